@@ -1,0 +1,56 @@
+# edgel3-mote -- the two commands a newcomer needs:
+#   make demo   set up, export the default model for the default QEMU board, run it, report
+#   make test   set up, run the host test suite and the QEMU board tests
+# Everything else is a thin wrapper over the `edgel3-mote` CLI (see `make help`).
+
+SHELL := /bin/bash
+PY    := .venv/bin/python
+CLI   := $(PY) -m edgel3_mote
+
+BOARD   ?= qemu-mps2-an386
+MODEL   ?= sea-64
+WEIGHTS ?=
+CLIPS   ?=
+REPORT  ?= build/report/$(BOARD)/$(MODEL)
+HOP     ?= 0.1
+PORT    ?=
+PYTEST_ARGS ?=
+
+WEIGHTS_ARG := $(if $(WEIGHTS),--weights $(WEIGHTS),)
+CLIPS_ARG   := $(if $(CLIPS),--clips $(CLIPS),)
+PORT_ARG    := $(if $(PORT),--port $(PORT),)
+
+.PHONY: help setup test demo export selftest bench emulate clean
+
+help:
+	@echo "make demo                     set-up + export + run on QEMU + report (the main job)"
+	@echo "make test                     set-up + host tests + QEMU board tests"
+	@echo "make export   BOARD= MODEL= WEIGHTS=            generate + build build/<board>/<model>/"
+	@echo "make selftest BOARD= MODEL= WEIGHTS= CLIPS=     run the firmware self-test in QEMU"
+	@echo "make bench    BOARD= MODEL= WEIGHTS= CLIPS= REPORT= HOP= [PORT=]   serial benchmark"
+	@echo "make emulate  BOARD=qemu-...                    start QEMU, bench over serial, stop QEMU"
+	@echo "defaults: BOARD=$(BOARD) MODEL=$(MODEL) HOP=$(HOP) (no WEIGHTS = seeded random weights)"
+
+setup:
+	@tools/setup.sh
+
+test: setup
+	$(PY) -m pytest tests board_tests $(PYTEST_ARGS)
+
+demo: setup
+	$(CLI) demo --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLIPS_ARG) --report $(REPORT) --hop $(HOP)
+
+export: setup
+	$(CLI) export firmware --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLIPS_ARG)
+
+selftest: setup
+	$(CLI) export selftest --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLIPS_ARG)
+
+bench: setup
+	$(CLI) bench --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLIPS_ARG) $(PORT_ARG) --report $(REPORT) --hop $(HOP)
+
+emulate: setup
+	$(CLI) emulate --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLIPS_ARG) --report $(REPORT) --hop $(HOP)
+
+clean:
+	rm -rf build .pytest_cache

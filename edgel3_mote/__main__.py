@@ -1,0 +1,5 @@
+import sys
+
+from edgel3_mote.cli import main
+
+sys.exit(main())
