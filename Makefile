@@ -44,7 +44,7 @@ export: setup
 	$(CLI) export firmware --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLIPS_ARG)
 
 selftest: setup
-	$(CLI) export selftest --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLIPS_ARG)
+	$(CLI) selftest --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLIPS_ARG)
 
 bench: setup
 	$(CLI) bench --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLIPS_ARG) $(PORT_ARG) --report $(REPORT) --hop $(HOP)

@@ -21,8 +21,8 @@ COMMAND_MODULES = [
     "edgel3_mote.compress.pruning.cli",    # prune, sensitivity
     "edgel3_mote.compress.retrain.cli",    # distill, finetune, jobs
     "edgel3_mote.compress.evaluate.cli",   # evaluate
-    "edgel3_mote.export.cli",              # export tflite|report|firmware|selftest
-    "edgel3_mote.board_tests.cli",         # bench, emulate
+    "edgel3_mote.export.cli",              # export tflite|report|carrays|firmware
+    "edgel3_mote.board_tests.cli",         # selftest, bench, emulate, demo
 ]
 
 

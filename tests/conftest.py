@@ -1,0 +1,58 @@
+"""Fixtures shared by the host test suite.
+
+Real data comes from ``../shared`` (read-only, never copied into the repository):
+the pretrained SEA-64 weights and ten CC0 animal recordings.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import edgel3_mote  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any TensorFlow import)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("EDGEL3_MOTE_SHARED", REPO.parent / "shared"))
+
+
+def _require(path: Path) -> Path:
+    # A missing ../shared is a broken checkout, not a reason to skip: fail loudly.
+    if not path.exists():
+        pytest.fail(f"{path} is missing: the tests need the workplace's ../shared folder "
+                    f"(or EDGEL3_MOTE_SHARED pointing at it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    return _require(SHARED)
+
+
+@pytest.fixture(scope="session")
+def sea64_weights(tmp_path_factory) -> Path:
+    """The real pretrained SEA-64 h5, gunzipped once per session into a temp dir."""
+    src = _require(SHARED / "models" / "edgel3_sea_ust_audio_emb_64.h5.gz")
+    dst = tmp_path_factory.mktemp("weights") / "edgel3_sea_ust_audio_emb_64.h5"
+    with gzip.open(src, "rb") as fin, open(dst, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def clips_dir() -> Path:
+    return _require(SHARED / "audio" / "cc0_animals")
+
+
+@pytest.fixture(scope="session")
+def clip_paths(clips_dir) -> list[Path]:
+    paths = sorted(clips_dir.glob("*.mp3"))
+    assert len(paths) == 10, paths
+    return paths
+
+
+@pytest.fixture(scope="session")
+def audioset_dir() -> Path:
+    return _require(SHARED / "audioset")
