@@ -1,0 +1,83 @@
+"""``edgel3-mote evaluate``: the downstream protocol from the command line."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "downstream k-fold evaluation (US8K, ESC-50, ESC-10, folder-per-class) of embedding models"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("evaluate", help=HELP, description=HELP + (
+        ". For test fold k, validation = fold k-1, training = the rest; MLP 512-128 on frame embeddings "
+        "(or SVM), clip vote = argmax of mean frame probability. Several --model give one comparison table."))
+    p.add_argument("--dataset", required=True, choices=["us8k", "esc50", "esc10", "folder"])
+    p.add_argument("--root", required=True, help="dataset top folder (as distributed)")
+    p.add_argument("--folds", type=int, default=None,
+                   help="folder datasets: number of folds (default 5); others: evaluate only the first K test folds")
+    p.add_argument("--model", action="append", required=True,
+                   help="registry model name (repeat for a comparison); see `edgel3-mote models`")
+    p.add_argument("--weights", action="append", default=None,
+                   help="weights for each --model in the same order ('none' = seeded random weights)")
+    p.add_argument("--int8", action="store_true",
+                   help="evaluate the int8 export run by the tflite-micro interpreter instead of the float model")
+    p.add_argument("--numeric", choices=["float", "int8", "both"], default=None,
+                   help="float, int8 or both (both: one comparison of float vs int8 per model)")
+    p.add_argument("--classifier", choices=["mlp", "svm"], default="mlp")
+    p.add_argument("--grid", action="store_true", help="search learning rate x weight decay per fold on validation")
+    p.add_argument("--epochs", type=int, default=150)
+    p.add_argument("--patience", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--hop-size", type=float, default=0.1, help="embedding hop in seconds (frames are 1 s)")
+    p.add_argument("--calibration", default=None, help="int8 only: audio folder for calibration (default: the dataset)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", default=None, help="embedding cache folder (default: OUT/cache); reruns resume from it")
+    p.add_argument("-o", "--output", required=True, help="report folder")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edgel3_mote.backends import make_embedder
+    from edgel3_mote.errors import InvalidInputError
+
+    from .datasets import load_dataset
+    from .extract import extract_embeddings
+    from .protocol import ClassifierConfig, cross_validate, default_grid
+    from .report import write_comparison, write_report
+
+    weights = args.weights or []
+    if weights and len(weights) != len(args.model):
+        raise InvalidInputError(f"{len(args.model)} --model but {len(weights)} --weights; give one --weights per "
+                                f"--model (use 'none' for seeded random weights)")
+    numeric = args.numeric or ("int8" if args.int8 else "float")
+    numerics = ["float", "int8"] if numeric == "both" else [numeric]
+    if args.hop_size <= 0:
+        raise InvalidInputError(f"--hop-size {args.hop_size} must be > 0 seconds")
+    ds = load_dataset(args.dataset, args.root, args.folds if args.dataset == "folder" else None)
+    test_folds = ds.folds if (args.dataset == "folder" or not args.folds) else ds.folds[: args.folds]
+    out = Path(args.output)
+    cache = Path(args.cache) if args.cache else out / "cache"
+    cfg = ClassifierConfig(kind=args.classifier, epochs=args.epochs, patience=args.patience,
+                           batch_size=args.batch_size, seed=args.seed)
+    summaries = []
+    for i, model in enumerate(args.model):
+        w = weights[i] if weights else None
+        w = None if (w is None or w.lower() == "none") else w
+        for num in numerics:
+            embedder = make_embedder(model, weights=w, numeric=num, hop_size=args.hop_size, seed=args.seed,
+                                     calibration=args.calibration or [c.path for c in ds.clips],
+                                     work_dir=out / "exports")
+            emb = extract_embeddings(ds.clips, embedder, cache)
+            summary = cross_validate(ds, emb, cfg, test_folds, default_grid() if args.grid else None)
+            summary["embedding"] = embedder.describe()
+            if embedder.describe().get("random_weights"):
+                print(f"note: {model} uses RANDOM WEIGHTS (seed {args.seed}); pass --weights for a trained model")
+            paths = write_report(summary, out, stem=f"evaluation_{embedder.key}")
+            summaries.append(summary)
+            print(f"{embedder.key}: {100 * summary['accuracy_mean']:.2f} % ± {100 * summary['accuracy_std']:.2f} "
+                  f"over {len(summary['folds'])} folds -> {paths['markdown']}")
+    if len(summaries) > 1:
+        paths = write_comparison(summaries, out)
+        print(f"comparison -> {paths['markdown']}, {paths['png']}")
+    return 0

@@ -1,0 +1,115 @@
+"""Embedders: one interface over the numeric paths a model can run on.
+
+``make_embedder(model, weights, numeric)`` gives a callable ``(audio, sr) -> (T x D, times)``
+with a cache ``key`` and a ``describe()`` dict, for:
+
+- ``float``: the Keras model (front-end included), exactly ``get_embedding``;
+- ``int8``: the model exported to full-integer TFLite and run by the ``tflite-micro``
+  interpreter on the host-quantised spectrogram (the numbers the mote will produce).
+
+This module sits above compress/ and export/ (it joins them for the evaluation command), so
+it may import both; nothing in compress/ or export/ imports it.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from edgel3_mote.errors import InvalidInputError
+
+
+def _weights_tag(weights: str | None, seed: int) -> str:
+    if weights is None:
+        return f"random{seed}"
+    p = Path(weights)
+    if not p.is_file():
+        raise InvalidInputError(f"weights file {weights} not found")
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:10]
+
+
+class FloatEmbedder:
+    numeric = "float"
+
+    def __init__(self, model: str, weights: str | None = None, hop_size: float = 0.1, seed: int = 0,
+                 batch_size: int = 32):
+        from edgel3_mote.compress.models.registry import build_model
+
+        self.model_name, self.weights, self.hop_size, self.seed = model, weights, hop_size, seed
+        self.batch_size = batch_size
+        self.model = build_model(model, weights=weights, seed=seed, include_frontend=True)
+        self.key = f"{model}-{_weights_tag(weights, seed)}-float-hop{hop_size:g}"
+
+    def __call__(self, audio: np.ndarray, sr: int):
+        from edgel3_mote.compress.embedding import get_embedding
+
+        return get_embedding(audio, sr, model=self.model, hop_size=self.hop_size, batch_size=self.batch_size)
+
+    def describe(self) -> dict:
+        n = sum(int(np.prod(w.shape)) for w in self.model.weights)
+        nz = sum(int(np.count_nonzero(w.numpy())) for w in self.model.trainable_weights)
+        return {"key": self.key, "model": self.model_name, "weights": self.weights, "numeric": "float",
+                "random_weights": self.weights is None, "parameters": n, "nonzero_weights": nz,
+                "size_bytes": 4 * nz, "sparsity": None}
+
+
+class Int8Embedder:
+    numeric = "int8"
+
+    def __init__(self, model: str, weights: str | None, calibration: Sequence[str | Path] | str | Path,
+                 work_dir: str | Path, hop_size: float = 0.1, seed: int = 0):
+        import json
+
+        from edgel3_mote.compress.models.registry import get_spec
+        from edgel3_mote.export.reference import TflmRunner
+        from edgel3_mote.export.tflite import export_tflite
+
+        self.model_name, self.weights, self.hop_size, self.seed = model, weights, hop_size, seed
+        self.spec = get_spec(model)
+        self.key = f"{model}-{_weights_tag(weights, seed)}-int8-hop{hop_size:g}"
+        out = Path(work_dir) / self.key
+        if not (out / "manifest.json").is_file():
+            export_tflite(model, weights=weights, calibration=calibration, out_dir=out, seed=seed)
+        self.manifest = json.loads((out / "manifest.json").read_text())
+        self.runner = TflmRunner((out / "model_int8.tflite").read_bytes())
+
+    def spectrogram_int8(self, frame: np.ndarray) -> np.ndarray:
+        from edgel3_mote.compress.frontend import log_mel_spectrogram
+        from edgel3_mote.export.frontend_tables import quantize_input
+
+        m = self.manifest
+        db = log_mel_spectrogram(frame, self.spec.frontend)
+        return quantize_input(db, (m["input_affine"]["scale"], m["input_affine"]["offset"]),
+                              m["input"]["scale"], m["input"]["zero_point"])
+
+    def __call__(self, audio: np.ndarray, sr: int):
+        from edgel3_mote.compress.embedding import frame_audio
+
+        frames, ts = frame_audio(audio, sr, self.spec, center=True, hop_size=self.hop_size)
+        out = self.manifest["output"]
+        q = np.stack([self.runner.invoke(self.spectrogram_int8(f)).reshape(-1) for f in frames])
+        return (q.astype(np.float32) - out["zero_point"]) * out["scale"], ts
+
+    def describe(self) -> dict:
+        sizes = self.manifest.get("sizes", {})
+        return {"key": self.key, "model": self.model_name, "weights": self.weights, "numeric": "int8",
+                "random_weights": self.weights is None, "nonzero_weights": sizes.get("nonzero_weight_bytes"),
+                "size_bytes": sizes.get("weight_bytes"), "sparsity": None,
+                "tflite_sha256": self.manifest.get("sha256")}
+
+
+def make_embedder(model: str, weights: str | None = None, numeric: str = "float", hop_size: float = 0.1,
+                  seed: int = 0, calibration=None, work_dir: str | Path = "build/exports"):
+    if numeric == "float":
+        return FloatEmbedder(model, weights, hop_size, seed)
+    if numeric == "int8":
+        if calibration is None:
+            raise InvalidInputError("int8 evaluation needs calibration audio (--calibration DIR)")
+        return Int8Embedder(model, weights, calibration, work_dir, hop_size, seed)
+    raise InvalidInputError(f"unknown numeric path '{numeric}'; choose float or int8")
