@@ -22,29 +22,17 @@ from edgel3_mote.errors import InvalidInputError
 from .datasets import Clip
 
 
+def read_audio(path):
+    """The project's one audio decoder (soundfile, librosa fallback), imported lazily."""
+    from edgel3_mote.compress.embedding import read_audio as _read
+
+    return _read(path)
+
+
 class Embedder(Protocol):
     key: str
 
     def __call__(self, audio: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Decode any audio file to float32 (channels kept, as (n,) or (n, ch)) and its rate."""
-    import soundfile as sf
-
-    try:
-        audio, sr = sf.read(str(path), dtype="float32", always_2d=False)
-    except Exception:  # formats libsndfile lacks (e.g. some mp3): librosa -> audioread/ffmpeg
-        import librosa
-
-        try:
-            audio, sr = librosa.load(str(path), sr=None, mono=False)
-        except Exception as exc:
-            raise InvalidInputError(f"cannot decode audio file {path}: {exc}") from None
-        audio = np.asarray(audio, dtype=np.float32)
-        if audio.ndim == 2:  # librosa gives (ch, n)
-            audio = audio.T
-    return audio, int(sr)
 
 
 def _cache_name(clip_id: str) -> str:
