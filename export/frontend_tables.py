@@ -1,0 +1,175 @@
+"""Per-model tables of the on-device log-mel front-end: ``em_frontend_tables.h/.c``.
+
+``firmware/frontend/em_logmel.c`` is generic; everything model-specific is generated here
+from a ``FrontendConfig`` and two pairs of numbers from the export manifest:
+
+- ``input_affine = (scale, offset)``: the model's 1-channel input BatchNormalization, applied in
+  float on the device before quantising (the int8 graph starts after it);
+- ``input_quant = (scale, zero_point)``: the int8 model input's quantisation.
+
+The tables: the periodic Hann window, the FFT twiddles W_n^k (float64 -> float32 once; const
+in flash, see em_fft.c for why), and the mel matrix stored sparse per band as (first bin,
+length, offset into one packed weight array) -- 64 SEA bands use ~1 K weights instead of 33 K.
+``quantize_input`` (re-exported from ``compress.frontend``) is the host reference of the
+device's int8 output.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from edgel3_mote.atomic import atomic_write_text
+from edgel3_mote.compress.frontend import FrontendConfig, hann_window, mel_matrix, quantize_input
+from edgel3_mote.errors import ExportError
+
+__all__ = ["fft_twiddles", "sparse_mel", "render_frontend_tables", "generate_frontend_tables",
+           "quantize_input", "reference_logmel_s8", "scratch_bytes",
+           "FRONTEND_C_DIR", "FRONTEND_C_SOURCES", "FRONTEND_C_HEADERS"]
+
+TEMPLATE_DIR = Path(__file__).parent / "templates" / "frontend"
+# The generic C sources the tables go with (copy them next to the generated tables).
+FRONTEND_C_DIR = Path(__file__).resolve().parents[1] / "firmware" / "frontend"
+FRONTEND_C_SOURCES = ("em_fft.c", "em_logmel.c")
+FRONTEND_C_HEADERS = ("em_fft.h", "em_logmel.h")
+VALUES_PER_LINE = 6
+
+
+def fft_twiddles(n_dft: int) -> np.ndarray:
+    """W_n^k = exp(-2 pi i k / n) for k in [0, n/2), interleaved (re, im) float32: em_rfft_f32's table."""
+    k = np.arange(n_dft // 2, dtype=np.float64)
+    angle = 2.0 * np.pi * k / n_dft
+    table = np.empty(n_dft, dtype=np.float64)
+    table[0::2] = np.cos(angle)
+    table[1::2] = -np.sin(angle)
+    return table.astype(np.float32)
+
+
+def sparse_mel(cfg: FrontendConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The mel matrix per band as (start bin, length, offset, packed weights).
+
+    A band is the bins from its first to its last non-zero weight (an empty band has length 0:
+    it floors at amin, exactly as the dense matrix does).
+    """
+    mel = mel_matrix(cfg)                                  # (n_bins, n_mels)
+    starts, lengths, offsets, weights = [], [], [], []
+    for band in mel.T:
+        nonzero = np.flatnonzero(band)
+        start = int(nonzero[0]) if nonzero.size else 0
+        length = int(nonzero[-1] - nonzero[0] + 1) if nonzero.size else 0
+        starts.append(start)
+        lengths.append(length)
+        offsets.append(sum(len(w) for w in weights))
+        weights.append(band[start:start + length])
+    packed = np.concatenate(weights).astype(np.float32) if any(lengths) else np.zeros(0, np.float32)
+    return (np.array(starts, np.uint16), np.array(lengths, np.uint16), np.array(offsets, np.uint32), packed)
+
+
+def scratch_bytes(cfg: FrontendConfig, window_samples: int | None = None) -> int:
+    """em_logmel_get_buffer_size() for this config: float dB of the clip + one FFT buffer."""
+    window_samples = cfg.sr if window_samples is None else int(window_samples)
+    return 4 * (cfg.n_mels * cfg.n_frames(window_samples) + cfg.n_dft)
+
+
+def reference_logmel_s8(pcm, cfg: FrontendConfig, input_affine, input_quant,
+                        window_samples: int | None = None) -> np.ndarray:
+    """What ``em_logmel_s8`` must output for int16 ``pcm``: int8 ``(n_mels, n_frames)``.
+
+    The device's own conventions, made explicit: x / 32768 as the float audio, zero-padded at
+    the end to the model window, then the numpy reference and ``quantize_input``.
+    """
+    from edgel3_mote.compress.frontend import log_mel_spectrogram
+    from edgel3_mote.errors import InvalidInputError
+
+    window_samples = cfg.sr if window_samples is None else int(window_samples)
+    pcm = np.asarray(pcm)
+    if pcm.ndim != 1 or pcm.dtype != np.int16 or len(pcm) > window_samples:
+        raise InvalidInputError(f"pcm must be 1-D int16 with at most {window_samples} samples "
+                                f"(got {pcm.dtype} {pcm.shape}): frame the audio into model windows first")
+    audio = np.zeros(window_samples, np.float64)
+    audio[:len(pcm)] = pcm / 32768.0
+    return quantize_input(log_mel_spectrogram(audio, cfg), input_affine, *input_quant)
+
+
+def _c_float(value: float) -> str:
+    """Shortest decimal that round-trips the float32 value, as a C float literal."""
+    value = np.float32(value)
+    if not np.isfinite(value):
+        raise ExportError(f"front-end constant {value} is not finite: check the model's input BatchNormalization")
+    return np.format_float_scientific(value, unique=True, trim="0") + "f"
+
+
+def _rows(values: Sequence, fmt) -> list[str]:
+    items = [fmt(v) for v in values] or [fmt(0)]  # C has no empty arrays
+    return [", ".join(items[i:i + VALUES_PER_LINE]) + "," for i in range(0, len(items), VALUES_PER_LINE)]
+
+
+def _check(cfg: FrontendConfig, input_affine, input_quant, window_samples: int) -> None:
+    if not cfg.return_decibel:
+        raise ExportError("the device front-end implements only dB output (return_decibel=True): "
+                          "export a model whose front-end returns decibels")
+    if cfg.n_dft < 4 or cfg.n_dft > 65536:
+        raise ExportError(f"n_dft={cfg.n_dft} is outside the device FFT's 4..65536: use a smaller n_dft")
+    if window_samples <= 0:
+        raise ExportError(f"window_samples={window_samples} must be positive: give the model's input length")
+    scale, offset = (float(v) for v in input_affine)
+    q_scale, zero_point = float(input_quant[0]), input_quant[1]
+    if not (math.isfinite(scale) and math.isfinite(offset)):
+        raise ExportError(f"input affine ({scale}, {offset}) is not finite: check the input BatchNormalization")
+    if not (math.isfinite(q_scale) and q_scale > 0):
+        raise ExportError(f"input scale {q_scale} must be positive and finite: check the int8 model's input")
+    if int(zero_point) != zero_point or not -128 <= int(zero_point) <= 127:
+        raise ExportError(f"input zero point {zero_point} is not an int8 value: check the int8 model's input")
+
+
+def render_frontend_tables(cfg: FrontendConfig, input_affine, input_quant,
+                           window_samples: int | None = None) -> tuple[str, str]:
+    """(header text, source text) of em_frontend_tables for this model."""
+    import jinja2
+
+    window_samples = cfg.sr if window_samples is None else int(window_samples)
+    _check(cfg, input_affine, input_quant, window_samples)
+    starts, lengths, offsets, weights = sparse_mel(cfg)
+    mode = 1 if cfg.power_melgram == 1.0 else 2 if cfg.power_melgram == 2.0 else 0
+    context = {
+        "cfg": cfg,
+        "n_frames": cfg.n_frames(window_samples),
+        "window_samples": window_samples,
+        "pad_left": cfg.pad_left(window_samples),
+        "power_melgram": _c_float(cfg.power_melgram),
+        "power_melgram_mode": mode,
+        "amin": _c_float(cfg.amin),
+        "dynamic_range": _c_float(cfg.dynamic_range),
+        "affine_scale": _c_float(input_affine[0]),
+        "affine_offset": _c_float(input_affine[1]),
+        "input_scale": _c_float(input_quant[0]),
+        "input_zero_point": int(input_quant[1]),
+        "n_weights": max(len(weights), 1),
+        "scratch_bytes": scratch_bytes(cfg, window_samples),
+        "window": _rows(hann_window(cfg.n_dft), _c_float),
+        "twiddles": _rows(fft_twiddles(cfg.n_dft), _c_float),
+        "mel_start": _rows(starts, str),
+        "mel_length": _rows(lengths, str),
+        "mel_offset": _rows(offsets, lambda v: f"{int(v)}u"),
+        "mel_weights": _rows(weights, _c_float),
+        "config_comment": ", ".join(f"{k}={v}" for k, v in cfg.to_dict().items()),
+    }
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True)
+    return (env.get_template("em_frontend_tables.h.j2").render(**context),
+            env.get_template("em_frontend_tables.c.j2").render(**context))
+
+
+def generate_frontend_tables(cfg: FrontendConfig, input_affine, input_quant, out_dir,
+                             window_samples: int | None = None) -> list[Path]:
+    """Write ``em_frontend_tables.h`` and ``.c`` into ``out_dir`` (atomically); return their paths.
+
+    ``input_affine = (scale, offset)`` and ``input_quant = (scale, zero_point)`` as in the export
+    manifest's ``input_affine`` and ``input``; ``window_samples`` defaults to 1 s (``cfg.sr``).
+    """
+    header, source = render_frontend_tables(cfg, input_affine, input_quant, window_samples)
+    out_dir = Path(out_dir)
+    return [atomic_write_text(out_dir / "em_frontend_tables.h", header),
+            atomic_write_text(out_dir / "em_frontend_tables.c", source)]
