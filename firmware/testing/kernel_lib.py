@@ -1,0 +1,262 @@
+"""ctypes bindings of the int8 kernels (``firmware/include/em_kernels.h``) for host tests.
+
+``KernelLib(dsp=False)`` compiles every ``firmware/kernels/*.c`` with the host gcc (cached by
+``edgel3_mote.firmware.hostbuild``); ``dsp=True`` adds ``-DEM_USE_DSP`` so the SMLAD path runs
+through its portable intrinsic emulations. The methods take numpy arrays and return numpy
+arrays; structures mirror the C header field for field.
+"""
+from __future__ import annotations
+
+import ctypes as C
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgel3_mote.firmware.hostbuild import FIRMWARE_DIR, load_shared
+
+KERNEL_DIR = FIRMWARE_DIR / "kernels"
+KERNEL_SOURCES = sorted(KERNEL_DIR.glob("*.c"))
+
+EM_OK, EM_ERR_ARG, EM_ERR_WINDOW = 0, -1, -2
+
+
+class Dims(C.Structure):
+    _fields_ = [("h", C.c_int32), ("w", C.c_int32), ("c", C.c_int32)]
+
+
+class Rows(C.Structure):
+    _fields_ = [(n, C.c_int32) for n in
+                ("in_row_begin", "in_rows", "out_row_begin", "out_row_end", "out_row_base")]
+
+
+class Quant(C.Structure):
+    _fields_ = [("multiplier", C.POINTER(C.c_int32)), ("shift", C.POINTER(C.c_int32)),
+                ("per_channel", C.c_int32)]
+
+
+class ConvParams(C.Structure):
+    _fields_ = [(n, C.c_int32) for n in
+                ("stride_h", "stride_w", "pad_top", "pad_left", "dilation_h", "dilation_w",
+                 "input_offset", "output_offset", "activation_min", "activation_max")]
+
+
+class PoolParams(C.Structure):
+    _fields_ = [(n, C.c_int32) for n in
+                ("stride_h", "stride_w", "filter_h", "filter_w", "pad_top", "pad_left",
+                 "activation_min", "activation_max")]
+
+
+class FcParams(C.Structure):
+    _fields_ = [(n, C.c_int32) for n in
+                ("input_offset", "filter_offset", "output_offset", "activation_min", "activation_max")]
+
+
+class SparseTap(C.Structure):
+    _fields_ = [("pos", C.c_uint16), ("ic", C.c_uint16)]
+
+
+class SparseFilter(C.Structure):
+    _fields_ = [("channel_start", C.POINTER(C.c_int32)), ("tap", C.POINTER(SparseTap)),
+                ("value", C.POINTER(C.c_int8))]
+
+
+@dataclass
+class RowWindow:
+    """Python twin of ``em_rows``: which rows the buffers hold / receive."""
+    in_row_begin: int
+    in_rows: int
+    out_row_begin: int
+    out_row_end: int
+    out_row_base: int
+
+    def to_c(self) -> Rows:
+        return Rows(self.in_row_begin, self.in_rows, self.out_row_begin, self.out_row_end,
+                    self.out_row_base)
+
+
+class KernelError(RuntimeError):
+    def __init__(self, fn: str, status: int):
+        super().__init__(f"{fn} returned {status}")
+        self.status = status
+
+
+def _ptr(a: np.ndarray, ctype):
+    return a.ctypes.data_as(C.POINTER(ctype))
+
+
+def _i8(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.int8)
+
+
+def _i32(a) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.int32)
+
+
+class KernelLib:
+    def __init__(self, dsp: bool = False, defines: dict | None = None, sources: list[Path] | None = None):
+        defs = dict(defines or {})
+        if dsp:
+            defs["EM_USE_DSP"] = None
+        self.dsp = dsp
+        # KERNEL_DIR as an include dir: its internal headers (em_window.h) join the cache key.
+        self.lib = load_shared(sources or KERNEL_SOURCES, include_dirs=[KERNEL_DIR], defines=defs,
+                               name="em_kernels_dsp" if dsp else "em_kernels")
+        L = self.lib
+        P = C.POINTER
+        L.em_conv2d_s8_get_buffer_size.restype = C.c_int32
+        L.em_conv2d_s8_get_buffer_size.argtypes = [P(Dims), P(Dims), P(Dims)]
+        L.em_conv2d_s8.argtypes = [P(ConvParams), P(Quant), P(Dims), P(C.c_int8), P(Dims),
+                                   P(C.c_int8), P(C.c_int32), P(Dims), P(C.c_int8), P(Rows), C.c_void_p]
+        L.em_conv2d_sparse_s8_get_buffer_size.restype = C.c_int32
+        L.em_conv2d_sparse_s8_get_buffer_size.argtypes = [P(Dims), P(Dims), P(Dims)]
+        L.em_conv2d_sparse_s8.argtypes = [P(ConvParams), P(Quant), P(Dims), P(C.c_int8), P(Dims),
+                                          P(SparseFilter), P(C.c_int32), P(Dims), P(C.c_int8),
+                                          P(Rows), C.c_void_p]
+        L.em_max_pool2d_s8.argtypes = [P(PoolParams), P(Dims), P(C.c_int8), P(Dims), P(C.c_int8), P(Rows)]
+        L.em_reduce_max_s8.argtypes = [P(Dims), P(C.c_int8), C.c_int32, C.c_int32, P(C.c_int8)]
+        L.em_fully_connected_s8.argtypes = [P(FcParams), P(Quant), C.c_int32, C.c_int32, P(C.c_int8),
+                                            C.c_int32, P(C.c_int8), P(C.c_int32), P(C.c_int8)]
+        L.em_quantize_s8.argtypes = [P(C.c_float), C.c_int32, C.c_float, C.c_int32, P(C.c_int8)]
+        L.em_dequantize_s8.argtypes = [P(C.c_int8), C.c_int32, C.c_float, C.c_int32, P(C.c_float)]
+
+    # -- helpers -------------------------------------------------------------------------
+    @staticmethod
+    def _check(fn: str, status: int, expect_ok: bool = True) -> int:
+        if expect_ok and status != EM_OK:
+            raise KernelError(fn, status)
+        return status
+
+    @staticmethod
+    def _quant(mult, shift):
+        mult, shift = _i32(np.atleast_1d(mult)), _i32(np.atleast_1d(shift))
+        q = Quant(_ptr(mult, C.c_int32), _ptr(shift, C.c_int32), int(mult.size > 1))
+        return q, (mult, shift)
+
+    # -- kernels -------------------------------------------------------------------------
+    def conv2d(self, x, in_shape, filt, bias, mult, shift, params: dict, out_shape,
+               rows: RowWindow | None = None, sparse: bool = False, sparse_scratch: bool = True) -> np.ndarray:
+        """Run em_conv2d_s8 (or the sparse kernel). ``x`` holds the rows of ``rows``
+        (all rows by default); returns the output buffer (rows out_row_base.. out_row_end)."""
+        from edgel3_mote.export.quant_params import sparse_conv_filter
+
+        in_d, out_d = Dims(*in_shape), Dims(*out_shape)
+        filt = _i8(filt)
+        f_d = Dims(filt.shape[1], filt.shape[2], filt.shape[3])
+        rows = rows or RowWindow(0, in_shape[0], 0, out_shape[0], 0)
+        x = _i8(x)
+        assert x.size == rows.in_rows * in_shape[1] * in_shape[2], "input buffer size vs window"
+        n_out_rows = max(rows.out_row_end - rows.out_row_base, 0)
+        out = np.full((n_out_rows, out_shape[1], out_shape[2]), 77, dtype=np.int8)
+        q, keep = self._quant(mult, shift)
+        p = ConvParams(**params)
+        b = None if bias is None else _i32(bias)
+        b_ptr = None if b is None else _ptr(b, C.c_int32)
+        r = rows.to_c()
+        if sparse:
+            start, taps, values = sparse_conv_filter(filt)
+            start, values = _i32(start), _i8(values)
+            taps = np.ascontiguousarray(taps, dtype=np.uint16)
+            sf = SparseFilter(_ptr(start, C.c_int32), taps.ctypes.data_as(C.POINTER(SparseTap)),
+                              _ptr(values, C.c_int8))
+            n_scratch = self.lib.em_conv2d_sparse_s8_get_buffer_size(C.byref(in_d), C.byref(f_d), C.byref(out_d))
+            scratch = np.zeros(n_scratch // 4 + 1, dtype=np.int32)
+            status = self.lib.em_conv2d_sparse_s8(C.byref(p), C.byref(q), C.byref(in_d), _ptr(x, C.c_int8),
+                                                  C.byref(f_d), C.byref(sf), b_ptr, C.byref(out_d),
+                                                  _ptr(out, C.c_int8), C.byref(r),
+                                                  scratch.ctypes.data_as(C.c_void_p) if sparse_scratch else None)
+            self._check("em_conv2d_sparse_s8", status)
+            return out
+        n_scratch = self.lib.em_conv2d_s8_get_buffer_size(C.byref(in_d), C.byref(f_d), C.byref(out_d))
+        scratch = np.zeros(max(n_scratch, 4) // 4 + 1, dtype=np.int32)
+        status = self.lib.em_conv2d_s8(C.byref(p), C.byref(q), C.byref(in_d), _ptr(x, C.c_int8),
+                                       C.byref(f_d), _ptr(filt, C.c_int8), b_ptr, C.byref(out_d),
+                                       _ptr(out, C.c_int8), C.byref(r),
+                                       scratch.ctypes.data_as(C.c_void_p))
+        self._check("em_conv2d_s8", status)
+        return out
+
+    def conv2d_status(self, in_shape, filt, params: dict, out_shape, rows: RowWindow) -> int:
+        """Status code only (for window-error tests); buffers are sized generously."""
+        in_d, out_d = Dims(*in_shape), Dims(*out_shape)
+        filt = _i8(filt)
+        f_d = Dims(filt.shape[1], filt.shape[2], filt.shape[3])
+        x = np.zeros(in_shape, dtype=np.int8)
+        out = np.zeros(out_shape, dtype=np.int8)
+        one = np.ones(filt.shape[0], dtype=np.int32) << 30
+        q, keep = self._quant(one, np.zeros_like(one))
+        p = ConvParams(**params)
+        scratch = np.zeros(self.lib.em_conv2d_s8_get_buffer_size(C.byref(in_d), C.byref(f_d), C.byref(out_d)) // 4 + 2,
+                           dtype=np.int32)
+        r = rows.to_c()
+        return self.lib.em_conv2d_s8(C.byref(p), C.byref(q), C.byref(in_d), _ptr(x, C.c_int8), C.byref(f_d),
+                                     _ptr(filt, C.c_int8), None, C.byref(out_d), _ptr(out, C.c_int8),
+                                     C.byref(r), scratch.ctypes.data_as(C.c_void_p))
+
+    def max_pool2d(self, x, in_shape, params: dict, out_shape, rows: RowWindow | None = None) -> np.ndarray:
+        in_d, out_d = Dims(*in_shape), Dims(*out_shape)
+        rows = rows or RowWindow(0, in_shape[0], 0, out_shape[0], 0)
+        x = _i8(x)
+        out = np.full((max(rows.out_row_end - rows.out_row_base, 0), out_shape[1], out_shape[2]), 77,
+                      dtype=np.int8)
+        p = PoolParams(**params)
+        r = rows.to_c()
+        status = self.lib.em_max_pool2d_s8(C.byref(p), C.byref(in_d), _ptr(x, C.c_int8), C.byref(out_d),
+                                           _ptr(out, C.c_int8), C.byref(r))
+        self._check("em_max_pool2d_s8", status)
+        return out
+
+    def reduce_max(self, x, in_shape, row_chunks: list[int] | None = None) -> np.ndarray:
+        """Global max over H, W; ``row_chunks`` feeds the rows in several streaming calls."""
+        x = _i8(x).reshape(in_shape)
+        in_d = Dims(*in_shape)
+        out = np.full(in_shape[2], 77, dtype=np.int8)
+        chunks = row_chunks or [in_shape[0]]
+        assert sum(chunks) == in_shape[0]
+        y = 0
+        for i, n in enumerate(chunks):
+            part = np.ascontiguousarray(x[y:y + n])
+            status = self.lib.em_reduce_max_s8(C.byref(in_d), _ptr(part, C.c_int8), n, int(i > 0),
+                                               _ptr(out, C.c_int8))
+            self._check("em_reduce_max_s8", status)
+            y += n
+        return out
+
+    def fully_connected(self, x, filt, bias, mult, shift, params: dict) -> np.ndarray:
+        """``x`` (batches, in_features), ``filt`` (out_features, in_features)."""
+        x, filt = _i8(x), _i8(filt)
+        batches, n_in = x.shape
+        n_out = filt.shape[0]
+        out = np.full((batches, n_out), 77, dtype=np.int8)
+        q, keep = self._quant(mult, shift)
+        p = FcParams(**params)
+        b = None if bias is None else _i32(bias)
+        status = self.lib.em_fully_connected_s8(C.byref(p), C.byref(q), batches, n_in, _ptr(x, C.c_int8),
+                                                n_out, _ptr(filt, C.c_int8),
+                                                None if b is None else _ptr(b, C.c_int32), _ptr(out, C.c_int8))
+        self._check("em_fully_connected_s8", status)
+        return out
+
+    def quantize(self, x, scale: float, zero_point: int) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        out = np.empty(x.shape, dtype=np.int8)
+        self._check("em_quantize_s8", self.lib.em_quantize_s8(_ptr(x, C.c_float), x.size, scale, zero_point,
+                                                              _ptr(out, C.c_int8)))
+        return out
+
+    def dequantize(self, x, scale: float, zero_point: int) -> np.ndarray:
+        x = _i8(x)
+        out = np.empty(x.shape, dtype=np.float32)
+        self._check("em_dequantize_s8", self.lib.em_dequantize_s8(_ptr(x, C.c_int8), x.size, scale, zero_point,
+                                                                  _ptr(out, C.c_float)))
+        return out
+
+
+def rows_needed(out_begin: int, out_end: int, stride: int, pad_top: int, effective_filter_h: int,
+                in_h: int) -> tuple[int, int]:
+    """Python twin of ``em_rows_needed``: input rows [first, end) read by output rows [begin, end)."""
+    lo = max(out_begin * stride - pad_top, 0)
+    hi = min((out_end - 1) * stride - pad_top + effective_filter_h, in_h)
+    if out_end <= out_begin or hi < lo:
+        hi = lo
+    return lo, hi
