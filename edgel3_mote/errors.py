@@ -27,3 +27,7 @@ class ToolchainError(EdgeL3MoteError):
 
 class DeviceError(EdgeL3MoteError):
     """The board (or QEMU) did not answer as the protocol requires."""
+
+
+class EdgeL3MoteWarning(UserWarning):
+    """Something the user should know that does not stop the run (silence, short audio, random weights)."""
