@@ -52,11 +52,15 @@ class FloatEmbedder:
         return get_embedding(audio, sr, model=self.model, hop_size=self.hop_size, batch_size=self.batch_size)
 
     def describe(self) -> dict:
-        n = sum(int(np.prod(w.shape)) for w in self.model.weights)
-        nz = sum(int(np.count_nonzero(w.numpy())) for w in self.model.trainable_weights)
+        # Sizes count conv/dense kernels and biases (what a deployment stores), not the
+        # front-end's DFT/mel tables or BatchNorm statistics (folded away on export).
+        params = [w.numpy() for w in self.model.trainable_weights
+                  if any(k in w.name for k in ("kernel", "bias"))]
+        total = sum(p.size for p in params)
+        nz = sum(int(np.count_nonzero(p)) for p in params)
         return {"key": self.key, "model": self.model_name, "weights": self.weights, "numeric": "float",
-                "random_weights": self.weights is None, "parameters": n, "nonzero_weights": nz,
-                "size_bytes": 4 * nz, "sparsity": None}
+                "random_weights": self.weights is None, "parameters": total, "nonzero_weights": nz,
+                "size_bytes": 4 * total, "sparsity": 1.0 - nz / total if total else None}
 
 
 class Int8Embedder:
@@ -98,9 +102,10 @@ class Int8Embedder:
 
     def describe(self) -> dict:
         sizes = self.manifest.get("sizes", {})
+        total, nz = sizes.get("weight_bytes"), sizes.get("nonzero_weight_bytes")
         return {"key": self.key, "model": self.model_name, "weights": self.weights, "numeric": "int8",
-                "random_weights": self.weights is None, "nonzero_weights": sizes.get("nonzero_weight_bytes"),
-                "size_bytes": sizes.get("weight_bytes"), "sparsity": None,
+                "random_weights": self.weights is None, "nonzero_weights": nz,
+                "size_bytes": total, "sparsity": (1.0 - nz / total) if total and nz is not None else None,
                 "tflite_sha256": self.manifest.get("sha256")}
 
 
