@@ -67,7 +67,8 @@ class Int8Embedder:
     numeric = "int8"
 
     def __init__(self, model: str, weights: str | None, calibration: Sequence[str | Path] | str | Path,
-                 work_dir: str | Path, hop_size: float = 0.1, seed: int = 0):
+                 work_dir: str | Path, hop_size: float = 0.1, seed: int = 0,
+                 calibration_steps: int | None = None):
         import json
 
         from edgel3_mote.compress.models.registry import get_spec
@@ -79,7 +80,8 @@ class Int8Embedder:
         self.key = f"{model}-{_weights_tag(weights, seed)}-int8-hop{hop_size:g}"
         out = Path(work_dir) / self.key
         if not (out / "manifest.json").is_file():
-            export_tflite(model, weights=weights, calibration=calibration, out_dir=out, seed=seed)
+            kw = {"calibration_steps": calibration_steps} if calibration_steps else {}
+            export_tflite(model, weights=weights, calibration=calibration, out_dir=out, seed=seed, **kw)
         self.manifest = json.loads((out / "manifest.json").read_text())
         self.runner = TflmRunner((out / "model_int8.tflite").read_bytes())
 
@@ -110,11 +112,12 @@ class Int8Embedder:
 
 
 def make_embedder(model: str, weights: str | None = None, numeric: str = "float", hop_size: float = 0.1,
-                  seed: int = 0, calibration=None, work_dir: str | Path = "build/exports"):
+                  seed: int = 0, calibration=None, work_dir: str | Path = "build/exports",
+                  calibration_steps: int | None = None):
     if numeric == "float":
         return FloatEmbedder(model, weights, hop_size, seed)
     if numeric == "int8":
         if calibration is None:
             raise InvalidInputError("int8 evaluation needs calibration audio (--calibration DIR)")
-        return Int8Embedder(model, weights, calibration, work_dir, hop_size, seed)
+        return Int8Embedder(model, weights, calibration, work_dir, hop_size, seed, calibration_steps)
     raise InvalidInputError(f"unknown numeric path '{numeric}'; choose float or int8")

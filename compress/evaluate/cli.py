@@ -29,6 +29,8 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--hop-size", type=float, default=0.1, help="embedding hop in seconds (frames are 1 s)")
     p.add_argument("--calibration", default=None, help="int8 only: audio folder for calibration (default: the dataset)")
+    p.add_argument("--calibration-steps", type=int, default=None,
+                   help="int8 only: number of calibration windows (default: the export's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=None, help="embedding cache folder (default: OUT/cache); reruns resume from it")
     p.add_argument("-o", "--output", required=True, help="report folder")
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         for num in numerics:
             embedder = make_embedder(model, weights=w, numeric=num, hop_size=args.hop_size, seed=args.seed,
                                      calibration=args.calibration or [c.path for c in ds.clips],
-                                     work_dir=out / "exports")
+                                     work_dir=out / "exports", calibration_steps=args.calibration_steps)
             emb = extract_embeddings(ds.clips, embedder, cache)
             summary = cross_validate(ds, emb, cfg, test_folds, default_grid() if args.grid else None)
             summary["embedding"] = embedder.describe()

@@ -53,3 +53,26 @@ def test_evaluate_cli_errors(tmp_path, capsys):
     rc = main(["evaluate", "--dataset", "folder", "--root", str(tmp_path), "--model", "sea-64", "--model",
                "sea-128", "--weights", "x.h5", "-o", str(tmp_path / "o")])
     assert rc == 2 and "one --weights per" in capsys.readouterr().err
+
+
+def test_evaluate_cli_float_vs_int8_comparison(tmp_path, animal_segments, sea64_weights, clips_dir):
+    """--numeric both: the float model and its int8 export (tflite-micro) in one comparison."""
+    out = tmp_path / "report"
+    rc = main(["evaluate", "--dataset", "folder", "--root", str(animal_segments), "--folds", "3",
+               "--model", "sea-64", "--weights", str(sea64_weights), "--numeric", "both",
+               "--calibration", str(clips_dir), "--calibration-steps", "20",
+               "--epochs", "5", "--patience", "3", "--hop-size", "0.5", "-o", str(out)])
+    assert rc == 0
+    rows = json.loads((out / "comparison.json").read_text())
+    assert [r["numeric"] for r in rows] == ["float", "int8"]
+    assert rows[1]["size_bytes"] < rows[0]["size_bytes"] / 3       # int8: 1 byte per weight
+    assert (out / "accuracy_vs_size.png").stat().st_size > 1000
+    # the int8 embeddings really come from the int8 model: close to float, not identical
+    import numpy as np
+
+    caches = sorted(p for p in (out / "cache").iterdir() if p.is_dir())
+    assert len(caches) == 2
+    f = np.load(sorted(caches[0].glob("*.npz"))[0])["embedding"]
+    q = np.load(sorted(caches[1].glob("*.npz"))[0])["embedding"]
+    cos = float((f * q).sum() / (np.linalg.norm(f) * np.linalg.norm(q)))
+    assert 0.95 < cos < 1.0 and not np.array_equal(f, q)
