@@ -1,0 +1,265 @@
+"""IR + memory plan -> model_engine.h / model_engine.c / model_weights.c (Jinja templates).
+
+The generated engine is plain C99 for exactly one model: constant weights in flash, one
+static arena planned here, and one kernel call per op (``firmware/include/em_kernels.h``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgel3_mote.atomic import atomic_write_text
+from edgel3_mote.errors import ExportError
+from edgel3_mote.export import planner as pl
+from edgel3_mote.export.codegen.ops import EMITTERS, OpEmitter
+from edgel3_mote.export.codegen.ops.base import c_float
+from edgel3_mote.export.ir import Graph, read_tflite
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "engine"
+ENGINE_FILES = ("model_engine.h", "model_engine.c", "model_weights.c")
+
+
+@dataclass
+class LayerInfo:
+    name: str
+    op: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    macs: int
+    weight_bytes: int
+    weight_format: str = "dense"
+
+
+WEIGHT_FORMAT_MODES = ("auto", "dense", "sparse")
+
+
+def choose_weight_formats(graph: Graph, mode: str) -> None:
+    """Set each CONV_2D's ``weight_format``: 'sparse' (nonzero lists) or 'dense'.
+
+    'auto' picks sparse wherever it takes less flash (pruned layers: below ~20 % nonzeros);
+    'sparse' wherever the sparse kernel can run the layer; 'dense' everywhere.
+    """
+    from edgel3_mote.export.codegen.ops.conv2d import can_be_sparse, sparse_bytes
+
+    if mode not in WEIGHT_FORMAT_MODES:
+        raise ExportError(f"weight_format='{mode}' is not one of {WEIGHT_FORMAT_MODES}")
+    for op in graph.ops:
+        if op.kind != "CONV_2D" or not graph.tensor(op.inputs[1]).is_constant:
+            continue
+        w = graph.tensor(op.inputs[1]).data
+        sparse = can_be_sparse(w) and (mode == "sparse" or (mode == "auto" and sparse_bytes(w) < w.size))
+        op.weight_format = "sparse" if sparse else "dense"
+
+
+@dataclass
+class EngineInfo:
+    model_name: str
+    sha256: str
+    arena_bytes: int
+    unstreamed_arena_bytes: int       # the same model fully buffered (no streaming)
+    weight_bytes: int
+    input_offset: int
+    scratch_offset: int               # em_model_scratch()
+    scratch_bytes: int
+    use_dsp: bool
+    layers: list[LayerInfo] = field(default_factory=list)
+    streaming_groups: list[dict] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["macs"] = self.macs
+        return d
+
+
+def _check_io(graph: Graph) -> None:
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise ExportError(f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+                          f"the engine needs exactly one of each")
+    for role, tid in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
+        t = graph.tensor(tid)
+        if t.dtype != "int8" or not t.is_quantized:
+            raise ExportError(f"the model's {role} '{t.name}' is {t.dtype}; convert with int8 input and output "
+                              f"(inference_input_type/inference_output_type = tf.int8)")
+        if t.shape and t.shape[0] != 1:
+            raise ExportError(f"the model's {role} '{t.name}' has batch {t.shape[0]}; export with batch 1")
+
+
+def _emitters(graph: Graph, use_dsp: bool) -> list[OpEmitter]:
+    missing = sorted({op.kind for op in graph.ops if op.kind not in EMITTERS})
+    if missing:
+        raise ExportError(f"no code generator for op(s) {', '.join(missing)} "
+                          f"(QUANTIZE/DEQUANTIZE only appear with float input/output: convert with int8 "
+                          f"input and output); supported: {', '.join(sorted(EMITTERS))}")
+    return [EMITTERS[op.kind](graph, op, f"em_l{op.index:02d}", use_dsp) for op in graph.ops]
+
+
+def _c_body(array, per_line: int = 24) -> str:
+    values = np.asarray(array.values).astype(np.int64)
+    if array.is_struct:  # an array of structs, one row each
+        items = ["{" + ", ".join(map(str, row)) + "}" for row in values.tolist()]
+        per_line = max(1, per_line // values.shape[1])
+    else:
+        items = [str(v) for v in values.reshape(-1).tolist()]
+    return "\n".join("  " + ", ".join(items[i:i + per_line]) + "," for i in range(0, len(items), per_line))
+
+
+def _scratch_region(plan: pl.Plan, input_tid: int) -> tuple[int, int]:
+    """The largest arena region disjoint from the input: (offset, bytes)."""
+    buf = plan.buffer_of(input_tid)
+    before = buf.offset
+    start_after = pl.align_up(buf.offset + buf.size)
+    after = plan.arena_bytes - start_after
+    return (0, before) if before >= after else (start_after, after)
+
+
+def _stage_context(graph: Graph, plan: pl.Plan, group: pl.StreamGroup, emitters, arena) -> dict:
+    stages = []
+    k = len(group.ops)
+    for i, (op_index, geo) in enumerate(zip(group.ops, group.geometry)):
+        op = graph.ops[op_index]
+        em = emitters[op_index]
+        out_tid = op.outputs[0]
+        last = i == k - 1
+        in_ptr = arena(plan.offset_of(op.inputs[0])) if i == 0 else arena(plan.line_buffer(op.inputs[0]).offset)
+        out_ptr = arena(plan.offset_of(out_tid)) if last else arena(plan.line_buffer(out_tid).offset)
+        scratch = plan.scratch(_step_index(plan, op_index))
+        t = graph.tensor(out_tid)
+        fold = last and group.folds
+        if fold:
+            # a global max folds the rows [done, need) held in the previous line buffer
+            in_row_bytes = graph.tensor(op.inputs[0]).hwc[1] * graph.tensor(op.inputs[0]).hwc[2]
+            call = em.fold_call(f"{in_ptr} + (done[{i}] - first[{i - 1}]) * {in_row_bytes}",
+                                f"need[{i}] - done[{i}]", f"done[{i}] > 0", out_ptr)
+        else:
+            call = em.call(in_ptr, out_ptr, "&rows", arena(scratch.offset) if scratch else "0")
+        stages.append({
+            "i": i, "last": last, "fold": fold, "layer": op_index, "out_h": geo.out_h, "in_h": geo.in_h,
+            "stride": geo.stride_h, "pad_top": geo.pad_top, "filter_h": geo.kernel_h,
+            "row_bytes": t.hwc[1] * t.hwc[2], "line_rows": group.line_rows.get(out_tid, 0),
+            "out_ptr": out_ptr, "call": call,
+        })
+    return {"stages": stages, "names": [graph.layer_name(graph.ops[i]) for i in group.ops]}
+
+
+def _used_declarations(emitters, code: list[str]) -> list[str]:
+    """The emitters' static const declarations that the generated calls reference.
+
+    (An op run only in one way -- e.g. a global max folded row by row -- leaves some of its
+    parameters unused, and unused static consts are warnings, hence errors, in our builds.)
+    """
+    text = "\n".join(code)
+    used = set(re.findall(r"\b(em_l\d+_\w+)\b", text))
+    out = []
+    for em in emitters:
+        for line in em.declarations().splitlines():
+            m = re.match(r"static const \w+ (\w+) =", line)
+            if line.strip() and (m is None or m.group(1) in used):
+                out.append(line)
+    return out
+
+
+def _step_index(plan: pl.Plan, op_index: int) -> int:
+    return next(s for s, step in enumerate(plan.steps) if op_index in step.ops)
+
+
+def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget: int | None = None,
+                    streaming: str = "auto", frontend_scratch_bytes: int = 0,
+                    use_dsp: bool = True, weight_format: str = "auto") -> EngineInfo:
+    """Write ``model_engine.h``, ``model_engine.c`` and ``model_weights.c`` into ``out_dir``.
+
+    ram_budget: arena bytes allowed (None = no limit); streaming: 'auto' streams conv chains
+    only as far as needed to meet the budget, 'on' streams every worthwhile chain, 'off' none.
+    frontend_scratch_bytes: space ``em_model_scratch()`` must offer besides the input.
+    use_dsp: reserve the DSP path's conv scratch, so the engine may be built with -DEM_USE_DSP
+    (with use_dsp=False, building with EM_USE_DSP fails at compile time, never at run time).
+    weight_format: conv weights 'dense', 'sparse' (em_conv2d_sparse_s8) or 'auto' (sparse
+    where it saves flash, i.e. pruned layers).
+    """
+    import jinja2
+
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]{1,64}", model_name or ""):
+        raise ExportError(f"model name {model_name!r} must be 1-64 letters, digits or _.+- (it becomes a C string)")
+    if frontend_scratch_bytes < 0:
+        raise ExportError(f"frontend_scratch_bytes={frontend_scratch_bytes} must be >= 0")
+    graph = read_tflite(tflite_bytes)
+    _check_io(graph)
+    choose_weight_formats(graph, weight_format)
+    emitters = _emitters(graph, use_dsp)
+    plan = pl.plan_memory(graph, streaming=streaming, ram_budget=ram_budget,
+                          frontend_scratch_bytes=frontend_scratch_bytes,
+                          scratch_bytes=lambda op: emitters[op.index].scratch_bytes())
+    pl.verify_plan(plan)
+    pl.check_budget(plan, ram_budget)
+
+    def arena(offset: int) -> str:
+        return f"(em_arena + {offset})"
+
+    in_tid, out_tid = graph.inputs[0], graph.outputs[0]
+    x, y = graph.tensor(in_tid), graph.tensor(out_tid)
+    scratch_offset, scratch_bytes = _scratch_region(plan, in_tid)
+
+    arrays, layers = [], []
+    for op, em in zip(graph.ops, emitters):
+        w = em.weights()
+        arrays += w
+        layers.append(LayerInfo(graph.layer_name(op), op.kind, graph.tensor(op.inputs[0]).shape,
+                                graph.tensor(op.outputs[0]).shape, em.macs(), sum(a.nbytes for a in w),
+                                op.weight_format))
+
+    groups = [_stage_context(graph, plan, g, emitters, arena) for g in plan.groups]
+    chain_of = {g.ops[0]: i for i, g in enumerate(plan.groups)}
+    steps = []
+    for s, step in enumerate(plan.steps):
+        first = graph.ops[step.ops[0]]
+        if step.group is not None:
+            steps.append({"chain": chain_of[first.index], "comment": " -> ".join(groups[chain_of[first.index]]["names"])})
+            continue
+        em = emitters[first.index]
+        scratch = plan.scratch(s)
+        call = None
+        if em.emits_code:
+            call = em.call(arena(plan.offset_of(first.inputs[0])), arena(plan.offset_of(first.outputs[0])),
+                           None, arena(scratch.offset) if scratch else "0")
+        steps.append({"chain": None, "layer": first.index, "call": call, "comment": graph.layer_name(first)})
+
+    weight_bytes = sum(a.nbytes for a in arrays)
+    ctx = {
+        "model_name": model_name, "sha256": graph.sha256,
+        "input_hwc": x.hwc, "input_bytes": x.nbytes, "output_bytes": y.nbytes,
+        "input_scale": c_float(x.scale[0]), "input_zero_point": int(x.zero_point[0]),
+        "output_scale": c_float(y.scale[0]), "output_zero_point": int(y.zero_point[0]),
+        "layers": layers, "arena_bytes": plan.arena_bytes, "unstreamed_arena_bytes": plan.unstreamed_arena_bytes,
+        "weight_bytes": weight_bytes,
+        "arrays": [{"ctype": a.ctype, "name": a.name, "size": a.count, "body": _c_body(a)} for a in arrays],
+        "uses_kernel_types": any(a.is_struct for a in arrays),
+        "declarations": _used_declarations(emitters, [st.get("call") or "" for st in steps] +
+                                           [stage["call"] for g in groups for stage in g["stages"]]),
+        "static_checks": [c for em in emitters for c in em.static_checks()],
+        "groups": groups, "steps": steps,
+        "input_offset": plan.offset_of(in_tid), "output_offset": plan.offset_of(out_tid),
+        "scratch_offset": scratch_offset, "scratch_bytes": scratch_bytes,
+    }
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    out_dir = Path(out_dir)
+    written = []
+    for name in ENGINE_FILES:
+        text = env.get_template(f"{name}.j2").render(**ctx)
+        written.append(str(atomic_write_text(out_dir / name, text)))
+
+    info_groups = [{
+        "layers": g["names"],
+        "folds": pg.folds,
+        "line_buffers": {graph.tensor(t).name: {"rows": pg.line_rows[t], "bytes": plan.line_buffer(t).size}
+                         for t in pg.intermediates},
+    } for g, pg in zip(groups, plan.groups)]
+    return EngineInfo(model_name, graph.sha256, plan.arena_bytes, plan.unstreamed_arena_bytes, weight_bytes,
+                      plan.offset_of(in_tid), scratch_offset, scratch_bytes, use_dsp, layers, info_groups, written)
