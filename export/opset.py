@@ -1,0 +1,263 @@
+"""What is inside a .tflite, and whether the mote's engine can run it.
+
+The firmware engine (generated C, ``firmware/kernels``) implements a small int8 op set:
+CONV_2D, MAX_POOL_2D, REDUCE_MAX (global pooling), RESHAPE, FULLY_CONNECTED, and
+QUANTIZE/DEQUANTIZE at the graph's edges. ``check_int8_opset`` turns anything else -- an
+unsupported op, or a float op left in an int8 model -- into one ``ExportError`` that lists
+every offending op with its index and its output tensor's name (the converter names tensors
+after the Keras layers, e.g. ``model/conv2d_transpose/conv2d_transpose``), so the user knows
+which layer to change. ``check_int8_quantization`` then proves the properties the kernels
+rely on (per-channel symmetric int8 conv weights, int32 biases, per-tensor int8 activations).
+
+The flatbuffer is read with the ``tflite`` schema package (generated from TensorFlow's own
+``schema.fbs``), never by hand.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgel3_mote.errors import ExportError
+
+SUPPORTED_OPS = ("CONV_2D", "MAX_POOL_2D", "REDUCE_MAX", "RESHAPE", "FULLY_CONNECTED",
+                 "QUANTIZE", "DEQUANTIZE")
+# Ops with weights: the ones whose constant inputs count as "weight bytes".
+WEIGHTED_OPS = ("CONV_2D", "FULLY_CONNECTED")
+
+# tflite.TensorType -> numpy dtype name (the types a converted model can carry).
+_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
+           7: "int16", 9: "int8", 10: "float64", 17: "int4"}
+_ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
+_FLOAT_DTYPES = ("float16", "float32", "float64")
+
+
+@dataclass
+class TensorInfo:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    scales: np.ndarray          # empty when not quantised
+    zero_points: np.ndarray
+    quantized_dimension: int
+    data: np.ndarray | None     # constant contents, None for activations
+
+    @property
+    def is_constant(self) -> bool:
+        return self.data is not None
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize if self.shape else 0
+
+
+@dataclass
+class OpInfo:
+    index: int
+    name: str                     # builtin op name, e.g. CONV_2D
+    inputs: list[int]
+    outputs: list[int]
+    fused_activation: str | None = None
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class ModelInfo:
+    tensors: list[TensorInfo]
+    ops: list[OpInfo]
+    inputs: list[int]
+    outputs: list[int]
+    # Graph outputs lose their layer name ('StatefulPartitionedCall:0'); the exporter, which
+    # knows the Keras model, fills this in: tensor index -> Keras layer name.
+    output_layers: dict[int, str] = field(default_factory=dict)
+
+    def where(self, op: OpInfo) -> str:
+        """How an error names an op: its index and its output tensor (which carries the layer name)."""
+        if not op.outputs:
+            return f"#{op.index} {op.name}"
+        out = op.outputs[0]
+        layer = f" (Keras layer {self.output_layers[out]})" if out in self.output_layers else ""
+        return f"#{op.index} {op.name} -> '{self.tensors[out].name}'{layer}"
+
+    @property
+    def op_names(self) -> list[str]:
+        return [op.name for op in self.ops]
+
+    def weight_tensors(self) -> list[TensorInfo]:
+        """Constant inputs (weights and biases) of the weighted ops, each counted once."""
+        seen: dict[int, TensorInfo] = {}
+        for op in self.ops:
+            if op.name in WEIGHTED_OPS:
+                for i in op.inputs[1:]:
+                    if i >= 0 and self.tensors[i].is_constant:
+                        seen.setdefault(i, self.tensors[i])
+        return list(seen.values())
+
+
+def _builtin_name(code) -> str:
+    import tflite
+
+    # Schema >= 2.3 keeps codes > 127 in BuiltinCode and the old int8 field saturated at 127.
+    opcode = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
+    if opcode == tflite.BuiltinOperator.CUSTOM:
+        custom = code.CustomCode()
+        return f"CUSTOM({custom.decode() if custom else '?'})"
+    return tflite.BUILTIN_OPCODE2NAME.get(opcode, f"UNKNOWN_{opcode}")
+
+
+def _fused_activation(op_fb, name: str) -> tuple[str | None, dict]:
+    import tflite
+
+    table = op_fb.BuiltinOptions()
+    if table is None:
+        return None, {}
+    option_classes = {"CONV_2D": tflite.Conv2DOptions, "MAX_POOL_2D": tflite.Pool2DOptions,
+                      "FULLY_CONNECTED": tflite.FullyConnectedOptions}
+    cls = option_classes.get(name)
+    if cls is None:
+        return None, {}
+    opts = cls()
+    opts.Init(table.Bytes, table.Pos)
+    info: dict = {}
+    if name == "CONV_2D":
+        info = {"stride": (opts.StrideH(), opts.StrideW()),
+                "padding": "SAME" if opts.Padding() == tflite.Padding.SAME else "VALID"}
+    elif name == "MAX_POOL_2D":
+        info = {"filter": (opts.FilterHeight(), opts.FilterWidth()),
+                "stride": (opts.StrideH(), opts.StrideW())}
+    return _ACTIVATIONS.get(opts.FusedActivationFunction(), "?"), info
+
+
+def read_model(tflite_bytes: bytes) -> ModelInfo:
+    """The first subgraph of a .tflite: tensors (with quantisation and constants) and ops."""
+    import tflite
+
+    buf = bytes(tflite_bytes)
+    if len(buf) < 8 or buf[4:8] != b"TFL3":
+        raise ExportError("this is not a TFLite flatbuffer (no 'TFL3' identifier): give a .tflite file")
+    model = tflite.Model.GetRootAsModel(buf, 0)
+    if model.SubgraphsLength() != 1:
+        raise ExportError(f"the model has {model.SubgraphsLength()} subgraphs: the engine runs exactly one "
+                          f"(no control flow); export a plain feed-forward network")
+    graph = model.Subgraphs(0)
+    tensors = []
+    for i in range(graph.TensorsLength()):
+        t = graph.Tensors(i)
+        dtype = _DTYPES.get(t.Type(), f"type{t.Type()}")
+        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+        q = t.Quantization()
+        scales = np.asarray(q.ScaleAsNumpy(), np.float32) if q is not None and q.ScaleLength() else np.zeros(0, np.float32)
+        zps = np.asarray(q.ZeroPointAsNumpy(), np.int64) if q is not None and q.ZeroPointLength() else np.zeros(0, np.int64)
+        qdim = int(q.QuantizedDimension()) if q is not None else 0
+        data = None
+        buffer = model.Buffers(t.Buffer())
+        if buffer is not None and buffer.DataLength() and dtype in np.sctypeDict:
+            raw = buffer.DataAsNumpy().tobytes()
+            data = np.frombuffer(raw, dtype=np.dtype(dtype))
+            if shape and data.size == int(np.prod(shape)):
+                data = data.reshape(shape)
+        elif buffer is not None and buffer.Offset() > 1:  # large models keep buffers after the flatbuffer
+            data = np.frombuffer(buf[buffer.Offset():buffer.Offset() + buffer.Size()], dtype=np.dtype(dtype))
+            data = data.reshape(shape) if shape and data.size == int(np.prod(shape)) else data
+        tensors.append(TensorInfo(i, (t.Name() or b"").decode(), shape, dtype, scales, zps, qdim, data))
+    ops = []
+    for i in range(graph.OperatorsLength()):
+        op_fb = graph.Operators(i)
+        name = _builtin_name(model.OperatorCodes(op_fb.OpcodeIndex()))
+        act, options = _fused_activation(op_fb, name)
+        ops.append(OpInfo(i, name, [int(x) for x in op_fb.InputsAsNumpy()] if op_fb.InputsLength() else [],
+                          [int(x) for x in op_fb.OutputsAsNumpy()] if op_fb.OutputsLength() else [],
+                          act, options))
+    return ModelInfo(tensors, ops, [int(x) for x in graph.InputsAsNumpy()],
+                     [int(x) for x in graph.OutputsAsNumpy()])
+
+
+def check_int8_opset(info: ModelInfo | bytes, supported=SUPPORTED_OPS) -> ModelInfo:
+    """Raise ``ExportError`` listing every op the engine cannot run as an int8 op.
+
+    Problems found: ops outside ``supported``; QUANTIZE not fed by a graph input or
+    DEQUANTIZE not producing a graph output (they are allowed at the edges only); any other
+    op that reads or writes a float tensor (a float op left in an int8 model).
+    """
+    if not isinstance(info, ModelInfo):
+        info = read_model(info)
+    problems = []
+    for op in info.ops:
+        if op.name not in supported:
+            problems.append(f"{info.where(op)} (unsupported op)")
+            continue
+        if op.name == "QUANTIZE":
+            if not all(i in info.inputs for i in op.inputs):
+                problems.append(f"{info.where(op)} (QUANTIZE inside the graph; allowed only on the input)")
+            continue
+        if op.name == "DEQUANTIZE":
+            if not all(o in info.outputs for o in op.outputs):
+                problems.append(f"{info.where(op)} (DEQUANTIZE inside the graph; allowed only on the output)")
+            continue
+        floats = sorted({info.tensors[i].dtype for i in op.inputs + op.outputs
+                         if i >= 0 and info.tensors[i].dtype in _FLOAT_DTYPES})
+        if floats:
+            problems.append(f"{info.where(op)} (float op: {'/'.join(floats)} tensors)")
+    if problems:
+        fixes = []
+        if any("float op" in p for p in problems):
+            fixes.append("convert with full-integer quantisation (edgel3-mote export tflite)")
+        if any("float op" not in p for p in problems):
+            fixes.append(f"replace those layers with ones that map to {', '.join(supported)}")
+        raise ExportError(f"{len(problems)} op(s) the int8 engine cannot run: {'; '.join(problems)}; "
+                          f"fix: {' and '.join(fixes)}")
+    return info
+
+
+def check_int8_quantization(info: ModelInfo | bytes) -> ModelInfo:
+    """Raise ``ExportError`` unless the model is quantised the way the int8 kernels expect.
+
+    int8 input and output; CONV_2D weights int8, symmetric (zero points 0), per output channel
+    (quantized dimension 0, one scale per filter); FULLY_CONNECTED weights int8 symmetric;
+    biases int32; every activation int8 with one scale and zero point.
+    """
+    if not isinstance(info, ModelInfo):
+        info = read_model(info)
+    problems = []
+    for role, ids in (("input", info.inputs), ("output", info.outputs)):
+        for i in ids:
+            t = info.tensors[i]
+            if t.dtype != "int8":
+                problems.append(f"graph {role} '{t.name}' is {t.dtype}, not int8")
+    for op in info.ops:
+        if op.name in WEIGHTED_OPS:
+            w = info.tensors[op.inputs[1]]
+            if w.dtype != "int8" or not w.is_constant:
+                problems.append(f"{info.where(op)}: weights '{w.name}' are {w.dtype}{'' if w.is_constant else ' (not constant)'}, not constant int8")
+            elif np.any(w.zero_points != 0):
+                problems.append(f"{info.where(op)}: weights '{w.name}' are not symmetric (zero point != 0)")
+            elif op.name == "CONV_2D" and (w.quantized_dimension != 0 or len(w.scales) != w.shape[0]):
+                problems.append(f"{info.where(op)}: weights '{w.name}' are not per-channel "
+                                f"({len(w.scales)} scales for {w.shape[0]} filters)")
+            if len(op.inputs) > 2 and op.inputs[2] >= 0:
+                b = info.tensors[op.inputs[2]]
+                if b.dtype != "int32":
+                    problems.append(f"{info.where(op)}: bias '{b.name}' is {b.dtype}, not int32")
+        for i in op.outputs:
+            t = info.tensors[i]
+            if op.name == "DEQUANTIZE":
+                continue
+            if t.dtype != "int8" or len(t.scales) != 1:
+                problems.append(f"{info.where(op)}: activation '{t.name}' is {t.dtype} with "
+                                f"{len(t.scales)} scales, not per-tensor int8")
+    if problems:
+        raise ExportError(f"the converted model is not fully int8 as the engine needs: {'; '.join(problems)}")
+    return info
+
+
+def weight_stats(info: ModelInfo) -> dict:
+    """Bytes and nonzero bytes of the weighted ops' constants (weights + biases)."""
+    tensors = info.weight_tensors()
+    weights = [t for t in tensors if t.data.ndim > 1]  # kernels (4-D conv, 2-D dense), not 1-D biases
+    return {
+        "weight_bytes": int(sum(t.nbytes for t in tensors)),
+        "nonzero_weight_bytes": int(sum(np.count_nonzero(t.data) * np.dtype(t.dtype).itemsize for t in tensors)),
+        "weight_params": int(sum(t.data.size for t in weights)),
+        "nonzero_weight_params": int(sum(np.count_nonzero(t.data) for t in weights)),
+    }
