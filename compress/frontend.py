@@ -213,8 +213,10 @@ def log_mel_spectrogram(audio, cfg: FrontendConfig, real=None, imag=None, mel=No
     mel = np.asarray(mel, np.float64).reshape(cfg.n_bins, cfg.n_mels)
 
     frames = _frames(batch, cfg)                                     # (B, T, n_dft)
-    power = (frames @ real) ** 2 + (frames @ imag) ** 2              # (B, T, n_bins)
-    out = power @ mel                                                # (B, T, n_mels)
+    b, t = frames.shape[:2]
+    flat = frames.reshape(b * t, cfg.n_dft)  # one BLAS GEMM: a batched 3-D matmul is ~15x slower
+    power = (flat @ real) ** 2 + (flat @ imag) ** 2                  # (B*T, n_bins)
+    out = (power @ mel).reshape(b, t, cfg.n_mels)                    # (B, T, n_mels)
     if cfg.power_melgram != 2.0:
         out = np.sqrt(out) ** cfg.power_melgram
     if cfg.return_decibel:

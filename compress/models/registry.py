@@ -97,13 +97,16 @@ def conv_param_count(name: str) -> int:
 
 
 def _build_full(spec: ModelSpec):
-    from edgel3_mote.compress.models.avc import build_avc_model
     from edgel3_mote.compress.models.l3 import build_l3_audio_model
-    from edgel3_mote.compress.models.sea import build_sea_model
 
     if spec.family == "sea":
+        from edgel3_mote.compress.models.sea import build_sea_model
+
         return build_sea_model(spec.embedding_dim)
     if spec.family == "avc":
+        # imported only here: the vision network pulls in keras.applications (seconds)
+        from edgel3_mote.compress.models.avc import build_avc_model
+
         return build_avc_model()
     return build_l3_audio_model(pool_size=(8, 8) if spec.embedding_dim == 6144 else None)
 
