@@ -1,0 +1,2 @@
+"""Retraining of compressed models: knowledge distillation, AVC fine-tuning, tf.distribute
+strategies and SLURM job scripts."""

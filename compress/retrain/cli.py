@@ -1,0 +1,201 @@
+"""``edgel3-mote distill | finetune | jobs`` (TensorFlow imported in the handlers only)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+MODEL_FILE_SUFFIXES = (".h5", ".keras")
+
+
+def _add_training_args(p, epochs: int, batch_size: int, lr: float) -> None:
+    p.add_argument("--epochs", type=int, default=epochs, help=f"maximum epochs (default {epochs})")
+    p.add_argument("--batch-size", type=int, default=batch_size,
+                   help=f"global batch size, split across replicas (default {batch_size})")
+    p.add_argument("--lr", type=float, default=lr, help=f"Adam learning rate (default {lr})")
+    p.add_argument("--patience", type=int, default=10, help="early-stopping patience (default 10)")
+    p.add_argument("--lr-patience", type=int, default=5,
+                   help="ReduceLROnPlateau patience, factor 0.1 (default 5)")
+    p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
+    p.add_argument("--strategy", default="auto", choices=("auto", "default", "mirrored", "multiworker"),
+                   help="tf.distribute strategy (auto: multiworker with TF_CONFIG, mirrored on 2+ GPUs)")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and split")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start over even if OUT holds checkpoints of an unfinished run")
+    p.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
+    p.add_argument("--format", choices=("h5", "keras"), default="h5", help="final model format")
+    p.add_argument("-o", "--output", type=Path, required=True, help="run directory")
+
+
+def register(subparsers) -> None:
+    d = subparsers.add_parser(
+        "distill", help="knowledge distillation of a teacher's embedding into a student",
+        description="Train a student (pruned / masked / reduced / SEA model) to reproduce a "
+                    "teacher's embedding (MSE) on 1-s windows of audio clips. Writes OUT/config.json, "
+                    "OUT/logs/ (CSV, TensorBoard), OUT/checkpoints/ (resumable), "
+                    "OUT/teacher_targets.npz, OUT/model.h5 and OUT/summary.json.",
+        epilog="example: edgel3-mote distill --teacher sea-64 --teacher-weights W.h5.gz "
+               "--student-sparsity 90 --clips ../shared/audio/cc0_animals -o runs/d90")
+    d.add_argument("--teacher", required=True, help="registry model name or a saved model file")
+    d.add_argument("--teacher-weights", type=Path, help="original weights for a registry teacher")
+    d.add_argument("--student", help="registry name or saved model file (e.g. a prune run's model.h5)")
+    d.add_argument("--student-weights", type=Path, help="weights for a registry student")
+    d.add_argument("--student-sparsity", type=float,
+                   help="student = the teacher, masked and one-shot pruned to this %% in every conv")
+    d.add_argument("--student-plan", nargs="+",
+                   help="student = the teacher, masked and pruned with this plan (preset or 8 %%)")
+    d.add_argument("--clips", nargs="+", type=Path, required=True, help="audio files or folders")
+    d.add_argument("--val-clips", nargs="+", type=Path, help="validation clips (default: a split)")
+    d.add_argument("--val-fraction", type=float, default=0.2,
+                   help="fraction of the clips held out when --val-clips is not given")
+    d.add_argument("--hop-size", type=float, default=0.1, help="window hop in s (default 0.1)")
+    d.add_argument("--max-windows-per-clip", type=int, help="cap on windows per clip")
+    d.add_argument("--reduce", choices=("pca", "umap"),
+                   help="reduce teacher embeddings to the student's size (umap needs umap-learn)")
+    d.add_argument("--on-the-fly", action="store_true",
+                   help="run the teacher in every train step instead of caching its targets")
+    d.add_argument("--train-bn", action="store_true",
+                   help="BatchNorm on batch statistics (default: keep the student's BN statistics)")
+    _add_training_args(d, epochs=100, batch_size=32, lr=1e-3)
+    d.set_defaults(func=run_distill)
+
+    try:
+        from edgel3_mote.compress.retrain.finetune import register_finetune
+        from edgel3_mote.compress.retrain.slurm import register_jobs
+    except ImportError:  # partial checkout
+        return
+    register_finetune(subparsers, _add_training_args)
+    register_jobs(subparsers)
+
+
+def is_model_file(ref: str | None) -> bool:
+    return ref is not None and Path(ref).suffix in MODEL_FILE_SUFFIXES
+
+
+def load_any_model(ref: str, weights=None, seed: int = 0):
+    """A registry model (``weights`` or seeded) or a model file saved by this package."""
+    from edgel3_mote.compress.retrain.rundir import load_model
+
+    if is_model_file(ref):
+        return load_model(ref)
+    from edgel3_mote.compress.models.registry import build_model
+
+    return build_model(ref, weights=str(weights) if weights else None, seed=seed)
+
+
+def framing_model_name(ref: str, model=None) -> str:
+    """The registry name whose front-end rate and window frame the clips for this model."""
+    if not is_model_file(ref):
+        return ref
+    window = int(model.input_shape[-1])
+    return {8000: "sea-64", 48000: "l3-melspec2"}.get(window) or _unknown_window(ref, window)
+
+
+def _unknown_window(ref, window):
+    from edgel3_mote.errors import InvalidInputError
+
+    raise InvalidInputError(f"{ref} takes {window}-sample inputs, not an 8 kHz or 48 kHz "
+                            f"1-s window: give an audio embedding model")
+
+
+def prepare_run_dir(args, command: str) -> bool:
+    """Create OUT; returns True when it holds an unfinished run to resume."""
+    from edgel3_mote.compress.retrain import rundir
+    from edgel3_mote.errors import InvalidInputError
+
+    out = args.output
+    resume = (out / "checkpoints" / "state.json").exists() and not args.no_resume
+    if (out / "summary.json").exists() and not args.no_resume:
+        raise InvalidInputError(f"{out} holds a finished run (summary.json): choose another "
+                                f"-o or pass --no-resume to overwrite it")
+    if out.exists() and not resume:
+        import shutil
+
+        if any(out.iterdir()) and not args.no_resume:
+            raise InvalidInputError(f"{out} exists and is not a resumable run: choose another -o "
+                                    f"or pass --no-resume to overwrite it")
+        shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    config = rundir.args_config(args, command)
+    if resume:
+        previous = rundir.read_json(out / "config.json") if (out / "config.json").exists() else {}
+        config["resumed_from"] = previous.get("created")
+    rundir.write_json(out / ("config.json" if not resume else "config.resume.json"), config)
+    return resume
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    import edgel3_mote  # noqa: F401
+    from edgel3_mote.compress.data import pipeline
+    from edgel3_mote.compress.pruning import layerwise, presets
+    from edgel3_mote.compress.pruning.masked import build_masked_model
+    from edgel3_mote.compress.retrain import distill as D, rundir
+    from edgel3_mote.compress.retrain.distribute import get_strategy, is_chief
+    from edgel3_mote.errors import InvalidInputError
+
+    student_sources = [args.student is not None, args.student_sparsity is not None,
+                       args.student_plan is not None]
+    if sum(student_sources) != 1:
+        raise InvalidInputError("give exactly one of --student, --student-sparsity, --student-plan")
+    if not args.student and is_model_file(args.teacher):
+        raise InvalidInputError("--student-sparsity/--student-plan rebuild a registry teacher: "
+                                "give --teacher as a registry name (with --teacher-weights)")
+    plan = None
+    if args.student_sparsity is not None:
+        plan = [args.student_sparsity] * 8
+    elif args.student_plan is not None:
+        plan = list(presets.resolve_plan(args.student_plan)[1])
+    if plan is not None:
+        presets.resolve_plan(plan)  # validate before any work
+
+    strategy = get_strategy(args.strategy)
+    resume = prepare_run_dir(args, "distill")
+
+    def models():
+        teacher = load_any_model(args.teacher, args.teacher_weights, args.seed)
+        teacher.trainable = False
+        if plan is not None:
+            student = build_masked_model(args.teacher, weights=args.teacher_weights and str(args.teacher_weights),
+                                         seed=args.seed)
+            presets.apply_plan(student, plan)
+        else:
+            student = load_any_model(args.student, args.student_weights, args.seed)
+        return student, teacher
+
+    # frame with the teacher's front-end (student and teacher share rate and window)
+    probe_name = args.teacher if not is_model_file(args.teacher) else None
+    if probe_name is None:
+        probe_name = framing_model_name(args.teacher, rundir.load_model(args.teacher))
+    if args.val_clips:
+        train = pipeline.clip_windows(args.clips, probe_name, args.hop_size,
+                                      max_windows_per_clip=args.max_windows_per_clip)
+        val = pipeline.clip_windows(args.val_clips, probe_name, args.hop_size,
+                                    max_windows_per_clip=args.max_windows_per_clip)
+    else:
+        everything = pipeline.clip_windows(args.clips, probe_name, args.hop_size,
+                                           max_windows_per_clip=args.max_windows_per_clip)
+        train_ids, val_ids = pipeline.split_clips(len(everything.paths), args.val_fraction, args.seed)
+        train, val = everything.subset(train_ids), everything.subset(val_ids) if val_ids else None
+    print(f"{len(train)} training windows, {0 if val is None else len(val)} validation windows")
+    config = D.DistillConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                             checkpoint_every=args.checkpoint_every, patience=args.patience,
+                             lr_patience=args.lr_patience, seed=args.seed, reduce=args.reduce,
+                             on_the_fly=args.on_the_fly, train_bn=args.train_bn,
+                             tensorboard=not args.no_tensorboard)
+    result = D.distill(models, train, args.output, config, val=val, strategy=strategy, resume=resume)
+    student = result.pop("student")
+    result.pop("teacher")
+    if not is_chief():
+        return 0
+    model_file = rundir.save_model(student, rundir.model_path(args.output, args.format))
+    rows = layerwise.layer_sparsity(student)
+    result.update({"model_file": model_file.name, "layers": rows,
+                   "overall_sparsity": layerwise.total_sparsity(rows),
+                   "train_clips": sorted({train.paths[i] for i in set(train.clip_index.tolist())}),
+                   "val_clips": [] if val is None else sorted({val.paths[i] for i in set(val.clip_index.tolist())})})
+    rundir.write_json(args.output / "summary.json", result)
+    for split in result["after"]:
+        b, a = result["before"][split], result["after"][split]
+        print(f"{split:>5}: MSE {b['mse']:.4g} -> {a['mse']:.4g}, teacher/student cosine "
+              f"{b['cosine_mean']:.4f} -> {a['cosine_mean']:.4f} (mean over {a['windows']} windows)")
+    print(f"student sparsity {result['overall_sparsity']:.2f} %; wrote {args.output}/{model_file.name}")
+    return 0

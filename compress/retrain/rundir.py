@@ -1,0 +1,78 @@
+"""Run directories: config.json, logs/, checkpoints/, the final model and summary.json.
+
+Every file is written atomically (a crash never leaves half a model or half a JSON file).
+The directory itself is created up front -- it must outlive a killed run so that the run can
+resume from its checkpoints -- and ``summary.json`` is written last: its presence means the
+run finished.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from edgel3_mote.atomic import atomic_file, atomic_write_text
+from edgel3_mote.errors import InvalidInputError
+
+MODEL_SUFFIXES = (".h5", ".keras")
+
+
+def _jsonable(value: Any):
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    return value
+
+
+def write_json(path: str | os.PathLike, data: dict) -> Path:
+    return atomic_write_text(path, json.dumps(_jsonable(data), indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def args_config(args, command: str) -> dict:
+    """The command line as a config dict (what re-runs or resumes it)."""
+    config = {k: v for k, v in vars(args).items() if k != "func" and not k.startswith("_")}
+    return {"command": command, "args": _jsonable(config), "argv": sys.argv,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "python": platform.python_version()}
+
+
+def model_path(run_dir: str | os.PathLike, fmt: str = "h5") -> Path:
+    if f".{fmt}" not in MODEL_SUFFIXES:
+        raise InvalidInputError(f"model format {fmt!r} is not one of h5, keras")
+    return Path(run_dir) / f"model.{fmt}"
+
+
+def save_model(model, path: str | os.PathLike) -> Path:
+    """Save a full model (architecture + weights, masks included) atomically."""
+    import warnings
+
+    path = Path(path)
+    with atomic_file(path) as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")
+        model.save(tmp, include_optimizer=False)
+    return path
+
+
+def load_model(path: str | os.PathLike):
+    """Load a model this package saved (MaskedConv2D and the front-end layer known)."""
+    import tf_keras as keras
+
+    from edgel3_mote.compress.pruning.masked import custom_objects
+
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInputError(f"model file {path} does not exist: give a run's model.h5/.keras")
+    return keras.models.load_model(path, custom_objects=custom_objects(), compile=False)

@@ -1,0 +1,31 @@
+"""``edgel3-mote distill`` end to end on real weights and clips (tiny: 1 epoch, few windows)."""
+import json
+
+import numpy as np
+
+import edgel3_mote  # noqa: F401
+from edgel3_mote.cli import main
+from edgel3_mote.compress.pruning.layerwise import conv_layers
+from edgel3_mote.compress.retrain.rundir import load_model
+
+
+def test_distill_cli_real_sea64_teacher_to_masked_student(tmp_path, sea64_weights, clip_paths, capsys):
+    out = tmp_path / "d"
+    argv = ["distill", "--teacher", "sea-64", "--teacher-weights", str(sea64_weights),
+            "--student-sparsity", "90", "--clips", *map(str, clip_paths[:3]), "--val-fraction", "0.34",
+            "--hop-size", "0.5", "--max-windows-per-clip", "4", "--epochs", "1", "--batch-size", "4",
+            "--no-tensorboard", "-o", str(out)]
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert abs(summary["overall_sparsity"] - 90.0) < 0.01
+    assert summary["train_windows"] == 8 and summary["val_windows"] == 4 and len(summary["val_clips"]) == 1
+    assert summary["after"]["train"]["mse"] < summary["before"]["train"]["mse"]
+    for name in ("config.json", "model.h5", "teacher_targets.npz", "logs/training.csv",
+                 "checkpoints/state.json"):
+        assert (out / name).exists(), name
+    student = load_model(out / "model.h5")
+    for conv in conv_layers(student):
+        assert np.all(conv.kernel.numpy()[conv.kernel_mask.numpy() == 0] == 0)
+    # a finished run is not overwritten by accident
+    assert main(argv) == 2
+    assert "finished run" in capsys.readouterr().err
