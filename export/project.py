@@ -1,0 +1,416 @@
+"""The firmware project generator: model -> ``build/<board>/<model>/``, built and measured.
+
+``build_firmware_project(board, model, weights, clips)``:
+
+1. the int8 export (``export.tflite.export_tflite``), cached by a hash of its inputs;
+2. the generated engine (``export.codegen.generate_engine``, RAM budget = the board's RAM minus
+   stack and the apps' static buffers, streaming as needed) and front-end tables
+   (``export.frontend_tables``), plus self-test vectors from real clips;
+3. a standalone project: Makefile, README, ``src/`` (generated), ``firmware/`` (copies of the
+   kernels, front-end, protocol, apps, board support) -- written in a temporary directory and
+   renamed into place only when everything (including the build) succeeded;
+4. ``make`` with arm-none-eabi-gcc (-O2, the board's -mcpu/-mfpu, -DEM_USE_DSP on M4/M7);
+5. flash/RAM use read from the ELFs against the board's limits, and ``project.json``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edgel3_mote import __version__
+from edgel3_mote.atomic import atomic_dir, atomic_write_text
+from edgel3_mote.errors import ExportError, InvalidInputError, ToolchainError
+from edgel3_mote.export.boards import (FIRMWARE_DIR, LINK_FLAGS, OPT_FLAGS, BoardSpec, elf_memory_usage,
+                                       get_board, link_overflow_error, require_toolchain)
+
+REPO = FIRMWARE_DIR.parent
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "project"
+SHARED = Path(os.environ.get("EDGEL3_MOTE_SHARED", REPO.parent / "shared"))
+DEFAULT_CLIPS = SHARED / "audio" / "cc0_animals"
+MAX_VECTORS = 10
+# The apps' static RAM besides the engine arena: the serial app keeps one PCM window and a copy
+# of the spectrogram, the protocol two 1 KiB frame buffers; plus room for .data and small statics.
+APP_RESERVE_BYTES = 6 * 1024
+MAKE_TIMEOUT_S = 900
+FIRMWARE_SUBDIRS = ("include", "kernels", "frontend", "protocol")
+SOURCE_SUFFIXES = {".c", ".h", ".S", ".ld", ".md"}
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+@dataclass
+class ProjectInfo:
+    board: str
+    model: str
+    project_dir: Path
+    random_weights: bool
+    seed: int | None
+    weights: str | None
+    arena_bytes: int
+    unstreamed_arena_bytes: int
+    tflm_arena_bytes: int | None
+    weight_bytes: int
+    elfs: dict[str, str] = field(default_factory=dict)          # "selftest"/"firmware" -> path
+    memory: dict[str, dict] = field(default_factory=dict)       # per ELF: flash/RAM use
+    reused: bool = False
+
+    @property
+    def selftest_elf(self) -> Path:
+        return Path(self.elfs["selftest"])
+
+    @property
+    def firmware_elf(self) -> Path | None:
+        return Path(self.elfs["firmware"]) if "firmware" in self.elfs else None
+
+    @property
+    def weights_line(self) -> str:
+        return (f"RANDOM WEIGHTS (seed {self.seed}) — not a trained model" if self.random_weights
+                else f"weights: {self.weights}")
+
+
+# ------------------------------------------------------------------------------ hashing / cache
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _tree_digest(paths) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(str(p.relative_to(REPO)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _generator_sources() -> list[Path]:
+    """Everything that shapes a generated project: firmware C, export Python and templates."""
+    export_dir = Path(__file__).resolve().parent
+    files = [p for p in FIRMWARE_DIR.rglob("*") if p.is_file() and p.suffix in SOURCE_SUFFIXES]
+    files += [p for p in export_dir.rglob("*") if p.is_file() and p.suffix in (".py", ".j2")]
+    files += [REPO / "compress" / "frontend.py"]
+    return [p for p in files if p.exists() and "__pycache__" not in p.parts]
+
+
+def _model_id(model) -> tuple[str, str]:
+    """(name, identity) of a registry name or a tf_keras backbone (its architecture + weights)."""
+    if isinstance(model, str):
+        return model, model
+    h = hashlib.sha256(model.to_json().encode())
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    return model.name, h.hexdigest()
+
+
+def _export_key(model, weights: Path | None, clips: list[Path], seed: int) -> str:
+    desc = {"model": _model_id(model)[1], "seed": int(seed), "weights": _sha256_file(weights) if weights else None,
+            "calibration": [_sha256_file(c) for c in clips], "version": __version__}
+    return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------ step 1: export
+def _int8_export(model, weights: Path | None, clips: list[Path], seed: int, cache_root: Path,
+                 log) -> tuple[Path, bytes, dict]:
+    from edgel3_mote.export.tflite import export_tflite, load_export
+
+    out = cache_root / f"{_model_id(model)[0]}-{_export_key(model, weights, clips, seed)}"
+    if (out / "manifest.json").is_file():
+        log(f"reusing the int8 export in {out} (inputs unchanged)")
+    else:
+        export_tflite(model, None if weights is None else str(weights), calibration=clips or None,
+                      out_dir=out, seed=seed, log=log)
+    data, manifest = load_export(out)
+    return out, data, manifest
+
+
+def _tflm_arena(export_dir: Path, int8: bytes) -> int | None:
+    """TFLite Micro's arena for the same model (cached next to the export): for comparison only."""
+    cached = export_dir / "tflm_arena.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())["tflm_arena_bytes"]
+    from edgel3_mote.export.reference import tflm_arena_bytes
+    try:
+        n = tflm_arena_bytes(int8)
+    except ExportError:
+        return None
+    atomic_write_text(cached, json.dumps({"tflm_arena_bytes": n}) + "\n")
+    return n
+
+
+# ------------------------------------------------------------------------------ self-test vectors
+def _max_vectors(board: BoardSpec, manifest: dict) -> int:
+    """As many vectors (up to MAX_VECTORS) as fit in flash beside the weights and ~160 KiB of code."""
+    per_vector = 2 * int(manifest["window_samples"]) + int(np.prod(manifest["input"]["shape"])) \
+        + 5 * int(np.prod(manifest["output"]["shape"]))
+    budget = board.flash_size - int(manifest["sizes"].get("weight_bytes", 0)) - 160 * 1024
+    return int(max(1, min(MAX_VECTORS, budget // per_vector)))
+
+
+def _vector_windows(clips: list[Path], manifest: dict, seed: int,
+                    max_vectors: int = MAX_VECTORS) -> tuple[list[str], np.ndarray, str]:
+    """One 1-s window per clip (the loudest, framed as get_embedding frames), as int16."""
+    from edgel3_mote.compress.frontend import FrontendConfig
+    from edgel3_mote.export.tflite import clip_windows
+
+    cfg = FrontendConfig.from_dict(manifest["frontend"])
+    window = int(manifest["window_samples"])
+    from edgel3_mote.compress.models.registry import ModelSpec
+    spec = ModelSpec(manifest["model"], "custom", cfg, window, int(np.prod(manifest["output"]["shape"])), True,
+                     "self-test framing")
+    names, wins = [], []
+    for path in clips[:max_vectors]:
+        frames = clip_windows(path, spec)
+        names.append(re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)[:40])  # a safe C string
+        wins.append(frames[int(np.argmax(np.sqrt((frames ** 2).mean(axis=1))))])
+    source = f"{len(names)} real clips from {clips[0].parent}" if clips else ""
+    if not clips:  # no clips anywhere: tones, said plainly
+        rng = np.random.default_rng(seed)
+        t = np.arange(window) / cfg.sr
+        for i in range(min(4, max_vectors)):
+            f0 = rng.uniform(100, cfg.sr / 3)
+            wins.append(0.5 * np.sin(2 * np.pi * f0 * t) * np.exp(-t * (i + 1)))
+            names.append(f"tone_{int(f0)}Hz")
+        source = "SYNTHESISED TONES (no clips given and none found in ../shared)"
+    pcm = np.clip(np.round(np.stack(wins) * 32768.0), -32768, 32767).astype(np.int16)
+    return names, pcm, source
+
+
+def _selftest_vectors(manifest: dict, int8: bytes, float_tflite: bytes, names, pcm) -> dict:
+    import tensorflow as tf
+
+    from edgel3_mote.compress.frontend import FrontendConfig, log_mel_spectrogram
+    from edgel3_mote.export.frontend_tables import reference_logmel_s8
+    from edgel3_mote.export.reference import TflmRunner
+
+    cfg = FrontendConfig.from_dict(manifest["frontend"])
+    affine = (manifest["input_affine"]["scale"], manifest["input_affine"]["offset"])
+    quant = (manifest["input"]["scale"], manifest["input"]["zero_point"])
+    window = int(manifest["window_samples"])
+    runner = TflmRunner(int8)
+    interp = tf.lite.Interpreter(model_content=float_tflite)
+    interp.allocate_tensors()
+    fin, fout = interp.get_input_details()[0], interp.get_output_details()[0]
+    vectors = []
+    for name, x in zip(names, pcm):
+        spec_s8 = reference_logmel_s8(x, cfg, affine, quant, window)
+        emb_s8 = runner.invoke(spec_s8.reshape(runner.input_shape)).reshape(-1)
+        db = log_mel_spectrogram(x.astype(np.float64) / 32768.0, cfg).astype(np.float32)
+        interp.set_tensor(fin["index"], (db * np.float32(affine[0]) + np.float32(affine[1])).reshape(fin["shape"]))
+        interp.invoke()
+        emb_f = interp.get_tensor(fout["index"]).reshape(-1)
+        vectors.append({"name": name, "pcm": x, "spectrogram": spec_s8.reshape(-1), "embedding_s8": emb_s8,
+                        "embedding_f32": emb_f})
+    return {"vectors": vectors, "input_bytes": vectors[0]["spectrogram"].size,
+            "output_bytes": vectors[0]["embedding_s8"].size, "window_samples": window}
+
+
+def _c_float(x) -> str:
+    text = f"{float(x):.9g}"
+    return (text if any(c in text for c in ".en") else text + ".0") + "f"
+
+
+def _c_rows(values, fmt=str, per_line: int = 20) -> str:
+    vals = [fmt(v) for v in np.asarray(values).reshape(-1)]
+    return "\n".join("        " + ", ".join(vals[i:i + per_line]) + "," for i in range(0, len(vals), per_line))
+
+
+def _render(env, name: str, out: Path, **ctx) -> None:
+    out.write_text(env.get_template(f"{name}.j2").render(**ctx))
+
+
+# ------------------------------------------------------------------------------ steps 3-5
+def _copy_firmware(board: BoardSpec, dst: Path) -> tuple[list[str], list[str]]:
+    """Copy the C sources the project needs; returns (common sources, serial-app sources)."""
+    fw = dst / "firmware"
+    for sub in FIRMWARE_SUBDIRS:
+        src = FIRMWARE_DIR / sub
+        if src.is_dir():
+            shutil.copytree(src, fw / sub, ignore=lambda d, names: [n for n in names if Path(n).suffix not in SOURCE_SUFFIXES])
+    for sub in ("common", board.name):
+        shutil.copytree(FIRMWARE_DIR / "boards" / sub, fw / "boards" / sub,
+                        ignore=lambda d, names: [n for n in names if n == "hello_main.c" or Path(n).suffix not in SOURCE_SUFFIXES])
+    (fw / "app").mkdir(parents=True)
+    shutil.copy2(FIRMWARE_DIR / "app" / "selftest_main.c", fw / "app")
+    rel = lambda p: str(p.relative_to(dst))  # noqa: E731
+    common = [f"firmware/boards/{p.parent.name}/{p.name}" for p in board.board_sources()]
+    common += sorted(rel(p) for sub in ("kernels", "frontend") for p in (fw / sub).glob("*.c") if (fw / sub).is_dir())
+    common += ["src/model_engine.c", "src/model_weights.c", "src/em_frontend_tables.c"]
+    serial: list[str] = []
+    serial_main = FIRMWARE_DIR / "app" / "serial_main.c"
+    if serial_main.is_file() and (fw / "protocol").is_dir():
+        shutil.copy2(serial_main, fw / "app")
+        serial = ["firmware/app/serial_main.c"] + sorted(rel(p) for p in (fw / "protocol").glob("*.c"))
+    return common, serial
+
+
+def _make(project: Path, board: BoardSpec, targets: list[str], optional: tuple[str, ...], log) -> list[str]:
+    """Build ``targets``; a failing target in ``optional`` is reported and skipped. Returns the built ones."""
+    require_toolchain()
+    if shutil.which("make") is None:
+        raise ToolchainError("make not found: install it (apt-get install make)")
+    built = []
+    for target in targets:
+        try:
+            proc = subprocess.run(["make", "-j2", target], cwd=project, capture_output=True, text=True,
+                                  timeout=MAKE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise ToolchainError(f"building {target} for {board.name} took over {MAKE_TIMEOUT_S} s: "
+                                 f"look for a generated file the compiler chokes on") from None
+        if proc.returncode != 0:
+            err = link_overflow_error(board, proc.stderr, target) or ToolchainError(
+                f"building {target} for {board.name} failed:\n{proc.stderr.strip()[-3000:]}")
+            if target not in optional or isinstance(err, ExportError):
+                raise err
+            log(f"WARNING: {target} NOT built (the self-test does not need it): {str(err)[-1500:]}")
+            continue
+        built.append(target)
+    return built
+
+
+def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weights=None, clips=None,
+                           out_dir=None, seed: int = 0, build: bool = True, *, streaming: str = "auto",
+                           calibration=None, force: bool = False, cache_dir=None, require_serial: bool = True,
+                           log: Callable[[str], None] = _stderr) -> ProjectInfo:
+    """Generate (and build) the standalone firmware project; see the module docstring.
+
+    clips: folder (or list) of audio clips for the self-test vectors and, unless ``calibration``
+    is given, the int8 calibration; default ``../shared/audio/cc0_animals`` if present, else
+    synthesised tones (said plainly). ``weights=None``: seeded random weights, said everywhere.
+    require_serial=False: a serial app (firmware.elf) that fails to compile is reported, not fatal.
+    """
+    import jinja2
+
+    from edgel3_mote.compress.frontend import FrontendConfig
+    from edgel3_mote.export.tflite import find_audio_files
+
+    board = get_board(board)
+    model_name, model_identity = _model_id(model)  # a registry name, or a tf_keras backbone (tests, users' own)
+    weights = None if weights is None else Path(weights).resolve()
+    if weights is not None and not weights.is_file():
+        raise InvalidInputError(f"weights file {weights} does not exist: give a trained .h5, or leave it out")
+    if clips is None and DEFAULT_CLIPS.is_dir():
+        clips = DEFAULT_CLIPS
+    clip_paths = find_audio_files(clips) if clips is not None else []
+    cal_paths = find_audio_files(calibration) if calibration is not None else clip_paths
+    out_dir = Path(out_dir) if out_dir is not None else REPO / "build" / board.name / model_name
+    cache_root = Path(cache_dir) if cache_dir is not None else REPO / "build" / ".cache" / "export"
+
+    inputs = {
+        "board": board.to_dict(), "model": model_identity, "seed": int(seed), "streaming": streaming, "build": build,
+        "weights": _sha256_file(weights) if weights else None,
+        "clips": [_sha256_file(c) for c in clip_paths], "calibration": [_sha256_file(c) for c in cal_paths],
+        "code": _tree_digest(_generator_sources())}
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    pj = out_dir / "project.json"
+    if not force and pj.is_file():
+        old = json.loads(pj.read_text())
+        if old.get("inputs_sha256") == key and all((out_dir / e).is_file() for e in old["elfs"].values()):
+            log(f"{out_dir}: up to date (inputs unchanged), not regenerated")
+            return _info_from_json(old, out_dir, reused=True)
+
+    export_dir, int8, manifest = _int8_export(model, weights, cal_paths, seed, cache_root, log)
+    float_tflite = (export_dir / "model_float.tflite").read_bytes()
+    random_weights = bool(manifest.get("random_weights"))
+    if random_weights and manifest.get("seed") is not None:
+        seed = int(manifest["seed"])  # a Keras backbone carries its own seed
+    if random_weights:
+        log(f"WARNING: RANDOM WEIGHTS (seed {seed}) — not a trained model: pass --weights for a real deployment")
+    cfg = FrontendConfig.from_dict(manifest["frontend"])
+    window = int(manifest["window_samples"])
+    from edgel3_mote.export.frontend_tables import generate_frontend_tables, scratch_bytes
+    input_bytes = int(np.prod(manifest["input"]["shape"]))
+    app_static = 2 * window + input_bytes + APP_RESERVE_BYTES
+    ram_budget = board.ram_size - board.stack_size - app_static
+    tflm_arena = _tflm_arena(export_dir, int8)
+
+    names, pcm, vector_source = _vector_windows(clip_paths, manifest, seed, _max_vectors(board, manifest))
+    if not clip_paths:
+        log(f"NOTE: self-test vectors are {vector_source}")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    from edgel3_mote.export.codegen import generate_engine
+
+    with atomic_dir(out_dir) as tmp:
+        src = tmp / "src"
+        src.mkdir()
+        engine = generate_engine(int8, src, model_name=manifest["model"], ram_budget=ram_budget,
+                                 streaming=streaming, frontend_scratch_bytes=scratch_bytes(cfg, window),
+                                 use_dsp=board.dsp)
+        generate_frontend_tables(cfg, (manifest["input_affine"]["scale"], manifest["input_affine"]["offset"]),
+                                 (manifest["input"]["scale"], manifest["input"]["zero_point"]), src, window)
+        vec = _selftest_vectors(manifest, int8, float_tflite, names, pcm)
+        for v in vec["vectors"]:
+            v["pcm"] = _c_rows(v["pcm"])
+            v["spectrogram"] = _c_rows(v["spectrogram"])
+            v["embedding_s8"] = ", ".join(str(int(e)) for e in v["embedding_s8"])
+            v["embedding_f32"] = ", ".join(_c_float(e) for e in v["embedding_f32"])
+        vctx = dict(vec, model=manifest["model"], vector_source=vector_source, n=len(names),
+                    random_weights=random_weights, seed=int(seed))
+        _render(env, "selftest_vectors.h", src / "selftest_vectors.h", **vctx)
+        _render(env, "selftest_vectors.c", src / "selftest_vectors.c", **vctx)
+
+        common, serial = _copy_firmware(board, tmp)
+        shutil.copytree(export_dir, tmp / "export")
+        targets = ["selftest.elf"] + (["firmware.elf"] if serial else [])
+        info = ProjectInfo(board.name, model_name, out_dir, random_weights, int(seed) if random_weights else None,
+                           str(weights) if weights else None, engine.arena_bytes, engine.unstreamed_arena_bytes,
+                           tflm_arena, engine.weight_bytes)
+        ctx = dict(board=board, model=model_name, weights=info.weights, random_weights=random_weights, seed=seed,
+                   weights_line=info.weights_line, cpu_flags=" ".join(board.cflags()),
+                   opt_flags=" ".join(OPT_FLAGS), link_flags=" ".join(LINK_FLAGS), common_sources=common,
+                   serial_sources=serial, targets=targets, arena_bytes=engine.arena_bytes,
+                   unstreamed_arena_bytes=engine.unstreamed_arena_bytes, weight_bytes=engine.weight_bytes,
+                   tflm_arena=f"{tflm_arena:,} bytes" if tflm_arena else "n/a",
+                   n_vectors=len(names), vector_source=vector_source)
+        _render(env, "Makefile", tmp / "Makefile", **ctx)
+        _render(env, "README.md", tmp / "README.md", **ctx)
+
+        if build:
+            built = _make(tmp, board, targets, () if require_serial else ("firmware.elf",), log)
+            for t in built:
+                use = elf_memory_usage(tmp / t, board)
+                info.memory[t.removesuffix(".elf")] = use.to_dict()
+                info.elfs[t.removesuffix(".elf")] = t
+                log(f"{t}: " + use.table(board.name))
+        doc = {**asdict(info), "project_dir": str(out_dir), "inputs_sha256": key, "inputs": inputs,
+               "board_spec": board.to_dict(), "weights_line": info.weights_line,
+               "export": {"sha256": manifest["sha256"], "sizes": manifest["sizes"], "ops": manifest["ops"]},
+               "engine": engine.to_dict() | {"files": [Path(f).name for f in engine.files]},
+               "ram_budget": ram_budget, "vectors": {"source": vector_source, "names": names},
+               "sha256": {t: _sha256_file(tmp / t) for t in targets if (tmp / t).is_file()}}
+        (tmp / "project.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    info.elfs = {k: str(out_dir / v) for k, v in info.elfs.items()}
+    log(f"wrote {out_dir}: arena {engine.arena_bytes:,} B (unstreamed {engine.unstreamed_arena_bytes:,} B, "
+        f"TFLite Micro {tflm_arena or 'n/a'} B), weights {engine.weight_bytes:,} B in flash; {info.weights_line}")
+    return info
+
+
+def _info_from_json(doc: dict, out_dir: Path, reused: bool) -> ProjectInfo:
+    info = ProjectInfo(doc["board"], doc["model"], out_dir, doc["random_weights"], doc["seed"], doc["weights"],
+                       doc["arena_bytes"], doc["unstreamed_arena_bytes"], doc["tflm_arena_bytes"],
+                       doc["weight_bytes"], {k: str(out_dir / v) for k, v in doc["elfs"].items()},
+                       doc["memory"], reused)
+    return info
+
+
+def load_project(project_dir) -> ProjectInfo:
+    """The ProjectInfo of an already generated project directory."""
+    pj = Path(project_dir) / "project.json"
+    if not pj.is_file():
+        raise InvalidInputError(f"{project_dir} is not a generated project (no project.json): "
+                                f"run edgel3-mote export firmware first")
+    return _info_from_json(json.loads(pj.read_text()), Path(project_dir), reused=True)

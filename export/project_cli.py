@@ -1,0 +1,66 @@
+"""``edgel3-mote export firmware``: generate and build ``build/<board>/<model>/``.
+
+``register(export_subparsers)`` is called by ``export/cli.py`` with the ``export`` command's
+sub-parsers. Nothing heavy is imported here: TensorFlow loads inside the handler.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def add_project_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments that pick a project (shared with ``edgel3-mote selftest``)."""
+    from edgel3_mote.export.boards import BOARD_NAMES
+
+    p.add_argument("--board", default="qemu-mps2-an386", help=f"target board: {', '.join(BOARD_NAMES)}")
+    p.add_argument("--model", default="sea-64", help="registry model name (edgel3-mote models)")
+    p.add_argument("--weights", default=None,
+                   help="trained .h5 weights; without it: seeded RANDOM weights, said in every output")
+    p.add_argument("--clips", default=None,
+                   help="folder of audio clips for the self-test vectors and int8 calibration "
+                        "(default ../shared/audio/cc0_animals if present, else synthesised tones)")
+    p.add_argument("--calibration", default=None, help="separate calibration clips (default: --clips)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    p.add_argument("--out", default=None, help="project directory (default build/<board>/<model>)")
+    p.add_argument("--streaming", choices=("auto", "on", "off"), default="auto",
+                   help="stream conv chains through line buffers: auto = only as needed to fit the board")
+    p.add_argument("--force", action="store_true", help="regenerate even if the inputs are unchanged")
+
+
+def register(export_subparsers) -> None:
+    p = export_subparsers.add_parser(
+        "firmware", help="generate + build a standalone firmware project for a board",
+        description="Convert the model to int8 (cached), generate the C engine, front-end tables and "
+                    "self-test vectors, write build/<board>/<model>/ (Makefile, README, sources) and "
+                    "build firmware.elf + selftest.elf with arm-none-eabi-gcc; prints flash/RAM use "
+                    "against the board's limits.")
+    add_project_arguments(p)
+    p.add_argument("--no-build", action="store_true", help="generate the project without compiling it")
+    p.set_defaults(func=_run)
+
+
+def print_project(info) -> None:
+    from edgel3_mote.export.boards import get_board
+
+    board = get_board(info.board)
+    print(f"project: {info.project_dir}{'  (reused: inputs unchanged)' if info.reused else ''}")
+    print(f"model:   {info.model} on {info.board}; {info.weights_line}")
+    tflm = f"{info.tflm_arena_bytes:,}" if info.tflm_arena_bytes else "n/a"
+    print(f"arena:   {info.arena_bytes:,} bytes (unstreamed {info.unstreamed_arena_bytes:,}; "
+          f"TFLite Micro would need {tflm}); weights {info.weight_bytes:,} bytes in flash")
+    for name, use in info.memory.items():
+        print(f"{name + '.elf':<13} flash {use['flash_bytes']:>9,} / {board.flash_size:,}   "
+              f"RAM {use['ram_bytes']:>9,} / {board.ram_size:,} (stack {use['stack_bytes']:,})   "
+              f"{info.elfs[name]}")
+    if not board.runnable_in_qemu:
+        print(f"note:    {board.name} is build-only: untested on hardware")
+
+
+def _run(args) -> int:
+    from edgel3_mote.export.project import build_firmware_project
+
+    info = build_firmware_project(args.board, args.model, weights=args.weights, clips=args.clips,
+                                  calibration=args.calibration, out_dir=args.out, seed=args.seed,
+                                  build=not args.no_build, streaming=args.streaming, force=args.force)
+    print_project(info)
+    return 0

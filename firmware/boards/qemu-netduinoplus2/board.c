@@ -1,0 +1,22 @@
+/* Board glue: USART1 + TIM2 (drivers in ../common). */
+#include <stdint.h>
+
+#include "em_board.h"
+#include "em_board_config.h"
+#include "em_board_drivers.h"
+
+#define RCC_APB1ENR (*(volatile uint32_t *)0x40023840u)
+#define RCC_APB2ENR (*(volatile uint32_t *)0x40023844u)
+
+void em_board_init(void)
+{
+    /* Clock the peripherals as a real F405 needs (QEMU ignores these writes). */
+    RCC_APB1ENR |= 1u << 0; /* TIM2EN */
+    RCC_APB2ENR |= 1u << 4; /* USART1EN */
+    em_stm32_usart_init(EM_USART_PCLK_HZ, EM_UART_BAUD);
+    em_stm32_tim2_init();
+}
+
+const char *em_board_name(void) { return EM_BOARD_NAME; }
+const char *em_board_core(void) { return EM_BOARD_CORE; }
+uint32_t em_board_clock_hz(void) { return EM_BOARD_CLOCK_HZ; }

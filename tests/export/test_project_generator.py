@@ -1,0 +1,96 @@
+"""The firmware project generator on a tiny model: layout, build, memory report, cache,
+clear errors for models that do not fit (and no half-written project), self-test in QEMU."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import pytest
+
+from edgel3_mote.board_tests.harness.qemu import run_elf
+from edgel3_mote.errors import ExportError, InvalidInputError
+from edgel3_mote.export.boards import get_board, elf_memory_usage
+from edgel3_mote.export.project import build_firmware_project, load_project
+
+BOARD = "qemu-netduinoplus2"
+
+
+def tiny_backbone():
+    """A 2-conv SEA-shaped backbone: (64, 50, 1) spectrogram -> 8-d embedding."""
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(3)
+    x = keras.Input((64, 50, 1))
+    y = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(x)
+    y = keras.layers.MaxPooling2D(2)(y)
+    y = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(y)
+    y = keras.layers.MaxPooling2D((32, 25))(y)
+    y = keras.layers.Flatten()(y)
+    model = keras.Model(x, y, name="tiny")
+    model.edgel3_random_weights, model.edgel3_seed = True, 3
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, clip_paths):
+    root = tmp_path_factory.mktemp("project")
+    model = tiny_backbone()
+    clips = clip_paths[:3]
+    info = build_firmware_project(BOARD, model, clips=clips, out_dir=root / "tiny", cache_dir=root / "cache")
+    return model, clips, root, info
+
+
+def test_project_layout_and_report(tiny):
+    _, _, root, info = tiny
+    proj = root / "tiny"
+    assert info.project_dir == proj and not info.reused
+    for rel in ("Makefile", "README.md", "project.json", "src/model_engine.c", "src/model_weights.c",
+                "src/em_frontend_tables.c", "src/selftest_vectors.c", "firmware/app/selftest_main.c",
+                "firmware/boards/common/startup_cortexm.S", f"firmware/boards/{BOARD}/memory.ld",
+                "export/model_int8.tflite", "export/manifest.json"):
+        assert (proj / rel).is_file(), rel
+    assert not list(root.glob(".tiny.*"))  # no temporary directory left behind
+    doc = json.loads((proj / "project.json").read_text())
+    assert doc["board"] == BOARD and doc["random_weights"] is True
+    assert "RANDOM WEIGHTS (seed 3)" in doc["weights_line"] and "RANDOM WEIGHTS (seed 3)" in (proj / "README.md").read_text()
+    assert doc["vectors"]["names"] == [p.stem for p in tiny[1]]
+    board = get_board(BOARD)
+    use = elf_memory_usage(info.selftest_elf, board)
+    assert use.to_dict() == doc["memory"]["selftest"]
+    assert use.ram_bytes <= board.ram_size and use.flash_bytes <= board.flash_size
+    assert use.ram_bytes >= info.arena_bytes + board.stack_size  # the arena is static RAM
+    assert len(doc["sha256"]["selftest.elf"]) == 64
+
+
+def test_selftest_passes_in_qemu(tiny):
+    info = tiny[3]
+    code, out = run_elf(BOARD, info.selftest_elf, timeout=120)
+    assert "selftest: PASS" in out, out
+    assert code == 0
+    assert len(re.findall(r"^vector \d+ \S+: \(a\) engine exact", out, re.M)) == 3
+    assert "RANDOM WEIGHTS (seed 3)" in out and "instructions" in out
+
+
+def test_unchanged_inputs_reuse_the_project(tiny):
+    model, clips, root, info = tiny
+    again = build_firmware_project(BOARD, model, clips=clips, out_dir=root / "tiny", cache_dir=root / "cache")
+    assert again.reused and again.elfs == info.elfs and again.arena_bytes == info.arena_bytes
+    assert load_project(root / "tiny").memory == info.memory
+
+
+def test_model_that_does_not_fit_is_a_clear_error(tiny, monkeypatch):
+    model, clips, root, _ = tiny
+    small = dataclasses.replace(get_board(BOARD), ram_size=24 * 1024)
+    with pytest.raises(ExportError) as exc:
+        build_firmware_project(small, model, clips=clips, out_dir=root / "small", cache_dir=root / "cache")
+    assert "bytes" in str(exc.value) and any(ch.isdigit() for ch in str(exc.value))
+    assert not (root / "small").exists() and not list(root.glob(".small.*"))
+
+
+def test_unknown_board_and_missing_weights(tmp_path):
+    with pytest.raises(InvalidInputError, match="qemu-mps2-an386"):
+        build_firmware_project("esp32", "sea-64", out_dir=tmp_path / "x")
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        build_firmware_project(BOARD, "sea-64", weights=tmp_path / "none.h5", out_dir=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
