@@ -20,7 +20,7 @@ WEIGHTS_ARG := $(if $(WEIGHTS),--weights $(WEIGHTS),)
 CLIPS_ARG   := $(if $(CLIPS),--clips $(CLIPS),)
 PORT_ARG    := $(if $(PORT),--port $(PORT),)
 
-.PHONY: help setup test demo export selftest bench emulate clean
+.PHONY: help setup test demo export selftest bench bench-kernels emulate clean
 
 help:
 	@echo "make demo                     set-up + export + run on QEMU + report (the main job)"
@@ -28,6 +28,7 @@ help:
 	@echo "make export   BOARD= MODEL= WEIGHTS=            generate + build build/<board>/<model>/"
 	@echo "make selftest BOARD= MODEL= WEIGHTS= CLIPS=     run the firmware self-test in QEMU"
 	@echo "make bench    BOARD= MODEL= WEIGHTS= CLIPS= REPORT= HOP= [PORT=]   serial benchmark"
+	@echo "make bench-kernels               instructions per MAC of the kernels in QEMU (portable vs DSP vs sparse)"
 	@echo "make emulate  BOARD=qemu-...                    start QEMU, bench over serial, stop QEMU"
 	@echo "defaults: BOARD=$(BOARD) MODEL=$(MODEL) HOP=$(HOP) (no WEIGHTS = seeded random weights)"
 
@@ -51,6 +52,9 @@ bench: setup
 
 emulate: setup
 	$(CLI) emulate --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLIPS_ARG) --report $(REPORT) --hop $(HOP)
+
+bench-kernels: setup
+	$(PY) -m edgel3_mote.firmware.testing.kernel_bench
 
 clean:
 	rm -rf build .pytest_cache

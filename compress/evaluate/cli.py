@@ -27,12 +27,17 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--patience", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--learning-rate", type=float, default=1e-4, help="MLP Adam learning rate (EdgeL3: 1e-4)")
     p.add_argument("--hop-size", type=float, default=0.1, help="embedding hop in seconds (frames are 1 s)")
     p.add_argument("--calibration", default=None, help="int8 only: audio folder for calibration (default: the dataset)")
     p.add_argument("--calibration-steps", type=int, default=None,
                    help="int8 only: number of calibration windows (default: the export's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default=None, help="embedding cache folder (default: OUT/cache); reruns resume from it")
+    p.add_argument("--save-classifier", default=None, metavar="PATH.h5",
+                   help="also train the MLP for deployment (all folds but the last, which validates) and save it "
+                        "with the StandardScaler folded in (+ PATH.classes.json); one --model only; trained on the "
+                        "int8 embeddings when --int8/--numeric int8|both. Feed it to the firmware export")
     p.add_argument("-o", "--output", required=True, help="report folder")
     p.set_defaults(func=run)
 
@@ -45,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .datasets import load_dataset
     from .extract import extract_embeddings
-    from .protocol import ClassifierConfig, cross_validate, default_grid
+    from .protocol import ClassifierConfig, cross_validate, default_grid, save_classifier, train_deploy_classifier
     from .report import write_comparison, write_report
 
     weights = args.weights or []
@@ -56,12 +61,19 @@ def run(args: argparse.Namespace) -> int:
     numerics = ["float", "int8"] if numeric == "both" else [numeric]
     if args.hop_size <= 0:
         raise InvalidInputError(f"--hop-size {args.hop_size} must be > 0 seconds")
+    if args.save_classifier:
+        if len(args.model) != 1:
+            raise InvalidInputError(f"--save-classifier needs exactly one --model (got {len(args.model)})")
+        if not args.save_classifier.endswith(".h5"):
+            raise InvalidInputError(f"--save-classifier {args.save_classifier}: give a .h5 path")
+        if args.classifier != "mlp":
+            raise InvalidInputError("--save-classifier deploys the MLP; drop --classifier svm")
     ds = load_dataset(args.dataset, args.root, args.folds if args.dataset == "folder" else None)
     test_folds = ds.folds if (args.dataset == "folder" or not args.folds) else ds.folds[: args.folds]
     out = Path(args.output)
     cache = Path(args.cache) if args.cache else out / "cache"
     cfg = ClassifierConfig(kind=args.classifier, epochs=args.epochs, patience=args.patience,
-                           batch_size=args.batch_size, seed=args.seed)
+                           batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed)
     summaries = []
     for i, model in enumerate(args.model):
         w = weights[i] if weights else None
@@ -79,6 +91,12 @@ def run(args: argparse.Namespace) -> int:
             summaries.append(summary)
             print(f"{embedder.key}: {100 * summary['accuracy_mean']:.2f} % ± {100 * summary['accuracy_std']:.2f} "
                   f"over {len(summary['folds'])} folds -> {paths['markdown']}")
+    if args.save_classifier:
+        # `emb` and `embedder` are the last evaluated: int8 when int8 was asked for (what the mote computes)
+        head, classes = train_deploy_classifier(ds, emb, cfg)
+        save_classifier(head, classes, args.save_classifier,
+                        {"embedding": embedder.describe(), "val_fold": ds.folds[-1], "dataset": ds.name})
+        print(f"deployable classifier ({len(classes)} classes, scaler folded in) -> {args.save_classifier}")
     if len(summaries) > 1:
         paths = write_comparison(summaries, out)
         print(f"comparison -> {paths['markdown']}, {paths['png']}")

@@ -202,3 +202,82 @@ def cross_validate(ds: Dataset, emb: dict[str, np.ndarray], cfg: ClassifierConfi
     summary["classifier"] = cfg.to_dict()
     summary["grid"] = grid
     return summary
+
+
+# --- the deployable classifier (the head that runs on the mote) ----------------------------
+
+def fold_scaler(model, mean: np.ndarray, scale: np.ndarray):
+    """A copy of ``model`` whose first Dense takes the raw embedding: the scaler folded in.
+
+    ``W'ᵀx + b' = Wᵀ((x - mean) / scale) + b`` with ``W' = W / scale[:, None]`` and
+    ``b' = b - (mean / scale) @ W``, so the deployed head needs no separate normalisation.
+    """
+    import tf_keras as keras
+
+    folded = keras.models.clone_model(model)
+    folded.set_weights(model.get_weights())
+    dense = [layer for layer in folded.layers if isinstance(layer, keras.layers.Dense)]
+    if not dense:
+        raise InvalidInputError("the classifier has no Dense layer to fold the StandardScaler into")
+    mean = np.asarray(mean, np.float64)
+    scale = np.asarray(scale, np.float64)
+    kernel, bias = (w.astype(np.float64) for w in dense[0].get_weights())
+    if kernel.shape[0] != mean.shape[0]:
+        raise InvalidInputError(f"scaler has {mean.shape[0]} features but the classifier takes {kernel.shape[0]}")
+    dense[0].set_weights([(kernel / scale[:, None]).astype(np.float32),
+                          (bias - (mean / scale) @ kernel).astype(np.float32)])
+    return folded
+
+
+def train_deploy_classifier(ds: Dataset, emb: dict[str, np.ndarray], cfg: ClassifierConfig,
+                            val_fold: int | None = None):
+    """Train the MLP for deployment: every fold trains except ``val_fold`` (early stopping).
+
+    ``val_fold`` defaults to the last fold. Returns ``(model, classes)``: a tf_keras model
+    (softmax output) whose first Dense has the StandardScaler folded in, so it takes the raw
+    float embedding, and the class names in output order.
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    if cfg.kind != "mlp":
+        raise InvalidInputError(f"only the MLP classifier can be deployed (got '{cfg.kind}'); use --classifier mlp")
+    if len(ds.folds) < 2:
+        raise InvalidInputError(f"{ds.name}: a deployable classifier needs at least 2 folds (one validates)")
+    val_fold = ds.folds[-1] if val_fold is None else val_fold
+    if val_fold not in ds.folds:
+        raise InvalidInputError(f"validation fold {val_fold} is not one of the dataset's folds {ds.folds}")
+    tr = ds.in_folds([f for f in ds.folds if f != val_fold])
+    va = ds.in_folds([val_fold])
+    if not tr or not va:
+        raise InvalidInputError(f"{ds.name}: the training or validation split for fold {val_fold} is empty")
+    x, y = stack_frames(tr, emb)
+    xv, yv = stack_frames(va, emb)
+    scaler = StandardScaler().fit(x)
+    clf = _Mlp(x.shape[1], len(ds.classes), cfg).fit(scaler.transform(x), y, scaler.transform(xv), yv)
+    return fold_scaler(clf.model, scaler.mean_, scaler.scale_), list(ds.classes)
+
+
+def save_classifier(model, classes: list[str], path, extra: dict | None = None) -> dict:
+    """Write ``path`` (.h5) and ``<path>.classes.json`` (class names), both atomically."""
+    import json
+    from pathlib import Path
+
+    from edgel3_mote.atomic import atomic_file, atomic_write_text
+
+    path = Path(path)
+    if path.suffix != ".h5":
+        raise InvalidInputError(f"--save-classifier {path}: give a .h5 path")
+    with atomic_file(path) as tmp:
+        model.save(tmp, include_optimizer=False)
+    sidecar = classes_path(path)
+    meta = {"classes": list(classes), "input_dim": int(model.input_shape[-1]), **(extra or {})}
+    atomic_write_text(sidecar, json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def classes_path(head_h5):
+    """The class-name sidecar of a saved classifier: ``head.h5`` -> ``head.classes.json``."""
+    from pathlib import Path
+
+    p = Path(head_h5)
+    return p.with_name(p.stem + ".classes.json")

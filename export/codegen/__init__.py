@@ -5,6 +5,8 @@
 emitter per op in ``export/codegen/ops/``) and returns an :class:`EngineInfo` (arena and
 weight bytes, per-layer MACs, streaming groups).
 """
-from edgel3_mote.export.codegen.engine import ENGINE_FILES, EngineInfo, LayerInfo, generate_engine
+from edgel3_mote.export.codegen.engine import (
+    DEFAULT_SYMBOL_PREFIX, ENGINE_FILES, EngineInfo, EngineSymbols, LayerInfo, engine_symbols, generate_engine)
 
-__all__ = ["ENGINE_FILES", "EngineInfo", "LayerInfo", "generate_engine"]
+__all__ = ["DEFAULT_SYMBOL_PREFIX", "ENGINE_FILES", "EngineInfo", "EngineSymbols", "LayerInfo", "engine_symbols",
+           "generate_engine"]

@@ -20,6 +20,62 @@ from edgel3_mote.export.ir import Graph, read_tflite
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "engine"
 ENGINE_FILES = ("model_engine.h", "model_engine.c", "model_weights.c")
+DEFAULT_SYMBOL_PREFIX = "em_model"
+
+
+@dataclass(frozen=True)
+class EngineSymbols:
+    """The C names one engine exports, derived from its ``symbol_prefix``.
+
+    The default prefix ``em_model`` gives the names of the engine contract (ARCHITECTURE.md):
+    ``model_engine.h``, ``em_model_invoke``, ``EM_INPUT_BYTES``, weights ``em_lNN_*``. Any other
+    prefix, e.g. ``em_head``, renames everything another engine could clash with when two are
+    linked into one firmware: files ``em_head_engine.h/.c``, ``em_head_weights.c``; functions
+    ``em_head_input/scratch/invoke``; macros ``EM_HEAD_INPUT_BYTES`` ...; ``em_head_layer_names``;
+    weights ``em_head_lNN_*``; the arena ``em_head_arena``.
+    """
+
+    prefix: str
+
+    @property
+    def is_default(self) -> bool:
+        return self.prefix == DEFAULT_SYMBOL_PREFIX
+
+    @property
+    def files(self) -> tuple[str, str, str]:
+        if self.is_default:
+            return ENGINE_FILES
+        return (f"{self.prefix}_engine.h", f"{self.prefix}_engine.c", f"{self.prefix}_weights.c")
+
+    @property
+    def macro(self) -> str:        # EM_INPUT_BYTES / EM_HEAD_INPUT_BYTES
+        return "EM_" if self.is_default else self.prefix.upper() + "_"
+
+    @property
+    def guard(self) -> str:
+        return self.prefix.upper() + "_ENGINE_H"
+
+    @property
+    def layer(self) -> str:        # per-op symbol stem: em_l03 / em_head_l03
+        return "em_l" if self.is_default else f"{self.prefix}_l"
+
+    @property
+    def layer_names(self) -> str:
+        return "em_layer_names" if self.is_default else f"{self.prefix}_layer_names"
+
+    @property
+    def arena(self) -> str:
+        return "em_arena" if self.is_default else f"{self.prefix}_arena"
+
+
+def engine_symbols(symbol_prefix: str = DEFAULT_SYMBOL_PREFIX) -> EngineSymbols:
+    if not re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", symbol_prefix or "") or len(symbol_prefix) > 32:
+        raise ExportError(f"symbol_prefix {symbol_prefix!r} must be a lower-case C identifier of at most 32 "
+                          f"characters such as 'em_head' (it names the engine's functions, macros and files)")
+    if not symbol_prefix.startswith("em_") or symbol_prefix in ("em_board", "em_uart", "em_logmel", "em_semihost"):
+        raise ExportError(f"symbol_prefix {symbol_prefix!r}: use an 'em_<name>' prefix not taken by the firmware "
+                          f"(e.g. 'em_head')")
+    return EngineSymbols(symbol_prefix)
 
 
 @dataclass
@@ -68,6 +124,7 @@ class EngineInfo:
     layers: list[LayerInfo] = field(default_factory=list)
     streaming_groups: list[dict] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    symbol_prefix: str = DEFAULT_SYMBOL_PREFIX
 
     @property
     def macs(self) -> int:
@@ -92,13 +149,13 @@ def _check_io(graph: Graph) -> None:
             raise ExportError(f"the model's {role} '{t.name}' has batch {t.shape[0]}; export with batch 1")
 
 
-def _emitters(graph: Graph, use_dsp: bool) -> list[OpEmitter]:
+def _emitters(graph: Graph, use_dsp: bool, layer_stem: str = "em_l") -> list[OpEmitter]:
     missing = sorted({op.kind for op in graph.ops if op.kind not in EMITTERS})
     if missing:
         raise ExportError(f"no code generator for op(s) {', '.join(missing)} "
                           f"(QUANTIZE/DEQUANTIZE only appear with float input/output: convert with int8 "
                           f"input and output); supported: {', '.join(sorted(EMITTERS))}")
-    return [EMITTERS[op.kind](graph, op, f"em_l{op.index:02d}", use_dsp) for op in graph.ops]
+    return [EMITTERS[op.kind](graph, op, f"{layer_stem}{op.index:02d}", use_dsp) for op in graph.ops]
 
 
 def _c_body(array, per_line: int = 24) -> str:
@@ -149,14 +206,14 @@ def _stage_context(graph: Graph, plan: pl.Plan, group: pl.StreamGroup, emitters,
     return {"stages": stages, "names": [graph.layer_name(graph.ops[i]) for i in group.ops]}
 
 
-def _used_declarations(emitters, code: list[str]) -> list[str]:
+def _used_declarations(emitters, code: list[str], layer_stem: str = "em_l") -> list[str]:
     """The emitters' static const declarations that the generated calls reference.
 
     (An op run only in one way -- e.g. a global max folded row by row -- leaves some of its
     parameters unused, and unused static consts are warnings, hence errors, in our builds.)
     """
     text = "\n".join(code)
-    used = set(re.findall(r"\b(em_l\d+_\w+)\b", text))
+    used = set(re.findall(rf"\b({re.escape(layer_stem)}\d+_\w+)\b", text))
     out = []
     for em in emitters:
         for line in em.declarations().splitlines():
@@ -172,7 +229,8 @@ def _step_index(plan: pl.Plan, op_index: int) -> int:
 
 def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget: int | None = None,
                     streaming: str = "auto", frontend_scratch_bytes: int = 0,
-                    use_dsp: bool = True, weight_format: str = "auto") -> EngineInfo:
+                    use_dsp: bool = True, weight_format: str = "auto",
+                    symbol_prefix: str = DEFAULT_SYMBOL_PREFIX) -> EngineInfo:
     """Write ``model_engine.h``, ``model_engine.c`` and ``model_weights.c`` into ``out_dir``.
 
     ram_budget: arena bytes allowed (None = no limit); streaming: 'auto' streams conv chains
@@ -182,6 +240,8 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
     (with use_dsp=False, building with EM_USE_DSP fails at compile time, never at run time).
     weight_format: conv weights 'dense', 'sparse' (em_conv2d_sparse_s8) or 'auto' (sparse
     where it saves flash, i.e. pruned layers).
+    symbol_prefix: names the engine's C symbols and files (see :class:`EngineSymbols`) so several
+    engines can link into one firmware; the default ``em_model`` is the documented contract.
     """
     import jinja2
 
@@ -189,10 +249,11 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
         raise ExportError(f"model name {model_name!r} must be 1-64 letters, digits or _.+- (it becomes a C string)")
     if frontend_scratch_bytes < 0:
         raise ExportError(f"frontend_scratch_bytes={frontend_scratch_bytes} must be >= 0")
+    sym = engine_symbols(symbol_prefix)
     graph = read_tflite(tflite_bytes)
     _check_io(graph)
     choose_weight_formats(graph, weight_format)
-    emitters = _emitters(graph, use_dsp)
+    emitters = _emitters(graph, use_dsp, sym.layer)
     plan = pl.plan_memory(graph, streaming=streaming, ram_budget=ram_budget,
                           frontend_scratch_bytes=frontend_scratch_bytes,
                           scratch_bytes=lambda op: emitters[op.index].scratch_bytes())
@@ -200,7 +261,7 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
     pl.check_budget(plan, ram_budget)
 
     def arena(offset: int) -> str:
-        return f"(em_arena + {offset})"
+        return f"({sym.arena} + {offset})"
 
     in_tid, out_tid = graph.inputs[0], graph.outputs[0]
     x, y = graph.tensor(in_tid), graph.tensor(out_tid)
@@ -241,18 +302,20 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
         "arrays": [{"ctype": a.ctype, "name": a.name, "size": a.count, "body": _c_body(a)} for a in arrays],
         "uses_kernel_types": any(a.is_struct for a in arrays),
         "declarations": _used_declarations(emitters, [st.get("call") or "" for st in steps] +
-                                           [stage["call"] for g in groups for stage in g["stages"]]),
+                                           [stage["call"] for g in groups for stage in g["stages"]], sym.layer),
         "static_checks": [c for em in emitters for c in em.static_checks()],
         "groups": groups, "steps": steps,
         "input_offset": plan.offset_of(in_tid), "output_offset": plan.offset_of(out_tid),
         "scratch_offset": scratch_offset, "scratch_bytes": scratch_bytes,
+        "prefix": sym.prefix, "M": sym.macro, "guard": sym.guard, "layer_names": sym.layer_names,
+        "arena": sym.arena, "files": dict(zip(("h", "c", "weights"), sym.files)),
     }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     out_dir = Path(out_dir)
     written = []
-    for name in ENGINE_FILES:
-        text = env.get_template(f"{name}.j2").render(**ctx)
+    for template, name in zip(ENGINE_FILES, sym.files):
+        text = env.get_template(f"{template}.j2").render(**ctx)
         written.append(str(atomic_write_text(out_dir / name, text)))
 
     info_groups = [{
@@ -262,4 +325,5 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
                          for t in pg.intermediates},
     } for g, pg in zip(groups, plan.groups)]
     return EngineInfo(model_name, graph.sha256, plan.arena_bytes, plan.unstreamed_arena_bytes, weight_bytes,
-                      plan.offset_of(in_tid), scratch_offset, scratch_bytes, use_dsp, layers, info_groups, written)
+                      plan.offset_of(in_tid), scratch_offset, scratch_bytes, use_dsp, layers, info_groups, written,
+                      sym.prefix)
