@@ -1,0 +1,281 @@
+"""The serial bench: stream clips window by window to a board (or QEMU) and measure it.
+
+For every window (framed exactly as ``get_embedding`` frames it, at the chosen hop) the host
+sends int16 PCM, asks for INFER (+ per-layer ticks) and reads back the device's int8 spectrogram,
+then checks:
+
+1. int8 exactness: the device embedding vs the ``tflite-micro`` interpreter (``TflmRunner``) run
+   on the device's own spectrogram -- must be identical, byte for byte;
+2. front-end agreement: the device spectrogram vs the numpy reference
+   (``log_mel_spectrogram`` + ``quantize_input``) of the same int16 audio;
+3. end-to-end parity: the dequantised device embedding vs the float Keras model (front-end
+   included) on the same audio: cosine, L2-relative error, MAE;
+4. latency: device ticks (instructions under QEMU's ``-icount shift=0``, core cycles on real
+   boards), split front-end / engine / per layer; the first window of every clip is inferred a
+   second time to check that the counts repeat exactly;
+5. memory: flash and RAM from the ELF (project.json), stack high-water, arena (MEM).
+
+``run_bench`` returns the raw evidence (a JSON-able dict); ``bench_report.write_reports`` turns
+it into JSON + Markdown + PNG.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgel3_mote.errors import DeviceError, InvalidInputError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aif", ".aiff", ".opus", ".au")
+
+
+@dataclass
+class BenchSetup:
+    """What the host knows about the deployment under test."""
+
+    model: str                     # registry name (the float reference is built from it)
+    weights: str | None            # None = seeded random weights (said in every report)
+    tflite: bytes                  # the int8 model the firmware was generated from
+    manifest: dict                 # export manifest (front-end, input affine, quantisation)
+    board: str
+    clock_hz: int
+    emulated: bool                 # QEMU: ticks are instructions
+    memory: dict = field(default_factory=dict)   # flash/RAM from the ELF (project.json)
+    project_dir: str | None = None
+    seed: int = 0
+
+
+def find_clips(clips) -> list[Path]:
+    """A directory (its audio files, sorted) or a list of files."""
+    if isinstance(clips, (str, Path)):
+        clips = Path(clips)
+        if clips.is_dir():
+            paths = sorted(p for p in clips.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
+            if not paths:
+                raise InvalidInputError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) in {clips}: "
+                                        f"give a directory of clips with --clips")
+            return paths
+        clips = [clips]
+    paths = [Path(p) for p in clips]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise InvalidInputError(f"clip(s) not found: {', '.join(missing)}")
+    return paths
+
+
+def to_pcm16(frame: np.ndarray) -> np.ndarray:
+    """Float audio in [-1, 1] -> int16 PCM (x * 32768, rounded, saturated): what a mic ADC gives."""
+    return np.clip(np.round(np.asarray(frame, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0.0 or nb == 0.0:
+        return 1.0 if na == nb else 0.0
+    return float(np.dot(a, b) / (na * nb))
+
+
+def reference_spectrogram_int8(pcm: np.ndarray, manifest: dict) -> np.ndarray:
+    """The numpy reference of the device front-end on int16 PCM: the model's int8 input, flat."""
+    from edgel3_mote.compress.frontend import FrontendConfig, log_mel_spectrogram, quantize_input
+
+    cfg = FrontendConfig.from_dict(manifest["frontend"])
+    affine = (float(manifest["input_affine"]["scale"]), float(manifest["input_affine"]["offset"]))
+    audio = np.asarray(pcm).astype(np.float32) / np.float32(32768.0)
+    return quantize_input(log_mel_spectrogram(audio, cfg), affine, float(manifest["input"]["scale"]),
+                          int(manifest["input"]["zero_point"])).reshape(-1)
+
+
+class _References:
+    """The three host references, built once per bench."""
+
+    def __init__(self, setup: BenchSetup) -> None:
+        import edgel3_mote  # noqa: F401  (legacy Keras before TensorFlow)
+        from edgel3_mote.compress.frontend import FrontendConfig
+        from edgel3_mote.compress.models.registry import build_model
+        from edgel3_mote.export.reference import TflmRunner
+
+        m = self.manifest = setup.manifest
+        self.frontend = FrontendConfig.from_dict(m["frontend"])
+        self.affine = (float(m["input_affine"]["scale"]), float(m["input_affine"]["offset"]))
+        self.in_scale, self.in_zp = float(m["input"]["scale"]), int(m["input"]["zero_point"])
+        self.out_scale, self.out_zp = float(m["output"]["scale"]), int(m["output"]["zero_point"])
+        self.tflm = TflmRunner(setup.tflite)
+        self.keras = build_model(setup.model, weights=setup.weights, seed=setup.seed)
+
+    def spectrogram_int8(self, pcm: np.ndarray) -> np.ndarray:
+        return reference_spectrogram_int8(pcm, self.manifest)
+
+    def embedding_int8(self, spectrogram: np.ndarray) -> np.ndarray:
+        return np.asarray(self.tflm.invoke(spectrogram.reshape(self.tflm.input_shape))).reshape(-1)
+
+    def float_embeddings(self, pcm_frames: np.ndarray) -> np.ndarray:
+        x = pcm_frames.astype(np.float32) / np.float32(32768.0)
+        out = [np.asarray(self.keras(x[i: i + 32, None, :], training=False)) for i in range(0, len(x), 32)]
+        return np.concatenate(out).reshape(len(x), -1)  # audio input (batch, 1, n) as get_embedding feeds it
+
+    def dequantise(self, q: np.ndarray) -> np.ndarray:
+        return (q.astype(np.float32) - self.out_zp) * np.float32(self.out_scale)
+
+
+def _check_device_matches(info: dict, setup: BenchSetup, refs: _References) -> list[str]:
+    """The firmware must be the model under test; returns warnings for softer mismatches."""
+    want_sha = setup.manifest.get("sha256")
+    if want_sha and info.get("model_sha256") and info["model_sha256"] != want_sha:
+        raise DeviceError(f"the board runs model sha256 {info['model_sha256'][:12]}... but the bench was given "
+                          f"{want_sha[:12]}...: flash the firmware built from this model (or pass its --project)")
+    warnings = []
+    if list(info.get("input_shape", [])) and int(np.prod(info["input_shape"])) != int(np.prod(refs.tflm.input_shape)):
+        raise DeviceError(f"device input shape {info['input_shape']} != model input {list(refs.tflm.input_shape)}")
+    if info.get("window_samples") and info["window_samples"] != setup.manifest.get("window_samples", info["window_samples"]):
+        raise DeviceError(f"device window {info['window_samples']} samples != model window "
+                          f"{setup.manifest['window_samples']}: rebuild the firmware for this model")
+    if info.get("board") and info["board"] != setup.board:
+        warnings.append(f"the device says it is '{info['board']}', the bench was told '{setup.board}'")
+    return warnings
+
+
+def run_bench(client, setup: BenchSetup, clips, hop: float = 0.1, layer_ticks: bool = True,
+              repeat_check: bool = True, max_windows: int | None = None, progress: bool = True,
+              log=print) -> dict:
+    """Run every clip through the device; returns the raw evidence (see module docstring)."""
+    from tqdm import tqdm
+
+    from edgel3_mote.compress.embedding import frame_audio, read_audio
+
+    paths = find_clips(clips)
+    if not (isinstance(hop, (int, float)) and hop > 0 and math.isfinite(hop)):
+        raise InvalidInputError(f"hop {hop!r} must be a positive number of seconds (0.1 like get_embedding)")
+    started = time.time()
+    info = client.info()
+    refs = _References(setup)
+    warnings = _check_device_matches(info, setup, refs)
+    names = client.layers() if layer_ticks else []
+    window = int(setup.manifest.get("window_samples") or info["window_samples"])
+    sr = int(refs.frontend.sr)
+
+    framed = []
+    for path in paths:
+        audio, clip_sr = read_audio(path)
+        frames, stamps = frame_audio(audio, clip_sr, setup.model, center=True, hop_size=hop)
+        if max_windows:
+            frames, stamps = frames[:max_windows], stamps[:max_windows]
+        framed.append((path, clip_sr, len(audio), frames, stamps))
+    total = sum(len(f[3]) for f in framed)
+    log(f"bench: {len(paths)} clip(s), {total} window(s) of {window} samples at hop {hop} s on "
+        f"{info.get('board', setup.board)} ({'QEMU, ticks = instructions' if info.get('ticks_are_instructions') else 'ticks = cycles'})")
+
+    hop_samples = int(round(hop * sr))
+    clips_out = []
+    bar = tqdm(total=total, unit="win", desc="bench", disable=not progress)
+    try:
+        for path, clip_sr, n_audio, frames, stamps in framed:
+            pcm_frames = np.stack([to_pcm16(f) for f in frames])
+            floats = refs.float_embeddings(pcm_frames)
+            windows = []
+            for i, pcm in enumerate(pcm_frames):
+                result, spec = client.run_window(pcm, layer_ticks=layer_ticks, hop=hop_samples,
+                                                 previous=pcm_frames[i - 1] if i else None)
+                ref_spec = refs.spectrogram_int8(pcm)
+                oracle = refs.embedding_int8(spec)
+                deq = refs.dequantise(result.embedding)
+                diff = np.abs(spec.astype(np.int16) - ref_spec.astype(np.int16))
+                f = floats[i]
+                w = {
+                    "index": i,
+                    # in model-rate samples of the clip; negative = the centring pad before it
+                    "start_sample": int(i * hop_samples - (window // 2)),
+                    "timestamp_s": float(stamps[i]),
+                    "embedding_int8": result.embedding.astype(int).tolist(),
+                    "embedding": [float(v) for v in deq],
+                    "int8_exact": bool(np.array_equal(result.embedding, oracle)),
+                    "int8_mismatched_values": int(np.count_nonzero(result.embedding != oracle)),
+                    "frontend_identical_fraction": float(np.mean(diff == 0)),
+                    "frontend_max_lsb": int(diff.max()),
+                    "cosine": cosine(deq, f),
+                    "l2_relative": float(np.linalg.norm(deq - f) / max(np.linalg.norm(f), 1e-12)),
+                    "mae": float(np.mean(np.abs(deq - f))),
+                    "frontend_ticks": int(result.frontend_ticks),
+                    "engine_ticks": int(result.engine_ticks),
+                    "layer_ticks": [int(t) for t in result.layer_ticks],
+                }
+                if repeat_check and i == 0:
+                    again = client.infer(layer_ticks=layer_ticks)
+                    diffs = [abs(a - b) for a, b in zip(
+                        [again.frontend_ticks, again.engine_ticks, *again.layer_ticks],
+                        [result.frontend_ticks, result.engine_ticks, *result.layer_ticks])]
+                    w["repeat_ticks"] = [int(again.frontend_ticks), int(again.engine_ticks)]
+                    w["repeat_max_tick_diff"] = int(max(diffs))
+                    w["repeat_identical"] = bool(max(diffs) == 0 and np.array_equal(again.embedding, result.embedding))
+                    w["repeat_embedding_identical"] = bool(np.array_equal(again.embedding, result.embedding))
+                windows.append(w)
+                bar.update(1)
+            clips_out.append({"path": str(path), "sample_rate": clip_sr, "samples": int(n_audio),
+                              "windows": windows})
+    finally:
+        bar.close()
+    mem = client.mem()
+    return {
+        "schema": "edgel3-mote-bench/1",
+        "created_unix": started,
+        "elapsed_s": time.time() - started,
+        "model": setup.model,
+        "weights": setup.weights,
+        "random_weights": setup.weights is None,
+        "board": setup.board,
+        "clock_hz": int(info.get("clock_hz") or setup.clock_hz),
+        "ticks_unit": "instructions" if info.get("ticks_are_instructions") else "cycles",
+        "hop_s": float(hop),
+        "window_samples": window,
+        "model_sample_rate": sr,
+        "project_dir": setup.project_dir,
+        "device_info": info,
+        "device_mem": mem,
+        "memory": setup.memory,
+        "layer_names": names,
+        "quantisation": {"input_scale": refs.in_scale, "input_zero_point": refs.in_zp,
+                         "output_scale": refs.out_scale, "output_zero_point": refs.out_zp},
+        "warnings": warnings,
+        "clips": clips_out,
+        "summary": summarize(clips_out, names),
+    }
+
+
+def summarize(clips: list[dict], layer_names: list[str]) -> dict:
+    ws = [w for c in clips for w in c["windows"]]
+    if not ws:
+        return {"windows": 0}
+    arr = lambda k: np.array([w[k] for w in ws], dtype=np.float64)  # noqa: E731
+    fe, eng = arr("frontend_ticks"), arr("engine_ticks")
+    repeats = [w["repeat_identical"] for w in ws if "repeat_identical" in w]
+    repeat_diff = max([w.get("repeat_max_tick_diff", 0) for w in ws if "repeat_identical" in w], default=0)
+    layer = np.array([w["layer_ticks"] for w in ws if w["layer_ticks"]], dtype=np.float64)
+    per_layer = []
+    if layer.size:
+        for j in range(layer.shape[1]):
+            per_layer.append({"name": layer_names[j] if j < len(layer_names) else f"layer_{j}",
+                              "mean_ticks": float(layer[:, j].mean()), "min_ticks": int(layer[:, j].min()),
+                              "max_ticks": int(layer[:, j].max())})
+    cos = arr("cosine")
+    return {
+        "clips": len(clips),
+        "windows": len(ws),
+        "int8_exact_windows": int(sum(w["int8_exact"] for w in ws)),
+        "int8_exact_percent": 100.0 * float(np.mean([w["int8_exact"] for w in ws])),
+        "frontend_identical_percent": 100.0 * float(arr("frontend_identical_fraction").mean()),
+        "frontend_max_lsb": int(arr("frontend_max_lsb").max()),
+        "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()), "cosine_median": float(np.median(cos)),
+        "l2_relative_mean": float(arr("l2_relative").mean()), "l2_relative_max": float(arr("l2_relative").max()),
+        "mae_mean": float(arr("mae").mean()),
+        "frontend_ticks_mean": float(fe.mean()), "frontend_ticks_min": int(fe.min()), "frontend_ticks_max": int(fe.max()),
+        "engine_ticks_mean": float(eng.mean()), "engine_ticks_min": int(eng.min()), "engine_ticks_max": int(eng.max()),
+        "total_ticks_mean": float((fe + eng).mean()),
+        "repeat_checks": len(repeats),
+        "repeat_identical": bool(repeats) and all(repeats),
+        "repeat_identical_count": int(sum(repeats)),
+        "repeat_max_tick_diff": int(repeat_diff),
+        "layers": per_layer,
+    }

@@ -1,0 +1,198 @@
+"""Bench reports: raw JSON evidence, a Markdown summary, PNG charts (each written atomically)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from edgel3_mote.atomic import atomic_file, atomic_write_text
+
+JSON_NAME = "bench.json"
+MD_NAME = "bench.md"
+LAYERS_PNG = "layers.png"
+PARITY_PNG = "parity.png"
+
+
+def _ticks(n: float, results: dict) -> str:
+    unit = results["ticks_unit"]
+    hz = results["clock_hz"]
+    if unit == "instructions":
+        # QEMU counts instructions; a time only follows under an assumed 1 instruction/cycle
+        return f"{n:,.0f} instructions (~{1e3 * n / hz:.1f} ms at {hz / 1e6:g} MHz if 1 instr/cycle)"
+    return f"{n:,.0f} cycles = {1e3 * n / hz:.2f} ms at {hz / 1e6:g} MHz"
+
+
+def _kib(n) -> str:
+    return "n/a" if n in (None, 0) else f"{int(n):,} B ({int(n) / 1024:.1f} KiB)"
+
+
+def _repeat(s: dict, results: dict) -> str:
+    if not s.get("repeat_checks"):
+        return "not checked"
+    unit = results["ticks_unit"]
+    step = results.get("device_info", {}).get("tick_resolution")
+    if s["repeat_identical"]:
+        return f"identical {unit} (front-end, engine, every layer) in all {s['repeat_checks']} checks"
+    return (f"{s.get('repeat_identical_count', 0)}/{s['repeat_checks']} checks identical; the others differ by at most "
+            f"{s.get('repeat_max_tick_diff', 0)} {unit}" + (f" (the tick counter's step is {step})" if step else ""))
+
+
+def markdown(results: dict) -> str:
+    s = results["summary"]
+    info = results["device_info"]
+    mem = results.get("device_mem", {})
+    elf = results.get("memory", {})
+    unit = results["ticks_unit"]
+    lines = [f"# edgel3-mote bench: {results['model']} on {results['board']}", ""]
+    if results["random_weights"]:
+        lines += ["> **RANDOM WEIGHTS**: no `--weights` were given, so this model has seeded random "
+                  "weights. Parity, latency and memory are real measurements; the embeddings mean nothing.", ""]
+    lines += [
+        f"- model: `{info.get('model_name')}` sha256 `{info.get('model_sha256', '')[:16]}...`, weights: "
+        f"`{results['weights'] or 'random (seed 0)'}`",
+        f"- board: `{info.get('board')}` ({info.get('core')}, {results['clock_hz'] / 1e6:g} MHz), "
+        f"ticks are **{unit}**" + (" (QEMU `-icount shift=0`)" if unit == "instructions" else ""),
+        f"- {s.get('clips', 0)} clip(s), {s['windows']} window(s) of {results['window_samples']} samples "
+        f"at {results['model_sample_rate']} Hz, hop {results['hop_s']} s; bench took {results['elapsed_s']:.0f} s",
+        "",
+    ]
+    if not s["windows"]:
+        return "\n".join(lines + ["No windows were run.", ""])
+    exact_ok = s["int8_exact_windows"] == s["windows"]
+    lines += [
+        "## Summary", "",
+        "| check | result |", "|---|---|",
+        f"| int8 exactness (device vs tflite-micro on the device's own spectrogram) | "
+        f"{s['int8_exact_windows']}/{s['windows']} windows identical ({s['int8_exact_percent']:.1f} %)"
+        f"{'' if exact_ok else ' **FAIL**'} |",
+        f"| front-end vs numpy reference (int8 input values) | {s['frontend_identical_percent']:.3f} % identical, "
+        f"max {s['frontend_max_lsb']} LSB |",
+        f"| end-to-end vs float Keras: cosine | mean {s['cosine_mean']:.5f}, median {s['cosine_median']:.5f}, "
+        f"min {s['cosine_min']:.5f} |",
+        f"| end-to-end vs float Keras: L2-relative error | mean {s['l2_relative_mean']:.4f}, "
+        f"max {s['l2_relative_max']:.4f} |",
+        f"| end-to-end vs float Keras: MAE | {s['mae_mean']:.5f} |",
+        f"| front-end per window | {_ticks(s['frontend_ticks_mean'], results)} |",
+        f"| engine per window | {_ticks(s['engine_ticks_mean'], results)} |",
+        f"| total per window | {_ticks(s['total_ticks_mean'], results)} |",
+        f"| engine {unit} range over windows | {s['engine_ticks_min']:,} .. {s['engine_ticks_max']:,} |",
+        f"| repeatability (second INFER of a clip's first window) | " + _repeat(s, results) + " |",
+        "",
+        "## Memory", "",
+        "| item | bytes |", "|---|---|",
+        f"| flash (ELF: text + rodata + data) | {_kib(elf.get('flash_bytes') or info.get('flash_bytes'))} |",
+        f"| static RAM (ELF: stack + data + bss) | {_kib(elf.get('ram_bytes') or info.get('static_ram_bytes'))} |",
+        f"| board limits (flash / RAM) | {_kib(elf.get('flash_size'))} / {_kib(elf.get('ram_size'))} |",
+        f"| engine arena (static) | {_kib(mem.get('arena_bytes'))} |",
+        f"| stack reserved / high-water (painted) | {_kib(mem.get('stack_bytes'))} / {_kib(mem.get('stack_high_water'))} |",
+        f"| PCM window buffer | {_kib(mem.get('pcm_buffer_bytes'))} |",
+        f"| heap | {mem.get('heap_bytes', 0)} B (no malloc) |",
+        "",
+        "## Per clip", "",
+        f"| clip | windows | int8-exact | front-end identical | max LSB | cosine mean | cosine min | "
+        f"front-end {unit} | engine {unit} |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in results["clips"]:
+        ws = c["windows"]
+        if not ws:
+            continue
+        n = len(ws)
+        lines.append(
+            f"| {Path(c['path']).name} | {n} | {sum(w['int8_exact'] for w in ws)}/{n} | "
+            f"{100 * sum(w['frontend_identical_fraction'] for w in ws) / n:.3f} % | "
+            f"{max(w['frontend_max_lsb'] for w in ws)} | {sum(w['cosine'] for w in ws) / n:.5f} | "
+            f"{min(w['cosine'] for w in ws):.5f} | {sum(w['frontend_ticks'] for w in ws) / n:,.0f} | "
+            f"{sum(w['engine_ticks'] for w in ws) / n:,.0f} |")
+    if s["layers"]:
+        total = sum(layer["mean_ticks"] for layer in s["layers"]) or 1.0
+        lines += ["", "## Per layer (mean over windows)", "", f"| # | layer | {unit} | share of engine |",
+                  "|---|---|---|---|"]
+        for j, layer in enumerate(s["layers"]):
+            lines.append(f"| {j} | `{layer['name']}` | {layer['mean_ticks']:,.0f} | "
+                         f"{100 * layer['mean_ticks'] / total:.1f} % |")
+    cmp = results.get("comparison")
+    if cmp:
+        lines += ["", "## Against a previous run", "",
+                  f"{cmp['windows_compared']} windows matched by clip and start sample: "
+                  f"{cmp['ticks_identical_windows']} with identical {unit} (front-end, engine, every layer), "
+                  f"max difference {cmp['max_tick_diff']} {unit}; {cmp['embedding_identical_windows']} identical "
+                  f"embeddings."]
+    for w in results.get("warnings", []):
+        lines += ["", f"> warning: {w}"]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def compare_runs(results: dict, previous: dict) -> dict:
+    """Ticks of the same windows in two bench runs (e.g. two QEMU sessions): how many are identical."""
+    def key(c, w):
+        return (Path(c["path"]).name, w["start_sample"])
+
+    old = {key(c, w): w for c in previous.get("clips", []) for w in c["windows"]}
+    same = total = 0
+    max_diff = 0
+    emb_same = 0
+    for c in results["clips"]:
+        for w in c["windows"]:
+            o = old.get(key(c, w))
+            if o is None:
+                continue
+            total += 1
+            d = max(abs(a - b) for a, b in zip([w["frontend_ticks"], w["engine_ticks"], *w["layer_ticks"]],
+                                               [o["frontend_ticks"], o["engine_ticks"], *o["layer_ticks"]]))
+            same += d == 0
+            max_diff = max(max_diff, d)
+            emb_same += w["embedding_int8"] == o["embedding_int8"]
+    return {"windows_compared": total, "ticks_identical_windows": same, "max_tick_diff": max_diff,
+            "embedding_identical_windows": emb_same}
+
+
+def _plots(results: dict, out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    s = results["summary"]
+    unit = results["ticks_unit"]
+    if s.get("layers"):
+        names = [layer["name"] for layer in s["layers"]]
+        vals = [layer["mean_ticks"] for layer in s["layers"]]
+        fig, ax = plt.subplots(figsize=(8, 0.35 * len(names) + 1.5))
+        ax.barh(range(len(names)), vals, color="#3b7dd8")
+        ax.set_yticks(range(len(names)), names, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"{unit} per window (mean)")
+        ax.set_title(f"{results['model']} on {results['board']}: per-layer {unit}")
+        fig.tight_layout()
+        with atomic_file(out_dir / LAYERS_PNG) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+        plt.close(fig)
+        written.append(out_dir / LAYERS_PNG)
+    ws = [w for c in results["clips"] for w in c["windows"]]
+    if ws:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+        axes[0].hist([w["cosine"] for w in ws], bins=30, color="#2a9d8f")
+        axes[0].set_xlabel("cosine(device, float Keras) per window")
+        axes[1].hist([w["l2_relative"] for w in ws], bins=30, color="#e76f51")
+        axes[1].set_xlabel("L2-relative error per window")
+        for ax in axes:
+            ax.set_ylabel("windows")
+        fig.suptitle(f"{results['model']} on {results['board']}: end-to-end parity ({len(ws)} windows)")
+        fig.tight_layout()
+        with atomic_file(out_dir / PARITY_PNG) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+        plt.close(fig)
+        written.append(out_dir / PARITY_PNG)
+    return written
+
+
+def write_reports(results: dict, out_dir: str | Path) -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": atomic_write_text(out_dir / JSON_NAME, json.dumps(results, indent=1) + "\n"),
+             "markdown": atomic_write_text(out_dir / MD_NAME, markdown(results))}
+    for p in _plots(results, out_dir):
+        paths[p.stem] = p
+    return paths

@@ -1,0 +1,157 @@
+"""``edgel3-mote bench | emulate | demo``: the serial harness on the command line.
+
+- ``bench``   a real board (``--port URL``) or, with no port and a ``qemu-*`` board, QEMU;
+- ``emulate`` always QEMU (started on a free loopback port, killed by pid afterwards);
+- ``demo``    the README's first command: build the default board + model, run it in QEMU over
+  a few clips (yours, else synthesised ones) and print the report.
+
+Nothing heavy is imported at module level (``edgel3-mote --help`` stays instant).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+DEFAULT_BOARD = "qemu-mps2-an386"
+DEFAULT_MODEL = "sea-64"
+
+
+def _add_common(p: argparse.ArgumentParser, port: bool) -> None:
+    p.add_argument("--board", default=DEFAULT_BOARD, help=f"board name (default {DEFAULT_BOARD})")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name (default {DEFAULT_MODEL})")
+    p.add_argument("--weights", default=None,
+                   help="trained .h5 weights; without them the model has seeded RANDOM weights")
+    p.add_argument("--clips", default=None,
+                   help="directory of audio clips (default: synthesised tones/chirp/noise, said so)")
+    if port:
+        p.add_argument("--port", default=None,
+                       help="pyserial URL of a real board (/dev/ttyACM0, socket://HOST:PORT, rfc2217://...); "
+                            "default: start QEMU for a qemu-* board")
+        p.add_argument("--baud", type=int, default=115200, help="baud rate for --port (default 115200)")
+        p.add_argument("--project", default=None,
+                       help="the generated project directory of the firmware on the board "
+                            "(default: build/reuse build/<board>/<model>)")
+    p.add_argument("--report", default=None, help="report directory (default build/report/<board>/<model>)")
+    p.add_argument("--hop", type=float, default=0.1, help="hop between windows in seconds (default 0.1, "
+                                                          "like get_embedding; coarser is faster)")
+    p.add_argument("--max-windows", type=int, default=None, help="at most this many windows per clip")
+    p.add_argument("--no-layer-ticks", action="store_true", help="do not ask for per-layer ticks")
+    p.add_argument("--timeout", type=float, default=600.0,
+                   help="seconds to wait for one INFER answer (default 600)")
+    p.add_argument("--compare-to", default=None, metavar="BENCH_JSON",
+                   help="a previous run's bench.json: report whether the same windows gave the same ticks")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def register(subparsers) -> None:
+    # `selftest` lives beside the QEMU runner (owner: boards); the dispatcher lists only this
+    # module for board_tests, so it is registered from here (once, whoever else registers it).
+    import importlib.util
+
+    if "selftest" not in subparsers.choices and importlib.util.find_spec("edgel3_mote.board_tests.selftest_cli"):
+        from edgel3_mote.board_tests import selftest_cli
+
+        selftest_cli.register(subparsers)
+
+    p = subparsers.add_parser("bench", help="stream clips to a board (or QEMU): parity, latency, memory report",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_common(p, port=True)
+    p.set_defaults(func=_cmd_bench)
+
+    p = subparsers.add_parser("emulate", help="start QEMU, run the serial bench against it, stop QEMU")
+    _add_common(p, port=False)
+    p.set_defaults(func=_cmd_emulate)
+
+    p = subparsers.add_parser("demo", help="the main job: build, run in QEMU, bench a few clips, print the report")
+    _add_common(p, port=False)
+    p.set_defaults(func=_cmd_demo)
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _report_dir(args) -> Path:
+    return Path(args.report) if args.report else Path("build") / "report" / args.board / args.model
+
+
+def _clips(args, tmp: Path) -> tuple[list[Path], bool]:
+    from edgel3_mote.board_tests.bench import find_clips
+    from edgel3_mote.board_tests.synth import synthesise_clips
+
+    if args.clips:
+        return find_clips(args.clips), False
+    _log(f"no --clips given: using 3 SYNTHESISED clips (tone, chirp, noise bursts) written to {tmp}")
+    return synthesise_clips(tmp), True
+
+
+def _run(args, mode: str) -> int:
+    from edgel3_mote.board_tests.bench import run_bench
+    from edgel3_mote.board_tests.bench_report import write_reports
+    from edgel3_mote.board_tests.deploy import open_board, resolve_deployment
+    from edgel3_mote.errors import InvalidInputError
+
+    if args.compare_to and not Path(args.compare_to).is_file():
+        raise InvalidInputError(f"--compare-to {args.compare_to} not found: give a previous run's bench.json")
+    if args.hop is None or not args.hop > 0:
+        raise InvalidInputError(f"--hop {args.hop} must be a positive number of seconds (e.g. 0.1 or 0.5)")
+    port = getattr(args, "port", None)
+    if not port:
+        from edgel3_mote.export.boards import get_board
+
+        if not get_board(args.board).runnable_in_qemu:
+            raise InvalidInputError(f"board '{args.board}' does not run in QEMU: connect it, flash its firmware "
+                                    f"and pass --port URL (e.g. /dev/ttyACM0)")
+    with tempfile.TemporaryDirectory(prefix="edgel3-mote-clips-") as tmp:
+        clips, synthetic = _clips(args, Path(tmp))
+        setup, elf = resolve_deployment(args.board, args.model, args.weights,
+                                        project=getattr(args, "project", None),
+                                        clips=args.clips, need_elf=port is None, log=_log)
+        if setup.weights is None:
+            _log(f"NOTE: {args.model} runs with RANDOM weights (seed {setup.seed}): no --weights given; "
+                 f"parity/latency/memory are real, the embeddings are meaningless")
+        with open_board(setup, elf, port=port, baud=getattr(args, "baud", 115200),
+                        infer_timeout=args.timeout, log=_log) as client:
+            results = run_bench(client, setup, clips, hop=args.hop, layer_ticks=not args.no_layer_ticks,
+                                max_windows=args.max_windows, progress=not args.quiet, log=_log)
+    results["synthetic_clips"] = synthetic
+    results["mode"] = mode
+    if args.compare_to:
+        import json
+
+        from edgel3_mote.board_tests.bench_report import compare_runs
+
+        results["comparison"] = compare_runs(results, json.loads(Path(args.compare_to).read_text()))
+    paths = write_reports(results, _report_dir(args))
+    s = results["summary"]
+    if mode == "demo":
+        print(paths["markdown"].read_text())
+    _log("reports: " + ", ".join(str(p) for p in paths.values()))
+    if s.get("windows") and s["int8_exact_windows"] != s["windows"]:
+        _log(f"FAIL: only {s['int8_exact_windows']}/{s['windows']} windows are int8-exact vs tflite-micro")
+        return 1
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    return _run(args, "bench")
+
+
+def _require_qemu_board(args) -> None:
+    from edgel3_mote.errors import InvalidInputError
+
+    if not args.board.startswith("qemu-"):
+        raise InvalidInputError(f"{args.command} runs QEMU boards only, not '{args.board}': use a qemu-* board, "
+                                f"or `edgel3-mote bench --port URL` for a real board")
+
+
+def _cmd_emulate(args) -> int:
+    _require_qemu_board(args)
+    return _run(args, "emulate")
+
+
+def _cmd_demo(args) -> int:
+    _require_qemu_board(args)
+    return _run(args, "demo")
