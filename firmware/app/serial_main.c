@@ -41,10 +41,7 @@ static uint32_t g_layer_ticks[EM_NUM_LAYERS > 0 ? EM_NUM_LAYERS : 1];
 static em_proto_t g_proto;
 static uint32_t g_tick_resolution;         /* smallest step of em_board_ticks(), measured at boot */
 
-/* Start a measurement on a tick edge: the counter's phase then depends only on the
- * instructions since the edge, not on when the request's last byte arrived, so
- * repeated runs read the same counts far more often (exactly, when the count is not
- * within a loop iteration of a tick boundary). */
+/* Wait for the counter to step (used to measure its resolution at boot). */
 static uint32_t ticks_at_edge(void) {
     uint32_t t0 = em_board_ticks(), t = t0;
     /* bounded: a stopped counter (a board bug) must not hang the server */
@@ -202,14 +199,17 @@ static uint8_t cmd_infer(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_
     void *scratch = em_model_scratch(&scratch_bytes);
     if ((int32_t)scratch_bytes < em_logmel_get_buffer_size()) return EM_ERR_FRONTEND;
 
-    uint32_t t0 = ticks_at_edge();
+    /* the board fixes the tick phase here: counts repeat exactly from run to run */
+    em_board_ticks_sync();
+    uint32_t t0 = em_board_ticks();
     int rc = em_logmel_s8(g_pcm, (int32_t)g_loaded_samples, em_model_input(), scratch);
     uint32_t t1 = em_board_ticks();
     if (rc != 0) return EM_ERR_FRONTEND;
     memcpy(g_spectrogram, em_model_input(), EM_INPUT_BYTES);
     g_spectrogram_valid = 1;
 
-    uint32_t t2 = ticks_at_edge();
+    em_board_ticks_sync();
+    uint32_t t2 = em_board_ticks();
     rc = em_model_invoke(g_embedding, want_layers ? g_layer_ticks : 0);
     uint32_t t3 = em_board_ticks();
     if (rc != 0) return EM_ERR_ENGINE;

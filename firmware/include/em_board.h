@@ -39,6 +39,13 @@ uint32_t em_board_ticks(void);
 /* 1 when em_board_ticks() counts instructions (QEMU with -icount shift=0), 0 for cycles. */
 int em_board_ticks_are_instructions(void);
 
+/* Call right before the first em_board_ticks() of a measurement. Where one tick spans
+ * several instructions (QEMU's 25 MHz MPS2 timer: 40), it restarts the tick phase at this
+ * instruction, so a measured interval no longer depends on when the last UART byte
+ * arrived and repeated runs report identical counts. A no-op where a tick is one
+ * instruction or cycle. Loses less than one tick of free-running time. */
+void em_board_ticks_sync(void);
+
 /* Blocking write of n bytes to the board's UART (the protocol link). */
 void em_uart_write(const uint8_t *buf, uint32_t n);
 

@@ -30,6 +30,14 @@ uint32_t em_board_ticks(void)
     return (0xFFFFFFFFu - TIMER_VALUE) * (uint32_t)EM_INSNS_PER_TIMER_TICK;
 }
 
+void em_board_ticks_sync(void)
+{
+    /* QEMU's cmsdk-apb-timer reloads its ptimer on a VALUE write, so the next tick lands
+     * one full period (40 instructions) after this store: the phase is now fixed. */
+    uint32_t value = TIMER_VALUE;
+    TIMER_VALUE = value;
+}
+
 int em_board_ticks_are_instructions(void)
 {
     return 1;

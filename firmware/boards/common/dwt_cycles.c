@@ -24,6 +24,11 @@ uint32_t em_board_ticks(void)
     return DWT_CYCCNT;
 }
 
+void em_board_ticks_sync(void)
+{
+    /* one tick = one instruction / cycle: no phase to fix */
+}
+
 int em_board_ticks_are_instructions(void)
 {
     return 0;

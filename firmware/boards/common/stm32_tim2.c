@@ -32,6 +32,11 @@ uint32_t em_board_ticks(void)
     return TIM2_CNT;
 }
 
+void em_board_ticks_sync(void)
+{
+    /* one tick = one instruction / cycle: no phase to fix */
+}
+
 int em_board_ticks_are_instructions(void)
 {
     return 1;

@@ -29,6 +29,7 @@ const char *em_board_name(void) { return "host-double"; }
 const char *em_board_core(void) { return "x86-64"; }
 uint32_t em_board_clock_hz(void) { return 1000000u; }
 uint32_t em_board_ticks(void) { return ticks += 7u; }
+void em_board_ticks_sync(void) {}
 int em_board_ticks_are_instructions(void) { return 0; } /* cycles: timeout = clock / 4 */
 void em_uart_write(const uint8_t *buf, uint32_t n) {
     if (tx_len + n > TX_CAP) abort(); /* the test must drain */
