@@ -37,7 +37,8 @@ def register(subparsers) -> None:
     p.add_argument("--save-classifier", default=None, metavar="PATH.h5",
                    help="also train the MLP for deployment (all folds but the last, which validates) and save it "
                         "with the StandardScaler folded in (+ PATH.classes.json); one --model only; trained on the "
-                        "int8 embeddings when --int8/--numeric int8|both. Feed it to the firmware export")
+                        "int8 embeddings when --int8/--numeric int8|both "
+                        "(edgel3_mote.export.classifier.export_classifier makes it the int8 head for the mote)")
     p.add_argument("-o", "--output", required=True, help="report folder")
     p.set_defaults(func=run)
 
