@@ -14,11 +14,12 @@ CLIPS   ?=
 REPORT  ?= build/report/$(BOARD)/$(MODEL)
 HOP     ?= 0.1
 PORT    ?=
+BAUD    ?= 115200
 PYTEST_ARGS ?=
 
 WEIGHTS_ARG := $(if $(WEIGHTS),--weights $(WEIGHTS),)
 CLIPS_ARG   := $(if $(CLIPS),--clips $(CLIPS),)
-PORT_ARG    := $(if $(PORT),--port $(PORT),)
+PORT_ARG    := $(if $(PORT),--port $(PORT) --baud $(BAUD),)
 
 .PHONY: help setup test demo export selftest bench bench-kernels emulate clean
 
@@ -27,7 +28,7 @@ help:
 	@echo "make test                     set-up + host tests + QEMU board tests"
 	@echo "make export   BOARD= MODEL= WEIGHTS=            generate + build build/<board>/<model>/"
 	@echo "make selftest BOARD= MODEL= WEIGHTS= CLIPS=     run the firmware self-test in QEMU"
-	@echo "make bench    BOARD= MODEL= WEIGHTS= CLIPS= REPORT= HOP= [PORT=]   serial benchmark"
+	@echo "make bench    BOARD= MODEL= WEIGHTS= CLIPS= REPORT= HOP= [PORT= BAUD=]   serial benchmark"
 	@echo "make bench-kernels               instructions per MAC of the kernels in QEMU (portable vs DSP vs sparse)"
 	@echo "make emulate  BOARD=qemu-...                    start QEMU, bench over serial, stop QEMU"
 	@echo "defaults: BOARD=$(BOARD) MODEL=$(MODEL) HOP=$(HOP) (no WEIGHTS = seeded random weights)"

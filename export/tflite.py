@@ -157,18 +157,10 @@ def find_audio_files(calibration) -> list[Path]:
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Decode an audio file: float32 samples ``(n,)`` or ``(n, channels)`` and its rate."""
-    import soundfile as sf
+    """Decode an audio file with the project's one reader; an empty file is an error."""
+    from edgel3_mote.compress.embedding import read_audio as _read
 
-    try:
-        audio, sr = sf.read(str(path), dtype="float32", always_2d=False)
-    except Exception:  # formats libsndfile lacks: audioread / ffmpeg through librosa
-        import librosa
-
-        try:
-            audio, sr = librosa.load(str(path), sr=None, mono=True)
-        except Exception as exc:
-            raise InvalidInputError(f"cannot decode audio file {path}: {exc}; convert it to .wav") from None
+    audio, sr = _read(path)
     if np.asarray(audio).size == 0:
         raise InvalidInputError(f"audio file {path} is empty: remove it or give another clip")
     return np.asarray(audio, np.float32), int(sr)

@@ -166,8 +166,12 @@ def fit_reduction(method: str, targets: np.ndarray, dim: int, seed: int = 0) -> 
 
 # --- resumable checkpoints ---------------------------------------------------------------------
 
-class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    STATE = ("wait", "best", "stopped_epoch", "best_epoch")
+class _ResumableState:
+    """Mixin: a Keras callback whose counters (``STATE``) are saved in checkpoints and
+    restored at ``on_train_begin``, so a resumed run stops / lowers the rate exactly where
+    the uninterrupted run would."""
+
+    STATE: tuple[str, ...] = ()
 
     def __init__(self, *args, initial_state: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -183,20 +187,12 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
                 for k in self.STATE if hasattr(self, k)}
 
 
-class ResumableReduceLR(keras.callbacks.ReduceLROnPlateau):
+class ResumableEarlyStopping(_ResumableState, keras.callbacks.EarlyStopping):
+    STATE = ("wait", "best", "stopped_epoch", "best_epoch")
+
+
+class ResumableReduceLR(_ResumableState, keras.callbacks.ReduceLROnPlateau):
     STATE = ("wait", "best", "cooldown_counter")
-
-    def __init__(self, *args, initial_state: dict | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.initial_state = initial_state or {}
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        for k, v in self.initial_state.items():
-            setattr(self, k, v)
-
-    def state(self) -> dict:
-        return {k: float(getattr(self, k)) if k == "best" else int(getattr(self, k)) for k in self.STATE}
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
