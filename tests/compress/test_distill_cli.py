@@ -14,7 +14,7 @@ def test_distill_cli_real_sea64_teacher_to_masked_student(tmp_path, sea64_weight
     argv = ["distill", "--teacher", "sea-64", "--teacher-weights", str(sea64_weights),
             "--student-sparsity", "90", "--clips", *map(str, clip_paths[:3]), "--val-fraction", "0.34",
             "--hop-size", "0.5", "--max-windows-per-clip", "4", "--epochs", "1", "--batch-size", "4",
-            "--no-tensorboard", "-o", str(out)]
+            "-o", str(out)]
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert abs(summary["overall_sparsity"] - 90.0) < 0.01
@@ -23,6 +23,7 @@ def test_distill_cli_real_sea64_teacher_to_masked_student(tmp_path, sea64_weight
     for name in ("config.json", "model.h5", "teacher_targets.npz", "logs/training.csv",
                  "checkpoints/state.json"):
         assert (out / name).exists(), name
+    assert list((out / "logs").rglob("events.out.tfevents*")), "no TensorBoard event file"
     student = load_model(out / "model.h5")
     for conv in conv_layers(student):
         assert np.all(conv.kernel.numpy()[conv.kernel_mask.numpy() == 0] == 0)
