@@ -4,7 +4,7 @@
 repository root (the layout users browse), but install as ``edgel3_mote.compress`` etc.
 Everything else is declared in pyproject.toml.
 """
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 SUBPACKAGES = ["compress", "export", "firmware", "board_tests", "tools"]
 
@@ -13,7 +13,9 @@ packages = ["edgel3_mote"]
 for sub in SUBPACKAGES:
     package_dir[f"edgel3_mote.{sub}"] = sub
     packages.append(f"edgel3_mote.{sub}")
-    packages += [f"edgel3_mote.{sub}.{p}" for p in find_packages(sub)]
+    # namespace discovery: data-only folders (templates, C sources) are packages too, so
+    # their files ship as package data without setuptools' "absent from packages" warnings
+    packages += [f"edgel3_mote.{sub}.{p}" for p in find_namespace_packages(sub, exclude=["*__pycache__*"])]
 
 setup(
     package_dir=package_dir,
