@@ -13,7 +13,12 @@ then checks:
 4. latency: device ticks (instructions under QEMU's ``-icount shift=0``, core cycles on real
    boards), split front-end / engine / per layer; the first window of every clip is inferred a
    second time to check that the counts repeat exactly;
-5. memory: flash and RAM from the ELF (project.json), stack high-water, arena (MEM).
+5. memory: flash and RAM from the ELF (project.json), stack high-water, arena (MEM);
+6. with a classifier head in the firmware (``BenchSetup.head``): INFER also classifies; the
+   device's int8 logits must equal TFLite Micro's run of the int8 head on the device's own
+   embedding (``export.classifier.int8_head_logits``), and the device class (argmax) is compared
+   with the float classifier on the dequantised device embedding (``float_head_classes``): the
+   per-window ``class_agreement_pct`` and the per-clip majority-vote agreement; head ticks apart.
 
 ``run_bench`` returns the raw evidence (a JSON-able dict); ``bench_report.write_reports`` turns
 it into JSON + Markdown + PNG.
@@ -46,6 +51,18 @@ class BenchSetup:
     memory: dict = field(default_factory=dict)   # flash/RAM from the ELF (project.json)
     project_dir: str | None = None
     seed: int = 0
+    head: "HeadSetup | None" = None  # the classifier head compiled into the firmware, if any
+
+
+@dataclass
+class HeadSetup:
+    """The classifier head of a project (project.json "head"), for the host references."""
+
+    tflite: bytes                  # head_int8.tflite the head engine was generated from
+    h5: str                        # the float classifier (its .classes.json beside it)
+    classes: list[str]
+    sha256: str
+    classes_sha256: str
 
 
 def find_clips(clips) -> list[Path]:
@@ -133,6 +150,15 @@ def _check_device_matches(info: dict, setup: BenchSetup, refs: _References) -> l
     if info.get("window_samples") and info["window_samples"] != setup.manifest.get("window_samples", info["window_samples"]):
         raise DeviceError(f"device window {info['window_samples']} samples != model window "
                           f"{setup.manifest['window_samples']}: rebuild the firmware for this model")
+    if setup.head is not None:
+        if not info.get("num_classes"):
+            raise DeviceError("the firmware has no classifier head (INFO num_classes 0) but the project has one: "
+                              "flash the firmware.elf of this project")
+        if info.get("head_sha256") and info["head_sha256"] != setup.head.sha256:
+            raise DeviceError(f"the board runs head sha256 {info['head_sha256'][:12]}... but the project's is "
+                              f"{setup.head.sha256[:12]}...: flash the firmware built with this classifier")
+        if info.get("classes_sha256") and info["classes_sha256"] != setup.head.classes_sha256:
+            raise DeviceError("the board's class list differs from the project's: flash this project's firmware")
     if info.get("board") and info["board"] != setup.board:
         warnings.append(f"the device says it is '{info['board']}', the bench was told '{setup.board}'")
     return warnings
@@ -169,6 +195,7 @@ def run_bench(client, setup: BenchSetup, clips, hop: float = 0.1, layer_ticks: b
         f"{info.get('board', setup.board)} ({'QEMU, ticks = instructions' if info.get('ticks_are_instructions') else 'ticks = cycles'})")
 
     hop_samples = int(round(hop * sr))
+    classify = setup.head is not None
     clips_out = []
     bar = tqdm(total=total, unit="win", desc="bench", disable=not progress)
     try:
@@ -178,7 +205,7 @@ def run_bench(client, setup: BenchSetup, clips, hop: float = 0.1, layer_ticks: b
             windows = []
             for i, pcm in enumerate(pcm_frames):
                 result, spec = client.run_window(pcm, layer_ticks=layer_ticks, hop=hop_samples,
-                                                 previous=pcm_frames[i - 1] if i else None)
+                                                 previous=pcm_frames[i - 1] if i else None, classify=classify)
                 ref_spec = refs.spectrogram_int8(pcm)
                 oracle = refs.embedding_int8(spec)
                 deq = refs.dequantise(result.embedding)
@@ -202,6 +229,9 @@ def run_bench(client, setup: BenchSetup, clips, hop: float = 0.1, layer_ticks: b
                     "engine_ticks": int(result.engine_ticks),
                     "layer_ticks": [int(t) for t in result.layer_ticks],
                 }
+                if classify:
+                    w["head_logits_int8"] = result.logits.astype(int).tolist()
+                    w["head_ticks"] = int(result.head_ticks)
                 if repeat_check and i == 0:
                     again = client.infer(layer_ticks=layer_ticks)
                     diffs = [abs(a - b) for a, b in zip(
@@ -218,6 +248,7 @@ def run_bench(client, setup: BenchSetup, clips, hop: float = 0.1, layer_ticks: b
     finally:
         bar.close()
     mem = client.mem()
+    head_summary = check_head(setup, clips_out) if classify else None
     return {
         "schema": "edgel3-mote-bench/1",
         "created_unix": started,
@@ -240,7 +271,54 @@ def run_bench(client, setup: BenchSetup, clips, hop: float = 0.1, layer_ticks: b
                          "output_scale": refs.out_scale, "output_zero_point": refs.out_zp},
         "warnings": warnings,
         "clips": clips_out,
-        "summary": summarize(clips_out, names),
+        "summary": summarize(clips_out, names) | ({"head": head_summary} if head_summary else {}),
+    }
+
+
+def _majority(labels) -> int:
+    values, counts = np.unique(np.asarray(labels), return_counts=True)
+    return int(values[np.argmax(counts)])  # ties: the lowest class index
+
+
+def check_head(setup: BenchSetup, clips: list[dict]) -> dict:
+    """Per-window head checks (added to the windows) and their summary; see the module docstring."""
+    from edgel3_mote.export.classifier import float_head_classes, int8_head_logits
+
+    head = setup.head
+    ws = [w for c in clips for w in c["windows"]]
+    if not ws:
+        return {"windows": 0, "classes": list(head.classes)}
+    emb = np.array([w["embedding_int8"] for w in ws], dtype=np.int8)
+    device = np.array([w["head_logits_int8"] for w in ws], dtype=np.int8)
+    oracle = int8_head_logits(head.tflite, emb)
+    host = float_head_classes(head.h5, emb, setup.manifest)
+    dev_cls = device.argmax(axis=1)
+    for w, d, o, h in zip(ws, device, oracle, host):
+        w["head_logits_exact"] = bool(np.array_equal(d, o))
+        w["device_class"] = head.classes[int(np.argmax(d))]
+        w["float_class"] = head.classes[int(h)]
+    votes = []
+    k = 0
+    for c in clips:
+        n = len(c["windows"])
+        if n:
+            dv, hv = _majority(dev_cls[k: k + n]), _majority(host[k: k + n])
+            c["device_vote"], c["float_vote"] = head.classes[dv], head.classes[hv]
+            votes.append(dv == hv)
+        k += n
+    ticks = np.array([w["head_ticks"] for w in ws], dtype=np.float64)
+    exact = int(sum(w["head_logits_exact"] for w in ws))
+    return {
+        "classes": list(head.classes),
+        "sha256": head.sha256,
+        "windows": len(ws),
+        "logits_exact_windows": exact,
+        "logits_exact_percent": 100.0 * exact / len(ws),
+        "class_agreement_pct": 100.0 * float(np.mean(dev_cls == host)),
+        "clip_vote_agreement_pct": 100.0 * float(np.mean(votes)) if votes else 0.0,
+        "clips": len(votes),
+        "head_ticks_mean": float(ticks.mean()), "head_ticks_min": int(ticks.min()), "head_ticks_max": int(ticks.max()),
+        "device_class_counts": {head.classes[j]: int(np.sum(dev_cls == j)) for j in range(len(head.classes))},
     }
 
 

@@ -36,6 +36,28 @@ def _repeat(s: dict, results: dict) -> str:
             f"{s.get('repeat_max_tick_diff', 0)} {unit}" + (f" (the tick counter's step is {step})" if step else ""))
 
 
+def _head_section(results: dict) -> list[str]:
+    """The classifier head on the device (summary["head"], only when the firmware has one)."""
+    h = results["summary"].get("head")
+    if not h or not h.get("windows"):
+        return []
+    ok = h["logits_exact_windows"] == h["windows"]
+    lines = ["", "## Classifier head (int8, on the device)", "",
+             f"Classes: {', '.join(f'`{c}`' for c in h['classes'])}; head sha256 `{h['sha256'][:16]}...`", "",
+             "| check | result |", "|---|---|",
+             f"| int8 logits (device vs tflite-micro on the device's embedding) | {h['logits_exact_windows']}/"
+             f"{h['windows']} windows identical ({h['logits_exact_percent']:.1f} %){'' if ok else ' **FAIL**'} |",
+             f"| class agreement, device int8 vs float classifier (per window) | {h['class_agreement_pct']:.1f} % |",
+             f"| class agreement, majority vote per clip | {h['clip_vote_agreement_pct']:.1f} % of {h['clips']} "
+             f"clip(s) |",
+             f"| head per window | {_ticks(h['head_ticks_mean'], results)} |",
+             "", "| clip | device vote | float vote |", "|---|---|---|"]
+    for c in results["clips"]:
+        if "device_vote" in c:
+            lines.append(f"| {Path(c['path']).name} | `{c['device_vote']}` | `{c['float_vote']}` |")
+    return lines
+
+
 def markdown(results: dict) -> str:
     s = results["summary"]
     info = results["device_info"]
@@ -110,6 +132,7 @@ def markdown(results: dict) -> str:
         for j, layer in enumerate(s["layers"]):
             lines.append(f"| {j} | `{layer['name']}` | {layer['mean_ticks']:,.0f} | "
                          f"{100 * layer['mean_ticks'] / total:.1f} % |")
+    lines += _head_section(results)
     cmp = results.get("comparison")
     if cmp:
         lines += ["", "## Against a previous run", "",

@@ -33,6 +33,9 @@ def _add_common(p: argparse.ArgumentParser, port: bool) -> None:
         p.add_argument("--project", default=None,
                        help="the generated project directory of the firmware on the board "
                             "(default: build/reuse build/<board>/<model>)")
+    p.add_argument("--classifier", default=None, metavar="HEAD.h5",
+                   help="build the firmware with this classifier head (edgel3-mote evaluate --save-classifier) "
+                        "and check its int8 logits and classes on every window")
     p.add_argument("--report", default=None, help="report directory (default build/report/<board>/<model>)")
     p.add_argument("--hop", type=float, default=0.1, help="hop between windows in seconds (default 0.1, "
                                                           "like get_embedding; coarser is faster)")
@@ -108,7 +111,8 @@ def _run(args, mode: str) -> int:
         clips, synthetic = _clips(args, Path(tmp))
         setup, elf = resolve_deployment(args.board, args.model, args.weights,
                                         project=getattr(args, "project", None),
-                                        clips=args.clips, need_elf=port is None, log=_log)
+                                        clips=args.clips, need_elf=port is None,
+                                        classifier=getattr(args, "classifier", None), log=_log)
         if setup.weights is None:
             _log(f"NOTE: {args.model} runs with RANDOM weights (seed {setup.seed}): no --weights given; "
                  f"parity/latency/memory are real, the embeddings are meaningless")
@@ -131,6 +135,11 @@ def _run(args, mode: str) -> int:
     _log("reports: " + ", ".join(str(p) for p in paths.values()))
     if s.get("windows") and s["int8_exact_windows"] != s["windows"]:
         _log(f"FAIL: only {s['int8_exact_windows']}/{s['windows']} windows are int8-exact vs tflite-micro")
+        return 1
+    head = s.get("head")
+    if head and head["windows"] and head["logits_exact_windows"] != head["windows"]:
+        _log(f"FAIL: only {head['logits_exact_windows']}/{head['windows']} windows have head logits identical "
+             f"to tflite-micro")
         return 1
     return 0
 

@@ -5,10 +5,17 @@ corrupted exchange, and the window-level operation the bench is made of.
 ...     dev = DeviceClient(link)
 ...     info = dev.info()
 ...     result, spectrogram = dev.run_window(pcm_int16, layer_ticks=True)
+...     result, _ = dev.run_window(pcm_int16, classify=True, spectrogram=False)  # a head compiled in
+...     result.logits, result.head_ticks
+
+INFER flag bit 1 (classify) and INFO tags 0x18-0x1A (the classifier head, PROTOCOL.md) are
+decoded here, on top of ``protocol``: a firmware without a head answers byte for byte as before.
 """
 from __future__ import annotations
 
+import struct
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,6 +32,53 @@ def _cmd_name(cmd: int) -> str:
         return P.Cmd(cmd).name
     except ValueError:
         return f"command {cmd:#04x}"
+
+
+INFER_CLASSIFY = 0x02
+# INFO tags of the classifier head: tag -> (name, kind)
+HEAD_INFO_TAGS = {0x18: ("num_classes", "u32"), 0x19: ("head_sha256", "str"), 0x1A: ("classes_sha256", "str")}
+
+
+@dataclass
+class ClassifiedResult(P.InferResult):
+    """INFER with flag bit 1: the embedding's result plus the head's int8 logits and ticks."""
+
+    head_ticks: int = 0
+    logits: np.ndarray | None = None      # int8 (num_classes,); the class is their argmax
+
+
+def encode_infer(layer_ticks: bool, classify: bool = False) -> bytes:
+    return bytes([(P.INFER_LAYER_TICKS if layer_ticks else 0) | (INFER_CLASSIFY if classify else 0)])
+
+
+def decode_infer_classified(payload: bytes) -> ClassifiedResult:
+    """An INFER answer to flag bit 1: the usual fields, then head_ticks u32 | n u16 | logits int8[n]."""
+    if len(payload) < 16:
+        raise ValueError(f"INFER payload of {len(payload)} bytes is shorter than its header")
+    _fe, _eng, _samples, n_out, n_layers = struct.unpack_from("<IIIHH", payload)
+    base = 16 + n_out + 4 * n_layers
+    if len(payload) < base + 6:
+        raise ValueError(f"INFER payload is {len(payload)} bytes: no classifier fields after byte {base}")
+    head_ticks, n_classes = struct.unpack_from("<IH", payload, base)
+    if len(payload) != base + 6 + n_classes:
+        raise ValueError(f"INFER payload is {len(payload)} bytes, header says {base + 6 + n_classes}")
+    r = P.decode_infer(payload[:base])
+    logits = np.frombuffer(payload, dtype=np.int8, count=n_classes, offset=base + 6).copy()
+    return ClassifiedResult(r.frontend_ticks, r.engine_ticks, r.samples, r.embedding, r.layer_ticks,
+                            int(head_ticks), logits)
+
+
+def decode_head_info(info: dict) -> dict:
+    """INFO fields 0x18-0x1A by name (``protocol.decode_info`` leaves unknown tags as ``tag_0x..`` hex)."""
+    out = dict(info)
+    for tag, (name, kind) in HEAD_INFO_TAGS.items():
+        raw = out.pop(f"tag_{tag:#04x}", None)
+        if raw is None:
+            continue
+        val = bytes.fromhex(raw)
+        out[name] = struct.unpack("<I", val)[0] if kind == "u32" else val.decode("utf-8", "replace")
+    out.setdefault("num_classes", 0)  # firmware older than the head: none
+    return out
 
 
 class CommandError(DeviceError):
@@ -113,7 +167,7 @@ class DeviceClient:
 
     def info(self, refresh: bool = False) -> dict:
         if self._info is None or refresh:
-            self._info = P.decode_info(self.exchange(P.Cmd.INFO).payload)
+            self._info = decode_head_info(P.decode_info(self.exchange(P.Cmd.INFO).payload))
             self.max_payload = int(self._info.get("max_payload", P.MAX_PAYLOAD))
         return dict(self._info)
 
@@ -166,9 +220,10 @@ class DeviceClient:
             return self.load_audio(pcm[n - hop:], offset=n - hop)
         return self.load_audio(pcm)
 
-    def infer(self, layer_ticks: bool = False) -> P.InferResult:
-        r = self.exchange(P.Cmd.INFER, P.encode_infer(layer_ticks), timeout=self.infer_timeout)
-        return P.decode_infer(r.payload)
+    def infer(self, layer_ticks: bool = False, classify: bool = False) -> P.InferResult:
+        """INFER; ``classify`` (a firmware with a head only) returns a ClassifiedResult."""
+        r = self.exchange(P.Cmd.INFER, encode_infer(layer_ticks, classify), timeout=self.infer_timeout)
+        return decode_infer_classified(r.payload) if classify else P.decode_infer(r.payload)
 
     def get_spectrogram(self) -> np.ndarray:
         """The int8 model input the device computed in the last INFER (flat, row-major)."""
@@ -183,7 +238,8 @@ class DeviceClient:
         return np.frombuffer(bytes(data), dtype=np.int8).copy()
 
     def run_window(self, pcm: np.ndarray, layer_ticks: bool = False, spectrogram: bool = True,
-                   previous: np.ndarray | None = None, hop: int = 0) -> tuple[P.InferResult, np.ndarray | None]:
+                   previous: np.ndarray | None = None, hop: int = 0,
+                   classify: bool = False) -> tuple[P.InferResult, np.ndarray | None]:
         self.load_window(pcm, previous, hop)
-        result = self.infer(layer_ticks=layer_ticks)
+        result = self.infer(layer_ticks=layer_ticks, classify=classify)
         return result, (self.get_spectrogram() if spectrogram else None)

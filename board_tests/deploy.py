@@ -10,15 +10,17 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-from edgel3_mote.board_tests.bench import BenchSetup
+from edgel3_mote.board_tests.bench import BenchSetup, HeadSetup
 from edgel3_mote.board_tests.client import DeviceClient
 from edgel3_mote.board_tests.link import SerialLink
 from edgel3_mote.errors import DeviceError, InvalidInputError
 
 def resolve_deployment(board: str, model: str, weights: str | None, project: str | None = None,
-                       clips: str | None = None, need_elf: bool = True, log=print) -> tuple[BenchSetup, Path | None]:
+                       clips: str | None = None, need_elf: bool = True, classifier: str | None = None,
+                       log=print) -> tuple[BenchSetup, Path | None]:
     """The firmware under test: ``project`` (a generated directory) or the project built (or
-    reused when its inputs are unchanged) by ``export.project.build_firmware_project``."""
+    reused when its inputs are unchanged) by ``export.project.build_firmware_project``, with the
+    ``classifier`` head when given. A project with a head gives ``BenchSetup.head``."""
     from edgel3_mote.export.boards import get_board
     from edgel3_mote.export.project import build_firmware_project, load_project
     from edgel3_mote.export.tflite import load_export
@@ -31,20 +33,34 @@ def resolve_deployment(board: str, model: str, weights: str | None, project: str
         if info.board != spec.name or info.model != model:
             raise InvalidInputError(f"project {project} is {info.model} for {info.board}, not {model} for "
                                     f"{spec.name}: pass matching --board/--model or another --project")
+        if classifier is not None and not info.head:
+            raise InvalidInputError(f"project {project} has no classifier head: rebuild it with "
+                                    f"edgel3-mote export firmware --classifier {classifier}")
     else:
-        info = build_firmware_project(spec, model, weights=weights, clips=clips, log=log)
+        info = build_firmware_project(spec, model, weights=weights, clips=clips, classifier=classifier, log=log)
     project_dir = Path(info.project_dir)
     tflite, manifest = load_export(project_dir / "export")
     elf = info.firmware_elf
     if need_elf and (elf is None or not Path(elf).is_file()):
         raise InvalidInputError(f"no firmware.elf in {project_dir}: rebuild it (make -C {project_dir} firmware.elf)")
-    weights_used = info.weights if not info.random_weights else None
+    # the caller's copy of the weights first: a reused project may name a file that is gone
+    weights_used = (str(weights) if weights is not None else info.weights) if not info.random_weights else None
     setup = BenchSetup(model=model, weights=weights_used, tflite=tflite, manifest=manifest, board=spec.name,
                        clock_hz=int(spec.clock_hz), emulated=spec.runnable_in_qemu,
                        memory=dict(info.memory.get("firmware", {})), project_dir=str(project_dir),
-                       seed=int(info.seed or 0))
+                       seed=int(info.seed or 0), head=_head_setup(project_dir, info.head))
     log(f"project {project_dir}: {model} on {spec.name}; {info.weights_line}")
     return setup, (Path(elf) if elf else None)
+
+
+def _head_setup(project_dir: Path, head: dict | None) -> HeadSetup | None:
+    if not head:
+        return None
+    tflite, h5 = project_dir / head["tflite"], project_dir / head["h5"]
+    if not tflite.is_file() or not h5.is_file():
+        raise InvalidInputError(f"project {project_dir} lists a classifier head but {head['tflite']} or {head['h5']} "
+                                f"is missing: regenerate it (edgel3-mote export firmware --classifier ... --force)")
+    return HeadSetup(tflite.read_bytes(), str(h5), list(head["classes"]), head["sha256"], head["classes_sha256"])
 
 
 @contextlib.contextmanager

@@ -11,6 +11,11 @@
    renamed into place only when everything (including the build) succeeded;
 4. ``make`` with arm-none-eabi-gcc (-O2, the board's -mcpu/-mfpu, -DEM_USE_DSP on M4/M7);
 5. flash/RAM use read from the ELFs against the board's limits, and ``project.json``.
+
+With ``classifier=head.h5`` (saved by ``edgel3-mote evaluate --save-classifier``) the project
+also carries the int8 classifier head (``export.classifier``): a second engine with the
+``em_head`` symbol prefix chained after the embedding, ``em_head_classes.h``, ``-DEM_HAS_HEAD=1``
+and expected head logits in the self-test vectors (project_head.py).
 """
 from __future__ import annotations
 
@@ -65,6 +70,7 @@ class ProjectInfo:
     elfs: dict[str, str] = field(default_factory=dict)          # "selftest"/"firmware" -> path
     memory: dict[str, dict] = field(default_factory=dict)       # per ELF: flash/RAM use
     reused: bool = False
+    head: dict | None = None                                    # the classifier head, if any
 
     @property
     def selftest_elf(self) -> Path:
@@ -284,13 +290,14 @@ def _make(project: Path, board: BoardSpec, targets: list[str], optional: tuple[s
 def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weights=None, clips=None,
                            out_dir=None, seed: int = 0, build: bool = True, *, streaming: str = "auto",
                            calibration=None, force: bool = False, cache_dir=None, require_serial: bool = True,
-                           log: Callable[[str], None] = _stderr) -> ProjectInfo:
+                           classifier=None, log: Callable[[str], None] = _stderr) -> ProjectInfo:
     """Generate (and build) the standalone firmware project; see the module docstring.
 
     clips: folder (or list) of audio clips for the self-test vectors and, unless ``calibration``
     is given, the int8 calibration; default ``../shared/audio/cc0_animals`` if present, else
     synthesised tones (said plainly). ``weights=None``: seeded random weights, said everywhere.
     require_serial=False: a serial app (firmware.elf) that fails to compile is reported, not fatal.
+    classifier: a saved classifier head (.h5 + its .classes.json) to run on the mote after the embedding.
     """
     import jinja2
 
@@ -307,6 +314,8 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
     clip_paths = find_audio_files(clips) if clips is not None else []
     cal_paths = find_audio_files(calibration) if calibration is not None else clip_paths
     out_dir = Path(out_dir) if out_dir is not None else REPO / "build" / board.name / model_name
+    from edgel3_mote.export.project_head import check_classifier
+    classifier, classifier_inputs = check_classifier(classifier)
     cache_root = Path(cache_dir) if cache_dir is not None else REPO / "build" / ".cache" / "export"
 
     inputs = {
@@ -314,6 +323,8 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
         "weights": _sha256_file(weights) if weights else None,
         "clips": [_sha256_file(c) for c in clip_paths], "calibration": [_sha256_file(c) for c in cal_paths],
         "code": _tree_digest(_generator_sources())}
+    if classifier is not None:  # only then, so projects without a head keep their key
+        inputs["classifier"] = classifier_inputs
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     pj = out_dir / "project.json"
     if not force and pj.is_file():
@@ -353,29 +364,36 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
         generate_frontend_tables(cfg, (manifest["input_affine"]["scale"], manifest["input_affine"]["offset"]),
                                  (manifest["input"]["scale"], manifest["input"]["zero_point"]), src, window)
         vec = _selftest_vectors(manifest, int8, float_tflite, names, pcm)
+        head = None
+        if classifier is not None:
+            from edgel3_mote.export.project_head import add_head
+            head = add_head(classifier, export_dir, int8, manifest, cal_paths, vec, tmp, src,
+                            ram_budget - engine.arena_bytes, board, seed, log)
         for v in vec["vectors"]:
             v["pcm"] = _c_rows(v["pcm"])
             v["spectrogram"] = _c_rows(v["spectrogram"])
             v["embedding_s8"] = ", ".join(str(int(e)) for e in v["embedding_s8"])
             v["embedding_f32"] = ", ".join(_c_float(e) for e in v["embedding_f32"])
         vctx = dict(vec, model=manifest["model"], vector_source=vector_source, n=len(names),
-                    random_weights=random_weights, seed=int(seed))
+                    random_weights=random_weights, seed=int(seed), head=head)
         _render(env, "selftest_vectors.h", src / "selftest_vectors.h", **vctx)
         _render(env, "selftest_vectors.c", src / "selftest_vectors.c", **vctx)
 
         common, serial = _copy_firmware(board, tmp)
+        if head is not None:
+            common += [f"src/{name}" for name in head["sources"]]
         shutil.copytree(export_dir, tmp / "export")
         targets = ["selftest.elf"] + (["firmware.elf"] if serial else [])
         info = ProjectInfo(board.name, model_name, out_dir, random_weights, int(seed) if random_weights else None,
                            str(weights) if weights else None, engine.arena_bytes, engine.unstreamed_arena_bytes,
-                           tflm_arena, engine.weight_bytes)
+                           tflm_arena, engine.weight_bytes, head=head and head["summary"])
         ctx = dict(board=board, model=model_name, weights=info.weights, random_weights=random_weights, seed=seed,
                    weights_line=info.weights_line, cpu_flags=" ".join(board.cflags()),
                    opt_flags=" ".join(OPT_FLAGS), link_flags=" ".join(LINK_FLAGS), common_sources=common,
                    serial_sources=serial, targets=targets, arena_bytes=engine.arena_bytes,
                    unstreamed_arena_bytes=engine.unstreamed_arena_bytes, weight_bytes=engine.weight_bytes,
                    tflm_arena=f"{tflm_arena:,} bytes" if tflm_arena else "n/a",
-                   n_vectors=len(names), vector_source=vector_source)
+                   n_vectors=len(names), vector_source=vector_source, head=head)
         _render(env, "Makefile", tmp / "Makefile", **ctx)
         _render(env, "README.md", tmp / "README.md", **ctx)
 
@@ -403,7 +421,7 @@ def _info_from_json(doc: dict, out_dir: Path, reused: bool) -> ProjectInfo:
     info = ProjectInfo(doc["board"], doc["model"], out_dir, doc["random_weights"], doc["seed"], doc["weights"],
                        doc["arena_bytes"], doc["unstreamed_arena_bytes"], doc["tflm_arena_bytes"],
                        doc["weight_bytes"], {k: str(out_dir / v) for k, v in doc["elfs"].items()},
-                       doc["memory"], reused)
+                       doc["memory"], reused, doc.get("head"))
     return info
 
 

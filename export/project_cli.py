@@ -27,6 +27,12 @@ def add_project_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="regenerate even if the inputs are unchanged")
 
 
+def add_classifier_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--classifier", default=None, metavar="HEAD.h5",
+                   help="a classifier saved by `edgel3-mote evaluate --save-classifier` (its .classes.json "
+                        "beside it): the firmware also runs it, int8, on each embedding (INFER flag bit 1)")
+
+
 def register(export_subparsers) -> None:
     p = export_subparsers.add_parser(
         "firmware", help="generate + build a standalone firmware project for a board",
@@ -35,6 +41,7 @@ def register(export_subparsers) -> None:
                     "build firmware.elf + selftest.elf with arm-none-eabi-gcc; prints flash/RAM use "
                     "against the board's limits.")
     add_project_arguments(p)
+    add_classifier_argument(p)
     p.add_argument("--no-build", action="store_true", help="generate the project without compiling it")
     p.set_defaults(func=_run)
 
@@ -52,6 +59,9 @@ def print_project(info) -> None:
         print(f"{name + '.elf':<13} flash {use['flash_bytes']:>9,} / {board.flash_size:,}   "
               f"RAM {use['ram_bytes']:>9,} / {board.ram_size:,} (stack {use['stack_bytes']:,})   "
               f"{info.elfs[name]}")
+    if info.head:
+        print(f"head:    {info.head['num_classes']} classes ({', '.join(info.head['classes'])}), arena "
+              f"{info.head['arena_bytes']:,} bytes, weights {info.head['weight_bytes']:,} bytes")
     if not board.runnable_in_qemu:
         print(f"note:    {board.name} is build-only: untested on hardware")
 
@@ -61,6 +71,7 @@ def _run(args) -> int:
 
     info = build_firmware_project(args.board, args.model, weights=args.weights, clips=args.clips,
                                   calibration=args.calibration, out_dir=args.out, seed=args.seed,
-                                  build=not args.no_build, streaming=args.streaming, force=args.force)
+                                  build=not args.no_build, streaming=args.streaming, force=args.force,
+                                  classifier=args.classifier)
     print_project(info)
     return 0

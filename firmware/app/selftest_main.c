@@ -9,6 +9,9 @@
  *                 least 99.9 % identical;
  *  (c) end to end: the front-end's output through the engine, dequantised, against the
  *                 float model's embedding: cosine reported (not a pass/fail criterion).
+ *  (d) head (projects built with a classifier, EM_HAS_HEAD): the expected int8 embedding
+ *                 through the generated head engine must give tflite-micro's int8 logits
+ *                 byte for byte; the class (their argmax) is printed.
  * Results go out through semihosting; the exit code (SYS_EXIT_EXTENDED) is 0 on pass, 1 on fail.
  */
 #include <math.h>
@@ -21,12 +24,24 @@
 #include "model_engine.h"
 #include "selftest_vectors.h"
 
+#ifndef EM_HAS_HEAD
+#define EM_HAS_HEAD 0
+#endif
+#if EM_HAS_HEAD
+#include "em_head_classes.h"
+#include "em_head_engine.h"
+typedef char em_head_chains_onto_embedding[(EM_HEAD_INPUT_BYTES == EM_OUTPUT_BYTES &&
+                                            EM_HEAD_OUTPUT_BYTES == EM_HEAD_NUM_CLASSES &&
+                                            EM_ST_HEAD_CLASSES == EM_HEAD_NUM_CLASSES) ? 1 : -1];
+static int8_t g_logits[EM_HEAD_NUM_CLASSES];
+#endif
+
 /* (b) passes with at least 999/1000 identical values over all vectors. */
 #define FRONTEND_MIN_IDENTICAL_PER_MILLE 999u
 
 static int8_t g_embedding[EM_OUTPUT_BYTES];
 
-static char g_line[160];
+static char g_line[256]; /* the longest line: a vector with a 40-character name, ~190 */
 static int g_pos;
 
 static void line_start(void) { g_pos = 0; g_line[0] = '\0'; }
@@ -57,6 +72,7 @@ int main(void)
     const char *unit = em_board_ticks_are_instructions() ? " instructions" : " cycles";
     uint32_t engine_failures = 0, frontend_far = 0, frontend_diff = 0, frontend_total = 0;
     float cos_min = 2.0f, cos_sum = 0.0f;
+    uint32_t head_failures = 0;
 
     line_start();
     line_str("selftest: model " EM_MODEL_NAME " on ");
@@ -148,13 +164,38 @@ int main(void)
         line_str(unit);
         line_str("; (c) cosine vs float ");
         line_fixed(cosine, 6);
+#if EM_HAS_HEAD
+        /* (d) expected embedding -> head engine == tflite-micro's logits */
+        memcpy(em_head_input(), em_st_embedding_s8[v], EM_HEAD_INPUT_BYTES);
+        t0 = em_board_ticks();
+        rc = em_head_invoke(g_logits, 0);
+        uint32_t head_ticks = em_board_ticks() - t0;
+        uint32_t head_off = 0, best = 0;
+        for (uint32_t i = 0; i < EM_HEAD_NUM_CLASSES; i++) {
+            head_off += (g_logits[i] != em_st_head_logits[v][i]);
+            best = g_logits[i] > g_logits[best] ? i : best;
+        }
+        int head_ok = (rc == 0 && head_off == 0);
+        head_failures += !head_ok;
+        line_end();
+        line_start();
+        line_str("vector ");
+        line_u32(v);
+        line_str(": (d) head ");
+        line_str(head_ok ? "exact" : "MISMATCH");
+        line_str(", class ");
+        line_str(em_head_class_names[best]);
+        line_str(", ");
+        line_u32(head_ticks);
+        line_str(unit);
+#endif
         line_end();
     }
 
     int frontend_ok = frontend_far == 0 &&
                       (uint64_t)(frontend_total - frontend_diff) * 1000u >=
                           (uint64_t)frontend_total * FRONTEND_MIN_IDENTICAL_PER_MILLE;
-    int pass = engine_failures == 0 && frontend_ok;
+    int pass = engine_failures == 0 && frontend_ok && head_failures == 0;
 
     line_start();
     line_str("selftest: (a) engine exact ");
@@ -169,6 +210,14 @@ int main(void)
     line_fixed(cos_sum / (float)EM_ST_NUM_VECTORS, 6);
     line_str(" min ");
     line_fixed(cos_min, 6);
+#if EM_HAS_HEAD
+    line_end();
+    line_start();
+    line_str("selftest: (d) head exact ");
+    line_u32(EM_ST_NUM_VECTORS - head_failures);
+    line_str("/");
+    line_u32(EM_ST_NUM_VECTORS);
+#endif
     line_end();
 
     line_start();

@@ -19,6 +19,22 @@
 #include "em_protocol.h"
 #include "model_engine.h"
 
+/* A project generated with a classifier (-DEM_HAS_HEAD=1) links a second engine, the int8 head
+ * (symbol prefix em_head), which INFER runs on the embedding when asked (flag bit 1). */
+#ifndef EM_HAS_HEAD
+#define EM_HAS_HEAD 0
+#endif
+#if EM_HAS_HEAD
+#include "em_head_classes.h"
+#include "em_head_engine.h"
+typedef char em_head_chains_onto_embedding[(EM_HEAD_INPUT_BYTES == EM_OUTPUT_BYTES &&
+                                            EM_HEAD_OUTPUT_BYTES == EM_HEAD_NUM_CLASSES) ? 1 : -1];
+/* INFER's answer with the logits must fit one frame (layer ticks are cut, never the logits) */
+typedef char em_head_logits_fit_a_frame[(16u + EM_OUTPUT_BYTES + 6u + EM_HEAD_NUM_CLASSES <=
+                                         EM_PROTO_MAX_PAYLOAD) ? 1 : -1];
+static int8_t g_logits[EM_HEAD_NUM_CLASSES];
+#endif
+
 #define EM_SERIAL_WINDOW_SAMPLES EM_FE_WINDOW_SAMPLES
 
 /* Linker-script symbols (firmware/boards/common/cortexm.ld) for flash/RAM use,
@@ -138,6 +154,13 @@ static uint32_t cmd_info(uint8_t *resp) {
     b = tlv_u32(b, end, 0x15, EM_FE_SR);
     b = tlv_u32(b, end, 0x16, em_board_stack_size());
     b = tlv_u32(b, end, 0x17, g_tick_resolution);
+#if EM_HAS_HEAD
+    b = tlv_u32(b, end, 0x18, EM_HEAD_NUM_CLASSES);
+    b = tlv_str(b, end, 0x19, EM_HEAD_MODEL_SHA256);
+    b = tlv_str(b, end, 0x1A, EM_HEAD_CLASSES_SHA256);
+#else
+    b = tlv_u32(b, end, 0x18, 0u); /* no classifier head compiled in */
+#endif
     return (uint32_t)(b - resp);
 }
 
@@ -186,14 +209,23 @@ static uint8_t cmd_slide_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, u
     return EM_OK;
 }
 
-/* ---- INFER: flags u8 (bit 0: per-layer ticks) --------------------------- */
+/* ---- INFER: flags u8 (bit 0: per-layer ticks, bit 1: classify) --------- */
 #define EM_INFER_LAYER_TICKS 0x01u
+#define EM_INFER_CLASSIFY 0x02u
+#if EM_HAS_HEAD
+#define EM_INFER_FLAGS (EM_INFER_LAYER_TICKS | EM_INFER_CLASSIFY)
+#define EM_HEAD_TAIL_BYTES (6u + EM_HEAD_NUM_CLASSES)
+#else
+#define EM_INFER_FLAGS EM_INFER_LAYER_TICKS /* classify without a head: BAD_ARG */
+#define EM_HEAD_TAIL_BYTES 0u
+#endif
 
 static uint8_t cmd_infer(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
     if (len != 1) return EM_ERR_BAD_LENGTH;
-    if (pl[0] & ~EM_INFER_LAYER_TICKS) return EM_ERR_BAD_ARG;
+    if (pl[0] & ~EM_INFER_FLAGS) return EM_ERR_BAD_ARG;
     if (g_loaded_samples == 0) return EM_ERR_NOT_LOADED;
     const int want_layers = (pl[0] & EM_INFER_LAYER_TICKS) != 0;
+    const int want_class = (pl[0] & EM_INFER_CLASSIFY) != 0;
 
     uint32_t scratch_bytes = 0;
     void *scratch = em_model_scratch(&scratch_bytes);
@@ -214,9 +246,22 @@ static uint8_t cmd_infer(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_
     uint32_t t3 = em_board_ticks();
     if (rc != 0) return EM_ERR_ENGINE;
 
+    uint32_t head_ticks = 0;
+#if EM_HAS_HEAD
+    if (want_class) {
+        /* the embedding is the head's input byte for byte (same quantisation) */
+        memcpy(em_head_input(), g_embedding, EM_HEAD_INPUT_BYTES);
+        em_board_ticks_sync();
+        uint32_t t4 = em_board_ticks();
+        rc = em_head_invoke(g_logits, 0);
+        head_ticks = em_board_ticks() - t4;
+        if (rc != 0) return EM_ERR_ENGINE;
+    }
+#endif
+
     /* layer ticks that do not fit the payload are cut; n_layers says how many came */
     uint32_t n_layers = want_layers ? EM_NUM_LAYERS : 0u;
-    const uint32_t fixed = 16u + EM_OUTPUT_BYTES;
+    const uint32_t fixed = 16u + EM_OUTPUT_BYTES + (want_class ? EM_HEAD_TAIL_BYTES : 0u);
     if (fixed + 4u * n_layers > EM_PROTO_MAX_PAYLOAD) n_layers = (EM_PROTO_MAX_PAYLOAD - fixed) / 4u;
 
     uint8_t *b = resp;
@@ -228,6 +273,17 @@ static uint8_t cmd_infer(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_
     memcpy(b, g_embedding, EM_OUTPUT_BYTES);
     b += EM_OUTPUT_BYTES;
     for (uint32_t i = 0; i < n_layers; ++i) b = put_u32(b, g_layer_ticks[i]);
+#if EM_HAS_HEAD
+    if (want_class) {
+        b = put_u32(b, head_ticks);
+        b = put_u16(b, EM_HEAD_NUM_CLASSES);
+        memcpy(b, g_logits, EM_HEAD_NUM_CLASSES);
+        b += EM_HEAD_NUM_CLASSES;
+    }
+#else
+    (void)want_class;
+    (void)head_ticks;
+#endif
     *resp_len = (uint32_t)(b - resp);
     return EM_OK;
 }
