@@ -15,10 +15,12 @@ REPORT  ?= build/report/$(BOARD)/$(MODEL)
 HOP     ?= 0.1
 PORT    ?=
 BAUD    ?= 115200
+CLASSIFIER ?=
 PYTEST_ARGS ?=
 
 WEIGHTS_ARG := $(if $(WEIGHTS),--weights $(WEIGHTS),)
 CLIPS_ARG   := $(if $(CLIPS),--clips $(CLIPS),)
+CLASSIFIER_ARG := $(if $(CLASSIFIER),--classifier $(CLASSIFIER),)
 PORT_ARG    := $(if $(PORT),--port $(PORT) --baud $(BAUD),)
 
 .PHONY: help setup test demo export selftest bench bench-kernels emulate clean
@@ -31,6 +33,7 @@ help:
 	@echo "make bench    BOARD= MODEL= WEIGHTS= CLIPS= REPORT= HOP= [PORT= BAUD=]   serial benchmark"
 	@echo "make bench-kernels               instructions per MAC of the kernels in QEMU (portable vs DSP vs sparse)"
 	@echo "make emulate  BOARD=qemu-...                    start QEMU, bench over serial, stop QEMU"
+	@echo "CLASSIFIER=head.h5 (from evaluate --save-classifier) adds the int8 classifier head to any of them"
 	@echo "defaults: BOARD=$(BOARD) MODEL=$(MODEL) HOP=$(HOP) (no WEIGHTS = seeded random weights)"
 
 setup:
@@ -40,19 +43,19 @@ test: setup
 	$(PY) -m pytest tests board_tests $(PYTEST_ARGS)
 
 demo: setup
-	$(CLI) demo --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLIPS_ARG) --report $(REPORT) --hop $(HOP)
+	$(CLI) demo --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) --report $(REPORT) --hop $(HOP)
 
 export: setup
-	$(CLI) export firmware --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLIPS_ARG)
+	$(CLI) export firmware --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG)
 
 selftest: setup
-	$(CLI) selftest --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLIPS_ARG)
+	$(CLI) selftest --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG)
 
 bench: setup
-	$(CLI) bench --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLIPS_ARG) $(PORT_ARG) --report $(REPORT) --hop $(HOP)
+	$(CLI) bench --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) $(PORT_ARG) --report $(REPORT) --hop $(HOP)
 
 emulate: setup
-	$(CLI) emulate --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLIPS_ARG) --report $(REPORT) --hop $(HOP)
+	$(CLI) emulate --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) --report $(REPORT) --hop $(HOP)
 
 bench-kernels: setup
 	$(PY) -m edgel3_mote.firmware.testing.kernel_bench

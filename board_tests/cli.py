@@ -14,6 +14,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+BENCH_DESCRIPTION = """Stream clips window by window (framed exactly as get_embedding) to a board and
+report, per clip and in summary: int8 exactness vs the tflite-micro interpreter on the
+device's own spectrogram, front-end agreement with the numpy reference, cosine / L2 / MAE vs
+the float Keras model, latency (instructions under QEMU, cycles on silicon) split front-end /
+engine / per layer, and memory. Writes REPORT/bench.json, bench.md, layers.png, parity.png.
+
+A real board: --port URL (any pyserial URL) with the firmware of --project flashed.
+No --port and a qemu-* board: the firmware is built (or reused) and run in QEMU."""
+
 DEFAULT_BOARD = "qemu-mps2-an386"
 DEFAULT_MODEL = "sea-64"
 
@@ -49,17 +58,8 @@ def _add_common(p: argparse.ArgumentParser, port: bool) -> None:
 
 
 def register(subparsers) -> None:
-    # `selftest` lives beside the QEMU runner (owner: boards); the dispatcher lists only this
-    # module for board_tests, so it is registered from here (once, whoever else registers it).
-    import importlib.util
-
-    if "selftest" not in subparsers.choices and importlib.util.find_spec("edgel3_mote.board_tests.selftest_cli"):
-        from edgel3_mote.board_tests import selftest_cli
-
-        selftest_cli.register(subparsers)
-
     p = subparsers.add_parser("bench", help="stream clips to a board (or QEMU): parity, latency, memory report",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=BENCH_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_common(p, port=True)
     p.set_defaults(func=_cmd_bench)
 

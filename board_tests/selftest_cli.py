@@ -10,15 +10,17 @@ import sys
 
 
 def register(subparsers) -> None:
-    from edgel3_mote.export.project_cli import add_project_arguments
+    from edgel3_mote.export.project_cli import add_classifier_argument, add_project_arguments
 
     p = subparsers.add_parser(
         "selftest", help="run the firmware self-test of a model on a QEMU board",
         description="Builds build/<board>/<model>/ if needed (edgel3-mote export firmware), runs "
                     "selftest.elf in QEMU (-icount shift=0: ticks are instructions) and exits with "
                     "the firmware's code. Checks: engine == tflite-micro byte for byte, device "
-                    "front-end within 1 LSB of the host (>= 99.9 %% identical), end-to-end cosine.")
+                    "front-end within 1 LSB of the host (>= 99.9 %% identical), end-to-end cosine; with "
+                    "--classifier, the head's int8 logits == tflite-micro.")
     add_project_arguments(p)
+    add_classifier_argument(p)
     p.add_argument("--timeout", type=float, default=900.0, help="seconds before QEMU is killed (default 900)")
     p.set_defaults(func=_run)
 
@@ -35,7 +37,8 @@ def _run(args) -> int:
         raise InvalidInputError(f"{board.name} does not run in QEMU: pick one of {', '.join(QEMU_BOARD_NAMES)}")
     info = build_firmware_project(board, args.model, weights=args.weights, clips=args.clips,
                                   calibration=args.calibration, out_dir=args.out, seed=args.seed,
-                                  streaming=args.streaming, force=args.force, require_serial=False)
+                                  streaming=args.streaming, force=args.force, require_serial=False,
+                                  classifier=args.classifier)
     print_project(info)
     print(f"running {info.selftest_elf} in QEMU ({board.qemu_machine}, -icount shift=0) ...", flush=True)
     with QemuBoard(board, info.selftest_elf, serial=False, timeout=args.timeout) as qemu:

@@ -22,7 +22,8 @@ COMMAND_MODULES = [
     "edgel3_mote.compress.retrain.cli",    # distill, finetune, jobs
     "edgel3_mote.compress.evaluate.cli",   # evaluate
     "edgel3_mote.export.cli",              # export tflite|report|carrays|firmware
-    "edgel3_mote.board_tests.cli",         # selftest, bench, emulate, demo
+    "edgel3_mote.board_tests.selftest_cli",  # selftest
+    "edgel3_mote.board_tests.cli",         # bench, emulate, demo
 ]
 
 
