@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgel3_mote.atomic import atomic_file, atomic_write_text
+from edgel3_mote.atomic import atomic_write_text, save_png
 
 JSON_NAME = "bench.json"
 MD_NAME = "bench.md"
@@ -189,10 +189,7 @@ def _plots(results: dict, out_dir: Path) -> list[Path]:
         ax.set_xlabel(f"{unit} per window (mean)")
         ax.set_title(f"{results['model']} on {results['board']}: per-layer {unit}")
         fig.tight_layout()
-        with atomic_file(out_dir / LAYERS_PNG) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
-        written.append(out_dir / LAYERS_PNG)
+        written.append(save_png(fig, out_dir / LAYERS_PNG))
     ws = [w for c in results["clips"] for w in c["windows"]]
     if ws:
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
@@ -204,10 +201,7 @@ def _plots(results: dict, out_dir: Path) -> list[Path]:
             ax.set_ylabel("windows")
         fig.suptitle(f"{results['model']} on {results['board']}: end-to-end parity ({len(ws)} windows)")
         fig.tight_layout()
-        with atomic_file(out_dir / PARITY_PNG) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
-        written.append(out_dir / PARITY_PNG)
+        written.append(save_png(fig, out_dir / PARITY_PNG))
     return written
 
 

@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from edgel3_mote.atomic import atomic_dir
+from edgel3_mote.atomic import atomic_dir, save_png
 from edgel3_mote.errors import InvalidInputError
 from edgel3_mote.export.tflite import (DEFAULT_CALIBRATION_STEPS, DEFAULT_HOP_SIZE, INT8_NAME, clip_windows,
                                        export_tflite, find_audio_files, load_export)
@@ -268,5 +268,4 @@ def _plot(report: dict, abs_errors: np.ndarray, path: Path) -> None:
     ax2.set_ylabel("count")
     ax2.set_title("absolute error histogram")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_png(fig, path, dpi=100)

@@ -56,3 +56,16 @@ def clip_paths(clips_dir) -> list[Path]:
 @pytest.fixture(scope="session")
 def audioset_dir() -> Path:
     return _require(SHARED / "audioset")
+
+
+@pytest.fixture(scope="session")
+def sea_clips(clip_paths):
+    """The 10 real clips' first second at 8 kHz, zero-padded: (10, 8000) float32."""
+    import librosa
+    import numpy as np
+
+    clips = []
+    for path in clip_paths:
+        y, _ = librosa.load(path, sr=8000, duration=1.0)
+        clips.append(np.pad(y, (0, 8000 - len(y))))
+    return np.stack(clips).astype(np.float32)

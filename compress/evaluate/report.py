@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgel3_mote.atomic import atomic_file, atomic_write_text
+from edgel3_mote.atomic import atomic_write_text, save_png
 
 
 def _markdown(summary: dict) -> str:
@@ -59,9 +59,7 @@ def _confusion_png(summary: dict, path: Path) -> None:
     ax.set_title(f"{summary['dataset']}: {100 * summary['accuracy_mean']:.1f} % "
                  f"({summary.get('embedding', {}).get('key', '')})", fontsize=9)
     fig.tight_layout()
-    with atomic_file(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def write_report(summary: dict, out_dir: str | Path, stem: str = "evaluation") -> dict[str, Path]:
@@ -109,7 +107,5 @@ def write_comparison(summaries: list[dict], out_dir: str | Path) -> dict[str, Pa
     ax.set_title("accuracy against model size")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_file(paths["png"], suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_png(fig, paths["png"])
     return paths

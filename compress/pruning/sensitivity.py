@@ -15,6 +15,7 @@ import numpy as np
 
 from edgel3_mote.compress.pruning.layerwise import conv_slots, magnitude_mask
 from edgel3_mote.errors import InvalidInputError
+from edgel3_mote.atomic import save_png
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -93,8 +94,7 @@ def plot_sensitivity(rows: list[dict], path, title: str = "") -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_png(fig, path, dpi=120)
 
 
 def run_sensitivity_command(args) -> int:

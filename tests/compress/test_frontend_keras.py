@@ -1,6 +1,5 @@
 """The tf_keras MelSpectrogram layer against the numpy reference and kapre's weight layout."""
 import h5py
-import librosa
 import numpy as np
 import pytest
 
@@ -8,15 +7,6 @@ import tf_keras as keras
 
 from edgel3_mote.compress.frontend import (
     L3_FRONTEND, SEA_FRONTEND, MelSpectrogram, dft_kernels, log_mel_spectrogram, mel_matrix)
-
-
-@pytest.fixture(scope="module")
-def sea_clips(clip_paths):
-    clips = []
-    for path in clip_paths:
-        y, _ = librosa.load(path, sr=8000, duration=1.0)
-        clips.append(np.pad(y, (0, 8000 - len(y))))
-    return np.stack(clips).astype(np.float32)
 
 
 @pytest.fixture(scope="module")

@@ -21,15 +21,6 @@ def kapre_weights(sea64_weights):
                 "mel": group["Variable:0"][()], "config": config}
 
 
-@pytest.fixture(scope="module")
-def sea_clips(clip_paths):
-    clips = []
-    for path in clip_paths:
-        y, _ = librosa.load(path, sr=8000, duration=1.0)
-        clips.append(np.pad(y, (0, 8000 - len(y))))
-    return np.stack(clips).astype(np.float32)
-
-
 def test_config_geometry():
     assert SEA_FRONTEND.n_bins == 513 and L3_FRONTEND.n_bins == 1025
     assert SEA_FRONTEND.n_frames(8000) == 50 and SEA_FRONTEND.pad_left(8000) == 432
