@@ -1,4 +1,23 @@
-"""Root pytest configuration: options for the on-target board tests (board_tests/test_*.py)."""
+"""Root pytest configuration: the board-test options and the ``figure`` fixture.
+
+``figure(key, measured)`` holds a measured figure to the value that ``results/results.json``
+(and so the README) states for it, within that figure's tolerance; with
+``EDGEL3_MOTE_RECORD_RESULTS=PATH`` (``make results``) it records the measurement into PATH instead,
+so the README's figures and the tests' checks are one measurement (see ``tools/results.py``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+import edgel3_mote  # noqa: F401  (legacy Keras before any TensorFlow import)
+from edgel3_mote.tools.results import RECORD_ENV, load
+
+_recorded: dict[str, float] = {}
 
 
 def pytest_addoption(parser):
@@ -8,3 +27,39 @@ def pytest_addoption(parser):
     group.addoption("--port", default=None,
                     help="pyserial URL of a real board (e.g. /dev/ttyACM0); default: start QEMU")
     group.addoption("--baud", type=int, default=115200, help="baud rate for --port")
+
+
+@pytest.fixture(scope="session")
+def _results_figures():
+    return load()["figures"]
+
+
+@pytest.fixture
+def figure(request, _results_figures):
+    """``figure(key, measured)``: assert (or, under make results, record) one README figure."""
+
+    def check(key: str, measured: float) -> None:
+        fig = _results_figures.get(key)
+        assert fig is not None, f"figure {key!r} is not declared in results/results.json"
+        node = request.node.nodeid.split("[")[0]
+        assert node == fig["test"], f"figure {key!r} is declared as measured by {fig['test']}, not {node}"
+        measured = float(measured)
+        assert math.isfinite(measured), f"figure {key!r}: measured {measured}"
+        if os.environ.get(RECORD_ENV):
+            _recorded[key] = int(measured) if float(measured).is_integer() and isinstance(fig["value"], int) \
+                else measured
+            return
+        assert abs(measured - fig["value"]) <= fig["tolerance"], (
+            f"figure {key!r}: measured {measured}, README states {fig['value']} +- {fig['tolerance']} "
+            f"(run `make results` if the change is intended)")
+
+    return check
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = os.environ.get(RECORD_ENV)
+    if path and _recorded:
+        out = Path(path)
+        old = json.loads(out.read_text()) if out.exists() else {}
+        old.update(_recorded)
+        out.write_text(json.dumps(old, indent=1, sort_keys=True) + "\n")
