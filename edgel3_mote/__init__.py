@@ -15,4 +15,9 @@ import os as _os
 _os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__version__ = "0.1.0"
+from importlib import metadata as _metadata
+
+try:  # one source: pyproject.toml's version, as installed
+    __version__ = _metadata.version("edgel3-mote")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
