@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine (called by `make setup`, `make test`, `make demo`, .ci/run):
 #   1. Debian packages: the Arm cross compiler + newlib, QEMU for Cortex-M boards, ffmpeg
-#      (audio/video decoding for AudioSet-format data) -- only when missing;
+#      (audio/video decoding for AudioSet-format data), clang-format (make lint) -- only when missing;
 #   2. .venv with the package installed editable plus its test extras.
 # Idempotent and quick when nothing changed (a stamp file tracks pyproject.toml/setup.py).
 set -euo pipefail
@@ -15,6 +15,7 @@ command -v arm-none-eabi-gcc >/dev/null 2>&1 || need_apt+=(gcc-arm-none-eabi)
 [ -e /usr/lib/arm-none-eabi/newlib/libc.a ] || [ -e /usr/lib/arm-none-eabi/lib/libc.a ] || need_apt+=(libnewlib-arm-none-eabi)
 command -v qemu-system-arm >/dev/null 2>&1 || need_apt+=(qemu-system-arm)
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+command -v clang-format >/dev/null 2>&1 || need_apt+=(clang-format)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
