@@ -34,7 +34,6 @@ import numpy as np
 
 from edgel3_mote.errors import DeviceError, InvalidInputError
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aif", ".aiff", ".opus", ".au")
 
 
 @dataclass
@@ -66,21 +65,10 @@ class HeadSetup:
 
 
 def find_clips(clips) -> list[Path]:
-    """A directory (its audio files, sorted) or a list of files."""
-    if isinstance(clips, (str, Path)):
-        clips = Path(clips)
-        if clips.is_dir():
-            paths = sorted(p for p in clips.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
-            if not paths:
-                raise InvalidInputError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) in {clips}: "
-                                        f"give a directory of clips with --clips")
-            return paths
-        clips = [clips]
-    paths = [Path(p) for p in clips]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise InvalidInputError(f"clip(s) not found: {', '.join(missing)}")
-    return paths
+    """A directory (its audio files, recursively, sorted) or a list of files: the project's one walk."""
+    from edgel3_mote.compress.audio import find_audio_files
+
+    return find_audio_files(clips, what="clip")
 
 
 def to_pcm16(frame: np.ndarray) -> np.ndarray:
@@ -170,7 +158,8 @@ def run_bench(client, setup: BenchSetup, clips, hop: float = 0.1, layer_ticks: b
     """Run every clip through the device; returns the raw evidence (see module docstring)."""
     from tqdm import tqdm
 
-    from edgel3_mote.compress.embedding import frame_audio, read_audio
+    from edgel3_mote.compress.audio import read_audio
+    from edgel3_mote.compress.embedding import frame_audio
 
     paths = find_clips(clips)
     if not (isinstance(hop, (int, float)) and hop > 0 and math.isfinite(hop)):

@@ -60,7 +60,8 @@ def info(device):
 def windows(deployment):
     """Two int16 PCM windows from real clips (../shared), framed as get_embedding frames them."""
     from edgel3_mote.board_tests.bench import to_pcm16
-    from edgel3_mote.compress.embedding import frame_audio, read_audio
+    from edgel3_mote.compress.audio import read_audio
+    from edgel3_mote.compress.embedding import frame_audio
 
     setup, _ = deployment
     clips = sorted((SHARED / "audio" / "cc0_animals").glob("*.mp3"))

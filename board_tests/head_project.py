@@ -25,7 +25,8 @@ def _sha(path: Path) -> str:
 
 def train_quick_head(clips_dir: Path, weights: Path, out: Path) -> Path:
     """Train and save ``out/head.h5`` (+ ``head.classes.json``); see the module docstring."""
-    from edgel3_mote.compress.embedding import get_embedding, read_audio
+    from edgel3_mote.compress.audio import read_audio
+    from edgel3_mote.compress.embedding import get_embedding
     from edgel3_mote.compress.evaluate.datasets import Clip, Dataset
     from edgel3_mote.compress.evaluate.protocol import ClassifierConfig, save_classifier, train_deploy_classifier
     from edgel3_mote.compress.models.registry import build_model

@@ -53,7 +53,8 @@ def head_device(head_deployment):
 def test_head_info_and_logits_bit_exact(head_deployment, head_device):
     from edgel3_mote.board_tests import protocol as P
     from edgel3_mote.board_tests.bench import to_pcm16
-    from edgel3_mote.compress.embedding import frame_audio, read_audio
+    from edgel3_mote.compress.audio import read_audio
+    from edgel3_mote.compress.embedding import frame_audio
     from edgel3_mote.export.classifier import int8_head_logits
 
     setup, _, clips = head_deployment

@@ -75,7 +75,8 @@ def _warnings_to_stderr():
 def _cmd_embed(args) -> int:
     from pathlib import Path
 
-    from edgel3_mote.compress.embedding import _check_hop, expand_audio_paths
+    from edgel3_mote.compress.audio import find_audio_files
+    from edgel3_mote.compress.embedding import _check_hop
     from edgel3_mote.compress.models.registry import get_spec
     from edgel3_mote.errors import InvalidInputError
 
@@ -89,7 +90,7 @@ def _cmd_embed(args) -> int:
         raise InvalidInputError(f"invalid --batch-size {args.batch_size}: give a positive integer")
     if args.weights is not None and not Path(args.weights).is_file():
         raise InvalidInputError(f"weights file {args.weights} does not exist: check --weights")
-    paths = expand_audio_paths(args.inputs)
+    paths = find_audio_files(args.inputs)
 
     from edgel3_mote.compress.embedding import process_file
 

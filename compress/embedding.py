@@ -11,15 +11,14 @@ import os
 import warnings
 from numbers import Real
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
 from edgel3_mote.atomic import atomic_file
+from edgel3_mote.compress.audio import find_audio_files, read_audio, resample
 from edgel3_mote.errors import EdgeL3MoteWarning, InvalidInputError  # noqa: F401  (re-exported)
 
 DEFAULT_MODEL = "sea-64"
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".m4a", ".opus")
 
 
 # ---------------------------------------------------------------- validation helpers
@@ -64,16 +63,6 @@ def _as_mono(audio) -> np.ndarray:
     return audio
 
 
-def _resample(audio: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
-    # soxr "very high quality" (through librosa): as accurate as resampy's kaiser_best, which
-    # edgel3 used, and ~50x faster -- long recordings and the test suite both need the speed.
-    if sr == target_sr:
-        return audio
-    import librosa
-
-    return librosa.resample(audio, orig_sr=sr, target_sr=target_sr, res_type="soxr_vhq")
-
-
 def _spec_of(spec_or_name):
     from edgel3_mote.compress.models.registry import ModelSpec, get_spec
 
@@ -100,7 +89,7 @@ def frame_audio(audio, sr, spec_or_name, center: bool = True, hop_size: float = 
     if not np.any(audio):
         warnings.warn("provided audio is all zeros", EdgeL3MoteWarning, stacklevel=2)
     target_sr, window = int(spec.frontend.sr), int(spec.window_samples)
-    audio = _resample(audio, sr, target_sr)
+    audio = resample(audio, sr, target_sr)
     hop = int(round(hop_size * target_sr))
     if hop < 1:
         raise InvalidInputError(f"hop size {hop_size} s is below one sample at {target_sr} Hz: "
@@ -195,48 +184,11 @@ def get_embedding(audio, sr, model=DEFAULT_MODEL, weights=None, center: bool = T
 
 # ---------------------------------------------------------------- files
 
-def read_audio(path) -> tuple[np.ndarray, int]:
-    """``(audio (n,) or (n, channels) float, sr)`` with soundfile, falling back to librosa."""
-    import soundfile as sf
-
-    try:
-        audio, sr = sf.read(str(path), always_2d=False)
-    except Exception as sf_exc:  # noqa: BLE001 - any decoder failure: try librosa/audioread
-        try:
-            import librosa
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                audio, sr = librosa.load(str(path), sr=None, mono=False)
-            audio = audio.T if audio.ndim == 2 else audio
-        except Exception:  # noqa: BLE001
-            raise InvalidInputError(f"could not decode audio file {path} ({sf_exc}): give a "
-                                    f"wav/flac/ogg/mp3 file") from None
-    return np.asarray(audio), int(sr)
-
-
 def output_path(path, output_dir=None, suffix: str | None = None) -> Path:
     """``<output_dir or the file's folder>/<stem>[_<suffix>].npz`` (edgel3's naming)."""
     path = Path(path)
     name = path.stem + (f"_{suffix}" if suffix else "") + ".npz"
     return Path(output_dir if output_dir else path.parent) / name
-
-
-def expand_audio_paths(items: Iterable) -> list[Path]:
-    """Files as given, folders expanded to their audio files (sorted); missing paths fail."""
-    paths: list[Path] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in AUDIO_EXTENSIONS)
-            if not found:
-                raise InvalidInputError(f"folder {p} has no audio files ({', '.join(AUDIO_EXTENSIONS)})")
-            paths += found
-        elif p.is_file():
-            paths.append(p)
-        else:
-            raise InvalidInputError(f"file {p} could not be found: check the path")
-    return paths
 
 
 def process_file(filepath, output_dir=None, suffix: str | None = None, model=DEFAULT_MODEL,
@@ -251,9 +203,7 @@ def process_file(filepath, output_dir=None, suffix: str | None = None, model=DEF
     from tqdm import tqdm
 
     single = isinstance(filepath, (str, os.PathLike)) and not Path(filepath).is_dir()
-    paths = expand_audio_paths([filepath] if isinstance(filepath, (str, os.PathLike)) else list(filepath))
-    if not paths:
-        raise InvalidInputError("no input files given: give at least one audio file")
+    paths = find_audio_files([filepath] if isinstance(filepath, (str, os.PathLike)) else list(filepath))
     _check_hop(hop_size)
     _check_center(center)
     batch_size = _check_batch_size(batch_size)

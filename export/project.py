@@ -302,7 +302,7 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
     import jinja2
 
     from edgel3_mote.compress.frontend import FrontendConfig
-    from edgel3_mote.export.tflite import find_audio_files
+    from edgel3_mote.compress.audio import find_audio_files
 
     board = get_board(board)
     model_name, model_identity = _model_id(model)  # a registry name, or a tf_keras backbone (tests, users' own)

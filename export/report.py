@@ -25,9 +25,10 @@ from typing import Callable
 import numpy as np
 
 from edgel3_mote.atomic import atomic_dir, save_png
+from edgel3_mote.compress.audio import find_audio_files
 from edgel3_mote.errors import InvalidInputError
 from edgel3_mote.export.tflite import (DEFAULT_CALIBRATION_STEPS, DEFAULT_HOP_SIZE, INT8_NAME, clip_windows,
-                                       export_tflite, find_audio_files, load_export)
+                                       export_tflite, load_export)
 
 REPORT_JSON, REPORT_MD, REPORT_PNG = "report.json", "report.md", "report.png"
 

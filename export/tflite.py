@@ -30,11 +30,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from edgel3_mote.compress.audio import find_audio_files, read_audio
 from edgel3_mote.atomic import atomic_dir
 from edgel3_mote.errors import ExportError, InvalidInputError
 from edgel3_mote.export.opset import check_int8_opset, check_int8_quantization, read_model, weight_stats
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aif", ".aiff", ".opus", ".au")
 DEFAULT_CALIBRATION_STEPS = 300
 DEFAULT_HOP_SIZE = 0.1
 INT8_NAME = "model_int8.tflite"
@@ -131,39 +131,6 @@ def _check_backbone_shape(bb: _Backbone) -> None:
     if isinstance(out, list) or len(out) != 2:
         raise InvalidInputError(f"model {bb.name!r} has output {out}: an embedding model must output "
                                 f"(None, embedding_dim)")
-
-
-def find_audio_files(calibration) -> list[Path]:
-    """Audio files of a directory (recursively) or an explicit list; errors if there are none."""
-    if isinstance(calibration, (str, Path)):
-        root = Path(calibration)
-        if not root.exists():
-            raise InvalidInputError(f"audio folder {root} does not exist: give a folder of audio clips")
-        if root.is_file():
-            paths = [root]
-        else:
-            paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
-        where = str(root)
-    else:
-        paths = [Path(p) for p in calibration]
-        missing = [str(p) for p in paths if not p.is_file()]
-        if missing:
-            raise InvalidInputError(f"audio files not found: {', '.join(missing[:5])}: fix the paths")
-        where = "the list of clips"
-    if not paths:
-        raise InvalidInputError(f"no audio files ({'/'.join(AUDIO_EXTENSIONS)}) in {where}: give a folder "
-                                f"with a few real audio clips")
-    return paths
-
-
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """Decode an audio file with the project's one reader; an empty file is an error."""
-    from edgel3_mote.compress.embedding import read_audio as _read
-
-    audio, sr = _read(path)
-    if np.asarray(audio).size == 0:
-        raise InvalidInputError(f"audio file {path} is empty: remove it or give another clip")
-    return np.asarray(audio, np.float32), int(sr)
 
 
 def clip_windows(path: str | Path, spec, hop_size: float = DEFAULT_HOP_SIZE) -> np.ndarray:
@@ -373,4 +340,5 @@ def load_export(tflite_dir: str | Path) -> tuple[bytes, dict]:
     return data, manifest
 
 
-__all__ = ["ExportResult", "export_tflite", "load_export", "find_audio_files", "read_audio", "clip_windows", "calibration_spectrograms", "AUDIO_EXTENSIONS", "DEFAULT_CALIBRATION_STEPS"]
+__all__ = ["ExportResult", "export_tflite", "load_export", "clip_windows", "calibration_spectrograms",
+           "DEFAULT_CALIBRATION_STEPS"]

@@ -31,7 +31,7 @@ def main(argv=None) -> int:
 
     import edgel3_mote  # noqa: F401
     from edgel3_mote.atomic import atomic_dir
-    from edgel3_mote.compress.evaluate.extract import read_audio
+    from edgel3_mote.compress.audio import read_audio
 
     files = sorted(p for p in args.clips.iterdir() if p.suffix.lower() in (".mp3", ".wav", ".flac", ".ogg"))
     if not files:

@@ -1,20 +1,18 @@
-"""Decoding local media: audio with soundfile / librosa, video containers and frames with ffmpeg.
+"""Decoding video containers and frames with ffmpeg (audio files: :mod:`edgel3_mote.compress.audio`).
 
-Audio comes back as float ``(n,)`` or ``(n, channels)`` at the file's rate (resampling to the
-model rate is :func:`load_audio`'s job); frames as uint8 RGB ``(H, W, 3)``.
+Audio comes back as float ``(n,)`` or ``(n, channels)`` at the file's rate (:func:`load_audio` cuts a
+segment and resamples it to the model rate); frames as uint8 RGB ``(H, W, 3)``.
 """
 from __future__ import annotations
 
 import shutil
 import subprocess
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from edgel3_mote.errors import InvalidInputError, ToolchainError
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4a", ".m4v", ".3gp")
 
 
@@ -65,45 +63,16 @@ def probe_sample_rate(path: str | Path) -> int | None:
     return int(text) if proc.returncode == 0 and text.isdigit() else None
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
-    """``(audio, sr)`` of an audio file (soundfile, then librosa) or a video container (ffmpeg)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"file {path} could not be found: check the path")
-    if path.suffix.lower() in VIDEO_EXTENSIONS:
-        return read_audio_ffmpeg(path)
-    import soundfile as sf
-
-    try:
-        audio, sr = sf.read(str(path), always_2d=False, dtype="float32")
-        return np.asarray(audio), int(sr)
-    except Exception:  # noqa: BLE001 - not a soundfile format: try librosa, then ffmpeg
-        pass
-    try:
-        import librosa
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            audio, sr = librosa.load(str(path), sr=None, mono=False)
-        return (audio.T if audio.ndim == 2 else audio), int(sr)
-    except Exception:  # noqa: BLE001
-        return read_audio_ffmpeg(path)
-
-
-def resample(audio: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
-    if int(sr) == int(target_sr):
-        return audio
-    import librosa
-
-    return librosa.resample(np.asarray(audio, dtype=np.float32), orig_sr=int(sr),
-                            target_sr=int(target_sr), res_type="soxr_hq")
-
-
 def load_audio(path: str | Path, target_sr: int, start: float = 0.0,
                duration: float | None = None) -> np.ndarray:
     """Mono float32 audio at ``target_sr``, optionally the segment [start, start + duration)."""
-    audio, sr = read_audio(path)
-    audio = np.asarray(audio, dtype=np.float32)
+    path = Path(path)
+    from edgel3_mote.compress.audio import read_audio, resample
+
+    if path.suffix.lower() in VIDEO_EXTENSIONS:  # an AudioSet-style clip: ffmpeg reads the container
+        audio, sr = read_audio_ffmpeg(path)
+    else:
+        audio, sr = read_audio(path)
     if audio.ndim == 2:
         audio = audio.mean(axis=1)
     begin = int(round(start * sr))

@@ -49,12 +49,10 @@ def clip_windows(paths: Sequence[str | Path], model_name: str, hop_size: float =
 
     from tqdm import tqdm
 
-    from edgel3_mote.compress.data.media import read_audio
-    from edgel3_mote.compress.embedding import frame_audio, expand_audio_paths
+    from edgel3_mote.compress.audio import find_audio_files, read_audio
+    from edgel3_mote.compress.embedding import frame_audio
 
-    files = expand_audio_paths(paths)
-    if not files:
-        raise InvalidInputError("no audio clips given: pass audio files or folders")
+    files = find_audio_files(paths, what="training clip")
     frames, index, stamps = [], [], []
     for i, path in enumerate(tqdm(files, desc="decoding clips", unit="clip", disable=not progress)):
         audio, sr = read_audio(path)

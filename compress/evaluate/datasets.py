@@ -11,9 +11,9 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgel3_mote.compress.audio import AUDIO_EXTENSIONS, is_audio_file
 from edgel3_mote.errors import InvalidInputError
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
 US8K_COLUMNS = ["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"]
 ESC50_COLUMNS = ["filename", "fold", "target", "category", "esc10", "src_file", "take"]
@@ -142,10 +142,10 @@ def load_folder(root: str | Path, folds: int = 5) -> Dataset:
         raise InvalidInputError(f"folder dataset: {root} needs one sub-folder per class (found {len(class_dirs)})")
     clips = []
     for label, d in enumerate(class_dirs):
-        files = sorted((f for f in d.iterdir() if f.suffix.lower() in AUDIO_SUFFIXES),
+        files = sorted((f for f in d.iterdir() if is_audio_file(f)),
                        key=lambda f: hashlib.sha1(f.name.encode()).hexdigest())
         if not files:
-            raise InvalidInputError(f"folder dataset: class folder {d} holds no audio ({', '.join(AUDIO_SUFFIXES)})")
+            raise InvalidInputError(f"folder dataset: class folder {d} holds no audio ({', '.join(AUDIO_EXTENSIONS)})")
         for i, f in enumerate(files):
             clips.append(Clip(f, label, i % folds + 1, f"{d.name}/{f.name}"))
     return _check_folds(Dataset("folder", root, [d.name for d in class_dirs], clips), list(range(1, folds + 1)))

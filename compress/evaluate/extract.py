@@ -17,16 +17,10 @@ import numpy as np
 from tqdm import tqdm
 
 from edgel3_mote.atomic import atomic_file
+from edgel3_mote.compress.audio import read_audio
 from edgel3_mote.errors import InvalidInputError
 
 from .datasets import Clip
-
-
-def read_audio(path):
-    """The project's one audio decoder (soundfile, librosa fallback), imported lazily."""
-    from edgel3_mote.compress.embedding import read_audio as _read
-
-    return _read(path)
 
 
 class Embedder(Protocol):

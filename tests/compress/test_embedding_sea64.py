@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 
 import edgel3_mote  # noqa: F401
-from edgel3_mote.compress.embedding import (EdgeL3MoteWarning, get_embedding, process_file,
-                                            read_audio)
+from edgel3_mote.compress.audio import read_audio
+from edgel3_mote.compress.embedding import EdgeL3MoteWarning, get_embedding, process_file
 from edgel3_mote.compress.models.registry import build_model
 
 HOP = 0.5

@@ -47,7 +47,8 @@ def test_stored_dft_kernels_and_mel_matrix_equal_the_computed_ones(sea64):
 
 
 def test_full_model_equals_backbone_of_normalised_frontend(sea64, clip_paths):
-    from edgel3_mote.compress.embedding import frame_audio, read_audio
+    from edgel3_mote.compress.audio import read_audio
+    from edgel3_mote.compress.embedding import frame_audio
     from edgel3_mote.compress.frontend import SEA_FRONTEND, log_mel_spectrogram
     from edgel3_mote.compress.models.l3 import split_frontend
 

@@ -93,7 +93,7 @@ def test_empty_calibration(out, tmp_path):
     with pytest.raises(InvalidInputError, match="no audio files .* in .*no_audio"):
         export_tflite("sea-64", calibration=empty, out_dir=out)
     _assert_nothing_written(out)
-    with pytest.raises(InvalidInputError, match="audio folder .*nowhere does not exist"):
+    with pytest.raises(InvalidInputError, match="audio file or folder .*nowhere does not exist"):
         export_tflite("sea-64", calibration=tmp_path / "nowhere", out_dir=out)
     with pytest.raises(InvalidInputError, match="no audio files"):
         export_tflite(tiny_backbone(), calibration=[], out_dir=out)
