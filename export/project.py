@@ -359,7 +359,7 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
         src = tmp / "src"
         src.mkdir()
         engine = generate_engine(int8, src, model_name=manifest["model"], ram_budget=ram_budget,
-                                 streaming=streaming, frontend_scratch_bytes=scratch_bytes(cfg, window),
+                                 streaming=streaming, frontend_scratch_bytes=scratch_bytes(cfg),
                                  use_dsp=board.dsp)
         generate_frontend_tables(cfg, (manifest["input_affine"]["scale"], manifest["input_affine"]["offset"]),
                                  (manifest["input"]["scale"], manifest["input"]["zero_point"]), src, window)
