@@ -27,6 +27,10 @@ CC = "arm-none-eabi-gcc"
 KIB = 1024
 MIB = 1024 * 1024
 
+# The mote budget of an STM32H743 (the SONYC-class node): both H743 boards link against it.
+H743_FLASH_BUDGET = 1_000_000
+H743_RAM_BUDGET = 500_000
+
 # Board-independent sources every firmware links (startup, vectors, semihosting, stack, no-heap syscalls).
 COMMON_SOURCES = ("startup_cortexm.S", "vectors.c", "semihost.c", "stack.c", "syscalls.c")
 
@@ -108,6 +112,14 @@ _BOARD_LIST = [
               "peripherals as AN386 (4 MiB ZBT SSRAM1 at 0x0, 4 MiB SSRAM2/3 at 0x20000000)",
         num_irqs=32, stack_size=16 * KIB, driver_sources=("cmsdk_uart.c", "cmsdk_timer.c")),
     BoardSpec(
+        name="qemu-mps2-an500-h743", cpu="cortex-m7", fpu="fpv5-d16", float_abi="hard",
+        flash_origin=0x0, flash_size=H743_FLASH_BUDGET, ram_origin=0x20000000, ram_size=H743_RAM_BUDGET,
+        clock_hz=25_000_000, qemu_machine="mps2-an500",
+        uart="CMSDK APB UART0 @ 0x40004000", timer="CMSDK APB TIMER0 @ 0x40000000 (x40 = instructions)",
+        notes="the mote in QEMU: MPS2-AN500 hardware (Cortex-M7) linked with the STM32H743 mote budget "
+              "(1,000,000 B flash, 500,000 B RAM incl. the stack), so a firmware that runs here fits it",
+        num_irqs=32, stack_size=16 * KIB, driver_sources=("cmsdk_uart.c", "cmsdk_timer.c")),
+    BoardSpec(
         name="qemu-netduinoplus2", cpu="cortex-m4", fpu="fpv4-sp-d16", float_abi="hard",
         flash_origin=0x08000000, flash_size=1 * MIB, ram_origin=0x20000000, ram_size=128 * KIB,
         clock_hz=168_000_000, qemu_machine="netduinoplus2",
@@ -117,11 +129,12 @@ _BOARD_LIST = [
         num_irqs=82, stack_size=8 * KIB, driver_sources=("stm32_usart.c", "stm32_tim2.c")),
     BoardSpec(
         name="nucleo-h743zi", cpu="cortex-m7", fpu="fpv5-d16", float_abi="hard",
-        flash_origin=0x08000000, flash_size=2 * MIB, ram_origin=0x24000000, ram_size=512 * KIB,
-        clock_hz=64_000_000, qemu_machine=None,
+        flash_origin=0x08000000, flash_size=H743_FLASH_BUDGET, ram_origin=0x24000000, ram_size=H743_RAM_BUDGET,
+        clock_hz=480_000_000, qemu_machine=None,
         uart="USART3 @ 0x40004800 (PD8/PD9, ST-LINK VCP)", timer="DWT CYCCNT (core cycles)",
-        notes="STM32H743ZI (2 MiB flash, 1 MiB RAM in blocks): linked into the 512 KiB AXI SRAM "
-              "only; runs from the 64 MHz HSI (no PLL set-up). Build-only: untested on hardware",
+        notes="STM32H743ZI (2 MiB flash, 1 MiB RAM in blocks) linked with the mote budget: 1,000,000 B "
+              "of flash, 500,000 B of the 512 KiB AXI SRAM; core at 480 MHz from PLL1 on the HSI "
+              "(VOS0). Build-only: untested on hardware",
         num_irqs=150, stack_size=16 * KIB, driver_sources=("dwt_cycles.c",)),
     BoardSpec(
         name="nrf52840dk", cpu="cortex-m4", fpu="fpv4-sp-d16", float_abi="hard",

@@ -67,10 +67,12 @@ def sparse_mel(cfg: FrontendConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return (np.array(starts, np.uint16), np.array(lengths, np.uint16), np.array(offsets, np.uint32), packed)
 
 
-def scratch_bytes(cfg: FrontendConfig, window_samples: int | None = None) -> int:
-    """em_logmel_get_buffer_size() for this config: float dB of the clip + one FFT buffer."""
-    window_samples = cfg.sr if window_samples is None else int(window_samples)
-    return 4 * (cfg.n_mels * cfg.n_frames(window_samples) + cfg.n_dft)
+def scratch_bytes(cfg: FrontendConfig) -> int:
+    """em_logmel_get_buffer_size() for this config: one FFT buffer + one frame's mel values.
+
+    The two-pass front-end never holds the clip's spectrogram, so this does not grow with the window.
+    """
+    return 4 * (cfg.n_dft + cfg.n_mels)
 
 
 def reference_logmel_s8(pcm, cfg: FrontendConfig, input_affine, input_quant,
@@ -147,7 +149,7 @@ def render_frontend_tables(cfg: FrontendConfig, input_affine, input_quant,
         "input_scale": _c_float(input_quant[0]),
         "input_zero_point": int(input_quant[1]),
         "n_weights": max(len(weights), 1),
-        "scratch_bytes": scratch_bytes(cfg, window_samples),
+        "scratch_bytes": scratch_bytes(cfg),
         "window": _rows(hann_window(cfg.n_dft), _c_float),
         "twiddles": _rows(fft_twiddles(cfg.n_dft), _c_float),
         "mel_start": _rows(starts, str),

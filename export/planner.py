@@ -16,8 +16,8 @@ Streaming. Candidate chains are runs of consecutive streamable ops (CONV_2D, MAX
 global max -- REDUCE_MAX over H,W or a whole-map MAX_POOL_2D -- which folds rows into a running
 maximum) that end at a pool, plus runs of adjacent chains merged into one. Each intermediate
 must be read by the next op only. ``simulate_rows`` runs the row schedule the generated C runs
-(the first op computes one row at a time, every later op then computes all rows its input
-allows) and sizes each line buffer exactly. 'auto' adds chains greedily until the arena fits
+(one row at a time, deepest op first: an op computes a row only when no later op can) and sizes
+each line buffer exactly. 'auto' adds chains greedily until the arena fits
 the RAM budget; 'on' until streaming stops shrinking it.
 """
 from __future__ import annotations
@@ -275,10 +275,13 @@ def merged_groups(graph: Graph, chains: Sequence[tuple[int, ...]]) -> list[tuple
 def simulate_rows(geometry: Sequence[RowGeometry]) -> tuple[list[int], list[tuple[int, int, int]]]:
     """Run the row schedule the generated C runs; returns (line-buffer rows per intermediate, steps).
 
-    The first op computes one row at a time; after each, every later op computes all the rows
-    its input now allows (so rows are consumed as early as possible), and rows nobody needs
-    any more are dropped from the front of each line buffer. The C loop in the engine
-    template is this loop. Steps are (stage, out_row_begin, out_row_end).
+    Deepest first, one row at a time: the last op that can compute its next row does so; only
+    when no later op can progress does the first op compute a row. Every row is consumed as
+    early as possible, so each line buffer holds just the rows its reader's window spans (3 for
+    a 3x3 conv, 2 for a 2x2/2 pool), also at the tensor's bottom edge where several output rows
+    become ready at once. Before an op appends a row, the rows the next op will never read again
+    are dropped from the front of its line buffer. The C loop in the engine template is this loop.
+    Steps are (stage, out_row_begin, out_row_end).
     """
     k = len(geometry)
     done, first = [0] * k, [0] * k
@@ -295,14 +298,12 @@ def simulate_rows(geometry: Sequence[RowGeometry]) -> tuple[list[int], list[tupl
         done[i] = end
 
     while done[k - 1] < geometry[k - 1].out_h:
-        before = list(done)
-        if done[0] < geometry[0].out_h:
-            run(0, done[0] + 1)
-        for i in range(1, k):
-            ready = rows_ready(geometry[i], done[i - 1])
+        for i in reversed(range(k)):
+            ready = geometry[0].out_h if i == 0 else rows_ready(geometry[i], done[i - 1])
             if ready > done[i]:
-                run(i, ready)
-        if done == before:
+                run(i, done[i] + 1)
+                break
+        else:
             raise ExportError(f"streaming schedule stalls at rows {done}: the chain cannot be streamed")
     return capacity, steps
 
@@ -455,3 +456,28 @@ def check_budget(plan: Plan, ram_budget: int | None) -> None:
         raise ExportError(
             f"the model needs a {plan.arena_bytes}-byte arena (without streaming {plan.unstreamed_arena_bytes}) "
             f"but the RAM budget is {ram_budget} bytes: use streaming='on'/'auto', a smaller model or a bigger board")
+
+
+def buffer_rows(plan: Plan) -> list[dict]:
+    """Every buffer of the plan as a dict (name, kind, bytes, offset, first/last step), by offset."""
+    return [{"name": b.name, "kind": b.kind, "bytes": b.size, "offset": b.offset, "first_step": b.first,
+             "last_step": b.last} for b in sorted(plan.buffers, key=lambda b: (b.offset, b.first))]
+
+
+def live_bytes(plan: Plan, step: int) -> int:
+    """Bytes of the buffers live at ``step`` (a lower bound of any arena for this schedule)."""
+    return sum(b.size for b in plan.buffers if b.first <= step <= b.last)
+
+
+def format_buffer_table(plan: Plan) -> str:
+    """The arena as a table: every buffer with its offset, size and live steps; the peak step's
+    live bytes (what any placement needs at least) against the arena (what this placement uses)."""
+    peak = plan.peak_step()
+    lines = [f"{'offset':>9} {'bytes':>9}  {'steps':>9}  {'kind':<8} buffer"]
+    for row in buffer_rows(plan):
+        live = "*" if row["first_step"] <= peak <= row["last_step"] else " "
+        steps = f"{row['first_step']}..{row['last_step']}"
+        lines.append(f"{row['offset']:>9,} {row['bytes']:>9,} {live}{steps:>9}  {row['kind']:<8} {row['name']}")
+    lines.append(f"peak: step {peak} has {live_bytes(plan, peak):,} bytes live (marked *); arena "
+                 f"{plan.arena_bytes:,} bytes; without streaming {plan.unstreamed_arena_bytes:,} bytes")
+    return "\n".join(lines)

@@ -43,8 +43,8 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "project"
 SHARED = Path(os.environ.get("EDGEL3_MOTE_SHARED", REPO.parent / "shared"))
 DEFAULT_CLIPS = SHARED / "audio" / "cc0_animals"
 MAX_VECTORS = 10
-# The apps' static RAM besides the engine arena: the serial app keeps one PCM window and a copy
-# of the spectrogram, the protocol two 1 KiB frame buffers; plus room for .data and small statics.
+# The apps' static RAM besides the engine arena: the serial app keeps one PCM window (and no copy
+# of the spectrogram), the protocol two 1 KiB frame buffers; plus room for .data and small statics.
 APP_RESERVE_BYTES = 6 * 1024
 MAKE_TIMEOUT_S = 900
 FIRMWARE_SUBDIRS = ("include", "kernels", "frontend", "protocol")
@@ -166,6 +166,12 @@ def _max_vectors(board: BoardSpec, manifest: dict) -> int:
     return int(max(1, min(MAX_VECTORS, budget // per_vector)))
 
 
+def engine_ram_budget(board: BoardSpec, window_samples: int) -> int:
+    """The arena bytes a board leaves the engine: its RAM minus the stack and the apps' static RAM
+    (the serial app's int16 PCM window and APP_RESERVE_BYTES)."""
+    return board.ram_size - board.stack_size - 2 * int(window_samples) - APP_RESERVE_BYTES
+
+
 def _vector_windows(clips: list[Path], manifest: dict, seed: int,
                     max_vectors: int = MAX_VECTORS) -> tuple[list[str], np.ndarray, str]:
     """One 1-s window per clip (the loudest, framed as get_embedding frames), as int16."""
@@ -232,6 +238,23 @@ def _c_float(x) -> str:
 def _c_rows(values, fmt=str, per_line: int = 20) -> str:
     vals = [fmt(v) for v in np.asarray(values).reshape(-1)]
     return "\n".join("        " + ", ".join(vals[i:i + per_line]) + "," for i in range(0, len(vals), per_line))
+
+
+def _engine_report(engine, ram_budget: int) -> str:
+    """The engine report: layers (op, shapes, MACs, weight bytes and format), streamed chains, and
+    every arena buffer with its offset, size and live steps (the planner's proof of the peak)."""
+    lines = [f"engine of {engine.model_name}: arena {engine.arena_bytes:,} bytes (RAM budget {ram_budget:,}; "
+             f"without streaming {engine.unstreamed_arena_bytes:,}), weights {engine.weight_bytes:,} bytes, "
+             f"{engine.macs:,} MACs", "", "layers:"]
+    for i, layer in enumerate(engine.layers):
+        lines.append(f"  {i:>2} {layer.op:<16} {str(tuple(layer.input_shape)):<20} -> {str(tuple(layer.output_shape)):<20} "
+                     f"{layer.macs:>13,} MACs {layer.weight_bytes:>10,} B {layer.weight_format}  {layer.name}")
+    lines += ["", "streamed chains:"]
+    for g in engine.streaming_groups:
+        bufs = ", ".join(f"{name} {b['rows']} rows = {b['bytes']:,} B" for name, b in g["line_buffers"].items())
+        lines.append(f"  {' -> '.join(g['layers'])}{' (global max folded)' if g['folds'] else ''}: {bufs}")
+    lines += ["", "arena buffers:", engine.buffer_table, ""]
+    return "\n".join(lines)
 
 
 def _render(env, name: str, out: Path, **ctx) -> None:
@@ -343,9 +366,7 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
     cfg = FrontendConfig.from_dict(manifest["frontend"])
     window = int(manifest["window_samples"])
     from edgel3_mote.export.frontend_tables import generate_frontend_tables, scratch_bytes
-    input_bytes = int(np.prod(manifest["input"]["shape"]))
-    app_static = 2 * window + input_bytes + APP_RESERVE_BYTES
-    ram_budget = board.ram_size - board.stack_size - app_static
+    ram_budget = engine_ram_budget(board, window)
     tflm_arena = _tflm_arena(export_dir, int8)
 
     names, pcm, vector_source = _vector_windows(clip_paths, manifest, seed, _max_vectors(board, manifest))
@@ -359,8 +380,11 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
         src = tmp / "src"
         src.mkdir()
         engine = generate_engine(int8, src, model_name=manifest["model"], ram_budget=ram_budget,
-                                 streaming=streaming, frontend_scratch_bytes=scratch_bytes(cfg, window),
+                                 streaming=streaming, frontend_scratch_bytes=scratch_bytes(cfg),
                                  use_dsp=board.dsp)
+        log(f"engine arena of {manifest['model']} (every buffer; RAM budget {ram_budget:,} bytes):\n"
+            + engine.buffer_table)
+        (tmp / "engine_report.txt").write_text(_engine_report(engine, ram_budget))
         generate_frontend_tables(cfg, (manifest["input_affine"]["scale"], manifest["input_affine"]["offset"]),
                                  (manifest["input"]["scale"], manifest["input"]["zero_point"]), src, window)
         vec = _selftest_vectors(manifest, int8, float_tflite, names, pcm)

@@ -125,6 +125,8 @@ class EngineInfo:
     streaming_groups: list[dict] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     symbol_prefix: str = DEFAULT_SYMBOL_PREFIX
+    buffers: list[dict] = field(default_factory=list)   # every arena buffer (planner.buffer_rows)
+    buffer_table: str = ""                              # the same as text (planner.format_buffer_table)
 
     @property
     def macs(self) -> int:
@@ -326,4 +328,4 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
     } for g, pg in zip(groups, plan.groups)]
     return EngineInfo(model_name, graph.sha256, plan.arena_bytes, plan.unstreamed_arena_bytes, weight_bytes,
                       plan.offset_of(in_tid), scratch_offset, scratch_bytes, use_dsp, layers, info_groups, written,
-                      sym.prefix)
+                      sym.prefix, pl.buffer_rows(plan), pl.format_buffer_table(plan))

@@ -5,10 +5,12 @@
  * back the embedding, the device-timer ticks and the int8 spectrogram the
  * device computed. Commands and byte layouts: firmware/protocol/PROTOCOL.md.
  *
- * All memory is static: the PCM window, a copy of the last spectrogram (the
- * engine may reuse the input tensor's arena space during invoke, so what the
- * host reads back must be copied out before it runs), the layer ticks and the
- * protocol's own frame buffers. Front-end scratch is the engine's free arena.
+ * All memory is static: the PCM window, the layer ticks and the protocol's own
+ * frame buffers. Front-end scratch is the engine's free arena. No copy of the
+ * spectrogram is kept (for L3 it would be 50,944 bytes): the engine may reuse
+ * the input tensor's arena space during invoke, so GET_SPECTROGRAM recomputes
+ * it from the still-loaded PCM into the input tensor -- the same bytes the
+ * last INFER used, as loading audio forgets the spectrogram.
  */
 #include <stdint.h>
 #include <string.h>
@@ -50,8 +52,8 @@ extern char __stack_start[] __attribute__((weak)); /* RAM: stack, .data, .bss */
 static int16_t g_pcm[EM_SERIAL_WINDOW_SAMPLES];
 static uint32_t g_loaded_samples;          /* 0 = nothing loaded */
 static uint32_t g_slide_id;                /* id of the last SLIDE_AUDIO applied; 0 = none */
-static int8_t g_spectrogram[EM_INPUT_BYTES];
-static int g_spectrogram_valid;
+static int g_spectrogram_valid;            /* the PCM the last INFER used is still loaded */
+static int g_input_is_spectrogram;         /* em_model_input() holds its spectrogram now */
 static int8_t g_embedding[EM_OUTPUT_BYTES];
 static uint32_t g_layer_ticks[EM_NUM_LAYERS > 0 ? EM_NUM_LAYERS : 1];
 static em_proto_t g_proto;
@@ -237,8 +239,8 @@ static uint8_t cmd_infer(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_
     int rc = em_logmel_s8(g_pcm, (int32_t)g_loaded_samples, em_model_input(), scratch);
     uint32_t t1 = em_board_ticks();
     if (rc != 0) return EM_ERR_FRONTEND;
-    memcpy(g_spectrogram, em_model_input(), EM_INPUT_BYTES);
     g_spectrogram_valid = 1;
+    g_input_is_spectrogram = 0; /* invoke may overwrite the input's arena space */
 
     em_board_ticks_sync();
     uint32_t t2 = em_board_ticks();
@@ -292,6 +294,15 @@ static uint8_t cmd_infer(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_
 static uint8_t cmd_get_spectrogram(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
     if (len != 6) return EM_ERR_BAD_LENGTH;
     if (!g_spectrogram_valid) return EM_ERR_NOT_LOADED;
+    if (!g_input_is_spectrogram) {
+        uint32_t scratch_bytes = 0;
+        void *scratch = em_model_scratch(&scratch_bytes);
+        if ((int32_t)scratch_bytes < em_logmel_get_buffer_size() ||
+            em_logmel_s8(g_pcm, (int32_t)g_loaded_samples, em_model_input(), scratch) != 0) {
+            return EM_ERR_FRONTEND;
+        }
+        g_input_is_spectrogram = 1;
+    }
     uint32_t offset = get_u32(pl);
     uint32_t max_len = get_u16(pl + 4);
     if (offset > EM_INPUT_BYTES) return EM_ERR_BAD_ARG;
@@ -300,7 +311,7 @@ static uint8_t cmd_get_spectrogram(const uint8_t *pl, uint32_t len, uint8_t *res
     if (n > room) n = room;
     if (max_len && n > max_len) n = max_len;
     uint8_t *b = put_u32(put_u32(resp, EM_INPUT_BYTES), offset);
-    memcpy(b, g_spectrogram + offset, n);
+    memcpy(b, em_model_input() + offset, n);
     *resp_len = 8u + n;
     return EM_OK;
 }
@@ -315,7 +326,7 @@ static uint32_t cmd_mem(uint8_t *resp) {
     b = put_u32(b, EM_ARENA_BYTES);
     b = put_u32(b, 0u); /* heap: nothing allocates (_sbrk fails) */
     b = put_u32(b, (uint32_t)sizeof(g_pcm));
-    b = put_u32(b, (uint32_t)sizeof(g_spectrogram));
+    b = put_u32(b, 0u); /* no spectrogram copy: GET_SPECTROGRAM recomputes it into the input */
     b = put_u32(b, (uint32_t)em_logmel_get_buffer_size());
     b = put_u32(b, scratch_bytes);
     b = put_u32(b, static_ram_bytes());

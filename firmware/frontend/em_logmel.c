@@ -1,5 +1,5 @@
 /*
- * em_logmel.c -- int16 PCM -> log-mel dB -> input affine -> int8 (see em_logmel.h).
+ * em_logmel.c -- int16 PCM -> log-mel dB -> input affine -> int8, two passes (see em_logmel.h).
  */
 #include "em_logmel.h"
 
@@ -9,11 +9,9 @@
 #include "em_fft.h"
 #include "em_frontend_tables.h"
 
-#define EM_FE_DB_COUNT (EM_FE_N_MELS * EM_FE_N_FRAMES)
-
 int32_t em_logmel_get_buffer_size(void)
 {
-    return (int32_t)(sizeof(float) * (EM_FE_DB_COUNT + EM_FE_N_DFT));
+    return (int32_t)(sizeof(float) * (EM_FE_N_DFT + EM_FE_N_MELS));
 }
 
 /* Windowed frame t of the 'same'-padded, zero-extended clip into buf[0..n_dft). */
@@ -62,36 +60,61 @@ static float em_logmel_db(float mel_power)
     return 10.0f * log10f(amplitude);
 }
 
-int em_logmel_s8(const int16_t *pcm, int32_t n_samples, int8_t *out, void *scratch)
+static int em_logmel_check(const int16_t *pcm, int32_t n_samples, const void *scratch)
 {
-    if (out == NULL || scratch == NULL || n_samples < 0 || n_samples > EM_FE_WINDOW_SAMPLES ||
-        (pcm == NULL && n_samples > 0)) {
+    if (scratch == NULL || n_samples < 0 || n_samples > EM_FE_WINDOW_SAMPLES || (pcm == NULL && n_samples > 0)) {
         return EM_LOGMEL_ERR_ARG;
     }
     if (((uintptr_t)scratch & 3u) != 0u) return EM_LOGMEL_ERR_ALIGN;
+    return EM_LOGMEL_OK;
+}
 
-    float *db = (float *)scratch;                 /* (n_mels, n_frames) */
-    float *fft = db + EM_FE_DB_COUNT;             /* n_dft */
-    float db_max = -INFINITY;
+/* The dB values of frame t into db[0..n_mels); scratch holds the FFT buffer then db. Both
+ * passes call this one function, so pass 2 sees exactly the values pass 1 maximised over. */
+static void em_logmel_frame_db(const int16_t *pcm, int32_t n_samples, int32_t t, float *fft, float *db)
+{
+    em_logmel_load_frame(pcm, n_samples, t, fft);
+    em_rfft_f32(fft, EM_FE_N_DFT, em_fe_twiddles);
+    em_logmel_power(fft);
+    for (int32_t m = 0; m < EM_FE_N_MELS; ++m) {
+        const float *w = em_fe_mel_weights + em_fe_mel_offset[m];
+        const float *p = fft + em_fe_mel_start[m];
+        const int32_t len = em_fe_mel_length[m];
+        float acc = 0.0f;
+        for (int32_t i = 0; i < len; ++i) acc += p[i] * w[i];
+        db[m] = em_logmel_db(acc);
+    }
+}
 
+int em_logmel_max_db(const int16_t *pcm, int32_t n_samples, float *db_max, void *scratch)
+{
+    const int rc = em_logmel_check(pcm, n_samples, scratch);
+    if (rc != EM_LOGMEL_OK) return rc;
+    if (db_max == NULL) return EM_LOGMEL_ERR_ARG;
+    float *fft = (float *)scratch;
+    float *db = fft + EM_FE_N_DFT;
+    float best = -INFINITY;
     for (int32_t t = 0; t < EM_FE_N_FRAMES; ++t) {
-        em_logmel_load_frame(pcm, n_samples, t, fft);
-        em_rfft_f32(fft, EM_FE_N_DFT, em_fe_twiddles);
-        em_logmel_power(fft);
+        em_logmel_frame_db(pcm, n_samples, t, fft, db);
         for (int32_t m = 0; m < EM_FE_N_MELS; ++m) {
-            const float *w = em_fe_mel_weights + em_fe_mel_offset[m];
-            const float *p = fft + em_fe_mel_start[m];
-            const int32_t len = em_fe_mel_length[m];
-            float acc = 0.0f;
-            for (int32_t i = 0; i < len; ++i) acc += p[i] * w[i];
-            const float v = em_logmel_db(acc);
-            db[m * EM_FE_N_FRAMES + t] = v;
-            if (v > db_max) db_max = v;
+            if (db[m] > best) best = db[m];
         }
     }
+    *db_max = best;
+    return EM_LOGMEL_OK;
+}
 
-    for (int32_t i = 0; i < EM_FE_DB_COUNT; ++i) {
-        float x = db[i] - db_max;
+int em_logmel_frame_s8(const int16_t *pcm, int32_t n_samples, int32_t t, float db_max,
+                       int8_t *out, int32_t out_stride, void *scratch)
+{
+    const int rc = em_logmel_check(pcm, n_samples, scratch);
+    if (rc != EM_LOGMEL_OK) return rc;
+    if (out == NULL || t < 0 || t >= EM_FE_N_FRAMES) return EM_LOGMEL_ERR_ARG;
+    float *fft = (float *)scratch;
+    float *db = fft + EM_FE_N_DFT;
+    em_logmel_frame_db(pcm, n_samples, t, fft, db);
+    for (int32_t m = 0; m < EM_FE_N_MELS; ++m) {
+        float x = db[m] - db_max;
         if (x < -EM_FE_DYNAMIC_RANGE) x = -EM_FE_DYNAMIC_RANGE;
         /* The input BatchNormalization as one affine, then TFLite's AffineQuantize: divide by the
          * scale (not multiply by its inverse) and round half away from zero (std::round). */
@@ -102,7 +125,18 @@ int em_logmel_s8(const int16_t *pcm, int32_t n_samples, int8_t *out, void *scrat
         int32_t q = (int32_t)r + EM_FE_INPUT_ZERO_POINT;
         if (q < -128) q = -128;
         if (q > 127) q = 127;
-        out[i] = (int8_t)q;
+        out[m * out_stride] = (int8_t)q;
     }
     return EM_LOGMEL_OK;
+}
+
+int em_logmel_s8(const int16_t *pcm, int32_t n_samples, int8_t *out, void *scratch)
+{
+    float db_max;
+    if (out == NULL) return EM_LOGMEL_ERR_ARG;
+    int rc = em_logmel_max_db(pcm, n_samples, &db_max, scratch);
+    for (int32_t t = 0; t < EM_FE_N_FRAMES && rc == EM_LOGMEL_OK; ++t) {
+        rc = em_logmel_frame_s8(pcm, n_samples, t, db_max, out + t, EM_FE_N_FRAMES, scratch);
+    }
+    return rc;
 }

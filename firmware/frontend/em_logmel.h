@@ -9,6 +9,13 @@
  *   TFLite's QUANTIZE q = clamp(round(y / scale) + zero_point, -128, 127).
  * All model-specific constants come from the generated em_frontend_tables.h/.c
  * (edgel3_mote.export.frontend_tables).
+ *
+ * Streaming, two passes over the audio window. The per-clip maximum is known only after the
+ * last frame, so no float spectrogram is held: pass 1 (em_logmel_max_db) computes every frame's
+ * dB values and keeps only their maximum; pass 2 (em_logmel_frame_s8) recomputes one frame at
+ * a time -- the same float operations, so the same values -- and quantises it straight into its
+ * destination (a column of the (n_mels, n_frames) input, or a row of a line buffer). The price
+ * is computing every frame twice; the scratch is one FFT buffer plus one frame of mel values.
  */
 #ifndef EM_LOGMEL_H
 #define EM_LOGMEL_H
@@ -20,19 +27,33 @@ extern "C" {
 #endif
 
 #define EM_LOGMEL_OK 0
-#define EM_LOGMEL_ERR_ARG (-1)       /* NULL pointer, or n_samples outside [0, window] */
+#define EM_LOGMEL_ERR_ARG (-1)       /* NULL pointer, frame or n_samples out of range */
 #define EM_LOGMEL_ERR_ALIGN (-2)     /* scratch not 4-byte aligned */
 
 /*
- * Scratch bytes em_logmel_s8 needs (4-byte aligned):
- *   4 * (EM_FE_N_MELS * EM_FE_N_FRAMES   -- the float dB values of the whole clip (the
- *                                            per-clip maximum is known only at the end)
- *        + EM_FE_N_DFT)                  -- one in-place FFT / power-spectrum buffer
- * = 16,896 bytes for SEA (64 x 50, n_dft 1024), 211,968 bytes for L3 (256 x 199, n_dft 2048).
+ * Scratch bytes every em_logmel_* call needs (4-byte aligned):
+ *   4 * (EM_FE_N_DFT      -- one in-place FFT / power-spectrum buffer
+ *        + EM_FE_N_MELS)  -- the mel values of one frame
+ * = 4,352 bytes for SEA (n_dft 1024, 64 mels), 9,216 bytes for L3 (n_dft 2048, 256 mels).
  */
 int32_t em_logmel_get_buffer_size(void);
 
 /*
+ * Pass 1: *db_max = the largest dB value (before normalisation) over all EM_FE_N_FRAMES frames
+ * of the window. pcm / n_samples as for em_logmel_s8.
+ */
+int em_logmel_max_db(const int16_t *pcm, int32_t n_samples, float *db_max, void *scratch);
+
+/*
+ * Pass 2, one frame: the EM_FE_N_MELS int8 values of frame t (0 <= t < EM_FE_N_FRAMES),
+ * normalised by db_max (from em_logmel_max_db), to out[m * out_stride] for mel m.
+ * out_stride EM_FE_N_FRAMES writes column t of the (n_mels, n_frames) input; 1 writes one row.
+ */
+int em_logmel_frame_s8(const int16_t *pcm, int32_t n_samples, int32_t t, float db_max,
+                       int8_t *out, int32_t out_stride, void *scratch);
+
+/*
+ * Both passes over the whole window.
  * pcm: n_samples int16 samples at the model rate (x / 32768 is the float audio); the window
  *   is EM_FE_WINDOW_SAMPLES samples, shorter input is zero-padded at the end.
  * out: EM_FE_N_MELS * EM_FE_N_FRAMES int8, row-major (n_mels, n_frames) = the model's HWC input.

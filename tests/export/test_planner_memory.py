@@ -9,9 +9,10 @@ import pytest
 from codegen_models import L3_LAYERS, SEA64_LAYERS, synthetic_conv_graph
 from edgel3_mote.errors import ExportError
 from edgel3_mote.export.ir import Graph, Op, Tensor
-from edgel3_mote.export.planner import (BEFORE_INVOKE, Buffer, RowGeometry, candidate_groups, check_budget,
-                                        is_global_max, make_group, merged_groups, place_greedy,
-                                        plan_memory, simulate_rows, verify_placement, verify_plan)
+from edgel3_mote.export.planner import (BEFORE_INVOKE, Buffer, RowGeometry, align_up, candidate_groups,
+                                        check_budget, format_buffer_table, is_global_max, live_bytes, make_group,
+                                        merged_groups, place_greedy, plan_memory, simulate_rows, verify_placement,
+                                        verify_plan)
 
 KIB = 1024
 
@@ -230,6 +231,23 @@ def test_planner_l3_plan_is_generatable():
     # one chain from the input to the global max (folded row by row): fits a 1 MiB mote
     assert [g.ops for g in streamed.groups] == [tuple(range(12))] and streamed.groups[0].folds
     assert streamed.arena_bytes < 768 * KIB
+
+
+def test_l3_line_buffers_are_minimal_and_the_arena_is_the_peak():
+    """Deepest-first scheduling keeps just the rows each reader's window spans -- 3 per 3x3 conv input,
+    2 per 2x2/2 pool input, 1 for the folded global max -- also at the bottom edge, where the old
+    breadth-first loop let bursts of ready rows grow the deeper buffers to 4-5 rows (513,296 B)."""
+    graph = synthetic_conv_graph((256, 199, 1), L3_LAYERS)
+    plan = plan_memory(graph, streaming="on", frontend_scratch_bytes=9216, scratch_bytes=_conv_scratch(graph))
+    verify_plan(plan)
+    group = plan.groups[0]
+    assert [group.line_rows[t] for t in group.intermediates] == [3, 2, 3, 3, 2, 3, 3, 2, 3, 3, 1]
+    line_bytes = sum(plan.line_buffer(t).size for t in group.intermediates)
+    assert line_bytes == 295_168
+    # the greedy placement reaches the lower bound: the bytes live at the peak step
+    assert plan.arena_bytes == align_up(live_bytes(plan, plan.peak_step()))
+    table = format_buffer_table(plan)
+    assert len(table.splitlines()) == len(plan.buffers) + 2 and f"arena {plan.arena_bytes:,} bytes" in table
 
 
 def test_global_max_detection_and_folding():

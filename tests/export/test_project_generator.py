@@ -61,6 +61,11 @@ def test_project_layout_and_report(tiny):
     assert use.ram_bytes <= board.ram_size and use.flash_bytes <= board.flash_size
     assert use.ram_bytes >= info.arena_bytes + board.stack_size  # the arena is static RAM
     assert len(doc["sha256"]["selftest.elf"]) == 64
+    # the engine report lists every arena buffer (offset, size, live steps) and the peak it proves
+    report = (proj / "engine_report.txt").read_text()
+    for buf in doc["engine"]["buffers"]:
+        assert re.search(rf"^\s*{buf['offset']:,}\s+{buf['bytes']:,}\s.*{re.escape(buf['name'])}$", report, re.M), buf
+    assert f"arena {info.arena_bytes:,} bytes" in report
 
 
 def test_selftest_passes_in_qemu(tiny):

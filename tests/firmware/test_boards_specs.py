@@ -19,13 +19,22 @@ def _size(text: str) -> int:
 
 
 def test_board_list():
-    assert set(BOARD_NAMES) == {"qemu-mps2-an386", "qemu-mps2-an500", "qemu-netduinoplus2",
+    assert set(BOARD_NAMES) == {"qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an500-h743", "qemu-netduinoplus2",
                                 "nucleo-h743zi", "nrf52840dk"}
-    assert set(QEMU_BOARD_NAMES) == {"qemu-mps2-an386", "qemu-mps2-an500", "qemu-netduinoplus2"}
+    assert set(QEMU_BOARD_NAMES) == {"qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an500-h743",
+                                     "qemu-netduinoplus2"}
     nd = get_board("qemu-netduinoplus2")
     assert (nd.ram_size, nd.flash_size, nd.flash_origin) == (128 * 1024, 1024 * 1024, 0x08000000)
     assert get_board("qemu-mps2-an500").cpu == "cortex-m7"
     assert not get_board("nrf52840dk").runnable_in_qemu
+
+
+def test_h743_boards_share_the_mote_budget():
+    """The QEMU mote and the real board link against the same 1,000,000 B flash / 500,000 B RAM."""
+    qemu, nucleo = get_board("qemu-mps2-an500-h743"), get_board("nucleo-h743zi")
+    for board in (qemu, nucleo):
+        assert (board.flash_size, board.ram_size, board.cpu) == (1_000_000, 500_000, "cortex-m7")
+    assert qemu.qemu_machine == "mps2-an500" and nucleo.clock_hz == 480_000_000
 
 
 def test_unknown_board_lists_boards():

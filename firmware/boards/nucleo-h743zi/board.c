@@ -1,12 +1,15 @@
-/* Board glue: USART3 (./uart.c) + DWT cycle counter (../common). Build-only: untested on hardware. */
+/* Board glue: 480 MHz clock (./clock.c), USART3 (./uart.c), DWT cycle counter (../common).
+ * Build-only: untested on hardware. */
 #include "em_board.h"
 #include "em_board_config.h"
 #include "em_board_drivers.h"
 
+void em_h7_clock_init(void);
 void em_h7_uart_init(void);
 
 void em_board_init(void)
 {
+    em_h7_clock_init();
     em_h7_uart_init();
     em_dwt_cycles_init();
 }

@@ -32,7 +32,7 @@ void em_h7_uart_init(void)
     GPIOD_MODER = (GPIOD_MODER & ~(0xFu << 16)) | (0xAu << 16);
     GPIOD_AFRH = (GPIOD_AFRH & ~0xFFu) | 0x77u;
     USART3_CR1 = 0u;
-    USART3_BRR = (EM_BOARD_CLOCK_HZ + EM_UART_BAUD / 2u) / EM_UART_BAUD; /* kernel clock = PCLK1 = HSI */
+    USART3_BRR = (EM_PCLK1_HZ + EM_UART_BAUD / 2u) / EM_UART_BAUD; /* kernel clock = PCLK1 */
     USART3_CR1 = (1u << 0) | (1u << 2) | (1u << 3);
 }
 
