@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgel3_mote.firmware.testing.kernel_lib import EM_ERR_WINDOW, EM_OK, KernelLib, RowWindow, rows_needed
-from edgel3_mote.firmware.testing.kernel_models import ConvSpec, cached_model, conv_args
+from edgel3_mote.firmware.testing.kernel_models import ConvSpec, cached_model, conv_args, random_conv_specs
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # TF converter deprecation chatter
 
@@ -33,21 +33,7 @@ HAND_PICKED = (
 )
 
 
-def _random_specs(n: int, seed: int) -> tuple:
-    rng = np.random.default_rng(seed)
-    specs = []
-    for _ in range(n):
-        kernel = [(1, 1), (3, 3), (5, 3), (3, 1), (2, 2)][rng.integers(5)]
-        stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
-        lo = float(rng.uniform(-5, 1))
-        specs.append(ConvSpec(int(rng.integers(kernel[0], 14)), int(rng.integers(kernel[1], 14)),
-                              int(rng.integers(1, 40)), int(rng.integers(1, 40)), kernel, stride,
-                              str(rng.choice(["same", "valid"])), [None, "relu", "relu6"][rng.integers(3)],
-                              bool(rng.integers(2)), input_range=(lo, lo + float(rng.uniform(0.05, 8)))))
-    return tuple(specs)
-
-
-RANDOM = _random_specs(12, seed=1234)
+RANDOM = random_conv_specs(12, seed=1234)
 ALL_SPECS = HAND_PICKED + RANDOM
 
 
