@@ -26,7 +26,7 @@ SUPPORTED_OPS = frozenset({
     "CONV_2D", "MAX_POOL_2D", "REDUCE_MAX", "RESHAPE", "FULLY_CONNECTED", "QUANTIZE", "DEQUANTIZE",
 })
 
-WEIGHT_FORMATS = ("dense", "sparse")
+WEIGHT_FORMATS = ("dense", "sparse", "w16")  # w16: dense, pre-expanded to int16 (DSP conv)
 
 # tflite.TensorType values -> numpy dtypes (only what int8 models carry).
 _DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8"}
@@ -89,7 +89,7 @@ class Op:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     options: dict = field(default_factory=dict)
-    weight_format: str = "dense"   # how constant weights are stored ('dense' | 'sparse')
+    weight_format: str = "dense"   # how constant weights are stored ('dense' | 'sparse' | 'w16')
 
     def __post_init__(self):
         if self.weight_format not in WEIGHT_FORMATS:

@@ -160,10 +160,21 @@ def _tflm_arena(export_dir: Path, int8: bytes) -> int | None:
 # ------------------------------------------------------------------------------ self-test vectors
 def _max_vectors(board: BoardSpec, manifest: dict) -> int:
     """As many vectors (up to MAX_VECTORS) as fit in flash beside the weights and ~160 KiB of code."""
-    per_vector = 2 * int(manifest["window_samples"]) + int(np.prod(manifest["input"]["shape"])) \
-        + 5 * int(np.prod(manifest["output"]["shape"]))
     budget = board.flash_size - int(manifest["sizes"].get("weight_bytes", 0)) - 160 * 1024
-    return int(max(1, min(MAX_VECTORS, budget // per_vector)))
+    return int(max(1, min(MAX_VECTORS, budget // _vector_bytes(manifest))))
+
+
+def _vector_bytes(manifest: dict) -> int:
+    """Flash of one self-test vector: int16 PCM, the int8 spectrogram, the embedding (int8 + float)."""
+    return 2 * int(manifest["window_samples"]) + int(np.prod(manifest["input"]["shape"])) \
+        + 5 * int(np.prod(manifest["output"]["shape"]))
+
+
+def _w16_flash_bytes(board: BoardSpec, manifest: dict, n_vectors: int) -> int:
+    """Flash left for int16-expanded conv weights beside the int8 weights, ~160 KiB of code and
+    the self-test vectors (the same reserve as ``_max_vectors``)."""
+    return max(0, board.flash_size - int(manifest["sizes"].get("weight_bytes", 0)) - 160 * 1024
+               - n_vectors * _vector_bytes(manifest))
 
 
 def engine_ram_budget(board: BoardSpec, window_samples: int) -> int:
@@ -381,7 +392,7 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
         src.mkdir()
         engine = generate_engine(int8, src, model_name=manifest["model"], ram_budget=ram_budget,
                                  streaming=streaming, frontend_scratch_bytes=scratch_bytes(cfg),
-                                 use_dsp=board.dsp)
+                                 use_dsp=board.dsp, w16_flash_bytes=_w16_flash_bytes(board, manifest, len(names)))
         log(f"engine arena of {manifest['model']} (every buffer; RAM budget {ram_budget:,} bytes):\n"
             + engine.buffer_table)
         (tmp / "engine_report.txt").write_text(_engine_report(engine, ram_budget))

@@ -232,7 +232,7 @@ def _step_index(plan: pl.Plan, op_index: int) -> int:
 def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget: int | None = None,
                     streaming: str = "auto", frontend_scratch_bytes: int = 0,
                     use_dsp: bool = True, weight_format: str = "auto",
-                    symbol_prefix: str = DEFAULT_SYMBOL_PREFIX) -> EngineInfo:
+                    symbol_prefix: str = DEFAULT_SYMBOL_PREFIX, w16_flash_bytes: int = 0) -> EngineInfo:
     """Write ``model_engine.h``, ``model_engine.c`` and ``model_weights.c`` into ``out_dir``.
 
     ram_budget: arena bytes allowed (None = no limit); streaming: 'auto' streams conv chains
@@ -242,6 +242,9 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
     (with use_dsp=False, building with EM_USE_DSP fails at compile time, never at run time).
     weight_format: conv weights 'dense', 'sparse' (em_conv2d_sparse_s8) or 'auto' (sparse
     where it saves flash, i.e. pruned layers).
+    w16_flash_bytes: extra flash the DSP path may spend on int16-expanded conv weights
+    (em_conv2d_s8_w16, about 1.4x fewer instructions than int8 weights); dense layers are
+    expanded, most output pixels first, while they fit (``ops.conv2d.choose_w16_layers``).
     symbol_prefix: names the engine's C symbols and files (see :class:`EngineSymbols`) so several
     engines can link into one firmware; the default ``em_model`` is the documented contract.
     """
@@ -255,6 +258,9 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
     graph = read_tflite(tflite_bytes)
     _check_io(graph)
     choose_weight_formats(graph, weight_format)
+    if use_dsp and w16_flash_bytes > 0:
+        from edgel3_mote.export.codegen.ops.conv2d import choose_w16_layers
+        choose_w16_layers(graph, w16_flash_bytes)
     emitters = _emitters(graph, use_dsp, sym.layer)
     plan = pl.plan_memory(graph, streaming=streaming, ram_budget=ram_budget,
                           frontend_scratch_bytes=frontend_scratch_bytes,

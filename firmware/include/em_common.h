@@ -37,12 +37,14 @@ static inline int32_t em_clamp_i32(int32_t x, int32_t lo, int32_t hi) {
 
 /* gemmlowp SaturatingRoundingDoublingHighMul: high 32 bits of 2*a*b, rounded to nearest
  * (ties away from zero via the +-2^30 nudge and a truncating division), saturating the one
- * overflowing case a == b == INT32_MIN. */
+ * overflowing case a == b == INT32_MIN. The nudge and the truncation toward zero together are
+ * exactly floor((a*b + 2^30) / 2^31) for either sign of a*b (for a*b < 0 the truncating
+ * division adds 2^31 - 1 before flooring: 1 - 2^30 + 2^31 - 1 = 2^30), so it compiles to
+ * SMULL, ADDS, ADC and a funnel shift, without branches. */
 static inline int32_t em_saturating_rounding_doubling_high_mul(int32_t a, int32_t b) {
   if (a == b && a == INT32_MIN) return INT32_MAX;
   const int64_t ab = (int64_t)a * (int64_t)b;
-  const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-  return (int32_t)((ab + nudge) / ((int64_t)1 << 31)); /* C division truncates toward 0 */
+  return (int32_t)((ab + ((int64_t)1 << 30)) >> 31); /* arithmetic shift: floor */
 }
 
 /* gemmlowp RoundingDivideByPOT: x / 2^exponent rounded to nearest, ties away from zero. */

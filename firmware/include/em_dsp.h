@@ -8,7 +8,9 @@
  *   em_sxtb16(x)        SXTB16:        bytes 0 and 2 of x, sign-extended, as two int16 halves
  *   em_sxtb16_ror8(x)   SXTB16 ROR #8: bytes 1 and 3 of x, sign-extended
  *   em_smlad(x, y, acc) SMLAD:         acc + x.lo * y.lo + x.hi * y.hi (int16 halves, wraps)
+ *   em_sadd16(x, y)     SADD16:        halfwise x + y (int16 halves, each wraps)
  *   em_read_s8x4(p)     four int8 as one word (unaligned access is fine on M4/M7)
+ *   em_pack_lo16 / em_pack_hi16   the low / high halves of two words as one (PKHBT / PKHTB)
  */
 #ifndef EM_DSP_H
 #define EM_DSP_H
@@ -27,6 +29,7 @@ static inline int32_t em_sxtb16_ror8(int32_t x) {
   return r;
 }
 static inline int32_t em_smlad(int32_t x, int32_t y, int32_t acc) { return __smlad(x, y, acc); }
+static inline int32_t em_sadd16(int32_t x, int32_t y) { return __sadd16(x, y); }
 
 #else
 #define EM_DSP_NATIVE 0
@@ -45,7 +48,19 @@ static inline int32_t em_smlad(int32_t x, int32_t y, int32_t acc) {
   const int32_t hi = (int32_t)(int16_t)((uint32_t)x >> 16) * (int32_t)(int16_t)((uint32_t)y >> 16);
   return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi); /* SMLAD wraps */
 }
+static inline int32_t em_sadd16(int32_t x, int32_t y) {
+  return em_pack_i16x2((int16_t)(x & 0xFFFF) + (int16_t)(y & 0xFFFF),
+                       (int16_t)((uint32_t)x >> 16) + (int16_t)((uint32_t)y >> 16));
+}
 #endif
+
+/* (x.lo, y.lo) and (x.hi, y.hi): plain C that GCC turns into one PKHBT / PKHTB. */
+static inline int32_t em_pack_lo16(int32_t x, int32_t y) {
+  return (int32_t)(((uint32_t)x & 0xFFFFu) | ((uint32_t)y << 16));
+}
+static inline int32_t em_pack_hi16(int32_t x, int32_t y) {
+  return (int32_t)(((uint32_t)x >> 16) | ((uint32_t)y & 0xFFFF0000u));
+}
 
 static inline int32_t em_read_s8x4(const int8_t *p) {
   int32_t v;

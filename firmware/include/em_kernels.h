@@ -101,10 +101,13 @@ typedef struct {
   int32_t activation_max;        /* none -> [-128, 127], ReLU -> [max(zp,-128), 127], ... */
 } em_conv_params;
 
-/* Scratch of the DSP path: two im2col columns of int16 (0 on the portable path).
- * Engines that build one arena for both paths may always reserve the DSP amount. */
+/* Scratch of the DSP path: the im2col columns of two output pixels, int16, each padded to a
+ * multiple of 8 taps (0 on the portable path). Engines that build one arena for both paths
+ * may always reserve the DSP amount. */
+#define EM_CONV2D_S8_PADDED_TAPS(filter_h, filter_w, in_c) \
+  ((int32_t)((((filter_h) * (filter_w) * (in_c)) + 7) / 8 * 8))
 #define EM_CONV2D_S8_DSP_BUFFER_BYTES(filter_h, filter_w, in_c) \
-  ((int32_t)(2 * (filter_h) * (filter_w) * (in_c) * 2 + 4))
+  ((int32_t)(2 * EM_CONV2D_S8_PADDED_TAPS(filter_h, filter_w, in_c) * 2 + 4))
 #if defined(EM_USE_DSP)
 #define EM_CONV2D_S8_BUFFER_BYTES(filter_h, filter_w, in_c) \
   EM_CONV2D_S8_DSP_BUFFER_BYTES(filter_h, filter_w, in_c)
@@ -124,6 +127,22 @@ int em_conv2d_s8(const em_conv_params *params, const em_quant *quant,
                  const em_dims *filter_dims, const int8_t *filter, const int32_t *bias,
                  const em_dims *output_dims, int8_t *output,
                  const em_rows *rows, void *scratch);
+
+/* The same op with the weights pre-expanded to int16 (twice the flash of OHWI int8, no
+ * sign extension at run time): "w16" layout, one int32 word per pair of int16 weights,
+ * low half first. Output channels go in pairs (an odd last channel is paired with zeros),
+ * taps t = (ky * filter_w + kx) * in_c + ic are padded with zeros to
+ * P = EM_CONV2D_S8_PADDED_TAPS, and word [(oc / 2) * P + 2 * k + (oc % 2)] holds the
+ * weights of channel oc at taps 2k and 2k + 1. em_conv2d_s8_w16_pack() writes it. */
+#define EM_CONV2D_S8_W16_WORDS(out_c, filter_h, filter_w, in_c) \
+  ((int32_t)(((out_c) + 1) / 2 * EM_CONV2D_S8_PADDED_TAPS(filter_h, filter_w, in_c)))
+void em_conv2d_s8_w16_pack(const int8_t *filter, int32_t out_c, const em_dims *filter_dims,
+                           int32_t *filter_w16);
+int em_conv2d_s8_w16(const em_conv_params *params, const em_quant *quant,
+                     const em_dims *input_dims, const int8_t *input,
+                     const em_dims *filter_dims, const int32_t *filter_w16, const int32_t *bias,
+                     const em_dims *output_dims, int8_t *output,
+                     const em_rows *rows, void *scratch);
 
 /* ------------------------------------------------------------------------------------ */
 /* CONV_2D with sparse weights: the same op, the same bytes as em_conv2d_s8, weights stored */

@@ -6,16 +6,20 @@
  *   out = clamp(MultiplyByQuantizedMultiplier(acc, mult[oc], shift[oc]) + output_offset)
  * Padding taps are skipped (they would hold the input zero point: contribution 0).
  *
- * Two paths, chosen at compile time, giving identical bytes (integer sums are exact):
+ * Two weight forms: em_conv2d_s8 takes OHWI int8 weights, em_conv2d_s8_w16 the same weights
+ * pre-expanded to int16 pairs (twice the flash; the code generator picks it per layer when
+ * flash allows). Two paths for each, chosen at compile time, giving identical bytes (integer
+ * sums are exact):
  *   portable  -- per output channel, input_offset * sum(filter) is folded into the bias, so
  *                pixels whose taps are all in the image need one multiply-add per tap and
- *                no per-tap offset or bounds check; border pixels take the plain form.
- *   EM_USE_DSP -- CMSIS-NN arm_convolve_s8 style: two output pixels are expanded (im2col)
- *                into int16 columns with the offset added and padding as 0, then two filter
- *                rows at a time are read 4 weights per word, sign-extended to int16 pairs
- *                (SXTB16) and multiplied into both columns with dual 16-bit MACs (SMLAD): a
- *                2x2 block of outputs per pass. The columns are stored in the order SXTB16
- *                produces (0,2,1,3 per group of four).
+ *                no per-tap offset or bounds check; border pixels take the plain form
+ *                (w16 weights: the plain form everywhere).
+ *   EM_USE_DSP -- CMSIS-NN arm_convolve_s8 style: two output pixels are expanded once
+ *                (im2col) into int16 columns with the offset added and padding as 0, shared by
+ *                every output channel, then two filter rows at a time are multiplied into both
+ *                columns with dual 16-bit MACs (SMLAD): a 2x2 block of outputs per pass. int8
+ *                weights are read 4 per word and sign-extended (SXTB16); w16 weights need one
+ *                LDRD per two channels and two taps: 6 instructions per 8 MACs.
  */
 #include "em_kernels.h"
 #include "em_common.h"
@@ -139,135 +143,293 @@ static void conv_portable(const em_conv_params *p, const em_quant *q, const em_d
   }
 }
 
+#endif /* !EM_USE_DSP */
+
+/* Weight of output channel oc at tap t in the w16 layout (see em_kernels.h). */
+static inline int32_t w16_weight(const int32_t *w16, int32_t padded_taps, int32_t oc, int32_t t) {
+  const uint32_t word = (uint32_t)w16[(oc >> 1) * padded_taps + (t & ~1) + (oc & 1)];
+  return (int16_t)(t & 1 ? word >> 16 : word & 0xFFFFu);
+}
+
+void em_conv2d_s8_w16_pack(const int8_t *filter, int32_t out_c, const em_dims *f_d,
+                           int32_t *w16) {
+  const int32_t taps = f_d->h * f_d->w * f_d->c;
+  const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, f_d->c);
+  for (int32_t oc = 0; oc < (out_c + 1) / 2 * 2; ++oc) {
+    for (int32_t t = 0; t < padded; t += 2) {
+      const int32_t lo = oc < out_c && t < taps ? filter[oc * taps + t] : 0;
+      const int32_t hi = oc < out_c && t + 1 < taps ? filter[oc * taps + t + 1] : 0;
+      w16[(oc >> 1) * padded + t + (oc & 1)] =
+          (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+    }
+  }
+}
+
+#if !defined(EM_USE_DSP)
+
+/* The w16 weights on the portable path: the plain definition, one tap at a time. */
+static void conv_portable_w16(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
+                              const int8_t *input, const em_dims *f_d, const int32_t *w16,
+                              const int32_t *bias, const em_dims *out_d, int8_t *output,
+                              const em_rows *rows) {
+  const int32_t in_c = in_d->c, out_c = out_d->c, out_w = out_d->w;
+  const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, f_d->c);
+  for (int32_t oy = rows->out_row_begin; oy < rows->out_row_end; ++oy) {
+    for (int32_t ox = 0; ox < out_w; ++ox) {
+      int8_t *out = output + ((oy - rows->out_row_base) * out_w + ox) * out_c;
+      for (int32_t oc = 0; oc < out_c; ++oc) {
+        int32_t acc = bias ? bias[oc] : 0;
+        for (int32_t ky = 0; ky < f_d->h; ++ky) {
+          const int32_t y = oy * p->stride_h - p->pad_top + ky * p->dilation_h;
+          if (y < 0 || y >= in_d->h) continue;
+          for (int32_t kx = 0; kx < f_d->w; ++kx) {
+            const int32_t x = ox * p->stride_w - p->pad_left + kx * p->dilation_w;
+            if (x < 0 || x >= in_d->w) continue;
+            const int8_t *src = input + ((y - rows->in_row_begin) * in_d->w + x) * in_c;
+            const int32_t t0 = (ky * f_d->w + kx) * in_c;
+            for (int32_t ic = 0; ic < in_c; ++ic)
+              acc += w16_weight(w16, padded, oc, t0 + ic) * (src[ic] + p->input_offset);
+          }
+        }
+        const int32_t k = q->per_channel ? oc : 0;
+        out[oc] = em_requantize_s8(acc, q->multiplier[k], q->shift[k], p->output_offset,
+                                   p->activation_min, p->activation_max);
+      }
+    }
+  }
+}
+
 #else /* EM_USE_DSP */
 
-/* One output pixel's receptive field as int16 (input + offset, padding 0), each group of
- * four stored as (0, 2, 1, 3) to line up with SXTB16 / SXTB16 ROR #8 of the weights. */
+/*
+ * The im2col columns of two output pixels, interleaved in one buffer of int16 (input +
+ * offset; padding taps and the taps beyond the filter are 0) so that the two pixels' words
+ * for the same taps sit side by side and one LDRD reads both:
+ *   w16 order (int16 weights): per pair of taps k, word 2k + j holds pixel j's taps 2k, 2k+1;
+ *   s8 order  (int8 weights):  per group of four taps g, words 4g + 2j and 4g + 2j + 1 hold
+ *                              pixel j's taps (0, 2) and (1, 3) -- the order SXTB16 and
+ *                              SXTB16 ROR #8 give the weights.
+ */
+enum { ORDER_W16 = 0, ORDER_S8 = 1 };
+
+static inline int32_t col_index(int order, int32_t j, int32_t e) {
+  static const uint8_t perm[4] = {0, 2, 1, 3};
+  return order == ORDER_W16 ? (e >> 1) * 4 + 2 * j + (e & 1)
+                            : (e >> 2) * 8 + 4 * j + perm[e & 3];
+}
+
 static void conv_im2col(const em_conv_params *p, const em_dims *in_d, const em_dims *f_d,
                         const int8_t *input, int32_t in_row_begin, int32_t in_y0, int32_t in_x0,
-                        int16_t *col) {
+                        int order, int32_t j, int16_t *cols) {
   const int32_t in_c = in_d->c;
   const int32_t taps = f_d->h * f_d->w * in_c;
-  int16_t *dst = col;
+  const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, in_c);
+  const int32_t offset2 = (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) |
+                                    ((uint32_t)p->input_offset << 16));
+  int32_t *words = (int32_t *)cols;
+  int32_t e = 0;
   for (int32_t ky = 0; ky < f_d->h; ++ky) {
     const int32_t y = in_y0 + ky * p->dilation_h;
     const int y_in = y >= 0 && y < in_d->h;
-    for (int32_t kx = 0; kx < f_d->w; ++kx, dst += in_c) {
+    for (int32_t kx = 0; kx < f_d->w; ++kx, e += in_c) {
       const int32_t x = in_x0 + kx * p->dilation_w;
-      if (!y_in || x < 0 || x >= in_d->w) {
-        for (int32_t ic = 0; ic < in_c; ++ic) dst[ic] = 0;
-        continue;
+      const int inside = y_in && x >= 0 && x < in_d->w;
+      const int8_t *src = inside ? input + ((y - in_row_begin) * in_d->w + x) * in_c : input;
+      if ((in_c & 3) == 0) { /* four channels per word; e is a multiple of 4 */
+        for (int32_t i = 0; i < in_c; i += 4) {
+          int32_t even = 0, odd = 0; /* taps (0, 2) and (1, 3) of these four */
+          if (inside) {
+            const int32_t v = em_read_s8x4(src + i);
+            even = em_sadd16(em_sxtb16(v), offset2);
+            odd = em_sadd16(em_sxtb16_ror8(v), offset2);
+          }
+          if (order == ORDER_S8) {
+            int32_t *dst = words + (e + i) + 2 * j;
+            dst[0] = even;
+            dst[1] = odd;
+          } else {
+            int32_t *dst = words + (e + i) + j;
+            dst[0] = em_pack_lo16(even, odd);
+            dst[2] = em_pack_hi16(even, odd);
+          }
+        }
+      } else {
+        for (int32_t ic = 0; ic < in_c; ++ic)
+          cols[col_index(order, j, e + ic)] = (int16_t)(inside ? src[ic] + p->input_offset : 0);
       }
-      const int8_t *src = input + ((y - in_row_begin) * in_d->w + x) * in_c;
-      for (int32_t ic = 0; ic < in_c; ++ic) dst[ic] = (int16_t)(src[ic] + p->input_offset);
     }
   }
-  for (int32_t i = 0; i + 4 <= taps; i += 4) {
-    const int16_t t = col[i + 1];
-    col[i + 1] = col[i + 2];
-    col[i + 2] = t;
-  }
+  for (; e < padded; ++e) cols[col_index(order, j, e)] = 0;
+  (void)taps;
 }
 
-/* Dot products of two filter rows (w1 may be NULL) with two columns (col1 may be NULL):
- * acc[2 * row + col]. CMSIS-NN's 2x2 kernel: per four taps, 2 weight words and 4 column
- * words feed 8 SMLADs. */
-static void conv_dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *col0,
-                         const int16_t *col1, int32_t taps, int32_t acc[4]) {
+/* Builds the columns of pixels pix and pix + 1 (or pix twice at the end of the range) and
+ * says where their outputs go. */
+static int32_t conv_columns(const em_conv_params *p, const em_dims *in_d, const em_dims *f_d,
+                            const em_dims *out_d, const int8_t *input, int8_t *output,
+                            const em_rows *rows, int32_t pix, int32_t n_pix, int order,
+                            int16_t *cols, int8_t *out_px[2]) {
+  const int32_t n = n_pix - pix >= 2 ? 2 : 1;
+  for (int32_t j = 0; j < 2; ++j) {
+    const int32_t at = pix + (j < n ? j : 0);
+    const int32_t oy = rows->out_row_begin + at / out_d->w;
+    const int32_t ox = at % out_d->w;
+    conv_im2col(p, in_d, f_d, input, rows->in_row_begin, oy * p->stride_h - p->pad_top,
+                ox * p->stride_w - p->pad_left, order, j, cols);
+    out_px[j] = output + ((oy - rows->out_row_base) * out_d->w + ox) * out_d->c;
+  }
+  return n;
+}
+
+static inline void conv_store(const em_conv_params *p, const em_quant *q, int32_t oc,
+                              int32_t acc0, int32_t acc1, int32_t n, int8_t *out_px[2]) {
+  const int32_t mult = q->multiplier[q->per_channel ? oc : 0];
+  const int32_t shift = q->shift[q->per_channel ? oc : 0];
+  out_px[0][oc] = em_requantize_s8(acc0, mult, shift, p->output_offset, p->activation_min,
+                                   p->activation_max);
+  if (n == 2)
+    out_px[1][oc] = em_requantize_s8(acc1, mult, shift, p->output_offset, p->activation_min,
+                                     p->activation_max);
+}
+
+/* Kept out of line: inlined into the pixel loop, GCC spills the accumulators to the stack. */
+#define EM_NOINLINE __attribute__((noinline))
+
+static EM_NOINLINE void conv_dot_w16(const int32_t *w, const int32_t *c, const int32_t *end,
+                                     int32_t acc[4]) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-  int32_t i = 0;
-  if (w1 && col1) {
-    for (; i + 4 <= taps; i += 4) {
-      const int32_t c0a = em_read_s16x2(col0 + i), c0b = em_read_s16x2(col0 + i + 2);
-      const int32_t c1a = em_read_s16x2(col1 + i), c1b = em_read_s16x2(col1 + i + 2);
-      const int32_t wv0 = em_read_s8x4(w0 + i), wv1 = em_read_s8x4(w1 + i);
-      const int32_t w0a = em_sxtb16(wv0), w0b = em_sxtb16_ror8(wv0);
-      const int32_t w1a = em_sxtb16(wv1), w1b = em_sxtb16_ror8(wv1);
-      a00 = em_smlad(w0a, c0a, a00);
-      a00 = em_smlad(w0b, c0b, a00);
-      a01 = em_smlad(w0a, c1a, a01);
-      a01 = em_smlad(w0b, c1b, a01);
-      a10 = em_smlad(w1a, c0a, a10);
-      a10 = em_smlad(w1b, c0b, a10);
-      a11 = em_smlad(w1a, c1a, a11);
-      a11 = em_smlad(w1b, c1b, a11);
+#if EM_DSP_NATIVE
+  /* Eight taps per pass: 8 LDRD + 16 SMLAD + CMP + BNE for 32 MACs (GCC's own schedule of the
+   * C loop below splits half the LDRDs and adds pointer arithmetic: ~1.25 per MAC). */
+  int32_t w0, w1, c0, c1;
+  __asm__ volatile(
+      "1:\n\t"
+      "ldrd %[c0], %[c1], [%[c]], #8\n\t"
+      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+      "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
+      "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
+      "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
+      "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
+      "ldrd %[c0], %[c1], [%[c]], #8\n\t"
+      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+      "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
+      "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
+      "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
+      "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
+      "ldrd %[c0], %[c1], [%[c]], #8\n\t"
+      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+      "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
+      "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
+      "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
+      "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
+      "ldrd %[c0], %[c1], [%[c]], #8\n\t"
+      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+      "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
+      "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
+      "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
+      "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
+      "cmp %[w], %[end]\n\t"
+      "bne 1b\n\t"
+      : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [w] "+r"(w),
+        [c] "+r"(c), [w0] "=&r"(w0), [w1] "=&r"(w1), [c0] "=&r"(c0), [c1] "=&r"(c1)
+      : [end] "r"(end)
+      : "cc", "memory");
+#else
+  do { /* the padded tap count is a multiple of 8 */
+    for (int32_t k = 0; k < 8; k += 2) {
+      const int32_t w0 = w[k], w1 = w[k + 1], c0 = c[k], c1 = c[k + 1];
+      a00 = em_smlad(w0, c0, a00);
+      a01 = em_smlad(w0, c1, a01);
+      a10 = em_smlad(w1, c0, a10);
+      a11 = em_smlad(w1, c1, a11);
     }
-    for (; i < taps; ++i) {
-      a00 += w0[i] * col0[i];
-      a01 += w0[i] * col1[i];
-      a10 += w1[i] * col0[i];
-      a11 += w1[i] * col1[i];
-    }
-  } else if (col1) { /* one filter row, two columns */
-    for (; i + 4 <= taps; i += 4) {
-      const int32_t wv0 = em_read_s8x4(w0 + i);
-      const int32_t w0a = em_sxtb16(wv0), w0b = em_sxtb16_ror8(wv0);
-      a00 = em_smlad(w0a, em_read_s16x2(col0 + i), a00);
-      a00 = em_smlad(w0b, em_read_s16x2(col0 + i + 2), a00);
-      a01 = em_smlad(w0a, em_read_s16x2(col1 + i), a01);
-      a01 = em_smlad(w0b, em_read_s16x2(col1 + i + 2), a01);
-    }
-    for (; i < taps; ++i) {
-      a00 += w0[i] * col0[i];
-      a01 += w0[i] * col1[i];
-    }
-  } else { /* one column, one or two filter rows */
-    for (; i + 4 <= taps; i += 4) {
-      const int32_t c0a = em_read_s16x2(col0 + i), c0b = em_read_s16x2(col0 + i + 2);
-      const int32_t wv0 = em_read_s8x4(w0 + i);
-      a00 = em_smlad(em_sxtb16(wv0), c0a, a00);
-      a00 = em_smlad(em_sxtb16_ror8(wv0), c0b, a00);
-      if (w1) {
-        const int32_t wv1 = em_read_s8x4(w1 + i);
-        a10 = em_smlad(em_sxtb16(wv1), c0a, a10);
-        a10 = em_smlad(em_sxtb16_ror8(wv1), c0b, a10);
-      }
-    }
-    for (; i < taps; ++i) {
-      a00 += w0[i] * col0[i];
-      if (w1) a10 += w1[i] * col0[i];
-    }
-  }
-  acc[0] = a00;
-  acc[1] = a01;
-  acc[2] = a10;
-  acc[3] = a11;
+    w += 8;
+    c += 8;
+  } while (w != end);
+#endif
+  acc[0] = a00, acc[1] = a01, acc[2] = a10, acc[3] = a11;
 }
 
-static void conv_dsp(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
-                     const int8_t *input, const em_dims *f_d, const int8_t *filter,
-                     const int32_t *bias, const em_dims *out_d, int8_t *output,
-                     const em_rows *rows, int16_t *cols) {
-  const int32_t out_c = out_d->c, out_w = out_d->w;
-  const int32_t taps = f_d->h * f_d->w * in_d->c;
-  const int32_t n_pix = (rows->out_row_end - rows->out_row_begin) * out_w;
-  int16_t *col[2];
-  int8_t *out_px[2];
-  col[0] = cols;
-  col[1] = cols + taps;
+static EM_NOINLINE void conv_dot_s8(const int8_t *w0, const int8_t *w1, const int32_t *c,
+                                    int32_t taps4, int32_t acc[4]) {
+  int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+  for (int32_t i = 0; i < taps4; i += 4, c += 4) {
+    const int32_t v0 = em_read_s8x4(w0 + i), v1 = em_read_s8x4(w1 + i);
+    const int32_t c0a = c[0], c0b = c[1], c1a = c[2], c1b = c[3];
+    const int32_t w0a = em_sxtb16(v0), w0b = em_sxtb16_ror8(v0);
+    a00 = em_smlad(w0a, c0a, a00);
+    a00 = em_smlad(w0b, c0b, a00);
+    a01 = em_smlad(w0a, c1a, a01);
+    a01 = em_smlad(w0b, c1b, a01);
+    const int32_t w1a = em_sxtb16(v1), w1b = em_sxtb16_ror8(v1);
+    a10 = em_smlad(w1a, c0a, a10);
+    a10 = em_smlad(w1b, c0b, a10);
+    a11 = em_smlad(w1a, c1a, a11);
+    a11 = em_smlad(w1b, c1b, a11);
+  }
+  acc[0] = a00, acc[1] = a01, acc[2] = a10, acc[3] = a11;
+}
 
+/* int16 weights: per pair of taps one LDRD of two channels' weights, one LDRD of two pixels'
+ * inputs, four SMLADs -- a 2x2 block of outputs, 8 MACs per 6 instructions. */
+static void conv_dsp_w16(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
+                         const int8_t *input, const em_dims *f_d, const int32_t *w16,
+                         const int32_t *bias, const em_dims *out_d, int8_t *output,
+                         const em_rows *rows, int16_t *cols) {
+  const int32_t out_c = out_d->c;
+  const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, f_d->c);
+  const int32_t n_pix = (rows->out_row_end - rows->out_row_begin) * out_d->w;
+  const int32_t *colw = (const int32_t *)cols;
+  int8_t *out_px[2];
   for (int32_t pix = 0; pix < n_pix; pix += 2) {
-    const int32_t n = n_pix - pix >= 2 ? 2 : 1;
-    for (int32_t j = 0; j < n; ++j) {
-      const int32_t oy = rows->out_row_begin + (pix + j) / out_w;
-      const int32_t ox = (pix + j) % out_w;
-      conv_im2col(p, in_d, f_d, input, rows->in_row_begin, oy * p->stride_h - p->pad_top,
-                  ox * p->stride_w - p->pad_left, col[j]);
-      out_px[j] = output + ((oy - rows->out_row_base) * out_w + ox) * out_c;
+    const int32_t n = conv_columns(p, in_d, f_d, out_d, input, output, rows, pix, n_pix,
+                                   ORDER_W16, cols, out_px);
+    const int32_t *w = w16;
+    for (int32_t oc = 0; oc < out_c; oc += 2, w += padded) {
+      int32_t a00 = bias ? bias[oc] : 0, a10 = 0;
+      if (oc + 1 < out_c && bias) a10 = bias[oc + 1];
+      int32_t a01 = a00, a11 = a10;
+      int32_t acc[4] = {a00, a01, a10, a11};
+      conv_dot_w16(w, colw, w + padded, acc);
+      a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+      conv_store(p, q, oc, a00, a01, n, out_px);
+      if (oc + 1 < out_c) conv_store(p, q, oc + 1, a10, a11, n, out_px);
     }
+  }
+}
+
+/* int8 weights (CMSIS-NN arm_nn_mat_mult_kernel_s8_s16 style): per four taps, two weight
+ * words sign-extended to int16 pairs (SXTB16) and the two pixels' columns feed 8 SMLADs. */
+static void conv_dsp_s8(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
+                        const int8_t *input, const em_dims *f_d, const int8_t *filter,
+                        const int32_t *bias, const em_dims *out_d, int8_t *output,
+                        const em_rows *rows, int16_t *cols) {
+  const int32_t out_c = out_d->c;
+  const int32_t taps = f_d->h * f_d->w * in_d->c;
+  const int32_t taps4 = taps & ~3;
+  const int32_t n_pix = (rows->out_row_end - rows->out_row_begin) * out_d->w;
+  const int32_t *colw = (const int32_t *)cols;
+  int8_t *out_px[2];
+  for (int32_t pix = 0; pix < n_pix; pix += 2) {
+    const int32_t n = conv_columns(p, in_d, f_d, out_d, input, output, rows, pix, n_pix,
+                                   ORDER_S8, cols, out_px);
     for (int32_t oc = 0; oc < out_c; oc += 2) {
-      const int32_t n_oc = out_c - oc >= 2 ? 2 : 1;
-      int32_t acc[4] = {0, 0, 0, 0};
-      for (int32_t k = 0; k < n_oc; ++k) acc[2 * k] = acc[2 * k + 1] = bias ? bias[oc + k] : 0;
-      conv_dot_2x2(filter + oc * taps, n_oc == 2 ? filter + (oc + 1) * taps : 0, col[0],
-                   n == 2 ? col[1] : 0, taps, acc);
-      for (int32_t k = 0; k < n_oc; ++k) {
-        const int32_t mult = q->multiplier[q->per_channel ? oc + k : 0];
-        const int32_t shift = q->shift[q->per_channel ? oc + k : 0];
-        for (int32_t j = 0; j < n; ++j)
-          out_px[j][oc + k] = em_requantize_s8(acc[2 * k + j], mult, shift, p->output_offset,
-                                               p->activation_min, p->activation_max);
+      const int two = oc + 1 < out_c;
+      const int8_t *w0 = filter + oc * taps, *w1 = two ? w0 + taps : w0;
+      int32_t a00 = bias ? bias[oc] : 0, a10 = two && bias ? bias[oc + 1] : 0;
+      int32_t a01 = a00, a11 = a10;
+      int32_t acc[4] = {a00, a01, a10, a11};
+      conv_dot_s8(w0, w1, colw, taps4, acc);
+      a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+      for (int32_t e = taps4; e < taps; ++e) {
+        const int32_t x0 = cols[col_index(ORDER_S8, 0, e)], x1 = cols[col_index(ORDER_S8, 1, e)];
+        a00 += w0[e] * x0;
+        a01 += w0[e] * x1;
+        a10 += w1[e] * x0;
+        a11 += w1[e] * x1;
       }
+      conv_store(p, q, oc, a00, a01, n, out_px);
+      if (two) conv_store(p, q, oc + 1, a10, a11, n, out_px);
     }
   }
 }
@@ -284,12 +446,32 @@ int em_conv2d_s8(const em_conv_params *params, const em_quant *quant,
   if (status != EM_OK) return status;
 #if defined(EM_USE_DSP)
   if (scratch == 0) return EM_ERR_ARG;
-  conv_dsp(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output, rows,
-           (int16_t *)scratch);
+  conv_dsp_s8(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,
+              rows, (int16_t *)scratch);
 #else
   (void)scratch;
   conv_portable(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,
                 rows);
+#endif
+  return EM_OK;
+}
+
+int em_conv2d_s8_w16(const em_conv_params *params, const em_quant *quant,
+                     const em_dims *input_dims, const int8_t *input,
+                     const em_dims *filter_dims, const int32_t *filter_w16, const int32_t *bias,
+                     const em_dims *output_dims, int8_t *output,
+                     const em_rows *rows, void *scratch) {
+  const int status = conv_check(params, quant, input_dims, input, filter_dims,
+                                (const int8_t *)filter_w16, output_dims, output, rows);
+  if (status != EM_OK) return status;
+#if defined(EM_USE_DSP)
+  if (scratch == 0) return EM_ERR_ARG;
+  conv_dsp_w16(params, quant, input_dims, input, filter_dims, filter_w16, bias, output_dims,
+               output, rows, (int16_t *)scratch);
+#else
+  (void)scratch;
+  conv_portable_w16(params, quant, input_dims, input, filter_dims, filter_w16, bias, output_dims,
+                    output, rows);
 #endif
   return EM_OK;
 }

@@ -1,8 +1,10 @@
 /*
  * Kernel micro-benchmark firmware (semihosting): times one SEA-64-sized 3x3 conv layer dense
- * and 90 %-sparse, and a fully-connected layer, in em_board_ticks() (instructions under QEMU
- * -icount). Built twice by firmware/testing/kernel_bench.py: portable and -DEM_USE_DSP.
- * Prints "name=ticks" lines and a checksum; exits 0, or 1 if sparse and dense bytes differ.
+ * and 90 %-sparse, and a fully-connected layer, then the eight conv layer shapes of SEA-64
+ * with int8 (em_conv2d_s8) and int16-expanded (em_conv2d_s8_w16) weights, in em_board_ticks()
+ * (instructions under QEMU -icount). Built twice by firmware/testing/kernel_bench.py: portable
+ * and -DEM_USE_DSP. Prints "name=ticks" lines and checksums; exits 0, or 1 if sparse and dense
+ * bytes differ, or the two weight forms of a SEA-64 layer differ.
  */
 #include <stdint.h>
 
@@ -29,11 +31,25 @@ static em_sparse_tap sp_tap[COUT * TAPS];
 static int8_t sp_val[COUT * TAPS];
 static int8_t fc_in[FC_IN], fc_w[FC_OUT * FC_IN], fc_out[FC_OUT];
 
+/* SEA-64's convolutions (3x3, same, stride 1): input h, w, c and output channels. */
+static const int32_t sea_layers[8][4] = {{64, 50, 1, 32},   {64, 50, 32, 32}, {32, 25, 32, 64},
+                                         {32, 25, 64, 64},  {16, 12, 64, 128}, {16, 12, 128, 128},
+                                         {8, 6, 128, 64},   {8, 6, 64, 64}};
+#define SEA_MAX_IN (64 * 50 * 32)
+#define SEA_MAX_TAPS (9 * 128)
+static int8_t sea_in[SEA_MAX_IN], sea_out_s8[SEA_MAX_IN], sea_out_w16[SEA_MAX_IN];
+static int8_t sea_filter[128 * SEA_MAX_TAPS];
+static int32_t sea_w16[EM_CONV2D_S8_W16_WORDS(128, 3, 3, 128)];
+static int32_t sea_bias[128], sea_mult[128], sea_shift[128];
+static int32_t sea_scratch[EM_CONV2D_S8_DSP_BUFFER_BYTES(3, 3, 128) / 4 + 1];
+
 static uint32_t lcg = 12345u;
 static int8_t rnd8(void) {
   lcg = lcg * 1664525u + 1013904223u;
   return (int8_t)(lcg >> 24);
 }
+
+static void report_indexed(const char *name, int32_t index, const char *suffix, uint32_t value);
 
 static void report(const char *name, uint32_t value) {
   char line[64];
@@ -44,6 +60,56 @@ static void report(const char *name, uint32_t value) {
   line[n++] = '\n';
   line[n] = 0;
   em_semihost_write(line);
+}
+
+static void report_indexed(const char *name, int32_t index, const char *suffix, uint32_t value) {
+  char line[64];
+  int n = 0;
+  em_fmt_cat(line, &n, name);
+  n += em_fmt_u32(line + n, (uint32_t)index);
+  em_fmt_cat(line, &n, suffix);
+  em_fmt_cat(line, &n, "=");
+  n += em_fmt_u32(line + n, value);
+  line[n++] = '\n';
+  line[n] = 0;
+  em_semihost_write(line);
+}
+
+/* Every SEA-64 conv shape with both weight forms; returns 1 if their bytes agree everywhere. */
+static int bench_sea64(uint32_t *checksum) {
+  int same = 1;
+  for (int32_t l = 0; l < 8; ++l) {
+    const int32_t h = sea_layers[l][0], w = sea_layers[l][1], cin = sea_layers[l][2];
+    const int32_t cout = sea_layers[l][3], taps = 9 * cin;
+    for (int32_t i = 0; i < h * w * cin; ++i) sea_in[i] = rnd8();
+    for (int32_t i = 0; i < cout * taps; ++i) sea_filter[i] = rnd8();
+    for (int32_t oc = 0; oc < cout; ++oc) {
+      sea_bias[oc] = (int32_t)rnd8() * 256;
+      sea_mult[oc] = 1100000000 + oc * 7919;
+      sea_shift[oc] = -9 - (cin >= 64);
+    }
+    const em_dims in_d = {h, w, cin}, f_d = {3, 3, cin}, out_d = {h, w, cout};
+    em_conv2d_s8_w16_pack(sea_filter, cout, &f_d, sea_w16);
+    const em_conv_params p = {1, 1, 1, 1, 1, 1, 128, -128, -128, 127}; /* ReLU input at zp -128 */
+    const em_quant q = {sea_mult, sea_shift, 1};
+    const em_rows rows = em_rows_full(h, h);
+    const uint32_t t0 = em_board_ticks();
+    const int s1 = em_conv2d_s8(&p, &q, &in_d, sea_in, &f_d, sea_filter, sea_bias, &out_d,
+                                sea_out_s8, &rows, sea_scratch);
+    const uint32_t t1 = em_board_ticks();
+    const int s2 = em_conv2d_s8_w16(&p, &q, &in_d, sea_in, &f_d, sea_w16, sea_bias, &out_d,
+                                    sea_out_w16, &rows, sea_scratch);
+    const uint32_t t2 = em_board_ticks();
+    same &= s1 == EM_OK && s2 == EM_OK;
+    for (int32_t i = 0; i < h * w * cout; ++i) {
+      same &= sea_out_s8[i] == sea_out_w16[i];
+      *checksum = *checksum * 31u + (uint8_t)sea_out_s8[i];
+    }
+    report_indexed("sea_l", l, "_macs", (uint32_t)(h * w * cout * taps));
+    report_indexed("sea_l", l, "_s8_ticks", t1 - t0);
+    report_indexed("sea_l", l, "_w16_ticks", t2 - t1);
+  }
+  return same;
 }
 
 int main(void) {
@@ -106,5 +172,9 @@ int main(void) {
   report("checksum", checksum);
   report("status_ok", (uint32_t)(s1 == EM_OK && s2 == EM_OK && s3 == EM_OK));
   report("sparse_equals_dense", (uint32_t)same);
-  em_board_exit(same && s1 == EM_OK && s2 == EM_OK && s3 == EM_OK ? 0 : 1);
+  uint32_t sea_checksum = 0;
+  const int sea_same = bench_sea64(&sea_checksum);
+  report("sea_checksum", sea_checksum);
+  report("sea_w16_equals_s8", (uint32_t)sea_same);
+  em_board_exit(same && sea_same && s1 == EM_OK && s2 == EM_OK && s3 == EM_OK ? 0 : 1);
 }

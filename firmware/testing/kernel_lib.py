@@ -108,6 +108,10 @@ class KernelLib:
         L.em_conv2d_s8_get_buffer_size.argtypes = [P(Dims), P(Dims), P(Dims)]
         L.em_conv2d_s8.argtypes = [P(ConvParams), P(Quant), P(Dims), P(C.c_int8), P(Dims),
                                    P(C.c_int8), P(C.c_int32), P(Dims), P(C.c_int8), P(Rows), C.c_void_p]
+        L.em_conv2d_s8_w16_pack.restype = None
+        L.em_conv2d_s8_w16_pack.argtypes = [P(C.c_int8), C.c_int32, P(Dims), P(C.c_int32)]
+        L.em_conv2d_s8_w16.argtypes = [P(ConvParams), P(Quant), P(Dims), P(C.c_int8), P(Dims),
+                                       P(C.c_int32), P(C.c_int32), P(Dims), P(C.c_int8), P(Rows), C.c_void_p]
         L.em_conv2d_sparse_s8_get_buffer_size.restype = C.c_int32
         L.em_conv2d_sparse_s8_get_buffer_size.argtypes = [P(Dims), P(Dims), P(Dims)]
         L.em_conv2d_sparse_s8.argtypes = [P(ConvParams), P(Quant), P(Dims), P(C.c_int8), P(Dims),
@@ -135,9 +139,11 @@ class KernelLib:
 
     # -- kernels -------------------------------------------------------------------------
     def conv2d(self, x, in_shape, filt, bias, mult, shift, params: dict, out_shape,
-               rows: RowWindow | None = None, sparse: bool = False, sparse_scratch: bool = True) -> np.ndarray:
-        """Run em_conv2d_s8 (or the sparse kernel). ``x`` holds the rows of ``rows``
-        (all rows by default); returns the output buffer (rows out_row_base.. out_row_end)."""
+               rows: RowWindow | None = None, sparse: bool = False, sparse_scratch: bool = True,
+               w16: bool = False) -> np.ndarray:
+        """Run em_conv2d_s8 (or the sparse kernel, or em_conv2d_s8_w16 with the weights packed by
+        em_conv2d_s8_w16_pack). ``x`` holds the rows of ``rows`` (all rows by default); returns
+        the output buffer (rows out_row_base.. out_row_end)."""
         from edgel3_mote.export.quant_params import sparse_conv_filter
 
         in_d, out_d = Dims(*in_shape), Dims(*out_shape)
@@ -169,12 +175,29 @@ class KernelLib:
             return out
         n_scratch = self.lib.em_conv2d_s8_get_buffer_size(C.byref(in_d), C.byref(f_d), C.byref(out_d))
         scratch = np.zeros(max(n_scratch, 4) // 4 + 1, dtype=np.int32)
+        if w16:
+            packed = self.w16_pack(filt)
+            status = self.lib.em_conv2d_s8_w16(C.byref(p), C.byref(q), C.byref(in_d), _ptr(x, C.c_int8),
+                                               C.byref(f_d), _ptr(packed, C.c_int32), b_ptr, C.byref(out_d),
+                                               _ptr(out, C.c_int8), C.byref(r), scratch.ctypes.data_as(C.c_void_p))
+            self._check("em_conv2d_s8_w16", status)
+            return out
         status = self.lib.em_conv2d_s8(C.byref(p), C.byref(q), C.byref(in_d), _ptr(x, C.c_int8),
                                        C.byref(f_d), _ptr(filt, C.c_int8), b_ptr, C.byref(out_d),
                                        _ptr(out, C.c_int8), C.byref(r),
                                        scratch.ctypes.data_as(C.c_void_p))
         self._check("em_conv2d_s8", status)
         return out
+
+    def w16_pack(self, filt) -> np.ndarray:
+        """OHWI int8 weights in em_conv2d_s8_w16's layout, packed by the C library."""
+        filt = _i8(filt)
+        out_c, fh, fw, in_c = filt.shape
+        f_d = Dims(fh, fw, in_c)
+        padded = (fh * fw * in_c + 7) // 8 * 8  # EM_CONV2D_S8_PADDED_TAPS
+        packed = np.full((out_c + 1) // 2 * padded, 0x5A5A5A5A, dtype=np.int32)
+        self.lib.em_conv2d_s8_w16_pack(_ptr(filt, C.c_int8), out_c, C.byref(f_d), _ptr(packed, C.c_int32))
+        return packed
 
     def conv2d_status(self, in_shape, filt, params: dict, out_shape, rows: RowWindow) -> int:
         """Status code only (for window-error tests); buffers are sized generously."""

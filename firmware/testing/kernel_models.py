@@ -98,6 +98,22 @@ class DenseSpec:
         return self.rows or 1
 
 
+def random_conv_specs(n: int, seed: int) -> tuple[ConvSpec, ...]:
+    """``n`` random Conv2D layers: 1x1 / 3x3 / 5x3 / 3x1 / 2x2 kernels, strides 1-2, same / valid,
+    no activation / ReLU / ReLU6, bias or not, 1-39 channels in and out, moving zero points."""
+    rng = np.random.default_rng(seed)
+    specs = []
+    for _ in range(n):
+        kernel = [(1, 1), (3, 3), (5, 3), (3, 1), (2, 2)][rng.integers(5)]
+        stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        lo = float(rng.uniform(-5, 1))
+        specs.append(ConvSpec(int(rng.integers(kernel[0], 14)), int(rng.integers(kernel[1], 14)),
+                              int(rng.integers(1, 40)), int(rng.integers(1, 40)), kernel, stride,
+                              str(rng.choice(["same", "valid"])), [None, "relu", "relu6"][rng.integers(3)],
+                              bool(rng.integers(2)), input_range=(lo, lo + float(rng.uniform(0.05, 8)))))
+    return tuple(specs)
+
+
 # ---------------------------------------------------------------------------------------
 # What comes back
 # ---------------------------------------------------------------------------------------

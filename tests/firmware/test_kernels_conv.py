@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgel3_mote.firmware.testing.kernel_lib import EM_ERR_WINDOW, EM_OK, KernelLib, RowWindow, rows_needed
-from edgel3_mote.firmware.testing.kernel_models import ConvSpec, cached_model, conv_args
+from edgel3_mote.firmware.testing.kernel_models import ConvSpec, cached_model, conv_args, random_conv_specs
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # TF converter deprecation chatter
 
@@ -33,21 +33,7 @@ HAND_PICKED = (
 )
 
 
-def _random_specs(n: int, seed: int) -> tuple:
-    rng = np.random.default_rng(seed)
-    specs = []
-    for _ in range(n):
-        kernel = [(1, 1), (3, 3), (5, 3), (3, 1), (2, 2)][rng.integers(5)]
-        stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
-        lo = float(rng.uniform(-5, 1))
-        specs.append(ConvSpec(int(rng.integers(kernel[0], 14)), int(rng.integers(kernel[1], 14)),
-                              int(rng.integers(1, 40)), int(rng.integers(1, 40)), kernel, stride,
-                              str(rng.choice(["same", "valid"])), [None, "relu", "relu6"][rng.integers(3)],
-                              bool(rng.integers(2)), input_range=(lo, lo + float(rng.uniform(0.05, 8)))))
-    return tuple(specs)
-
-
-RANDOM = _random_specs(12, seed=1234)
+RANDOM = random_conv_specs(12, seed=1234)
 ALL_SPECS = HAND_PICKED + RANDOM
 
 
@@ -90,6 +76,32 @@ def _mismatches(lib: KernelLib, cases, **kw) -> list[str]:
 
 def test_conv_matches_tflm_bytes(lib, conv_cases):
     assert _mismatches(lib, conv_cases) == []
+
+
+def test_conv_w16_matches_tflm_bytes(lib, conv_cases):
+    # The same layers with the weights pre-expanded to int16 pairs (em_conv2d_s8_w16).
+    assert _mismatches(lib, conv_cases, w16=True) == []
+
+
+def test_w16_pack_layout(lib, conv_cases):
+    """em_conv2d_s8_w16_pack against the layout em_kernels.h documents, computed in numpy, and
+    against the code generator's packer (the one that writes the weights into flash)."""
+    from edgel3_mote.export.codegen.ops.conv2d import pack_w16
+
+    for _, args, _ in conv_cases:
+        filt = args["filt"]
+        out_c = filt.shape[0]
+        taps = filt[0].size
+        padded = -(-taps // 8) * 8
+        w = np.zeros((-(-out_c // 2) * 2, padded), np.int64)
+        w[:out_c, :taps] = filt.reshape(out_c, taps)
+        want = np.zeros((w.shape[0] // 2, padded // 2, 2), np.int64)  # [pair][k][channel in pair]
+        for c in range(2):
+            lo, hi = w[c::2, 0::2], w[c::2, 1::2]
+            want[:, :, c] = (lo & 0xFFFF) | (hi << 16)
+        got = lib.w16_pack(filt)
+        assert np.array_equal(got.view(np.uint32), want.ravel().astype(np.uint32))
+        assert np.array_equal(pack_w16(filt), got)
 
 
 def test_cases_exercise_the_quantisation(conv_cases):
@@ -170,6 +182,7 @@ def test_row_windows_give_full_tensor_bytes(lib, conv_cases):
             assert np.array_equal(got, want), spec
         # one output row at a time: the smallest line buffer
         assert np.array_equal(_chunked(lib, x, args, list(range(out_h + 1))), want), spec
+        assert np.array_equal(_chunked(lib, x, args, [0, *cuts, out_h], 1, 2, w16=True), want), spec
         checked += 1
     assert checked >= 15
 

@@ -1,6 +1,7 @@
-"""CONV_2D -> em_conv2d_s8 (dense) or em_conv2d_sparse_s8 (pruned weights as nonzero lists).
+"""CONV_2D -> em_conv2d_s8 (dense), em_conv2d_s8_w16 (dense, weights pre-expanded to int16 for the
+DSP path, where flash allows) or em_conv2d_sparse_s8 (pruned weights as nonzero lists).
 
-Both take the same row windows, so either can stream; both give TFLM's bytes.
+All take the same row windows, so any can stream; all give TFLM's bytes.
 """
 from __future__ import annotations
 
@@ -18,8 +19,51 @@ def sparse_bytes(filter_data: np.ndarray) -> int:
     return 4 * (filter_data.shape[0] + 1) + 5 * int(np.count_nonzero(filter_data))
 
 
+def padded_taps(filter_h: int, filter_w: int, in_c: int) -> int:
+    """EM_CONV2D_S8_PADDED_TAPS: a filter's taps rounded up to a multiple of 8."""
+    return -(-filter_h * filter_w * in_c // 8) * 8
+
+
+def pack_w16(filter_data: np.ndarray) -> np.ndarray:
+    """OHWI int8 weights in em_conv2d_s8_w16's layout (em_kernels.h): int32 words, each two int16
+    weights (low half first); output channels in pairs, taps zero-padded to ``padded_taps``;
+    word [(oc // 2) * P + 2 * k + oc % 2] = channel oc's taps 2k, 2k + 1."""
+    out_c, fh, fw, in_c = filter_data.shape
+    taps, padded = fh * fw * in_c, padded_taps(fh, fw, in_c)
+    w = np.zeros((-(-out_c // 2) * 2, padded), np.int32)
+    w[:out_c, :taps] = filter_data.reshape(out_c, taps)
+    words = (w[:, 0::2] & 0xFFFF) | (w[:, 1::2] << 16)          # [oc][k]
+    return np.ascontiguousarray(words.reshape(-1, 2, padded // 2).transpose(0, 2, 1)).ravel().astype(np.int32)
+
+
 def can_be_sparse(filter_data: np.ndarray) -> bool:
     return filter_data.shape[1] * filter_data.shape[2] <= SPARSE_MAX_FILTER_TAPS
+
+
+def w16_extra_bytes(filter_data: np.ndarray) -> int:
+    """Flash that int16-expanded weights (pack_w16) take beyond the int8 ones."""
+    out_c, fh, fw, in_c = filter_data.shape
+    return 4 * (-(-out_c // 2)) * padded_taps(fh, fw, in_c) - filter_data.size
+
+
+def choose_w16_layers(graph, extra_flash_bytes: int) -> list[int]:
+    """Mark dense CONV_2D ops ``weight_format='w16'`` while their extra flash fits the budget.
+
+    Every weight is used once per output pixel, so the instructions saved per extra byte grow
+    with the output's pixel count: layers go by pixel count, largest first (SEA-64: its
+    early, wide-map layers), each taken if it still fits. Returns the chosen op indices.
+    """
+    chosen, left = [], int(extra_flash_bytes)
+    convs = [op for op in graph.ops if op.kind == "CONV_2D" and op.weight_format == "dense"
+             and graph.tensor(op.inputs[1]).is_constant]
+    convs.sort(key=lambda op: (-int(np.prod(graph.tensor(op.outputs[0]).hwc[:2])), op.index))
+    for op in convs:
+        extra = w16_extra_bytes(graph.tensor(op.inputs[1]).data)
+        if extra <= left:
+            op.weight_format = "w16"
+            left -= extra
+            chosen.append(op.index)
+    return sorted(chosen)
 
 
 class Conv2DEmitter(OpEmitter):
@@ -36,6 +80,10 @@ class Conv2DEmitter(OpEmitter):
         if self.filter.zero_point is not None and np.any(self.filter.zero_point != 0):
             raise ExportError(f"op {op.index} CONV_2D: asymmetric weights are not supported; re-quantise per-channel symmetric")
         self.sparse = op.weight_format == "sparse"
+        self.w16 = op.weight_format == "w16"
+        if self.w16 and not self.use_dsp:
+            raise ExportError(f"op {op.index} CONV_2D: int16-expanded weights (w16) are for the DSP path; "
+                              f"generate with use_dsp=True or weight_format='dense'")
         if self.sparse and not can_be_sparse(self.filter.data):
             raise ExportError(f"op {op.index} CONV_2D: a {self.filter.shape[1]}x{self.filter.shape[2]} filter has more "
                               f"than {SPARSE_MAX_FILTER_TAPS} taps for the sparse kernel; use weight_format='dense'")
@@ -68,8 +116,12 @@ class Conv2DEmitter(OpEmitter):
 
     def weights(self):
         p = self.prefix
-        arrays = (self._sparse_arrays() if self.sparse
-                  else [CArray(f"{p}_filter", "int8_t", self.filter.data.astype(np.int8))])
+        if self.sparse:
+            arrays = self._sparse_arrays()
+        elif self.w16:  # int32 words: word-aligned for the kernel's LDRD
+            arrays = [CArray(f"{p}_filter_w16", "int32_t", pack_w16(self.filter.data.astype(np.int8)))]
+        else:
+            arrays = [CArray(f"{p}_filter", "int8_t", self.filter.data.astype(np.int8))]
         arrays += [CArray(f"{p}_multiplier", "int32_t", self.multiplier), CArray(f"{p}_shift", "int32_t", self.shift)]
         if self.bias is not None:
             arrays.append(CArray(f"{p}_bias", "int32_t", self.bias.data.astype(np.int32)))
@@ -93,12 +145,16 @@ class Conv2DEmitter(OpEmitter):
         if self.sparse:  # one int32 input offset per nonzero of the densest channel
             return 4 * int(np.count_nonzero(self.filter.data.reshape(self.filter.shape[0], -1), axis=1).max())
         # The DSP path's im2col columns (EM_CONV2D_S8_DSP_BUFFER_BYTES); checked at compile time.
-        return 2 * self.fh * self.fw * self.in_c * 2 + 4 if self.use_dsp else 0
+        return 2 * padded_taps(self.fh, self.fw, self.in_c) * 2 + 4 if self.use_dsp else 0
 
     def static_checks(self):
         if self.sparse:
             return []
-        return [f"EM_CONV2D_S8_BUFFER_BYTES({self.fh}, {self.fw}, {self.in_c}) <= {self.scratch_bytes()}"]
+        checks = [f"EM_CONV2D_S8_BUFFER_BYTES({self.fh}, {self.fw}, {self.in_c}) <= {self.scratch_bytes()}"]
+        if self.w16:  # pack_w16's layout is the one em_kernels.h documents
+            checks.append(f"sizeof({self.prefix}_filter_w16) == 4 * EM_CONV2D_S8_W16_WORDS("
+                          f"{self.filter.shape[0]}, {self.fh}, {self.fw}, {self.in_c})")
+        return checks
 
     def macs(self):
         out_h, out_w, out_c = self.output.hwc
@@ -111,5 +167,6 @@ class Conv2DEmitter(OpEmitter):
         if self.sparse:
             return (f"em_conv2d_sparse_s8(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
                     f"&{p}_sparse, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {scratch_ptr})")
-        return (f"em_conv2d_s8(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
-                f"{p}_filter, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {scratch_ptr})")
+        kernel, filt = ("em_conv2d_s8_w16", f"{p}_filter_w16") if self.w16 else ("em_conv2d_s8", f"{p}_filter")
+        return (f"{kernel}(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
+                f"{filt}, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {scratch_ptr})")
