@@ -400,3 +400,51 @@ def run_traced(board: str, elf: str | os.PathLike, timeout: float = 600.0, appen
     out = Path(out or tempfile.mkstemp(prefix="em-tbtrace-", suffix=".txt")[1])
     code, output = run_elf(board, elf, timeout=timeout, append=append, plugin=plugin_arg(elf, out))
     return code, output, parse_trace(out)
+
+
+def tick_resolution(board: str) -> int:
+    """Instructions per em_board_ticks() step under QEMU (40 on the MPS2 timer, 1 on TIM2)."""
+    import re
+
+    from edgel3_mote.export.boards import get_board
+
+    cfg = get_board(board).board_dir / "em_board_config.h"
+    m = re.search(r"#define\s+EM_INSNS_PER_TIMER_TICK\s+\(?(\d+)", cfg.read_text()) if cfg.is_file() else None
+    return int(m.group(1)) if m else 1
+
+
+def cycles_for_ticks(board: str, trace: Trace, values: dict[str, int], suffix: str = "_ticks") -> dict[str, int]:
+    """``<name>_cycles`` (and ``<name>_traced_instructions``) for every ``<name>_ticks`` a semihosting
+    firmware printed: each tick figure is matched to the contiguous run of trace segments whose
+    instruction count equals it (within one tick step), so no firmware layout is assumed."""
+    est = CycleEstimator(timing_for_cpu(_cpu(board)), trace.blocks)
+    res = tick_resolution(board)
+    segs = trace.spans[0] if trace.spans else []
+    costs = [est.segment(s) for s in segs]
+    out: dict[str, int] = {}
+    for key, ticks in values.items():
+        if not key.endswith(suffix) or not isinstance(ticks, int) or ticks <= 0:
+            continue
+        best = None
+        for i in range(len(costs)):
+            total = ZERO
+            for j in range(i, len(costs)):
+                total = total + costs[j]
+                diff = abs(total.instructions - ticks)
+                if diff < res and (best is None or diff < best[0]):
+                    best = (diff, total)
+                if total.instructions >= ticks + res:
+                    break
+        if best is None:
+            raise DeviceError(f"no traced region has the {ticks:,} instructions of {key} ({board}): the trace and "
+                              f"the firmware's ticks disagree")
+        name = key[: -len(suffix)]
+        out[f"{name}_cycles"] = best[1].cycles
+        out[f"{name}_traced_instructions"] = best[1].instructions
+    return out
+
+
+def _cpu(board: str) -> str:
+    from edgel3_mote.export.boards import get_board
+
+    return get_board(board).cpu

@@ -138,6 +138,21 @@ static void vcpu_tb_exec(unsigned int vcpu_index, void *udata) {
     g_prev = tb;
 }
 
+/* Bytes of instruction idx. QEMU 7.2 appends the halfword the Thumb translator reads ahead at a
+ * page end to the last instruction's data, so sizes come from addresses and, for the last one,
+ * from its encoding (a first halfword 0b11101/0b11110/0b11111... starts a 32-bit instruction). */
+static size_t insn_bytes(const struct qemu_plugin_tb *qtb, size_t idx, size_t n) {
+    struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(qtb, idx);
+    if (idx + 1 < n) {
+        return (size_t)(qemu_plugin_insn_vaddr(qemu_plugin_tb_get_insn(qtb, idx + 1)) - qemu_plugin_insn_vaddr(insn));
+    }
+    const uint8_t *d = qemu_plugin_insn_data(insn);
+    uint16_t hw = (uint16_t)(d[0] | (d[1] << 8));
+    size_t sz = (hw >> 11) >= 0x1d ? 4 : 2;
+    size_t have = qemu_plugin_insn_size(insn);
+    return sz < have ? sz : have;
+}
+
 static void vcpu_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *qtb) {
     size_t n = qemu_plugin_tb_n_insns(qtb);
     (void)id;
@@ -147,14 +162,13 @@ static void vcpu_tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *qtb) {
     tb->id = g_next_id++;
     tb->vaddr = qemu_plugin_tb_vaddr(qtb);
     tb->n_insns = n;
-    for (size_t i = 0; i < n; ++i) tb->n_bytes += qemu_plugin_insn_size(qemu_plugin_tb_get_insn(qtb, i));
+    for (size_t i = 0; i < n; ++i) tb->n_bytes += insn_bytes(qtb, i, n);
     tb->bytes = malloc(tb->n_bytes);
     if (!tb->bytes) abort();
     size_t off = 0;
     for (size_t i = 0; i < n; ++i) {
-        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(qtb, i);
-        size_t sz = qemu_plugin_insn_size(insn);
-        memcpy(tb->bytes + off, qemu_plugin_insn_data(insn), sz);
+        size_t sz = insn_bytes(qtb, i, n);
+        memcpy(tb->bytes + off, qemu_plugin_insn_data(qemu_plugin_tb_get_insn(qtb, i)), sz);
         off += sz;
     }
     tb->end = tb->vaddr + tb->n_bytes;
