@@ -448,3 +448,75 @@ def _cpu(board: str) -> str:
     from edgel3_mote.export.boards import get_board
 
     return get_board(board).cpu
+
+
+class FunctionMap:
+    """Which ELF function holds an address (from the symbol table's sized STT_FUNC entries)."""
+
+    def __init__(self, elf: str | os.PathLike):
+        import bisect
+
+        from elftools.elf.elffile import ELFFile
+        from elftools.elf.sections import SymbolTableSection
+
+        funcs = set()
+        with open(elf, "rb") as f:
+            for sec in ELFFile(f).iter_sections():
+                if isinstance(sec, SymbolTableSection):
+                    for sym in sec.iter_symbols():
+                        if sym["st_info"]["type"] == "STT_FUNC" and sym["st_size"]:
+                            start = sym["st_value"] & ~1
+                            funcs.add((start, start + sym["st_size"], sym.name))
+        self._funcs = sorted(funcs)
+        self._starts = [f[0] for f in self._funcs]
+        self._bisect = bisect.bisect_right
+
+    def name(self, addr: int) -> str | None:
+        i = self._bisect(self._starts, addr) - 1
+        if i >= 0 and self._funcs[i][0] <= addr < self._funcs[i][1]:
+            return self._funcs[i][2]
+        return None
+
+
+def infer_cycles(span: list[Segment], est: CycleEstimator, funcs: FunctionMap, layer_ticks: list[int],
+                 resolution: int) -> dict:
+    """Front-end, engine and per-layer instructions + estimated cycles of one traced INFER.
+
+    The serial app (firmware/app/serial_main.c) reads em_board_ticks() at t0/t1 around the front-end
+    and t2/t3 around em_model_invoke(), all from one function; inside, the engine's EM_RUN reads it
+    before and after every layer call (many times per layer when a chain streams rows). So the marks
+    of a span are: t0, t1, t2, then (before, after) pairs from the engine, then t3. Per-layer figures
+    group the pairs by call site; sites in order of first execution are the layers with code in
+    index order (a chain starts each stage after the one before it), each matched to a layer whose
+    ticks equal its instructions (``layers_mapped`` is False if some site matches none).
+    """
+    marks = [s.end_key for s in span]
+    if len(marks) < 4:
+        raise DeviceError(f"the traced INFER has {len(marks)} tick readings, expected at least 4")
+    app = funcs.name(marks[0])
+    end = next((j for j in range(3, len(marks)) if funcs.name(marks[j]) == app), None)
+    if end is None or (end - 3) % 2:
+        raise DeviceError("the traced INFER's tick readings do not pair up as the serial app takes them")
+    frontend = est.segment(span[1])
+    engine = est.segments(span[3: end + 1])
+    sites: dict[int, list] = {}
+    for k in range(4, end, 2):
+        site = sites.setdefault(span[k].end_key, [ZERO, 0])
+        site[0] = site[0] + est.segment(span[k])
+        site[1] += 1
+    # sites in order of first execution -> layers in index order: each site takes the next layer whose
+    # ticks it matches (within one tick step per run); layers left over have no code (aliases)
+    layers: list[dict] = [{"instructions": 0, "cycles": 0, "runs": 0, "ticks": int(t)} for t in layer_ticks]
+    j = 0
+    mapped = True
+    for cost, runs in sites.values():
+        while j < len(layer_ticks) and abs(cost.instructions - layer_ticks[j]) > runs * resolution:
+            j += 1
+        if j == len(layer_ticks):
+            mapped = False
+            break
+        layers[j].update(instructions=cost.instructions, cycles=cost.cycles, runs=runs)
+        j += 1
+    return {"frontend": {"instructions": frontend.instructions, "cycles": frontend.cycles},
+            "engine": {"instructions": engine.instructions, "cycles": engine.cycles},
+            "layers": layers if mapped else [], "layer_sites": len(sites), "layers_mapped": mapped}
