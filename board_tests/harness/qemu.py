@@ -9,7 +9,8 @@ QEMU runs with ``-icount shift=0``: virtual time advances 1 ns per instruction, 
 ticks count instructions and are the same from run to run. Semihosting (``SYS_WRITE0`` text,
 ``SYS_EXIT_EXTENDED``) is on; its text lands in ``.output`` with QEMU's own messages.
 With ``serial=True`` the UART is a TCP server on a free loopback port that waits for the
-first client before the firmware starts (``server=on,wait=on,nodelay=on``).
+first client before the firmware starts (``server=on,wait=on,nodelay=on``). ``plugin`` adds a
+TCG plugin (``-plugin``), e.g. the cycle estimator's TB trace (``cycles.plugin_arg``).
 
 QEMU is killed by pid on ``__exit__``/``kill()``/``wait()`` timeouts, at interpreter exit
 (atexit), and by the kernel when the thread that started it dies (PR_SET_PDEATHSIG, so even a

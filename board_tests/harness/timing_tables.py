@@ -21,12 +21,14 @@ Cortex-M7 (``CORTEX_M7``): ARM publishes no per-instruction cycle table for the 
 ARM DDI 0489, chapter 2 "Functional description" only describes the six-stage, dual-issue
 pipeline with a 64-bit load/store path and a branch predictor). The model here is a stated
 simplification of that description, not a TRM table: every listed class issues in the cycles
-below; two adjacent instructions issue together (one cycle for the pair) unless both access
-memory, both use the multiplier, the second reads a register the first writes, or either is a
-branch (except a branch second), a divide, a multiple load/store, an FP instruction or an IT;
-a load's result is ready one cycle later (one stall cycle if the next instruction uses it);
-taken branches cost 1 + P with P = 1 (loop branches predicted correctly); LDRD/STRD take one
-cycle and LDM/STM/PUSH/POP take ceil(N / 2) (two registers a cycle).
+below; two adjacent single-cycle instructions issue together (the second costs 0) unless both
+access memory, both use the multiplier, the second reads a general register the first writes
+(condition flags are not a dependency: a compare pairs with its branch), the first is itself the
+second of a pair, or either is a branch (except a branch second), a divide, a multiple
+load/store, an FP instruction or an IT; a load's result is ready one cycle later (one stall
+cycle if the next instruction reads it); taken branches cost 1 + P with P = 1 (loop branches
+predicted correctly); LDRD/STRD take one cycle and LDM/STM/PUSH/POP ceil(N / 2) (two registers
+a cycle).
 """
 from __future__ import annotations
 
