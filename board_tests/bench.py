@@ -371,6 +371,17 @@ def cycle_trace_plugin(elf: str | Path, trace_path: str | Path) -> str:
     return plugin_arg(elf, trace_path, arm=TRACE_ARM, disarm=TRACE_DISARM, spans=1)
 
 
+def _layer_macs(project_dir: str | None, n: int) -> list[int]:
+    """MACs of each engine layer from the project's project.json (0 where unknown)."""
+    import json
+
+    pj = Path(project_dir) / "project.json" if project_dir else None
+    layers = json.loads(pj.read_text()).get("engine", {}).get("layers", []) if pj and pj.is_file() else []
+    if len(layers) != n:
+        return [0] * n
+    return [int(layer.get("macs") or 0) for layer in layers]
+
+
 def window_cycles(results: dict, elf: str | Path, trace_path: str | Path) -> dict:
     """Estimated cycles of the bench's first window (the traced INFER), its real-time factor at the
     board's clock, and the check that the trace's instructions equal the device's ticks."""
@@ -395,8 +406,13 @@ def window_cycles(results: dict, elf: str | Path, trace_path: str | Path) -> dic
     window_s = results["window_samples"] / results["model_sample_rate"]
     time_s = total["cycles"] / clock
     names = results.get("layer_names") or []
+    macs = _layer_macs(results.get("project_dir"), len(ic["layers"]))
     for j, layer in enumerate(ic["layers"]):
         layer["name"] = names[j] if j < len(names) else f"layer_{j}"
+        if macs[j]:
+            layer["macs"] = macs[j]
+            layer["instructions_per_mac"] = layer["instructions"] / macs[j]
+            layer["cycles_per_mac"] = layer["cycles"] / macs[j]
     match = (abs(fe["instructions"] - fe["ticks"]) < res and abs(eng["instructions"] - eng["ticks"]) < res
              and (ic["layers_mapped"] or not w["layer_ticks"]))
     return {

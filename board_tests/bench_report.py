@@ -153,15 +153,18 @@ def markdown(results: dict) -> str:
     if s["layers"]:
         total = sum(layer["mean_ticks"] for layer in s["layers"]) or 1.0
         est = (results.get("cycles") or {}).get("layers") or []
-        head = f"| # | layer | {unit} | share of engine |" + (" est. cycles (traced window) | cycles/instr |"
-                                                                if est else "")
-        lines += ["", "## Per layer (mean over windows)", "", head, "|---|---|---|---|" + ("---|---|" if est else "")]
+        head = f"| # | layer | {unit} | share of engine |" + (" est. cycles (traced window) | cycles/instr | "
+                                                                "instr/MAC | cycles/MAC |" if est else "")
+        lines += ["", "## Per layer (mean over windows)", "", head,
+                  "|---|---|---|---|" + ("---|---|---|---|" if est else "")]
         for j, layer in enumerate(s["layers"]):
             row = (f"| {j} | `{layer['name']}` | {layer['mean_ticks']:,.0f} | "
                    f"{100 * layer['mean_ticks'] / total:.1f} % |")
             if j < len(est):
                 e = est[j]
                 row += f" {e['cycles']:,} | {e['cycles'] / e['instructions'] if e['instructions'] else 0:.2f} |"
+                row += (f" {e['instructions_per_mac']:.2f} | {e['cycles_per_mac']:.2f} |" if e.get("macs")
+                        else " - | - |")
             lines.append(row)
     lines += _head_section(results)
     cmp = results.get("comparison")

@@ -18,6 +18,8 @@ pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 BOARD = "qemu-netduinoplus2"
 # window 0 of cat.mp3 (hop 0.1 s), calibrated on the ten clips like `make bench`; today's kernels
 STATED = {"frontend_cycles": 8_506_798, "engine_cycles": 300_224_137, "total_instructions": 249_052_161}
+# estimated cycles per MAC of the eight convolutions (layers 0, 1, 3, 4, 6, 7, 9, 10)
+STATED_CONV_CYCLES_PER_MAC = [15.90, 2.64, 2.48, 2.29, 2.14, 2.05, 2.13, 2.23]
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +57,11 @@ def test_estimated_cycles_per_window_are_the_stated_figure(traced):
     assert c["clock_hz"] == 168_000_000
     assert c["real_time"] == (c["total"]["cycles"] <= c["clock_hz"] * c["window_s"])
     assert c["real_time_factor"] == pytest.approx(c["clock_hz"] * c["window_s"] / c["total"]["cycles"])
+
+    convs = [layer for layer in c["layers"] if "conv" in layer["name"]]
+    assert [round(layer["cycles"] / layer["macs"], 2) for layer in convs] == pytest.approx(
+        STATED_CONV_CYCLES_PER_MAC, abs=0.02)
+    assert all(layer["cycles_per_mac"] == layer["cycles"] / layer["macs"] for layer in convs)
 
 
 def test_bench_report_states_cycles_and_the_real_time_verdict(traced):
