@@ -346,3 +346,80 @@ def summarize(clips: list[dict], layer_names: list[str]) -> dict:
         "repeat_max_tick_diff": int(repeat_diff),
         "layers": per_layer,
     }
+
+
+# Functions of the serial firmware that open and close the traced INFER (see harness/cycles.py).
+TRACE_ARM = "em_board_ticks_sync"   # called right before the front-end's first tick reading
+TRACE_DISARM = "em_proto_send"      # the INFER's reply
+
+
+def cycle_trace_plugin(elf: str | Path, trace_path: str | Path) -> str:
+    """The ``-plugin`` argument that records the first INFER of a bench for ``window_cycles``."""
+    from edgel3_mote.board_tests.harness.cycles import plugin_arg
+
+    return plugin_arg(elf, trace_path, arm=TRACE_ARM, disarm=TRACE_DISARM, spans=1)
+
+
+def _layer_macs(project_dir: str | None, n: int) -> list[int]:
+    """MACs of each engine layer from the project's project.json (0 where unknown)."""
+    import json
+
+    pj = Path(project_dir) / "project.json" if project_dir else None
+    layers = json.loads(pj.read_text()).get("engine", {}).get("layers", []) if pj and pj.is_file() else []
+    if len(layers) != n:
+        return [0] * n
+    return [int(layer.get("macs") or 0) for layer in layers]
+
+
+def window_cycles(results: dict, elf: str | Path, trace_path: str | Path) -> dict:
+    """Estimated cycles of the bench's first window (the traced INFER), its real-time factor at the
+    board's clock, and the check that the trace's instructions equal the device's ticks."""
+    from edgel3_mote.board_tests.harness.cycles import (CycleEstimator, FunctionMap, infer_cycles, parse_trace,
+                                                        tick_resolution)
+    from edgel3_mote.board_tests.harness.timing_tables import timing_for_cpu
+    from edgel3_mote.export.boards import get_board
+
+    trace = parse_trace(trace_path)
+    if not trace.spans or not results["clips"] or not results["clips"][0]["windows"]:
+        raise DeviceError(f"no INFER was traced into {trace_path}: the cycle estimate needs the bench's first window")
+    board = get_board(results["board"])
+    timing = timing_for_cpu(board.cpu)
+    res = tick_resolution(board.name)
+    w = results["clips"][0]["windows"][0]
+    est = CycleEstimator(timing, trace.blocks)
+    ic = infer_cycles(trace.spans[0], est, FunctionMap(elf), w["layer_ticks"], res)
+    fe, eng = ic["frontend"], ic["engine"]
+    fe["ticks"], eng["ticks"] = w["frontend_ticks"], w["engine_ticks"]
+    total = {k: fe[k] + eng[k] for k in ("instructions", "cycles", "ticks")}
+    clock = int(results["clock_hz"])
+    window_s = results["window_samples"] / results["model_sample_rate"]
+    time_s = total["cycles"] / clock
+    names = results.get("layer_names") or []
+    macs = _layer_macs(results.get("project_dir"), len(ic["layers"]))
+    for j, layer in enumerate(ic["layers"]):
+        layer["name"] = names[j] if j < len(names) else f"layer_{j}"
+        if macs[j]:
+            layer["macs"] = macs[j]
+            layer["instructions_per_mac"] = layer["instructions"] / macs[j]
+            layer["cycles_per_mac"] = layer["cycles"] / macs[j]
+    match = (abs(fe["instructions"] - fe["ticks"]) < res and abs(eng["instructions"] - eng["ticks"]) < res
+             and (ic["layers_mapped"] or not w["layer_ticks"]))
+    return {
+        "core": timing.name,
+        "timing_source": timing.source,
+        "timing_notes": list(timing.notes),
+        "pipeline_refill": timing.pipeline_refill,
+        "assumption": "zero-wait-state memory (no flash wait states, caches or bus contention): a lower bound "
+                      "for a board whose flash needs wait states",
+        "traced_window": {"clip": results["clips"][0]["path"], "index": 0},
+        "frontend": fe, "engine": eng, "total": total,
+        "cpi": total["cycles"] / total["instructions"],
+        "layers": ic["layers"], "layers_mapped": ic["layers_mapped"],
+        "instructions_match_ticks": bool(match),
+        "tick_resolution": res,
+        "clock_hz": clock,
+        "window_s": window_s,
+        "estimated_time_s": time_s,
+        "real_time_factor": window_s / time_s,
+        "real_time": bool(time_s <= window_s),
+    }

@@ -36,6 +36,30 @@ def _repeat(s: dict, results: dict) -> str:
             f"{s.get('repeat_max_tick_diff', 0)} {unit}" + (f" (the tick counter's step is {step})" if step else ""))
 
 
+def _cycles_section(results: dict) -> list[str]:
+    """Estimated cycles of the traced window (results["cycles"], QEMU only) and the real-time verdict."""
+    c = results.get("cycles")
+    if not c:
+        return []
+    mhz = c["clock_hz"] / 1e6
+    lines = ["", f"## Estimated cycles ({c['core']} timing table, traced window)", "",
+             f"**real time: {'yes' if c['real_time'] else 'no'}** -- one {c['window_s']:g} s window takes an "
+             f"estimated {c['total']['cycles']:,} cycles = {1e3 * c['estimated_time_s']:.1f} ms at {mhz:g} MHz: "
+             f"real-time factor {c['real_time_factor']:.2f} (window length / estimated time)", "",
+             "| part | instructions (trace) | device ticks | estimated cycles | cycles/instruction | "
+             f"time at {mhz:g} MHz |", "|---|---|---|---|---|---|"]
+    for label, key in (("front-end", "frontend"), ("engine", "engine"), ("total", "total")):
+        p = c[key]
+        cpi = p["cycles"] / p["instructions"] if p["instructions"] else 0.0
+        lines.append(f"| {label} | {p['instructions']:,} | {p['ticks']:,} | {p['cycles']:,} | {cpi:.2f} | "
+                     f"{1e3 * p['cycles'] / c['clock_hz']:.1f} ms |")
+    lines += ["", f"Traced: window {c['traced_window']['index']} of `{Path(c['traced_window']['clip']).name}`. "
+              f"Trace instructions equal the device's ticks (within the {c['tick_resolution']}-instruction tick): "
+              f"{'yes' if c['instructions_match_ticks'] else '**NO**'}. Model: {c['timing_source']}; "
+              f"taken-branch refill P = {c['pipeline_refill']}. Assumes {c['assumption']}."]
+    return lines
+
+
 def _head_section(results: dict) -> list[str]:
     """The classifier head on the device (summary["head"], only when the firmware has one)."""
     h = results["summary"].get("head")
@@ -125,13 +149,23 @@ def markdown(results: dict) -> str:
             f"{max(w['frontend_max_lsb'] for w in ws)} | {sum(w['cosine'] for w in ws) / n:.5f} | "
             f"{min(w['cosine'] for w in ws):.5f} | {sum(w['frontend_ticks'] for w in ws) / n:,.0f} | "
             f"{sum(w['engine_ticks'] for w in ws) / n:,.0f} |")
+    lines += _cycles_section(results)
     if s["layers"]:
         total = sum(layer["mean_ticks"] for layer in s["layers"]) or 1.0
-        lines += ["", "## Per layer (mean over windows)", "", f"| # | layer | {unit} | share of engine |",
-                  "|---|---|---|---|"]
+        est = (results.get("cycles") or {}).get("layers") or []
+        head = f"| # | layer | {unit} | share of engine |" + (" est. cycles (traced window) | cycles/instr | "
+                                                                "instr/MAC | cycles/MAC |" if est else "")
+        lines += ["", "## Per layer (mean over windows)", "", head,
+                  "|---|---|---|---|" + ("---|---|---|---|" if est else "")]
         for j, layer in enumerate(s["layers"]):
-            lines.append(f"| {j} | `{layer['name']}` | {layer['mean_ticks']:,.0f} | "
-                         f"{100 * layer['mean_ticks'] / total:.1f} % |")
+            row = (f"| {j} | `{layer['name']}` | {layer['mean_ticks']:,.0f} | "
+                   f"{100 * layer['mean_ticks'] / total:.1f} % |")
+            if j < len(est):
+                e = est[j]
+                row += f" {e['cycles']:,} | {e['cycles'] / e['instructions'] if e['instructions'] else 0:.2f} |"
+                row += (f" {e['instructions_per_mac']:.2f} | {e['cycles_per_mac']:.2f} |" if e.get("macs")
+                        else " - | - |")
+            lines.append(row)
     lines += _head_section(results)
     cmp = results.get("comparison")
     if cmp:

@@ -18,7 +18,10 @@ BENCH_DESCRIPTION = """Stream clips window by window (framed exactly as get_embe
 report, per clip and in summary: int8 exactness vs the tflite-micro interpreter on the
 device's own spectrogram, front-end agreement with the numpy reference, cosine / L2 / MAE vs
 the float Keras model, latency (instructions under QEMU, cycles on silicon) split front-end /
-engine / per layer, and memory. Writes REPORT/bench.json, bench.md, layers.png, parity.png.
+engine / per layer, and memory. Under QEMU the first window is also traced and weighted with
+the core's published timing (zero wait states): estimated cycles per window and per layer, and
+the real-time factor at the board's clock (--no-cycles skips it). Writes REPORT/bench.json,
+bench.md, layers.png, parity.png.
 
 A real board: --port URL (any pyserial URL) with the firmware of --project flashed.
 No --port and a qemu-* board: the firmware is built (or reused) and run in QEMU."""
@@ -50,6 +53,8 @@ def _add_common(p: argparse.ArgumentParser, port: bool) -> None:
                                                           "like get_embedding; coarser is faster)")
     p.add_argument("--max-windows", type=int, default=None, help="at most this many windows per clip")
     p.add_argument("--no-layer-ticks", action="store_true", help="do not ask for per-layer ticks")
+    p.add_argument("--no-cycles", action="store_true",
+                   help="QEMU boards: skip the estimated-cycles trace of the first window (core timing table)")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds to wait for one INFER answer (default 600)")
     p.add_argument("--compare-to", default=None, metavar="BENCH_JSON",
@@ -91,7 +96,7 @@ def _clips(args, tmp: Path) -> tuple[list[Path], bool]:
 
 
 def _run(args, mode: str) -> int:
-    from edgel3_mote.board_tests.bench import run_bench
+    from edgel3_mote.board_tests.bench import cycle_trace_plugin, run_bench, window_cycles
     from edgel3_mote.board_tests.bench_report import write_reports
     from edgel3_mote.board_tests.deploy import open_board, resolve_deployment
     from edgel3_mote.errors import InvalidInputError
@@ -116,10 +121,14 @@ def _run(args, mode: str) -> int:
         if setup.weights is None:
             _log(f"NOTE: {args.model} runs with RANDOM weights (seed {setup.seed}): no --weights given; "
                  f"parity/latency/memory are real, the embeddings are meaningless")
+        trace = Path(tmp) / "tbtrace.txt"  # QEMU: the first INFER's instruction stream, for estimated cycles
+        plugin = None if port or args.no_cycles else cycle_trace_plugin(elf, trace)
         with open_board(setup, elf, port=port, baud=getattr(args, "baud", 115200),
-                        infer_timeout=args.timeout, log=_log) as client:
+                        infer_timeout=args.timeout, log=_log, plugin=plugin) as client:
             results = run_bench(client, setup, clips, hop=args.hop, layer_ticks=not args.no_layer_ticks,
                                 max_windows=args.max_windows, progress=not args.quiet, log=_log)
+        if plugin:
+            results["cycles"] = window_cycles(results, elf, trace)
     results["synthetic_clips"] = synthetic
     results["mode"] = mode
     if args.compare_to:

@@ -65,8 +65,9 @@ def _head_setup(project_dir: Path, head: dict | None) -> HeadSetup | None:
 
 @contextlib.contextmanager
 def open_board(setup: BenchSetup, elf: Path | None, port: str | None = None, baud: int = 115200,
-               infer_timeout: float = 600.0, log=print) -> Iterator[DeviceClient]:
-    """A connected client: to ``port`` if given, else to the firmware in QEMU (killed on exit)."""
+               infer_timeout: float = 600.0, log=print, plugin: str | None = None) -> Iterator[DeviceClient]:
+    """A connected client: to ``port`` if given, else to the firmware in QEMU (killed on exit;
+    ``plugin``: a QEMU ``-plugin`` argument, e.g. ``bench.cycle_trace_plugin``)."""
     if port:
         with SerialLink(port, baud) as link:
             client = DeviceClient(link, infer_timeout=infer_timeout)
@@ -78,7 +79,7 @@ def open_board(setup: BenchSetup, elf: Path | None, port: str | None = None, bau
         raise InvalidInputError(f"board '{setup.board}' does not run in QEMU: connect it and pass --port URL")
     from edgel3_mote.board_tests.harness.qemu import QemuBoard
 
-    with QemuBoard(setup.board, elf, serial=True, icount=True) as qemu:
+    with QemuBoard(setup.board, elf, serial=True, icount=True, plugin=plugin) as qemu:
         log(f"QEMU pid {qemu.pid} running {elf.name} on {qemu.url}")
         try:
             with SerialLink(qemu.url, connect_timeout=20) as link:

@@ -9,7 +9,8 @@ QEMU runs with ``-icount shift=0``: virtual time advances 1 ns per instruction, 
 ticks count instructions and are the same from run to run. Semihosting (``SYS_WRITE0`` text,
 ``SYS_EXIT_EXTENDED``) is on; its text lands in ``.output`` with QEMU's own messages.
 With ``serial=True`` the UART is a TCP server on a free loopback port that waits for the
-first client before the firmware starts (``server=on,wait=on,nodelay=on``).
+first client before the firmware starts (``server=on,wait=on,nodelay=on``). ``plugin`` adds a
+TCG plugin (``-plugin``), e.g. the cycle estimator's TB trace (``cycles.plugin_arg``).
 
 QEMU is killed by pid on ``__exit__``/``kill()``/``wait()`` timeouts, at interpreter exit
 (atexit), and by the kernel when the thread that started it dies (PR_SET_PDEATHSIG, so even a
@@ -70,13 +71,16 @@ def free_loopback_port() -> int:
         return s.getsockname()[1]
 
 
-def qemu_command(board: BoardSpec, elf: Path, serial: str, icount: bool, append: str | None = None) -> list[str]:
+def qemu_command(board: BoardSpec, elf: Path, serial: str, icount: bool, append: str | None = None,
+                 plugin: str | None = None) -> list[str]:
     cmd = [QEMU, "-M", board.qemu_machine, "-nographic", "-monitor", "none",
            "-semihosting-config", "enable=on,target=native", "-kernel", str(elf), "-serial", serial]
     if icount:
         cmd += ["-icount", "shift=0"]
     if append:
         cmd += ["-append", append]  # the firmware reads it with semihosting SYS_GET_CMDLINE
+    if plugin:
+        cmd += ["-plugin", plugin]  # e.g. the cycle estimator's TB trace (harness/cycles.py)
     return cmd
 
 
@@ -85,7 +89,7 @@ class QemuBoard:
 
     def __init__(self, board: str | BoardSpec, elf: str | os.PathLike, serial: bool = True,
                  icount: bool = True, timeout: float = 600.0, start_timeout: float = 20.0,
-                 append: str | None = None):
+                 append: str | None = None, plugin: str | None = None):
         self.board = get_board(board)
         if not self.board.runnable_in_qemu:
             raise InvalidInputError(f"board '{self.board.name}' does not run in QEMU: use a qemu-* board "
@@ -98,6 +102,7 @@ class QemuBoard:
         self.serial = serial
         self.icount = icount
         self.append = append
+        self.plugin = plugin
         self.timeout = timeout
         self.start_timeout = start_timeout
         self.port: int | None = None
@@ -113,7 +118,8 @@ class QemuBoard:
             self.port = free_loopback_port() if self.serial else None
             chardev = (f"tcp:127.0.0.1:{self.port},server=on,wait=on,nodelay=on" if self.serial else "null")
             self._chunks = []
-            self.proc = subprocess.Popen(qemu_command(self.board, self.elf, chardev, self.icount, self.append),
+            self.proc = subprocess.Popen(qemu_command(self.board, self.elf, chardev, self.icount, self.append,
+                                                      self.plugin),
                                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=subprocess.STDOUT, start_new_session=True,
                                          preexec_fn=_die_with_parent)
@@ -198,8 +204,10 @@ class QemuBoard:
 
 
 def run_elf(board: str | BoardSpec, elf: str | os.PathLike, timeout: float = 600.0,
-            icount: bool = True, append: str | None = None) -> tuple[int, str]:
-    """Run a semihosting firmware with no serial link to its end: (exit code, output)."""
-    with QemuBoard(board, elf, serial=False, icount=icount, timeout=timeout, append=append) as qemu:
+            icount: bool = True, append: str | None = None, plugin: str | None = None) -> tuple[int, str]:
+    """Run a semihosting firmware with no serial link to its end: (exit code, output).
+    ``plugin``: a ``-plugin`` argument (e.g. ``cycles.plugin_arg``)."""
+    with QemuBoard(board, elf, serial=False, icount=icount, timeout=timeout, append=append,
+                   plugin=plugin) as qemu:
         code = qemu.wait()
         return code, qemu.output

@@ -19,7 +19,7 @@ BENCH_MAIN = Path(__file__).with_name("kernel_bench_main.c")
 
 
 def run_bench(board: str = "qemu-mps2-an386", dsp: bool = False, out_dir: Path | None = None) -> dict[str, int]:
-    from edgel3_mote.board_tests.harness.qemu import run_elf
+    from edgel3_mote.board_tests.harness.cycles import cycles_for_ticks, run_traced
     from edgel3_mote.export.boards import build_elf
 
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix="em-kernel-bench-"))
@@ -27,8 +27,9 @@ def run_bench(board: str = "qemu-mps2-an386", dsp: bool = False, out_dir: Path |
                     include_dirs=[KERNEL_DIR], defines={"EM_USE_DSP": None} if dsp else None,
                     # DSP boards' own flags define EM_USE_DSP: undefine it for the portable build
                     extra_flags=["-Werror", *([] if dsp else ["-UEM_USE_DSP"])])
-    code, output = run_elf(board, elf, timeout=300)
+    code, output, trace = run_traced(board, elf, timeout=300, out=out_dir / f"{elf.stem}.trace")
     values = {k: int(v) for k, v in re.findall(r"^(\w+)=(\d+)$", output, re.M)}
+    values.update(cycles_for_ticks(board, trace, values))  # estimated "<name>_cycles" per "<name>_ticks"
     values["exit_code"] = code
     return values
 
@@ -46,6 +47,10 @@ def main(argv=None) -> int:
               f"({r['conv_sparse_ticks'] / macs:.2f}/dense MAC)  fc {r['fc_ticks']:>8,d} "
               f"({r['fc_ticks'] / r['fc_macs']:.2f}/MAC)  checksum {r['checksum']:#010x}  exit {r['exit_code']}")
     same = results[False]["checksum"] == results[True]["checksum"]
+    print("  estimated cycles per MAC (core timing table, zero wait states; board_tests/harness/cycles.py):")
+    for dsp, r in results.items():
+        print(f"  {'dsp     ' if dsp else 'portable'}: conv dense {r['conv_dense_cycles'] / r['conv_macs']:.2f}  "
+              f"conv 90%-sparse {r['conv_sparse_cycles'] / r['conv_macs']:.2f}  fc {r['fc_cycles'] / r['fc_macs']:.2f}")
     print(f"  portable and DSP outputs identical: {same}")
     return 0 if same and all(r["exit_code"] == 0 for r in results.values()) else 1
 

@@ -1,0 +1,77 @@
+"""The README's real-time figure: SEA-64 (real weights, ../shared) on qemu-netduinoplus2, estimated
+cycles of one 1-s window through the serial bench's cycle trace (board_tests.bench.window_cycles).
+
+The traced window's instructions must equal the device's own ticks exactly (TIM2: one tick per
+instruction), front-end, engine and every layer; the estimated cycles must be the stated figure to
+0.5 %, and the "real time" verdict must follow from them at the board's 168 MHz.
+"""
+from __future__ import annotations
+
+import pytest
+
+from edgel3_mote.board_tests.bench import cycle_trace_plugin, run_bench, window_cycles
+from edgel3_mote.board_tests.deploy import open_board, resolve_deployment
+from edgel3_mote.export.project import build_firmware_project
+
+pytestmark = [pytest.mark.qemu, pytest.mark.slow]
+
+BOARD = "qemu-netduinoplus2"
+# window 0 of cat.mp3 (hop 0.1 s), calibrated on the ten clips like `make bench`; today's kernels
+STATED = {"frontend_cycles": 8_506_798, "engine_cycles": 300_224_137, "total_instructions": 249_052_161}
+# estimated cycles per MAC of the eight convolutions (layers 0, 1, 3, 4, 6, 7, 9, 10)
+STATED_CONV_CYCLES_PER_MAC = [15.90, 2.64, 2.48, 2.29, 2.14, 2.05, 2.13, 2.23]
+
+
+@pytest.fixture(scope="module")
+def traced(sea64_weights, clips_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cycles-sea64")
+    info = build_firmware_project(BOARD, "sea-64", weights=str(sea64_weights), clips=str(clips_dir),
+                                  out_dir=tmp / "project", log=lambda m: None)
+    setup, elf = resolve_deployment(BOARD, "sea-64", str(sea64_weights), project=info.project_dir,
+                                    log=lambda m: None)
+    trace = tmp / "trace.txt"
+    with open_board(setup, elf, plugin=cycle_trace_plugin(elf, trace), log=lambda m: None) as client:
+        results = run_bench(client, setup, [clips_dir / "cat.mp3"], max_windows=1, repeat_check=False,
+                            progress=False, log=lambda m: None)
+    return results, window_cycles(results, elf, trace)
+
+
+def test_trace_instructions_equal_device_ticks(traced):
+    results, c = traced
+    assert results["summary"]["int8_exact_windows"] == 1
+    assert c["instructions_match_ticks"] and c["layers_mapped"]
+    assert c["frontend"]["instructions"] == c["frontend"]["ticks"]
+    assert c["engine"]["instructions"] == c["engine"]["ticks"]
+    w = results["clips"][0]["windows"][0]
+    assert [layer["instructions"] for layer in c["layers"]] == w["layer_ticks"]
+
+
+def test_estimated_cycles_per_window_are_the_stated_figure(traced):
+    _, c = traced
+    assert c["total"]["instructions"] == pytest.approx(STATED["total_instructions"], rel=0.005)
+    assert c["frontend"]["cycles"] == pytest.approx(STATED["frontend_cycles"], rel=0.005)
+    assert c["engine"]["cycles"] == pytest.approx(STATED["engine_cycles"], rel=0.005)
+    layers = sum(layer["cycles"] for layer in c["layers"])
+    assert 0.95 * c["engine"]["cycles"] <= layers <= c["engine"]["cycles"]  # glue between layers is small
+    assert c["total"]["cycles"] == c["frontend"]["cycles"] + c["engine"]["cycles"]
+    assert c["clock_hz"] == 168_000_000
+    assert c["real_time"] == (c["total"]["cycles"] <= c["clock_hz"] * c["window_s"])
+    assert c["real_time_factor"] == pytest.approx(c["clock_hz"] * c["window_s"] / c["total"]["cycles"])
+
+    convs = [layer for layer in c["layers"] if "conv" in layer["name"]]
+    assert [round(layer["cycles"] / layer["macs"], 2) for layer in convs] == pytest.approx(
+        STATED_CONV_CYCLES_PER_MAC, abs=0.02)
+    assert all(layer["cycles_per_mac"] == layer["cycles"] / layer["macs"] for layer in convs)
+
+
+def test_bench_report_states_cycles_and_the_real_time_verdict(traced):
+    from edgel3_mote.board_tests.bench_report import markdown
+
+    results, c = traced
+    md = markdown(results | {"cycles": c, "elapsed_s": 0.0})
+    assert f"**real time: {'yes' if c['real_time'] else 'no'}**" in md
+    assert f"{c['total']['cycles']:,}" in md and f"real-time factor {c['real_time_factor']:.2f}" in md
+    assert "zero-wait-state memory" in md
+    for layer in c["layers"]:
+        if layer["cycles"]:
+            assert f"{layer['cycles']:,}" in md
