@@ -195,6 +195,7 @@ def _classify(ins) -> Insn:
         regs = [op for op in ops if op.type == A.ARM_OP_REG]
         n_regs = len(regs) - (0 if m in ("push", "pop") else 1)
         cls = "load_multiple" if m in ("pop", "ldm", "ldmia", "ldmfd", "ldmdb") else "store_multiple"
+        addr_regs = frozenset({"sp"} if m in ("push", "pop") else {ins.reg_name(regs[0].reg)})
     elif m in ("vpush", "vpop", "vldmia", "vldmdb", "vstmia", "vstmdb", "vldm", "vstm"):
         regs = [op for op in ops if op.type == A.ARM_OP_REG]
         n_regs = len(regs) - (0 if m in ("vpush", "vpop") else 1)
