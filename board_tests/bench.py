@@ -365,7 +365,10 @@ TRACE_DISARM = "em_proto_send"      # the INFER's reply
 
 
 def cycle_trace_plugin(elf: str | Path, trace_path: str | Path) -> str:
-    """The ``-plugin`` argument that records the first INFER of a bench for ``window_cycles``."""
+    """The ``-plugin`` argument that records the first INFER of a bench for ``window_cycles``
+    (builds the plugin and imports the decoder now: a missing tool fails before the bench, not after)."""
+    import capstone  # noqa: F401
+
     from edgel3_mote.board_tests.harness.cycles import plugin_arg
 
     return plugin_arg(elf, trace_path, arm=TRACE_ARM, disarm=TRACE_DISARM, spans=1)
