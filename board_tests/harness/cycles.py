@@ -334,9 +334,11 @@ def block_timing(vaddr: int, code: bytes, timing: CoreTiming) -> BlockTiming:
 class Cost:
     instructions: int
     cycles: int
+    branches_taken: int = 0      # each adds the refill P: cycles at another P = cycles + (P' - P) * this
 
     def __add__(self, other: "Cost") -> "Cost":
-        return Cost(self.instructions + other.instructions, self.cycles + other.cycles)
+        return Cost(self.instructions + other.instructions, self.cycles + other.cycles,
+                    self.branches_taken + other.branches_taken)
 
     @property
     def cpi(self) -> float:
@@ -366,13 +368,13 @@ class CycleEstimator:
 
     def segment(self, seg: Segment) -> Cost:
         p = self.timing.pipeline_refill
-        insns = cycles = 0
+        insns = cycles = branches = 0
         for tb, (execs, taken) in seg.counts.items():
             bt = self._block(tb)
             full = sum(bt.cycles) + (p if bt.branch == "always" else 0)
             insns += execs * bt.n_insns
             cycles += execs * full
-            cut_taken = 0
+            cut = 0
             for vaddr, n in seg.inside.get(tb, ()):
                 if bt.branch and bt.target == vaddr:
                     continue  # a branch back into its own block: taken, fully executed
@@ -381,10 +383,13 @@ class CycleEstimator:
                 k = sum(1 for a in bt.addresses if a < vaddr)
                 insns -= n * (bt.n_insns - k)
                 cycles -= n * (full - sum(bt.cycles[:k]))
-                cut_taken += n
+                cut += n
             if bt.branch == "cond":
-                cycles += p * (taken - cut_taken)
-        return Cost(insns, cycles)
+                cycles += p * (taken - cut)
+                branches += taken - cut
+            elif bt.branch == "always":
+                branches += execs - cut
+        return Cost(insns, cycles, branches)
 
     def segments(self, segs: list[Segment]) -> Cost:
         total = ZERO
@@ -518,6 +523,8 @@ def infer_cycles(span: list[Segment], est: CycleEstimator, funcs: FunctionMap, l
             break
         layers[j].update(instructions=cost.instructions, cycles=cost.cycles, runs=runs)
         j += 1
-    return {"frontend": {"instructions": frontend.instructions, "cycles": frontend.cycles},
-            "engine": {"instructions": engine.instructions, "cycles": engine.cycles},
+    return {"frontend": {"instructions": frontend.instructions, "cycles": frontend.cycles,
+                         "branches_taken": frontend.branches_taken},
+            "engine": {"instructions": engine.instructions, "cycles": engine.cycles,
+                       "branches_taken": engine.branches_taken},
             "layers": layers if mapped else [], "layer_sites": len(sites), "layers_mapped": mapped}

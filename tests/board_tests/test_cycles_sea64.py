@@ -69,6 +69,8 @@ def test_estimated_cycles_per_window_are_the_stated_figure(traced):
     assert c["clock_hz"] == stated["clock_hz"]
     assert c["real_time"] == (c["total"]["cycles"] <= c["clock_hz"] * c["window_s"])
     assert c["real_time_factor"] == pytest.approx(c["clock_hz"] * c["window_s"] / c["total"]["cycles"])
+    lo, hi = c["total"]["cycles_p_range"]  # P = 1 and P = 3 around the table's P = 2
+    assert lo < c["total"]["cycles"] < hi and hi - lo == 2 * c["total"]["branches_taken"]
 
     convs = [layer for layer in c["layers"] if "conv" in layer["name"]]
     assert [round(layer["cycles"] / layer["macs"], 2) for layer in convs] == pytest.approx(

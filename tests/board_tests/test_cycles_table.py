@@ -48,11 +48,13 @@ def test_segment_charges_taken_branches_and_cut_blocks():
     seg = Segment(0, 0, counts={0: [10, 9]}, inside={})
     assert est.segment(seg).instructions == 20
     assert est.segment(seg).cycles == 10 * (1 + 1) + 9 * p
+    assert est.segment(seg).branches_taken == 9
     full = sum(r[1] for r in LISTING) + p
     seg = Segment(0, 0, counts={1: [2, 2]}, inside={1: [(0x10a, 1)]})
     cost = est.segment(seg)
     assert cost.instructions == len(LISTING) + 5
     assert cost.cycles == full + sum(r[1] for r in LISTING[:5])
+    assert cost.branches_taken == 1  # the POP {pc} of the full execution only
 
 
 def test_unknown_core_is_refused():
