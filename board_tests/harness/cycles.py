@@ -11,11 +11,15 @@ assumed), and returns instructions **and** estimated cycles for it:
 2. Python decodes each TB once with ``capstone`` and weighs its instructions with the table
    (``block_timing``), including the M4's load pipelining and address-dependency stalls inside a
    block, or the M7's dual-issue pairing; a conditional branch costs its taken price only as often
-   as it was taken.
+   as it was taken. Pairing and stalls are not carried across blocks: a block starts after a branch
+   (taken or not), where the pipeline has no load to pipeline with anyway.
 
-    trace = run_traced("qemu-netduinoplus2", "kernel_bench.elf")     # semihosting firmware
-    est = CycleEstimator(timing_for_cpu("cortex-m4"))
-    est.segment(trace.spans[0][1])   # Cost(instructions=..., cycles=...) of the 2nd measured region
+    code, output, trace = run_traced("qemu-netduinoplus2", "bench.elf")   # a semihosting firmware
+    est = CycleEstimator("cortex-m4", trace.blocks)
+    est.segment(trace.spans[0][1])   # Cost(instructions, cycles, branches_taken) from reading 1 to 2
+
+``cycles_for_ticks`` matches a firmware's printed ``<name>_ticks`` to trace segments (bench-kernels);
+``infer_cycles`` splits a traced INFER of the serial app into front-end, engine and layers (bench).
 
 The plugin's instruction count of a segment equals the firmware's own tick difference under
 ``-icount shift=0`` (tests check this), so the cycle figure stands next to the measured one.
@@ -324,6 +328,7 @@ class BlockTiming:
 
 
 def block_timing(vaddr: int, code: bytes, timing: CoreTiming) -> BlockTiming:
+    """Per-instruction cycles of one TB under ``timing`` (the last instruction's branch not taken)."""
     insns = decode_block(vaddr, code)
     cyc = _m7_cycles(insns, timing) if timing.dual_issue else _m4_cycles(insns, timing)
     last = insns[-1]
@@ -403,7 +408,10 @@ def run_traced(board: str, elf: str | os.PathLike, timeout: float = 600.0, appen
     """Run a semihosting firmware to its end under the plugin: (exit code, output, trace)."""
     from edgel3_mote.board_tests.harness.qemu import run_elf
 
-    out = Path(out or tempfile.mkstemp(prefix="em-tbtrace-", suffix=".txt")[1])
+    if out is None:
+        fd, out = tempfile.mkstemp(prefix="em-tbtrace-", suffix=".txt")
+        os.close(fd)
+    out = Path(out)
     code, output = run_elf(board, elf, timeout=timeout, append=append, plugin=plugin_arg(elf, out))
     return code, output, parse_trace(out)
 
