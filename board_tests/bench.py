@@ -354,7 +354,10 @@ TRACE_DISARM = "em_proto_send"      # the INFER's reply
 
 
 def cycle_trace_plugin(elf: str | Path, trace_path: str | Path) -> str:
-    """The ``-plugin`` argument that records the first INFER of a bench for ``window_cycles``."""
+    """The ``-plugin`` argument that records the first INFER of a bench for ``window_cycles``
+    (builds the plugin and imports the decoder now: a missing tool fails before the bench, not after)."""
+    import capstone  # noqa: F401
+
     from edgel3_mote.board_tests.harness.cycles import plugin_arg
 
     return plugin_arg(elf, trace_path, arm=TRACE_ARM, disarm=TRACE_DISARM, spans=1)
@@ -390,7 +393,10 @@ def window_cycles(results: dict, elf: str | Path, trace_path: str | Path) -> dic
     ic = infer_cycles(trace.spans[0], est, FunctionMap(elf), w["layer_ticks"], res)
     fe, eng = ic["frontend"], ic["engine"]
     fe["ticks"], eng["ticks"] = w["frontend_ticks"], w["engine_ticks"]
-    total = {k: fe[k] + eng[k] for k in ("instructions", "cycles", "ticks")}
+    total = {k: fe[k] + eng[k] for k in ("instructions", "cycles", "ticks", "branches_taken")}
+    # the TRM's refill P is 1..3 cycles per taken branch: the estimate at both ends of that range
+    total["cycles_p_range"] = [total["cycles"] + (q - timing.pipeline_refill) * total["branches_taken"]
+                               for q in (1, 3)] if not timing.dual_issue else [total["cycles"]] * 2
     clock = int(results["clock_hz"])
     window_s = results["window_samples"] / results["model_sample_rate"]
     time_s = total["cycles"] / clock

@@ -53,6 +53,11 @@ def _cycles_section(results: dict) -> list[str]:
         cpi = p["cycles"] / p["instructions"] if p["instructions"] else 0.0
         lines.append(f"| {label} | {p['instructions']:,} | {p['ticks']:,} | {p['cycles']:,} | {cpi:.2f} | "
                      f"{1e3 * p['cycles'] / c['clock_hz']:.1f} ms |")
+    lo, hi = c["total"].get("cycles_p_range") or (c["total"]["cycles"],) * 2
+    if lo != hi:
+        lines += ["", f"With the TRM's whole refill range P = 1..3 cycles per taken branch "
+                  f"({c['total']['branches_taken']:,} taken): {lo:,} .. {hi:,} cycles, real-time factor "
+                  f"{c['window_s'] * c['clock_hz'] / hi:.2f} .. {c['window_s'] * c['clock_hz'] / lo:.2f}."]
     lines += ["", f"Traced: window {c['traced_window']['index']} of `{Path(c['traced_window']['clip']).name}`. "
               f"Trace instructions equal the device's ticks (within the {c['tick_resolution']}-instruction tick): "
               f"{'yes' if c['instructions_match_ticks'] else '**NO**'}. Model: {c['timing_source']}; "

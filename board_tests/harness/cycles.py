@@ -11,11 +11,15 @@ assumed), and returns instructions **and** estimated cycles for it:
 2. Python decodes each TB once with ``capstone`` and weighs its instructions with the table
    (``block_timing``), including the M4's load pipelining and address-dependency stalls inside a
    block, or the M7's dual-issue pairing; a conditional branch costs its taken price only as often
-   as it was taken.
+   as it was taken. Pairing and stalls are not carried across blocks: a block starts after a branch
+   (taken or not), where the pipeline has no load to pipeline with anyway.
 
-    trace = run_traced("qemu-netduinoplus2", "kernel_bench.elf")     # semihosting firmware
-    est = CycleEstimator(timing_for_cpu("cortex-m4"))
-    est.segment(trace.spans[0][1])   # Cost(instructions=..., cycles=...) of the 2nd measured region
+    code, output, trace = run_traced("qemu-netduinoplus2", "bench.elf")   # a semihosting firmware
+    est = CycleEstimator("cortex-m4", trace.blocks)
+    est.segment(trace.spans[0][1])   # Cost(instructions, cycles, branches_taken) from reading 1 to 2
+
+``cycles_for_ticks`` matches a firmware's printed ``<name>_ticks`` to trace segments (bench-kernels);
+``infer_cycles`` splits a traced INFER of the serial app into front-end, engine and layers (bench).
 
 The plugin's instruction count of a segment equals the firmware's own tick difference under
 ``-icount shift=0`` (tests check this), so the cycle figure stands next to the measured one.
@@ -195,6 +199,7 @@ def _classify(ins) -> Insn:
         regs = [op for op in ops if op.type == A.ARM_OP_REG]
         n_regs = len(regs) - (0 if m in ("push", "pop") else 1)
         cls = "load_multiple" if m in ("pop", "ldm", "ldmia", "ldmfd", "ldmdb") else "store_multiple"
+        addr_regs = frozenset({"sp"} if m in ("push", "pop") else {ins.reg_name(regs[0].reg)})
     elif m in ("vpush", "vpop", "vldmia", "vldmdb", "vstmia", "vstmdb", "vldm", "vstm"):
         regs = [op for op in ops if op.type == A.ARM_OP_REG]
         n_regs = len(regs) - (0 if m in ("vpush", "vpop") else 1)
@@ -323,6 +328,7 @@ class BlockTiming:
 
 
 def block_timing(vaddr: int, code: bytes, timing: CoreTiming) -> BlockTiming:
+    """Per-instruction cycles of one TB under ``timing`` (the last instruction's branch not taken)."""
     insns = decode_block(vaddr, code)
     cyc = _m7_cycles(insns, timing) if timing.dual_issue else _m4_cycles(insns, timing)
     last = insns[-1]
@@ -333,9 +339,11 @@ def block_timing(vaddr: int, code: bytes, timing: CoreTiming) -> BlockTiming:
 class Cost:
     instructions: int
     cycles: int
+    branches_taken: int = 0      # each adds the refill P: cycles at another P = cycles + (P' - P) * this
 
     def __add__(self, other: "Cost") -> "Cost":
-        return Cost(self.instructions + other.instructions, self.cycles + other.cycles)
+        return Cost(self.instructions + other.instructions, self.cycles + other.cycles,
+                    self.branches_taken + other.branches_taken)
 
     @property
     def cpi(self) -> float:
@@ -365,13 +373,13 @@ class CycleEstimator:
 
     def segment(self, seg: Segment) -> Cost:
         p = self.timing.pipeline_refill
-        insns = cycles = 0
+        insns = cycles = branches = 0
         for tb, (execs, taken) in seg.counts.items():
             bt = self._block(tb)
             full = sum(bt.cycles) + (p if bt.branch == "always" else 0)
             insns += execs * bt.n_insns
             cycles += execs * full
-            cut_taken = 0
+            cut = 0
             for vaddr, n in seg.inside.get(tb, ()):
                 if bt.branch and bt.target == vaddr:
                     continue  # a branch back into its own block: taken, fully executed
@@ -380,10 +388,13 @@ class CycleEstimator:
                 k = sum(1 for a in bt.addresses if a < vaddr)
                 insns -= n * (bt.n_insns - k)
                 cycles -= n * (full - sum(bt.cycles[:k]))
-                cut_taken += n
+                cut += n
             if bt.branch == "cond":
-                cycles += p * (taken - cut_taken)
-        return Cost(insns, cycles)
+                cycles += p * (taken - cut)
+                branches += taken - cut
+            elif bt.branch == "always":
+                branches += execs - cut
+        return Cost(insns, cycles, branches)
 
     def segments(self, segs: list[Segment]) -> Cost:
         total = ZERO
@@ -397,7 +408,10 @@ def run_traced(board: str, elf: str | os.PathLike, timeout: float = 600.0, appen
     """Run a semihosting firmware to its end under the plugin: (exit code, output, trace)."""
     from edgel3_mote.board_tests.harness.qemu import run_elf
 
-    out = Path(out or tempfile.mkstemp(prefix="em-tbtrace-", suffix=".txt")[1])
+    if out is None:
+        fd, out = tempfile.mkstemp(prefix="em-tbtrace-", suffix=".txt")
+        os.close(fd)
+    out = Path(out)
     code, output = run_elf(board, elf, timeout=timeout, append=append, plugin=plugin_arg(elf, out))
     return code, output, parse_trace(out)
 
@@ -517,6 +531,8 @@ def infer_cycles(span: list[Segment], est: CycleEstimator, funcs: FunctionMap, l
             break
         layers[j].update(instructions=cost.instructions, cycles=cost.cycles, runs=runs)
         j += 1
-    return {"frontend": {"instructions": frontend.instructions, "cycles": frontend.cycles},
-            "engine": {"instructions": engine.instructions, "cycles": engine.cycles},
+    return {"frontend": {"instructions": frontend.instructions, "cycles": frontend.cycles,
+                         "branches_taken": frontend.branches_taken},
+            "engine": {"instructions": engine.instructions, "cycles": engine.cycles,
+                       "branches_taken": engine.branches_taken},
             "layers": layers if mapped else [], "layer_sites": len(sites), "layers_mapped": mapped}
