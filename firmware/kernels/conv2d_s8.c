@@ -218,11 +218,28 @@ static inline int32_t col_index(int order, int32_t j, int32_t e) {
                             : (e >> 2) * 8 + 4 * j + perm[e & 3];
 }
 
+/* in_c % 4 == 0: four channels per word (SXTB16 twice, the offset added to both halves). */
+static void im2col_run_w16(const int8_t *src, int32_t n, int32_t *dst, int32_t offset2) {
+  for (int32_t i = 0; i < n; i += 4, dst += 4) {
+    const int32_t v = em_read_s8x4(src + i);
+    const int32_t even = em_sadd16(em_sxtb16(v), offset2), odd = em_sadd16(em_sxtb16_ror8(v), offset2);
+    dst[0] = em_pack_lo16(even, odd); /* taps 0, 1 */
+    dst[2] = em_pack_hi16(even, odd); /* taps 2, 3 */
+  }
+}
+
+static void im2col_run_s8(const int8_t *src, int32_t n, int32_t *dst, int32_t offset2) {
+  for (int32_t i = 0; i < n; i += 4, dst += 4) {
+    const int32_t v = em_read_s8x4(src + i);
+    dst[0] = em_sadd16(em_sxtb16(v), offset2);      /* taps 0, 2 */
+    dst[1] = em_sadd16(em_sxtb16_ror8(v), offset2); /* taps 1, 3 */
+  }
+}
+
 static void conv_im2col(const em_conv_params *p, const em_dims *in_d, const em_dims *f_d,
                         const int8_t *input, int32_t in_row_begin, int32_t in_y0, int32_t in_x0,
                         int order, int32_t j, int16_t *cols) {
   const int32_t in_c = in_d->c;
-  const int32_t taps = f_d->h * f_d->w * in_c;
   const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, in_c);
   const int32_t offset2 = (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) |
                                     ((uint32_t)p->input_offset << 16));
@@ -233,34 +250,23 @@ static void conv_im2col(const em_conv_params *p, const em_dims *in_d, const em_d
     const int y_in = y >= 0 && y < in_d->h;
     for (int32_t kx = 0; kx < f_d->w; ++kx, e += in_c) {
       const int32_t x = in_x0 + kx * p->dilation_w;
-      const int inside = y_in && x >= 0 && x < in_d->w;
-      const int8_t *src = inside ? input + ((y - in_row_begin) * in_d->w + x) * in_c : input;
-      if ((in_c & 3) == 0) { /* four channels per word; e is a multiple of 4 */
-        for (int32_t i = 0; i < in_c; i += 4) {
-          int32_t even = 0, odd = 0; /* taps (0, 2) and (1, 3) of these four */
-          if (inside) {
-            const int32_t v = em_read_s8x4(src + i);
-            even = em_sadd16(em_sxtb16(v), offset2);
-            odd = em_sadd16(em_sxtb16_ror8(v), offset2);
-          }
-          if (order == ORDER_S8) {
-            int32_t *dst = words + (e + i) + 2 * j;
-            dst[0] = even;
-            dst[1] = odd;
-          } else {
-            int32_t *dst = words + (e + i) + j;
-            dst[0] = em_pack_lo16(even, odd);
-            dst[2] = em_pack_hi16(even, odd);
-          }
-        }
+      if (!y_in || x < 0 || x >= in_d->w) { /* padding: contributes 0 */
+        for (int32_t ic = 0; ic < in_c; ++ic) cols[col_index(order, j, e + ic)] = 0;
+        continue;
+      }
+      const int8_t *src = input + ((y - in_row_begin) * in_d->w + x) * in_c;
+      if ((in_c & 3) == 0) { /* e is a multiple of 4 */
+        if (order == ORDER_W16)
+          im2col_run_w16(src, in_c, words + e + j, offset2);
+        else
+          im2col_run_s8(src, in_c, words + e + 2 * j, offset2);
       } else {
         for (int32_t ic = 0; ic < in_c; ++ic)
-          cols[col_index(order, j, e + ic)] = (int16_t)(inside ? src[ic] + p->input_offset : 0);
+          cols[col_index(order, j, e + ic)] = (int16_t)(src[ic] + p->input_offset);
       }
     }
   }
   for (; e < padded; ++e) cols[col_index(order, j, e)] = 0;
-  (void)taps;
 }
 
 /* Builds the columns of pixels pix and pix + 1 (or pix twice at the end of the range) and
@@ -281,15 +287,47 @@ static int32_t conv_columns(const em_conv_params *p, const em_dims *in_d, const 
   return n;
 }
 
-static inline void conv_store(const em_conv_params *p, const em_quant *q, int32_t oc,
-                              int32_t acc0, int32_t acc1, int32_t n, int8_t *out_px[2]) {
-  const int32_t mult = q->multiplier[q->per_channel ? oc : 0];
-  const int32_t shift = q->shift[q->per_channel ? oc : 0];
-  out_px[0][oc] = em_requantize_s8(acc0, mult, shift, p->output_offset, p->activation_min,
-                                   p->activation_max);
-  if (n == 2)
-    out_px[1][oc] = em_requantize_s8(acc1, mult, shift, p->output_offset, p->activation_min,
-                                     p->activation_max);
+/* One output channel's requantisation (em_multiply_by_quantized_multiplier, then the output
+ * offset and the clamp), split once per channel for both pixels of a block. */
+typedef struct {
+  int32_t multiplier, left_shift, right_shift, mask, half_mask, saturates;
+} conv_requant;
+
+static inline conv_requant conv_requant_of(const em_quant *q, int32_t oc) {
+  conv_requant r;
+  const int32_t k = q->per_channel ? oc : 0, shift = q->shift[k];
+  r.multiplier = q->multiplier[k];
+  r.left_shift = shift > 0 ? shift : 0;
+  r.right_shift = shift > 0 ? 0 : -shift;
+  r.mask = (int32_t)(((int64_t)1 << r.right_shift) - 1);
+  r.half_mask = r.mask >> 1;
+  r.saturates = r.multiplier == INT32_MIN; /* the one SaturatingRoundingDoublingHighMul overflow */
+  return r;
+}
+
+/* The output's offset and clamp, read once (int8 stores may alias the params for the compiler). */
+typedef struct {
+  int32_t offset, min, max;
+} conv_out;
+
+static inline int8_t conv_requant_apply(conv_out o, conv_requant r, int32_t acc) {
+#if EM_SINGLE_ROUNDING
+  const int32_t y = em_multiply_by_quantized_multiplier(acc, r.multiplier, r.left_shift - r.right_shift);
+#else /* em_multiply_by_quantized_multiplier with the shift, mask and threshold split per channel */
+  const int32_t x = (int32_t)((uint32_t)acc << r.left_shift);
+  int32_t h = (int32_t)(((int64_t)x * r.multiplier + ((int64_t)1 << 30)) >> 31);
+  if (r.saturates && x == INT32_MIN) h = INT32_MAX;
+  const int32_t threshold = r.half_mask + (int32_t)((uint32_t)h >> 31);
+  const int32_t y = (h >> r.right_shift) + ((h & r.mask) > threshold);
+#endif
+  return (int8_t)em_clamp_i32(y + o.offset, o.min, o.max);
+}
+
+static inline void conv_store(conv_out o, const em_quant *q, int32_t oc, int32_t acc0,
+                              int32_t acc1, int32_t n, int8_t *out_px[2]) {
+  const conv_requant r = conv_requant_of(q, oc);
+  out_px[0][oc] = conv_requant_apply(o, r, acc0);
+  if (n == 2) out_px[1][oc] = conv_requant_apply(o, r, acc1);
 }
 
 /* Kept out of line: inlined into the pixel loop, GCC spills the accumulators to the stack. */
@@ -380,6 +418,7 @@ static void conv_dsp_w16(const em_conv_params *p, const em_quant *q, const em_di
   const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, f_d->c);
   const int32_t n_pix = (rows->out_row_end - rows->out_row_begin) * out_d->w;
   const int32_t *colw = (const int32_t *)cols;
+  const conv_out o = {p->output_offset, p->activation_min, p->activation_max};
   int8_t *out_px[2];
   for (int32_t pix = 0; pix < n_pix; pix += 2) {
     const int32_t n = conv_columns(p, in_d, f_d, out_d, input, output, rows, pix, n_pix,
@@ -392,8 +431,8 @@ static void conv_dsp_w16(const em_conv_params *p, const em_quant *q, const em_di
       int32_t acc[4] = {a00, a01, a10, a11};
       conv_dot_w16(w, colw, w + padded, acc);
       a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-      conv_store(p, q, oc, a00, a01, n, out_px);
-      if (oc + 1 < out_c) conv_store(p, q, oc + 1, a10, a11, n, out_px);
+      conv_store(o, q, oc, a00, a01, n, out_px);
+      if (oc + 1 < out_c) conv_store(o, q, oc + 1, a10, a11, n, out_px);
     }
   }
 }
@@ -409,6 +448,7 @@ static void conv_dsp_s8(const em_conv_params *p, const em_quant *q, const em_dim
   const int32_t taps4 = taps & ~3;
   const int32_t n_pix = (rows->out_row_end - rows->out_row_begin) * out_d->w;
   const int32_t *colw = (const int32_t *)cols;
+  const conv_out o = {p->output_offset, p->activation_min, p->activation_max};
   int8_t *out_px[2];
   for (int32_t pix = 0; pix < n_pix; pix += 2) {
     const int32_t n = conv_columns(p, in_d, f_d, out_d, input, output, rows, pix, n_pix,
@@ -428,8 +468,8 @@ static void conv_dsp_s8(const em_conv_params *p, const em_quant *q, const em_dim
         a10 += w1[e] * x0;
         a11 += w1[e] * x1;
       }
-      conv_store(p, q, oc, a00, a01, n, out_px);
-      if (two) conv_store(p, q, oc + 1, a10, a11, n, out_px);
+      conv_store(o, q, oc, a00, a01, n, out_px);
+      if (two) conv_store(o, q, oc + 1, a10, a11, n, out_px);
     }
   }
 }
