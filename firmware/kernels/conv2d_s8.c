@@ -213,6 +213,8 @@ static void conv_portable_w16(const em_conv_params *p, const em_quant *q, const 
  */
 enum { ORDER_W16 = 0, ORDER_S8 = 1 };
 
+#define EM_NOINLINE __attribute__((noinline))
+
 static inline int32_t col_index(int order, int32_t j, int32_t e) {
   static const uint8_t perm[4] = {0, 2, 1, 3};
   return order == ORDER_W16 ? (e >> 1) * 4 + 2 * j + (e & 1)
@@ -237,6 +239,30 @@ static void im2col_run_s8(const int8_t *src, int32_t n, int32_t *dst, int32_t of
   }
 }
 
+/* Any in_c (SEA-64's first layer has one channel), w16 order: one pixel's column, out of line so
+ * the compiler keeps its few values in registers. */
+static EM_NOINLINE void im2col_any_w16(const em_conv_params *p, const em_dims *in_d,
+                                       const em_dims *f_d, const int8_t *input,
+                                       int32_t in_row_begin, int32_t in_y0, int32_t in_x0,
+                                       int32_t j, int16_t *cols) {
+  const int32_t in_c = in_d->c, in_w = in_d->w, offset = p->input_offset;
+  const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, in_c);
+  int32_t e = 0;
+  for (int32_t ky = 0; ky < f_d->h; ++ky) {
+    const int32_t y = in_y0 + ky * p->dilation_h;
+    const int y_in = y >= 0 && y < in_d->h;
+    const int8_t *row = input + (y_in ? (y - in_row_begin) * in_w * in_c : 0);
+    for (int32_t kx = 0; kx < f_d->w; ++kx) {
+      const int32_t x = in_x0 + kx * p->dilation_w;
+      const int inside = y_in && x >= 0 && x < in_w;
+      const int8_t *src = row + (inside ? x * in_c : 0);
+      for (int32_t ic = 0; ic < in_c; ++ic, ++e)
+        cols[(e >> 1) * 4 + 2 * j + (e & 1)] = (int16_t)(inside ? src[ic] + offset : 0);
+    }
+  }
+  for (; e < padded; ++e) cols[(e >> 1) * 4 + 2 * j + (e & 1)] = 0;
+}
+
 /* Inlined into each path with its order a constant, so col_index() folds to shifts. */
 #define EM_ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -245,14 +271,30 @@ static EM_ALWAYS_INLINE void conv_im2col(const em_conv_params *p, const em_dims 
                                          int32_t in_row_begin, int32_t in_y0, int32_t in_x0,
                                          int order, int32_t j, int16_t *cols) {
   const int32_t in_c = in_d->c;
+  if (order == ORDER_W16 && (in_c & 3) != 0) {
+    im2col_any_w16(p, in_d, f_d, input, in_row_begin, in_y0, in_x0, j, cols);
+    return;
+  }
   const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, in_c);
   const int32_t offset2 = (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) |
                                     ((uint32_t)p->input_offset << 16));
   int32_t *words = (int32_t *)cols;
   int32_t e = 0;
+  /* A filter row wholly inside the image with dilation_w 1 is one contiguous run of input. */
+  const int row_runs = (in_c & 3) == 0 && p->dilation_w == 1 && in_x0 >= 0 &&
+                       in_x0 + f_d->w <= in_d->w;
   for (int32_t ky = 0; ky < f_d->h; ++ky) {
     const int32_t y = in_y0 + ky * p->dilation_h;
     const int y_in = y >= 0 && y < in_d->h;
+    if (y_in && row_runs) {
+      const int8_t *src = input + ((y - in_row_begin) * in_d->w + in_x0) * in_c;
+      if (order == ORDER_W16)
+        im2col_run_w16(src, f_d->w * in_c, words + e + j, offset2);
+      else
+        im2col_run_s8(src, f_d->w * in_c, words + e + 2 * j, offset2);
+      e += f_d->w * in_c;
+      continue;
+    }
     for (int32_t kx = 0; kx < f_d->w; ++kx, e += in_c) {
       const int32_t x = in_x0 + kx * p->dilation_w;
       if (!y_in || x < 0 || x >= in_d->w) { /* padding: contributes 0 */
@@ -336,8 +378,8 @@ static inline void conv_store(conv_out o, const em_quant *q, int32_t oc, int32_t
   if (n == 2) out_px[1][oc] = conv_requant_apply(o, r, acc1);
 }
 
-/* Kept out of line: inlined into the pixel loop, GCC spills the accumulators to the stack. */
-#define EM_NOINLINE __attribute__((noinline))
+/* (EM_NOINLINE: the dot products are kept out of line -- inlined into the pixel loop, GCC
+ * spills the accumulators to the stack.) */
 
 /* acc[2 * ch + px] += four channels' w16 weights . two pixels' columns, over the padded taps.
  * Per pair of taps: one LDRD of the two pixels' inputs, two LDRDs of the four channels'
