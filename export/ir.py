@@ -5,8 +5,8 @@ the planner and the op emitters read a :class:`Graph`, never the flatbuffer. The
 parsed with the ``tflite`` schema package (generated from TensorFlow's own schema.fbs).
 
 Room to grow without a rewrite:
-- ``Op.weight_format`` ('dense' | 'sparse') says how an op's constant weights are stored in
-  flash; the emitters dispatch on it (only 'dense' is generated today).
+- ``Op.weight_format`` ('dense' | 'sparse' | 'w16') says how an op's constant weights are stored
+  in flash; the code generator chooses it per layer and the emitters dispatch on it.
 - How an op is *executed* (whole tensors or row by row through line buffers) is not an IR
   property: the planner decides it (``planner.Plan.groups``), so the IR stays a faithful
   picture of the model.

@@ -170,11 +170,20 @@ def _vector_bytes(manifest: dict) -> int:
         + 5 * int(np.prod(manifest["output"]["shape"]))
 
 
-def _w16_flash_bytes(board: BoardSpec, manifest: dict, n_vectors: int) -> int:
-    """Flash left for int16-expanded conv weights beside the int8 weights, ~160 KiB of code and
-    the self-test vectors (the same reserve as ``_max_vectors``)."""
+def _w16_flash_bytes(board: BoardSpec, manifest: dict, n_vectors: int, classifier: Path | None) -> int:
+    """Flash left for int16-expanded conv weights beside the int8 weights, ~160 KiB of code, the
+    self-test vectors (the same reserve as ``_max_vectors``) and a classifier head's weights (one
+    byte per parameter stored in its .h5, plus 8 KiB)."""
+    head = 0
+    if classifier is not None:
+        import h5py
+
+        sizes: list[int] = []
+        with h5py.File(classifier, "r") as f:
+            f.visititems(lambda _, obj: sizes.append(obj.size) if isinstance(obj, h5py.Dataset) else None)
+        head = sum(sizes) + 8 * 1024
     return max(0, board.flash_size - int(manifest["sizes"].get("weight_bytes", 0)) - 160 * 1024
-               - n_vectors * _vector_bytes(manifest))
+               - n_vectors * _vector_bytes(manifest) - head)
 
 
 def engine_ram_budget(board: BoardSpec, window_samples: int) -> int:
@@ -392,7 +401,7 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
         src.mkdir()
         engine = generate_engine(int8, src, model_name=manifest["model"], ram_budget=ram_budget,
                                  streaming=streaming, frontend_scratch_bytes=scratch_bytes(cfg),
-                                 use_dsp=board.dsp, w16_flash_bytes=_w16_flash_bytes(board, manifest, len(names)))
+                                 use_dsp=board.dsp, w16_flash_bytes=_w16_flash_bytes(board, manifest, len(names), classifier))
         log(f"engine arena of {manifest['model']} (every buffer; RAM budget {ram_budget:,} bytes):\n"
             + engine.buffer_table)
         (tmp / "engine_report.txt").write_text(_engine_report(engine, ram_budget))

@@ -54,13 +54,26 @@ static inline int32_t em_sadd16(int32_t x, int32_t y) {
 }
 #endif
 
-/* (x.lo, y.lo) and (x.hi, y.hi): plain C that GCC turns into one PKHBT / PKHTB. */
+/* (x.lo, y.lo) and (x.hi, y.hi): PKHBT / PKHTB (GCC does not find them in the C). */
+#if EM_DSP_NATIVE
+static inline int32_t em_pack_lo16(int32_t x, int32_t y) {
+  int32_t r;
+  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(x), "r"(y));
+  return r;
+}
+static inline int32_t em_pack_hi16(int32_t x, int32_t y) {
+  int32_t r;
+  __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(x), "r"(y));
+  return r;
+}
+#else
 static inline int32_t em_pack_lo16(int32_t x, int32_t y) {
   return (int32_t)(((uint32_t)x & 0xFFFFu) | ((uint32_t)y << 16));
 }
 static inline int32_t em_pack_hi16(int32_t x, int32_t y) {
   return (int32_t)(((uint32_t)x >> 16) | ((uint32_t)y & 0xFFFF0000u));
 }
+#endif
 
 static inline int32_t em_read_s8x4(const int8_t *p) {
   int32_t v;

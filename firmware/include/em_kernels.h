@@ -130,12 +130,12 @@ int em_conv2d_s8(const em_conv_params *params, const em_quant *quant,
 
 /* The same op with the weights pre-expanded to int16 (twice the flash of OHWI int8, no
  * sign extension at run time): "w16" layout, one int32 word per pair of int16 weights,
- * low half first. Output channels go in pairs (an odd last channel is paired with zeros),
- * taps t = (ky * filter_w + kx) * in_c + ic are padded with zeros to
- * P = EM_CONV2D_S8_PADDED_TAPS, and word [(oc / 2) * P + 2 * k + (oc % 2)] holds the
- * weights of channel oc at taps 2k and 2k + 1. em_conv2d_s8_w16_pack() writes it. */
+ * low half first. Output channels go in fours (missing last channels are zeros), taps
+ * t = (ky * filter_w + kx) * in_c + ic are padded with zeros to
+ * P = EM_CONV2D_S8_PADDED_TAPS, and word [(oc / 4) * 2P + 4k + (oc % 4)] holds the weights
+ * of channel oc at taps 2k and 2k + 1. em_conv2d_s8_w16_pack() writes it. */
 #define EM_CONV2D_S8_W16_WORDS(out_c, filter_h, filter_w, in_c) \
-  ((int32_t)(((out_c) + 1) / 2 * EM_CONV2D_S8_PADDED_TAPS(filter_h, filter_w, in_c)))
+  ((int32_t)(((out_c) + 3) / 4 * 2 * EM_CONV2D_S8_PADDED_TAPS(filter_h, filter_w, in_c)))
 void em_conv2d_s8_w16_pack(const int8_t *filter, int32_t out_c, const em_dims *filter_dims,
                            int32_t *filter_w16);
 int em_conv2d_s8_w16(const em_conv_params *params, const em_quant *quant,

@@ -16,10 +16,11 @@
  *                (w16 weights: the plain form everywhere).
  *   EM_USE_DSP -- CMSIS-NN arm_convolve_s8 style: two output pixels are expanded once
  *                (im2col) into int16 columns with the offset added and padding as 0, shared by
- *                every output channel, then two filter rows at a time are multiplied into both
- *                columns with dual 16-bit MACs (SMLAD): a 2x2 block of outputs per pass. int8
- *                weights are read 4 per word and sign-extended (SXTB16); w16 weights need one
- *                LDRD per two channels and two taps: 6 instructions per 8 MACs.
+ *                every output channel, then filter rows are multiplied into both columns with
+ *                dual 16-bit MACs (SMLAD), two rows at a time (a 2x2 block of outputs). int8
+ *                weights are read 4 per word and sign-extended (SXTB16); w16 weights are
+ *                taken four channels at a time (a 4x2 block): per two taps one LDRD of the
+ *                inputs, two of the weights and 8 SMLADs -- 11 instructions per 16 MACs.
  */
 #include "em_kernels.h"
 #include "em_common.h"
@@ -147,7 +148,7 @@ static void conv_portable(const em_conv_params *p, const em_quant *q, const em_d
 
 /* Weight of output channel oc at tap t in the w16 layout (see em_kernels.h). */
 static inline int32_t w16_weight(const int32_t *w16, int32_t padded_taps, int32_t oc, int32_t t) {
-  const uint32_t word = (uint32_t)w16[(oc >> 1) * padded_taps + (t & ~1) + (oc & 1)];
+  const uint32_t word = (uint32_t)w16[(oc >> 2) * 2 * padded_taps + (t & ~1) * 2 + (oc & 3)];
   return (int16_t)(t & 1 ? word >> 16 : word & 0xFFFFu);
 }
 
@@ -155,11 +156,11 @@ void em_conv2d_s8_w16_pack(const int8_t *filter, int32_t out_c, const em_dims *f
                            int32_t *w16) {
   const int32_t taps = f_d->h * f_d->w * f_d->c;
   const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, f_d->c);
-  for (int32_t oc = 0; oc < (out_c + 1) / 2 * 2; ++oc) {
+  for (int32_t oc = 0; oc < (out_c + 3) / 4 * 4; ++oc) {
     for (int32_t t = 0; t < padded; t += 2) {
       const int32_t lo = oc < out_c && t < taps ? filter[oc * taps + t] : 0;
       const int32_t hi = oc < out_c && t + 1 < taps ? filter[oc * taps + t + 1] : 0;
-      w16[(oc >> 1) * padded + t + (oc & 1)] =
+      w16[(oc >> 2) * 2 * padded + t * 2 + (oc & 3)] =
           (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
     }
   }
@@ -212,63 +213,116 @@ static void conv_portable_w16(const em_conv_params *p, const em_quant *q, const 
  */
 enum { ORDER_W16 = 0, ORDER_S8 = 1 };
 
+#define EM_NOINLINE __attribute__((noinline))
+
 static inline int32_t col_index(int order, int32_t j, int32_t e) {
   static const uint8_t perm[4] = {0, 2, 1, 3};
   return order == ORDER_W16 ? (e >> 1) * 4 + 2 * j + (e & 1)
                             : (e >> 2) * 8 + 4 * j + perm[e & 3];
 }
 
-static void conv_im2col(const em_conv_params *p, const em_dims *in_d, const em_dims *f_d,
-                        const int8_t *input, int32_t in_row_begin, int32_t in_y0, int32_t in_x0,
-                        int order, int32_t j, int16_t *cols) {
+/* in_c % 4 == 0: four channels per word (SXTB16 twice, the offset added to both halves). */
+static void im2col_run_w16(const int8_t *src, int32_t n, int32_t *dst, int32_t offset2) {
+  for (int32_t i = 0; i < n; i += 4, dst += 4) {
+    const int32_t v = em_read_s8x4(src + i);
+    const int32_t even = em_sadd16(em_sxtb16(v), offset2), odd = em_sadd16(em_sxtb16_ror8(v), offset2);
+    dst[0] = em_pack_lo16(even, odd); /* taps 0, 1 */
+    dst[2] = em_pack_hi16(even, odd); /* taps 2, 3 */
+  }
+}
+
+static void im2col_run_s8(const int8_t *src, int32_t n, int32_t *dst, int32_t offset2) {
+  for (int32_t i = 0; i < n; i += 4, dst += 4) {
+    const int32_t v = em_read_s8x4(src + i);
+    dst[0] = em_sadd16(em_sxtb16(v), offset2);      /* taps 0, 2 */
+    dst[1] = em_sadd16(em_sxtb16_ror8(v), offset2); /* taps 1, 3 */
+  }
+}
+
+/* Any in_c (SEA-64's first layer has one channel), w16 order: one pixel's column, out of line so
+ * the compiler keeps its few values in registers. */
+static EM_NOINLINE void im2col_any_w16(const em_conv_params *p, const em_dims *in_d,
+                                       const em_dims *f_d, const int8_t *input,
+                                       int32_t in_row_begin, int32_t in_y0, int32_t in_x0,
+                                       int32_t j, int16_t *cols) {
+  const int32_t in_c = in_d->c, in_w = in_d->w, offset = p->input_offset;
+  const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, in_c);
+  int32_t e = 0;
+  for (int32_t ky = 0; ky < f_d->h; ++ky) {
+    const int32_t y = in_y0 + ky * p->dilation_h;
+    const int y_in = y >= 0 && y < in_d->h;
+    const int8_t *row = input + (y_in ? (y - in_row_begin) * in_w * in_c : 0);
+    for (int32_t kx = 0; kx < f_d->w; ++kx) {
+      const int32_t x = in_x0 + kx * p->dilation_w;
+      const int inside = y_in && x >= 0 && x < in_w;
+      const int8_t *src = row + (inside ? x * in_c : 0);
+      for (int32_t ic = 0; ic < in_c; ++ic, ++e)
+        cols[(e >> 1) * 4 + 2 * j + (e & 1)] = (int16_t)(inside ? src[ic] + offset : 0);
+    }
+  }
+  for (; e < padded; ++e) cols[(e >> 1) * 4 + 2 * j + (e & 1)] = 0;
+}
+
+/* Inlined into each path with its order a constant, so col_index() folds to shifts. */
+#define EM_ALWAYS_INLINE inline __attribute__((always_inline))
+
+static EM_ALWAYS_INLINE void conv_im2col(const em_conv_params *p, const em_dims *in_d,
+                                         const em_dims *f_d, const int8_t *input,
+                                         int32_t in_row_begin, int32_t in_y0, int32_t in_x0,
+                                         int order, int32_t j, int16_t *cols) {
   const int32_t in_c = in_d->c;
-  const int32_t taps = f_d->h * f_d->w * in_c;
+  if (order == ORDER_W16 && (in_c & 3) != 0) {
+    im2col_any_w16(p, in_d, f_d, input, in_row_begin, in_y0, in_x0, j, cols);
+    return;
+  }
   const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, in_c);
   const int32_t offset2 = (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) |
                                     ((uint32_t)p->input_offset << 16));
   int32_t *words = (int32_t *)cols;
   int32_t e = 0;
+  /* A filter row wholly inside the image with dilation_w 1 is one contiguous run of input. */
+  const int row_runs = (in_c & 3) == 0 && p->dilation_w == 1 && in_x0 >= 0 &&
+                       in_x0 + f_d->w <= in_d->w;
   for (int32_t ky = 0; ky < f_d->h; ++ky) {
     const int32_t y = in_y0 + ky * p->dilation_h;
     const int y_in = y >= 0 && y < in_d->h;
+    if (y_in && row_runs) {
+      const int8_t *src = input + ((y - in_row_begin) * in_d->w + in_x0) * in_c;
+      if (order == ORDER_W16)
+        im2col_run_w16(src, f_d->w * in_c, words + e + j, offset2);
+      else
+        im2col_run_s8(src, f_d->w * in_c, words + e + 2 * j, offset2);
+      e += f_d->w * in_c;
+      continue;
+    }
     for (int32_t kx = 0; kx < f_d->w; ++kx, e += in_c) {
       const int32_t x = in_x0 + kx * p->dilation_w;
-      const int inside = y_in && x >= 0 && x < in_d->w;
-      const int8_t *src = inside ? input + ((y - in_row_begin) * in_d->w + x) * in_c : input;
-      if ((in_c & 3) == 0) { /* four channels per word; e is a multiple of 4 */
-        for (int32_t i = 0; i < in_c; i += 4) {
-          int32_t even = 0, odd = 0; /* taps (0, 2) and (1, 3) of these four */
-          if (inside) {
-            const int32_t v = em_read_s8x4(src + i);
-            even = em_sadd16(em_sxtb16(v), offset2);
-            odd = em_sadd16(em_sxtb16_ror8(v), offset2);
-          }
-          if (order == ORDER_S8) {
-            int32_t *dst = words + (e + i) + 2 * j;
-            dst[0] = even;
-            dst[1] = odd;
-          } else {
-            int32_t *dst = words + (e + i) + j;
-            dst[0] = em_pack_lo16(even, odd);
-            dst[2] = em_pack_hi16(even, odd);
-          }
-        }
+      if (!y_in || x < 0 || x >= in_d->w) { /* padding: contributes 0 */
+        for (int32_t ic = 0; ic < in_c; ++ic) cols[col_index(order, j, e + ic)] = 0;
+        continue;
+      }
+      const int8_t *src = input + ((y - in_row_begin) * in_d->w + x) * in_c;
+      if ((in_c & 3) == 0) { /* e is a multiple of 4 */
+        if (order == ORDER_W16)
+          im2col_run_w16(src, in_c, words + e + j, offset2);
+        else
+          im2col_run_s8(src, in_c, words + e + 2 * j, offset2);
       } else {
         for (int32_t ic = 0; ic < in_c; ++ic)
-          cols[col_index(order, j, e + ic)] = (int16_t)(inside ? src[ic] + p->input_offset : 0);
+          cols[col_index(order, j, e + ic)] = (int16_t)(src[ic] + p->input_offset);
       }
     }
   }
   for (; e < padded; ++e) cols[col_index(order, j, e)] = 0;
-  (void)taps;
 }
 
 /* Builds the columns of pixels pix and pix + 1 (or pix twice at the end of the range) and
  * says where their outputs go. */
-static int32_t conv_columns(const em_conv_params *p, const em_dims *in_d, const em_dims *f_d,
-                            const em_dims *out_d, const int8_t *input, int8_t *output,
-                            const em_rows *rows, int32_t pix, int32_t n_pix, int order,
-                            int16_t *cols, int8_t *out_px[2]) {
+static EM_ALWAYS_INLINE int32_t conv_columns(const em_conv_params *p, const em_dims *in_d,
+                                             const em_dims *f_d, const em_dims *out_d,
+                                             const int8_t *input, int8_t *output,
+                                             const em_rows *rows, int32_t pix, int32_t n_pix,
+                                             int order, int16_t *cols, int8_t *out_px[2]) {
   const int32_t n = n_pix - pix >= 2 ? 2 : 1;
   for (int32_t j = 0; j < 2; ++j) {
     const int32_t at = pix + (j < n ? j : 0);
@@ -281,27 +335,64 @@ static int32_t conv_columns(const em_conv_params *p, const em_dims *in_d, const 
   return n;
 }
 
-static inline void conv_store(const em_conv_params *p, const em_quant *q, int32_t oc,
-                              int32_t acc0, int32_t acc1, int32_t n, int8_t *out_px[2]) {
-  const int32_t mult = q->multiplier[q->per_channel ? oc : 0];
-  const int32_t shift = q->shift[q->per_channel ? oc : 0];
-  out_px[0][oc] = em_requantize_s8(acc0, mult, shift, p->output_offset, p->activation_min,
-                                   p->activation_max);
-  if (n == 2)
-    out_px[1][oc] = em_requantize_s8(acc1, mult, shift, p->output_offset, p->activation_min,
-                                     p->activation_max);
+/* One output channel's requantisation (em_multiply_by_quantized_multiplier, then the output
+ * offset and the clamp), split once per channel for both pixels of a block. */
+typedef struct {
+  int32_t multiplier, left_shift, right_shift, mask, half_mask, saturates;
+} conv_requant;
+
+static inline conv_requant conv_requant_of(const em_quant *q, int32_t oc) {
+  conv_requant r;
+  const int32_t k = q->per_channel ? oc : 0, shift = q->shift[k];
+  r.multiplier = q->multiplier[k];
+  r.left_shift = shift > 0 ? shift : 0;
+  r.right_shift = shift > 0 ? 0 : -shift;
+  r.mask = (int32_t)(((int64_t)1 << r.right_shift) - 1);
+  r.half_mask = r.mask >> 1;
+  r.saturates = r.multiplier == INT32_MIN; /* the one SaturatingRoundingDoublingHighMul overflow */
+  return r;
 }
 
-/* Kept out of line: inlined into the pixel loop, GCC spills the accumulators to the stack. */
-#define EM_NOINLINE __attribute__((noinline))
+/* The output's offset and clamp, read once (int8 stores may alias the params for the compiler). */
+typedef struct {
+  int32_t offset, min, max;
+} conv_out;
 
+static inline int8_t conv_requant_apply(conv_out o, conv_requant r, int32_t acc) {
+#if EM_SINGLE_ROUNDING
+  const int32_t y = em_multiply_by_quantized_multiplier(acc, r.multiplier, r.left_shift - r.right_shift);
+#else /* em_multiply_by_quantized_multiplier with the shift, mask and threshold split per channel */
+  const int32_t x = (int32_t)((uint32_t)acc << r.left_shift);
+  int32_t h = (int32_t)(((int64_t)x * r.multiplier + ((int64_t)1 << 30)) >> 31);
+  if (r.saturates && x == INT32_MIN) h = INT32_MAX;
+  const int32_t threshold = r.half_mask + (int32_t)((uint32_t)h >> 31);
+  const int32_t y = (h >> r.right_shift) + ((h & r.mask) > threshold);
+#endif
+  return (int8_t)em_clamp_i32(y + o.offset, o.min, o.max);
+}
+
+static inline void conv_store(conv_out o, const em_quant *q, int32_t oc, int32_t acc0,
+                              int32_t acc1, int32_t n, int8_t *out_px[2]) {
+  const conv_requant r = conv_requant_of(q, oc);
+  out_px[0][oc] = conv_requant_apply(o, r, acc0);
+  if (n == 2) out_px[1][oc] = conv_requant_apply(o, r, acc1);
+}
+
+/* (EM_NOINLINE: the dot products are kept out of line -- inlined into the pixel loop, GCC
+ * spills the accumulators to the stack.) */
+
+/* acc[2 * ch + px] += four channels' w16 weights . two pixels' columns, over the padded taps.
+ * Per pair of taps: one LDRD of the two pixels' inputs, two LDRDs of the four channels'
+ * weights, eight SMLADs -- 16 MACs in 11 instructions; eight taps per pass. */
 static EM_NOINLINE void conv_dot_w16(const int32_t *w, const int32_t *c, const int32_t *end,
-                                     int32_t acc[4]) {
+                                     int32_t acc[8]) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+  int32_t a20 = acc[4], a21 = acc[5], a30 = acc[6], a31 = acc[7];
 #if EM_DSP_NATIVE
-  /* Eight taps per pass: 8 LDRD + 16 SMLAD + CMP + BNE for 32 MACs (GCC's own schedule of the
-   * C loop below splits half the LDRDs and adds pointer arithmetic: ~1.25 per MAC). */
+  /* All 14 allocatable registers hold operands: the loop end is read from the stack (into a
+   * weight register that is free by then). GCC's own schedule of the C loop below spills. */
   int32_t w0, w1, c0, c1;
+  const int32_t *const end_in_memory = end;
   __asm__ volatile(
       "1:\n\t"
       "ldrd %[c0], %[c1], [%[c]], #8\n\t"
@@ -310,44 +401,68 @@ static EM_NOINLINE void conv_dot_w16(const int32_t *w, const int32_t *c, const i
       "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
       "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
       "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
+      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+      "smlad %[a20], %[w0], %[c0], %[a20]\n\t"
+      "smlad %[a21], %[w0], %[c1], %[a21]\n\t"
+      "smlad %[a30], %[w1], %[c0], %[a30]\n\t"
+      "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
       "ldrd %[c0], %[c1], [%[c]], #8\n\t"
       "ldrd %[w0], %[w1], [%[w]], #8\n\t"
       "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
       "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
       "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
       "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
+      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+      "smlad %[a20], %[w0], %[c0], %[a20]\n\t"
+      "smlad %[a21], %[w0], %[c1], %[a21]\n\t"
+      "smlad %[a30], %[w1], %[c0], %[a30]\n\t"
+      "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
       "ldrd %[c0], %[c1], [%[c]], #8\n\t"
       "ldrd %[w0], %[w1], [%[w]], #8\n\t"
       "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
       "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
       "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
       "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
+      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+      "smlad %[a20], %[w0], %[c0], %[a20]\n\t"
+      "smlad %[a21], %[w0], %[c1], %[a21]\n\t"
+      "smlad %[a30], %[w1], %[c0], %[a30]\n\t"
+      "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
       "ldrd %[c0], %[c1], [%[c]], #8\n\t"
       "ldrd %[w0], %[w1], [%[w]], #8\n\t"
       "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
       "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
       "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
       "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
-      "cmp %[w], %[end]\n\t"
+      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
+      "smlad %[a20], %[w0], %[c0], %[a20]\n\t"
+      "smlad %[a21], %[w0], %[c1], %[a21]\n\t"
+      "smlad %[a30], %[w1], %[c0], %[a30]\n\t"
+      "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
+      "ldr %[w0], %[end]\n\t"
+      "cmp %[w], %[w0]\n\t"
       "bne 1b\n\t"
-      : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [w] "+r"(w),
-        [c] "+r"(c), [w0] "=&r"(w0), [w1] "=&r"(w1), [c0] "=&r"(c0), [c1] "=&r"(c1)
-      : [end] "r"(end)
+      : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [a20] "+r"(a20),
+        [a21] "+r"(a21), [a30] "+r"(a30), [a31] "+r"(a31), [w] "+r"(w), [c] "+r"(c),
+        [w0] "=&r"(w0), [w1] "=&r"(w1), [c0] "=&r"(c0), [c1] "=&r"(c1)
+      : [end] "m"(end_in_memory)
       : "cc", "memory");
 #else
-  do { /* the padded tap count is a multiple of 8 */
-    for (int32_t k = 0; k < 8; k += 2) {
-      const int32_t w0 = w[k], w1 = w[k + 1], c0 = c[k], c1 = c[k + 1];
-      a00 = em_smlad(w0, c0, a00);
-      a01 = em_smlad(w0, c1, a01);
-      a10 = em_smlad(w1, c0, a10);
-      a11 = em_smlad(w1, c1, a11);
+  do { /* the padded tap count is a multiple of 8: four pairs of taps per pass */
+    for (int32_t k = 0; k < 4; ++k, w += 4, c += 2) {
+      a00 = em_smlad(w[0], c[0], a00);
+      a01 = em_smlad(w[0], c[1], a01);
+      a10 = em_smlad(w[1], c[0], a10);
+      a11 = em_smlad(w[1], c[1], a11);
+      a20 = em_smlad(w[2], c[0], a20);
+      a21 = em_smlad(w[2], c[1], a21);
+      a30 = em_smlad(w[3], c[0], a30);
+      a31 = em_smlad(w[3], c[1], a31);
     }
-    w += 8;
-    c += 8;
   } while (w != end);
 #endif
   acc[0] = a00, acc[1] = a01, acc[2] = a10, acc[3] = a11;
+  acc[4] = a20, acc[5] = a21, acc[6] = a30, acc[7] = a31;
 }
 
 static EM_NOINLINE void conv_dot_s8(const int8_t *w0, const int8_t *w1, const int32_t *c,
@@ -370,8 +485,7 @@ static EM_NOINLINE void conv_dot_s8(const int8_t *w0, const int8_t *w1, const in
   acc[0] = a00, acc[1] = a01, acc[2] = a10, acc[3] = a11;
 }
 
-/* int16 weights: per pair of taps one LDRD of two channels' weights, one LDRD of two pixels'
- * inputs, four SMLADs -- a 2x2 block of outputs, 8 MACs per 6 instructions. */
+/* int16 weights: a 4x2 block of outputs (channels x pixels) per pass of conv_dot_w16. */
 static void conv_dsp_w16(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
                          const int8_t *input, const em_dims *f_d, const int32_t *w16,
                          const int32_t *bias, const em_dims *out_d, int8_t *output,
@@ -380,20 +494,18 @@ static void conv_dsp_w16(const em_conv_params *p, const em_quant *q, const em_di
   const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, f_d->c);
   const int32_t n_pix = (rows->out_row_end - rows->out_row_begin) * out_d->w;
   const int32_t *colw = (const int32_t *)cols;
+  const conv_out o = {p->output_offset, p->activation_min, p->activation_max};
   int8_t *out_px[2];
   for (int32_t pix = 0; pix < n_pix; pix += 2) {
     const int32_t n = conv_columns(p, in_d, f_d, out_d, input, output, rows, pix, n_pix,
                                    ORDER_W16, cols, out_px);
     const int32_t *w = w16;
-    for (int32_t oc = 0; oc < out_c; oc += 2, w += padded) {
-      int32_t a00 = bias ? bias[oc] : 0, a10 = 0;
-      if (oc + 1 < out_c && bias) a10 = bias[oc + 1];
-      int32_t a01 = a00, a11 = a10;
-      int32_t acc[4] = {a00, a01, a10, a11};
-      conv_dot_w16(w, colw, w + padded, acc);
-      a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-      conv_store(p, q, oc, a00, a01, n, out_px);
-      if (oc + 1 < out_c) conv_store(p, q, oc + 1, a10, a11, n, out_px);
+    for (int32_t oc = 0; oc < out_c; oc += 4, w += 2 * padded) {
+      int32_t acc[8];
+      for (int32_t k = 0; k < 4; ++k) acc[2 * k] = acc[2 * k + 1] = bias && oc + k < out_c ? bias[oc + k] : 0;
+      conv_dot_w16(w, colw, w + 2 * padded, acc);
+      for (int32_t k = 0; k < 4 && oc + k < out_c; ++k)
+        conv_store(o, q, oc + k, acc[2 * k], acc[2 * k + 1], n, out_px);
     }
   }
 }
@@ -409,6 +521,7 @@ static void conv_dsp_s8(const em_conv_params *p, const em_quant *q, const em_dim
   const int32_t taps4 = taps & ~3;
   const int32_t n_pix = (rows->out_row_end - rows->out_row_begin) * out_d->w;
   const int32_t *colw = (const int32_t *)cols;
+  const conv_out o = {p->output_offset, p->activation_min, p->activation_max};
   int8_t *out_px[2];
   for (int32_t pix = 0; pix < n_pix; pix += 2) {
     const int32_t n = conv_columns(p, in_d, f_d, out_d, input, output, rows, pix, n_pix,
@@ -428,8 +541,8 @@ static void conv_dsp_s8(const em_conv_params *p, const em_quant *q, const em_dim
         a10 += w1[e] * x0;
         a11 += w1[e] * x1;
       }
-      conv_store(p, q, oc, a00, a01, n, out_px);
-      if (two) conv_store(p, q, oc + 1, a10, a11, n, out_px);
+      conv_store(o, q, oc, a00, a01, n, out_px);
+      if (two) conv_store(o, q, oc + 1, a10, a11, n, out_px);
     }
   }
 }

@@ -1,15 +1,20 @@
 """Instruction counts of the kernels on an emulated Cortex-M4 (QEMU -icount), portable vs DSP.
 
-    python -m edgel3_mote.firmware.testing.kernel_bench [--board qemu-mps2-an386]
+    python -m edgel3_mote.firmware.testing.kernel_bench [--board qemu-mps2-an386] [--out DIR]
 
 Builds ``kernel_bench_main.c`` twice (with and without -DEM_USE_DSP), runs both in QEMU and
-prints instructions per MAC. QEMU counts instructions, not cycles: SMLAD does two MACs in one
-instruction, so these numbers show the DSP path's work, not an M4's exact timing; the estimated
-cycles per MAC beside them come from the core's timing table (board_tests/harness/cycles.py).
+prints instructions per MAC for every kernel path: one SEA-64-sized conv layer with int8 weights
+(dense and 90 % sparse), a fully-connected layer, and SEA-64's eight conv layer shapes with int8
+(em_conv2d_s8) and int16-expanded (em_conv2d_s8_w16) weights. Writes DIR/kernel_bench.json,
+DIR/kernel_bench.md and DIR/kernel_bench.png. QEMU counts instructions, not cycles: SMLAD does two
+MACs in one instruction, so these numbers show the DSP path's work, not an M4's exact timing; the
+estimated cycles per MAC beside them come from the core's timing table (board_tests/harness/cycles.py,
+zero wait states).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import tempfile
 from pathlib import Path
@@ -17,6 +22,7 @@ from pathlib import Path
 from edgel3_mote.firmware.testing.kernel_lib import KERNEL_DIR, KERNEL_SOURCES
 
 BENCH_MAIN = Path(__file__).with_name("kernel_bench_main.c")
+SEA64_LAYERS = 8  # sea_layers[] in kernel_bench_main.c
 
 
 def run_bench(board: str = "qemu-mps2-an386", dsp: bool = False, out_dir: Path | None = None) -> dict[str, int]:
@@ -35,25 +41,90 @@ def run_bench(board: str = "qemu-mps2-an386", dsp: bool = False, out_dir: Path |
     return values
 
 
+def sea64_per_mac(r: dict[str, int], form: str, unit: str = "ticks") -> float:
+    """Instructions (``unit`` 'ticks') or estimated cycles ('cycles') per MAC over all eight SEA-64
+    conv shapes, ``form`` 's8' or 'w16'."""
+    return (sum(r[f"sea_l{i}_{form}_{unit}"] for i in range(SEA64_LAYERS))
+            / sum(r[f"sea_l{i}_macs"] for i in range(SEA64_LAYERS)))
+
+
+def per_mac_table(results: dict[str, dict[str, int]]) -> list[dict]:
+    """Rows (kernel path; instructions and estimated cycles per MAC by build) from the portable and
+    DSP runs: keys ``portable``, ``dsp`` (instructions) and ``portable_cycles``, ``dsp_cycles``."""
+    def row(path, fn):
+        out = {"path": path}
+        for build, r in results.items():
+            out[build] = round(fn(r, "ticks"), 3)
+            out[f"{build}_cycles"] = round(fn(r, "cycles"), 3)
+        return out
+
+    rows = [row("conv 3x3 32x25x32->32, int8 weights", lambda r, u: r[f"conv_dense_{u}"] / r["conv_macs"]),
+            row("conv 3x3 32x25x32->32, 90 % sparse (per dense MAC)",
+                lambda r, u: r[f"conv_sparse_{u}"] / r["conv_macs"]),
+            row("fully connected 512->64", lambda r, u: r[f"fc_{u}"] / r["fc_macs"]),
+            row("SEA-64 convs (8 shapes), int8 weights", lambda r, u: sea64_per_mac(r, "s8", u)),
+            row("SEA-64 convs (8 shapes), int16 weights (w16)", lambda r, u: sea64_per_mac(r, "w16", u))]
+    for i in range(SEA64_LAYERS):
+        for form in ("s8", "w16"):
+            rows.append(row(f"  SEA-64 conv {i + 1}, {form}", lambda r, u, i=i, form=form:
+                            r[f"sea_l{i}_{form}_{u}"] / r[f"sea_l{i}_macs"]))
+    return rows
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from edgel3_mote.atomic import save_png
+
+    main = [r for r in rows if not r["path"].startswith(" ")]
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    y = np.arange(len(main))
+    for k, (build, color) in enumerate((("portable", "#999999"), ("dsp", "#1f77b4"))):
+        ax.barh(y + 0.2 - 0.4 * k, [r[build] for r in main], height=0.4, color=color, label=build)
+    ax.axvline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_yticks(y, [r["path"] for r in main], fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("instructions per MAC (QEMU -icount, Cortex-M4)")
+    ax.invert_yaxis()
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_png(fig, path)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
+    from edgel3_mote.atomic import atomic_write_text
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="qemu-mps2-an386")
+    ap.add_argument("--out", default="build/bench-kernels", help="report folder (default build/bench-kernels)")
     args = ap.parse_args(argv)
-    results = {dsp: run_bench(args.board, dsp) for dsp in (False, True)}
-    print(f"board {args.board}: instructions (QEMU -icount), 32x25x32 -> 32 3x3 conv, 512 -> 64 FC")
-    for dsp, r in results.items():
-        macs = r["conv_macs"]
-        print(f"  {'dsp     ' if dsp else 'portable'}: conv dense {r['conv_dense_ticks']:>10,d} "
-              f"({r['conv_dense_ticks'] / macs:.2f}/MAC)  conv 90%-sparse {r['conv_sparse_ticks']:>10,d} "
-              f"({r['conv_sparse_ticks'] / macs:.2f}/dense MAC)  fc {r['fc_ticks']:>8,d} "
-              f"({r['fc_ticks'] / r['fc_macs']:.2f}/MAC)  checksum {r['checksum']:#010x}  exit {r['exit_code']}")
-    same = results[False]["checksum"] == results[True]["checksum"]
-    print("  estimated cycles per MAC (core timing table, zero wait states; board_tests/harness/cycles.py):")
-    for dsp, r in results.items():
-        print(f"  {'dsp     ' if dsp else 'portable'}: conv dense {r['conv_dense_cycles'] / r['conv_macs']:.2f}  "
-              f"conv 90%-sparse {r['conv_sparse_cycles'] / r['conv_macs']:.2f}  fc {r['fc_cycles'] / r['fc_macs']:.2f}")
-    print(f"  portable and DSP outputs identical: {same}")
-    return 0 if same and all(r["exit_code"] == 0 for r in results.values()) else 1
+    results = {"portable": run_bench(args.board, False), "dsp": run_bench(args.board, True)}
+    rows = per_mac_table(results)
+    same = (results["portable"]["checksum"] == results["dsp"]["checksum"]
+            and results["portable"]["sea_checksum"] == results["dsp"]["sea_checksum"])
+    ok = same and all(r["exit_code"] == 0 for r in results.values())
+    lines = [f"board {args.board}: instructions per MAC (QEMU -icount) and estimated cycles per MAC (core timing "
+             f"table, zero wait states)", "",
+             "| kernel path | portable instr | DSP instr | portable est. cycles | DSP est. cycles |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['path']} | {r['portable']:.3f} | {r['dsp']:.3f} | {r['portable_cycles']:.3f} | "
+              f"{r['dsp_cycles']:.3f} |" for r in rows]
+    lines += ["", f"SEA-64 conv MACs {sum(results['dsp'][f'sea_l{i}_macs'] for i in range(SEA64_LAYERS)):,d}; "
+              f"portable and DSP outputs identical (and int8 == w16 weights): {same}"]
+    text = "\n".join(lines)
+    print(text)
+    out = Path(args.out)
+    atomic_write_text(out / "kernel_bench.md", text + "\n")
+    atomic_write_text(out / "kernel_bench.json", json.dumps({"board": args.board, "per_mac": rows,
+                                                              "raw": results, "outputs_identical": same}, indent=1))
+    _plot(rows, out / "kernel_bench.png")
+    print(f"reports: {out / 'kernel_bench.md'}, {out / 'kernel_bench.json'}, {out / 'kernel_bench.png'}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

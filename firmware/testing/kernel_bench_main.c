@@ -49,31 +49,23 @@ static int8_t rnd8(void) {
   return (int8_t)(lcg >> 24);
 }
 
-static void report_indexed(const char *name, int32_t index, const char *suffix, uint32_t value);
-
-static void report(const char *name, uint32_t value) {
-  char line[64];
-  int n = 0;
-  em_fmt_cat(line, &n, name);
-  em_fmt_cat(line, &n, "=");
-  n += em_fmt_u32(line + n, value);
-  line[n++] = '\n';
-  line[n] = 0;
-  em_semihost_write(line);
-}
-
+/* "name<index><suffix>=value" (index < 0: "name=value"). */
 static void report_indexed(const char *name, int32_t index, const char *suffix, uint32_t value) {
   char line[64];
   int n = 0;
   em_fmt_cat(line, &n, name);
-  n += em_fmt_u32(line + n, (uint32_t)index);
-  em_fmt_cat(line, &n, suffix);
+  if (index >= 0) {
+    n += em_fmt_u32(line + n, (uint32_t)index);
+    em_fmt_cat(line, &n, suffix);
+  }
   em_fmt_cat(line, &n, "=");
   n += em_fmt_u32(line + n, value);
   line[n++] = '\n';
   line[n] = 0;
   em_semihost_write(line);
 }
+
+static void report(const char *name, uint32_t value) { report_indexed(name, -1, "", value); }
 
 /* Every SEA-64 conv shape with both weight forms; returns 1 if their bytes agree everywhere. */
 static int bench_sea64(uint32_t *checksum) {

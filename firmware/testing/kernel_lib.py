@@ -195,7 +195,7 @@ class KernelLib:
         out_c, fh, fw, in_c = filt.shape
         f_d = Dims(fh, fw, in_c)
         padded = (fh * fw * in_c + 7) // 8 * 8  # EM_CONV2D_S8_PADDED_TAPS
-        packed = np.full((out_c + 1) // 2 * padded, 0x5A5A5A5A, dtype=np.int32)
+        packed = np.full((out_c + 3) // 4 * 2 * padded, 0x5A5A5A5A, dtype=np.int32)
         self.lib.em_conv2d_s8_w16_pack(_ptr(filt, C.c_int8), out_c, C.byref(f_d), _ptr(packed, C.c_int32))
         return packed
 

@@ -45,3 +45,23 @@ def test_w16_layers_chosen_by_output_pixels_within_budget():
     graph = read_tflite(small_tflite("chain_odd"))
     assert choose_w16_layers(graph, 700) == [0, 3]  # conv 1 does not fit: the next smaller one does
     assert choose_w16_layers(read_tflite(small_tflite("chain_odd")), 295) == []
+
+
+def test_w16_flash_budget_leaves_room_for_vectors_and_a_classifier_head(tmp_path):
+    import h5py
+
+    from edgel3_mote.export.boards import get_board
+    from edgel3_mote.export.project import _vector_bytes, _w16_flash_bytes
+
+    board = get_board("qemu-netduinoplus2")
+    manifest = {"window_samples": 8000, "input": {"shape": [1, 64, 50, 1]}, "output": {"shape": [1, 64]},
+                "sizes": {"weight_bytes": 398_880}}
+    assert _vector_bytes(manifest) == 2 * 8000 + 3200 + 5 * 64
+    plain = _w16_flash_bytes(board, manifest, 10, None)
+    assert plain == 1024 * 1024 - 398_880 - 160 * 1024 - 10 * 19_520
+    head = tmp_path / "head.h5"
+    with h5py.File(head, "w") as f:
+        f.create_dataset("dense/kernel", data=np.zeros((512, 128), np.float32))
+        f.create_dataset("dense/bias", data=np.zeros(128, np.float32))
+    assert _w16_flash_bytes(board, manifest, 10, head) == plain - (512 * 128 + 128) - 8 * 1024
+    assert _w16_flash_bytes(board, dict(manifest, sizes={"weight_bytes": 2 << 20}), 10, None) == 0

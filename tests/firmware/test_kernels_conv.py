@@ -93,11 +93,11 @@ def test_w16_pack_layout(lib, conv_cases):
         out_c = filt.shape[0]
         taps = filt[0].size
         padded = -(-taps // 8) * 8
-        w = np.zeros((-(-out_c // 2) * 2, padded), np.int64)
+        w = np.zeros((-(-out_c // 4) * 4, padded), np.int64)
         w[:out_c, :taps] = filt.reshape(out_c, taps)
-        want = np.zeros((w.shape[0] // 2, padded // 2, 2), np.int64)  # [pair][k][channel in pair]
-        for c in range(2):
-            lo, hi = w[c::2, 0::2], w[c::2, 1::2]
+        want = np.zeros((w.shape[0] // 4, padded // 2, 4), np.int64)  # [quad][k][channel in quad]
+        for c in range(4):
+            lo, hi = w[c::4, 0::2], w[c::4, 1::2]
             want[:, :, c] = (lo & 0xFFFF) | (hi << 16)
         got = lib.w16_pack(filt)
         assert np.array_equal(got.view(np.uint32), want.ravel().astype(np.uint32))

@@ -26,14 +26,15 @@ def padded_taps(filter_h: int, filter_w: int, in_c: int) -> int:
 
 def pack_w16(filter_data: np.ndarray) -> np.ndarray:
     """OHWI int8 weights in em_conv2d_s8_w16's layout (em_kernels.h): int32 words, each two int16
-    weights (low half first); output channels in pairs, taps zero-padded to ``padded_taps``;
-    word [(oc // 2) * P + 2 * k + oc % 2] = channel oc's taps 2k, 2k + 1."""
+    weights (low half first); output channels in fours (zero channels fill the last four), taps
+    zero-padded to P = ``padded_taps``; word [(oc // 4) * 2P + 4k + oc % 4] = channel oc's taps
+    2k, 2k + 1."""
     out_c, fh, fw, in_c = filter_data.shape
     taps, padded = fh * fw * in_c, padded_taps(fh, fw, in_c)
-    w = np.zeros((-(-out_c // 2) * 2, padded), np.int32)
+    w = np.zeros((-(-out_c // 4) * 4, padded), np.int32)
     w[:out_c, :taps] = filter_data.reshape(out_c, taps)
     words = (w[:, 0::2] & 0xFFFF) | (w[:, 1::2] << 16)          # [oc][k]
-    return np.ascontiguousarray(words.reshape(-1, 2, padded // 2).transpose(0, 2, 1)).ravel().astype(np.int32)
+    return np.ascontiguousarray(words.reshape(-1, 4, padded // 2).transpose(0, 2, 1)).ravel().astype(np.int32)
 
 
 def can_be_sparse(filter_data: np.ndarray) -> bool:
@@ -43,7 +44,7 @@ def can_be_sparse(filter_data: np.ndarray) -> bool:
 def w16_extra_bytes(filter_data: np.ndarray) -> int:
     """Flash that int16-expanded weights (pack_w16) take beyond the int8 ones."""
     out_c, fh, fw, in_c = filter_data.shape
-    return 4 * (-(-out_c // 2)) * padded_taps(fh, fw, in_c) - filter_data.size
+    return 4 * 2 * (-(-out_c // 4)) * padded_taps(fh, fw, in_c) - filter_data.size
 
 
 def choose_w16_layers(graph, extra_flash_bytes: int) -> list[int]:
