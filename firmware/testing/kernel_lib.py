@@ -109,6 +109,9 @@ class KernelLib:
         L.em_conv2d_sparse_s8.argtypes = [P(ConvParams), P(Quant), P(Dims), P(C.c_int8), P(Dims),
                                           P(SparseFilter), P(C.c_int32), P(Dims), P(C.c_int8),
                                           P(Rows), C.c_void_p]
+        L.em_conv2d_sparse_s8_pack.restype = C.c_int32
+        L.em_conv2d_sparse_s8_pack.argtypes = [P(C.c_int8), C.c_int32, P(Dims), C.c_int32, P(C.c_uint8), C.c_int32,
+                                               P(C.c_int8), C.c_int32, C.c_int32, P(SparseFilter)]
         L.em_max_pool2d_s8.argtypes = [P(PoolParams), P(Dims), P(C.c_int8), P(Dims), P(C.c_int8), P(Rows)]
         L.em_reduce_max_s8.argtypes = [P(Dims), P(C.c_int8), C.c_int32, C.c_int32, P(C.c_int8)]
         L.em_fully_connected_s8.argtypes = [P(FcParams), P(Quant), C.c_int32, C.c_int32, P(C.c_int8),
@@ -182,6 +185,19 @@ class KernelLib:
         sf = SparseFilter(index.ctypes.data_as(C.POINTER(C.c_uint8)), _ptr(value, C.c_int8), packed.index.size,
                           packed.nnz, packed.rice_k, packed.max_channel_nnz, pass_rows)
         return sf, (index, value, packed)
+
+    def sparse_pack(self, filt: np.ndarray, rice_k: int) -> tuple[bytes, np.ndarray, int]:
+        """em_conv2d_sparse_s8_pack (the on-device packer): (index bytes, values, max_channel_nnz)."""
+        filt = _i8(filt)
+        f_d = Dims(filt.shape[1], filt.shape[2], filt.shape[3])
+        index = np.zeros(filt.size * 4 + 16, dtype=np.uint8)
+        value = np.zeros(filt.size + 1, dtype=np.int8)
+        sf = SparseFilter()
+        used = self.lib.em_conv2d_sparse_s8_pack(_ptr(filt, C.c_int8), filt.shape[0], C.byref(f_d), rice_k,
+                                                 index.ctypes.data_as(C.POINTER(C.c_uint8)), index.size,
+                                                 _ptr(value, C.c_int8), value.size, 1, C.byref(sf))
+        self._check("em_conv2d_sparse_s8_pack", min(used, 0))
+        return index[:used].tobytes(), value[:sf.nnz].copy(), sf.max_channel_nnz
 
     def conv2d_status(self, in_shape, filt, params: dict, out_shape, rows: RowWindow) -> int:
         """Status code only (for window-error tests); buffers are sized generously."""
