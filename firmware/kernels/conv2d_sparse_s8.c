@@ -83,90 +83,74 @@ int32_t em_conv2d_sparse_s8_get_buffer_size(const em_conv_params *params,
 }
 
 /* ---- the Rice-coded gap stream -------------------------------------------------------- */
+/* The reader keeps the next unread bits left-aligned in buf (n of them valid); next is the
+ * flat OHWI position of the nonzero read ahead (INT32_MAX: none left). */
 typedef struct {
   const uint8_t *p, *end;
-  uint32_t buf; /* the next unread bits, most significant first */
-  int32_t n;    /* how many bits of buf are valid */
-} bit_reader;
+  uint32_t buf;
+  int32_t n, k;
+  int32_t left;  /* gaps not yet read */
+  int32_t next;  /* flat position of the next nonzero */
+  int32_t index; /* its index in value[] */
+} sparse_stream;
 
-static inline void bits_refill(bit_reader *b) {
-  while (b->n <= 24 && b->p < b->end) {
-    b->buf |= (uint32_t)*b->p++ << (24 - b->n);
-    b->n += 8;
+static inline void stream_refill(sparse_stream *s) {
+  while (s->n <= 24 && s->p < s->end) {
+    s->buf |= (uint32_t)*s->p++ << (24 - s->n);
+    s->n += 8;
   }
 }
 
-/* The next gap, or -1 when the stream ends early (a malformed filter). */
-static int32_t bits_gap(bit_reader *b, int32_t k) {
-  int32_t q = 0;
-  bits_refill(b);
-  while (b->buf == 0) { /* a run of zeros longer than the buffer: a long gap */
-    if (b->n == 0) return -1;
-    q += b->n;
-    b->n = 0;
-    bits_refill(b);
-  }
-  const int32_t z = __builtin_clz(b->buf);
-  if (z >= b->n) return -1;
-  q += z;
-  b->buf = z == 31 ? 0 : b->buf << (z + 1);
-  b->n -= z + 1;
-  if (k == 0) return q;
-  bits_refill(b);
-  if (b->n < k) return -1;
-  const uint32_t r = b->buf >> (32 - k);
-  b->buf = k == 32 ? 0 : b->buf << k;
-  b->n -= k;
-  return (int32_t)(((uint32_t)q << k) | r);
-}
-
-/* Walks the nonzeros in filter order: output channel, filter tap (ky * filter_w + kx), input
- * channel. Holds the next nonzero, which may already belong to a later channel. */
-typedef struct {
-  bit_reader bits;
-  int32_t k, taps, in_c, out_c;
-  int32_t left; /* nonzeros not yet read from the stream */
-  int32_t oc, tap, ic, index; /* the held nonzero; oc == out_c: none */
-} sparse_cursor;
-
-static int cursor_advance(sparse_cursor *s) {
-  if (s->left == 0) {
-    s->oc = s->out_c;
+/* Reads the next gap into s->next; EM_ERR_ARG when the stream ends early or runs past 2^31.
+ * Works on a local copy so that the state lives in registers. */
+static inline int stream_step(sparse_stream *st) {
+  sparse_stream s = *st;
+  if (s.left == 0) {
+    st->next = INT32_MAX;
     return EM_OK;
   }
-  int32_t gap = bits_gap(&s->bits, s->k);
-  if (gap < 0) return EM_ERR_ARG;
-  --s->left;
-  ++s->index;
-  /* Move gap + 1 places forward from (oc, tap, ic); the first call starts at place -1. */
-  int32_t ic = s->ic + gap + 1;
-  while (ic >= s->in_c) {
-    ic -= s->in_c;
-    if (++s->tap == s->taps) {
-      s->tap = 0;
-      if (++s->oc >= s->out_c) return EM_ERR_ARG; /* past the filter's end */
-    }
+  --s.left;
+  ++s.index;
+  uint32_t q = 0;
+  if (s.n <= 24) stream_refill(&s);
+  while (s.buf == 0) { /* a run of zeros longer than the buffer: a long gap (rare) */
+    if (s.n == 0 || q > 0x40000000u) return EM_ERR_ARG;
+    q += (uint32_t)s.n;
+    s.n = 0;
+    stream_refill(&s);
   }
-  s->ic = ic;
+  const int32_t z = __builtin_clz(s.buf);
+  q += (uint32_t)z;
+  s.buf = (s.buf << z) << 1;
+  s.n -= z + 1;
+  uint32_t r = 0;
+  if (s.k) {
+    if (s.n < s.k) {
+      stream_refill(&s);
+      if (s.n < s.k) return EM_ERR_ARG;
+    }
+    r = s.buf >> (32 - s.k);
+    s.buf <<= s.k;
+    s.n -= s.k;
+  }
+  if (q >= (0x40000000u >> s.k)) return EM_ERR_ARG; /* gap >= 2^30: no filter is that big */
+  const uint32_t next = (uint32_t)s.next + 1u + ((q << s.k) | r);
+  if (next >= 0x7FFFFFFFu) return EM_ERR_ARG;
+  s.next = (int32_t)next;
+  *st = s;
   return EM_OK;
 }
 
-static int cursor_start(sparse_cursor *s, const em_sparse_filter *f, int32_t taps, int32_t in_c,
-                        int32_t out_c) {
-  s->bits.p = f->index;
-  s->bits.end = f->index + f->index_bytes;
-  s->bits.buf = 0;
-  s->bits.n = 0;
+static int stream_start(sparse_stream *s, const em_sparse_filter *f) {
+  s->p = f->index;
+  s->end = f->index + f->index_bytes;
+  s->buf = 0;
+  s->n = 0;
   s->k = f->rice_k;
-  s->taps = taps;
-  s->in_c = in_c;
-  s->out_c = out_c;
   s->left = f->nnz;
-  s->oc = 0;
-  s->tap = 0;
-  s->ic = -1;
+  s->next = -1;
   s->index = -1;
-  return cursor_advance(s);
+  return stream_step(s);
 }
 
 /* ---- the relayout -------------------------------------------------------------------- */
@@ -387,7 +371,7 @@ int em_conv2d_sparse_s8(const em_conv_params *p, const em_quant *q, const em_dim
   if (status != EM_OK) return status;
 
   const int32_t in_c = in_d->c, out_c = out_d->c, out_w = out_d->w;
-  const int32_t taps = f_d->h * f_d->w;
+  const int32_t taps = f_d->h * f_d->w, per_channel = taps * in_c;
   const int32_t max_nnz = filter->max_channel_nnz;
   const int32_t plane = in_c * g.row_len; /* int16 per relayout row */
   /* Byte offsets (one UXTAH per nonzero) when every tap of an output row is within 64 KiB. */
@@ -408,24 +392,25 @@ int em_conv2d_sparse_s8(const em_conv_params *p, const em_quant *q, const em_dim
     const int32_t r1 = r0 + g.pass_rows < rows->out_row_end ? r0 + g.pass_rows : rows->out_row_end;
     sparse_relayout(p, in_d, input, rows->in_row_begin, &g, r0 * p->stride_h - p->pad_top,
                     (r1 - r0 - 1) * p->stride_h + g.eff_h, relayout);
-    sparse_cursor cur;
-    if (cursor_start(&cur, filter, taps, in_c, out_c) != EM_OK) return EM_ERR_ARG;
-    for (int32_t oc = 0; oc < out_c; ++oc) {
-      int32_t n_nz = 0;
-      for (; cur.oc == oc; ++n_nz) {
-        if (n_nz >= max_nnz) return EM_ERR_ARG;
-        const int32_t off = tap_offset[cur.tap] + cur.ic * g.row_len;
-        table[n_nz] = (int32_t)((uint32_t)(int32_t)filter->value[cur.index] << 16) |
-                      (bytes ? 2 * off : off);
-        if (cursor_advance(&cur) != EM_OK) return EM_ERR_ARG;
-      }
+    sparse_stream st;
+    if (stream_start(&st, filter) != EM_OK) return EM_ERR_ARG;
+    for (int32_t oc = 0, ch_begin = 0; oc < out_c; ++oc, ch_begin += per_channel) {
       const int32_t b = bias ? bias[oc] : 0;
+      /* the bound of the fast requantisation uses the densest channel's count */
       const sparse_requant rq = requant_of(p, q->multiplier[q->per_channel ? oc : 0],
-                                           q->shift[q->per_channel ? oc : 0], b, n_nz);
-      /* fast channels: doubled weights and bias (see requant_store) */
-      if (rq.fast)
-        for (int32_t i = 0; i < n_nz; ++i)
-          table[i] = (int32_t)((uint32_t)table[i] + (uint32_t)(table[i] & (int32_t)0xFFFF0000));
+                                           q->shift[q->per_channel ? oc : 0], b, max_nnz);
+      /* fast channels: doubled weights and bias (see requant_store); byte or element offsets */
+      const int32_t w_shift = rq.fast ? 17 : 16, off_shift = bytes ? 1 : 0;
+      const int32_t ch_end = ch_begin + per_channel;
+      int32_t n_nz = 0;
+      while (st.next < ch_end) {
+        if (n_nz >= max_nnz) return EM_ERR_ARG;
+        const int32_t j = st.next - ch_begin;
+        const int32_t tap = j / in_c, ic = j - tap * in_c;
+        table[n_nz++] = (int32_t)((uint32_t)(int32_t)filter->value[st.index] << w_shift) |
+                        ((tap_offset[tap] + ic * g.row_len) << off_shift);
+        if (stream_step(&st) != EM_OK) return EM_ERR_ARG;
+      }
       const int32_t b2 = rq.fast ? 2 * b : b;
       for (int32_t oy = r0; oy < r1; ++oy) {
         const int16_t *x = relayout + (oy - r0) * p->stride_h * plane;
@@ -438,7 +423,7 @@ int em_conv2d_sparse_s8(const em_conv_params *p, const em_quant *q, const em_dim
         for (; ox < out_w; ++ox) sparse_block1(table, n_nz, bytes, x + ox, b2, &rq, out + ox * out_c);
       }
     }
-    if (cur.oc != out_c) return EM_ERR_ARG; /* nonzeros left over */
+    if (st.next != INT32_MAX) return EM_ERR_ARG; /* nonzeros beyond the filter */
   }
   return EM_OK;
 }
