@@ -336,11 +336,19 @@ static inline void sparse_block4(const int32_t *tab, int32_t n_nz, int bytes, co
   for (int32_t i = 0; i < n_nz; ++i) {
     const int32_t e = tab[i];
     const int16_t *s = bytes ? (const int16_t *)((const uint8_t *)x + (uint16_t)e) : x + (uint16_t)e;
+#if defined(EM_USE_DSP)
+    const int32_t s01 = em_read_s16x2(s), s23 = em_read_s16x2(s + 2);
+    a0 = sp_smlatb(e, s01, a0);
+    a1 = sp_smlatt(e, s01, a1);
+    a2 = sp_smlatb(e, s23, a2);
+    a3 = sp_smlatt(e, s23, a3);
+#else
     const int32_t w = e >> 16;
     a0 += w * s[0];
     a1 += w * s[1];
     a2 += w * s[2];
     a3 += w * s[3];
+#endif
   }
   const int32_t acc[4] = {a0, a1, a2, a3};
   requant_store(acc, 4, r, out, out_step);
@@ -348,10 +356,11 @@ static inline void sparse_block4(const int32_t *tab, int32_t n_nz, int bytes, co
 
 static inline void sparse_block1(const int32_t *tab, int32_t n_nz, int bytes, const int16_t *x,
                                  int32_t acc, const sparse_requant *r, int8_t *out) {
-  for (int32_t i = 0; i < n_nz; ++i) {
-    const int32_t e = tab[i];
-    acc += (e >> 16) * (bytes ? *(const int16_t *)((const uint8_t *)x + (uint16_t)e) : x[(uint16_t)e]);
-  }
+  const int32_t *end = tab + n_nz;
+  if (bytes) /* two loops: the offset kind is not tested per nonzero */
+    for (; tab < end; ++tab) acc += (*tab >> 16) * *(const int16_t *)((const uint8_t *)x + (uint16_t)*tab);
+  else
+    for (; tab < end; ++tab) acc += (*tab >> 16) * x[(uint16_t)*tab];
   requant_store(&acc, 1, r, out, 1);
 }
 
