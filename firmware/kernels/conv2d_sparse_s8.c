@@ -325,8 +325,31 @@ static void sparse_block8(const int32_t *tab, int32_t n_nz, int bytes, const int
 #endif
   }
 #endif
-  const int32_t acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
-  requant_store(acc, 8, r, out, out_step);
+  if (!r->fast) {
+    const int32_t acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    requant_store(acc, 8, r, out, out_step);
+    return;
+  }
+  /* requant_store's fast path, unrolled on the accumulators in registers */
+  const int32_t mult = r->mult, right = r->right, round = r->round;
+  const int32_t offset = r->output_offset, lo = r->act_min, hi = r->act_max;
+#define SP_REQUANT(a)                                       \
+  do {                                                      \
+    const int32_t x_ = smmulr(a, mult);                     \
+    int32_t y_ = ((x_ + round + (x_ >> 31)) >> right) + offset; \
+    y_ = y_ < lo ? lo : y_;                                 \
+    *out = (int8_t)(y_ > hi ? hi : y_);                     \
+    out += out_step;                                        \
+  } while (0)
+  SP_REQUANT(a0);
+  SP_REQUANT(a1);
+  SP_REQUANT(a2);
+  SP_REQUANT(a3);
+  SP_REQUANT(a4);
+  SP_REQUANT(a5);
+  SP_REQUANT(a6);
+  SP_REQUANT(a7);
+#undef SP_REQUANT
 }
 
 static inline void sparse_block4(const int32_t *tab, int32_t n_nz, int bytes, const int16_t *x,
