@@ -17,7 +17,11 @@ from edgel3_mote.firmware.testing import sparsity_sweep as sweep
 pytestmark = pytest.mark.qemu
 
 # sparsity (%) -> (instructions per nonzero MAC, bytes per nonzero), measured by make bench-sparsity
-L3_FIGURES = {90: (2.10, 1.596), 98: (2.70, 1.891)}
+L3_FIGURES = {90: (2.09, 1.596), 98: (2.68, 1.891)}
+# edgel3-95.45's pruned convs (sweep --l3-layers: 16-row stripes, one pass): instructions per nonzero MAC,
+# bytes per nonzero
+L3_LAYER_FIGURES = {"conv2d_5": (2.15, 1.413), "conv2d_6": (2.46, 1.725), "conv2d_7": (2.71, 1.890),
+                    "audio_embedding_layer": (2.55, 1.889)}
 TEST_SHAPE = dict(h=6, w=13, in_c=48, out_c=16)
 
 
@@ -59,3 +63,13 @@ def test_l3_layer_figures(tmp_path, sparsity):
     assert pt.sparse_per_nonzero_mac == pytest.approx(per_mac, rel=0.03)
     assert pt.bytes_per_nonzero == pytest.approx(per_nonzero, abs=0.02)
     assert pt.sparse_instructions < 0.15 * pt.dense_instructions
+
+
+@pytest.mark.parametrize("layer", sorted(L3_LAYER_FIGURES))
+def test_edgel3_layer_figures(tmp_path, layer):
+    name, in_c, out_c, w, zeros = next(spec for spec in sweep.L3_LAYERS if spec[0] == layer)
+    per_mac, per_nonzero = L3_LAYER_FIGURES[layer]
+    rows = sweep.L3_STRIPE_ROWS
+    pt = sweep.run_point(zeros, rows, rows, w, in_c, out_c, out_dir=tmp_path)
+    assert pt.sparse_per_nonzero_mac == pytest.approx(per_mac, rel=0.03)
+    assert pt.bytes_per_nonzero == pytest.approx(per_nonzero, abs=0.02)
