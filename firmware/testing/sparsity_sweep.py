@@ -102,7 +102,8 @@ def run_point(sparsity: int, pass_rows: int, h: int, w: int, in_c: int, out_c: i
                     include_dirs=[KERNEL_DIR], defines=defines, extra_flags=["-Werror"])
     code, output = run_elf(board, elf, timeout=600)
     v = {k: int(x) for k, x in re.findall(r"^(\w+)=(\d+)$", output, re.M)}
-    if code != 0 or v.get("status_ok") != 1 or v.get("sparse_equals_dense") != 1 or v.get("ticks_are_instructions") != 1:
+    ok = all(v.get(key) == 1 for key in ("status_ok", "sparse_equals_dense", "ticks_are_instructions"))
+    if code != 0 or not ok:
         raise RuntimeError(f"sweep point {sparsity} % / {pass_rows} rows failed (exit {code}): {output[-2000:]}")
     return SweepPoint(sparsity, pass_rows, h, w, in_c, out_c, v["macs"], v["nonzeros"], v["dense_ticks"],
                       v["sparse_ticks"], v["index_bytes"], v["rice_k"], v["max_channel_nnz"],
