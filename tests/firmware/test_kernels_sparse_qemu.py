@@ -73,3 +73,14 @@ def test_edgel3_layer_figures(tmp_path, layer):
     pt = sweep.run_point(zeros, rows, rows, w, in_c, out_c, out_dir=tmp_path)
     assert pt.sparse_per_nonzero_mac == pytest.approx(per_mac, rel=0.03)
     assert pt.bytes_per_nonzero == pytest.approx(per_nonzero, abs=0.02)
+
+
+def test_portable_slowdowns_of_the_cost_model(tmp_path):
+    """The model's portable/DSP factors are the kernel bench's (10 %)."""
+    from edgel3_mote.export.codegen.ops import conv2d as c2
+    from edgel3_mote.firmware.testing.kernel_bench import run_bench
+
+    portable, dsp = run_bench(dsp=False, out_dir=tmp_path), run_bench(dsp=True, out_dir=tmp_path)
+    assert portable["conv_dense_ticks"] / dsp["conv_dense_ticks"] == pytest.approx(c2.DENSE_PORTABLE_SLOWDOWN, rel=0.1)
+    assert portable["conv_sparse_ticks"] / dsp["conv_sparse_ticks"] == pytest.approx(c2.SPARSE_PORTABLE_SLOWDOWN,
+                                                                                      rel=0.1)
