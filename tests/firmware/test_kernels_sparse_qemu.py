@@ -62,7 +62,8 @@ def test_l3_layer_figures(tmp_path, sparsity):
     pt = sweep.run_point(sparsity, sweep.L3_SHAPE["h"], out_dir=tmp_path, **sweep.L3_SHAPE)
     assert pt.sparse_per_nonzero_mac == pytest.approx(per_mac, rel=0.03)
     assert pt.bytes_per_nonzero == pytest.approx(per_nonzero, abs=0.02)
-    assert pt.sparse_instructions < 0.15 * pt.dense_instructions
+    # sparse work scales with the nonzeros: about twice the dense kernel's cost per MAC, never more than 2.2x
+    assert pt.sparse_instructions < 2.2 * (100 - sparsity) / 100 * pt.dense_instructions
 
 
 @pytest.mark.parametrize("layer", sorted(L3_LAYER_FIGURES))
