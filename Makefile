@@ -63,7 +63,7 @@ bench-kernels: setup
 	$(PY) -m edgel3_mote.firmware.testing.kernel_bench
 
 results: setup
-	$(PY) -m edgel3_mote.tools.results measure
+	$(PY) -m edgel3_mote.tools.results measure $(if $(ONLY),--only $(ONLY),)
 
 bench-sparsity: setup
 	$(PY) -m edgel3_mote.firmware.testing.sparsity_sweep --out build/bench/sparsity

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import edgel3_mote  # noqa: F401  (legacy Keras before any TensorFlow import)
-from edgel3_mote.tools.results import RECORD_ENV, load
+from edgel3_mote.tools.results import RECORD_ENV, allowed_deviation, load
 
 _recorded: dict[str, float] = {}
 
@@ -49,8 +49,9 @@ def figure(request, _results_figures):
             _recorded[key] = int(measured) if float(measured).is_integer() and isinstance(fig["value"], int) \
                 else measured
             return
-        assert abs(measured - fig["value"]) <= fig["tolerance"], (
-            f"figure {key!r}: measured {measured}, README states {fig['value']} +- {fig['tolerance']} "
+        tol = allowed_deviation(fig)
+        assert abs(measured - fig["value"]) <= tol, (
+            f"figure {key!r}: measured {measured}, README states {fig['value']} +- {tol:g} "
             f"(run `make results` if the change is intended)")
 
     return check
@@ -60,6 +61,6 @@ def pytest_sessionfinish(session, exitstatus):
     path = os.environ.get(RECORD_ENV)
     if path and _recorded:
         out = Path(path)
-        old = json.loads(out.read_text()) if out.exists() else {}
+        old = json.loads(out.read_text() or "{}") if out.exists() else {}
         old.update(_recorded)
         out.write_text(json.dumps(old, indent=1, sort_keys=True) + "\n")

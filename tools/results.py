@@ -13,7 +13,7 @@ writes the new values into ``results/results.json`` and regenerates the README t
 ``results.json``::
 
     {"figures": {"<key>": {"value": 0.99969, "tolerance": 5e-05, "test": "tests/...::test_x",
-                           "unit": "cosine"}},
+                           "unit": "cosine"}},          # or "rel_tolerance": 0.01 (1 % of the value)
      "rows": [{"what": "...", "result": "median {parity.cos_clip_median:.5f} ...", "command": "..."}]}
 
 A row's ``result`` is text with ``{key:spec}`` fields, each replaced by ``format(value, spec)``
@@ -45,12 +45,20 @@ class ResultsError(Exception):
 def load(path: Path = RESULTS_JSON) -> dict:
     data = json.loads(Path(path).read_text())
     for key, fig in data["figures"].items():
-        missing = {"value", "tolerance", "test"} - set(fig)
-        if missing:
-            raise ResultsError(f"{path}: figure {key!r} lacks {sorted(missing)}")
-        if not fig["tolerance"] >= 0:
+        missing = {"value", "test"} - set(fig)
+        if missing or ("tolerance" in fig) == ("rel_tolerance" in fig):
+            raise ResultsError(f"{path}: figure {key!r} needs value, test and one of tolerance / rel_tolerance")
+        if not fig.get("tolerance", fig.get("rel_tolerance")) >= 0:
             raise ResultsError(f"{path}: figure {key!r} has a negative tolerance")
     return data
+
+
+def allowed_deviation(fig: dict) -> float:
+    """How far a measurement may be from the stated value: ``tolerance`` (absolute) or
+    ``rel_tolerance`` (a fraction of the value)."""
+    if "tolerance" in fig:
+        return float(fig["tolerance"])
+    return abs(float(fig["value"])) * float(fig["rel_tolerance"])
 
 
 _FIELD = re.compile(r"\{([A-Za-z0-9_.-]+)(?::([^{}]*))?\}")
@@ -111,23 +119,31 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("render", help="regenerate the README table from results/results.json")
     sub.add_parser("check", help="exit 1 when the README table differs from the rendered results.json")
-    sub.add_parser("measure", help="rerun every test that measures a figure, record the figures, render")
+    meas = sub.add_parser("measure", help="rerun every test that measures a figure, record the figures, render")
+    meas.add_argument("--only", default="", metavar="PREFIX",
+                      help="only the figures whose key starts with PREFIX (and the tests that measure them)")
     args = ap.parse_args(argv)
 
     data = load()
     if args.cmd == "measure":
-        tests = sorted({fig["test"] for fig in data["figures"].values()})
+        wanted = {k: f for k, f in data["figures"].items() if k.startswith(args.only)}
+        if not wanted:
+            print(f"results: error: no figure key starts with {args.only!r}", file=sys.stderr)
+            return 2
+        tests = sorted({fig["test"] for fig in wanted.values()})
         with tempfile.TemporaryDirectory() as tmp:
             recorded_path = Path(tmp) / "recorded.json"
             env = dict(os.environ, **{RECORD_ENV: str(recorded_path)})
-            print(f"results: measuring {len(data['figures'])} figures with {len(tests)} tests", flush=True)
+            print(f"results: measuring {len(wanted)} figures with {len(tests)} tests", flush=True)
             rc = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
                                  cwd=REPO, env=env)
             if rc != 0:
                 print("results: error: a measuring test failed; results.json left unchanged", file=sys.stderr)
                 return 1
             recorded = json.loads(recorded_path.read_text()) if recorded_path.exists() else {}
+        recorded = {k: v for k, v in recorded.items() if k in wanted}
         data, missing = update(data, recorded)
+        missing = [k for k in missing if k in wanted]
         if missing:
             print(f"results: error: no test measured {', '.join(missing)}; results.json left unchanged",
                   file=sys.stderr)

@@ -53,3 +53,12 @@ def test_update_takes_recorded_values_and_names_missing_ones():
 def test_readme_markers_are_required():
     with pytest.raises(results.ResultsError, match="markers"):
         results.readme_with_table("no table here\n", "| x |\n")
+
+
+def test_tolerance_is_absolute_or_relative_and_required(tmp_path):
+    assert results.allowed_deviation({"value": 200.0, "rel_tolerance": 0.01}) == pytest.approx(2.0)
+    assert results.allowed_deviation({"value": 200.0, "tolerance": 0.5}) == 0.5
+    bad = tmp_path / "r.json"
+    bad.write_text(json.dumps({"figures": {"x": {"value": 1, "test": "t"}}, "rows": []}))
+    with pytest.raises(results.ResultsError, match="'x'"):
+        results.load(bad)
