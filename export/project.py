@@ -35,6 +35,8 @@ import numpy as np
 from edgel3_mote import __version__
 from edgel3_mote.atomic import atomic_dir, atomic_write_text
 from edgel3_mote.errors import ExportError, InvalidInputError, ToolchainError
+from edgel3_mote.export.codegen.ops.base import c_float
+from edgel3_mote.metrics import sha256_file
 from edgel3_mote.export.boards import (FIRMWARE_DIR, LINK_FLAGS, OPT_FLAGS, BoardSpec, elf_memory_usage,
                                        get_board, link_overflow_error, require_toolchain)
 
@@ -87,14 +89,6 @@ class ProjectInfo:
 
 
 # ------------------------------------------------------------------------------ hashing / cache
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _tree_digest(paths) -> str:
     h = hashlib.sha256()
     for p in sorted(paths):
@@ -123,8 +117,8 @@ def _model_id(model) -> tuple[str, str]:
 
 
 def _export_key(model, weights: Path | None, clips: list[Path], seed: int) -> str:
-    desc = {"model": _model_id(model)[1], "seed": int(seed), "weights": _sha256_file(weights) if weights else None,
-            "calibration": [_sha256_file(c) for c in clips], "version": __version__}
+    desc = {"model": _model_id(model)[1], "seed": int(seed), "weights": sha256_file(weights) if weights else None,
+            "calibration": [sha256_file(c) for c in clips], "version": __version__}
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -250,11 +244,6 @@ def _selftest_vectors(manifest: dict, int8: bytes, float_tflite: bytes, names, p
             "output_bytes": vectors[0]["embedding_s8"].size, "window_samples": window}
 
 
-def _c_float(x) -> str:
-    text = f"{float(x):.9g}"
-    return (text if any(c in text for c in ".en") else text + ".0") + "f"
-
-
 def _c_rows(values, fmt=str, per_line: int = 20) -> str:
     vals = [fmt(v) for v in np.asarray(values).reshape(-1)]
     return "\n".join("        " + ", ".join(vals[i:i + per_line]) + "," for i in range(0, len(vals), per_line))
@@ -363,8 +352,8 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
 
     inputs = {
         "board": board.to_dict(), "model": model_identity, "seed": int(seed), "streaming": streaming, "build": build,
-        "weights": _sha256_file(weights) if weights else None,
-        "clips": [_sha256_file(c) for c in clip_paths], "calibration": [_sha256_file(c) for c in cal_paths],
+        "weights": sha256_file(weights) if weights else None,
+        "clips": [sha256_file(c) for c in clip_paths], "calibration": [sha256_file(c) for c in cal_paths],
         "code": _tree_digest(_generator_sources())}
     if classifier is not None:  # only then, so projects without a head keep their key
         inputs["classifier"] = classifier_inputs
@@ -417,7 +406,7 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
             v["pcm"] = _c_rows(v["pcm"])
             v["spectrogram"] = _c_rows(v["spectrogram"])
             v["embedding_s8"] = ", ".join(str(int(e)) for e in v["embedding_s8"])
-            v["embedding_f32"] = ", ".join(_c_float(e) for e in v["embedding_f32"])
+            v["embedding_f32"] = ", ".join(c_float(e) for e in v["embedding_f32"])
         vctx = dict(vec, model=manifest["model"], vector_source=vector_source, n=len(names),
                     random_weights=random_weights, seed=int(seed), head=head)
         _render(env, "selftest_vectors.h", src / "selftest_vectors.h", **vctx)
@@ -453,7 +442,7 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
                "export": {"sha256": manifest["sha256"], "sizes": manifest["sizes"], "ops": manifest["ops"]},
                "engine": engine.to_dict() | {"files": [Path(f).name for f in engine.files]},
                "ram_budget": ram_budget, "vectors": {"source": vector_source, "names": names},
-               "sha256": {t: _sha256_file(tmp / t) for t in targets if (tmp / t).is_file()}}
+               "sha256": {t: sha256_file(tmp / t) for t in targets if (tmp / t).is_file()}}
         (tmp / "project.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     info.elfs = {k: str(out_dir / v) for k, v in info.elfs.items()}
     log(f"wrote {out_dir}: arena {engine.arena_bytes:,} B (unstreamed {engine.unstreamed_arena_bytes:,} B, "

@@ -16,15 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from edgel3_mote.errors import InvalidInputError
+from edgel3_mote.metrics import sha256_file
 
 # Calibration windows for the head's hidden/output ranges (its input range is the embedding's).
 MAX_HEAD_CALIBRATION_WINDOWS = 64
 HEAD_SOURCES = ("em_head_engine.c", "em_head_weights.c")
 CLASSIFIER_H5 = "classifier.h5"  # the copy in <project>/head/, beside head_int8.tflite
-
-
-def _sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def classes_sha256(classes: list[str]) -> str:
@@ -46,7 +43,7 @@ def check_classifier(classifier) -> tuple[Path | None, dict | None]:
     if not sidecar.is_file():
         raise InvalidInputError(f"classifier {path} has no class list {sidecar}: save it with "
                                 f"edgel3-mote evaluate --save-classifier")
-    return path, {"h5": _sha256_file(path), "classes": _sha256_file(sidecar)}
+    return path, {"h5": sha256_file(path), "classes": sha256_file(sidecar)}
 
 
 def _c_string(s: str) -> str:

@@ -27,6 +27,7 @@ import numpy as np
 from edgel3_mote.atomic import atomic_dir, save_png
 from edgel3_mote.compress.audio import find_audio_files
 from edgel3_mote.errors import InvalidInputError
+from edgel3_mote.metrics import cosine_similarity
 from edgel3_mote.export.tflite import (DEFAULT_CALIBRATION_STEPS, DEFAULT_HOP_SIZE, INT8_NAME, clip_windows,
                                        export_tflite, load_export)
 
@@ -42,11 +43,8 @@ def embedding_metrics(reference: np.ndarray, test: np.ndarray) -> dict[str, np.n
     ref = np.asarray(reference, np.float64).reshape(len(reference), -1)
     tst = np.asarray(test, np.float64).reshape(len(test), -1)
     diff = tst - ref
-    ref_norm, tst_norm = np.linalg.norm(ref, axis=1), np.linalg.norm(tst, axis=1)
-    denom = ref_norm * tst_norm
-    both_zero = (ref_norm == 0) & (tst_norm == 0)
-    cosine = np.where(denom > 0, np.sum(ref * tst, axis=1) / np.where(denom > 0, denom, 1.0),
-                      np.where(both_zero, 1.0, 0.0))
+    ref_norm = np.linalg.norm(ref, axis=1)
+    cosine = cosine_similarity(ref, tst)
     l2 = np.linalg.norm(diff, axis=1)
     l2_rel = np.where(ref_norm > 0, l2 / np.where(ref_norm > 0, ref_norm, 1.0), np.where(l2 == 0, 0.0, np.inf))
     return {"cosine": cosine, "l2_relative": l2_rel, "mae": np.mean(np.abs(diff), axis=1),
