@@ -77,15 +77,9 @@ def to_pcm16(frame: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(frame, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
 
 
-def reference_spectrogram_int8(pcm: np.ndarray, manifest: dict) -> np.ndarray:
+def reference_spectrogram_int8(pcm: np.ndarray, manifest) -> np.ndarray:
     """The numpy reference of the device front-end on int16 PCM: the model's int8 input, flat."""
-    from edgel3_mote.compress.frontend import FrontendConfig, log_mel_spectrogram, quantize_input
-
-    cfg = FrontendConfig.from_dict(manifest["frontend"])
-    affine = (float(manifest["input_affine"]["scale"]), float(manifest["input_affine"]["offset"]))
-    audio = np.asarray(pcm).astype(np.float32) / np.float32(32768.0)
-    return quantize_input(log_mel_spectrogram(audio, cfg), affine, float(manifest["input"]["scale"]),
-                          int(manifest["input"]["zero_point"])).reshape(-1)
+    return manifest.model_input_int8(np.asarray(pcm).astype(np.float32) / np.float32(32768.0)).reshape(-1)
 
 
 class _References:

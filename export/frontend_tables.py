@@ -83,7 +83,7 @@ def reference_logmel_s8(pcm, cfg: FrontendConfig, input_affine, input_quant,
     The device's own conventions, made explicit: x / 32768 as the float audio, zero-padded at
     the end to the model window, then the numpy reference and ``quantize_input``.
     """
-    from edgel3_mote.compress.frontend import log_mel_spectrogram
+    from edgel3_mote.compress.frontend import model_input_int8
     from edgel3_mote.errors import InvalidInputError
 
     window_samples = cfg.sr if window_samples is None else int(window_samples)
@@ -93,7 +93,7 @@ def reference_logmel_s8(pcm, cfg: FrontendConfig, input_affine, input_quant,
                                 f"(got {pcm.dtype} {pcm.shape}): frame the audio into model windows first")
     audio = np.zeros(window_samples, np.float64)
     audio[:len(pcm)] = pcm / 32768.0
-    return quantize_input(log_mel_spectrogram(audio, cfg), input_affine, *input_quant)
+    return model_input_int8(audio, cfg, input_affine, *input_quant)
 
 
 def _rows(values: Sequence, fmt) -> list[str]:

@@ -33,6 +33,7 @@ import numpy as np
 from edgel3_mote.compress.audio import find_audio_files, read_audio
 from edgel3_mote.atomic import atomic_dir
 from edgel3_mote.errors import ExportError, InvalidInputError
+from edgel3_mote.export.manifest import Manifest
 from edgel3_mote.export.opset import check_int8_opset, check_int8_quantization, read_model, weight_stats
 
 DEFAULT_CALIBRATION_STEPS = 300
@@ -48,7 +49,7 @@ class ExportResult:
     int8_path: Path
     float_path: Path
     manifest_path: Path
-    manifest: dict
+    manifest: Manifest
 
     @property
     def int8_tflite(self) -> bytes:
@@ -323,10 +324,11 @@ def export_tflite(model, weights=None, calibration=None, out_dir: str | Path | N
     log(f"wrote {out_dir}: int8 {sizes['int8_tflite_bytes']} B, float {sizes['float_tflite_bytes']} B, "
         f"weights {sizes['weight_bytes']} B ({sizes['nonzero_weight_bytes']} B nonzero), ops {' '.join(info.op_names)}"
         + ("  [RANDOM WEIGHTS]" if bb.random_weights else ""))
-    return ExportResult(out_dir, out_dir / INT8_NAME, out_dir / FLOAT_NAME, out_dir / MANIFEST_NAME, manifest)
+    return ExportResult(out_dir, out_dir / INT8_NAME, out_dir / FLOAT_NAME, out_dir / MANIFEST_NAME,
+                        Manifest.from_dict(manifest, source=str(out_dir / MANIFEST_NAME)))
 
 
-def load_export(tflite_dir: str | Path) -> tuple[bytes, dict]:
+def load_export(tflite_dir: str | Path) -> tuple[bytes, Manifest]:
     """(int8 .tflite bytes, manifest) of an export directory, checked against each other."""
     tflite_dir = Path(tflite_dir)
     int8_path, manifest_path = tflite_dir / INT8_NAME, tflite_dir / MANIFEST_NAME
@@ -334,8 +336,8 @@ def load_export(tflite_dir: str | Path) -> tuple[bytes, dict]:
         raise InvalidInputError(f"{tflite_dir} is not an export directory (needs {INT8_NAME} and {MANIFEST_NAME}): "
                                 f"run edgel3-mote export tflite -o {tflite_dir}")
     data = int8_path.read_bytes()
-    manifest = json.loads(manifest_path.read_text())
-    if hashlib.sha256(data).hexdigest() != manifest.get("sha256"):
+    manifest = Manifest.load(manifest_path)
+    if hashlib.sha256(data).hexdigest() != manifest.sha256:
         raise ExportError(f"{int8_path} does not match its manifest's sha256: re-run the export")
     return data, manifest
 
