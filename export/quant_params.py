@@ -108,24 +108,3 @@ def out_size_and_padding(in_size: int, filter_size: int, stride: int, dilation: 
         raise ValueError(f"unknown padding {padding!r}: use SAME or VALID")
     total = max(0, (out - 1) * stride + eff - in_size)
     return out, (total // 2 if pad_mode == "SAME" else 0)
-
-
-def sparse_conv_filter(filter_ohwi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pack an int8 OHWI conv filter for ``em_conv2d_sparse_s8`` (kernel data layout).
-
-    Returns ``(channel_start int32[out_c + 1], taps uint16[nnz, 2] as (pos, ic), values int8[nnz])``
-    with ``pos = ky * filter_w + kx``; nonzeros of channel ``c`` are ``[start[c], start[c+1])``,
-    in (pos, ic) order. ``taps`` is laid out like the C ``em_sparse_tap`` array.
-    """
-    f = np.asarray(filter_ohwi)
-    if f.ndim != 4 or f.dtype != np.int8:
-        raise ValueError(f"expected an int8 OHWI filter, got {f.dtype} of shape {f.shape}")
-    out_c, kh, kw, in_c = f.shape
-    if kh * kw > 64 or in_c > 0xFFFF:
-        raise ValueError(f"filter {f.shape} too large for the sparse kernel (kh*kw <= 64, in_c < 65536)")
-    flat = f.reshape(out_c, kh * kw, in_c)
-    oc_idx, pos, ic = np.nonzero(flat)  # row-major: sorted by channel, then pos, then ic
-    start = np.zeros(out_c + 1, dtype=np.int32)
-    np.cumsum(np.bincount(oc_idx, minlength=out_c), out=start[1:])
-    taps = np.stack([pos, ic], axis=1).astype(np.uint16)
-    return start, taps, flat[oc_idx, pos, ic].astype(np.int8)

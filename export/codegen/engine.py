@@ -87,27 +87,54 @@ class LayerInfo:
     macs: int
     weight_bytes: int
     weight_format: str = "dense"
+    nonzeros: int | None = None               # conv layers: nonzero weights
+    bytes_per_nonzero: float | None = None    # sparse conv layers: flash of the filter per nonzero weight
+    format_reason: str = ""                   # conv layers: why dense or sparse
 
 
 WEIGHT_FORMAT_MODES = ("auto", "dense", "sparse")
 
 
-def choose_weight_formats(graph: Graph, mode: str) -> None:
-    """Set each CONV_2D's ``weight_format``: 'sparse' (nonzero lists) or 'dense'.
+def choose_weight_formats(graph: Graph, mode: str, use_dsp: bool = True) -> dict[int, str]:
+    """Set each CONV_2D's ``weight_format``: 'sparse' (em_conv2d_sparse_s8's compact format) or 'dense'.
 
-    'auto' picks sparse wherever it takes less flash (pruned layers: below ~20 % nonzeros);
-    'sparse' wherever the sparse kernel can run the layer; 'dense' everywhere.
+    'auto' picks sparse where it takes less flash and is not estimated slower (the cost model in
+    export/codegen/ops/conv2d.py); 'sparse' wherever the sparse kernel can run the layer; 'dense'
+    everywhere. Returns {op index: the reason}, for the engine report.
     """
-    from edgel3_mote.export.codegen.ops.conv2d import can_be_sparse, sparse_bytes
+    from edgel3_mote.export import sparse_weights
+    from edgel3_mote.export.codegen.ops import conv2d as c2
 
     if mode not in WEIGHT_FORMAT_MODES:
         raise ExportError(f"weight_format='{mode}' is not one of {WEIGHT_FORMAT_MODES}")
+    reasons = {}
     for op in graph.ops:
         if op.kind != "CONV_2D" or not graph.tensor(op.inputs[1]).is_constant:
             continue
-        w = graph.tensor(op.inputs[1]).data
-        sparse = can_be_sparse(w) and (mode == "sparse" or (mode == "auto" and sparse_bytes(w) < w.size))
-        op.weight_format = "sparse" if sparse else "dense"
+        w = graph.tensor(op.inputs[1]).data.astype(np.int8)
+        o = op.options
+        out_hw = graph.tensor(op.outputs[0]).hwc[:2]
+        stride, dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h"], o["dilation_w"])
+        if not c2.can_be_sparse(w, out_hw, stride, dilation):
+            op.weight_format = "dense"
+            reasons[op.index] = "dense: beyond the sparse kernel (filter taps or relayout offsets)"
+            continue
+        if mode == "dense":
+            op.weight_format, reasons[op.index] = "dense", "dense: weight_format='dense'"
+            continue
+        packed = sparse_weights.encode(w)
+        if mode == "sparse":
+            op.weight_format = "sparse"
+            reasons[op.index] = f"sparse: weight_format='sparse' ({packed.bytes_per_nonzero:.2f} B per nonzero)"
+            continue
+        kh, kw, in_c = w.shape[1:]
+        shape = dict(out_hw=out_hw, in_c=in_c, out_c=w.shape[0], kernel_hw=(kh, kw), stride=stride,
+                     dilation=dilation, use_dsp=use_dsp)
+        pass_rows = c2.sparse_pass_rows(in_c, packed.max_channel_nnz, out_hw, (kh, kw), stride, dilation)
+        op.weight_format, reasons[op.index] = c2.choose_format(
+            w.size, packed.nbytes, c2.estimate_dense_instructions(**shape),
+            c2.estimate_sparse_instructions(**shape, nonzeros=packed.nnz, pass_rows=pass_rows))
+    return reasons
 
 
 @dataclass
@@ -241,7 +268,8 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
     use_dsp: reserve the DSP path's conv scratch, so the engine may be built with -DEM_USE_DSP
     (with use_dsp=False, building with EM_USE_DSP fails at compile time, never at run time).
     weight_format: conv weights 'dense', 'sparse' (em_conv2d_sparse_s8) or 'auto' (sparse
-    where it saves flash, i.e. pruned layers).
+    where it saves flash and is not estimated slower, i.e. pruned layers; each layer's
+    ``format_reason`` in the returned info says why).
     symbol_prefix: names the engine's C symbols and files (see :class:`EngineSymbols`) so several
     engines can link into one firmware; the default ``em_model`` is the documented contract.
     """
@@ -254,7 +282,7 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
     sym = engine_symbols(symbol_prefix)
     graph = read_tflite(tflite_bytes)
     _check_io(graph)
-    choose_weight_formats(graph, weight_format)
+    format_reasons = choose_weight_formats(graph, weight_format, use_dsp)
     emitters = _emitters(graph, use_dsp, sym.layer)
     plan = pl.plan_memory(graph, streaming=streaming, ram_budget=ram_budget,
                           frontend_scratch_bytes=frontend_scratch_bytes,
@@ -273,9 +301,14 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
     for op, em in zip(graph.ops, emitters):
         w = em.weights()
         arrays += w
-        layers.append(LayerInfo(graph.layer_name(op), op.kind, graph.tensor(op.inputs[0]).shape,
-                                graph.tensor(op.outputs[0]).shape, em.macs(), sum(a.nbytes for a in w),
-                                op.weight_format))
+        layer = LayerInfo(graph.layer_name(op), op.kind, graph.tensor(op.inputs[0]).shape,
+                          graph.tensor(op.outputs[0]).shape, em.macs(), sum(a.nbytes for a in w), op.weight_format,
+                          format_reason=format_reasons.get(op.index, ""))
+        if op.index in format_reasons:
+            layer.nonzeros = int(np.count_nonzero(graph.tensor(op.inputs[1]).data))
+            if op.weight_format == "sparse":
+                layer.bytes_per_nonzero = round(em.packed.bytes_per_nonzero, 4)
+        layers.append(layer)
 
     groups = [_stage_context(graph, plan, g, emitters, arena) for g in plan.groups]
     chain_of = {g.ops[0]: i for i, g in enumerate(plan.groups)}

@@ -126,29 +126,44 @@ int em_conv2d_s8(const em_conv_params *params, const em_quant *quant,
                  const em_rows *rows, void *scratch);
 
 /* ------------------------------------------------------------------------------------ */
-/* CONV_2D with sparse weights: the same op, the same bytes as em_conv2d_s8, weights stored */
-/* per output channel as lists of nonzeros. The code generator may pick it per layer.     */
+/* CONV_2D with sparse weights: the same op, the same bytes as em_conv2d_s8, pruned weights */
+/* stored compact (<= 2 bytes per nonzero, indices included). The generator picks it per   */
+/* layer. Format and execution: see conv2d_sparse_s8.c.                                   */
 /* ------------------------------------------------------------------------------------ */
 #define EM_SPARSE_MAX_FILTER_TAPS 64 /* filter_h * filter_w limit of the sparse kernel */
 
 typedef struct {
-  uint16_t pos; /* filter position ky * filter_w + kx */
-  uint16_t ic;  /* input channel */
-} em_sparse_tap;
-
-typedef struct {
-  const int32_t *channel_start; /* [out_c + 1]: nonzeros of channel c are [start[c], start[c+1]) */
-  const em_sparse_tap *tap;     /* [nnz] where each nonzero weight sits */
-  const int8_t *value;          /* [nnz] the nonzero weights */
+  const uint8_t *index;    /* Rice-coded gaps between the nonzeros' flat OHWI positions */
+  const int8_t *value;     /* [nnz] the nonzero weights, in OHWI order */
+  int32_t index_bytes;     /* length of index */
+  int32_t nnz;             /* nonzero weights in the whole filter */
+  int32_t rice_k;          /* Rice parameter: low bits stored verbatim per gap, 0..24 */
+  int32_t max_channel_nnz; /* the most nonzeros of one output channel (scratch table size) */
+  int32_t pass_rows;       /* output rows computed per pass (scratch holds their input rows) */
 } em_sparse_filter;
 
-/* Scratch: one int32 per possible nonzero of a channel. Optional: scratch = NULL works
- * (and needs no memory) but is slower. */
-#define EM_CONV2D_SPARSE_S8_BUFFER_BYTES(filter_h, filter_w, in_c) \
-  ((int32_t)(4 * (filter_h) * (filter_w) * (in_c)))
-int32_t em_conv2d_sparse_s8_get_buffer_size(const em_dims *input_dims, const em_dims *filter_dims,
-                                            const em_dims *output_dims);
+/* Scratch: a table of max_channel_nnz words, then pass_in_rows * in_c * row_len int16 of
+ * re-laid-out input, where pass_in_rows = (min(pass_rows, out_h) - 1) * stride_h +
+ * effective filter height and row_len = stride_w * ceil(((out_w - 1) * stride_w +
+ * effective filter width) / stride_w). */
+#define EM_CONV2D_SPARSE_S8_BUFFER_BYTES(pass_in_rows, in_c, row_len, max_channel_nnz) \
+  ((int32_t)(4 * (max_channel_nnz) + 2 * (pass_in_rows) * (in_c) * (row_len)))
+/* 0 when the layer cannot run sparse (a null pointer, bad params, or one output row's taps
+ * spanning more than 65536 int16 of relayout). */
+int32_t em_conv2d_sparse_s8_get_buffer_size(const em_conv_params *params,
+                                            const em_dims *filter_dims,
+                                            const em_dims *output_dims,
+                                            const em_sparse_filter *filter);
 
+/* Packs a dense OHWI filter (out_c x filter_dims) into the format, on the device: index
+ * (index_capacity bytes) and value (value_capacity, one per nonzero) are the caller's; fills
+ * *out. Returns the index bytes used, or EM_ERR_ARG (bad arguments, a buffer too small). */
+int32_t em_conv2d_sparse_s8_pack(const int8_t *filter, int32_t out_c, const em_dims *filter_dims,
+                                 int32_t rice_k, uint8_t *index, int32_t index_capacity,
+                                 int8_t *value, int32_t value_capacity, int32_t pass_rows,
+                                 em_sparse_filter *out);
+
+/* scratch: em_conv2d_sparse_s8_get_buffer_size() bytes, 4-byte aligned, never NULL. */
 int em_conv2d_sparse_s8(const em_conv_params *params, const em_quant *quant,
                         const em_dims *input_dims, const int8_t *input,
                         const em_dims *filter_dims, const em_sparse_filter *filter,

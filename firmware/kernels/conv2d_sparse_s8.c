@@ -1,105 +1,470 @@
 /*
- * conv2d_sparse_s8.c -- int8 CONV_2D over pruned weights stored sparse; the same op and the
- * same bytes as em_conv2d_s8 (see conv2d_s8.c for the arithmetic).
+ * conv2d_sparse_s8.c -- int8 CONV_2D over pruned weights in a compact sparse format; the same
+ * op and the same bytes as em_conv2d_s8 (see conv2d_s8.c for the arithmetic).
  *
- * Weights: for each output channel a list of nonzeros (filter position ky*filter_w + kx,
- * input channel, value), see em_sparse_filter. Zero weights add nothing to the accumulator,
- * so skipping them is exact; input_offset * sum(weights) is folded into the bias as in the
- * dense portable path. Each filter position's offset in the input buffer is tabulated once
- * per call; with a scratch buffer (em_conv2d_sparse_s8_get_buffer_size) each channel's
- * nonzeros are also resolved to input offsets once, so an interior pixel costs one load of
- * the offset, two byte loads and one MAC per nonzero. scratch may be NULL (slower: the
- * offset is rebuilt per pixel). Flash: 5 bytes per nonzero against 1 per dense weight.
+ * Weights (em_sparse_filter): the nonzeros of the whole OHWI filter in row-major order, as
+ * int8 values plus a Rice-coded bit stream of the gaps between their flat positions (gap =
+ * position - previous position - 1, the first one from -1): gap >> k as that many 0 bits and
+ * a 1, then the k low bits, most significant bit first. With k picked per layer (the code
+ * generator measures every k), that is ~1.4-1.9 bytes per nonzero for 75-98 % sparse 3x3
+ * layers, indices included, against 1 byte per weight dense.
+ *
+ * Execution, per pass of at most filter->pass_rows output rows:
+ *   1. the input rows the pass reads are re-laid out in scratch as int16 (x + input_offset,
+ *      padding 0), one row of W pixels per (input row, channel), the columns of a stride_w > 1
+ *      conv sorted by phase -- so the pixels one weight meets across an output row are
+ *      contiguous, and no pixel needs a border test or a bias fold;
+ *   2. per output channel, its nonzeros are decoded once into a table of words
+ *      (weight << 16 | offset in the relayout), in scratch;
+ *   3. per output row, blocks of 8 output pixels keep 8 accumulators in registers while the
+ *      table is walked: one table load and one address add per nonzero are shared by 8 MACs.
+ *      The portable path does 8 int16 multiply-adds per nonzero; the EM_USE_DSP path loads
+ *      two pixels per word and uses SMLATB / SMLATT (the weight sits in the top half of the
+ *      table word). Blocks of 4 and of 1 pixel finish a row.
+ * Decoding costs ~20-30 instructions per nonzero and pass, amortised over the pass's output
+ * pixels; the requantisation is per output as in the dense kernel. Bigger passes decode less
+ * often and need more scratch: em_conv2d_sparse_s8_get_buffer_size() says how much.
  */
 #include "em_kernels.h"
 #include "em_common.h"
 #include "em_window.h"
+#if defined(EM_USE_DSP)
+#include "em_dsp.h"
+#if EM_DSP_NATIVE
+/* acc + top16(a) * bottom16(b) / top16(a) * top16(b) (signed): one instruction each. */
+static inline int32_t sp_smlatb(int32_t a, int32_t b, int32_t acc) { return __smlatb(a, b, acc); }
+static inline int32_t sp_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
+#else
+static inline int32_t sp_smlatb(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)((a >> 16) * (int32_t)(int16_t)(b & 0xFFFF)));
+}
+static inline int32_t sp_smlatt(int32_t a, int32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)((a >> 16) * (b >> 16)));
+}
+#endif
+#endif
 
-int32_t em_conv2d_sparse_s8_get_buffer_size(const em_dims *input_dims, const em_dims *filter_dims,
-                                            const em_dims *output_dims) {
-  (void)input_dims;
-  (void)output_dims;
-  if (filter_dims == 0) return 0;
-  return EM_CONV2D_SPARSE_S8_BUFFER_BYTES(filter_dims->h, filter_dims->w, filter_dims->c);
+/* ---- geometry shared by the scratch-size function and the kernel ---------------------- */
+typedef struct {
+  int32_t eff_h, eff_w;
+  int32_t cols;       /* relayout columns per phase: ceil(span / stride_w) */
+  int32_t row_len;    /* int16 per (input row, channel): stride_w * cols */
+  int32_t pass_rows;  /* output rows per pass */
+  int32_t pass_in_rows;
+} sparse_geometry;
+
+static int sparse_geometry_of(const em_conv_params *p, const em_dims *f_d, const em_dims *out_d,
+                              const em_sparse_filter *f, sparse_geometry *g) {
+  if (p->stride_h < 1 || p->stride_w < 1 || p->dilation_h < 1 || p->dilation_w < 1 ||
+      f->pass_rows < 1)
+    return EM_ERR_ARG;
+  g->eff_h = (f_d->h - 1) * p->dilation_h + 1;
+  g->eff_w = (f_d->w - 1) * p->dilation_w + 1;
+  const int32_t span = (out_d->w - 1) * p->stride_w + g->eff_w; /* columns one row reads */
+  g->cols = (span + p->stride_w - 1) / p->stride_w;
+  g->row_len = p->stride_w * g->cols;
+  g->pass_rows = f->pass_rows < out_d->h ? f->pass_rows : out_d->h;
+  g->pass_in_rows = (g->pass_rows - 1) * p->stride_h + g->eff_h;
+  /* Table offsets are 16-bit: every tap of one output row must lie within 65536 int16. */
+  if ((int64_t)((g->eff_h - 1) * f_d->c + f_d->c) * g->row_len > 65536) return EM_ERR_ARG;
+  return EM_OK;
+}
+
+int32_t em_conv2d_sparse_s8_get_buffer_size(const em_conv_params *params,
+                                            const em_dims *filter_dims,
+                                            const em_dims *output_dims,
+                                            const em_sparse_filter *filter) {
+  sparse_geometry g;
+  if (params == 0 || filter == 0 || !em_dims_valid(filter_dims) || !em_dims_valid(output_dims) ||
+      sparse_geometry_of(params, filter_dims, output_dims, filter, &g) != EM_OK)
+    return 0;
+  return EM_CONV2D_SPARSE_S8_BUFFER_BYTES(g.pass_in_rows, filter_dims->c, g.row_len,
+                                          filter->max_channel_nnz);
+}
+
+/* ---- the Rice-coded gap stream -------------------------------------------------------- */
+/* The reader keeps the next unread bits left-aligned in buf (n of them valid); next is the
+ * flat OHWI position of the nonzero read ahead (INT32_MAX: none left). */
+typedef struct {
+  const uint8_t *p, *end;
+  uint32_t buf;
+  int32_t n, k;
+  int32_t left;  /* gaps not yet read */
+  int32_t next;  /* flat position of the next nonzero */
+  int32_t index; /* its index in value[] */
+} sparse_stream;
+
+static inline void stream_refill(sparse_stream *s) {
+  while (s->n <= 24 && s->p < s->end) {
+    s->buf |= (uint32_t)*s->p++ << (24 - s->n);
+    s->n += 8;
+  }
+}
+
+/* Reads the next gap into s->next; EM_ERR_ARG when the stream ends early or runs past 2^31.
+ * Works on a local copy so that the state lives in registers. */
+static inline int stream_step(sparse_stream *st) {
+  sparse_stream s = *st;
+  if (s.left == 0) {
+    st->next = INT32_MAX;
+    return EM_OK;
+  }
+  --s.left;
+  ++s.index;
+  uint32_t q = 0;
+  if (s.n <= 24) stream_refill(&s);
+  while (s.buf == 0) { /* a run of zeros longer than the buffer: a long gap (rare) */
+    if (s.n == 0 || q > 0x40000000u) return EM_ERR_ARG;
+    q += (uint32_t)s.n;
+    s.n = 0;
+    stream_refill(&s);
+  }
+  const int32_t z = __builtin_clz(s.buf);
+  q += (uint32_t)z;
+  s.buf = (s.buf << z) << 1;
+  s.n -= z + 1;
+  uint32_t r = 0;
+  if (s.k) {
+    if (s.n < s.k) {
+      stream_refill(&s);
+      if (s.n < s.k) return EM_ERR_ARG;
+    }
+    r = s.buf >> (32 - s.k);
+    s.buf <<= s.k;
+    s.n -= s.k;
+  }
+  if (q >= (0x40000000u >> s.k)) return EM_ERR_ARG; /* gap >= 2^30: no filter is that big */
+  const uint32_t next = (uint32_t)s.next + 1u + ((q << s.k) | r);
+  if (next >= 0x7FFFFFFFu) return EM_ERR_ARG;
+  s.next = (int32_t)next;
+  *st = s;
+  return EM_OK;
+}
+
+static int stream_start(sparse_stream *s, const em_sparse_filter *f) {
+  s->p = f->index;
+  s->end = f->index + f->index_bytes;
+  s->buf = 0;
+  s->n = 0;
+  s->k = f->rice_k;
+  s->left = f->nnz;
+  s->next = -1;
+  s->index = -1;
+  return stream_step(s);
+}
+
+/* ---- the relayout -------------------------------------------------------------------- */
+/* Input rows y0 .. y0 + n_rows - 1 (global; outside [0, H) = padding) into
+ * dst[(row * in_c + c) * row_len + phase * cols + idx], column x_rel = x + pad_left =
+ * idx * stride_w + phase. */
+static void sparse_relayout(const em_conv_params *p, const em_dims *in_d, const int8_t *input,
+                            int32_t in_row_begin, const sparse_geometry *g, int32_t y0,
+                            int32_t n_rows, int16_t *dst) {
+  const int32_t in_c = in_d->c, sw = p->stride_w;
+  for (int32_t j = 0; j < n_rows; ++j) {
+    const int32_t y = y0 + j;
+    int16_t *rows = dst + j * in_c * g->row_len;
+    const int y_in = y >= 0 && y < in_d->h;
+    for (int32_t xr = 0; xr < g->row_len; ++xr) {
+      const int32_t x = xr - p->pad_left;
+      int16_t *d = rows + (xr % sw) * g->cols + xr / sw;
+      if (!y_in || x < 0 || x >= in_d->w) {
+        for (int32_t c = 0; c < in_c; ++c) d[c * g->row_len] = 0;
+        continue;
+      }
+      const int8_t *src = input + ((y - in_row_begin) * in_d->w + x) * in_c;
+      for (int32_t c = 0; c < in_c; ++c) d[c * g->row_len] = (int16_t)(src[c] + p->input_offset);
+    }
+  }
+}
+
+/* ---- requantisation ------------------------------------------------------------------- */
+/* TFLM's MultiplyByQuantizedMultiplier (double rounding), exactly, in a handful of
+ * instructions, for the usual channel ("fast": multiplier in [0, 2^31), shift < 0, and
+ * |accumulator| < 2^30 guaranteed by |bias| + nonzeros * 127 * 256 < 2^30):
+ *   SaturatingRoundingDoublingHighMul(a, m) = floor((a * m + 2^30) / 2^31) (the nudge of a
+ *     negative product, 1 - 2^30, and the division's truncation toward zero give the same
+ *     floor; the saturating case needs m == INT32_MIN) = SMMULR(2a, m), so the table holds
+ *     2 * weight and the accumulators start at 2 * bias;
+ *   RoundingDivideByPOT(x, e), e >= 1 = (x + 2^(e-1) + (x < 0 ? -1 : 0)) >> e.
+ * Other channels keep single weights and call em_requantize_s8. */
+typedef struct {
+  int32_t mult, right, round;
+  int32_t output_offset, act_min, act_max;
+  int32_t shift; /* the original */
+  int32_t fast;
+} sparse_requant;
+
+static inline sparse_requant requant_of(const em_conv_params *p, int32_t mult, int32_t shift,
+                                        int32_t bias, int32_t n_nz) {
+  sparse_requant r;
+  r.mult = mult;
+  r.shift = shift;
+  r.right = -shift;
+  r.round = shift < 0 ? (int32_t)1 << (r.right - 1) : 0;
+  r.output_offset = p->output_offset;
+  r.act_min = p->activation_min;
+  r.act_max = p->activation_max;
+  const int64_t bound = (bias < 0 ? -(int64_t)bias : bias) + (int64_t)n_nz * 127 * 256;
+  r.fast = mult >= 0 && shift < 0 && shift > -32 && bound < ((int64_t)1 << 30);
+  return r;
+}
+
+static inline int32_t smmulr(int32_t a, int32_t b) {
+#if defined(EM_USE_DSP) && EM_DSP_NATIVE
+  int32_t r;
+  __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+#else
+  return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
+/* n accumulators -> n outputs out[i * step]. */
+static inline void requant_store(const int32_t *acc, int32_t n, const sparse_requant *r,
+                                 int8_t *out, int32_t step) {
+  if (!r->fast) {
+    for (int32_t i = 0; i < n; ++i)
+      out[i * step] = em_requantize_s8(acc[i], r->mult, r->shift, r->output_offset, r->act_min,
+                                       r->act_max);
+    return;
+  }
+  const int32_t mult = r->mult, right = r->right, round = r->round;
+  const int32_t offset = r->output_offset, lo = r->act_min, hi = r->act_max;
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t x = smmulr(acc[i], mult);
+    int32_t y = ((x + round + (x >> 31)) >> right) + offset;
+    y = y < lo ? lo : y;
+    out[i * step] = (int8_t)(y > hi ? hi : y);
+  }
+}
+
+/* ---- the MAC loops --------------------------------------------------------------------- */
+/* n output pixels (8, 4 or 1) starting at x[0] of the relayout, output stride out_step; each
+ * table word is weight << 16 | offset (in int16 elements; in bytes when bytes is set). */
+#if defined(EM_USE_DSP) && EM_DSP_NATIVE
+/* One nonzero into 8 accumulators: table word, its relayout address, 4 word loads (two
+ * pixels each), 8 SMLATB / SMLATT (weight = top half of the table word): 15 instructions,
+ * 14 with byte offsets (UXTAH); the loop end is reloaded once per 4 nonzeros. Written out
+ * because the compiler spills some of the 13 live registers otherwise. */
+#define SP_ASM_MACS                       \
+  "ldr   %[t], [%[s]]\n\t"                \
+  "smlatb %[a0], %[e], %[t], %[a0]\n\t"   \
+  "smlatt %[a1], %[e], %[t], %[a1]\n\t"   \
+  "ldr   %[t], [%[s], #4]\n\t"            \
+  "smlatb %[a2], %[e], %[t], %[a2]\n\t"   \
+  "smlatt %[a3], %[e], %[t], %[a3]\n\t"   \
+  "ldr   %[t], [%[s], #8]\n\t"            \
+  "smlatb %[a4], %[e], %[t], %[a4]\n\t"   \
+  "smlatt %[a5], %[e], %[t], %[a5]\n\t"   \
+  "ldr   %[t], [%[s], #12]\n\t"           \
+  "smlatb %[a6], %[e], %[t], %[a6]\n\t"   \
+  "smlatt %[a7], %[e], %[t], %[a7]\n\t"
+#define SP_ASM_NZ_ELEMS                   \
+  "ldr   %[e], [%[tab]], #4\n\t"          \
+  "uxth  %[s], %[e]\n\t"                  \
+  "add   %[s], %[x], %[s], lsl #1\n\t" SP_ASM_MACS
+#define SP_ASM_NZ_BYTES                   \
+  "ldr   %[e], [%[tab]], #4\n\t"          \
+  "uxtah %[s], %[x], %[e]\n\t" SP_ASM_MACS
+#define SP_ASM_OUT                                                                      \
+  [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5), \
+      [a6] "+r"(a6), [a7] "+r"(a7), [tab] "+r"(tab), [e] "=&r"(e), [t] "=&r"(t), [s] "=&r"(s)
+#define SP_ASM_LOOP(NZ)                                                              \
+  do {                                                                               \
+    int32_t e, t;                                                                    \
+    const int16_t *s;                                                                \
+    if (n_nz & 1) __asm__ volatile(NZ : SP_ASM_OUT : [x] "r"(x) : "memory");          \
+    if (n_nz & 2) __asm__ volatile(NZ NZ : SP_ASM_OUT : [x] "r"(x) : "memory");       \
+    if (tab < end)                                                                   \
+      __asm__ volatile("1:\n\t" NZ NZ NZ NZ "ldr   %[e], %[end]\n\t"                \
+                       "cmp   %[tab], %[e]\n\tbne   1b\n\t"                          \
+                       : SP_ASM_OUT : [x] "r"(x), [end] "m"(end) : "memory", "cc"); \
+  } while (0)
+#endif
+
+#if defined(EM_USE_DSP) && EM_DSP_NATIVE
+__attribute__((noinline)) /* its own frame: the loop needs 14 registers */
+#endif
+static void sparse_block8(const int32_t *tab, int32_t n_nz, int bytes, const int16_t *x,
+                                 int32_t bias, const sparse_requant *r, int8_t *out,
+                                 int32_t out_step) {
+  int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias;
+  const int32_t *end = tab + n_nz;
+#if defined(EM_USE_DSP) && EM_DSP_NATIVE
+  /* 1 + 2 nonzeros, then 4 per trip: the loop test is shared. */
+  if (bytes)
+    SP_ASM_LOOP(SP_ASM_NZ_BYTES);
+  else
+    SP_ASM_LOOP(SP_ASM_NZ_ELEMS);
+#else
+  while (tab < end) {
+    const int32_t e = *tab++;
+    const int16_t *s = bytes ? (const int16_t *)((const uint8_t *)x + (uint16_t)e) : x + (uint16_t)e;
+#if defined(EM_USE_DSP)
+    const int32_t s01 = em_read_s16x2(s), s23 = em_read_s16x2(s + 2);
+    const int32_t s45 = em_read_s16x2(s + 4), s67 = em_read_s16x2(s + 6);
+    a0 = sp_smlatb(e, s01, a0);
+    a1 = sp_smlatt(e, s01, a1);
+    a2 = sp_smlatb(e, s23, a2);
+    a3 = sp_smlatt(e, s23, a3);
+    a4 = sp_smlatb(e, s45, a4);
+    a5 = sp_smlatt(e, s45, a5);
+    a6 = sp_smlatb(e, s67, a6);
+    a7 = sp_smlatt(e, s67, a7);
+#else
+    const int32_t w = e >> 16;
+    a0 += w * s[0];
+    a1 += w * s[1];
+    a2 += w * s[2];
+    a3 += w * s[3];
+    a4 += w * s[4];
+    a5 += w * s[5];
+    a6 += w * s[6];
+    a7 += w * s[7];
+#endif
+  }
+#endif
+  const int32_t acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+  requant_store(acc, 8, r, out, out_step);
+}
+
+static inline void sparse_block4(const int32_t *tab, int32_t n_nz, int bytes, const int16_t *x,
+                                 int32_t bias, const sparse_requant *r, int8_t *out,
+                                 int32_t out_step) {
+  int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+  for (int32_t i = 0; i < n_nz; ++i) {
+    const int32_t e = tab[i];
+    const int16_t *s = bytes ? (const int16_t *)((const uint8_t *)x + (uint16_t)e) : x + (uint16_t)e;
+    const int32_t w = e >> 16;
+    a0 += w * s[0];
+    a1 += w * s[1];
+    a2 += w * s[2];
+    a3 += w * s[3];
+  }
+  const int32_t acc[4] = {a0, a1, a2, a3};
+  requant_store(acc, 4, r, out, out_step);
+}
+
+static inline void sparse_block1(const int32_t *tab, int32_t n_nz, int bytes, const int16_t *x,
+                                 int32_t acc, const sparse_requant *r, int8_t *out) {
+  for (int32_t i = 0; i < n_nz; ++i) {
+    const int32_t e = tab[i];
+    acc += (e >> 16) * (bytes ? *(const int16_t *)((const uint8_t *)x + (uint16_t)e) : x[(uint16_t)e]);
+  }
+  requant_store(&acc, 1, r, out, 1);
 }
 
 int em_conv2d_sparse_s8(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
                         const int8_t *input, const em_dims *f_d, const em_sparse_filter *filter,
                         const int32_t *bias, const em_dims *out_d, int8_t *output,
                         const em_rows *rows, void *scratch) {
-  int32_t *nz_offset = (int32_t *)scratch; /* [nonzeros of one channel] input offsets */
+  sparse_geometry g;
   if (p == 0 || q == 0 || q->multiplier == 0 || q->shift == 0 || input == 0 || filter == 0 ||
-      filter->channel_start == 0 || output == 0 || !em_dims_valid(in_d) || !em_dims_valid(f_d) ||
-      !em_dims_valid(out_d) || f_d->c != in_d->c || p->stride_h < 1 || p->stride_w < 1 ||
-      p->dilation_h < 1 || p->dilation_w < 1 || p->activation_min > p->activation_max ||
-      f_d->h * f_d->w > EM_SPARSE_MAX_FILTER_TAPS)
+      output == 0 || scratch == 0 || !em_dims_valid(in_d) || !em_dims_valid(f_d) ||
+      !em_dims_valid(out_d) || f_d->c != in_d->c || p->activation_min > p->activation_max ||
+      filter->nnz < 0 || filter->index_bytes < 0 || filter->max_channel_nnz < 0 ||
+      filter->rice_k < 0 || filter->rice_k > 24 || (filter->nnz > 0 && (filter->value == 0 ||
+      filter->index == 0)) || sparse_geometry_of(p, f_d, out_d, filter, &g) != EM_OK)
     return EM_ERR_ARG;
-  const int32_t eff_h = (f_d->h - 1) * p->dilation_h + 1;
-  const int32_t eff_w = (f_d->w - 1) * p->dilation_w + 1;
-  const int status = em_check_window(rows, in_d->h, out_d->h, p->stride_h, p->pad_top, eff_h);
+  const int status = em_check_window(rows, in_d->h, out_d->h, p->stride_h, p->pad_top, g.eff_h);
   if (status != EM_OK) return status;
 
-  const int32_t in_c = in_d->c, in_w = in_d->w, out_c = out_d->c, out_w = out_d->w;
-  /* Malformed lists would index outside the input or the scratch: check them all once. */
-  for (int32_t oc = 0; oc < out_c; ++oc) {
-    const int32_t begin = filter->channel_start[oc], end = filter->channel_start[oc + 1];
-    if (begin < 0 || end < begin || end - begin > f_d->h * f_d->w * in_c) return EM_ERR_ARG;
-    for (int32_t i = begin; i < end; ++i)
-      if (filter->tap[i].pos >= f_d->h * f_d->w || filter->tap[i].ic >= in_c) return EM_ERR_ARG;
-  }
-  int32_t pos_offset[EM_SPARSE_MAX_FILTER_TAPS]; /* input offset of each filter position */
-  int32_t pos_dy[EM_SPARSE_MAX_FILTER_TAPS], pos_dx[EM_SPARSE_MAX_FILTER_TAPS];
+  const int32_t in_c = in_d->c, out_c = out_d->c, out_w = out_d->w;
+  const int32_t taps = f_d->h * f_d->w, per_channel = taps * in_c;
+  const int32_t max_nnz = filter->max_channel_nnz;
+  const int32_t plane = in_c * g.row_len; /* int16 per relayout row */
+  /* Byte offsets (one UXTAH per nonzero) when every tap of an output row is within 64 KiB. */
+  const int bytes = 2 * (g.eff_h * plane) <= 65536;
+  int32_t *table = (int32_t *)scratch;
+  int16_t *relayout = (int16_t *)(table + max_nnz);
+  /* Offset of each filter tap (ky, kx) in the relayout, input channel 0. */
+  int32_t tap_offset[EM_SPARSE_MAX_FILTER_TAPS];
+  if (taps > EM_SPARSE_MAX_FILTER_TAPS) return EM_ERR_ARG;
   for (int32_t ky = 0; ky < f_d->h; ++ky)
     for (int32_t kx = 0; kx < f_d->w; ++kx) {
-      const int32_t pos = ky * f_d->w + kx;
-      pos_dy[pos] = ky * p->dilation_h;
-      pos_dx[pos] = kx * p->dilation_w;
-      pos_offset[pos] = (pos_dy[pos] * in_w + pos_dx[pos]) * in_c;
+      const int32_t xr = kx * p->dilation_w;
+      tap_offset[ky * f_d->w + kx] = ky * p->dilation_h * plane + (xr % p->stride_w) * g.cols +
+                                     xr / p->stride_w;
     }
 
-  for (int32_t oc = 0; oc < out_c; ++oc) {
-    const int32_t begin = filter->channel_start[oc], end = filter->channel_start[oc + 1];
-    const em_sparse_tap *tap = filter->tap;
-    const int8_t *val = filter->value;
-    int32_t wsum = 0;
-    for (int32_t i = begin; i < end; ++i) wsum += val[i];
-    const int32_t b = bias ? bias[oc] : 0;
-    const int32_t folded_bias = b + p->input_offset * wsum;
-    const int32_t mult = q->multiplier[q->per_channel ? oc : 0];
-    const int32_t shift = q->shift[q->per_channel ? oc : 0];
-    if (nz_offset)
-      for (int32_t i = begin; i < end; ++i) nz_offset[i - begin] = pos_offset[tap[i].pos] + tap[i].ic;
-
-    for (int32_t oy = rows->out_row_begin; oy < rows->out_row_end; ++oy) {
-      const int32_t in_y0 = oy * p->stride_h - p->pad_top;
-      const int row_inside = in_y0 >= 0 && in_y0 + eff_h <= in_d->h;
-      int8_t *out = output + (oy - rows->out_row_base) * out_w * out_c + oc;
-      for (int32_t ox = 0; ox < out_w; ++ox, out += out_c) {
-        const int32_t in_x0 = ox * p->stride_w - p->pad_left;
-        int32_t acc;
-        if (row_inside && in_x0 >= 0 && in_x0 + eff_w <= in_w) {
-          const int8_t *src0 = input + ((in_y0 - rows->in_row_begin) * in_w + in_x0) * in_c;
-          acc = folded_bias;
-          if (nz_offset) {
-            const int8_t *v = val + begin;
-            for (int32_t j = 0; j < end - begin; ++j) acc += v[j] * src0[nz_offset[j]];
-          } else {
-            for (int32_t i = begin; i < end; ++i)
-              acc += val[i] * src0[pos_offset[tap[i].pos] + tap[i].ic];
-          }
-        } else {
-          acc = b;
-          for (int32_t i = begin; i < end; ++i) {
-            const int32_t y = in_y0 + pos_dy[tap[i].pos], x = in_x0 + pos_dx[tap[i].pos];
-            if (y < 0 || y >= in_d->h || x < 0 || x >= in_w) continue;
-            acc += val[i] * (input[((y - rows->in_row_begin) * in_w + x) * in_c + tap[i].ic] +
-                             p->input_offset);
-          }
-        }
-        *out = em_requantize_s8(acc, mult, shift, p->output_offset, p->activation_min,
-                                p->activation_max);
+  for (int32_t r0 = rows->out_row_begin; r0 < rows->out_row_end; r0 += g.pass_rows) {
+    const int32_t r1 = r0 + g.pass_rows < rows->out_row_end ? r0 + g.pass_rows : rows->out_row_end;
+    sparse_relayout(p, in_d, input, rows->in_row_begin, &g, r0 * p->stride_h - p->pad_top,
+                    (r1 - r0 - 1) * p->stride_h + g.eff_h, relayout);
+    sparse_stream st;
+    if (stream_start(&st, filter) != EM_OK) return EM_ERR_ARG;
+    for (int32_t oc = 0, ch_begin = 0; oc < out_c; ++oc, ch_begin += per_channel) {
+      const int32_t b = bias ? bias[oc] : 0;
+      /* the bound of the fast requantisation uses the densest channel's count */
+      const sparse_requant rq = requant_of(p, q->multiplier[q->per_channel ? oc : 0],
+                                           q->shift[q->per_channel ? oc : 0], b, max_nnz);
+      /* fast channels: doubled weights and bias (see requant_store); byte or element offsets */
+      const int32_t w_shift = rq.fast ? 17 : 16, off_shift = bytes ? 1 : 0;
+      const int32_t ch_end = ch_begin + per_channel;
+      int32_t n_nz = 0;
+      while (st.next < ch_end) {
+        if (n_nz >= max_nnz) return EM_ERR_ARG;
+        const int32_t j = st.next - ch_begin;
+        const int32_t tap = j / in_c, ic = j - tap * in_c;
+        table[n_nz++] = (int32_t)((uint32_t)(int32_t)filter->value[st.index] << w_shift) |
+                        ((tap_offset[tap] + ic * g.row_len) << off_shift);
+        if (stream_step(&st) != EM_OK) return EM_ERR_ARG;
+      }
+      const int32_t b2 = rq.fast ? 2 * b : b;
+      for (int32_t oy = r0; oy < r1; ++oy) {
+        const int16_t *x = relayout + (oy - r0) * p->stride_h * plane;
+        int8_t *out = output + (oy - rows->out_row_base) * out_w * out_c + oc;
+        int32_t ox = 0;
+        for (; ox + 8 <= out_w; ox += 8)
+          sparse_block8(table, n_nz, bytes, x + ox, b2, &rq, out + ox * out_c, out_c);
+        for (; ox + 4 <= out_w; ox += 4)
+          sparse_block4(table, n_nz, bytes, x + ox, b2, &rq, out + ox * out_c, out_c);
+        for (; ox < out_w; ++ox) sparse_block1(table, n_nz, bytes, x + ox, b2, &rq, out + ox * out_c);
       }
     }
+    if (st.next != INT32_MAX) return EM_ERR_ARG; /* nonzeros beyond the filter */
   }
   return EM_OK;
+}
+
+/* ---- packing on the device (benchmarks, weights made at run time) ---------------------- */
+int32_t em_conv2d_sparse_s8_pack(const int8_t *filter, int32_t out_c, const em_dims *filter_dims,
+                                 int32_t rice_k, uint8_t *index, int32_t index_capacity,
+                                 int8_t *value, int32_t value_capacity, int32_t pass_rows,
+                                 em_sparse_filter *out) {
+  if (filter == 0 || out == 0 || index == 0 || value == 0 || out_c < 1 ||
+      !em_dims_valid(filter_dims) || rice_k < 0 || rice_k > 24 || index_capacity < 0)
+    return EM_ERR_ARG;
+  const int32_t per_channel = filter_dims->h * filter_dims->w * filter_dims->c;
+  int32_t nnz = 0, max_nnz = 0, bits = 0, prev = -1;
+  for (int32_t i = 0; i < index_capacity; ++i) index[i] = 0;
+  for (int32_t oc = 0; oc < out_c; ++oc) {
+    int32_t channel_nnz = 0;
+    for (int32_t j = 0; j < per_channel; ++j) {
+      const int32_t pos = oc * per_channel + j;
+      if (filter[pos] == 0) continue;
+      const uint32_t gap = (uint32_t)(pos - prev - 1);
+      const int32_t q = (int32_t)(gap >> rice_k);
+      if ((bits + q + 1 + rice_k + 7) / 8 > index_capacity || nnz >= value_capacity)
+        return EM_ERR_ARG;
+      bits += q; /* q zero bits (already zero), then a one */
+      index[bits >> 3] |= (uint8_t)(0x80u >> (bits & 7));
+      ++bits;
+      for (int32_t b = rice_k - 1; b >= 0; --b, ++bits)
+        if ((gap >> b) & 1u) index[bits >> 3] |= (uint8_t)(0x80u >> (bits & 7));
+      value[nnz++] = filter[pos];
+      ++channel_nnz;
+      prev = pos;
+    }
+    if (channel_nnz > max_nnz) max_nnz = channel_nnz;
+  }
+  out->index = index;
+  out->value = value;
+  out->index_bytes = (bits + 7) / 8;
+  out->nnz = nnz;
+  out->rice_k = rice_k;
+  out->max_channel_nnz = max_nnz;
+  out->pass_rows = pass_rows;
+  return out->index_bytes;
 }

@@ -52,13 +52,9 @@ class FcParams(C.Structure):
                 ("input_offset", "filter_offset", "output_offset", "activation_min", "activation_max")]
 
 
-class SparseTap(C.Structure):
-    _fields_ = [("pos", C.c_uint16), ("ic", C.c_uint16)]
-
-
 class SparseFilter(C.Structure):
-    _fields_ = [("channel_start", C.POINTER(C.c_int32)), ("tap", C.POINTER(SparseTap)),
-                ("value", C.POINTER(C.c_int8))]
+    _fields_ = [("index", C.POINTER(C.c_uint8)), ("value", C.POINTER(C.c_int8)), ("index_bytes", C.c_int32),
+                ("nnz", C.c_int32), ("rice_k", C.c_int32), ("max_channel_nnz", C.c_int32), ("pass_rows", C.c_int32)]
 
 
 @dataclass
@@ -109,10 +105,13 @@ class KernelLib:
         L.em_conv2d_s8.argtypes = [P(ConvParams), P(Quant), P(Dims), P(C.c_int8), P(Dims),
                                    P(C.c_int8), P(C.c_int32), P(Dims), P(C.c_int8), P(Rows), C.c_void_p]
         L.em_conv2d_sparse_s8_get_buffer_size.restype = C.c_int32
-        L.em_conv2d_sparse_s8_get_buffer_size.argtypes = [P(Dims), P(Dims), P(Dims)]
+        L.em_conv2d_sparse_s8_get_buffer_size.argtypes = [P(ConvParams), P(Dims), P(Dims), P(SparseFilter)]
         L.em_conv2d_sparse_s8.argtypes = [P(ConvParams), P(Quant), P(Dims), P(C.c_int8), P(Dims),
                                           P(SparseFilter), P(C.c_int32), P(Dims), P(C.c_int8),
                                           P(Rows), C.c_void_p]
+        L.em_conv2d_sparse_s8_pack.restype = C.c_int32
+        L.em_conv2d_sparse_s8_pack.argtypes = [P(C.c_int8), C.c_int32, P(Dims), C.c_int32, P(C.c_uint8), C.c_int32,
+                                               P(C.c_int8), C.c_int32, C.c_int32, P(SparseFilter)]
         L.em_max_pool2d_s8.argtypes = [P(PoolParams), P(Dims), P(C.c_int8), P(Dims), P(C.c_int8), P(Rows)]
         L.em_reduce_max_s8.argtypes = [P(Dims), P(C.c_int8), C.c_int32, C.c_int32, P(C.c_int8)]
         L.em_fully_connected_s8.argtypes = [P(FcParams), P(Quant), C.c_int32, C.c_int32, P(C.c_int8),
@@ -135,11 +134,12 @@ class KernelLib:
 
     # -- kernels -------------------------------------------------------------------------
     def conv2d(self, x, in_shape, filt, bias, mult, shift, params: dict, out_shape,
-               rows: RowWindow | None = None, sparse: bool = False, sparse_scratch: bool = True) -> np.ndarray:
-        """Run em_conv2d_s8 (or the sparse kernel). ``x`` holds the rows of ``rows``
-        (all rows by default); returns the output buffer (rows out_row_base.. out_row_end)."""
-        from edgel3_mote.export.quant_params import sparse_conv_filter
-
+               rows: RowWindow | None = None, sparse: bool = False, sparse_pass_rows: int | None = None,
+               rice_k: int | None = None) -> np.ndarray:
+        """Run em_conv2d_s8, or with ``sparse`` em_conv2d_sparse_s8 on the filter packed by
+        ``export.sparse_weights.encode`` (``rice_k`` None: the best one; ``sparse_pass_rows``
+        None: every output row in one pass). ``x`` holds the rows of ``rows`` (all rows by
+        default); returns the output buffer (rows out_row_base.. out_row_end)."""
         in_d, out_d = Dims(*in_shape), Dims(*out_shape)
         filt = _i8(filt)
         f_d = Dims(filt.shape[1], filt.shape[2], filt.shape[3])
@@ -154,17 +154,15 @@ class KernelLib:
         b_ptr = None if b is None else _ptr(b, C.c_int32)
         r = rows.to_c()
         if sparse:
-            start, taps, values = sparse_conv_filter(filt)
-            start, values = _i32(start), _i8(values)
-            taps = np.ascontiguousarray(taps, dtype=np.uint16)
-            sf = SparseFilter(_ptr(start, C.c_int32), taps.ctypes.data_as(C.POINTER(SparseTap)),
-                              _ptr(values, C.c_int8))
-            n_scratch = self.lib.em_conv2d_sparse_s8_get_buffer_size(C.byref(in_d), C.byref(f_d), C.byref(out_d))
+            sf, keep_sf = self.sparse_filter(filt, sparse_pass_rows or out_shape[0], rice_k)
+            n_scratch = self.lib.em_conv2d_sparse_s8_get_buffer_size(C.byref(p), C.byref(f_d), C.byref(out_d),
+                                                                     C.byref(sf))
+            if n_scratch <= 0:
+                raise KernelError("em_conv2d_sparse_s8_get_buffer_size", n_scratch)
             scratch = np.zeros(n_scratch // 4 + 1, dtype=np.int32)
             status = self.lib.em_conv2d_sparse_s8(C.byref(p), C.byref(q), C.byref(in_d), _ptr(x, C.c_int8),
                                                   C.byref(f_d), C.byref(sf), b_ptr, C.byref(out_d),
-                                                  _ptr(out, C.c_int8), C.byref(r),
-                                                  scratch.ctypes.data_as(C.c_void_p) if sparse_scratch else None)
+                                                  _ptr(out, C.c_int8), C.byref(r), scratch.ctypes.data_as(C.c_void_p))
             self._check("em_conv2d_sparse_s8", status)
             return out
         n_scratch = self.lib.em_conv2d_s8_get_buffer_size(C.byref(in_d), C.byref(f_d), C.byref(out_d))
@@ -175,6 +173,31 @@ class KernelLib:
                                        scratch.ctypes.data_as(C.c_void_p))
         self._check("em_conv2d_s8", status)
         return out
+
+    @staticmethod
+    def sparse_filter(filt: np.ndarray, pass_rows: int, rice_k: int | None = None):
+        """``(SparseFilter struct, arrays it points into)``: keep the arrays alive while it is used."""
+        from edgel3_mote.export import sparse_weights
+
+        packed = sparse_weights.encode(_i8(filt), rice_k)
+        index = np.ascontiguousarray(packed.index if packed.index.size else np.zeros(1, np.uint8), dtype=np.uint8)
+        value = _i8(packed.value if packed.value.size else np.zeros(1, np.int8))
+        sf = SparseFilter(index.ctypes.data_as(C.POINTER(C.c_uint8)), _ptr(value, C.c_int8), packed.index.size,
+                          packed.nnz, packed.rice_k, packed.max_channel_nnz, pass_rows)
+        return sf, (index, value, packed)
+
+    def sparse_pack(self, filt: np.ndarray, rice_k: int) -> tuple[bytes, np.ndarray, int]:
+        """em_conv2d_sparse_s8_pack (the on-device packer): (index bytes, values, max_channel_nnz)."""
+        filt = _i8(filt)
+        f_d = Dims(filt.shape[1], filt.shape[2], filt.shape[3])
+        index = np.zeros(filt.size * 4 + 16, dtype=np.uint8)
+        value = np.zeros(filt.size + 1, dtype=np.int8)
+        sf = SparseFilter()
+        used = self.lib.em_conv2d_sparse_s8_pack(_ptr(filt, C.c_int8), filt.shape[0], C.byref(f_d), rice_k,
+                                                 index.ctypes.data_as(C.POINTER(C.c_uint8)), index.size,
+                                                 _ptr(value, C.c_int8), value.size, 1, C.byref(sf))
+        self._check("em_conv2d_sparse_s8_pack", min(used, 0))
+        return index[:used].tobytes(), value[:sf.nnz].copy(), sf.max_channel_nnz
 
     def conv2d_status(self, in_shape, filt, params: dict, out_shape, rows: RowWindow) -> int:
         """Status code only (for window-error tests); buffers are sized generously."""

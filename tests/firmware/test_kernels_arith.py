@@ -115,19 +115,6 @@ def test_padding_and_activation_ranges():
         qp.activation_range("GELU", 0.1, 0)
 
 
-def test_sparse_filter_packing_round_trip():
-    rng = np.random.default_rng(4)
-    f = rng.integers(-128, 128, (6, 3, 5, 7)).astype(np.int8)
-    f[rng.random(f.shape) < 0.9] = 0
-    start, taps, values = qp.sparse_conv_filter(f)
-    assert start[0] == 0 and start[-1] == np.count_nonzero(f) == len(values)
-    dense = np.zeros((6, 15, 7), np.int8)
-    for oc in range(6):
-        for i in range(start[oc], start[oc + 1]):
-            dense[oc, taps[i, 0], taps[i, 1]] = values[i]
-    assert np.array_equal(dense.reshape(f.shape), f)
-
-
 def test_bad_arguments_are_rejected():
     lib = KernelLib()
     filt = np.ones((2, 3, 3, 4), np.int8)

@@ -1,4 +1,4 @@
-"""CONV_2D -> em_conv2d_s8 (dense) or em_conv2d_sparse_s8 (pruned weights as nonzero lists).
+"""CONV_2D -> em_conv2d_s8 (dense) or em_conv2d_sparse_s8 (pruned weights, compact sparse format).
 
 Both take the same row windows, so either can stream; both give TFLM's bytes.
 """
@@ -8,18 +8,32 @@ import numpy as np
 
 from edgel3_mote.errors import ExportError
 from edgel3_mote.export import quant_params as qp
+from edgel3_mote.export import sparse_weights
 from edgel3_mote.export.codegen.ops.base import CArray, OpEmitter, dims
 
-SPARSE_MAX_FILTER_TAPS = 64  # EM_SPARSE_MAX_FILTER_TAPS in em_kernels.h
+SPARSE_MAX_FILTER_TAPS = sparse_weights.MAX_FILTER_TAPS  # EM_SPARSE_MAX_FILTER_TAPS in em_kernels.h
+# Scratch the sparse kernel may take per layer: the most output rows per pass (fewer decodes of
+# the weights) whose int16 input relayout stays under this; at least one row.
+SPARSE_SCRATCH_BUDGET = 96 * 1024
 
 
-def sparse_bytes(filter_data: np.ndarray) -> int:
-    """Flash for the sparse layout: channel starts (int32) + 5 bytes per nonzero (tap + value)."""
-    return 4 * (filter_data.shape[0] + 1) + 5 * int(np.count_nonzero(filter_data))
+def can_be_sparse(filter_data: np.ndarray, out_hw: tuple[int, int] = (1, 1), stride: tuple[int, int] = (1, 1),
+                  dilation: tuple[int, int] = (1, 1)) -> bool:
+    """Whether em_conv2d_sparse_s8 can run this filter on an output of ``out_hw``."""
+    _, kh, kw, in_c = filter_data.shape
+    return sparse_weights.fits_kernel(in_c, out_hw, (kh, kw), stride, dilation)
 
 
-def can_be_sparse(filter_data: np.ndarray) -> bool:
-    return filter_data.shape[1] * filter_data.shape[2] <= SPARSE_MAX_FILTER_TAPS
+def sparse_pass_rows(in_c: int, max_channel_nnz: int, out_hw: tuple[int, int], kernel_hw: tuple[int, int],
+                     stride: tuple[int, int], dilation: tuple[int, int],
+                     budget: int = SPARSE_SCRATCH_BUDGET) -> int:
+    """The most output rows per pass whose scratch fits ``budget`` (at least 1)."""
+    rows = 1
+    for r in range(2, out_hw[0] + 1):
+        if sparse_weights.scratch_bytes(in_c, max_channel_nnz, out_hw, kernel_hw, stride, dilation, r) > budget:
+            break
+        rows = r
+    return rows
 
 
 class Conv2DEmitter(OpEmitter):
@@ -35,11 +49,13 @@ class Conv2DEmitter(OpEmitter):
             raise ExportError(f"op {op.index} CONV_2D: weights must be constant int8")
         if self.filter.zero_point is not None and np.any(self.filter.zero_point != 0):
             raise ExportError(f"op {op.index} CONV_2D: asymmetric weights are not supported; re-quantise per-channel symmetric")
-        self.sparse = op.weight_format == "sparse"
-        if self.sparse and not can_be_sparse(self.filter.data):
-            raise ExportError(f"op {op.index} CONV_2D: a {self.filter.shape[1]}x{self.filter.shape[2]} filter has more "
-                              f"than {SPARSE_MAX_FILTER_TAPS} taps for the sparse kernel; use weight_format='dense'")
         o = op.options
+        self.sparse = op.weight_format == "sparse"
+        self.stride, self.dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h"], o["dilation_w"])
+        if self.sparse and not can_be_sparse(self.filter.data, self.output.hwc[:2], self.stride, self.dilation):
+            raise ExportError(f"op {op.index} CONV_2D: a {self.filter.shape[1]}x{self.filter.shape[2]} filter on a "
+                              f"{self.output.hwc[1]}-wide output is beyond the sparse kernel (at most "
+                              f"{SPARSE_MAX_FILTER_TAPS} taps, 16-bit relayout offsets); use weight_format='dense'")
         in_h, in_w, _ = self.input.hwc
         _, fh, fw, in_c = self.filter.shape
         self.fh, self.fw, self.in_c = fh, fw, in_c
@@ -52,19 +68,24 @@ class Conv2DEmitter(OpEmitter):
         self.act_min, self.act_max = qp.activation_range(o["fused_activation"], self.output.scale[0],
                                                          int(self.output.zero_point[0]))
 
+    @property
+    def packed(self) -> sparse_weights.SparseFilter:
+        """The filter in the compact sparse format (computed once)."""
+        if not hasattr(self, "_packed"):
+            self._packed = sparse_weights.encode(self.filter.data.astype(np.int8))
+        return self._packed
+
+    @property
+    def pass_rows(self) -> int:
+        return sparse_pass_rows(self.in_c, self.packed.max_channel_nnz, self.output.hwc[:2], (self.fh, self.fw),
+                                self.stride, self.dilation)
+
     def _sparse_arrays(self) -> list[CArray]:
-        p, w = self.prefix, self.filter.data.astype(np.int8)
-        starts, taps, values = [0], [], []
-        for oc in range(w.shape[0]):
-            ky, kx, ic = np.nonzero(w[oc])
-            taps += list(zip((ky * self.fw + kx).tolist(), ic.tolist()))
-            values += w[oc][ky, kx, ic].tolist()
-            starts.append(len(values))
-        if not values:  # C has no empty arrays; the channel starts say there is nothing to read
-            taps, values = [(0, 0)], [0]
-        return [CArray(f"{p}_channel_start", "int32_t", np.array(starts, np.int32)),
-                CArray(f"{p}_tap", "em_sparse_tap", np.array(taps, np.uint16).reshape(-1, 2)),
-                CArray(f"{p}_value", "int8_t", np.array(values, np.int8))]
+        p, sf = self.prefix, self.packed
+        # C has no empty arrays; nnz = 0 says there is nothing to read
+        index = sf.index if sf.index.size else np.zeros(1, np.uint8)
+        value = sf.value if sf.value.size else np.zeros(1, np.int8)
+        return [CArray(f"{p}_index", "uint8_t", index), CArray(f"{p}_value", "int8_t", value)]
 
     def weights(self):
         p = self.prefix
@@ -77,8 +98,9 @@ class Conv2DEmitter(OpEmitter):
 
     def declarations(self):
         p, o = self.prefix, self.op.options
-        sparse = (f"static const em_sparse_filter {p}_sparse = {{{p}_channel_start, {p}_tap, {p}_value}};\n"
-                  if self.sparse else "")
+        sf = self.packed if self.sparse else None
+        sparse = (f"static const em_sparse_filter {p}_sparse = {{{p}_index, {p}_value, {sf.index.size}, {sf.nnz}, "
+                  f"{sf.rice_k}, {sf.max_channel_nnz}, {self.pass_rows}}};\n" if sf else "")
         return (
             f"static const em_conv_params {p}_params = {{{o['stride_h']}, {o['stride_w']}, {self.pad_top}, "
             f"{self.pad_left}, {o['dilation_h']}, {o['dilation_w']}, {-int(self.input.zero_point[0])}, "
@@ -90,14 +112,18 @@ class Conv2DEmitter(OpEmitter):
         )
 
     def scratch_bytes(self):
-        if self.sparse:  # one int32 input offset per nonzero of the densest channel
-            return 4 * int(np.count_nonzero(self.filter.data.reshape(self.filter.shape[0], -1), axis=1).max())
+        if self.sparse:  # the per-channel table and the input relayout of one pass
+            return sparse_weights.scratch_bytes(self.in_c, self.packed.max_channel_nnz, self.output.hwc[:2],
+                                                (self.fh, self.fw), self.stride, self.dilation, self.pass_rows)
         # The DSP path's im2col columns (EM_CONV2D_S8_DSP_BUFFER_BYTES); checked at compile time.
         return 2 * self.fh * self.fw * self.in_c * 2 + 4 if self.use_dsp else 0
 
     def static_checks(self):
         if self.sparse:
-            return []
+            pass_in_rows, row_len = sparse_weights.relayout_geometry(self.output.hwc[:2], (self.fh, self.fw),
+                                                                     self.stride, self.dilation, self.pass_rows)
+            return [f"EM_CONV2D_SPARSE_S8_BUFFER_BYTES({pass_in_rows}, {self.in_c}, {row_len}, "
+                    f"{self.packed.max_channel_nnz}) <= {self.scratch_bytes()}"]
         return [f"EM_CONV2D_S8_BUFFER_BYTES({self.fh}, {self.fw}, {self.in_c}) <= {self.scratch_bytes()}"]
 
     def macs(self):
@@ -113,3 +139,57 @@ class Conv2DEmitter(OpEmitter):
                     f"&{p}_sparse, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {scratch_ptr})")
         return (f"em_conv2d_s8(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
                 f"{p}_filter, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {scratch_ptr})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Cost model: dense or sparse per layer, by flash and by estimated instructions.
+# Constants: instructions on a Cortex-M4 in QEMU (-icount shift=0), fitted (least squares) to
+# `make bench-sparsity` (firmware/testing/sparsity_sweep.py, L3's 3x3 256 -> 256 layer at 0-98 %
+# zeros, one pass and one row per pass); tests/firmware/test_kernels_sparse_sweep.py holds the
+# model to fresh measurements. Portable (no DSP) figures from the same sweep built without
+# EM_USE_DSP would differ; the model then scales the DSP figures by the dense kernels' ratio.
+# ---------------------------------------------------------------------------------------------
+DENSE_INSTR_PER_MAC = 1.60          # em_conv2d_s8, DSP path (SMLAD: two MACs per instruction)
+DENSE_INSTR_PER_OUTPUT = 30.0       # its requantisation and im2col share per output value
+SPARSE_INSTR_PER_NONZERO_MAC = 1.90  # em_conv2d_sparse_s8: the 8-pixel SMLATB/SMLATT loop
+SPARSE_INSTR_PER_OUTPUT = 20.0      # its requantisation and block set-up per output value
+SPARSE_INSTR_PER_RELAYOUT = 8.0     # per int16 written by the input relayout
+SPARSE_INSTR_PER_DECODE = 40.0      # per nonzero and pass: Rice decode + table entry
+PORTABLE_SLOWDOWN = 2.6             # portable / DSP instructions (kernel bench, dense conv)
+
+
+def estimate_dense_instructions(out_hw: tuple[int, int], in_c: int, out_c: int, kernel_hw: tuple[int, int],
+                                stride: tuple[int, int] = (1, 1), dilation: tuple[int, int] = (1, 1),
+                                use_dsp: bool = True) -> float:
+    """Instructions of em_conv2d_s8 on the layer (Cortex-M4, the fitted constants above)."""
+    outputs = out_hw[0] * out_hw[1] * out_c
+    macs = outputs * kernel_hw[0] * kernel_hw[1] * in_c
+    n = DENSE_INSTR_PER_MAC * macs + DENSE_INSTR_PER_OUTPUT * outputs
+    return n if use_dsp else n * PORTABLE_SLOWDOWN
+
+
+def estimate_sparse_instructions(out_hw: tuple[int, int], in_c: int, out_c: int, kernel_hw: tuple[int, int],
+                                 nonzeros: int, pass_rows: int, stride: tuple[int, int] = (1, 1),
+                                 dilation: tuple[int, int] = (1, 1), use_dsp: bool = True) -> float:
+    """Instructions of em_conv2d_sparse_s8 on the layer, whole tensor in passes of ``pass_rows``."""
+    out_h, out_w = out_hw
+    passes = -(-out_h // max(1, min(pass_rows, out_h)))
+    full_in_rows, row_len = sparse_weights.relayout_geometry(out_hw, kernel_hw, stride, dilation, pass_rows)
+    # the last pass may be shorter; every pass re-lays out its own input rows
+    eff_h = full_in_rows - (min(pass_rows, out_h) - 1) * stride[0]
+    relayout_rows = (out_h - passes) * stride[0] + passes * eff_h
+    n = (SPARSE_INSTR_PER_NONZERO_MAC * nonzeros * out_h * out_w + SPARSE_INSTR_PER_OUTPUT * out_h * out_w * out_c
+         + SPARSE_INSTR_PER_RELAYOUT * relayout_rows * in_c * row_len + SPARSE_INSTR_PER_DECODE * nonzeros * passes)
+    return n if use_dsp else n * PORTABLE_SLOWDOWN
+
+
+def choose_format(dense_bytes: int, sparse_bytes_: int, dense_instructions: float,
+                  sparse_instructions: float) -> tuple[str, str]:
+    """('sparse' | 'dense', why): sparse when it takes less flash and is not estimated slower."""
+    flash = f"{sparse_bytes_:,} B sparse vs {dense_bytes:,} B dense"
+    time = f"est. {sparse_instructions / 1e6:.2f} M vs {dense_instructions / 1e6:.2f} M instructions"
+    if sparse_bytes_ >= dense_bytes:
+        return "dense", f"dense: sparse saves no flash ({flash})"
+    if sparse_instructions > dense_instructions:
+        return "dense", f"dense: sparse would be slower ({time}; {flash})"
+    return "sparse", f"sparse: less flash ({flash}) and faster ({time})"
