@@ -71,6 +71,7 @@ class ProjectInfo:
     memory: dict[str, dict] = field(default_factory=dict)       # per ELF: flash/RAM use
     reused: bool = False
     head: dict | None = None                                    # the classifier head, if any
+    serial_app_skipped: str | None = None                       # why firmware.elf was not built
 
     @property
     def selftest_elf(self) -> Path:
@@ -158,18 +159,30 @@ def _tflm_arena(export_dir: Path, int8: bytes) -> int | None:
 
 
 # ------------------------------------------------------------------------------ self-test vectors
-def _max_vectors(board: BoardSpec, manifest: dict) -> int:
-    """As many vectors (up to MAX_VECTORS) as fit in flash beside the weights and ~160 KiB of code."""
-    per_vector = 2 * int(manifest["window_samples"]) + int(np.prod(manifest["input"]["shape"])) \
-        + 5 * int(np.prod(manifest["output"]["shape"]))
-    budget = board.flash_size - int(manifest["sizes"].get("weight_bytes", 0)) - 160 * 1024
-    return int(max(1, min(MAX_VECTORS, budget // per_vector)))
+def vector_counts(board: BoardSpec, manifest: dict, weight_bytes: int, n_clips: int) -> tuple[int, int]:
+    """(vectors, vectors with PCM) that fit in flash beside the engine's weights and ~160 KiB of code.
+
+    Every vector carries the host's int8 spectrogram and the expected embeddings (the engine check);
+    the first ones also carry their int16 PCM window (the front-end and end-to-end checks), at
+    least one, as many as fit. L3 on the 1 MB mote: six engine vectors, one with its 96,000-byte PCM.
+    """
+    window = int(manifest["window_samples"])
+    per_vector = int(np.prod(manifest["input"]["shape"])) + 5 * int(np.prod(manifest["output"]["shape"]))
+    budget = board.flash_size - int(weight_bytes) - 160 * 1024 - 2 * window  # the first PCM window
+    n = int(max(1, min(MAX_VECTORS, n_clips or 4, budget // per_vector)))
+    n_pcm = int(min(n, 1 + max(0, budget - n * per_vector) // (2 * window)))
+    return n, n_pcm
 
 
 def engine_ram_budget(board: BoardSpec, window_samples: int) -> int:
     """The arena bytes a board leaves the engine: its RAM minus the stack and the apps' static RAM
     (the serial app's int16 PCM window and APP_RESERVE_BYTES)."""
-    return board.ram_size - board.stack_size - 2 * int(window_samples) - APP_RESERVE_BYTES
+    return selftest_ram_budget(board) - 2 * int(window_samples)
+
+
+def selftest_ram_budget(board: BoardSpec) -> int:
+    """The arena bytes the self-test alone leaves (its vectors are in flash): RAM - stack - APP_RESERVE_BYTES."""
+    return board.ram_size - board.stack_size - APP_RESERVE_BYTES
 
 
 def _vector_windows(clips: list[Path], manifest: dict, seed: int,
@@ -367,11 +380,9 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
     window = int(manifest["window_samples"])
     from edgel3_mote.export.frontend_tables import generate_frontend_tables, scratch_bytes
     ram_budget = engine_ram_budget(board, window)
+    serial_skipped = None
     tflm_arena = _tflm_arena(export_dir, int8)
 
-    names, pcm, vector_source = _vector_windows(clip_paths, manifest, seed, _max_vectors(board, manifest))
-    if not clip_paths:
-        log(f"NOTE: self-test vectors are {vector_source}")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     from edgel3_mote.export.codegen import generate_engine
@@ -379,22 +390,42 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
     with atomic_dir(out_dir) as tmp:
         src = tmp / "src"
         src.mkdir()
-        engine = generate_engine(int8, src, model_name=manifest["model"], ram_budget=ram_budget,
-                                 streaming=streaming, frontend_scratch_bytes=scratch_bytes(cfg),
-                                 use_dsp=board.dsp)
+        engine_args = dict(model_name=manifest["model"], streaming=streaming,
+                           frontend_scratch_bytes=scratch_bytes(cfg), use_dsp=board.dsp)
+        try:
+            engine = generate_engine(int8, src, ram_budget=ram_budget, **engine_args)
+        except ExportError as exc:
+            # the serial app's PCM window does not fit beside the arena: the self-test (vectors
+            # in flash, no PCM in RAM) may still fit, without the serial app
+            selftest_budget = selftest_ram_budget(board)
+            if selftest_budget > ram_budget:
+                engine = generate_engine(int8, src, ram_budget=selftest_budget, **engine_args)
+                serial_skipped = (f"the serial app (firmware.elf) does not fit {board.name}: its {2 * window:,}-byte "
+                                  f"PCM window beside the {engine.arena_bytes:,}-byte arena needs more than "
+                                  f"{board.ram_size:,} bytes of RAM ({exc}); only selftest.elf is built")
+                log(f"WARNING: {serial_skipped}")
+                ram_budget = selftest_budget
+            else:
+                raise
         log(f"engine arena of {manifest['model']} (every buffer; RAM budget {ram_budget:,} bytes):\n"
             + engine.buffer_table)
         (tmp / "engine_report.txt").write_text(_engine_report(engine, ram_budget))
         generate_frontend_tables(cfg, (manifest["input_affine"]["scale"], manifest["input_affine"]["offset"]),
                                  (manifest["input"]["scale"], manifest["input"]["zero_point"]), src, window)
+        n_vectors, n_pcm = vector_counts(board, manifest, engine.weight_bytes, len(clip_paths))
+        names, pcm, vector_source = _vector_windows(clip_paths, manifest, seed, n_vectors)
+        if not clip_paths:
+            log(f"NOTE: self-test vectors are {vector_source}")
+        log(f"self-test vectors: {len(names)} (the first {min(n_pcm, len(names))} with their PCM window)")
         vec = _selftest_vectors(manifest, int8, float_tflite, names, pcm)
+        vec["n_pcm"] = min(n_pcm, len(names))
         head = None
         if classifier is not None:
             from edgel3_mote.export.project_head import add_head
             head = add_head(classifier, export_dir, int8, manifest, cal_paths, vec, tmp, src,
                             ram_budget - engine.arena_bytes, board, seed, log)
-        for v in vec["vectors"]:
-            v["pcm"] = _c_rows(v["pcm"])
+        for i, v in enumerate(vec["vectors"]):
+            v["pcm"] = _c_rows(v["pcm"]) if i < vec["n_pcm"] else None
             v["spectrogram"] = _c_rows(v["spectrogram"])
             v["embedding_s8"] = ", ".join(str(int(e)) for e in v["embedding_s8"])
             v["embedding_f32"] = ", ".join(_c_float(e) for e in v["embedding_f32"])
@@ -407,10 +438,11 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
         if head is not None:
             common += [f"src/{name}" for name in head["sources"]]
         shutil.copytree(export_dir, tmp / "export")
-        targets = ["selftest.elf"] + (["firmware.elf"] if serial else [])
+        targets = ["selftest.elf"] + (["firmware.elf"] if serial and serial_skipped is None else [])
         info = ProjectInfo(board.name, model_name, out_dir, random_weights, int(seed) if random_weights else None,
                            str(weights) if weights else None, engine.arena_bytes, engine.unstreamed_arena_bytes,
-                           tflm_arena, engine.weight_bytes, head=head and head["summary"])
+                           tflm_arena, engine.weight_bytes, head=head and head["summary"],
+                           serial_app_skipped=serial_skipped)
         ctx = dict(board=board, model=model_name, weights=info.weights, random_weights=random_weights, seed=seed,
                    weights_line=info.weights_line, cpu_flags=" ".join(board.cflags()),
                    opt_flags=" ".join(OPT_FLAGS), link_flags=" ".join(LINK_FLAGS), common_sources=common,
@@ -432,7 +464,8 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
                "board_spec": board.to_dict(), "weights_line": info.weights_line,
                "export": {"sha256": manifest["sha256"], "sizes": manifest["sizes"], "ops": manifest["ops"]},
                "engine": engine.to_dict() | {"files": [Path(f).name for f in engine.files]},
-               "ram_budget": ram_budget, "vectors": {"source": vector_source, "names": names},
+               "ram_budget": ram_budget,
+               "vectors": {"source": vector_source, "names": names, "with_pcm": vec["n_pcm"]},
                "sha256": {t: _sha256_file(tmp / t) for t in targets if (tmp / t).is_file()}}
         (tmp / "project.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     info.elfs = {k: str(out_dir / v) for k, v in info.elfs.items()}
@@ -445,7 +478,7 @@ def _info_from_json(doc: dict, out_dir: Path, reused: bool) -> ProjectInfo:
     info = ProjectInfo(doc["board"], doc["model"], out_dir, doc["random_weights"], doc["seed"], doc["weights"],
                        doc["arena_bytes"], doc["unstreamed_arena_bytes"], doc["tflm_arena_bytes"],
                        doc["weight_bytes"], {k: str(out_dir / v) for k, v in doc["elfs"].items()},
-                       doc["memory"], reused, doc.get("head"))
+                       doc["memory"], reused, doc.get("head"), doc.get("serial_app_skipped"))
     return info
 
 

@@ -84,9 +84,19 @@ def test_unchanged_inputs_reuse_the_project(tiny):
     assert load_project(root / "tiny").memory == info.memory
 
 
-def test_model_that_does_not_fit_is_a_clear_error(tiny, monkeypatch):
+def test_serial_app_that_does_not_fit_leaves_the_selftest(tiny):
+    """24 KiB: the arena fits beside the stack, but not with the serial app's 16,000-byte PCM window."""
     model, clips, root, _ = tiny
     small = dataclasses.replace(get_board(BOARD), ram_size=24 * 1024)
+    info = build_firmware_project(small, model, clips=clips, out_dir=root / "small24", cache_dir=root / "cache")
+    assert set(info.elfs) == {"selftest"} and info.memory["selftest"]["ram_bytes"] <= 24 * 1024
+    doc = json.loads((root / "small24" / "project.json").read_text())
+    assert "16,000-byte PCM window" in doc["serial_app_skipped"] and "selftest.elf" in doc["serial_app_skipped"]
+
+
+def test_model_that_does_not_fit_is_a_clear_error(tiny, monkeypatch):
+    model, clips, root, _ = tiny
+    small = dataclasses.replace(get_board(BOARD), ram_size=14 * 1024)
     with pytest.raises(ExportError) as exc:
         build_firmware_project(small, model, clips=clips, out_dir=root / "small", cache_dir=root / "cache")
     assert "bytes" in str(exc.value) and any(ch.isdigit() for ch in str(exc.value))
