@@ -185,6 +185,32 @@ def selftest_ram_budget(board: BoardSpec) -> int:
     return board.ram_size - board.stack_size - APP_RESERVE_BYTES
 
 
+def generate_board_engine(int8: bytes, src: Path, board: BoardSpec, window_samples: int, *, model_name: str,
+                          streaming: str = "auto", frontend_scratch_bytes: int = 0):
+    """The engine as a board's project builds it: -> (EngineInfo, RAM budget, why the serial app is skipped).
+
+    The arena is planned for the serial app's budget (engine_ram_budget); when it cannot fit there,
+    for the self-test's (selftest_ram_budget: its vectors are in flash, no PCM in RAM), and the
+    serial app is skipped with the reason returned (None when it fits).
+    """
+    from edgel3_mote.export.codegen import generate_engine
+
+    args = dict(model_name=model_name, streaming=streaming, frontend_scratch_bytes=frontend_scratch_bytes,
+                use_dsp=board.dsp)
+    ram_budget = engine_ram_budget(board, window_samples)
+    try:
+        return generate_engine(int8, src, ram_budget=ram_budget, **args), ram_budget, None
+    except ExportError as exc:
+        selftest_budget = selftest_ram_budget(board)
+        if selftest_budget <= ram_budget:
+            raise
+        engine = generate_engine(int8, src, ram_budget=selftest_budget, **args)
+        why = (f"the serial app (firmware.elf) does not fit {board.name}: its {2 * window_samples:,}-byte PCM window "
+               f"beside the {engine.arena_bytes:,}-byte arena needs more than {board.ram_size:,} bytes of RAM "
+               f"({exc}); only selftest.elf is built")
+        return engine, selftest_budget, why
+
+
 def _vector_windows(clips: list[Path], manifest: dict, seed: int,
                     max_vectors: int = MAX_VECTORS) -> tuple[list[str], np.ndarray, str]:
     """One 1-s window per clip (the loudest, framed as get_embedding frames), as int16."""
@@ -379,34 +405,19 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
     cfg = FrontendConfig.from_dict(manifest["frontend"])
     window = int(manifest["window_samples"])
     from edgel3_mote.export.frontend_tables import generate_frontend_tables, scratch_bytes
-    ram_budget = engine_ram_budget(board, window)
-    serial_skipped = None
     tflm_arena = _tflm_arena(export_dir, int8)
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    from edgel3_mote.export.codegen import generate_engine
 
     with atomic_dir(out_dir) as tmp:
         src = tmp / "src"
         src.mkdir()
-        engine_args = dict(model_name=manifest["model"], streaming=streaming,
-                           frontend_scratch_bytes=scratch_bytes(cfg), use_dsp=board.dsp)
-        try:
-            engine = generate_engine(int8, src, ram_budget=ram_budget, **engine_args)
-        except ExportError as exc:
-            # the serial app's PCM window does not fit beside the arena: the self-test (vectors
-            # in flash, no PCM in RAM) may still fit, without the serial app
-            selftest_budget = selftest_ram_budget(board)
-            if selftest_budget > ram_budget:
-                engine = generate_engine(int8, src, ram_budget=selftest_budget, **engine_args)
-                serial_skipped = (f"the serial app (firmware.elf) does not fit {board.name}: its {2 * window:,}-byte "
-                                  f"PCM window beside the {engine.arena_bytes:,}-byte arena needs more than "
-                                  f"{board.ram_size:,} bytes of RAM ({exc}); only selftest.elf is built")
-                log(f"WARNING: {serial_skipped}")
-                ram_budget = selftest_budget
-            else:
-                raise
+        engine, ram_budget, serial_skipped = generate_board_engine(
+            int8, src, board, window, model_name=manifest["model"], streaming=streaming,
+            frontend_scratch_bytes=scratch_bytes(cfg))
+        if serial_skipped:
+            log(f"WARNING: {serial_skipped}")
         log(f"engine arena of {manifest['model']} (every buffer; RAM budget {ram_budget:,} bytes):\n"
             + engine.buffer_table)
         (tmp / "engine_report.txt").write_text(_engine_report(engine, ram_budget))
