@@ -279,6 +279,14 @@ def _c_rows(values, fmt=str, per_line: int = 20) -> str:
     return "\n".join("        " + ", ".join(vals[i:i + per_line]) + "," for i in range(0, len(vals), per_line))
 
 
+def nonzero_macs(layer) -> int:
+    """A conv layer's MACs with a nonzero weight: output positions x nonzero weights (border taps
+    that read padding counted, as in ``macs``); ``macs`` for layers without counted weights."""
+    if layer.nonzeros is None or len(layer.output_shape) != 4:
+        return layer.macs
+    return int(layer.output_shape[1]) * int(layer.output_shape[2]) * int(layer.nonzeros)
+
+
 def _engine_report(engine, ram_budget: int) -> str:
     """The engine report: layers (op, shapes, MACs, weight bytes and format), streamed chains, and
     every arena buffer with its offset, size and live steps (the planner's proof of the peak)."""
@@ -287,7 +295,8 @@ def _engine_report(engine, ram_budget: int) -> str:
              f"{engine.macs:,} MACs", "", "layers:"]
     for i, layer in enumerate(engine.layers):
         lines.append(f"  {i:>2} {layer.op:<16} {str(tuple(layer.input_shape)):<20} -> {str(tuple(layer.output_shape)):<20} "
-                     f"{layer.macs:>13,} MACs {layer.weight_bytes:>10,} B {layer.weight_format}  {layer.name}")
+                     f"{layer.macs:>13,} MACs {nonzero_macs(layer):>13,} nonzero {layer.weight_bytes:>10,} B "
+                     f"{layer.weight_format}  {layer.name}")
     lines += ["", "streamed chains:"]
     for g in engine.streaming_groups:
         bufs = ", ".join(f"{name} {b['rows']} rows = {b['bytes']:,} B" for name, b in g["line_buffers"].items())

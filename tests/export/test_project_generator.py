@@ -109,3 +109,14 @@ def test_unknown_board_and_missing_weights(tmp_path):
     with pytest.raises(InvalidInputError, match="does not exist"):
         build_firmware_project(BOARD, "sea-64", weights=tmp_path / "none.h5", out_dir=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_nonzero_macs_counts_output_positions_times_nonzero_weights():
+    from edgel3_mote.export.codegen.engine import LayerInfo
+    from edgel3_mote.export.project import nonzero_macs
+
+    conv = LayerInfo("c", "CONV_2D", (1, 32, 24, 256), (1, 32, 24, 512), 32 * 24 * 512 * 9 * 256, 0, "sparse",
+                     nonzeros=23_593)
+    assert nonzero_macs(conv) == 32 * 24 * 23_593
+    pool = LayerInfo("p", "MAX_POOL_2D", (1, 4, 4, 8), (1, 2, 2, 8), 0, 0)
+    assert nonzero_macs(pool) == 0
