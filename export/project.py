@@ -469,7 +469,7 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
                    serial_sources=serial, targets=targets, arena_bytes=engine.arena_bytes,
                    unstreamed_arena_bytes=engine.unstreamed_arena_bytes, weight_bytes=engine.weight_bytes,
                    tflm_arena=f"{tflm_arena:,} bytes" if tflm_arena else "n/a",
-                   n_vectors=len(names), vector_source=vector_source, head=head)
+                   n_vectors=len(names), vector_source=vector_source, head=head, serial_skipped=serial_skipped)
         _render(env, "Makefile", tmp / "Makefile", **ctx)
         _render(env, "README.md", tmp / "README.md", **ctx)
 

@@ -82,6 +82,11 @@ def test_l3_engine_streamed_as_the_mote_builds_it_is_bit_exact(l3, tmp_path):
     assert len(info.streaming_groups) == 1 and info.streaming_groups[0]["folds"]
     assert len(info.streaming_groups[0]["layers"]) == 12
     assert info.arena_bytes <= budget <= board.ram_size - board.stack_size
+    # the figure the README states: 295,168 B of line buffers + the 50,944-byte input + the sparse kernel's
+    # one-row relayout (80,372 B, conv 10) + the 512-byte output, placed at the peak's lower bound
+    assert info.arena_bytes == 427_008
+    lines = sum(b["bytes"] for b in info.buffers if b["kind"] == "line")
+    assert lines == 295_168 and max(b["bytes"] for b in info.buffers if b["kind"] == "scratch") == 80_372
     assert {layer.weight_format for layer in info.layers if layer.op == "CONV_2D"} == {"dense", "sparse"}
     t0 = time.perf_counter()
     lib = build_engine_lib(tmp_path / "engine", tmp_path, dsp=True, name="l3_mote")

@@ -92,6 +92,8 @@ def test_serial_app_that_does_not_fit_leaves_the_selftest(tiny):
     assert set(info.elfs) == {"selftest"} and info.memory["selftest"]["ram_bytes"] <= 24 * 1024
     doc = json.loads((root / "small24" / "project.json").read_text())
     assert "16,000-byte PCM window" in doc["serial_app_skipped"] and "selftest.elf" in doc["serial_app_skipped"]
+    assert "No serial app (firmware.elf)" in (root / "small24" / "README.md").read_text()
+    assert "firmware.elf" not in (root / "small24" / "Makefile").read_text().split("all:")[1].splitlines()[0]
 
 
 def test_model_that_does_not_fit_is_a_clear_error(tiny, monkeypatch):
