@@ -23,7 +23,7 @@ CLIPS_ARG   := $(if $(CLIPS),--clips $(CLIPS),)
 CLASSIFIER_ARG := $(if $(CLASSIFIER),--classifier $(CLASSIFIER),)
 PORT_ARG    := $(if $(PORT),--port $(PORT) --baud $(BAUD),)
 
-.PHONY: help setup test demo export selftest bench bench-kernels emulate clean
+.PHONY: help setup test demo export selftest bench bench-kernels bench-sparsity emulate clean
 
 help:
 	@echo "make demo                     set-up + export + run on QEMU + report (the main job)"
@@ -32,6 +32,7 @@ help:
 	@echo "make selftest BOARD= MODEL= WEIGHTS= CLIPS=     run the firmware self-test in QEMU"
 	@echo "make bench    BOARD= MODEL= WEIGHTS= CLIPS= REPORT= HOP= [PORT= BAUD=]   serial benchmark"
 	@echo "make bench-kernels               instructions per MAC of the kernels in QEMU (portable vs DSP vs sparse)"
+	@echo "make bench-sparsity              dense vs sparse conv kernel at 0-98 % zeros in QEMU -> build/bench/sparsity/"
 	@echo "make emulate  BOARD=qemu-...                    start QEMU, bench over serial, stop QEMU"
 	@echo "CLASSIFIER=head.h5 (from evaluate --save-classifier) adds the int8 classifier head to any of them"
 	@echo "defaults: BOARD=$(BOARD) MODEL=$(MODEL) HOP=$(HOP) (no WEIGHTS = seeded random weights)"
@@ -59,6 +60,9 @@ emulate: setup
 
 bench-kernels: setup
 	$(PY) -m edgel3_mote.firmware.testing.kernel_bench
+
+bench-sparsity: setup
+	$(PY) -m edgel3_mote.firmware.testing.sparsity_sweep --out build/bench/sparsity
 
 clean:
 	rm -rf build .pytest_cache

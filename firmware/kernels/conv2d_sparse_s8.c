@@ -325,8 +325,31 @@ static void sparse_block8(const int32_t *tab, int32_t n_nz, int bytes, const int
 #endif
   }
 #endif
-  const int32_t acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
-  requant_store(acc, 8, r, out, out_step);
+  if (!r->fast) {
+    const int32_t acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    requant_store(acc, 8, r, out, out_step);
+    return;
+  }
+  /* requant_store's fast path, unrolled on the accumulators in registers */
+  const int32_t mult = r->mult, right = r->right, round = r->round;
+  const int32_t offset = r->output_offset, lo = r->act_min, hi = r->act_max;
+#define SP_REQUANT(a)                                       \
+  do {                                                      \
+    const int32_t x_ = smmulr(a, mult);                     \
+    int32_t y_ = ((x_ + round + (x_ >> 31)) >> right) + offset; \
+    y_ = y_ < lo ? lo : y_;                                 \
+    *out = (int8_t)(y_ > hi ? hi : y_);                     \
+    out += out_step;                                        \
+  } while (0)
+  SP_REQUANT(a0);
+  SP_REQUANT(a1);
+  SP_REQUANT(a2);
+  SP_REQUANT(a3);
+  SP_REQUANT(a4);
+  SP_REQUANT(a5);
+  SP_REQUANT(a6);
+  SP_REQUANT(a7);
+#undef SP_REQUANT
 }
 
 static inline void sparse_block4(const int32_t *tab, int32_t n_nz, int bytes, const int16_t *x,
@@ -336,11 +359,19 @@ static inline void sparse_block4(const int32_t *tab, int32_t n_nz, int bytes, co
   for (int32_t i = 0; i < n_nz; ++i) {
     const int32_t e = tab[i];
     const int16_t *s = bytes ? (const int16_t *)((const uint8_t *)x + (uint16_t)e) : x + (uint16_t)e;
+#if defined(EM_USE_DSP)
+    const int32_t s01 = em_read_s16x2(s), s23 = em_read_s16x2(s + 2);
+    a0 = sp_smlatb(e, s01, a0);
+    a1 = sp_smlatt(e, s01, a1);
+    a2 = sp_smlatb(e, s23, a2);
+    a3 = sp_smlatt(e, s23, a3);
+#else
     const int32_t w = e >> 16;
     a0 += w * s[0];
     a1 += w * s[1];
     a2 += w * s[2];
     a3 += w * s[3];
+#endif
   }
   const int32_t acc[4] = {a0, a1, a2, a3};
   requant_store(acc, 4, r, out, out_step);
@@ -348,10 +379,11 @@ static inline void sparse_block4(const int32_t *tab, int32_t n_nz, int bytes, co
 
 static inline void sparse_block1(const int32_t *tab, int32_t n_nz, int bytes, const int16_t *x,
                                  int32_t acc, const sparse_requant *r, int8_t *out) {
-  for (int32_t i = 0; i < n_nz; ++i) {
-    const int32_t e = tab[i];
-    acc += (e >> 16) * (bytes ? *(const int16_t *)((const uint8_t *)x + (uint16_t)e) : x[(uint16_t)e]);
-  }
+  const int32_t *end = tab + n_nz;
+  if (bytes) /* two loops: the offset kind is not tested per nonzero */
+    for (; tab < end; ++tab) acc += (*tab >> 16) * *(const int16_t *)((const uint8_t *)x + (uint16_t)*tab);
+  else
+    for (; tab < end; ++tab) acc += (*tab >> 16) * x[(uint16_t)*tab];
   requant_store(&acc, 1, r, out, 1);
 }
 

@@ -1,6 +1,6 @@
 """Sparsity sweep: dense DSP vs sparse conv kernel on an emulated Cortex-M4 (QEMU -icount).
 
-    python -m edgel3_mote.firmware.testing.sparsity_sweep [--out build/bench/sparsity] [--small]
+    python -m edgel3_mote.firmware.testing.sparsity_sweep [--out build/bench/sparsity] [--small | --l3-layers]
 
 One L3-sized layer (3x3 'same', 256 -> 256 channels on the 32 x 24 map of L3's last block) at
 0/50/80/90/95/98 % zero weights: ``sparsity_sweep_main.c`` is built per point and run in QEMU
@@ -29,6 +29,13 @@ SPARSITIES = (0, 50, 80, 90, 95, 98)
 L3_SHAPE = dict(h=32, w=24, in_c=256, out_c=256)     # L3 block 4's map, 256 channels
 SMALL_SHAPE = dict(h=8, w=20, in_c=32, out_c=24)      # for the tests: seconds, not minutes
 BOARD = "qemu-mps2-an386"
+# L3's pruned 3x3 convs 2-8 under the edgel3-95.45 plan (Table II): name, in -> out channels, output
+# width, zeros (%). Measured on 16-row stripes of the real width (the kernel's cost per row does not
+# depend on the height), all 16 rows in one pass.
+L3_LAYERS = (("conv2d_2", 64, 64, 199, 85), ("conv2d_3", 64, 128, 99, 85), ("conv2d_4", 128, 128, 99, 85),
+             ("conv2d_5", 128, 256, 49, 75), ("conv2d_6", 256, 256, 49, 95), ("conv2d_7", 256, 512, 24, 98),
+             ("audio_embedding_layer", 512, 512, 24, 98))
+L3_STRIPE_ROWS = 16
 
 
 @dataclass
@@ -95,7 +102,8 @@ def run_point(sparsity: int, pass_rows: int, h: int, w: int, in_c: int, out_c: i
                     include_dirs=[KERNEL_DIR], defines=defines, extra_flags=["-Werror"])
     code, output = run_elf(board, elf, timeout=600)
     v = {k: int(x) for k, x in re.findall(r"^(\w+)=(\d+)$", output, re.M)}
-    if code != 0 or v.get("status_ok") != 1 or v.get("sparse_equals_dense") != 1 or v.get("ticks_are_instructions") != 1:
+    ok = all(v.get(key) == 1 for key in ("status_ok", "sparse_equals_dense", "ticks_are_instructions"))
+    if code != 0 or not ok:
         raise RuntimeError(f"sweep point {sparsity} % / {pass_rows} rows failed (exit {code}): {output[-2000:]}")
     return SweepPoint(sparsity, pass_rows, h, w, in_c, out_c, v["macs"], v["nonzeros"], v["dense_ticks"],
                       v["sparse_ticks"], v["index_bytes"], v["rice_k"], v["max_channel_nnz"],
@@ -123,6 +131,27 @@ def sweep(shape: dict, sparsities=SPARSITIES, out_dir: Path | None = None, pass_
         point = run_point(s, pass_rows, out_dir=out_dir, **shape)
         rows.append(point.to_dict() | estimate(point))
     return rows
+
+
+def l3_layers(out_dir: Path | None = None) -> list[dict]:
+    """Every pruned 3x3 conv of edgel3-95.45 (see L3_LAYERS), dense DSP vs sparse."""
+    rows = []
+    for name, in_c, out_c, w, zeros in tqdm(L3_LAYERS, desc="L3 layers (QEMU)", unit="layer"):
+        pt = run_point(zeros, L3_STRIPE_ROWS, L3_STRIPE_ROWS, w, in_c, out_c, out_dir=out_dir)
+        rows.append({"layer": name} | pt.to_dict() | estimate(pt))
+    return rows
+
+
+def render_layers_markdown(rows: list[dict]) -> str:
+    lines = [f"edgel3-95.45's pruned 3x3 convs on a Cortex-M4 (qemu-mps2-an386, -icount shift=0), "
+             f"{L3_STRIPE_ROWS}-row stripes, one pass", "",
+             "| layer | channels | width | zeros | dense DSP instr / MAC | sparse instr / nonzero MAC | "
+             "sparse / dense instr | bytes / nonzero |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['layer']} | {r['in_c']} -> {r['out_c']} | {r['w']} | {r['sparsity']} % | "
+                     f"{r['dense_per_mac']:.2f} | {r['sparse_per_nonzero_mac']:.2f} | "
+                     f"{r['sparse_instructions'] / r['dense_instructions']:.3f} | {r['bytes_per_nonzero']:.3f} |")
+    return "\n".join(lines) + "\n"
 
 
 def render_markdown(rows: list[dict]) -> str:
@@ -184,9 +213,18 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="build/bench/sparsity", help="folder for sweep.json / .md / .png")
     ap.add_argument("--small", action="store_true", help=f"the tests' small shape {SMALL_SHAPE} instead of L3's")
+    ap.add_argument("--l3-layers", action="store_true",
+                    help="instead of the sweep, every pruned 3x3 conv of edgel3-95.45 (l3_layers.json / .md)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.l3_layers:
+        rows = l3_layers(out_dir=out / "elf")
+        atomic_write_text(out / "l3_layers.json", json.dumps({"board": BOARD, "layers": rows}, indent=1) + "\n")
+        md = render_layers_markdown(rows)
+        atomic_write_text(out / "l3_layers.md", md)
+        print(md)
+        return 0
     rows = sweep(SMALL_SHAPE if args.small else L3_SHAPE, out_dir=out / "elf")
     atomic_write_text(out / "sweep.json", json.dumps({"board": BOARD, "points": rows}, indent=1) + "\n")
     md = render_markdown(rows)

@@ -146,29 +146,36 @@ class Conv2DEmitter(OpEmitter):
 
 # ---------------------------------------------------------------------------------------------
 # Cost model: dense or sparse per layer, by flash and by estimated instructions.
-# Constants: instructions on a Cortex-M4 in QEMU (-icount shift=0), fitted (least squares) to
-# `make bench-sparsity` (firmware/testing/sparsity_sweep.py, L3's 3x3 256 -> 256 layer at 0-98 %
-# zeros, one pass and one row per pass); tests/firmware/test_kernels_sparse_sweep.py holds the
-# model to fresh measurements. Portable (no DSP) figures from the same sweep built without
-# EM_USE_DSP would differ; the model then scales the DSP figures by the dense kernels' ratio.
+# Constants: instructions on a Cortex-M4 in QEMU (-icount shift=0), least-squares fits to
+# `make bench-sparsity` (firmware/testing/sparsity_sweep.py: 3x3 256 -> 256 on 32 x 24 at 0-98 %
+# zeros) and its --small shape (32 -> 24 on 8 x 20), each with one pass and one row per pass
+# (dense: exact on all 24 points; sparse: within 13 %). tests/firmware/test_kernels_sparse_qemu.py
+# holds the model to a third shape at 20 %. Without the DSP path the kernels take about
+# *_PORTABLE_SLOWDOWN times as many instructions (`make bench-kernels`, 32 x 25 x 32 -> 32, 90 %
+# zeros: dense 40.7 M vs 15.6 M, sparse 3.66 M vs 2.56 M).
 # ---------------------------------------------------------------------------------------------
-DENSE_INSTR_PER_MAC = 1.60          # em_conv2d_s8, DSP path (SMLAD: two MACs per instruction)
-DENSE_INSTR_PER_OUTPUT = 30.0       # its requantisation and im2col share per output value
-SPARSE_INSTR_PER_NONZERO_MAC = 1.90  # em_conv2d_sparse_s8: the 8-pixel SMLATB/SMLATT loop
-SPARSE_INSTR_PER_OUTPUT = 20.0      # its requantisation and block set-up per output value
-SPARSE_INSTR_PER_RELAYOUT = 8.0     # per int16 written by the input relayout
-SPARSE_INSTR_PER_DECODE = 40.0      # per nonzero and pass: Rice decode + table entry
-PORTABLE_SLOWDOWN = 2.6             # portable / DSP instructions (kernel bench, dense conv)
+DENSE_INSTR_PER_MAC = 1.568          # em_conv2d_s8, DSP path: SMLAD, two MACs per instruction
+DENSE_INSTR_PER_IM2COL = 15.14       # per int16 of its im2col columns (per output pixel: taps * in_c)
+DENSE_INSTR_PER_OUTPUT = 1.22        # per output value beyond that (requantisation)
+SPARSE_INSTR_PER_NONZERO_MAC = 1.897  # em_conv2d_sparse_s8: the 8-pixel SMLATB/SMLATT loop ...
+SPARSE_INSTR_PER_NONZERO_MAC_4 = 3.75  # ... the 4-pixel one (a row's remainder; 16 x 4 / 64 ch, 90 %)
+SPARSE_INSTR_PER_NONZERO_MAC_1 = 7.31  # ... and single pixels (16 x 3 / 64 ch, 90 %)
+SPARSE_INSTR_PER_OUTPUT = 25.66      # requantisation and block set-up per output value
+SPARSE_INSTR_PER_RELAYOUT = 12.54    # per int16 written by the input relayout
+SPARSE_INSTR_PER_DECODE = 72.34      # per nonzero and pass: Rice decode + table entry
+DENSE_PORTABLE_SLOWDOWN = 2.60       # portable / DSP instructions, em_conv2d_s8
+SPARSE_PORTABLE_SLOWDOWN = 1.43      # portable / DSP instructions, em_conv2d_sparse_s8
 
 
 def estimate_dense_instructions(out_hw: tuple[int, int], in_c: int, out_c: int, kernel_hw: tuple[int, int],
                                 stride: tuple[int, int] = (1, 1), dilation: tuple[int, int] = (1, 1),
                                 use_dsp: bool = True) -> float:
     """Instructions of em_conv2d_s8 on the layer (Cortex-M4, the fitted constants above)."""
-    outputs = out_hw[0] * out_hw[1] * out_c
-    macs = outputs * kernel_hw[0] * kernel_hw[1] * in_c
-    n = DENSE_INSTR_PER_MAC * macs + DENSE_INSTR_PER_OUTPUT * outputs
-    return n if use_dsp else n * PORTABLE_SLOWDOWN
+    pixels = out_hw[0] * out_hw[1]
+    taps = kernel_hw[0] * kernel_hw[1] * in_c
+    n = (DENSE_INSTR_PER_MAC * pixels * out_c * taps + DENSE_INSTR_PER_IM2COL * pixels * taps
+         + DENSE_INSTR_PER_OUTPUT * pixels * out_c)
+    return n if use_dsp else n * DENSE_PORTABLE_SLOWDOWN
 
 
 def estimate_sparse_instructions(out_hw: tuple[int, int], in_c: int, out_c: int, kernel_hw: tuple[int, int],
@@ -181,9 +188,12 @@ def estimate_sparse_instructions(out_hw: tuple[int, int], in_c: int, out_c: int,
     # the last pass may be shorter; every pass re-lays out its own input rows
     eff_h = full_in_rows - (min(pass_rows, out_h) - 1) * stride[0]
     relayout_rows = (out_h - passes) * stride[0] + passes * eff_h
-    n = (SPARSE_INSTR_PER_NONZERO_MAC * nonzeros * out_h * out_w + SPARSE_INSTR_PER_OUTPUT * out_h * out_w * out_c
+    px8, px4 = out_w // 8 * 8, out_w % 8 // 4 * 4
+    mac_cost = (SPARSE_INSTR_PER_NONZERO_MAC * px8 + SPARSE_INSTR_PER_NONZERO_MAC_4 * px4
+                + SPARSE_INSTR_PER_NONZERO_MAC_1 * (out_w - px8 - px4))
+    n = (mac_cost * nonzeros * out_h + SPARSE_INSTR_PER_OUTPUT * out_h * out_w * out_c
          + SPARSE_INSTR_PER_RELAYOUT * relayout_rows * in_c * row_len + SPARSE_INSTR_PER_DECODE * nonzeros * passes)
-    return n if use_dsp else n * PORTABLE_SLOWDOWN
+    return n if use_dsp else n * SPARSE_PORTABLE_SLOWDOWN
 
 
 def choose_format(dense_bytes: int, sparse_bytes_: int, dense_instructions: float,
