@@ -200,14 +200,16 @@ def generate_board_engine(int8: bytes, src: Path, board: BoardSpec, window_sampl
     ram_budget = engine_ram_budget(board, window_samples)
     try:
         return generate_engine(int8, src, ram_budget=ram_budget, **args), ram_budget, None
-    except ExportError as exc:
+    except ExportError:
         selftest_budget = selftest_ram_budget(board)
         if selftest_budget <= ram_budget:
             raise
         engine = generate_engine(int8, src, ram_budget=selftest_budget, **args)
-        why = (f"the serial app (firmware.elf) does not fit {board.name}: its {2 * window_samples:,}-byte PCM window "
-               f"beside the {engine.arena_bytes:,}-byte arena needs more than {board.ram_size:,} bytes of RAM "
-               f"({exc}); only selftest.elf is built")
+        need = engine.arena_bytes + 2 * window_samples + board.stack_size + APP_RESERVE_BYTES
+        why = (f"the serial app (firmware.elf) does not fit {board.name}: the {engine.arena_bytes:,}-byte arena, its "
+               f"{2 * window_samples:,}-byte PCM window, the {board.stack_size:,}-byte stack and up to "
+               f"{APP_RESERVE_BYTES:,} bytes of statics need {need:,} of {board.ram_size:,} bytes of RAM; "
+               f"only selftest.elf is built")
         return engine, selftest_budget, why
 
 
