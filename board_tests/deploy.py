@@ -41,6 +41,9 @@ def resolve_deployment(board: str, model: str, weights: str | None, project: str
     project_dir = Path(info.project_dir)
     tflite, manifest = load_export(project_dir / "export")
     elf = info.firmware_elf
+    if need_elf and info.serial_app_skipped:
+        raise InvalidInputError(f"no firmware.elf in {project_dir}: {info.serial_app_skipped}; "
+                                f"run `edgel3-mote selftest` there, or use a board with more RAM")
     if need_elf and (elf is None or not Path(elf).is_file()):
         raise InvalidInputError(f"no firmware.elf in {project_dir}: rebuild it (make -C {project_dir} firmware.elf)")
     # the caller's copy of the weights first: a reused project may name a file that is gone

@@ -62,6 +62,8 @@ def print_project(info) -> None:
     if info.head:
         print(f"head:    {info.head['num_classes']} classes ({', '.join(info.head['classes'])}), arena "
               f"{info.head['arena_bytes']:,} bytes, weights {info.head['weight_bytes']:,} bytes")
+    if info.serial_app_skipped:
+        print(f"note:    {info.serial_app_skipped}")
     if not board.runnable_in_qemu:
         print(f"note:    {board.name} is build-only: untested on hardware")
 

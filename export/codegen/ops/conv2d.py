@@ -131,8 +131,11 @@ class Conv2DEmitter(OpEmitter):
 
     @property
     def pass_rows(self) -> int:
-        return sparse_pass_rows(self.in_c, self.packed.max_channel_nnz, self.output.hwc[:2], (self.fh, self.fw),
+        rows = sparse_pass_rows(self.in_c, self.packed.max_channel_nnz, self.output.hwc[:2], (self.fh, self.fw),
                                 self.stride, self.dilation)
+        # inside a streamed chain every call computes rows_per_call rows: a longer pass is scratch for nothing
+        limit = getattr(self, "rows_per_call", None)
+        return min(rows, limit) if limit else rows
 
     def _sparse_arrays(self) -> list[CArray]:
         p, sf = self.prefix, self.packed
