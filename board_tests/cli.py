@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from edgel3_mote.cli_types import positive_float, positive_int
+
 BENCH_DESCRIPTION = """Stream clips window by window (framed exactly as get_embedding) to a board and
 report, per clip and in summary: int8 exactness vs the tflite-micro interpreter on the
 device's own spectrogram, front-end agreement with the numpy reference, cosine / L2 / MAE vs
@@ -38,7 +40,7 @@ def _add_common(p: argparse.ArgumentParser, port: bool) -> None:
         p.add_argument("--port", default=None,
                        help="pyserial URL of a real board (/dev/ttyACM0, socket://HOST:PORT, rfc2217://...); "
                             "default: start QEMU for a qemu-* board")
-        p.add_argument("--baud", type=int, default=115200, help="baud rate for --port (default 115200)")
+        p.add_argument("--baud", type=positive_int, default=115200, help="baud rate for --port (default 115200)")
         p.add_argument("--project", default=None,
                        help="the generated project directory of the firmware on the board "
                             "(default: build/reuse build/<board>/<model>)")
@@ -46,12 +48,13 @@ def _add_common(p: argparse.ArgumentParser, port: bool) -> None:
                    help="build the firmware with this classifier head (edgel3-mote evaluate --save-classifier) "
                         "and check its int8 logits and classes on every window")
     p.add_argument("--report", default=None, help="report directory (default build/report/<board>/<model>)")
-    p.add_argument("--hop", type=float, default=0.1, help="hop between windows in seconds (default 0.1, "
+    p.add_argument("--hop", type=positive_float, default=0.1, help="hop between windows in seconds (default 0.1, "
                                                           "like get_embedding; coarser is faster)")
-    p.add_argument("--max-windows", type=int, default=None, help="at most this many windows per clip")
+    p.add_argument("--max-windows", type=positive_int, default=None, help="at most this many windows per clip")
     p.add_argument("--no-layer-ticks", action="store_true", help="do not ask for per-layer ticks")
-    p.add_argument("--timeout", type=float, default=600.0,
-                   help="seconds to wait for one INFER answer (default 600)")
+    p.add_argument("--timeout", type=positive_float, default=600.0,
+                   help="seconds to wait for one INFER answer (default 600); a port that does not open or "
+                        "answer fails within it")
     p.add_argument("--compare-to", default=None, metavar="BENCH_JSON",
                    help="a previous run's bench.json: report whether the same windows gave the same ticks")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -63,11 +66,18 @@ def register(subparsers) -> None:
     _add_common(p, port=True)
     p.set_defaults(func=_cmd_bench)
 
-    p = subparsers.add_parser("emulate", help="start QEMU, run the serial bench against it, stop QEMU")
+    p = subparsers.add_parser("emulate", help="start QEMU, run the serial bench against it, stop QEMU",
+                              description="Build (or reuse) the firmware of a qemu-* board, start QEMU with its UART on "
+                                          "a free loopback TCP port, run the serial bench against it (the same "
+                                          "reports as bench) and kill QEMU by pid afterwards.")
     _add_common(p, port=False)
     p.set_defaults(func=_cmd_emulate)
 
-    p = subparsers.add_parser("demo", help="the main job: build, run in QEMU, bench a few clips, print the report")
+    p = subparsers.add_parser("demo", help="the main job: build, run in QEMU, bench a few clips, print the report",
+                              description="The first command to try: build the default board + model firmware "
+                                          "(int8 calibration and self-test vectors on --clips, else ../shared's CC0 "
+                                          "animal clips when present, else synthesised tones -- said as it runs), "
+                                          "run it in QEMU over a few clips and print the bench report.")
     _add_common(p, port=False)
     p.set_defaults(func=_cmd_demo)
 
@@ -78,6 +88,46 @@ def _log(msg: str) -> None:
 
 def _report_dir(args) -> Path:
     return Path(args.report) if args.report else Path("build") / "report" / args.board / args.model
+
+
+def _fresh_report_dir(report: Path) -> Path:
+    """``report``, or -- when it holds an earlier run's reports -- the first free ``report.2``, ``.3`` ...:
+    a second run never overwrites the first. Checked (and said) before the bench starts."""
+    from edgel3_mote.atomic import check_output_dir
+    from edgel3_mote.board_tests.bench_report import JSON_NAME
+
+    check_output_dir(report, "bench", flag="--report")
+    chosen, n = report, 1
+    while (chosen / JSON_NAME).exists():
+        n += 1
+        chosen = report.with_name(f"{report.name}.{n}")
+        check_output_dir(chosen, "bench", flag="--report")
+    if chosen != report:
+        _log(f"{report} holds an earlier run's reports (kept): this run's go to {chosen}")
+    return chosen
+
+
+def _previous_run(path: str) -> dict:
+    """The bench.json given to --compare-to, checked to be one before the bench runs."""
+    import json
+
+    from edgel3_mote.errors import InvalidInputError
+
+    try:
+        doc = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InvalidInputError(f"--compare-to {path} not found: give a previous run's bench.json") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInputError(f"--compare-to {path} is not a bench report ({type(exc).__name__}: {exc}): give a "
+                                f"previous run's bench.json") from None
+    clips = doc.get("clips") if isinstance(doc, dict) else None
+    window_keys = {"start_sample", "frontend_ticks", "engine_ticks", "layer_ticks", "embedding_int8"}
+    if not (isinstance(clips, list) and isinstance(doc.get("summary"), dict)
+            and all(isinstance(c, dict) and "path" in c and isinstance(c.get("windows"), list)
+                    and all(isinstance(w, dict) and window_keys <= w.keys() for w in c["windows"]) for c in clips)):
+        raise InvalidInputError(f"--compare-to {path} is not a bench report (no summary and clips with windows): "
+                                f"give a previous run's bench.json")
+    return doc
 
 
 def _clips(args, tmp: Path) -> tuple[list[Path], bool]:
@@ -96,10 +146,10 @@ def _run(args, mode: str) -> int:
     from edgel3_mote.board_tests.deploy import open_board, resolve_deployment
     from edgel3_mote.errors import InvalidInputError
 
-    if args.compare_to and not Path(args.compare_to).is_file():
-        raise InvalidInputError(f"--compare-to {args.compare_to} not found: give a previous run's bench.json")
-    if args.hop is None or not args.hop > 0:
-        raise InvalidInputError(f"--hop {args.hop} must be a positive number of seconds (e.g. 0.1 or 0.5)")
+    previous = _previous_run(args.compare_to) if args.compare_to else None
+    if args.clips and not Path(args.clips).exists():
+        raise InvalidInputError(f"--clips {args.clips} does not exist: give a folder of audio clips")
+    report_dir = _fresh_report_dir(_report_dir(args))
     port = getattr(args, "port", None)
     if not port:
         from edgel3_mote.export.boards import get_board
@@ -122,13 +172,11 @@ def _run(args, mode: str) -> int:
                                 max_windows=args.max_windows, progress=not args.quiet, log=_log)
     results["synthetic_clips"] = synthetic
     results["mode"] = mode
-    if args.compare_to:
-        import json
-
+    if previous is not None:
         from edgel3_mote.board_tests.bench_report import compare_runs
 
-        results["comparison"] = compare_runs(results, json.loads(Path(args.compare_to).read_text()))
-    paths = write_reports(results, _report_dir(args))
+        results["comparison"] = compare_runs(results, previous)
+    paths = write_reports(results, report_dir)
     s = results["summary"]
     if mode == "demo":
         print(paths["markdown"].read_text())

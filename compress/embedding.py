@@ -212,7 +212,10 @@ def read_audio(path) -> tuple[np.ndarray, int]:
         except Exception:  # noqa: BLE001
             raise InvalidInputError(f"could not decode audio file {path} ({sf_exc}): give a "
                                     f"wav/flac/ogg/mp3 file") from None
-    return np.asarray(audio), int(sr)
+    audio = np.asarray(audio)
+    if audio.dtype.kind == "f" and not np.all(np.isfinite(audio)):  # a float WAV can hold them
+        raise InvalidInputError(f"audio file {path} contains NaN or Inf samples: clean it or remove it from the set")
+    return audio, int(sr)
 
 
 def output_path(path, output_dir=None, suffix: str | None = None) -> Path:

@@ -76,9 +76,13 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
 
     try:
         audio, sr = sf.read(str(path), always_2d=False, dtype="float32")
-        return np.asarray(audio), int(sr)
     except Exception:  # noqa: BLE001 - not a soundfile format: try librosa, then ffmpeg
         pass
+    else:
+        if not np.all(np.isfinite(audio)):  # a float WAV can hold them
+            raise InvalidInputError(f"audio file {path} contains NaN or Inf samples: clean it or remove it from "
+                                    f"the set")
+        return np.asarray(audio), int(sr)
     try:
         import librosa
 
