@@ -202,3 +202,76 @@ def test_a_second_bench_run_gets_its_own_report_folder(tmp_path, capsys):
     assert "holds an earlier run's reports (kept)" in capsys.readouterr().err
     _write(tmp_path / "report.2", {"bench.json": "{}"})
     assert _fresh_report_dir(report) == tmp_path / "report.3"
+
+
+# -- firmware builds: never swapped for another model silently --------------------------------------
+
+def _project_json(weights_sha: str | None, random: bool, classifier=None) -> dict:
+    inputs = {"model": "sea-64", "weights": weights_sha, "seed": 0}
+    if classifier:
+        inputs["classifier"] = classifier
+    return {"board": "qemu-mps2-an386", "model": "sea-64", "weights": "trained.h5" if not random else None,
+            "random_weights": random, "seed": 0, "arena_bytes": 1, "unstreamed_arena_bytes": 1, "tflm_arena_bytes": 1,
+            "weight_bytes": 1, "elfs": {}, "memory": {}, "inputs": inputs}
+
+
+@pytest.mark.parametrize("change", ["weights", "model", "classifier"])
+def test_a_trained_build_is_not_replaced_by_another_model(tmp_path, change):
+    from edgel3_mote.export.project import _check_replacing
+
+    old = _project_json("a" * 64, random=False)
+    new = dict(old["inputs"], **{change: {"weights": None, "model": "sea-128", "classifier": {"h5": "x"}}[change]})
+    with pytest.raises(InvalidInputError, match=rf"holds a build of sea-64 with trained weights trained.h5; this run "
+                                                rf"differs in {change} .*--force to replace it"):
+        _check_replacing(tmp_path, old, new, log=print)
+    logged = []
+    trained = dict(new, weights="b" * 64)  # a placeholder (random) build makes way for a trained one
+    _check_replacing(tmp_path, _project_json(None, random=True), trained, log=logged.append)
+    assert logged and "replacing its RANDOM-weights build" in logged[0]
+    _check_replacing(tmp_path, old, dict(old["inputs"], code="new"), log=logged.append)  # same model, new code
+
+
+def test_a_real_board_bench_uses_the_flashed_project_as_it_is(tmp_path, monkeypatch):
+    """`make bench PORT=...` without WEIGHTS= must not re-export random weights over the real build."""
+    import hashlib
+
+    import edgel3_mote.export.project as project
+    from edgel3_mote.board_tests.deploy import resolve_deployment
+
+    monkeypatch.setattr(project, "REPO", tmp_path)
+    with pytest.raises(InvalidInputError, match=r"no firmware project in .*qemu-mps2-an386/sea-64 for the board at "
+                                                r"the port: build it"):
+        resolve_deployment("qemu-mps2-an386", "sea-64", None, need_elf=False)
+    weights, other = tmp_path / "trained.h5", tmp_path / "other.h5"
+    weights.write_bytes(b"trained")
+    other.write_bytes(b"other")
+    built = tmp_path / "build" / "qemu-mps2-an386" / "sea-64"
+    built.mkdir(parents=True)
+    (built / "project.json").write_text(json.dumps(_project_json(hashlib.sha256(b"trained").hexdigest(), False)))
+    with pytest.raises(InvalidInputError, match=rf"{built} was not built with --weights {other}"):
+        resolve_deployment("qemu-mps2-an386", "sea-64", str(other), need_elf=False)
+    with pytest.raises(InvalidInputError, match=rf"{built} was not built with --classifier {weights}"):
+        resolve_deployment("qemu-mps2-an386", "sea-64", str(weights), classifier=str(weights), need_elf=False)
+    monkeypatch.setattr(project, "build_firmware_project", lambda *a, **k: pytest.fail("rebuilt the flashed project"))
+    for same in (None, str(weights)):  # matching (or no) weights: that very project is read, not rebuilt
+        with pytest.raises(InvalidInputError, match=rf"{built / 'export'} is not an export directory"):
+            resolve_deployment("qemu-mps2-an386", "sea-64", same, need_elf=False)
+
+
+def test_models_lists_nonzero_parameters_of_the_pruned_presets(capsys):
+    from edgel3_mote.cli import main
+    from edgel3_mote.compress.models.registry import network_param_count
+    from edgel3_mote.compress.pruning.presets import L3_KERNEL_COUNTS
+
+    assert main(["models"]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    p, nz, desc = header.index("PARAMS"), header.index("NONZERO"), header.index("DESCRIPTION")
+    rows = {line.split()[0]: (int(line[p:nz].replace(",", "")), int(line[nz:desc].replace(",", "")))
+            for line in lines}
+    dense = network_param_count("l3-melspec2")
+    assert rows["l3-melspec2"] == (dense, dense) and rows["sea-64"][0] == rows["sea-64"][1]
+    params, nonzero = rows["edgel3-95.45"]
+    assert params == dense  # the same architecture, but ~213 K nonzero conv weights (EdgeL3 paper, Table II)
+    assert abs(nonzero - (dense - sum(L3_KERNEL_COUNTS)) - 213_000) < 2_000
+    assert [rows[f"edgel3-{s}"][1] for s in ("53.49", "80.87", "99.00")] == sorted(
+        (rows[f"edgel3-{s}"][1] for s in ("53.49", "80.87", "99.00")), reverse=True)
