@@ -64,7 +64,8 @@ def test_the_real_sea64_accumulators_stay_far_from_overflow(sea64_int8):
         bound = 255 * np.abs(kernel).sum(axis=1) + np.abs(np.asarray(b.data, np.int64))
         bounds.append(int(bound.max()))
     assert len(bounds) == 8
-    assert max(bounds) < INT32_MAX // 100  # over 100x headroom
+    # ROBUSTNESS.md: the largest bound is conv6's, 10,546,239 = 0.49 % of int32 (this calibration; +-1 %)
+    assert bounds.index(max(bounds)) == 5 and abs(max(bounds) - 10_546_239) <= 105_000
 
 
 @pytest.fixture(scope="module", params=["sea", "l3"])
