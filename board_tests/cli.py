@@ -58,6 +58,17 @@ def _add_common(p: argparse.ArgumentParser, port: bool) -> None:
     p.add_argument("--compare-to", default=None, metavar="BENCH_JSON",
                    help="a previous run's bench.json: report whether the same windows gave the same ticks")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--inject-faults", type=_fault_rate, default=0.0, metavar="RATE",
+                   help="QEMU only, the soak: damage the line on purpose at this rate per frame (dropped bytes, "
+                        "flipped bits, garbage bursts, TCP reconnects) and count the faults recovered")
+    p.add_argument("--fault-seed", type=int, default=0, help="seed of the injected faults (default 0)")
+
+
+def _fault_rate(text: str) -> float:
+    value = positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a rate below 1 (e.g. 0.05)")
+    return value
 
 
 def register(subparsers) -> None:
@@ -107,6 +118,13 @@ def _fresh_report_dir(report: Path) -> Path:
     return chosen
 
 
+def fault_summary(client) -> dict:
+    """Faults a ``FaultyLink`` injected and how many hit an exchange that still succeeded."""
+    link = client.link
+    return {"rate": link.rate, "injected": link.faults_injected, "by_kind": dict(link.injected),
+            "recovered": client.faults_recovered, "resends": client.resends}
+
+
 def _previous_run(path: str) -> dict:
     """The bench.json given to --compare-to, checked to be one before the bench runs."""
     import json
@@ -151,6 +169,8 @@ def _run(args, mode: str) -> int:
         raise InvalidInputError(f"--clips {args.clips} does not exist: give a folder of audio clips")
     report_dir = _fresh_report_dir(_report_dir(args))
     port = getattr(args, "port", None)
+    if port and args.inject_faults:
+        raise InvalidInputError("--inject-faults damages QEMU's line only: leave out --port")
     if not port:
         from edgel3_mote.export.boards import get_board
 
@@ -166,10 +186,14 @@ def _run(args, mode: str) -> int:
         if setup.weights is None:
             _log(f"NOTE: {args.model} runs with RANDOM weights (seed {setup.seed}): no --weights given; "
                  f"parity/latency/memory are real, the embeddings are meaningless")
-        with open_board(setup, elf, port=port, baud=getattr(args, "baud", 115200),
-                        infer_timeout=args.timeout, log=_log) as client:
+        with open_board(setup, elf, port=port, baud=getattr(args, "baud", 115200), infer_timeout=args.timeout,
+                        log=_log, faults=args.inject_faults, fault_seed=args.fault_seed) as client:
             results = run_bench(client, setup, clips, hop=args.hop, layer_ticks=not args.no_layer_ticks,
                                 max_windows=args.max_windows, progress=not args.quiet, log=_log)
+            if args.inject_faults:
+                results["faults"] = fault_summary(client)
+                _log(f"faults: {results['faults']['injected']} injected ({results['faults']['by_kind']}), "
+                     f"{results['faults']['recovered']} recovered, {client.resends} requests resent")
     results["synthetic_clips"] = synthetic
     results["mode"] = mode
     if previous is not None:
@@ -181,6 +205,10 @@ def _run(args, mode: str) -> int:
     if mode == "demo":
         print(paths["markdown"].read_text())
     _log("reports: " + ", ".join(str(p) for p in paths.values()))
+    faults = results.get("faults")
+    if faults and faults["recovered"] != faults["injected"]:
+        _log(f"FAIL: {faults['injected'] - faults['recovered']} of {faults['injected']} injected faults not recovered")
+        return 1
     if s.get("windows") and s["int8_exact_windows"] != s["windows"]:
         _log(f"FAIL: only {s['int8_exact_windows']}/{s['windows']} windows are int8-exact vs tflite-micro")
         return 1

@@ -12,7 +12,7 @@ from typing import Iterator
 
 from edgel3_mote.board_tests.bench import BenchSetup, HeadSetup
 from edgel3_mote.board_tests.client import DeviceClient
-from edgel3_mote.board_tests.link import SerialLink
+from edgel3_mote.board_tests.link import FaultyLink, SerialLink
 from edgel3_mote.errors import DeviceError, InvalidInputError
 
 def resolve_deployment(board: str, model: str, weights: str | None, project: str | None = None,
@@ -96,8 +96,10 @@ def _head_setup(project_dir: Path, head: dict | None) -> HeadSetup | None:
 
 @contextlib.contextmanager
 def open_board(setup: BenchSetup, elf: Path | None, port: str | None = None, baud: int = 115200,
-               infer_timeout: float = 600.0, log=print) -> Iterator[DeviceClient]:
+               infer_timeout: float = 600.0, log=print, faults: float = 0.0,
+               fault_seed: int = 0) -> Iterator[DeviceClient]:
     """A connected client: to ``port`` if given, else to the firmware in QEMU (killed on exit).
+    ``faults`` > 0 (QEMU only): the line is damaged on purpose at that rate (``FaultyLink``, the soak).
 
     A port that does not open, or a board that does not answer, fails within ``infer_timeout``
     (40 % of it to open the port, 10 % to drain boot text, half to the INFO handshake and its retries)."""
@@ -118,11 +120,17 @@ def open_board(setup: BenchSetup, elf: Path | None, port: str | None = None, bau
     with QemuBoard(setup.board, elf, serial=True, icount=True) as qemu:
         log(f"QEMU pid {qemu.pid} running {elf.name} on {qemu.url}")
         try:
-            with SerialLink(qemu.url, connect_timeout=20) as link:
+            link = (FaultyLink(qemu.url, connect_timeout=20, rate=faults, seed=fault_seed) if faults
+                    else SerialLink(qemu.url, connect_timeout=20))
+            with link:
                 client = DeviceClient(link, infer_timeout=infer_timeout)
+                if faults:  # a lost answer costs one short wait, and a request survives 8 hits in a row
+                    client.timeout, client.retries = 2.0, 8
                 # READY may have come before pyserial's open() flushed its input: INFO decides
                 client.wait_ready(timeout=1.0)
                 _handshake(client, qemu.url)
+                if faults:  # what hit the boot-time READY was recovered by this successful handshake
+                    client.faults_recovered = link.faults_injected
                 yield client
         except DeviceError as exc:
             out = qemu.output.strip()
