@@ -78,9 +78,9 @@ def register(subparsers) -> None:
     p.set_defaults(func=_cmd_bench)
 
     p = subparsers.add_parser("emulate", help="start QEMU, run the serial bench against it, stop QEMU",
-                              description="Build (or reuse) the firmware of a qemu-* board, start QEMU with its UART on "
-                                          "a free loopback TCP port, run the serial bench against it (the same "
-                                          "reports as bench) and kill QEMU by pid afterwards.")
+                              description="Build (or reuse) the firmware of a qemu-* board, start QEMU with its "
+                                          "UART on a free loopback TCP port, run the serial bench against it (the "
+                                          "same reports as bench) and kill QEMU by pid afterwards.")
     _add_common(p, port=False)
     p.set_defaults(func=_cmd_emulate)
 

@@ -53,7 +53,8 @@ def small_export(tmp_path_factory, clip_paths):
 
 def test_files_and_manifest(small_export):
     out = small_export.out_dir
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["manifest.json", "model_float.tflite", "model_int8.tflite"]
+    assert sorted(p.name for p in out.iterdir()
+                  if not p.name.startswith(".")) == ["manifest.json", "model_float.tflite", "model_int8.tflite"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest == small_export.manifest
     for key in ("model", "weights", "random_weights", "seed", "frontend", "input_affine", "input", "output",
