@@ -17,13 +17,14 @@ PORT    ?=
 BAUD    ?= 115200
 CLASSIFIER ?=
 PYTEST_ARGS ?=
+FUZZ_SECONDS ?= 60
 
 WEIGHTS_ARG := $(if $(WEIGHTS),--weights $(WEIGHTS),)
 CLIPS_ARG   := $(if $(CLIPS),--clips $(CLIPS),)
 CLASSIFIER_ARG := $(if $(CLASSIFIER),--classifier $(CLASSIFIER),)
 PORT_ARG    := $(if $(PORT),--port $(PORT) --baud $(BAUD),)
 
-.PHONY: help setup test demo export selftest bench bench-kernels emulate clean
+.PHONY: help setup test demo export selftest bench bench-kernels emulate fuzz clean
 
 help:
 	@echo "make demo                     set-up + export + run on QEMU + report (the main job)"
@@ -33,6 +34,7 @@ help:
 	@echo "make bench    BOARD= MODEL= WEIGHTS= CLIPS= REPORT= HOP= [PORT= BAUD=]   serial benchmark"
 	@echo "make bench-kernels               instructions per MAC of the kernels in QEMU (portable vs DSP vs sparse)"
 	@echo "make emulate  BOARD=qemu-...                    start QEMU, bench over serial, stop QEMU"
+	@echo "make fuzz     [FUZZ_SECONDS=60]                 libFuzzer + ASan/UBSan on the protocol parser"
 	@echo "CLASSIFIER=head.h5 (from evaluate --save-classifier) adds the int8 classifier head to any of them"
 	@echo "defaults: BOARD=$(BOARD) MODEL=$(MODEL) HOP=$(HOP) (no WEIGHTS = seeded random weights)"
 
@@ -56,6 +58,9 @@ bench: setup
 
 emulate: setup
 	$(CLI) emulate --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) --report $(REPORT) --hop $(HOP)
+
+fuzz: setup
+	$(PY) firmware/protocol/fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 bench-kernels: setup
 	$(PY) -m edgel3_mote.firmware.testing.kernel_bench

@@ -177,6 +177,12 @@ def _run(args, mode: str) -> int:
         if not get_board(args.board).runnable_in_qemu:
             raise InvalidInputError(f"board '{args.board}' does not run in QEMU: connect it, flash its firmware "
                                     f"and pass --port URL (e.g. /dev/ttyACM0)")
+    if not args.clips and not getattr(args, "project", None):
+        from edgel3_mote.export.project import DEFAULT_CLIPS
+
+        if DEFAULT_CLIPS.is_dir():
+            _log(f"no --clips given: a firmware build calibrates int8 and takes its self-test vectors from "
+                 f"{DEFAULT_CLIPS} (the workplace's CC0 clips); pass --clips DIR to use yours")
     with tempfile.TemporaryDirectory(prefix="edgel3-mote-clips-") as tmp:
         clips, synthetic = _clips(args, Path(tmp))
         setup, elf = resolve_deployment(args.board, args.model, args.weights,
