@@ -59,16 +59,11 @@ def _load_head(head_h5):
     """(float model with softmax, class names, logits model) of a saved classifier."""
     import tf_keras as keras
 
-    from edgel3_mote.compress.evaluate.protocol import classes_path
+    from edgel3_mote.compress.evaluate.protocol import check_saved_classifier, classes_path
 
     head_h5 = Path(head_h5)
     sidecar = classes_path(head_h5)
-    if not head_h5.is_file():
-        raise InvalidInputError(f"classifier {head_h5} not found: save one with edgel3-mote evaluate --save-classifier")
-    if not sidecar.is_file():
-        raise InvalidInputError(f"classifier {head_h5} has no class list {sidecar}: save it with "
-                                f"edgel3-mote evaluate --save-classifier")
-    classes = json.loads(sidecar.read_text())["classes"]
+    classes = check_saved_classifier(head_h5)
     model = keras.models.load_model(head_h5, compile=False)
     dense = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     if not dense or not all(isinstance(layer, keras.layers.Dense) for layer in dense):
@@ -194,7 +189,7 @@ def export_classifier(head_h5, embedding_manifest, calibration_embeddings, out_d
                   "weight_bytes": int(sum(t.data.nbytes for t in graph.tensors if t.is_constant))},
         "calibration_rows": int(len(cal)),
     }
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "export classifier") as tmp:
         (tmp / HEAD_TFLITE).write_bytes(tflite)
         (tmp / HEAD_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 
 from edgel3_mote import __version__
-from edgel3_mote.atomic import atomic_dir, atomic_write_text
+from edgel3_mote.atomic import atomic_dir, atomic_write_text, check_output_dir
 from edgel3_mote.errors import ExportError, InvalidInputError, ToolchainError
 from edgel3_mote.export.codegen.ops.base import c_float
 from edgel3_mote.metrics import sha256_file
@@ -51,6 +51,10 @@ APP_RESERVE_BYTES = 6 * 1024
 MAKE_TIMEOUT_S = 900
 FIRMWARE_SUBDIRS = ("include", "kernels", "frontend", "protocol")
 SOURCE_SUFFIXES = {".c", ".h", ".S", ".ld", ".md"}
+# what a project folder holds at its top (checked before any work) and how one from before the
+# output marker (atomic.OUTPUT_MARKER) is recognised
+PROJECT_FILES = ("project.json", "Makefile", "README.md", "src", "firmware", "export")
+PROJECT_LEGACY = ("project.json", {"inputs_sha256": None})
 
 
 def _stderr(msg: str) -> None:
@@ -395,6 +399,7 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
     clip_paths = find_audio_files(clips) if clips is not None else []
     cal_paths = find_audio_files(calibration) if calibration is not None else clip_paths
     out_dir = Path(out_dir) if out_dir is not None else REPO / "build" / board.name / model_name
+    check_output_dir(out_dir, "export firmware", PROJECT_FILES, PROJECT_LEGACY, flag="--out")
     from edgel3_mote.export.project_head import check_classifier
     classifier, classifier_inputs = check_classifier(classifier)
     cache_root = Path(cache_dir) if cache_dir is not None else REPO / "build" / ".cache" / "export"
@@ -413,6 +418,7 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
         if old.get("inputs_sha256") == key and all((out_dir / e).is_file() for e in old["elfs"].values()):
             log(f"{out_dir}: up to date (inputs unchanged), not regenerated")
             return _info_from_json(old, out_dir, reused=True)
+        _check_replacing(out_dir, old, inputs, log)
 
     export_dir, int8, manifest = _int8_export(model, weights, cal_paths, seed, cache_root, log)
     float_tflite = (export_dir / "model_float.tflite").read_bytes()
@@ -429,7 +435,7 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
 
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "export firmware", legacy=PROJECT_LEGACY) as tmp:
         src = tmp / "src"
         src.mkdir()
         engine, ram_budget, serial_skipped = generate_board_engine(
@@ -503,6 +509,20 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
     log(f"wrote {out_dir}: arena {engine.arena_bytes:,} B (unstreamed {engine.unstreamed_arena_bytes:,} B, "
         f"TFLite Micro {tflm_arena or 'n/a'} B), weights {engine.weight_bytes:,} B in flash; {info.weights_line}")
     return info
+
+
+def _check_replacing(out_dir: Path, old: dict, inputs: dict, log: Callable[[str], None]) -> None:
+    """A rebuild may follow new code, clips or options; it never silently swaps a trained model on a board."""
+    before = old.get("inputs", {})
+    changed = [k for k in ("model", "weights", "classifier") if before.get(k) != inputs.get(k)]
+    if not changed:
+        return
+    if old.get("random_weights", True):
+        log(f"{out_dir}: replacing its RANDOM-weights build ({', '.join(changed)} changed)")
+        return
+    raise InvalidInputError(f"{out_dir} holds a build of {old.get('model')} with trained weights {old.get('weights')}; "
+                            f"this run differs in {', '.join(changed)} and would replace it: pass the same --weights "
+                            f"(and --classifier) to reuse it, --out for a second project, or --force to replace it")
 
 
 def _info_from_json(doc: dict, out_dir: Path, reused: bool) -> ProjectInfo:

@@ -69,7 +69,11 @@ def print_project(info) -> None:
 
 
 def _run(args) -> int:
-    from edgel3_mote.export.project import build_firmware_project
+    from edgel3_mote.atomic import check_output_dir
+    from edgel3_mote.export.project import PROJECT_FILES, PROJECT_LEGACY, build_firmware_project
+
+    if args.out is not None:  # the default folder is checked inside, once the board's name is known
+        check_output_dir(args.out, "export firmware", PROJECT_FILES, PROJECT_LEGACY, flag="--out")
 
     info = build_firmware_project(args.board, args.model, weights=args.weights, clips=args.clips,
                                   calibration=args.calibration, out_dir=args.out, seed=args.seed,

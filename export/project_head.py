@@ -36,14 +36,14 @@ def check_classifier(classifier) -> tuple[Path | None, dict | None]:
         return None, None
     from edgel3_mote.compress.evaluate.protocol import classes_path
 
+    from edgel3_mote.compress.evaluate.protocol import check_saved_classifier
+
     path = Path(classifier).resolve()
     if not path.is_file():
         raise InvalidInputError(f"classifier {path} does not exist: save one with edgel3-mote evaluate "
                                 f"--save-classifier, or leave --classifier out")
+    check_saved_classifier(path)
     sidecar = classes_path(path)
-    if not sidecar.is_file():
-        raise InvalidInputError(f"classifier {path} has no class list {sidecar}: save it with "
-                                f"edgel3-mote evaluate --save-classifier")
     return path, {"h5": sha256_file(path), "classes": sha256_file(sidecar)}
 
 

@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from edgel3_mote.atomic import atomic_dir, save_png
+from edgel3_mote.atomic import atomic_dir, check_output_dir, save_png
 from edgel3_mote.compress.audio import find_audio_files
 from edgel3_mote.errors import InvalidInputError
 from edgel3_mote.export.manifest import Manifest
@@ -33,6 +33,8 @@ from edgel3_mote.export.tflite import (DEFAULT_CALIBRATION_STEPS, DEFAULT_HOP_SI
                                        export_tflite, load_export)
 
 REPORT_JSON, REPORT_MD, REPORT_PNG = "report.json", "report.md", "report.png"
+REPORT_FILES = (REPORT_JSON, REPORT_MD, REPORT_PNG)
+REPORT_LEGACY = (REPORT_JSON, {"summary": None, "tflm_arena_bytes": None})  # folders from before the marker
 
 
 def _stderr(msg: str) -> None:
@@ -91,6 +93,7 @@ def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir
     paths = find_audio_files(clips)
     if weights is not None and not Path(weights).is_file():
         raise InvalidInputError(f"weights file {weights} does not exist: give a trained .h5 or leave it out")
+    check_output_dir(out_dir, "export report", REPORT_FILES, REPORT_LEGACY)
 
     exported_to_scratch = False
     with tempfile.TemporaryDirectory(prefix="edgel3-mote-export-") as scratch:
@@ -173,7 +176,7 @@ def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir
         "output": manifest["output"],
         "calibration": manifest.get("calibration"),
     }
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "export report", legacy=REPORT_LEGACY) as tmp:
         (tmp / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
         (tmp / REPORT_MD).write_text(render_markdown(report))
         _plot(report, np.concatenate(all_abs_errors), tmp / REPORT_PNG)

@@ -30,8 +30,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from edgel3_mote.atomic import atomic_dir, check_output_dir
 from edgel3_mote.compress.audio import find_audio_files, read_audio
-from edgel3_mote.atomic import atomic_dir
 from edgel3_mote.errors import ExportError, InvalidInputError
 from edgel3_mote.export.manifest import Manifest
 from edgel3_mote.export.opset import check_int8_opset, check_int8_quantization, read_model, weight_stats
@@ -41,6 +41,9 @@ DEFAULT_HOP_SIZE = 0.1
 INT8_NAME = "model_int8.tflite"
 FLOAT_NAME = "model_float.tflite"
 MANIFEST_NAME = "manifest.json"
+EXPORT_FILES = (INT8_NAME, FLOAT_NAME, MANIFEST_NAME)
+# an export folder written before output folders carried their marker (atomic.OUTPUT_MARKER)
+EXPORT_LEGACY = (MANIFEST_NAME, {"sha256": None, "ops": None})
 
 
 @dataclass
@@ -200,6 +203,14 @@ def calibration_spectrograms(bb: _Backbone, calibration, steps: int, hop_size: f
     scale, offset = bb.input_affine
     x = np.concatenate(specs).astype(np.float32) * np.float32(scale) + np.float32(offset)
     source.update(windows=int(len(x)), hop_size=float(hop_size), seed=int(seed))
+    if not np.any(windows) or float(np.ptp(x)) < 1e-6:
+        from edgel3_mote.errors import EdgeL3MoteWarning
+
+        where = calibration if isinstance(calibration, (str, Path)) else ", ".join(source["clips"][:3]) or "synthetic"
+        warnings.warn(EdgeL3MoteWarning(
+            f"calibration set {where} is all silence ({len(x)} windows): the int8 input scale is degenerate and "
+            f"real audio will saturate; calibrate on clips with real sound (--calibration DIR)"), stacklevel=2)
+        source["all_silent"] = True
     return x[..., None], source
 
 
@@ -269,6 +280,8 @@ def export_tflite(model, weights=None, calibration=None, out_dir: str | Path | N
         if weights is not None and not Path(weights).is_file():
             raise InvalidInputError(f"weights file {weights} does not exist: give the path of a trained "
                                     f".h5 (or .h5.gz), or leave --weights out for seeded random weights")
+    if out_dir is not None:
+        check_output_dir(out_dir, "export tflite", EXPORT_FILES, EXPORT_LEGACY)
     if calibration is not None:
         calibration = find_audio_files(calibration)
     bb = _resolve_model(model, weights, seed, frontend, input_affine)
@@ -316,7 +329,7 @@ def export_tflite(model, weights=None, calibration=None, out_dir: str | Path | N
         "calibration": calibration_info,
     }
     out_dir = Path(out_dir) if out_dir is not None else Path("build") / "tflite" / bb.name
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "export tflite", legacy=EXPORT_LEGACY) as tmp:
         (tmp / INT8_NAME).write_bytes(int8_tflite)
         (tmp / FLOAT_NAME).write_bytes(float_tflite)
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")

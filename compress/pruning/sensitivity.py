@@ -110,7 +110,7 @@ def run_sensitivity_command(args) -> int:
     backbone, spectrograms = student_inputs(model, inputs)  # the fixed front-end runs once
     rows = sensitivity_sweep(backbone, spectrograms, args.sparsities)
     tolerated = tolerated_sparsity(rows)
-    with atomic_dir(args.output) as tmp:
+    with atomic_dir(args.output, "sensitivity", legacy=("config.json", {"command": "sensitivity"})) as tmp:
         rundir.write_json(tmp / "config.json", rundir.args_config(args, "sensitivity"))
         rundir.atomic_write_text(tmp / "sensitivity.csv", rows_to_csv(rows))
         plot_sensitivity(rows, tmp / "sensitivity.png", f"{args.model}: one layer pruned at a time")

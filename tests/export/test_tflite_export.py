@@ -54,7 +54,8 @@ def small_export(tmp_path_factory, clip_paths):
 
 def test_files_and_manifest(small_export):
     out = small_export.out_dir
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_float.tflite", "model_int8.tflite"]
+    assert sorted(p.name for p in out.iterdir()
+                  if not p.name.startswith(".")) == ["manifest.json", "model_float.tflite", "model_int8.tflite"]
     manifest = json.loads((out / "manifest.json").read_text())
     # the typed Manifest is exactly the JSON file, both ways
     assert small_export.manifest.to_dict() == manifest and Manifest.from_dict(manifest) == small_export.manifest
