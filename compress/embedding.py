@@ -199,13 +199,16 @@ def read_audio(path) -> tuple[np.ndarray, int]:
     """``(audio (n,) or (n, channels) float, sr)`` with soundfile, falling back to librosa."""
     import soundfile as sf
 
+    from edgel3_mote.quiet import fd2_muted
+
     try:
-        audio, sr = sf.read(str(path), always_2d=False)
+        with fd2_muted():  # libmpg123 prints ID3 notices of some mp3 files straight to fd 2
+            audio, sr = sf.read(str(path), always_2d=False)
     except Exception as sf_exc:  # noqa: BLE001 - any decoder failure: try librosa/audioread
         try:
             import librosa
 
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), fd2_muted():
                 warnings.simplefilter("ignore")
                 audio, sr = librosa.load(str(path), sr=None, mono=False)
             audio = audio.T if audio.ndim == 2 else audio

@@ -74,8 +74,11 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         return read_audio_ffmpeg(path)
     import soundfile as sf
 
+    from edgel3_mote.quiet import fd2_muted
+
     try:
-        audio, sr = sf.read(str(path), always_2d=False, dtype="float32")
+        with fd2_muted():  # libmpg123 prints ID3 notices of some mp3 files straight to fd 2
+            audio, sr = sf.read(str(path), always_2d=False, dtype="float32")
     except Exception:  # noqa: BLE001 - not a soundfile format: try librosa, then ffmpeg
         pass
     else:
