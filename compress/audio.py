@@ -58,8 +58,11 @@ def find_audio_files(items: str | os.PathLike | Iterable[str | os.PathLike], wha
 def _decode(path: Path) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
+    from edgel3_mote.quiet import fd2_muted
+
     try:
-        audio, sr = sf.read(str(path), always_2d=False, dtype="float32")
+        with fd2_muted():  # libmpg123 prints ID3 notices of some mp3 files straight to fd 2
+            audio, sr = sf.read(str(path), always_2d=False, dtype="float32")
         return np.asarray(audio), int(sr)
     except Exception:  # noqa: BLE001 - not a libsndfile format (mp3 on old libsndfile, m4a, ...)
         pass

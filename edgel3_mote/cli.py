@@ -13,12 +13,12 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
-import os
 import sys
 import warnings
 
 from edgel3_mote import __version__
 from edgel3_mote.errors import EdgeL3MoteError
+from edgel3_mote.quiet import fd2_muted
 
 # Order here is the order in `--help`: the data flow compress -> export -> firmware -> board.
 COMMAND_MODULES = [
@@ -30,20 +30,6 @@ COMMAND_MODULES = [
     "edgel3_mote.board_tests.selftest_cli",  # selftest
     "edgel3_mote.board_tests.cli",         # bench, emulate, demo
 ]
-
-
-@contextlib.contextmanager
-def _fd2_muted():
-    """Silence file descriptor 2 itself (C++ libraries write there directly, past sys.stderr)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 class _QuietTensorFlowImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -65,7 +51,7 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder, importlib.abc.Loader)
         return self._loader.create_module(spec)
 
     def exec_module(self, module) -> None:
-        with _fd2_muted():
+        with fd2_muted():
             self._loader.exec_module(module)
             with contextlib.suppress(Exception):  # device discovery (cuInit on a machine without a GPU) logs too
                 module.config.list_physical_devices()

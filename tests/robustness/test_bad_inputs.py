@@ -215,3 +215,16 @@ def test_a_dead_port_fails_within_the_timeout(kind, timeout):
         if listener is not None:
             listener.close()
     assert time.monotonic() - start < timeout + 0.5
+
+
+@pytest.mark.parametrize("reader", ["edgel3_mote.compress.embedding", "edgel3_mote.compress.data.media"])
+def test_decoder_notices_the_user_cannot_act_on_are_muted(clips_dir, capfd, reader):
+    """libmpg123 prints an ID3 notice for ../shared's horse.mp3 straight to fd 2; the readers mute it."""
+    import importlib
+
+    import soundfile
+
+    soundfile.read(str(clips_dir / "horse.mp3"))
+    assert "ID3v2" in capfd.readouterr().err  # the library does print it ...
+    audio, sr = importlib.import_module(reader).read_audio(clips_dir / "horse.mp3")
+    assert len(audio) > sr and capfd.readouterr().err == ""  # ... the project's readers do not pass it on
