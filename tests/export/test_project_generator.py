@@ -61,6 +61,16 @@ def test_project_layout_and_report(tiny):
     assert use.ram_bytes <= board.ram_size and use.flash_bytes <= board.flash_size
     assert use.ram_bytes >= info.arena_bytes + board.stack_size  # the arena is static RAM
     assert len(doc["sha256"]["selftest.elf"]) == 64
+    # flashing tools' formats beside each ELF: a raw image of the flash contents and Intel HEX
+    from elftools.elf.elffile import ELFFile
+
+    for elf in proj.glob("*.elf"):
+        raw, hexfile = elf.with_suffix(".bin").read_bytes(), elf.with_suffix(".hex").read_text()
+        with open(elf, "rb") as f:  # the image starts with the lowest load segment (the vector table)
+            loads = [seg for seg in ELFFile(f).iter_segments() if seg["p_type"] == "PT_LOAD" and seg["p_filesz"]]
+            first = min(loads, key=lambda seg: seg["p_paddr"])
+            assert raw[:64] == first.data()[:64], elf.name
+        assert 0 < len(raw) <= use.flash_size and hexfile.startswith(":") and hexfile.rstrip().endswith(":00000001FF")
     # the engine report lists every arena buffer (offset, size, live steps) and the peak it proves
     report = (proj / "engine_report.txt").read_text()
     for buf in doc["engine"]["buffers"]:
