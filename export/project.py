@@ -170,10 +170,17 @@ def _vector_bytes(manifest: dict) -> int:
         + 5 * int(np.prod(manifest["output"]["shape"]))
 
 
+# Flash the w16 budget leaves for everything but weights and self-test vectors: code, the front-end's
+# tables, layer descriptors. Measured: 33.1 KiB in SEA-64's selftest.elf on qemu-netduinoplus2 (its
+# flash minus the em_l* and em_st_* symbols); tests/firmware/test_netduino_sea64_realtime.py holds the
+# measurement below this reserve, so the expanded weights never crowd out the code.
+W16_CODE_RESERVE_BYTES = 48 * 1024
+
+
 def _w16_flash_bytes(board: BoardSpec, manifest: dict, n_vectors: int, classifier: Path | None) -> int:
-    """Flash left for int16-expanded conv weights beside the int8 weights, ~160 KiB of code, the
-    self-test vectors (the same reserve as ``_max_vectors``) and a classifier head's weights (one
-    byte per parameter stored in its .h5, plus 8 KiB)."""
+    """Flash left for int16-expanded conv weights beside the int8 weights, the code
+    (W16_CODE_RESERVE_BYTES), the self-test vectors and a classifier head's weights (one byte per
+    parameter stored in its .h5, plus 8 KiB)."""
     head = 0
     if classifier is not None:
         import h5py
@@ -182,7 +189,7 @@ def _w16_flash_bytes(board: BoardSpec, manifest: dict, n_vectors: int, classifie
         with h5py.File(classifier, "r") as f:
             f.visititems(lambda _, obj: sizes.append(obj.size) if isinstance(obj, h5py.Dataset) else None)
         head = sum(sizes) + 8 * 1024
-    return max(0, board.flash_size - int(manifest["sizes"].get("weight_bytes", 0)) - 160 * 1024
+    return max(0, board.flash_size - int(manifest["sizes"].get("weight_bytes", 0)) - W16_CODE_RESERVE_BYTES
                - n_vectors * _vector_bytes(manifest) - head)
 
 

@@ -30,6 +30,10 @@ HAND_PICKED = (
     ConvSpec(32, 25, 32, 32, (3, 3), (1, 1), "same", "relu", input_range=(0.0, 4.0)),  # SEA-64-like layer
     ConvSpec(15, 13, 24, 20, (3, 3), (1, 1), "same", "relu", input_range=(0.0, 2.0), sparsity=0.9),
     ConvSpec(9, 9, 7, 12, (5, 3), (2, 2), "same", None, input_range=(-3.0, 1.0), sparsity=0.9),
+    # one input channel (the w16 DSP path's own case): odd tap counts, strides, dilation, out_c % 4 != 0
+    ConvSpec(12, 9, 1, 6, (5, 3), (2, 1), "same", "relu", input_range=(-1.0, 2.0)),
+    ConvSpec(10, 9, 1, 5, (3, 3), (1, 1), "same", None, dilation=(2, 2)),
+    ConvSpec(8, 7, 1, 4, (2, 2), (1, 1), "valid", None, input_range=(0.0, 3.0)),
 )
 
 
