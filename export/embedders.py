@@ -7,8 +7,9 @@ with a cache ``key`` and a ``describe()`` dict, for:
 - ``int8``: the model exported to full-integer TFLite and run by the ``tflite-micro``
   interpreter on the host-quantised spectrogram (the numbers the mote will produce).
 
-This module sits above compress/ and export/ (it joins them for the evaluation command), so
-it may import both; nothing in compress/ or export/ imports it.
+The embedders join compress/ (the float model, the front-end) with export/ (the int8 TFLite, its
+reference interpreter), so they live in export/, which may import compress/; nothing in compress/
+imports them (``edgel3-mote evaluate``'s handler is ``export/evaluate_cli.py`` for that reason).
 """
 from __future__ import annotations
 
