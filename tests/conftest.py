@@ -69,3 +69,22 @@ def sea_clips(clip_paths):
         y, _ = librosa.load(path, sr=8000, duration=1.0)
         clips.append(np.pad(y, (0, 8000 - len(y))))
     return np.stack(clips).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def sea64_project(sea64_weights, clips_dir, tmp_path_factory):
+    """``sea64_project(board)``: the real SEA-64 firmware project for ``board`` (self-test vectors
+    from the ten clips, int8 calibration on them), generated and built once per board per session
+    and shared by the tests that run it (the int8 export itself is cached across boards)."""
+    from edgel3_mote.export.project import build_firmware_project
+
+    projects: dict = {}
+
+    def get(board: str):
+        if board not in projects:
+            out = tmp_path_factory.mktemp(f"sea64-{board}") / "project"
+            projects[board] = build_firmware_project(board, "sea-64", weights=str(sea64_weights),
+                                                     clips=str(clips_dir), out_dir=out, log=lambda m: None)
+        return projects[board]
+
+    return get
