@@ -88,3 +88,17 @@ def sea64_project(sea64_weights, clips_dir, tmp_path_factory):
         return projects[board]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def sea64_int8_export(sea64_weights, clips_dir):
+    """``(int8 .tflite bytes, manifest)`` of the real SEA-64 calibrated on the ten clips: the export the
+    firmware projects use (build_firmware_project's cache under build/.cache/export, keyed by weights and
+    calibration), so the suite converts it once."""
+    from edgel3_mote.compress.audio import find_audio_files
+    from edgel3_mote.export.project import REPO as PROJECT_REPO
+    from edgel3_mote.export.project import _int8_export
+
+    _, int8, manifest = _int8_export("sea-64", Path(sea64_weights).resolve(), find_audio_files(clips_dir), 0,
+                                     PROJECT_REPO / "build" / ".cache" / "export", lambda m: None)
+    return int8, manifest

@@ -144,6 +144,80 @@ static void conv_portable(const em_conv_params *p, const em_quant *q, const em_d
   }
 }
 
+#if defined(EM_HOST_SIMD)
+/*
+ * Host builds only (EM_HOST_SIMD: the host int8 reference engine, export.host_engine; never the
+ * mote): per output pixel, the im2col column as int16 (input + offset, padding taps 0) on the
+ * stack, then one contiguous dot per output channel, a loop the compiler vectorises (widening
+ * multiply-adds). The same integer sums as the plain definition: the same bytes.
+ */
+enum { HOST_MAX_TAPS = 4608 };
+
+static int32_t host_dot(const int8_t *w, const int16_t *col, int32_t n, int32_t acc) {
+  for (int32_t i = 0; i < n; ++i) acc += (int32_t)w[i] * col[i];
+  return acc;
+}
+
+/* Four channels per pass over the column: each column load feeds four multiply-adds. */
+static void host_dot4(const int8_t *w, const int16_t *col, int32_t n, int32_t acc[4]) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t c = col[i];
+    a0 += (int32_t)w[i] * c;
+    a1 += (int32_t)w[n + i] * c;
+    a2 += (int32_t)w[2 * n + i] * c;
+    a3 += (int32_t)w[3 * n + i] * c;
+  }
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+
+static void conv_host(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
+                      const int8_t *input, const em_dims *f_d, const int8_t *filter,
+                      const int32_t *bias, const em_dims *out_d, int8_t *output,
+                      const em_rows *rows) {
+  const int32_t in_c = in_d->c, out_c = out_d->c, out_w = out_d->w;
+  const int32_t taps = f_d->h * f_d->w * in_c;
+  int16_t col[HOST_MAX_TAPS];
+  for (int32_t oy = rows->out_row_begin; oy < rows->out_row_end; ++oy) {
+    const int32_t in_y0 = oy * p->stride_h - p->pad_top;
+    for (int32_t ox = 0; ox < out_w; ++ox) {
+      const int32_t in_x0 = ox * p->stride_w - p->pad_left;
+      int32_t e = 0;
+      for (int32_t ky = 0; ky < f_d->h; ++ky) {
+        const int32_t y = in_y0 + ky * p->dilation_h;
+        const int y_in = y >= 0 && y < in_d->h;
+        for (int32_t kx = 0; kx < f_d->w; ++kx, e += in_c) {
+          const int32_t x = in_x0 + kx * p->dilation_w;
+          const int8_t *src = input + ((y - rows->in_row_begin) * in_d->w + x) * in_c;
+          if (y_in && x >= 0 && x < in_d->w)
+            for (int32_t ic = 0; ic < in_c; ++ic) col[e + ic] = (int16_t)(src[ic] + p->input_offset);
+          else
+            for (int32_t ic = 0; ic < in_c; ++ic) col[e + ic] = 0;
+        }
+      }
+      int8_t *out = output + ((oy - rows->out_row_base) * out_w + ox) * out_c;
+      int32_t acc[4];
+      int32_t oc = 0;
+      for (; oc + 4 <= out_c; oc += 4) {
+        for (int32_t k = 0; k < 4; ++k) acc[k] = bias ? bias[oc + k] : 0;
+        host_dot4(filter + oc * taps, col, taps, acc);
+        for (int32_t k = 0; k < 4; ++k) {
+          const int32_t j = q->per_channel ? oc + k : 0;
+          out[oc + k] = em_requantize_s8(acc[k], q->multiplier[j], q->shift[j], p->output_offset,
+                                         p->activation_min, p->activation_max);
+        }
+      }
+      for (; oc < out_c; ++oc) {
+        const int32_t a = host_dot(filter + oc * taps, col, taps, bias ? bias[oc] : 0);
+        const int32_t j = q->per_channel ? oc : 0;
+        out[oc] = em_requantize_s8(a, q->multiplier[j], q->shift[j], p->output_offset,
+                                   p->activation_min, p->activation_max);
+      }
+    }
+  }
+}
+#endif /* EM_HOST_SIMD */
+
 #endif /* !EM_USE_DSP */
 
 /* Weight of output channel oc at tap t in the w16 layout (see em_kernels.h). */
@@ -676,6 +750,13 @@ int em_conv2d_s8(const em_conv_params *params, const em_quant *quant,
               rows, (int16_t *)scratch);
 #else
   (void)scratch;
+#if defined(EM_HOST_SIMD)
+  if (filter_dims->h * filter_dims->w * filter_dims->c <= HOST_MAX_TAPS) {
+    conv_host(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,
+              rows);
+    return EM_OK;
+  }
+#endif
   conv_portable(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,
                 rows);
 #endif

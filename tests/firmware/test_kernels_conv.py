@@ -87,6 +87,15 @@ def test_conv_w16_matches_tflm_bytes(lib, conv_cases):
     assert _mismatches(lib, conv_cases, w16=True) == []
 
 
+def test_conv_host_simd_path_matches_tflm_bytes(conv_cases):
+    # The host int8 engine's conv path (EM_HOST_SIMD, export.host_engine), whole tensors and row windows.
+    host = KernelLib(defines={"EM_HOST_SIMD": None})
+    assert _mismatches(host, conv_cases) == []
+    for _spec, args, pairs in conv_cases:
+        x, want = pairs[0]
+        assert np.array_equal(_chunked(host, x, args, list(range(args["out_shape"][0] + 1))), want)
+
+
 def test_w16_pack_layout(lib, conv_cases):
     """em_conv2d_s8_w16_pack against the layout em_kernels.h documents, computed in numpy, and
     against the code generator's packer (the one that writes the weights into flash)."""
