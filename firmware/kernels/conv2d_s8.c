@@ -20,7 +20,11 @@
  *                dual 16-bit MACs (SMLAD), two rows at a time (a 2x2 block of outputs). int8
  *                weights are read 4 per word and sign-extended (SXTB16); w16 weights are
  *                taken four channels at a time (a 4x2 block): per two taps one LDRD of the
- *                inputs, two of the weights and 8 SMLADs -- 11 instructions per 16 MACs.
+ *                inputs, two of the weights and 8 SMLADs -- 11 instructions per 16 MACs; a
+ *                one-channel input (a first layer) has its own w16 path over its few taps.
+ *   EM_HOST_SIMD -- (portable path, host builds only) the host int8 engine's conv: an int16
+ *                im2col column per pixel and four channels' dot products per pass, which the
+ *                host compiler vectorises.
  */
 #include "em_kernels.h"
 #include "em_common.h"
@@ -455,72 +459,49 @@ static inline void conv_store(conv_out o, const em_quant *q, int32_t oc, int32_t
 /* (EM_NOINLINE: the dot products are kept out of line -- inlined into the pixel loop, GCC
  * spills the accumulators to the stack.) */
 
-/* acc[2 * ch + px] += four channels' w16 weights . two pixels' columns, over the padded taps.
- * Per pair of taps: one LDRD of the two pixels' inputs, two LDRDs of the four channels'
- * weights, eight SMLADs -- 16 MACs in 11 instructions; eight taps per pass. */
+/* One pair of taps of the 4x2 w16 block: one LDRD of the two pixels' inputs, two LDRDs of the
+ * four channels' weights, eight SMLADs -- 16 MACs in 11 instructions. */
+#define EM_W16_PAIR_ASM                              \
+  "ldrd %[c0], %[c1], [%[c]], #8\n\t"                \
+  "ldrd %[w0], %[w1], [%[w]], #8\n\t"                \
+  "smlad %[a00], %[w0], %[c0], %[a00]\n\t"           \
+  "smlad %[a01], %[w0], %[c1], %[a01]\n\t"           \
+  "smlad %[a10], %[w1], %[c0], %[a10]\n\t"           \
+  "smlad %[a11], %[w1], %[c1], %[a11]\n\t"           \
+  "ldrd %[w0], %[w1], [%[w]], #8\n\t"                \
+  "smlad %[a20], %[w0], %[c0], %[a20]\n\t"           \
+  "smlad %[a21], %[w0], %[c1], %[a21]\n\t"           \
+  "smlad %[a30], %[w1], %[c0], %[a30]\n\t"           \
+  "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
+/* The loop end is read from the stack into a weight register that is free by then: all 14
+ * allocatable registers hold operands. */
+#define EM_W16_LOOP_END_ASM "ldr %[w0], %[end]\n\t" "cmp %[w], %[w0]\n\t" "bne 1b\n\t"
+#define EM_W16_OPERANDS                                                                        \
+  : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [a20] "+r"(a20),     \
+    [a21] "+r"(a21), [a30] "+r"(a30), [a31] "+r"(a31), [w] "+r"(w), [c] "+r"(c),             \
+    [w0] "=&r"(w0), [w1] "=&r"(w1), [c0] "=&r"(c0), [c1] "=&r"(c1)                          \
+  : [end] "m"(end_in_memory)                                                                 \
+  : "cc", "memory"
+
+/* acc[2 * ch + px] += four channels' w16 weights . two pixels' columns, over the padded taps
+ * (a multiple of 8): four pairs of taps per pass, eight when the count is a multiple of 16
+ * (SEA-64's layers), which halves the loop's compare-and-branch per MAC. GCC's own schedule
+ * of the C loop below spills. */
 static EM_NOINLINE void conv_dot_w16(const int32_t *w, const int32_t *c, const int32_t *end,
                                      int32_t acc[8]) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
   int32_t a20 = acc[4], a21 = acc[5], a30 = acc[6], a31 = acc[7];
 #if EM_DSP_NATIVE
-  /* All 14 allocatable registers hold operands: the loop end is read from the stack (into a
-   * weight register that is free by then). GCC's own schedule of the C loop below spills. */
   int32_t w0, w1, c0, c1;
   const int32_t *const end_in_memory = end;
-  __asm__ volatile(
-      "1:\n\t"
-      "ldrd %[c0], %[c1], [%[c]], #8\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
-      "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
-      "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
-      "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a20], %[w0], %[c0], %[a20]\n\t"
-      "smlad %[a21], %[w0], %[c1], %[a21]\n\t"
-      "smlad %[a30], %[w1], %[c0], %[a30]\n\t"
-      "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
-      "ldrd %[c0], %[c1], [%[c]], #8\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
-      "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
-      "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
-      "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a20], %[w0], %[c0], %[a20]\n\t"
-      "smlad %[a21], %[w0], %[c1], %[a21]\n\t"
-      "smlad %[a30], %[w1], %[c0], %[a30]\n\t"
-      "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
-      "ldrd %[c0], %[c1], [%[c]], #8\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
-      "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
-      "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
-      "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a20], %[w0], %[c0], %[a20]\n\t"
-      "smlad %[a21], %[w0], %[c1], %[a21]\n\t"
-      "smlad %[a30], %[w1], %[c0], %[a30]\n\t"
-      "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
-      "ldrd %[c0], %[c1], [%[c]], #8\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
-      "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
-      "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
-      "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a20], %[w0], %[c0], %[a20]\n\t"
-      "smlad %[a21], %[w0], %[c1], %[a21]\n\t"
-      "smlad %[a30], %[w1], %[c0], %[a30]\n\t"
-      "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
-      "ldr %[w0], %[end]\n\t"
-      "cmp %[w], %[w0]\n\t"
-      "bne 1b\n\t"
-      : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [a20] "+r"(a20),
-        [a21] "+r"(a21), [a30] "+r"(a30), [a31] "+r"(a31), [w] "+r"(w), [c] "+r"(c),
-        [w0] "=&r"(w0), [w1] "=&r"(w1), [c0] "=&r"(c0), [c1] "=&r"(c1)
-      : [end] "m"(end_in_memory)
-      : "cc", "memory");
+  if (((end - w) & 31) == 0) {
+    __asm__ volatile("1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
+                         EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
+                             EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
+  } else {
+    __asm__ volatile("1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
+                         EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
+  }
 #else
   do { /* the padded tap count is a multiple of 8: four pairs of taps per pass */
     for (int32_t k = 0; k < 4; ++k, w += 4, c += 2) {
@@ -599,27 +580,7 @@ static EM_NOINLINE void conv_dot_w16_pairs(const int32_t *w, const int32_t *c, c
 #if EM_DSP_NATIVE
   int32_t w0, w1, c0, c1;
   const int32_t *const end_in_memory = end;
-  __asm__ volatile(
-      "1:\n\t"
-      "ldrd %[c0], %[c1], [%[c]], #8\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
-      "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
-      "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
-      "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a20], %[w0], %[c0], %[a20]\n\t"
-      "smlad %[a21], %[w0], %[c1], %[a21]\n\t"
-      "smlad %[a30], %[w1], %[c0], %[a30]\n\t"
-      "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
-      "ldr %[w0], %[end]\n\t"
-      "cmp %[w], %[w0]\n\t"
-      "bne 1b\n\t"
-      : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [a20] "+r"(a20),
-        [a21] "+r"(a21), [a30] "+r"(a30), [a31] "+r"(a31), [w] "+r"(w), [c] "+r"(c),
-        [w0] "=&r"(w0), [w1] "=&r"(w1), [c0] "=&r"(c0), [c1] "=&r"(c1)
-      : [end] "m"(end_in_memory)
-      : "cc", "memory");
+  __asm__ volatile("1:\n\t" EM_W16_PAIR_ASM EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
 #else
   do {
     a00 = em_smlad(w[0], c[0], a00);
