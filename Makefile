@@ -17,13 +17,14 @@ PORT    ?=
 BAUD    ?= 115200
 CLASSIFIER ?=
 PYTEST_ARGS ?=
+FUZZ_SECONDS ?= 60
 
 WEIGHTS_ARG := $(if $(WEIGHTS),--weights $(WEIGHTS),)
 CLIPS_ARG   := $(if $(CLIPS),--clips $(CLIPS),)
 CLASSIFIER_ARG := $(if $(CLASSIFIER),--classifier $(CLASSIFIER),)
 PORT_ARG    := $(if $(PORT),--port $(PORT) --baud $(BAUD),)
 
-.PHONY: help setup test demo export selftest bench bench-kernels bench-sparsity emulate results clean
+.PHONY: help setup test demo export selftest bench bench-kernels bench-sparsity emulate results fuzz clean
 
 help:
 	@echo "make demo                     set-up + export + run on QEMU + report (the main job)"
@@ -35,6 +36,7 @@ help:
 	@echo "make bench-sparsity              dense vs sparse conv kernel at 0-98 % zeros in QEMU -> build/bench/sparsity/"
 	@echo "make emulate  BOARD=qemu-...                    start QEMU, bench over serial, stop QEMU"
 	@echo "make results                  rerun the tests that measure the README's figures; rewrite results/results.json + the README table"
+	@echo "make fuzz     [FUZZ_SECONDS=60]                 libFuzzer + ASan/UBSan on the protocol parser"
 	@echo "CLASSIFIER=head.h5 (from evaluate --save-classifier) adds the int8 classifier head to any of them"
 	@echo "defaults: BOARD=$(BOARD) MODEL=$(MODEL) HOP=$(HOP) (no WEIGHTS = seeded random weights)"
 
@@ -58,6 +60,9 @@ bench: setup
 
 emulate: setup
 	$(CLI) emulate --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) --report $(REPORT) --hop $(HOP)
+
+fuzz: setup
+	$(PY) firmware/protocol/fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 bench-kernels: setup
 	$(PY) -m edgel3_mote.firmware.testing.kernel_bench

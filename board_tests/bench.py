@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from edgel3_mote.errors import DeviceError, InvalidInputError
+from edgel3_mote.metrics import cosine_similarity
 
 
 
@@ -76,22 +77,9 @@ def to_pcm16(frame: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(frame, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    if na == 0.0 or nb == 0.0:
-        return 1.0 if na == nb else 0.0
-    return float(np.dot(a, b) / (na * nb))
-
-
-def reference_spectrogram_int8(pcm: np.ndarray, manifest: dict) -> np.ndarray:
+def reference_spectrogram_int8(pcm: np.ndarray, manifest) -> np.ndarray:
     """The numpy reference of the device front-end on int16 PCM: the model's int8 input, flat."""
-    from edgel3_mote.compress.frontend import FrontendConfig, log_mel_spectrogram, quantize_input
-
-    cfg = FrontendConfig.from_dict(manifest["frontend"])
-    affine = (float(manifest["input_affine"]["scale"]), float(manifest["input_affine"]["offset"]))
-    audio = np.asarray(pcm).astype(np.float32) / np.float32(32768.0)
-    return quantize_input(log_mel_spectrogram(audio, cfg), affine, float(manifest["input"]["scale"]),
-                          int(manifest["input"]["zero_point"])).reshape(-1)
+    return manifest.model_input_int8(np.asarray(pcm).astype(np.float32) / np.float32(32768.0)).reshape(-1)
 
 
 class _References:
@@ -211,7 +199,7 @@ def run_bench(client, setup: BenchSetup, clips, hop: float = 0.1, layer_ticks: b
                     "int8_mismatched_values": int(np.count_nonzero(result.embedding != oracle)),
                     "frontend_identical_fraction": float(np.mean(diff == 0)),
                     "frontend_max_lsb": int(diff.max()),
-                    "cosine": cosine(deq, f),
+                    "cosine": cosine_similarity(deq, f),
                     "l2_relative": float(np.linalg.norm(deq - f) / max(np.linalg.norm(f), 1e-12)),
                     "mae": float(np.mean(np.abs(deq - f))),
                     "frontend_ticks": int(result.frontend_ticks),

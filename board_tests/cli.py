@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from edgel3_mote.cli_types import positive_float, positive_int
+
 BENCH_DESCRIPTION = """Stream clips window by window (framed exactly as get_embedding) to a board and
 report, per clip and in summary: int8 exactness vs the tflite-micro interpreter on the
 device's own spectrogram, front-end agreement with the numpy reference, cosine / L2 / MAE vs
@@ -41,7 +43,7 @@ def _add_common(p: argparse.ArgumentParser, port: bool) -> None:
         p.add_argument("--port", default=None,
                        help="pyserial URL of a real board (/dev/ttyACM0, socket://HOST:PORT, rfc2217://...); "
                             "default: start QEMU for a qemu-* board")
-        p.add_argument("--baud", type=int, default=115200, help="baud rate for --port (default 115200)")
+        p.add_argument("--baud", type=positive_int, default=115200, help="baud rate for --port (default 115200)")
         p.add_argument("--project", default=None,
                        help="the generated project directory of the firmware on the board "
                             "(default: build/reuse build/<board>/<model>)")
@@ -49,17 +51,29 @@ def _add_common(p: argparse.ArgumentParser, port: bool) -> None:
                    help="build the firmware with this classifier head (edgel3-mote evaluate --save-classifier) "
                         "and check its int8 logits and classes on every window")
     p.add_argument("--report", default=None, help="report directory (default build/report/<board>/<model>)")
-    p.add_argument("--hop", type=float, default=0.1, help="hop between windows in seconds (default 0.1, "
+    p.add_argument("--hop", type=positive_float, default=0.1, help="hop between windows in seconds (default 0.1, "
                                                           "like get_embedding; coarser is faster)")
-    p.add_argument("--max-windows", type=int, default=None, help="at most this many windows per clip")
+    p.add_argument("--max-windows", type=positive_int, default=None, help="at most this many windows per clip")
     p.add_argument("--no-layer-ticks", action="store_true", help="do not ask for per-layer ticks")
     p.add_argument("--no-cycles", action="store_true",
                    help="QEMU boards: skip the estimated-cycles trace of the first window (core timing table)")
-    p.add_argument("--timeout", type=float, default=600.0,
-                   help="seconds to wait for one INFER answer (default 600)")
+    p.add_argument("--timeout", type=positive_float, default=600.0,
+                   help="seconds to wait for one INFER answer (default 600); a port that does not open or "
+                        "answer fails within it")
     p.add_argument("--compare-to", default=None, metavar="BENCH_JSON",
                    help="a previous run's bench.json: report whether the same windows gave the same ticks")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--inject-faults", type=_fault_rate, default=0.0, metavar="RATE",
+                   help="QEMU only, the soak: damage the line on purpose at this rate per frame (dropped bytes, "
+                        "flipped bits, garbage bursts, TCP reconnects) and count the faults recovered")
+    p.add_argument("--fault-seed", type=int, default=0, help="seed of the injected faults (default 0)")
+
+
+def _fault_rate(text: str) -> float:
+    value = positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a rate below 1 (e.g. 0.05)")
+    return value
 
 
 def register(subparsers) -> None:
@@ -68,11 +82,18 @@ def register(subparsers) -> None:
     _add_common(p, port=True)
     p.set_defaults(func=_cmd_bench)
 
-    p = subparsers.add_parser("emulate", help="start QEMU, run the serial bench against it, stop QEMU")
+    p = subparsers.add_parser("emulate", help="start QEMU, run the serial bench against it, stop QEMU",
+                              description="Build (or reuse) the firmware of a qemu-* board, start QEMU with its "
+                                          "UART on a free loopback TCP port, run the serial bench against it (the "
+                                          "same reports as bench) and kill QEMU by pid afterwards.")
     _add_common(p, port=False)
     p.set_defaults(func=_cmd_emulate)
 
-    p = subparsers.add_parser("demo", help="the main job: build, run in QEMU, bench a few clips, print the report")
+    p = subparsers.add_parser("demo", help="the main job: build, run in QEMU, bench a few clips, print the report",
+                              description="The first command to try: build the default board + model firmware "
+                                          "(int8 calibration and self-test vectors on --clips, else ../shared's CC0 "
+                                          "animal clips when present, else synthesised tones -- said as it runs), "
+                                          "run it in QEMU over a few clips and print the bench report.")
     _add_common(p, port=False)
     p.set_defaults(func=_cmd_demo)
 
@@ -83,6 +104,53 @@ def _log(msg: str) -> None:
 
 def _report_dir(args) -> Path:
     return Path(args.report) if args.report else Path("build") / "report" / args.board / args.model
+
+
+def _fresh_report_dir(report: Path) -> Path:
+    """``report``, or -- when it holds an earlier run's reports -- the first free ``report.2``, ``.3`` ...:
+    a second run never overwrites the first. Checked (and said) before the bench starts."""
+    from edgel3_mote.atomic import check_output_dir
+    from edgel3_mote.board_tests.bench_report import JSON_NAME
+
+    check_output_dir(report, "bench", flag="--report")
+    chosen, n = report, 1
+    while (chosen / JSON_NAME).exists():
+        n += 1
+        chosen = report.with_name(f"{report.name}.{n}")
+        check_output_dir(chosen, "bench", flag="--report")
+    if chosen != report:
+        _log(f"{report} holds an earlier run's reports (kept): this run's go to {chosen}")
+    return chosen
+
+
+def fault_summary(client) -> dict:
+    """Faults a ``FaultyLink`` injected and how many hit an exchange that still succeeded."""
+    link = client.link
+    return {"rate": link.rate, "injected": link.faults_injected, "by_kind": dict(link.injected),
+            "recovered": client.faults_recovered, "resends": client.resends}
+
+
+def _previous_run(path: str) -> dict:
+    """The bench.json given to --compare-to, checked to be one before the bench runs."""
+    import json
+
+    from edgel3_mote.errors import InvalidInputError
+
+    try:
+        doc = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InvalidInputError(f"--compare-to {path} not found: give a previous run's bench.json") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInputError(f"--compare-to {path} is not a bench report ({type(exc).__name__}: {exc}): give a "
+                                f"previous run's bench.json") from None
+    clips = doc.get("clips") if isinstance(doc, dict) else None
+    window_keys = {"start_sample", "frontend_ticks", "engine_ticks", "layer_ticks", "embedding_int8"}
+    if not (isinstance(clips, list) and isinstance(doc.get("summary"), dict)
+            and all(isinstance(c, dict) and "path" in c and isinstance(c.get("windows"), list)
+                    and all(isinstance(w, dict) and window_keys <= w.keys() for w in c["windows"]) for c in clips)):
+        raise InvalidInputError(f"--compare-to {path} is not a bench report (no summary and clips with windows): "
+                                f"give a previous run's bench.json")
+    return doc
 
 
 def _clips(args, tmp: Path) -> tuple[list[Path], bool]:
@@ -101,17 +169,25 @@ def _run(args, mode: str) -> int:
     from edgel3_mote.board_tests.deploy import open_board, resolve_deployment
     from edgel3_mote.errors import DeviceError, InvalidInputError
 
-    if args.compare_to and not Path(args.compare_to).is_file():
-        raise InvalidInputError(f"--compare-to {args.compare_to} not found: give a previous run's bench.json")
-    if args.hop is None or not args.hop > 0:
-        raise InvalidInputError(f"--hop {args.hop} must be a positive number of seconds (e.g. 0.1 or 0.5)")
+    previous = _previous_run(args.compare_to) if args.compare_to else None
+    if args.clips and not Path(args.clips).exists():
+        raise InvalidInputError(f"--clips {args.clips} does not exist: give a folder of audio clips")
+    report_dir = _fresh_report_dir(_report_dir(args))
     port = getattr(args, "port", None)
+    if port and args.inject_faults:
+        raise InvalidInputError("--inject-faults damages QEMU's line only: leave out --port")
     if not port:
         from edgel3_mote.export.boards import get_board
 
         if not get_board(args.board).runnable_in_qemu:
             raise InvalidInputError(f"board '{args.board}' does not run in QEMU: connect it, flash its firmware "
                                     f"and pass --port URL (e.g. /dev/ttyACM0)")
+    if not args.clips and not getattr(args, "project", None):
+        from edgel3_mote.export.project import DEFAULT_CLIPS
+
+        if DEFAULT_CLIPS.is_dir():
+            _log(f"no --clips given: a firmware build calibrates int8 and takes its self-test vectors from "
+                 f"{DEFAULT_CLIPS} (the workplace's CC0 clips); pass --clips DIR to use yours")
     with tempfile.TemporaryDirectory(prefix="edgel3-mote-clips-") as tmp:
         clips, synthetic = _clips(args, Path(tmp))
         setup, elf = resolve_deployment(args.board, args.model, args.weights,
@@ -123,10 +199,14 @@ def _run(args, mode: str) -> int:
                  f"parity/latency/memory are real, the embeddings are meaningless")
         trace = Path(tmp) / "tbtrace.txt"  # QEMU: the first INFER's instruction stream, for estimated cycles
         plugin = None if port or args.no_cycles else cycle_trace_plugin(elf, trace)
-        with open_board(setup, elf, port=port, baud=getattr(args, "baud", 115200),
-                        infer_timeout=args.timeout, log=_log, plugin=plugin) as client:
+        with open_board(setup, elf, port=port, baud=getattr(args, "baud", 115200), infer_timeout=args.timeout,
+                        log=_log, plugin=plugin, faults=args.inject_faults, fault_seed=args.fault_seed) as client:
             results = run_bench(client, setup, clips, hop=args.hop, layer_ticks=not args.no_layer_ticks,
                                 max_windows=args.max_windows, progress=not args.quiet, log=_log)
+            if args.inject_faults:
+                results["faults"] = fault_summary(client)
+                _log(f"faults: {results['faults']['injected']} injected ({results['faults']['by_kind']}), "
+                     f"{results['faults']['recovered']} recovered, {client.resends} requests resent")
         if plugin:
             try:
                 results["cycles"] = window_cycles(results, elf, trace)
@@ -135,17 +215,19 @@ def _run(args, mode: str) -> int:
                 _log(f"WARNING: no cycle estimate: {exc}")
     results["synthetic_clips"] = synthetic
     results["mode"] = mode
-    if args.compare_to:
-        import json
-
+    if previous is not None:
         from edgel3_mote.board_tests.bench_report import compare_runs
 
-        results["comparison"] = compare_runs(results, json.loads(Path(args.compare_to).read_text()))
-    paths = write_reports(results, _report_dir(args))
+        results["comparison"] = compare_runs(results, previous)
+    paths = write_reports(results, report_dir)
     s = results["summary"]
     if mode == "demo":
         print(paths["markdown"].read_text())
     _log("reports: " + ", ".join(str(p) for p in paths.values()))
+    faults = results.get("faults")
+    if faults and faults["recovered"] != faults["injected"]:
+        _log(f"FAIL: {faults['injected'] - faults['recovered']} of {faults['injected']} injected faults not recovered")
+        return 1
     if s.get("windows") and s["int8_exact_windows"] != s["windows"]:
         _log(f"FAIL: only {s['int8_exact_windows']}/{s['windows']} windows are int8-exact vs tflite-micro")
         return 1

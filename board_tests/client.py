@@ -24,7 +24,11 @@ from edgel3_mote.board_tests.link import SerialLink
 from edgel3_mote.errors import DeviceError, InvalidInputError
 
 # Statuses that mean "the frame was damaged or cut in transit": send it again.
-_RETRYABLE = {P.Status.BAD_CRC, P.Status.TIMEOUT}
+# Answers that mean "the frame was damaged on the line": send it again. TOO_LONG too: this host never
+# sends a payload over the maximum (exchange checks), so a TOO_LONG header is one whose length field a
+# dropped byte or a flipped bit has changed (found by the fault-injected soak). A real TOO_LONG (audio past
+# the window) is raised all the same once the retries are spent.
+_RETRYABLE = {P.Status.BAD_CRC, P.Status.TIMEOUT, P.Status.TOO_LONG}
 
 
 def _cmd_name(cmd: int) -> str:
@@ -103,6 +107,8 @@ class DeviceClient:
         self.max_payload = P.MAX_PAYLOAD
         self._info: dict | None = None
         self._slide_id = 0
+        self.resends = 0              # requests sent again (no answer, BAD_CRC or TIMEOUT)
+        self.faults_recovered = 0     # faults of a FaultyLink that hit an exchange which still succeeded
 
     # ---- transport -------------------------------------------------------------------
     def _next_seq(self) -> int:
@@ -128,7 +134,7 @@ class DeviceClient:
                  check: bool = True) -> P.Response:
         """Send one request and return its response (matched by cmd and sequence number).
 
-        A missing answer, or BAD_CRC/TIMEOUT for this frame, sends it again (up to
+        A missing answer, or BAD_CRC/TIMEOUT/TOO_LONG for this frame, sends it again (up to
         ``retries`` times): every command is idempotent. Other error statuses raise
         CommandError when ``check``.
         """
@@ -139,7 +145,9 @@ class DeviceClient:
         seq = self._next_seq()
         frame = P.encode_request(cmd, seq, payload)
         last: P.Response | None = None
-        for _attempt in range(self.retries + 1):
+        faults_before = getattr(self.link, "faults_injected", 0)
+        for attempt in range(self.retries + 1):
+            self.resends += attempt > 0
             self.link.write(frame)
             deadline = time.monotonic() + timeout
             answered = False
@@ -159,6 +167,8 @@ class DeviceClient:
                                   f"check the port, the baud rate and that the firmware is the serial app")
         if check and last.status != P.Status.OK:
             raise CommandError(cmd, last.status, f"device answered {_cmd_name(cmd)} with {last.status_name()}")
+        if last.status == P.Status.OK:
+            self.faults_recovered += getattr(self.link, "faults_injected", 0) - faults_before
         return last
 
     # ---- commands ----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Iterator
 
 from edgel3_mote.board_tests.bench import BenchSetup, HeadSetup
 from edgel3_mote.board_tests.client import DeviceClient
-from edgel3_mote.board_tests.link import SerialLink
+from edgel3_mote.board_tests.link import FaultyLink, SerialLink
 from edgel3_mote.errors import DeviceError, InvalidInputError
 
 def resolve_deployment(board: str, model: str, weights: str | None, project: str | None = None,
@@ -20,14 +20,25 @@ def resolve_deployment(board: str, model: str, weights: str | None, project: str
                        log=print) -> tuple[BenchSetup, Path | None]:
     """The firmware under test: ``project`` (a generated directory) or the project built (or
     reused when its inputs are unchanged) by ``export.project.build_firmware_project``, with the
-    ``classifier`` head when given. A project with a head gives ``BenchSetup.head``."""
+    ``classifier`` head when given. A project with a head gives ``BenchSetup.head``.
+
+    A real board (``need_elf=False``) runs the firmware flashed on it: without ``project`` the
+    board's default project (``build/<board>/<model>``) is used as it is -- never rebuilt, so a
+    bench cannot replace the build that was flashed with another model."""
     from edgel3_mote.export.boards import get_board
-    from edgel3_mote.export.project import build_firmware_project, load_project
+    from edgel3_mote.export.project import REPO, build_firmware_project, load_project
     from edgel3_mote.export.tflite import load_export
 
     spec = get_board(board)
     if weights is not None and not Path(weights).is_file():
         raise InvalidInputError(f"weights file {weights} not found: give the path of a trained .h5 file")
+    if not project and not need_elf:
+        project = REPO / "build" / spec.name / model
+        if not (project / "project.json").is_file():
+            raise InvalidInputError(f"no firmware project in {project} for the board at the port: build it "
+                                    f"(edgel3-mote export firmware --board {spec.name} --model {model} --weights ...), "
+                                    f"flash it, then rerun; or pass --project DIR of the firmware that is flashed")
+        _check_flashed_model(Path(project), weights, classifier)
     if project:
         info = load_project(project)
         if info.board != spec.name or info.model != model:
@@ -41,6 +52,9 @@ def resolve_deployment(board: str, model: str, weights: str | None, project: str
     project_dir = Path(info.project_dir)
     tflite, manifest = load_export(project_dir / "export")
     elf = info.firmware_elf
+    if need_elf and info.serial_app_skipped:
+        raise InvalidInputError(f"no firmware.elf in {project_dir}: {info.serial_app_skipped}; "
+                                f"run `edgel3-mote selftest` there, or use a board with more RAM")
     if need_elf and (elf is None or not Path(elf).is_file()):
         raise InvalidInputError(f"no firmware.elf in {project_dir}: rebuild it (make -C {project_dir} firmware.elf)")
     # the caller's copy of the weights first: a reused project may name a file that is gone
@@ -51,6 +65,26 @@ def resolve_deployment(board: str, model: str, weights: str | None, project: str
                        seed=int(info.seed or 0), head=_head_setup(project_dir, info.head))
     log(f"project {project_dir}: {model} on {spec.name}; {info.weights_line}")
     return setup, (Path(elf) if elf else None)
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _check_flashed_model(project: Path, weights: str | None, classifier: str | None) -> None:
+    """The bench's --weights / --classifier must be what the flashed project was built with (when given)."""
+    import json
+
+    inputs = json.loads((project / "project.json").read_text()).get("inputs", {})
+    if weights is not None and inputs.get("weights") != _sha256(weights):
+        raise InvalidInputError(f"{project} was not built with --weights {weights}: flash a build of those weights "
+                                f"(edgel3-mote export firmware --weights {weights}), or leave --weights out to bench "
+                                f"the build that is there")
+    if classifier is not None and (inputs.get("classifier") or {}).get("h5") != _sha256(classifier):
+        raise InvalidInputError(f"{project} was not built with --classifier {classifier}: rebuild and flash it "
+                                f"(edgel3-mote export firmware --classifier {classifier}), or leave --classifier out")
 
 
 def _head_setup(project_dir: Path, head: dict | None) -> HeadSetup | None:
@@ -65,14 +99,22 @@ def _head_setup(project_dir: Path, head: dict | None) -> HeadSetup | None:
 
 @contextlib.contextmanager
 def open_board(setup: BenchSetup, elf: Path | None, port: str | None = None, baud: int = 115200,
-               infer_timeout: float = 600.0, log=print, plugin: str | None = None) -> Iterator[DeviceClient]:
-    """A connected client: to ``port`` if given, else to the firmware in QEMU (killed on exit;
-    ``plugin``: a QEMU ``-plugin`` argument, e.g. ``bench.cycle_trace_plugin``)."""
+               infer_timeout: float = 600.0, log=print, faults: float = 0.0, fault_seed: int = 0,
+               plugin: str | None = None) -> Iterator[DeviceClient]:
+    """A connected client: to ``port`` if given, else to the firmware in QEMU (killed on exit).
+    ``faults`` > 0 (QEMU only): the line is damaged on purpose at that rate (``FaultyLink``, the soak);
+    ``plugin``: a QEMU ``-plugin`` argument (``bench.cycle_trace_plugin``, the cycle estimate).
+
+    A port that does not open, or a board that does not answer, fails within ``infer_timeout``
+    (40 % of it to open the port, 10 % to drain boot text, half to the INFO handshake and its retries)."""
     if port:
-        with SerialLink(port, baud) as link:
+        budget = min(infer_timeout, 40.0)
+        with SerialLink(port, baud, connect_timeout=0.4 * budget) as link:
             client = DeviceClient(link, infer_timeout=infer_timeout)
-            client.link.drain(limit=0.5)  # boot text / a READY from before we connected
+            command_timeout, client.timeout = client.timeout, budget / 2 / (client.retries + 1)
+            client.link.drain(limit=min(0.5, 0.1 * budget))  # boot text / a READY from before we connected
             _handshake(client, port)
+            client.timeout = min(command_timeout, infer_timeout)
             yield client
         return
     if not setup.emulated:
@@ -82,11 +124,17 @@ def open_board(setup: BenchSetup, elf: Path | None, port: str | None = None, bau
     with QemuBoard(setup.board, elf, serial=True, icount=True, plugin=plugin) as qemu:
         log(f"QEMU pid {qemu.pid} running {elf.name} on {qemu.url}")
         try:
-            with SerialLink(qemu.url, connect_timeout=20) as link:
+            link = (FaultyLink(qemu.url, connect_timeout=20, rate=faults, seed=fault_seed) if faults
+                    else SerialLink(qemu.url, connect_timeout=20))
+            with link:
                 client = DeviceClient(link, infer_timeout=infer_timeout)
+                if faults:  # a lost answer costs one short wait, and a request survives 8 hits in a row
+                    client.timeout, client.retries = 2.0, 8
                 # READY may have come before pyserial's open() flushed its input: INFO decides
                 client.wait_ready(timeout=1.0)
                 _handshake(client, qemu.url)
+                if faults:  # what hit the boot-time READY was recovered by this successful handshake
+                    client.faults_recovered = link.faults_injected
                 yield client
         except DeviceError as exc:
             out = qemu.output.strip()

@@ -69,4 +69,4 @@ def head_project(clips_dir: Path, weights: Path, board: str = "qemu-mps2-an386",
                 (tmp / c.name).symlink_to(c.resolve())
     info = build_firmware_project(board, "sea-64", weights=weights, clips=three, classifier=head_dir / "head.h5",
                                   out_dir=CACHE / board, log=log)
-    return info, head_dir / "head.h5", sorted(three.iterdir())
+    return info, head_dir / "head.h5", sorted(three / c.name for c in clips)

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import random
 import socket
 import time
 
@@ -116,3 +117,60 @@ class SerialLink:
                 break
             got += data
         return bytes(got)
+
+
+class FaultyLink(SerialLink):
+    """A link that damages the line on purpose (the soak): each ``write`` (one request frame, host ->
+    device) is hit with probability ``rate`` by one fault -- a dropped byte, a flipped bit, a burst of
+    garbage, or a TCP disconnect + reconnect before it -- and the bytes read (device -> host) by a
+    dropped byte, a flipped bit or a garbage burst at the same rate per 512 bytes (about a frame).
+    ``injected`` counts them by kind; ``faults_injected`` in total. Seeded."""
+
+    WRITE_FAULTS = ("drop", "flip", "garbage", "disconnect")
+    READ_FAULTS = ("drop", "flip", "garbage")
+
+    def __init__(self, url: str, baud: int = 115200, connect_timeout: float = 20.0, *, rate: float = 0.05,
+                 seed: int = 0) -> None:
+        if not 0 < rate < 1:
+            raise InvalidInputError(f"fault rate {rate} must be in (0, 1), e.g. 0.05")
+        super().__init__(url, baud, connect_timeout)
+        self.rate = float(rate)
+        self._rng = random.Random(seed)
+        self.injected = {f"{d} {k}": 0 for d, kinds in (("tx", self.WRITE_FAULTS), ("rx", self.READ_FAULTS))
+                         for k in kinds}
+
+    @property
+    def faults_injected(self) -> int:
+        return sum(self.injected.values())
+
+    def _damage(self, data: bytes, kind: str) -> bytes:
+        buf = bytearray(data)
+        i = self._rng.randrange(len(buf))
+        if kind == "drop":
+            del buf[i]
+        elif kind == "flip":
+            buf[i] ^= 1 << self._rng.randrange(8)
+        elif kind == "garbage":  # may hold sync pairs and absurd lengths: the parser must resync
+            burst = bytes(self._rng.randrange(256) for _ in range(self._rng.randint(1, 48)))
+            buf[i:i] = burst
+        return bytes(buf)
+
+    def write(self, data: bytes) -> None:
+        if data and self._rng.random() < self.rate:
+            kind = self._rng.choice(self.WRITE_FAULTS)
+            self.injected[f"tx {kind}"] += 1
+            if kind == "disconnect":
+                self.close()
+                time.sleep(0.05)
+                self.open()
+            else:
+                data = self._damage(data, kind)
+        super().write(data)
+
+    def read(self, timeout: float, max_bytes: int = 65536) -> bytes:
+        data = super().read(timeout, max_bytes)
+        if data and self._rng.random() < min(1.0, self.rate * len(data) / 512):
+            kind = self._rng.choice(self.READ_FAULTS)
+            self.injected[f"rx {kind}"] += 1
+            data = self._damage(data, kind)
+        return data

@@ -15,5 +15,9 @@ def test_memory_report_is_consistent(device, info, windows, request):
     assert mem["static_ram_bytes"] == info["static_ram_bytes"] <= board.ram_size
     # the arena, the PCM window and the stack all live in static RAM
     assert mem["static_ram_bytes"] >= mem["arena_bytes"] + mem["pcm_buffer_bytes"] + mem["stack_bytes"]
+    # ... and little else: no spectrogram copy (GET_SPECTROGRAM recomputes it into the input tensor), the
+    # protocol's two 1 KiB frames and small statics (SEA-64 on qemu-netduinoplus2: 2,352 bytes)
+    assert mem["spectrogram_buffer_bytes"] == 0
+    assert mem["static_ram_bytes"] - mem["arena_bytes"] - mem["pcm_buffer_bytes"] - mem["stack_bytes"] < 3 * 1024
     assert info["flash_bytes"] <= board.flash_size
     assert info["flash_bytes"] >= info["weight_bytes"]

@@ -12,8 +12,10 @@ import warnings
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "models", help="list the model names, their input, embedding size and parameters",
-        description="List every registry model name with its input, embedding size and "
-                    "parameter count (network only: the fixed front-end tables are not counted).")
+        description="List every registry model name with its input, embedding size, parameter "
+                    "count (network only: the fixed front-end tables are not counted) and nonzero "
+                    "parameters (fewer for the pruned edgel3-* presets: their pruned conv weights are "
+                    "exact zeros).")
     p.set_defaults(func=_cmd_models)
 
     p = subparsers.add_parser(
@@ -41,8 +43,9 @@ def register(subparsers) -> None:
 
 def _cmd_models(args) -> int:
     from edgel3_mote.compress.models.registry import MODEL_NAMES, get_spec, network_param_count
+    from edgel3_mote.compress.pruning.presets import L3_KERNEL_COUNTS, kept_weights
 
-    rows = [("NAME", "INPUT", "EMBEDDING", "PARAMS", "DESCRIPTION")]
+    rows = [("NAME", "INPUT", "EMBEDDING", "PARAMS", "NONZERO", "DESCRIPTION")]
     for name in MODEL_NAMES:
         spec = get_spec(name)
         fe = spec.frontend
@@ -50,11 +53,14 @@ def _cmd_models(args) -> int:
         inp = f"{spec.window_samples / fe.sr:g} s @ {fe.sr // 1000} kHz -> {fe.n_mels}x{frames}"
         if spec.family == "avc":
             inp = "224x224x3 + " + inp
-        rows.append((name, inp, str(spec.embedding_dim), f"{network_param_count(name):,}",
-                     spec.description))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        params = network_param_count(name)
+        nonzero = params
+        if spec.family == "edgel3":  # the plan's pruned kernel weights are exact zeros
+            nonzero -= sum(L3_KERNEL_COUNTS) - kept_weights(name.split("-", 1)[1])
+        rows.append((name, inp, str(spec.embedding_dim), f"{params:,}", f"{nonzero:,}", spec.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[4])
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5])
     return 0
 
 

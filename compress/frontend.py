@@ -29,7 +29,7 @@ from edgel3_mote.errors import InvalidInputError
 
 __all__ = [
     "FrontendConfig", "SEA_FRONTEND", "L3_FRONTEND", "dft_kernels", "mel_matrix",
-    "log_mel_spectrogram", "quantize_input", "MelSpectrogram",
+    "log_mel_spectrogram", "quantize_input", "model_input_int8", "MelSpectrogram",
 ]
 
 
@@ -241,6 +241,16 @@ def quantize_input(spec_db, input_affine, scale: float, zero_point: int) -> np.n
     q = np.sign(q) * np.floor(np.abs(q) + 0.5)                       # std::round, exact in float64
     q = np.clip(q, -1024, 1024).astype(np.int32) + int(zero_point)
     return np.clip(q, -128, 127).astype(np.int8)
+
+
+def model_input_int8(audio, cfg: FrontendConfig, input_affine, scale: float, zero_point: int) -> np.ndarray:
+    """THE host int8 model input: ``log_mel_spectrogram`` -> the input affine -> ``quantize_input``.
+
+    ``audio``: float windows at ``cfg.sr``, ``(n,)`` or ``(batch, n)``. Everything that needs the int8
+    spectrogram on the host (the export report, the board bench, the int8 embedders, the device
+    front-end's reference) computes it here.
+    """
+    return quantize_input(log_mel_spectrogram(audio, cfg), input_affine, scale, zero_point)
 
 
 def _keras_layer_class():

@@ -1,15 +1,35 @@
-"""Atomic output: write to a temporary sibling, then rename into place.
+"""Atomic output that never loses what the user already had.
 
-A crash, an error or Ctrl-C never leaves a partial file or directory under the final name.
+Files: write to a temporary sibling, then rename into place (``atomic_write_bytes``, ``atomic_file``).
+
+Folders (``atomic_dir``): the output is written in a temporary folder first, so a crash, an error or
+Ctrl-C never leaves a partial output under the final name. On success:
+
+- a folder that does not exist yet is created by one rename of the temporary folder;
+- an existing folder is *merged into*, file by file: files this same command wrote there before
+  (listed in the folder's ``.edgel3-mote-output.json``) are replaced, files of the previous run
+  that this run no longer writes are removed, and everything else in the folder is left alone.
+  A file the new output would replace that the command did not write itself is never touched:
+  the run refuses, naming the file.
+
+``check_output_dir`` makes the same decision up front, so the CLI can refuse before any long work
+(an output path that is a file, a path under a file, a read-only folder, ``-o .``).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator, Mapping
+
+from edgel3_mote.errors import InvalidInputError
+
+OUTPUT_MARKER = ".edgel3-mote-output.json"
+"""The hidden file in an output folder that lists which files which command wrote there."""
 
 
 def _umask() -> int:
@@ -64,29 +84,161 @@ def atomic_file(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             tmp.unlink()
 
 
-@contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
-    """Yield a temporary directory; on success it replaces ``path`` whole.
+# -- output folders -------------------------------------------------------------------------------
 
-    On any exception the temporary directory is removed and ``path`` is left as it was
-    (absent if it did not exist), so failed runs leave no output directory behind.
+Legacy = tuple[str, Mapping[str, object]]
+"""(file name, required JSON keys -> values, None = any value): how an output folder written before
+the marker existed is recognised as this command's own (its same-named files may then be replaced)."""
+
+
+def _marker(folder: Path) -> dict[str, str]:
+    """{relative path: command} of the files edgel3-mote wrote in ``folder`` ({} if none / unreadable)."""
+    try:
+        files = json.loads((folder / OUTPUT_MARKER).read_text()).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
+
+
+def _is_legacy_output(folder: Path, legacy: Legacy | None) -> bool:
+    if legacy is None or (folder / OUTPUT_MARKER).exists():
+        return False
+    name, keys = legacy
+    try:
+        doc = json.loads((folder / name).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and all(k in doc and (v is None or doc[k] == v) for k, v in keys.items())
+
+
+def _conflicts(folder: Path, rels: Iterable[str], command: str, legacy: Legacy | None) -> list[Path]:
+    """The paths in ``folder`` that writing ``rels`` would replace but that ``command`` did not write."""
+    owned, legacy_ok = _marker(folder), _is_legacy_output(folder, legacy)
+    bad = []
+    for rel in rels:
+        parts = Path(rel).parts
+        for i in range(1, len(parts)):  # a file where the output needs a folder
+            above = folder.joinpath(*parts[:i])
+            if os.path.lexists(above) and not above.is_dir():
+                bad.append(above)
+                break
+        else:
+            target = folder / rel
+            if os.path.lexists(target) and (target.is_dir() and not target.is_symlink()
+                                            or not (owned.get(rel) == command or legacy_ok)):
+                bad.append(target)
+    return sorted(set(bad))
+
+
+def check_output_dir(path: str | os.PathLike, command: str, names: Iterable[str] = (),
+                     legacy: Legacy | None = None, flag: str = "-o") -> Path:
+    """Refuse, with one line naming the path and the fix, an output folder ``command`` cannot use.
+
+    ``names`` are the files (and sub-folders) ``command`` will write directly in the folder, those
+    known up front: an existing file there that the command did not write itself is refused. Cheap: call it before any
+    long work. Returns the path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    where = path.absolute()
+    cwd = Path.cwd().resolve()
+    if where.resolve() == cwd or where.resolve() in cwd.parents:
+        raise InvalidInputError(f"{flag} {path} is the current folder (or one above it): the output would mix with "
+                                f"everything in it; give a new folder, e.g. {flag} runs/{command.replace(' ', '-')}")
+    if os.path.lexists(path) and not path.is_dir():
+        raise InvalidInputError(f"{flag} {path} is a file, not a folder: give a folder path (the file is left "
+                                f"as it is)")
+    existing = where
+    while not os.path.lexists(existing):
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InvalidInputError(f"cannot create {flag} {path}: {existing} is a file, not a folder; choose an output "
+                                f"folder elsewhere")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"cannot write in {existing} (permission denied): choose a writable output folder "
+                                f"with {flag}")
+    if path.is_dir():  # sub-folders are merged into file by file: only files can conflict here
+        files = [n for n in names if not ((path / n).is_dir() and not (path / n).is_symlink())]
+        bad = _conflicts(path, files, command, legacy)
+        if bad:
+            raise InvalidInputError(f"{bad[0]} already exists and was not written by `edgel3-mote {command}`: move "
+                                    f"it away or give another {flag} folder (nothing was written)")
+    return path
+
+
+def _files_under(root: Path) -> list[str]:
+    rels = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
+            rels.append((Path(dirpath) / name).relative_to(root).as_posix())
+    return sorted(r for r in rels if r != OUTPUT_MARKER)
+
+
+def _write_marker(folder: Path, files: dict[str, str]) -> None:
+    atomic_write_text(folder / OUTPUT_MARKER, json.dumps({
+        "about": "files written here by edgel3-mote, with the command that wrote each; a rerun of that command "
+                 "may replace them, nothing else in this folder is touched", "files": dict(sorted(files.items()))},
+        indent=1) + "\n")
+
+
+def _merge(tmp: Path, dest: Path, command: str, legacy: Legacy | None) -> None:
+    new = _files_under(tmp)
+    bad = _conflicts(dest, new, command, legacy)
+    if bad:
+        raise InvalidInputError(f"{bad[0]} already exists and was not written by `edgel3-mote {command}`: move it "
+                                f"away or give another output folder (nothing was changed)")
+    previous = _marker(dest)
+    for rel in new:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp / rel, target)
+    files = {rel: cmd for rel, cmd in previous.items() if os.path.lexists(dest / rel)}
+    for rel, cmd in previous.items():  # the previous run's outputs this run no longer writes
+        if cmd == command and rel not in new:
+            stale = dest / rel
+            if os.path.lexists(stale) and (stale.is_symlink() or not stale.is_dir()):
+                stale.unlink()
+            files.pop(rel, None)
+            for parent in stale.parents:  # folders the stale output leaves empty
+                if parent == dest or not parent.is_relative_to(dest):
+                    break
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
+    files.update({rel: command for rel in new})
+    _write_marker(dest, files)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, command: str = "edgel3-mote", legacy: Legacy | None = None) -> Iterator[Path]:
+    """Yield a temporary folder to write the output of ``command`` in; published to ``path`` on success.
+
+    A new ``path`` appears whole, by one rename. An existing folder is merged into without touching
+    what ``command`` did not write there before (see the module docstring); a conflict raises
+    ``InvalidInputError`` and changes nothing. On any exception the temporary folder is removed and
+    ``path`` is left as it was (absent if it did not exist).
+    """
+    path = Path(path)
+    check_output_dir(path, command, legacy=legacy)
+    in_place = path.is_dir()
+    if not in_place:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # inside an existing folder (its parent may not be writable), else beside the new one
+    tmp = Path(tempfile.mkdtemp(dir=path if in_place else path.parent,
+                                prefix=".edgel3-mote-" if in_place else f".{path.name}.", suffix=".tmp"))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp gives 0700
-        if path.exists():
-            if not overwrite:
-                raise FileExistsError(f"{path} exists")
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        published = False
+        if not in_place:
+            _write_marker(tmp, {rel: command for rel in _files_under(tmp)})
+            try:
+                os.rename(tmp, path)  # fails if someone created a non-empty `path` meanwhile
+                published = True
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                (tmp / OUTPUT_MARKER).unlink()
+        if not published:
+            _merge(tmp, path, command, legacy)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -8,9 +8,14 @@ handlers), so ``edgel3-mote --help`` answers at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
+import os
 import sys
+import warnings
 
 from edgel3_mote import __version__
 from edgel3_mote.errors import EdgeL3MoteError
@@ -27,8 +32,73 @@ COMMAND_MODULES = [
 ]
 
 
+@contextlib.contextmanager
+def _fd2_muted():
+    """Silence file descriptor 2 itself (C++ libraries write there directly, past sys.stderr)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """TensorFlow's C++ start-up lines (absl before InitializeLog: oneDNN notice, missing CUDA stubs) ignore
+    TF_CPP_MIN_LOG_LEVEL and are nothing a user can act on: fd 2 is muted while ``tensorflow`` executes its
+    ``__init__`` and lists its devices. An import error still raises (and is reported) as usual."""
+
+    def find_spec(self, name, path, target=None):
+        if name != "tensorflow":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        self._loader = spec.loader
+        spec.loader = self
+        return spec
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        with _fd2_muted():
+            self._loader.exec_module(module)
+            with contextlib.suppress(Exception):  # device discovery (cuInit on a machine without a GPU) logs too
+                module.config.list_physical_devices()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """One form for every warning a user can act on: ``edgel3-mote: warning: <message>``."""
+    print(f"edgel3-mote: warning: {message}", file=file or sys.stderr)
+
+
+def _quiet_start() -> None:
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+    from edgel3_mote.errors import EdgeL3MoteWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, *args, **kwargs):
+        (_show_warning if issubclass(category, EdgeL3MoteWarning) else default)(message, category, *args, **kwargs)
+
+    warnings.showwarning = show
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one error line in the same form as every other error (and a pointer to --help)."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("edgel3-mote").strip()
+        self.exit(2, f"edgel3-mote: error: {command + ': ' if command else ''}{message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="edgel3-mote",
         description="EdgeL3 audio embeddings from Keras to a microcontroller mote.",
     )
@@ -50,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    _quiet_start()
     try:
         rc = args.func(args)
     except EdgeL3MoteError as exc:

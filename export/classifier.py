@@ -34,6 +34,7 @@ import numpy as np
 
 from edgel3_mote.atomic import atomic_dir
 from edgel3_mote.errors import ExportError, InvalidInputError
+from edgel3_mote.export.manifest import Manifest, TensorInfo
 
 HEAD_TFLITE = "head_int8.tflite"
 HEAD_MANIFEST = "head_manifest.json"
@@ -41,19 +42,15 @@ HEAD_MANIFEST = "head_manifest.json"
 SCALE_RTOL = 1e-5
 
 
-def _load_manifest(manifest) -> dict:
-    if isinstance(manifest, dict):
+def _load_manifest(manifest) -> Manifest:
+    """The embedding export's manifest: a Manifest, its JSON dict, its path or its export folder."""
+    if isinstance(manifest, Manifest):
         m = manifest
+    elif isinstance(manifest, dict):
+        m = Manifest.from_dict(manifest, source="the embedding manifest")
     else:
-        p = Path(manifest)
-        if p.is_dir():
-            p = p / "manifest.json"
-        if not p.is_file():
-            raise InvalidInputError(f"embedding manifest {p} not found: give the manifest.json of the embedding "
-                                    f"export (edgel3-mote export tflite)")
-        m = json.loads(p.read_text())
-    out = m.get("output") or {}
-    if out.get("scale") is None or out.get("zero_point") is None or not out.get("shape"):
+        m = Manifest.load(manifest)
+    if m.output.scale is None or m.output.zero_point is None or not m.output.shape:
         raise InvalidInputError("the embedding manifest has no output scale/zero_point/shape; re-run the export")
     return m
 
@@ -62,16 +59,11 @@ def _load_head(head_h5):
     """(float model with softmax, class names, logits model) of a saved classifier."""
     import tf_keras as keras
 
-    from edgel3_mote.compress.evaluate.protocol import classes_path
+    from edgel3_mote.compress.evaluate.protocol import check_saved_classifier, classes_path
 
     head_h5 = Path(head_h5)
     sidecar = classes_path(head_h5)
-    if not head_h5.is_file():
-        raise InvalidInputError(f"classifier {head_h5} not found: save one with edgel3-mote evaluate --save-classifier")
-    if not sidecar.is_file():
-        raise InvalidInputError(f"classifier {head_h5} has no class list {sidecar}: save it with "
-                                f"edgel3-mote evaluate --save-classifier")
-    classes = json.loads(sidecar.read_text())["classes"]
+    classes = check_saved_classifier(head_h5)
     model = keras.models.load_model(head_h5, compile=False)
     dense = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     if not dense or not all(isinstance(layer, keras.layers.Dense) for layer in dense):
@@ -93,13 +85,13 @@ def _load_head(head_h5):
     return model, classes, keras.Model(inp, x)
 
 
-def dequantize(q: np.ndarray, quant: dict) -> np.ndarray:
-    return (np.asarray(q, np.float32) - np.float32(quant["zero_point"])) * np.float32(quant["scale"])
+def dequantize(q: np.ndarray, quant: TensorInfo) -> np.ndarray:
+    return (np.asarray(q, np.float32) - np.float32(quant.zero_point)) * np.float32(quant.scale)
 
 
-def _representative(cal: np.ndarray, quant: dict, kernel: np.ndarray) -> np.ndarray:
+def _representative(cal: np.ndarray, quant: TensorInfo, kernel: np.ndarray) -> np.ndarray:
     """Calibration rows whose overall min/max are exactly the embedding's int8 range."""
-    s, zp = np.float32(quant["scale"]), int(quant["zero_point"])
+    s, zp = np.float32(quant.scale), int(quant.zero_point)
     lo, hi = np.float32((-128 - zp) * s), np.float32((127 - zp) * s)
     if len(cal) < 2:
         raise InvalidInputError(f"need at least 2 calibration embeddings, got {len(cal)}")
@@ -144,9 +136,9 @@ def _input_scale_offset(tflite: bytes) -> tuple[int, float, int]:
     return q._tab.Vector(o), float(q.Scale(0)), int(q.ZeroPoint(0))
 
 
-def _match_input_quant(tflite: bytes, quant: dict) -> bytes:
+def _match_input_quant(tflite: bytes, quant: TensorInfo) -> bytes:
     pos, scale, zp = _input_scale_offset(tflite)
-    want_s, want_zp = np.float32(quant["scale"]), int(quant["zero_point"])
+    want_s, want_zp = np.float32(quant.scale), int(quant.zero_point)
     if zp != want_zp or abs(scale - float(want_s)) > SCALE_RTOL * float(want_s):
         raise ExportError(f"the head's input quantisation ({scale}, {zp}) does not match the embedding's output "
                           f"({float(want_s)}, {want_zp}); check the calibration embeddings come from this model")
@@ -166,12 +158,12 @@ def export_classifier(head_h5, embedding_manifest, calibration_embeddings, out_d
     from edgel3_mote.export.ir import read_tflite
 
     emb_manifest = _load_manifest(embedding_manifest)
-    quant = emb_manifest["output"]
-    dim = int(np.prod(quant["shape"][1:]))
+    quant = emb_manifest.output
+    dim = int(np.prod(quant.shape[1:]))
     float_model, classes, logits_model = _load_head(head_h5)
     if int(float_model.input_shape[-1]) != dim:
         raise InvalidInputError(f"the classifier takes {float_model.input_shape[-1]}-d embeddings but the embedding "
-                                f"model {emb_manifest.get('model')} gives {dim}; train it on this model's embeddings")
+                                f"model {emb_manifest.model} gives {dim}; train it on this model's embeddings")
     cal = np.asarray(calibration_embeddings)
     if cal.ndim != 2 or cal.shape[1] != dim:
         raise InvalidInputError(f"calibration embeddings of shape {cal.shape}; expected (N, {dim})")
@@ -187,7 +179,7 @@ def export_classifier(head_h5, embedding_manifest, calibration_embeddings, out_d
     manifest = {
         "classes": classes,
         "head": str(head_h5),
-        "embedding": {"model": emb_manifest.get("model"), "sha256": emb_manifest.get("sha256")},
+        "embedding": {"model": emb_manifest.model, "sha256": emb_manifest.sha256},
         "input": {"shape": list(x.shape), "scale": float(x.scale[0]), "zero_point": int(x.zero_point[0])},
         "output": {"shape": list(y.shape), "scale": float(y.scale[0]), "zero_point": int(y.zero_point[0]),
                    "meaning": "int8 logits (softmax dropped): class = argmax"},
@@ -197,7 +189,7 @@ def export_classifier(head_h5, embedding_manifest, calibration_embeddings, out_d
                   "weight_bytes": int(sum(t.data.nbytes for t in graph.tensors if t.is_constant))},
         "calibration_rows": int(len(cal)),
     }
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "export classifier") as tmp:
         (tmp / HEAD_TFLITE).write_bytes(tflite)
         (tmp / HEAD_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
@@ -221,7 +213,7 @@ def int8_head_logits(head_tflite, embeddings_int8) -> np.ndarray:
 
 def float_head_classes(head_h5, embeddings_int8, manifest) -> np.ndarray:
     """The float classifier's class per row, on the embeddings dequantised with ``manifest``."""
-    quant = _load_manifest(manifest)["output"]
+    quant = _load_manifest(manifest).output
     float_model, _, _ = _load_head(head_h5)
     probs = float_model.predict(dequantize(_int8_rows(embeddings_int8), quant), batch_size=1024, verbose=0)
     return np.argmax(probs, axis=1)

@@ -9,27 +9,10 @@ import importlib
 import importlib.util
 from pathlib import Path
 
+from edgel3_mote.cli_types import positive_float as _positive_float
+from edgel3_mote.cli_types import positive_int as _positive_int
+
 DEFAULT_MODEL = "sea-64"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not positive")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} is not positive")
-    return value
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -45,10 +28,26 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help=f"seconds between 1-s windows when framing clips (default {DEFAULT_HOP_SIZE})")
 
 
+def _check_inputs(args) -> None:
+    """What can be checked without TensorFlow: input files and folders exist."""
+    from edgel3_mote.errors import InvalidInputError
+
+    if args.weights is not None and not Path(args.weights).is_file():
+        raise InvalidInputError(f"weights file {args.weights} does not exist: give the path of a trained .h5 "
+                                f"(or .h5.gz), or leave --weights out for seeded random weights")
+    for flag in ("calibration", "clips"):
+        folder = getattr(args, flag, None)
+        if folder is not None and not Path(folder).exists():
+            raise InvalidInputError(f"--{flag} {folder} does not exist: give a folder of audio clips")
+
+
 def _cmd_tflite(args) -> int:
-    from edgel3_mote.export.tflite import export_tflite
+    from edgel3_mote.atomic import check_output_dir
+    from edgel3_mote.export.tflite import EXPORT_FILES, EXPORT_LEGACY, export_tflite
 
     out = args.out or Path("build") / "tflite" / args.model
+    check_output_dir(out, "export tflite", EXPORT_FILES, EXPORT_LEGACY)
+    _check_inputs(args)
     result = export_tflite(args.model, weights=args.weights, calibration=args.calibration, out_dir=out,
                            seed=args.seed, calibration_steps=args.calibration_steps, hop_size=args.hop_size)
     m = result.manifest
@@ -66,10 +65,16 @@ def _cmd_tflite(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from edgel3_mote.export.report import parity_report
+    from edgel3_mote.atomic import check_output_dir
+    from edgel3_mote.export.report import REPORT_FILES, REPORT_LEGACY, parity_report
+    from edgel3_mote.export.tflite import EXPORT_FILES, EXPORT_LEGACY, INT8_NAME
 
     tflite_dir = args.tflite_dir or Path("build") / "tflite" / args.model
     out = args.out or Path("build") / "report" / "parity" / args.model
+    check_output_dir(out, "export report", REPORT_FILES, REPORT_LEGACY)
+    if not (Path(tflite_dir) / INT8_NAME).is_file():  # exported there first
+        check_output_dir(tflite_dir, "export tflite", EXPORT_FILES, EXPORT_LEGACY, flag="--tflite-dir")
+    _check_inputs(args)
     report = parity_report(args.model, weights=args.weights, tflite_dir=tflite_dir, clips=args.clips, out_dir=out,
                            hop_size=args.hop_size, seed=args.seed, calibration_steps=args.calibration_steps)
     s = report["summary"]
@@ -84,9 +89,36 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _check_int8_tflite(path: Path) -> None:
+    """An int8 model is required: refuse a float, truncated or corrupt .tflite, naming the file."""
+    import struct
+
+    from edgel3_mote.errors import ExportError, InvalidInputError
+    from edgel3_mote.export.opset import check_int8_opset, read_model
+
+    if path.is_dir():
+        path = path / "model_int8.tflite"
+    if not path.is_file():
+        raise InvalidInputError(f"{path} does not exist: give an int8 .tflite or an 'export tflite' folder")
+    try:
+        check_int8_opset(read_model(path.read_bytes()))
+    except ExportError as exc:
+        raise ExportError(f"{path}: {exc}") from None
+    except (struct.error, IndexError, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path} is not a complete .tflite ({type(exc).__name__}: {exc}): it is truncated "
+                                f"or corrupt; export it again (edgel3-mote export tflite)") from None
+
+
 def _cmd_carrays(args) -> int:
+    from edgel3_mote.atomic import check_output_dir
+    from edgel3_mote.errors import InvalidInputError
     from edgel3_mote.export.carrays import write_carrays
 
+    if not Path(args.tflite).exists():
+        raise InvalidInputError(f"--tflite {args.tflite} does not exist: give an int8 .tflite or an 'export tflite' "
+                                f"folder")
+    check_output_dir(args.out, "export carrays")  # an existing project folder is fine: two files are (re)written
+    _check_int8_tflite(Path(args.tflite))
     result = write_carrays(args.tflite, args.out, array_name=args.array_name, header_name=args.header_name)
     print(f"wrote {result.header} and {result.source}: {result.array_name}[{result.length}] "
           f"(16-byte aligned), sha256 {result.sha256}")

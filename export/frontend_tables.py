@@ -24,6 +24,7 @@ import numpy as np
 from edgel3_mote.atomic import atomic_write_text
 from edgel3_mote.compress.frontend import FrontendConfig, hann_window, mel_matrix, quantize_input
 from edgel3_mote.errors import ExportError
+from edgel3_mote.export.codegen.ops.base import c_float
 
 __all__ = ["fft_twiddles", "sparse_mel", "render_frontend_tables", "generate_frontend_tables",
            "quantize_input", "reference_logmel_s8", "scratch_bytes",
@@ -82,7 +83,7 @@ def reference_logmel_s8(pcm, cfg: FrontendConfig, input_affine, input_quant,
     The device's own conventions, made explicit: x / 32768 as the float audio, zero-padded at
     the end to the model window, then the numpy reference and ``quantize_input``.
     """
-    from edgel3_mote.compress.frontend import log_mel_spectrogram
+    from edgel3_mote.compress.frontend import model_input_int8
     from edgel3_mote.errors import InvalidInputError
 
     window_samples = cfg.sr if window_samples is None else int(window_samples)
@@ -92,15 +93,7 @@ def reference_logmel_s8(pcm, cfg: FrontendConfig, input_affine, input_quant,
                                 f"(got {pcm.dtype} {pcm.shape}): frame the audio into model windows first")
     audio = np.zeros(window_samples, np.float64)
     audio[:len(pcm)] = pcm / 32768.0
-    return quantize_input(log_mel_spectrogram(audio, cfg), input_affine, *input_quant)
-
-
-def _c_float(value: float) -> str:
-    """Shortest decimal that round-trips the float32 value, as a C float literal."""
-    value = np.float32(value)
-    if not np.isfinite(value):
-        raise ExportError(f"front-end constant {value} is not finite: check the model's input BatchNormalization")
-    return np.format_float_scientific(value, unique=True, trim="0") + "f"
+    return model_input_int8(audio, cfg, input_affine, *input_quant)
 
 
 def _rows(values: Sequence, fmt) -> list[str]:
@@ -140,22 +133,22 @@ def render_frontend_tables(cfg: FrontendConfig, input_affine, input_quant,
         "n_frames": cfg.n_frames(window_samples),
         "window_samples": window_samples,
         "pad_left": cfg.pad_left(window_samples),
-        "power_melgram": _c_float(cfg.power_melgram),
+        "power_melgram": c_float(cfg.power_melgram),
         "power_melgram_mode": mode,
-        "amin": _c_float(cfg.amin),
-        "dynamic_range": _c_float(cfg.dynamic_range),
-        "affine_scale": _c_float(input_affine[0]),
-        "affine_offset": _c_float(input_affine[1]),
-        "input_scale": _c_float(input_quant[0]),
+        "amin": c_float(cfg.amin),
+        "dynamic_range": c_float(cfg.dynamic_range),
+        "affine_scale": c_float(input_affine[0]),
+        "affine_offset": c_float(input_affine[1]),
+        "input_scale": c_float(input_quant[0]),
         "input_zero_point": int(input_quant[1]),
         "n_weights": max(len(weights), 1),
         "scratch_bytes": scratch_bytes(cfg),
-        "window": _rows(hann_window(cfg.n_dft), _c_float),
-        "twiddles": _rows(fft_twiddles(cfg.n_dft), _c_float),
+        "window": _rows(hann_window(cfg.n_dft), c_float),
+        "twiddles": _rows(fft_twiddles(cfg.n_dft), c_float),
         "mel_start": _rows(starts, str),
         "mel_length": _rows(lengths, str),
         "mel_offset": _rows(offsets, lambda v: f"{int(v)}u"),
-        "mel_weights": _rows(weights, _c_float),
+        "mel_weights": _rows(weights, c_float),
         "config_comment": ", ".join(f"{k}={v}" for k, v in cfg.to_dict().items()),
     }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), undefined=jinja2.StrictUndefined,

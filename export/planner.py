@@ -335,7 +335,7 @@ def _row_bytes(graph: Graph, tid: int) -> int:
 
 
 def _build(graph: Graph, groups: Sequence[StreamGroup], scratch_bytes: Callable[[Op], int],
-           frontend_scratch_bytes: int) -> Plan:
+           frontend_scratch_bytes: int, streamed_scratch_bytes: Callable[[Op], int] | None = None) -> Plan:
     grouped = {i: g for g in groups for i in g.ops}
     steps: list[Step] = []
     for op in graph.ops:
@@ -391,8 +391,9 @@ def _build(graph: Graph, groups: Sequence[StreamGroup], scratch_bytes: Callable[
         for t in g.intermediates:
             buffers.append(Buffer(f"line:{graph.tensor(t).name or t}", g.line_rows[t] * _row_bytes(graph, t),
                                   s, s, "line", (t,)))
+    streamed_scratch_bytes = streamed_scratch_bytes or scratch_bytes
     for s, step in enumerate(steps):
-        need = max(scratch_bytes(graph.ops[i]) for i in step.ops)
+        need = max((streamed_scratch_bytes if step.group else scratch_bytes)(graph.ops[i]) for i in step.ops)
         if need > 0:
             buffers.append(Buffer(f"scratch:step{s}", need, s, s, "scratch"))
     if frontend_scratch_bytes > 0:
@@ -403,13 +404,16 @@ def _build(graph: Graph, groups: Sequence[StreamGroup], scratch_bytes: Callable[
 
 def plan_memory(graph: Graph, *, streaming: str = "auto", ram_budget: int | None = None,
                 frontend_scratch_bytes: int = 0,
-                scratch_bytes: Callable[[Op], int] | None = None) -> Plan:
+                scratch_bytes: Callable[[Op], int] | None = None,
+                streamed_scratch_bytes: Callable[[Op], int] | None = None) -> Plan:
     """Plan the arena for ``graph``.
 
     streaming: 'off' (whole tensors), 'on' (stream chains as long as that shrinks the arena) or
     'auto' (stream only until the arena fits ``ram_budget``; nothing without a budget).
     Candidates are conv/pool chains ending at a max-pool, and runs of adjacent ones merged.
-    scratch_bytes(op): the kernel scratch an op needs while it runs (default none).
+    scratch_bytes(op): the kernel scratch an op needs while it runs (default none);
+    streamed_scratch_bytes(op): the same inside a streamed chain, where every call computes one
+    output row (default scratch_bytes).
     """
     if streaming not in STREAMING_MODES:
         raise ExportError(f"streaming='{streaming}' is not one of {STREAMING_MODES}")
@@ -434,7 +438,8 @@ def plan_memory(graph: Graph, *, streaming: str = "auto", ram_budget: int | None
             keep = [c for c in chosen if not set(c.ops) & set(g.ops)]
             if any(set(c.ops) & set(g.ops) and not set(c.ops) <= set(g.ops) for c in chosen):
                 continue  # partial overlap: not a valid set of chains
-            trials.append((_build(graph, keep + [g], scratch_bytes, frontend_scratch_bytes), keep + [g]))
+            trials.append((_build(graph, keep + [g], scratch_bytes, frontend_scratch_bytes, streamed_scratch_bytes),
+                           keep + [g]))
         if not trials:
             break
         n_streamed = lambda t: sum(len(g.ops) for g in t[1])  # noqa: E731

@@ -33,8 +33,10 @@ from typing import Callable
 import numpy as np
 
 from edgel3_mote import __version__
-from edgel3_mote.atomic import atomic_dir, atomic_write_text
+from edgel3_mote.atomic import atomic_dir, atomic_write_text, check_output_dir
 from edgel3_mote.errors import ExportError, InvalidInputError, ToolchainError
+from edgel3_mote.export.codegen.ops.base import c_float
+from edgel3_mote.metrics import sha256_file
 from edgel3_mote.export.boards import (FIRMWARE_DIR, LINK_FLAGS, OPT_FLAGS, BoardSpec, elf_memory_usage,
                                        get_board, link_overflow_error, require_toolchain)
 
@@ -49,6 +51,10 @@ APP_RESERVE_BYTES = 6 * 1024
 MAKE_TIMEOUT_S = 900
 FIRMWARE_SUBDIRS = ("include", "kernels", "frontend", "protocol")
 SOURCE_SUFFIXES = {".c", ".h", ".S", ".ld", ".md"}
+# what a project folder holds at its top (checked before any work) and how one from before the
+# output marker (atomic.OUTPUT_MARKER) is recognised
+PROJECT_FILES = ("project.json", "Makefile", "README.md", "src", "firmware", "export")
+PROJECT_LEGACY = ("project.json", {"inputs_sha256": None})
 
 
 def _stderr(msg: str) -> None:
@@ -71,6 +77,7 @@ class ProjectInfo:
     memory: dict[str, dict] = field(default_factory=dict)       # per ELF: flash/RAM use
     reused: bool = False
     head: dict | None = None                                    # the classifier head, if any
+    serial_app_skipped: str | None = None                       # why firmware.elf was not built
 
     @property
     def selftest_elf(self) -> Path:
@@ -87,14 +94,6 @@ class ProjectInfo:
 
 
 # ------------------------------------------------------------------------------ hashing / cache
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _tree_digest(paths) -> str:
     h = hashlib.sha256()
     for p in sorted(paths):
@@ -123,8 +122,8 @@ def _model_id(model) -> tuple[str, str]:
 
 
 def _export_key(model, weights: Path | None, clips: list[Path], seed: int) -> str:
-    desc = {"model": _model_id(model)[1], "seed": int(seed), "weights": _sha256_file(weights) if weights else None,
-            "calibration": [_sha256_file(c) for c in clips], "version": __version__}
+    desc = {"model": _model_id(model)[1], "seed": int(seed), "weights": sha256_file(weights) if weights else None,
+            "calibration": [sha256_file(c) for c in clips], "version": __version__}
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -158,16 +157,19 @@ def _tflm_arena(export_dir: Path, int8: bytes) -> int | None:
 
 
 # ------------------------------------------------------------------------------ self-test vectors
-def _max_vectors(board: BoardSpec, manifest: dict) -> int:
-    """As many vectors (up to MAX_VECTORS) as fit in flash beside the weights and ~160 KiB of code."""
-    budget = board.flash_size - int(manifest["sizes"].get("weight_bytes", 0)) - 160 * 1024
-    return int(max(1, min(MAX_VECTORS, budget // _vector_bytes(manifest))))
+def vector_counts(board: BoardSpec, manifest: dict, weight_bytes: int, n_clips: int) -> tuple[int, int]:
+    """(vectors, vectors with PCM) that fit in flash beside the engine's weights and ~160 KiB of code.
 
-
-def _vector_bytes(manifest: dict) -> int:
-    """Flash of one self-test vector: int16 PCM, the int8 spectrogram, the embedding (int8 + float)."""
-    return 2 * int(manifest["window_samples"]) + int(np.prod(manifest["input"]["shape"])) \
-        + 5 * int(np.prod(manifest["output"]["shape"]))
+    Every vector carries the host's int8 spectrogram and the expected embeddings (the engine check);
+    the first ones also carry their int16 PCM window (the front-end and end-to-end checks), at
+    least one, as many as fit. L3 on the 1 MB mote: six engine vectors, one with its 96,000-byte PCM.
+    """
+    window = int(manifest["window_samples"])
+    per_vector = int(np.prod(manifest["input"]["shape"])) + 5 * int(np.prod(manifest["output"]["shape"]))
+    budget = board.flash_size - int(weight_bytes) - 160 * 1024 - 2 * window  # the first PCM window
+    n = int(max(1, min(MAX_VECTORS, n_clips or 4, budget // per_vector)))
+    n_pcm = int(min(n, 1 + max(0, budget - n * per_vector) // (2 * window)))
+    return n, n_pcm
 
 
 # Flash the w16 budget leaves for everything but weights and self-test vectors: code, the front-end's
@@ -177,10 +179,14 @@ def _vector_bytes(manifest: dict) -> int:
 W16_CODE_RESERVE_BYTES = 48 * 1024
 
 
-def _w16_flash_bytes(board: BoardSpec, manifest: dict, n_vectors: int, classifier: Path | None) -> int:
+def _w16_flash_bytes(board: BoardSpec, manifest: dict, n_clips: int, classifier: Path | None) -> int:
     """Flash left for int16-expanded conv weights beside the int8 weights, the code
-    (W16_CODE_RESERVE_BYTES), the self-test vectors and a classifier head's weights (one byte per
+    (W16_CODE_RESERVE_BYTES), the self-test vectors that ``vector_counts`` places beside the int8
+    weights (so expanding never costs a vector) and a classifier head's weights (one byte per
     parameter stored in its .h5, plus 8 KiB)."""
+    weight_bytes = int(manifest["sizes"].get("weight_bytes", 0))
+    n, n_pcm = vector_counts(board, manifest, weight_bytes, n_clips)
+    per_vector = int(np.prod(manifest["input"]["shape"])) + 5 * int(np.prod(manifest["output"]["shape"]))
     head = 0
     if classifier is not None:
         import h5py
@@ -189,14 +195,47 @@ def _w16_flash_bytes(board: BoardSpec, manifest: dict, n_vectors: int, classifie
         with h5py.File(classifier, "r") as f:
             f.visititems(lambda _, obj: sizes.append(obj.size) if isinstance(obj, h5py.Dataset) else None)
         head = sum(sizes) + 8 * 1024
-    return max(0, board.flash_size - int(manifest["sizes"].get("weight_bytes", 0)) - W16_CODE_RESERVE_BYTES
-               - n_vectors * _vector_bytes(manifest) - head)
+    return max(0, board.flash_size - weight_bytes - W16_CODE_RESERVE_BYTES - n * per_vector
+               - n_pcm * 2 * int(manifest["window_samples"]) - head)
 
 
 def engine_ram_budget(board: BoardSpec, window_samples: int) -> int:
     """The arena bytes a board leaves the engine: its RAM minus the stack and the apps' static RAM
     (the serial app's int16 PCM window and APP_RESERVE_BYTES)."""
-    return board.ram_size - board.stack_size - 2 * int(window_samples) - APP_RESERVE_BYTES
+    return selftest_ram_budget(board) - 2 * int(window_samples)
+
+
+def selftest_ram_budget(board: BoardSpec) -> int:
+    """The arena bytes the self-test alone leaves (its vectors are in flash): RAM - stack - APP_RESERVE_BYTES."""
+    return board.ram_size - board.stack_size - APP_RESERVE_BYTES
+
+
+def generate_board_engine(int8: bytes, src: Path, board: BoardSpec, window_samples: int, *, model_name: str,
+                          streaming: str = "auto", frontend_scratch_bytes: int = 0, w16_flash_bytes: int = 0):
+    """The engine as a board's project builds it: -> (EngineInfo, RAM budget, why the serial app is skipped).
+
+    The arena is planned for the serial app's budget (engine_ram_budget); when it cannot fit there,
+    for the self-test's (selftest_ram_budget: its vectors are in flash, no PCM in RAM), and the
+    serial app is skipped with the reason returned (None when it fits).
+    """
+    from edgel3_mote.export.codegen import generate_engine
+
+    args = dict(model_name=model_name, streaming=streaming, frontend_scratch_bytes=frontend_scratch_bytes,
+                use_dsp=board.dsp, w16_flash_bytes=w16_flash_bytes)
+    ram_budget = engine_ram_budget(board, window_samples)
+    try:
+        return generate_engine(int8, src, ram_budget=ram_budget, **args), ram_budget, None
+    except ExportError:
+        selftest_budget = selftest_ram_budget(board)
+        if selftest_budget <= ram_budget:
+            raise
+        engine = generate_engine(int8, src, ram_budget=selftest_budget, **args)
+        need = engine.arena_bytes + 2 * window_samples + board.stack_size + APP_RESERVE_BYTES
+        why = (f"the serial app (firmware.elf) does not fit {board.name}: the {engine.arena_bytes:,}-byte arena, its "
+               f"{2 * window_samples:,}-byte PCM window, the {board.stack_size:,}-byte stack and up to "
+               f"{APP_RESERVE_BYTES:,} bytes of statics need {need:,} of {board.ram_size:,} bytes of RAM; "
+               f"only selftest.elf is built")
+        return engine, selftest_budget, why
 
 
 def _vector_windows(clips: list[Path], manifest: dict, seed: int,
@@ -257,14 +296,17 @@ def _selftest_vectors(manifest: dict, int8: bytes, float_tflite: bytes, names, p
             "output_bytes": vectors[0]["embedding_s8"].size, "window_samples": window}
 
 
-def _c_float(x) -> str:
-    text = f"{float(x):.9g}"
-    return (text if any(c in text for c in ".en") else text + ".0") + "f"
-
-
 def _c_rows(values, fmt=str, per_line: int = 20) -> str:
     vals = [fmt(v) for v in np.asarray(values).reshape(-1)]
     return "\n".join("        " + ", ".join(vals[i:i + per_line]) + "," for i in range(0, len(vals), per_line))
+
+
+def nonzero_macs(layer) -> int:
+    """A conv layer's MACs with a nonzero weight: output positions x nonzero weights (border taps
+    that read padding counted, as in ``macs``); ``macs`` for layers without counted weights."""
+    if layer.nonzeros is None or len(layer.output_shape) != 4:
+        return layer.macs
+    return int(layer.output_shape[1]) * int(layer.output_shape[2]) * int(layer.nonzeros)
 
 
 def _engine_report(engine, ram_budget: int) -> str:
@@ -275,7 +317,8 @@ def _engine_report(engine, ram_budget: int) -> str:
              f"{engine.macs:,} MACs", "", "layers:"]
     for i, layer in enumerate(engine.layers):
         lines.append(f"  {i:>2} {layer.op:<16} {str(tuple(layer.input_shape)):<20} -> {str(tuple(layer.output_shape)):<20} "
-                     f"{layer.macs:>13,} MACs {layer.weight_bytes:>10,} B {layer.weight_format}  {layer.name}")
+                     f"{layer.macs:>13,} MACs {nonzero_macs(layer):>13,} nonzero {layer.weight_bytes:>10,} B "
+                     f"{layer.weight_format}  {layer.name}")
     lines += ["", "streamed chains:"]
     for g in engine.streaming_groups:
         bufs = ", ".join(f"{name} {b['rows']} rows = {b['bytes']:,} B" for name, b in g["line_buffers"].items())
@@ -364,14 +407,15 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
     clip_paths = find_audio_files(clips) if clips is not None else []
     cal_paths = find_audio_files(calibration) if calibration is not None else clip_paths
     out_dir = Path(out_dir) if out_dir is not None else REPO / "build" / board.name / model_name
+    check_output_dir(out_dir, "export firmware", PROJECT_FILES, PROJECT_LEGACY, flag="--out")
     from edgel3_mote.export.project_head import check_classifier
     classifier, classifier_inputs = check_classifier(classifier)
     cache_root = Path(cache_dir) if cache_dir is not None else REPO / "build" / ".cache" / "export"
 
     inputs = {
         "board": board.to_dict(), "model": model_identity, "seed": int(seed), "streaming": streaming, "build": build,
-        "weights": _sha256_file(weights) if weights else None,
-        "clips": [_sha256_file(c) for c in clip_paths], "calibration": [_sha256_file(c) for c in cal_paths],
+        "weights": sha256_file(weights) if weights else None,
+        "clips": [sha256_file(c) for c in clip_paths], "calibration": [sha256_file(c) for c in cal_paths],
         "code": _tree_digest(_generator_sources())}
     if classifier is not None:  # only then, so projects without a head keep their key
         inputs["classifier"] = classifier_inputs
@@ -382,6 +426,7 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
         if old.get("inputs_sha256") == key and all((out_dir / e).is_file() for e in old["elfs"].values()):
             log(f"{out_dir}: up to date (inputs unchanged), not regenerated")
             return _info_from_json(old, out_dir, reused=True)
+        _check_replacing(out_dir, old, inputs, log)
 
     export_dir, int8, manifest = _int8_export(model, weights, cal_paths, seed, cache_root, log)
     float_tflite = (export_dir / "model_float.tflite").read_bytes()
@@ -393,38 +438,42 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
     cfg = FrontendConfig.from_dict(manifest["frontend"])
     window = int(manifest["window_samples"])
     from edgel3_mote.export.frontend_tables import generate_frontend_tables, scratch_bytes
-    ram_budget = engine_ram_budget(board, window)
     tflm_arena = _tflm_arena(export_dir, int8)
 
-    names, pcm, vector_source = _vector_windows(clip_paths, manifest, seed, _max_vectors(board, manifest))
-    if not clip_paths:
-        log(f"NOTE: self-test vectors are {vector_source}")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    from edgel3_mote.export.codegen import generate_engine
 
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "export firmware", legacy=PROJECT_LEGACY) as tmp:
         src = tmp / "src"
         src.mkdir()
-        engine = generate_engine(int8, src, model_name=manifest["model"], ram_budget=ram_budget,
-                                 streaming=streaming, frontend_scratch_bytes=scratch_bytes(cfg),
-                                 use_dsp=board.dsp, w16_flash_bytes=_w16_flash_bytes(board, manifest, len(names), classifier))
+        engine, ram_budget, serial_skipped = generate_board_engine(
+            int8, src, board, window, model_name=manifest["model"], streaming=streaming,
+            frontend_scratch_bytes=scratch_bytes(cfg),
+            w16_flash_bytes=_w16_flash_bytes(board, manifest, len(clip_paths), classifier))
+        if serial_skipped:
+            log(f"WARNING: {serial_skipped}")
         log(f"engine arena of {manifest['model']} (every buffer; RAM budget {ram_budget:,} bytes):\n"
             + engine.buffer_table)
         (tmp / "engine_report.txt").write_text(_engine_report(engine, ram_budget))
         generate_frontend_tables(cfg, (manifest["input_affine"]["scale"], manifest["input_affine"]["offset"]),
                                  (manifest["input"]["scale"], manifest["input"]["zero_point"]), src, window)
+        n_vectors, n_pcm = vector_counts(board, manifest, engine.weight_bytes, len(clip_paths))
+        names, pcm, vector_source = _vector_windows(clip_paths, manifest, seed, n_vectors)
+        if not clip_paths:
+            log(f"NOTE: self-test vectors are {vector_source}")
+        log(f"self-test vectors: {len(names)} (the first {min(n_pcm, len(names))} with their PCM window)")
         vec = _selftest_vectors(manifest, int8, float_tflite, names, pcm)
+        vec["n_pcm"] = min(n_pcm, len(names))
         head = None
         if classifier is not None:
             from edgel3_mote.export.project_head import add_head
             head = add_head(classifier, export_dir, int8, manifest, cal_paths, vec, tmp, src,
                             ram_budget - engine.arena_bytes, board, seed, log)
-        for v in vec["vectors"]:
-            v["pcm"] = _c_rows(v["pcm"])
+        for i, v in enumerate(vec["vectors"]):
+            v["pcm"] = _c_rows(v["pcm"]) if i < vec["n_pcm"] else None
             v["spectrogram"] = _c_rows(v["spectrogram"])
             v["embedding_s8"] = ", ".join(str(int(e)) for e in v["embedding_s8"])
-            v["embedding_f32"] = ", ".join(_c_float(e) for e in v["embedding_f32"])
+            v["embedding_f32"] = ", ".join(c_float(e) for e in v["embedding_f32"])
         vctx = dict(vec, model=manifest["model"], vector_source=vector_source, n=len(names),
                     random_weights=random_weights, seed=int(seed), head=head)
         _render(env, "selftest_vectors.h", src / "selftest_vectors.h", **vctx)
@@ -434,17 +483,18 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
         if head is not None:
             common += [f"src/{name}" for name in head["sources"]]
         shutil.copytree(export_dir, tmp / "export")
-        targets = ["selftest.elf"] + (["firmware.elf"] if serial else [])
+        targets = ["selftest.elf"] + (["firmware.elf"] if serial and serial_skipped is None else [])
         info = ProjectInfo(board.name, model_name, out_dir, random_weights, int(seed) if random_weights else None,
                            str(weights) if weights else None, engine.arena_bytes, engine.unstreamed_arena_bytes,
-                           tflm_arena, engine.weight_bytes, head=head and head["summary"])
+                           tflm_arena, engine.weight_bytes, head=head and head["summary"],
+                           serial_app_skipped=serial_skipped)
         ctx = dict(board=board, model=model_name, weights=info.weights, random_weights=random_weights, seed=seed,
                    weights_line=info.weights_line, cpu_flags=" ".join(board.cflags()),
                    opt_flags=" ".join(OPT_FLAGS), link_flags=" ".join(LINK_FLAGS), common_sources=common,
                    serial_sources=serial, targets=targets, arena_bytes=engine.arena_bytes,
                    unstreamed_arena_bytes=engine.unstreamed_arena_bytes, weight_bytes=engine.weight_bytes,
                    tflm_arena=f"{tflm_arena:,} bytes" if tflm_arena else "n/a",
-                   n_vectors=len(names), vector_source=vector_source, head=head)
+                   n_vectors=len(names), vector_source=vector_source, head=head, serial_skipped=serial_skipped)
         _render(env, "Makefile", tmp / "Makefile", **ctx)
         _render(env, "README.md", tmp / "README.md", **ctx)
 
@@ -459,8 +509,9 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
                "board_spec": board.to_dict(), "weights_line": info.weights_line,
                "export": {"sha256": manifest["sha256"], "sizes": manifest["sizes"], "ops": manifest["ops"]},
                "engine": engine.to_dict() | {"files": [Path(f).name for f in engine.files]},
-               "ram_budget": ram_budget, "vectors": {"source": vector_source, "names": names},
-               "sha256": {t: _sha256_file(tmp / t) for t in targets if (tmp / t).is_file()}}
+               "ram_budget": ram_budget,
+               "vectors": {"source": vector_source, "names": names, "with_pcm": vec["n_pcm"]},
+               "sha256": {t: sha256_file(tmp / t) for t in targets if (tmp / t).is_file()}}
         (tmp / "project.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     info.elfs = {k: str(out_dir / v) for k, v in info.elfs.items()}
     log(f"wrote {out_dir}: arena {engine.arena_bytes:,} B (unstreamed {engine.unstreamed_arena_bytes:,} B, "
@@ -468,11 +519,25 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
     return info
 
 
+def _check_replacing(out_dir: Path, old: dict, inputs: dict, log: Callable[[str], None]) -> None:
+    """A rebuild may follow new code, clips or options; it never silently swaps a trained model on a board."""
+    before = old.get("inputs", {})
+    changed = [k for k in ("model", "weights", "classifier") if before.get(k) != inputs.get(k)]
+    if not changed:
+        return
+    if old.get("random_weights", True):
+        log(f"{out_dir}: replacing its RANDOM-weights build ({', '.join(changed)} changed)")
+        return
+    raise InvalidInputError(f"{out_dir} holds a build of {old.get('model')} with trained weights {old.get('weights')}; "
+                            f"this run differs in {', '.join(changed)} and would replace it: pass the same --weights "
+                            f"(and --classifier) to reuse it, --out for a second project, or --force to replace it")
+
+
 def _info_from_json(doc: dict, out_dir: Path, reused: bool) -> ProjectInfo:
     info = ProjectInfo(doc["board"], doc["model"], out_dir, doc["random_weights"], doc["seed"], doc["weights"],
                        doc["arena_bytes"], doc["unstreamed_arena_bytes"], doc["tflm_arena_bytes"],
                        doc["weight_bytes"], {k: str(out_dir / v) for k, v in doc["elfs"].items()},
-                       doc["memory"], reused, doc.get("head"))
+                       doc["memory"], reused, doc.get("head"), doc.get("serial_app_skipped"))
     return info
 
 

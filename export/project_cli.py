@@ -62,12 +62,18 @@ def print_project(info) -> None:
     if info.head:
         print(f"head:    {info.head['num_classes']} classes ({', '.join(info.head['classes'])}), arena "
               f"{info.head['arena_bytes']:,} bytes, weights {info.head['weight_bytes']:,} bytes")
+    if info.serial_app_skipped:
+        print(f"note:    {info.serial_app_skipped}")
     if not board.runnable_in_qemu:
         print(f"note:    {board.name} is build-only: untested on hardware")
 
 
 def _run(args) -> int:
-    from edgel3_mote.export.project import build_firmware_project
+    from edgel3_mote.atomic import check_output_dir
+    from edgel3_mote.export.project import PROJECT_FILES, PROJECT_LEGACY, build_firmware_project
+
+    if args.out is not None:  # the default folder is checked inside, once the board's name is known
+        check_output_dir(args.out, "export firmware", PROJECT_FILES, PROJECT_LEGACY, flag="--out")
 
     info = build_firmware_project(args.board, args.model, weights=args.weights, clips=args.clips,
                                   calibration=args.calibration, out_dir=args.out, seed=args.seed,

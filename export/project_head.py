@@ -16,15 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from edgel3_mote.errors import InvalidInputError
+from edgel3_mote.export.manifest import Manifest
+from edgel3_mote.metrics import sha256_file
 
 # Calibration windows for the head's hidden/output ranges (its input range is the embedding's).
 MAX_HEAD_CALIBRATION_WINDOWS = 64
 HEAD_SOURCES = ("em_head_engine.c", "em_head_weights.c")
 CLASSIFIER_H5 = "classifier.h5"  # the copy in <project>/head/, beside head_int8.tflite
-
-
-def _sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def classes_sha256(classes: list[str]) -> str:
@@ -38,15 +36,15 @@ def check_classifier(classifier) -> tuple[Path | None, dict | None]:
         return None, None
     from edgel3_mote.compress.evaluate.protocol import classes_path
 
+    from edgel3_mote.compress.evaluate.protocol import check_saved_classifier
+
     path = Path(classifier).resolve()
     if not path.is_file():
         raise InvalidInputError(f"classifier {path} does not exist: save one with edgel3-mote evaluate "
                                 f"--save-classifier, or leave --classifier out")
+    check_saved_classifier(path)
     sidecar = classes_path(path)
-    if not sidecar.is_file():
-        raise InvalidInputError(f"classifier {path} has no class list {sidecar}: save it with "
-                                f"edgel3-mote evaluate --save-classifier")
-    return path, {"h5": _sha256_file(path), "classes": _sha256_file(sidecar)}
+    return path, {"h5": sha256_file(path), "classes": sha256_file(sidecar)}
 
 
 def _c_string(s: str) -> str:
@@ -75,34 +73,30 @@ def classes_header(classes: list[str], head_sha256: str) -> str:
             f"{names}\n}};\n\n#endif\n")
 
 
-def _calibration_embeddings(int8: bytes, manifest: dict, cal_paths: list[Path], vec: dict) -> np.ndarray:
+def _calibration_embeddings(int8: bytes, manifest: Manifest, cal_paths: list[Path], vec: dict) -> np.ndarray:
     """int8 embeddings of (up to MAX_HEAD_CALIBRATION_WINDOWS) calibration windows, plus the vectors'."""
-    from edgel3_mote.compress.frontend import FrontendConfig
     from edgel3_mote.compress.models.registry import ModelSpec
-    from edgel3_mote.export.frontend_tables import reference_logmel_s8
     from edgel3_mote.export.reference import TflmRunner
     from edgel3_mote.export.tflite import clip_windows
 
-    cfg = FrontendConfig.from_dict(manifest["frontend"])
-    window = int(manifest["window_samples"])
-    spec = ModelSpec(manifest["model"], "custom", cfg, window, int(np.prod(manifest["output"]["shape"])), True,
+    window = manifest.window_samples
+    spec = ModelSpec(manifest.model, "custom", manifest.frontend, window, manifest.output.size, True,
                      "head calibration framing")
     wins = [clip_windows(p, spec) for p in cal_paths]
     rows = np.concatenate(wins) if wins else np.zeros((0, window))
     if len(rows) > MAX_HEAD_CALIBRATION_WINDOWS:  # spread evenly over all clips
         rows = rows[np.linspace(0, len(rows) - 1, MAX_HEAD_CALIBRATION_WINDOWS).round().astype(int)]
-    affine = (manifest["input_affine"]["scale"], manifest["input_affine"]["offset"])
-    quant = (manifest["input"]["scale"], manifest["input"]["zero_point"])
     runner = TflmRunner(int8)
     emb = [v["embedding_s8"] for v in vec["vectors"]]
     for x in rows:
+        # the device's audio: int16 PCM, read back as pcm / 32768
         pcm = np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
-        spec_s8 = reference_logmel_s8(pcm, cfg, affine, quant, window)
+        spec_s8 = manifest.model_input_int8(pcm.astype(np.float64) / 32768.0)
         emb.append(runner.invoke(spec_s8.reshape(runner.input_shape)).reshape(-1))
     return np.stack(emb).astype(np.int8)
 
 
-def add_head(classifier: Path, export_dir: Path, int8: bytes, manifest: dict, cal_paths: list[Path], vec: dict,
+def add_head(classifier: Path, export_dir: Path, int8: bytes, manifest: Manifest, cal_paths: list[Path], vec: dict,
              project: Path, src: Path, ram_budget: int, board, seed: int, log) -> dict:
     """Export + generate the head into ``project``; adds ``head_logits`` to ``vec``'s vectors.
 

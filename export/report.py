@@ -24,13 +24,17 @@ from typing import Callable
 
 import numpy as np
 
-from edgel3_mote.atomic import atomic_dir, save_png
+from edgel3_mote.atomic import atomic_dir, check_output_dir, save_png
 from edgel3_mote.compress.audio import find_audio_files
 from edgel3_mote.errors import InvalidInputError
+from edgel3_mote.export.manifest import Manifest
+from edgel3_mote.metrics import cosine_similarity
 from edgel3_mote.export.tflite import (DEFAULT_CALIBRATION_STEPS, DEFAULT_HOP_SIZE, INT8_NAME, clip_windows,
                                        export_tflite, load_export)
 
 REPORT_JSON, REPORT_MD, REPORT_PNG = "report.json", "report.md", "report.png"
+REPORT_FILES = (REPORT_JSON, REPORT_MD, REPORT_PNG)
+REPORT_LEGACY = (REPORT_JSON, {"summary": None, "tflm_arena_bytes": None})  # folders from before the marker
 
 
 def _stderr(msg: str) -> None:
@@ -42,11 +46,8 @@ def embedding_metrics(reference: np.ndarray, test: np.ndarray) -> dict[str, np.n
     ref = np.asarray(reference, np.float64).reshape(len(reference), -1)
     tst = np.asarray(test, np.float64).reshape(len(test), -1)
     diff = tst - ref
-    ref_norm, tst_norm = np.linalg.norm(ref, axis=1), np.linalg.norm(tst, axis=1)
-    denom = ref_norm * tst_norm
-    both_zero = (ref_norm == 0) & (tst_norm == 0)
-    cosine = np.where(denom > 0, np.sum(ref * tst, axis=1) / np.where(denom > 0, denom, 1.0),
-                      np.where(both_zero, 1.0, 0.0))
+    ref_norm = np.linalg.norm(ref, axis=1)
+    cosine = cosine_similarity(ref, tst)
     l2 = np.linalg.norm(diff, axis=1)
     l2_rel = np.where(ref_norm > 0, l2 / np.where(ref_norm > 0, ref_norm, 1.0), np.where(l2 == 0, 0.0, np.inf))
     return {"cosine": cosine, "l2_relative": l2_rel, "mae": np.mean(np.abs(diff), axis=1),
@@ -64,14 +65,8 @@ def _float_embeddings(model, windows: np.ndarray, batch: int = 32) -> np.ndarray
     return np.concatenate(outs).reshape(len(windows), -1).astype(np.float32)
 
 
-def _int8_inputs(windows: np.ndarray, manifest: dict, batch: int = 32) -> np.ndarray:
-    from edgel3_mote.compress.frontend import FrontendConfig, log_mel_spectrogram, quantize_input
-
-    cfg = FrontendConfig.from_dict(manifest["frontend"])
-    affine = (manifest["input_affine"]["scale"], manifest["input_affine"]["offset"])
-    qin = manifest["input"]
-    spec = np.concatenate([log_mel_spectrogram(windows[i:i + batch], cfg) for i in range(0, len(windows), batch)])
-    return quantize_input(spec, affine, qin["scale"], qin["zero_point"])
+def _int8_inputs(windows: np.ndarray, manifest: Manifest, batch: int = 32) -> np.ndarray:
+    return np.concatenate([manifest.model_input_int8(windows[i:i + batch]) for i in range(0, len(windows), batch)])
 
 
 def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir: str | Path = "build/report/parity",
@@ -98,6 +93,7 @@ def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir
     paths = find_audio_files(clips)
     if weights is not None and not Path(weights).is_file():
         raise InvalidInputError(f"weights file {weights} does not exist: give a trained .h5 or leave it out")
+    check_output_dir(out_dir, "export report", REPORT_FILES, REPORT_LEGACY)
 
     exported_to_scratch = False
     with tempfile.TemporaryDirectory(prefix="edgel3-mote-export-") as scratch:
@@ -109,11 +105,11 @@ def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir
             exported_to_scratch = tflite_dir is None
             tflite_dir = target
         int8_tflite, manifest = load_export(tflite_dir)
-    if manifest.get("model") != model:
-        raise InvalidInputError(f"{tflite_dir} holds an export of {manifest.get('model')!r}, not {model!r}: "
+    if manifest.model != model:
+        raise InvalidInputError(f"{tflite_dir} holds an export of {manifest.model!r}, not {model!r}: "
                                 f"give the matching --model or another --tflite-dir")
-    if bool(manifest.get("random_weights")) != (weights is None):
-        raise InvalidInputError(f"{tflite_dir} was exported with {'random' if manifest.get('random_weights') else 'trained'} "
+    if manifest.random_weights != (weights is None):
+        raise InvalidInputError(f"{tflite_dir} was exported with {'random' if manifest.random_weights else 'trained'} "
                                 f"weights but this report uses {'random' if weights is None else 'trained'} ones: "
                                 f"re-export with the same --weights")
     if weights is None:
@@ -122,7 +118,6 @@ def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir
 
     float_model = build_model(model, weights=None if weights is None else str(weights), seed=seed)
     runner = TflmRunner(int8_tflite)
-    out_q = manifest["output"]
     clip_rows, window_metrics, all_abs_errors, element_match = [], [], [], []
     first_input = None
     with warnings.catch_warnings():
@@ -135,7 +130,7 @@ def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir
             first_input = x_int8[0] if first_input is None else first_input
             y_tflm = np.stack([runner.invoke(x[..., None]).reshape(-1) for x in x_int8])
             y_ref = np.stack([builtin_ref_invoke(int8_tflite, x[..., None]).reshape(-1) for x in x_int8])
-            emb_int8 = (y_tflm.astype(np.float32) - np.float32(out_q["zero_point"])) * np.float32(out_q["scale"])
+            emb_int8 = manifest.dequantize_output(y_tflm)
             m = embedding_metrics(emb_float, emb_int8)
             exact = np.all(y_tflm == y_ref, axis=1)
             element_match.append((int(np.sum(y_tflm == y_ref)), int(y_tflm.size)))
@@ -181,7 +176,7 @@ def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir
         "output": manifest["output"],
         "calibration": manifest.get("calibration"),
     }
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "export report", legacy=REPORT_LEGACY) as tmp:
         (tmp / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")
         (tmp / REPORT_MD).write_text(render_markdown(report))
         _plot(report, np.concatenate(all_abs_errors), tmp / REPORT_PNG)

@@ -30,9 +30,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from edgel3_mote.atomic import atomic_dir, check_output_dir
 from edgel3_mote.compress.audio import find_audio_files, read_audio
-from edgel3_mote.atomic import atomic_dir
 from edgel3_mote.errors import ExportError, InvalidInputError
+from edgel3_mote.export.manifest import Manifest
 from edgel3_mote.export.opset import check_int8_opset, check_int8_quantization, read_model, weight_stats
 
 DEFAULT_CALIBRATION_STEPS = 300
@@ -40,6 +41,9 @@ DEFAULT_HOP_SIZE = 0.1
 INT8_NAME = "model_int8.tflite"
 FLOAT_NAME = "model_float.tflite"
 MANIFEST_NAME = "manifest.json"
+EXPORT_FILES = (INT8_NAME, FLOAT_NAME, MANIFEST_NAME)
+# an export folder written before output folders carried their marker (atomic.OUTPUT_MARKER)
+EXPORT_LEGACY = (MANIFEST_NAME, {"sha256": None, "ops": None})
 
 
 @dataclass
@@ -48,7 +52,7 @@ class ExportResult:
     int8_path: Path
     float_path: Path
     manifest_path: Path
-    manifest: dict
+    manifest: Manifest
 
     @property
     def int8_tflite(self) -> bytes:
@@ -199,6 +203,14 @@ def calibration_spectrograms(bb: _Backbone, calibration, steps: int, hop_size: f
     scale, offset = bb.input_affine
     x = np.concatenate(specs).astype(np.float32) * np.float32(scale) + np.float32(offset)
     source.update(windows=int(len(x)), hop_size=float(hop_size), seed=int(seed))
+    if not np.any(windows) or float(np.ptp(x)) < 1e-6:
+        from edgel3_mote.errors import EdgeL3MoteWarning
+
+        where = calibration if isinstance(calibration, (str, Path)) else ", ".join(source["clips"][:3]) or "synthetic"
+        warnings.warn(EdgeL3MoteWarning(
+            f"calibration set {where} is all silence ({len(x)} windows): the int8 input scale is degenerate and "
+            f"real audio will saturate; calibrate on clips with real sound (--calibration DIR)"), stacklevel=2)
+        source["all_silent"] = True
     return x[..., None], source
 
 
@@ -268,6 +280,8 @@ def export_tflite(model, weights=None, calibration=None, out_dir: str | Path | N
         if weights is not None and not Path(weights).is_file():
             raise InvalidInputError(f"weights file {weights} does not exist: give the path of a trained "
                                     f".h5 (or .h5.gz), or leave --weights out for seeded random weights")
+    if out_dir is not None:
+        check_output_dir(out_dir, "export tflite", EXPORT_FILES, EXPORT_LEGACY)
     if calibration is not None:
         calibration = find_audio_files(calibration)
     bb = _resolve_model(model, weights, seed, frontend, input_affine)
@@ -315,7 +329,7 @@ def export_tflite(model, weights=None, calibration=None, out_dir: str | Path | N
         "calibration": calibration_info,
     }
     out_dir = Path(out_dir) if out_dir is not None else Path("build") / "tflite" / bb.name
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "export tflite", legacy=EXPORT_LEGACY) as tmp:
         (tmp / INT8_NAME).write_bytes(int8_tflite)
         (tmp / FLOAT_NAME).write_bytes(float_tflite)
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -323,10 +337,11 @@ def export_tflite(model, weights=None, calibration=None, out_dir: str | Path | N
     log(f"wrote {out_dir}: int8 {sizes['int8_tflite_bytes']} B, float {sizes['float_tflite_bytes']} B, "
         f"weights {sizes['weight_bytes']} B ({sizes['nonzero_weight_bytes']} B nonzero), ops {' '.join(info.op_names)}"
         + ("  [RANDOM WEIGHTS]" if bb.random_weights else ""))
-    return ExportResult(out_dir, out_dir / INT8_NAME, out_dir / FLOAT_NAME, out_dir / MANIFEST_NAME, manifest)
+    return ExportResult(out_dir, out_dir / INT8_NAME, out_dir / FLOAT_NAME, out_dir / MANIFEST_NAME,
+                        Manifest.from_dict(manifest, source=str(out_dir / MANIFEST_NAME)))
 
 
-def load_export(tflite_dir: str | Path) -> tuple[bytes, dict]:
+def load_export(tflite_dir: str | Path) -> tuple[bytes, Manifest]:
     """(int8 .tflite bytes, manifest) of an export directory, checked against each other."""
     tflite_dir = Path(tflite_dir)
     int8_path, manifest_path = tflite_dir / INT8_NAME, tflite_dir / MANIFEST_NAME
@@ -334,8 +349,8 @@ def load_export(tflite_dir: str | Path) -> tuple[bytes, dict]:
         raise InvalidInputError(f"{tflite_dir} is not an export directory (needs {INT8_NAME} and {MANIFEST_NAME}): "
                                 f"run edgel3-mote export tflite -o {tflite_dir}")
     data = int8_path.read_bytes()
-    manifest = json.loads(manifest_path.read_text())
-    if hashlib.sha256(data).hexdigest() != manifest.get("sha256"):
+    manifest = Manifest.load(manifest_path)
+    if hashlib.sha256(data).hexdigest() != manifest.sha256:
         raise ExportError(f"{int8_path} does not match its manifest's sha256: re-run the export")
     return data, manifest
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh machine (called by `make setup`, `make test`, `make demo`, .ci/run):
 #   1. Debian packages: the Arm cross compiler + newlib, QEMU for Cortex-M boards, ffmpeg
-#      (audio/video decoding for AudioSet-format data), clang-format (make lint) -- only when missing;
+#      (audio/video decoding for AudioSet-format data), clang-format (make lint), clang + libFuzzer +
+#      llvm-cov (the protocol fuzzer) -- only when missing;
 #   2. .venv with the package installed editable plus its test extras.
 # Idempotent and quick when nothing changed (a stamp file tracks pyproject.toml/setup.py).
 set -euo pipefail
@@ -16,6 +17,11 @@ command -v arm-none-eabi-gcc >/dev/null 2>&1 || need_apt+=(gcc-arm-none-eabi)
 command -v qemu-system-arm >/dev/null 2>&1 || need_apt+=(qemu-system-arm)
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v clang-format >/dev/null 2>&1 || need_apt+=(clang-format)
+# the protocol fuzzer (make fuzz): clang with libFuzzer + ASan/UBSan runtimes, llvm-cov for its coverage
+command -v clang >/dev/null 2>&1 || need_apt+=(clang)
+{ command -v clang >/dev/null 2>&1 && [ -e "$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" ]; } \
+    || need_apt+=(libclang-rt-dev)
+command -v llvm-profdata >/dev/null 2>&1 && command -v llvm-cov >/dev/null 2>&1 || need_apt+=(llvm)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

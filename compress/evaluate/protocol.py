@@ -281,3 +281,38 @@ def classes_path(head_h5):
 
     p = Path(head_h5)
     return p.with_name(p.stem + ".classes.json")
+
+
+def check_saved_classifier(head_h5) -> list[str]:
+    """The class names of a classifier saved by ``save_classifier``, after checking (without TensorFlow)
+    that its .h5 is a readable HDF5 Keras model and its ``.classes.json`` a list of distinct names."""
+    import json
+    from pathlib import Path
+
+    import h5py
+
+    path, sidecar = Path(head_h5), classes_path(head_h5)
+    if not path.is_file():
+        raise InvalidInputError(f"classifier {path} does not exist: save one with edgel3-mote evaluate "
+                                f"--save-classifier")
+    if not sidecar.is_file():
+        raise InvalidInputError(f"classifier {path} has no class list {sidecar}: save it with edgel3-mote evaluate "
+                                f"--save-classifier")
+    try:
+        with h5py.File(path, "r") as f:
+            if "model_config" not in f.attrs:
+                raise InvalidInputError(f"classifier {path} is an HDF5 file but not a saved Keras model: give the "
+                                        f".h5 written by edgel3-mote evaluate --save-classifier")
+    except OSError as exc:
+        raise InvalidInputError(f"classifier {path} is not a readable .h5 ({exc}): it is truncated or corrupt; "
+                                f"save it again with edgel3-mote evaluate --save-classifier") from None
+    try:
+        classes = json.loads(sidecar.read_text())["classes"]
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
+        raise InvalidInputError(f"class list {sidecar} is malformed ({type(exc).__name__}: {exc}): it must be JSON "
+                                f'like {{"classes": ["dog", "cat"]}}; save the classifier again') from None
+    if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) and c for c in classes)
+            and len(set(classes)) == len(classes)):
+        raise InvalidInputError(f"class list {sidecar} must hold 2 or more distinct non-empty class names under "
+                                f'"classes", got {classes!r:.120}')
+    return classes

@@ -57,9 +57,11 @@ def get_spec(name: str) -> ModelSpec:
                          "L3-Net audio-visual correspondence model (224x224x3 frame + 1 s audio -> "
                          "2-way softmax); training/fine-tuning only, not an embedding model")
     if name.startswith("edgel3-"):
+        from edgel3_mote.compress.pruning.presets import preset_source
+
         plan = name.split("-", 1)[1]
         return ModelSpec(name, "edgel3", L3_FRONTEND, L3_FRONTEND.sr, 512, True,
-                         f"L3 audio (l3-melspec2) with the EdgeL3 Table II plan {plan} % pruned")
+                         f"L3 audio (l3-melspec2), plan {plan} % pruned ({preset_source(plan)})")
     dim = 6144 if name.endswith("6144") else 512
     return ModelSpec(name, "l3", L3_FRONTEND, L3_FRONTEND.sr, dim, True,
                      f"L3-Net audio cnn_L3_melspec2, 48 kHz 256x199 log-mel, {dim}-d embedding")

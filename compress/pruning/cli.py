@@ -4,6 +4,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgel3_mote.cli_types import positive_float, positive_int
+
+PRUNE_FILES = ("config.json", "summary.json")
+# a run folder written before output folders carried their marker (edgel3_mote.atomic.OUTPUT_MARKER)
+PRUNE_LEGACY = ("config.json", {"command": "prune"})
+SENSITIVITY_FILES = ("config.json", "summary.json", "sensitivity.csv", "sensitivity.png")
+
+
+def _check_start(args, command: str, files: tuple[str, ...]) -> None:
+    """Before TensorFlow: the output folder is usable and the input files exist."""
+    from edgel3_mote.atomic import check_output_dir
+    from edgel3_mote.errors import InvalidInputError
+
+    check_output_dir(args.output, command, files, ("config.json", {"command": command}))
+    if args.weights is not None and not args.weights.is_file():
+        raise InvalidInputError(f"weights file {args.weights} does not exist: give a trained .h5 / .h5.gz, or "
+                                f"leave --weights out for seeded random weights")
+    for clip in args.clips or ():
+        if not clip.exists():
+            raise InvalidInputError(f"--clips {clip} does not exist: give audio files or folders of them")
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -32,9 +53,9 @@ def register(subparsers) -> None:
                    help="gradual: TF-MOT PolynomialDecay (default) or ConstantSparsity")
     p.add_argument("--clips", nargs="+", type=Path,
                    help="gradual: audio files/folders to distil from the unpruned model on")
-    p.add_argument("--epochs", type=int, default=4, help="gradual: training epochs (default 4)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--hop-size", type=float, default=0.25, help="gradual: window hop in s")
+    p.add_argument("--epochs", type=positive_int, default=4, help="gradual: training epochs (default 4)")
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--hop-size", type=positive_float, default=0.25, help="gradual: window hop in s")
     p.add_argument("--format", choices=("h5", "keras"), default="h5", help="model file format")
     p.add_argument("-o", "--output", type=Path, required=True, help="run directory to write")
     p.set_defaults(func=run_prune)
@@ -52,8 +73,8 @@ def register(subparsers) -> None:
     s.add_argument("--sparsities", nargs="+", type=float,
                    default=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98],
                    help="sweep in percent (default 0 10 ... 90 95 98)")
-    s.add_argument("--hop-size", type=float, default=0.5, help="window hop in s (default 0.5)")
-    s.add_argument("--max-windows", type=int, default=64, help="windows used, at most")
+    s.add_argument("--hop-size", type=positive_float, default=0.5, help="window hop in s (default 0.5)")
+    s.add_argument("--max-windows", type=positive_int, default=64, help="windows used, at most (default 64)")
     s.add_argument("-o", "--output", type=Path, required=True, help="run directory to write")
     s.set_defaults(func=run_sensitivity)
 
@@ -69,12 +90,13 @@ def _load_source_model(args, masked: bool):
 
 
 def run_prune(args: argparse.Namespace) -> int:
+    _check_start(args, "prune", PRUNE_FILES + (f"model.{args.format}",))
     import edgel3_mote  # noqa: F401
-    from edgel3_mote.atomic import atomic_dir
-    from edgel3_mote.compress.pruning import layerwise, presets
-    from edgel3_mote.compress.retrain import rundir
+    from edgel3_mote.compress.models.registry import get_spec
+    from edgel3_mote.compress.pruning import presets
     from edgel3_mote.errors import InvalidInputError
 
+    get_spec(args.model)
     if not (args.plan or args.filters or args.last_conv):
         raise InvalidInputError("nothing to prune: give --plan, --filters and/or --last-conv")
     plan_name, plan = presets.resolve_plan(args.plan) if args.plan else (None, None)
@@ -86,6 +108,11 @@ def run_prune(args: argparse.Namespace) -> int:
     if args.mode == "gradual" and not args.clips:
         raise InvalidInputError("gradual pruning trains on audio: give --clips FILES_OR_DIRS "
                                 "(or use --mode one-shot)")
+    # everything the user can get wrong is checked: now TensorFlow
+    from edgel3_mote.atomic import atomic_dir
+    from edgel3_mote.compress.pruning import layerwise
+    from edgel3_mote.compress.retrain import rundir
+
     print(f"building {args.model} ({'weights ' + str(args.weights) if args.weights else f'seed {args.seed}'})")
     model = _load_source_model(args, masked=args.masked and args.mode == "one-shot")
     reduction = {}
@@ -115,7 +142,7 @@ def run_prune(args: argparse.Namespace) -> int:
                                          schedule=args.schedule, seed=args.seed,
                                          masked=args.masked)
     rows = layerwise.layer_sparsity(model)
-    with atomic_dir(args.output) as tmp:
+    with atomic_dir(args.output, "prune", legacy=PRUNE_LEGACY) as tmp:
         rundir.write_json(tmp / "config.json", rundir.args_config(args, "prune"))
         path = rundir.save_model(model, rundir.model_path(tmp, args.format))
         summary = {
@@ -136,6 +163,11 @@ def run_prune(args: argparse.Namespace) -> int:
 
 
 def run_sensitivity(args: argparse.Namespace) -> int:
+    from edgel3_mote.errors import InvalidInputError
+
+    _check_start(args, "sensitivity", SENSITIVITY_FILES)
+    if not all(0 <= s < 100 for s in args.sparsities):
+        raise InvalidInputError(f"--sparsities are percentages in [0, 100), got {' '.join(map(str, args.sparsities))}")
     import edgel3_mote  # noqa: F401
     from edgel3_mote.compress.pruning.sensitivity import run_sensitivity_command
 

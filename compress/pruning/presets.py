@@ -1,4 +1,4 @@
-"""EdgeL3's per-layer sparsity plans (Kumari et al. 2019, Table II) and one-shot magnitude pruning.
+"""EdgeL3 per-layer sparsity plans (Kumari et al. 2019, Table II, and derived ones) and one-shot pruning.
 
 A *plan* is 8 sparsities in percent, one per conv layer (conv1 .. conv8 = the embedding layer).
 Each preset is named after the overall sparsity it gives on the L3 audio model, weighted by the
@@ -13,7 +13,7 @@ from edgel3_mote.errors import InvalidInputError
 
 NUM_CONVS = 8
 
-# name -> per-layer sparsity (%) for conv1..conv8, exactly as the paper's Table II.
+# name -> per-layer sparsity (%) for conv1..conv8. Where each row comes from: PRESET_SOURCES.
 PRESETS: dict[str, tuple[float, ...]] = {
     "53.49": (0, 30, 40, 50, 30, 50, 50, 60),
     "63.48": (0, 40, 50, 60, 40, 60, 60, 70),
@@ -29,6 +29,17 @@ PRESETS: dict[str, tuple[float, ...]] = {
 }
 ALIASES = {"edgel3": "95.45", "97": "97.00", "98": "98.00", "99": "99.00"}
 
+# Provenance of each preset, shown by `edgel3-mote models`/`prune --help`. "paper": the per-layer
+# values of Kumari et al. 2019, Table II (95.45 is the plan of the released EdgeL3 model). "derived":
+# not a row of the paper -- per-layer values chosen here so the plan's overall sparsity on the L3
+# audio model (``overall_sparsity``) equals the name; fractional per-layer values mark them.
+PAPER_TABLE_II = "paper: Kumari et al. 2019 (EdgeL3), Table II"
+DERIVED = "derived: per-layer values chosen here to reach the named overall sparsity; not in the paper"
+PRESET_SOURCES: dict[str, str] = {
+    **{name: PAPER_TABLE_II for name in ("53.49", "63.48", "72.29", "73.55", "80.87", "87.08", "90.51", "95.45")},
+    **{name: DERIVED for name in ("97.00", "98.00", "99.00")},
+}
+
 # Kernel weight counts of the L3 audio model's 8 convs (3x3, widths 64..512, 1 input channel).
 L3_WIDTHS = (64, 64, 128, 128, 256, 256, 512, 512)
 L3_KERNEL_COUNTS = tuple(9 * cin * cout for cin, cout in zip((1,) + L3_WIDTHS[:-1], L3_WIDTHS))
@@ -36,6 +47,14 @@ L3_KERNEL_COUNTS = tuple(9 * cin * cout for cin, cout in zip((1,) + L3_WIDTHS[:-
 
 def preset_names() -> list[str]:
     return list(PRESETS)
+
+
+def preset_source(name: str) -> str:
+    """Where a preset's per-layer values come from (the paper's Table II, or derived here)."""
+    key, _ = resolve_plan(name)
+    if key is None:
+        raise InvalidInputError(f"{name!r} is not a preset: presets are {', '.join(PRESETS)}")
+    return PRESET_SOURCES[key]
 
 
 def resolve_plan(plan: str | Sequence[float] | Iterable[str]) -> tuple[str | None, tuple[float, ...]]:

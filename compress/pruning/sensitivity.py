@@ -16,10 +16,7 @@ import numpy as np
 from edgel3_mote.compress.pruning.layerwise import conv_slots, magnitude_mask
 from edgel3_mote.errors import InvalidInputError
 from edgel3_mote.atomic import save_png
-
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+from edgel3_mote.metrics import cosine_similarity
 
 
 def sensitivity_sweep(model, inputs: np.ndarray, sparsities: Sequence[float],
@@ -47,7 +44,7 @@ def sensitivity_sweep(model, inputs: np.ndarray, sparsities: Sequence[float],
             for s in values:
                 conv.kernel.assign(effective * magnitude_mask(effective, s / 100.0))
                 out = predict(model, inputs, batch_size)
-                cos = _cosine(out, reference)
+                cos = cosine_similarity(out, reference)
                 rows.append({"layer": conv.name, "index": index + 1, "sparsity": s,
                              "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
                              "mse": float(np.mean((out - reference) ** 2))})
@@ -113,7 +110,7 @@ def run_sensitivity_command(args) -> int:
     backbone, spectrograms = student_inputs(model, inputs)  # the fixed front-end runs once
     rows = sensitivity_sweep(backbone, spectrograms, args.sparsities)
     tolerated = tolerated_sparsity(rows)
-    with atomic_dir(args.output) as tmp:
+    with atomic_dir(args.output, "sensitivity", legacy=("config.json", {"command": "sensitivity"})) as tmp:
         rundir.write_json(tmp / "config.json", rundir.args_config(args, "sensitivity"))
         rundir.atomic_write_text(tmp / "sensitivity.csv", rows_to_csv(rows))
         plot_sensitivity(rows, tmp / "sensitivity.png", f"{args.model}: one layer pruned at a time")

@@ -252,6 +252,12 @@ def _used_declarations(emitters, code: list[str], layer_stem: str = "em_l") -> l
     return out
 
 
+def _op_scratch(emitter: OpEmitter, rows_per_call: int | None) -> int:
+    """An op's kernel scratch when each call computes ``rows_per_call`` output rows (None: any)."""
+    emitter.rows_per_call = rows_per_call
+    return emitter.scratch_bytes()
+
+
 def _step_index(plan: pl.Plan, op_index: int) -> int:
     return next(s for s, step in enumerate(plan.steps) if op_index in step.ops)
 
@@ -292,7 +298,11 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
     emitters = _emitters(graph, use_dsp, sym.layer)
     plan = pl.plan_memory(graph, streaming=streaming, ram_budget=ram_budget,
                           frontend_scratch_bytes=frontend_scratch_bytes,
-                          scratch_bytes=lambda op: emitters[op.index].scratch_bytes())
+                          scratch_bytes=lambda op: _op_scratch(emitters[op.index], None),
+                          streamed_scratch_bytes=lambda op: _op_scratch(emitters[op.index], 1))
+    streamed_ops = {i for g in plan.groups for i in g.ops}
+    for em in emitters:  # the generated calls: one output row per call inside a streamed chain
+        em.rows_per_call = 1 if em.op.index in streamed_ops else None
     pl.verify_plan(plan)
     pl.check_budget(plan, ram_budget)
 

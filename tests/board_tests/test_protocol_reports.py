@@ -3,7 +3,8 @@ import json
 
 import numpy as np
 
-from edgel3_mote.board_tests.bench import cosine, find_clips, summarize, to_pcm16
+from edgel3_mote.board_tests.bench import find_clips, summarize, to_pcm16
+from edgel3_mote.metrics import cosine_similarity as cosine
 from edgel3_mote.board_tests.bench_report import markdown, write_reports
 from edgel3_mote.board_tests.synth import synthesise_clips
 

@@ -64,3 +64,12 @@ def test_registry_edgel3_preset_is_built_through_apply_plan():
     rows = layer_sparsity(model)
     assert abs(total_sparsity(rows) - 72.29) < 0.1
     assert [round(r["sparsity"]) for r in rows] == [0, 40, 50, 60, 40, 70, 70, 80]
+
+
+def test_every_preset_states_its_source_and_derived_ones_say_so():
+    assert set(presets.PRESET_SOURCES) == set(presets.PRESETS)
+    assert presets.preset_source("edgel3").startswith("paper")
+    for name, plan in presets.PRESETS.items():
+        fractional = any(v != int(v) for v in plan)
+        # a fractional per-layer value is no table row: such presets must be labelled derived
+        assert presets.preset_source(name).startswith("derived" if fractional else "paper"), name

@@ -17,9 +17,10 @@ import pytest
 from codegen_models import REPO, build_engine_lib, convert_int8, engine_invoke
 from edgel3_mote.atomic import atomic_write_bytes
 from edgel3_mote.export.boards import get_board
-from edgel3_mote.export.codegen import generate_engine
+from edgel3_mote.compress.frontend import L3_FRONTEND
+from edgel3_mote.export.frontend_tables import scratch_bytes
 from edgel3_mote.export.ir import read_tflite
-from edgel3_mote.export.project import engine_ram_budget
+from edgel3_mote.export.project import generate_board_engine
 from edgel3_mote.export.reference import TflmRunner
 
 MODEL = "edgel3-95.45"
@@ -50,7 +51,6 @@ def _l3_tflite() -> tuple[bytes, float]:
 
 @pytest.fixture(scope="module")
 def l3(clip_paths):
-    from edgel3_mote.compress.frontend import L3_FRONTEND
     from edgel3_mote.compress.models.registry import get_spec
     from edgel3_mote.export.frontend_tables import reference_logmel_s8
     from edgel3_mote.export.tflite import clip_windows
@@ -71,16 +71,23 @@ def l3(clip_paths):
     return tflite, x, ref
 
 
+@pytest.mark.slow
 def test_l3_engine_streamed_as_the_mote_builds_it_is_bit_exact(l3, tmp_path):
     tflite, x, ref = l3
     board = get_board(BOARD)
-    budget = engine_ram_budget(board, 48000)
-    info = generate_engine(tflite, tmp_path / "engine", model_name=MODEL, ram_budget=budget, streaming="auto",
-                           frontend_scratch_bytes=9216, use_dsp=True)
+    (tmp_path / "engine").mkdir()
+    info, budget, _ = generate_board_engine(tflite, tmp_path / "engine", board, 48000, model_name=MODEL,
+                                            frontend_scratch_bytes=scratch_bytes(L3_FRONTEND))
     # one streamed pipeline from the input to the folded global max, inside the mote's budget
     assert len(info.streaming_groups) == 1 and info.streaming_groups[0]["folds"]
     assert len(info.streaming_groups[0]["layers"]) == 12
-    assert info.arena_bytes <= budget
+    assert info.arena_bytes <= budget <= board.ram_size - board.stack_size
+    # the figure the README states: 295,168 B of line buffers + the 50,944-byte input + the sparse kernel's
+    # one-row relayout (80,372 B, conv 10) + the 512-byte output, placed at the peak's lower bound
+    assert info.arena_bytes == 427_008
+    lines = sum(b["bytes"] for b in info.buffers if b["kind"] == "line")
+    assert lines == 295_168 and max(b["bytes"] for b in info.buffers if b["kind"] == "scratch") == 80_372
+    assert {layer.weight_format for layer in info.layers if layer.op == "CONV_2D"} == {"dense", "sparse"}
     t0 = time.perf_counter()
     lib = build_engine_lib(tmp_path / "engine", tmp_path, dsp=True, name="l3_mote")
     print(f"host build of the L3 engine: {time.perf_counter() - t0:.1f} s")

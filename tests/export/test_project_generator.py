@@ -84,9 +84,21 @@ def test_unchanged_inputs_reuse_the_project(tiny):
     assert load_project(root / "tiny").memory == info.memory
 
 
-def test_model_that_does_not_fit_is_a_clear_error(tiny, monkeypatch):
+def test_serial_app_that_does_not_fit_leaves_the_selftest(tiny):
+    """24 KiB: the arena fits beside the stack, but not with the serial app's 16,000-byte PCM window."""
     model, clips, root, _ = tiny
     small = dataclasses.replace(get_board(BOARD), ram_size=24 * 1024)
+    info = build_firmware_project(small, model, clips=clips, out_dir=root / "small24", cache_dir=root / "cache")
+    assert set(info.elfs) == {"selftest"} and info.memory["selftest"]["ram_bytes"] <= 24 * 1024
+    doc = json.loads((root / "small24" / "project.json").read_text())
+    assert "16,000-byte PCM window" in doc["serial_app_skipped"] and "selftest.elf" in doc["serial_app_skipped"]
+    assert "No serial app (firmware.elf)" in (root / "small24" / "README.md").read_text()
+    assert "firmware.elf" not in (root / "small24" / "Makefile").read_text().split("all:")[1].splitlines()[0]
+
+
+def test_model_that_does_not_fit_is_a_clear_error(tiny, monkeypatch):
+    model, clips, root, _ = tiny
+    small = dataclasses.replace(get_board(BOARD), ram_size=14 * 1024)
     with pytest.raises(ExportError) as exc:
         build_firmware_project(small, model, clips=clips, out_dir=root / "small", cache_dir=root / "cache")
     assert "bytes" in str(exc.value) and any(ch.isdigit() for ch in str(exc.value))
@@ -99,3 +111,14 @@ def test_unknown_board_and_missing_weights(tmp_path):
     with pytest.raises(InvalidInputError, match="does not exist"):
         build_firmware_project(BOARD, "sea-64", weights=tmp_path / "none.h5", out_dir=tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_nonzero_macs_counts_output_positions_times_nonzero_weights():
+    from edgel3_mote.export.codegen.engine import LayerInfo
+    from edgel3_mote.export.project import nonzero_macs
+
+    conv = LayerInfo("c", "CONV_2D", (1, 32, 24, 256), (1, 32, 24, 512), 32 * 24 * 512 * 9 * 256, 0, "sparse",
+                     nonzeros=23_593)
+    assert nonzero_macs(conv) == 32 * 24 * 23_593
+    pool = LayerInfo("p", "MAX_POOL_2D", (1, 4, 4, 8), (1, 2, 2, 8), 0, 0)
+    assert nonzero_macs(pool) == 0

@@ -63,7 +63,8 @@ def test_tflm_agrees_with_builtin_ref_and_sizes(sea64_report, figure):
 
 def test_report_files(sea64_report):
     _, report_dir, report, _ = sea64_report
-    assert sorted(p.name for p in report_dir.iterdir()) == ["report.json", "report.md", "report.png"]
+    assert sorted(p.name for p in report_dir.iterdir()
+                  if not p.name.startswith(".")) == ["report.json", "report.md", "report.png"]
     assert (report_dir / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (report_dir / "report.md").read_text()
     assert "| cosine (clip mean) |" in md and "owl.mp3" in md and "TFLite-Micro arena" in md

@@ -15,6 +15,7 @@ import pytest
 import edgel3_mote  # noqa: F401
 from edgel3_mote.errors import ExportError
 from edgel3_mote.export.opset import check_int8_opset, read_model
+from edgel3_mote.export.manifest import Manifest
 from edgel3_mote.export.tflite import export_tflite, load_export
 
 
@@ -53,9 +54,11 @@ def small_export(tmp_path_factory, clip_paths):
 
 def test_files_and_manifest(small_export):
     out = small_export.out_dir
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_float.tflite", "model_int8.tflite"]
+    assert sorted(p.name for p in out.iterdir()
+                  if not p.name.startswith(".")) == ["manifest.json", "model_float.tflite", "model_int8.tflite"]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest == small_export.manifest
+    # the typed Manifest is exactly the JSON file, both ways
+    assert small_export.manifest.to_dict() == manifest and Manifest.from_dict(manifest) == small_export.manifest
     for key in ("model", "weights", "random_weights", "seed", "frontend", "input_affine", "input", "output",
                 "ops", "sha256", "sizes"):
         assert key in manifest, key
@@ -75,7 +78,7 @@ def test_files_and_manifest(small_export):
     assert 0 < sizes["nonzero_weight_bytes"] <= sizes["weight_bytes"]
     assert manifest["calibration"]["source"] == "clips" and manifest["calibration"]["windows"] == 8
     assert manifest["random_weights"] is False and manifest["weights"] is None
-    assert load_export(out)[1] == manifest
+    assert load_export(out)[1] == small_export.manifest
 
 
 def test_flatbuffer_is_full_integer(small_export):

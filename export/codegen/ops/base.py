@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgel3_mote.errors import ExportError
 from edgel3_mote.export.ir import Graph, Op
 
 
@@ -31,8 +32,12 @@ class CArray:
 
 
 def c_float(x: float) -> str:
-    """A float literal that reads back as the same float32."""
-    return f"{float(np.float32(x))!r}f"
+    """The shortest C float literal that reads back as the same float32 (non-finite values are an error)."""
+    value = np.float32(x)
+    if not np.isfinite(value):
+        raise ExportError(f"constant {x} is not finite: it cannot be a C float literal; check the model's "
+                          f"quantisation and input BatchNormalization")
+    return np.format_float_scientific(value, unique=True, trim="0") + "f"
 
 
 def dims(shape_hwc) -> str:

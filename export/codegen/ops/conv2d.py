@@ -55,6 +55,11 @@ def sparse_pass_rows(in_c: int, max_channel_nnz: int, out_hw: tuple[int, int], k
     return rows
 
 
+def dsp_scratch_bytes(filter_h: int, filter_w: int, in_c: int) -> int:
+    """EM_CONV2D_S8_DSP_BUFFER_BYTES: the DSP path's two padded int16 im2col columns (+4 for alignment)."""
+    return 2 * padded_taps(filter_h, filter_w, in_c) * 2 + 4
+
+
 def w16_extra_bytes(filter_data: np.ndarray) -> int:
     """Flash that int16-expanded weights (pack_w16) take beyond the int8 ones."""
     out_c, fh, fw, in_c = filter_data.shape
@@ -126,8 +131,11 @@ class Conv2DEmitter(OpEmitter):
 
     @property
     def pass_rows(self) -> int:
-        return sparse_pass_rows(self.in_c, self.packed.max_channel_nnz, self.output.hwc[:2], (self.fh, self.fw),
+        rows = sparse_pass_rows(self.in_c, self.packed.max_channel_nnz, self.output.hwc[:2], (self.fh, self.fw),
                                 self.stride, self.dilation)
+        # inside a streamed chain every call computes rows_per_call rows: a longer pass is scratch for nothing
+        limit = getattr(self, "rows_per_call", None)
+        return min(rows, limit) if limit else rows
 
     def _sparse_arrays(self) -> list[CArray]:
         p, sf = self.prefix, self.packed
@@ -169,7 +177,7 @@ class Conv2DEmitter(OpEmitter):
             return sparse_weights.scratch_bytes(self.in_c, self.packed.max_channel_nnz, self.output.hwc[:2],
                                                 (self.fh, self.fw), self.stride, self.dilation, self.pass_rows)
         # The DSP path's im2col columns (EM_CONV2D_S8_DSP_BUFFER_BYTES); checked at compile time.
-        return 2 * padded_taps(self.fh, self.fw, self.in_c) * 2 + 4 if self.use_dsp else 0
+        return dsp_scratch_bytes(self.fh, self.fw, self.in_c) if self.use_dsp else 0
 
     def static_checks(self):
         if self.sparse:

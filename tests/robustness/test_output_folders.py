@@ -1,0 +1,277 @@
+"""Output folders: nothing the user had is deleted, replaced or hidden; impossible outputs are refused
+with one line, before any long work (TensorFlow is not even imported).
+
+Table-driven: every output class x every command that writes a folder, run through the real CLI in one
+subprocess (as ``nobody`` when the tests run as root, so that a read-only folder really is one).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from edgel3_mote.atomic import OUTPUT_MARKER, atomic_dir, check_output_dir
+from edgel3_mote.errors import InvalidInputError
+
+DRIVER = Path(__file__).with_name("cli_driver.py")
+
+# command -> (argv with OUT for the output folder, the flag, a file the command writes in its folder)
+COMMANDS = {
+    "prune": (["prune", "--plan", "edgel3", "-o", "OUT"], "-o", "config.json"),
+    "sensitivity": (["sensitivity", "--clips", "CLIPS", "-o", "OUT"], "-o", "sensitivity.csv"),
+    "export tflite": (["export", "tflite", "-o", "OUT"], "-o", "manifest.json"),
+    "export report": (["export", "report", "--clips", "CLIPS", "-o", "OUT"], "-o", "report.json"),
+    "export firmware": (["export", "firmware", "--out", "OUT"], "--out", "project.json"),
+    "export carrays": (["export", "carrays", "--tflite", "CLIPS", "-o", "OUT"], "-o", None),
+    "selftest": (["selftest", "--out", "OUT"], "--out", "project.json"),
+    "bench": (["bench", "--report", "OUT"], "--report", None),
+}
+# class -> (OUT relative to the scratch folder, what the error line must say)
+CLASSES = {
+    "output is a file": ("afile", "is a file, not a folder"),
+    "under a file": ("afile/sub", "afile is a file, not a folder"),
+    "current folder": (".", "is the current folder"),
+    "read-only folder": ("readonly/new", "permission denied"),
+    "foreign file in the folder": ("mine", "already exists and was not written by"),
+}
+
+
+def _cases(scratch: Path) -> list[tuple[str, str, list[str], str, str | None]]:
+    cases = []
+    for command, (argv, flag, writes) in COMMANDS.items():
+        for cls, (out, says) in CLASSES.items():
+            if cls == "foreign file in the folder" and writes is None:
+                continue  # carrays updates two files of an existing project; bench picks a fresh folder (below)
+            args = [str(scratch / out) if a == "OUT" and out != "." else "." if a == "OUT"
+                    else str(scratch / "clips") if a == "CLIPS" else a for a in argv]
+            cases.append((command, cls, args, says, writes))
+    return cases
+
+
+@pytest.fixture()
+def scratch():
+    # outside pytest's 0700 tmp root, so that an unprivileged user can reach it
+    root = Path(tempfile.mkdtemp(prefix="edgel3-mote-outputs-"))
+    os.chmod(root, 0o755)
+    yield root
+    for p in [root, *root.rglob("*")]:
+        if p.is_dir() and not p.is_symlink():
+            os.chmod(p, 0o755)
+    shutil.rmtree(root)
+
+
+def _populate(scratch: Path) -> None:
+    (scratch / "afile").write_text("the user's file\n")
+    (scratch / "readonly").mkdir()
+    os.chmod(scratch / "readonly", 0o555)
+    (scratch / "clips").mkdir()
+    (scratch / "mine").mkdir()
+    for _, _, writes in COMMANDS.values():
+        if writes:
+            (scratch / "mine" / writes).write_text("{}\n")  # the user's own, same name as the output's
+    (scratch / "mine" / "notes.txt").write_text("mine\n")
+    if os.geteuid() == 0:  # the driver runs as nobody: the user's own folder is writable by them
+        for p in [scratch / "mine", *(scratch / "mine").iterdir()]:
+            os.chown(p, 65534, 65534)
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): (p.read_text() if p.is_file() else "<dir>")
+            for p in sorted(root.rglob("*")) if "clips" not in p.parts or p.name == "clips"}
+
+
+def test_every_command_refuses_every_impossible_output_with_one_line_and_changes_nothing(scratch):
+    _populate(scratch)
+    cases = _cases(scratch)
+    before = _snapshot(scratch)
+    spec = scratch / "cases.json"
+    spec.write_text(json.dumps([argv for _, _, argv, _, _ in cases]))
+    cmd = [sys.executable, str(DRIVER), str(spec)]
+    if os.geteuid() == 0:  # root writes anywhere: run as nobody so that read-only means read-only
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+    env = dict(os.environ, HOME=str(scratch))
+    done = subprocess.run(cmd, cwd=scratch, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["tensorflow_imported"] is False  # refused before any long work
+    assert len(report["results"]) == len(cases) == 38
+    failures = []
+    for (command, cls, argv, says, _), result in zip(cases, report["results"]):
+        lines = result["stderr"].strip().splitlines()
+        ok = (result["rc"] == 2 and len(lines) == 1 and lines[0].startswith("edgel3-mote: error: ")
+              and says in lines[0] and "Traceback" not in result["stderr"])
+        if not ok:
+            failures.append(f"{command} / {cls}: rc {result['rc']}: {result['stderr'].strip()[-300:]}")
+    assert not failures, "\n".join(failures)
+    spec.unlink()
+    assert _snapshot(scratch) == before  # nothing created, replaced, moved or hidden
+
+
+# -- the folder semantics themselves --------------------------------------------------------------
+
+def _write(tmp: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / rel).write_text(text)
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != OUTPUT_MARKER}
+
+
+def test_a_new_folder_appears_whole_and_a_failure_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_dir(tmp_path / "out", "cmd") as tmp:
+            _write(tmp, {"a": "1"})
+            raise RuntimeError("conversion failed")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_dir(tmp_path / "out", "cmd") as tmp:
+        _write(tmp, {"a": "1", "sub/b": "2"})
+    assert _tree(tmp_path / "out") == {"a": "1", "sub/b": "2"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_an_existing_folder_keeps_the_users_files_and_the_rerun_replaces_only_its_own(tmp_path):
+    out = tmp_path / "out"
+    with atomic_dir(out, "cmd") as tmp:
+        _write(tmp, {"a": "1", "old/only-in-run-1": "1"})
+    _write(out, {"notes.txt": "mine", "old/mine-too": "mine"})
+    with atomic_dir(out, "cmd") as tmp:
+        _write(tmp, {"a": "2", "b": "2"})
+    # run 1's own stale output is gone; the user's files, even inside run 1's folders, are not
+    assert _tree(out) == {"a": "2", "b": "2", "notes.txt": "mine", "old/mine-too": "mine"}
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [OUTPUT_MARKER]
+
+
+@pytest.mark.parametrize("case", ["user's file", "another command's file", "folder where a file goes",
+                                  "file where a folder goes"])
+def test_a_conflict_refuses_and_changes_nothing(tmp_path, case):
+    out = tmp_path / "out"
+    with atomic_dir(out, "other") as tmp:
+        _write(tmp, {"theirs": "t"})
+    _write(out, {"mine": "m", "dir/x": "m", "plain": "m"})
+    before = _tree(out)
+    new = {"user's file": {"mine": "new"}, "another command's file": {"theirs": "new"},
+           "folder where a file goes": {"dir": "new"}, "file where a folder goes": {"plain/y": "new"}}[case]
+    with pytest.raises(InvalidInputError, match="already exists and was not written by `edgel3-mote cmd`"
+                       if case != "file where a folder goes" else "plain already exists"):
+        with atomic_dir(out, "cmd") as tmp:
+            _write(tmp, new)
+    assert _tree(out) == before
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_file_at_the_output_path_is_refused_not_moved_aside(tmp_path):
+    target = tmp_path / "results"
+    target.write_text("precious")
+    with pytest.raises(InvalidInputError, match="is a file, not a folder"):
+        with atomic_dir(target, "cmd") as tmp:
+            _write(tmp, {"a": "1"})
+    assert target.read_text() == "precious"
+    assert [p.name for p in tmp_path.iterdir()] == ["results"]  # no hidden .results.old
+
+
+def test_a_folder_from_before_the_marker_is_recognised_by_its_signature(tmp_path):
+    out = tmp_path / "export"
+    _write(out, {"manifest.json": json.dumps({"sha256": "x", "ops": []}), "model_int8.tflite": "old",
+                 "mine.txt": "m"})
+    legacy = ("manifest.json", {"sha256": None, "ops": None})
+    check_output_dir(out, "export tflite", ["manifest.json", "model_int8.tflite"], legacy)
+    with atomic_dir(out, "export tflite", legacy=legacy) as tmp:
+        _write(tmp, {"manifest.json": "{}", "model_int8.tflite": "new"})
+    assert _tree(out) == {"manifest.json": "{}", "model_int8.tflite": "new", "mine.txt": "m"}
+    _write(tmp_path / "plain", {"manifest.json": "{}"})  # a user's manifest.json is no earlier export
+    with pytest.raises(InvalidInputError, match="not written by"):
+        check_output_dir(tmp_path / "plain", "export tflite", ["manifest.json"], legacy)
+
+
+def test_a_second_bench_run_gets_its_own_report_folder(tmp_path, capsys):
+    from edgel3_mote.board_tests.cli import _fresh_report_dir
+
+    report = tmp_path / "report"
+    assert _fresh_report_dir(report) == report
+    _write(report, {"bench.json": "{}"})
+    assert _fresh_report_dir(report) == tmp_path / "report.2"
+    assert "holds an earlier run's reports (kept)" in capsys.readouterr().err
+    _write(tmp_path / "report.2", {"bench.json": "{}"})
+    assert _fresh_report_dir(report) == tmp_path / "report.3"
+
+
+# -- firmware builds: never swapped for another model silently --------------------------------------
+
+def _project_json(weights_sha: str | None, random: bool, classifier=None) -> dict:
+    inputs = {"model": "sea-64", "weights": weights_sha, "seed": 0}
+    if classifier:
+        inputs["classifier"] = classifier
+    return {"board": "qemu-mps2-an386", "model": "sea-64", "weights": "trained.h5" if not random else None,
+            "random_weights": random, "seed": 0, "arena_bytes": 1, "unstreamed_arena_bytes": 1, "tflm_arena_bytes": 1,
+            "weight_bytes": 1, "elfs": {}, "memory": {}, "inputs": inputs}
+
+
+@pytest.mark.parametrize("change", ["weights", "model", "classifier"])
+def test_a_trained_build_is_not_replaced_by_another_model(tmp_path, change):
+    from edgel3_mote.export.project import _check_replacing
+
+    old = _project_json("a" * 64, random=False)
+    new = dict(old["inputs"], **{change: {"weights": None, "model": "sea-128", "classifier": {"h5": "x"}}[change]})
+    with pytest.raises(InvalidInputError, match=rf"holds a build of sea-64 with trained weights trained.h5; this run "
+                                                rf"differs in {change} .*--force to replace it"):
+        _check_replacing(tmp_path, old, new, log=print)
+    logged = []
+    trained = dict(new, weights="b" * 64)  # a placeholder (random) build makes way for a trained one
+    _check_replacing(tmp_path, _project_json(None, random=True), trained, log=logged.append)
+    assert logged and "replacing its RANDOM-weights build" in logged[0]
+    _check_replacing(tmp_path, old, dict(old["inputs"], code="new"), log=logged.append)  # same model, new code
+
+
+def test_a_real_board_bench_uses_the_flashed_project_as_it_is(tmp_path, monkeypatch):
+    """`make bench PORT=...` without WEIGHTS= must not re-export random weights over the real build."""
+    import hashlib
+
+    import edgel3_mote.export.project as project
+    from edgel3_mote.board_tests.deploy import resolve_deployment
+
+    monkeypatch.setattr(project, "REPO", tmp_path)
+    with pytest.raises(InvalidInputError, match=r"no firmware project in .*qemu-mps2-an386/sea-64 for the board at "
+                                                r"the port: build it"):
+        resolve_deployment("qemu-mps2-an386", "sea-64", None, need_elf=False)
+    weights, other = tmp_path / "trained.h5", tmp_path / "other.h5"
+    weights.write_bytes(b"trained")
+    other.write_bytes(b"other")
+    built = tmp_path / "build" / "qemu-mps2-an386" / "sea-64"
+    built.mkdir(parents=True)
+    (built / "project.json").write_text(json.dumps(_project_json(hashlib.sha256(b"trained").hexdigest(), False)))
+    with pytest.raises(InvalidInputError, match=rf"{built} was not built with --weights {other}"):
+        resolve_deployment("qemu-mps2-an386", "sea-64", str(other), need_elf=False)
+    with pytest.raises(InvalidInputError, match=rf"{built} was not built with --classifier {weights}"):
+        resolve_deployment("qemu-mps2-an386", "sea-64", str(weights), classifier=str(weights), need_elf=False)
+    monkeypatch.setattr(project, "build_firmware_project", lambda *a, **k: pytest.fail("rebuilt the flashed project"))
+    for same in (None, str(weights)):  # matching (or no) weights: that very project is read, not rebuilt
+        with pytest.raises(InvalidInputError, match=rf"{built / 'export'} is not an export directory"):
+            resolve_deployment("qemu-mps2-an386", "sea-64", same, need_elf=False)
+
+
+def test_models_lists_nonzero_parameters_of_the_pruned_presets(capsys):
+    from edgel3_mote.cli import main
+    from edgel3_mote.compress.models.registry import network_param_count
+    from edgel3_mote.compress.pruning.presets import L3_KERNEL_COUNTS
+
+    assert main(["models"]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    p, nz, desc = header.index("PARAMS"), header.index("NONZERO"), header.index("DESCRIPTION")
+    rows = {line.split()[0]: (int(line[p:nz].replace(",", "")), int(line[nz:desc].replace(",", "")))
+            for line in lines}
+    dense = network_param_count("l3-melspec2")
+    assert rows["l3-melspec2"] == (dense, dense) and rows["sea-64"][0] == rows["sea-64"][1]
+    params, nonzero = rows["edgel3-95.45"]
+    assert params == dense  # the same architecture, but ~213 K nonzero conv weights (EdgeL3 paper, Table II)
+    assert abs(nonzero - (dense - sum(L3_KERNEL_COUNTS)) - 213_000) < 2_000
+    assert [rows[f"edgel3-{s}"][1] for s in ("53.49", "80.87", "99.00")] == sorted(
+        (rows[f"edgel3-{s}"][1] for s in ("53.49", "80.87", "99.00")), reverse=True)
