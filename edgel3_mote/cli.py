@@ -25,7 +25,7 @@ COMMAND_MODULES = [
     "edgel3_mote.compress.cli",            # models, embed
     "edgel3_mote.compress.pruning.cli",    # prune, sensitivity
     "edgel3_mote.compress.retrain.cli",    # distill, finetune, jobs
-    "edgel3_mote.compress.evaluate.cli",   # evaluate
+    "edgel3_mote.export.evaluate_cli",     # evaluate (runs export.embedders)
     "edgel3_mote.export.cli",              # export tflite|report|carrays|firmware
     "edgel3_mote.board_tests.selftest_cli",  # selftest
     "edgel3_mote.board_tests.cli",         # bench, emulate, demo

@@ -69,3 +69,36 @@ def sea_clips(clip_paths):
         y, _ = librosa.load(path, sr=8000, duration=1.0)
         clips.append(np.pad(y, (0, 8000 - len(y))))
     return np.stack(clips).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def sea64_project(sea64_weights, clips_dir, tmp_path_factory):
+    """``sea64_project(board)``: the real SEA-64 firmware project for ``board`` (self-test vectors
+    from the ten clips, int8 calibration on them), generated and built once per board per session
+    and shared by the tests that run it (the int8 export itself is cached across boards)."""
+    from edgel3_mote.export.project import build_firmware_project
+
+    projects: dict = {}
+
+    def get(board: str):
+        if board not in projects:
+            out = tmp_path_factory.mktemp(f"sea64-{board}") / "project"
+            projects[board] = build_firmware_project(board, "sea-64", weights=str(sea64_weights),
+                                                     clips=str(clips_dir), out_dir=out, log=lambda m: None)
+        return projects[board]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def sea64_int8_export(sea64_weights, clips_dir):
+    """``(int8 .tflite bytes, manifest)`` of the real SEA-64 calibrated on the ten clips: the export the
+    firmware projects use (build_firmware_project's cache under build/.cache/export, keyed by weights and
+    calibration), so the suite converts it once."""
+    from edgel3_mote.compress.audio import find_audio_files
+    from edgel3_mote.export.project import REPO as PROJECT_REPO
+    from edgel3_mote.export.project import _int8_export
+
+    _, int8, manifest = _int8_export("sea-64", Path(sea64_weights).resolve(), find_audio_files(clips_dir), 0,
+                                     PROJECT_REPO / "build" / ".cache" / "export", lambda m: None)
+    return int8, manifest

@@ -5,7 +5,7 @@ executed, with the published timing of the core (``timing_tables``; zero-wait-st
 assumed), and returns instructions **and** estimated cycles for it:
 
 1. ``tbtrace.c``, a QEMU TCG plugin built here with the host gcc (cached like
-   ``firmware.hostbuild``), counts per segment how often every translation block (TB) ran and how
+   ``export.hostbuild``), counts per segment how often every translation block (TB) ran and how
    often it ended in a taken branch; it cuts segments at every entry of ``em_board_ticks()``, so a
    segment is exactly what the firmware measured between two tick readings.
 2. Python decodes each TB once with ``capstone`` and weighs its instructions with the table
@@ -42,7 +42,7 @@ MARK_SYMBOL = "em_board_ticks"
 
 def build_plugin() -> Path:
     """Compile the TB-trace plugin (cached by source hash) and return the .so path."""
-    from edgel3_mote.firmware.hostbuild import compile_shared
+    from edgel3_mote.export.hostbuild import compile_shared
 
     return compile_shared([PLUGIN_SOURCE], include_dirs=[HARNESS_DIR], name="tbtrace")
 

@@ -20,7 +20,11 @@
  *                dual 16-bit MACs (SMLAD), two rows at a time (a 2x2 block of outputs). int8
  *                weights are read 4 per word and sign-extended (SXTB16); w16 weights are
  *                taken four channels at a time (a 4x2 block): per two taps one LDRD of the
- *                inputs, two of the weights and 8 SMLADs -- 11 instructions per 16 MACs.
+ *                inputs, two of the weights and 8 SMLADs -- 11 instructions per 16 MACs; a
+ *                one-channel input (a first layer) has its own w16 path over its few taps.
+ *   EM_HOST_SIMD -- (portable path, host builds only) the host int8 engine's conv: an int16
+ *                im2col column per pixel and four channels' dot products per pass, which the
+ *                host compiler vectorises.
  */
 #include "em_kernels.h"
 #include "em_common.h"
@@ -143,6 +147,80 @@ static void conv_portable(const em_conv_params *p, const em_quant *q, const em_d
     }
   }
 }
+
+#if defined(EM_HOST_SIMD)
+/*
+ * Host builds only (EM_HOST_SIMD: the host int8 reference engine, export.host_engine; never the
+ * mote): per output pixel, the im2col column as int16 (input + offset, padding taps 0) on the
+ * stack, then one contiguous dot per output channel, a loop the compiler vectorises (widening
+ * multiply-adds). The same integer sums as the plain definition: the same bytes.
+ */
+enum { HOST_MAX_TAPS = 4608 };
+
+static int32_t host_dot(const int8_t *w, const int16_t *col, int32_t n, int32_t acc) {
+  for (int32_t i = 0; i < n; ++i) acc += (int32_t)w[i] * col[i];
+  return acc;
+}
+
+/* Four channels per pass over the column: each column load feeds four multiply-adds. */
+static void host_dot4(const int8_t *w, const int16_t *col, int32_t n, int32_t acc[4]) {
+  int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t c = col[i];
+    a0 += (int32_t)w[i] * c;
+    a1 += (int32_t)w[n + i] * c;
+    a2 += (int32_t)w[2 * n + i] * c;
+    a3 += (int32_t)w[3 * n + i] * c;
+  }
+  acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+
+static void conv_host(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
+                      const int8_t *input, const em_dims *f_d, const int8_t *filter,
+                      const int32_t *bias, const em_dims *out_d, int8_t *output,
+                      const em_rows *rows) {
+  const int32_t in_c = in_d->c, out_c = out_d->c, out_w = out_d->w;
+  const int32_t taps = f_d->h * f_d->w * in_c;
+  int16_t col[HOST_MAX_TAPS];
+  for (int32_t oy = rows->out_row_begin; oy < rows->out_row_end; ++oy) {
+    const int32_t in_y0 = oy * p->stride_h - p->pad_top;
+    for (int32_t ox = 0; ox < out_w; ++ox) {
+      const int32_t in_x0 = ox * p->stride_w - p->pad_left;
+      int32_t e = 0;
+      for (int32_t ky = 0; ky < f_d->h; ++ky) {
+        const int32_t y = in_y0 + ky * p->dilation_h;
+        const int y_in = y >= 0 && y < in_d->h;
+        for (int32_t kx = 0; kx < f_d->w; ++kx, e += in_c) {
+          const int32_t x = in_x0 + kx * p->dilation_w;
+          const int8_t *src = input + ((y - rows->in_row_begin) * in_d->w + x) * in_c;
+          if (y_in && x >= 0 && x < in_d->w)
+            for (int32_t ic = 0; ic < in_c; ++ic) col[e + ic] = (int16_t)(src[ic] + p->input_offset);
+          else
+            for (int32_t ic = 0; ic < in_c; ++ic) col[e + ic] = 0;
+        }
+      }
+      int8_t *out = output + ((oy - rows->out_row_base) * out_w + ox) * out_c;
+      int32_t acc[4];
+      int32_t oc = 0;
+      for (; oc + 4 <= out_c; oc += 4) {
+        for (int32_t k = 0; k < 4; ++k) acc[k] = bias ? bias[oc + k] : 0;
+        host_dot4(filter + oc * taps, col, taps, acc);
+        for (int32_t k = 0; k < 4; ++k) {
+          const int32_t j = q->per_channel ? oc + k : 0;
+          out[oc + k] = em_requantize_s8(acc[k], q->multiplier[j], q->shift[j], p->output_offset,
+                                         p->activation_min, p->activation_max);
+        }
+      }
+      for (; oc < out_c; ++oc) {
+        const int32_t a = host_dot(filter + oc * taps, col, taps, bias ? bias[oc] : 0);
+        const int32_t j = q->per_channel ? oc : 0;
+        out[oc] = em_requantize_s8(a, q->multiplier[j], q->shift[j], p->output_offset,
+                                   p->activation_min, p->activation_max);
+      }
+    }
+  }
+}
+#endif /* EM_HOST_SIMD */
 
 #endif /* !EM_USE_DSP */
 
@@ -381,72 +459,49 @@ static inline void conv_store(conv_out o, const em_quant *q, int32_t oc, int32_t
 /* (EM_NOINLINE: the dot products are kept out of line -- inlined into the pixel loop, GCC
  * spills the accumulators to the stack.) */
 
-/* acc[2 * ch + px] += four channels' w16 weights . two pixels' columns, over the padded taps.
- * Per pair of taps: one LDRD of the two pixels' inputs, two LDRDs of the four channels'
- * weights, eight SMLADs -- 16 MACs in 11 instructions; eight taps per pass. */
+/* One pair of taps of the 4x2 w16 block: one LDRD of the two pixels' inputs, two LDRDs of the
+ * four channels' weights, eight SMLADs -- 16 MACs in 11 instructions. */
+#define EM_W16_PAIR_ASM                              \
+  "ldrd %[c0], %[c1], [%[c]], #8\n\t"                \
+  "ldrd %[w0], %[w1], [%[w]], #8\n\t"                \
+  "smlad %[a00], %[w0], %[c0], %[a00]\n\t"           \
+  "smlad %[a01], %[w0], %[c1], %[a01]\n\t"           \
+  "smlad %[a10], %[w1], %[c0], %[a10]\n\t"           \
+  "smlad %[a11], %[w1], %[c1], %[a11]\n\t"           \
+  "ldrd %[w0], %[w1], [%[w]], #8\n\t"                \
+  "smlad %[a20], %[w0], %[c0], %[a20]\n\t"           \
+  "smlad %[a21], %[w0], %[c1], %[a21]\n\t"           \
+  "smlad %[a30], %[w1], %[c0], %[a30]\n\t"           \
+  "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
+/* The loop end is read from the stack into a weight register that is free by then: all 14
+ * allocatable registers hold operands. */
+#define EM_W16_LOOP_END_ASM "ldr %[w0], %[end]\n\t" "cmp %[w], %[w0]\n\t" "bne 1b\n\t"
+#define EM_W16_OPERANDS                                                                        \
+  : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [a20] "+r"(a20),     \
+    [a21] "+r"(a21), [a30] "+r"(a30), [a31] "+r"(a31), [w] "+r"(w), [c] "+r"(c),             \
+    [w0] "=&r"(w0), [w1] "=&r"(w1), [c0] "=&r"(c0), [c1] "=&r"(c1)                          \
+  : [end] "m"(end_in_memory)                                                                 \
+  : "cc", "memory"
+
+/* acc[2 * ch + px] += four channels' w16 weights . two pixels' columns, over the padded taps
+ * (a multiple of 8): four pairs of taps per pass, eight when the count is a multiple of 16
+ * (SEA-64's layers), which halves the loop's compare-and-branch per MAC. GCC's own schedule
+ * of the C loop below spills. */
 static EM_NOINLINE void conv_dot_w16(const int32_t *w, const int32_t *c, const int32_t *end,
                                      int32_t acc[8]) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
   int32_t a20 = acc[4], a21 = acc[5], a30 = acc[6], a31 = acc[7];
 #if EM_DSP_NATIVE
-  /* All 14 allocatable registers hold operands: the loop end is read from the stack (into a
-   * weight register that is free by then). GCC's own schedule of the C loop below spills. */
   int32_t w0, w1, c0, c1;
   const int32_t *const end_in_memory = end;
-  __asm__ volatile(
-      "1:\n\t"
-      "ldrd %[c0], %[c1], [%[c]], #8\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
-      "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
-      "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
-      "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a20], %[w0], %[c0], %[a20]\n\t"
-      "smlad %[a21], %[w0], %[c1], %[a21]\n\t"
-      "smlad %[a30], %[w1], %[c0], %[a30]\n\t"
-      "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
-      "ldrd %[c0], %[c1], [%[c]], #8\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
-      "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
-      "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
-      "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a20], %[w0], %[c0], %[a20]\n\t"
-      "smlad %[a21], %[w0], %[c1], %[a21]\n\t"
-      "smlad %[a30], %[w1], %[c0], %[a30]\n\t"
-      "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
-      "ldrd %[c0], %[c1], [%[c]], #8\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
-      "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
-      "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
-      "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a20], %[w0], %[c0], %[a20]\n\t"
-      "smlad %[a21], %[w0], %[c1], %[a21]\n\t"
-      "smlad %[a30], %[w1], %[c0], %[a30]\n\t"
-      "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
-      "ldrd %[c0], %[c1], [%[c]], #8\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a00], %[w0], %[c0], %[a00]\n\t"
-      "smlad %[a01], %[w0], %[c1], %[a01]\n\t"
-      "smlad %[a10], %[w1], %[c0], %[a10]\n\t"
-      "smlad %[a11], %[w1], %[c1], %[a11]\n\t"
-      "ldrd %[w0], %[w1], [%[w]], #8\n\t"
-      "smlad %[a20], %[w0], %[c0], %[a20]\n\t"
-      "smlad %[a21], %[w0], %[c1], %[a21]\n\t"
-      "smlad %[a30], %[w1], %[c0], %[a30]\n\t"
-      "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
-      "ldr %[w0], %[end]\n\t"
-      "cmp %[w], %[w0]\n\t"
-      "bne 1b\n\t"
-      : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [a20] "+r"(a20),
-        [a21] "+r"(a21), [a30] "+r"(a30), [a31] "+r"(a31), [w] "+r"(w), [c] "+r"(c),
-        [w0] "=&r"(w0), [w1] "=&r"(w1), [c0] "=&r"(c0), [c1] "=&r"(c1)
-      : [end] "m"(end_in_memory)
-      : "cc", "memory");
+  if (((end - w) & 31) == 0) {
+    __asm__ volatile("1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
+                         EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
+                             EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
+  } else {
+    __asm__ volatile("1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
+                         EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
+  }
 #else
   do { /* the padded tap count is a multiple of 8: four pairs of taps per pass */
     for (int32_t k = 0; k < 4; ++k, w += 4, c += 2) {
@@ -485,11 +540,104 @@ static EM_NOINLINE void conv_dot_s8(const int8_t *w0, const int8_t *w1, const in
   acc[0] = a00, acc[1] = a01, acc[2] = a10, acc[3] = a11;
 }
 
+/* One input channel (SEA-64's first layer, 3x3x1: 9 taps): the taps are few, so the 8-tap
+ * padding, the per-tap loop of im2col_any_w16 and the unrolled dot would cost more than the
+ * MACs. The columns hold only ceil(taps / 2) pairs (the odd tail tap is 0) and the dot runs over
+ * those pairs, one per pass, on the same w16 layout (pair k of a channel group is at word 4k). */
+static EM_NOINLINE void im2col_c1_w16(const em_conv_params *p, const em_dims *in_d,
+                                      const em_dims *f_d, const int8_t *input,
+                                      int32_t in_row_begin, int32_t in_y0, int32_t in_x0,
+                                      int32_t j, int16_t *cols) {
+  const int32_t in_w = in_d->w, fw = f_d->w, offset = p->input_offset;
+  const int32_t dh = p->dilation_h, dw = p->dilation_w;
+  int16_t *dst = cols + 2 * j; /* tap e of pixel j: (e >> 1) * 4 + 2j + (e & 1) */
+  int32_t e = 0;
+  const int x_inside = in_x0 >= 0 && in_x0 + (fw - 1) * dw < in_w;
+  for (int32_t ky = 0; ky < f_d->h; ++ky) {
+    const int32_t y = in_y0 + ky * dh;
+    const int y_in = y >= 0 && y < in_d->h;
+    const int8_t *row = input + (y_in ? (y - in_row_begin) * in_w : 0);
+    if (y_in && x_inside) {
+      const int8_t *src = row + in_x0;
+      for (int32_t kx = 0; kx < fw; ++kx, ++e, src += dw)
+        dst[(e >> 1) * 4 + (e & 1)] = (int16_t)(*src + offset);
+      continue;
+    }
+    for (int32_t kx = 0; kx < fw; ++kx, ++e) {
+      const int32_t x = in_x0 + kx * dw;
+      dst[(e >> 1) * 4 + (e & 1)] = (int16_t)(y_in && x >= 0 && x < in_w ? row[x] + offset : 0);
+    }
+  }
+  if (e & 1) dst[(e >> 1) * 4 + 1] = 0;
+}
+
+/* acc[2 * ch + px] += four channels' w16 weights . two pixels' columns over `pairs` tap pairs,
+ * one pair (16 MACs) per pass. */
+static EM_NOINLINE void conv_dot_w16_pairs(const int32_t *w, const int32_t *c, const int32_t *end,
+                                           int32_t acc[8]) {
+  int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+  int32_t a20 = acc[4], a21 = acc[5], a30 = acc[6], a31 = acc[7];
+#if EM_DSP_NATIVE
+  int32_t w0, w1, c0, c1;
+  const int32_t *const end_in_memory = end;
+  __asm__ volatile("1:\n\t" EM_W16_PAIR_ASM EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
+#else
+  do {
+    a00 = em_smlad(w[0], c[0], a00);
+    a01 = em_smlad(w[0], c[1], a01);
+    a10 = em_smlad(w[1], c[0], a10);
+    a11 = em_smlad(w[1], c[1], a11);
+    a20 = em_smlad(w[2], c[0], a20);
+    a21 = em_smlad(w[2], c[1], a21);
+    a30 = em_smlad(w[3], c[0], a30);
+    a31 = em_smlad(w[3], c[1], a31);
+    w += 4, c += 2;
+  } while (w != end);
+#endif
+  acc[0] = a00, acc[1] = a01, acc[2] = a10, acc[3] = a11;
+  acc[4] = a20, acc[5] = a21, acc[6] = a30, acc[7] = a31;
+}
+
+static void conv_dsp_w16_c1(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
+                            const int8_t *input, const em_dims *f_d, const int32_t *w16,
+                            const int32_t *bias, const em_dims *out_d, int8_t *output,
+                            const em_rows *rows, int16_t *cols) {
+  const int32_t out_c = out_d->c, out_w = out_d->w;
+  const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, 1);
+  const int32_t pairs = (f_d->h * f_d->w + 1) / 2;
+  const int32_t n_pix = (rows->out_row_end - rows->out_row_begin) * out_w;
+  const int32_t *colw = (const int32_t *)cols;
+  const conv_out o = {p->output_offset, p->activation_min, p->activation_max};
+  int8_t *out_px[2];
+  for (int32_t pix = 0; pix < n_pix; pix += 2) {
+    const int32_t n = n_pix - pix >= 2 ? 2 : 1;
+    for (int32_t j = 0; j < 2; ++j) {
+      const int32_t at = pix + (j < n ? j : 0);
+      const int32_t oy = rows->out_row_begin + at / out_w, ox = at % out_w;
+      im2col_c1_w16(p, in_d, f_d, input, rows->in_row_begin, oy * p->stride_h - p->pad_top,
+                    ox * p->stride_w - p->pad_left, j, cols);
+      out_px[j] = output + ((oy - rows->out_row_base) * out_w + ox) * out_c;
+    }
+    const int32_t *w = w16;
+    for (int32_t oc = 0; oc < out_c; oc += 4, w += 2 * padded) {
+      int32_t acc[8];
+      for (int32_t k = 0; k < 4; ++k) acc[2 * k] = acc[2 * k + 1] = bias && oc + k < out_c ? bias[oc + k] : 0;
+      conv_dot_w16_pairs(w, colw, w + 4 * pairs, acc);
+      for (int32_t k = 0; k < 4 && oc + k < out_c; ++k)
+        conv_store(o, q, oc + k, acc[2 * k], acc[2 * k + 1], n, out_px);
+    }
+  }
+}
+
 /* int16 weights: a 4x2 block of outputs (channels x pixels) per pass of conv_dot_w16. */
 static void conv_dsp_w16(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
                          const int8_t *input, const em_dims *f_d, const int32_t *w16,
                          const int32_t *bias, const em_dims *out_d, int8_t *output,
                          const em_rows *rows, int16_t *cols) {
+  if (in_d->c == 1) {
+    conv_dsp_w16_c1(p, q, in_d, input, f_d, w16, bias, out_d, output, rows, cols);
+    return;
+  }
   const int32_t out_c = out_d->c;
   const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, f_d->c);
   const int32_t n_pix = (rows->out_row_end - rows->out_row_begin) * out_d->w;
@@ -563,6 +711,13 @@ int em_conv2d_s8(const em_conv_params *params, const em_quant *quant,
               rows, (int16_t *)scratch);
 #else
   (void)scratch;
+#if defined(EM_HOST_SIMD)
+  if (filter_dims->h * filter_dims->w * filter_dims->c <= HOST_MAX_TAPS) {
+    conv_host(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,
+              rows);
+    return EM_OK;
+  }
+#endif
   conv_portable(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,
                 rows);
 #endif

@@ -1,7 +1,7 @@
 """ctypes bindings of the int8 kernels (``firmware/include/em_kernels.h``) for host tests.
 
 ``KernelLib(dsp=False)`` compiles every ``firmware/kernels/*.c`` with the host gcc (cached by
-``edgel3_mote.firmware.hostbuild``); ``dsp=True`` adds ``-DEM_USE_DSP`` so the SMLAD path runs
+``edgel3_mote.export.hostbuild``); ``dsp=True`` adds ``-DEM_USE_DSP`` so the SMLAD path runs
 through its portable intrinsic emulations. The methods take numpy arrays and return numpy
 arrays; structures mirror the C header field for field.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgel3_mote.firmware.hostbuild import FIRMWARE_DIR, load_shared
+from edgel3_mote.export.hostbuild import FIRMWARE_DIR, load_shared
 
 KERNEL_DIR = FIRMWARE_DIR / "kernels"
 KERNEL_SOURCES = sorted(KERNEL_DIR.glob("*.c"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgel3_mote.firmware.hostbuild import FIRMWARE_DIR, load_shared
+from edgel3_mote.export.hostbuild import FIRMWARE_DIR, load_shared
 
 HERE = Path(__file__).resolve().parent / "device_double"
 

@@ -12,7 +12,7 @@ from edgel3_mote.board_tests.client import DeviceClient
 from edgel3_mote.board_tests.harness.qemu import QemuBoard
 from edgel3_mote.board_tests.link import SerialLink
 from edgel3_mote.export.boards import build_elf
-from edgel3_mote.firmware.hostbuild import FIRMWARE_DIR
+from edgel3_mote.export.hostbuild import FIRMWARE_DIR
 
 BOARD = "qemu-mps2-an386"
 

@@ -56,7 +56,8 @@ def test_evaluate_cli_errors(tmp_path, capsys):
 
 
 def test_evaluate_cli_float_vs_int8_comparison(tmp_path, animal_segments, sea64_weights, clips_dir):
-    """--numeric both: the float model and its int8 export (tflite-micro) in one comparison."""
+    """--numeric both: the float model and its int8 export (run by the host engine, tflite-micro's bytes) in
+    one comparison."""
     out = tmp_path / "report"
     rc = main(["evaluate", "--dataset", "folder", "--root", str(animal_segments), "--folds", "3",
                "--model", "sea-64", "--weights", str(sea64_weights), "--numeric", "both",
@@ -65,6 +66,8 @@ def test_evaluate_cli_float_vs_int8_comparison(tmp_path, animal_segments, sea64_
     assert rc == 0
     rows = json.loads((out / "comparison.json").read_text())
     assert [r["numeric"] for r in rows] == ["float", "int8"]
+    int8_report = json.loads(next(out.glob("evaluation_*-int8-*.json")).read_text())
+    assert int8_report["embedding"]["int8_runner"] == "host-engine"
     assert rows[1]["size_bytes"] < rows[0]["size_bytes"] / 3       # int8: 1 byte per weight
     assert (out / "accuracy_vs_size.png").stat().st_size > 1000
     # the int8 embeddings really come from the int8 model: close to float, not identical

@@ -113,7 +113,7 @@ def small_tflite(name: str) -> bytes:
 
 def build_engine_lib(engine_dir: Path, tmp_dir: Path, *, dsp: bool, name: str):
     """Compile a generated engine + the kernels + a host em_board_ticks into a ctypes library."""
-    from edgel3_mote.firmware.hostbuild import load_shared
+    from edgel3_mote.export.hostbuild import load_shared
 
     ticks = Path(tmp_dir) / "host_ticks.c"
     ticks.write_text(HOST_TICKS_C)

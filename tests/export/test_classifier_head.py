@@ -98,7 +98,7 @@ def test_head_engine_bit_exact_and_chained(deployed, tmp_path):
     info = generate_engine(head, tmp_path / "head", model_name="head", symbol_prefix="em_head")
     assert sorted(p.name for p in (tmp_path / "head").iterdir()) == [
         "em_head_engine.c", "em_head_engine.h", "em_head_weights.c"]
-    from edgel3_mote.firmware.hostbuild import load_shared
+    from edgel3_mote.export.hostbuild import load_shared
 
     (tmp_path / "ticks.c").write_text("#include <stdint.h>\nuint32_t em_board_ticks(void) { return 0; }\n")
     lib = load_shared([tmp_path / "head" / "em_head_engine.c", tmp_path / "head" / "em_head_weights.c",

@@ -8,7 +8,7 @@ import ctypes
 import pytest
 
 from edgel3_mote.export.boards import get_board
-from edgel3_mote.firmware.hostbuild import load_shared
+from edgel3_mote.export.hostbuild import load_shared
 
 BOARD = get_board("qemu-netduinoplus2")
 CR_HSERDY, CR_PLLRDY, SWS_PLL = 1 << 17, 1 << 25, 2 << 2

@@ -14,7 +14,7 @@ import pytest
 from edgel3_mote.compress.frontend import L3_FRONTEND, SEA_FRONTEND, log_mel_spectrogram
 from edgel3_mote.compress.models.registry import MODEL_NAMES, _widths, get_spec
 from edgel3_mote.export.frontend_tables import FRONTEND_C_DIR, generate_frontend_tables, reference_logmel_s8
-from edgel3_mote.firmware.hostbuild import load_shared
+from edgel3_mote.export.hostbuild import load_shared
 
 INT32_MAX = 2**31 - 1
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from edgel3_mote.export.frontend_tables import FRONTEND_C_DIR, fft_twiddles
-from edgel3_mote.firmware.hostbuild import load_shared
+from edgel3_mote.export.hostbuild import load_shared
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from edgel3_mote.errors import ExportError, InvalidInputError
 from edgel3_mote.export.frontend_tables import (
     FRONTEND_C_DIR, generate_frontend_tables, reference_logmel_s8, render_frontend_tables, scratch_bytes,
     sparse_mel)
-from edgel3_mote.firmware.hostbuild import load_shared
+from edgel3_mote.export.hostbuild import load_shared
 
 
 @pytest.fixture(scope="module")

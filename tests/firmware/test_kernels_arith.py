@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgel3_mote.export import quant_params as qp
-from edgel3_mote.firmware.hostbuild import FIRMWARE_DIR, INCLUDE_DIR, load_shared
+from edgel3_mote.export.hostbuild import FIRMWARE_DIR, INCLUDE_DIR, load_shared
 from edgel3_mote.firmware.testing.kernel_lib import EM_ERR_ARG, KERNEL_SOURCES, KernelLib, RowWindow
 
 SHIM = FIRMWARE_DIR / "testing" / "em_common_shim.c"

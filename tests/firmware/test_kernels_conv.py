@@ -30,6 +30,10 @@ HAND_PICKED = (
     ConvSpec(32, 25, 32, 32, (3, 3), (1, 1), "same", "relu", input_range=(0.0, 4.0)),  # SEA-64-like layer
     ConvSpec(15, 13, 24, 20, (3, 3), (1, 1), "same", "relu", input_range=(0.0, 2.0), sparsity=0.9),
     ConvSpec(9, 9, 7, 12, (5, 3), (2, 2), "same", None, input_range=(-3.0, 1.0), sparsity=0.9),
+    # one input channel (the w16 DSP path's own case): odd tap counts, strides, dilation, out_c % 4 != 0
+    ConvSpec(12, 9, 1, 6, (5, 3), (2, 1), "same", "relu", input_range=(-1.0, 2.0)),
+    ConvSpec(10, 9, 1, 5, (3, 3), (1, 1), "same", None, dilation=(2, 2)),
+    ConvSpec(8, 7, 1, 4, (2, 2), (1, 1), "valid", None, input_range=(0.0, 3.0)),
 )
 
 
@@ -81,6 +85,15 @@ def test_conv_matches_tflm_bytes(lib, conv_cases):
 def test_conv_w16_matches_tflm_bytes(lib, conv_cases):
     # The same layers with the weights pre-expanded to int16 pairs (em_conv2d_s8_w16).
     assert _mismatches(lib, conv_cases, w16=True) == []
+
+
+def test_conv_host_simd_path_matches_tflm_bytes(conv_cases):
+    # The host int8 engine's conv path (EM_HOST_SIMD, export.host_engine), whole tensors and row windows.
+    host = KernelLib(defines={"EM_HOST_SIMD": None})
+    assert _mismatches(host, conv_cases) == []
+    for _spec, args, pairs in conv_cases:
+        x, want = pairs[0]
+        assert np.array_equal(_chunked(host, x, args, list(range(args["out_shape"][0] + 1))), want)
 
 
 def test_w16_pack_layout(lib, conv_cases):

@@ -1,8 +1,9 @@
-"""Compile firmware C sources for the host (x86-64 gcc) so pytest can drive them.
+"""Compile firmware C sources for the host (x86-64 gcc) as a ctypes library.
 
 Kernels, the front-end and generated engines are plain C99; on the host they are built as a
-shared library and called through ctypes, and compared against TFLite Micro / numpy. Builds
-are cached by a hash of the sources, flags and compiler, so repeated tests cost nothing.
+shared library and called through ctypes: by the tests (against TFLite Micro / numpy) and by
+the product's host int8 engine (``export.host_engine``). Builds are cached by a hash of the
+sources, flags and compiler, so repeated builds cost nothing.
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from edgel3_mote.errors import ToolchainError
+from edgel3_mote.export.boards import FIRMWARE_DIR
 
-FIRMWARE_DIR = Path(__file__).resolve().parent
 INCLUDE_DIR = FIRMWARE_DIR / "include"
 CACHE_DIR = Path(os.environ.get("EDGEL3_MOTE_HOSTBUILD_CACHE", Path(tempfile.gettempdir()) / "edgel3-mote-hostbuild"))
 
@@ -50,19 +51,19 @@ def compile_shared(
     cc = cc or os.environ.get("CC", "gcc")
     if shutil.which(cc) is None:
         raise ToolchainError(f"C compiler '{cc}' not found: install gcc (make setup) or set CC")
-    sources = [Path(s).resolve() for s in sources]
+    paths = [Path(s).resolve() for s in sources]
     incs = [Path(i).resolve() for i in (*include_dirs, INCLUDE_DIR)]
     headers = sorted({h for d in incs if d.is_dir() for h in d.glob("*.h")})
     flags = list(HOST_CFLAGS) + [f"-I{i}" for i in incs]
     for key, val in (defines or {}).items():
         flags.append(f"-D{key}" if val is None else f"-D{key}={val}")
     flags += list(extra_flags)
-    out = CACHE_DIR / f"{name}-{_digest(sources + headers, flags, cc)}.so"
+    out = CACHE_DIR / f"{name}-{_digest(paths + headers, flags, cc)}.so"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    cmd = [cc, *flags, *map(str, sources), "-o", str(tmp), "-lm"]
+    cmd = [cc, *flags, *map(str, paths), "-o", str(tmp), "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)

@@ -4,17 +4,20 @@
 with a cache ``key`` and a ``describe()`` dict, for:
 
 - ``float``: the Keras model (front-end included), exactly ``get_embedding``;
-- ``int8``: the model exported to full-integer TFLite and run by the ``tflite-micro``
-  interpreter on the host-quantised spectrogram (the numbers the mote will produce).
+- ``int8``: the model exported to full-integer TFLite and run on the host-quantised spectrogram
+  by the generated C engine compiled for the host (``export.host_engine``: the bytes of the
+  ``tflite-micro`` interpreter, several times faster), or by the interpreter itself where the
+  engine does not build (the numbers the mote will produce, either way).
 
-This module sits above compress/ and export/ (it joins them for the evaluation command), so
-it may import both; nothing in compress/ or export/ imports it.
+The embedders join compress/ (the float model, the front-end) with export/ (the int8 TFLite, its
+reference interpreter), so they live in export/, which may import compress/; nothing in compress/
+imports them (``edgel3-mote evaluate``'s handler is ``export/evaluate_cli.py`` for that reason).
 """
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -72,7 +75,7 @@ class Int8Embedder:
         import json
 
         from edgel3_mote.compress.models.registry import get_spec
-        from edgel3_mote.export.reference import TflmRunner
+        from edgel3_mote.export.host_engine import int8_runner
         from edgel3_mote.export.tflite import export_tflite
 
         self.model_name, self.weights, self.hop_size, self.seed = model, weights, hop_size, seed
@@ -80,10 +83,10 @@ class Int8Embedder:
         self.key = f"{model}-{_weights_tag(weights, seed)}-int8-hop{hop_size:g}"
         out = Path(work_dir) / self.key
         if not (out / "manifest.json").is_file():
-            kw = {"calibration_steps": calibration_steps} if calibration_steps else {}
+            kw: dict[str, Any] = {"calibration_steps": calibration_steps} if calibration_steps else {}
             export_tflite(model, weights=weights, calibration=calibration, out_dir=out, seed=seed, **kw)
         self.manifest = json.loads((out / "manifest.json").read_text())
-        self.runner = TflmRunner((out / "model_int8.tflite").read_bytes())
+        self.runner = int8_runner((out / "model_int8.tflite").read_bytes(), out, model_name=model)
 
     def spectrogram_int8(self, frame: np.ndarray) -> np.ndarray:
         from edgel3_mote.compress.frontend import log_mel_spectrogram
@@ -108,7 +111,7 @@ class Int8Embedder:
         return {"key": self.key, "model": self.model_name, "weights": self.weights, "numeric": "int8",
                 "random_weights": self.weights is None, "nonzero_weights": nz,
                 "size_bytes": total, "sparsity": (1.0 - nz / total) if total and nz is not None else None,
-                "tflite_sha256": self.manifest.get("sha256")}
+                "tflite_sha256": self.manifest.get("sha256"), "int8_runner": self.runner.runner}
 
 
 def make_embedder(model: str, weights: str | None = None, numeric: str = "float", hop_size: float = 0.1,

@@ -1,4 +1,9 @@
-"""``edgel3-mote evaluate``: the downstream protocol from the command line."""
+"""``edgel3-mote evaluate``: the downstream protocol (compress/evaluate) from the command line.
+
+The handler lives in export/ because it runs the embedders (``export.embedders``), which reach the
+int8 export; compress/evaluate keeps the datasets, the extraction, the protocol and the reports, and
+imports nothing from export/.
+"""
 from __future__ import annotations
 
 import argparse
@@ -46,13 +51,18 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from edgel3_mote.backends import make_embedder
+    from edgel3_mote.compress.evaluate.datasets import load_dataset
+    from edgel3_mote.compress.evaluate.extract import extract_embeddings
+    from edgel3_mote.compress.evaluate.protocol import (
+        ClassifierConfig,
+        cross_validate,
+        default_grid,
+        save_classifier,
+        train_deploy_classifier,
+    )
+    from edgel3_mote.compress.evaluate.report import write_comparison, write_report
     from edgel3_mote.errors import InvalidInputError
-
-    from .datasets import load_dataset
-    from .extract import extract_embeddings
-    from .protocol import ClassifierConfig, cross_validate, default_grid, save_classifier, train_deploy_classifier
-    from .report import write_comparison, write_report
+    from edgel3_mote.export.embedders import make_embedder
 
     weights = args.weights or []
     if weights and len(weights) != len(args.model):
