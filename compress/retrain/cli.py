@@ -53,6 +53,9 @@ def register(subparsers) -> None:
                    help="reduce teacher embeddings to the student's size (umap needs umap-learn)")
     d.add_argument("--on-the-fly", action="store_true",
                    help="run the teacher in every train step instead of caching its targets")
+    d.add_argument("--regrow", action="store_true",
+                   help="let a --student file's pruned (zero) weights in plain Conv2D layers train "
+                        "again (default: they are masked and stay zero)")
     d.add_argument("--train-bn", action="store_true",
                    help="BatchNorm on batch statistics (default: keep the student's BN statistics)")
     _add_training_args(d, epochs=100, batch_size=32, lr=1e-3)
@@ -97,9 +100,36 @@ def _unknown_window(ref, window):
                             f"1-s window: give an audio embedding model")
 
 
-def prepare_run_dir(args, command: str) -> bool:
-    """Create OUT; returns True when it holds an unfinished run to resume."""
+# What a start writes before its first checkpoint: a folder holding only these is a failed or
+# killed start, which a rerun may take over (the cached teacher targets are kept and reused).
+STARTED_RUN_FILES = frozenset({"config.json", "config.resume.json", "logs", "teacher_targets.npz",
+                               "checkpoints"})
+
+
+def is_failed_start(out: Path) -> bool:
+    """True when ``out`` holds only what a start of distill/finetune writes before any checkpoint."""
     from edgel3_mote.compress.retrain import rundir
+
+    names = {p.name for p in out.iterdir()}
+    if not names or not names <= STARTED_RUN_FILES or "config.json" not in names:
+        return False
+    if (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
+        return False
+    try:
+        return rundir.read_json(out / "config.json").get("command") in ("distill", "finetune")
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def prepare_run_dir(args, command: str) -> bool:
+    """Create OUT (on the chief); returns True when it holds an unfinished run to resume.
+
+    Call it once the inputs are checked. Only the chief creates and writes OUT; any other
+    multi-worker task only reads it (the chief's checkpoints, to resume from the same state).
+    A folder left by a failed start (config.json and caches, no checkpoint) is taken over.
+    """
+    from edgel3_mote.compress.retrain import rundir
+    from edgel3_mote.compress.retrain.distribute import is_chief
     from edgel3_mote.errors import InvalidInputError
 
     out = args.output
@@ -107,13 +137,18 @@ def prepare_run_dir(args, command: str) -> bool:
     if (out / "summary.json").exists() and not args.no_resume:
         raise InvalidInputError(f"{out} holds a finished run (summary.json): choose another "
                                 f"-o or pass --no-resume to overwrite it")
-    if out.exists() and not resume:
-        import shutil
+    if not is_chief():
+        return resume
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"{out} is a file, not a run folder: choose another -o")
+    if out.exists() and not resume and any(out.iterdir()):
+        if args.no_resume:
+            import shutil
 
-        if any(out.iterdir()) and not args.no_resume:
+            shutil.rmtree(out)
+        elif not is_failed_start(out):
             raise InvalidInputError(f"{out} exists and is not a resumable run: choose another -o "
                                     f"or pass --no-resume to overwrite it")
-        shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     config = rundir.args_config(args, command)
     if resume:
@@ -127,7 +162,7 @@ def run_distill(args: argparse.Namespace) -> int:
     import edgel3_mote  # noqa: F401
     from edgel3_mote.compress.data import pipeline
     from edgel3_mote.compress.pruning import layerwise, presets
-    from edgel3_mote.compress.pruning.masked import build_masked_model
+    from edgel3_mote.compress.pruning.masked import build_masked_model, mask_zero_weights
     from edgel3_mote.compress.retrain import distill as D, rundir
     from edgel3_mote.compress.retrain.distribute import get_strategy, is_chief
     from edgel3_mote.errors import InvalidInputError
@@ -146,9 +181,12 @@ def run_distill(args: argparse.Namespace) -> int:
         plan = list(presets.resolve_plan(args.student_plan)[1])
     if plan is not None:
         presets.resolve_plan(plan)  # validate before any work
+    for flag, ref in (("--teacher", args.teacher), ("--student", args.student),
+                      ("--teacher-weights", args.teacher_weights), ("--student-weights", args.student_weights)):
+        if ref is not None and (is_model_file(str(ref)) or flag.endswith("weights")) and not Path(ref).is_file():
+            raise InvalidInputError(f"{flag} {ref} could not be found: check the path")
 
     strategy = get_strategy(args.strategy)
-    resume = prepare_run_dir(args, "distill")
 
     def models():
         teacher = load_any_model(args.teacher, args.teacher_weights, args.seed)
@@ -159,6 +197,11 @@ def run_distill(args: argparse.Namespace) -> int:
             presets.apply_plan(student, plan)
         else:
             student = load_any_model(args.student, args.student_weights, args.seed)
+            if not args.regrow:
+                student, n = mask_zero_weights(student)
+                if n:
+                    print(f"{args.student}: {n} plain conv(s) hold pruned (zero) weights: distilling them "
+                          f"masked so the zeros stay zero (--regrow lets them train again)")
         return student, teacher
 
     # frame with the teacher's front-end (student and teacher share rate and window)
@@ -176,6 +219,7 @@ def run_distill(args: argparse.Namespace) -> int:
         train_ids, val_ids = pipeline.split_clips(len(everything.paths), args.val_fraction, args.seed)
         train, val = everything.subset(train_ids), everything.subset(val_ids) if val_ids else None
     print(f"{len(train)} training windows, {0 if val is None else len(val)} validation windows")
+    resume = prepare_run_dir(args, "distill")  # the inputs are checked: nothing written before this
     config = D.DistillConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                              checkpoint_every=args.checkpoint_every, patience=args.patience,
                              lr_patience=args.lr_patience, seed=args.seed, reduce=args.reduce,

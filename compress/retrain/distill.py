@@ -13,7 +13,6 @@ All of it runs inside a ``tf.distribute`` strategy scope (see :mod:`distribute`)
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +23,7 @@ import tf_keras as keras
 from edgel3_mote.atomic import atomic_write_text
 from edgel3_mote.compress.data import pipeline
 from edgel3_mote.compress.retrain import rundir
-from edgel3_mote.compress.retrain.distribute import describe, get_strategy, is_chief
+from edgel3_mote.compress.retrain.distribute import describe, detach, get_strategy, is_chief, worker_scratch
 from edgel3_mote.errors import InvalidInputError
 
 CHECKPOINT_DIR = "checkpoints"
@@ -196,17 +195,20 @@ class ResumableReduceLR(_ResumableState, keras.callbacks.ReduceLROnPlateau):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Every ``every`` epochs: tf checkpoint of student + optimizer, then state.json (last)."""
+    """Every ``every`` epochs: tf checkpoint of student + optimizer, then state.json (last).
+
+    ``run_dir`` is where this worker writes (see :func:`distribute.worker_scratch`): every
+    worker must save (saving reads sync-on-read variables: collectives), only the chief's
+    folder is the run's, and only the chief writes ``state.json``.
+    """
 
     def __init__(self, run_dir: Path, checkpoint: tf.train.Checkpoint, every: int,
                  stateful_callbacks: dict, history: list, max_to_keep: int = 2):
         super().__init__()
         self.run_dir, self.every, self.history = Path(run_dir), every, history
         self.stateful = stateful_callbacks
-        directory = self.run_dir / CHECKPOINT_DIR
-        if not is_chief():  # every worker must save (collectives); only the chief's is kept
-            directory = self.run_dir / f".worker-ckpt-{id(self)}"
-        self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
+        self.manager = tf.train.CheckpointManager(checkpoint, self.run_dir / CHECKPOINT_DIR,
+                                                  max_to_keep=max_to_keep)
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
@@ -215,7 +217,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
             return
         prefix = self.manager.save(checkpoint_number=epoch + 1)
         if not is_chief():
-            shutil.rmtree(self.manager.directory, ignore_errors=True)
             return
         rundir.write_json(self.run_dir / CHECKPOINT_DIR / STATE_FILE, {
             "epoch": epoch + 1, "checkpoint": Path(prefix).name,
@@ -274,10 +275,17 @@ def resumable_fit(model: keras.Model, checkpoint: tf.train.Checkpoint, x, y, run
 
     ``config`` needs epochs, batch_size, seed, patience, lr_patience, lr_factor,
     checkpoint_every, tensorboard, verbose. ``x`` may be a tuple of arrays (several inputs).
-    Restores the latest checkpoint of ``run_dir`` when ``resume``.
+    Restores the latest checkpoint of ``run_dir`` when ``resume`` (on every worker); only the
+    chief writes into ``run_dir``, other workers write to a scratch folder removed at the end.
     """
     run_dir = Path(run_dir)
-    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    with worker_scratch(run_dir) as write_dir:
+        return _resumable_fit(model, checkpoint, x, y, run_dir, write_dir, config, val, resume, callbacks)
+
+
+def _resumable_fit(model, checkpoint, x, y, run_dir: Path, write_dir: Path, config, val, resume: bool,
+                   callbacks) -> dict:
+    (write_dir / "logs").mkdir(parents=True, exist_ok=True)
     state = latest_state(run_dir) if resume else None
     initial_epoch, history = 0, []
     if state is not None:
@@ -292,15 +300,15 @@ def resumable_fit(model: keras.Model, checkpoint: tf.train.Checkpoint, x, y, run
                                    initial_state=cb_state.get("early_stopping"))
     reduce_lr = ResumableReduceLR(monitor=monitor, factor=config.lr_factor, patience=config.lr_patience,
                                   initial_state=cb_state.get("reduce_lr"))
-    csv_path = run_dir / "logs" / "training.csv"
+    csv_path = write_dir / "logs" / "training.csv"
     if initial_epoch and csv_path.exists():  # drop rows of epochs after the checkpoint
         lines = csv_path.read_text().splitlines()
         atomic_write_text(csv_path, "\n".join(lines[:1 + initial_epoch]) + "\n")
     cbs = [reduce_lr, early, keras.callbacks.CSVLogger(str(csv_path), append=initial_epoch > 0)]
     if config.tensorboard and tensorboard_available():
-        cbs.append(keras.callbacks.TensorBoard(str(run_dir / "logs" / "tensorboard"),
+        cbs.append(keras.callbacks.TensorBoard(str(write_dir / "logs" / "tensorboard"),
                                                write_graph=False, profile_batch=0))
-    cbs.append(EpochCheckpoint(run_dir, checkpoint, config.checkpoint_every,
+    cbs.append(EpochCheckpoint(write_dir, checkpoint, config.checkpoint_every,
                                {"early_stopping": early, "reduce_lr": reduce_lr}, history))
     cbs += callbacks or []
     n = len(x[0]) if isinstance(x, (tuple, list)) else len(x)
@@ -333,7 +341,6 @@ def distill(models: Callable[[], tuple[keras.Model, keras.Model]], train: pipeli
     """
     config.check()
     run_dir = Path(run_dir)
-    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     strategy = strategy or get_strategy("default")
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
@@ -376,6 +383,7 @@ def distill(models: Callable[[], tuple[keras.Model, keras.Model]], train: pipeli
                         val=(x_val, y_val) if x_val is not None else None,
                         resume=resume, callbacks=callbacks)
     history, early = fit["history"], fit["early_stopping"]
+    full_student = detach(full_student)  # the last collective: every worker reads the trained values
     after = {"train": evaluate_embeddings(full_student, full_x_train, y_train)}
     if x_val is not None:
         after["val"] = evaluate_embeddings(full_student, full_x_val, y_val)

@@ -30,3 +30,29 @@ def test_distill_cli_real_sea64_teacher_to_masked_student(tmp_path, sea64_weight
     # a finished run is not overwritten by accident
     assert main(argv) == 2
     assert "finished run" in capsys.readouterr().err
+
+
+def test_plain_pruned_student_keeps_its_zeros_and_a_failed_start_does_not_block_the_rerun(
+        tmp_path, sea64_weights, clip_paths, capsys):
+    pruned = tmp_path / "p70"
+    assert main(["prune", "--model", "sea-64", "--weights", str(sea64_weights), "--plan", *["70"] * 8,
+                 "-o", str(pruned)]) == 0
+    before = [c.kernel.numpy() == 0 for c in conv_layers(load_model(pruned / "model.h5"))]
+    assert abs(np.mean(np.concatenate([z.ravel() for z in before])) - 0.70) < 0.005
+    out = tmp_path / "d"
+    argv = ["distill", "--teacher", "sea-64", "--teacher-weights", str(sea64_weights),
+            "--student", str(pruned / "model.h5"), "--clips", *map(str, clip_paths[:2]),
+            "--val-clips", str(clip_paths[2]), "--hop-size", "0.5", "--max-windows-per-clip", "4",
+            "--epochs", "1", "--batch-size", "4", "--no-tensorboard", "-o", str(out)]
+    # a start that fails after writing config.json (8 windows cannot give a 64-d PCA) ...
+    assert main(argv + ["--reduce", "pca"]) == 2
+    assert "cannot reduce" in capsys.readouterr().err and (out / "config.json").exists()
+    # ... does not block the corrected rerun
+    assert main(argv) == 0
+    assert "masked so the zeros stay zero" in capsys.readouterr().out
+    student = load_model(out / "model.h5")
+    for conv, zeros in zip(conv_layers(student), before):
+        assert np.array_equal(conv.kernel.numpy() == 0, zeros), conv.name
+    summary = json.loads((out / "summary.json").read_text())
+    assert abs(summary["overall_sparsity"] - 70.0) < 0.5
+    assert summary["after"]["train"]["mse"] < summary["before"]["train"]["mse"]
