@@ -13,7 +13,7 @@ here is freely licensed; the licences are recorded, not assumed. ``tuxpaint-data
 it is kept for evaluation.
 
     python tools/make_distill_corpus.py --cache ~/.cache/edgel3-mote/corpus
-    edgel3-mote distill ... --clips $(python tools/make_distill_corpus.py --list train) ...
+    edgel3-mote distill ... --corpus ~/.cache/edgel3-mote/corpus/manifest.csv --crops-per-epoch 20000 ...
 """
 from __future__ import annotations
 
@@ -187,11 +187,6 @@ def summarize(rows: list[dict]) -> dict:
     return out
 
 
-def read_manifest(path: Path, split: str | None = None) -> list[dict]:
-    with Path(path).open(newline="") as f:
-        return [r for r in csv.DictReader(f) if split is None or r["split"] == split]
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
@@ -206,11 +201,15 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     cache = args.cache.expanduser().resolve()
     if args.list:
-        manifest = cache / "manifest.csv"
-        if not manifest.is_file():
-            print(f"make_distill_corpus: error: {manifest} does not exist: build the corpus first", file=sys.stderr)
+        import edgel3_mote  # noqa: F401
+        from edgel3_mote.compress.data.pipeline import read_corpus_manifest
+        from edgel3_mote.errors import InvalidInputError
+
+        try:
+            print("\n".join(read_corpus_manifest(cache / "manifest.csv", args.list)))
+        except InvalidInputError as exc:
+            print(f"make_distill_corpus: error: {exc}", file=sys.stderr)
             return 2
-        print("\n".join(r["file"] for r in read_manifest(manifest, args.list)))
         return 0
     try:
         rows = build_corpus(args.packages, args.val_packages, cache, args.min_seconds)

@@ -30,7 +30,9 @@ def register(subparsers) -> None:
     d = subparsers.add_parser(
         "distill", help="knowledge distillation of a teacher's embedding into a student",
         description="Train a student (pruned / masked / reduced / SEA model) to reproduce a "
-                    "teacher's embedding (MSE) on 1-s windows of audio clips. Writes OUT/config.json, "
+                    "teacher's embedding (MSE) on 1-s windows of audio clips, or on random augmented 1-s "
+                    "crops of a corpus (--crops-per-epoch; --corpus from tools/make_distill_corpus.py). "
+                    "Writes OUT/config.json, "
                     "OUT/logs/ (CSV, TensorBoard), OUT/checkpoints/ (resumable), "
                     "OUT/teacher_targets.npz, OUT/model.h5 and OUT/summary.json.",
         epilog="example: edgel3-mote distill --teacher sea-64 --teacher-weights W.h5.gz "
@@ -43,8 +45,18 @@ def register(subparsers) -> None:
                    help="student = the teacher, masked and one-shot pruned to this %% in every conv")
     d.add_argument("--student-plan", nargs="+",
                    help="student = the teacher, masked and pruned with this plan (preset or 8 %%)")
-    d.add_argument("--clips", nargs="+", type=Path, required=True, help="audio files or folders")
+    d.add_argument("--clips", nargs="+", type=Path, help="audio files or folders")
     d.add_argument("--val-clips", nargs="+", type=Path, help="validation clips (default: a split)")
+    d.add_argument("--corpus", type=Path,
+                   help="corpus manifest CSV (tools/make_distill_corpus.py): its train and val splits")
+    d.add_argument("--crops-per-epoch", type=int,
+                   help="train on this many random 1-s crops of the (decoded, cached) training audio per "
+                        "epoch, augmented (gain, mixing, noise), teacher on the fly; validation: --val-crops "
+                        "fixed crops of the validation audio")
+    d.add_argument("--val-crops", type=int, default=1024, help="validation crops with --crops-per-epoch")
+    d.add_argument("--no-augment", action="store_true", help="random crops without augmentation")
+    d.add_argument("--audio-cache", type=Path, default=Path.home() / ".cache" / "edgel3-mote" / "audio",
+                   help="where --crops-per-epoch keeps decoded audio (default ~/.cache/edgel3-mote/audio)")
     d.add_argument("--val-fraction", type=float, default=0.2,
                    help="fraction of the clips held out when --val-clips is not given")
     d.add_argument("--hop-size", type=float, default=0.1, help="window hop in s (default 0.1)")
@@ -158,6 +170,28 @@ def prepare_run_dir(args, command: str) -> bool:
     return resume
 
 
+def _crop_sources(args, model_name: str, train_files, val_files, pipeline):
+    """Random augmented crops of the decoded training audio; fixed crops of the validation audio."""
+    import numpy as np
+
+    from edgel3_mote.compress.models.registry import get_spec
+    from edgel3_mote.errors import InvalidInputError
+
+    spec = get_spec(model_name)
+    sr, window = int(spec.frontend.sr), int(spec.window_samples)
+    augmentation = None if args.no_augment else pipeline.Augmentation()
+    train = pipeline.CropSource(pipeline.decode_to_cache(train_files, sr, args.audio_cache), window,
+                                args.crops_per_epoch, augmentation)
+    if not val_files:
+        raise InvalidInputError("--crops-per-epoch needs validation audio from other sources: "
+                                "--val-clips or a --corpus manifest with a val split")
+    val_source = pipeline.CropSource(pipeline.decode_to_cache(val_files, sr, args.audio_cache), window,
+                                     args.val_crops)
+    frames = val_source.fixed_crops(args.val_crops, args.seed)
+    index = np.zeros(len(frames), np.int32)
+    return train, pipeline.ClipWindows(frames, index, np.zeros(len(frames)), ["validation crops"])
+
+
 def run_distill(args: argparse.Namespace) -> int:
     import edgel3_mote  # noqa: F401
     from edgel3_mote.compress.data import pipeline
@@ -208,22 +242,31 @@ def run_distill(args: argparse.Namespace) -> int:
     probe_name = args.teacher if not is_model_file(args.teacher) else None
     if probe_name is None:
         probe_name = framing_model_name(args.teacher, rundir.load_model(args.teacher))
-    if args.val_clips:
-        train = pipeline.clip_windows(args.clips, probe_name, args.hop_size,
+    train_files, val_files = args.clips, args.val_clips
+    if args.corpus is not None:
+        train_files = train_files or pipeline.read_corpus_manifest(args.corpus, "train")
+        val_files = val_files or pipeline.read_corpus_manifest(args.corpus, "val")
+    if not train_files:
+        raise InvalidInputError("give the training audio: --clips FILES/FOLDERS or --corpus MANIFEST")
+    if args.crops_per_epoch:
+        train, val = _crop_sources(args, probe_name, train_files, val_files, pipeline)
+    elif val_files:
+        train = pipeline.clip_windows(train_files, probe_name, args.hop_size,
                                       max_windows_per_clip=args.max_windows_per_clip)
-        val = pipeline.clip_windows(args.val_clips, probe_name, args.hop_size,
+        val = pipeline.clip_windows(val_files, probe_name, args.hop_size,
                                     max_windows_per_clip=args.max_windows_per_clip)
     else:
-        everything = pipeline.clip_windows(args.clips, probe_name, args.hop_size,
+        everything = pipeline.clip_windows(train_files, probe_name, args.hop_size,
                                            max_windows_per_clip=args.max_windows_per_clip)
         train_ids, val_ids = pipeline.split_clips(len(everything.paths), args.val_fraction, args.seed)
         train, val = everything.subset(train_ids), everything.subset(val_ids) if val_ids else None
-    print(f"{len(train)} training windows, {0 if val is None else len(val)} validation windows")
+    what = "random crops per epoch" if args.crops_per_epoch else "training windows"
+    print(f"{len(train)} {what}, {0 if val is None else len(val)} validation windows")
     resume = prepare_run_dir(args, "distill")  # the inputs are checked: nothing written before this
     config = D.DistillConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                              checkpoint_every=args.checkpoint_every, patience=args.patience,
                              lr_patience=args.lr_patience, seed=args.seed, reduce=args.reduce,
-                             on_the_fly=args.on_the_fly, train_bn=args.train_bn,
+                             on_the_fly=args.on_the_fly or bool(args.crops_per_epoch), train_bn=args.train_bn,
                              tensorboard=not args.no_tensorboard)
     result = D.distill(models, train, args.output, config, val=val, strategy=strategy, resume=resume)
     student = result.pop("student")
@@ -234,7 +277,8 @@ def run_distill(args: argparse.Namespace) -> int:
     rows = layerwise.layer_sparsity(student)
     result.update({"model_file": model_file.name, "layers": rows,
                    "overall_sparsity": layerwise.total_sparsity(rows),
-                   "train_clips": sorted({train.paths[i] for i in set(train.clip_index.tolist())}),
+                   "train_clips": sorted(train.cache.paths) if args.crops_per_epoch else
+                   sorted({train.paths[i] for i in set(train.clip_index.tolist())}),
                    "val_clips": [] if val is None else sorted({val.paths[i] for i in set(val.clip_index.tolist())})})
     rundir.write_json(args.output / "summary.json", result)
     for split in result["after"]:

@@ -270,21 +270,25 @@ def student_inputs(student: keras.Model, inputs: np.ndarray, batch_size: int = 6
 
 
 def resumable_fit(model: keras.Model, checkpoint: tf.train.Checkpoint, x, y, run_dir: Path,
-                  config, val=None, resume: bool = True, callbacks: list | None = None) -> dict:
+                  config, val=None, resume: bool = True, callbacks: list | None = None,
+                  source: pipeline.CropSource | None = None) -> dict:
     """``model.fit`` with EarlyStopping, ReduceLROnPlateau, CSV/TensorBoard logs and exact resume.
 
     ``config`` needs epochs, batch_size, seed, patience, lr_patience, lr_factor,
     checkpoint_every, tensorboard, verbose. ``x`` may be a tuple of arrays (several inputs).
+    With ``source`` (random crops of a decoded corpus) the batches come from it and ``x, y``
+    are not used for training.
     Restores the latest checkpoint of ``run_dir`` when ``resume`` (on every worker); only the
     chief writes into ``run_dir``, other workers write to a scratch folder removed at the end.
     """
     run_dir = Path(run_dir)
     with worker_scratch(run_dir) as write_dir:
-        return _resumable_fit(model, checkpoint, x, y, run_dir, write_dir, config, val, resume, callbacks)
+        return _resumable_fit(model, checkpoint, x, y, run_dir, write_dir, config, val, resume, callbacks,
+                              source)
 
 
 def _resumable_fit(model, checkpoint, x, y, run_dir: Path, write_dir: Path, config, val, resume: bool,
-                   callbacks) -> dict:
+                   callbacks, source) -> dict:
     (write_dir / "logs").mkdir(parents=True, exist_ok=True)
     state = latest_state(run_dir) if resume else None
     initial_epoch, history = 0, []
@@ -313,9 +317,13 @@ def _resumable_fit(model, checkpoint, x, y, run_dir: Path, write_dir: Path, conf
     cbs += callbacks or []
     n = len(x[0]) if isinstance(x, (tuple, list)) else len(x)
     if initial_epoch < config.epochs and not (state and early.initial_state.get("stopped_epoch")):
-        ds = pipeline.epoch_dataset(x, y, config.batch_size, config.seed, initial_epoch, config.epochs)
-        model.fit(ds, epochs=config.epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=pipeline.steps_per_epoch(n, config.batch_size),
+        if source is not None:
+            ds = source.dataset(config.batch_size, config.seed, initial_epoch, config.epochs)
+            steps = source.steps_per_epoch(config.batch_size)
+        else:
+            ds = pipeline.epoch_dataset(x, y, config.batch_size, config.seed, initial_epoch, config.epochs)
+            steps = pipeline.steps_per_epoch(n, config.batch_size)
+        model.fit(ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
                   validation_data=val, validation_batch_size=config.batch_size,
                   callbacks=cbs, verbose=config.verbose)
     return {"history": history, "early_stopping": early, "initial_epoch": initial_epoch}
@@ -330,10 +338,16 @@ def evaluate_embeddings(student: keras.Model, inputs: np.ndarray, targets: np.nd
             "cosine_median": float(np.median(cos)), "windows": int(len(inputs))}
 
 
-def distill(models: Callable[[], tuple[keras.Model, keras.Model]], train: pipeline.ClipWindows,
-            run_dir: str | Path, config: DistillConfig, val: pipeline.ClipWindows | None = None,
-            strategy=None, resume: bool = True, callbacks: list | None = None) -> dict:
+def distill(models: Callable[[], tuple[keras.Model, keras.Model]],
+            train: pipeline.ClipWindows | pipeline.CropSource, run_dir: str | Path, config: DistillConfig,
+            val: pipeline.ClipWindows | None = None, strategy=None, resume: bool = True,
+            callbacks: list | None = None, eval_crops: int = 512) -> dict:
     """Distil ``teacher`` into ``student`` (``models()`` builds both, inside the strategy scope).
+
+    ``train``: fixed windows (teacher targets cached or on the fly), or a
+    :class:`~edgel3_mote.compress.data.pipeline.CropSource` (random augmented crops of a decoded
+    corpus every epoch; needs ``config.on_the_fly``); then the "train" figures are measured on
+    ``eval_crops`` fixed, unaugmented crops.
 
     Writes ``run_dir/checkpoints``, ``logs/training.csv``, ``logs/tensorboard``,
     ``teacher_targets.npz`` and returns a summary (before/after MSE and cosine, history).
@@ -341,12 +355,19 @@ def distill(models: Callable[[], tuple[keras.Model, keras.Model]], train: pipeli
     """
     config.check()
     run_dir = Path(run_dir)
+    source = train if isinstance(train, pipeline.CropSource) else None
+    if source is not None and not config.on_the_fly:
+        raise InvalidInputError("random crops need the teacher in the train step: pass --on-the-fly")
     strategy = strategy or get_strategy("default")
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         student, teacher = models()
     out_dim = int(student.output_shape[-1])
     cache = run_dir / TARGETS_FILE
+    if source is not None:
+        train = pipeline.ClipWindows(source.fixed_crops(min(eval_crops, len(source)), config.seed),
+                                     np.zeros(min(eval_crops, len(source)), np.int32),
+                                     np.zeros(min(eval_crops, len(source))), ["train crops"])
     x_train = train.model_inputs()
     x_val = val.model_inputs() if val is not None and len(val) else None
     y_train = teacher_targets(teacher, x_train, train.fingerprint(), cache, "train")
@@ -381,7 +402,7 @@ def distill(models: Callable[[], tuple[keras.Model, keras.Model]], train: pipeli
     # on the fly, the train step ignores y_train and asks the teacher
     fit = resumable_fit(distiller, checkpoint, x_train, y_train, run_dir, config,
                         val=(x_val, y_val) if x_val is not None else None,
-                        resume=resume, callbacks=callbacks)
+                        resume=resume, callbacks=callbacks, source=source)
     history, early = fit["history"], fit["early_stopping"]
     full_student = detach(full_student)  # the last collective: every worker reads the trained values
     after = {"train": evaluate_embeddings(full_student, full_x_train, y_train)}
@@ -395,5 +416,8 @@ def distill(models: Callable[[], tuple[keras.Model, keras.Model]], train: pipeli
         "reduction": None if reduction is None else {
             "method": reduction.method, "explained_variance": reduction.explained_variance},
         "distribute": describe(strategy), "config": dataclasses.asdict(config),
-        "train_windows": len(train), "val_windows": 0 if val is None else len(val),
+        "train_windows": len(train) if source is None else None,
+        "train_crops_per_epoch": None if source is None else len(source),
+        "train_audio_hours": None if source is None else round(source.cache.seconds() / 3600, 4),
+        "val_windows": 0 if val is None else len(val),
     }

@@ -56,3 +56,24 @@ def test_plain_pruned_student_keeps_its_zeros_and_a_failed_start_does_not_block_
     summary = json.loads((out / "summary.json").read_text())
     assert abs(summary["overall_sparsity"] - 70.0) < 0.5
     assert summary["after"]["train"]["mse"] < summary["before"]["train"]["mse"]
+
+
+def test_distill_cli_on_a_corpus_manifest_with_random_crops(tmp_path, sea64_weights, clip_paths):
+    manifest = tmp_path / "manifest.csv"
+    rows = ["file,package,version,licence,seconds,sample_rate,channels,split"]
+    rows += [f"{p},pkg-{i % 2},1,CC0,1,44100,1,{'val' if i == 2 else 'train'}" for i, p in enumerate(clip_paths[:3])]
+    manifest.write_text("\n".join(rows) + "\n")
+    out, cache = tmp_path / "d", tmp_path / "audio"
+    assert main(["distill", "--teacher", "sea-64", "--teacher-weights", str(sea64_weights),
+                 "--student-sparsity", "80", "--corpus", str(manifest), "--crops-per-epoch", "8",
+                 "--val-crops", "8", "--audio-cache", str(cache), "--epochs", "1", "--batch-size", "4",
+                 "--no-tensorboard", "-o", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["train_clips"] == sorted(map(str, clip_paths[:2]))
+    assert summary["train_crops_per_epoch"] == 8 and summary["val_windows"] == 8
+    assert summary["config"]["on_the_fly"] is True
+    assert abs(summary["overall_sparsity"] - 80.0) < 0.01
+    assert len(list(cache.glob("*.npy"))) == 3  # train and val audio decoded once
+    assert main(["distill", "--teacher", "sea-64", "--student-sparsity", "80", "--corpus",
+                 str(tmp_path / "none.csv"), "--crops-per-epoch", "8", "-o", str(tmp_path / "e")]) == 2
+    assert not (tmp_path / "e").exists()
