@@ -45,6 +45,10 @@ def register(subparsers) -> None:
                    help="student = the teacher, masked and one-shot pruned to this %% in every conv")
     d.add_argument("--student-plan", nargs="+",
                    help="student = the teacher, masked and pruned with this plan (preset or 8 %%)")
+    d.add_argument("--pruning", choices=("one-shot", "gradual"), default="one-shot",
+                   help="with --student-sparsity/--student-plan: one-shot magnitude pruning, then masked "
+                        "distillation (EdgeL3's plan + fine-tune; default), or gradual TF-MOT PolynomialDecay "
+                        "pruning from 0 to the plan over the first 80 %% of the steps while distilling")
     d.add_argument("--clips", nargs="+", type=Path, help="audio files or folders")
     d.add_argument("--val-clips", nargs="+", type=Path, help="validation clips (default: a split)")
     d.add_argument("--corpus", type=Path,
@@ -225,7 +229,9 @@ def run_distill(args: argparse.Namespace) -> int:
     def models():
         teacher = load_any_model(args.teacher, args.teacher_weights, args.seed)
         teacher.trainable = False
-        if plan is not None:
+        if plan is not None and args.pruning == "gradual":
+            student = load_any_model(args.teacher, args.teacher_weights, args.seed)  # dense, pruned while training
+        elif plan is not None:
             student = build_masked_model(args.teacher, weights=args.teacher_weights and str(args.teacher_weights),
                                          seed=args.seed)
             presets.apply_plan(student, plan)
@@ -267,7 +273,8 @@ def run_distill(args: argparse.Namespace) -> int:
                              checkpoint_every=args.checkpoint_every, patience=args.patience,
                              lr_patience=args.lr_patience, seed=args.seed, reduce=args.reduce,
                              on_the_fly=args.on_the_fly or bool(args.crops_per_epoch), train_bn=args.train_bn,
-                             tensorboard=not args.no_tensorboard)
+                             tensorboard=not args.no_tensorboard,
+                             gradual=tuple(v / 100 for v in plan) if plan and args.pruning == "gradual" else None)
     result = D.distill(models, train, args.output, config, val=val, strategy=strategy, resume=resume)
     student = result.pop("student")
     result.pop("teacher")

@@ -22,6 +22,7 @@ import tf_keras as keras
 
 from edgel3_mote.atomic import atomic_write_text
 from edgel3_mote.compress.data import pipeline
+from edgel3_mote.compress.pruning import layerwise
 from edgel3_mote.compress.retrain import rundir
 from edgel3_mote.compress.retrain.distribute import describe, detach, get_strategy, is_chief, worker_scratch
 from edgel3_mote.errors import InvalidInputError
@@ -45,6 +46,7 @@ class DistillConfig:
     on_the_fly: bool = False             # teacher inside the train step instead of a cache
     train_bn: bool = False               # BN on batch statistics (from-scratch students)
     precompute_frontend: bool = True     # train the student's backbone on cached spectrograms
+    gradual: tuple[float, ...] | None = None  # TF-MOT PolynomialDecay to these 8 sparsities (fractions)
     tensorboard: bool = True
     verbose: int = 2
 
@@ -55,6 +57,8 @@ class DistillConfig:
             raise InvalidInputError(f"learning rate must be > 0, got {self.learning_rate}")
         if self.reduce not in (None, "pca", "umap"):
             raise InvalidInputError(f"unknown reduction {self.reduce!r}: use pca or umap")
+        if self.gradual is not None and (len(self.gradual) != 8 or not all(0 <= v < 1 for v in self.gradual)):
+            raise InvalidInputError(f"gradual pruning needs 8 sparsities in [0, 1), got {self.gradual}")
         if self.on_the_fly and self.reduce:
             raise InvalidInputError("PCA/UMAP reduction needs precomputed teacher targets: "
                                     "drop --on-the-fly")
@@ -81,13 +85,25 @@ class Distiller(keras.Model):
             return x, self.teacher(x, training=False)
         return data
 
+    def _pruning_wrappers(self) -> list:
+        """TF-MOT ``prune_low_magnitude`` wrappers of a gradually pruned student."""
+        return [layer for layer in self.student.layers if hasattr(layer, "pruning_obj")]
+
     def train_step(self, data):
         x, y = self._split(data)
+        # The wrappers count steps and update their masks only in a training=True call, which
+        # would also put BN in training mode: do both here, as their call would.
+        wrappers = self._pruning_wrappers()
+        for wrapper in wrappers:
+            wrapper.pruning_step.assign_add(1)
+            wrapper.pruning_obj.conditional_mask_update()
         with tf.GradientTape() as tape:
             pred = self.student(x, training=self.train_bn)
             loss = self.compiled_loss(y, pred, regularization_losses=self.student.losses)
         variables = self.student.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        for wrapper in wrappers:
+            wrapper.pruning_obj.weight_mask_op()
         self.compiled_metrics.update_state(y, pred)
         return {m.name: m.result() for m in self.metrics}
 
@@ -338,6 +354,14 @@ def evaluate_embeddings(student: keras.Model, inputs: np.ndarray, targets: np.nd
             "cosine_median": float(np.median(cos)), "windows": int(len(inputs))}
 
 
+def _wrap_gradual(student: keras.Model, sparsities, total_steps: int) -> keras.Model:
+    """TF-MOT PolynomialDecay from 0 to ``sparsities`` over the first 80 % of the steps, 20 updates."""
+    frequency = max(1, total_steps // 20)
+    end_step = max(frequency, (int(0.8 * total_steps) // frequency) * frequency)
+    return layerwise.wrap_for_gradual_pruning(student, list(sparsities), kind="polynomial", begin_step=0,
+                                              end_step=end_step, frequency=frequency)
+
+
 def distill(models: Callable[[], tuple[keras.Model, keras.Model]],
             train: pipeline.ClipWindows | pipeline.CropSource, run_dir: str | Path, config: DistillConfig,
             val: pipeline.ClipWindows | None = None, strategy=None, resume: bool = True,
@@ -391,7 +415,13 @@ def distill(models: Callable[[], tuple[keras.Model, keras.Model]],
         if x_val is not None:
             x_val = student_inputs(full_student, x_val)[1]
 
+    callbacks = list(callbacks or [])
     with strategy.scope():
+        if config.gradual is not None:  # wrappers share the student's conv layers: full_student is pruned too
+            steps = (source.steps_per_epoch(config.batch_size) if source is not None
+                     else pipeline.steps_per_epoch(len(x_train), config.batch_size)) * config.epochs
+            student = _wrap_gradual(student, config.gradual, steps)
+            callbacks += layerwise.pruning_callbacks()
         distiller = Distiller(student, teacher if config.on_the_fly else None, config.train_bn)
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
         distiller.compile(optimizer=optimizer, loss="mse",
@@ -404,6 +434,10 @@ def distill(models: Callable[[], tuple[keras.Model, keras.Model]],
                         val=(x_val, y_val) if x_val is not None else None,
                         resume=resume, callbacks=callbacks, source=source)
     history, early = fit["history"], fit["early_stopping"]
+    if config.gradual is not None:  # the last optimizer step may have moved pruned weights
+        for layer in student.layers:
+            for weight, mask, _ in getattr(layer, "pruning_vars", []):
+                weight.assign(weight * mask)
     full_student = detach(full_student)  # the last collective: every worker reads the trained values
     after = {"train": evaluate_embeddings(full_student, full_x_train, y_train)}
     if x_val is not None:

@@ -65,13 +65,14 @@ def test_distill_cli_on_a_corpus_manifest_with_random_crops(tmp_path, sea64_weig
     manifest.write_text("\n".join(rows) + "\n")
     out, cache = tmp_path / "d", tmp_path / "audio"
     assert main(["distill", "--teacher", "sea-64", "--teacher-weights", str(sea64_weights),
-                 "--student-sparsity", "80", "--corpus", str(manifest), "--crops-per-epoch", "8",
+                 "--student-sparsity", "80", "--pruning", "gradual", "--corpus", str(manifest),
+                 "--crops-per-epoch", "8",
                  "--val-crops", "8", "--audio-cache", str(cache), "--epochs", "1", "--batch-size", "4",
                  "--no-tensorboard", "-o", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["train_clips"] == sorted(map(str, clip_paths[:2]))
     assert summary["train_crops_per_epoch"] == 8 and summary["val_windows"] == 8
-    assert summary["config"]["on_the_fly"] is True
+    assert summary["config"]["on_the_fly"] is True and summary["config"]["gradual"] == [0.8] * 8
     assert abs(summary["overall_sparsity"] - 80.0) < 0.01
     assert len(list(cache.glob("*.npy"))) == 3  # train and val audio decoded once
     assert main(["distill", "--teacher", "sea-64", "--student-sparsity", "80", "--corpus",

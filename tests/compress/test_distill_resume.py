@@ -105,3 +105,21 @@ def test_random_crop_distillation_resumes_exactly_after_a_kill(clip_paths, windo
         np.testing.assert_array_equal(a, b)
     with pytest.raises(Exception, match="on-the-fly"):
         D.distill(models_fn, source, tmp_path / "x", config(1), val=val)
+
+
+def test_gradual_polynomial_pruning_while_distilling_resumes_exactly(windows, tmp_path):
+    train, val = windows
+
+    def dense_models():
+        return tiny(seed=2), tiny(seed=1)
+
+    cfg = lambda: config(4, gradual=(0.0, 0.5, 0.5, 0.5, 0.7, 0.7, 0.8, 0.8))  # noqa: E731
+    straight = D.distill(dense_models, train, tmp_path / "straight", cfg(), val=val)
+    rows = layerwise.layer_sparsity(straight["student"])
+    assert [round(r["sparsity"]) for r in rows] == [0, 50, 50, 50, 70, 70, 80, 80]
+    assert straight["after"]["val"]["mse"] < straight["before"]["val"]["mse"]
+    with pytest.raises(KeyboardInterrupt):
+        D.distill(dense_models, train, tmp_path / "killed", cfg(), val=val, callbacks=[Kill(1)])
+    resumed = D.distill(dense_models, train, tmp_path / "killed", cfg(), val=val)
+    for a, b in zip(straight["student"].get_weights(), resumed["student"].get_weights()):
+        np.testing.assert_array_equal(a, b)
