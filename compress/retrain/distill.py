@@ -2,7 +2,9 @@
 
 Loss: MSE between the student's embedding and the teacher's (optionally PCA-reduced to the
 student's size). Teacher targets are computed once and cached in ``teacher_targets.npz``
-(keyed by the input windows' sha256), or on the fly inside the train step (``on_the_fly``).
+(keyed by the input windows' sha256), or on the fly inside the train step (``on_the_fly``), as
+random augmented crops of a decoded corpus need (:class:`pipeline.CropSource`). The student is
+pruned beforehand (one-shot, masked) or while it trains (``gradual``: TF-MOT PolynomialDecay).
 Adam, EarlyStopping (patience 10), ReduceLROnPlateau (x0.1, patience 5), CSV + TensorBoard
 logs, checkpoints every N epochs. A checkpoint holds the student's weights (BN statistics and
 masks included), the optimizer state (moments, iteration, learning rate), the epoch, the
