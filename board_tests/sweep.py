@@ -73,6 +73,13 @@ class SweepConfig:
                            ("--bench-clips", self.bench_clips)):
             if not Path(path).exists():
                 raise InvalidInputError(f"{what} {path} could not be found: check the path")
+        from edgel3_mote.board_tests.bench import find_clips
+
+        try:  # a folder without audio is an error now, not after the first distillation
+            find_clips(self.bench_clips)
+        except InvalidInputError:
+            raise InvalidInputError(f"--bench-clips {self.bench_clips} holds no audio clips: give a folder of "
+                                    f"a few real recordings (e.g. ../shared/audio/cc0_animals)") from None
         if not self.train_audio or not self.val_audio:
             raise InvalidInputError("the sweep needs training and validation audio: --corpus MANIFEST, or "
                                     "--clips and --val-clips")
