@@ -6,7 +6,8 @@ every column itself:
 1. compress: one-shot prune the teacher (SEA-64, real weights) to the sparsity in every conv and
    distil it from the dense teacher (``edgel3-mote distill``: masked student, resumable); the 0 %
    point is the teacher itself. The student is saved as a plain SEA-64 ``model.h5``.
-2. export + firmware: the int8 model and the generated firmware project for ``--board``.
+2. export + firmware: the int8 model (calibrated on 16 files spread over the training audio) and
+   the generated firmware project for ``--board``.
 3. validation cosine to the teacher on fixed crops of the validation audio (never trained on):
    float student, and the firmware's own int8 model under tflite-micro.
 4. downstream accuracy: the EdgeL3 MLP protocol (cross-validated) on a labelled folder set, with
@@ -205,8 +206,16 @@ def _firmware(cfg: SweepConfig, model_file: Path, project: Path, log):
     from edgel3_mote.export.project import build_firmware_project
 
     build_firmware_project(get_board(cfg.board), MODEL, weights=str(model_file), clips=str(cfg.bench_clips),
-                           out_dir=project, seed=cfg.seed, log=log)
+                           calibration=calibration_files(cfg), out_dir=project, seed=cfg.seed, log=log)
     return resolve_deployment(cfg.board, MODEL, str(model_file), project=str(project), need_elf=True, log=log)
+
+
+def calibration_files(cfg: SweepConfig, n: int = 16) -> list[str]:
+    """int8 calibration audio: ``n`` files spread evenly over the training audio (what the model saw)."""
+    from edgel3_mote.compress.embedding import expand_audio_paths
+
+    files = [str(p) for p in expand_audio_paths(cfg.train_audio)]
+    return files[::max(1, len(files) // n)][:n]
 
 
 def _val_frames(cfg: SweepConfig) -> np.ndarray:
