@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "edgel3_mote.export.cli",              # export tflite|report|carrays|firmware
     "edgel3_mote.board_tests.selftest_cli",  # selftest
     "edgel3_mote.board_tests.cli",         # bench, emulate, demo
+    "edgel3_mote.board_tests.sweep",       # sweep (compress -> export -> mote, per sparsity)
 ]
 
 

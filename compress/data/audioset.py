@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -124,11 +125,21 @@ class Ontology:
         return mids
 
 
+def is_mid(label: str) -> bool:
+    """True for an AudioSet/Freebase machine id (``/m/0bt9lr``, ``/t/dd00001``), not a class name."""
+    return re.fullmatch(r"/[a-z]/[0-9a-z_]+", label.strip()) is not None
+
+
 def filter_segments(segments: Sequence[Segment], accept: Iterable[str] = (), reject: Iterable[str] = (),
                     ontology: Ontology | None = None, include_children: bool = True) -> list[Segment]:
     """Segments with at least one accepted label (all, if none given) and no rejected one."""
     accept, reject = list(accept), list(reject)
     if (accept or reject) and ontology is None:
+        names = [label for label in accept + reject if not is_mid(label)]
+        if names:
+            raise InvalidInputError(f"label filter {', '.join(map(repr, names))} names classes, which only "
+                                    f"the ontology resolves: pass --ontology ontology.json (AudioSet's "
+                                    f"ontology; ../shared/audioset has one) or give mids such as /m/0bt9lr")
         accepted, rejected = set(accept), set(reject)   # mids only, no names or children
     else:
         accepted = ontology.expand(accept, include_children) if accept else set()

@@ -195,3 +195,174 @@ def streaming_dataset(segments, model_name: str, batch_size: int, seed: int = 0,
     ds = tf.data.Dataset.from_generator(generate, output_signature=(
         tf.TensorSpec((1, window), tf.float32), tf.TensorSpec((len(label_index),), tf.float32)))
     return ds.shuffle(shuffle_buffer, seed=seed).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+# --- a corpus larger than memory: decoded once to a cache, random crops, augmentation -----------
+
+@dataclasses.dataclass
+class AudioCache:
+    """Mono audio of a set of files at one rate, decoded and resampled once to ``<cache>/<key>.npy``
+    (int16, memory-mapped): later epochs and reruns read it without decoding."""
+
+    paths: list[str]
+    arrays: list[np.ndarray]        # (n,) int16, memory-mapped
+    sr: int
+
+    def seconds(self) -> float:
+        return float(sum(a.size for a in self.arrays)) / self.sr
+
+
+def _cache_key(path: Path, sr: int) -> str:
+    stat = path.stat()
+    return hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{sr}".encode()).hexdigest()[:24]
+
+
+def decode_to_cache(paths: Sequence[str | Path], sr: int, cache_dir: str | Path,
+                    progress: bool = True) -> AudioCache:
+    """Decode + resample each file once (soundfile/librosa/ffmpeg, soxr) into ``cache_dir``."""
+    from tqdm import tqdm
+
+    from edgel3_mote.atomic import atomic_file
+    from edgel3_mote.compress.data.media import load_audio
+    from edgel3_mote.compress.embedding import expand_audio_paths
+
+    files = expand_audio_paths(paths)
+    if not files:
+        raise InvalidInputError("no audio files given: pass audio files, folders or a corpus manifest")
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    arrays = []
+    for path in tqdm(files, desc=f"decoding to {cache_dir.name} at {sr} Hz", unit="file", disable=not progress):
+        target = cache_dir / f"{_cache_key(Path(path), sr)}.npy"
+        if not target.exists():
+            audio = load_audio(path, sr)
+            pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
+            with atomic_file(target, suffix=".npy") as tmp:
+                np.save(tmp, pcm)
+        arrays.append(np.load(target, mmap_mode="r"))
+    return AudioCache([str(p) for p in files], arrays, int(sr))
+
+
+@dataclasses.dataclass
+class Augmentation:
+    """Per-crop augmentation: random gain, mixing with a second crop, additive white noise."""
+
+    gain_db: float = 6.0                          # gain uniform in [-gain_db, +gain_db]
+    mix_probability: float = 0.5                  # add a second random crop ...
+    mix_db: tuple[float, float] = (-12.0, 0.0)    # ... at this level relative to the first
+    noise_probability: float = 0.5                # add white noise ...
+    snr_db: tuple[float, float] = (10.0, 40.0)    # ... at this SNR
+
+    def check(self) -> None:
+        if self.gain_db < 0 or not 0 <= self.mix_probability <= 1 or not 0 <= self.noise_probability <= 1:
+            raise InvalidInputError("augmentation: gain >= 0 dB and probabilities in [0, 1]")
+        for lo, hi in (self.mix_db, self.snr_db):
+            if lo > hi:
+                raise InvalidInputError(f"augmentation range ({lo}, {hi}) is reversed: give (low, high)")
+
+
+@dataclasses.dataclass
+class CropSource:
+    """Training windows drawn at random from a decoded corpus: ``crops_per_epoch`` 1-s crops per
+    epoch, files weighted by length, each crop augmented. Epoch ``e``'s crops depend only on
+    ``(seed, e)``, so a resumed run sees exactly the crops an uninterrupted run would."""
+
+    cache: AudioCache
+    window: int
+    crops_per_epoch: int
+    augmentation: Augmentation | None = None
+
+    def __post_init__(self):
+        if self.crops_per_epoch < 1:
+            raise InvalidInputError(f"crops per epoch must be >= 1, got {self.crops_per_epoch}")
+        if self.augmentation is not None:
+            self.augmentation.check()
+
+    def __len__(self) -> int:
+        return self.crops_per_epoch
+
+    def _crop(self, rng: np.random.Generator, lengths: np.ndarray) -> np.ndarray:
+        i = int(rng.choice(len(lengths), p=lengths / lengths.sum()))
+        audio = self.cache.arrays[i]
+        start = int(rng.integers(0, max(audio.size - self.window, 0) + 1))
+        crop = np.zeros(self.window, np.float32)
+        piece = np.asarray(audio[start:start + self.window], dtype=np.float32) / 32768.0
+        crop[:piece.size] = piece
+        return crop
+
+    def epoch_crops(self, seed: int, epoch: int) -> np.ndarray:
+        """``(crops_per_epoch, window)`` float32: the (augmented) training crops of one epoch.
+
+        Where the crops are cut and how they are augmented come from two RNG streams, so the
+        same crops are cut with or without augmentation."""
+        return self._crops([int(seed), int(epoch), 0x63726f70], self.crops_per_epoch, self.augmentation)
+
+    def fixed_crops(self, n: int, seed: int) -> np.ndarray:
+        """``(n, window)``: crops without augmentation, apart from every epoch's (for evaluation)."""
+        return self._crops([int(seed), 0x6576616c], n, None)
+
+    def _crops(self, key: list[int], n: int, aug: Augmentation | None) -> np.ndarray:
+        where, how = np.random.default_rng(key + [0]), np.random.default_rng(key + [1])
+        lengths = np.array([max(a.size, 1) for a in self.cache.arrays], dtype=np.float64)
+        out = np.empty((n, self.window), np.float32)
+        for k in range(n):
+            crop = self._crop(where, lengths)
+            if aug is not None:
+                crop = _augment(crop, how, aug, lambda: self._crop(how, lengths))
+            out[k] = crop
+        return out
+
+    def dataset(self, batch_size: int, seed: int, first_epoch: int, last_epoch: int):
+        """tf.data of ``(batch, 1, window)`` crop batches for epochs ``[first_epoch, last_epoch)``
+        (crops of one epoch drawn in an input thread while the previous batches train)."""
+        import tensorflow as tf
+
+        last_epoch = max(last_epoch, first_epoch + 1)
+
+        def batches():
+            for epoch in range(first_epoch, last_epoch):
+                crops = self.epoch_crops(seed, epoch)
+                for i in range(0, len(crops), batch_size):
+                    yield crops[i:i + batch_size, None, :]
+
+        ds = tf.data.Dataset.from_generator(
+            batches, output_signature=tf.TensorSpec((None, 1, self.window), tf.float32))
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return steps_per_epoch(self.crops_per_epoch, batch_size)
+
+
+def _augment(crop: np.ndarray, rng: np.random.Generator, aug: Augmentation, other) -> np.ndarray:
+    if rng.random() < aug.mix_probability:
+        second = other()
+        rms = lambda a: float(np.sqrt(np.mean(a.astype(np.float64) ** 2)) + 1e-8)  # noqa: E731
+        crop = crop + second * (rms(crop) / rms(second)) * 10 ** (rng.uniform(*aug.mix_db) / 20)
+    if rng.random() < aug.noise_probability:
+        power = float(np.mean(crop.astype(np.float64) ** 2)) + 1e-10
+        sigma = np.sqrt(power / 10 ** (rng.uniform(*aug.snr_db) / 10))
+        crop = crop + rng.normal(0.0, sigma, crop.size).astype(np.float32)
+    crop = crop * np.float32(10 ** (rng.uniform(-aug.gain_db, aug.gain_db) / 20))
+    return np.clip(crop, -1.0, 1.0).astype(np.float32)
+
+
+def read_corpus_manifest(path: str | Path, split: str) -> list[str]:
+    """The files of one split (``train`` / ``val``) of a corpus manifest CSV
+    (``tools/make_distill_corpus.py``: columns file, package, ..., split)."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"corpus manifest {path} could not be found: build it with "
+                                f"tools/make_distill_corpus.py")
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or not {"file", "split"} <= set(reader.fieldnames):
+            raise InvalidInputError(f"{path} is not a corpus manifest (needs 'file' and 'split' columns): "
+                                    f"build it with tools/make_distill_corpus.py")
+        files = [row["file"] for row in reader if row["split"] == split]
+    if not files:
+        raise InvalidInputError(f"{path} lists no '{split}' files: check its split column")
+    return files

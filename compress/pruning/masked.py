@@ -182,3 +182,43 @@ def build_masked_model(name: str, weights=None, seed: int = 0, include_frontend:
         if hasattr(plain, attr):
             setattr(model, attr, getattr(plain, attr))
     return model
+
+
+def _plain_convs_with_zeros(model: keras.Model) -> list:
+    from edgel3_mote.compress.pruning.layerwise import conv_layers
+
+    return [c for c in conv_layers(model)
+            if type(c) is keras.layers.Conv2D and np.any(c.kernel.numpy() == 0)]
+
+
+def mask_zero_weights(model: keras.Model) -> tuple[keras.Model, int]:
+    """``(model', n)``: plain Conv2D layers holding exact zeros become MaskedConv2D (mask = kernel != 0).
+
+    A one-shot ``prune`` output without ``--masked`` has plain convs whose zeros would train
+    back to nonzero values; the masked copy keeps them zero. Returns ``model`` itself and 0
+    when no plain conv holds a zero (a dense model, or one already masked).
+    """
+    targets = {id(c) for c in _plain_convs_with_zeros(model)}
+    if not targets:
+        return model, 0
+
+    def clone(layer):
+        if isinstance(layer, keras.Model):
+            return keras.models.clone_model(layer, clone_function=clone)
+        if id(layer) in targets:
+            return MaskedConv2D.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    def copy(src: keras.Model, dst: keras.Model) -> None:
+        for s, d in zip(src.layers, dst.layers):
+            if isinstance(s, keras.Model):
+                copy(s, d)
+            elif isinstance(d, MaskedConv2D) and id(s) in targets:
+                d.set_weights(s.get_weights() + [np.ones(d.kernel.shape, np.float32)])
+                d.set_mask((s.kernel.numpy() != 0).astype(np.float32))
+            else:
+                d.set_weights(s.get_weights())
+
+    masked = keras.models.clone_model(model, clone_function=clone)
+    copy(model, masked)
+    return masked, len(targets)

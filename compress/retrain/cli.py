@@ -30,7 +30,9 @@ def register(subparsers) -> None:
     d = subparsers.add_parser(
         "distill", help="knowledge distillation of a teacher's embedding into a student",
         description="Train a student (pruned / masked / reduced / SEA model) to reproduce a "
-                    "teacher's embedding (MSE) on 1-s windows of audio clips. Writes OUT/config.json, "
+                    "teacher's embedding (MSE) on 1-s windows of audio clips, or on random augmented 1-s "
+                    "crops of a corpus (--crops-per-epoch; --corpus from tools/make_distill_corpus.py). "
+                    "Writes OUT/config.json, "
                     "OUT/logs/ (CSV, TensorBoard), OUT/checkpoints/ (resumable), "
                     "OUT/teacher_targets.npz, OUT/model.h5 and OUT/summary.json.",
         epilog="example: edgel3-mote distill --teacher sea-64 --teacher-weights W.h5.gz "
@@ -43,8 +45,22 @@ def register(subparsers) -> None:
                    help="student = the teacher, masked and one-shot pruned to this %% in every conv")
     d.add_argument("--student-plan", nargs="+",
                    help="student = the teacher, masked and pruned with this plan (preset or 8 %%)")
-    d.add_argument("--clips", nargs="+", type=Path, required=True, help="audio files or folders")
+    d.add_argument("--pruning", choices=("one-shot", "gradual"), default="one-shot",
+                   help="with --student-sparsity/--student-plan: one-shot magnitude pruning, then masked "
+                        "distillation (EdgeL3's plan + fine-tune; default), or gradual TF-MOT PolynomialDecay "
+                        "pruning from 0 to the plan over the first 80 %% of the steps while distilling")
+    d.add_argument("--clips", nargs="+", type=Path, help="audio files or folders")
     d.add_argument("--val-clips", nargs="+", type=Path, help="validation clips (default: a split)")
+    d.add_argument("--corpus", type=Path,
+                   help="corpus manifest CSV (tools/make_distill_corpus.py): its train and val splits")
+    d.add_argument("--crops-per-epoch", type=int,
+                   help="train on this many random 1-s crops of the (decoded, cached) training audio per "
+                        "epoch, augmented (gain, mixing, noise), teacher on the fly; validation: --val-crops "
+                        "fixed crops of the validation audio")
+    d.add_argument("--val-crops", type=int, default=1024, help="validation crops with --crops-per-epoch")
+    d.add_argument("--no-augment", action="store_true", help="random crops without augmentation")
+    d.add_argument("--audio-cache", type=Path, default=Path.home() / ".cache" / "edgel3-mote" / "audio",
+                   help="where --crops-per-epoch keeps decoded audio (default ~/.cache/edgel3-mote/audio)")
     d.add_argument("--val-fraction", type=float, default=0.2,
                    help="fraction of the clips held out when --val-clips is not given")
     d.add_argument("--hop-size", type=float, default=0.1, help="window hop in s (default 0.1)")
@@ -53,6 +69,9 @@ def register(subparsers) -> None:
                    help="reduce teacher embeddings to the student's size (umap needs umap-learn)")
     d.add_argument("--on-the-fly", action="store_true",
                    help="run the teacher in every train step instead of caching its targets")
+    d.add_argument("--regrow", action="store_true",
+                   help="let a --student file's pruned (zero) weights in plain Conv2D layers train "
+                        "again (default: they are masked and stay zero)")
     d.add_argument("--train-bn", action="store_true",
                    help="BatchNorm on batch statistics (default: keep the student's BN statistics)")
     _add_training_args(d, epochs=100, batch_size=32, lr=1e-3)
@@ -97,9 +116,36 @@ def _unknown_window(ref, window):
                             f"1-s window: give an audio embedding model")
 
 
-def prepare_run_dir(args, command: str) -> bool:
-    """Create OUT; returns True when it holds an unfinished run to resume."""
+# What a start writes before its first checkpoint: a folder holding only these is a failed or
+# killed start, which a rerun may take over (the cached teacher targets are kept and reused).
+STARTED_RUN_FILES = frozenset({"config.json", "config.resume.json", "logs", "teacher_targets.npz",
+                               "checkpoints"})
+
+
+def is_failed_start(out: Path) -> bool:
+    """True when ``out`` holds only what a start of distill/finetune writes before any checkpoint."""
     from edgel3_mote.compress.retrain import rundir
+
+    names = {p.name for p in out.iterdir()}
+    if not names or not names <= STARTED_RUN_FILES or "config.json" not in names:
+        return False
+    if (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
+        return False
+    try:
+        return rundir.read_json(out / "config.json").get("command") in ("distill", "finetune")
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def prepare_run_dir(args, command: str) -> bool:
+    """Create OUT (on the chief); returns True when it holds an unfinished run to resume.
+
+    Call it once the inputs are checked. Only the chief creates and writes OUT; any other
+    multi-worker task only reads it (the chief's checkpoints, to resume from the same state).
+    A folder left by a failed start (config.json and caches, no checkpoint) is taken over.
+    """
+    from edgel3_mote.compress.retrain import rundir
+    from edgel3_mote.compress.retrain.distribute import is_chief
     from edgel3_mote.errors import InvalidInputError
 
     out = args.output
@@ -107,13 +153,18 @@ def prepare_run_dir(args, command: str) -> bool:
     if (out / "summary.json").exists() and not args.no_resume:
         raise InvalidInputError(f"{out} holds a finished run (summary.json): choose another "
                                 f"-o or pass --no-resume to overwrite it")
-    if out.exists() and not resume:
-        import shutil
+    if not is_chief():
+        return resume
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"{out} is a file, not a run folder: choose another -o")
+    if out.exists() and not resume and any(out.iterdir()):
+        if args.no_resume:
+            import shutil
 
-        if any(out.iterdir()) and not args.no_resume:
+            shutil.rmtree(out)
+        elif not is_failed_start(out):
             raise InvalidInputError(f"{out} exists and is not a resumable run: choose another -o "
                                     f"or pass --no-resume to overwrite it")
-        shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     config = rundir.args_config(args, command)
     if resume:
@@ -123,11 +174,33 @@ def prepare_run_dir(args, command: str) -> bool:
     return resume
 
 
+def _crop_sources(args, model_name: str, train_files, val_files, pipeline):
+    """Random augmented crops of the decoded training audio; fixed crops of the validation audio."""
+    import numpy as np
+
+    from edgel3_mote.compress.models.registry import get_spec
+    from edgel3_mote.errors import InvalidInputError
+
+    spec = get_spec(model_name)
+    sr, window = int(spec.frontend.sr), int(spec.window_samples)
+    augmentation = None if args.no_augment else pipeline.Augmentation()
+    train = pipeline.CropSource(pipeline.decode_to_cache(train_files, sr, args.audio_cache), window,
+                                args.crops_per_epoch, augmentation)
+    if not val_files:
+        raise InvalidInputError("--crops-per-epoch needs validation audio from other sources: "
+                                "--val-clips or a --corpus manifest with a val split")
+    val_source = pipeline.CropSource(pipeline.decode_to_cache(val_files, sr, args.audio_cache), window,
+                                     args.val_crops)
+    frames = val_source.fixed_crops(args.val_crops, args.seed)
+    index = np.zeros(len(frames), np.int32)
+    return train, pipeline.ClipWindows(frames, index, np.zeros(len(frames)), ["validation crops"])
+
+
 def run_distill(args: argparse.Namespace) -> int:
     import edgel3_mote  # noqa: F401
     from edgel3_mote.compress.data import pipeline
     from edgel3_mote.compress.pruning import layerwise, presets
-    from edgel3_mote.compress.pruning.masked import build_masked_model
+    from edgel3_mote.compress.pruning.masked import build_masked_model, mask_zero_weights
     from edgel3_mote.compress.retrain import distill as D, rundir
     from edgel3_mote.compress.retrain.distribute import get_strategy, is_chief
     from edgel3_mote.errors import InvalidInputError
@@ -146,41 +219,62 @@ def run_distill(args: argparse.Namespace) -> int:
         plan = list(presets.resolve_plan(args.student_plan)[1])
     if plan is not None:
         presets.resolve_plan(plan)  # validate before any work
+    for flag, ref in (("--teacher", args.teacher), ("--student", args.student),
+                      ("--teacher-weights", args.teacher_weights), ("--student-weights", args.student_weights)):
+        if ref is not None and (is_model_file(str(ref)) or flag.endswith("weights")) and not Path(ref).is_file():
+            raise InvalidInputError(f"{flag} {ref} could not be found: check the path")
 
     strategy = get_strategy(args.strategy)
-    resume = prepare_run_dir(args, "distill")
 
     def models():
         teacher = load_any_model(args.teacher, args.teacher_weights, args.seed)
         teacher.trainable = False
-        if plan is not None:
+        if plan is not None and args.pruning == "gradual":
+            student = load_any_model(args.teacher, args.teacher_weights, args.seed)  # dense, pruned while training
+        elif plan is not None:
             student = build_masked_model(args.teacher, weights=args.teacher_weights and str(args.teacher_weights),
                                          seed=args.seed)
             presets.apply_plan(student, plan)
         else:
             student = load_any_model(args.student, args.student_weights, args.seed)
+            if not args.regrow:
+                student, n = mask_zero_weights(student)
+                if n:
+                    print(f"{args.student}: {n} plain conv(s) hold pruned (zero) weights: distilling them "
+                          f"masked so the zeros stay zero (--regrow lets them train again)")
         return student, teacher
 
     # frame with the teacher's front-end (student and teacher share rate and window)
     probe_name = args.teacher if not is_model_file(args.teacher) else None
     if probe_name is None:
         probe_name = framing_model_name(args.teacher, rundir.load_model(args.teacher))
-    if args.val_clips:
-        train = pipeline.clip_windows(args.clips, probe_name, args.hop_size,
+    train_files, val_files = args.clips, args.val_clips
+    if args.corpus is not None:
+        train_files = train_files or pipeline.read_corpus_manifest(args.corpus, "train")
+        val_files = val_files or pipeline.read_corpus_manifest(args.corpus, "val")
+    if not train_files:
+        raise InvalidInputError("give the training audio: --clips FILES/FOLDERS or --corpus MANIFEST")
+    if args.crops_per_epoch:
+        train, val = _crop_sources(args, probe_name, train_files, val_files, pipeline)
+    elif val_files:
+        train = pipeline.clip_windows(train_files, probe_name, args.hop_size,
                                       max_windows_per_clip=args.max_windows_per_clip)
-        val = pipeline.clip_windows(args.val_clips, probe_name, args.hop_size,
+        val = pipeline.clip_windows(val_files, probe_name, args.hop_size,
                                     max_windows_per_clip=args.max_windows_per_clip)
     else:
-        everything = pipeline.clip_windows(args.clips, probe_name, args.hop_size,
+        everything = pipeline.clip_windows(train_files, probe_name, args.hop_size,
                                            max_windows_per_clip=args.max_windows_per_clip)
         train_ids, val_ids = pipeline.split_clips(len(everything.paths), args.val_fraction, args.seed)
         train, val = everything.subset(train_ids), everything.subset(val_ids) if val_ids else None
-    print(f"{len(train)} training windows, {0 if val is None else len(val)} validation windows")
+    what = "random crops per epoch" if args.crops_per_epoch else "training windows"
+    print(f"{len(train)} {what}, {0 if val is None else len(val)} validation windows")
+    resume = prepare_run_dir(args, "distill")  # the inputs are checked: nothing written before this
     config = D.DistillConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                              checkpoint_every=args.checkpoint_every, patience=args.patience,
                              lr_patience=args.lr_patience, seed=args.seed, reduce=args.reduce,
-                             on_the_fly=args.on_the_fly, train_bn=args.train_bn,
-                             tensorboard=not args.no_tensorboard)
+                             on_the_fly=args.on_the_fly or bool(args.crops_per_epoch), train_bn=args.train_bn,
+                             tensorboard=not args.no_tensorboard,
+                             gradual=tuple(v / 100 for v in plan) if plan and args.pruning == "gradual" else None)
     result = D.distill(models, train, args.output, config, val=val, strategy=strategy, resume=resume)
     student = result.pop("student")
     result.pop("teacher")
@@ -190,7 +284,8 @@ def run_distill(args: argparse.Namespace) -> int:
     rows = layerwise.layer_sparsity(student)
     result.update({"model_file": model_file.name, "layers": rows,
                    "overall_sparsity": layerwise.total_sparsity(rows),
-                   "train_clips": sorted({train.paths[i] for i in set(train.clip_index.tolist())}),
+                   "train_clips": sorted(train.cache.paths) if args.crops_per_epoch else
+                   sorted({train.paths[i] for i in set(train.clip_index.tolist())}),
                    "val_clips": [] if val is None else sorted({val.paths[i] for i in set(val.clip_index.tolist())})})
     rundir.write_json(args.output / "summary.json", result)
     for split in result["after"]:

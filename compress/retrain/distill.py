@@ -2,7 +2,9 @@
 
 Loss: MSE between the student's embedding and the teacher's (optionally PCA-reduced to the
 student's size). Teacher targets are computed once and cached in ``teacher_targets.npz``
-(keyed by the input windows' sha256), or on the fly inside the train step (``on_the_fly``).
+(keyed by the input windows' sha256), or on the fly inside the train step (``on_the_fly``), as
+random augmented crops of a decoded corpus need (:class:`pipeline.CropSource`). The student is
+pruned beforehand (one-shot, masked) or while it trains (``gradual``: TF-MOT PolynomialDecay).
 Adam, EarlyStopping (patience 10), ReduceLROnPlateau (x0.1, patience 5), CSV + TensorBoard
 logs, checkpoints every N epochs. A checkpoint holds the student's weights (BN statistics and
 masks included), the optimizer state (moments, iteration, learning rate), the epoch, the
@@ -13,7 +15,6 @@ All of it runs inside a ``tf.distribute`` strategy scope (see :mod:`distribute`)
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -23,8 +24,9 @@ import tf_keras as keras
 
 from edgel3_mote.atomic import atomic_write_text
 from edgel3_mote.compress.data import pipeline
+from edgel3_mote.compress.pruning import layerwise
 from edgel3_mote.compress.retrain import rundir
-from edgel3_mote.compress.retrain.distribute import describe, get_strategy, is_chief
+from edgel3_mote.compress.retrain.distribute import describe, detach, get_strategy, is_chief, worker_scratch
 from edgel3_mote.errors import InvalidInputError
 
 CHECKPOINT_DIR = "checkpoints"
@@ -46,6 +48,7 @@ class DistillConfig:
     on_the_fly: bool = False             # teacher inside the train step instead of a cache
     train_bn: bool = False               # BN on batch statistics (from-scratch students)
     precompute_frontend: bool = True     # train the student's backbone on cached spectrograms
+    gradual: tuple[float, ...] | None = None  # TF-MOT PolynomialDecay to these 8 sparsities (fractions)
     tensorboard: bool = True
     verbose: int = 2
 
@@ -56,6 +59,8 @@ class DistillConfig:
             raise InvalidInputError(f"learning rate must be > 0, got {self.learning_rate}")
         if self.reduce not in (None, "pca", "umap"):
             raise InvalidInputError(f"unknown reduction {self.reduce!r}: use pca or umap")
+        if self.gradual is not None and (len(self.gradual) != 8 or not all(0 <= v < 1 for v in self.gradual)):
+            raise InvalidInputError(f"gradual pruning needs 8 sparsities in [0, 1), got {self.gradual}")
         if self.on_the_fly and self.reduce:
             raise InvalidInputError("PCA/UMAP reduction needs precomputed teacher targets: "
                                     "drop --on-the-fly")
@@ -82,13 +87,25 @@ class Distiller(keras.Model):
             return x, self.teacher(x, training=False)
         return data
 
+    def _pruning_wrappers(self) -> list:
+        """TF-MOT ``prune_low_magnitude`` wrappers of a gradually pruned student."""
+        return [layer for layer in self.student.layers if hasattr(layer, "pruning_obj")]
+
     def train_step(self, data):
         x, y = self._split(data)
+        # The wrappers count steps and update their masks only in a training=True call, which
+        # would also put BN in training mode: do both here, as their call would.
+        wrappers = self._pruning_wrappers()
+        for wrapper in wrappers:
+            wrapper.pruning_step.assign_add(1)
+            wrapper.pruning_obj.conditional_mask_update()
         with tf.GradientTape() as tape:
             pred = self.student(x, training=self.train_bn)
             loss = self.compiled_loss(y, pred, regularization_losses=self.student.losses)
         variables = self.student.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        for wrapper in wrappers:
+            wrapper.pruning_obj.weight_mask_op()
         self.compiled_metrics.update_state(y, pred)
         return {m.name: m.result() for m in self.metrics}
 
@@ -196,17 +213,20 @@ class ResumableReduceLR(_ResumableState, keras.callbacks.ReduceLROnPlateau):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Every ``every`` epochs: tf checkpoint of student + optimizer, then state.json (last)."""
+    """Every ``every`` epochs: tf checkpoint of student + optimizer, then state.json (last).
+
+    ``run_dir`` is where this worker writes (see :func:`distribute.worker_scratch`): every
+    worker must save (saving reads sync-on-read variables: collectives), only the chief's
+    folder is the run's, and only the chief writes ``state.json``.
+    """
 
     def __init__(self, run_dir: Path, checkpoint: tf.train.Checkpoint, every: int,
                  stateful_callbacks: dict, history: list, max_to_keep: int = 2):
         super().__init__()
         self.run_dir, self.every, self.history = Path(run_dir), every, history
         self.stateful = stateful_callbacks
-        directory = self.run_dir / CHECKPOINT_DIR
-        if not is_chief():  # every worker must save (collectives); only the chief's is kept
-            directory = self.run_dir / f".worker-ckpt-{id(self)}"
-        self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
+        self.manager = tf.train.CheckpointManager(checkpoint, self.run_dir / CHECKPOINT_DIR,
+                                                  max_to_keep=max_to_keep)
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
@@ -215,7 +235,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
             return
         prefix = self.manager.save(checkpoint_number=epoch + 1)
         if not is_chief():
-            shutil.rmtree(self.manager.directory, ignore_errors=True)
             return
         rundir.write_json(self.run_dir / CHECKPOINT_DIR / STATE_FILE, {
             "epoch": epoch + 1, "checkpoint": Path(prefix).name,
@@ -269,15 +288,26 @@ def student_inputs(student: keras.Model, inputs: np.ndarray, batch_size: int = 6
 
 
 def resumable_fit(model: keras.Model, checkpoint: tf.train.Checkpoint, x, y, run_dir: Path,
-                  config, val=None, resume: bool = True, callbacks: list | None = None) -> dict:
+                  config, val=None, resume: bool = True, callbacks: list | None = None,
+                  source: pipeline.CropSource | None = None) -> dict:
     """``model.fit`` with EarlyStopping, ReduceLROnPlateau, CSV/TensorBoard logs and exact resume.
 
     ``config`` needs epochs, batch_size, seed, patience, lr_patience, lr_factor,
     checkpoint_every, tensorboard, verbose. ``x`` may be a tuple of arrays (several inputs).
-    Restores the latest checkpoint of ``run_dir`` when ``resume``.
+    With ``source`` (random crops of a decoded corpus) the batches come from it and ``x, y``
+    are not used for training.
+    Restores the latest checkpoint of ``run_dir`` when ``resume`` (on every worker); only the
+    chief writes into ``run_dir``, other workers write to a scratch folder removed at the end.
     """
     run_dir = Path(run_dir)
-    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    with worker_scratch(run_dir) as write_dir:
+        return _resumable_fit(model, checkpoint, x, y, run_dir, write_dir, config, val, resume, callbacks,
+                              source)
+
+
+def _resumable_fit(model, checkpoint, x, y, run_dir: Path, write_dir: Path, config, val, resume: bool,
+                   callbacks, source) -> dict:
+    (write_dir / "logs").mkdir(parents=True, exist_ok=True)
     state = latest_state(run_dir) if resume else None
     initial_epoch, history = 0, []
     if state is not None:
@@ -292,22 +322,26 @@ def resumable_fit(model: keras.Model, checkpoint: tf.train.Checkpoint, x, y, run
                                    initial_state=cb_state.get("early_stopping"))
     reduce_lr = ResumableReduceLR(monitor=monitor, factor=config.lr_factor, patience=config.lr_patience,
                                   initial_state=cb_state.get("reduce_lr"))
-    csv_path = run_dir / "logs" / "training.csv"
+    csv_path = write_dir / "logs" / "training.csv"
     if initial_epoch and csv_path.exists():  # drop rows of epochs after the checkpoint
         lines = csv_path.read_text().splitlines()
         atomic_write_text(csv_path, "\n".join(lines[:1 + initial_epoch]) + "\n")
     cbs = [reduce_lr, early, keras.callbacks.CSVLogger(str(csv_path), append=initial_epoch > 0)]
     if config.tensorboard and tensorboard_available():
-        cbs.append(keras.callbacks.TensorBoard(str(run_dir / "logs" / "tensorboard"),
+        cbs.append(keras.callbacks.TensorBoard(str(write_dir / "logs" / "tensorboard"),
                                                write_graph=False, profile_batch=0))
-    cbs.append(EpochCheckpoint(run_dir, checkpoint, config.checkpoint_every,
+    cbs.append(EpochCheckpoint(write_dir, checkpoint, config.checkpoint_every,
                                {"early_stopping": early, "reduce_lr": reduce_lr}, history))
     cbs += callbacks or []
     n = len(x[0]) if isinstance(x, (tuple, list)) else len(x)
     if initial_epoch < config.epochs and not (state and early.initial_state.get("stopped_epoch")):
-        ds = pipeline.epoch_dataset(x, y, config.batch_size, config.seed, initial_epoch, config.epochs)
-        model.fit(ds, epochs=config.epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=pipeline.steps_per_epoch(n, config.batch_size),
+        if source is not None:
+            ds = source.dataset(config.batch_size, config.seed, initial_epoch, config.epochs)
+            steps = source.steps_per_epoch(config.batch_size)
+        else:
+            ds = pipeline.epoch_dataset(x, y, config.batch_size, config.seed, initial_epoch, config.epochs)
+            steps = pipeline.steps_per_epoch(n, config.batch_size)
+        model.fit(ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
                   validation_data=val, validation_batch_size=config.batch_size,
                   callbacks=cbs, verbose=config.verbose)
     return {"history": history, "early_stopping": early, "initial_epoch": initial_epoch}
@@ -322,10 +356,24 @@ def evaluate_embeddings(student: keras.Model, inputs: np.ndarray, targets: np.nd
             "cosine_median": float(np.median(cos)), "windows": int(len(inputs))}
 
 
-def distill(models: Callable[[], tuple[keras.Model, keras.Model]], train: pipeline.ClipWindows,
-            run_dir: str | Path, config: DistillConfig, val: pipeline.ClipWindows | None = None,
-            strategy=None, resume: bool = True, callbacks: list | None = None) -> dict:
+def _wrap_gradual(student: keras.Model, sparsities, total_steps: int) -> keras.Model:
+    """TF-MOT PolynomialDecay from 0 to ``sparsities`` over the first 80 % of the steps, 20 updates."""
+    frequency = max(1, total_steps // 20)
+    end_step = max(frequency, (int(0.8 * total_steps) // frequency) * frequency)
+    return layerwise.wrap_for_gradual_pruning(student, list(sparsities), kind="polynomial", begin_step=0,
+                                              end_step=end_step, frequency=frequency)
+
+
+def distill(models: Callable[[], tuple[keras.Model, keras.Model]],
+            train: pipeline.ClipWindows | pipeline.CropSource, run_dir: str | Path, config: DistillConfig,
+            val: pipeline.ClipWindows | None = None, strategy=None, resume: bool = True,
+            callbacks: list | None = None, eval_crops: int = 512) -> dict:
     """Distil ``teacher`` into ``student`` (``models()`` builds both, inside the strategy scope).
+
+    ``train``: fixed windows (teacher targets cached or on the fly), or a
+    :class:`~edgel3_mote.compress.data.pipeline.CropSource` (random augmented crops of a decoded
+    corpus every epoch; needs ``config.on_the_fly``); then the "train" figures are measured on
+    ``eval_crops`` fixed, unaugmented crops.
 
     Writes ``run_dir/checkpoints``, ``logs/training.csv``, ``logs/tensorboard``,
     ``teacher_targets.npz`` and returns a summary (before/after MSE and cosine, history).
@@ -333,13 +381,19 @@ def distill(models: Callable[[], tuple[keras.Model, keras.Model]], train: pipeli
     """
     config.check()
     run_dir = Path(run_dir)
-    (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+    source = train if isinstance(train, pipeline.CropSource) else None
+    if source is not None and not config.on_the_fly:
+        raise InvalidInputError("random crops need the teacher in the train step: pass --on-the-fly")
     strategy = strategy or get_strategy("default")
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         student, teacher = models()
     out_dim = int(student.output_shape[-1])
     cache = run_dir / TARGETS_FILE
+    if source is not None:
+        train = pipeline.ClipWindows(source.fixed_crops(min(eval_crops, len(source)), config.seed),
+                                     np.zeros(min(eval_crops, len(source)), np.int32),
+                                     np.zeros(min(eval_crops, len(source))), ["train crops"])
     x_train = train.model_inputs()
     x_val = val.model_inputs() if val is not None and len(val) else None
     y_train = teacher_targets(teacher, x_train, train.fingerprint(), cache, "train")
@@ -363,7 +417,13 @@ def distill(models: Callable[[], tuple[keras.Model, keras.Model]], train: pipeli
         if x_val is not None:
             x_val = student_inputs(full_student, x_val)[1]
 
+    callbacks = list(callbacks or [])
     with strategy.scope():
+        if config.gradual is not None:  # wrappers share the student's conv layers: full_student is pruned too
+            steps = (source.steps_per_epoch(config.batch_size) if source is not None
+                     else pipeline.steps_per_epoch(len(x_train), config.batch_size)) * config.epochs
+            student = _wrap_gradual(student, config.gradual, steps)
+            callbacks += layerwise.pruning_callbacks()
         distiller = Distiller(student, teacher if config.on_the_fly else None, config.train_bn)
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
         distiller.compile(optimizer=optimizer, loss="mse",
@@ -374,8 +434,13 @@ def distill(models: Callable[[], tuple[keras.Model, keras.Model]], train: pipeli
     # on the fly, the train step ignores y_train and asks the teacher
     fit = resumable_fit(distiller, checkpoint, x_train, y_train, run_dir, config,
                         val=(x_val, y_val) if x_val is not None else None,
-                        resume=resume, callbacks=callbacks)
+                        resume=resume, callbacks=callbacks, source=source)
     history, early = fit["history"], fit["early_stopping"]
+    if config.gradual is not None:  # the last optimizer step may have moved pruned weights
+        for layer in student.layers:
+            for weight, mask, _ in getattr(layer, "pruning_vars", []):
+                weight.assign(weight * mask)
+    full_student = detach(full_student)  # the last collective: every worker reads the trained values
     after = {"train": evaluate_embeddings(full_student, full_x_train, y_train)}
     if x_val is not None:
         after["val"] = evaluate_embeddings(full_student, full_x_val, y_val)
@@ -387,5 +452,8 @@ def distill(models: Callable[[], tuple[keras.Model, keras.Model]], train: pipeli
         "reduction": None if reduction is None else {
             "method": reduction.method, "explained_variance": reduction.explained_variance},
         "distribute": describe(strategy), "config": dataclasses.asdict(config),
-        "train_windows": len(train), "val_windows": 0 if val is None else len(val),
+        "train_windows": len(train) if source is None else None,
+        "train_crops_per_epoch": None if source is None else len(source),
+        "train_audio_hours": None if source is None else round(source.cache.seconds() / 3600, 4),
+        "val_windows": 0 if val is None else len(val),
     }

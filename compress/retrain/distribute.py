@@ -3,11 +3,21 @@ multi-node cluster (TF_CONFIG, as the SLURM scripts of :mod:`slurm` write it).
 
 Build and compile models inside ``strategy.scope()``; ``model.fit`` then splits each global
 batch across the replicas and all-reduces the gradients.
+
+Under MultiWorkerMirroredStrategy every worker runs the same program through the last
+collective (training, and reading the trained values with :func:`detach`); only the chief
+writes the run folder, the other workers write their (required) checkpoints and logs to a
+private scratch folder (:func:`worker_scratch`) that is removed afterwards.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
 
 from edgel3_mote.errors import InvalidInputError
 
@@ -72,5 +82,51 @@ def describe(strategy) -> dict:
         devices = list(strategy.extended.worker_devices)
     except (AttributeError, RuntimeError):  # the default strategy has no device list
         devices = []
-    return {"strategy": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync),
+    import tensorflow as tf
+
+    name = type(strategy).__name__
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        name = "MultiWorkerMirroredStrategy"  # the class behind it is CollectiveAllReduceStrategy
+    return {"strategy": name, "replicas": int(strategy.num_replicas_in_sync),
             "devices": devices, "chief": is_chief()}
+
+
+@contextlib.contextmanager
+def worker_scratch(run_dir: str | os.PathLike) -> Iterator[Path]:
+    """Where this worker writes: ``run_dir`` on the chief, a private temp folder (removed on exit)
+    on any other worker, so that one run folder is written by the chief only."""
+    if is_chief():
+        yield Path(run_dir)
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="edgel3-mote-worker-"))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def detach(model):
+    """A copy of ``model`` outside any strategy (plain variables) holding its current values.
+
+    Reading distributed variables (BatchNorm's sync-on-read statistics) is a collective under
+    MultiWorkerMirroredStrategy, so every worker calls this at the same point; what follows
+    (evaluation, saving) then needs no other worker.
+    """
+    import tf_keras as keras
+
+    if not tf_distributed(model):
+        return model
+    weights = model.get_weights()
+    from edgel3_mote.compress.pruning.masked import custom_objects
+
+    with keras.utils.custom_object_scope(custom_objects()):
+        plain = keras.models.clone_model(model)
+    plain.set_weights(weights)
+    return plain
+
+
+def tf_distributed(model) -> bool:
+    """True when ``model``'s variables were created under a non-default tf.distribute strategy."""
+    import tensorflow as tf
+
+    return any(isinstance(v, tf.distribute.DistributedValues) for v in model.variables)

@@ -95,7 +95,7 @@ def finetune(models: Callable, train: AvcPairs, run_dir: str | Path, config, val
     import tf_keras as keras
 
     from edgel3_mote.compress.retrain.distill import resumable_fit
-    from edgel3_mote.compress.retrain.distribute import describe, get_strategy
+    from edgel3_mote.compress.retrain.distribute import describe, detach, get_strategy
 
     config.check()
     strategy = strategy or get_strategy("default")
@@ -121,6 +121,7 @@ def finetune(models: Callable, train: AvcPairs, run_dir: str | Path, config, val
     fit = resumable_fit(avc, checkpoint, (train.images, train.audio), train.labels, Path(run_dir),
                         config, val=None if val is None else ([val.images, val.audio], val.labels),
                         resume=resume, callbacks=callbacks)
+    avc = detach(avc)  # the last collective: every worker reads the trained values
     vision_unchanged = all(np.array_equal(a, v.numpy())
                            for a, v in zip(frozen, avc.get_layer("vision_model").weights))
     after = {"train_accuracy": accuracy(train)}

@@ -1,10 +1,12 @@
 """SLURM batch scripts for multi-node training (``edgel3-mote jobs slurm``).
 
 One task per node; each task derives its ``TF_CONFIG`` (the cluster's worker list + its own
-index) from SLURM's environment (``SLURM_JOB_NODELIST``, ``SLURM_NODEID``) with
-``python -m edgel3_mote.compress.retrain.slurm tf-config`` and runs the same
-``edgel3-mote`` command, which picks MultiWorkerMirroredStrategy from TF_CONFIG
-(``--strategy auto``). Worker 0 is the chief: it writes checkpoints and outputs.
+index) from the job step's environment with TF's ``SlurmClusterResolver``
+(``python -m edgel3_mote.compress.retrain.slurm tf-config``) and runs the same
+``edgel3-mote`` command through the job's Python (``python -m edgel3_mote``, no PATH lookup),
+which picks MultiWorkerMirroredStrategy from TF_CONFIG (``--strategy auto``). Worker 0 is the
+chief: it alone writes the run folder. A task whose TF_CONFIG cannot be computed stops the
+step (``set -e`` sees the failed assignment; ``srun --kill-on-bad-exit`` ends the others).
 """
 from __future__ import annotations
 
@@ -31,50 +33,111 @@ SBATCH_TEMPLATE = """#!/bin/bash
 {% if partition %}#SBATCH --partition={{ partition }}
 {% endif %}{% if account %}#SBATCH --account={{ account }}
 {% endif %}#SBATCH --output={{ log_dir }}/%x-%j.out
+# (the log folder is created when this script is generated: SLURM opens --output before the script runs)
 set -euo pipefail
-{% if venv %}source {{ venv }}/bin/activate
-{% endif %}mkdir -p {{ log_dir }}
+mkdir -p {{ log_dir }}
 srun --kill-on-bad-exit=1 bash {{ worker_script }}
 """
 
 WORKER_TEMPLATE = """#!/bin/bash
 # One training worker per node; TF_CONFIG from SLURM's node list and this node's index.
 set -euo pipefail
-export TF_CONFIG="$({{ python }} -m edgel3_mote.compress.retrain.slurm tf-config --port {{ port }})"
-echo "node ${SLURM_NODEID:-0} of ${SLURM_JOB_NUM_NODES:-1}: TF_CONFIG=$TF_CONFIG" >&2
-exec {{ command }}
+# a plain assignment (not `export VAR="$(...)"`) so that set -e stops here when it fails
+TF_CONFIG="$({{ python }} -m edgel3_mote.compress.retrain.slurm tf-config --port {{ port }} --gpus {{ gpus }})"
+export TF_CONFIG
+echo "task ${SLURM_PROCID:-?} of ${SLURM_STEP_NUM_TASKS:-?}: TF_CONFIG=$TF_CONFIG" >&2
+exec {{ python }} -m edgel3_mote {{ command }}
 """
 
 
 def expand_hostlist(hostlist: str) -> list[str]:
-    """SLURM's compressed host list (``node[01-03,07],gpu5``) -> host names."""
+    """SLURM's compressed host list -> host names, in SLURM's order.
+
+    Handles several bracket groups in one name (``rack[1-2]-n[1-2]`` -> rack1-n1, rack1-n2,
+    rack2-n1, rack2-n2), zero padding (``gpu[08-10]``) and commas inside and outside brackets.
+    (TF's ``slurm_cluster_resolver.expand_hostlist`` rejects names with two bracket groups.)
+    """
     hosts: list[str] = []
-    for part in re.findall(r"[^,\[]+(?:\[[^\]]*\])?[^,]*", hostlist.strip()):
-        m = re.fullmatch(r"([^\[]*)\[([^\]]+)\](.*)", part)
-        if not m:
-            hosts.append(part)
-            continue
-        prefix, ranges, suffix = m.groups()
-        for r in ranges.split(","):
-            lo, _, hi = r.partition("-")
-            width = len(lo)
-            for i in range(int(lo), int(hi or lo) + 1):
-                hosts.append(f"{prefix}{i:0{width}d}{suffix}")
+    for name in _split_outside_brackets(hostlist.strip()):
+        expanded = [""]
+        for literal, ranges in re.findall(r"([^\[\]]*)(?:\[([^\]]*)\])?", name):
+            if not literal and not ranges:
+                continue
+            values = _expand_ranges(ranges, hostlist) if ranges else [""]
+            expanded = [f"{head}{literal}{v}" for head in expanded for v in values]
+        hosts += expanded
     return hosts
 
 
-def tf_config_from_slurm(env: Mapping[str, str] | None = None, port: int = 12345) -> dict:
-    """TF_CONFIG for this SLURM task: every node a worker at ``port``, index = node id."""
+def _split_outside_brackets(hostlist: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for c in hostlist:
+        depth += (c == "[") - (c == "]")
+        if depth not in (0, 1):
+            raise InvalidInputError(f"host list {hostlist!r} has unbalanced brackets")
+        if c == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += c
+    if depth:
+        raise InvalidInputError(f"host list {hostlist!r} has unbalanced brackets")
+    parts.append(current)
+    if any(not p for p in parts):
+        raise InvalidInputError(f"host list {hostlist!r} has an empty entry")
+    return parts
+
+
+def _expand_ranges(ranges: str, hostlist: str) -> list[str]:
+    values = []
+    for r in ranges.split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", r.strip())
+        if not m:
+            raise InvalidInputError(f"host list {hostlist!r}: {r!r} is not a number or a range")
+        lo, hi = m.group(1), m.group(2) or m.group(1)
+        values += [f"{i:0{len(lo)}d}" for i in range(int(lo), int(hi) + 1)]
+    return values
+
+
+def tf_config_from_slurm(env: Mapping[str, str] | None = None, port: int = 12345, gpus: int = 0) -> dict:
+    """TF_CONFIG of this SLURM task (inside ``srun``), resolved by TF's ``SlurmClusterResolver``.
+
+    Reads ``SLURM_PROCID``, ``SLURM_STEP_NUM_TASKS``, ``SLURM_STEP_NODELIST`` and
+    ``SLURM_STEP_TASKS_PER_NODE``; every task is a worker (``host:port``, consecutive ports for
+    several tasks on one node); worker 0 is the chief. ``gpus``: GPUs per node (0 on CPU nodes).
+    """
+    from tensorflow.python.distribute.cluster_resolver import slurm_cluster_resolver as tf_slurm
+
     env = os.environ if env is None else env
-    nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
-    if not nodelist:
-        raise InvalidInputError("SLURM_JOB_NODELIST is not set: run this inside a SLURM job")
-    hosts = expand_hostlist(nodelist)
-    index = int(env.get("SLURM_NODEID", env.get("SLURM_PROCID", "0")))
-    if not 0 <= index < len(hosts):
-        raise InvalidInputError(f"SLURM_NODEID {index} is outside the {len(hosts)} hosts of {nodelist}")
-    return {"cluster": {"worker": [f"{h}:{port}" for h in hosts]},
-            "task": {"type": "worker", "index": index}}
+    names = ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_STEP_NODELIST", "SLURM_STEP_TASKS_PER_NODE")
+    missing = [n for n in names if not env.get(n)]
+    if missing:
+        raise InvalidInputError(f"{', '.join(missing)} not set: run this inside a SLURM job step (srun)")
+    hosts = expand_hostlist(env["SLURM_STEP_NODELIST"])
+    try:
+        per_node = tf_slurm.expand_tasks_per_node(env["SLURM_STEP_TASKS_PER_NODE"])
+    except ValueError as exc:
+        raise InvalidInputError(f"SLURM_STEP_TASKS_PER_NODE: {exc}") from None
+    if len(per_node) != len(hosts):
+        raise InvalidInputError(f"SLURM_STEP_TASKS_PER_NODE lists {len(per_node)} nodes, "
+                                f"SLURM_STEP_NODELIST {len(hosts)}: not a consistent job step")
+    tasks, rank = int(env["SLURM_STEP_NUM_TASKS"]), int(env["SLURM_PROCID"])
+    if not 0 <= rank < tasks:
+        raise InvalidInputError(f"SLURM_PROCID {rank} is outside the step's {tasks} tasks")
+    most = max(per_node)
+
+    class StepResolver(tf_slurm.SlurmClusterResolver):
+        def _resolve_own_rank(self):  # from ``env``, not only os.environ
+            return rank
+
+    try:  # gpus_per_node >= tasks per node: TF's allocation loop gives every task a slot
+        resolver = StepResolver(jobs={"worker": tasks}, port_base=port, gpus_per_node=max(gpus, most),
+                                gpus_per_task=max(gpus, most) // most,
+                                tasks_per_node=dict(zip(hosts, per_node)), auto_set_gpu=False)
+        cluster = resolver.cluster_spec().as_dict()
+    except RuntimeError as exc:
+        raise InvalidInputError(f"SLURM step not usable for TF_CONFIG: {exc}") from None
+    return {"cluster": cluster, "task": {"type": resolver.task_type, "index": int(resolver.task_id)}}
 
 
 def write_job(out_dir: str | Path, command: Sequence[str], *, nodes: int = 1, gpus: int = 1,
@@ -94,20 +157,23 @@ def write_job(out_dir: str | Path, command: Sequence[str], *, nodes: int = 1, gp
         raise InvalidInputError("give the edgel3-mote command to run after --, e.g. "
                                 "-- distill --teacher sea-64 ... -o runs/d")
     command = list(command)
-    if command[0] != "edgel3-mote":
-        command = ["edgel3-mote", *command]
-    if "--strategy" not in command:
-        command += ["--strategy", "auto"]
+    if command[0] == "edgel3-mote":  # run through the job's Python: no PATH lookup on the nodes
+        command = command[1:]
+    if not command:
+        raise InvalidInputError("give the edgel3-mote command to run after --, e.g. -- distill ...")
+    # distill/finetune default to --strategy auto: MultiWorkerMirroredStrategy from TF_CONFIG
     out_dir = Path(out_dir).resolve()
     log_dir = out_dir / "logs"
+    if python is None:
+        python = str(Path(venv).resolve() / "bin" / "python") if venv else sys.executable
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     values = dict(nodes=nodes, gpus=gpus, cpus=cpus, mem=mem, time=time, partition=partition,
-                  account=account, job_name=job_name, venv=venv and shlex.quote(str(venv)),
-                  log_dir=shlex.quote(str(log_dir)), port=int(port),
+                  account=account, job_name=job_name, log_dir=shlex.quote(str(log_dir)), port=int(port),
                   worker_script=shlex.quote(str(out_dir / "worker.sh")),
-                  python=shlex.quote(python or ("python" if venv else sys.executable)),
+                  python=shlex.quote(python),
                   command=shlex.join(command))
     paths = {"sbatch": out_dir / "job.sbatch", "worker": out_dir / "worker.sh"}
+    log_dir.mkdir(parents=True, exist_ok=True)  # sbatch opens --output there before the script runs
     atomic_write_text(paths["sbatch"], env.from_string(SBATCH_TEMPLATE).render(**values))
     atomic_write_text(paths["worker"], env.from_string(WORKER_TEMPLATE).render(**values))
     for p in paths.values():
@@ -133,7 +199,8 @@ def register_jobs(subparsers) -> None:
     s.add_argument("--partition")
     s.add_argument("--account")
     s.add_argument("--job-name", default="edgel3-mote")
-    s.add_argument("--venv", help="virtual environment to activate on the nodes")
+    s.add_argument("--venv", help="virtual environment whose bin/python runs on the nodes "
+                                  "(default: this Python, by absolute path)")
     s.add_argument("--port", type=int, default=12345, help="worker port for TF_CONFIG")
     s.add_argument("-o", "--output", type=Path, required=True, help="folder for the scripts")
     s.add_argument("job_command", nargs=__import__("argparse").REMAINDER,
@@ -157,9 +224,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("tf-config", help="print this SLURM task's TF_CONFIG JSON")
     t.add_argument("--port", type=int, default=12345)
+    t.add_argument("--gpus", type=int, default=0, help="GPUs per node")
     args = ap.parse_args(argv)
     try:
-        print(json.dumps(tf_config_from_slurm(port=args.port)))
+        print(json.dumps(tf_config_from_slurm(port=args.port, gpus=args.gpus)))
     except InvalidInputError as exc:
         print(f"edgel3-mote: error: {exc}", file=sys.stderr)
         return 2

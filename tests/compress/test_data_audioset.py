@@ -99,3 +99,12 @@ def test_epoch_order_is_a_function_of_seed_and_epoch():
     seen = np.concatenate([b[0][:, 0] for b in ds.as_numpy_iterator()])
     assert len(seen) == 20 and sorted(seen[:10]) == list(range(10))
     np.testing.assert_array_equal(seen[:10], pipeline.epoch_order(10, 3, 1))
+
+
+def test_label_names_without_an_ontology_are_an_error_not_an_empty_set(balanced):
+    with pytest.raises(InvalidInputError, match="--ontology"):
+        audioset.filter_segments(balanced, ["Dog"])
+    with pytest.raises(InvalidInputError, match="'Speech'"):
+        audioset.filter_segments(balanced, ["/m/0bt9lr"], ["Speech"])
+    dogs = audioset.filter_segments(balanced, ["/m/0bt9lr"])  # mids work without the ontology
+    assert dogs and all("/m/0bt9lr" in s.labels for s in dogs)

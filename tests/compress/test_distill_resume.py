@@ -86,3 +86,40 @@ def test_killed_run_resumes_to_the_uninterrupted_result(windows, straight, tmp_p
     for a, b in zip(straight["student"].get_weights(), resumed["student"].get_weights()):
         np.testing.assert_array_equal(a, b)
     assert [h["loss"] for h in straight["history"]] == [h["loss"] for h in resumed["history"]]
+
+
+def test_random_crop_distillation_resumes_exactly_after_a_kill(clip_paths, windows, tmp_path):
+    """The corpus path: augmented random crops of decoded audio, teacher on the fly."""
+    cache = pipeline.decode_to_cache(clip_paths[:2], 8000, tmp_path / "audio", progress=False)
+    source = pipeline.CropSource(cache, 8000, 12, pipeline.Augmentation())
+    val = windows[1]
+    cfg = lambda: config(3, on_the_fly=True)  # noqa: E731
+    straight = D.distill(models_fn, source, tmp_path / "straight", cfg(), val=val, eval_crops=8)
+    assert straight["train_crops_per_epoch"] == 12 and straight["train_windows"] is None
+    assert straight["after"]["train"]["windows"] == 8
+    assert straight["after"]["val"]["mse"] < straight["before"]["val"]["mse"]
+    with pytest.raises(KeyboardInterrupt):
+        D.distill(models_fn, source, tmp_path / "killed", cfg(), val=val, eval_crops=8, callbacks=[Kill(1)])
+    resumed = D.distill(models_fn, source, tmp_path / "killed", cfg(), val=val, eval_crops=8)
+    for a, b in zip(straight["student"].get_weights(), resumed["student"].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(Exception, match="on-the-fly"):
+        D.distill(models_fn, source, tmp_path / "x", config(1), val=val)
+
+
+def test_gradual_polynomial_pruning_while_distilling_resumes_exactly(windows, tmp_path):
+    train, val = windows
+
+    def dense_models():
+        return tiny(seed=2), tiny(seed=1)
+
+    cfg = lambda: config(4, gradual=(0.0, 0.5, 0.5, 0.5, 0.7, 0.7, 0.8, 0.8))  # noqa: E731
+    straight = D.distill(dense_models, train, tmp_path / "straight", cfg(), val=val)
+    rows = layerwise.layer_sparsity(straight["student"])
+    assert [round(r["sparsity"]) for r in rows] == [0, 50, 50, 50, 70, 70, 80, 80]
+    assert straight["after"]["val"]["mse"] < straight["before"]["val"]["mse"]
+    with pytest.raises(KeyboardInterrupt):
+        D.distill(dense_models, train, tmp_path / "killed", cfg(), val=val, callbacks=[Kill(1)])
+    resumed = D.distill(dense_models, train, tmp_path / "killed", cfg(), val=val)
+    for a, b in zip(straight["student"].get_weights(), resumed["student"].get_weights()):
+        np.testing.assert_array_equal(a, b)

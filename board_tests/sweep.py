@@ -1,0 +1,436 @@
+"""``edgel3-mote sweep``: EdgeL3's prune + distil recipe on SEA-64 as a measured trade-off table.
+
+For each sparsity (default 0 50 70 80 90 95 %) the sweep runs the whole data flow and measures
+every column itself:
+
+1. compress: one-shot prune the teacher (SEA-64, real weights) to the sparsity in every conv and
+   distil it from the dense teacher (``edgel3-mote distill``: masked student, resumable); the 0 %
+   point is the teacher itself. The student is saved as a plain SEA-64 ``model.h5``.
+2. export + firmware: the int8 model (calibrated on 16 files spread over the training audio) and
+   the generated firmware project for ``--board``.
+3. validation cosine to the teacher on fixed crops of the validation audio (never trained on):
+   float student, and the firmware's own int8 model under tflite-micro.
+4. downstream accuracy: the EdgeL3 MLP protocol (cross-validated) on a labelled folder set, with
+   the float student's and the firmware int8 model's embeddings.
+5. the mote: the serial bench in QEMU (``run_bench``): device embeddings vs tflite-micro (must be
+   100 % identical), instructions per window, flash and RAM of the ELF.
+
+One row per point (``points/s<N>/row.json``, written last: a rerun skips finished points and
+resumes an interrupted distillation from its checkpoints), then ``sweep.json``, ``sweep.md`` and
+``sweep.png`` (cosine / accuracy vs instructions and vs flash). Instructions are not cycles:
+``cycle_estimator`` (a function of a point's bench results returning ``{"cycles_per_window":
+..., "real_time_factor": ...}``) fills those columns once a stated cycle model exists.
+
+The sweep sits at the harness end of the data flow: it imports compress and export, never the
+other way round.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from edgel3_mote.errors import InvalidInputError
+
+MODEL = "sea-64"
+DEFAULT_SPARSITIES = (0.0, 50.0, 70.0, 80.0, 90.0, 95.0)
+COLUMNS = ("sparsity", "nonzero_weights", "val_cosine_float", "val_cosine_int8", "accuracy_float",
+           "accuracy_int8", "flash_bytes", "ram_bytes", "instructions_per_window", "device_identical_percent",
+           "cycles_per_window", "real_time_factor")
+
+
+@dataclasses.dataclass
+class SweepConfig:
+    teacher_weights: Path
+    train_audio: Sequence[str]           # files / folders (corpus train split)
+    val_audio: Sequence[str]             # files / folders of other sources (corpus val split)
+    eval_set: Path                       # folder-per-class labelled set (tools/make_animal_segments.py)
+    bench_clips: Path                    # clips streamed to the mote
+    sparsities: Sequence[float] = DEFAULT_SPARSITIES
+    board: str = "qemu-mps2-an386"
+    epochs: int = 30
+    crops_per_epoch: int = 4096
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    pruning: str = "one-shot"
+    val_crops: int = 1024
+    eval_folds: int = 3
+    eval_epochs: int = 150
+    bench_max_windows: int | None = 4
+    bench_hop: float = 0.5
+    audio_cache: Path = Path.home() / ".cache" / "edgel3-mote" / "audio"
+    seed: int = 0
+
+    def check(self) -> None:
+        if not self.sparsities:
+            raise InvalidInputError("give at least one sparsity")
+        for s in self.sparsities:
+            if not 0 <= s < 100:
+                raise InvalidInputError(f"sparsity {s} is not a percentage in [0, 100)")
+        for what, path in (("--teacher-weights", self.teacher_weights), ("--eval-set", self.eval_set),
+                           ("--bench-clips", self.bench_clips)):
+            if not Path(path).exists():
+                raise InvalidInputError(f"{what} {path} could not be found: check the path")
+        from edgel3_mote.board_tests.bench import find_clips
+
+        try:  # a folder without audio is an error now, not after the first distillation
+            find_clips(self.bench_clips)
+        except InvalidInputError:
+            raise InvalidInputError(f"--bench-clips {self.bench_clips} holds no audio clips: give a folder of "
+                                    f"a few real recordings (e.g. ../shared/audio/cc0_animals)") from None
+        if not self.train_audio or not self.val_audio:
+            raise InvalidInputError("the sweep needs training and validation audio: --corpus MANIFEST, or "
+                                    "--clips and --val-clips")
+
+
+def point_dir(out: Path, sparsity: float) -> Path:
+    return Path(out) / "points" / f"s{sparsity:g}"
+
+
+def run_sweep(cfg: SweepConfig, out: str | Path, cycle_estimator: Callable[[dict], dict] | None = None,
+              log: Callable[[str], None] = print) -> dict:
+    """Run (or resume) every point; write sweep.json, sweep.md, sweep.png; return the table."""
+    from tqdm import tqdm
+
+    from edgel3_mote.compress.retrain import rundir
+
+    cfg.check()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for sparsity in tqdm(sorted(set(float(s) for s in cfg.sparsities)), desc="sweep points", unit="point"):
+        row_path = point_dir(out, sparsity) / "row.json"
+        if row_path.exists():
+            log(f"sparsity {sparsity:g} %: done before ({row_path})")
+            rows.append(rundir.read_json(row_path))
+            continue
+        row = run_point(cfg, sparsity, point_dir(out, sparsity), cycle_estimator, log)
+        rundir.write_json(row_path, row)
+        rows.append(row)
+    table = {"schema": "edgel3-mote-sweep/1", "model": MODEL, "board": cfg.board,
+             "teacher_weights": str(cfg.teacher_weights), "columns": list(COLUMNS), "rows": rows,
+             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
+             "instructions_note": "QEMU -icount instructions per window (front-end + engine), not cycles"}
+    rundir.write_json(out / "sweep.json", table)
+    from edgel3_mote.atomic import atomic_write_text
+
+    atomic_write_text(out / "sweep.md", render_markdown(table))
+    plot_pareto(table, out / "sweep.png")
+    return table
+
+
+def run_point(cfg: SweepConfig, sparsity: float, point: Path, cycle_estimator=None, log=print) -> dict:
+    """One row: distil (resumable), save the plain model, firmware, parity/cosines, accuracy, bench."""
+    from edgel3_mote.backends import FloatEmbedder
+    from edgel3_mote.compress.pruning import layerwise
+    from edgel3_mote.compress.pruning.masked import unmasked_copy
+    from edgel3_mote.compress.retrain import rundir
+
+    point.mkdir(parents=True, exist_ok=True)
+    model_file = point / "model.h5"
+    distill_summary = None
+    if sparsity > 0:
+        distill_summary = _distill(cfg, sparsity, point / "distill", log)
+        student = rundir.load_model(point / "distill" / "model.h5")
+    else:
+        from edgel3_mote.compress.models.registry import build_model
+
+        student = build_model(MODEL, weights=str(cfg.teacher_weights))
+    if not model_file.exists():
+        rundir.save_model(unmasked_copy(student) if _is_masked(student) else student, model_file)
+    rows = layerwise.layer_sparsity(student)
+
+    setup, elf = _firmware(cfg, model_file, point / "project", log)
+    val = _val_frames(cfg)
+    cosines = _val_cosines(cfg, setup, val)
+    float_embedder = FloatEmbedder(MODEL, str(model_file), 0.1, cfg.seed)
+    nonzero = int(float_embedder.describe()["nonzero_weights"])  # conv/dense kernels and biases of the model file
+    accuracy = _downstream_accuracy(cfg, float_embedder, setup, point / "eval", log)
+    bench = _bench(cfg, setup, elf, point / "bench", log)
+    s = bench["summary"]
+    row = {
+        "sparsity": sparsity,
+        "conv_sparsity_measured": layerwise.total_sparsity(rows),
+        "nonzero_weights": nonzero,
+        "val_cosine_float": cosines["float"], "val_cosine_int8": cosines["int8"],
+        "val_windows": int(len(val)),
+        "accuracy_float": accuracy["float"], "accuracy_int8": accuracy["int8"],
+        "flash_bytes": int(setup.memory["flash_bytes"]), "ram_bytes": int(setup.memory["ram_bytes"]),
+        "instructions_per_window": float(s["total_ticks_mean"]),
+        "frontend_instructions": float(s["frontend_ticks_mean"]), "engine_instructions": float(s["engine_ticks_mean"]),
+        "ticks_unit": bench["ticks_unit"],
+        "device_identical_percent": float(s["int8_exact_percent"]), "bench_windows": int(s["windows"]),
+        "cycles_per_window": None, "real_time_factor": None,
+        "distill": None if distill_summary is None else {
+            "epochs_run": distill_summary["epochs_run"],
+            "val_cosine_before": distill_summary["before"]["val"]["cosine_mean"],
+            "val_cosine_after": distill_summary["after"]["val"]["cosine_mean"]},
+        "model_file": str(model_file), "project": setup.project_dir, "bench_json": str(point / "bench" / "bench.json"),
+    }
+    if cycle_estimator is not None:
+        row.update(cycle_estimator(bench))
+    return row
+
+
+def _is_masked(model) -> bool:
+    from edgel3_mote.compress.pruning.masked import MaskedConv2D
+
+    return any(isinstance(layer, MaskedConv2D) for layer in model.layers)
+
+
+def _distill(cfg: SweepConfig, sparsity: float, run: Path, log) -> dict:
+    from edgel3_mote.cli import main
+    from edgel3_mote.compress.retrain import rundir
+
+    if (run / "summary.json").exists():
+        return rundir.read_json(run / "summary.json")
+    argv = ["distill", "--teacher", MODEL, "--teacher-weights", str(cfg.teacher_weights),
+            "--student-sparsity", f"{sparsity:g}", "--pruning", cfg.pruning,
+            "--clips", *map(str, cfg.train_audio), "--val-clips", *map(str, cfg.val_audio),
+            "--crops-per-epoch", str(cfg.crops_per_epoch), "--val-crops", str(cfg.val_crops),
+            "--audio-cache", str(cfg.audio_cache), "--epochs", str(cfg.epochs), "--batch-size", str(cfg.batch_size),
+            "--lr", str(cfg.learning_rate), "--seed", str(cfg.seed), "--no-tensorboard", "-o", str(run)]
+    log("edgel3-mote " + " ".join(argv))
+    if main(argv) != 0:
+        raise InvalidInputError(f"distillation of the {sparsity:g} % point failed (see above); fix it and rerun "
+                                f"the sweep: it resumes from {run}")
+    return rundir.read_json(run / "summary.json")
+
+
+def _firmware(cfg: SweepConfig, model_file: Path, project: Path, log):
+    from edgel3_mote.board_tests.deploy import resolve_deployment
+    from edgel3_mote.export.boards import get_board
+    from edgel3_mote.export.project import build_firmware_project
+
+    build_firmware_project(get_board(cfg.board), MODEL, weights=str(model_file), clips=str(cfg.bench_clips),
+                           calibration=calibration_files(cfg), out_dir=project, seed=cfg.seed, log=log)
+    return resolve_deployment(cfg.board, MODEL, str(model_file), project=str(project), need_elf=True, log=log)
+
+
+def calibration_files(cfg: SweepConfig, n: int = 16) -> list[str]:
+    """int8 calibration audio: ``n`` files spread evenly over the training audio (what the model saw)."""
+    from edgel3_mote.compress.embedding import expand_audio_paths
+
+    files = [str(p) for p in expand_audio_paths(cfg.train_audio)]
+    return files[::max(1, len(files) // n)][:n]
+
+
+def _val_frames(cfg: SweepConfig) -> np.ndarray:
+    """The fixed validation crops (as the distillation's validation uses them), as int16 PCM."""
+    from edgel3_mote.board_tests.bench import to_pcm16
+    from edgel3_mote.compress.data import pipeline
+    from edgel3_mote.compress.models.registry import get_spec
+
+    spec = get_spec(MODEL)
+    cache = pipeline.decode_to_cache(cfg.val_audio, int(spec.frontend.sr), cfg.audio_cache, progress=False)
+    source = pipeline.CropSource(cache, int(spec.window_samples), cfg.val_crops)
+    return np.stack([to_pcm16(f) for f in source.fixed_crops(cfg.val_crops, cfg.seed)])
+
+
+def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    num = np.sum(a.astype(np.float64) * b, 1)
+    return float(np.mean(num / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)))
+
+
+def _val_cosines(cfg: SweepConfig, setup, pcm: np.ndarray) -> dict:
+    """Teacher (float) vs the point's float model and the firmware's int8 model (tflite-micro)."""
+    from edgel3_mote.board_tests.bench import _References
+    from edgel3_mote.compress.retrain.distill import predict
+    from edgel3_mote.compress.models.registry import build_model
+
+    refs = _References(setup)
+    teacher = build_model(MODEL, weights=str(cfg.teacher_weights))
+    x = (pcm.astype(np.float32) / np.float32(32768.0))[:, None, :]
+    target = predict(teacher, x)
+    int8 = np.stack([refs.dequantise(refs.embedding_int8(refs.spectrogram_int8(p))) for p in pcm])
+    return {"float": _mean_cosine(refs.float_embeddings(pcm), target), "int8": _mean_cosine(int8, target)}
+
+
+class FirmwareInt8Embedder:
+    """Embeddings of the firmware's own int8 model (tflite-micro on the host reference spectrogram),
+    for the downstream protocol: what the mote computes, window by window."""
+
+    numeric = "int8"
+
+    def __init__(self, setup, hop_size: float = 0.1):
+        import hashlib
+
+        from edgel3_mote.board_tests.bench import _References
+        from edgel3_mote.compress.models.registry import get_spec
+
+        self.refs, self.hop_size, self.spec = _References(setup), hop_size, get_spec(setup.model)
+        self.sha = hashlib.sha256(setup.tflite).hexdigest()
+        self.key = f"{setup.model}-fw{self.sha[:10]}-int8-hop{hop_size:g}"
+
+    def __call__(self, audio: np.ndarray, sr: int):
+        from edgel3_mote.board_tests.bench import to_pcm16
+        from edgel3_mote.compress.embedding import frame_audio
+
+        frames, ts = frame_audio(audio, sr, self.spec, center=True, hop_size=self.hop_size)
+        r = self.refs
+        return np.stack([r.dequantise(r.embedding_int8(r.spectrogram_int8(to_pcm16(f)))) for f in frames]), ts
+
+    def describe(self) -> dict:
+        return {"key": self.key, "model": self.spec.name, "numeric": "int8", "tflite_sha256": self.sha}
+
+
+def _downstream_accuracy(cfg: SweepConfig, float_embedder, setup, work: Path, log) -> dict:
+    """EdgeL3 MLP protocol (cross-validated over the folds) on float and firmware-int8 embeddings."""
+    from edgel3_mote.compress.evaluate.datasets import load_dataset
+    from edgel3_mote.compress.evaluate.extract import extract_embeddings
+    from edgel3_mote.compress.evaluate.protocol import ClassifierConfig, cross_validate
+
+    ds = load_dataset("folder", cfg.eval_set, cfg.eval_folds)
+    clf = ClassifierConfig(epochs=cfg.eval_epochs, seed=cfg.seed)
+    result = {}
+    for numeric, embedder in (("float", float_embedder), ("int8", FirmwareInt8Embedder(setup))):
+        emb = extract_embeddings(ds.clips, embedder, work / "cache", progress=False)
+        summary = cross_validate(ds, emb, clf, ds.folds, progress=False)
+        result[numeric] = float(summary["accuracy_mean"])
+        log(f"{numeric} accuracy {100 * result[numeric]:.2f} % over {len(summary['folds'])} folds")
+    return result
+
+
+def _bench(cfg: SweepConfig, setup, elf: Path, report: Path, log) -> dict:
+    from edgel3_mote.board_tests.bench import run_bench
+    from edgel3_mote.board_tests.bench_report import write_reports
+    from edgel3_mote.board_tests.deploy import open_board
+
+    with open_board(setup, elf, log=log) as client:
+        results = run_bench(client, setup, cfg.bench_clips, hop=cfg.bench_hop, layer_ticks=False,
+                            max_windows=cfg.bench_max_windows, progress=False, log=log)
+    results["mode"] = "sweep"
+    write_reports(results, report)
+    return results
+
+
+# --- reports -----------------------------------------------------------------------------------
+
+def _fmt(value, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def render_markdown(table: dict) -> str:
+    lines = [f"# Prune + distil sweep: {table['model']} on {table['board']}", "",
+             f"Teacher: `{table['teacher_weights']}`. {table['instructions_note']}.", "",
+             "| sparsity % | nonzero weights | val cos float | val cos int8 | acc float % | acc int8 % | "
+             "flash B | RAM B | instr./window | device = TFLM % | cycles/window | RTF |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in table["rows"]:
+        acc = lambda v: None if v is None else 100 * v  # noqa: E731
+        lines.append(f"| {r['sparsity']:g} | {r['nonzero_weights']:,d} | {r['val_cosine_float']:.4f} | "
+                     f"{r['val_cosine_int8']:.4f} | {_fmt(acc(r['accuracy_float']), '.1f')} | "
+                     f"{_fmt(acc(r['accuracy_int8']), '.1f')} | {r['flash_bytes']:,d} | {r['ram_bytes']:,d} | "
+                     f"{r['instructions_per_window']:,.0f} | {r['device_identical_percent']:.1f} | "
+                     f"{_fmt(r['cycles_per_window'], ',.0f')} | {_fmt(r['real_time_factor'], '.3f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_pareto(table: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edgel3_mote.atomic import save_png
+
+    rows = table["rows"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, (xkey, xlabel) in zip(axes, (("instructions_per_window", "instructions per window (QEMU)"),
+                                         ("flash_bytes", "flash (bytes)"))):
+        x = [r[xkey] for r in rows]
+        for key, label, marker in (("val_cosine_float", "val cosine (float)", "o"),
+                                   ("val_cosine_int8", "val cosine (int8)", "s"),
+                                   ("accuracy_float", "accuracy (float)", "^"),
+                                   ("accuracy_int8", "accuracy (int8)", "v")):
+            ax.plot(x, [r[key] for r in rows], marker=marker, linestyle="none", label=label)
+        for r in rows:
+            ax.annotate(f"{r['sparsity']:g}%", (r[xkey], r["val_cosine_float"]), textcoords="offset points",
+                        xytext=(4, 4), fontsize=8)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("cosine to teacher / accuracy")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{table['model']} prune + distil on {table['board']}")
+    fig.tight_layout()
+    return save_png(fig, path)
+
+
+# --- command line ------------------------------------------------------------------------------
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "sweep", help="prune + distil SEA-64 over sparsities, export, firmware, QEMU bench: a Pareto table",
+        description="For each sparsity: one-shot prune + distil SEA-64 from its dense self (real weights), "
+                    "int8 export, firmware for --board, validation cosine to the teacher (float and the "
+                    "firmware's int8 model), downstream accuracy (EdgeL3 MLP protocol, float and int8), and "
+                    "the QEMU bench (device = tflite-micro, instructions per window, flash, RAM). Writes "
+                    "OUT/points/s<N>/ (resumable point by point), OUT/sweep.json, sweep.md, sweep.png.",
+        epilog="example: edgel3-mote sweep --teacher-weights W.h5 --corpus ~/.cache/edgel3-mote/corpus/manifest.csv "
+               "--eval-set build/animals --bench-clips ../shared/audio/cc0_animals -o runs/sweep")
+    p.add_argument("--teacher-weights", type=Path, required=True, help="SEA-64 weights (.h5 or .h5.gz)")
+    p.add_argument("--corpus", type=Path, help="corpus manifest (tools/make_distill_corpus.py): train/val splits")
+    p.add_argument("--clips", nargs="+", help="training audio (instead of --corpus)")
+    p.add_argument("--val-clips", nargs="+", help="validation audio from other sources (instead of --corpus)")
+    p.add_argument("--eval-set", type=Path, required=True,
+                   help="labelled folder-per-class set (tools/make_animal_segments.py builds one)")
+    p.add_argument("--bench-clips", type=Path, required=True, help="clips streamed to the mote")
+    p.add_argument("--sparsities", nargs="+", type=float, default=list(DEFAULT_SPARSITIES),
+                   help="percent (default 0 50 70 80 90 95)")
+    p.add_argument("--board", default="qemu-mps2-an386")
+    p.add_argument("--pruning", choices=("one-shot", "gradual"), default="one-shot")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--crops-per-epoch", type=int, default=4096)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--val-crops", type=int, default=1024)
+    p.add_argument("--eval-folds", type=int, default=3)
+    p.add_argument("--eval-epochs", type=int, default=150, help="MLP epochs of the downstream protocol")
+    p.add_argument("--bench-max-windows", type=int, default=4, help="windows per bench clip")
+    p.add_argument("--bench-hop", type=float, default=0.5)
+    p.add_argument("--audio-cache", type=Path, default=SweepConfig.audio_cache)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", type=Path, required=True, help="sweep folder")
+    p.set_defaults(func=run_sweep_cli)
+
+
+def run_sweep_cli(args) -> int:
+    from edgel3_mote.compress.data.pipeline import read_corpus_manifest
+
+    train, val = args.clips, args.val_clips
+    if args.corpus is not None:
+        train = train or read_corpus_manifest(args.corpus, "train")
+        val = val or read_corpus_manifest(args.corpus, "val")
+    weights = _plain_weights(args.teacher_weights, args.output)
+    cfg = SweepConfig(teacher_weights=weights, train_audio=train or [], val_audio=val or [],
+                      eval_set=args.eval_set, bench_clips=args.bench_clips, sparsities=args.sparsities,
+                      board=args.board, epochs=args.epochs, crops_per_epoch=args.crops_per_epoch,
+                      batch_size=args.batch_size, learning_rate=args.lr, pruning=args.pruning,
+                      val_crops=args.val_crops, eval_folds=args.eval_folds, eval_epochs=args.eval_epochs,
+                      bench_max_windows=args.bench_max_windows, bench_hop=args.bench_hop,
+                      audio_cache=args.audio_cache, seed=args.seed)
+    table = run_sweep(cfg, args.output)
+    print(render_markdown(table))
+    print(f"wrote {args.output}/sweep.json, sweep.md, sweep.png")
+    return 0
+
+
+def _plain_weights(path: Path, out: Path) -> Path:
+    """A gzipped .h5 is unpacked once into OUT (the registry loader and distill read plain .h5)."""
+    if not Path(path).is_file():
+        raise InvalidInputError(f"--teacher-weights {path} could not be found: check the path")
+    if Path(path).suffix != ".gz":
+        return Path(path)
+    import gzip
+
+    from edgel3_mote.atomic import atomic_file
+
+    target = Path(out) / Path(path).name[:-3]
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(path, "rb") as src, atomic_file(target, suffix=".h5") as tmp:
+            Path(tmp).write_bytes(src.read())
+    return target

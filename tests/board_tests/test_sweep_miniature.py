@@ -1,0 +1,99 @@
+"""A two-point miniature of ``edgel3-mote sweep`` end to end on the real SEA-64: prune + distil (tiny
+corpus, one epoch, seeded), firmware, QEMU bench; the table's columns are checked against
+independent re-measurements from the files each point left, and a rerun resumes instead of redoing."""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edgel3_mote  # noqa: F401
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, sea64_weights, clip_paths):
+    from edgel3_mote.board_tests import sweep as S
+
+    root = tmp_path_factory.mktemp("sweep")
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        import make_animal_segments
+    finally:
+        sys.path.pop(0)
+    assert make_animal_segments.main([str(clip_paths[0].parent), str(root / "animals"), "--folds", "3"]) == 0
+    bench = root / "bench"
+    bench.mkdir()
+    shutil.copy(clip_paths[3], bench)  # one clip streamed to the mote
+    cfg = S.SweepConfig(teacher_weights=sea64_weights, train_audio=[str(p) for p in clip_paths[:2]],
+                        val_audio=[str(clip_paths[2])], eval_set=root / "animals", bench_clips=bench,
+                        sparsities=[50, 0], epochs=1, crops_per_epoch=8, batch_size=4, val_crops=8,
+                        eval_epochs=5, bench_max_windows=2, audio_cache=root / "audio", seed=0)
+    table = S.run_sweep(cfg, root / "out", log=lambda m: None)
+    return cfg, root / "out", table
+
+
+def test_sweep_rows_are_measured(sweep):
+    from edgel3_mote.board_tests.bench import to_pcm16
+    from edgel3_mote.compress.data import pipeline
+    from edgel3_mote.compress.models.registry import build_model
+    from edgel3_mote.compress.pruning import layerwise
+    from edgel3_mote.export.reference import TflmRunner
+    from edgel3_mote.export.tflite import load_export
+
+    cfg, out, table = sweep
+    rows = {r["sparsity"]: r for r in table["rows"]}
+    assert sorted(rows) == [0.0, 50.0] and set(table["columns"]) <= set(rows[0.0])
+    teacher = build_model("sea-64", weights=str(cfg.teacher_weights))
+    cache = pipeline.decode_to_cache(cfg.val_audio, 8000, cfg.audio_cache, progress=False)
+    pcm = np.stack([to_pcm16(f) for f in pipeline.CropSource(cache, 8000, 8).fixed_crops(8, cfg.seed)])
+    x = (pcm / np.float32(32768.0)).astype(np.float32)[:, None, :]
+    target = teacher(x).numpy()
+
+    def cos(a, b):
+        return float(np.mean(np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))))
+
+    for sparsity, row in rows.items():
+        student = build_model("sea-64", weights=row["model_file"])
+        convs = layerwise.layer_sparsity(student)
+        assert layerwise.total_sparsity(convs) == pytest.approx(sparsity, abs=0.01)
+        kernels = [w.numpy() for w in student.trainable_weights if "kernel" in w.name or "bias" in w.name]
+        assert row["nonzero_weights"] == sum(int(np.count_nonzero(k)) for k in kernels)
+        assert row["val_cosine_float"] == pytest.approx(cos(student(x).numpy(), target), abs=1e-5)
+        # the firmware's own int8 model, re-run here under tflite-micro
+        tflite, manifest = load_export(Path(row["project"]) / "export")
+        runner = TflmRunner(tflite)
+        from edgel3_mote.board_tests.bench import reference_spectrogram_int8
+
+        q = np.stack([runner.invoke(reference_spectrogram_int8(p, manifest)).reshape(-1) for p in pcm])
+        int8 = (q.astype(np.float32) - manifest["output"]["zero_point"]) * manifest["output"]["scale"]
+        assert row["val_cosine_int8"] == pytest.approx(cos(int8, target), abs=1e-5)
+        bench = json.loads(Path(row["bench_json"]).read_text())
+        assert row["instructions_per_window"] == bench["summary"]["total_ticks_mean"] > 0
+        assert row["flash_bytes"] == bench["memory"]["flash_bytes"] and row["ram_bytes"] == bench["memory"]["ram_bytes"]
+        assert row["device_identical_percent"] == 100.0 and row["bench_windows"] == 2
+        assert 0 < row["accuracy_float"] <= 1 and 0 < row["accuracy_int8"] <= 1
+    assert rows[0.0]["val_cosine_float"] == pytest.approx(1.0, abs=1e-6)  # the teacher itself
+    assert rows[50.0]["val_cosine_float"] < 1.0
+    assert rows[50.0]["nonzero_weights"] < 0.6 * rows[0.0]["nonzero_weights"]
+    assert rows[50.0]["distill"]["epochs_run"] == 1
+    md = (out / "sweep.md").read_text()
+    assert md.count("\n| ") == 2 + 1 and (out / "sweep.png").stat().st_size > 10_000
+
+
+def test_sweep_resumes_point_by_point(sweep):
+    from edgel3_mote.board_tests import sweep as S
+
+    cfg, out, table = sweep
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("points/*/row.json")}
+    (out / "points" / "s50" / "row.json").unlink()  # as if killed before the 50 % row was written
+    again = S.run_sweep(cfg, out, log=lambda m: None)
+    assert [r["sparsity"] for r in again["rows"]] == [r["sparsity"] for r in table["rows"]]
+    assert (out / "points" / "s0" / "row.json").stat().st_mtime_ns == stamps[out / "points" / "s0" / "row.json"]
+    r50 = {r["sparsity"]: r for r in again["rows"]}[50.0]
+    assert r50["val_cosine_float"] == {r["sparsity"]: r for r in table["rows"]}[50.0]["val_cosine_float"]
