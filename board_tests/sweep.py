@@ -124,7 +124,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, cycle_estimator: Callable[[dict
 
 def run_point(cfg: SweepConfig, sparsity: float, point: Path, cycle_estimator=None, log=print) -> dict:
     """One row: distil (resumable), save the plain model, firmware, parity/cosines, accuracy, bench."""
-    from edgel3_mote.backends import FloatEmbedder
+    from edgel3_mote.export.embedders import FloatEmbedder
     from edgel3_mote.compress.pruning import layerwise
     from edgel3_mote.compress.pruning.masked import unmasked_copy
     from edgel3_mote.compress.retrain import rundir
@@ -212,9 +212,9 @@ def _firmware(cfg: SweepConfig, model_file: Path, project: Path, log):
 
 def calibration_files(cfg: SweepConfig, n: int = 16) -> list[str]:
     """int8 calibration audio: ``n`` files spread evenly over the training audio (what the model saw)."""
-    from edgel3_mote.compress.embedding import expand_audio_paths
+    from edgel3_mote.compress.audio import find_audio_files
 
-    files = [str(p) for p in expand_audio_paths(cfg.train_audio)]
+    files = [str(p) for p in find_audio_files(cfg.train_audio, what="training audio")]
     return files[::max(1, len(files) // n)][:n]
 
 

@@ -223,12 +223,10 @@ def decode_to_cache(paths: Sequence[str | Path], sr: int, cache_dir: str | Path,
     from tqdm import tqdm
 
     from edgel3_mote.atomic import atomic_file
+    from edgel3_mote.compress.audio import find_audio_files
     from edgel3_mote.compress.data.media import load_audio
-    from edgel3_mote.compress.embedding import expand_audio_paths
 
-    files = expand_audio_paths(paths)
-    if not files:
-        raise InvalidInputError("no audio files given: pass audio files, folders or a corpus manifest")
+    files = find_audio_files(paths, what="training audio")
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     arrays = []

@@ -56,12 +56,12 @@ def test_embed_errors_are_one_line(tmp_path, capsys):
     sf.write(tmp_path / "sub" / "a.wav", np.zeros(800), 8000)
     cases = [
         (["embed", str(wav), str(tmp_path / "sub"), "-o", str(tmp_path)], "several inputs would write"),
-        (["embed", str(tmp_path / "missing.wav")], "missing.wav could not be found"),
+        (["embed", str(tmp_path / "missing.wav")], "missing.wav does not exist"),
         (["embed", str(wav), "--model", "vggish"], "unknown model 'vggish'"),
         (["embed", str(wav), "--hop-size", "0"], "invalid hop size"),
         (["embed", str(wav), "--weights", str(tmp_path / "w.h5")], "w.h5 does not exist"),
         (["embed", str(wav), "--model", "l3-avc"], "not an embedding model"),
-        (["embed", str(tmp_path / "empty_dir")], "could not be found"),
+        (["embed", str(tmp_path / "empty_dir")], "empty_dir does not exist"),
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv

@@ -149,11 +149,9 @@ def test_commands_covered(outcomes):
 
 # -- the ones that need more than argument parsing ------------------------------------------------
 
-@pytest.mark.parametrize("reader", ["edgel3_mote.compress.embedding", "edgel3_mote.compress.data.media"])
-def test_nan_or_inf_audio_is_refused_naming_the_file(tmp_path, reader):
-    import importlib
+def test_nan_or_inf_audio_is_refused_naming_the_file(tmp_path):
+    from edgel3_mote.compress.audio import read_audio  # the one audio reader every command uses
 
-    read_audio = importlib.import_module(reader).read_audio
     for bad in (np.nan, np.inf):
         path = tmp_path / f"clip-{bad}.wav"
         audio = np.zeros(800, np.float32)
@@ -217,14 +215,13 @@ def test_a_dead_port_fails_within_the_timeout(kind, timeout):
     assert time.monotonic() - start < timeout + 0.5
 
 
-@pytest.mark.parametrize("reader", ["edgel3_mote.compress.embedding", "edgel3_mote.compress.data.media"])
-def test_decoder_notices_the_user_cannot_act_on_are_muted(clips_dir, capfd, reader):
-    """libmpg123 prints an ID3 notice for ../shared's horse.mp3 straight to fd 2; the readers mute it."""
-    import importlib
-
+def test_decoder_notices_the_user_cannot_act_on_are_muted(clips_dir, capfd):
+    """libmpg123 prints an ID3 notice for ../shared's horse.mp3 straight to fd 2; the reader mutes it."""
     import soundfile
+
+    from edgel3_mote.compress.audio import read_audio
 
     soundfile.read(str(clips_dir / "horse.mp3"))
     assert "ID3v2" in capfd.readouterr().err  # the library does print it ...
-    audio, sr = importlib.import_module(reader).read_audio(clips_dir / "horse.mp3")
+    audio, sr = read_audio(clips_dir / "horse.mp3")
     assert len(audio) > sr and capfd.readouterr().err == ""  # ... the project's readers do not pass it on
