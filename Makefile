@@ -65,13 +65,13 @@ fuzz: setup
 	$(PY) firmware/protocol/fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 bench-kernels: setup
-	$(PY) -m edgel3_mote.firmware.testing.kernel_bench
+	$(PY) -m edgel3_mote.board_tests.harness.kernel_bench
 
 results: setup
 	$(PY) -m edgel3_mote.tools.results measure $(if $(ONLY),--only $(ONLY),)
 
 bench-sparsity: setup
-	$(PY) -m edgel3_mote.firmware.testing.sparsity_sweep --out build/bench/sparsity
+	$(PY) -m edgel3_mote.board_tests.harness.sparsity_sweep --out build/bench/sparsity
 
 clean:
 	rm -rf build .pytest_cache

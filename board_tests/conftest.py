@@ -31,7 +31,7 @@ def pytest_addoption(parser):
 @pytest.fixture(scope="session")
 def deployment(request):
     """(BenchSetup, elf path or None) of the firmware under test."""
-    from edgel3_mote.board_tests.deploy import resolve_deployment
+    from edgel3_mote.board_tests.harness.deploy import resolve_deployment
 
     port = request.config.getoption("--port")
     return resolve_deployment(request.config.getoption("--board"), request.config.getoption("--board-model"),
@@ -43,7 +43,7 @@ def deployment(request):
 @pytest.fixture(scope="session")
 def device(request, deployment):
     """A DeviceClient connected to the board (QEMU started here and killed afterwards)."""
-    from edgel3_mote.board_tests.deploy import open_board
+    from edgel3_mote.board_tests.harness.deploy import open_board
 
     setup, elf = deployment
     with open_board(setup, elf, port=request.config.getoption("--port"),
@@ -59,7 +59,7 @@ def info(device):
 @pytest.fixture(scope="session")
 def windows(deployment):
     """Two int16 PCM windows from real clips (../shared), framed as get_embedding frames them."""
-    from edgel3_mote.board_tests.bench import to_pcm16
+    from edgel3_mote.board_tests.harness.bench import to_pcm16
     from edgel3_mote.compress.audio import read_audio
     from edgel3_mote.compress.embedding import frame_audio
 

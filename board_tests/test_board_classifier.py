@@ -22,8 +22,8 @@ BOARD = "qemu-mps2-an386"
 @pytest.fixture(scope="module")
 def head_deployment(request, tmp_path_factory):
     """(BenchSetup, firmware.elf, clip paths) of a SEA-64 + head project built for QEMU here."""
-    from edgel3_mote.board_tests.deploy import resolve_deployment
-    from edgel3_mote.board_tests.head_project import head_project
+    from edgel3_mote.board_tests.harness.deploy import resolve_deployment
+    from tests.support.head_project import head_project
 
     if request.config.getoption("--port"):
         pytest.skip("builds and runs its own firmware in QEMU; a real board on --port cannot be reflashed here")
@@ -43,7 +43,7 @@ def head_deployment(request, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def head_device(head_deployment):
-    from edgel3_mote.board_tests.deploy import open_board
+    from edgel3_mote.board_tests.harness.deploy import open_board
 
     setup, elf, _ = head_deployment
     with open_board(setup, elf, infer_timeout=300, log=lambda m: None) as client:
@@ -51,8 +51,8 @@ def head_device(head_deployment):
 
 
 def test_head_info_and_logits_bit_exact(head_deployment, head_device):
-    from edgel3_mote.board_tests import protocol as P
-    from edgel3_mote.board_tests.bench import to_pcm16
+    from edgel3_mote.board_tests.harness import protocol as P
+    from edgel3_mote.board_tests.harness.bench import to_pcm16
     from edgel3_mote.compress.audio import read_audio
     from edgel3_mote.compress.embedding import frame_audio
     from edgel3_mote.export.classifier import int8_head_logits
@@ -77,8 +77,8 @@ def test_head_info_and_logits_bit_exact(head_deployment, head_device):
 
 
 def test_head_bench_reports_agreement(head_deployment, head_device, tmp_path):
-    from edgel3_mote.board_tests.bench import run_bench
-    from edgel3_mote.board_tests.bench_report import markdown
+    from edgel3_mote.board_tests.harness.bench import run_bench
+    from edgel3_mote.board_tests.harness.bench_report import markdown
 
     setup, _, clips = head_deployment
     results = run_bench(head_device, setup, clips, hop=0.5, layer_ticks=False, max_windows=2,

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from edgel3_mote.board_tests import protocol as P
+from edgel3_mote.board_tests.harness import protocol as P
 
 
 def _answers(device, want: int, timeout: float) -> list:

@@ -4,7 +4,7 @@ import numpy as np
 
 
 def test_int8_exact_vs_tflite_micro(device, windows, tflm, deployment):
-    from edgel3_mote.board_tests.bench import reference_spectrogram_int8
+    from edgel3_mote.board_tests.harness.bench import reference_spectrogram_int8
 
     setup, _ = deployment
     for pcm in windows:

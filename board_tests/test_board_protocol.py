@@ -1,7 +1,7 @@
 """The protocol on the board: INFO is sane and every command is answered."""
 import numpy as np
 
-from edgel3_mote.board_tests import protocol as P
+from edgel3_mote.board_tests.harness import protocol as P
 
 
 def test_info_fields_are_sane(info, deployment, request):

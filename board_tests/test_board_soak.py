@@ -6,15 +6,15 @@ Small here; the long run (>= 500 windows) is the ROBUSTNESS.md command `edgel3-m
 """
 import pytest
 
-from edgel3_mote.board_tests.cli import fault_summary
+from edgel3_mote.board_tests.harness.cli import fault_summary
 
 WINDOWS = 12  # 3 synthesised clips x 4 windows
 
 
 def test_every_embedding_is_exact_and_every_fault_recovered(request, deployment, tmp_path):
-    from edgel3_mote.board_tests.bench import run_bench
-    from edgel3_mote.board_tests.deploy import open_board
-    from edgel3_mote.board_tests.synth import synthesise_clips
+    from edgel3_mote.board_tests.harness.bench import run_bench
+    from edgel3_mote.board_tests.harness.deploy import open_board
+    from edgel3_mote.board_tests.harness.synth import synthesise_clips
 
     if request.config.getoption("--port"):
         pytest.skip("faults are injected into QEMU's TCP line; a real board's line is tested by its own noise")

@@ -27,9 +27,9 @@ COMMAND_MODULES = [
     "edgel3_mote.compress.retrain.cli",    # distill, finetune, jobs
     "edgel3_mote.export.evaluate_cli",     # evaluate (runs export.embedders)
     "edgel3_mote.export.cli",              # export tflite|report|carrays|firmware
-    "edgel3_mote.board_tests.selftest_cli",  # selftest
-    "edgel3_mote.board_tests.cli",         # bench, emulate, demo
-    "edgel3_mote.board_tests.sweep",       # sweep (compress -> export -> mote, per sparsity)
+    "edgel3_mote.board_tests.harness.selftest_cli",  # selftest
+    "edgel3_mote.board_tests.harness.cli",         # bench, emulate, demo
+    "edgel3_mote.board_tests.harness.sweep",       # sweep (compress -> export -> mote, per sparsity)
 ]
 
 

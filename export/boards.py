@@ -22,6 +22,9 @@ from edgel3_mote.errors import ExportError, InvalidInputError, ToolchainError
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 BOARDS_DIR = FIRMWARE_DIR / "boards"
 COMMON_DIR = BOARDS_DIR / "common"
+KERNEL_DIR = FIRMWARE_DIR / "kernels"
+KERNEL_SOURCES = sorted(KERNEL_DIR.glob("*.c"))  # the int8 kernel library, one op per file
+BENCH_DIR = FIRMWARE_DIR / "bench"  # the benchmark firmwares' mains (make bench-kernels, bench-sparsity)
 CC = "arm-none-eabi-gcc"
 
 KIB = 1024

@@ -27,7 +27,7 @@ $PY -m pip install -q --no-deps --no-compile --disable-pip-version-check --targe
 [ -f "$tmp/site/edgel3_mote/__init__.py" ] || { echo "lint: error: could not install a copy for the import graph" >&2; exit 1; }
 repo=$(pwd)
 echo "lint: import-linter"
-(cd "$tmp" && PYTHONPATH="$tmp/site" "$repo/$(dirname "$PY")/lint-imports" --config "$repo/pyproject.toml" --no-cache)
+(cd "$tmp" && PYTHONPATH="$tmp/site" "$repo/$(dirname "$PY")/lint-imports" "$repo/pyproject.toml" --no-cache)
 echo "lint: mypy export/"
 (cd "$tmp/site" && PYTHONPATH="$tmp/site" "$repo/$PY" -m mypy --config-file "$repo/pyproject.toml" -p edgel3_mote.export)
 echo "lint: all clean"

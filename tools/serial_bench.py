@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Serial bench of a board (or QEMU): a thin script over ``edgel3_mote.board_tests.bench``.
+"""Serial bench of a board (or QEMU): a thin script over ``edgel3_mote.board_tests.harness.bench``.
 
 Same arguments as ``edgel3-mote bench`` (``--help`` lists them), e.g.::
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgel3_mote.firmware.testing.kernel_bench import run_bench
+from edgel3_mote.board_tests.harness.kernel_bench import run_bench
 
 pytestmark = pytest.mark.qemu
 

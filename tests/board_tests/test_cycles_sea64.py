@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from edgel3_mote.board_tests.bench import cycle_trace_plugin, run_bench, window_cycles
-from edgel3_mote.board_tests.deploy import open_board, resolve_deployment
+from edgel3_mote.board_tests.harness.bench import cycle_trace_plugin, run_bench, window_cycles
+from edgel3_mote.board_tests.harness.deploy import open_board, resolve_deployment
 from edgel3_mote.export.boards import get_board
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
@@ -79,7 +79,7 @@ def test_estimated_cycles_per_window_are_the_stated_figure(traced, figure):
 
 
 def test_bench_report_states_cycles_and_the_real_time_verdict(traced):
-    from edgel3_mote.board_tests.bench_report import markdown
+    from edgel3_mote.board_tests.harness.bench_report import markdown
 
     results, c = traced
     md = markdown(results | {"cycles": c, "elapsed_s": 0.0})

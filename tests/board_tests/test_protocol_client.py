@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import device_double as D
-from edgel3_mote.board_tests import protocol as P
-from edgel3_mote.board_tests.client import CommandError, DeviceClient
+from edgel3_mote.board_tests.harness import protocol as P
+from edgel3_mote.board_tests.harness.client import CommandError, DeviceClient
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import device_double as D
-from edgel3_mote.board_tests import protocol as P
+from edgel3_mote.board_tests.harness import protocol as P
 
 
 @pytest.fixture(scope="module")

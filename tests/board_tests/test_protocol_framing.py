@@ -5,7 +5,7 @@ import zlib
 import numpy as np
 import pytest
 
-from edgel3_mote.board_tests import protocol as P
+from edgel3_mote.board_tests.harness import protocol as P
 
 
 def test_request_layout_matches_protocol_md():

@@ -4,9 +4,9 @@ import threading
 
 import pytest
 
-from edgel3_mote.board_tests.client import DeviceClient
-from edgel3_mote.board_tests.link import SerialLink
-from edgel3_mote.board_tests import protocol as P
+from edgel3_mote.board_tests.harness.client import DeviceClient
+from edgel3_mote.board_tests.harness.link import SerialLink
+from edgel3_mote.board_tests.harness import protocol as P
 from edgel3_mote.errors import DeviceError, InvalidInputError
 
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import device_double as D
-from edgel3_mote.board_tests import protocol as P
-from edgel3_mote.board_tests.client import DeviceClient
+from edgel3_mote.board_tests.harness import protocol as P
+from edgel3_mote.board_tests.harness.client import DeviceClient
 from edgel3_mote.board_tests.harness.qemu import QemuBoard
-from edgel3_mote.board_tests.link import SerialLink
+from edgel3_mote.board_tests.harness.link import SerialLink
 from edgel3_mote.export.boards import build_elf
 from edgel3_mote.export.hostbuild import FIRMWARE_DIR
 

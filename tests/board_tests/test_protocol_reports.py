@@ -3,10 +3,10 @@ import json
 
 import numpy as np
 
-from edgel3_mote.board_tests.bench import find_clips, summarize, to_pcm16
+from edgel3_mote.board_tests.harness.bench import find_clips, summarize, to_pcm16
 from edgel3_mote.metrics import cosine_similarity as cosine
-from edgel3_mote.board_tests.bench_report import markdown, write_reports
-from edgel3_mote.board_tests.synth import synthesise_clips
+from edgel3_mote.board_tests.harness.bench_report import markdown, write_reports
+from edgel3_mote.board_tests.harness.synth import synthesise_clips
 
 
 def _window(i, exact=True, fe=1000, eng=5000, layers=(3000, 2000)):
@@ -71,7 +71,7 @@ def test_cli_registers_bench_emulate_demo():
 
 
 def test_compare_runs_counts_identical_ticks():
-    from edgel3_mote.board_tests.bench_report import compare_runs
+    from edgel3_mote.board_tests.harness.bench_report import compare_runs
 
     a = _results([_window(0), _window(1)])
     b = _results([_window(0), _window(1, eng=5040)])

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import device_double as D
-from edgel3_mote.board_tests.client import DeviceClient
+from edgel3_mote.board_tests.harness.client import DeviceClient
 from edgel3_mote.board_tests.harness.qemu import QemuBoard
-from edgel3_mote.board_tests.link import FaultyLink
+from edgel3_mote.board_tests.harness.link import FaultyLink
 from edgel3_mote.export.boards import build_elf
 from edgel3_mote.export.hostbuild import FIRMWARE_DIR
 

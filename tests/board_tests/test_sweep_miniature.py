@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory, sea64_weights, clip_paths):
-    from edgel3_mote.board_tests import sweep as S
+    from edgel3_mote.board_tests.harness import sweep as S
 
     root = tmp_path_factory.mktemp("sweep")
     sys.path.insert(0, str(REPO / "tools"))
@@ -39,7 +39,7 @@ def sweep(tmp_path_factory, sea64_weights, clip_paths):
 
 
 def test_sweep_rows_are_measured(sweep):
-    from edgel3_mote.board_tests.bench import to_pcm16
+    from edgel3_mote.board_tests.harness.bench import to_pcm16
     from edgel3_mote.compress.data import pipeline
     from edgel3_mote.compress.models.registry import build_model
     from edgel3_mote.compress.pruning import layerwise
@@ -68,7 +68,7 @@ def test_sweep_rows_are_measured(sweep):
         # the firmware's own int8 model, re-run here under tflite-micro
         tflite, manifest = load_export(Path(row["project"]) / "export")
         runner = TflmRunner(tflite)
-        from edgel3_mote.board_tests.bench import reference_spectrogram_int8
+        from edgel3_mote.board_tests.harness.bench import reference_spectrogram_int8
 
         q = np.stack([runner.invoke(reference_spectrogram_int8(p, manifest)).reshape(-1) for p in pcm])
         int8 = (q.astype(np.float32) - manifest["output"]["zero_point"]) * manifest["output"]["scale"]
@@ -87,7 +87,7 @@ def test_sweep_rows_are_measured(sweep):
 
 
 def test_sweep_resumes_point_by_point(sweep):
-    from edgel3_mote.board_tests import sweep as S
+    from edgel3_mote.board_tests.harness import sweep as S
 
     cfg, out, table = sweep
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("points/*/row.json")}

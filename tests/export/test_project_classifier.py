@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import edgel3_mote  # noqa: F401
-from edgel3_mote.board_tests.head_project import CLASSES, head_project as build_head_project
+from tests.support.head_project import CLASSES, head_project as build_head_project
 from edgel3_mote.errors import InvalidInputError
 
 

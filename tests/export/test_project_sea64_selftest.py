@@ -7,7 +7,7 @@ import argparse
 import json
 import re
 
-from edgel3_mote.board_tests import selftest_cli
+from edgel3_mote.board_tests.harness import selftest_cli
 
 
 def test_sea64_selftest_on_mps2_an386(sea64_weights, clips_dir, clip_paths, tmp_path, capsys):

@@ -14,7 +14,7 @@ import pytest
 from edgel3_mote.export import sparse_weights
 from edgel3_mote.export.codegen.ops import conv2d
 from edgel3_mote.export.hostbuild import load_shared
-from edgel3_mote.firmware.testing import kernel_lib
+from tests.support import kernel_lib
 
 SHAPES = list(itertools.product((1, 3, 5), (1, 3), (1, 2, 3, 8, 32, 33, 256)))
 

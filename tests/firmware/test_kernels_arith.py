@@ -4,15 +4,16 @@ from __future__ import annotations
 import ctypes as C
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgel3_mote.export import quant_params as qp
 from edgel3_mote.export.hostbuild import FIRMWARE_DIR, INCLUDE_DIR, load_shared
-from edgel3_mote.firmware.testing.kernel_lib import EM_ERR_ARG, KERNEL_SOURCES, KernelLib, RowWindow
+from tests.support.kernel_lib import EM_ERR_ARG, KERNEL_SOURCES, KernelLib, RowWindow
 
-SHIM = FIRMWARE_DIR / "testing" / "em_common_shim.c"
+SHIM = Path(__file__).resolve().parents[1] / "support" / "em_common_shim.c"
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgel3_mote.firmware.testing.kernel_lib import EM_ERR_WINDOW, EM_OK, KernelLib, RowWindow, rows_needed
-from edgel3_mote.firmware.testing.kernel_models import ConvSpec, cached_model, conv_args, random_conv_specs
+from tests.support.kernel_lib import EM_ERR_WINDOW, EM_OK, KernelLib, RowWindow, rows_needed
+from tests.support.kernel_models import ConvSpec, cached_model, conv_args, random_conv_specs
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # TF converter deprecation chatter
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgel3_mote.firmware.testing.kernel_lib import KernelLib
-from edgel3_mote.firmware.testing.kernel_models import DenseSpec, cached_model, fc_args
+from tests.support.kernel_lib import KernelLib
+from tests.support.kernel_models import DenseSpec, cached_model, fc_args
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # TF converter deprecation chatter
 

@@ -7,8 +7,9 @@ import subprocess
 
 import pytest
 
-from edgel3_mote.firmware.testing.kernel_bench import host_checksum, run_bench, sea64_per_mac
-from edgel3_mote.firmware.testing.kernel_sweep import CONV_SPECS, build_cases, run_sweep
+from edgel3_mote.board_tests.harness.kernel_bench import run_bench, sea64_per_mac
+from tests.support.kernel_lib import host_checksum
+from tests.support.kernel_sweep import CONV_SPECS, build_cases, run_sweep
 
 SWEEP_CONVS = 40  # random conv layers beside CONV_SPECS; with FC and pool about 20 s of QEMU per board
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgel3_mote.export import sparse_weights as sw
-from edgel3_mote.firmware.testing.kernel_lib import KernelLib
+from tests.support.kernel_lib import KernelLib
 
 # L3's pruned 3x3 convs (in -> out channels) with the edgel3-95.45 plan's sparsity (Table II of the
 # paper) and the bytes per nonzero of the seeded edgel3-95.45 export (`edgel3-mote export tflite

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgel3_mote.firmware.testing import sparsity_sweep as sweep
+from edgel3_mote.board_tests.harness import sparsity_sweep as sweep
 
 pytestmark = pytest.mark.qemu
 
@@ -78,7 +78,7 @@ def test_edgel3_layer_figures(tmp_path, layer, figure):
 def test_portable_slowdowns_of_the_cost_model(tmp_path):
     """The model's portable/DSP factors are the kernel bench's (10 %)."""
     from edgel3_mote.export.codegen.ops import conv2d as c2
-    from edgel3_mote.firmware.testing.kernel_bench import run_bench
+    from edgel3_mote.board_tests.harness.kernel_bench import run_bench
 
     portable, dsp = run_bench(dsp=False, out_dir=tmp_path), run_bench(dsp=True, out_dir=tmp_path)
     assert portable["conv_dense_ticks"] / dsp["conv_dense_ticks"] == pytest.approx(c2.DENSE_PORTABLE_SLOWDOWN, rel=0.1)

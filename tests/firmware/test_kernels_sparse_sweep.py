@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgel3_mote.firmware.testing.kernel_lib import KernelLib, RowWindow, rows_needed
-from edgel3_mote.firmware.testing.kernel_models import ConvSpec, cached_model, conv_args
+from tests.support.kernel_lib import KernelLib, RowWindow, rows_needed
+from tests.support.kernel_models import ConvSpec, cached_model, conv_args
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -12,7 +12,7 @@ import argparse
 import json
 import re
 
-from edgel3_mote.board_tests import selftest_cli
+from edgel3_mote.board_tests.harness import selftest_cli
 from edgel3_mote.export.project import W16_CODE_RESERVE_BYTES
 
 MAX_INSTRUCTIONS_PER_WINDOW = 150_000_000

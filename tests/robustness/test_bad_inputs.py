@@ -188,8 +188,8 @@ def test_warnings_print_in_one_form(capsys):
 @pytest.mark.parametrize("timeout", [1.0, 3.0])
 @pytest.mark.parametrize("kind", ["nobody listening", "listening but silent", "no such device"])
 def test_a_dead_port_fails_within_the_timeout(kind, timeout):
-    from edgel3_mote.board_tests.bench import BenchSetup
-    from edgel3_mote.board_tests.deploy import open_board
+    from edgel3_mote.board_tests.harness.bench import BenchSetup
+    from edgel3_mote.board_tests.harness.deploy import open_board
 
     listener = None
     if kind == "no such device":

@@ -193,7 +193,7 @@ def test_a_folder_from_before_the_marker_is_recognised_by_its_signature(tmp_path
 
 
 def test_a_second_bench_run_gets_its_own_report_folder(tmp_path, capsys):
-    from edgel3_mote.board_tests.cli import _fresh_report_dir
+    from edgel3_mote.board_tests.harness.cli import _fresh_report_dir
 
     report = tmp_path / "report"
     assert _fresh_report_dir(report) == report
@@ -236,7 +236,7 @@ def test_a_real_board_bench_uses_the_flashed_project_as_it_is(tmp_path, monkeypa
     import hashlib
 
     import edgel3_mote.export.project as project
-    from edgel3_mote.board_tests.deploy import resolve_deployment
+    from edgel3_mote.board_tests.harness.deploy import resolve_deployment
 
     monkeypatch.setattr(project, "REPO", tmp_path)
     with pytest.raises(InvalidInputError, match=r"no firmware project in .*qemu-mps2-an386/sea-64 for the board at "

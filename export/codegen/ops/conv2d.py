@@ -213,7 +213,7 @@ class Conv2DEmitter(OpEmitter):
 # DSP path's 4x2 blocks): least-squares fit over six 3x3 shapes of `sparsity_sweep.run_point` (L3's
 # 256 -> 256 on 32 x 24, the sweep's --small shape, 64 -> 128 on 16 x 12, 16 -> 64 on 10 x 31,
 # 48 -> 16 on 6 x 13, 32 -> 32 on 20 x 25; within 2.5 % on all). Sparse: least-squares fits to
-# `make bench-sparsity` (firmware/testing/sparsity_sweep.py: 3x3 256 -> 256 on 32 x 24 at 0-98 % zeros)
+# `make bench-sparsity` (board_tests/harness/sparsity_sweep.py: 3x3 256 -> 256 on 32 x 24 at 0-98 % zeros)
 # and its --small shape (32 -> 24 on 8 x 20), each with one pass and one row per pass (within 13 %).
 # tests/firmware/test_kernels_sparse_qemu.py holds the model to a third shape. Without the DSP path the
 # kernels take about *_PORTABLE_SLOWDOWN times as many instructions (`make bench-kernels`).

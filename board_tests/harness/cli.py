@@ -110,7 +110,7 @@ def _fresh_report_dir(report: Path) -> Path:
     """``report``, or -- when it holds an earlier run's reports -- the first free ``report.2``, ``.3`` ...:
     a second run never overwrites the first. Checked (and said) before the bench starts."""
     from edgel3_mote.atomic import check_output_dir
-    from edgel3_mote.board_tests.bench_report import JSON_NAME
+    from edgel3_mote.board_tests.harness.bench_report import JSON_NAME
 
     check_output_dir(report, "bench", flag="--report")
     chosen, n = report, 1
@@ -154,8 +154,8 @@ def _previous_run(path: str) -> dict:
 
 
 def _clips(args, tmp: Path) -> tuple[list[Path], bool]:
-    from edgel3_mote.board_tests.bench import find_clips
-    from edgel3_mote.board_tests.synth import synthesise_clips
+    from edgel3_mote.board_tests.harness.bench import find_clips
+    from edgel3_mote.board_tests.harness.synth import synthesise_clips
 
     if args.clips:
         return find_clips(args.clips), False
@@ -164,9 +164,9 @@ def _clips(args, tmp: Path) -> tuple[list[Path], bool]:
 
 
 def _run(args, mode: str) -> int:
-    from edgel3_mote.board_tests.bench import cycle_trace_plugin, run_bench, window_cycles
-    from edgel3_mote.board_tests.bench_report import write_reports
-    from edgel3_mote.board_tests.deploy import open_board, resolve_deployment
+    from edgel3_mote.board_tests.harness.bench import cycle_trace_plugin, run_bench, window_cycles
+    from edgel3_mote.board_tests.harness.bench_report import write_reports
+    from edgel3_mote.board_tests.harness.deploy import open_board, resolve_deployment
     from edgel3_mote.errors import DeviceError, InvalidInputError
 
     previous = _previous_run(args.compare_to) if args.compare_to else None
@@ -216,7 +216,7 @@ def _run(args, mode: str) -> int:
     results["synthetic_clips"] = synthetic
     results["mode"] = mode
     if previous is not None:
-        from edgel3_mote.board_tests.bench_report import compare_runs
+        from edgel3_mote.board_tests.harness.bench_report import compare_runs
 
         results["comparison"] = compare_runs(results, previous)
     paths = write_reports(results, report_dir)

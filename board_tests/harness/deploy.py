@@ -10,9 +10,9 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-from edgel3_mote.board_tests.bench import BenchSetup, HeadSetup
-from edgel3_mote.board_tests.client import DeviceClient
-from edgel3_mote.board_tests.link import FaultyLink, SerialLink
+from edgel3_mote.board_tests.harness.bench import BenchSetup, HeadSetup
+from edgel3_mote.board_tests.harness.client import DeviceClient
+from edgel3_mote.board_tests.harness.link import FaultyLink, SerialLink
 from edgel3_mote.errors import DeviceError, InvalidInputError
 
 def resolve_deployment(board: str, model: str, weights: str | None, project: str | None = None,
@@ -142,7 +142,7 @@ def open_board(setup: BenchSetup, elf: Path | None, port: str | None = None, bau
 
 
 def _handshake(client: DeviceClient, where: str) -> None:
-    from edgel3_mote.board_tests import protocol as P
+    from edgel3_mote.board_tests.harness import protocol as P
 
     info = client.info()
     if info.get("protocol_version") != P.PROTOCOL_VERSION:

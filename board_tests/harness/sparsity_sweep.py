@@ -1,6 +1,6 @@
 """Sparsity sweep: dense DSP vs sparse conv kernel on an emulated Cortex-M4 (QEMU -icount).
 
-    python -m edgel3_mote.firmware.testing.sparsity_sweep [--out build/bench/sparsity] [--small | --l3-layers]
+    python -m edgel3_mote.board_tests.harness.sparsity_sweep [--out build/bench/sparsity] [--small | --l3-layers]
 
 One L3-sized layer (3x3 'same', 256 -> 256 channels on the 32 x 24 map of L3's last block) at
 0/50/80/90/95/98 % zero weights: ``sparsity_sweep_main.c`` is built per point and run in QEMU
@@ -22,9 +22,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from edgel3_mote.firmware.testing.kernel_lib import KERNEL_DIR, KERNEL_SOURCES
+from edgel3_mote.export.boards import BENCH_DIR, KERNEL_DIR, KERNEL_SOURCES
 
-SWEEP_MAIN = Path(__file__).with_name("sparsity_sweep_main.c")
+SWEEP_MAIN = BENCH_DIR / "sparsity_sweep_main.c"
 SPARSITIES = (0, 50, 80, 90, 95, 98)
 L3_SHAPE = dict(h=32, w=24, in_c=256, out_c=256)     # L3 block 4's map, 256 channels
 SMALL_SHAPE = dict(h=8, w=20, in_c=32, out_c=24)      # for the tests: seconds, not minutes

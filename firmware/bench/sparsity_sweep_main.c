@@ -4,7 +4,7 @@
  * by the sparse kernel with SW_PASS_ROWS output rows per pass, timed in em_board_ticks()
  * (instructions under QEMU -icount). The weights are packed on the device with the Rice
  * parameter 0..12 that gives the fewest index bytes. Built per point by
- * firmware/testing/sparsity_sweep.py. Prints "name=value" lines; exits 0, or 1 when the
+ * board_tests/harness/sparsity_sweep.py. Prints "name=value" lines; exits 0, or 1 when the
  * sparse bytes differ from the dense ones or a kernel fails.
  */
 #include <stdint.h>

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgel3_mote.board_tests import protocol as P
-from edgel3_mote.board_tests.link import SerialLink
+from edgel3_mote.board_tests.harness import protocol as P
+from edgel3_mote.board_tests.harness.link import SerialLink
 from edgel3_mote.errors import DeviceError, InvalidInputError
 
 # Statuses that mean "the frame was damaged or cut in transit": send it again.

@@ -2,7 +2,7 @@
  * Kernel micro-benchmark firmware (semihosting): times one SEA-64-sized 3x3 conv layer dense
  * and 90 %-sparse, and a fully-connected layer, then the eight conv layer shapes of SEA-64
  * with int8 (em_conv2d_s8) and int16-expanded (em_conv2d_s8_w16) weights, in em_board_ticks()
- * (instructions under QEMU -icount). Built twice by firmware/testing/kernel_bench.py: portable
+ * (instructions under QEMU -icount). Built twice by board_tests/harness/kernel_bench.py: portable
  * and -DEM_USE_DSP. Prints "name=ticks" lines and checksums; exits 0, or 1 if sparse and dense
  * bytes differ, or the two weight forms of a SEA-64 layer differ.
  */

@@ -1,6 +1,6 @@
 """Instruction counts of the kernels on an emulated Cortex-M4 (QEMU -icount), portable vs DSP.
 
-    python -m edgel3_mote.firmware.testing.kernel_bench [--board qemu-mps2-an386] [--out DIR]
+    python -m edgel3_mote.board_tests.harness.kernel_bench [--board qemu-mps2-an386] [--out DIR]
 
 Builds ``kernel_bench_main.c`` twice (with and without -DEM_USE_DSP), runs both in QEMU and
 prints instructions per MAC for every kernel path: one SEA-64-sized conv layer with int8 weights
@@ -19,9 +19,9 @@ import re
 import tempfile
 from pathlib import Path
 
-from edgel3_mote.firmware.testing.kernel_lib import KERNEL_DIR, KERNEL_SOURCES
+from edgel3_mote.export.boards import BENCH_DIR, KERNEL_DIR, KERNEL_SOURCES
 
-BENCH_MAIN = Path(__file__).with_name("kernel_bench_main.c")
+BENCH_MAIN = BENCH_DIR / "kernel_bench_main.c"
 SEA64_LAYERS = 8  # sea_layers[] in kernel_bench_main.c
 
 
@@ -129,43 +129,3 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def host_checksum() -> int:
-    """The checksum ``kernel_bench_main.c`` prints, computed with the host build of the kernels
-    (the build the TFLM comparison tests validate), from the same pseudo-random data."""
-    import numpy as np
-
-    from edgel3_mote.firmware.testing.kernel_lib import KernelLib
-
-    h, w, cin, cout, fc_in, fc_out = 32, 25, 32, 32, 512, 64
-    taps = 9 * cin
-    state = [12345]
-
-    def rnd8() -> int:
-        state[0] = (state[0] * 1664525 + 1013904223) % 2 ** 32
-        return (state[0] >> 24) - 256 * ((state[0] >> 24) > 127)
-
-    x = np.array([rnd8() for _ in range(h * w * cin)], np.int8).reshape(h, w, cin)
-    filt = np.zeros((cout, taps), np.int8)
-    bias = np.zeros(cout, np.int32)
-    for oc in range(cout):
-        for k in range(taps):
-            v = rnd8()
-            filt[oc, k] = 0 if (state[0] >> 8) % 10 != 0 else v
-        bias[oc] = rnd8() * 64
-    mult = 1300000000 + 1000 * np.arange(cout, dtype=np.int32)
-    shift = np.full(cout, -7, np.int32)
-    params = dict(stride_h=1, stride_w=1, pad_top=1, pad_left=1, dilation_h=1, dilation_w=1, input_offset=3,
-                  output_offset=-5, activation_min=-128, activation_max=127)
-    lib = KernelLib()
-    y = lib.conv2d(x, (h, w, cin), filt.reshape(cout, 3, 3, cin), bias, mult, shift, params, (h, w, cout))
-    fx = np.array([rnd8() for _ in range(fc_in)], np.int8).reshape(1, -1)
-    fw = np.array([rnd8() for _ in range(fc_out * fc_in)], np.int8).reshape(fc_out, fc_in)
-    fy = lib.fully_connected(fx, fw, None, mult[:1], shift[:1],
-                             dict(input_offset=7, filter_offset=0, output_offset=2, activation_min=-128,
-                                  activation_max=127))
-    checksum = 0
-    for v in np.concatenate([y.ravel(), fy.ravel()]).view(np.uint8):
-        checksum = (checksum * 31 + int(v)) % 2 ** 32
-    return checksum

@@ -74,7 +74,7 @@ class SweepConfig:
                            ("--bench-clips", self.bench_clips)):
             if not Path(path).exists():
                 raise InvalidInputError(f"{what} {path} could not be found: check the path")
-        from edgel3_mote.board_tests.bench import find_clips
+        from edgel3_mote.board_tests.harness.bench import find_clips
 
         try:  # a folder without audio is an error now, not after the first distillation
             find_clips(self.bench_clips)
@@ -201,7 +201,7 @@ def _distill(cfg: SweepConfig, sparsity: float, run: Path, log) -> dict:
 
 
 def _firmware(cfg: SweepConfig, model_file: Path, project: Path, log):
-    from edgel3_mote.board_tests.deploy import resolve_deployment
+    from edgel3_mote.board_tests.harness.deploy import resolve_deployment
     from edgel3_mote.export.boards import get_board
     from edgel3_mote.export.project import build_firmware_project
 
@@ -220,7 +220,7 @@ def calibration_files(cfg: SweepConfig, n: int = 16) -> list[str]:
 
 def _val_frames(cfg: SweepConfig) -> np.ndarray:
     """The fixed validation crops (as the distillation's validation uses them), as int16 PCM."""
-    from edgel3_mote.board_tests.bench import to_pcm16
+    from edgel3_mote.board_tests.harness.bench import to_pcm16
     from edgel3_mote.compress.data import pipeline
     from edgel3_mote.compress.models.registry import get_spec
 
@@ -237,7 +237,7 @@ def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def _val_cosines(cfg: SweepConfig, setup, pcm: np.ndarray) -> dict:
     """Teacher (float) vs the point's float model and the firmware's int8 model (tflite-micro)."""
-    from edgel3_mote.board_tests.bench import _References
+    from edgel3_mote.board_tests.harness.bench import _References
     from edgel3_mote.compress.retrain.distill import predict
     from edgel3_mote.compress.models.registry import build_model
 
@@ -258,7 +258,7 @@ class FirmwareInt8Embedder:
     def __init__(self, setup, hop_size: float = 0.1):
         import hashlib
 
-        from edgel3_mote.board_tests.bench import _References
+        from edgel3_mote.board_tests.harness.bench import _References
         from edgel3_mote.compress.models.registry import get_spec
 
         self.refs, self.hop_size, self.spec = _References(setup), hop_size, get_spec(setup.model)
@@ -266,7 +266,7 @@ class FirmwareInt8Embedder:
         self.key = f"{setup.model}-fw{self.sha[:10]}-int8-hop{hop_size:g}"
 
     def __call__(self, audio: np.ndarray, sr: int):
-        from edgel3_mote.board_tests.bench import to_pcm16
+        from edgel3_mote.board_tests.harness.bench import to_pcm16
         from edgel3_mote.compress.embedding import frame_audio
 
         frames, ts = frame_audio(audio, sr, self.spec, center=True, hop_size=self.hop_size)
@@ -295,9 +295,9 @@ def _downstream_accuracy(cfg: SweepConfig, float_embedder, setup, work: Path, lo
 
 
 def _bench(cfg: SweepConfig, setup, elf: Path, report: Path, log) -> dict:
-    from edgel3_mote.board_tests.bench import run_bench
-    from edgel3_mote.board_tests.bench_report import write_reports
-    from edgel3_mote.board_tests.deploy import open_board
+    from edgel3_mote.board_tests.harness.bench import run_bench
+    from edgel3_mote.board_tests.harness.bench_report import write_reports
+    from edgel3_mote.board_tests.harness.deploy import open_board
 
     with open_board(setup, elf, log=log) as client:
         results = run_bench(client, setup, cfg.bench_clips, hop=cfg.bench_hop, layer_ticks=False,

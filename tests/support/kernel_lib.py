@@ -13,10 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgel3_mote.export.hostbuild import FIRMWARE_DIR, load_shared
-
-KERNEL_DIR = FIRMWARE_DIR / "kernels"
-KERNEL_SOURCES = sorted(KERNEL_DIR.glob("*.c"))
+from edgel3_mote.export.boards import KERNEL_DIR, KERNEL_SOURCES  # noqa: F401  (re-exported for the tests)
+from edgel3_mote.export.hostbuild import load_shared
 
 EM_OK, EM_ERR_ARG, EM_ERR_WINDOW = 0, -1, -2
 
@@ -304,3 +302,41 @@ def rows_needed(out_begin: int, out_end: int, stride: int, pad_top: int, effecti
     if out_end <= out_begin or hi < lo:
         hi = lo
     return lo, hi
+
+
+def host_checksum() -> int:
+    """The checksum ``kernel_bench_main.c`` prints, computed with the host build of the kernels
+    (the build the TFLM comparison tests validate), from the same pseudo-random data."""
+    import numpy as np
+
+    h, w, cin, cout, fc_in, fc_out = 32, 25, 32, 32, 512, 64
+    taps = 9 * cin
+    state = [12345]
+
+    def rnd8() -> int:
+        state[0] = (state[0] * 1664525 + 1013904223) % 2 ** 32
+        return (state[0] >> 24) - 256 * ((state[0] >> 24) > 127)
+
+    x = np.array([rnd8() for _ in range(h * w * cin)], np.int8).reshape(h, w, cin)
+    filt = np.zeros((cout, taps), np.int8)
+    bias = np.zeros(cout, np.int32)
+    for oc in range(cout):
+        for k in range(taps):
+            v = rnd8()
+            filt[oc, k] = 0 if (state[0] >> 8) % 10 != 0 else v
+        bias[oc] = rnd8() * 64
+    mult = 1300000000 + 1000 * np.arange(cout, dtype=np.int32)
+    shift = np.full(cout, -7, np.int32)
+    params = dict(stride_h=1, stride_w=1, pad_top=1, pad_left=1, dilation_h=1, dilation_w=1, input_offset=3,
+                  output_offset=-5, activation_min=-128, activation_max=127)
+    lib = KernelLib()
+    y = lib.conv2d(x, (h, w, cin), filt.reshape(cout, 3, 3, cin), bias, mult, shift, params, (h, w, cout))
+    fx = np.array([rnd8() for _ in range(fc_in)], np.int8).reshape(1, -1)
+    fw = np.array([rnd8() for _ in range(fc_out * fc_in)], np.int8).reshape(fc_out, fc_in)
+    fy = lib.fully_connected(fx, fw, None, mult[:1], shift[:1],
+                             dict(input_offset=7, filter_offset=0, output_offset=2, activation_min=-128,
+                                  activation_max=127))
+    checksum = 0
+    for v in np.concatenate([y.ravel(), fy.ravel()]).view(np.uint8):
+        checksum = (checksum * 31 + int(v)) % 2 ** 32
+    return checksum

@@ -1,0 +1,1 @@
+"""The host test suite (a package only so tests can import tests.support)."""
