@@ -24,7 +24,7 @@ CLIPS_ARG   := $(if $(CLIPS),--clips $(CLIPS),)
 CLASSIFIER_ARG := $(if $(CLASSIFIER),--classifier $(CLASSIFIER),)
 PORT_ARG    := $(if $(PORT),--port $(PORT) --baud $(BAUD),)
 
-.PHONY: help setup test demo export selftest bench bench-kernels bench-sparsity emulate results fuzz clean
+.PHONY: help setup test demo export selftest bench bench-kernels bench-sparsity emulate results fuzz lint clean
 
 help:
 	@echo "make demo                     set-up + export + run on QEMU + report (the main job)"
@@ -36,6 +36,7 @@ help:
 	@echo "make bench-sparsity              dense vs sparse conv kernel at 0-98 % zeros in QEMU -> build/bench/sparsity/"
 	@echo "make emulate  BOARD=qemu-...                    start QEMU, bench over serial, stop QEMU"
 	@echo "make results                  rerun the tests that measure the README's figures; rewrite results/results.json + the README table"
+	@echo "make lint                     ruff (lint + format check), clang-format, import-linter (data flow), mypy on export/"
 	@echo "make fuzz     [FUZZ_SECONDS=60]                 libFuzzer + ASan/UBSan on the protocol parser"
 	@echo "CLASSIFIER=head.h5 (from evaluate --save-classifier) adds the int8 classifier head to any of them"
 	@echo "defaults: BOARD=$(BOARD) MODEL=$(MODEL) HOP=$(HOP) (no WEIGHTS = seeded random weights)"
@@ -66,6 +67,9 @@ fuzz: setup
 
 bench-kernels: setup
 	$(PY) -m edgel3_mote.board_tests.harness.kernel_bench
+
+lint: setup
+	tools/lint.sh
 
 results: setup
 	$(PY) -m edgel3_mote.tools.results measure $(if $(ONLY),--only $(ONLY),)
