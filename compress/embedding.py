@@ -73,21 +73,22 @@ def _spec_of(spec_or_name):
 
 # ---------------------------------------------------------------- framing
 
-def frame_audio(audio, sr, spec_or_name, center: bool = True, hop_size: float = 0.1):
+def frame_audio(audio, sr, spec_or_name, center: bool = True, hop_size: float = 0.1, source: str | None = None):
     """Cut ``audio`` into the model's windows: ``(frames (T, window) float32, timestamps (T,))``.
 
     ``audio`` is ``(n,)`` or ``(n, channels)`` (downmixed); it is resampled to the model rate.
     Timestamps are in seconds (window starts in the original signal; window centres when
     ``center``). Empty audio is an error; all-zero audio and audio shorter than one window
-    give an :class:`EdgeL3MoteWarning`.
+    give an :class:`EdgeL3MoteWarning` (naming ``source``, the file, when given).
     """
     spec = _spec_of(spec_or_name)
     hop_size = _check_hop(hop_size)
     sr = _check_sr(sr)
     center = _check_center(center)
     audio = _as_mono(audio)
+    what = f"audio of {source}" if source else "provided audio"
     if not np.any(audio):
-        warnings.warn("provided audio is all zeros", EdgeL3MoteWarning, stacklevel=2)
+        warnings.warn(f"{what} is all zeros", EdgeL3MoteWarning, stacklevel=2)
     target_sr, window = int(spec.frontend.sr), int(spec.window_samples)
     audio = resample(audio, sr, target_sr)
     hop = int(round(hop_size * target_sr))
@@ -95,7 +96,7 @@ def frame_audio(audio, sr, spec_or_name, center: bool = True, hop_size: float = 
         raise InvalidInputError(f"hop size {hop_size} s is below one sample at {target_sr} Hz: "
                                 f"give at least {1 / target_sr:.2e} s")
     if audio.size < window:
-        warnings.warn(f"audio is shorter than one window ({audio.size / target_sr:.3f} s < "
+        warnings.warn(f"{what} is shorter than one window ({audio.size / target_sr:.3f} s < "
                       f"{window / target_sr:.3f} s): it is zero-padded", EdgeL3MoteWarning,
                       stacklevel=2)
     if center:
@@ -219,7 +220,7 @@ def process_file(filepath, output_dir=None, suffix: str | None = None, model=DEF
     for path, out in tqdm(list(zip(paths, targets)), desc="files", unit="file",
                           disable=not verbose or len(paths) < 2):
         audio, sr = read_audio(path)
-        frames, timestamps = frame_audio(audio, sr, spec, center=center, hop_size=hop_size)
+        frames, timestamps = frame_audio(audio, sr, spec, center=center, hop_size=hop_size, source=str(path))
         embedding = _embed_frames(keras_model, frames, batch_size, verbose=False)
         with atomic_file(out) as tmp, open(tmp, "wb") as f:
             np.savez(f, embedding=embedding, timestamps=timestamps)

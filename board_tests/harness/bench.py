@@ -163,7 +163,7 @@ def run_bench(client, setup: BenchSetup, clips, hop: float = 0.1, layer_ticks: b
     framed = []
     for path in paths:
         audio, clip_sr = read_audio(path)
-        frames, stamps = frame_audio(audio, clip_sr, setup.model, center=True, hop_size=hop)
+        frames, stamps = frame_audio(audio, clip_sr, setup.model, center=True, hop_size=hop, source=str(path))
         if max_windows:
             frames, stamps = frames[:max_windows], stamps[:max_windows]
         framed.append((path, clip_sr, len(audio), frames, stamps))

@@ -17,7 +17,7 @@ import shlex
 import stat
 import sys
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 from edgel3_mote.errors import InvalidInputError
 
@@ -143,8 +143,11 @@ def tf_config_from_slurm(env: Mapping[str, str] | None = None, port: int = 12345
 def write_job(out_dir: str | Path, command: Sequence[str], *, nodes: int = 1, gpus: int = 1,
               cpus: int = 8, mem: str = "64G", time: str = "24:00:00", partition: str | None = None,
               account: str | None = None, job_name: str = "edgel3-mote", venv: str | None = None,
-              port: int = 12345, python: str | None = None) -> dict[str, Path]:
-    """Write ``job.sbatch`` and ``worker.sh`` into ``out_dir``; returns their paths."""
+              port: int = 12345, python: str | None = None,
+              commands: Collection[str] | None = None) -> dict[str, Path]:
+    """Write ``job.sbatch`` and ``worker.sh`` into ``out_dir``; returns their paths.
+
+    ``commands``: the edgel3-mote subcommand names; the command's first word must be one of them."""
     import jinja2
 
     from edgel3_mote.atomic import atomic_write_text
@@ -161,6 +164,9 @@ def write_job(out_dir: str | Path, command: Sequence[str], *, nodes: int = 1, gp
         command = command[1:]
     if not command:
         raise InvalidInputError("give the edgel3-mote command to run after --, e.g. -- distill ...")
+    if commands is not None and command[0] not in commands:
+        raise InvalidInputError(f"'{command[0]}' after -- is not an edgel3-mote command: give one of "
+                                f"{', '.join(sorted(commands))}, e.g. -- distill --teacher sea-64 ... -o runs/d")
     # distill/finetune default to --strategy auto: MultiWorkerMirroredStrategy from TF_CONFIG
     out_dir = Path(out_dir).resolve()
     log_dir = out_dir / "logs"
@@ -209,10 +215,12 @@ def register_jobs(subparsers) -> None:
 
 
 def run_jobs(args) -> int:
+    from edgel3_mote.cli import command_names  # the dispatcher knows every subcommand
+
     command = [c for c in args.job_command if c != "--"] if args.job_command else []
     paths = write_job(args.output, command, nodes=args.nodes, gpus=args.gpus, cpus=args.cpus,
                       mem=args.mem, time=args.time, partition=args.partition, account=args.account,
-                      job_name=args.job_name, venv=args.venv, port=args.port)
+                      job_name=args.job_name, venv=args.venv, port=args.port, commands=command_names())
     print(f"wrote {paths['sbatch']} and {paths['worker']}: submit with `sbatch {paths['sbatch']}`")
     return 0
 

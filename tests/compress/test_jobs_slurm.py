@@ -72,6 +72,9 @@ def test_jobs_cli_writes_runnable_scripts(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "sea-64" not in proc.stdout and "srun" in proc.stderr
     assert main(["jobs", "slurm", "--time", "forever", "-o", str(tmp_path / "bad"), "--", "prune"]) == 2
+    # a command that is no edgel3-mote subcommand is refused before anything is written
+    assert main(["jobs", "slurm", "-o", str(tmp_path / "typo"), "--", "distil", "-o", "runs/x"]) == 2
+    assert not (tmp_path / "typo").exists()
 
 
 def test_strategy_selection(monkeypatch):
