@@ -264,6 +264,9 @@ def _vector_windows(clips: list[Path], manifest: dict, seed: int,
             names.append(f"tone_{int(f0)}Hz")
         source = "SYNTHESISED TONES (no clips given and none found in ../shared)"
     pcm = np.clip(np.round(np.stack(wins) * 32768.0), -32768, 32767).astype(np.int16)
+    if not np.any(pcm):  # a self-test on silence passes whatever the engine computes: proves nothing
+        raise InvalidInputError(f"every self-test clip is silent at int16 ({', '.join(str(c) for c in clips[:3])}"
+                                f"{' ...' if len(clips) > 3 else ''}): give --clips with real sound")
     return names, pcm, source
 
 

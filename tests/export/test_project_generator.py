@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 
+import numpy as np
 import pytest
 
 from edgel3_mote.board_tests.harness.qemu import run_elf
@@ -132,3 +133,22 @@ def test_nonzero_macs_counts_output_positions_times_nonzero_weights():
     assert nonzero_macs(conv) == 32 * 24 * 23_593
     pool = LayerInfo("p", "MAX_POOL_2D", (1, 4, 4, 8), (1, 2, 2, 8), 0, 0)
     assert nonzero_macs(pool) == 0
+
+
+def test_silent_selftest_clips_are_refused(tmp_path):
+    """A self-test whose vectors are all silence passes whatever the engine does: refused, naming the clips."""
+    import soundfile as sf
+
+    from edgel3_mote.compress.frontend import SEA_FRONTEND
+    from edgel3_mote.export.project import _vector_windows
+
+    clip = tmp_path / "silence.wav"
+    sf.write(clip, np.zeros(8000, np.float32), 8000)
+    manifest = {"frontend": SEA_FRONTEND.to_dict(), "window_samples": 8000, "model": "sea-64",
+                "output": {"shape": [1, 64]}}
+    with pytest.raises(InvalidInputError, match=r"silent.*silence\.wav.*real sound"):
+        _vector_windows([clip], manifest, seed=0)
+    loud = tmp_path / "tone.wav"
+    sf.write(loud, 0.3 * np.sin(np.arange(8000) * 0.3).astype(np.float32), 8000)
+    names, pcm, _ = _vector_windows([clip, loud], manifest, seed=0)
+    assert names == ["silence", "tone"] and np.any(pcm[1])
