@@ -37,7 +37,7 @@ from edgel3_mote.atomic import atomic_dir, atomic_write_text, check_output_dir
 from edgel3_mote.errors import ExportError, InvalidInputError, ToolchainError
 from edgel3_mote.export.codegen.ops.base import c_float
 from edgel3_mote.metrics import sha256_file
-from edgel3_mote.export.boards import (FIRMWARE_DIR, LINK_FLAGS, OPT_FLAGS, BoardSpec, elf_memory_usage,
+from edgel3_mote.export.boards import (BOARDS, FIRMWARE_DIR, LINK_FLAGS, OPT_FLAGS, BoardSpec, elf_memory_usage,
                                        get_board, link_overflow_error, require_toolchain)
 
 REPO = FIRMWARE_DIR.parent
@@ -197,6 +197,39 @@ def _w16_flash_bytes(board: BoardSpec, manifest: dict, n_clips: int, classifier:
         head = sum(sizes) + 8 * 1024
     return max(0, board.flash_size - weight_bytes - W16_CODE_RESERVE_BYTES - n * per_vector
                - n_pcm * 2 * int(manifest["window_samples"]) - head)
+
+
+def fit_lower_bounds(board: BoardSpec, model: str) -> dict[str, int]:
+    """What a registry model needs on ``board`` at the very least, known before any conversion.
+
+    Flash: its conv weights at one byte per weight (pruned presets: per nonzero -- the compact sparse
+    format takes more), four per bias, plus the code reserve. RAM: the int8 model input (the engine holds
+    it whole), the front-end's scratch, the stack and the apps' statics. Real builds need more of both.
+    """
+    from edgel3_mote.compress.models.registry import _widths, conv_param_count, get_spec
+    from edgel3_mote.compress.pruning.presets import L3_KERNEL_COUNTS, kept_weights
+    from edgel3_mote.export.frontend_tables import scratch_bytes
+
+    spec = get_spec(model)
+    biases = sum(_widths(model))
+    weights = conv_param_count(model) - biases
+    if model.startswith("edgel3-"):
+        weights -= sum(L3_KERNEL_COUNTS) - kept_weights(model.split("-", 1)[1])
+    input_bytes = spec.frontend.n_mels * spec.frontend.n_frames(spec.window_samples)
+    return {"flash": weights + 4 * biases + W16_CODE_RESERVE_BYTES,
+            "ram": input_bytes + scratch_bytes(spec.frontend) + board.stack_size + APP_RESERVE_BYTES}
+
+
+def check_fits_before_conversion(board: BoardSpec, model: str) -> None:
+    """Refuse, with the numbers, a registry model that cannot fit ``board`` -- before minutes of conversion."""
+    need = fit_lower_bounds(board, model)
+    for what, size in (("flash", board.flash_size), ("ram", board.ram_size)):
+        if need[what] > size:
+            bigger = [b for b in BOARDS if BOARDS[b].flash_size >= need["flash"] and BOARDS[b].ram_size >= need["ram"]]
+            boards = f"choose a board with more ({', '.join(bigger)})" if bigger else "no known board has that much"
+            raise ExportError(f"{model} cannot fit {board.name}: it needs at least {need[what]:,} bytes of "
+                              f"{'flash' if what == 'flash' else 'RAM'} and the board has {size:,}; {boards}, or "
+                              f"use a smaller model (sea-64, or a pruned edgel3-<plan>)")
 
 
 def engine_ram_budget(board: BoardSpec, window_samples: int) -> int:
@@ -431,6 +464,8 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
             return _info_from_json(old, out_dir, reused=True)
         _check_replacing(out_dir, old, inputs, log)
 
+    if isinstance(model, str):
+        check_fits_before_conversion(board, model)
     export_dir, int8, manifest = _int8_export(model, weights, cal_paths, seed, cache_root, log)
     float_tflite = (export_dir / "model_float.tflite").read_bytes()
     random_weights = bool(manifest.get("random_weights"))

@@ -152,3 +152,23 @@ def test_silent_selftest_clips_are_refused(tmp_path):
     sf.write(loud, 0.3 * np.sin(np.arange(8000) * 0.3).astype(np.float32), 8000)
     names, pcm, _ = _vector_windows([clip, loud], manifest, seed=0)
     assert names == ["silence", "tone"] and np.any(pcm[1])
+
+
+def test_a_model_that_cannot_fit_is_refused_before_conversion(tmp_path, monkeypatch):
+    """l3-melspec2 (4.7 MB of int8 weights) on the 1 MiB / 128 KiB board: refused with the numbers, at once."""
+    import time
+
+    import edgel3_mote.export.project as project
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("the fit check must come before the int8 conversion")
+
+    monkeypatch.setattr(project, "_int8_export", no_conversion)
+    start = time.monotonic()
+    with pytest.raises(ExportError, match=r"l3-melspec2 cannot fit qemu-netduinoplus2: it needs at least "
+                                          r"4,739,136 bytes of flash and the board has 1,048,576"):
+        build_firmware_project("qemu-netduinoplus2", "l3-melspec2", out_dir=tmp_path / "p")
+    assert time.monotonic() - start < 10 and not (tmp_path / "p").exists()
+    # the bounds are lower bounds: what fits is not refused
+    for board, model in (("qemu-netduinoplus2", "sea-64"), ("qemu-mps2-an500-h743", "edgel3-95.45")):
+        project.check_fits_before_conversion(get_board(board), model)
