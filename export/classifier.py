@@ -91,7 +91,8 @@ def dequantize(q: np.ndarray, quant: TensorInfo) -> np.ndarray:
 
 def _representative(cal: np.ndarray, quant: TensorInfo, kernel: np.ndarray) -> np.ndarray:
     """Calibration rows whose overall min/max are exactly the embedding's int8 range."""
-    s, zp = np.float32(quant.scale), int(quant.zero_point)
+    scale, zp = quant.quant
+    s = np.float32(scale)
     lo, hi = np.float32((-128 - zp) * s), np.float32((127 - zp) * s)
     if len(cal) < 2:
         raise InvalidInputError(f"need at least 2 calibration embeddings, got {len(cal)}")
@@ -138,7 +139,8 @@ def _input_scale_offset(tflite: bytes) -> tuple[int, float, int]:
 
 def _match_input_quant(tflite: bytes, quant: TensorInfo) -> bytes:
     pos, scale, zp = _input_scale_offset(tflite)
-    want_s, want_zp = np.float32(quant.scale), int(quant.zero_point)
+    scale_f, want_zp = quant.quant
+    want_s = np.float32(scale_f)
     if zp != want_zp or abs(scale - float(want_s)) > SCALE_RTOL * float(want_s):
         raise ExportError(f"the head's input quantisation ({scale}, {zp}) does not match the embedding's output "
                           f"({float(want_s)}, {want_zp}); check the calibration embeddings come from this model")
@@ -176,17 +178,18 @@ def export_classifier(head_h5, embedding_manifest, calibration_embeddings, out_d
     if set(kinds) - {"FULLY_CONNECTED", "RESHAPE"}:
         raise ExportError(f"the int8 head has ops {kinds}; expected FULLY_CONNECTED only")
     x, y = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
+    (x_scale, x_zp), (y_scale, y_zp) = x.quant, y.quant
     manifest = {
         "classes": classes,
         "head": str(head_h5),
         "embedding": {"model": emb_manifest.model, "sha256": emb_manifest.sha256},
-        "input": {"shape": list(x.shape), "scale": float(x.scale[0]), "zero_point": int(x.zero_point[0])},
-        "output": {"shape": list(y.shape), "scale": float(y.scale[0]), "zero_point": int(y.zero_point[0]),
+        "input": {"shape": list(x.shape), "scale": x_scale, "zero_point": x_zp},
+        "output": {"shape": list(y.shape), "scale": y_scale, "zero_point": y_zp,
                    "meaning": "int8 logits (softmax dropped): class = argmax"},
         "ops": kinds,
         "sha256": hashlib.sha256(tflite).hexdigest(),
         "sizes": {"int8_tflite_bytes": len(tflite),
-                  "weight_bytes": int(sum(t.data.nbytes for t in graph.tensors if t.is_constant))},
+                  "weight_bytes": sum(int(t.constant.nbytes) for t in graph.tensors if t.is_constant)},
         "calibration_rows": int(len(cal)),
     }
     with atomic_dir(out_dir, "export classifier") as tmp:
@@ -206,7 +209,7 @@ def int8_head_logits(head_tflite, embeddings_int8) -> np.ndarray:
     """(N, classes) int8 logits of the int8 head run by TFLite Micro (what the mote returns)."""
     from edgel3_mote.export.reference import TflmRunner
 
-    data = head_tflite if isinstance(head_tflite, (bytes, bytearray)) else Path(head_tflite).read_bytes()
+    data = bytes(head_tflite) if isinstance(head_tflite, (bytes, bytearray)) else Path(head_tflite).read_bytes()
     runner = TflmRunner(data)
     return np.stack([runner.invoke(row).reshape(-1) for row in _int8_rows(embeddings_int8)])
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -55,7 +55,10 @@ def sparse_mel(cfg: FrontendConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     it floors at amin, exactly as the dense matrix does).
     """
     mel = mel_matrix(cfg)                                  # (n_bins, n_mels)
-    starts, lengths, offsets, weights = [], [], [], []
+    starts: list[int] = []
+    lengths: list[int] = []
+    offsets: list[int] = []
+    weights: list[np.ndarray] = []
     for band in mel.T:
         nonzero = np.flatnonzero(band)
         start = int(nonzero[0]) if nonzero.size else 0
@@ -96,7 +99,7 @@ def reference_logmel_s8(pcm, cfg: FrontendConfig, input_affine, input_quant,
     return model_input_int8(audio, cfg, input_affine, *input_quant)
 
 
-def _rows(values: Sequence, fmt) -> list[str]:
+def _rows(values: Sequence[Any] | np.ndarray, fmt: Callable[[Any], str]) -> list[str]:
     items = [fmt(v) for v in values] or [fmt(0)]  # C has no empty arrays
     return [", ".join(items[i:i + VALUES_PER_LINE]) + "," for i in range(0, len(items), VALUES_PER_LINE)]
 

@@ -52,6 +52,13 @@ class Tensor:
         return self.data is not None
 
     @property
+    def constant(self) -> np.ndarray:
+        """The constant contents; an activation (no data) raises ExportError naming the tensor."""
+        if self.data is None:
+            raise ExportError(f"tensor {self.id} '{self.name}' is an activation where a constant is needed")
+        return self.data
+
+    @property
     def size(self) -> int:
         return int(np.prod(self.shape)) if self.shape else 1
 
@@ -64,8 +71,15 @@ class Tensor:
         return self.scale is not None and len(self.scale) > 0
 
     @property
+    def quant(self) -> tuple[float, int]:
+        """(scale, zero_point) of a per-tensor quantised tensor; a float tensor raises ExportError naming it."""
+        if self.scale is None or self.zero_point is None or len(self.scale) == 0:
+            raise ExportError(f"tensor {self.id} '{self.name}' is not quantised where an int8 tensor is needed")
+        return float(self.scale[0]), int(self.zero_point[0])
+
+    @property
     def per_channel(self) -> bool:
-        return self.is_quantized and len(self.scale) > 1
+        return self.scale is not None and len(self.scale) > 1
 
     @property
     def hwc(self) -> tuple[int, int, int]:
@@ -246,7 +260,7 @@ def read_tflite(tflite_bytes: bytes, supported: Iterable[str] | None = SUPPORTED
         ins = tuple(int(v) for v in op_fb.InputsAsNumpy()) if op_fb.InputsLength() else ()
         outs = tuple(int(v) for v in op_fb.OutputsAsNumpy()) if op_fb.OutputsLength() else ()
         ops.append(Op(i, kind, ins, outs, _options(op_fb, kind)))
-    if unsupported:
+    if unsupported and supported is not None:  # only a given ``supported`` collects unsupported kinds
         kinds = ", ".join(sorted(set(unsupported)))
         raise ExportError(f"the model uses ops the generator does not support: {kinds} "
                           f"(supported: {', '.join(sorted(supported))}); change the model or add kernels")

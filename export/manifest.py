@@ -40,6 +40,13 @@ class TensorInfo:
         """Elements of one example (the batch dimension, if any, counted as 1)."""
         return int(np.prod(self.shape[1:] if len(self.shape) > 1 and self.shape[0] in (1, -1) else self.shape))
 
+    @property
+    def quant(self) -> tuple[float, int]:
+        """(scale, zero_point) of an int8 tensor; a float one raises InvalidInputError naming it."""
+        if self.scale is None or self.zero_point is None:
+            raise InvalidInputError(f"tensor '{self.name}' has no int8 scale/zero_point: re-run the int8 export")
+        return self.scale, self.zero_point
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "scale": self.scale,
                 "zero_point": self.zero_point}

@@ -48,6 +48,13 @@ class TensorInfo:
         return self.data is not None
 
     @property
+    def constant(self) -> np.ndarray:
+        """The constant contents; an activation (no data) raises ExportError naming the tensor."""
+        if self.data is None:
+            raise ExportError(f"tensor {self.index} '{self.name}' is an activation where a constant is needed")
+        return self.data
+
+    @property
     def nbytes(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize if self.shape else 0
 
@@ -254,10 +261,10 @@ def check_int8_quantization(info: ModelInfo | bytes) -> ModelInfo:
 def weight_stats(info: ModelInfo) -> dict:
     """Bytes and nonzero bytes of the weighted ops' constants (weights + biases)."""
     tensors = info.weight_tensors()
-    weights = [t for t in tensors if t.data.ndim > 1]  # kernels (4-D conv, 2-D dense), not 1-D biases
+    weights = [t for t in tensors if t.constant.ndim > 1]  # kernels (4-D conv, 2-D dense), not 1-D biases
     return {
-        "weight_bytes": int(sum(t.nbytes for t in tensors)),
-        "nonzero_weight_bytes": int(sum(np.count_nonzero(t.data) * np.dtype(t.dtype).itemsize for t in tensors)),
-        "weight_params": int(sum(t.data.size for t in weights)),
-        "nonzero_weight_params": int(sum(np.count_nonzero(t.data) for t in weights)),
+        "weight_bytes": sum(t.nbytes for t in tensors),
+        "nonzero_weight_bytes": sum(int(np.count_nonzero(t.constant)) * np.dtype(t.dtype).itemsize for t in tensors),
+        "weight_params": sum(int(t.constant.size) for t in weights),
+        "nonzero_weight_params": sum(int(np.count_nonzero(t.constant)) for t in weights),
     }

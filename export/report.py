@@ -20,7 +20,7 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -118,8 +118,9 @@ def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir
 
     float_model = build_model(model, weights=None if weights is None else str(weights), seed=seed)
     runner = TflmRunner(int8_tflite)
-    clip_rows, window_metrics, all_abs_errors, element_match = [], [], [], []
-    first_input = None
+    clip_rows: list[dict[str, Any]] = []
+    window_metrics, all_abs_errors, element_match = [], [], []
+    first_input: np.ndarray | None = None
     with warnings.catch_warnings():
         # builtin_ref_invoke builds a tf.lite.Interpreter per call, and each one warns it is deprecated.
         warnings.filterwarnings("ignore", message=r".*tf\.lite\.Interpreter is deprecated")
@@ -147,6 +148,7 @@ def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir
     windows_all = {k: np.concatenate([m[k] for m in window_metrics]) for k in window_metrics[0]}
     n_windows = int(sum(row["windows"] for row in clip_rows))
     exact_windows = sum(row["builtin_ref_exact_rate"] * row["windows"] for row in clip_rows)
+    assert first_input is not None  # find_audio_files gives at least one clip, and every clip one window
     log("measuring the TFLite-Micro arena (bisection)")
     arena = tflm_arena_bytes(int8_tflite, first_input[..., None])
     report = {

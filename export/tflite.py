@@ -26,7 +26,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from edgel3_mote.compress.audio import find_audio_files, read_audio
 from edgel3_mote.errors import ExportError, InvalidInputError
 from edgel3_mote.export.manifest import Manifest
 from edgel3_mote.export.opset import check_int8_opset, check_int8_quantization, read_model, weight_stats
+
+if TYPE_CHECKING:
+    from edgel3_mote.compress.models.registry import ModelSpec
 
 DEFAULT_CALIBRATION_STEPS = 300
 DEFAULT_HOP_SIZE = 0.1
@@ -63,8 +66,8 @@ class ExportResult:
 class _Backbone:
     """A model resolved for export: the Keras backbone plus what the manifest says about it."""
 
-    model: object
-    spec: object                # registry ModelSpec (made up for a plain Keras backbone)
+    model: Any                  # the tf_keras.Model backbone
+    spec: ModelSpec             # registry spec (made up for a plain Keras backbone)
     input_affine: tuple[float, float]
     weights: str | None
     random_weights: bool
@@ -98,8 +101,8 @@ def _resolve_model(model, weights, seed, frontend, input_affine) -> _Backbone:
         spec = registry.get_spec(model)  # unknown names: InvalidInputError listing the names
         backbone = registry.build_model(model, weights=None if weights is None else str(weights),
                                         seed=seed, include_frontend=False)
-        return _Backbone(backbone, spec,
-                         tuple(float(v) for v in registry.input_affine(backbone)),
+        scale, offset = registry.input_affine(backbone)
+        return _Backbone(backbone, spec, (float(scale), float(offset)),
                          None if weights is None else str(Path(weights).resolve()),
                          weights is None, int(seed) if weights is None else None)
     if isinstance(model, keras.Model):
@@ -115,8 +118,8 @@ def _resolve_model(model, weights, seed, frontend, input_affine) -> _Backbone:
         dim = int(out_shape[-1] or 0) if not isinstance(out_shape, list) else 0
         spec = registry.ModelSpec(getattr(model, "edgel3_model_name", model.name), "custom", frontend,
                                   frontend.sr, dim, True, "a Keras backbone")
-        return _Backbone(model, spec,
-                         tuple(float(v) for v in (input_affine or getattr(model, "edgel3_input_affine", (1.0, 0.0)))),
+        scale, offset = input_affine or getattr(model, "edgel3_input_affine", (1.0, 0.0))
+        return _Backbone(model, spec, (float(scale), float(offset)),
                          getattr(model, "edgel3_weights", None), random,
                          getattr(model, "edgel3_seed", None) if random else None)
     raise InvalidInputError(f"cannot export {type(model).__name__} {model!r}: give a registry model name "
@@ -186,7 +189,7 @@ def calibration_spectrograms(bb: _Backbone, calibration, steps: int, hop_size: f
         log("note: no calibration clips given: calibrating on synthetic tones, chirps and noise; "
             "int8 accuracy on real audio may suffer -- pass --calibration DIR with real clips")
         windows = _synthetic_windows(steps, bb.window_samples, cfg.sr, seed)
-        source = {"source": "synthetic", "clips": [], "windows_available": int(steps)}
+        source: dict[str, Any] = {"source": "synthetic", "clips": [], "windows_available": int(steps)}
     else:
         paths = find_audio_files(calibration)
         framed = [clip_windows(p, bb.spec, hop_size)

@@ -8,13 +8,14 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edgel3_mote.atomic import atomic_write_text
 from edgel3_mote.errors import ExportError
 from edgel3_mote.export import planner as pl
-from edgel3_mote.export.codegen.ops import EMITTERS, OpEmitter
+from edgel3_mote.export.codegen.ops import EMITTERS, Conv2DEmitter, OpEmitter
 from edgel3_mote.export.codegen.ops.base import c_float
 from edgel3_mote.export.ir import Graph, read_tflite
 
@@ -111,7 +112,7 @@ def choose_weight_formats(graph: Graph, mode: str, use_dsp: bool = True) -> dict
     for op in graph.ops:
         if op.kind != "CONV_2D" or not graph.tensor(op.inputs[1]).is_constant:
             continue
-        w = graph.tensor(op.inputs[1]).data.astype(np.int8)
+        w = graph.tensor(op.inputs[1]).constant.astype(np.int8)
         o = op.options
         out_hw = graph.tensor(op.outputs[0]).hwc[:2]
         stride, dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h"], o["dilation_w"])
@@ -311,6 +312,7 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
 
     in_tid, out_tid = graph.inputs[0], graph.outputs[0]
     x, y = graph.tensor(in_tid), graph.tensor(out_tid)
+    (x_scale, x_zp), (y_scale, y_zp) = x.quant, y.quant
     scratch_offset, scratch_bytes = _scratch_region(plan, in_tid)
 
     arrays, layers = [], []
@@ -321,14 +323,14 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
                           graph.tensor(op.outputs[0]).shape, em.macs(), sum(a.nbytes for a in w), op.weight_format,
                           format_reason=format_reasons.get(op.index, ""))
         if op.index in format_reasons:
-            layer.nonzeros = int(np.count_nonzero(graph.tensor(op.inputs[1]).data))
-            if op.weight_format == "sparse":
+            layer.nonzeros = int(np.count_nonzero(graph.tensor(op.inputs[1]).constant))
+            if op.weight_format == "sparse" and isinstance(em, Conv2DEmitter):  # only CONV_2D gets a format reason
                 layer.bytes_per_nonzero = round(em.packed.bytes_per_nonzero, 4)
         layers.append(layer)
 
     groups = [_stage_context(graph, plan, g, emitters, arena) for g in plan.groups]
     chain_of = {g.ops[0]: i for i, g in enumerate(plan.groups)}
-    steps = []
+    steps: list[dict[str, Any]] = []
     for s, step in enumerate(plan.steps):
         first = graph.ops[step.ops[0]]
         if step.group is not None:
@@ -346,8 +348,8 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
     ctx = {
         "model_name": model_name, "sha256": graph.sha256,
         "input_hwc": x.hwc, "input_bytes": x.nbytes, "output_bytes": y.nbytes,
-        "input_scale": c_float(x.scale[0]), "input_zero_point": int(x.zero_point[0]),
-        "output_scale": c_float(y.scale[0]), "output_zero_point": int(y.zero_point[0]),
+        "input_scale": c_float(x_scale), "input_zero_point": x_zp,
+        "output_scale": c_float(y_scale), "output_zero_point": y_zp,
         "layers": layers, "arena_bytes": plan.arena_bytes, "unstreamed_arena_bytes": plan.unstreamed_arena_bytes,
         "weight_bytes": weight_bytes,
         "arrays": [{"ctype": a.ctype, "name": a.name, "size": a.count, "body": _c_body(a)} for a in arrays],

@@ -12,4 +12,4 @@ EMITTERS: dict[str, type[OpEmitter]] = {
     e.kind: e for e in (Conv2DEmitter, MaxPool2DEmitter, ReduceMaxEmitter, FullyConnectedEmitter, ReshapeEmitter)
 }
 
-__all__ = ["CArray", "OpEmitter", "EMITTERS"]
+__all__ = ["CArray", "Conv2DEmitter", "OpEmitter", "EMITTERS"]

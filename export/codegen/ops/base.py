@@ -54,6 +54,7 @@ class OpEmitter:
 
     kind = ""
     streamable = False   # can run on a row window (em_rows) through line buffers
+    rows_per_call: int | None = None   # output rows per generated call (1 inside a streamed chain; None: all)
 
     def __init__(self, graph: Graph, op: Op, prefix: str, use_dsp: bool):
         self.graph, self.op, self.prefix, self.use_dsp = graph, op, prefix, use_dsp
