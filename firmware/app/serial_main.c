@@ -168,12 +168,12 @@ static uint32_t cmd_info(uint8_t *resp) {
 
 /* ---- LOAD_AUDIO: offset u32 (samples) | int16 LE samples ----------------- */
 static uint8_t cmd_load_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
-    if (len < 4 || ((len - 4) & 1u)) return EM_ERR_BAD_LENGTH;
+    if (len < 4 || ((len - 4) & 1u)) return EM_PROTO_ERR_BAD_LENGTH;
     uint32_t offset = get_u32(pl);
     uint32_t n = (len - 4) / 2;
-    if (offset > g_loaded_samples) return EM_ERR_BAD_OFFSET; /* would leave a gap */
+    if (offset > g_loaded_samples) return EM_PROTO_ERR_BAD_OFFSET; /* would leave a gap */
     if (offset > EM_SERIAL_WINDOW_SAMPLES || n > EM_SERIAL_WINDOW_SAMPLES - offset) {
-        return EM_ERR_TOO_LONG;
+        return EM_PROTO_ERR_TOO_LONG;
     }
     for (uint32_t i = 0; i < n; ++i) {
         g_pcm[offset + i] = (int16_t)get_u16(pl + 4 + 2 * i);
@@ -188,7 +188,7 @@ static uint8_t cmd_load_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, ui
     g_spectrogram_valid = 0;
     put_u32(put_u32(resp, g_loaded_samples), EM_SERIAL_WINDOW_SAMPLES);
     *resp_len = 8;
-    return EM_OK;
+    return EM_PROTO_OK;
 }
 
 /* ---- SLIDE_AUDIO: slide_id u32 | drop u32 ------------------------------
@@ -196,11 +196,11 @@ static uint8_t cmd_load_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, ui
  * new samples: overlapping windows cross the slow UART once. A resend of the
  * same slide_id is a no-op, which keeps every command idempotent. */
 static uint8_t cmd_slide_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
-    if (len != 8) return EM_ERR_BAD_LENGTH;
+    if (len != 8) return EM_PROTO_ERR_BAD_LENGTH;
     uint32_t id = get_u32(pl), drop = get_u32(pl + 4);
-    if (id == 0) return EM_ERR_BAD_ARG;
+    if (id == 0) return EM_PROTO_ERR_BAD_ARG;
     if (id != g_slide_id) {
-        if (drop > g_loaded_samples) return EM_ERR_BAD_ARG;
+        if (drop > g_loaded_samples) return EM_PROTO_ERR_BAD_ARG;
         memmove(g_pcm, g_pcm + drop, (g_loaded_samples - drop) * sizeof(g_pcm[0]));
         g_loaded_samples -= drop;
         g_slide_id = id;
@@ -208,7 +208,7 @@ static uint8_t cmd_slide_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, u
     }
     put_u32(put_u32(resp, g_loaded_samples), EM_SERIAL_WINDOW_SAMPLES);
     *resp_len = 8;
-    return EM_OK;
+    return EM_PROTO_OK;
 }
 
 /* ---- INFER: flags u8 (bit 0: per-layer ticks, bit 1: classify) --------- */
@@ -223,22 +223,22 @@ static uint8_t cmd_slide_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, u
 #endif
 
 static uint8_t cmd_infer(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
-    if (len != 1) return EM_ERR_BAD_LENGTH;
-    if (pl[0] & ~EM_INFER_FLAGS) return EM_ERR_BAD_ARG;
-    if (g_loaded_samples == 0) return EM_ERR_NOT_LOADED;
+    if (len != 1) return EM_PROTO_ERR_BAD_LENGTH;
+    if (pl[0] & ~EM_INFER_FLAGS) return EM_PROTO_ERR_BAD_ARG;
+    if (g_loaded_samples == 0) return EM_PROTO_ERR_NOT_LOADED;
     const int want_layers = (pl[0] & EM_INFER_LAYER_TICKS) != 0;
     const int want_class = (pl[0] & EM_INFER_CLASSIFY) != 0;
 
     uint32_t scratch_bytes = 0;
     void *scratch = em_model_scratch(&scratch_bytes);
-    if ((int32_t)scratch_bytes < em_logmel_get_buffer_size()) return EM_ERR_FRONTEND;
+    if ((int32_t)scratch_bytes < em_logmel_get_buffer_size()) return EM_PROTO_ERR_FRONTEND;
 
     /* the board fixes the tick phase here: counts repeat exactly from run to run */
     em_board_ticks_sync();
     uint32_t t0 = em_board_ticks();
     int rc = em_logmel_s8(g_pcm, (int32_t)g_loaded_samples, em_model_input(), scratch);
     uint32_t t1 = em_board_ticks();
-    if (rc != 0) return EM_ERR_FRONTEND;
+    if (rc != 0) return EM_PROTO_ERR_FRONTEND;
     g_spectrogram_valid = 1;
     g_input_is_spectrogram = 0; /* invoke may overwrite the input's arena space */
 
@@ -246,7 +246,7 @@ static uint8_t cmd_infer(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_
     uint32_t t2 = em_board_ticks();
     rc = em_model_invoke(g_embedding, want_layers ? g_layer_ticks : 0);
     uint32_t t3 = em_board_ticks();
-    if (rc != 0) return EM_ERR_ENGINE;
+    if (rc != 0) return EM_PROTO_ERR_ENGINE;
 
     uint32_t head_ticks = 0;
 #if EM_HAS_HEAD
@@ -257,7 +257,7 @@ static uint8_t cmd_infer(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_
         uint32_t t4 = em_board_ticks();
         rc = em_head_invoke(g_logits, 0);
         head_ticks = em_board_ticks() - t4;
-        if (rc != 0) return EM_ERR_ENGINE;
+        if (rc != 0) return EM_PROTO_ERR_ENGINE;
     }
 #endif
 
@@ -287,25 +287,25 @@ static uint8_t cmd_infer(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_
     (void)head_ticks;
 #endif
     *resp_len = (uint32_t)(b - resp);
-    return EM_OK;
+    return EM_PROTO_OK;
 }
 
 /* ---- GET_SPECTROGRAM: offset u32 | max_len u16 (0 = as much as fits) ---- */
 static uint8_t cmd_get_spectrogram(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
-    if (len != 6) return EM_ERR_BAD_LENGTH;
-    if (!g_spectrogram_valid) return EM_ERR_NOT_LOADED;
+    if (len != 6) return EM_PROTO_ERR_BAD_LENGTH;
+    if (!g_spectrogram_valid) return EM_PROTO_ERR_NOT_LOADED;
     if (!g_input_is_spectrogram) {
         uint32_t scratch_bytes = 0;
         void *scratch = em_model_scratch(&scratch_bytes);
         if ((int32_t)scratch_bytes < em_logmel_get_buffer_size() ||
             em_logmel_s8(g_pcm, (int32_t)g_loaded_samples, em_model_input(), scratch) != 0) {
-            return EM_ERR_FRONTEND;
+            return EM_PROTO_ERR_FRONTEND;
         }
         g_input_is_spectrogram = 1;
     }
     uint32_t offset = get_u32(pl);
     uint32_t max_len = get_u16(pl + 4);
-    if (offset > EM_INPUT_BYTES) return EM_ERR_BAD_ARG;
+    if (offset > EM_INPUT_BYTES) return EM_PROTO_ERR_BAD_ARG;
     uint32_t n = EM_INPUT_BYTES - offset;
     const uint32_t room = EM_PROTO_MAX_PAYLOAD - 8u;
     if (n > room) n = room;
@@ -313,7 +313,7 @@ static uint8_t cmd_get_spectrogram(const uint8_t *pl, uint32_t len, uint8_t *res
     uint8_t *b = put_u32(put_u32(resp, EM_INPUT_BYTES), offset);
     memcpy(b, em_model_input() + offset, n);
     *resp_len = 8u + n;
-    return EM_OK;
+    return EM_PROTO_OK;
 }
 
 /* ---- MEM: u32 fields, order fixed (PROTOCOL.md) -------------------------- */
@@ -338,9 +338,9 @@ static uint32_t cmd_mem(uint8_t *resp) {
 
 /* ---- LAYERS: first u16 -> total u16 | first u16 | count u16 | names\0 ---- */
 static uint8_t cmd_layers(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
-    if (len != 2) return EM_ERR_BAD_LENGTH;
+    if (len != 2) return EM_PROTO_ERR_BAD_LENGTH;
     uint32_t first = get_u16(pl);
-    if (first > EM_NUM_LAYERS) return EM_ERR_BAD_ARG;
+    if (first > EM_NUM_LAYERS) return EM_PROTO_ERR_BAD_ARG;
     uint8_t *b = resp + 6, *end = resp + EM_PROTO_MAX_PAYLOAD;
     uint32_t count = 0;
     for (uint32_t i = first; i < EM_NUM_LAYERS; ++i) {
@@ -352,7 +352,7 @@ static uint8_t cmd_layers(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32
     }
     put_u16(put_u16(put_u16(resp, EM_NUM_LAYERS), first), count);
     *resp_len = (uint32_t)(b - resp);
-    return EM_OK;
+    return EM_PROTO_OK;
 }
 
 static uint8_t handle(void *ctx, uint8_t cmd, const uint8_t *pl, uint32_t len, uint8_t *resp,
@@ -361,9 +361,9 @@ static uint8_t handle(void *ctx, uint8_t cmd, const uint8_t *pl, uint32_t len, u
     *resp_len = 0;
     switch (cmd) {
     case EM_CMD_INFO:
-        if (len != 0) return EM_ERR_BAD_LENGTH;
+        if (len != 0) return EM_PROTO_ERR_BAD_LENGTH;
         *resp_len = cmd_info(resp);
-        return EM_OK;
+        return EM_PROTO_OK;
     case EM_CMD_LOAD_AUDIO:
         return cmd_load_audio(pl, len, resp, resp_len);
     case EM_CMD_SLIDE_AUDIO:
@@ -373,23 +373,23 @@ static uint8_t handle(void *ctx, uint8_t cmd, const uint8_t *pl, uint32_t len, u
     case EM_CMD_GET_SPECTROGRAM:
         return cmd_get_spectrogram(pl, len, resp, resp_len);
     case EM_CMD_MEM:
-        if (len != 0) return EM_ERR_BAD_LENGTH;
+        if (len != 0) return EM_PROTO_ERR_BAD_LENGTH;
         *resp_len = cmd_mem(resp);
-        return EM_OK;
+        return EM_PROTO_OK;
     case EM_CMD_RESET:
-        if (len != 0) return EM_ERR_BAD_LENGTH;
+        if (len != 0) return EM_PROTO_ERR_BAD_LENGTH;
         g_loaded_samples = 0;
         g_slide_id = 0;
         g_spectrogram_valid = 0;
-        return EM_OK;
+        return EM_PROTO_OK;
     case EM_CMD_LAYERS:
         return cmd_layers(pl, len, resp, resp_len);
     case EM_CMD_PING: /* echo: link and throughput checks */
         memcpy(resp, pl, len);
         *resp_len = len;
-        return EM_OK;
+        return EM_PROTO_OK;
     default:
-        return EM_ERR_UNKNOWN_CMD;
+        return EM_PROTO_ERR_UNKNOWN_CMD;
     }
 }
 
@@ -418,7 +418,7 @@ void em_serial_server_init(void) {
     em_proto_init(&g_proto, handle, uart_write, 0, frame_timeout_ticks());
     uint8_t hello[4];
     put_u32(hello, EM_PROTO_VERSION);
-    em_proto_send(&g_proto, EM_CMD_READY, 0, EM_OK, hello, 4); /* like MLPerf Tiny's m-ready */
+    em_proto_send(&g_proto, EM_CMD_READY, 0, EM_PROTO_OK, hello, 4); /* like MLPerf Tiny's m-ready */
 }
 
 /* Drain what the UART holds, or check the partial-frame timeout when idle. */

@@ -46,7 +46,7 @@ void em_proto_send(em_proto_t *p, uint8_t cmd, uint8_t seq, uint8_t status,
     uint8_t *f = p->tx;
     if (len > EM_PROTO_MAX_PAYLOAD) { /* a handler bug: never overrun, report it */
         len = 0;
-        status = EM_ERR_TOO_LONG;
+        status = EM_PROTO_ERR_TOO_LONG;
     }
     if (len && payload != f + EM_PROTO_RESP_HEADER) {
         memmove(f + EM_PROTO_RESP_HEADER, payload, len);
@@ -76,14 +76,14 @@ static void dispatch(em_proto_t *p) {
     const uint8_t *hdr = p->rx; /* cmd, seq, len lo, len hi */
     uint32_t want = get_u32le(p->rx + 4u + p->len);
     if (em_crc32(0, hdr, 4u + p->len) != want) {
-        answer_error(p, EM_ERR_BAD_CRC);
+        answer_error(p, EM_PROTO_ERR_BAD_CRC);
         return;
     }
     p->frames++;
     uint8_t *resp = p->tx + EM_PROTO_RESP_HEADER;
     uint32_t resp_len = 0;
     uint8_t status = p->handler(p->ctx, p->cmd, p->rx + 4, p->len, resp, &resp_len);
-    if (status != EM_OK) {
+    if (status != EM_PROTO_OK) {
         p->errors++;
     }
     em_proto_send(p, p->cmd, p->seq, status, resp, resp_len);
@@ -101,7 +101,7 @@ void em_proto_poll(em_proto_t *p, uint32_t now) {
         if (p->have < 1) p->cmd = EM_CMD_NONE;
         if (p->have < 2) p->seq = 0;
     }
-    answer_error(p, EM_ERR_TIMEOUT);
+    answer_error(p, EM_PROTO_ERR_TIMEOUT);
     p->state = ST_HUNT0;
 }
 
@@ -129,7 +129,7 @@ void em_proto_feed(em_proto_t *p, uint8_t byte, uint32_t now) {
             if (p->len > EM_PROTO_MAX_PAYLOAD) {
                 /* Refuse now: the payload is never buffered, and the bytes that
                  * follow are hunted through for the next sync pair. */
-                answer_error(p, EM_ERR_TOO_LONG);
+                answer_error(p, EM_PROTO_ERR_TOO_LONG);
                 p->state = ST_HUNT0;
             } else {
                 p->have = 0;

@@ -20,7 +20,7 @@ extern "C" {
 #define EM_PROTO_VERSION 1u
 
 /* Largest payload of any frame, either direction. Longer requests are refused
- * with EM_ERR_TOO_LONG as soon as their header arrives (nothing is buffered). */
+ * with EM_PROTO_ERR_TOO_LONG as soon as their header arrives (nothing is buffered). */
 #define EM_PROTO_MAX_PAYLOAD 1024u
 
 /* Request:  A5 51 | cmd u8 | seq u8 | len u16 LE | payload | crc32 u32 LE
@@ -51,17 +51,17 @@ enum {
 
 /* Response status byte. */
 enum {
-    EM_OK = 0,
-    EM_ERR_BAD_CRC = 1,       /* frame CRC did not match: payload ignored */
-    EM_ERR_BAD_LENGTH = 2,    /* payload length wrong for this command */
-    EM_ERR_UNKNOWN_CMD = 3,
-    EM_ERR_TOO_LONG = 4,      /* len > EM_PROTO_MAX_PAYLOAD, or audio past the window */
-    EM_ERR_NOT_LOADED = 5,    /* INFER before LOAD_AUDIO / GET_SPECTROGRAM before INFER */
-    EM_ERR_TIMEOUT = 6,       /* a partial frame stalled: dropped */
-    EM_ERR_BAD_OFFSET = 7,    /* LOAD_AUDIO chunk would leave a gap / offset past the data */
-    EM_ERR_FRONTEND = 8,      /* em_logmel_s8 failed */
-    EM_ERR_ENGINE = 9,        /* em_model_invoke failed */
-    EM_ERR_BAD_ARG = 10       /* a field of the payload is out of range */
+    EM_PROTO_OK = 0,
+    EM_PROTO_ERR_BAD_CRC = 1,       /* frame CRC did not match: payload ignored */
+    EM_PROTO_ERR_BAD_LENGTH = 2,    /* payload length wrong for this command */
+    EM_PROTO_ERR_UNKNOWN_CMD = 3,
+    EM_PROTO_ERR_TOO_LONG = 4,      /* len > EM_PROTO_MAX_PAYLOAD, or audio past the window */
+    EM_PROTO_ERR_NOT_LOADED = 5,    /* INFER before LOAD_AUDIO / GET_SPECTROGRAM before INFER */
+    EM_PROTO_ERR_TIMEOUT = 6,       /* a partial frame stalled: dropped */
+    EM_PROTO_ERR_BAD_OFFSET = 7,    /* LOAD_AUDIO chunk would leave a gap / offset past the data */
+    EM_PROTO_ERR_FRONTEND = 8,      /* em_logmel_s8 failed */
+    EM_PROTO_ERR_ENGINE = 9,        /* em_model_invoke failed */
+    EM_PROTO_ERR_BAD_ARG = 10       /* a field of the payload is out of range */
 };
 
 /* Writes n bytes to the link (blocking). */

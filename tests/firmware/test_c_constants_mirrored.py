@@ -49,3 +49,11 @@ def test_sparse_limits_and_scratch(macros):
 def test_status_codes(macros):
     assert (kernel_lib.EM_OK, kernel_lib.EM_ERR_ARG, kernel_lib.EM_ERR_WINDOW) == tuple(
         macros.macro_status(i) for i in range(3))
+
+
+def test_kernel_and_protocol_headers_compile_together():
+    from edgel3_mote.export.boards import FIRMWARE_DIR
+
+    lib = load_shared([Path(__file__).with_name("c") / "both_headers.c"], include_dirs=[FIRMWARE_DIR / "protocol"],
+                      name="both_headers")
+    assert lib.both_headers_ok() == 1

@@ -32,7 +32,7 @@ static void check_write(void *ctx, const uint8_t *buf, uint32_t n) {
     const uint8_t *c = buf + EM_PROTO_RESP_HEADER + len;
     if (c[0] != (uint8_t)crc || c[1] != (uint8_t)(crc >> 8) || c[2] != (uint8_t)(crc >> 16) ||
         c[3] != (uint8_t)(crc >> 24)) abort();
-    if (buf[2] == CMD_OVERSIZED && buf[4] == EM_OK) abort(); /* an oversized answer is refused, never sent */
+    if (buf[2] == CMD_OVERSIZED && buf[4] == EM_PROTO_OK) abort(); /* an oversized answer is refused, never sent */
     responses++;
 }
 
@@ -47,21 +47,21 @@ static uint8_t handler(void *ctx, uint8_t cmd, const uint8_t *payload, uint32_t 
     case EM_CMD_PING:
         memmove(resp, payload, len);
         *resp_len = len;
-        return EM_OK;
+        return EM_PROTO_OK;
     case EM_CMD_INFO:
         memset(resp, 0x5A, EM_PROTO_MAX_PAYLOAD);
         *resp_len = EM_PROTO_MAX_PAYLOAD;
-        return EM_OK;
+        return EM_PROTO_OK;
     case EM_CMD_RESET:
         *resp_len = 0;
-        return EM_OK;
+        return EM_PROTO_OK;
     case CMD_OVERSIZED:
         *resp_len = EM_PROTO_MAX_PAYLOAD + 1u + (len ? payload[0] : 0u); /* send must refuse, not overrun */
-        return EM_OK;
+        return EM_PROTO_OK;
     default:
         handler_errors++;
         *resp_len = 0;
-        return EM_ERR_UNKNOWN_CMD;
+        return EM_PROTO_ERR_UNKNOWN_CMD;
     }
 }
 
@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const uint8_t ready[] = {EM_PROTO_VERSION, 'o', 'k'};
     em_proto_init(&proto, handler, check_write, 0, TIMEOUT_TICKS);
     responses = handler_errors = 0;
-    em_proto_send(&proto, EM_CMD_READY, 0, EM_OK, ready, sizeof ready); /* the boot-time READY, as the app */
+    em_proto_send(&proto, EM_CMD_READY, 0, EM_PROTO_OK, ready, sizeof ready); /* the boot-time READY, as the app */
     uint32_t rng = size >= 2 ? ((uint32_t)data[0] << 8 | data[1]) * 2654435761u + 1u : 1u;
     uint32_t now = 0xFFFFFF00u; /* the tick counter wraps during most runs */
     for (size_t i = size >= 2 ? 2 : 0; i < size; ++i) {
