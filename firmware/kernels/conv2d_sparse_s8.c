@@ -25,9 +25,10 @@
  *      pixels per word, widens them with SXTB16 (bytes 0, 2) and SXTB16 ROR 8 (bytes 1, 3)
  *      and uses SMLATB / SMLATT (the weight sits in the top half of the table word). Blocks
  *      of 4 and of 1 pixel finish a row.
- * Decoding costs ~20-30 instructions per nonzero and pass, amortised over the pass's output
- * pixels; the requantisation is per output as in the dense kernel. Bigger passes decode less
- * often and need more scratch: em_conv2d_sparse_s8_get_buffer_size() says how much.
+ * Decoding and the table entry cost ~56 instructions per nonzero and pass on the M4 (the cost
+ * model's SPARSE_INSTR_PER_DECODE), amortised over the pass's output pixels; the
+ * requantisation is per output as in the dense kernel. Bigger passes decode less often and
+ * need more scratch: em_conv2d_sparse_s8_get_buffer_size() says how much.
  */
 #include <string.h>
 
@@ -163,9 +164,10 @@ static int stream_start(sparse_stream *s, const em_sparse_filter *f) {
  * weight << w_shift | (tap_offset[tap] + ic * row_len); -> how many (EM_ERR_ARG: a corrupt
  * stream or more than max_nnz), their weight sum in *weight_sum. The common gap -- its code
  * within the bits already buffered, a word refill when fewer than 25 are -- is read here on
- * locals, ~20 instructions; the rest (a code longer than the buffer, the stream's last bytes)
- * goes through stream_step. */
-__attribute__((noinline)) static int32_t decode_channel(sparse_stream *st, int32_t ch_begin, int32_t ch_end, int32_t in_c,
+ * locals; the rest (a code longer than the buffer, the stream's last bytes) goes through
+ * stream_step. Not inlined: in the kernel's frame the loop spills more. */
+__attribute__((noinline))
+static int32_t decode_channel(sparse_stream *st, int32_t ch_begin, int32_t ch_end, int32_t in_c,
                               int32_t row_len, const int32_t *tap_offset, const int8_t *value,
                               int32_t w_shift, int32_t max_nnz, int32_t *table,
                               int32_t *weight_sum) {
