@@ -121,9 +121,9 @@ def relayout_geometry(out_hw: tuple[int, int], kernel_hw: tuple[int, int], strid
 
 def scratch_bytes(in_c: int, max_channel_nnz: int, out_hw: tuple[int, int], kernel_hw: tuple[int, int],
                   stride: tuple[int, int], dilation: tuple[int, int], pass_rows: int) -> int:
-    """``em_conv2d_sparse_s8_get_buffer_size``: the per-channel table plus the int16 relayout."""
+    """``em_conv2d_sparse_s8_get_buffer_size``: the per-channel table plus the int8 relayout."""
     pass_in_rows, row_len = relayout_geometry(out_hw, kernel_hw, stride, dilation, pass_rows)
-    return 4 * max_channel_nnz + 2 * pass_in_rows * in_c * row_len
+    return 4 * max_channel_nnz + pass_in_rows * in_c * row_len
 
 
 def fits_kernel(in_c: int, out_hw: tuple[int, int], kernel_hw: tuple[int, int], stride: tuple[int, int],

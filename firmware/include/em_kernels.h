@@ -161,14 +161,14 @@ typedef struct {
   int32_t pass_rows;       /* output rows computed per pass (scratch holds their input rows) */
 } em_sparse_filter;
 
-/* Scratch: a table of max_channel_nnz words, then pass_in_rows * in_c * row_len int16 of
+/* Scratch: a table of max_channel_nnz words, then pass_in_rows * in_c * row_len int8 of
  * re-laid-out input, where pass_in_rows = (min(pass_rows, out_h) - 1) * stride_h +
  * effective filter height and row_len = stride_w * ceil(((out_w - 1) * stride_w +
  * effective filter width) / stride_w). */
 #define EM_CONV2D_SPARSE_S8_BUFFER_BYTES(pass_in_rows, in_c, row_len, max_channel_nnz) \
-  ((int32_t)(4 * (max_channel_nnz) + 2 * (pass_in_rows) * (in_c) * (row_len)))
+  ((int32_t)(4 * (max_channel_nnz) + (pass_in_rows) * (in_c) * (row_len)))
 /* 0 when the layer cannot run sparse (a null pointer, bad params, or one output row's taps
- * spanning more than 65536 int16 of relayout). */
+ * spanning more than 65536 bytes of relayout). */
 int32_t em_conv2d_sparse_s8_get_buffer_size(const em_conv_params *params,
                                             const em_dims *filter_dims,
                                             const em_dims *output_dims,

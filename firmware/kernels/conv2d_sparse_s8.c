@@ -10,21 +10,28 @@
  * layers, indices included, against 1 byte per weight dense.
  *
  * Execution, per pass of at most filter->pass_rows output rows:
- *   1. the input rows the pass reads are re-laid out in scratch as int16 (x + input_offset,
- *      padding 0), one row of W pixels per (input row, channel), the columns of a stride_w > 1
- *      conv sorted by phase -- so the pixels one weight meets across an output row are
- *      contiguous, and no pixel needs a border test or a bias fold;
+ *   1. the input rows the pass reads are re-laid out in scratch as int8 (x itself; padding
+ *      holds the input zero point, -input_offset, so that it adds 0), one row of W pixels per
+ *      (input row, channel), the columns of a stride_w > 1 conv sorted by phase -- so the
+ *      pixels one weight meets across an output row are contiguous and no pixel needs a
+ *      border test. The input offset is folded into each channel's bias (input_offset times
+ *      the sum of its weights, taken while decoding), as the dense kernel does; int8 halves
+ *      the scratch of an int16 relayout;
  *   2. per output channel, its nonzeros are decoded once into a table of words
  *      (weight << 16 | offset in the relayout), in scratch;
  *   3. per output row, blocks of 8 output pixels keep 8 accumulators in registers while the
  *      table is walked: one table load and one address add per nonzero are shared by 8 MACs.
- *      The portable path does 8 int16 multiply-adds per nonzero; the EM_USE_DSP path loads
- *      two pixels per word and uses SMLATB / SMLATT (the weight sits in the top half of the
- *      table word). Blocks of 4 and of 1 pixel finish a row.
- * Decoding costs ~20-30 instructions per nonzero and pass, amortised over the pass's output
- * pixels; the requantisation is per output as in the dense kernel. Bigger passes decode less
- * often and need more scratch: em_conv2d_sparse_s8_get_buffer_size() says how much.
+ *      The portable path does 8 multiply-adds per nonzero; the EM_USE_DSP path loads four
+ *      pixels per word, widens them with SXTB16 (bytes 0, 2) and SXTB16 ROR 8 (bytes 1, 3)
+ *      and uses SMLATB / SMLATT (the weight sits in the top half of the table word). Blocks
+ *      of 4 and of 1 pixel finish a row.
+ * Decoding and the table entry cost ~56 instructions per nonzero and pass on the M4 (the cost
+ * model's SPARSE_INSTR_PER_DECODE), amortised over the pass's output pixels; the
+ * requantisation is per output as in the dense kernel. Bigger passes decode less often and
+ * need more scratch: em_conv2d_sparse_s8_get_buffer_size() says how much.
  */
+#include <string.h>
+
 #include "em_kernels.h"
 #include "em_common.h"
 #include "em_window.h"
@@ -48,7 +55,7 @@ static inline int32_t sp_smlatt(int32_t a, int32_t b, int32_t acc) {
 typedef struct {
   int32_t eff_h, eff_w;
   int32_t cols;       /* relayout columns per phase: ceil(span / stride_w) */
-  int32_t row_len;    /* int16 per (input row, channel): stride_w * cols */
+  int32_t row_len;    /* int8 per (input row, channel): stride_w * cols */
   int32_t pass_rows;  /* output rows per pass */
   int32_t pass_in_rows;
 } sparse_geometry;
@@ -65,7 +72,7 @@ static int sparse_geometry_of(const em_conv_params *p, const em_dims *f_d, const
   g->row_len = p->stride_w * g->cols;
   g->pass_rows = f->pass_rows < out_d->h ? f->pass_rows : out_d->h;
   g->pass_in_rows = (g->pass_rows - 1) * p->stride_h + g->eff_h;
-  /* Table offsets are 16-bit: every tap of one output row must lie within 65536 int16. */
+  /* Table offsets are 16-bit: every tap of one output row must lie within 65536 bytes. */
   if ((int64_t)((g->eff_h - 1) * f_d->c + f_d->c) * g->row_len > 65536) return EM_ERR_ARG;
   return EM_OK;
 }
@@ -153,27 +160,120 @@ static int stream_start(sparse_stream *s, const em_sparse_filter *f) {
   return stream_step(s);
 }
 
+/* Decodes the nonzeros of one output channel (flat positions below ch_end) into table words
+ * weight << w_shift | (tap_offset[tap] + ic * row_len); -> how many (EM_ERR_ARG: a corrupt
+ * stream or more than max_nnz), their weight sum in *weight_sum. The common gap -- its code
+ * within the bits already buffered, a word refill when fewer than 25 are -- is read here on
+ * locals; the rest (a code longer than the buffer, the stream's last bytes) goes through
+ * stream_step. Not inlined: in the kernel's frame the loop spills more. */
+__attribute__((noinline))
+static int32_t decode_channel(sparse_stream *st, int32_t ch_begin, int32_t ch_end, int32_t in_c,
+                              int32_t row_len, const int32_t *tap_offset, const int8_t *value,
+                              int32_t w_shift, int32_t max_nnz, int32_t *table,
+                              int32_t *weight_sum) {
+  const uint8_t *p = st->p;
+  const uint8_t *const end = st->end;
+  uint32_t buf = st->buf;
+  int32_t n = st->n, left = st->left, next = st->next, index = st->index;
+  const int32_t k = st->k;
+  int32_t n_nz = 0, sum = 0;
+  while (next < ch_end) {
+    if (n_nz >= max_nnz) return EM_ERR_ARG;
+    const int32_t j = next - ch_begin;
+    const int32_t tap = j / in_c, ic = j - tap * in_c;
+    const int32_t w = value[index];
+    sum += w;
+    table[n_nz++] = (int32_t)((uint32_t)w << w_shift) | (tap_offset[tap] + ic * row_len);
+    if (left == 0) {
+      next = INT32_MAX;
+      break;
+    }
+    if (n <= 24) {
+      if (end - p >= 4) { /* buf holds true stream bits beyond n, or zeros: OR-ing is safe */
+        uint32_t word;
+        memcpy(&word, p, 4);
+        buf |= __builtin_bswap32(word) >> n;
+        const int32_t bytes = (32 - n) >> 3;
+        p += bytes;
+        n += bytes << 3;
+      } else {
+        while (n <= 24 && p < end) {
+          buf |= (uint32_t)*p++ << (24 - n);
+          n += 8;
+        }
+      }
+    }
+    const int32_t z = buf ? __builtin_clz(buf) : 32;
+    if (z + 1 + k <= n) {
+      buf = (buf << z) << 1;
+      uint32_t r = 0;
+      if (k) {
+        r = buf >> (32 - k);
+        buf <<= k;
+      }
+      n -= z + 1 + k;
+      --left;
+      ++index;
+      const uint32_t after = (uint32_t)next + 1u + (((uint32_t)z << k) | r); /* z < 32, k <= 24 */
+      if (after >= 0x7FFFFFFFu) return EM_ERR_ARG;
+      next = (int32_t)after;
+    } else { /* the slow reader keeps only the n bits it counts */
+      st->p = p;
+      st->buf = n > 0 ? buf & (~0u << (32 - n)) : 0u;
+      st->n = n;
+      st->left = left;
+      st->next = next;
+      st->index = index;
+      if (stream_step(st) != EM_OK) return EM_ERR_ARG;
+      p = st->p;
+      buf = st->buf;
+      n = st->n;
+      left = st->left;
+      next = st->next;
+      index = st->index;
+    }
+  }
+  st->p = p;
+  st->buf = buf;
+  st->n = n;
+  st->left = left;
+  st->next = next;
+  st->index = index;
+  *weight_sum = sum;
+  return n_nz;
+}
+
 /* ---- the relayout -------------------------------------------------------------------- */
-/* Input rows y0 .. y0 + n_rows - 1 (global; outside [0, H) = padding) into
+/* Input rows y0 .. y0 + n_rows - 1 (global; outside [0, H) = padding, the zero point) into
  * dst[(row * in_c + c) * row_len + phase * cols + idx], column x_rel = x + pad_left =
  * idx * stride_w + phase. */
 static void sparse_relayout(const em_conv_params *p, const em_dims *in_d, const int8_t *input,
                             int32_t in_row_begin, const sparse_geometry *g, int32_t y0,
-                            int32_t n_rows, int16_t *dst) {
-  const int32_t in_c = in_d->c, sw = p->stride_w;
+                            int32_t n_rows, int8_t *dst) {
+  const int32_t in_c = in_d->c, sw = p->stride_w, row_len = g->row_len;
+  const int8_t pad = (int8_t)(-p->input_offset);
   for (int32_t j = 0; j < n_rows; ++j) {
     const int32_t y = y0 + j;
-    int16_t *rows = dst + j * in_c * g->row_len;
+    int8_t *rows = dst + j * in_c * row_len;
     const int y_in = y >= 0 && y < in_d->h;
-    for (int32_t xr = 0; xr < g->row_len; ++xr) {
+    for (int32_t xr = 0; xr < row_len; ++xr) {
       const int32_t x = xr - p->pad_left;
-      int16_t *d = rows + (xr % sw) * g->cols + xr / sw;
+      int8_t *d = sw == 1 ? rows + xr : rows + (xr % sw) * g->cols + xr / sw;
       if (!y_in || x < 0 || x >= in_d->w) {
-        for (int32_t c = 0; c < in_c; ++c) d[c * g->row_len] = 0;
+        for (int32_t c = 0; c < in_c; ++c) d[c * row_len] = pad;
         continue;
       }
       const int8_t *src = input + ((y - in_row_begin) * in_d->w + x) * in_c;
-      for (int32_t c = 0; c < in_c; ++c) d[c * g->row_len] = (int16_t)(src[c] + p->input_offset);
+      int32_t c = 0;
+      for (; c + 4 <= in_c; c += 4, d += 4 * row_len) { /* one word load per 4 channels */
+        uint32_t v; /* little-endian (Cortex-M, the host tests): byte 0 is channel c */
+        memcpy(&v, src + c, 4);
+        d[0] = (int8_t)v;
+        d[row_len] = (int8_t)(v >> 8);
+        d[2 * row_len] = (int8_t)(v >> 16);
+        d[3 * row_len] = (int8_t)(v >> 24);
+      }
+      for (; c < in_c; ++c, d += row_len) *d = src[c];
     }
   }
 }
@@ -181,7 +281,8 @@ static void sparse_relayout(const em_conv_params *p, const em_dims *in_d, const 
 /* ---- requantisation ------------------------------------------------------------------- */
 /* TFLM's MultiplyByQuantizedMultiplier (double rounding), exactly, in a handful of
  * instructions, for the usual channel ("fast": multiplier in [0, 2^31), shift < 0, and
- * |accumulator| < 2^30 guaranteed by |bias| + nonzeros * 127 * 256 < 2^30):
+ * every partial sum |accumulator| < 2^30, guaranteed by |bias| + nonzeros * 128 * 256 < 2^30:
+ * the folded bias adds at most 128 * 128 per nonzero, each raw product another 128 * 128):
  *   SaturatingRoundingDoublingHighMul(a, m) = floor((a * m + 2^30) / 2^31) (the nudge of a
  *     negative product, 1 - 2^30, and the division's truncation toward zero give the same
  *     floor; the saturating case needs m == INT32_MIN) = SMMULR(2a, m), so the table holds
@@ -205,7 +306,7 @@ static inline sparse_requant requant_of(const em_conv_params *p, int32_t mult, i
   r.output_offset = p->output_offset;
   r.act_min = p->activation_min;
   r.act_max = p->activation_max;
-  const int64_t bound = (bias < 0 ? -(int64_t)bias : bias) + (int64_t)n_nz * 127 * 256;
+  const int64_t bound = (bias < 0 ? -(int64_t)bias : bias) + (int64_t)n_nz * 128 * 256;
   r.fast = mult >= 0 && shift < 0 && shift > -32 && bound < ((int64_t)1 << 30);
   return r;
 }
@@ -241,77 +342,71 @@ static inline void requant_store(const int32_t *acc, int32_t n, const sparse_req
 
 /* ---- the MAC loops --------------------------------------------------------------------- */
 /* n output pixels (8, 4 or 1) starting at x[0] of the relayout, output stride out_step; each
- * table word is weight << 16 | offset (in int16 elements; in bytes when bytes is set). */
+ * table word is weight << 16 | offset (in the int8 relayout). */
 #if defined(EM_USE_DSP) && EM_DSP_NATIVE
-/* One nonzero into 8 accumulators: table word, its relayout address, 4 word loads (two
- * pixels each), 8 SMLATB / SMLATT (weight = top half of the table word): 15 instructions,
- * 14 with byte offsets (UXTAH); the loop end is reloaded once per 4 nonzeros. Written out
- * because the compiler spills some of the 13 live registers otherwise. */
-#define SP_ASM_MACS                       \
+/* One nonzero into 8 accumulators: table word, its relayout address (UXTAH), 2 word loads
+ * (four pixels each), 4 SXTB16 (pixels 0, 2 and 1, 3 of each word as int16 pairs), 8 SMLATB /
+ * SMLATT (weight = top half of the table word): 16 instructions; the loop end is reloaded
+ * once per 4 nonzeros. Written out because the compiler spills some of the 14 live registers
+ * otherwise. */
+#define SP_ASM_NZ                         \
+  "ldr   %[e], [%[tab]], #4\n\t"          \
+  "uxtah %[s], %[x], %[e]\n\t"            \
   "ldr   %[t], [%[s]]\n\t"                \
-  "smlatb %[a0], %[e], %[t], %[a0]\n\t"   \
-  "smlatt %[a1], %[e], %[t], %[a1]\n\t"   \
-  "ldr   %[t], [%[s], #4]\n\t"            \
-  "smlatb %[a2], %[e], %[t], %[a2]\n\t"   \
+  "sxtb16 %[u], %[t]\n\t"                 \
+  "sxtb16 %[t], %[t], ror #8\n\t"         \
+  "smlatb %[a0], %[e], %[u], %[a0]\n\t"   \
+  "smlatt %[a2], %[e], %[u], %[a2]\n\t"   \
+  "smlatb %[a1], %[e], %[t], %[a1]\n\t"   \
   "smlatt %[a3], %[e], %[t], %[a3]\n\t"   \
-  "ldr   %[t], [%[s], #8]\n\t"            \
-  "smlatb %[a4], %[e], %[t], %[a4]\n\t"   \
-  "smlatt %[a5], %[e], %[t], %[a5]\n\t"   \
-  "ldr   %[t], [%[s], #12]\n\t"           \
-  "smlatb %[a6], %[e], %[t], %[a6]\n\t"   \
+  "ldr   %[t], [%[s], #4]\n\t"            \
+  "sxtb16 %[u], %[t]\n\t"                 \
+  "sxtb16 %[t], %[t], ror #8\n\t"         \
+  "smlatb %[a4], %[e], %[u], %[a4]\n\t"   \
+  "smlatt %[a6], %[e], %[u], %[a6]\n\t"   \
+  "smlatb %[a5], %[e], %[t], %[a5]\n\t"   \
   "smlatt %[a7], %[e], %[t], %[a7]\n\t"
-#define SP_ASM_NZ_ELEMS                   \
-  "ldr   %[e], [%[tab]], #4\n\t"          \
-  "uxth  %[s], %[e]\n\t"                  \
-  "add   %[s], %[x], %[s], lsl #1\n\t" SP_ASM_MACS
-#define SP_ASM_NZ_BYTES                   \
-  "ldr   %[e], [%[tab]], #4\n\t"          \
-  "uxtah %[s], %[x], %[e]\n\t" SP_ASM_MACS
 #define SP_ASM_OUT                                                                      \
   [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5), \
-      [a6] "+r"(a6), [a7] "+r"(a7), [tab] "+r"(tab), [e] "=&r"(e), [t] "=&r"(t), [s] "=&r"(s)
-#define SP_ASM_LOOP(NZ)                                                              \
-  do {                                                                               \
-    int32_t e, t;                                                                    \
-    const int16_t *s;                                                                \
-    if (n_nz & 1) __asm__ volatile(NZ : SP_ASM_OUT : [x] "r"(x) : "memory");          \
-    if (n_nz & 2) __asm__ volatile(NZ NZ : SP_ASM_OUT : [x] "r"(x) : "memory");       \
-    if (tab < end)                                                                   \
-      __asm__ volatile("1:\n\t" NZ NZ NZ NZ "ldr   %[e], %[end]\n\t"                \
-                       "cmp   %[tab], %[e]\n\tbne   1b\n\t"                          \
-                       : SP_ASM_OUT : [x] "r"(x), [end] "m"(end) : "memory", "cc"); \
-  } while (0)
+      [a6] "+r"(a6), [a7] "+r"(a7), [tab] "+r"(tab), [e] "=&r"(e), [t] "=&r"(t), [u] "=&r"(u), \
+      [s] "=&r"(s)
 #endif
 
 #if defined(EM_USE_DSP) && EM_DSP_NATIVE
 __attribute__((noinline)) /* its own frame: the loop needs 14 registers */
 #endif
-static void sparse_block8(const int32_t *tab, int32_t n_nz, int bytes, const int16_t *x,
-                                 int32_t bias, const sparse_requant *r, int8_t *out,
-                                 int32_t out_step) {
+static void sparse_block8(const int32_t *tab, int32_t n_nz, const int8_t *x, int32_t bias,
+                          const sparse_requant *r, int8_t *out, int32_t out_step) {
   int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias;
   const int32_t *end = tab + n_nz;
 #if defined(EM_USE_DSP) && EM_DSP_NATIVE
   /* 1 + 2 nonzeros, then 4 per trip: the loop test is shared. */
-  if (bytes)
-    SP_ASM_LOOP(SP_ASM_NZ_BYTES);
-  else
-    SP_ASM_LOOP(SP_ASM_NZ_ELEMS);
+  {
+    int32_t e, t, u;
+    const int8_t *s;
+    if (n_nz & 1) __asm__ volatile(SP_ASM_NZ : SP_ASM_OUT : [x] "r"(x) : "memory");
+    if (n_nz & 2) __asm__ volatile(SP_ASM_NZ SP_ASM_NZ : SP_ASM_OUT : [x] "r"(x) : "memory");
+    if (tab < end)
+      __asm__ volatile("1:\n\t" SP_ASM_NZ SP_ASM_NZ SP_ASM_NZ SP_ASM_NZ "ldr   %[e], %[end]\n\t"
+                       "cmp   %[tab], %[e]\n\tbne   1b\n\t"
+                       : SP_ASM_OUT : [x] "r"(x), [end] "m"(end) : "memory", "cc");
+  }
 #else
   while (tab < end) {
     const int32_t e = *tab++;
-    const int16_t *s = bytes ? (const int16_t *)((const uint8_t *)x + (uint16_t)e) : x + (uint16_t)e;
+    const int8_t *s = x + (uint16_t)e;
 #if defined(EM_USE_DSP)
-    const int32_t s01 = em_read_s16x2(s), s23 = em_read_s16x2(s + 2);
-    const int32_t s45 = em_read_s16x2(s + 4), s67 = em_read_s16x2(s + 6);
-    a0 = sp_smlatb(e, s01, a0);
-    a1 = sp_smlatt(e, s01, a1);
-    a2 = sp_smlatb(e, s23, a2);
-    a3 = sp_smlatt(e, s23, a3);
-    a4 = sp_smlatb(e, s45, a4);
-    a5 = sp_smlatt(e, s45, a5);
-    a6 = sp_smlatb(e, s67, a6);
-    a7 = sp_smlatt(e, s67, a7);
+    const int32_t s0123 = em_read_s8x4(s), s4567 = em_read_s8x4(s + 4);
+    const int32_t s02 = em_sxtb16(s0123), s13 = em_sxtb16_ror8(s0123);
+    const int32_t s46 = em_sxtb16(s4567), s57 = em_sxtb16_ror8(s4567);
+    a0 = sp_smlatb(e, s02, a0);
+    a2 = sp_smlatt(e, s02, a2);
+    a1 = sp_smlatb(e, s13, a1);
+    a3 = sp_smlatt(e, s13, a3);
+    a4 = sp_smlatb(e, s46, a4);
+    a6 = sp_smlatt(e, s46, a6);
+    a5 = sp_smlatb(e, s57, a5);
+    a7 = sp_smlatt(e, s57, a7);
 #else
     const int32_t w = e >> 16;
     a0 += w * s[0];
@@ -352,19 +447,19 @@ static void sparse_block8(const int32_t *tab, int32_t n_nz, int bytes, const int
 #undef SP_REQUANT
 }
 
-static inline void sparse_block4(const int32_t *tab, int32_t n_nz, int bytes, const int16_t *x,
-                                 int32_t bias, const sparse_requant *r, int8_t *out,
-                                 int32_t out_step) {
+static inline void sparse_block4(const int32_t *tab, int32_t n_nz, const int8_t *x, int32_t bias,
+                                 const sparse_requant *r, int8_t *out, int32_t out_step) {
   int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias;
   for (int32_t i = 0; i < n_nz; ++i) {
     const int32_t e = tab[i];
-    const int16_t *s = bytes ? (const int16_t *)((const uint8_t *)x + (uint16_t)e) : x + (uint16_t)e;
+    const int8_t *s = x + (uint16_t)e;
 #if defined(EM_USE_DSP)
-    const int32_t s01 = em_read_s16x2(s), s23 = em_read_s16x2(s + 2);
-    a0 = sp_smlatb(e, s01, a0);
-    a1 = sp_smlatt(e, s01, a1);
-    a2 = sp_smlatb(e, s23, a2);
-    a3 = sp_smlatt(e, s23, a3);
+    const int32_t s0123 = em_read_s8x4(s);
+    const int32_t s02 = em_sxtb16(s0123), s13 = em_sxtb16_ror8(s0123);
+    a0 = sp_smlatb(e, s02, a0);
+    a2 = sp_smlatt(e, s02, a2);
+    a1 = sp_smlatb(e, s13, a1);
+    a3 = sp_smlatt(e, s13, a3);
 #else
     const int32_t w = e >> 16;
     a0 += w * s[0];
@@ -377,13 +472,10 @@ static inline void sparse_block4(const int32_t *tab, int32_t n_nz, int bytes, co
   requant_store(acc, 4, r, out, out_step);
 }
 
-static inline void sparse_block1(const int32_t *tab, int32_t n_nz, int bytes, const int16_t *x,
-                                 int32_t acc, const sparse_requant *r, int8_t *out) {
+static inline void sparse_block1(const int32_t *tab, int32_t n_nz, const int8_t *x, int32_t acc,
+                                 const sparse_requant *r, int8_t *out) {
   const int32_t *end = tab + n_nz;
-  if (bytes) /* two loops: the offset kind is not tested per nonzero */
-    for (; tab < end; ++tab) acc += (*tab >> 16) * *(const int16_t *)((const uint8_t *)x + (uint16_t)*tab);
-  else
-    for (; tab < end; ++tab) acc += (*tab >> 16) * x[(uint16_t)*tab];
+  for (; tab < end; ++tab) acc += (*tab >> 16) * x[(uint16_t)*tab];
   requant_store(&acc, 1, r, out, 1);
 }
 
@@ -395,6 +487,7 @@ int em_conv2d_sparse_s8(const em_conv_params *p, const em_quant *q, const em_dim
   if (p == 0 || q == 0 || q->multiplier == 0 || q->shift == 0 || input == 0 || filter == 0 ||
       output == 0 || scratch == 0 || !em_dims_valid(in_d) || !em_dims_valid(f_d) ||
       !em_dims_valid(out_d) || f_d->c != in_d->c || p->activation_min > p->activation_max ||
+      p->input_offset < -127 || p->input_offset > 128 ||
       filter->nnz < 0 || filter->index_bytes < 0 || filter->max_channel_nnz < 0 ||
       filter->rice_k < 0 || filter->rice_k > 24 || (filter->nnz > 0 && (filter->value == 0 ||
       filter->index == 0)) || sparse_geometry_of(p, f_d, out_d, filter, &g) != EM_OK)
@@ -405,11 +498,9 @@ int em_conv2d_sparse_s8(const em_conv_params *p, const em_quant *q, const em_dim
   const int32_t in_c = in_d->c, out_c = out_d->c, out_w = out_d->w;
   const int32_t taps = f_d->h * f_d->w, per_channel = taps * in_c;
   const int32_t max_nnz = filter->max_channel_nnz;
-  const int32_t plane = in_c * g.row_len; /* int16 per relayout row */
-  /* Byte offsets (one UXTAH per nonzero) when every tap of an output row is within 64 KiB. */
-  const int bytes = 2 * (g.eff_h * plane) <= 65536;
+  const int32_t plane = in_c * g.row_len; /* int8 per relayout row */
   int32_t *table = (int32_t *)scratch;
-  int16_t *relayout = (int16_t *)(table + max_nnz);
+  int8_t *relayout = (int8_t *)(table + max_nnz);
   /* Offset of each filter tap (ky, kx) in the relayout, input channel 0. */
   int32_t tap_offset[EM_SPARSE_MAX_FILTER_TAPS];
   if (taps > EM_SPARSE_MAX_FILTER_TAPS) return EM_ERR_ARG;
@@ -431,28 +522,25 @@ int em_conv2d_sparse_s8(const em_conv_params *p, const em_quant *q, const em_dim
       /* the bound of the fast requantisation uses the densest channel's count */
       const sparse_requant rq = requant_of(p, q->multiplier[q->per_channel ? oc : 0],
                                            q->shift[q->per_channel ? oc : 0], b, max_nnz);
-      /* fast channels: doubled weights and bias (see requant_store); byte or element offsets */
-      const int32_t w_shift = rq.fast ? 17 : 16, off_shift = bytes ? 1 : 0;
-      const int32_t ch_end = ch_begin + per_channel;
-      int32_t n_nz = 0;
-      while (st.next < ch_end) {
-        if (n_nz >= max_nnz) return EM_ERR_ARG;
-        const int32_t j = st.next - ch_begin;
-        const int32_t tap = j / in_c, ic = j - tap * in_c;
-        table[n_nz++] = (int32_t)((uint32_t)(int32_t)filter->value[st.index] << w_shift) |
-                        ((tap_offset[tap] + ic * g.row_len) << off_shift);
-        if (stream_step(&st) != EM_OK) return EM_ERR_ARG;
-      }
-      const int32_t b2 = rq.fast ? 2 * b : b;
+      /* fast channels: doubled weights and bias (see requant_store) */
+      const int32_t w_shift = rq.fast ? 17 : 16;
+      int32_t weight_sum = 0;
+      const int32_t n_nz = decode_channel(&st, ch_begin, ch_begin + per_channel, in_c, g.row_len,
+                                          tap_offset, filter->value, w_shift, max_nnz, table,
+                                          &weight_sum);
+      if (n_nz < 0) return EM_ERR_ARG;
+      /* the input offset, folded: sum(w * (x + offset)) = sum(w * x) + offset * sum(w) */
+      const int32_t b_folded = b + p->input_offset * weight_sum;
+      const int32_t b2 = rq.fast ? 2 * b_folded : b_folded;
       for (int32_t oy = r0; oy < r1; ++oy) {
-        const int16_t *x = relayout + (oy - r0) * p->stride_h * plane;
+        const int8_t *x = relayout + (oy - r0) * p->stride_h * plane;
         int8_t *out = output + (oy - rows->out_row_base) * out_w * out_c + oc;
         int32_t ox = 0;
         for (; ox + 8 <= out_w; ox += 8)
-          sparse_block8(table, n_nz, bytes, x + ox, b2, &rq, out + ox * out_c, out_c);
+          sparse_block8(table, n_nz, x + ox, b2, &rq, out + ox * out_c, out_c);
         for (; ox + 4 <= out_w; ox += 4)
-          sparse_block4(table, n_nz, bytes, x + ox, b2, &rq, out + ox * out_c, out_c);
-        for (; ox < out_w; ++ox) sparse_block1(table, n_nz, bytes, x + ox, b2, &rq, out + ox * out_c);
+          sparse_block4(table, n_nz, x + ox, b2, &rq, out + ox * out_c, out_c);
+        for (; ox < out_w; ++ox) sparse_block1(table, n_nz, x + ox, b2, &rq, out + ox * out_c);
       }
     }
     if (st.next != INT32_MAX) return EM_ERR_ARG; /* nonzeros beyond the filter */

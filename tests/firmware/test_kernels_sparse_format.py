@@ -82,6 +82,6 @@ def test_kernel_geometry_limits():
     assert sw.fits_kernel(512, (32, 24), (3, 3), (1, 1), (1, 1))
     assert not sw.fits_kernel(512, (32, 64), (3, 3), (1, 1), (1, 1))
     assert not sw.fits_kernel(4, (8, 8), (9, 9), (1, 1), (1, 1))  # 81 taps > 64
-    # scratch = table + (pass rows - 1 + 3) input rows of int16 relayout
-    assert sw.scratch_bytes(16, 10, (8, 6), (3, 3), (1, 1), (1, 1), 4) == 4 * 10 + 2 * 6 * 16 * 8
+    # scratch = table + (pass rows - 1 + 3) input rows of int8 relayout
+    assert sw.scratch_bytes(16, 10, (8, 6), (3, 3), (1, 1), (1, 1), 4) == 4 * 10 + 6 * 16 * 8
     assert sw.relayout_geometry((8, 6), (3, 3), (1, 2), (1, 1), 100) == (10, 2 * 7)

@@ -14,7 +14,7 @@ from edgel3_mote.export.codegen.ops.base import CArray, OpEmitter, dims
 
 SPARSE_MAX_FILTER_TAPS = sparse_weights.MAX_FILTER_TAPS  # EM_SPARSE_MAX_FILTER_TAPS in em_kernels.h
 # Scratch the sparse kernel may take per layer: the most output rows per pass (fewer decodes of
-# the weights) whose int16 input relayout stays under this; at least one row.
+# the weights) whose int8 input relayout stays under this; at least one row.
 SPARSE_SCRATCH_BUDGET = 96 * 1024
 
 
@@ -212,23 +212,24 @@ class Conv2DEmitter(OpEmitter):
 # Constants: instructions on a Cortex-M4 in QEMU (-icount shift=0). Dense (em_conv2d_s8, int8 weights, the
 # DSP path's 4x2 blocks): least-squares fit over six 3x3 shapes of `sparsity_sweep.run_point` (L3's
 # 256 -> 256 on 32 x 24, the sweep's --small shape, 64 -> 128 on 16 x 12, 16 -> 64 on 10 x 31,
-# 48 -> 16 on 6 x 13, 32 -> 32 on 20 x 25; within 2.5 % on all). Sparse: least-squares fits to
-# `make bench-sparsity` (board_tests/harness/sparsity_sweep.py: 3x3 256 -> 256 on 32 x 24 at 0-98 % zeros)
-# and its --small shape (32 -> 24 on 8 x 20), each with one pass and one row per pass (within 13 %).
+# 48 -> 16 on 6 x 13, 32 -> 32 on 20 x 25; within 2.5 % on all). Sparse (int8 relayout, the inlined
+# gap decoder): a relative least-squares fit (scipy nnls) over 15 points of `sparsity_sweep.run_point`:
+# 3x3 256 -> 256 on 32 x 24 at 90 % (one pass, one row per pass) and 98 % (one pass), 32 -> 24 on 8 x 20 at
+# 0/80/95 %, 16 -> 24 on 8 x 11 at 0/90 % (both pass modes), 40 -> 16 on 8 x 4 at 0/90 %; within 8 % on all.
 # tests/firmware/test_kernels_sparse_qemu.py holds the model to a third shape. Without the DSP path the
 # kernels take about *_PORTABLE_SLOWDOWN times as many instructions (`make bench-kernels`).
 # ---------------------------------------------------------------------------------------------
 DENSE_INSTR_PER_MAC = 1.245          # em_conv2d_s8, DSP path: SMLAD, two MACs per instruction
 DENSE_INSTR_PER_IM2COL = 3.85        # per int16 of its im2col columns (per output pixel: taps * in_c)
 DENSE_INSTR_PER_OUTPUT = 54.8        # per output value beyond that (requantisation, block set-up)
-SPARSE_INSTR_PER_NONZERO_MAC = 1.897  # em_conv2d_sparse_s8: the 8-pixel SMLATB/SMLATT loop ...
-SPARSE_INSTR_PER_NONZERO_MAC_4 = 3.75  # ... the 4-pixel one (a row's remainder; 16 x 4 / 64 ch, 90 %)
-SPARSE_INSTR_PER_NONZERO_MAC_1 = 7.31  # ... and single pixels (16 x 3 / 64 ch, 90 %)
-SPARSE_INSTR_PER_OUTPUT = 25.66      # requantisation and block set-up per output value
-SPARSE_INSTR_PER_RELAYOUT = 12.54    # per int16 written by the input relayout
-SPARSE_INSTR_PER_DECODE = 72.34      # per nonzero and pass: Rice decode + table entry
+SPARSE_INSTR_PER_NONZERO_MAC = 2.018  # em_conv2d_sparse_s8: the 8-pixel SXTB16 + SMLATB/SMLATT loop ...
+SPARSE_INSTR_PER_NONZERO_MAC_4 = 2.943  # ... the 4-pixel one (a row's remainder)
+SPARSE_INSTR_PER_NONZERO_MAC_1 = 7.44  # ... and single pixels
+SPARSE_INSTR_PER_OUTPUT = 26.27      # requantisation and block set-up per output value
+SPARSE_INSTR_PER_RELAYOUT = 9.67     # per int8 written by the input relayout
+SPARSE_INSTR_PER_DECODE = 56.23      # per nonzero and pass: Rice decode + table entry
 DENSE_PORTABLE_SLOWDOWN = 3.54       # portable / DSP instructions, em_conv2d_s8 (bench-kernels conv 32x25x32->32)
-SPARSE_PORTABLE_SLOWDOWN = 1.43      # portable / DSP instructions, em_conv2d_sparse_s8
+SPARSE_PORTABLE_SLOWDOWN = 1.24      # portable / DSP instructions, em_conv2d_sparse_s8 (bench-kernels)
 
 
 def estimate_dense_instructions(out_hw: tuple[int, int], in_c: int, out_c: int, kernel_hw: tuple[int, int],
