@@ -67,7 +67,7 @@ def is_global_max(graph: Graph, op: Op) -> bool:
         return False
     if op.kind == "REDUCE_MAX":
         axes = graph.tensor(op.inputs[1])
-        return axes.is_constant and sorted({int(a) % 4 for a in axes.data.reshape(-1)}) == [1, 2]
+        return axes.is_constant and sorted({int(a) % 4 for a in axes.constant.reshape(-1)}) == [1, 2]
     if op.kind == "MAX_POOL_2D":
         o, (h, w, _) = op.options, x.hwc
         if graph.tensor(op.outputs[0]).hwc[:2] != (1, 1) or o["fused_activation"] != "NONE":
@@ -429,7 +429,8 @@ def plan_memory(graph: Graph, *, streaming: str = "auto", ram_budget: int | None
     # Greedy: add (or widen to) the chain that shrinks the arena most, until the budget is met
     # ('auto') or nothing shrinks it any more ('on').
     budget = 0 if streaming == "on" else ram_budget
-    plan, chosen = full, []
+    plan = full
+    chosen: list[StreamGroup] = []
     while budget is not None and plan.arena_bytes > budget:
         trials = []
         for g in candidates:

@@ -28,7 +28,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from edgel3_mote import __version__
 from edgel3_mote.atomic import atomic_dir, atomic_write_text, check_output_dir
 from edgel3_mote.errors import ExportError, InvalidInputError, ToolchainError
 from edgel3_mote.export.codegen.ops.base import c_float
+from edgel3_mote.export.manifest import Manifest
 from edgel3_mote.metrics import sha256_file
 from edgel3_mote.export.boards import (BOARDS, FIRMWARE_DIR, LINK_FLAGS, OPT_FLAGS, BoardSpec, elf_memory_usage,
                                        get_board, link_overflow_error, require_toolchain)
@@ -129,7 +130,7 @@ def _export_key(model, weights: Path | None, clips: list[Path], seed: int) -> st
 
 # ------------------------------------------------------------------------------ step 1: export
 def _int8_export(model, weights: Path | None, clips: list[Path], seed: int, cache_root: Path,
-                 log) -> tuple[Path, bytes, dict]:
+                 log) -> tuple[Path, bytes, Manifest]:
     from edgel3_mote.export.tflite import export_tflite, load_export
 
     out = cache_root / f"{_model_id(model)[0]}-{_export_key(model, weights, clips, seed)}"
@@ -157,7 +158,7 @@ def _tflm_arena(export_dir: Path, int8: bytes) -> int | None:
 
 
 # ------------------------------------------------------------------------------ self-test vectors
-def vector_counts(board: BoardSpec, manifest: dict, weight_bytes: int, n_clips: int) -> tuple[int, int]:
+def vector_counts(board: BoardSpec, manifest: Manifest | dict, weight_bytes: int, n_clips: int) -> tuple[int, int]:
     """(vectors, vectors with PCM) that fit in flash beside the engine's weights and ~160 KiB of code.
 
     Every vector carries the host's int8 spectrogram and the expected embeddings (the engine check);
@@ -179,7 +180,7 @@ def vector_counts(board: BoardSpec, manifest: dict, weight_bytes: int, n_clips: 
 W16_CODE_RESERVE_BYTES = 48 * 1024
 
 
-def _w16_flash_bytes(board: BoardSpec, manifest: dict, n_clips: int, classifier: Path | None) -> int:
+def _w16_flash_bytes(board: BoardSpec, manifest: Manifest | dict, n_clips: int, classifier: Path | None) -> int:
     """Flash left for int16-expanded conv weights beside the int8 weights, the code
     (W16_CODE_RESERVE_BYTES), the self-test vectors that ``vector_counts`` places beside the int8
     weights (so expanding never costs a vector) and a classifier head's weights (one byte per
@@ -253,8 +254,9 @@ def generate_board_engine(int8: bytes, src: Path, board: BoardSpec, window_sampl
     """
     from edgel3_mote.export.codegen import generate_engine
 
-    args = dict(model_name=model_name, streaming=streaming, frontend_scratch_bytes=frontend_scratch_bytes,
-                use_dsp=board.dsp, w16_flash_bytes=w16_flash_bytes)
+    args: dict[str, Any] = dict(model_name=model_name, streaming=streaming,
+                                frontend_scratch_bytes=frontend_scratch_bytes, use_dsp=board.dsp,
+                                w16_flash_bytes=w16_flash_bytes)
     ram_budget = engine_ram_budget(board, window_samples)
     try:
         return generate_engine(int8, src, ram_budget=ram_budget, **args), ram_budget, None
@@ -271,7 +273,7 @@ def generate_board_engine(int8: bytes, src: Path, board: BoardSpec, window_sampl
         return engine, selftest_budget, why
 
 
-def _vector_windows(clips: list[Path], manifest: dict, seed: int,
+def _vector_windows(clips: list[Path], manifest: Manifest | dict, seed: int,
                     max_vectors: int = MAX_VECTORS) -> tuple[list[str], np.ndarray, str]:
     """One 1-s window per clip (the loudest, framed as get_embedding frames), as int16."""
     from edgel3_mote.compress.frontend import FrontendConfig
@@ -303,7 +305,7 @@ def _vector_windows(clips: list[Path], manifest: dict, seed: int,
     return names, pcm, source
 
 
-def _selftest_vectors(manifest: dict, int8: bytes, float_tflite: bytes, names, pcm) -> dict:
+def _selftest_vectors(manifest: Manifest | dict, int8: bytes, float_tflite: bytes, names, pcm) -> dict:
     import tensorflow as tf
 
     from edgel3_mote.compress.frontend import FrontendConfig, log_mel_spectrogram

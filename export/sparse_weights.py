@@ -87,7 +87,8 @@ def encode(filter_ohwi: np.ndarray, rice_k: int | None = None) -> SparseFilter:
     for j in range(k):  # remainder bits, most significant first
         bits[ones + 1 + j] = (gaps >> (k - 1 - j)) & 1
     per_channel = np.count_nonzero(f.reshape(f.shape[0], -1), axis=1)
-    return SparseFilter(tuple(int(d) for d in f.shape), np.packbits(bits), flat[pos].astype(np.int8), k,
+    out_c, kh, kw, in_c = (int(d) for d in f.shape)
+    return SparseFilter((out_c, kh, kw, in_c), np.packbits(bits), flat[pos].astype(np.int8), k,
                         int(per_channel.max()) if per_channel.size else 0)
 
 
