@@ -28,7 +28,7 @@ PORT_ARG    := $(if $(PORT),--port $(PORT) --baud $(BAUD),)
 
 help:
 	@echo "make demo                     set-up + export + run on QEMU + report (the main job)"
-	@echo "make test                     set-up + host tests + QEMU board tests"
+	@echo "make test                     set-up + lint + host tests + QEMU board tests"
 	@echo "make export   BOARD= MODEL= WEIGHTS=            generate + build build/<board>/<model>/"
 	@echo "make selftest BOARD= MODEL= WEIGHTS= CLIPS=     run the firmware self-test in QEMU"
 	@echo "make bench    BOARD= MODEL= WEIGHTS= CLIPS= REPORT= HOP= [PORT= BAUD=]   serial benchmark"
@@ -45,6 +45,7 @@ setup:
 	@tools/setup.sh
 
 test: setup
+	tools/lint.sh
 	$(PY) -m pytest tests board_tests $(PYTEST_ARGS)
 
 demo: setup

@@ -5,6 +5,7 @@
 ``EDGEL3_MOTE_RECORD_RESULTS=PATH`` (``make results``) it records the measurement into PATH instead,
 so the README's figures and the tests' checks are one measurement (see ``tools/results.py``).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,10 +23,12 @@ _recorded: dict[str, float] = {}
 
 def pytest_addoption(parser):
     group = parser.getgroup("edgel3-mote board tests")
-    group.addoption("--board", default="qemu-mps2-an386",
-                    help="board name (qemu-* boards are started in QEMU by the tests)")
-    group.addoption("--port", default=None,
-                    help="pyserial URL of a real board (e.g. /dev/ttyACM0); default: start QEMU")
+    group.addoption(
+        "--board", default="qemu-mps2-an386", help="board name (qemu-* boards are started in QEMU by the tests)"
+    )
+    group.addoption(
+        "--port", default=None, help="pyserial URL of a real board (e.g. /dev/ttyACM0); default: start QEMU"
+    )
     group.addoption("--baud", type=int, default=115200, help="baud rate for --port")
 
 
@@ -46,13 +49,15 @@ def figure(request, _results_figures):
         measured = float(measured)
         assert math.isfinite(measured), f"figure {key!r}: measured {measured}"
         if os.environ.get(RECORD_ENV):
-            _recorded[key] = int(measured) if float(measured).is_integer() and isinstance(fig["value"], int) \
-                else measured
+            _recorded[key] = (
+                int(measured) if float(measured).is_integer() and isinstance(fig["value"], int) else measured
+            )
             return
         tol = allowed_deviation(fig)
         assert abs(measured - fig["value"]) <= tol, (
             f"figure {key!r}: measured {measured}, README states {fig['value']} +- {tol:g} "
-            f"(run `make results` if the change is intended)")
+            f"(run `make results` if the change is intended)"
+        )
 
     return check
 

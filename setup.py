@@ -4,6 +4,7 @@
 repository root (the layout users browse), but install as ``edgel3_mote.compress`` etc.
 Everything else is declared in pyproject.toml.
 """
+
 from setuptools import find_namespace_packages, setup
 
 SUBPACKAGES = ["compress", "export", "firmware", "board_tests", "tools"]

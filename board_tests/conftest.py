@@ -7,6 +7,7 @@
 - ``--port URL``: a real board already flashed with the firmware of ``--board-project`` (or of the
   project built for ``--board``/``--board-model``).
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,11 @@ def pytest_addoption(parser):
     group = parser.getgroup("edgel3-mote board tests")
     group.addoption("--board-model", default="sea-64", help="model of the firmware under test (default sea-64)")
     group.addoption("--board-weights", default=None, help="trained weights (default: seeded random weights)")
-    group.addoption("--board-project", default=None,
-                    help="generated project directory of the firmware on the board (default: build/reuse)")
+    group.addoption(
+        "--board-project",
+        default=None,
+        help="generated project directory of the firmware on the board (default: build/reuse)",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +38,14 @@ def deployment(request):
     from edgel3_mote.board_tests.harness.deploy import resolve_deployment
 
     port = request.config.getoption("--port")
-    return resolve_deployment(request.config.getoption("--board"), request.config.getoption("--board-model"),
-                              request.config.getoption("--board-weights"),
-                              project=request.config.getoption("--board-project"),
-                              need_elf=port is None, log=lambda m: None)
+    return resolve_deployment(
+        request.config.getoption("--board"),
+        request.config.getoption("--board-model"),
+        request.config.getoption("--board-weights"),
+        project=request.config.getoption("--board-project"),
+        need_elf=port is None,
+        log=lambda m: None,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -46,8 +54,14 @@ def device(request, deployment):
     from edgel3_mote.board_tests.harness.deploy import open_board
 
     setup, elf = deployment
-    with open_board(setup, elf, port=request.config.getoption("--port"),
-                    baud=request.config.getoption("--baud"), infer_timeout=300, log=lambda m: None) as client:
+    with open_board(
+        setup,
+        elf,
+        port=request.config.getoption("--port"),
+        baud=request.config.getoption("--baud"),
+        infer_timeout=300,
+        log=lambda m: None,
+    ) as client:
         yield client
 
 
@@ -66,8 +80,10 @@ def windows(deployment):
     setup, _ = deployment
     clips = sorted((SHARED / "audio" / "cc0_animals").glob("*.mp3"))
     if len(clips) < 2:  # a broken checkout, not a reason to skip
-        pytest.fail(f"{SHARED}/audio/cc0_animals is missing: the board tests need the workplace's ../shared "
-                    f"folder (or EDGEL3_MOTE_SHARED pointing at it)")
+        pytest.fail(
+            f"{SHARED}/audio/cc0_animals is missing: the board tests need the workplace's ../shared "
+            f"folder (or EDGEL3_MOTE_SHARED pointing at it)"
+        )
     out = []
     for path in (clips[0], clips[-1]):
         audio, sr = read_audio(path)

@@ -2,9 +2,11 @@
 
 Uses its own project (board_tests/head_project.py: real SEA-64 + a 3-class head trained on its
 real embeddings of three animal recordings; cached, rebuilt when any input changes), starts its
-firmware in QEMU and checks: INFO announces the head, INFER with flag bit 1 returns logits identical to tflite-micro's run of the int8 head on the device's own
+firmware in QEMU and checks: INFO announces the head, INFER with flag bit 1 returns logits identical to
+tflite-micro's run of the int8 head on the device's own
 embedding, INFER without it answers exactly as before, and the bench reports the agreement.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -36,8 +38,7 @@ def head_deployment(request, tmp_path_factory):
     with gzip.open(src, "rb") as fin, open(weights, "wb") as fout:
         shutil.copyfileobj(fin, fout)
     info, _, clips = head_project(clips_dir, weights, BOARD)
-    setup, elf = resolve_deployment(BOARD, "sea-64", str(weights), project=str(info.project_dir),
-                                    log=lambda m: None)
+    setup, elf = resolve_deployment(BOARD, "sea-64", str(weights), project=str(info.project_dir), log=lambda m: None)
     return setup, elf, clips
 
 
@@ -81,8 +82,9 @@ def test_head_bench_reports_agreement(head_deployment, head_device, tmp_path):
     from edgel3_mote.board_tests.harness.bench_report import markdown
 
     setup, _, clips = head_deployment
-    results = run_bench(head_device, setup, clips, hop=0.5, layer_ticks=False, max_windows=2,
-                        progress=False, log=lambda m: None)
+    results = run_bench(
+        head_device, setup, clips, hop=0.5, layer_ticks=False, max_windows=2, progress=False, log=lambda m: None
+    )
     h = results["summary"]["head"]
     assert h["windows"] == results["summary"]["windows"] == 6
     assert h["logits_exact_windows"] == 6
@@ -90,6 +92,8 @@ def test_head_bench_reports_agreement(head_deployment, head_device, tmp_path):
     assert 0 < h["head_ticks_mean"] < results["summary"]["engine_ticks_mean"] / 10
     md = markdown(results)
     assert "## Classifier head" in md and f"{h['class_agreement_pct']:.1f} %" in md
-    print(f"\nhead on device: logits exact {h['logits_exact_windows']}/{h['windows']}, class agreement "
-          f"{h['class_agreement_pct']:.1f} %, clip votes {h['clip_vote_agreement_pct']:.1f} %, "
-          f"{h['head_ticks_mean']:,.0f} instructions per window")
+    print(
+        f"\nhead on device: logits exact {h['logits_exact_windows']}/{h['windows']}, class agreement "
+        f"{h['class_agreement_pct']:.1f} %, clip votes {h['clip_vote_agreement_pct']:.1f} %, "
+        f"{h['head_ticks_mean']:,.0f} instructions per window"
+    )

@@ -1,5 +1,6 @@
 """The device survives garbage and corruption and still answers correctly afterwards:
 random bytes, truncated frames, bad CRCs and oversized lengths, interleaved with valid commands."""
+
 import struct
 import time
 
@@ -21,11 +22,12 @@ def test_garbage_and_corruption_then_correct_answers(device, windows, tflm, rng)
     link = device.link
     for round_ in range(12):
         kind = round_ % 4
-        if kind == 0:    # random bytes, without sync pairs (those would begin a frame)
-            link.write(rng.bytes(int(rng.integers(1, 300))).replace(b"\xA5", b"\x5A"))
+        if kind == 0:  # random bytes, without sync pairs (those would begin a frame)
+            link.write(rng.bytes(int(rng.integers(1, 300))).replace(b"\xa5", b"\x5a"))
         elif kind == 1:  # oversized length: refused at the header
-            link.write(b"\xA5\x51" + struct.pack("<BBH", P.Cmd.PING, 200 + round_,
-                                                 int(rng.integers(P.MAX_PAYLOAD + 1, 65536))))
+            link.write(
+                b"\xa5\x51" + struct.pack("<BBH", P.Cmd.PING, 200 + round_, int(rng.integers(P.MAX_PAYLOAD + 1, 65536)))
+            )
             (r,) = _answers(device, 1, 10)
             assert (r.seq, r.status) == (200 + round_, P.Status.TOO_LONG)
         elif kind == 2:  # bad CRC
@@ -34,7 +36,7 @@ def test_garbage_and_corruption_then_correct_answers(device, windows, tflm, rng)
             link.write(bytes(f))
             (r,) = _answers(device, 1, 10)
             assert (r.seq, r.status) == (200 + round_, P.Status.BAD_CRC)
-        else:            # truncated frame, then silence until the device times it out
+        else:  # truncated frame, then silence until the device times it out
             f = P.encode_request(P.Cmd.PING, 200 + round_, rng.bytes(40))
             link.write(f[: int(rng.integers(3, len(f) - 1))])
             (r,) = _answers(device, 1, 60)

@@ -1,4 +1,5 @@
 """Memory reporting: stack painting, arena, no heap, consistent with the board's limits."""
+
 from edgel3_mote.export.boards import get_board
 
 

@@ -15,6 +15,7 @@ static RAM less the stack reservation plus the painted stack high-water (read fr
 firmware), front-end and engine instructions per window, the sparse layers' instructions per
 nonzero MAC, and the windows identical to tflite-micro.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,16 @@ def mote_bench(request):
         pytest.fail(f"{SHARED}/audio/cc0_animals is missing: this test needs the workplace's ../shared folder")
     setup, elf = resolve_deployment(BOARD, MODEL, None, need_elf=True, log=lambda m: None)
     with open_board(setup, elf, infer_timeout=900, log=lambda m: None) as client:
-        report = run_bench(client, setup, [clips[0]], hop=0.5, layer_ticks=True, max_windows=N_WINDOWS,
-                           progress=False, log=lambda m: None)
+        report = run_bench(
+            client,
+            setup,
+            [clips[0]],
+            hop=0.5,
+            layer_ticks=True,
+            max_windows=N_WINDOWS,
+            progress=False,
+            log=lambda m: None,
+        )
     project = json.loads((Path(setup.project_dir) / "project.json").read_text())
     return setup, elf, report, project
 
@@ -88,7 +97,9 @@ def test_serial_app_fits_the_mote_and_is_bit_exact(mote_bench, figure):
     sparse = [i for i, layer in enumerate(layers) if layer["weight_format"] == "sparse"]
     assert sparse
     per_nonzero = sum(ticks[i] for i in sparse) / sum(nonzero_macs(LayerInfo(**layers[i])) for i in sparse)
-    print(f"\n{MODEL} on {BOARD}: flash {use.flash_bytes:,} B, RAM {use.ram_bytes:,} B (ELF), {total_ram:,} B "
-          f"running; front-end {s['frontend_ticks_mean']:,.0f}, engine {s['engine_ticks_mean']:,.0f} instructions "
-          f"per window; sparse layers {per_nonzero:.3f} instructions per nonzero MAC")
+    print(
+        f"\n{MODEL} on {BOARD}: flash {use.flash_bytes:,} B, RAM {use.ram_bytes:,} B (ELF), {total_ram:,} B "
+        f"running; front-end {s['frontend_ticks_mean']:,.0f}, engine {s['engine_ticks_mean']:,.0f} instructions "
+        f"per window; sparse layers {per_nonzero:.3f} instructions per nonzero MAC"
+    )
     figure("mote.l3.sparse_instr_per_nonzero_mac", per_nonzero)

@@ -1,5 +1,6 @@
 """Parity on the board: the device embedding is byte-identical to tflite-micro run on the
 device's own spectrogram, and the device front-end agrees with the numpy reference."""
+
 import numpy as np
 
 

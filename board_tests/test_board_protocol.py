@@ -1,4 +1,5 @@
 """The protocol on the board: INFO is sane and every command is answered."""
+
 import numpy as np
 
 from edgel3_mote.board_tests.harness import protocol as P
@@ -33,10 +34,9 @@ def test_every_command_is_answered(device, info):
         P.Cmd.LAYERS: (P.encode_layers(0), P.Status.OK),
         P.Cmd.PING: (b"ping", P.Status.OK),
         P.Cmd.RESET: (b"", P.Status.OK),
-        P.Cmd.INFER: (b"\x00", P.Status.NOT_LOADED),           # after RESET
+        P.Cmd.INFER: (b"\x00", P.Status.NOT_LOADED),  # after RESET
         P.Cmd.GET_SPECTROGRAM: (P.encode_get_spectrogram(0), P.Status.NOT_LOADED),
-        P.Cmd.LOAD_AUDIO: (P.encode_load_audio(info["window_samples"], np.zeros(1, np.int16)),
-                           P.Status.BAD_OFFSET),
+        P.Cmd.LOAD_AUDIO: (P.encode_load_audio(info["window_samples"], np.zeros(1, np.int16)), P.Status.BAD_OFFSET),
         P.Cmd.SLIDE_AUDIO: (P.encode_slide_audio(0, 0), P.Status.BAD_ARG),
         0x55: (b"", P.Status.UNKNOWN_CMD),
     }

@@ -10,6 +10,7 @@ for byte; flash and RAM from the ELF within the board's limits (the H743 mote bu
 flash, 500,000 B RAM); and the running RAM -- static RAM less the stack reservation, plus the painted
 stack high-water -- below the ELF figure.
 """
+
 from __future__ import annotations
 
 import re
@@ -26,8 +27,12 @@ def selftest_run(request):
     board = get_board(request.config.getoption("--board"))
     if not board.runnable_in_qemu or request.config.getoption("--port"):
         pytest.skip(f"{board.name}: the self-test runs in QEMU only (semihosting); a real board runs the serial tests")
-    info = build_firmware_project(board, request.config.getoption("--board-model"),
-                                  weights=request.config.getoption("--board-weights"), log=lambda m: None)
+    info = build_firmware_project(
+        board,
+        request.config.getoption("--board-model"),
+        weights=request.config.getoption("--board-weights"),
+        log=lambda m: None,
+    )
     code, out = run_elf(board, info.selftest_elf, timeout=1800)
     return board, info, code, out
 
@@ -44,6 +49,8 @@ def test_selftest_passes_and_fits_the_board(selftest_run):
     high_water = int(re.search(r"stack high-water (\d+) of (\d+) bytes", out).group(1))
     running = use.ram_bytes - use.stack_bytes + high_water
     assert 0 < high_water < use.stack_bytes and running < use.ram_bytes
-    print(f"\n{info.model} on {board.name}: {n} windows exact; flash {use.flash_bytes:,} / {board.flash_size:,} B, "
-          f"RAM {use.ram_bytes:,} / {board.ram_size:,} B (ELF), {running:,} B running "
-          f"(stack high-water {high_water:,})")
+    print(
+        f"\n{info.model} on {board.name}: {n} windows exact; flash {use.flash_bytes:,} / {board.flash_size:,} B, "
+        f"RAM {use.ram_bytes:,} / {board.ram_size:,} B (ELF), {running:,} B running "
+        f"(stack high-water {high_water:,})"
+    )

@@ -4,6 +4,7 @@ embedding it reports is still byte-identical to tflite-micro on the device's own
 
 Small here; the long run (>= 500 windows) is the ROBUSTNESS.md command `edgel3-mote emulate --inject-faults`.
 """
+
 import pytest
 
 from edgel3_mote.board_tests.harness.cli import fault_summary
@@ -21,8 +22,17 @@ def test_every_embedding_is_exact_and_every_fault_recovered(request, deployment,
     setup, elf = deployment
     clips = synthesise_clips(tmp_path)
     with open_board(setup, elf, infer_timeout=8, log=lambda m: None, faults=0.15, fault_seed=7) as client:
-        results = run_bench(client, setup, clips, hop=0.25, layer_ticks=False, repeat_check=False,
-                            max_windows=WINDOWS // len(clips), progress=False, log=lambda m: None)
+        results = run_bench(
+            client,
+            setup,
+            clips,
+            hop=0.25,
+            layer_ticks=False,
+            repeat_check=False,
+            max_windows=WINDOWS // len(clips),
+            progress=False,
+            log=lambda m: None,
+        )
         faults = fault_summary(client)
     s = results["summary"]
     assert s["windows"] == WINDOWS and s["int8_exact_windows"] == WINDOWS

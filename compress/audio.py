@@ -10,6 +10,7 @@ same samples.
   (audioread), then ffmpeg for containers; empty or non-finite audio is an error naming the file.
 - :func:`resample` -- soxr "very high quality" through librosa.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,9 @@ def find_audio_files(items: str | os.PathLike | Iterable[str | os.PathLike], wha
         if p.is_dir():
             found = sorted(q for q in p.rglob("*") if is_audio_file(q))
             if not found:
-                raise InvalidInputError(f"no {what} files ({', '.join(AUDIO_EXTENSIONS)}) in folder {p}: "
-                                        f"give a folder with audio in it")
+                raise InvalidInputError(
+                    f"no {what} files ({', '.join(AUDIO_EXTENSIONS)}) in folder {p}: give a folder with audio in it"
+                )
             paths += found
         elif p.is_file():
             paths.append(p)
@@ -79,8 +81,9 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
         try:
             return read_audio_ffmpeg(path)
         except Exception:  # noqa: BLE001
-            raise InvalidInputError(f"could not decode audio file {path} ({exc}): give a wav/flac/ogg/mp3 "
-                                    f"file") from None
+            raise InvalidInputError(
+                f"could not decode audio file {path} ({exc}): give a wav/flac/ogg/mp3 file"
+            ) from None
 
 
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
@@ -106,5 +109,4 @@ def resample(audio: np.ndarray, sr: int, target_sr: int) -> np.ndarray:
         return audio
     import librosa
 
-    return librosa.resample(np.asarray(audio), orig_sr=int(sr), target_sr=int(target_sr), res_type="soxr_vhq",
-                            axis=0)
+    return librosa.resample(np.asarray(audio), orig_sr=int(sr), target_sr=int(target_sr), res_type="soxr_vhq", axis=0)

@@ -2,6 +2,7 @@
 
 Nothing heavy is imported here at module level; TensorFlow loads inside ``embed`` only.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,31 +12,45 @@ import warnings
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "models", help="list the model names, their input, embedding size and parameters",
+        "models",
+        help="list the model names, their input, embedding size and parameters",
         description="List every registry model name with its input, embedding size, parameter "
-                    "count (network only: the fixed front-end tables are not counted) and nonzero "
-                    "parameters (fewer for the pruned edgel3-* presets: their pruned conv weights are "
-                    "exact zeros).")
+        "count (network only: the fixed front-end tables are not counted) and nonzero "
+        "parameters (fewer for the pruned edgel3-* presets: their pruned conv weights are "
+        "exact zeros).",
+    )
     p.set_defaults(func=_cmd_models)
 
     p = subparsers.add_parser(
-        "embed", help="compute embeddings of audio files (writes <name>.npz per file)",
+        "embed",
+        help="compute embeddings of audio files (writes <name>.npz per file)",
         description="Compute embeddings every --hop-size seconds and write <name>.npz "
-                    "(arrays 'embedding' (T, D) and 'timestamps' (T,)) per audio file, like "
-                    "edgel3/openl3. Without --weights the model has seeded random weights.")
-    p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
-                   help="audio files (wav/flac/ogg/mp3...) or folders of them")
-    p.add_argument("--model", default="sea-64",
-                   help="registry model name (see `edgel3-mote models`; default sea-64)")
-    p.add_argument("--weights", default=None, metavar="PATH",
-                   help="original Keras 2 .h5 (or .h5.gz) weights for the model")
-    p.add_argument("-o", "--output-dir", default=None, metavar="DIR",
-                   help="where to write the .npz files (default: next to each input)")
+        "(arrays 'embedding' (T, D) and 'timestamps' (T,)) per audio file, like "
+        "edgel3/openl3. Without --weights the model has seeded random weights.",
+    )
+    p.add_argument(
+        "inputs", nargs="+", metavar="FILE_OR_DIR", help="audio files (wav/flac/ogg/mp3...) or folders of them"
+    )
+    p.add_argument("--model", default="sea-64", help="registry model name (see `edgel3-mote models`; default sea-64)")
+    p.add_argument(
+        "--weights", default=None, metavar="PATH", help="original Keras 2 .h5 (or .h5.gz) weights for the model"
+    )
+    p.add_argument(
+        "-o",
+        "--output-dir",
+        default=None,
+        metavar="DIR",
+        help="where to write the .npz files (default: next to each input)",
+    )
     p.add_argument("--suffix", default=None, help="output name <name>_<suffix>.npz")
-    p.add_argument("--hop-size", type=float, default=0.1, metavar="SECONDS",
-                   help="seconds between windows (default 0.1)")
-    p.add_argument("--no-centering", action="store_true",
-                   help="do not pad half a window before the audio (timestamps = window starts)")
+    p.add_argument(
+        "--hop-size", type=float, default=0.1, metavar="SECONDS", help="seconds between windows (default 0.1)"
+    )
+    p.add_argument(
+        "--no-centering",
+        action="store_true",
+        help="do not pad half a window before the audio (timestamps = window starts)",
+    )
     p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_embed)
@@ -89,8 +104,10 @@ def _cmd_embed(args) -> int:
     # Everything the user can get wrong is checked before TensorFlow loads.
     spec = get_spec(args.model)
     if spec.family == "avc":
-        raise InvalidInputError("l3-avc is the audio-visual training model, not an embedding "
-                                "model: use l3-melspec2, an edgel3-* preset or a sea-* model")
+        raise InvalidInputError(
+            "l3-avc is the audio-visual training model, not an embedding "
+            "model: use l3-melspec2, an edgel3-* preset or a sea-* model"
+        )
     _check_hop(args.hop_size)
     if args.batch_size < 1:
         raise InvalidInputError(f"invalid --batch-size {args.batch_size}: give a positive integer")
@@ -101,10 +118,17 @@ def _cmd_embed(args) -> int:
     from edgel3_mote.compress.embedding import process_file
 
     with _warnings_to_stderr():
-        outputs = process_file(paths, output_dir=args.output_dir, suffix=args.suffix,
-                               model=args.model, weights=args.weights,
-                               center=not args.no_centering, hop_size=args.hop_size,
-                               batch_size=args.batch_size, verbose=not args.quiet)
+        outputs = process_file(
+            paths,
+            output_dir=args.output_dir,
+            suffix=args.suffix,
+            model=args.model,
+            weights=args.weights,
+            center=not args.no_centering,
+            hop_size=args.hop_size,
+            batch_size=args.batch_size,
+            verbose=not args.quiet,
+        )
     for out in outputs:
         print(out)
     return 0

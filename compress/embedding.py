@@ -5,6 +5,7 @@ windows): mono downmix, resampling to the model rate, centering (``window // 2``
 the first sample, so timestamps are window centres), zero padding at the end so every sample
 is seen, then ``1 + (N_padded - window) // hop`` windows.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,17 +24,15 @@ DEFAULT_MODEL = "sea-64"
 
 # ---------------------------------------------------------------- validation helpers
 
+
 def _check_hop(hop_size) -> float:
-    if isinstance(hop_size, bool) or not isinstance(hop_size, Real) or not np.isfinite(hop_size) \
-            or hop_size <= 0:
-        raise InvalidInputError(f"invalid hop size {hop_size!r}: give a positive number of seconds, "
-                                f"e.g. 0.1")
+    if isinstance(hop_size, bool) or not isinstance(hop_size, Real) or not np.isfinite(hop_size) or hop_size <= 0:
+        raise InvalidInputError(f"invalid hop size {hop_size!r}: give a positive number of seconds, e.g. 0.1")
     return float(hop_size)
 
 
 def _check_sr(sr) -> int:
-    if isinstance(sr, bool) or not isinstance(sr, Real) or not np.isfinite(sr) or sr <= 0 \
-            or int(sr) != sr:
+    if isinstance(sr, bool) or not isinstance(sr, Real) or not np.isfinite(sr) or sr <= 0 or int(sr) != sr:
         raise InvalidInputError(f"invalid sample rate {sr!r}: give a positive integer in Hz")
     return int(sr)
 
@@ -51,11 +50,10 @@ def _as_mono(audio) -> np.ndarray:
     if not np.issubdtype(audio.dtype, np.number):
         raise InvalidInputError(f"audio has dtype {audio.dtype}: give a numeric array")
     if audio.ndim == 2:
-        audio = audio.mean(axis=1)      # (n_samples, n_channels), as soundfile reads it
+        audio = audio.mean(axis=1)  # (n_samples, n_channels), as soundfile reads it
     elif audio.ndim != 1:
-        raise InvalidInputError(f"audio has {audio.ndim} dimensions: give (n_samples,) or "
-                                f"(n_samples, n_channels)")
-    if np.issubdtype(audio.dtype, np.integer):     # PCM integers -> [-1, 1]
+        raise InvalidInputError(f"audio has {audio.ndim} dimensions: give (n_samples,) or (n_samples, n_channels)")
+    if np.issubdtype(audio.dtype, np.integer):  # PCM integers -> [-1, 1]
         audio = audio / float(np.iinfo(audio.dtype).max + 1)
     audio = audio.astype(np.float64)
     if not np.all(np.isfinite(audio)):
@@ -72,6 +70,7 @@ def _spec_of(spec_or_name):
 
 
 # ---------------------------------------------------------------- framing
+
 
 def frame_audio(audio, sr, spec_or_name, center: bool = True, hop_size: float = 0.1, source: str | None = None):
     """Cut ``audio`` into the model's windows: ``(frames (T, window) float32, timestamps (T,))``.
@@ -93,12 +92,16 @@ def frame_audio(audio, sr, spec_or_name, center: bool = True, hop_size: float = 
     audio = resample(audio, sr, target_sr)
     hop = int(round(hop_size * target_sr))
     if hop < 1:
-        raise InvalidInputError(f"hop size {hop_size} s is below one sample at {target_sr} Hz: "
-                                f"give at least {1 / target_sr:.2e} s")
+        raise InvalidInputError(
+            f"hop size {hop_size} s is below one sample at {target_sr} Hz: give at least {1 / target_sr:.2e} s"
+        )
     if audio.size < window:
-        warnings.warn(f"{what} is shorter than one window ({audio.size / target_sr:.3f} s < "
-                      f"{window / target_sr:.3f} s): it is zero-padded", EdgeL3MoteWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"{what} is shorter than one window ({audio.size / target_sr:.3f} s < "
+            f"{window / target_sr:.3f} s): it is zero-padded",
+            EdgeL3MoteWarning,
+            stacklevel=2,
+        )
     if center:
         audio = np.pad(audio, (window // 2, 0))
     n = audio.size
@@ -113,6 +116,7 @@ def frame_audio(audio, sr, spec_or_name, center: bool = True, hop_size: float = 
 
 # ---------------------------------------------------------------- models
 
+
 def _resolve_model(model, weights):
     """A registry name (built with ``weights``) or a tf_keras model -> (keras model, spec)."""
     import tf_keras as keras
@@ -122,30 +126,40 @@ def _resolve_model(model, weights):
     if isinstance(model, str):
         spec = get_spec(model)
         if spec.family == "avc":
-            raise InvalidInputError("l3-avc is the audio-visual training model, not an embedding "
-                                    "model: use l3-melspec2, an edgel3-* preset or a sea-* model")
+            raise InvalidInputError(
+                "l3-avc is the audio-visual training model, not an embedding "
+                "model: use l3-melspec2, an edgel3-* preset or a sea-* model"
+            )
         if weights is None:
-            warnings.warn(f"no weights given for {model}: using seeded RANDOM weights, the "
-                          f"embeddings are not meaningful", EdgeL3MoteWarning, stacklevel=3)
+            warnings.warn(
+                f"no weights given for {model}: using seeded RANDOM weights, the embeddings are not meaningful",
+                EdgeL3MoteWarning,
+                stacklevel=3,
+            )
         return build_model(model, weights=weights), spec
     if not isinstance(model, keras.Model):
-        raise InvalidInputError(f"invalid model {type(model).__name__}: give a registry name "
-                                f"(e.g. 'sea-64') or a tf_keras.Model")
+        raise InvalidInputError(
+            f"invalid model {type(model).__name__}: give a registry name (e.g. 'sea-64') or a tf_keras.Model"
+        )
     if weights is not None:
-        raise InvalidInputError("weights are only used with a model name: load them into your "
-                                "Keras model yourself, or pass the name")
+        raise InvalidInputError(
+            "weights are only used with a model name: load them into your Keras model yourself, or pass the name"
+        )
     name = getattr(model, "edgel3_model_name", None)
     if name is not None:
         return model, get_spec(name)
     shape = tuple(model.input_shape) if not isinstance(model.input_shape, list) else None
     if shape is None or len(shape) != 3 or shape[1] != 1:
-        raise InvalidInputError(f"model input shape {model.input_shape} is not (batch, 1, "
-                                f"n_samples) audio: give a full audio model (with front-end)")
+        raise InvalidInputError(
+            f"model input shape {model.input_shape} is not (batch, 1, "
+            f"n_samples) audio: give a full audio model (with front-end)"
+        )
     for candidate in ("sea-64", "l3-melspec2"):
         if get_spec(candidate).window_samples == shape[2]:
             return model, get_spec(candidate)
-    raise InvalidInputError(f"model input of {shape[2]} samples matches no known front-end "
-                            f"(8000 or 48000): give a registry model")
+    raise InvalidInputError(
+        f"model input of {shape[2]} samples matches no known front-end (8000 or 48000): give a registry model"
+    )
 
 
 def _check_batch_size(batch_size) -> int:
@@ -160,13 +174,21 @@ def _embed_frames(model, frames: np.ndarray, batch_size: int, verbose: bool) -> 
     outputs = []
     starts = range(0, len(frames), batch_size)
     for start in tqdm(starts, desc="windows", unit="batch", disable=not verbose):
-        batch = frames[start:start + batch_size, None, :]
+        batch = frames[start : start + batch_size, None, :]
         outputs.append(np.asarray(model(batch, training=False)))
     return np.concatenate(outputs, axis=0).astype(np.float32)
 
 
-def get_embedding(audio, sr, model=DEFAULT_MODEL, weights=None, center: bool = True,
-                  hop_size: float = 0.1, batch_size: int = 32, verbose: bool = False):
+def get_embedding(
+    audio,
+    sr,
+    model=DEFAULT_MODEL,
+    weights=None,
+    center: bool = True,
+    hop_size: float = 0.1,
+    batch_size: int = 32,
+    verbose: bool = False,
+):
     """Embeddings of ``audio`` every ``hop_size`` seconds: ``(embedding (T, D), timestamps (T,))``.
 
     ``model`` is a registry name (built with ``weights``, an original h5 / .h5.gz; without
@@ -177,13 +199,14 @@ def get_embedding(audio, sr, model=DEFAULT_MODEL, weights=None, center: bool = T
     hop_size = _check_hop(hop_size)
     _check_sr(sr)
     _check_center(center)
-    _as_mono(audio)                          # validate before building a model
+    _as_mono(audio)  # validate before building a model
     keras_model, spec = _resolve_model(model, weights)
     frames, timestamps = frame_audio(audio, sr, spec, center=center, hop_size=hop_size)
     return _embed_frames(keras_model, frames, batch_size, verbose), timestamps
 
 
 # ---------------------------------------------------------------- files
+
 
 def output_path(path, output_dir=None, suffix: str | None = None) -> Path:
     """``<output_dir or the file's folder>/<stem>[_<suffix>].npz`` (edgel3's naming)."""
@@ -192,9 +215,17 @@ def output_path(path, output_dir=None, suffix: str | None = None) -> Path:
     return Path(output_dir if output_dir else path.parent) / name
 
 
-def process_file(filepath, output_dir=None, suffix: str | None = None, model=DEFAULT_MODEL,
-                 weights=None, center: bool = True, hop_size: float = 0.1, batch_size: int = 32,
-                 verbose: bool = False):
+def process_file(
+    filepath,
+    output_dir=None,
+    suffix: str | None = None,
+    model=DEFAULT_MODEL,
+    weights=None,
+    center: bool = True,
+    hop_size: float = 0.1,
+    batch_size: int = 32,
+    verbose: bool = False,
+):
     """Embed one file or several and write ``<name>.npz`` (``embedding``, ``timestamps``) each.
 
     ``filepath`` is a path or a list of paths (folders are expanded). The model is built once.
@@ -213,12 +244,13 @@ def process_file(filepath, output_dir=None, suffix: str | None = None, model=DEF
     targets = [output_path(p, output_dir, suffix) for p in paths]
     clashes = sorted({str(t) for t in targets if targets.count(t) > 1})
     if clashes:
-        raise InvalidInputError(f"several inputs would write {clashes[0]}: give files with "
-                                f"different names or process them into different --output-dir")
+        raise InvalidInputError(
+            f"several inputs would write {clashes[0]}: give files with "
+            f"different names or process them into different --output-dir"
+        )
     keras_model, spec = _resolve_model(model, weights)
     outputs = []
-    for path, out in tqdm(list(zip(paths, targets)), desc="files", unit="file",
-                          disable=not verbose or len(paths) < 2):
+    for path, out in tqdm(list(zip(paths, targets)), desc="files", unit="file", disable=not verbose or len(paths) < 2):
         audio, sr = read_audio(path)
         frames, timestamps = frame_audio(audio, sr, spec, center=center, hop_size=hop_size, source=str(path))
         embedding = _embed_frames(keras_model, frames, batch_size, verbose=False)

@@ -17,6 +17,7 @@ not 20*log10: that is what the pretrained models saw, so we keep it.
 ``quantize_input`` is the host reference of the device's final step: the model's input affine
 (the 1-channel BatchNormalization) then TFLite's float->int8 QUANTIZE.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,8 +29,15 @@ import numpy as np
 from edgel3_mote.errors import InvalidInputError
 
 __all__ = [
-    "FrontendConfig", "SEA_FRONTEND", "L3_FRONTEND", "dft_kernels", "mel_matrix",
-    "log_mel_spectrogram", "quantize_input", "model_input_int8", "MelSpectrogram",
+    "FrontendConfig",
+    "SEA_FRONTEND",
+    "L3_FRONTEND",
+    "dft_kernels",
+    "mel_matrix",
+    "log_mel_spectrogram",
+    "quantize_input",
+    "model_input_int8",
+    "MelSpectrogram",  # noqa: F822  (built on first access by the module's __getattr__)
 ]
 
 
@@ -57,20 +65,24 @@ class FrontendConfig:
                 raise InvalidInputError(f"FrontendConfig.{field}={value!r} is invalid: give a positive integer")
         # kapre 0.1 asserts a power-of-two n_dft (and the device FFT is radix-2).
         if self.n_dft < 2 or self.n_dft & (self.n_dft - 1):
-            raise InvalidInputError(f"FrontendConfig.n_dft={self.n_dft} is not a power of two: "
-                                    f"use e.g. 1024 or 2048 as kapre 0.1 requires")
+            raise InvalidInputError(
+                f"FrontendConfig.n_dft={self.n_dft} is not a power of two: use e.g. 1024 or 2048 as kapre 0.1 requires"
+            )
         fmax = self.sr / 2.0 if self.fmax is None else float(self.fmax)
         if self.fmax is not None and fmax == self.sr / 2.0:
             # one canonical form, so configs read from files compare equal to the presets
             object.__setattr__(self, "fmax", None)
         if not 0.0 <= self.fmin < fmax <= self.sr / 2.0:
-            raise InvalidInputError(f"FrontendConfig fmin={self.fmin}, fmax={self.fmax} are invalid: "
-                                    f"need 0 <= fmin < fmax <= sr/2 = {self.sr / 2}")
+            raise InvalidInputError(
+                f"FrontendConfig fmin={self.fmin}, fmax={self.fmax} are invalid: "
+                f"need 0 <= fmin < fmax <= sr/2 = {self.sr / 2}"
+            )
         if self.norm not in (None, "slaney"):
             raise InvalidInputError(f"FrontendConfig.norm={self.norm!r} is unsupported: use 'slaney' or None")
         if self.amin <= 0 or self.dynamic_range <= 0 or self.power_melgram <= 0:
-            raise InvalidInputError("FrontendConfig amin, dynamic_range and power_melgram must be positive: "
-                                    "fix the configuration")
+            raise InvalidInputError(
+                "FrontendConfig amin, dynamic_range and power_melgram must be positive: fix the configuration"
+            )
 
     @property
     def n_bins(self) -> int:
@@ -100,22 +112,27 @@ class FrontendConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names
         if unknown:
-            raise InvalidInputError(f"unknown front-end config keys {sorted(unknown)}: "
-                                    f"expected a subset of {sorted(names)}")
+            raise InvalidInputError(
+                f"unknown front-end config keys {sorted(unknown)}: expected a subset of {sorted(names)}"
+            )
         return cls(**dict(data))
 
     @classmethod
     def from_kapre_config(cls, config: Mapping[str, Any]) -> "FrontendConfig":
         """From a kapre 0.1 ``Melspectrogram`` layer config (as stored in a Keras 2 h5)."""
         if config.get("power_spectrogram", 2.0) != 2.0:
-            raise InvalidInputError("kapre Melspectrogram with power_spectrogram != 2 is not supported: "
-                                    "kapre 0.1 itself requires 2.0")
+            raise InvalidInputError(
+                "kapre Melspectrogram with power_spectrogram != 2 is not supported: kapre 0.1 itself requires 2.0"
+            )
         if config.get("padding", "same") != "same":
             raise InvalidInputError(f"kapre padding {config.get('padding')!r} is unsupported: only 'same'")
         norm = config.get("norm", 1)
         return cls(
-            sr=int(config["sr"]), n_dft=int(config["n_dft"]), n_hop=int(config["n_hop"]),
-            n_mels=int(config["n_mels"]), fmin=float(config.get("fmin", 0.0)),
+            sr=int(config["sr"]),
+            n_dft=int(config["n_dft"]),
+            n_hop=int(config["n_hop"]),
+            n_mels=int(config["n_mels"]),
+            fmin=float(config.get("fmin", 0.0)),
             fmax=None if config.get("fmax") is None else float(config["fmax"]),
             power_melgram=float(config.get("power_melgram", 1.0)),
             return_decibel=bool(config.get("return_decibel_melgram", False)),
@@ -167,8 +184,16 @@ def _mel_matrix_cached(cfg: FrontendConfig) -> np.ndarray:
         # L3's 256 htk bands over 1025 bins leave bands 0 and 7 empty; kapre's matrices have them
         # empty too (they floor at amin, as the pretrained models saw), so the warning is noise.
         warnings.filterwarnings("ignore", "Empty filters detected", UserWarning)
-        mel = librosa.filters.mel(sr=cfg.sr, n_fft=cfg.n_dft, n_mels=cfg.n_mels, fmin=cfg.fmin,
-                                  fmax=cfg.fmax_hz, htk=cfg.htk, norm=cfg.norm, dtype=np.float32)
+        mel = librosa.filters.mel(
+            sr=cfg.sr,
+            n_fft=cfg.n_dft,
+            n_mels=cfg.n_mels,
+            fmin=cfg.fmin,
+            fmax=cfg.fmax_hz,
+            htk=cfg.htk,
+            norm=cfg.norm,
+            dtype=np.float32,
+        )
     out = np.ascontiguousarray(mel.T, dtype=np.float32)
     out.setflags(write=False)
     return out
@@ -187,7 +212,7 @@ def _frames(audio: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
     right = cfg.pad_total(n) - left
     padded = np.pad(audio.astype(np.float64), ((0, 0), (left, right)))
     windows = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_dft, axis=-1)
-    return windows[:, ::cfg.n_hop][:, :n_frames]
+    return windows[:, :: cfg.n_hop][:, :n_frames]
 
 
 def log_mel_spectrogram(audio, cfg: FrontendConfig, real=None, imag=None, mel=None) -> np.ndarray:
@@ -199,8 +224,9 @@ def log_mel_spectrogram(audio, cfg: FrontendConfig, real=None, imag=None, mel=No
     """
     audio = np.asarray(audio)
     if audio.ndim not in (1, 2) or audio.shape[-1] == 0:
-        raise InvalidInputError(f"audio of shape {audio.shape} is invalid: give (n_samples,) or "
-                                f"(batch, n_samples) with n_samples > 0")
+        raise InvalidInputError(
+            f"audio of shape {audio.shape} is invalid: give (n_samples,) or (batch, n_samples) with n_samples > 0"
+        )
     if not np.all(np.isfinite(audio)):
         raise InvalidInputError("audio contains NaN or Inf: clean the signal first")
     batch = audio[None] if audio.ndim == 1 else audio
@@ -212,18 +238,18 @@ def log_mel_spectrogram(audio, cfg: FrontendConfig, real=None, imag=None, mel=No
     imag = np.asarray(imag, np.float64).reshape(cfg.n_dft, cfg.n_bins)
     mel = np.asarray(mel, np.float64).reshape(cfg.n_bins, cfg.n_mels)
 
-    frames = _frames(batch, cfg)                                     # (B, T, n_dft)
+    frames = _frames(batch, cfg)  # (B, T, n_dft)
     b, t = frames.shape[:2]
     flat = frames.reshape(b * t, cfg.n_dft)  # one BLAS GEMM: a batched 3-D matmul is ~15x slower
-    power = (flat @ real) ** 2 + (flat @ imag) ** 2                  # (B*T, n_bins)
-    out = (power @ mel).reshape(b, t, cfg.n_mels)                    # (B, T, n_mels)
+    power = (flat @ real) ** 2 + (flat @ imag) ** 2  # (B*T, n_bins)
+    out = (power @ mel).reshape(b, t, cfg.n_mels)  # (B, T, n_mels)
     if cfg.power_melgram != 2.0:
         out = np.sqrt(out) ** cfg.power_melgram
     if cfg.return_decibel:
         out = 10.0 * np.log10(np.maximum(out, cfg.amin))
         out = out - out.max(axis=(1, 2), keepdims=True)
         out = np.maximum(out, -cfg.dynamic_range)
-    out = np.transpose(out, (0, 2, 1)).astype(np.float32)            # (B, n_mels, T)
+    out = np.transpose(out, (0, 2, 1)).astype(np.float32)  # (B, n_mels, T)
     return out[0] if audio.ndim == 1 else out
 
 
@@ -237,8 +263,8 @@ def quantize_input(spec_db, input_affine, scale: float, zero_point: int) -> np.n
     a, b = input_affine
     x = np.asarray(spec_db, dtype=np.float32)
     y = x * np.float32(a) + np.float32(b)
-    q = (y / np.float32(scale)).astype(np.float64)                   # the float32 quotient, exactly
-    q = np.sign(q) * np.floor(np.abs(q) + 0.5)                       # std::round, exact in float64
+    q = (y / np.float32(scale)).astype(np.float64)  # the float32 quotient, exactly
+    q = np.sign(q) * np.floor(np.abs(q) + 0.5)  # std::round, exact in float64
     q = np.clip(q, -1024, 1024).astype(np.int32) + int(zero_point)
     return np.clip(q, -128, 127).astype(np.int8)
 
@@ -283,34 +309,46 @@ def _keras_layer_class():
             real, imag = dft_kernels(cfg)
             shape = (cfg.n_dft, 1, 1, cfg.n_bins)
             self.real_kernels = self.add_weight(
-                name="real_kernels", shape=shape, dtype="float32", trainable=False,
-                initializer=keras.initializers.Constant(real.reshape(shape)))
+                name="real_kernels",
+                shape=shape,
+                dtype="float32",
+                trainable=False,
+                initializer=keras.initializers.Constant(real.reshape(shape)),
+            )
             self.imag_kernels = self.add_weight(
-                name="imag_kernels", shape=shape, dtype="float32", trainable=False,
-                initializer=keras.initializers.Constant(imag.reshape(shape)))
+                name="imag_kernels",
+                shape=shape,
+                dtype="float32",
+                trainable=False,
+                initializer=keras.initializers.Constant(imag.reshape(shape)),
+            )
             self.freq2mel = self.add_weight(
-                name="Variable", shape=(cfg.n_bins, cfg.n_mels), dtype="float32", trainable=False,
-                initializer=keras.initializers.Constant(mel_matrix(cfg)))
+                name="Variable",
+                shape=(cfg.n_bins, cfg.n_mels),
+                dtype="float32",
+                trainable=False,
+                initializer=keras.initializers.Constant(mel_matrix(cfg)),
+            )
             super().build(input_shape)
 
         def call(self, inputs):
             cfg = self.cfg
             x = tf.cast(inputs, tf.float32)
             if x.shape.rank == 3:
-                x = x[:, 0, :]                                     # kapre: mono channel 0
-            x = x[:, :, None, None]                                # (B, n, 1, 1)
+                x = x[:, 0, :]  # kapre: mono channel 0
+            x = x[:, :, None, None]  # (B, n, 1, 1)
             strides = (1, cfg.n_hop, 1, 1)
             re = tf.nn.conv2d(x, self.real_kernels, strides=strides, padding="SAME")
             im = tf.nn.conv2d(x, self.imag_kernels, strides=strides, padding="SAME")
-            power = tf.square(re[:, :, 0, :]) + tf.square(im[:, :, 0, :])   # (B, T, n_bins)
-            out = tf.matmul(power, self.freq2mel)                  # (B, T, n_mels)
+            power = tf.square(re[:, :, 0, :]) + tf.square(im[:, :, 0, :])  # (B, T, n_bins)
+            out = tf.matmul(power, self.freq2mel)  # (B, T, n_mels)
             if cfg.power_melgram != 2.0:
                 out = tf.pow(tf.sqrt(out), cfg.power_melgram)
             if cfg.return_decibel:
                 out = 10.0 * tf.math.log(tf.maximum(out, cfg.amin)) / np.float32(np.log(10.0))
                 out = out - tf.reduce_max(out, axis=(1, 2), keepdims=True)
                 out = tf.maximum(out, -cfg.dynamic_range)
-            return tf.transpose(out, (0, 2, 1))[..., None]        # (B, n_mels, T, 1)
+            return tf.transpose(out, (0, 2, 1))[..., None]  # (B, n_mels, T, 1)
 
         def compute_output_shape(self, input_shape):
             n = input_shape[-1]

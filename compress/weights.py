@@ -19,6 +19,7 @@ until everything has been checked, so a failed load leaves the model untouched.
 Nested groups list trainable weights before non-trainable ones (Keras 2 ``Model.weights``),
 so a layer's weights are gathered by name, and layers are ordered by first appearance.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,7 +43,8 @@ NETWORK_CONTAINERS = {"vision_model": "vision", "audio_model": "audio"}
 @dataclass
 class SourceLayer:
     """One layer's weights as stored in the file."""
-    container: str | None      # top-level group when the layer sits inside a nested model
+
+    container: str | None  # top-level group when the layer sits inside a nested model
     name: str
     weights: dict[str, np.ndarray]  # short name ('kernel', 'gamma', ...) -> array, file order
 
@@ -54,19 +56,22 @@ class SourceLayer:
 @dataclass
 class LoadReport:
     """What a load did: how many arrays came from the file, and what was left over."""
+
     path: str
-    layout: str                 # full-model | weights-only | avc-single-gpu | avc-multi-gpu
+    layout: str  # full-model | weights-only | avc-single-gpu | avc-multi-gpu
     keras_version: str | None
     matched_layers: int = 0
     matched_arrays: int = 0
     file_arrays: int = 0
-    modes: dict[str, str] = field(default_factory=dict)   # target part -> by-name | by-position
+    modes: dict[str, str] = field(default_factory=dict)  # target part -> by-name | by-position
     unused_layers: list[str] = field(default_factory=list)
     frontend_from_file: bool = False
 
     def summary(self) -> str:
-        return (f"{self.matched_arrays} of {self.file_arrays} arrays from {Path(self.path).name} "
-                f"({self.layout}; {', '.join(f'{k}: {v}' for k, v in self.modes.items())})")
+        return (
+            f"{self.matched_arrays} of {self.file_arrays} arrays from {Path(self.path).name} "
+            f"({self.layout}; {', '.join(f'{k}: {v}' for k, v in self.modes.items())})"
+        )
 
 
 def _kind(short_names: list[str], ndims: list[int]) -> str:
@@ -98,8 +103,9 @@ def _plain_h5(path: Path) -> Iterator[Path]:
             shutil.copyfileobj(fin, fout)
     except (OSError, EOFError) as exc:
         os.unlink(tmp)
-        raise WeightsError(f"{path} is not a valid gzip file ({exc}): re-download it or give the "
-                           f"uncompressed .h5") from None
+        raise WeightsError(
+            f"{path} is not a valid gzip file ({exc}): re-download it or give the uncompressed .h5"
+        ) from None
     try:
         yield Path(tmp)
     finally:
@@ -118,14 +124,18 @@ def read_weight_file(path: str | os.PathLike) -> tuple[str, str | None, list[Sou
         try:
             f = h5py.File(h5_path, "r")
         except OSError as exc:
-            raise WeightsError(f"{path} is not a readable HDF5 file ({exc}): it is corrupt or not a "
-                               f"Keras .h5; re-download or re-export it") from None
+            raise WeightsError(
+                f"{path} is not a readable HDF5 file ({exc}): it is corrupt or not a "
+                f"Keras .h5; re-download or re-export it"
+            ) from None
         with f:
             full_model = "model_weights" in f
             root = f["model_weights"] if full_model else f
             if "layer_names" not in root.attrs:
-                raise WeightsError(f"{path} has no Keras 2 layer list (attribute 'layer_names'): "
-                                   f"give a Keras 2 .h5 model or weights file")
+                raise WeightsError(
+                    f"{path} has no Keras 2 layer list (attribute 'layer_names'): "
+                    f"give a Keras 2 .h5 model or weights file"
+                )
             version = root.attrs.get("keras_version", f.attrs.get("keras_version"))
             version = _decode([version])[0] if version is not None else None
             layers: list[SourceLayer] = []
@@ -151,23 +161,24 @@ def _read_group(path: Path, root, group_name: str) -> list[SourceLayer]:
             sub = prefix.split("/")[-1] if prefix else group_name
             short = short.split(":")[0]
             key = sub
-            while short in grouped.get(key, {}):   # same name again: a different layer
+            while short in grouped.get(key, {}):  # same name again: a different layer
                 key += "'"
             grouped.setdefault(key, {})[short] = np.asarray(group[weight_name][()])
     except (KeyError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path}: layer {group_name!r} is damaged ({exc}): the file is corrupt; "
-                           f"re-download or re-export it") from None
+        raise WeightsError(
+            f"{path}: layer {group_name!r} is damaged ({exc}): the file is corrupt; re-download or re-export it"
+        ) from None
     nested = len(grouped) > 1 or (len(grouped) == 1 and next(iter(grouped)) != group_name)
-    return [SourceLayer(group_name if nested else None, name.rstrip("'"), ws)
-            for name, ws in grouped.items()]
+    return [SourceLayer(group_name if nested else None, name.rstrip("'"), ws) for name, ws in grouped.items()]
 
 
 # ---------------------------------------------------------------- network segments
 
+
 def _family_of_names(names: list[str], has_frontend: bool) -> str:
     for n in names:
         if n.endswith("_embedding_layer"):
-            return n.split("_")[0]          # 'audio' | 'vision'
+            return n.split("_")[0]  # 'audio' | 'vision'
     return "audio" if has_frontend else "any"
 
 
@@ -223,6 +234,7 @@ def _roles(kinds: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------- target side
+
 
 def _target_kind(layer) -> str:
     import tf_keras as keras
@@ -285,8 +297,7 @@ def load_weights(model, path: str | os.PathLike) -> LoadReport:
     case the model is left exactly as it was.
     """
     layout, version, layers = read_weight_file(path)
-    report = LoadReport(str(path), layout, version,
-                        file_arrays=sum(len(l.weights) for l in layers))
+    report = LoadReport(str(path), layout, version, file_arrays=sum(len(l.weights) for l in layers))
     segments = _source_segments(layers)
     used: set[int] = set()
     assignments: list[tuple[object, np.ndarray]] = []
@@ -297,17 +308,20 @@ def load_weights(model, path: str | os.PathLike) -> LoadReport:
             report.modes[part_name] = mode
             assignments += _check_pairs(pairs, part_name, path, report, used)
         except WeightsError:
-            missing = [t.name for t in targets if _target_kind(t) != "frontend"
-                       and t.name not in {l.name for l in source}]
+            missing = [
+                t.name for t in targets if _target_kind(t) != "frontend" and t.name not in {l.name for l in source}
+            ]
             found = sum(_target_kind(t) != "frontend" for t in targets) - len(missing)
             if missing and found > len(missing):
                 # Most names match, so this is the same naming with layers missing, not a
                 # renumbered checkpoint: name what is missing rather than a position mismatch.
-                raise WeightsError(f"{path}: no layer {', '.join(map(repr, missing))} for "
-                                   f"{part_name!r} in the file: give the weights file of this "
-                                   f"model") from None
+                raise WeightsError(
+                    f"{path}: no layer {', '.join(map(repr, missing))} for "
+                    f"{part_name!r} in the file: give the weights file of this "
+                    f"model"
+                ) from None
             raise
-    for variable, array in assignments:       # everything checked: now assign
+    for variable, array in assignments:  # everything checked: now assign
         variable.assign(array.astype(variable.dtype.as_numpy_dtype))
     report.matched_arrays = len(assignments)
     report.unused_layers = [l.name for l in layers if id(l) not in used and l.kind != "other"]
@@ -319,7 +333,7 @@ def _check_pairs(pairs, part_name, path, report, used) -> list[tuple[object, np.
     assignments = []
     for target, src in pairs:
         if src is None:
-            continue                      # front-end not in the file: keep the computed one
+            continue  # front-end not in the file: keep the computed one
         if src.kind == "frontend":
             report.frontend_from_file = True
         used.add(id(src))
@@ -328,25 +342,32 @@ def _check_pairs(pairs, part_name, path, report, used) -> list[tuple[object, np.
             array = _source_array(src, short)
             where = f"{path}: layer {target.name!r} of {part_name!r} (file layer {src.name!r})"
             if array is None:
-                raise WeightsError(f"{where} has no {short!r} weight: the file is for a "
-                                   f"different architecture")
+                raise WeightsError(f"{where} has no {short!r} weight: the file is for a different architecture")
             if tuple(array.shape) != tuple(variable.shape):
-                raise WeightsError(f"{where}: {short!r} has shape {tuple(array.shape)} in the "
-                                   f"file but {tuple(variable.shape)} in the model: the file is "
-                                   f"for a different architecture")
+                raise WeightsError(
+                    f"{where}: {short!r} has shape {tuple(array.shape)} in the "
+                    f"file but {tuple(variable.shape)} in the model: the file is "
+                    f"for a different architecture"
+                )
             assignments.append((variable, array))
     return assignments
 
 
 def _pick_segment(segments, family, part_name, path) -> list[SourceLayer]:
-    order = {"audio": ["audio", "any"], "vision": ["vision", "any"], "head": ["head"],
-             "any": ["audio", "any", "vision"]}[family]
+    order = {
+        "audio": ["audio", "any"],
+        "vision": ["vision", "any"],
+        "head": ["head"],
+        "any": ["audio", "any", "vision"],
+    }[family]
     for key in order:
         if key in segments:
             return segments[key]
-    raise WeightsError(f"{path} holds no {family} network for {part_name!r} (it has: "
-                       f"{', '.join(sorted(segments)) or 'no weights'}): give a weights file of "
-                       f"this model")
+    raise WeightsError(
+        f"{path} holds no {family} network for {part_name!r} (it has: "
+        f"{', '.join(sorted(segments)) or 'no weights'}): give a weights file of "
+        f"this model"
+    )
 
 
 def _match(targets, source, part_name, family, path):
@@ -362,10 +383,12 @@ def _match(targets, source, part_name, family, path):
     for target, role in zip(targets, _roles([_target_kind(t) for t in targets])):
         src = source_roles.get(role)
         if src is None and role != "frontend":
-            raise WeightsError(f"{path}: no weights for layer {target.name!r} ({role}) of "
-                               f"{part_name!r}: the file's {family} network has "
-                               f"{sum(l.kind == 'conv' for l in source)} convs and "
-                               f"{sum(l.kind == 'bn' for l in source)} BNs; give the weights "
-                               f"file of this model")
+            raise WeightsError(
+                f"{path}: no weights for layer {target.name!r} ({role}) of "
+                f"{part_name!r}: the file's {family} network has "
+                f"{sum(l.kind == 'conv' for l in source)} convs and "
+                f"{sum(l.kind == 'bn' for l in source)} BNs; give the weights "
+                f"file of this model"
+            )
         pairs.append((target, src))
     return pairs, "by-position"

@@ -8,6 +8,7 @@ Sub-packages (each a top-level folder of the repository):
 - ``edgel3_mote.firmware``    the C side: kernels, on-device front-end, boards, protocol.
 - ``edgel3_mote.board_tests`` the serial host harness and on-target tests.
 """
+
 import os as _os
 
 # TF-MOT only accepts tf_keras (Keras 2) models; this must be set before TensorFlow is

@@ -15,6 +15,7 @@ Ctrl-C never leaves a partial output under the final name. On success:
 ``check_output_dir`` makes the same decision up front, so the CLI can refuse before any long work
 (an output path that is a file, a path under a file, a read-only folder, ``-o .``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -124,14 +125,16 @@ def _conflicts(folder: Path, rels: Iterable[str], command: str, legacy: Legacy |
                 break
         else:
             target = folder / rel
-            if os.path.lexists(target) and (target.is_dir() and not target.is_symlink()
-                                            or not (owned.get(rel) == command or legacy_ok)):
+            if os.path.lexists(target) and (
+                target.is_dir() and not target.is_symlink() or not (owned.get(rel) == command or legacy_ok)
+            ):
                 bad.append(target)
     return sorted(set(bad))
 
 
-def check_output_dir(path: str | os.PathLike, command: str, names: Iterable[str] = (),
-                     legacy: Legacy | None = None, flag: str = "-o") -> Path:
+def check_output_dir(
+    path: str | os.PathLike, command: str, names: Iterable[str] = (), legacy: Legacy | None = None, flag: str = "-o"
+) -> Path:
     """Refuse, with one line naming the path and the fix, an output folder ``command`` cannot use.
 
     ``names`` are the files (and sub-folders) ``command`` will write directly in the folder, those
@@ -142,26 +145,33 @@ def check_output_dir(path: str | os.PathLike, command: str, names: Iterable[str]
     where = path.absolute()
     cwd = Path.cwd().resolve()
     if where.resolve() == cwd or where.resolve() in cwd.parents:
-        raise InvalidInputError(f"{flag} {path} is the current folder (or one above it): the output would mix with "
-                                f"everything in it; give a new folder, e.g. {flag} runs/{command.replace(' ', '-')}")
+        raise InvalidInputError(
+            f"{flag} {path} is the current folder (or one above it): the output would mix with "
+            f"everything in it; give a new folder, e.g. {flag} runs/{command.replace(' ', '-')}"
+        )
     if os.path.lexists(path) and not path.is_dir():
-        raise InvalidInputError(f"{flag} {path} is a file, not a folder: give a folder path (the file is left "
-                                f"as it is)")
+        raise InvalidInputError(
+            f"{flag} {path} is a file, not a folder: give a folder path (the file is left as it is)"
+        )
     existing = where
     while not os.path.lexists(existing):
         existing = existing.parent
     if not existing.is_dir():
-        raise InvalidInputError(f"cannot create {flag} {path}: {existing} is a file, not a folder; choose an output "
-                                f"folder elsewhere")
+        raise InvalidInputError(
+            f"cannot create {flag} {path}: {existing} is a file, not a folder; choose an output folder elsewhere"
+        )
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise InvalidInputError(f"cannot write in {existing} (permission denied): choose a writable output folder "
-                                f"with {flag}")
+        raise InvalidInputError(
+            f"cannot write in {existing} (permission denied): choose a writable output folder with {flag}"
+        )
     if path.is_dir():  # sub-folders are merged into file by file: only files can conflict here
         files = [n for n in names if not ((path / n).is_dir() and not (path / n).is_symlink())]
         bad = _conflicts(path, files, command, legacy)
         if bad:
-            raise InvalidInputError(f"{bad[0]} already exists and was not written by `edgel3-mote {command}`: move "
-                                    f"it away or give another {flag} folder (nothing was written)")
+            raise InvalidInputError(
+                f"{bad[0]} already exists and was not written by `edgel3-mote {command}`: move "
+                f"it away or give another {flag} folder (nothing was written)"
+            )
     return path
 
 
@@ -174,18 +184,28 @@ def _files_under(root: Path) -> list[str]:
 
 
 def _write_marker(folder: Path, files: dict[str, str]) -> None:
-    atomic_write_text(folder / OUTPUT_MARKER, json.dumps({
-        "about": "files written here by edgel3-mote, with the command that wrote each; a rerun of that command "
-                 "may replace them, nothing else in this folder is touched", "files": dict(sorted(files.items()))},
-        indent=1) + "\n")
+    atomic_write_text(
+        folder / OUTPUT_MARKER,
+        json.dumps(
+            {
+                "about": "files written here by edgel3-mote, with the command that wrote each; a rerun of that command "
+                "may replace them, nothing else in this folder is touched",
+                "files": dict(sorted(files.items())),
+            },
+            indent=1,
+        )
+        + "\n",
+    )
 
 
 def _merge(tmp: Path, dest: Path, command: str, legacy: Legacy | None) -> None:
     new = _files_under(tmp)
     bad = _conflicts(dest, new, command, legacy)
     if bad:
-        raise InvalidInputError(f"{bad[0]} already exists and was not written by `edgel3-mote {command}`: move it "
-                                f"away or give another output folder (nothing was changed)")
+        raise InvalidInputError(
+            f"{bad[0]} already exists and was not written by `edgel3-mote {command}`: move it "
+            f"away or give another output folder (nothing was changed)"
+        )
     previous = _marker(dest)
     for rel in new:
         target = dest / rel
@@ -222,8 +242,13 @@ def atomic_dir(path: str | os.PathLike, command: str = "edgel3-mote", legacy: Le
     if not in_place:
         path.parent.mkdir(parents=True, exist_ok=True)
     # inside an existing folder (its parent may not be writable), else beside the new one
-    tmp = Path(tempfile.mkdtemp(dir=path if in_place else path.parent,
-                                prefix=".edgel3-mote-" if in_place else f".{path.name}.", suffix=".tmp"))
+    tmp = Path(
+        tempfile.mkdtemp(
+            dir=path if in_place else path.parent,
+            prefix=".edgel3-mote-" if in_place else f".{path.name}.",
+            suffix=".tmp",
+        )
+    )
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp gives 0700

@@ -5,6 +5,7 @@ its own ``cli`` module, so the package that owns a job owns its command line too
 modules must import nothing heavy at module level (TensorFlow is imported inside the
 handlers), so ``edgel3-mote --help`` answers at once.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,14 +23,14 @@ from edgel3_mote.quiet import fd2_muted
 
 # Order here is the order in `--help`: the data flow compress -> export -> firmware -> board.
 COMMAND_MODULES = [
-    "edgel3_mote.compress.cli",            # models, embed
-    "edgel3_mote.compress.pruning.cli",    # prune, sensitivity
-    "edgel3_mote.compress.retrain.cli",    # distill, finetune, jobs
-    "edgel3_mote.export.evaluate_cli",     # evaluate (runs export.embedders)
-    "edgel3_mote.export.cli",              # export tflite|report|carrays|firmware
+    "edgel3_mote.compress.cli",  # models, embed
+    "edgel3_mote.compress.pruning.cli",  # prune, sensitivity
+    "edgel3_mote.compress.retrain.cli",  # distill, finetune, jobs
+    "edgel3_mote.export.evaluate_cli",  # evaluate (runs export.embedders)
+    "edgel3_mote.export.cli",  # export tflite|report|carrays|firmware
     "edgel3_mote.board_tests.harness.selftest_cli",  # selftest
-    "edgel3_mote.board_tests.harness.cli",         # bench, emulate, demo
-    "edgel3_mote.board_tests.harness.sweep",       # sweep (compress -> export -> mote, per sparsity)
+    "edgel3_mote.board_tests.harness.cli",  # bench, emulate, demo
+    "edgel3_mote.board_tests.harness.sweep",  # sweep (compress -> export -> mote, per sparsity)
 ]
 
 

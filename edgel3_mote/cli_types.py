@@ -2,6 +2,7 @@
 
 A bad value gives argparse's one-line ``error: argument --x: ...`` and exit 2.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -3,6 +3,7 @@
 - :func:`cosine_similarity` -- how every report compares two embeddings;
 - :func:`sha256_file` -- how every cache key and build record fingerprints a file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,8 +23,9 @@ def cosine_similarity(a, b) -> np.ndarray | float:
     a2, b2 = a64.reshape(len(a64) if not vector else 1, -1), b64.reshape(len(b64) if not vector else 1, -1)
     na, nb = np.linalg.norm(a2, axis=1), np.linalg.norm(b2, axis=1)
     denom = na * nb
-    cos = np.where(denom > 0, np.sum(a2 * b2, axis=1) / np.where(denom > 0, denom, 1.0),
-                   np.where((na == 0) & (nb == 0), 1.0, 0.0))
+    cos = np.where(
+        denom > 0, np.sum(a2 * b2, axis=1) / np.where(denom > 0, denom, 1.0), np.where((na == 0) & (nb == 0), 1.0, 0.0)
+    )
     return float(cos[0]) if vector else cos
 
 

@@ -1,4 +1,5 @@
 """Silence what a user cannot act on: C libraries that write to file descriptor 2 directly."""
+
 from __future__ import annotations
 
 import contextlib

@@ -8,6 +8,7 @@ compiler flags, the memory map the firmware links against, the clock, the QEMU m
 tests and by the hello bring-up firmware; generated projects carry their own Makefile with
 the same flags), and ``elf_memory_usage`` reads flash and RAM use back from the ELF.
 """
+
 from __future__ import annotations
 
 import re
@@ -41,22 +42,22 @@ COMMON_SOURCES = ("startup_cortexm.S", "vectors.c", "semihost.c", "stack.c", "sy
 @dataclass(frozen=True)
 class BoardSpec:
     name: str
-    cpu: str                      # -mcpu
-    fpu: str                      # -mfpu
-    float_abi: str                # -mfloat-abi
+    cpu: str  # -mcpu
+    fpu: str  # -mfpu
+    float_abi: str  # -mfloat-abi
     flash_origin: int
     flash_size: int
     ram_origin: int
     ram_size: int
     clock_hz: int
-    qemu_machine: str | None      # None: build-only board
-    uart: str                     # the UART the protocol uses
-    timer: str                    # the tick source of em_board_ticks()
+    qemu_machine: str | None  # None: build-only board
+    uart: str  # the UART the protocol uses
+    timer: str  # the tick source of em_board_ticks()
     notes: str
     num_irqs: int
-    stack_size: int               # must match memory.ld's __stack_size
+    stack_size: int  # must match memory.ld's __stack_size
     driver_sources: tuple[str, ...] = field(default=())  # relative to firmware/boards/common
-    dsp: bool = True              # Cortex-M4/M7: SMLAD kernels (-DEM_USE_DSP)
+    dsp: bool = True  # Cortex-M4/M7: SMLAD kernels (-DEM_USE_DSP)
 
     @property
     def runnable_in_qemu(self) -> bool:
@@ -71,8 +72,13 @@ class BoardSpec:
         return "instructions" if self.runnable_in_qemu else "cycles"
 
     def cflags(self) -> list[str]:
-        flags = [f"-mcpu={self.cpu}", "-mthumb", f"-mfpu={self.fpu}", f"-mfloat-abi={self.float_abi}",
-                 f"-DEM_NUM_IRQS={self.num_irqs}"]
+        flags = [
+            f"-mcpu={self.cpu}",
+            "-mthumb",
+            f"-mfpu={self.fpu}",
+            f"-mfloat-abi={self.float_abi}",
+            f"-DEM_NUM_IRQS={self.num_irqs}",
+        ]
         if self.dsp:
             flags.append("-DEM_USE_DSP")
         if self.runnable_in_qemu:
@@ -89,64 +95,142 @@ class BoardSpec:
         return [FIRMWARE_DIR / "include", COMMON_DIR, self.board_dir]
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "cpu": self.cpu, "fpu": self.fpu, "float_abi": self.float_abi,
-                "flash_origin": self.flash_origin, "flash_size": self.flash_size,
-                "ram_origin": self.ram_origin, "ram_size": self.ram_size, "clock_hz": self.clock_hz,
-                "qemu_machine": self.qemu_machine, "runnable_in_qemu": self.runnable_in_qemu,
-                "uart": self.uart, "timer": self.timer, "ticks_unit": self.ticks_unit,
-                "stack_size": self.stack_size, "notes": self.notes}
+        return {
+            "name": self.name,
+            "cpu": self.cpu,
+            "fpu": self.fpu,
+            "float_abi": self.float_abi,
+            "flash_origin": self.flash_origin,
+            "flash_size": self.flash_size,
+            "ram_origin": self.ram_origin,
+            "ram_size": self.ram_size,
+            "clock_hz": self.clock_hz,
+            "qemu_machine": self.qemu_machine,
+            "runnable_in_qemu": self.runnable_in_qemu,
+            "uart": self.uart,
+            "timer": self.timer,
+            "ticks_unit": self.ticks_unit,
+            "stack_size": self.stack_size,
+            "notes": self.notes,
+        }
 
 
 _BOARD_LIST = [
     BoardSpec(
-        name="qemu-mps2-an386", cpu="cortex-m4", fpu="fpv4-sp-d16", float_abi="hard",
-        flash_origin=0x0, flash_size=4 * MIB, ram_origin=0x20000000, ram_size=4 * MIB,
-        clock_hz=25_000_000, qemu_machine="mps2-an386",
-        uart="CMSDK APB UART0 @ 0x40004000", timer="CMSDK APB TIMER0 @ 0x40000000 (x40 = instructions)",
+        name="qemu-mps2-an386",
+        cpu="cortex-m4",
+        fpu="fpv4-sp-d16",
+        float_abi="hard",
+        flash_origin=0x0,
+        flash_size=4 * MIB,
+        ram_origin=0x20000000,
+        ram_size=4 * MIB,
+        clock_hz=25_000_000,
+        qemu_machine="mps2-an386",
+        uart="CMSDK APB UART0 @ 0x40004000",
+        timer="CMSDK APB TIMER0 @ 0x40000000 (x40 = instructions)",
         notes="ARM MPS2 FPGA image AN386 (Cortex-M4F) in QEMU; ticks are instructions with "
-              "-icount shift=0, resolution 40 (the 25 MHz timer at 1 ns per instruction)",
-        num_irqs=32, stack_size=16 * KIB, driver_sources=("cmsdk_uart.c", "cmsdk_timer.c")),
+        "-icount shift=0, resolution 40 (the 25 MHz timer at 1 ns per instruction)",
+        num_irqs=32,
+        stack_size=16 * KIB,
+        driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
+    ),
     BoardSpec(
-        name="qemu-mps2-an500", cpu="cortex-m7", fpu="fpv5-d16", float_abi="hard",
-        flash_origin=0x0, flash_size=4 * MIB, ram_origin=0x20000000, ram_size=4 * MIB,
-        clock_hz=25_000_000, qemu_machine="mps2-an500",
-        uart="CMSDK APB UART0 @ 0x40004000", timer="CMSDK APB TIMER0 @ 0x40000000 (x40 = instructions)",
+        name="qemu-mps2-an500",
+        cpu="cortex-m7",
+        fpu="fpv5-d16",
+        float_abi="hard",
+        flash_origin=0x0,
+        flash_size=4 * MIB,
+        ram_origin=0x20000000,
+        ram_size=4 * MIB,
+        clock_hz=25_000_000,
+        qemu_machine="mps2-an500",
+        uart="CMSDK APB UART0 @ 0x40004000",
+        timer="CMSDK APB TIMER0 @ 0x40000000 (x40 = instructions)",
         notes="ARM MPS2 FPGA image AN500 (Cortex-M7, DP FPU) in QEMU; same memory map and "
-              "peripherals as AN386 (4 MiB ZBT SSRAM1 at 0x0, 4 MiB SSRAM2/3 at 0x20000000)",
-        num_irqs=32, stack_size=16 * KIB, driver_sources=("cmsdk_uart.c", "cmsdk_timer.c")),
+        "peripherals as AN386 (4 MiB ZBT SSRAM1 at 0x0, 4 MiB SSRAM2/3 at 0x20000000)",
+        num_irqs=32,
+        stack_size=16 * KIB,
+        driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
+    ),
     BoardSpec(
-        name="qemu-mps2-an500-h743", cpu="cortex-m7", fpu="fpv5-d16", float_abi="hard",
-        flash_origin=0x0, flash_size=H743_FLASH_BUDGET, ram_origin=0x20000000, ram_size=H743_RAM_BUDGET,
-        clock_hz=25_000_000, qemu_machine="mps2-an500",
-        uart="CMSDK APB UART0 @ 0x40004000", timer="CMSDK APB TIMER0 @ 0x40000000 (x40 = instructions)",
+        name="qemu-mps2-an500-h743",
+        cpu="cortex-m7",
+        fpu="fpv5-d16",
+        float_abi="hard",
+        flash_origin=0x0,
+        flash_size=H743_FLASH_BUDGET,
+        ram_origin=0x20000000,
+        ram_size=H743_RAM_BUDGET,
+        clock_hz=25_000_000,
+        qemu_machine="mps2-an500",
+        uart="CMSDK APB UART0 @ 0x40004000",
+        timer="CMSDK APB TIMER0 @ 0x40000000 (x40 = instructions)",
         notes="the mote in QEMU: MPS2-AN500 hardware (Cortex-M7) linked with the STM32H743 mote budget "
-              "(1,000,000 B flash, 500,000 B RAM incl. the stack), so a firmware that runs here fits it; "
-              "8 KiB stack (the engines' measured high-water is ~1.1 KiB)",
-        num_irqs=32, stack_size=8 * KIB, driver_sources=("cmsdk_uart.c", "cmsdk_timer.c")),
+        "(1,000,000 B flash, 500,000 B RAM incl. the stack), so a firmware that runs here fits it; "
+        "8 KiB stack (the engines' measured high-water is ~1.1 KiB)",
+        num_irqs=32,
+        stack_size=8 * KIB,
+        driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
+    ),
     BoardSpec(
-        name="qemu-netduinoplus2", cpu="cortex-m4", fpu="fpv4-sp-d16", float_abi="hard",
-        flash_origin=0x08000000, flash_size=1 * MIB, ram_origin=0x20000000, ram_size=128 * KIB,
-        clock_hz=168_000_000, qemu_machine="netduinoplus2",
-        uart="STM32 USART1 @ 0x40011000", timer="STM32 TIM2 @ 0x40000000 (1 tick = 1 instruction)",
+        name="qemu-netduinoplus2",
+        cpu="cortex-m4",
+        fpu="fpv4-sp-d16",
+        float_abi="hard",
+        flash_origin=0x08000000,
+        flash_size=1 * MIB,
+        ram_origin=0x20000000,
+        ram_size=128 * KIB,
+        clock_hz=168_000_000,
+        qemu_machine="netduinoplus2",
+        uart="STM32 USART1 @ 0x40011000",
+        timer="STM32 TIM2 @ 0x40000000 (1 tick = 1 instruction)",
         notes="Netduino Plus 2 (STM32F405RG) in QEMU, linked against the real chip's 1 MiB flash "
-              "and 128 KiB SRAM (QEMU maps 192 KiB; the 64 KiB CCM is not used)",
-        num_irqs=82, stack_size=8 * KIB, driver_sources=("stm32_usart.c", "stm32_tim2.c")),
+        "and 128 KiB SRAM (QEMU maps 192 KiB; the 64 KiB CCM is not used)",
+        num_irqs=82,
+        stack_size=8 * KIB,
+        driver_sources=("stm32_usart.c", "stm32_tim2.c"),
+    ),
     BoardSpec(
-        name="nucleo-h743zi", cpu="cortex-m7", fpu="fpv5-d16", float_abi="hard",
-        flash_origin=0x08000000, flash_size=H743_FLASH_BUDGET, ram_origin=0x24000000, ram_size=H743_RAM_BUDGET,
-        clock_hz=480_000_000, qemu_machine=None,
-        uart="USART3 @ 0x40004800 (PD8/PD9, ST-LINK VCP)", timer="DWT CYCCNT (core cycles)",
+        name="nucleo-h743zi",
+        cpu="cortex-m7",
+        fpu="fpv5-d16",
+        float_abi="hard",
+        flash_origin=0x08000000,
+        flash_size=H743_FLASH_BUDGET,
+        ram_origin=0x24000000,
+        ram_size=H743_RAM_BUDGET,
+        clock_hz=480_000_000,
+        qemu_machine=None,
+        uart="USART3 @ 0x40004800 (PD8/PD9, ST-LINK VCP)",
+        timer="DWT CYCCNT (core cycles)",
         notes="STM32H743ZI (2 MiB flash, 1 MiB RAM in blocks) linked with the mote budget: 1,000,000 B "
-              "of flash, 500,000 B of the 512 KiB AXI SRAM; core at 480 MHz from PLL1 on the HSI "
-              "(VOS0). Build-only: untested on hardware",
-        num_irqs=150, stack_size=16 * KIB, driver_sources=("dwt_cycles.c",)),
+        "of flash, 500,000 B of the 512 KiB AXI SRAM; core at 480 MHz from PLL1 on the HSI "
+        "(VOS0). Build-only: untested on hardware",
+        num_irqs=150,
+        stack_size=16 * KIB,
+        driver_sources=("dwt_cycles.c",),
+    ),
     BoardSpec(
-        name="nrf52840dk", cpu="cortex-m4", fpu="fpv4-sp-d16", float_abi="hard",
-        flash_origin=0x0, flash_size=1 * MIB, ram_origin=0x20000000, ram_size=256 * KIB,
-        clock_hz=64_000_000, qemu_machine=None,
-        uart="UART0 @ 0x40002000 (P0.06/P0.08, J-Link VCP)", timer="DWT CYCCNT (core cycles)",
+        name="nrf52840dk",
+        cpu="cortex-m4",
+        fpu="fpv4-sp-d16",
+        float_abi="hard",
+        flash_origin=0x0,
+        flash_size=1 * MIB,
+        ram_origin=0x20000000,
+        ram_size=256 * KIB,
+        clock_hz=64_000_000,
+        qemu_machine=None,
+        uart="UART0 @ 0x40002000 (P0.06/P0.08, J-Link VCP)",
+        timer="DWT CYCCNT (core cycles)",
         notes="nRF52840 (1 MiB flash, 256 KiB RAM, no SoftDevice). Build-only: untested on hardware",
-        num_irqs=48, stack_size=16 * KIB, driver_sources=("dwt_cycles.c",)),
+        num_irqs=48,
+        stack_size=16 * KIB,
+        driver_sources=("dwt_cycles.c",),
+    ),
 ]
 
 BOARDS: dict[str, BoardSpec] = {b.name: b for b in _BOARD_LIST}
@@ -160,14 +244,21 @@ def get_board(name: str | BoardSpec) -> BoardSpec:
     try:
         return BOARDS[name]
     except KeyError:
-        raise InvalidInputError(
-            f"unknown board '{name}': choose one of {', '.join(BOARD_NAMES)}") from None
+        raise InvalidInputError(f"unknown board '{name}': choose one of {', '.join(BOARD_NAMES)}") from None
 
 
 # -------------------------------------------------------------------------------- building
 
-OPT_FLAGS = ["-O2", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-parameter", "-ffunction-sections",
-             "-fdata-sections", "-fno-strict-aliasing"]
+OPT_FLAGS = [
+    "-O2",
+    "-std=c99",
+    "-Wall",
+    "-Wextra",
+    "-Wno-unused-parameter",
+    "-ffunction-sections",
+    "-fdata-sections",
+    "-fno-strict-aliasing",
+]
 LINK_FLAGS = ["--specs=nano.specs", "-nostartfiles", "-Wl,--gc-sections"]
 
 
@@ -188,15 +279,20 @@ def link_overflow_error(board: BoardSpec, stderr: str, what: str) -> ExportError
     parts = []
     for region, over in hits:
         limit = board.ram_size if region == "RAM" else board.flash_size
-        parts.append(f"{region} needs {limit + int(over)} bytes but {board.name} has {limit} "
-                     f"(over by {int(over)})")
-    return ExportError(f"{what} does not fit {board.name}: {'; '.join(parts)}; "
-                       f"choose a smaller model or a board with more memory")
+        parts.append(f"{region} needs {limit + int(over)} bytes but {board.name} has {limit} (over by {int(over)})")
+    return ExportError(
+        f"{what} does not fit {board.name}: {'; '.join(parts)}; choose a smaller model or a board with more memory"
+    )
 
 
-def build_elf(board: str | BoardSpec, sources: Iterable[str | Path], out_elf: str | Path,
-              include_dirs: Iterable[str | Path] = (), defines: dict | None = None,
-              extra_flags: Iterable[str] = ()) -> Path:
+def build_elf(
+    board: str | BoardSpec,
+    sources: Iterable[str | Path],
+    out_elf: str | Path,
+    include_dirs: Iterable[str | Path] = (),
+    defines: dict | None = None,
+    extra_flags: Iterable[str] = (),
+) -> Path:
     """Compile + link ``sources`` with the board support files into ``out_elf``."""
     board = get_board(board)
     cc = require_toolchain()
@@ -207,8 +303,16 @@ def build_elf(board: str | BoardSpec, sources: Iterable[str | Path], out_elf: st
     cmd += [f"-I{i}" for i in incs]
     cmd += [f"-D{k}" if v is None else f"-D{k}={v}" for k, v in (defines or {}).items()]
     cmd += [str(s) for s in (*map(Path, sources), *board.board_sources())]
-    cmd += [*LINK_FLAGS, f"-L{COMMON_DIR}", f"-L{board.board_dir}", f"-T{board.board_dir / 'memory.ld'}",
-            f"-Wl,-Map={out_elf.with_suffix('.map')}", "-o", str(out_elf), "-lm"]
+    cmd += [
+        *LINK_FLAGS,
+        f"-L{COMMON_DIR}",
+        f"-L{board.board_dir}",
+        f"-T{board.board_dir / 'memory.ld'}",
+        f"-Wl,-Map={out_elf.with_suffix('.map')}",
+        "-o",
+        str(out_elf),
+        "-lm",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         err = link_overflow_error(board, proc.stderr, out_elf.name)
@@ -220,23 +324,34 @@ def build_elf(board: str | BoardSpec, sources: Iterable[str | Path], out_elf: st
 
 @dataclass
 class MemoryUsage:
-    flash_bytes: int     # code + const data + the load image of .data
-    ram_bytes: int       # .data + .bss + stack (static RAM: there is no heap)
+    flash_bytes: int  # code + const data + the load image of .data
+    ram_bytes: int  # .data + .bss + stack (static RAM: there is no heap)
     stack_bytes: int
     flash_size: int
     ram_size: int
     sections: dict[str, int]
 
     def to_dict(self) -> dict:
-        return {"flash_bytes": self.flash_bytes, "flash_size": self.flash_size,
-                "ram_bytes": self.ram_bytes, "ram_size": self.ram_size, "stack_bytes": self.stack_bytes,
-                "sections": self.sections}
+        return {
+            "flash_bytes": self.flash_bytes,
+            "flash_size": self.flash_size,
+            "ram_bytes": self.ram_bytes,
+            "ram_size": self.ram_size,
+            "stack_bytes": self.stack_bytes,
+            "sections": self.sections,
+        }
 
     def table(self, board_name: str) -> str:
         def row(what, used, size):
             return f"  {what:<6} {used:>9,d} / {size:>9,d} bytes  ({100.0 * used / size:5.1f} %)"
-        return "\n".join([f"memory on {board_name}:", row("flash", self.flash_bytes, self.flash_size),
-                          row("RAM", self.ram_bytes, self.ram_size) + f"  incl. {self.stack_bytes:,d} stack"])
+
+        return "\n".join(
+            [
+                f"memory on {board_name}:",
+                row("flash", self.flash_bytes, self.flash_size),
+                row("RAM", self.ram_bytes, self.ram_size) + f"  incl. {self.stack_bytes:,d} stack",
+            ]
+        )
 
 
 def elf_memory_usage(elf: str | Path, board: str | BoardSpec) -> MemoryUsage:

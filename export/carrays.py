@@ -5,6 +5,7 @@ flatbuffer in place) with its length in ``g_model_data_len``, rendered from the 
 templates in ``export/templates/carrays``. ``parse_c_array`` reads the bytes back, so tests
 (and users) can prove the round trip is exact.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,13 +37,15 @@ def _read_tflite(tflite: bytes | str | Path) -> tuple[bytes, str]:
     if path.is_dir():  # an export directory: its int8 model
         path = path / "model_int8.tflite"
     if not path.is_file():
-        raise InvalidInputError(f"{path} does not exist: give a .tflite file or an export directory "
-                                f"(edgel3-mote export tflite -o DIR)")
+        raise InvalidInputError(
+            f"{path} does not exist: give a .tflite file or an export directory (edgel3-mote export tflite -o DIR)"
+        )
     return path.read_bytes(), path.name
 
 
-def render_carrays(tflite: bytes, array_name: str = "g_model_data", header_name: str = "model_data",
-                   source_name: str = "model.tflite") -> tuple[str, str]:
+def render_carrays(
+    tflite: bytes, array_name: str = "g_model_data", header_name: str = "model_data", source_name: str = "model.tflite"
+) -> tuple[str, str]:
     """(header text, source text) for these bytes."""
     import jinja2
 
@@ -54,22 +57,34 @@ def render_carrays(tflite: bytes, array_name: str = "g_model_data", header_name:
         raise InvalidInputError(f"header name {header_name!r} is not a plain file stem: use e.g. model_data")
     if len(tflite) < 8 or tflite[4:8] != b"TFL3":
         raise InvalidInputError("the data is not a TFLite flatbuffer (no 'TFL3' identifier): give a .tflite file")
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True)
-    lines = [", ".join(f"0x{b:02x}" for b in tflite[i:i + BYTES_PER_LINE]) + ","
-             for i in range(0, len(tflite), BYTES_PER_LINE)]
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR), undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+    )
+    lines = [
+        ", ".join(f"0x{b:02x}" for b in tflite[i : i + BYTES_PER_LINE]) + ","
+        for i in range(0, len(tflite), BYTES_PER_LINE)
+    ]
     guard_stem = re.sub(r"[^A-Za-z0-9]", "_", header_name).upper()
     context = dict(
-        version=__version__, array_name=array_name, header_name=header_name,
-        source_name=source_name, length=len(tflite), sha256=hashlib.sha256(tflite).hexdigest(),
-        lines=lines, guard=f"{guard_stem}_H_", macro_prefix=array_name.upper(),
+        version=__version__,
+        array_name=array_name,
+        header_name=header_name,
+        source_name=source_name,
+        length=len(tflite),
+        sha256=hashlib.sha256(tflite).hexdigest(),
+        lines=lines,
+        guard=f"{guard_stem}_H_",
+        macro_prefix=array_name.upper(),
     )
-    return (env.get_template("model_data.h.j2").render(**context),
-            env.get_template("model_data.c.j2").render(**context))
+    return (
+        env.get_template("model_data.h.j2").render(**context),
+        env.get_template("model_data.c.j2").render(**context),
+    )
 
 
-def write_carrays(tflite: bytes | str | Path, out_dir: str | Path, array_name: str = "g_model_data",
-                  header_name: str = "model_data") -> CArrays:
+def write_carrays(
+    tflite: bytes | str | Path, out_dir: str | Path, array_name: str = "g_model_data", header_name: str = "model_data"
+) -> CArrays:
     """Write ``<header_name>.h`` and ``<header_name>.c`` into ``out_dir`` (each file atomically;
     the folder may be an existing project, so it is not replaced whole)."""
     data, source_name = _read_tflite(tflite)

@@ -23,6 +23,7 @@ Two choices make the head chain onto the embedding engine with no glue code:
 ``head_agreement(...)`` is the host-side check: how often the int8 head (TFLite Micro) picks
 the same class as the float classifier on the dequantised embeddings.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -67,8 +68,10 @@ def _load_head(head_h5):
     model = keras.models.load_model(head_h5, compile=False)
     dense = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     if not dense or not all(isinstance(layer, keras.layers.Dense) for layer in dense):
-        raise ExportError(f"{head_h5} is not a plain Dense stack (layers: {[type(x).__name__ for x in dense]}); "
-                          f"export the MLP saved by --save-classifier")
+        raise ExportError(
+            f"{head_h5} is not a plain Dense stack (layers: {[type(x).__name__ for x in dense]}); "
+            f"export the MLP saved by --save-classifier"
+        )
     if dense[-1].units != len(classes):
         raise ExportError(f"{head_h5} has {dense[-1].units} outputs but {len(classes)} class names in {sidecar}")
     # the same stack with a linear last layer: logits (softmax is monotonic; the engine lacks it)
@@ -142,8 +145,10 @@ def _match_input_quant(tflite: bytes, quant: TensorInfo) -> bytes:
     scale_f, want_zp = quant.quant
     want_s = np.float32(scale_f)
     if zp != want_zp or abs(scale - float(want_s)) > SCALE_RTOL * float(want_s):
-        raise ExportError(f"the head's input quantisation ({scale}, {zp}) does not match the embedding's output "
-                          f"({float(want_s)}, {want_zp}); check the calibration embeddings come from this model")
+        raise ExportError(
+            f"the head's input quantisation ({scale}, {zp}) does not match the embedding's output "
+            f"({float(want_s)}, {want_zp}); check the calibration embeddings come from this model"
+        )
     if np.float32(scale) != want_s:
         buf = bytearray(tflite)
         struct.pack_into("<f", buf, pos, float(want_s))
@@ -164,8 +169,10 @@ def export_classifier(head_h5, embedding_manifest, calibration_embeddings, out_d
     dim = int(np.prod(quant.shape[1:]))
     float_model, classes, logits_model = _load_head(head_h5)
     if int(float_model.input_shape[-1]) != dim:
-        raise InvalidInputError(f"the classifier takes {float_model.input_shape[-1]}-d embeddings but the embedding "
-                                f"model {emb_manifest.model} gives {dim}; train it on this model's embeddings")
+        raise InvalidInputError(
+            f"the classifier takes {float_model.input_shape[-1]}-d embeddings but the embedding "
+            f"model {emb_manifest.model} gives {dim}; train it on this model's embeddings"
+        )
     cal = np.asarray(calibration_embeddings)
     if cal.ndim != 2 or cal.shape[1] != dim:
         raise InvalidInputError(f"calibration embeddings of shape {cal.shape}; expected (N, {dim})")
@@ -184,12 +191,18 @@ def export_classifier(head_h5, embedding_manifest, calibration_embeddings, out_d
         "head": str(head_h5),
         "embedding": {"model": emb_manifest.model, "sha256": emb_manifest.sha256},
         "input": {"shape": list(x.shape), "scale": x_scale, "zero_point": x_zp},
-        "output": {"shape": list(y.shape), "scale": y_scale, "zero_point": y_zp,
-                   "meaning": "int8 logits (softmax dropped): class = argmax"},
+        "output": {
+            "shape": list(y.shape),
+            "scale": y_scale,
+            "zero_point": y_zp,
+            "meaning": "int8 logits (softmax dropped): class = argmax",
+        },
         "ops": kinds,
         "sha256": hashlib.sha256(tflite).hexdigest(),
-        "sizes": {"int8_tflite_bytes": len(tflite),
-                  "weight_bytes": sum(int(t.constant.nbytes) for t in graph.tensors if t.is_constant)},
+        "sizes": {
+            "int8_tflite_bytes": len(tflite),
+            "weight_bytes": sum(int(t.constant.nbytes) for t in graph.tensors if t.is_constant),
+        },
         "calibration_rows": int(len(cal)),
     }
     with atomic_dir(out_dir, "export classifier") as tmp:

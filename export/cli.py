@@ -2,6 +2,7 @@
 
 No TensorFlow at import time: the handlers import what they need, so ``--help`` stays instant.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,13 +20,22 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     from edgel3_mote.export.tflite import DEFAULT_CALIBRATION_STEPS, DEFAULT_HOP_SIZE
 
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"registry model name (default {DEFAULT_MODEL})")
-    p.add_argument("--weights", default=None,
-                   help="trained weights (.h5 / .h5.gz); without it the model has seeded RANDOM weights")
+    p.add_argument(
+        "--weights", default=None, help="trained weights (.h5 / .h5.gz); without it the model has seeded RANDOM weights"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights and the calibration draw")
-    p.add_argument("--calibration-steps", type=_positive_int, default=DEFAULT_CALIBRATION_STEPS,
-                   help=f"calibration windows drawn from the clips (default {DEFAULT_CALIBRATION_STEPS})")
-    p.add_argument("--hop-size", type=_positive_float, default=DEFAULT_HOP_SIZE,
-                   help=f"seconds between 1-s windows when framing clips (default {DEFAULT_HOP_SIZE})")
+    p.add_argument(
+        "--calibration-steps",
+        type=_positive_int,
+        default=DEFAULT_CALIBRATION_STEPS,
+        help=f"calibration windows drawn from the clips (default {DEFAULT_CALIBRATION_STEPS})",
+    )
+    p.add_argument(
+        "--hop-size",
+        type=_positive_float,
+        default=DEFAULT_HOP_SIZE,
+        help=f"seconds between 1-s windows when framing clips (default {DEFAULT_HOP_SIZE})",
+    )
 
 
 def _check_inputs(args) -> None:
@@ -33,8 +43,10 @@ def _check_inputs(args) -> None:
     from edgel3_mote.errors import InvalidInputError
 
     if args.weights is not None and not Path(args.weights).is_file():
-        raise InvalidInputError(f"weights file {args.weights} does not exist: give the path of a trained .h5 "
-                                f"(or .h5.gz), or leave --weights out for seeded random weights")
+        raise InvalidInputError(
+            f"weights file {args.weights} does not exist: give the path of a trained .h5 "
+            f"(or .h5.gz), or leave --weights out for seeded random weights"
+        )
     for flag in ("calibration", "clips"):
         folder = getattr(args, flag, None)
         if folder is not None and not Path(folder).exists():
@@ -48,8 +60,15 @@ def _cmd_tflite(args) -> int:
     out = args.out or Path("build") / "tflite" / args.model
     check_output_dir(out, "export tflite", EXPORT_FILES, EXPORT_LEGACY)
     _check_inputs(args)
-    result = export_tflite(args.model, weights=args.weights, calibration=args.calibration, out_dir=out,
-                           seed=args.seed, calibration_steps=args.calibration_steps, hop_size=args.hop_size)
+    result = export_tflite(
+        args.model,
+        weights=args.weights,
+        calibration=args.calibration,
+        out_dir=out,
+        seed=args.seed,
+        calibration_steps=args.calibration_steps,
+        hop_size=args.hop_size,
+    )
     m = result.manifest
     print(f"exported {m['model']} to {result.out_dir}")
     if m["random_weights"]:
@@ -58,8 +77,10 @@ def _cmd_tflite(args) -> int:
         print(f"  weights: {m['weights']}")
     print(f"  int8:  {result.int8_path} ({m['sizes']['int8_tflite_bytes']} bytes, sha256 {m['sha256']})")
     print(f"  float: {result.float_path} ({m['sizes']['float_tflite_bytes']} bytes)")
-    print(f"  input {m['input']['shape']} scale {m['input']['scale']:.6g} zero point {m['input']['zero_point']}; "
-          f"output {m['output']['shape']} scale {m['output']['scale']:.6g} zero point {m['output']['zero_point']}")
+    print(
+        f"  input {m['input']['shape']} scale {m['input']['scale']:.6g} zero point {m['input']['zero_point']}; "
+        f"output {m['output']['shape']} scale {m['output']['scale']:.6g} zero point {m['output']['zero_point']}"
+    )
     print(f"  ops: {' '.join(m['ops'])}")
     return 0
 
@@ -75,17 +96,28 @@ def _cmd_report(args) -> int:
     if not (Path(tflite_dir) / INT8_NAME).is_file():  # exported there first
         check_output_dir(tflite_dir, "export tflite", EXPORT_FILES, EXPORT_LEGACY, flag="--tflite-dir")
     _check_inputs(args)
-    report = parity_report(args.model, weights=args.weights, tflite_dir=tflite_dir, clips=args.clips, out_dir=out,
-                           hop_size=args.hop_size, seed=args.seed, calibration_steps=args.calibration_steps)
+    report = parity_report(
+        args.model,
+        weights=args.weights,
+        tflite_dir=tflite_dir,
+        clips=args.clips,
+        out_dir=out,
+        hop_size=args.hop_size,
+        seed=args.seed,
+        calibration_steps=args.calibration_steps,
+    )
     s = report["summary"]
-    print(f"parity report for {report['model']} in {out}"
-          + ("  [RANDOM WEIGHTS]" if report["random_weights"] else ""))
+    print(f"parity report for {report['model']} in {out}" + ("  [RANDOM WEIGHTS]" if report["random_weights"] else ""))
     print(f"  {report['clips']} clips, {report['windows']} windows")
-    print(f"  cosine int8 vs float per clip: median {s['cosine_per_clip']['median']:.5f}, "
-          f"min {s['cosine_per_clip']['min']:.5f}; per window: median {s['cosine_per_window']['median']:.5f}, "
-          f"min {s['cosine_per_window']['min']:.5f}")
-    print(f"  TFLite-Micro = BUILTIN_REF on {100 * s['tflm_vs_builtin_ref_exact_rate']:.1f} % of windows; "
-          f"arena {report['tflm_arena_bytes']} bytes")
+    print(
+        f"  cosine int8 vs float per clip: median {s['cosine_per_clip']['median']:.5f}, "
+        f"min {s['cosine_per_clip']['min']:.5f}; per window: median {s['cosine_per_window']['median']:.5f}, "
+        f"min {s['cosine_per_window']['min']:.5f}"
+    )
+    print(
+        f"  TFLite-Micro = BUILTIN_REF on {100 * s['tflm_vs_builtin_ref_exact_rate']:.1f} % of windows; "
+        f"arena {report['tflm_arena_bytes']} bytes"
+    )
     return 0
 
 
@@ -105,8 +137,10 @@ def _check_int8_tflite(path: Path) -> None:
     except ExportError as exc:
         raise ExportError(f"{path}: {exc}") from None
     except (struct.error, IndexError, ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"{path} is not a complete .tflite ({type(exc).__name__}: {exc}): it is truncated "
-                                f"or corrupt; export it again (edgel3-mote export tflite)") from None
+        raise InvalidInputError(
+            f"{path} is not a complete .tflite ({type(exc).__name__}: {exc}): it is truncated "
+            f"or corrupt; export it again (edgel3-mote export tflite)"
+        ) from None
 
 
 def _cmd_carrays(args) -> int:
@@ -115,21 +149,26 @@ def _cmd_carrays(args) -> int:
     from edgel3_mote.export.carrays import write_carrays
 
     if not Path(args.tflite).exists():
-        raise InvalidInputError(f"--tflite {args.tflite} does not exist: give an int8 .tflite or an 'export tflite' "
-                                f"folder")
+        raise InvalidInputError(
+            f"--tflite {args.tflite} does not exist: give an int8 .tflite or an 'export tflite' folder"
+        )
     check_output_dir(args.out, "export carrays")  # an existing project folder is fine: two files are (re)written
     _check_int8_tflite(Path(args.tflite))
     result = write_carrays(args.tflite, args.out, array_name=args.array_name, header_name=args.header_name)
-    print(f"wrote {result.header} and {result.source}: {result.array_name}[{result.length}] "
-          f"(16-byte aligned), sha256 {result.sha256}")
+    print(
+        f"wrote {result.header} and {result.source}: {result.array_name}[{result.length}] "
+        f"(16-byte aligned), sha256 {result.sha256}"
+    )
     return 0
 
 
 def register(subparsers) -> None:
     export = subparsers.add_parser(
-        "export", help="int8 TFLite export, C arrays, parity report, firmware projects",
+        "export",
+        help="int8 TFLite export, C arrays, parity report, firmware projects",
         description="Export a model for the mote: int8 TFLite, C arrays for TFLite Micro, a float-vs-int8 "
-                    "parity report, and (when installed) the generated firmware project.")
+        "parity report, and (when installed) the generated firmware project.",
+    )
     commands = export.add_subparsers(dest="export_command", metavar="EXPORT_COMMAND")
 
     def _help(args) -> int:
@@ -138,29 +177,45 @@ def register(subparsers) -> None:
 
     export.set_defaults(func=_help)
 
-    p = commands.add_parser("tflite", help="full-integer int8 (and float) TFLite + manifest.json",
-                            description="Convert a model's backbone to a full-integer int8 TFLite, calibrated "
-                                        "on real clips; writes model_int8.tflite, model_float.tflite and "
-                                        "manifest.json atomically.")
+    p = commands.add_parser(
+        "tflite",
+        help="full-integer int8 (and float) TFLite + manifest.json",
+        description="Convert a model's backbone to a full-integer int8 TFLite, calibrated "
+        "on real clips; writes model_int8.tflite, model_float.tflite and "
+        "manifest.json atomically.",
+    )
     _add_model_args(p)
-    p.add_argument("--calibration", default=None, metavar="DIR",
-                   help="folder of real audio clips for calibration (default: synthetic signals, with a warning)")
+    p.add_argument(
+        "--calibration",
+        default=None,
+        metavar="DIR",
+        help="folder of real audio clips for calibration (default: synthetic signals, with a warning)",
+    )
     p.add_argument("-o", "--out", default=None, help="output folder (default build/tflite/<model>)")
     p.set_defaults(func=_cmd_tflite)
 
-    p = commands.add_parser("report", help="float vs int8 (TFLite Micro) parity report on clips",
-                            description="Compare the float Keras embedding with the int8 TFLite-Micro embedding on "
-                                        "every 1-s window of the clips; writes report.json/.md/.png.")
+    p = commands.add_parser(
+        "report",
+        help="float vs int8 (TFLite Micro) parity report on clips",
+        description="Compare the float Keras embedding with the int8 TFLite-Micro embedding on "
+        "every 1-s window of the clips; writes report.json/.md/.png.",
+    )
     _add_model_args(p)
-    p.add_argument("--tflite-dir", default=None,
-                   help="an 'export tflite' folder (default build/tflite/<model>; exported there if missing)")
+    p.add_argument(
+        "--tflite-dir",
+        default=None,
+        help="an 'export tflite' folder (default build/tflite/<model>; exported there if missing)",
+    )
     p.add_argument("--clips", required=True, metavar="DIR", help="folder of audio clips")
     p.add_argument("-o", "--out", default=None, help="report folder (default build/report/parity/<model>)")
     p.set_defaults(func=_cmd_report)
 
-    p = commands.add_parser("carrays", help="model_data.h/.c: the .tflite as an aligned C array",
-                            description="Write the int8 .tflite as a 16-byte aligned const unsigned char array "
-                                        "(g_model_data, g_model_data_len) for any TFLite-Micro project.")
+    p = commands.add_parser(
+        "carrays",
+        help="model_data.h/.c: the .tflite as an aligned C array",
+        description="Write the int8 .tflite as a 16-byte aligned const unsigned char array "
+        "(g_model_data, g_model_data_len) for any TFLite-Micro project.",
+    )
     p.add_argument("--tflite", required=True, help="a .tflite file or an 'export tflite' folder")
     p.add_argument("-o", "--out", required=True, help="folder for model_data.h and model_data.c")
     p.add_argument("--array-name", default="g_model_data", help="C array name (default g_model_data)")
@@ -174,4 +229,3 @@ def register(subparsers) -> None:
         has_project_cli = False
     if has_project_cli:
         importlib.import_module("edgel3_mote.export.project_cli").register(commands)
-

@@ -13,6 +13,7 @@ The embedders join compress/ (the float model, the front-end) with export/ (the 
 reference interpreter), so they live in export/, which may import compress/; nothing in compress/
 imports them (``edgel3-mote evaluate``'s handler is ``export/evaluate_cli.py`` for that reason).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,8 +41,9 @@ def _weights_tag(weights: str | None, seed: int) -> str:
 class FloatEmbedder:
     numeric = "float"
 
-    def __init__(self, model: str, weights: str | None = None, hop_size: float = 0.1, seed: int = 0,
-                 batch_size: int = 32):
+    def __init__(
+        self, model: str, weights: str | None = None, hop_size: float = 0.1, seed: int = 0, batch_size: int = 32
+    ):
         from edgel3_mote.compress.models.registry import build_model
 
         self.model_name, self.weights, self.hop_size, self.seed = model, weights, hop_size, seed
@@ -57,21 +59,35 @@ class FloatEmbedder:
     def describe(self) -> dict:
         # Sizes count conv/dense kernels and biases (what a deployment stores), not the
         # front-end's DFT/mel tables or BatchNorm statistics (folded away on export).
-        params = [w.numpy() for w in self.model.trainable_weights
-                  if any(k in w.name for k in ("kernel", "bias"))]
+        params = [w.numpy() for w in self.model.trainable_weights if any(k in w.name for k in ("kernel", "bias"))]
         total = sum(p.size for p in params)
         nz = sum(int(np.count_nonzero(p)) for p in params)
-        return {"key": self.key, "model": self.model_name, "weights": self.weights, "numeric": "float",
-                "random_weights": self.weights is None, "parameters": total, "nonzero_weights": nz,
-                "size_bytes": 4 * total, "sparsity": 1.0 - nz / total if total else None}
+        return {
+            "key": self.key,
+            "model": self.model_name,
+            "weights": self.weights,
+            "numeric": "float",
+            "random_weights": self.weights is None,
+            "parameters": total,
+            "nonzero_weights": nz,
+            "size_bytes": 4 * total,
+            "sparsity": 1.0 - nz / total if total else None,
+        }
 
 
 class Int8Embedder:
     numeric = "int8"
 
-    def __init__(self, model: str, weights: str | None, calibration: Sequence[str | Path] | str | Path,
-                 work_dir: str | Path, hop_size: float = 0.1, seed: int = 0,
-                 calibration_steps: int | None = None):
+    def __init__(
+        self,
+        model: str,
+        weights: str | None,
+        calibration: Sequence[str | Path] | str | Path,
+        work_dir: str | Path,
+        hop_size: float = 0.1,
+        seed: int = 0,
+        calibration_steps: int | None = None,
+    ):
         import json
 
         from edgel3_mote.compress.models.registry import get_spec
@@ -94,8 +110,9 @@ class Int8Embedder:
 
         m = self.manifest
         db = log_mel_spectrogram(frame, self.spec.frontend)
-        return quantize_input(db, (m["input_affine"]["scale"], m["input_affine"]["offset"]),
-                              m["input"]["scale"], m["input"]["zero_point"])
+        return quantize_input(
+            db, (m["input_affine"]["scale"], m["input_affine"]["offset"]), m["input"]["scale"], m["input"]["zero_point"]
+        )
 
     def __call__(self, audio: np.ndarray, sr: int):
         from edgel3_mote.compress.embedding import frame_audio
@@ -108,15 +125,30 @@ class Int8Embedder:
     def describe(self) -> dict:
         sizes = self.manifest.get("sizes", {})
         total, nz = sizes.get("weight_bytes"), sizes.get("nonzero_weight_bytes")
-        return {"key": self.key, "model": self.model_name, "weights": self.weights, "numeric": "int8",
-                "random_weights": self.weights is None, "nonzero_weights": nz,
-                "size_bytes": total, "sparsity": (1.0 - nz / total) if total and nz is not None else None,
-                "tflite_sha256": self.manifest.get("sha256"), "int8_runner": self.runner.runner}
+        return {
+            "key": self.key,
+            "model": self.model_name,
+            "weights": self.weights,
+            "numeric": "int8",
+            "random_weights": self.weights is None,
+            "nonzero_weights": nz,
+            "size_bytes": total,
+            "sparsity": (1.0 - nz / total) if total and nz is not None else None,
+            "tflite_sha256": self.manifest.get("sha256"),
+            "int8_runner": self.runner.runner,
+        }
 
 
-def make_embedder(model: str, weights: str | None = None, numeric: str = "float", hop_size: float = 0.1,
-                  seed: int = 0, calibration=None, work_dir: str | Path = "build/exports",
-                  calibration_steps: int | None = None):
+def make_embedder(
+    model: str,
+    weights: str | None = None,
+    numeric: str = "float",
+    hop_size: float = 0.1,
+    seed: int = 0,
+    calibration=None,
+    work_dir: str | Path = "build/exports",
+    calibration_steps: int | None = None,
+):
     if numeric == "float":
         return FloatEmbedder(model, weights, hop_size, seed)
     if numeric == "int8":

@@ -13,6 +13,7 @@ length, offset into one packed weight array) -- 64 SEA bands use ~1 K weights in
 ``quantize_input`` (re-exported from ``compress.frontend``) is the host reference of the
 device's int8 output.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,9 +27,18 @@ from edgel3_mote.compress.frontend import FrontendConfig, hann_window, mel_matri
 from edgel3_mote.errors import ExportError
 from edgel3_mote.export.codegen.ops.base import c_float
 
-__all__ = ["fft_twiddles", "sparse_mel", "render_frontend_tables", "generate_frontend_tables",
-           "quantize_input", "reference_logmel_s8", "scratch_bytes",
-           "FRONTEND_C_DIR", "FRONTEND_C_SOURCES", "FRONTEND_C_HEADERS"]
+__all__ = [
+    "fft_twiddles",
+    "sparse_mel",
+    "render_frontend_tables",
+    "generate_frontend_tables",
+    "quantize_input",
+    "reference_logmel_s8",
+    "scratch_bytes",
+    "FRONTEND_C_DIR",
+    "FRONTEND_C_SOURCES",
+    "FRONTEND_C_HEADERS",
+]
 
 TEMPLATE_DIR = Path(__file__).parent / "templates" / "frontend"
 # The generic C sources the tables go with (copy them next to the generated tables).
@@ -54,7 +64,7 @@ def sparse_mel(cfg: FrontendConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     A band is the bins from its first to its last non-zero weight (an empty band has length 0:
     it floors at amin, exactly as the dense matrix does).
     """
-    mel = mel_matrix(cfg)                                  # (n_bins, n_mels)
+    mel = mel_matrix(cfg)  # (n_bins, n_mels)
     starts: list[int] = []
     lengths: list[int] = []
     offsets: list[int] = []
@@ -66,7 +76,7 @@ def sparse_mel(cfg: FrontendConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray,
         starts.append(start)
         lengths.append(length)
         offsets.append(sum(len(w) for w in weights))
-        weights.append(band[start:start + length])
+        weights.append(band[start : start + length])
     packed = np.concatenate(weights).astype(np.float32) if any(lengths) else np.zeros(0, np.float32)
     return (np.array(starts, np.uint16), np.array(lengths, np.uint16), np.array(offsets, np.uint32), packed)
 
@@ -79,8 +89,9 @@ def scratch_bytes(cfg: FrontendConfig) -> int:
     return 4 * (cfg.n_dft + cfg.n_mels)
 
 
-def reference_logmel_s8(pcm, cfg: FrontendConfig, input_affine, input_quant,
-                        window_samples: int | None = None) -> np.ndarray:
+def reference_logmel_s8(
+    pcm, cfg: FrontendConfig, input_affine, input_quant, window_samples: int | None = None
+) -> np.ndarray:
     """What ``em_logmel_s8`` must output for int16 ``pcm``: int8 ``(n_mels, n_frames)``.
 
     The device's own conventions, made explicit: x / 32768 as the float audio, zero-padded at
@@ -92,22 +103,26 @@ def reference_logmel_s8(pcm, cfg: FrontendConfig, input_affine, input_quant,
     window_samples = cfg.sr if window_samples is None else int(window_samples)
     pcm = np.asarray(pcm)
     if pcm.ndim != 1 or pcm.dtype != np.int16 or len(pcm) > window_samples:
-        raise InvalidInputError(f"pcm must be 1-D int16 with at most {window_samples} samples "
-                                f"(got {pcm.dtype} {pcm.shape}): frame the audio into model windows first")
+        raise InvalidInputError(
+            f"pcm must be 1-D int16 with at most {window_samples} samples "
+            f"(got {pcm.dtype} {pcm.shape}): frame the audio into model windows first"
+        )
     audio = np.zeros(window_samples, np.float64)
-    audio[:len(pcm)] = pcm / 32768.0
+    audio[: len(pcm)] = pcm / 32768.0
     return model_input_int8(audio, cfg, input_affine, *input_quant)
 
 
 def _rows(values: Sequence[Any] | np.ndarray, fmt: Callable[[Any], str]) -> list[str]:
     items = [fmt(v) for v in values] or [fmt(0)]  # C has no empty arrays
-    return [", ".join(items[i:i + VALUES_PER_LINE]) + "," for i in range(0, len(items), VALUES_PER_LINE)]
+    return [", ".join(items[i : i + VALUES_PER_LINE]) + "," for i in range(0, len(items), VALUES_PER_LINE)]
 
 
 def _check(cfg: FrontendConfig, input_affine, input_quant, window_samples: int) -> None:
     if not cfg.return_decibel:
-        raise ExportError("the device front-end implements only dB output (return_decibel=True): "
-                          "export a model whose front-end returns decibels")
+        raise ExportError(
+            "the device front-end implements only dB output (return_decibel=True): "
+            "export a model whose front-end returns decibels"
+        )
     if cfg.n_dft < 4 or cfg.n_dft > 65536:
         raise ExportError(f"n_dft={cfg.n_dft} is outside the device FFT's 4..65536: use a smaller n_dft")
     if window_samples <= 0:
@@ -122,8 +137,9 @@ def _check(cfg: FrontendConfig, input_affine, input_quant, window_samples: int) 
         raise ExportError(f"input zero point {zero_point} is not an int8 value: check the int8 model's input")
 
 
-def render_frontend_tables(cfg: FrontendConfig, input_affine, input_quant,
-                           window_samples: int | None = None) -> tuple[str, str]:
+def render_frontend_tables(
+    cfg: FrontendConfig, input_affine, input_quant, window_samples: int | None = None
+) -> tuple[str, str]:
     """(header text, source text) of em_frontend_tables for this model."""
     import jinja2
 
@@ -154,14 +170,18 @@ def render_frontend_tables(cfg: FrontendConfig, input_affine, input_quant,
         "mel_weights": _rows(weights, c_float),
         "config_comment": ", ".join(f"{k}={v}" for k, v in cfg.to_dict().items()),
     }
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True)
-    return (env.get_template("em_frontend_tables.h.j2").render(**context),
-            env.get_template("em_frontend_tables.c.j2").render(**context))
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR), undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+    )
+    return (
+        env.get_template("em_frontend_tables.h.j2").render(**context),
+        env.get_template("em_frontend_tables.c.j2").render(**context),
+    )
 
 
-def generate_frontend_tables(cfg: FrontendConfig, input_affine, input_quant, out_dir,
-                             window_samples: int | None = None) -> list[Path]:
+def generate_frontend_tables(
+    cfg: FrontendConfig, input_affine, input_quant, out_dir, window_samples: int | None = None
+) -> list[Path]:
     """Write ``em_frontend_tables.h`` and ``.c`` into ``out_dir`` (atomically); return their paths.
 
     ``input_affine = (scale, offset)`` and ``input_quant = (scale, zero_point)`` as in the export
@@ -169,5 +189,7 @@ def generate_frontend_tables(cfg: FrontendConfig, input_affine, input_quant, out
     """
     header, source = render_frontend_tables(cfg, input_affine, input_quant, window_samples)
     out_dir = Path(out_dir)
-    return [atomic_write_text(out_dir / "em_frontend_tables.h", header),
-            atomic_write_text(out_dir / "em_frontend_tables.c", source)]
+    return [
+        atomic_write_text(out_dir / "em_frontend_tables.h", header),
+        atomic_write_text(out_dir / "em_frontend_tables.c", source),
+    ]

@@ -8,6 +8,7 @@ holds both the identity and the speed-up on SEA-64), several times faster, so ``
 int8`` (``export.embedders``) runs it whenever it builds; :func:`int8_runner` falls back to the
 interpreter when there is no C compiler or the model has an op the generator does not support.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -37,15 +38,20 @@ class HostEngine:
         self.input_shape = tuple(int(d) for d in graph.tensor(graph.inputs[0]).shape)
         self.output_shape = tuple(int(d) for d in graph.tensor(graph.outputs[0]).shape)
         out = Path(work_dir) / f"host-engine-{hashlib.sha256(tflite).hexdigest()[:16]}"
-        info = generate_engine(tflite, out, model_name=model_name, streaming="off", use_dsp=False,
-                               weight_format="dense")
+        info = generate_engine(
+            tflite, out, model_name=model_name, streaming="off", use_dsp=False, weight_format="dense"
+        )
         self.n_layers = len(info.layers)
         ticks = out / "host_ticks.c"
         ticks.write_text(_HOST_TICKS_C)
         kernels = sorted((FIRMWARE_DIR / "kernels").glob("*.c"))
-        self._lib = load_shared([out / "model_engine.c", out / "model_weights.c", *kernels, ticks],
-                                include_dirs=[out, FIRMWARE_DIR / "kernels"], defines={"EM_HOST_SIMD": None},
-                                extra_flags=HOST_ENGINE_FLAGS, name=f"host-engine-{model_name}")
+        self._lib = load_shared(
+            [out / "model_engine.c", out / "model_weights.c", *kernels, ticks],
+            include_dirs=[out, FIRMWARE_DIR / "kernels"],
+            defines={"EM_HOST_SIMD": None},
+            extra_flags=HOST_ENGINE_FLAGS,
+            name=f"host-engine-{model_name}",
+        )
         self._lib.em_model_input.restype = ctypes.POINTER(ctypes.c_int8)
         self._out = (ctypes.c_int8 * int(np.prod(self.output_shape)))()
         self._ticks = (ctypes.c_uint32 * max(1, self.n_layers))()

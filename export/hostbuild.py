@@ -5,6 +5,7 @@ shared library and called through ctypes: by the tests (against TFLite Micro / n
 the product's host int8 engine (``export.host_engine``). Builds are cached by a hash of the
 sources, flags and compiler, so repeated builds cost nothing.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -23,8 +24,17 @@ INCLUDE_DIR = FIRMWARE_DIR / "include"
 CACHE_DIR = Path(os.environ.get("EDGEL3_MOTE_HOSTBUILD_CACHE", Path(tempfile.gettempdir()) / "edgel3-mote-hostbuild"))
 
 # Warnings are errors: the same sources must build cleanly with arm-none-eabi-gcc too.
-HOST_CFLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra", "-Werror",
-               "-Wno-unused-parameter", "-fno-strict-aliasing"]
+HOST_CFLAGS = [
+    "-std=c99",
+    "-O2",
+    "-fPIC",
+    "-shared",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wno-unused-parameter",
+    "-fno-strict-aliasing",
+]
 
 
 def _digest(sources: list[Path], flags: list[str], cc: str) -> str:

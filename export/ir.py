@@ -11,6 +11,7 @@ Room to grow without a rewrite:
   property: the planner decides it (``planner.Plan.groups``), so the IR stays a faithful
   picture of the model.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,9 +23,17 @@ import numpy as np
 from edgel3_mote.errors import ExportError
 
 # Ops the generator can emit today (the kernels in firmware/ implement them).
-SUPPORTED_OPS = frozenset({
-    "CONV_2D", "MAX_POOL_2D", "REDUCE_MAX", "RESHAPE", "FULLY_CONNECTED", "QUANTIZE", "DEQUANTIZE",
-})
+SUPPORTED_OPS = frozenset(
+    {
+        "CONV_2D",
+        "MAX_POOL_2D",
+        "REDUCE_MAX",
+        "RESHAPE",
+        "FULLY_CONNECTED",
+        "QUANTIZE",
+        "DEQUANTIZE",
+    }
+)
 
 WEIGHT_FORMATS = ("dense", "sparse", "w16")  # w16: dense, pre-expanded to int16 (DSP conv)
 
@@ -42,10 +51,10 @@ class Tensor:
     name: str
     shape: tuple[int, ...]
     dtype: str
-    scale: np.ndarray | None = None        # float32 (1,) per-tensor or (C,) per-channel
-    zero_point: np.ndarray | None = None   # int64, same length as scale
+    scale: np.ndarray | None = None  # float32 (1,) per-tensor or (C,) per-channel
+    zero_point: np.ndarray | None = None  # int64, same length as scale
     quantized_dimension: int = 0
-    data: np.ndarray | None = None          # constant contents (shaped), None for activations
+    data: np.ndarray | None = None  # constant contents (shaped), None for activations
 
     @property
     def is_constant(self) -> bool:
@@ -103,7 +112,7 @@ class Op:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     options: dict = field(default_factory=dict)
-    weight_format: str = "dense"   # how constant weights are stored ('dense' | 'sparse' | 'w16')
+    weight_format: str = "dense"  # how constant weights are stored ('dense' | 'sparse' | 'w16')
 
     def __post_init__(self):
         if self.weight_format not in WEIGHT_FORMATS:
@@ -170,8 +179,10 @@ def _options(op_fb, kind: str) -> dict:
         o = load(cls)
         opts = {
             "padding": _PADDINGS[o.Padding()],
-            "stride_h": o.StrideH(), "stride_w": o.StrideW(),
-            "dilation_h": o.DilationHFactor(), "dilation_w": o.DilationWFactor(),
+            "stride_h": o.StrideH(),
+            "stride_w": o.StrideW(),
+            "dilation_h": o.DilationHFactor(),
+            "dilation_w": o.DilationWFactor(),
             "fused_activation": _ACTIVATIONS[o.FusedActivationFunction()],
         }
         if kind == "DEPTHWISE_CONV_2D":
@@ -181,8 +192,10 @@ def _options(op_fb, kind: str) -> dict:
         o = load(tflite.Pool2DOptions)
         return {
             "padding": _PADDINGS[o.Padding()],
-            "stride_h": o.StrideH(), "stride_w": o.StrideW(),
-            "filter_h": o.FilterHeight(), "filter_w": o.FilterWidth(),
+            "stride_h": o.StrideH(),
+            "stride_w": o.StrideW(),
+            "filter_h": o.FilterHeight(),
+            "filter_w": o.FilterWidth(),
             "fused_activation": _ACTIVATIONS[o.FusedActivationFunction()],
         }
     if kind == "FULLY_CONNECTED":
@@ -206,7 +219,11 @@ def _quantization(t_fb) -> tuple[np.ndarray | None, np.ndarray | None, int]:
     if q is None or q.ScaleLength() == 0:
         return None, None, 0
     scale = np.asarray(q.ScaleAsNumpy(), dtype=np.float32).reshape(-1)
-    zp = np.asarray(q.ZeroPointAsNumpy(), dtype=np.int64).reshape(-1) if q.ZeroPointLength() else np.zeros(len(scale), np.int64)
+    zp = (
+        np.asarray(q.ZeroPointAsNumpy(), dtype=np.int64).reshape(-1)
+        if q.ZeroPointLength()
+        else np.zeros(len(scale), np.int64)
+    )
     return scale, zp, int(q.QuantizedDimension())
 
 
@@ -243,7 +260,7 @@ def read_tflite(tflite_bytes: bytes, supported: Iterable[str] | None = SUPPORTED
             raw = buf.DataAsNumpy().tobytes()
             data_arr = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
         elif buf is not None and buf.Offset() > 1:  # large models keep buffers after the flatbuffer
-            raw = data[buf.Offset(): buf.Offset() + buf.Size()]
+            raw = data[buf.Offset() : buf.Offset() + buf.Size()]
             data_arr = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
         tensors.append(Tensor(i, t.Name().decode(), shape, dtype, scale, zp, qdim, data_arr))
 
@@ -262,8 +279,10 @@ def read_tflite(tflite_bytes: bytes, supported: Iterable[str] | None = SUPPORTED
         ops.append(Op(i, kind, ins, outs, _options(op_fb, kind)))
     if unsupported and supported is not None:  # only a given ``supported`` collects unsupported kinds
         kinds = ", ".join(sorted(set(unsupported)))
-        raise ExportError(f"the model uses ops the generator does not support: {kinds} "
-                          f"(supported: {', '.join(sorted(supported))}); change the model or add kernels")
+        raise ExportError(
+            f"the model uses ops the generator does not support: {kinds} "
+            f"(supported: {', '.join(sorted(supported))}); change the model or add kernels"
+        )
 
     graph_inputs = tuple(int(v) for v in sub.InputsAsNumpy())
     graph_outputs = tuple(int(v) for v in sub.OutputsAsNumpy())

@@ -8,6 +8,7 @@ into raw JSON. The file format is the JSON object documented in ``docs/ARCHITECT
 :meth:`Manifest.model_input_int8` is THE host computation of the int8 model input (log-mel
 spectrogram -> input BatchNormalization affine -> quantisation) that the device front-end is held to.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,14 +49,23 @@ class TensorInfo:
         return self.scale, self.zero_point
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "scale": self.scale,
-                "zero_point": self.zero_point}
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "scale": self.scale,
+            "zero_point": self.zero_point,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TensorInfo:
-        return cls(str(data.get("name", "")), tuple(int(d) for d in data["shape"]), str(data.get("dtype", "int8")),
-                   None if data.get("scale") is None else float(data["scale"]),
-                   None if data.get("zero_point") is None else int(data["zero_point"]))
+        return cls(
+            str(data.get("name", "")),
+            tuple(int(d) for d in data["shape"]),
+            str(data.get("dtype", "int8")),
+            None if data.get("scale") is None else float(data["scale"]),
+            None if data.get("zero_point") is None else int(data["zero_point"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -80,34 +90,55 @@ class Manifest:
 
     # ---------------------------------------------------------------- (de)serialisation
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "weights": self.weights, "random_weights": self.random_weights,
-                "seed": self.seed, "frontend": self.frontend.to_dict(), "window_samples": self.window_samples,
-                "input_affine": {"scale": self.input_affine[0], "offset": self.input_affine[1]},
-                "input": self.input.to_dict(), "output": self.output.to_dict(), "ops": list(self.ops),
-                "layers": [dict(layer) for layer in self.layers], "sha256": self.sha256,
-                "float_sha256": self.float_sha256, "sizes": dict(self.sizes), "calibration": self.calibration}
+        return {
+            "model": self.model,
+            "weights": self.weights,
+            "random_weights": self.random_weights,
+            "seed": self.seed,
+            "frontend": self.frontend.to_dict(),
+            "window_samples": self.window_samples,
+            "input_affine": {"scale": self.input_affine[0], "offset": self.input_affine[1]},
+            "input": self.input.to_dict(),
+            "output": self.output.to_dict(),
+            "ops": list(self.ops),
+            "layers": [dict(layer) for layer in self.layers],
+            "sha256": self.sha256,
+            "float_sha256": self.float_sha256,
+            "sizes": dict(self.sizes),
+            "calibration": self.calibration,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "the manifest") -> Manifest:
         required = ("model", "frontend", "window_samples", "input_affine", "input", "output", "ops", "sha256")
         missing = [k for k in required if k not in data]
         if missing:
-            raise InvalidInputError(f"{source} lacks {', '.join(missing)}: it is not an edgel3-mote export "
-                                    f"manifest; re-run `edgel3-mote export tflite`")
+            raise InvalidInputError(
+                f"{source} lacks {', '.join(missing)}: it is not an edgel3-mote export "
+                f"manifest; re-run `edgel3-mote export tflite`"
+            )
         try:
-            return cls(model=str(data["model"]), weights=data.get("weights"),
-                       random_weights=bool(data.get("random_weights", False)), seed=int(data.get("seed") or 0),
-                       frontend=FrontendConfig.from_dict(data["frontend"]),
-                       window_samples=int(data["window_samples"]),
-                       input_affine=(float(data["input_affine"]["scale"]), float(data["input_affine"]["offset"])),
-                       input=TensorInfo.from_dict(data["input"]), output=TensorInfo.from_dict(data["output"]),
-                       ops=tuple(data["ops"]), sha256=str(data["sha256"]),
-                       layers=tuple(data.get("layers") or ()), float_sha256=data.get("float_sha256"),
-                       sizes={k: int(v) for k, v in (data.get("sizes") or {}).items()},
-                       calibration=data.get("calibration"))
+            return cls(
+                model=str(data["model"]),
+                weights=data.get("weights"),
+                random_weights=bool(data.get("random_weights", False)),
+                seed=int(data.get("seed") or 0),
+                frontend=FrontendConfig.from_dict(data["frontend"]),
+                window_samples=int(data["window_samples"]),
+                input_affine=(float(data["input_affine"]["scale"]), float(data["input_affine"]["offset"])),
+                input=TensorInfo.from_dict(data["input"]),
+                output=TensorInfo.from_dict(data["output"]),
+                ops=tuple(data["ops"]),
+                sha256=str(data["sha256"]),
+                layers=tuple(data.get("layers") or ()),
+                float_sha256=data.get("float_sha256"),
+                sizes={k: int(v) for k, v in (data.get("sizes") or {}).items()},
+                calibration=data.get("calibration"),
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidInputError(f"{source} is malformed ({type(exc).__name__}: {exc}): re-run "
-                                    f"`edgel3-mote export tflite`") from None
+            raise InvalidInputError(
+                f"{source} is malformed ({type(exc).__name__}: {exc}): re-run `edgel3-mote export tflite`"
+            ) from None
 
     @classmethod
     def load(cls, path: str | Path) -> Manifest:
@@ -116,8 +147,9 @@ class Manifest:
         if path.is_dir():
             path = path / MANIFEST_NAME
         if not path.is_file():
-            raise InvalidInputError(f"export manifest {path} not found: give an export folder "
-                                    f"(edgel3-mote export tflite -o DIR)")
+            raise InvalidInputError(
+                f"export manifest {path} not found: give an export folder (edgel3-mote export tflite -o DIR)"
+            )
         try:
             data = json.loads(path.read_text())
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -12,6 +12,7 @@ rely on (per-channel symmetric int8 conv weights, int32 biases, per-tensor int8 
 The flatbuffer is read with the ``tflite`` schema package (generated from TensorFlow's own
 ``schema.fbs``), never by hand.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,14 +21,24 @@ import numpy as np
 
 from edgel3_mote.errors import ExportError
 
-SUPPORTED_OPS = ("CONV_2D", "MAX_POOL_2D", "REDUCE_MAX", "RESHAPE", "FULLY_CONNECTED",
-                 "QUANTIZE", "DEQUANTIZE")
+SUPPORTED_OPS = ("CONV_2D", "MAX_POOL_2D", "REDUCE_MAX", "RESHAPE", "FULLY_CONNECTED", "QUANTIZE", "DEQUANTIZE")
 # Ops with weights: the ones whose constant inputs count as "weight bytes".
 WEIGHTED_OPS = ("CONV_2D", "FULLY_CONNECTED")
 
 # tflite.TensorType -> numpy dtype name (the types a converted model can carry).
-_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
-           7: "int16", 9: "int8", 10: "float64", 17: "int4"}
+_DTYPES = {
+    0: "float32",
+    1: "float16",
+    2: "int32",
+    3: "uint8",
+    4: "int64",
+    5: "string",
+    6: "bool",
+    7: "int16",
+    9: "int8",
+    10: "float64",
+    17: "int4",
+}
 _ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 
@@ -38,10 +49,10 @@ class TensorInfo:
     name: str
     shape: tuple[int, ...]
     dtype: str
-    scales: np.ndarray          # empty when not quantised
+    scales: np.ndarray  # empty when not quantised
     zero_points: np.ndarray
     quantized_dimension: int
-    data: np.ndarray | None     # constant contents, None for activations
+    data: np.ndarray | None  # constant contents, None for activations
 
     @property
     def is_constant(self) -> bool:
@@ -62,7 +73,7 @@ class TensorInfo:
 @dataclass
 class OpInfo:
     index: int
-    name: str                     # builtin op name, e.g. CONV_2D
+    name: str  # builtin op name, e.g. CONV_2D
     inputs: list[int]
     outputs: list[int]
     fused_activation: str | None = None
@@ -119,8 +130,11 @@ def _fused_activation(op_fb, name: str) -> tuple[str | None, dict]:
     table = op_fb.BuiltinOptions()
     if table is None:
         return None, {}
-    option_classes = {"CONV_2D": tflite.Conv2DOptions, "MAX_POOL_2D": tflite.Pool2DOptions,
-                      "FULLY_CONNECTED": tflite.FullyConnectedOptions}
+    option_classes = {
+        "CONV_2D": tflite.Conv2DOptions,
+        "MAX_POOL_2D": tflite.Pool2DOptions,
+        "FULLY_CONNECTED": tflite.FullyConnectedOptions,
+    }
     cls = option_classes.get(name)
     if cls is None:
         return None, {}
@@ -128,11 +142,12 @@ def _fused_activation(op_fb, name: str) -> tuple[str | None, dict]:
     opts.Init(table.Bytes, table.Pos)
     info: dict = {}
     if name == "CONV_2D":
-        info = {"stride": (opts.StrideH(), opts.StrideW()),
-                "padding": "SAME" if opts.Padding() == tflite.Padding.SAME else "VALID"}
+        info = {
+            "stride": (opts.StrideH(), opts.StrideW()),
+            "padding": "SAME" if opts.Padding() == tflite.Padding.SAME else "VALID",
+        }
     elif name == "MAX_POOL_2D":
-        info = {"filter": (opts.FilterHeight(), opts.FilterWidth()),
-                "stride": (opts.StrideH(), opts.StrideW())}
+        info = {"filter": (opts.FilterHeight(), opts.FilterWidth()), "stride": (opts.StrideH(), opts.StrideW())}
     return _ACTIVATIONS.get(opts.FusedActivationFunction(), "?"), info
 
 
@@ -145,8 +160,10 @@ def read_model(tflite_bytes: bytes) -> ModelInfo:
         raise ExportError("this is not a TFLite flatbuffer (no 'TFL3' identifier): give a .tflite file")
     model = tflite.Model.GetRootAsModel(buf, 0)
     if model.SubgraphsLength() != 1:
-        raise ExportError(f"the model has {model.SubgraphsLength()} subgraphs: the engine runs exactly one "
-                          f"(no control flow); export a plain feed-forward network")
+        raise ExportError(
+            f"the model has {model.SubgraphsLength()} subgraphs: the engine runs exactly one "
+            f"(no control flow); export a plain feed-forward network"
+        )
     graph = model.Subgraphs(0)
     tensors = []
     for i in range(graph.TensorsLength()):
@@ -154,8 +171,14 @@ def read_model(tflite_bytes: bytes) -> ModelInfo:
         dtype = _DTYPES.get(t.Type(), f"type{t.Type()}")
         shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
         q = t.Quantization()
-        scales = np.asarray(q.ScaleAsNumpy(), np.float32) if q is not None and q.ScaleLength() else np.zeros(0, np.float32)
-        zps = np.asarray(q.ZeroPointAsNumpy(), np.int64) if q is not None and q.ZeroPointLength() else np.zeros(0, np.int64)
+        scales = (
+            np.asarray(q.ScaleAsNumpy(), np.float32) if q is not None and q.ScaleLength() else np.zeros(0, np.float32)
+        )
+        zps = (
+            np.asarray(q.ZeroPointAsNumpy(), np.int64)
+            if q is not None and q.ZeroPointLength()
+            else np.zeros(0, np.int64)
+        )
         qdim = int(q.QuantizedDimension()) if q is not None else 0
         data = None
         buffer = model.Buffers(t.Buffer())
@@ -165,7 +188,7 @@ def read_model(tflite_bytes: bytes) -> ModelInfo:
             if shape and data.size == int(np.prod(shape)):
                 data = data.reshape(shape)
         elif buffer is not None and buffer.Offset() > 1:  # large models keep buffers after the flatbuffer
-            data = np.frombuffer(buf[buffer.Offset():buffer.Offset() + buffer.Size()], dtype=np.dtype(dtype))
+            data = np.frombuffer(buf[buffer.Offset() : buffer.Offset() + buffer.Size()], dtype=np.dtype(dtype))
             data = data.reshape(shape) if shape and data.size == int(np.prod(shape)) else data
         tensors.append(TensorInfo(i, (t.Name() or b"").decode(), shape, dtype, scales, zps, qdim, data))
     ops = []
@@ -173,11 +196,17 @@ def read_model(tflite_bytes: bytes) -> ModelInfo:
         op_fb = graph.Operators(i)
         name = _builtin_name(model.OperatorCodes(op_fb.OpcodeIndex()))
         act, options = _fused_activation(op_fb, name)
-        ops.append(OpInfo(i, name, [int(x) for x in op_fb.InputsAsNumpy()] if op_fb.InputsLength() else [],
-                          [int(x) for x in op_fb.OutputsAsNumpy()] if op_fb.OutputsLength() else [],
-                          act, options))
-    return ModelInfo(tensors, ops, [int(x) for x in graph.InputsAsNumpy()],
-                     [int(x) for x in graph.OutputsAsNumpy()])
+        ops.append(
+            OpInfo(
+                i,
+                name,
+                [int(x) for x in op_fb.InputsAsNumpy()] if op_fb.InputsLength() else [],
+                [int(x) for x in op_fb.OutputsAsNumpy()] if op_fb.OutputsLength() else [],
+                act,
+                options,
+            )
+        )
+    return ModelInfo(tensors, ops, [int(x) for x in graph.InputsAsNumpy()], [int(x) for x in graph.OutputsAsNumpy()])
 
 
 def check_int8_opset(info: ModelInfo | bytes, supported=SUPPORTED_OPS) -> ModelInfo:
@@ -202,8 +231,9 @@ def check_int8_opset(info: ModelInfo | bytes, supported=SUPPORTED_OPS) -> ModelI
             if not all(o in info.outputs for o in op.outputs):
                 problems.append(f"{info.where(op)} (DEQUANTIZE inside the graph; allowed only on the output)")
             continue
-        floats = sorted({info.tensors[i].dtype for i in op.inputs + op.outputs
-                         if i >= 0 and info.tensors[i].dtype in _FLOAT_DTYPES})
+        floats = sorted(
+            {info.tensors[i].dtype for i in op.inputs + op.outputs if i >= 0 and info.tensors[i].dtype in _FLOAT_DTYPES}
+        )
         if floats:
             problems.append(f"{info.where(op)} (float op: {'/'.join(floats)} tensors)")
     if problems:
@@ -212,8 +242,9 @@ def check_int8_opset(info: ModelInfo | bytes, supported=SUPPORTED_OPS) -> ModelI
             fixes.append("convert with full-integer quantisation (edgel3-mote export tflite)")
         if any("float op" not in p for p in problems):
             fixes.append(f"replace those layers with ones that map to {', '.join(supported)}")
-        raise ExportError(f"{len(problems)} op(s) the int8 engine cannot run: {'; '.join(problems)}; "
-                          f"fix: {' and '.join(fixes)}")
+        raise ExportError(
+            f"{len(problems)} op(s) the int8 engine cannot run: {'; '.join(problems)}; fix: {' and '.join(fixes)}"
+        )
     return info
 
 
@@ -236,12 +267,17 @@ def check_int8_quantization(info: ModelInfo | bytes) -> ModelInfo:
         if op.name in WEIGHTED_OPS:
             w = info.tensors[op.inputs[1]]
             if w.dtype != "int8" or not w.is_constant:
-                problems.append(f"{info.where(op)}: weights '{w.name}' are {w.dtype}{'' if w.is_constant else ' (not constant)'}, not constant int8")
+                problems.append(
+                    f"{info.where(op)}: weights '{w.name}' are {w.dtype}"
+                    f"{'' if w.is_constant else ' (not constant)'}, not constant int8"
+                )
             elif np.any(w.zero_points != 0):
                 problems.append(f"{info.where(op)}: weights '{w.name}' are not symmetric (zero point != 0)")
             elif op.name == "CONV_2D" and (w.quantized_dimension != 0 or len(w.scales) != w.shape[0]):
-                problems.append(f"{info.where(op)}: weights '{w.name}' are not per-channel "
-                                f"({len(w.scales)} scales for {w.shape[0]} filters)")
+                problems.append(
+                    f"{info.where(op)}: weights '{w.name}' are not per-channel "
+                    f"({len(w.scales)} scales for {w.shape[0]} filters)"
+                )
             if len(op.inputs) > 2 and op.inputs[2] >= 0:
                 b = info.tensors[op.inputs[2]]
                 if b.dtype != "int32":
@@ -251,8 +287,10 @@ def check_int8_quantization(info: ModelInfo | bytes) -> ModelInfo:
             if op.name == "DEQUANTIZE":
                 continue
             if t.dtype != "int8" or len(t.scales) != 1:
-                problems.append(f"{info.where(op)}: activation '{t.name}' is {t.dtype} with "
-                                f"{len(t.scales)} scales, not per-tensor int8")
+                problems.append(
+                    f"{info.where(op)}: activation '{t.name}' is {t.dtype} with "
+                    f"{len(t.scales)} scales, not per-tensor int8"
+                )
     if problems:
         raise ExportError(f"the converted model is not fully int8 as the engine needs: {'; '.join(problems)}")
     return info

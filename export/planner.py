@@ -20,6 +20,7 @@ must be read by the next op only. ``simulate_rows`` runs the row schedule the ge
 each line buffer exactly. 'auto' adds chains greedily until the arena fits
 the RAM budget; 'on' until streaming stops shrinking it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ def align_up(n: int, a: int = ALIGN) -> int:
 class RowGeometry:
     in_h: int
     out_h: int
-    kernel_h: int      # effective (dilated) kernel height
+    kernel_h: int  # effective (dilated) kernel height
     stride_h: int
     pad_top: int
 
@@ -108,8 +109,8 @@ class Buffer:
     size: int
     first: int
     last: int
-    kind: str = "tensor"                 # 'tensor' | 'line' | 'scratch' | 'frontend'
-    tensors: tuple[int, ...] = ()        # tensor ids sharing it (RESHAPE aliases)
+    kind: str = "tensor"  # 'tensor' | 'line' | 'scratch' | 'frontend'
+    tensors: tuple[int, ...] = ()  # tensor ids sharing it (RESHAPE aliases)
     offset: int = -1
 
     def live_with(self, other: "Buffer") -> bool:
@@ -121,10 +122,10 @@ class StreamGroup:
     """A chain of ops run row by row; ``line_rows[tid]`` rows of each intermediate are kept."""
 
     ops: tuple[int, ...]
-    intermediates: tuple[int, ...]        # tensor ids that only exist as line buffers
+    intermediates: tuple[int, ...]  # tensor ids that only exist as line buffers
     line_rows: dict[int, int] = field(default_factory=dict)
     geometry: tuple[RowGeometry, ...] = ()
-    folds: bool = False                   # the last op is a global max fed row by row
+    folds: bool = False  # the last op is a global max fed row by row
 
 
 @dataclass
@@ -141,7 +142,7 @@ class Plan:
     groups: list[StreamGroup]
     # the same model planned without streaming (for reports); equals arena_bytes when off
     unstreamed_arena_bytes: int = 0
-    uses: dict[int, set[int]] = field(default_factory=dict)   # step -> tensor ids it touches
+    uses: dict[int, set[int]] = field(default_factory=dict)  # step -> tensor ids it touches
 
     def buffer_of(self, tid: int) -> Buffer:
         for b in self.buffers:
@@ -198,12 +199,16 @@ def verify_placement(buffers: Sequence[Buffer], arena_bytes: int, align: int = A
     """Raise AssertionError if two simultaneously live buffers overlap or one leaves the arena."""
     for b in buffers:
         if b.offset < 0 or b.offset % align or b.offset + b.size > arena_bytes:
-            raise AssertionError(f"buffer {b.name} at {b.offset}+{b.size} is misaligned or outside the {arena_bytes}-byte arena")
+            raise AssertionError(
+                f"buffer {b.name} at {b.offset}+{b.size} is misaligned or outside the {arena_bytes}-byte arena"
+            )
     for i, a in enumerate(buffers):
-        for b in buffers[i + 1:]:
+        for b in buffers[i + 1 :]:
             if a.live_with(b) and a.size and b.size and a.offset < b.offset + b.size and b.offset < a.offset + a.size:
-                raise AssertionError(f"live buffers overlap: {a.name} [{a.offset},{a.offset + a.size}) steps "
-                                     f"{a.first}..{a.last} and {b.name} [{b.offset},{b.offset + b.size}) steps {b.first}..{b.last}")
+                raise AssertionError(
+                    f"live buffers overlap: {a.name} [{a.offset},{a.offset + a.size}) steps "
+                    f"{a.first}..{a.last} and {b.name} [{b.offset},{b.offset + b.size}) steps {b.first}..{b.last}"
+                )
 
 
 def verify_plan(plan: Plan) -> None:
@@ -224,16 +229,21 @@ def _streamable(graph: Graph, op: Op) -> bool:
     if op.kind not in STREAMABLE_OPS and not (op.kind == "REDUCE_MAX" and is_global_max(graph, op)):
         return False
     x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    return (len(x.shape) == 4 and x.shape[0] == 1 and not x.is_constant
-            and x.dtype == "int8" and y.dtype == "int8")
+    return len(x.shape) == 4 and x.shape[0] == 1 and not x.is_constant and x.dtype == "int8" and y.dtype == "int8"
 
 
 def _links(graph: Graph, a: Op, b: Op) -> bool:
     """Can ``b`` read ``a``'s output row by row (a line buffer instead of the whole tensor)?"""
     t = a.outputs[0]
-    return (_streamable(graph, a) and _streamable(graph, b) and b.index == a.index + 1
-            and not is_global_max(graph, a) and b.inputs[0] == t
-            and len(graph.consumers(t)) == 1 and t not in graph.outputs)
+    return (
+        _streamable(graph, a)
+        and _streamable(graph, b)
+        and b.index == a.index + 1
+        and not is_global_max(graph, a)
+        and b.inputs[0] == t
+        and len(graph.consumers(t)) == 1
+        and t not in graph.outputs
+    )
 
 
 def candidate_groups(graph: Graph) -> list[tuple[int, ...]]:
@@ -264,7 +274,7 @@ def merged_groups(graph: Graph, chains: Sequence[tuple[int, ...]]) -> list[tuple
     merged = []
     for i in range(len(chains)):
         run = chains[i]
-        for nxt in chains[i + 1:]:
+        for nxt in chains[i + 1 :]:
             if not _links(graph, graph.ops[run[-1]], graph.ops[nxt[0]]):
                 break
             run = run + nxt
@@ -320,8 +330,13 @@ def make_group(graph: Graph, ops: Sequence[int]) -> StreamGroup:
     geometry = tuple(row_geometry(graph, graph.ops[i]) for i in ops)
     capacity, _ = simulate_rows(geometry)
     intermediates = tuple(graph.ops[i].outputs[0] for i in ops[:-1])
-    return StreamGroup(tuple(ops), intermediates, dict(zip(intermediates, capacity)), geometry,
-                       is_global_max(graph, graph.ops[ops[-1]]))
+    return StreamGroup(
+        tuple(ops),
+        intermediates,
+        dict(zip(intermediates, capacity)),
+        geometry,
+        is_global_max(graph, graph.ops[ops[-1]]),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,8 +349,13 @@ def _row_bytes(graph: Graph, tid: int) -> int:
     return w * c * t.nbytes // max(t.size, 1)
 
 
-def _build(graph: Graph, groups: Sequence[StreamGroup], scratch_bytes: Callable[[Op], int],
-           frontend_scratch_bytes: int, streamed_scratch_bytes: Callable[[Op], int] | None = None) -> Plan:
+def _build(
+    graph: Graph,
+    groups: Sequence[StreamGroup],
+    scratch_bytes: Callable[[Op], int],
+    frontend_scratch_bytes: int,
+    streamed_scratch_bytes: Callable[[Op], int] | None = None,
+) -> Plan:
     grouped = {i: g for g in groups for i in g.ops}
     steps: list[Step] = []
     for op in graph.ops:
@@ -384,13 +404,22 @@ def _build(graph: Graph, groups: Sequence[StreamGroup], scratch_bytes: Callable[
     buffers = []
     for r, ts in sorted(members.items()):
         size = max(graph.tensor(t).nbytes for t in ts)
-        buffers.append(Buffer(graph.tensor(r).name or f"t{r}", size, min(first[t] for t in ts),
-                              max(last[t] for t in ts), "tensor", tuple(sorted(ts))))
+        buffers.append(
+            Buffer(
+                graph.tensor(r).name or f"t{r}",
+                size,
+                min(first[t] for t in ts),
+                max(last[t] for t in ts),
+                "tensor",
+                tuple(sorted(ts)),
+            )
+        )
     for g in groups:
         s = step_of[g.ops[0]]
         for t in g.intermediates:
-            buffers.append(Buffer(f"line:{graph.tensor(t).name or t}", g.line_rows[t] * _row_bytes(graph, t),
-                                  s, s, "line", (t,)))
+            buffers.append(
+                Buffer(f"line:{graph.tensor(t).name or t}", g.line_rows[t] * _row_bytes(graph, t), s, s, "line", (t,))
+            )
     streamed_scratch_bytes = streamed_scratch_bytes or scratch_bytes
     for s, step in enumerate(steps):
         need = max((streamed_scratch_bytes if step.group else scratch_bytes)(graph.ops[i]) for i in step.ops)
@@ -402,10 +431,15 @@ def _build(graph: Graph, groups: Sequence[StreamGroup], scratch_bytes: Callable[
     return Plan(steps, buffers, arena, list(groups), arena, uses)
 
 
-def plan_memory(graph: Graph, *, streaming: str = "auto", ram_budget: int | None = None,
-                frontend_scratch_bytes: int = 0,
-                scratch_bytes: Callable[[Op], int] | None = None,
-                streamed_scratch_bytes: Callable[[Op], int] | None = None) -> Plan:
+def plan_memory(
+    graph: Graph,
+    *,
+    streaming: str = "auto",
+    ram_budget: int | None = None,
+    frontend_scratch_bytes: int = 0,
+    scratch_bytes: Callable[[Op], int] | None = None,
+    streamed_scratch_bytes: Callable[[Op], int] | None = None,
+) -> Plan:
     """Plan the arena for ``graph``.
 
     streaming: 'off' (whole tensors), 'on' (stream chains as long as that shrinks the arena) or
@@ -421,9 +455,12 @@ def plan_memory(graph: Graph, *, streaming: str = "auto", ram_budget: int | None
     full = _build(graph, [], scratch_bytes, frontend_scratch_bytes)
     # A chain is worth streaming only if its line buffers are smaller than the whole tensors.
     chains = candidate_groups(graph)
-    candidates = [g for g in (make_group(graph, c) for c in chains + merged_groups(graph, chains))
-                  if sum(g.line_rows[t] * _row_bytes(graph, t) for t in g.intermediates)
-                  < sum(graph.tensor(t).nbytes for t in g.intermediates)]
+    candidates = [
+        g
+        for g in (make_group(graph, c) for c in chains + merged_groups(graph, chains))
+        if sum(g.line_rows[t] * _row_bytes(graph, t) for t in g.intermediates)
+        < sum(graph.tensor(t).nbytes for t in g.intermediates)
+    ]
     if streaming == "off" or not candidates:
         return full
     # Greedy: add (or widen to) the chain that shrinks the arena most, until the budget is met
@@ -439,8 +476,9 @@ def plan_memory(graph: Graph, *, streaming: str = "auto", ram_budget: int | None
             keep = [c for c in chosen if not set(c.ops) & set(g.ops)]
             if any(set(c.ops) & set(g.ops) and not set(c.ops) <= set(g.ops) for c in chosen):
                 continue  # partial overlap: not a valid set of chains
-            trials.append((_build(graph, keep + [g], scratch_bytes, frontend_scratch_bytes, streamed_scratch_bytes),
-                           keep + [g]))
+            trials.append(
+                (_build(graph, keep + [g], scratch_bytes, frontend_scratch_bytes, streamed_scratch_bytes), keep + [g])
+            )
         if not trials:
             break
         n_streamed = lambda t: sum(len(g.ops) for g in t[1])  # noqa: E731
@@ -461,13 +499,23 @@ def check_budget(plan: Plan, ram_budget: int | None) -> None:
     if ram_budget is not None and plan.arena_bytes > ram_budget:
         raise ExportError(
             f"the model needs a {plan.arena_bytes}-byte arena (without streaming {plan.unstreamed_arena_bytes}) "
-            f"but the RAM budget is {ram_budget} bytes: use streaming='on'/'auto', a smaller model or a bigger board")
+            f"but the RAM budget is {ram_budget} bytes: use streaming='on'/'auto', a smaller model or a bigger board"
+        )
 
 
 def buffer_rows(plan: Plan) -> list[dict]:
     """Every buffer of the plan as a dict (name, kind, bytes, offset, first/last step), by offset."""
-    return [{"name": b.name, "kind": b.kind, "bytes": b.size, "offset": b.offset, "first_step": b.first,
-             "last_step": b.last} for b in sorted(plan.buffers, key=lambda b: (b.offset, b.first))]
+    return [
+        {
+            "name": b.name,
+            "kind": b.kind,
+            "bytes": b.size,
+            "offset": b.offset,
+            "first_step": b.first,
+            "last_step": b.last,
+        }
+        for b in sorted(plan.buffers, key=lambda b: (b.offset, b.first))
+    ]
 
 
 def live_bytes(plan: Plan, step: int) -> int:
@@ -484,6 +532,8 @@ def format_buffer_table(plan: Plan) -> str:
         live = "*" if row["first_step"] <= peak <= row["last_step"] else " "
         steps = f"{row['first_step']}..{row['last_step']}"
         lines.append(f"{row['offset']:>9,} {row['bytes']:>9,} {live}{steps:>9}  {row['kind']:<8} {row['name']}")
-    lines.append(f"peak: step {peak} has {live_bytes(plan, peak):,} bytes live (marked *); arena "
-                 f"{plan.arena_bytes:,} bytes; without streaming {plan.unstreamed_arena_bytes:,} bytes")
+    lines.append(
+        f"peak: step {peak} has {live_bytes(plan, peak):,} bytes live (marked *); arena "
+        f"{plan.arena_bytes:,} bytes; without streaming {plan.unstreamed_arena_bytes:,} bytes"
+    )
     return "\n".join(lines)

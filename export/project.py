@@ -17,6 +17,7 @@ also carries the int8 classifier head (``export.classifier``): a second engine w
 ``em_head`` symbol prefix chained after the embedding, ``em_head_classes.h``, ``-DEM_HAS_HEAD=1``
 and expected head logits in the self-test vectors (project_head.py).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,11 +36,20 @@ import numpy as np
 from edgel3_mote import __version__
 from edgel3_mote.atomic import atomic_dir, atomic_write_text, check_output_dir
 from edgel3_mote.errors import ExportError, InvalidInputError, ToolchainError
+from edgel3_mote.export.boards import (
+    BOARDS,
+    FIRMWARE_DIR,
+    LINK_FLAGS,
+    OPT_FLAGS,
+    BoardSpec,
+    elf_memory_usage,
+    get_board,
+    link_overflow_error,
+    require_toolchain,
+)
 from edgel3_mote.export.codegen.ops.base import c_float
 from edgel3_mote.export.manifest import Manifest
 from edgel3_mote.metrics import sha256_file
-from edgel3_mote.export.boards import (BOARDS, FIRMWARE_DIR, LINK_FLAGS, OPT_FLAGS, BoardSpec, elf_memory_usage,
-                                       get_board, link_overflow_error, require_toolchain)
 
 REPO = FIRMWARE_DIR.parent
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "project"
@@ -74,11 +84,11 @@ class ProjectInfo:
     unstreamed_arena_bytes: int
     tflm_arena_bytes: int | None
     weight_bytes: int
-    elfs: dict[str, str] = field(default_factory=dict)          # "selftest"/"firmware" -> path
-    memory: dict[str, dict] = field(default_factory=dict)       # per ELF: flash/RAM use
+    elfs: dict[str, str] = field(default_factory=dict)  # "selftest"/"firmware" -> path
+    memory: dict[str, dict] = field(default_factory=dict)  # per ELF: flash/RAM use
     reused: bool = False
-    head: dict | None = None                                    # the classifier head, if any
-    serial_app_skipped: str | None = None                       # why firmware.elf was not built
+    head: dict | None = None  # the classifier head, if any
+    serial_app_skipped: str | None = None  # why firmware.elf was not built
 
     @property
     def selftest_elf(self) -> Path:
@@ -90,8 +100,11 @@ class ProjectInfo:
 
     @property
     def weights_line(self) -> str:
-        return (f"RANDOM WEIGHTS (seed {self.seed}) — not a trained model" if self.random_weights
-                else f"weights: {self.weights}")
+        return (
+            f"RANDOM WEIGHTS (seed {self.seed}) — not a trained model"
+            if self.random_weights
+            else f"weights: {self.weights}"
+        )
 
 
 # ------------------------------------------------------------------------------ hashing / cache
@@ -123,22 +136,29 @@ def _model_id(model) -> tuple[str, str]:
 
 
 def _export_key(model, weights: Path | None, clips: list[Path], seed: int) -> str:
-    desc = {"model": _model_id(model)[1], "seed": int(seed), "weights": sha256_file(weights) if weights else None,
-            "calibration": [sha256_file(c) for c in clips], "version": __version__}
+    desc = {
+        "model": _model_id(model)[1],
+        "seed": int(seed),
+        "weights": sha256_file(weights) if weights else None,
+        "calibration": [sha256_file(c) for c in clips],
+        "version": __version__,
+    }
     return hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()[:16]
 
 
 # ------------------------------------------------------------------------------ step 1: export
-def _int8_export(model, weights: Path | None, clips: list[Path], seed: int, cache_root: Path,
-                 log) -> tuple[Path, bytes, Manifest]:
+def _int8_export(
+    model, weights: Path | None, clips: list[Path], seed: int, cache_root: Path, log
+) -> tuple[Path, bytes, Manifest]:
     from edgel3_mote.export.tflite import export_tflite, load_export
 
     out = cache_root / f"{_model_id(model)[0]}-{_export_key(model, weights, clips, seed)}"
     if (out / "manifest.json").is_file():
         log(f"reusing the int8 export in {out} (inputs unchanged)")
     else:
-        export_tflite(model, None if weights is None else str(weights), calibration=clips or None,
-                      out_dir=out, seed=seed, log=log)
+        export_tflite(
+            model, None if weights is None else str(weights), calibration=clips or None, out_dir=out, seed=seed, log=log
+        )
     data, manifest = load_export(out)
     return out, data, manifest
 
@@ -149,6 +169,7 @@ def _tflm_arena(export_dir: Path, int8: bytes) -> int | None:
     if cached.is_file():
         return json.loads(cached.read_text())["tflm_arena_bytes"]
     from edgel3_mote.export.reference import tflm_arena_bytes
+
     try:
         n = tflm_arena_bytes(int8)
     except ExportError:
@@ -196,8 +217,15 @@ def _w16_flash_bytes(board: BoardSpec, manifest: Manifest | dict, n_clips: int, 
         with h5py.File(classifier, "r") as f:
             f.visititems(lambda _, obj: sizes.append(obj.size) if isinstance(obj, h5py.Dataset) else None)
         head = sum(sizes) + 8 * 1024
-    return max(0, board.flash_size - weight_bytes - W16_CODE_RESERVE_BYTES - n * per_vector
-               - n_pcm * 2 * int(manifest["window_samples"]) - head)
+    return max(
+        0,
+        board.flash_size
+        - weight_bytes
+        - W16_CODE_RESERVE_BYTES
+        - n * per_vector
+        - n_pcm * 2 * int(manifest["window_samples"])
+        - head,
+    )
 
 
 def fit_lower_bounds(board: BoardSpec, model: str) -> dict[str, int]:
@@ -217,8 +245,10 @@ def fit_lower_bounds(board: BoardSpec, model: str) -> dict[str, int]:
     if model.startswith("edgel3-"):
         weights -= sum(L3_KERNEL_COUNTS) - kept_weights(model.split("-", 1)[1])
     input_bytes = spec.frontend.n_mels * spec.frontend.n_frames(spec.window_samples)
-    return {"flash": weights + 4 * biases + W16_CODE_RESERVE_BYTES,
-            "ram": input_bytes + scratch_bytes(spec.frontend) + board.stack_size + APP_RESERVE_BYTES}
+    return {
+        "flash": weights + 4 * biases + W16_CODE_RESERVE_BYTES,
+        "ram": input_bytes + scratch_bytes(spec.frontend) + board.stack_size + APP_RESERVE_BYTES,
+    }
 
 
 def check_fits_before_conversion(board: BoardSpec, model: str) -> None:
@@ -228,9 +258,11 @@ def check_fits_before_conversion(board: BoardSpec, model: str) -> None:
         if need[what] > size:
             bigger = [b for b in BOARDS if BOARDS[b].flash_size >= need["flash"] and BOARDS[b].ram_size >= need["ram"]]
             boards = f"choose a board with more ({', '.join(bigger)})" if bigger else "no known board has that much"
-            raise ExportError(f"{model} cannot fit {board.name}: it needs at least {need[what]:,} bytes of "
-                              f"{'flash' if what == 'flash' else 'RAM'} and the board has {size:,}; {boards}, or "
-                              f"use a smaller model (sea-64, or a pruned edgel3-<plan>)")
+            raise ExportError(
+                f"{model} cannot fit {board.name}: it needs at least {need[what]:,} bytes of "
+                f"{'flash' if what == 'flash' else 'RAM'} and the board has {size:,}; {boards}, or "
+                f"use a smaller model (sea-64, or a pruned edgel3-<plan>)"
+            )
 
 
 def engine_ram_budget(board: BoardSpec, window_samples: int) -> int:
@@ -244,8 +276,17 @@ def selftest_ram_budget(board: BoardSpec) -> int:
     return board.ram_size - board.stack_size - APP_RESERVE_BYTES
 
 
-def generate_board_engine(int8: bytes, src: Path, board: BoardSpec, window_samples: int, *, model_name: str,
-                          streaming: str = "auto", frontend_scratch_bytes: int = 0, w16_flash_bytes: int = 0):
+def generate_board_engine(
+    int8: bytes,
+    src: Path,
+    board: BoardSpec,
+    window_samples: int,
+    *,
+    model_name: str,
+    streaming: str = "auto",
+    frontend_scratch_bytes: int = 0,
+    w16_flash_bytes: int = 0,
+):
     """The engine as a board's project builds it: -> (EngineInfo, RAM budget, why the serial app is skipped).
 
     The arena is planned for the serial app's budget (engine_ram_budget); when it cannot fit there,
@@ -254,9 +295,13 @@ def generate_board_engine(int8: bytes, src: Path, board: BoardSpec, window_sampl
     """
     from edgel3_mote.export.codegen import generate_engine
 
-    args: dict[str, Any] = dict(model_name=model_name, streaming=streaming,
-                                frontend_scratch_bytes=frontend_scratch_bytes, use_dsp=board.dsp,
-                                w16_flash_bytes=w16_flash_bytes)
+    args: dict[str, Any] = dict(
+        model_name=model_name,
+        streaming=streaming,
+        frontend_scratch_bytes=frontend_scratch_bytes,
+        use_dsp=board.dsp,
+        w16_flash_bytes=w16_flash_bytes,
+    )
     ram_budget = engine_ram_budget(board, window_samples)
     try:
         return generate_engine(int8, src, ram_budget=ram_budget, **args), ram_budget, None
@@ -266,15 +311,18 @@ def generate_board_engine(int8: bytes, src: Path, board: BoardSpec, window_sampl
             raise
         engine = generate_engine(int8, src, ram_budget=selftest_budget, **args)
         need = engine.arena_bytes + 2 * window_samples + board.stack_size + APP_RESERVE_BYTES
-        why = (f"the serial app (firmware.elf) does not fit {board.name}: the {engine.arena_bytes:,}-byte arena, its "
-               f"{2 * window_samples:,}-byte PCM window, the {board.stack_size:,}-byte stack and up to "
-               f"{APP_RESERVE_BYTES:,} bytes of statics need {need:,} of {board.ram_size:,} bytes of RAM; "
-               f"only selftest.elf is built")
+        why = (
+            f"the serial app (firmware.elf) does not fit {board.name}: the {engine.arena_bytes:,}-byte arena, its "
+            f"{2 * window_samples:,}-byte PCM window, the {board.stack_size:,}-byte stack and up to "
+            f"{APP_RESERVE_BYTES:,} bytes of statics need {need:,} of {board.ram_size:,} bytes of RAM; "
+            f"only selftest.elf is built"
+        )
         return engine, selftest_budget, why
 
 
-def _vector_windows(clips: list[Path], manifest: Manifest | dict, seed: int,
-                    max_vectors: int = MAX_VECTORS) -> tuple[list[str], np.ndarray, str]:
+def _vector_windows(
+    clips: list[Path], manifest: Manifest | dict, seed: int, max_vectors: int = MAX_VECTORS
+) -> tuple[list[str], np.ndarray, str]:
     """One 1-s window per clip (the loudest, framed as get_embedding frames), as int16."""
     from edgel3_mote.compress.frontend import FrontendConfig
     from edgel3_mote.export.tflite import clip_windows
@@ -282,13 +330,15 @@ def _vector_windows(clips: list[Path], manifest: Manifest | dict, seed: int,
     cfg = FrontendConfig.from_dict(manifest["frontend"])
     window = int(manifest["window_samples"])
     from edgel3_mote.compress.models.registry import ModelSpec
-    spec = ModelSpec(manifest["model"], "custom", cfg, window, int(np.prod(manifest["output"]["shape"])), True,
-                     "self-test framing")
+
+    spec = ModelSpec(
+        manifest["model"], "custom", cfg, window, int(np.prod(manifest["output"]["shape"])), True, "self-test framing"
+    )
     names, wins = [], []
     for path in clips[:max_vectors]:
         frames = clip_windows(path, spec)
         names.append(re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)[:40])  # a safe C string
-        wins.append(frames[int(np.argmax(np.sqrt((frames ** 2).mean(axis=1))))])
+        wins.append(frames[int(np.argmax(np.sqrt((frames**2).mean(axis=1))))])
     source = f"{len(names)} real clips from {clips[0].parent}" if clips else ""
     if not clips:  # no clips anywhere: tones, said plainly
         rng = np.random.default_rng(seed)
@@ -300,8 +350,10 @@ def _vector_windows(clips: list[Path], manifest: Manifest | dict, seed: int,
         source = "SYNTHESISED TONES (no clips given and none found in ../shared)"
     pcm = np.clip(np.round(np.stack(wins) * 32768.0), -32768, 32767).astype(np.int16)
     if not np.any(pcm):  # a self-test on silence passes whatever the engine computes: proves nothing
-        raise InvalidInputError(f"every self-test clip is silent at int16 ({', '.join(str(c) for c in clips[:3])}"
-                                f"{' ...' if len(clips) > 3 else ''}): give --clips with real sound")
+        raise InvalidInputError(
+            f"every self-test clip is silent at int16 ({', '.join(str(c) for c in clips[:3])}"
+            f"{' ...' if len(clips) > 3 else ''}): give --clips with real sound"
+        )
     return names, pcm, source
 
 
@@ -328,15 +380,20 @@ def _selftest_vectors(manifest: Manifest | dict, int8: bytes, float_tflite: byte
         interp.set_tensor(fin["index"], (db * np.float32(affine[0]) + np.float32(affine[1])).reshape(fin["shape"]))
         interp.invoke()
         emb_f = interp.get_tensor(fout["index"]).reshape(-1)
-        vectors.append({"name": name, "pcm": x, "spectrogram": spec_s8.reshape(-1), "embedding_s8": emb_s8,
-                        "embedding_f32": emb_f})
-    return {"vectors": vectors, "input_bytes": vectors[0]["spectrogram"].size,
-            "output_bytes": vectors[0]["embedding_s8"].size, "window_samples": window}
+        vectors.append(
+            {"name": name, "pcm": x, "spectrogram": spec_s8.reshape(-1), "embedding_s8": emb_s8, "embedding_f32": emb_f}
+        )
+    return {
+        "vectors": vectors,
+        "input_bytes": vectors[0]["spectrogram"].size,
+        "output_bytes": vectors[0]["embedding_s8"].size,
+        "window_samples": window,
+    }
 
 
 def _c_rows(values, fmt=str, per_line: int = 20) -> str:
     vals = [fmt(v) for v in np.asarray(values).reshape(-1)]
-    return "\n".join("        " + ", ".join(vals[i:i + per_line]) + "," for i in range(0, len(vals), per_line))
+    return "\n".join("        " + ", ".join(vals[i : i + per_line]) + "," for i in range(0, len(vals), per_line))
 
 
 def nonzero_macs(layer) -> int:
@@ -350,13 +407,19 @@ def nonzero_macs(layer) -> int:
 def _engine_report(engine, ram_budget: int) -> str:
     """The engine report: layers (op, shapes, MACs, weight bytes and format), streamed chains, and
     every arena buffer with its offset, size and live steps (the planner's proof of the peak)."""
-    lines = [f"engine of {engine.model_name}: arena {engine.arena_bytes:,} bytes (RAM budget {ram_budget:,}; "
-             f"without streaming {engine.unstreamed_arena_bytes:,}), weights {engine.weight_bytes:,} bytes, "
-             f"{engine.macs:,} MACs", "", "layers:"]
+    lines = [
+        f"engine of {engine.model_name}: arena {engine.arena_bytes:,} bytes (RAM budget {ram_budget:,}; "
+        f"without streaming {engine.unstreamed_arena_bytes:,}), weights {engine.weight_bytes:,} bytes, "
+        f"{engine.macs:,} MACs",
+        "",
+        "layers:",
+    ]
     for i, layer in enumerate(engine.layers):
-        lines.append(f"  {i:>2} {layer.op:<16} {str(tuple(layer.input_shape)):<20} -> {str(tuple(layer.output_shape)):<20} "
-                     f"{layer.macs:>13,} MACs {nonzero_macs(layer):>13,} nonzero {layer.weight_bytes:>10,} B "
-                     f"{layer.weight_format}  {layer.name}")
+        lines.append(
+            f"  {i:>2} {layer.op:<16} {str(tuple(layer.input_shape)):<20} -> {str(tuple(layer.output_shape)):<20} "
+            f"{layer.macs:>13,} MACs {nonzero_macs(layer):>13,} nonzero {layer.weight_bytes:>10,} B "
+            f"{layer.weight_format}  {layer.name}"
+        )
     lines += ["", "streamed chains:"]
     for g in engine.streaming_groups:
         bufs = ", ".join(f"{name} {b['rows']} rows = {b['bytes']:,} B" for name, b in g["line_buffers"].items())
@@ -376,10 +439,15 @@ def _copy_firmware(board: BoardSpec, dst: Path) -> tuple[list[str], list[str]]:
     for sub in FIRMWARE_SUBDIRS:
         src = FIRMWARE_DIR / sub
         if src.is_dir():
-            shutil.copytree(src, fw / sub, ignore=lambda d, names: [n for n in names if Path(n).suffix not in SOURCE_SUFFIXES])
+            shutil.copytree(
+                src, fw / sub, ignore=lambda d, names: [n for n in names if Path(n).suffix not in SOURCE_SUFFIXES]
+            )
     for sub in ("common", board.name):
-        shutil.copytree(FIRMWARE_DIR / "boards" / sub, fw / "boards" / sub,
-                        ignore=lambda d, names: [n for n in names if n == "hello_main.c" or Path(n).suffix not in SOURCE_SUFFIXES])
+        shutil.copytree(
+            FIRMWARE_DIR / "boards" / sub,
+            fw / "boards" / sub,
+            ignore=lambda d, names: [n for n in names if n == "hello_main.c" or Path(n).suffix not in SOURCE_SUFFIXES],
+        )
     (fw / "app").mkdir(parents=True)
     shutil.copy2(FIRMWARE_DIR / "app" / "selftest_main.c", fw / "app")
     rel = lambda p: str(p.relative_to(dst))  # noqa: E731
@@ -402,14 +470,18 @@ def _make(project: Path, board: BoardSpec, targets: list[str], optional: tuple[s
     built = []
     for target in targets:
         try:
-            proc = subprocess.run(["make", "-j2", target], cwd=project, capture_output=True, text=True,
-                                  timeout=MAKE_TIMEOUT_S)
+            proc = subprocess.run(
+                ["make", "-j2", target], cwd=project, capture_output=True, text=True, timeout=MAKE_TIMEOUT_S
+            )
         except subprocess.TimeoutExpired:
-            raise ToolchainError(f"building {target} for {board.name} took over {MAKE_TIMEOUT_S} s: "
-                                 f"look for a generated file the compiler chokes on") from None
+            raise ToolchainError(
+                f"building {target} for {board.name} took over {MAKE_TIMEOUT_S} s: "
+                f"look for a generated file the compiler chokes on"
+            ) from None
         if proc.returncode != 0:
             err = link_overflow_error(board, proc.stderr, target) or ToolchainError(
-                f"building {target} for {board.name} failed:\n{proc.stderr.strip()[-3000:]}")
+                f"building {target} for {board.name} failed:\n{proc.stderr.strip()[-3000:]}"
+            )
             if target not in optional or isinstance(err, ExportError):
                 raise err
             log(f"WARNING: {target} NOT built (the self-test does not need it): {str(err)[-1500:]}")
@@ -418,10 +490,23 @@ def _make(project: Path, board: BoardSpec, targets: list[str], optional: tuple[s
     return built
 
 
-def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weights=None, clips=None,
-                           out_dir=None, seed: int = 0, build: bool = True, *, streaming: str = "auto",
-                           calibration=None, force: bool = False, cache_dir=None, require_serial: bool = True,
-                           classifier=None, log: Callable[[str], None] = _stderr) -> ProjectInfo:
+def build_firmware_project(
+    board: str | BoardSpec,
+    model: str = "sea-64",
+    weights=None,
+    clips=None,
+    out_dir=None,
+    seed: int = 0,
+    build: bool = True,
+    *,
+    streaming: str = "auto",
+    calibration=None,
+    force: bool = False,
+    cache_dir=None,
+    require_serial: bool = True,
+    classifier=None,
+    log: Callable[[str], None] = _stderr,
+) -> ProjectInfo:
     """Generate (and build) the standalone firmware project; see the module docstring.
 
     clips: folder (or list) of audio clips for the self-test vectors and, unless ``calibration``
@@ -432,8 +517,8 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
     """
     import jinja2
 
-    from edgel3_mote.compress.frontend import FrontendConfig
     from edgel3_mote.compress.audio import find_audio_files
+    from edgel3_mote.compress.frontend import FrontendConfig
 
     board = get_board(board)
     model_name, model_identity = _model_id(model)  # a registry name, or a tf_keras backbone (tests, users' own)
@@ -447,14 +532,21 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
     out_dir = Path(out_dir) if out_dir is not None else REPO / "build" / board.name / model_name
     check_output_dir(out_dir, "export firmware", PROJECT_FILES, PROJECT_LEGACY, flag="--out")
     from edgel3_mote.export.project_head import check_classifier
+
     classifier, classifier_inputs = check_classifier(classifier)
     cache_root = Path(cache_dir) if cache_dir is not None else REPO / "build" / ".cache" / "export"
 
     inputs = {
-        "board": board.to_dict(), "model": model_identity, "seed": int(seed), "streaming": streaming, "build": build,
+        "board": board.to_dict(),
+        "model": model_identity,
+        "seed": int(seed),
+        "streaming": streaming,
+        "build": build,
         "weights": sha256_file(weights) if weights else None,
-        "clips": [sha256_file(c) for c in clip_paths], "calibration": [sha256_file(c) for c in cal_paths],
-        "code": _tree_digest(_generator_sources())}
+        "clips": [sha256_file(c) for c in clip_paths],
+        "calibration": [sha256_file(c) for c in cal_paths],
+        "code": _tree_digest(_generator_sources()),
+    }
     if classifier is not None:  # only then, so projects without a head keep their key
         inputs["classifier"] = classifier_inputs
     key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
@@ -478,25 +570,44 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
     cfg = FrontendConfig.from_dict(manifest["frontend"])
     window = int(manifest["window_samples"])
     from edgel3_mote.export.frontend_tables import generate_frontend_tables, scratch_bytes
+
     tflm_arena = _tflm_arena(export_dir, int8)
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), trim_blocks=True,
-                             lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
 
     with atomic_dir(out_dir, "export firmware", legacy=PROJECT_LEGACY) as tmp:
         src = tmp / "src"
         src.mkdir()
         engine, ram_budget, serial_skipped = generate_board_engine(
-            int8, src, board, window, model_name=manifest["model"], streaming=streaming,
+            int8,
+            src,
+            board,
+            window,
+            model_name=manifest["model"],
+            streaming=streaming,
             frontend_scratch_bytes=scratch_bytes(cfg),
-            w16_flash_bytes=_w16_flash_bytes(board, manifest, len(clip_paths), classifier))
+            w16_flash_bytes=_w16_flash_bytes(board, manifest, len(clip_paths), classifier),
+        )
         if serial_skipped:
             log(f"WARNING: {serial_skipped}")
-        log(f"engine arena of {manifest['model']} (every buffer; RAM budget {ram_budget:,} bytes):\n"
-            + engine.buffer_table)
+        log(
+            f"engine arena of {manifest['model']} (every buffer; RAM budget {ram_budget:,} bytes):\n"
+            + engine.buffer_table
+        )
         (tmp / "engine_report.txt").write_text(_engine_report(engine, ram_budget))
-        generate_frontend_tables(cfg, (manifest["input_affine"]["scale"], manifest["input_affine"]["offset"]),
-                                 (manifest["input"]["scale"], manifest["input"]["zero_point"]), src, window)
+        generate_frontend_tables(
+            cfg,
+            (manifest["input_affine"]["scale"], manifest["input_affine"]["offset"]),
+            (manifest["input"]["scale"], manifest["input"]["zero_point"]),
+            src,
+            window,
+        )
         n_vectors, n_pcm = vector_counts(board, manifest, engine.weight_bytes, len(clip_paths))
         names, pcm, vector_source = _vector_windows(clip_paths, manifest, seed, n_vectors)
         if not clip_paths:
@@ -507,15 +618,35 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
         head = None
         if classifier is not None:
             from edgel3_mote.export.project_head import add_head
-            head = add_head(classifier, export_dir, int8, manifest, cal_paths, vec, tmp, src,
-                            ram_budget - engine.arena_bytes, board, seed, log)
+
+            head = add_head(
+                classifier,
+                export_dir,
+                int8,
+                manifest,
+                cal_paths,
+                vec,
+                tmp,
+                src,
+                ram_budget - engine.arena_bytes,
+                board,
+                seed,
+                log,
+            )
         for i, v in enumerate(vec["vectors"]):
             v["pcm"] = _c_rows(v["pcm"]) if i < vec["n_pcm"] else None
             v["spectrogram"] = _c_rows(v["spectrogram"])
             v["embedding_s8"] = ", ".join(str(int(e)) for e in v["embedding_s8"])
             v["embedding_f32"] = ", ".join(c_float(e) for e in v["embedding_f32"])
-        vctx = dict(vec, model=manifest["model"], vector_source=vector_source, n=len(names),
-                    random_weights=random_weights, seed=int(seed), head=head)
+        vctx = dict(
+            vec,
+            model=manifest["model"],
+            vector_source=vector_source,
+            n=len(names),
+            random_weights=random_weights,
+            seed=int(seed),
+            head=head,
+        )
         _render(env, "selftest_vectors.h", src / "selftest_vectors.h", **vctx)
         _render(env, "selftest_vectors.c", src / "selftest_vectors.c", **vctx)
 
@@ -524,17 +655,42 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
             common += [f"src/{name}" for name in head["sources"]]
         shutil.copytree(export_dir, tmp / "export")
         targets = ["selftest.elf"] + (["firmware.elf"] if serial and serial_skipped is None else [])
-        info = ProjectInfo(board.name, model_name, out_dir, random_weights, int(seed) if random_weights else None,
-                           str(weights) if weights else None, engine.arena_bytes, engine.unstreamed_arena_bytes,
-                           tflm_arena, engine.weight_bytes, head=head and head["summary"],
-                           serial_app_skipped=serial_skipped)
-        ctx = dict(board=board, model=model_name, weights=info.weights, random_weights=random_weights, seed=seed,
-                   weights_line=info.weights_line, cpu_flags=" ".join(board.cflags()),
-                   opt_flags=" ".join(OPT_FLAGS), link_flags=" ".join(LINK_FLAGS), common_sources=common,
-                   serial_sources=serial, targets=targets, arena_bytes=engine.arena_bytes,
-                   unstreamed_arena_bytes=engine.unstreamed_arena_bytes, weight_bytes=engine.weight_bytes,
-                   tflm_arena=f"{tflm_arena:,} bytes" if tflm_arena else "n/a",
-                   n_vectors=len(names), vector_source=vector_source, head=head, serial_skipped=serial_skipped)
+        info = ProjectInfo(
+            board.name,
+            model_name,
+            out_dir,
+            random_weights,
+            int(seed) if random_weights else None,
+            str(weights) if weights else None,
+            engine.arena_bytes,
+            engine.unstreamed_arena_bytes,
+            tflm_arena,
+            engine.weight_bytes,
+            head=head and head["summary"],
+            serial_app_skipped=serial_skipped,
+        )
+        ctx = dict(
+            board=board,
+            model=model_name,
+            weights=info.weights,
+            random_weights=random_weights,
+            seed=seed,
+            weights_line=info.weights_line,
+            cpu_flags=" ".join(board.cflags()),
+            opt_flags=" ".join(OPT_FLAGS),
+            link_flags=" ".join(LINK_FLAGS),
+            common_sources=common,
+            serial_sources=serial,
+            targets=targets,
+            arena_bytes=engine.arena_bytes,
+            unstreamed_arena_bytes=engine.unstreamed_arena_bytes,
+            weight_bytes=engine.weight_bytes,
+            tflm_arena=f"{tflm_arena:,} bytes" if tflm_arena else "n/a",
+            n_vectors=len(names),
+            vector_source=vector_source,
+            head=head,
+            serial_skipped=serial_skipped,
+        )
         _render(env, "Makefile", tmp / "Makefile", **ctx)
         _render(env, "README.md", tmp / "README.md", **ctx)
 
@@ -545,17 +701,25 @@ def build_firmware_project(board: str | BoardSpec, model: str = "sea-64", weight
                 info.memory[t.removesuffix(".elf")] = use.to_dict()
                 info.elfs[t.removesuffix(".elf")] = t
                 log(f"{t}: " + use.table(board.name))
-        doc = {**asdict(info), "project_dir": str(out_dir), "inputs_sha256": key, "inputs": inputs,
-               "board_spec": board.to_dict(), "weights_line": info.weights_line,
-               "export": {"sha256": manifest["sha256"], "sizes": manifest["sizes"], "ops": manifest["ops"]},
-               "engine": engine.to_dict() | {"files": [Path(f).name for f in engine.files]},
-               "ram_budget": ram_budget,
-               "vectors": {"source": vector_source, "names": names, "with_pcm": vec["n_pcm"]},
-               "sha256": {t: sha256_file(tmp / t) for t in targets if (tmp / t).is_file()}}
+        doc = {
+            **asdict(info),
+            "project_dir": str(out_dir),
+            "inputs_sha256": key,
+            "inputs": inputs,
+            "board_spec": board.to_dict(),
+            "weights_line": info.weights_line,
+            "export": {"sha256": manifest["sha256"], "sizes": manifest["sizes"], "ops": manifest["ops"]},
+            "engine": engine.to_dict() | {"files": [Path(f).name for f in engine.files]},
+            "ram_budget": ram_budget,
+            "vectors": {"source": vector_source, "names": names, "with_pcm": vec["n_pcm"]},
+            "sha256": {t: sha256_file(tmp / t) for t in targets if (tmp / t).is_file()},
+        }
         (tmp / "project.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     info.elfs = {k: str(out_dir / v) for k, v in info.elfs.items()}
-    log(f"wrote {out_dir}: arena {engine.arena_bytes:,} B (unstreamed {engine.unstreamed_arena_bytes:,} B, "
-        f"TFLite Micro {tflm_arena or 'n/a'} B), weights {engine.weight_bytes:,} B in flash; {info.weights_line}")
+    log(
+        f"wrote {out_dir}: arena {engine.arena_bytes:,} B (unstreamed {engine.unstreamed_arena_bytes:,} B, "
+        f"TFLite Micro {tflm_arena or 'n/a'} B), weights {engine.weight_bytes:,} B in flash; {info.weights_line}"
+    )
     return info
 
 
@@ -568,16 +732,31 @@ def _check_replacing(out_dir: Path, old: dict, inputs: dict, log: Callable[[str]
     if old.get("random_weights", True):
         log(f"{out_dir}: replacing its RANDOM-weights build ({', '.join(changed)} changed)")
         return
-    raise InvalidInputError(f"{out_dir} holds a build of {old.get('model')} with trained weights {old.get('weights')}; "
-                            f"this run differs in {', '.join(changed)} and would replace it: pass the same --weights "
-                            f"(and --classifier) to reuse it, --out for a second project, or --force to replace it")
+    raise InvalidInputError(
+        f"{out_dir} holds a build of {old.get('model')} with trained weights {old.get('weights')}; "
+        f"this run differs in {', '.join(changed)} and would replace it: pass the same --weights "
+        f"(and --classifier) to reuse it, --out for a second project, or --force to replace it"
+    )
 
 
 def _info_from_json(doc: dict, out_dir: Path, reused: bool) -> ProjectInfo:
-    info = ProjectInfo(doc["board"], doc["model"], out_dir, doc["random_weights"], doc["seed"], doc["weights"],
-                       doc["arena_bytes"], doc["unstreamed_arena_bytes"], doc["tflm_arena_bytes"],
-                       doc["weight_bytes"], {k: str(out_dir / v) for k, v in doc["elfs"].items()},
-                       doc["memory"], reused, doc.get("head"), doc.get("serial_app_skipped"))
+    info = ProjectInfo(
+        doc["board"],
+        doc["model"],
+        out_dir,
+        doc["random_weights"],
+        doc["seed"],
+        doc["weights"],
+        doc["arena_bytes"],
+        doc["unstreamed_arena_bytes"],
+        doc["tflm_arena_bytes"],
+        doc["weight_bytes"],
+        {k: str(out_dir / v) for k, v in doc["elfs"].items()},
+        doc["memory"],
+        reused,
+        doc.get("head"),
+        doc.get("serial_app_skipped"),
+    )
     return info
 
 
@@ -585,6 +764,7 @@ def load_project(project_dir) -> ProjectInfo:
     """The ProjectInfo of an already generated project directory."""
     pj = Path(project_dir) / "project.json"
     if not pj.is_file():
-        raise InvalidInputError(f"{project_dir} is not a generated project (no project.json): "
-                                f"run edgel3-mote export firmware first")
+        raise InvalidInputError(
+            f"{project_dir} is not a generated project (no project.json): run edgel3-mote export firmware first"
+        )
     return _info_from_json(json.loads(pj.read_text()), Path(project_dir), reused=True)

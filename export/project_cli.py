@@ -3,6 +3,7 @@
 ``register(export_subparsers)`` is called by ``export/cli.py`` with the ``export`` command's
 sub-parsers. Nothing heavy is imported here: TensorFlow loads inside the handler.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,32 +15,46 @@ def add_project_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--board", default="qemu-mps2-an386", help=f"target board: {', '.join(BOARD_NAMES)}")
     p.add_argument("--model", default="sea-64", help="registry model name (edgel3-mote models)")
-    p.add_argument("--weights", default=None,
-                   help="trained .h5 weights; without it: seeded RANDOM weights, said in every output")
-    p.add_argument("--clips", default=None,
-                   help="folder of audio clips for the self-test vectors and int8 calibration "
-                        "(default ../shared/audio/cc0_animals if present, else synthesised tones)")
+    p.add_argument(
+        "--weights", default=None, help="trained .h5 weights; without it: seeded RANDOM weights, said in every output"
+    )
+    p.add_argument(
+        "--clips",
+        default=None,
+        help="folder of audio clips for the self-test vectors and int8 calibration "
+        "(default ../shared/audio/cc0_animals if present, else synthesised tones)",
+    )
     p.add_argument("--calibration", default=None, help="separate calibration clips (default: --clips)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     p.add_argument("--out", default=None, help="project directory (default build/<board>/<model>)")
-    p.add_argument("--streaming", choices=("auto", "on", "off"), default="auto",
-                   help="stream conv chains through line buffers: auto = only as needed to fit the board")
+    p.add_argument(
+        "--streaming",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="stream conv chains through line buffers: auto = only as needed to fit the board",
+    )
     p.add_argument("--force", action="store_true", help="regenerate even if the inputs are unchanged")
 
 
 def add_classifier_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--classifier", default=None, metavar="HEAD.h5",
-                   help="a classifier saved by `edgel3-mote evaluate --save-classifier` (its .classes.json "
-                        "beside it): the firmware also runs it, int8, on each embedding (INFER flag bit 1)")
+    p.add_argument(
+        "--classifier",
+        default=None,
+        metavar="HEAD.h5",
+        help="a classifier saved by `edgel3-mote evaluate --save-classifier` (its .classes.json "
+        "beside it): the firmware also runs it, int8, on each embedding (INFER flag bit 1)",
+    )
 
 
 def register(export_subparsers) -> None:
     p = export_subparsers.add_parser(
-        "firmware", help="generate + build a standalone firmware project for a board",
+        "firmware",
+        help="generate + build a standalone firmware project for a board",
         description="Convert the model to int8 (cached), generate the C engine, front-end tables and "
-                    "self-test vectors, write build/<board>/<model>/ (Makefile, README, sources) and "
-                    "build firmware.elf + selftest.elf with arm-none-eabi-gcc; prints flash/RAM use "
-                    "against the board's limits.")
+        "self-test vectors, write build/<board>/<model>/ (Makefile, README, sources) and "
+        "build firmware.elf + selftest.elf with arm-none-eabi-gcc; prints flash/RAM use "
+        "against the board's limits.",
+    )
     add_project_arguments(p)
     add_classifier_argument(p)
     p.add_argument("--no-build", action="store_true", help="generate the project without compiling it")
@@ -53,15 +68,21 @@ def print_project(info) -> None:
     print(f"project: {info.project_dir}{'  (reused: inputs unchanged)' if info.reused else ''}")
     print(f"model:   {info.model} on {info.board}; {info.weights_line}")
     tflm = f"{info.tflm_arena_bytes:,}" if info.tflm_arena_bytes else "n/a"
-    print(f"arena:   {info.arena_bytes:,} bytes (unstreamed {info.unstreamed_arena_bytes:,}; "
-          f"TFLite Micro would need {tflm}); weights {info.weight_bytes:,} bytes in flash")
+    print(
+        f"arena:   {info.arena_bytes:,} bytes (unstreamed {info.unstreamed_arena_bytes:,}; "
+        f"TFLite Micro would need {tflm}); weights {info.weight_bytes:,} bytes in flash"
+    )
     for name, use in info.memory.items():
-        print(f"{name + '.elf':<13} flash {use['flash_bytes']:>9,} / {board.flash_size:,}   "
-              f"RAM {use['ram_bytes']:>9,} / {board.ram_size:,} (stack {use['stack_bytes']:,})   "
-              f"{info.elfs[name]}")
+        print(
+            f"{name + '.elf':<13} flash {use['flash_bytes']:>9,} / {board.flash_size:,}   "
+            f"RAM {use['ram_bytes']:>9,} / {board.ram_size:,} (stack {use['stack_bytes']:,})   "
+            f"{info.elfs[name]}"
+        )
     if info.head:
-        print(f"head:    {info.head['num_classes']} classes ({', '.join(info.head['classes'])}), arena "
-              f"{info.head['arena_bytes']:,} bytes, weights {info.head['weight_bytes']:,} bytes")
+        print(
+            f"head:    {info.head['num_classes']} classes ({', '.join(info.head['classes'])}), arena "
+            f"{info.head['arena_bytes']:,} bytes, weights {info.head['weight_bytes']:,} bytes"
+        )
     if info.serial_app_skipped:
         print(f"note:    {info.serial_app_skipped}")
     if not board.runnable_in_qemu:
@@ -75,9 +96,18 @@ def _run(args) -> int:
     if args.out is not None:  # the default folder is checked inside, once the board's name is known
         check_output_dir(args.out, "export firmware", PROJECT_FILES, PROJECT_LEGACY, flag="--out")
 
-    info = build_firmware_project(args.board, args.model, weights=args.weights, clips=args.clips,
-                                  calibration=args.calibration, out_dir=args.out, seed=args.seed,
-                                  build=not args.no_build, streaming=args.streaming, force=args.force,
-                                  classifier=args.classifier)
+    info = build_firmware_project(
+        args.board,
+        args.model,
+        weights=args.weights,
+        clips=args.clips,
+        calibration=args.calibration,
+        out_dir=args.out,
+        seed=args.seed,
+        build=not args.no_build,
+        streaming=args.streaming,
+        force=args.force,
+        classifier=args.classifier,
+    )
     print_project(info)
     return 0

@@ -6,6 +6,7 @@ computes them here, once, from the .tflite's float scales. Every function mirror
 routine (named in its docstring) including its float32/float64 casts, because a multiplier
 one unit off changes output bytes.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,16 +42,19 @@ def quantize_multiplier(real_multiplier: float) -> tuple[int, int]:
     return int(q_fixed), int(shift)
 
 
-def conv_multipliers(input_scale: float, filter_scales: Sequence[float], output_scale: float
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def conv_multipliers(
+    input_scale: float, filter_scales: Sequence[float], output_scale: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel ``(multiplier, shift)`` int32 arrays, as TFLM's
     ``PopulateConvolutionQuantizationParams`` (CONV_2D, DEPTHWISE_CONV_2D) and the per-channel
     branch of ``CalculateOpDataFullyConnected``: double(in) * double(filter[c]) / double(out),
     each scale first read as float32 (the .tflite stores float32)."""
     in_s = float(np.float32(input_scale))
     out_s = float(np.float32(output_scale))
-    pairs = [quantize_multiplier(in_s * float(np.float32(f)) / out_s)
-             for f in np.asarray(filter_scales, dtype=np.float32).reshape(-1)]
+    pairs = [
+        quantize_multiplier(in_s * float(np.float32(f)) / out_s)
+        for f in np.asarray(filter_scales, dtype=np.float32).reshape(-1)
+    ]
     mult = np.array([p[0] for p in pairs], dtype=np.int32)
     shift = np.array([p[1] for p in pairs], dtype=np.int32)
     return mult, shift
@@ -59,8 +63,7 @@ def conv_multipliers(input_scale: float, filter_scales: Sequence[float], output_
 def fc_multiplier(input_scale: float, filter_scale: float, output_scale: float) -> tuple[int, int]:
     """Per-tensor FULLY_CONNECTED ``(multiplier, shift)``, as TFLite's
     ``GetQuantizedConvolutionMultipler``: double(in) * double(filter) / double(out)."""
-    real = (float(np.float32(input_scale)) * float(np.float32(filter_scale))
-            / float(np.float32(output_scale)))
+    real = float(np.float32(input_scale)) * float(np.float32(filter_scale)) / float(np.float32(output_scale))
     return quantize_multiplier(real)
 
 
@@ -92,8 +95,9 @@ def activation_range(activation: str | None, scale: float, zero_point: int) -> t
     raise ValueError(f"unsupported fused activation {activation!r}: use NONE, RELU, RELU6 or RELU_N1_TO_1")
 
 
-def out_size_and_padding(in_size: int, filter_size: int, stride: int, dilation: int = 1,
-                         padding: str = "SAME") -> tuple[int, int]:
+def out_size_and_padding(
+    in_size: int, filter_size: int, stride: int, dilation: int = 1, padding: str = "SAME"
+) -> tuple[int, int]:
     """TFLite ``ComputeOutSize`` + ``ComputePaddingWithOffset``: ``(out_size, pad_before)``.
 
     For SAME the odd extra padding row/column goes after (bottom/right), as in TFLite.

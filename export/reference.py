@@ -6,6 +6,7 @@ TFLite's own ``BUILTIN_REF`` resolver is a second opinion (it matches TFLM excep
 FULLY_CONNECTED); TFLite's default optimised kernels differ by +-1 LSB and are never used
 as a reference.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,9 +51,7 @@ class TflmRunner:
 
         self._tflite = bytes(tflite)
         try:
-            self._interp = runtime.Interpreter.from_bytes(
-                self._tflite, arena_size=arena_size or DEFAULT_ARENA_BYTES
-            )
+            self._interp = runtime.Interpreter.from_bytes(self._tflite, arena_size=arena_size or DEFAULT_ARENA_BYTES)
         except RuntimeError as exc:
             raise ExportError(f"TFLite Micro cannot load this model: {exc}") from exc
         self.input_details = self._interp.get_input_details(0)

@@ -13,6 +13,7 @@ MAE, max absolute error -- per clip and in summary (median / min / mean), plus t
 BUILTIN_REF exact-match rate, model sizes and the smallest TFLM arena that runs the model.
 Writes ``report.json``, ``report.md`` and ``report.png`` atomically into one directory.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,15 @@ from edgel3_mote.atomic import atomic_dir, check_output_dir, save_png
 from edgel3_mote.compress.audio import find_audio_files
 from edgel3_mote.errors import InvalidInputError
 from edgel3_mote.export.manifest import Manifest
+from edgel3_mote.export.tflite import (
+    DEFAULT_CALIBRATION_STEPS,
+    DEFAULT_HOP_SIZE,
+    INT8_NAME,
+    clip_windows,
+    export_tflite,
+    load_export,
+)
 from edgel3_mote.metrics import cosine_similarity
-from edgel3_mote.export.tflite import (DEFAULT_CALIBRATION_STEPS, DEFAULT_HOP_SIZE, INT8_NAME, clip_windows,
-                                       export_tflite, load_export)
 
 REPORT_JSON, REPORT_MD, REPORT_PNG = "report.json", "report.md", "report.png"
 REPORT_FILES = (REPORT_JSON, REPORT_MD, REPORT_PNG)
@@ -50,29 +57,40 @@ def embedding_metrics(reference: np.ndarray, test: np.ndarray) -> dict[str, np.n
     cosine = cosine_similarity(ref, tst)
     l2 = np.linalg.norm(diff, axis=1)
     l2_rel = np.where(ref_norm > 0, l2 / np.where(ref_norm > 0, ref_norm, 1.0), np.where(l2 == 0, 0.0, np.inf))
-    return {"cosine": cosine, "l2_relative": l2_rel, "mae": np.mean(np.abs(diff), axis=1),
-            "max_abs": np.max(np.abs(diff), axis=1)}
+    return {
+        "cosine": cosine,
+        "l2_relative": l2_rel,
+        "mae": np.mean(np.abs(diff), axis=1),
+        "max_abs": np.max(np.abs(diff), axis=1),
+    }
 
 
 def _summary(values) -> dict[str, float]:
     v = np.asarray(values, np.float64)
-    return {"median": float(np.median(v)), "min": float(np.min(v)), "mean": float(np.mean(v)),
-            "max": float(np.max(v))}
+    return {"median": float(np.median(v)), "min": float(np.min(v)), "mean": float(np.mean(v)), "max": float(np.max(v))}
 
 
 def _float_embeddings(model, windows: np.ndarray, batch: int = 32) -> np.ndarray:
-    outs = [np.asarray(model(windows[i:i + batch, None, :], training=False)) for i in range(0, len(windows), batch)]
+    outs = [np.asarray(model(windows[i : i + batch, None, :], training=False)) for i in range(0, len(windows), batch)]
     return np.concatenate(outs).reshape(len(windows), -1).astype(np.float32)
 
 
 def _int8_inputs(windows: np.ndarray, manifest: Manifest, batch: int = 32) -> np.ndarray:
-    return np.concatenate([manifest.model_input_int8(windows[i:i + batch]) for i in range(0, len(windows), batch)])
+    return np.concatenate([manifest.model_input_int8(windows[i : i + batch]) for i in range(0, len(windows), batch)])
 
 
-def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir: str | Path = "build/report/parity",
-                  hop_size: float = DEFAULT_HOP_SIZE, seed: int = 0,
-                  calibration_steps: int = DEFAULT_CALIBRATION_STEPS, progress: bool = True,
-                  log: Callable[[str], None] = _stderr) -> dict:
+def parity_report(
+    model: str,
+    weights=None,
+    tflite_dir=None,
+    clips=None,
+    out_dir: str | Path = "build/report/parity",
+    hop_size: float = DEFAULT_HOP_SIZE,
+    seed: int = 0,
+    calibration_steps: int = DEFAULT_CALIBRATION_STEPS,
+    progress: bool = True,
+    log: Callable[[str], None] = _stderr,
+) -> dict:
     """Compare float and int8 embeddings of ``model`` on ``clips`` (a folder or list of audio files).
 
     ``tflite_dir`` is an ``export tflite`` directory; when it is None or holds no export, the
@@ -85,8 +103,9 @@ def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir
     from edgel3_mote.export.reference import TflmRunner, builtin_ref_invoke, tflm_arena_bytes
 
     if not isinstance(model, str):
-        raise InvalidInputError(f"the parity report needs a registry model name, got {type(model).__name__}: "
-                                f"see edgel3-mote models")
+        raise InvalidInputError(
+            f"the parity report needs a registry model name, got {type(model).__name__}: see edgel3-mote models"
+        )
     spec = get_spec(model)
     if clips is None:
         raise InvalidInputError("no clips given: pass --clips DIR with the audio to compare on")
@@ -100,21 +119,36 @@ def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir
         if tflite_dir is None or not (Path(tflite_dir) / INT8_NAME).is_file():
             target = Path(tflite_dir) if tflite_dir is not None else Path(scratch) / "tflite"
             log(f"no export in {tflite_dir}: exporting {model} first" if tflite_dir else f"exporting {model} first")
-            export_tflite(model, weights=weights, calibration=paths, out_dir=target, seed=seed,
-                          calibration_steps=calibration_steps, hop_size=hop_size, progress=progress, log=log)
+            export_tflite(
+                model,
+                weights=weights,
+                calibration=paths,
+                out_dir=target,
+                seed=seed,
+                calibration_steps=calibration_steps,
+                hop_size=hop_size,
+                progress=progress,
+                log=log,
+            )
             exported_to_scratch = tflite_dir is None
             tflite_dir = target
         int8_tflite, manifest = load_export(tflite_dir)
     if manifest.model != model:
-        raise InvalidInputError(f"{tflite_dir} holds an export of {manifest.model!r}, not {model!r}: "
-                                f"give the matching --model or another --tflite-dir")
+        raise InvalidInputError(
+            f"{tflite_dir} holds an export of {manifest.model!r}, not {model!r}: "
+            f"give the matching --model or another --tflite-dir"
+        )
     if manifest.random_weights != (weights is None):
-        raise InvalidInputError(f"{tflite_dir} was exported with {'random' if manifest.random_weights else 'trained'} "
-                                f"weights but this report uses {'random' if weights is None else 'trained'} ones: "
-                                f"re-export with the same --weights")
+        raise InvalidInputError(
+            f"{tflite_dir} was exported with {'random' if manifest.random_weights else 'trained'} "
+            f"weights but this report uses {'random' if weights is None else 'trained'} ones: "
+            f"re-export with the same --weights"
+        )
     if weights is None:
-        log(f"WARNING: {model} has RANDOM weights (seed {seed}): the parity numbers are about the "
-            f"conversion, not a trained embedding")
+        log(
+            f"WARNING: {model} has RANDOM weights (seed {seed}): the parity numbers are about the "
+            f"conversion, not a trained embedding"
+        )
 
     float_model = build_model(model, weights=None if weights is None else str(weights), seed=seed)
     runner = TflmRunner(int8_tflite)
@@ -137,13 +171,20 @@ def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir
             element_match.append((int(np.sum(y_tflm == y_ref)), int(y_tflm.size)))
             all_abs_errors.append(np.abs(emb_int8 - emb_float).reshape(-1))
             window_metrics.append(m)
-            clip_rows.append({
-                "clip": str(path), "name": Path(path).name, "windows": int(len(windows)),
-                "cosine_mean": float(np.mean(m["cosine"])), "cosine_min": float(np.min(m["cosine"])),
-                "l2_relative_mean": float(np.mean(m["l2_relative"])), "mae_mean": float(np.mean(m["mae"])),
-                "max_abs": float(np.max(m["max_abs"])), "builtin_ref_exact_rate": float(np.mean(exact)),
-                "window_cosine": [round(float(c), 7) for c in m["cosine"]],
-            })
+            clip_rows.append(
+                {
+                    "clip": str(path),
+                    "name": Path(path).name,
+                    "windows": int(len(windows)),
+                    "cosine_mean": float(np.mean(m["cosine"])),
+                    "cosine_min": float(np.min(m["cosine"])),
+                    "l2_relative_mean": float(np.mean(m["l2_relative"])),
+                    "mae_mean": float(np.mean(m["mae"])),
+                    "max_abs": float(np.max(m["max_abs"])),
+                    "builtin_ref_exact_rate": float(np.mean(exact)),
+                    "window_cosine": [round(float(c), 7) for c in m["cosine"]],
+                }
+            )
 
     windows_all = {k: np.concatenate([m[k] for m in window_metrics]) for k in window_metrics[0]}
     n_windows = int(sum(row["windows"] for row in clip_rows))
@@ -168,8 +209,9 @@ def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir
             "mae_per_window": _summary(windows_all["mae"]),
             "max_abs_error": float(np.max(windows_all["max_abs"])),
             "tflm_vs_builtin_ref_exact_rate": float(exact_windows / n_windows),
-            "tflm_vs_builtin_ref_element_match": float(sum(e for e, _ in element_match)
-                                                       / sum(n for _, n in element_match)),
+            "tflm_vs_builtin_ref_element_match": float(
+                sum(e for e, _ in element_match) / sum(n for _, n in element_match)
+            ),
         },
         "per_clip": clip_rows,
         "sizes": manifest["sizes"],
@@ -183,16 +225,21 @@ def parity_report(model: str, weights=None, tflite_dir=None, clips=None, out_dir
         (tmp / REPORT_MD).write_text(render_markdown(report))
         _plot(report, np.concatenate(all_abs_errors), tmp / REPORT_PNG)
     s = report["summary"]
-    log(f"wrote {out_dir}: cosine per clip median {s['cosine_per_clip']['median']:.5f} "
+    log(
+        f"wrote {out_dir}: cosine per clip median {s['cosine_per_clip']['median']:.5f} "
         f"min {s['cosine_per_clip']['min']:.5f}; TFLM = BUILTIN_REF on "
-        f"{100 * s['tflm_vs_builtin_ref_exact_rate']:.1f} % of windows; arena {arena} B")
+        f"{100 * s['tflm_vs_builtin_ref_exact_rate']:.1f} % of windows; arena {arena} B"
+    )
     return report
 
 
 def render_markdown(report: dict) -> str:
     s, sizes = report["summary"], report["sizes"]
-    weights = "**RANDOM weights** (seed %s) -- not a trained embedding" % report["seed"] if report["random_weights"] \
+    weights = (
+        "**RANDOM weights** (seed %s) -- not a trained embedding" % report["seed"]
+        if report["random_weights"]
         else f"`{report['weights']}`"
+    )
     lines = [
         f"# int8 parity report: {report['model']}",
         "",
@@ -207,8 +254,12 @@ def render_markdown(report: dict) -> str:
         "| metric | median | min | mean | max |",
         "|---|---|---|---|---|",
     ]
-    for key, label in (("cosine_per_clip", "cosine (clip mean)"), ("cosine_per_window", "cosine (window)"),
-                       ("l2_relative_per_window", "L2-relative error (window)"), ("mae_per_window", "MAE (window)")):
+    for key, label in (
+        ("cosine_per_clip", "cosine (clip mean)"),
+        ("cosine_per_window", "cosine (window)"),
+        ("l2_relative_per_window", "L2-relative error (window)"),
+        ("mae_per_window", "MAE (window)"),
+    ):
         v = s[key]
         lines.append(f"| {label} | {v['median']:.6f} | {v['min']:.6f} | {v['mean']:.6f} | {v['max']:.6f} |")
     lines += [
@@ -233,9 +284,11 @@ def render_markdown(report: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in report["per_clip"]:
-        lines.append(f"| {r['name']} | {r['windows']} | {r['cosine_mean']:.6f} | {r['cosine_min']:.6f} | "
-                     f"{r['l2_relative_mean']:.6f} | {r['mae_mean']:.6f} | {r['max_abs']:.6f} | "
-                     f"{100 * r['builtin_ref_exact_rate']:.1f} % |")
+        lines.append(
+            f"| {r['name']} | {r['windows']} | {r['cosine_mean']:.6f} | {r['cosine_min']:.6f} | "
+            f"{r['l2_relative_mean']:.6f} | {r['mae_mean']:.6f} | {r['max_abs']:.6f} | "
+            f"{100 * r['builtin_ref_exact_rate']:.1f} % |"
+        )
     lines += ["", f"![per-clip cosine and error histogram]({REPORT_PNG})", ""]
     return "\n".join(lines)
 

@@ -11,19 +11,30 @@ The best ``k`` is found by measuring every candidate on the layer's own gaps (th
 exact, so "measuring" is counting). For a 75-98 % sparse 3x3 layer this is about 1.4-1.9 bytes
 per nonzero, indices included; the kernel decodes it once per output channel and pass.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-MAX_FILTER_TAPS = 64      # EM_SPARSE_MAX_FILTER_TAPS in em_kernels.h
-MAX_RICE_K = 24           # the kernel's bit reader refills to > 24 bits
+MAX_FILTER_TAPS = 64  # EM_SPARSE_MAX_FILTER_TAPS in em_kernels.h
+MAX_RICE_K = 24  # the kernel's bit reader refills to > 24 bits
 MAX_TABLE_OFFSET = 65536  # 16-bit relayout offsets in the kernel's per-channel table
-HEADER_BYTES = 28         # sizeof(em_sparse_filter) on a 32-bit target: 2 pointers + 5 int32
+HEADER_BYTES = 28  # sizeof(em_sparse_filter) on a 32-bit target: 2 pointers + 5 int32
 
-__all__ = ["SparseFilter", "encode", "decode", "rice_bits", "best_rice_k", "relayout_geometry",
-           "scratch_bytes", "fits_kernel", "MAX_FILTER_TAPS", "HEADER_BYTES"]
+__all__ = [
+    "SparseFilter",
+    "encode",
+    "decode",
+    "rice_bits",
+    "best_rice_k",
+    "relayout_geometry",
+    "scratch_bytes",
+    "fits_kernel",
+    "MAX_FILTER_TAPS",
+    "HEADER_BYTES",
+]
 
 
 @dataclass(frozen=True)
@@ -31,8 +42,8 @@ class SparseFilter:
     """One filter in the kernel's format (the fields of ``em_sparse_filter`` but ``pass_rows``)."""
 
     shape: tuple[int, int, int, int]  # OHWI
-    index: np.ndarray                 # uint8, the Rice-coded gaps
-    value: np.ndarray                 # int8 [nnz]
+    index: np.ndarray  # uint8, the Rice-coded gaps
+    value: np.ndarray  # int8 [nnz]
     rice_k: int
     max_channel_nnz: int
 
@@ -88,8 +99,13 @@ def encode(filter_ohwi: np.ndarray, rice_k: int | None = None) -> SparseFilter:
         bits[ones + 1 + j] = (gaps >> (k - 1 - j)) & 1
     per_channel = np.count_nonzero(f.reshape(f.shape[0], -1), axis=1)
     out_c, kh, kw, in_c = (int(d) for d in f.shape)
-    return SparseFilter((out_c, kh, kw, in_c), np.packbits(bits), flat[pos].astype(np.int8), k,
-                        int(per_channel.max()) if per_channel.size else 0)
+    return SparseFilter(
+        (out_c, kh, kw, in_c),
+        np.packbits(bits),
+        flat[pos].astype(np.int8),
+        k,
+        int(per_channel.max()) if per_channel.size else 0,
+    )
 
 
 def decode(sf: SparseFilter) -> np.ndarray:
@@ -110,8 +126,13 @@ def decode(sf: SparseFilter) -> np.ndarray:
     return flat.reshape(sf.shape)
 
 
-def relayout_geometry(out_hw: tuple[int, int], kernel_hw: tuple[int, int], stride: tuple[int, int],
-                      dilation: tuple[int, int], pass_rows: int) -> tuple[int, int]:
+def relayout_geometry(
+    out_hw: tuple[int, int],
+    kernel_hw: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    pass_rows: int,
+) -> tuple[int, int]:
     """``(pass_in_rows, row_len)`` of the kernel's input relayout (see em_kernels.h)."""
     (out_h, out_w), (kh, kw), (sh, sw), (dh, dw) = out_hw, kernel_hw, stride, dilation
     eff_h, eff_w = (kh - 1) * dh + 1, (kw - 1) * dw + 1
@@ -120,15 +141,23 @@ def relayout_geometry(out_hw: tuple[int, int], kernel_hw: tuple[int, int], strid
     return (min(pass_rows, out_h) - 1) * sh + eff_h, row_len
 
 
-def scratch_bytes(in_c: int, max_channel_nnz: int, out_hw: tuple[int, int], kernel_hw: tuple[int, int],
-                  stride: tuple[int, int], dilation: tuple[int, int], pass_rows: int) -> int:
+def scratch_bytes(
+    in_c: int,
+    max_channel_nnz: int,
+    out_hw: tuple[int, int],
+    kernel_hw: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    pass_rows: int,
+) -> int:
     """``em_conv2d_sparse_s8_get_buffer_size``: the per-channel table plus the int8 relayout."""
     pass_in_rows, row_len = relayout_geometry(out_hw, kernel_hw, stride, dilation, pass_rows)
     return 4 * max_channel_nnz + pass_in_rows * in_c * row_len
 
 
-def fits_kernel(in_c: int, out_hw: tuple[int, int], kernel_hw: tuple[int, int], stride: tuple[int, int],
-                dilation: tuple[int, int]) -> bool:
+def fits_kernel(
+    in_c: int, out_hw: tuple[int, int], kernel_hw: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]
+) -> bool:
     """Whether ``em_conv2d_sparse_s8`` can run the layer (taps limit, 16-bit table offsets)."""
     kh, kw = kernel_hw
     if kh * kw > MAX_FILTER_TAPS:

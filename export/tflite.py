@@ -18,6 +18,7 @@ The representative dataset is the reference front-end (``compress.frontend.log_m
 then the input affine, on 1-s windows framed from real clips exactly as the embedding API frames
 them; ``calibration_steps`` windows are drawn with a fixed seed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -66,8 +67,8 @@ class ExportResult:
 class _Backbone:
     """A model resolved for export: the Keras backbone plus what the manifest says about it."""
 
-    model: Any                  # the tf_keras.Model backbone
-    spec: ModelSpec             # registry spec (made up for a plain Keras backbone)
+    model: Any  # the tf_keras.Model backbone
+    spec: ModelSpec  # registry spec (made up for a plain Keras backbone)
     input_affine: tuple[float, float]
     weights: str | None
     random_weights: bool
@@ -99,31 +100,55 @@ def _resolve_model(model, weights, seed, frontend, input_affine) -> _Backbone:
 
     if isinstance(model, str):
         spec = registry.get_spec(model)  # unknown names: InvalidInputError listing the names
-        backbone = registry.build_model(model, weights=None if weights is None else str(weights),
-                                        seed=seed, include_frontend=False)
+        backbone = registry.build_model(
+            model, weights=None if weights is None else str(weights), seed=seed, include_frontend=False
+        )
         scale, offset = registry.input_affine(backbone)
-        return _Backbone(backbone, spec, (float(scale), float(offset)),
-                         None if weights is None else str(Path(weights).resolve()),
-                         weights is None, int(seed) if weights is None else None)
+        return _Backbone(
+            backbone,
+            spec,
+            (float(scale), float(offset)),
+            None if weights is None else str(Path(weights).resolve()),
+            weights is None,
+            int(seed) if weights is None else None,
+        )
     if isinstance(model, keras.Model):
         if weights is not None:
-            raise InvalidInputError("weights are only loaded for registry model names; load them into "
-                                    "your Keras model yourself, or pass the model's registry name")
+            raise InvalidInputError(
+                "weights are only loaded for registry model names; load them into "
+                "your Keras model yourself, or pass the model's registry name"
+            )
         shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
         if frontend is None:  # the front-end whose 1-s output fits the model input
-            frontend = next((cfg for cfg in (SEA_FRONTEND, L3_FRONTEND)
-                             if shape == (cfg.n_mels, cfg.n_frames(cfg.sr), 1)), SEA_FRONTEND)
+            frontend = next(
+                (cfg for cfg in (SEA_FRONTEND, L3_FRONTEND) if shape == (cfg.n_mels, cfg.n_frames(cfg.sr), 1)),
+                SEA_FRONTEND,
+            )
         random = bool(getattr(model, "edgel3_random_weights", False))
         out_shape = model.output_shape
         dim = int(out_shape[-1] or 0) if not isinstance(out_shape, list) else 0
-        spec = registry.ModelSpec(getattr(model, "edgel3_model_name", model.name), "custom", frontend,
-                                  frontend.sr, dim, True, "a Keras backbone")
+        spec = registry.ModelSpec(
+            getattr(model, "edgel3_model_name", model.name),
+            "custom",
+            frontend,
+            frontend.sr,
+            dim,
+            True,
+            "a Keras backbone",
+        )
         scale, offset = input_affine or getattr(model, "edgel3_input_affine", (1.0, 0.0))
-        return _Backbone(model, spec, (float(scale), float(offset)),
-                         getattr(model, "edgel3_weights", None), random,
-                         getattr(model, "edgel3_seed", None) if random else None)
-    raise InvalidInputError(f"cannot export {type(model).__name__} {model!r}: give a registry model name "
-                            f"(edgel3-mote models) or a tf_keras.Model backbone")
+        return _Backbone(
+            model,
+            spec,
+            (float(scale), float(offset)),
+            getattr(model, "edgel3_weights", None),
+            random,
+            getattr(model, "edgel3_seed", None) if random else None,
+        )
+    raise InvalidInputError(
+        f"cannot export {type(model).__name__} {model!r}: give a registry model name "
+        f"(edgel3-mote models) or a tf_keras.Model backbone"
+    )
 
 
 def _check_backbone_shape(bb: _Backbone) -> None:
@@ -131,13 +156,16 @@ def _check_backbone_shape(bb: _Backbone) -> None:
     want = (cfg.n_mels, cfg.n_frames(bb.window_samples), 1)
     got = bb.model.input_shape
     if isinstance(got, list) or tuple(got[1:]) != want:
-        raise InvalidInputError(f"model {bb.name!r} takes input {got}, but the {cfg.sr} Hz front-end gives "
-                                f"(None, {want[0]}, {want[1]}, 1): export the backbone "
-                                f"(build_model(..., include_frontend=False)) of a model for this front-end")
+        raise InvalidInputError(
+            f"model {bb.name!r} takes input {got}, but the {cfg.sr} Hz front-end gives "
+            f"(None, {want[0]}, {want[1]}, 1): export the backbone "
+            f"(build_model(..., include_frontend=False)) of a model for this front-end"
+        )
     out = bb.model.output_shape
     if isinstance(out, list) or len(out) != 2:
-        raise InvalidInputError(f"model {bb.name!r} has output {out}: an embedding model must output "
-                                f"(None, embedding_dim)")
+        raise InvalidInputError(
+            f"model {bb.name!r} has output {out}: an embedding model must output (None, embedding_dim)"
+        )
 
 
 def clip_windows(path: str | Path, spec, hop_size: float = DEFAULT_HOP_SIZE) -> np.ndarray:
@@ -164,7 +192,7 @@ def _synthetic_windows(n: int, window_samples: int, sr: int, seed: int) -> np.nd
             x = sum(np.sin(2 * np.pi * rng.uniform(50, sr / 2.2) * t + rng.uniform(0, 6)) for _ in range(3))
         elif kind == 1:
             f0, f1 = rng.uniform(50, sr / 2.2, 2)
-            x = np.sin(2 * np.pi * (f0 * t + (f1 - f0) * t ** 2 / 2))
+            x = np.sin(2 * np.pi * (f0 * t + (f1 - f0) * t**2 / 2))
         elif kind == 2:
             x = np.cumsum(rng.standard_normal(window_samples)) * 0.02 + rng.standard_normal(window_samples)
         else:  # noise bursts: 100-sample blocks switched on at random
@@ -174,9 +202,15 @@ def _synthetic_windows(n: int, window_samples: int, sr: int, seed: int) -> np.nd
     return out
 
 
-def calibration_spectrograms(bb: _Backbone, calibration, steps: int, hop_size: float, seed: int,
-                             progress: bool = True, log: Callable[[str], None] = _stderr
-                             ) -> tuple[np.ndarray, dict]:
+def calibration_spectrograms(
+    bb: _Backbone,
+    calibration,
+    steps: int,
+    hop_size: float,
+    seed: int,
+    progress: bool = True,
+    log: Callable[[str], None] = _stderr,
+) -> tuple[np.ndarray, dict]:
     """``(N, n_mels, n_frames, 1)`` float32 backbone inputs (front-end then input affine)."""
     from tqdm import tqdm
 
@@ -186,23 +220,28 @@ def calibration_spectrograms(bb: _Backbone, calibration, steps: int, hop_size: f
         raise InvalidInputError(f"calibration steps {steps!r} is invalid: give a positive integer")
     cfg = bb.frontend
     if calibration is None:
-        log("note: no calibration clips given: calibrating on synthetic tones, chirps and noise; "
-            "int8 accuracy on real audio may suffer -- pass --calibration DIR with real clips")
+        log(
+            "note: no calibration clips given: calibrating on synthetic tones, chirps and noise; "
+            "int8 accuracy on real audio may suffer -- pass --calibration DIR with real clips"
+        )
         windows = _synthetic_windows(steps, bb.window_samples, cfg.sr, seed)
         source: dict[str, Any] = {"source": "synthetic", "clips": [], "windows_available": int(steps)}
     else:
         paths = find_audio_files(calibration)
-        framed = [clip_windows(p, bb.spec, hop_size)
-                  for p in tqdm(paths, desc="calibration clips", unit="clip", disable=not progress)]
+        framed = [
+            clip_windows(p, bb.spec, hop_size)
+            for p in tqdm(paths, desc="calibration clips", unit="clip", disable=not progress)
+        ]
         windows = np.concatenate(framed)
         source = {"source": "clips", "clips": [p.name for p in paths], "windows_available": int(len(windows))}
         if len(windows) > steps:  # a fixed-seed draw, kept in clip order
             windows = windows[np.sort(np.random.default_rng(seed).choice(len(windows), steps, replace=False))]
     specs = []
     chunk = 32
-    for start in tqdm(range(0, len(windows), chunk), desc="calibration spectrograms", unit="batch",
-                      disable=not progress):
-        specs.append(log_mel_spectrogram(windows[start:start + chunk], cfg))
+    for start in tqdm(
+        range(0, len(windows), chunk), desc="calibration spectrograms", unit="batch", disable=not progress
+    ):
+        specs.append(log_mel_spectrogram(windows[start : start + chunk], cfg))
     scale, offset = bb.input_affine
     x = np.concatenate(specs).astype(np.float32) * np.float32(scale) + np.float32(offset)
     source.update(windows=int(len(x)), hop_size=float(hop_size), seed=int(seed))
@@ -210,9 +249,13 @@ def calibration_spectrograms(bb: _Backbone, calibration, steps: int, hop_size: f
         from edgel3_mote.errors import EdgeL3MoteWarning
 
         where = calibration if isinstance(calibration, (str, Path)) else ", ".join(source["clips"][:3]) or "synthetic"
-        warnings.warn(EdgeL3MoteWarning(
-            f"calibration set {where} is all silence ({len(x)} windows): the int8 input scale is degenerate and "
-            f"real audio will saturate; calibrate on clips with real sound (--calibration DIR)"), stacklevel=2)
+        warnings.warn(
+            EdgeL3MoteWarning(
+                f"calibration set {where} is all silence ({len(x)} windows): the int8 input scale is degenerate and "
+                f"real audio will saturate; calibrate on clips with real sound (--calibration DIR)"
+            ),
+            stacklevel=2,
+        )
         source["all_silent"] = True
     return x[..., None], source
 
@@ -223,6 +266,7 @@ def _convert(model, representative: np.ndarray | None) -> bytes:
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if representative is not None:
+
         def dataset():
             for x in representative:
                 yield [x[None]]
@@ -240,8 +284,10 @@ def _convert(model, representative: np.ndarray | None) -> bytes:
     except Exception as exc:  # ConverterError and friends carry pages of MLIR: keep the gist
         lines = [ln.strip() for ln in str(exc).splitlines() if "error" in ln.lower()] or [str(exc).strip()]
         kind = "int8" if representative is not None else "float"
-        raise ExportError(f"TFLite {kind} conversion failed: {lines[0][:300]}; the model has a layer "
-                          f"without an int8 TFLite kernel -- replace it with supported layers") from None
+        raise ExportError(
+            f"TFLite {kind} conversion failed: {lines[0][:300]}; the model has a layer "
+            f"without an int8 TFLite kernel -- replace it with supported layers"
+        ) from None
 
 
 def _keras_conv_layers(model) -> list[str]:
@@ -256,15 +302,29 @@ def _keras_conv_layers(model) -> list[str]:
 
 def _tensor_record(info, index: int) -> dict:
     t = info.tensors[index]
-    return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype,
-            "scale": float(t.scales[0]) if len(t.scales) else None,
-            "zero_point": int(t.zero_points[0]) if len(t.zero_points) else None}
+    return {
+        "name": t.name,
+        "shape": list(t.shape),
+        "dtype": t.dtype,
+        "scale": float(t.scales[0]) if len(t.scales) else None,
+        "zero_point": int(t.zero_points[0]) if len(t.zero_points) else None,
+    }
 
 
-def export_tflite(model, weights=None, calibration=None, out_dir: str | Path | None = None, seed: int = 0,
-                  calibration_steps: int = DEFAULT_CALIBRATION_STEPS, hop_size: float = DEFAULT_HOP_SIZE, *,
-                  frontend=None, input_affine: tuple[float, float] | None = None, progress: bool = True,
-                  log: Callable[[str], None] = _stderr) -> ExportResult:
+def export_tflite(
+    model,
+    weights=None,
+    calibration=None,
+    out_dir: str | Path | None = None,
+    seed: int = 0,
+    calibration_steps: int = DEFAULT_CALIBRATION_STEPS,
+    hop_size: float = DEFAULT_HOP_SIZE,
+    *,
+    frontend=None,
+    input_affine: tuple[float, float] | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = _stderr,
+) -> ExportResult:
     """Convert ``model`` (a registry name, or a tf_keras backbone) to int8 + float TFLite.
 
     Writes ``model_int8.tflite``, ``model_float.tflite`` and ``manifest.json`` into ``out_dir``
@@ -281,8 +341,10 @@ def export_tflite(model, weights=None, calibration=None, out_dir: str | Path | N
 
         get_spec(model)
         if weights is not None and not Path(weights).is_file():
-            raise InvalidInputError(f"weights file {weights} does not exist: give the path of a trained "
-                                    f".h5 (or .h5.gz), or leave --weights out for seeded random weights")
+            raise InvalidInputError(
+                f"weights file {weights} does not exist: give the path of a trained "
+                f".h5 (or .h5.gz), or leave --weights out for seeded random weights"
+            )
     if out_dir is not None:
         check_output_dir(out_dir, "export tflite", EXPORT_FILES, EXPORT_LEGACY)
     if calibration is not None:
@@ -290,10 +352,13 @@ def export_tflite(model, weights=None, calibration=None, out_dir: str | Path | N
     bb = _resolve_model(model, weights, seed, frontend, input_affine)
     _check_backbone_shape(bb)
     if bb.random_weights:
-        log(f"WARNING: {bb.name} has RANDOM weights (seed {bb.seed}): no --weights given, so its "
-            f"embeddings mean nothing; pass trained weights for a real deployment")
-    x_cal, calibration_info = calibration_spectrograms(bb, calibration, calibration_steps, hop_size, seed,
-                                                       progress=progress, log=log)
+        log(
+            f"WARNING: {bb.name} has RANDOM weights (seed {bb.seed}): no --weights given, so its "
+            f"embeddings mean nothing; pass trained weights for a real deployment"
+        )
+    x_cal, calibration_info = calibration_spectrograms(
+        bb, calibration, calibration_steps, hop_size, seed, progress=progress, log=log
+    )
     log(f"converting {bb.name} to float and int8 TFLite ({len(x_cal)} calibration windows)")
     int8_tflite = _convert(bb.model, x_cal)
     info = read_model(int8_tflite)
@@ -302,8 +367,10 @@ def export_tflite(model, weights=None, calibration=None, out_dir: str | Path | N
     check_int8_quantization(info)
     n_keras_convs, n_convs = len(_keras_conv_layers(bb.model)), info.op_names.count("CONV_2D")
     if n_keras_convs != n_convs:
-        raise ExportError(f"the int8 model has {n_convs} CONV_2D ops for {n_keras_convs} Keras Conv2D layers: "
-                          f"the converter split or merged convolutions; export a plain Conv2D stack")
+        raise ExportError(
+            f"the int8 model has {n_convs} CONV_2D ops for {n_keras_convs} Keras Conv2D layers: "
+            f"the converter split or merged convolutions; export a plain Conv2D stack"
+        )
 
     float_tflite = _convert(bb.model, None)
     float_info = read_model(float_tflite)
@@ -319,8 +386,15 @@ def export_tflite(model, weights=None, calibration=None, out_dir: str | Path | N
         "input": _tensor_record(info, info.inputs[0]),
         "output": _tensor_record(info, info.outputs[0]),
         "ops": info.op_names,
-        "layers": [{"index": op.index, "op": op.name, "output": info.tensors[op.outputs[0]].name,
-                    "fused_activation": op.fused_activation} for op in info.ops],
+        "layers": [
+            {
+                "index": op.index,
+                "op": op.name,
+                "output": info.tensors[op.outputs[0]].name,
+                "fused_activation": op.fused_activation,
+            }
+            for op in info.ops
+        ],
         "sha256": hashlib.sha256(int8_tflite).hexdigest(),
         "float_sha256": hashlib.sha256(float_tflite).hexdigest(),
         "sizes": {
@@ -337,11 +411,18 @@ def export_tflite(model, weights=None, calibration=None, out_dir: str | Path | N
         (tmp / FLOAT_NAME).write_bytes(float_tflite)
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
     sizes = manifest["sizes"]
-    log(f"wrote {out_dir}: int8 {sizes['int8_tflite_bytes']} B, float {sizes['float_tflite_bytes']} B, "
+    log(
+        f"wrote {out_dir}: int8 {sizes['int8_tflite_bytes']} B, float {sizes['float_tflite_bytes']} B, "
         f"weights {sizes['weight_bytes']} B ({sizes['nonzero_weight_bytes']} B nonzero), ops {' '.join(info.op_names)}"
-        + ("  [RANDOM WEIGHTS]" if bb.random_weights else ""))
-    return ExportResult(out_dir, out_dir / INT8_NAME, out_dir / FLOAT_NAME, out_dir / MANIFEST_NAME,
-                        Manifest.from_dict(manifest, source=str(out_dir / MANIFEST_NAME)))
+        + ("  [RANDOM WEIGHTS]" if bb.random_weights else "")
+    )
+    return ExportResult(
+        out_dir,
+        out_dir / INT8_NAME,
+        out_dir / FLOAT_NAME,
+        out_dir / MANIFEST_NAME,
+        Manifest.from_dict(manifest, source=str(out_dir / MANIFEST_NAME)),
+    )
 
 
 def load_export(tflite_dir: str | Path) -> tuple[bytes, Manifest]:
@@ -349,8 +430,10 @@ def load_export(tflite_dir: str | Path) -> tuple[bytes, Manifest]:
     tflite_dir = Path(tflite_dir)
     int8_path, manifest_path = tflite_dir / INT8_NAME, tflite_dir / MANIFEST_NAME
     if not int8_path.is_file() or not manifest_path.is_file():
-        raise InvalidInputError(f"{tflite_dir} is not an export directory (needs {INT8_NAME} and {MANIFEST_NAME}): "
-                                f"run edgel3-mote export tflite -o {tflite_dir}")
+        raise InvalidInputError(
+            f"{tflite_dir} is not an export directory (needs {INT8_NAME} and {MANIFEST_NAME}): "
+            f"run edgel3-mote export tflite -o {tflite_dir}"
+        )
     data = int8_path.read_bytes()
     manifest = Manifest.load(manifest_path)
     if hashlib.sha256(data).hexdigest() != manifest.sha256:
@@ -358,5 +441,11 @@ def load_export(tflite_dir: str | Path) -> tuple[bytes, Manifest]:
     return data, manifest
 
 
-__all__ = ["ExportResult", "export_tflite", "load_export", "clip_windows", "calibration_spectrograms",
-           "DEFAULT_CALIBRATION_STEPS"]
+__all__ = [
+    "ExportResult",
+    "export_tflite",
+    "load_export",
+    "clip_windows",
+    "calibration_spectrograms",
+    "DEFAULT_CALIBRATION_STEPS",
+]

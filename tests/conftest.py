@@ -3,6 +3,7 @@
 Real data comes from ``../shared`` (read-only, never copied into the repository):
 the pretrained SEA-64 weights and ten CC0 animal recordings.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -21,8 +22,9 @@ SHARED = Path(os.environ.get("EDGEL3_MOTE_SHARED", REPO.parent / "shared"))
 def _require(path: Path) -> Path:
     # A missing ../shared is a broken checkout, not a reason to skip: fail loudly.
     if not path.exists():
-        pytest.fail(f"{path} is missing: the tests need the workplace's ../shared folder "
-                    f"(or EDGEL3_MOTE_SHARED pointing at it)")
+        pytest.fail(
+            f"{path} is missing: the tests need the workplace's ../shared folder (or EDGEL3_MOTE_SHARED pointing at it)"
+        )
     return path
 
 
@@ -83,8 +85,9 @@ def sea64_project(sea64_weights, clips_dir, tmp_path_factory):
     def get(board: str):
         if board not in projects:
             out = tmp_path_factory.mktemp(f"sea64-{board}") / "project"
-            projects[board] = build_firmware_project(board, "sea-64", weights=str(sea64_weights),
-                                                     clips=str(clips_dir), out_dir=out, log=lambda m: None)
+            projects[board] = build_firmware_project(
+                board, "sea-64", weights=str(sea64_weights), clips=str(clips_dir), out_dir=out, log=lambda m: None
+            )
         return projects[board]
 
     return get
@@ -99,6 +102,12 @@ def sea64_int8_export(sea64_weights, clips_dir):
     from edgel3_mote.export.project import REPO as PROJECT_REPO
     from edgel3_mote.export.project import _int8_export
 
-    _, int8, manifest = _int8_export("sea-64", Path(sea64_weights).resolve(), find_audio_files(clips_dir), 0,
-                                     PROJECT_REPO / "build" / ".cache" / "export", lambda m: None)
+    _, int8, manifest = _int8_export(
+        "sea-64",
+        Path(sea64_weights).resolve(),
+        find_audio_files(clips_dir),
+        0,
+        PROJECT_REPO / "build" / ".cache" / "export",
+        lambda m: None,
+    )
     return int8, manifest

@@ -14,7 +14,7 @@ echo "lint: ruff format --check"
 $PY -m ruff format --check .
 if command -v clang-format >/dev/null 2>&1; then
     echo "lint: clang-format (firmware C)"
-    find firmware -name '*.[ch]' -print0 | xargs -0 clang-format --dry-run --Werror
+    find firmware tests/support tests/firmware/c -name '*.[ch]' -print0 | xargs -0 clang-format --dry-run --Werror
 else
     echo "lint: error: clang-format missing (tools/setup.sh installs it)" >&2
     exit 1

@@ -10,6 +10,7 @@ session) -- folds separate segments, not recordings, and accuracy is optimistic.
 
     python tools/make_animal_segments.py ../shared/audio/cc0_animals build/animals --folds 3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
                 continue
             (tmp / f.stem).mkdir()
             for k in range(count):
-                seg = np.clip(audio[k * n:(k + 1) * n], -1, 1)
+                seg = np.clip(audio[k * n : (k + 1) * n], -1, 1)
                 sf.write(tmp / f.stem / f"{f.stem}_{k}.wav", seg, sr, subtype="PCM_16")
             kept[f.stem] = count
     print(f"wrote {sum(kept.values())} segments of {args.seconds:g} s in {len(kept)} classes to {args.out}: {kept}")

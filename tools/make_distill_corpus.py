@@ -15,6 +15,7 @@ it is kept for evaluation.
     python tools/make_distill_corpus.py --cache ~/.cache/edgel3-mote/corpus
     edgel3-mote distill ... --corpus ~/.cache/edgel3-mote/corpus/manifest.csv --crops-per-epoch 20000 ...
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,14 @@ import sys
 from pathlib import Path
 
 # Real recordings (foley, instruments, drums, music, children's-game voices), Debian main.
-DEFAULT_PACKAGES = ("ufoai-sound", "colobot-common-sounds", "hydrogen-drumkits", "warzone2100-music",
-                    "sonic-pi-samples", "wesnoth-1.16-music")
+DEFAULT_PACKAGES = (
+    "ufoai-sound",
+    "colobot-common-sounds",
+    "hydrogen-drumkits",
+    "warzone2100-music",
+    "sonic-pi-samples",
+    "wesnoth-1.16-music",
+)
 DEFAULT_VAL_PACKAGES = ("sonic-pi-samples", "wesnoth-1.16-music")
 ARCHIVE_SUFFIXES = (".pk3", ".zip")  # game data archives (zip) holding ogg files
 EVALUATION_ONLY = ("tuxpaint-data",)
@@ -69,8 +76,9 @@ def copyright_licences(text: str) -> list[str]:
 
 
 def package_version(deb: Path) -> str:
-    return subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["dpkg-deb", "-f", str(deb), "Version"], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def fetch_package(package: str, cache: Path) -> tuple[Path, str]:
@@ -81,8 +89,10 @@ def fetch_package(package: str, cache: Path) -> tuple[Path, str]:
     if not found:
         proc = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True, text=True)
         if proc.returncode:
-            raise RuntimeError(f"apt-get download {package} failed: {proc.stderr.strip().splitlines()[-1:]} "
-                               f"(run `apt-get update`, or drop it from --packages)")
+            raise RuntimeError(
+                f"apt-get download {package} failed: {proc.stderr.strip().splitlines()[-1:]} "
+                f"(run `apt-get update`, or drop it from --packages)"
+            )
         found = sorted(debs.glob(f"{package}_*.deb"))
     deb = found[-1]
     root = cache / "extract" / package
@@ -107,8 +117,11 @@ def unpack_archives(root: Path) -> None:
         if not zipfile.is_zipfile(archive):
             continue
         with zipfile.ZipFile(archive) as z:
-            members = [m for m in z.namelist() if Path(m).suffix.lower() in AUDIO_SUFFIXES
-                       and not Path(m).is_absolute() and ".." not in Path(m).parts]
+            members = [
+                m
+                for m in z.namelist()
+                if Path(m).suffix.lower() in AUDIO_SUFFIXES and not Path(m).is_absolute() and ".." not in Path(m).parts
+            ]
             z.extractall(archive.with_name(archive.name + ".d"), members)
 
 
@@ -122,8 +135,9 @@ def package_licences(root: Path, package: str) -> list[str]:
     return copyright_licences(path.read_text(errors="replace"))
 
 
-def audio_rows(root: Path, package: str, version: str, licences: list[str], min_seconds: float,
-               split: str) -> list[dict]:
+def audio_rows(
+    root: Path, package: str, version: str, licences: list[str], min_seconds: float, split: str
+) -> list[dict]:
     import soundfile as sf
 
     rows = []
@@ -134,9 +148,18 @@ def audio_rows(root: Path, package: str, version: str, licences: list[str], min_
             continue
         if info.duration < min_seconds:
             continue
-        rows.append({"file": str(path), "package": package, "version": version, "licence": " | ".join(licences),
-                     "seconds": round(float(info.duration), 3), "sample_rate": int(info.samplerate),
-                     "channels": int(info.channels), "split": split})
+        rows.append(
+            {
+                "file": str(path),
+                "package": package,
+                "version": version,
+                "licence": " | ".join(licences),
+                "seconds": round(float(info.duration), 3),
+                "sample_rate": int(info.samplerate),
+                "channels": int(info.channels),
+                "split": split,
+            }
+        )
     return rows
 
 
@@ -145,12 +168,15 @@ def build_corpus(packages, val_packages, cache: Path, min_seconds: float = 1.0, 
 
     refused = sorted(set(packages) & set(EVALUATION_ONLY))
     if refused:
-        raise SystemExit(f"make_distill_corpus: error: {', '.join(refused)} is kept for evaluation: "
-                         f"drop it from --packages")
+        raise SystemExit(
+            f"make_distill_corpus: error: {', '.join(refused)} is kept for evaluation: drop it from --packages"
+        )
     missing_val = sorted(set(val_packages) - set(packages))
     if missing_val:
-        raise SystemExit(f"make_distill_corpus: error: --val-packages {', '.join(missing_val)} not in "
-                         f"--packages: validation is split by source package")
+        raise SystemExit(
+            f"make_distill_corpus: error: --val-packages {', '.join(missing_val)} not in "
+            f"--packages: validation is split by source package"
+        )
     rows = []
     for package in tqdm(packages, desc="packages", unit="pkg", disable=not progress):
         root, version = fetch_package(package, cache)
@@ -189,15 +215,26 @@ def summarize(rows: list[dict]) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
-                    help=f"where packages are downloaded and unpacked (default {DEFAULT_CACHE})")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help=f"where packages are downloaded and unpacked (default {DEFAULT_CACHE})",
+    )
     ap.add_argument("--packages", nargs="+", default=list(DEFAULT_PACKAGES), help="Debian data packages")
-    ap.add_argument("--val-packages", nargs="+", default=list(DEFAULT_VAL_PACKAGES),
-                    help="packages whose audio is the validation split")
+    ap.add_argument(
+        "--val-packages",
+        nargs="+",
+        default=list(DEFAULT_VAL_PACKAGES),
+        help="packages whose audio is the validation split",
+    )
     ap.add_argument("--min-seconds", type=float, default=1.0, help="skip shorter files (a window is 1 s)")
     ap.add_argument("--min-hours", type=float, default=2.0, help="fail when the corpus is shorter")
-    ap.add_argument("--list", choices=("train", "val"),
-                    help="print the files of one split of an existing manifest (for --clips) and exit")
+    ap.add_argument(
+        "--list",
+        choices=("train", "val"),
+        help="print the files of one split of an existing manifest (for --clips) and exit",
+    )
     args = ap.parse_args(argv)
     cache = args.cache.expanduser().resolve()
     if args.list:
@@ -220,12 +257,16 @@ def main(argv=None) -> int:
     summary = summarize(rows)
     for name, entry in sorted(summary["packages"].items()):
         print(f"{name:28s} {entry['split']:5s} {entry['files']:5d} files {entry['hours']:6.2f} h  {entry['licence']}")
-    print(f"total {summary['hours']:.2f} h: " + ", ".join(f"{k} {v['hours']:.2f} h ({v['files']} files)"
-                                                    for k, v in sorted(summary["splits"].items())))
+    print(
+        f"total {summary['hours']:.2f} h: "
+        + ", ".join(f"{k} {v['hours']:.2f} h ({v['files']} files)" for k, v in sorted(summary["splits"].items()))
+    )
     print(f"wrote {manifest} and {summary_path}")
     if summary["hours"] < args.min_hours:
-        print(f"make_distill_corpus: error: {summary['hours']:.2f} h < --min-hours {args.min_hours}: "
-              f"add packages", file=sys.stderr)
+        print(
+            f"make_distill_corpus: error: {summary['hours']:.2f} h < --min-hours {args.min_hours}: add packages",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -19,6 +19,7 @@ writes the new values into ``results/results.json`` and regenerates the README t
 A row's ``result`` is text with ``{key:spec}`` fields, each replaced by ``format(value, spec)``
 (``{sizes.weight_bytes:,}`` prints 398,880).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -120,8 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("render", help="regenerate the README table from results/results.json")
     sub.add_parser("check", help="exit 1 when the README table differs from the rendered results.json")
     meas = sub.add_parser("measure", help="rerun every test that measures a figure, record the figures, render")
-    meas.add_argument("--only", default="", metavar="PREFIX",
-                      help="only the figures whose key starts with PREFIX (and the tests that measure them)")
+    meas.add_argument(
+        "--only",
+        default="",
+        metavar="PREFIX",
+        help="only the figures whose key starts with PREFIX (and the tests that measure them)",
+    )
     args = ap.parse_args(argv)
 
     data = load()
@@ -136,8 +141,11 @@ def main(argv: list[str] | None = None) -> int:
             env = dict(os.environ, **{RECORD_ENV: str(recorded_path)})
             print(f"results: measuring {len(wanted)} figures with {len(tests)} tests", flush=True)
             # "-m mote or not mote": the opt-in mote tests (minutes cold) run too, so their figures are measured
-            rc = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                  "-m", "mote or not mote", *tests], cwd=REPO, env=env)
+            rc = subprocess.call(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "mote or not mote", *tests],
+                cwd=REPO,
+                env=env,
+            )
             if rc != 0:
                 print("results: error: a measuring test failed; results.json left unchanged", file=sys.stderr)
                 return 1
@@ -146,16 +154,20 @@ def main(argv: list[str] | None = None) -> int:
         data, missing = update(data, recorded)
         missing = [k for k in missing if k in wanted]
         if missing:
-            print(f"results: error: no test measured {', '.join(missing)}; results.json left unchanged",
-                  file=sys.stderr)
+            print(
+                f"results: error: no test measured {', '.join(missing)}; results.json left unchanged", file=sys.stderr
+            )
             return 1
         _write(RESULTS_JSON, json.dumps(data, indent=1) + "\n")
     text = README.read_text()
     new = readme_with_table(text, render_table(data))
     if args.cmd == "check":
         if new != text:
-            print("results: README.md's results table differs from results/results.json: run "
-                  "`python -m edgel3_mote.tools.results render`", file=sys.stderr)
+            print(
+                "results: README.md's results table differs from results/results.json: run "
+                "`python -m edgel3_mote.tools.results render`",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if new != text:

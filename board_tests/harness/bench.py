@@ -23,6 +23,7 @@ then checks:
 ``run_bench`` returns the raw evidence (a JSON-able dict); ``bench_report.write_reports`` turns
 it into JSON + Markdown + PNG.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,19 +37,18 @@ from edgel3_mote.errors import DeviceError, InvalidInputError
 from edgel3_mote.metrics import cosine_similarity
 
 
-
 @dataclass
 class BenchSetup:
     """What the host knows about the deployment under test."""
 
-    model: str                     # registry name (the float reference is built from it)
-    weights: str | None            # None = seeded random weights (said in every report)
-    tflite: bytes                  # the int8 model the firmware was generated from
-    manifest: dict                 # export manifest (front-end, input affine, quantisation)
+    model: str  # registry name (the float reference is built from it)
+    weights: str | None  # None = seeded random weights (said in every report)
+    tflite: bytes  # the int8 model the firmware was generated from
+    manifest: dict  # export manifest (front-end, input affine, quantisation)
     board: str
     clock_hz: int
-    emulated: bool                 # QEMU: ticks are instructions
-    memory: dict = field(default_factory=dict)   # flash/RAM from the ELF (project.json)
+    emulated: bool  # QEMU: ticks are instructions
+    memory: dict = field(default_factory=dict)  # flash/RAM from the ELF (project.json)
     project_dir: str | None = None
     seed: int = 0
     head: "HeadSetup | None" = None  # the classifier head compiled into the firmware, if any
@@ -58,8 +58,8 @@ class BenchSetup:
 class HeadSetup:
     """The classifier head of a project (project.json "head"), for the host references."""
 
-    tflite: bytes                  # head_int8.tflite the head engine was generated from
-    h5: str                        # the float classifier (its .classes.json beside it)
+    tflite: bytes  # head_int8.tflite the head engine was generated from
+    h5: str  # the float classifier (its .classes.json beside it)
     classes: list[str]
     sha256: str
     classes_sha256: str
@@ -107,7 +107,7 @@ class _References:
 
     def float_embeddings(self, pcm_frames: np.ndarray) -> np.ndarray:
         x = pcm_frames.astype(np.float32) / np.float32(32768.0)
-        out = [np.asarray(self.keras(x[i: i + 32, None, :], training=False)) for i in range(0, len(x), 32)]
+        out = [np.asarray(self.keras(x[i : i + 32, None, :], training=False)) for i in range(0, len(x), 32)]
         return np.concatenate(out).reshape(len(x), -1)  # audio input (batch, 1, n) as get_embedding feeds it
 
     def dequantise(self, q: np.ndarray) -> np.ndarray:
@@ -118,21 +118,31 @@ def _check_device_matches(info: dict, setup: BenchSetup, refs: _References) -> l
     """The firmware must be the model under test; returns warnings for softer mismatches."""
     want_sha = setup.manifest.get("sha256")
     if want_sha and info.get("model_sha256") and info["model_sha256"] != want_sha:
-        raise DeviceError(f"the board runs model sha256 {info['model_sha256'][:12]}... but the bench was given "
-                          f"{want_sha[:12]}...: flash the firmware built from this model (or pass its --project)")
+        raise DeviceError(
+            f"the board runs model sha256 {info['model_sha256'][:12]}... but the bench was given "
+            f"{want_sha[:12]}...: flash the firmware built from this model (or pass its --project)"
+        )
     warnings = []
     if list(info.get("input_shape", [])) and int(np.prod(info["input_shape"])) != int(np.prod(refs.tflm.input_shape)):
         raise DeviceError(f"device input shape {info['input_shape']} != model input {list(refs.tflm.input_shape)}")
-    if info.get("window_samples") and info["window_samples"] != setup.manifest.get("window_samples", info["window_samples"]):
-        raise DeviceError(f"device window {info['window_samples']} samples != model window "
-                          f"{setup.manifest['window_samples']}: rebuild the firmware for this model")
+    if info.get("window_samples") and info["window_samples"] != setup.manifest.get(
+        "window_samples", info["window_samples"]
+    ):
+        raise DeviceError(
+            f"device window {info['window_samples']} samples != model window "
+            f"{setup.manifest['window_samples']}: rebuild the firmware for this model"
+        )
     if setup.head is not None:
         if not info.get("num_classes"):
-            raise DeviceError("the firmware has no classifier head (INFO num_classes 0) but the project has one: "
-                              "flash the firmware.elf of this project")
+            raise DeviceError(
+                "the firmware has no classifier head (INFO num_classes 0) but the project has one: "
+                "flash the firmware.elf of this project"
+            )
         if info.get("head_sha256") and info["head_sha256"] != setup.head.sha256:
-            raise DeviceError(f"the board runs head sha256 {info['head_sha256'][:12]}... but the project's is "
-                              f"{setup.head.sha256[:12]}...: flash the firmware built with this classifier")
+            raise DeviceError(
+                f"the board runs head sha256 {info['head_sha256'][:12]}... but the project's is "
+                f"{setup.head.sha256[:12]}...: flash the firmware built with this classifier"
+            )
         if info.get("classes_sha256") and info["classes_sha256"] != setup.head.classes_sha256:
             raise DeviceError("the board's class list differs from the project's: flash this project's firmware")
     if info.get("board") and info["board"] != setup.board:
@@ -140,9 +150,17 @@ def _check_device_matches(info: dict, setup: BenchSetup, refs: _References) -> l
     return warnings
 
 
-def run_bench(client, setup: BenchSetup, clips, hop: float = 0.1, layer_ticks: bool = True,
-              repeat_check: bool = True, max_windows: int | None = None, progress: bool = True,
-              log=print) -> dict:
+def run_bench(
+    client,
+    setup: BenchSetup,
+    clips,
+    hop: float = 0.1,
+    layer_ticks: bool = True,
+    repeat_check: bool = True,
+    max_windows: int | None = None,
+    progress: bool = True,
+    log=print,
+) -> dict:
     """Run every clip through the device; returns the raw evidence (see module docstring)."""
     from tqdm import tqdm
 
@@ -168,8 +186,11 @@ def run_bench(client, setup: BenchSetup, clips, hop: float = 0.1, layer_ticks: b
             frames, stamps = frames[:max_windows], stamps[:max_windows]
         framed.append((path, clip_sr, len(audio), frames, stamps))
     total = sum(len(f[3]) for f in framed)
-    log(f"bench: {len(paths)} clip(s), {total} window(s) of {window} samples at hop {hop} s on "
-        f"{info.get('board', setup.board)} ({'QEMU, ticks = instructions' if info.get('ticks_are_instructions') else 'ticks = cycles'})")
+    log(
+        f"bench: {len(paths)} clip(s), {total} window(s) of {window} samples at hop {hop} s on "
+        f"{info.get('board', setup.board)} "
+        f"({'QEMU, ticks = instructions' if info.get('ticks_are_instructions') else 'ticks = cycles'})"
+    )
 
     hop_samples = int(round(hop * sr))
     classify = setup.head is not None
@@ -181,8 +202,13 @@ def run_bench(client, setup: BenchSetup, clips, hop: float = 0.1, layer_ticks: b
             floats = refs.float_embeddings(pcm_frames)
             windows = []
             for i, pcm in enumerate(pcm_frames):
-                result, spec = client.run_window(pcm, layer_ticks=layer_ticks, hop=hop_samples,
-                                                 previous=pcm_frames[i - 1] if i else None, classify=classify)
+                result, spec = client.run_window(
+                    pcm,
+                    layer_ticks=layer_ticks,
+                    hop=hop_samples,
+                    previous=pcm_frames[i - 1] if i else None,
+                    classify=classify,
+                )
                 ref_spec = refs.spectrogram_int8(pcm)
                 oracle = refs.embedding_int8(spec)
                 deq = refs.dequantise(result.embedding)
@@ -211,17 +237,20 @@ def run_bench(client, setup: BenchSetup, clips, hop: float = 0.1, layer_ticks: b
                     w["head_ticks"] = int(result.head_ticks)
                 if repeat_check and i == 0:
                     again = client.infer(layer_ticks=layer_ticks)
-                    diffs = [abs(a - b) for a, b in zip(
-                        [again.frontend_ticks, again.engine_ticks, *again.layer_ticks],
-                        [result.frontend_ticks, result.engine_ticks, *result.layer_ticks])]
+                    diffs = [
+                        abs(a - b)
+                        for a, b in zip(
+                            [again.frontend_ticks, again.engine_ticks, *again.layer_ticks],
+                            [result.frontend_ticks, result.engine_ticks, *result.layer_ticks],
+                        )
+                    ]
                     w["repeat_ticks"] = [int(again.frontend_ticks), int(again.engine_ticks)]
                     w["repeat_max_tick_diff"] = int(max(diffs))
                     w["repeat_identical"] = bool(max(diffs) == 0 and np.array_equal(again.embedding, result.embedding))
                     w["repeat_embedding_identical"] = bool(np.array_equal(again.embedding, result.embedding))
                 windows.append(w)
                 bar.update(1)
-            clips_out.append({"path": str(path), "sample_rate": clip_sr, "samples": int(n_audio),
-                              "windows": windows})
+            clips_out.append({"path": str(path), "sample_rate": clip_sr, "samples": int(n_audio), "windows": windows})
     finally:
         bar.close()
     mem = client.mem()
@@ -244,8 +273,12 @@ def run_bench(client, setup: BenchSetup, clips, hop: float = 0.1, layer_ticks: b
         "device_mem": mem,
         "memory": setup.memory,
         "layer_names": names,
-        "quantisation": {"input_scale": refs.in_scale, "input_zero_point": refs.in_zp,
-                         "output_scale": refs.out_scale, "output_zero_point": refs.out_zp},
+        "quantisation": {
+            "input_scale": refs.in_scale,
+            "input_zero_point": refs.in_zp,
+            "output_scale": refs.out_scale,
+            "output_zero_point": refs.out_zp,
+        },
         "warnings": warnings,
         "clips": clips_out,
         "summary": summarize(clips_out, names) | ({"head": head_summary} if head_summary else {}),
@@ -279,7 +312,7 @@ def check_head(setup: BenchSetup, clips: list[dict]) -> dict:
     for c in clips:
         n = len(c["windows"])
         if n:
-            dv, hv = _majority(dev_cls[k: k + n]), _majority(host[k: k + n])
+            dv, hv = _majority(dev_cls[k : k + n]), _majority(host[k : k + n])
             c["device_vote"], c["float_vote"] = head.classes[dv], head.classes[hv]
             votes.append(dv == hv)
         k += n
@@ -294,7 +327,9 @@ def check_head(setup: BenchSetup, clips: list[dict]) -> dict:
         "class_agreement_pct": 100.0 * float(np.mean(dev_cls == host)),
         "clip_vote_agreement_pct": 100.0 * float(np.mean(votes)) if votes else 0.0,
         "clips": len(votes),
-        "head_ticks_mean": float(ticks.mean()), "head_ticks_min": int(ticks.min()), "head_ticks_max": int(ticks.max()),
+        "head_ticks_mean": float(ticks.mean()),
+        "head_ticks_min": int(ticks.min()),
+        "head_ticks_max": int(ticks.max()),
         "device_class_counts": {head.classes[j]: int(np.sum(dev_cls == j)) for j in range(len(head.classes))},
     }
 
@@ -311,9 +346,14 @@ def summarize(clips: list[dict], layer_names: list[str]) -> dict:
     per_layer = []
     if layer.size:
         for j in range(layer.shape[1]):
-            per_layer.append({"name": layer_names[j] if j < len(layer_names) else f"layer_{j}",
-                              "mean_ticks": float(layer[:, j].mean()), "min_ticks": int(layer[:, j].min()),
-                              "max_ticks": int(layer[:, j].max())})
+            per_layer.append(
+                {
+                    "name": layer_names[j] if j < len(layer_names) else f"layer_{j}",
+                    "mean_ticks": float(layer[:, j].mean()),
+                    "min_ticks": int(layer[:, j].min()),
+                    "max_ticks": int(layer[:, j].max()),
+                }
+            )
     cos = arr("cosine")
     return {
         "clips": len(clips),
@@ -322,11 +362,18 @@ def summarize(clips: list[dict], layer_names: list[str]) -> dict:
         "int8_exact_percent": 100.0 * float(np.mean([w["int8_exact"] for w in ws])),
         "frontend_identical_percent": 100.0 * float(arr("frontend_identical_fraction").mean()),
         "frontend_max_lsb": int(arr("frontend_max_lsb").max()),
-        "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()), "cosine_median": float(np.median(cos)),
-        "l2_relative_mean": float(arr("l2_relative").mean()), "l2_relative_max": float(arr("l2_relative").max()),
+        "cosine_mean": float(cos.mean()),
+        "cosine_min": float(cos.min()),
+        "cosine_median": float(np.median(cos)),
+        "l2_relative_mean": float(arr("l2_relative").mean()),
+        "l2_relative_max": float(arr("l2_relative").max()),
         "mae_mean": float(arr("mae").mean()),
-        "frontend_ticks_mean": float(fe.mean()), "frontend_ticks_min": int(fe.min()), "frontend_ticks_max": int(fe.max()),
-        "engine_ticks_mean": float(eng.mean()), "engine_ticks_min": int(eng.min()), "engine_ticks_max": int(eng.max()),
+        "frontend_ticks_mean": float(fe.mean()),
+        "frontend_ticks_min": int(fe.min()),
+        "frontend_ticks_max": int(fe.max()),
+        "engine_ticks_mean": float(eng.mean()),
+        "engine_ticks_min": int(eng.min()),
+        "engine_ticks_max": int(eng.max()),
         "total_ticks_mean": float((fe + eng).mean()),
         "repeat_checks": len(repeats),
         "repeat_identical": bool(repeats) and all(repeats),
@@ -337,8 +384,8 @@ def summarize(clips: list[dict], layer_names: list[str]) -> dict:
 
 
 # Functions of the serial firmware that open and close the traced INFER (see harness/cycles.py).
-TRACE_ARM = "em_board_ticks_sync"   # called right before the front-end's first tick reading
-TRACE_DISARM = "em_proto_send"      # the INFER's reply
+TRACE_ARM = "em_board_ticks_sync"  # called right before the front-end's first tick reading
+TRACE_DISARM = "em_proto_send"  # the INFER's reply
 
 
 def cycle_trace_plugin(elf: str | Path, trace_path: str | Path) -> str:
@@ -365,8 +412,13 @@ def _layer_macs(project_dir: str | None, n: int) -> list[int]:
 def window_cycles(results: dict, elf: str | Path, trace_path: str | Path) -> dict:
     """Estimated cycles of the bench's first window (the traced INFER), its real-time factor at the
     board's clock, and the check that the trace's instructions equal the device's ticks."""
-    from edgel3_mote.board_tests.harness.cycles import (CycleEstimator, FunctionMap, infer_cycles, parse_trace,
-                                                        tick_resolution)
+    from edgel3_mote.board_tests.harness.cycles import (
+        CycleEstimator,
+        FunctionMap,
+        infer_cycles,
+        parse_trace,
+        tick_resolution,
+    )
     from edgel3_mote.board_tests.harness.timing_tables import timing_for_cpu
     from edgel3_mote.export.boards import get_board
 
@@ -383,8 +435,11 @@ def window_cycles(results: dict, elf: str | Path, trace_path: str | Path) -> dic
     fe["ticks"], eng["ticks"] = w["frontend_ticks"], w["engine_ticks"]
     total = {k: fe[k] + eng[k] for k in ("instructions", "cycles", "ticks", "branches_taken")}
     # the TRM's refill P is 1..3 cycles per taken branch: the estimate at both ends of that range
-    total["cycles_p_range"] = [total["cycles"] + (q - timing.pipeline_refill) * total["branches_taken"]
-                               for q in (1, 3)] if not timing.dual_issue else [total["cycles"]] * 2
+    total["cycles_p_range"] = (
+        [total["cycles"] + (q - timing.pipeline_refill) * total["branches_taken"] for q in (1, 3)]
+        if not timing.dual_issue
+        else [total["cycles"]] * 2
+    )
     clock = int(results["clock_hz"])
     window_s = results["window_samples"] / results["model_sample_rate"]
     time_s = total["cycles"] / clock
@@ -396,19 +451,25 @@ def window_cycles(results: dict, elf: str | Path, trace_path: str | Path) -> dic
             layer["macs"] = macs[j]
             layer["instructions_per_mac"] = layer["instructions"] / macs[j]
             layer["cycles_per_mac"] = layer["cycles"] / macs[j]
-    match = (abs(fe["instructions"] - fe["ticks"]) < res and abs(eng["instructions"] - eng["ticks"]) < res
-             and (ic["layers_mapped"] or not w["layer_ticks"]))
+    match = (
+        abs(fe["instructions"] - fe["ticks"]) < res
+        and abs(eng["instructions"] - eng["ticks"]) < res
+        and (ic["layers_mapped"] or not w["layer_ticks"])
+    )
     return {
         "core": timing.name,
         "timing_source": timing.source,
         "timing_notes": list(timing.notes),
         "pipeline_refill": timing.pipeline_refill,
         "assumption": "zero-wait-state memory (no flash wait states, caches or bus contention): a lower bound "
-                      "for a board whose flash needs wait states",
+        "for a board whose flash needs wait states",
         "traced_window": {"clip": results["clips"][0]["path"], "index": 0},
-        "frontend": fe, "engine": eng, "total": total,
+        "frontend": fe,
+        "engine": eng,
+        "total": total,
         "cpi": total["cycles"] / total["instructions"],
-        "layers": ic["layers"], "layers_mapped": ic["layers_mapped"],
+        "layers": ic["layers"],
+        "layers_mapped": ic["layers_mapped"],
         "instructions_match_ticks": bool(match),
         "tick_resolution": res,
         "clock_hz": clock,

@@ -1,4 +1,5 @@
 """Bench reports: raw JSON evidence, a Markdown summary, PNG charts (each written atomically)."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,10 @@ def _repeat(s: dict, results: dict) -> str:
     step = results.get("device_info", {}).get("tick_resolution")
     if s["repeat_identical"]:
         return f"identical {unit} (front-end, engine, every layer) in all {s['repeat_checks']} checks"
-    return (f"{s.get('repeat_identical_count', 0)}/{s['repeat_checks']} checks identical; the others differ by at most "
-            f"{s.get('repeat_max_tick_diff', 0)} {unit}" + (f" (the tick counter's step is {step})" if step else ""))
+    return (
+        f"{s.get('repeat_identical_count', 0)}/{s['repeat_checks']} checks identical; the others differ by at most "
+        f"{s.get('repeat_max_tick_diff', 0)} {unit}" + (f" (the tick counter's step is {step})" if step else "")
+    )
 
 
 def _cycles_section(results: dict) -> list[str]:
@@ -42,26 +45,39 @@ def _cycles_section(results: dict) -> list[str]:
     if not c:
         return []
     mhz = c["clock_hz"] / 1e6
-    lines = ["", f"## Estimated cycles ({c['core']} timing table, traced window)", "",
-             f"**real time: {'yes' if c['real_time'] else 'no'}** -- one {c['window_s']:g} s window takes an "
-             f"estimated {c['total']['cycles']:,} cycles = {1e3 * c['estimated_time_s']:.1f} ms at {mhz:g} MHz: "
-             f"real-time factor {c['real_time_factor']:.2f} (window length / estimated time)", "",
-             "| part | instructions (trace) | device ticks | estimated cycles | cycles/instruction | "
-             f"time at {mhz:g} MHz |", "|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        f"## Estimated cycles ({c['core']} timing table, traced window)",
+        "",
+        f"**real time: {'yes' if c['real_time'] else 'no'}** -- one {c['window_s']:g} s window takes an "
+        f"estimated {c['total']['cycles']:,} cycles = {1e3 * c['estimated_time_s']:.1f} ms at {mhz:g} MHz: "
+        f"real-time factor {c['real_time_factor']:.2f} (window length / estimated time)",
+        "",
+        f"| part | instructions (trace) | device ticks | estimated cycles | cycles/instruction | time at {mhz:g} MHz |",
+        "|---|---|---|---|---|---|",
+    ]
     for label, key in (("front-end", "frontend"), ("engine", "engine"), ("total", "total")):
         p = c[key]
         cpi = p["cycles"] / p["instructions"] if p["instructions"] else 0.0
-        lines.append(f"| {label} | {p['instructions']:,} | {p['ticks']:,} | {p['cycles']:,} | {cpi:.2f} | "
-                     f"{1e3 * p['cycles'] / c['clock_hz']:.1f} ms |")
+        lines.append(
+            f"| {label} | {p['instructions']:,} | {p['ticks']:,} | {p['cycles']:,} | {cpi:.2f} | "
+            f"{1e3 * p['cycles'] / c['clock_hz']:.1f} ms |"
+        )
     lo, hi = c["total"].get("cycles_p_range") or (c["total"]["cycles"],) * 2
     if lo != hi:
-        lines += ["", f"With the TRM's whole refill range P = 1..3 cycles per taken branch "
-                  f"({c['total']['branches_taken']:,} taken): {lo:,} .. {hi:,} cycles, real-time factor "
-                  f"{c['window_s'] * c['clock_hz'] / hi:.2f} .. {c['window_s'] * c['clock_hz'] / lo:.2f}."]
-    lines += ["", f"Traced: window {c['traced_window']['index']} of `{Path(c['traced_window']['clip']).name}`. "
-              f"Trace instructions equal the device's ticks (within the {c['tick_resolution']}-instruction tick): "
-              f"{'yes' if c['instructions_match_ticks'] else '**NO**'}. Model: {c['timing_source']}; "
-              f"taken-branch refill P = {c['pipeline_refill']}. Assumes {c['assumption']}."]
+        lines += [
+            "",
+            f"With the TRM's whole refill range P = 1..3 cycles per taken branch "
+            f"({c['total']['branches_taken']:,} taken): {lo:,} .. {hi:,} cycles, real-time factor "
+            f"{c['window_s'] * c['clock_hz'] / hi:.2f} .. {c['window_s'] * c['clock_hz'] / lo:.2f}.",
+        ]
+    lines += [
+        "",
+        f"Traced: window {c['traced_window']['index']} of `{Path(c['traced_window']['clip']).name}`. "
+        f"Trace instructions equal the device's ticks (within the {c['tick_resolution']}-instruction tick): "
+        f"{'yes' if c['instructions_match_ticks'] else '**NO**'}. Model: {c['timing_source']}; "
+        f"taken-branch refill P = {c['pipeline_refill']}. Assumes {c['assumption']}.",
+    ]
     return lines
 
 
@@ -71,16 +87,23 @@ def _head_section(results: dict) -> list[str]:
     if not h or not h.get("windows"):
         return []
     ok = h["logits_exact_windows"] == h["windows"]
-    lines = ["", "## Classifier head (int8, on the device)", "",
-             f"Classes: {', '.join(f'`{c}`' for c in h['classes'])}; head sha256 `{h['sha256'][:16]}...`", "",
-             "| check | result |", "|---|---|",
-             f"| int8 logits (device vs tflite-micro on the device's embedding) | {h['logits_exact_windows']}/"
-             f"{h['windows']} windows identical ({h['logits_exact_percent']:.1f} %){'' if ok else ' **FAIL**'} |",
-             f"| class agreement, device int8 vs float classifier (per window) | {h['class_agreement_pct']:.1f} % |",
-             f"| class agreement, majority vote per clip | {h['clip_vote_agreement_pct']:.1f} % of {h['clips']} "
-             f"clip(s) |",
-             f"| head per window | {_ticks(h['head_ticks_mean'], results)} |",
-             "", "| clip | device vote | float vote |", "|---|---|---|"]
+    lines = [
+        "",
+        "## Classifier head (int8, on the device)",
+        "",
+        f"Classes: {', '.join(f'`{c}`' for c in h['classes'])}; head sha256 `{h['sha256'][:16]}...`",
+        "",
+        "| check | result |",
+        "|---|---|",
+        f"| int8 logits (device vs tflite-micro on the device's embedding) | {h['logits_exact_windows']}/"
+        f"{h['windows']} windows identical ({h['logits_exact_percent']:.1f} %){'' if ok else ' **FAIL**'} |",
+        f"| class agreement, device int8 vs float classifier (per window) | {h['class_agreement_pct']:.1f} % |",
+        f"| class agreement, majority vote per clip | {h['clip_vote_agreement_pct']:.1f} % of {h['clips']} clip(s) |",
+        f"| head per window | {_ticks(h['head_ticks_mean'], results)} |",
+        "",
+        "| clip | device vote | float vote |",
+        "|---|---|---|",
+    ]
     for c in results["clips"]:
         if "device_vote" in c:
             lines.append(f"| {Path(c['path']).name} | `{c['device_vote']}` | `{c['float_vote']}` |")
@@ -95,8 +118,11 @@ def markdown(results: dict) -> str:
     unit = results["ticks_unit"]
     lines = [f"# edgel3-mote bench: {results['model']} on {results['board']}", ""]
     if results["random_weights"]:
-        lines += ["> **RANDOM WEIGHTS**: no `--weights` were given, so this model has seeded random "
-                  "weights. Parity, latency and memory are real measurements; the embeddings mean nothing.", ""]
+        lines += [
+            "> **RANDOM WEIGHTS**: no `--weights` were given, so this model has seeded random "
+            "weights. Parity, latency and memory are real measurements; the embeddings mean nothing.",
+            "",
+        ]
     lines += [
         f"- model: `{info.get('model_name')}` sha256 `{info.get('model_sha256', '')[:16]}...`, weights: "
         f"`{results['weights'] or 'random (seed 0)'}`",
@@ -110,8 +136,10 @@ def markdown(results: dict) -> str:
         return "\n".join(lines + ["No windows were run.", ""])
     exact_ok = s["int8_exact_windows"] == s["windows"]
     lines += [
-        "## Summary", "",
-        "| check | result |", "|---|---|",
+        "## Summary",
+        "",
+        "| check | result |",
+        "|---|---|",
         f"| int8 exactness (device vs tflite-micro on the device's own spectrogram) | "
         f"{s['int8_exact_windows']}/{s['windows']} windows identical ({s['int8_exact_percent']:.1f} %)"
         f"{'' if exact_ok else ' **FAIL**'} |",
@@ -126,19 +154,23 @@ def markdown(results: dict) -> str:
         f"| engine per window | {_ticks(s['engine_ticks_mean'], results)} |",
         f"| total per window | {_ticks(s['total_ticks_mean'], results)} |",
         f"| engine {unit} range over windows | {s['engine_ticks_min']:,} .. {s['engine_ticks_max']:,} |",
-        f"| repeatability (second INFER of a clip's first window) | " + _repeat(s, results) + " |",
+        "| repeatability (second INFER of a clip's first window) | " + _repeat(s, results) + " |",
         "",
-        "## Memory", "",
-        "| item | bytes |", "|---|---|",
+        "## Memory",
+        "",
+        "| item | bytes |",
+        "|---|---|",
         f"| flash (ELF: text + rodata + data) | {_kib(elf.get('flash_bytes') or info.get('flash_bytes'))} |",
         f"| static RAM (ELF: stack + data + bss) | {_kib(elf.get('ram_bytes') or info.get('static_ram_bytes'))} |",
         f"| board limits (flash / RAM) | {_kib(elf.get('flash_size'))} / {_kib(elf.get('ram_size'))} |",
         f"| engine arena (static) | {_kib(mem.get('arena_bytes'))} |",
-        f"| stack reserved / high-water (painted) | {_kib(mem.get('stack_bytes'))} / {_kib(mem.get('stack_high_water'))} |",
+        f"| stack reserved / high-water (painted) | {_kib(mem.get('stack_bytes'))} / "
+        f"{_kib(mem.get('stack_high_water'))} |",
         f"| PCM window buffer | {_kib(mem.get('pcm_buffer_bytes'))} |",
         f"| heap | {mem.get('heap_bytes', 0)} B (no malloc) |",
         "",
-        "## Per clip", "",
+        "## Per clip",
+        "",
         f"| clip | windows | int8-exact | front-end identical | max LSB | cosine mean | cosine min | "
         f"front-end {unit} | engine {unit} |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -153,32 +185,45 @@ def markdown(results: dict) -> str:
             f"{100 * sum(w['frontend_identical_fraction'] for w in ws) / n:.3f} % | "
             f"{max(w['frontend_max_lsb'] for w in ws)} | {sum(w['cosine'] for w in ws) / n:.5f} | "
             f"{min(w['cosine'] for w in ws):.5f} | {sum(w['frontend_ticks'] for w in ws) / n:,.0f} | "
-            f"{sum(w['engine_ticks'] for w in ws) / n:,.0f} |")
+            f"{sum(w['engine_ticks'] for w in ws) / n:,.0f} |"
+        )
     lines += _cycles_section(results)
     if s["layers"]:
         total = sum(layer["mean_ticks"] for layer in s["layers"]) or 1.0
         est = (results.get("cycles") or {}).get("layers") or []
-        head = f"| # | layer | {unit} | share of engine |" + (" est. cycles (traced window) | cycles/instr | "
-                                                                "instr/MAC | cycles/MAC |" if est else "")
-        lines += ["", "## Per layer (mean over windows)", "", head,
-                  "|---|---|---|---|" + ("---|---|---|---|" if est else "")]
+        head = f"| # | layer | {unit} | share of engine |" + (
+            " est. cycles (traced window) | cycles/instr | instr/MAC | cycles/MAC |" if est else ""
+        )
+        lines += [
+            "",
+            "## Per layer (mean over windows)",
+            "",
+            head,
+            "|---|---|---|---|" + ("---|---|---|---|" if est else ""),
+        ]
         for j, layer in enumerate(s["layers"]):
-            row = (f"| {j} | `{layer['name']}` | {layer['mean_ticks']:,.0f} | "
-                   f"{100 * layer['mean_ticks'] / total:.1f} % |")
+            row = (
+                f"| {j} | `{layer['name']}` | {layer['mean_ticks']:,.0f} | {100 * layer['mean_ticks'] / total:.1f} % |"
+            )
             if j < len(est):
                 e = est[j]
                 row += f" {e['cycles']:,} | {e['cycles'] / e['instructions'] if e['instructions'] else 0:.2f} |"
-                row += (f" {e['instructions_per_mac']:.2f} | {e['cycles_per_mac']:.2f} |" if e.get("macs")
-                        else " - | - |")
+                row += (
+                    f" {e['instructions_per_mac']:.2f} | {e['cycles_per_mac']:.2f} |" if e.get("macs") else " - | - |"
+                )
             lines.append(row)
     lines += _head_section(results)
     cmp = results.get("comparison")
     if cmp:
-        lines += ["", "## Against a previous run", "",
-                  f"{cmp['windows_compared']} windows matched by clip and start sample: "
-                  f"{cmp['ticks_identical_windows']} with identical {unit} (front-end, engine, every layer), "
-                  f"max difference {cmp['max_tick_diff']} {unit}; {cmp['embedding_identical_windows']} identical "
-                  f"embeddings."]
+        lines += [
+            "",
+            "## Against a previous run",
+            "",
+            f"{cmp['windows_compared']} windows matched by clip and start sample: "
+            f"{cmp['ticks_identical_windows']} with identical {unit} (front-end, engine, every layer), "
+            f"max difference {cmp['max_tick_diff']} {unit}; {cmp['embedding_identical_windows']} identical "
+            f"embeddings.",
+        ]
     for w in results.get("warnings", []):
         lines += ["", f"> warning: {w}"]
     lines.append("")
@@ -187,6 +232,7 @@ def markdown(results: dict) -> str:
 
 def compare_runs(results: dict, previous: dict) -> dict:
     """Ticks of the same windows in two bench runs (e.g. two QEMU sessions): how many are identical."""
+
     def key(c, w):
         return (Path(c["path"]).name, w["start_sample"])
 
@@ -200,13 +246,22 @@ def compare_runs(results: dict, previous: dict) -> dict:
             if o is None:
                 continue
             total += 1
-            d = max(abs(a - b) for a, b in zip([w["frontend_ticks"], w["engine_ticks"], *w["layer_ticks"]],
-                                               [o["frontend_ticks"], o["engine_ticks"], *o["layer_ticks"]]))
+            d = max(
+                abs(a - b)
+                for a, b in zip(
+                    [w["frontend_ticks"], w["engine_ticks"], *w["layer_ticks"]],
+                    [o["frontend_ticks"], o["engine_ticks"], *o["layer_ticks"]],
+                )
+            )
             same += d == 0
             max_diff = max(max_diff, d)
             emb_same += w["embedding_int8"] == o["embedding_int8"]
-    return {"windows_compared": total, "ticks_identical_windows": same, "max_tick_diff": max_diff,
-            "embedding_identical_windows": emb_same}
+    return {
+        "windows_compared": total,
+        "ticks_identical_windows": same,
+        "max_tick_diff": max_diff,
+        "embedding_identical_windows": emb_same,
+    }
 
 
 def _plots(results: dict, out_dir: Path) -> list[Path]:
@@ -247,8 +302,10 @@ def _plots(results: dict, out_dir: Path) -> list[Path]:
 def write_reports(results: dict, out_dir: str | Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": atomic_write_text(out_dir / JSON_NAME, json.dumps(results, indent=1) + "\n"),
-             "markdown": atomic_write_text(out_dir / MD_NAME, markdown(results))}
+    paths = {
+        "json": atomic_write_text(out_dir / JSON_NAME, json.dumps(results, indent=1) + "\n"),
+        "markdown": atomic_write_text(out_dir / MD_NAME, markdown(results)),
+    }
     for p in _plots(results, out_dir):
         paths[p.stem] = p
     return paths

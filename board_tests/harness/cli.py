@@ -7,6 +7,7 @@
 
 Nothing heavy is imported at module level (``edgel3-mote --help`` stays instant).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,37 +36,68 @@ DEFAULT_MODEL = "sea-64"
 def _add_common(p: argparse.ArgumentParser, port: bool) -> None:
     p.add_argument("--board", default=DEFAULT_BOARD, help=f"board name (default {DEFAULT_BOARD})")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"model name (default {DEFAULT_MODEL})")
-    p.add_argument("--weights", default=None,
-                   help="trained .h5 weights; without them the model has seeded RANDOM weights")
-    p.add_argument("--clips", default=None,
-                   help="directory of audio clips (default: synthesised tones/chirp/noise, said so)")
+    p.add_argument(
+        "--weights", default=None, help="trained .h5 weights; without them the model has seeded RANDOM weights"
+    )
+    p.add_argument(
+        "--clips", default=None, help="directory of audio clips (default: synthesised tones/chirp/noise, said so)"
+    )
     if port:
-        p.add_argument("--port", default=None,
-                       help="pyserial URL of a real board (/dev/ttyACM0, socket://HOST:PORT, rfc2217://...); "
-                            "default: start QEMU for a qemu-* board")
+        p.add_argument(
+            "--port",
+            default=None,
+            help="pyserial URL of a real board (/dev/ttyACM0, socket://HOST:PORT, rfc2217://...); "
+            "default: start QEMU for a qemu-* board",
+        )
         p.add_argument("--baud", type=positive_int, default=115200, help="baud rate for --port (default 115200)")
-        p.add_argument("--project", default=None,
-                       help="the generated project directory of the firmware on the board "
-                            "(default: build/reuse build/<board>/<model>)")
-    p.add_argument("--classifier", default=None, metavar="HEAD.h5",
-                   help="build the firmware with this classifier head (edgel3-mote evaluate --save-classifier) "
-                        "and check its int8 logits and classes on every window")
+        p.add_argument(
+            "--project",
+            default=None,
+            help="the generated project directory of the firmware on the board "
+            "(default: build/reuse build/<board>/<model>)",
+        )
+    p.add_argument(
+        "--classifier",
+        default=None,
+        metavar="HEAD.h5",
+        help="build the firmware with this classifier head (edgel3-mote evaluate --save-classifier) "
+        "and check its int8 logits and classes on every window",
+    )
     p.add_argument("--report", default=None, help="report directory (default build/report/<board>/<model>)")
-    p.add_argument("--hop", type=positive_float, default=0.1, help="hop between windows in seconds (default 0.1, "
-                                                          "like get_embedding; coarser is faster)")
+    p.add_argument(
+        "--hop",
+        type=positive_float,
+        default=0.1,
+        help="hop between windows in seconds (default 0.1, like get_embedding; coarser is faster)",
+    )
     p.add_argument("--max-windows", type=positive_int, default=None, help="at most this many windows per clip")
     p.add_argument("--no-layer-ticks", action="store_true", help="do not ask for per-layer ticks")
-    p.add_argument("--no-cycles", action="store_true",
-                   help="QEMU boards: skip the estimated-cycles trace of the first window (core timing table)")
-    p.add_argument("--timeout", type=positive_float, default=600.0,
-                   help="seconds to wait for one INFER answer (default 600); a port that does not open or "
-                        "answer fails within it")
-    p.add_argument("--compare-to", default=None, metavar="BENCH_JSON",
-                   help="a previous run's bench.json: report whether the same windows gave the same ticks")
+    p.add_argument(
+        "--no-cycles",
+        action="store_true",
+        help="QEMU boards: skip the estimated-cycles trace of the first window (core timing table)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=600.0,
+        help="seconds to wait for one INFER answer (default 600); a port that does not open or answer fails within it",
+    )
+    p.add_argument(
+        "--compare-to",
+        default=None,
+        metavar="BENCH_JSON",
+        help="a previous run's bench.json: report whether the same windows gave the same ticks",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--inject-faults", type=_fault_rate, default=0.0, metavar="RATE",
-                   help="QEMU only, the soak: damage the line on purpose at this rate per frame (dropped bytes, "
-                        "flipped bits, garbage bursts, TCP reconnects) and count the faults recovered")
+    p.add_argument(
+        "--inject-faults",
+        type=_fault_rate,
+        default=0.0,
+        metavar="RATE",
+        help="QEMU only, the soak: damage the line on purpose at this rate per frame (dropped bytes, "
+        "flipped bits, garbage bursts, TCP reconnects) and count the faults recovered",
+    )
     p.add_argument("--fault-seed", type=int, default=0, help="seed of the injected faults (default 0)")
 
 
@@ -77,23 +109,33 @@ def _fault_rate(text: str) -> float:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("bench", help="stream clips to a board (or QEMU): parity, latency, memory report",
-                              description=BENCH_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "bench",
+        help="stream clips to a board (or QEMU): parity, latency, memory report",
+        description=BENCH_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_common(p, port=True)
     p.set_defaults(func=_cmd_bench)
 
-    p = subparsers.add_parser("emulate", help="start QEMU, run the serial bench against it, stop QEMU",
-                              description="Build (or reuse) the firmware of a qemu-* board, start QEMU with its "
-                                          "UART on a free loopback TCP port, run the serial bench against it (the "
-                                          "same reports as bench) and kill QEMU by pid afterwards.")
+    p = subparsers.add_parser(
+        "emulate",
+        help="start QEMU, run the serial bench against it, stop QEMU",
+        description="Build (or reuse) the firmware of a qemu-* board, start QEMU with its "
+        "UART on a free loopback TCP port, run the serial bench against it (the "
+        "same reports as bench) and kill QEMU by pid afterwards.",
+    )
     _add_common(p, port=False)
     p.set_defaults(func=_cmd_emulate)
 
-    p = subparsers.add_parser("demo", help="the main job: build, run in QEMU, bench a few clips, print the report",
-                              description="The first command to try: build the default board + model firmware "
-                                          "(int8 calibration and self-test vectors on --clips, else ../shared's CC0 "
-                                          "animal clips when present, else synthesised tones -- said as it runs), "
-                                          "run it in QEMU over a few clips and print the bench report.")
+    p = subparsers.add_parser(
+        "demo",
+        help="the main job: build, run in QEMU, bench a few clips, print the report",
+        description="The first command to try: build the default board + model firmware "
+        "(int8 calibration and self-test vectors on --clips, else ../shared's CC0 "
+        "animal clips when present, else synthesised tones -- said as it runs), "
+        "run it in QEMU over a few clips and print the bench report.",
+    )
     _add_common(p, port=False)
     p.set_defaults(func=_cmd_demo)
 
@@ -126,8 +168,13 @@ def _fresh_report_dir(report: Path) -> Path:
 def fault_summary(client) -> dict:
     """Faults a ``FaultyLink`` injected and how many hit an exchange that still succeeded."""
     link = client.link
-    return {"rate": link.rate, "injected": link.faults_injected, "by_kind": dict(link.injected),
-            "recovered": client.faults_recovered, "resends": client.resends}
+    return {
+        "rate": link.rate,
+        "injected": link.faults_injected,
+        "by_kind": dict(link.injected),
+        "recovered": client.faults_recovered,
+        "resends": client.resends,
+    }
 
 
 def _previous_run(path: str) -> dict:
@@ -141,15 +188,26 @@ def _previous_run(path: str) -> dict:
     except FileNotFoundError:
         raise InvalidInputError(f"--compare-to {path} not found: give a previous run's bench.json") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInputError(f"--compare-to {path} is not a bench report ({type(exc).__name__}: {exc}): give a "
-                                f"previous run's bench.json") from None
+        raise InvalidInputError(
+            f"--compare-to {path} is not a bench report ({type(exc).__name__}: {exc}): give a previous run's bench.json"
+        ) from None
     clips = doc.get("clips") if isinstance(doc, dict) else None
     window_keys = {"start_sample", "frontend_ticks", "engine_ticks", "layer_ticks", "embedding_int8"}
-    if not (isinstance(clips, list) and isinstance(doc.get("summary"), dict)
-            and all(isinstance(c, dict) and "path" in c and isinstance(c.get("windows"), list)
-                    and all(isinstance(w, dict) and window_keys <= w.keys() for w in c["windows"]) for c in clips)):
-        raise InvalidInputError(f"--compare-to {path} is not a bench report (no summary and clips with windows): "
-                                f"give a previous run's bench.json")
+    if not (
+        isinstance(clips, list)
+        and isinstance(doc.get("summary"), dict)
+        and all(
+            isinstance(c, dict)
+            and "path" in c
+            and isinstance(c.get("windows"), list)
+            and all(isinstance(w, dict) and window_keys <= w.keys() for w in c["windows"])
+            for c in clips
+        )
+    ):
+        raise InvalidInputError(
+            f"--compare-to {path} is not a bench report (no summary and clips with windows): "
+            f"give a previous run's bench.json"
+        )
     return doc
 
 
@@ -180,33 +238,64 @@ def _run(args, mode: str) -> int:
         from edgel3_mote.export.boards import get_board
 
         if not get_board(args.board).runnable_in_qemu:
-            raise InvalidInputError(f"board '{args.board}' does not run in QEMU: connect it, flash its firmware "
-                                    f"and pass --port URL (e.g. /dev/ttyACM0)")
+            raise InvalidInputError(
+                f"board '{args.board}' does not run in QEMU: connect it, flash its firmware "
+                f"and pass --port URL (e.g. /dev/ttyACM0)"
+            )
     if not args.clips and not getattr(args, "project", None):
         from edgel3_mote.export.project import DEFAULT_CLIPS
 
         if DEFAULT_CLIPS.is_dir():
-            _log(f"no --clips given: a firmware build calibrates int8 and takes its self-test vectors from "
-                 f"{DEFAULT_CLIPS} (the workplace's CC0 clips); pass --clips DIR to use yours")
+            _log(
+                f"no --clips given: a firmware build calibrates int8 and takes its self-test vectors from "
+                f"{DEFAULT_CLIPS} (the workplace's CC0 clips); pass --clips DIR to use yours"
+            )
     with tempfile.TemporaryDirectory(prefix="edgel3-mote-clips-") as tmp:
         clips, synthetic = _clips(args, Path(tmp))
-        setup, elf = resolve_deployment(args.board, args.model, args.weights,
-                                        project=getattr(args, "project", None),
-                                        clips=args.clips, need_elf=port is None,
-                                        classifier=getattr(args, "classifier", None), log=_log)
+        setup, elf = resolve_deployment(
+            args.board,
+            args.model,
+            args.weights,
+            project=getattr(args, "project", None),
+            clips=args.clips,
+            need_elf=port is None,
+            classifier=getattr(args, "classifier", None),
+            log=_log,
+        )
         if setup.weights is None:
-            _log(f"NOTE: {args.model} runs with RANDOM weights (seed {setup.seed}): no --weights given; "
-                 f"parity/latency/memory are real, the embeddings are meaningless")
+            _log(
+                f"NOTE: {args.model} runs with RANDOM weights (seed {setup.seed}): no --weights given; "
+                f"parity/latency/memory are real, the embeddings are meaningless"
+            )
         trace = Path(tmp) / "tbtrace.txt"  # QEMU: the first INFER's instruction stream, for estimated cycles
         plugin = None if port or args.no_cycles else cycle_trace_plugin(elf, trace)
-        with open_board(setup, elf, port=port, baud=getattr(args, "baud", 115200), infer_timeout=args.timeout,
-                        log=_log, plugin=plugin, faults=args.inject_faults, fault_seed=args.fault_seed) as client:
-            results = run_bench(client, setup, clips, hop=args.hop, layer_ticks=not args.no_layer_ticks,
-                                max_windows=args.max_windows, progress=not args.quiet, log=_log)
+        with open_board(
+            setup,
+            elf,
+            port=port,
+            baud=getattr(args, "baud", 115200),
+            infer_timeout=args.timeout,
+            log=_log,
+            plugin=plugin,
+            faults=args.inject_faults,
+            fault_seed=args.fault_seed,
+        ) as client:
+            results = run_bench(
+                client,
+                setup,
+                clips,
+                hop=args.hop,
+                layer_ticks=not args.no_layer_ticks,
+                max_windows=args.max_windows,
+                progress=not args.quiet,
+                log=_log,
+            )
             if args.inject_faults:
                 results["faults"] = fault_summary(client)
-                _log(f"faults: {results['faults']['injected']} injected ({results['faults']['by_kind']}), "
-                     f"{results['faults']['recovered']} recovered, {client.resends} requests resent")
+                _log(
+                    f"faults: {results['faults']['injected']} injected ({results['faults']['by_kind']}), "
+                    f"{results['faults']['recovered']} recovered, {client.resends} requests resent"
+                )
         if plugin:
             try:
                 results["cycles"] = window_cycles(results, elf, trace)
@@ -233,8 +322,10 @@ def _run(args, mode: str) -> int:
         return 1
     head = s.get("head")
     if head and head["windows"] and head["logits_exact_windows"] != head["windows"]:
-        _log(f"FAIL: only {head['logits_exact_windows']}/{head['windows']} windows have head logits identical "
-             f"to tflite-micro")
+        _log(
+            f"FAIL: only {head['logits_exact_windows']}/{head['windows']} windows have head logits identical "
+            f"to tflite-micro"
+        )
         return 1
     return 0
 
@@ -247,8 +338,10 @@ def _require_qemu_board(args) -> None:
     from edgel3_mote.errors import InvalidInputError
 
     if not args.board.startswith("qemu-"):
-        raise InvalidInputError(f"{args.command} runs QEMU boards only, not '{args.board}': use a qemu-* board, "
-                                f"or `edgel3-mote bench --port URL` for a real board")
+        raise InvalidInputError(
+            f"{args.command} runs QEMU boards only, not '{args.board}': use a qemu-* board, "
+            f"or `edgel3-mote bench --port URL` for a real board"
+        )
 
 
 def _cmd_emulate(args) -> int:

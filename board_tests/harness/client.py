@@ -11,6 +11,7 @@ corrupted exchange, and the window-level operation the bench is made of.
 INFER flag bit 1 (classify) and INFO tags 0x18-0x1A (the classifier head, PROTOCOL.md) are
 decoded here, on top of ``protocol``: a firmware without a head answers byte for byte as before.
 """
+
 from __future__ import annotations
 
 import struct
@@ -48,7 +49,7 @@ class ClassifiedResult(P.InferResult):
     """INFER with flag bit 1: the embedding's result plus the head's int8 logits and ticks."""
 
     head_ticks: int = 0
-    logits: np.ndarray | None = None      # int8 (num_classes,); the class is their argmax
+    logits: np.ndarray | None = None  # int8 (num_classes,); the class is their argmax
 
 
 def encode_infer(layer_ticks: bool, classify: bool = False) -> bytes:
@@ -68,8 +69,9 @@ def decode_infer_classified(payload: bytes) -> ClassifiedResult:
         raise ValueError(f"INFER payload is {len(payload)} bytes, header says {base + 6 + n_classes}")
     r = P.decode_infer(payload[:base])
     logits = np.frombuffer(payload, dtype=np.int8, count=n_classes, offset=base + 6).copy()
-    return ClassifiedResult(r.frontend_ticks, r.engine_ticks, r.samples, r.embedding, r.layer_ticks,
-                            int(head_ticks), logits)
+    return ClassifiedResult(
+        r.frontend_ticks, r.engine_ticks, r.samples, r.embedding, r.layer_ticks, int(head_ticks), logits
+    )
 
 
 def decode_head_info(info: dict) -> dict:
@@ -95,8 +97,7 @@ class CommandError(DeviceError):
 
 
 class DeviceClient:
-    def __init__(self, link: SerialLink, timeout: float = 10.0, infer_timeout: float = 600.0,
-                 retries: int = 3) -> None:
+    def __init__(self, link: SerialLink, timeout: float = 10.0, infer_timeout: float = 600.0, retries: int = 3) -> None:
         self.link = link
         self.timeout = float(timeout)
         self.infer_timeout = float(infer_timeout)
@@ -107,8 +108,8 @@ class DeviceClient:
         self.max_payload = P.MAX_PAYLOAD
         self._info: dict | None = None
         self._slide_id = 0
-        self.resends = 0              # requests sent again (no answer, BAD_CRC or TIMEOUT)
-        self.faults_recovered = 0     # faults of a FaultyLink that hit an exchange which still succeeded
+        self.resends = 0  # requests sent again (no answer, BAD_CRC or TIMEOUT)
+        self.faults_recovered = 0  # faults of a FaultyLink that hit an exchange which still succeeded
 
     # ---- transport -------------------------------------------------------------------
     def _next_seq(self) -> int:
@@ -130,8 +131,7 @@ class DeviceClient:
             self._pending(deadline)
         return self.ready_seen
 
-    def exchange(self, cmd: int, payload: bytes = b"", timeout: float | None = None,
-                 check: bool = True) -> P.Response:
+    def exchange(self, cmd: int, payload: bytes = b"", timeout: float | None = None, check: bool = True) -> P.Response:
         """Send one request and return its response (matched by cmd and sequence number).
 
         A missing answer, or BAD_CRC/TIMEOUT/TOO_LONG for this frame, sends it again (up to
@@ -139,8 +139,9 @@ class DeviceClient:
         CommandError when ``check``.
         """
         if len(payload) > self.max_payload:
-            raise InvalidInputError(f"payload of {len(payload)} bytes exceeds the protocol maximum "
-                                    f"{self.max_payload}: split it into chunks")
+            raise InvalidInputError(
+                f"payload of {len(payload)} bytes exceeds the protocol maximum {self.max_payload}: split it into chunks"
+            )
         timeout = self.timeout if timeout is None else float(timeout)
         seq = self._next_seq()
         frame = P.encode_request(cmd, seq, payload)
@@ -162,9 +163,11 @@ class DeviceClient:
                 break
         else:
             if last is None:
-                raise DeviceError(f"no answer to {_cmd_name(cmd)} "
-                                  f"from {self.link.url} after {self.retries + 1} tries of {timeout:.0f} s: "
-                                  f"check the port, the baud rate and that the firmware is the serial app")
+                raise DeviceError(
+                    f"no answer to {_cmd_name(cmd)} "
+                    f"from {self.link.url} after {self.retries + 1} tries of {timeout:.0f} s: "
+                    f"check the port, the baud rate and that the firmware is the serial app"
+                )
         if check and last.status != P.Status.OK:
             raise CommandError(cmd, last.status, f"device answered {_cmd_name(cmd)} with {last.status_name()}")
         if last.status == P.Status.OK:
@@ -206,7 +209,7 @@ class DeviceClient:
         step = P.load_audio_chunk_samples(self.max_payload)
         loaded = None
         for start in range(0, max(len(pcm), 1), step):
-            chunk = pcm[start: start + step]
+            chunk = pcm[start : start + step]
             r = self.exchange(P.Cmd.LOAD_AUDIO, P.encode_load_audio(offset + start, chunk))
             loaded, _window = P.decode_load_audio(r.payload)
         if loaded != offset + len(pcm):
@@ -223,11 +226,15 @@ class DeviceClient:
         """Load one window; when it is ``previous`` moved on by ``hop`` samples (consecutive
         windows of one clip), only the hop's new samples cross the link."""
         n = len(pcm)
-        if (previous is not None and 0 < hop < n and len(previous) == n
-                and np.array_equal(previous[hop:], pcm[: n - hop])):
+        if (
+            previous is not None
+            and 0 < hop < n
+            and len(previous) == n
+            and np.array_equal(previous[hop:], pcm[: n - hop])
+        ):
             if self.slide_audio(hop) != n - hop:
                 raise DeviceError("device lost track of the audio window after SLIDE_AUDIO: protocol error")
-            return self.load_audio(pcm[n - hop:], offset=n - hop)
+            return self.load_audio(pcm[n - hop :], offset=n - hop)
         return self.load_audio(pcm)
 
     def infer(self, layer_ticks: bool = False, classify: bool = False) -> P.InferResult:
@@ -247,9 +254,15 @@ class DeviceClient:
             data += chunk
         return np.frombuffer(bytes(data), dtype=np.int8).copy()
 
-    def run_window(self, pcm: np.ndarray, layer_ticks: bool = False, spectrogram: bool = True,
-                   previous: np.ndarray | None = None, hop: int = 0,
-                   classify: bool = False) -> tuple[P.InferResult, np.ndarray | None]:
+    def run_window(
+        self,
+        pcm: np.ndarray,
+        layer_ticks: bool = False,
+        spectrogram: bool = True,
+        previous: np.ndarray | None = None,
+        hop: int = 0,
+        classify: bool = False,
+    ) -> tuple[P.InferResult, np.ndarray | None]:
         self.load_window(pcm, previous, hop)
         result = self.infer(layer_ticks=layer_ticks, classify=classify)
         return result, (self.get_spectrogram() if spectrogram else None)

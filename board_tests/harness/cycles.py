@@ -24,6 +24,7 @@ assumed), and returns instructions **and** estimated cycles for it:
 The plugin's instruction count of a segment equals the firmware's own tick difference under
 ``-icount shift=0`` (tests check this), so the cycle figure stands next to the measured one.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,13 +63,16 @@ def elf_symbols(elf: str | os.PathLike, names: list[str]) -> dict[str, int]:
                             found[name] = sym["st_value"] & ~1
     missing = [n for n in names if n not in found]
     if missing:
-        raise InvalidInputError(f"{elf}: no function symbol {', '.join(missing)}: the cycle trace needs them "
-                                f"(build the firmware from this project's sources)")
+        raise InvalidInputError(
+            f"{elf}: no function symbol {', '.join(missing)}: the cycle trace needs them "
+            f"(build the firmware from this project's sources)"
+        )
     return found
 
 
-def plugin_arg(elf: str | os.PathLike, out: str | os.PathLike, arm: str | None = None,
-               disarm: str | None = None, spans: int = 1) -> str:
+def plugin_arg(
+    elf: str | os.PathLike, out: str | os.PathLike, arm: str | None = None, disarm: str | None = None, spans: int = 1
+) -> str:
     """The ``-plugin`` argument that traces ``elf``: segments cut at em_board_ticks(); with ``arm`` /
     ``disarm`` symbols, only the first ``spans`` spans between them are recorded."""
     names = [MARK_SYMBOL] + [n for n in (arm, disarm) if n]
@@ -87,15 +91,15 @@ def plugin_arg(elf: str | os.PathLike, out: str | os.PathLike, arm: str | None =
 class Segment:
     """What ran between two em_board_ticks() entries: TB id -> [execs, taken], inside edges."""
 
-    start_key: int                      # return address of the call that opened it (0 = span start)
-    end_key: int                        # return address of the call that closed it
+    start_key: int  # return address of the call that opened it (0 = span start)
+    end_key: int  # return address of the call that closed it
     counts: dict[int, list[int]] = field(default_factory=dict)
     inside: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 @dataclass
 class Trace:
-    blocks: dict[int, tuple[int, int, bytes]]   # TB id -> (vaddr, n_insns, code bytes)
+    blocks: dict[int, tuple[int, int, bytes]]  # TB id -> (vaddr, n_insns, code bytes)
     spans: list[list[Segment]]
 
 
@@ -137,12 +141,12 @@ class Insn:
     address: int
     size: int
     cls: str
-    n_regs: int                  # registers moved by a multiple transfer
+    n_regs: int  # registers moved by a multiple transfer
     reads: frozenset
     writes: frozenset
-    addr_regs: frozenset         # registers that form a memory address
-    branch: str                  # "" / "cond" / "always"
-    target: int | None           # direct branch target
+    addr_regs: frozenset  # registers that form a memory address
+    branch: str  # "" / "cond" / "always"
+    target: int | None  # direct branch target
 
 
 def _decoder():
@@ -153,21 +157,78 @@ def _decoder():
     return md
 
 
-_MUL = {"mul", "mla", "mls", "smull", "umull", "smlal", "umlal", "umaal", "smlad", "smladx", "smlsd", "smlsdx",
-        "smlald", "smlaldx", "smlsld", "smlsldx", "smuad", "smuadx", "smusd", "smusdx", "smmul", "smmulr",
-        "smmla", "smmlar", "smmls", "smmlsr", "smulbb", "smulbt", "smultb", "smultt", "smulwb", "smulwt",
-        "smlabb", "smlabt", "smlatb", "smlatt", "smlawb", "smlawt", "smlalbb", "smlalbt", "smlaltb", "smlaltt",
-        "usad8", "usada8"}
-_LOAD = {"ldr", "ldrb", "ldrh", "ldrsb", "ldrsh", "ldrt", "ldrbt", "ldrht", "ldrsbt", "ldrsht", "ldrex", "ldrexb",
-         "ldrexh"}
+_MUL = {
+    "mul",
+    "mla",
+    "mls",
+    "smull",
+    "umull",
+    "smlal",
+    "umlal",
+    "umaal",
+    "smlad",
+    "smladx",
+    "smlsd",
+    "smlsdx",
+    "smlald",
+    "smlaldx",
+    "smlsld",
+    "smlsldx",
+    "smuad",
+    "smuadx",
+    "smusd",
+    "smusdx",
+    "smmul",
+    "smmulr",
+    "smmla",
+    "smmlar",
+    "smmls",
+    "smmlsr",
+    "smulbb",
+    "smulbt",
+    "smultb",
+    "smultt",
+    "smulwb",
+    "smulwt",
+    "smlabb",
+    "smlabt",
+    "smlatb",
+    "smlatt",
+    "smlawb",
+    "smlawt",
+    "smlalbb",
+    "smlalbt",
+    "smlaltb",
+    "smlaltt",
+    "usad8",
+    "usada8",
+}
+_LOAD = {
+    "ldr",
+    "ldrb",
+    "ldrh",
+    "ldrsb",
+    "ldrsh",
+    "ldrt",
+    "ldrbt",
+    "ldrht",
+    "ldrsbt",
+    "ldrsht",
+    "ldrex",
+    "ldrexb",
+    "ldrexh",
+}
 _STORE = {"str", "strb", "strh", "strt", "strbt", "strht"}
 _FP_MAC = {"vmla", "vmls", "vnmla", "vnmls", "vfma", "vfms", "vfnma", "vfnms"}
 
 
 def _base_mnemonic(mnemonic: str, cond: bool) -> str:
     m = mnemonic.split(".")[0]
-    if cond and len(m) > 2 and m[-2:] in ("eq", "ne", "cs", "hs", "cc", "lo", "mi", "pl", "vs", "vc", "hi", "ls",
-                                          "ge", "lt", "gt", "le"):
+    if (
+        cond
+        and len(m) > 2
+        and m[-2:] in ("eq", "ne", "cs", "hs", "cc", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le")
+    ):
         m = m[:-2]
     return m
 
@@ -258,8 +319,19 @@ def decode_block(vaddr: int, code: bytes) -> tuple[Insn, ...]:
 
 
 # ---------------------------------------------------------------------------------------------- timing
-_MEMORY = {"load", "store_imm", "store_reg", "load_double", "store_double", "load_multiple", "store_multiple",
-           "fp_load", "fp_store", "fp_multiple", "table_branch"}
+_MEMORY = {
+    "load",
+    "store_imm",
+    "store_reg",
+    "load_double",
+    "store_double",
+    "load_multiple",
+    "store_multiple",
+    "fp_load",
+    "fp_store",
+    "fp_multiple",
+    "table_branch",
+}
 _DATA_PROCESSING = {"alu", "mul", "div"}
 
 
@@ -277,11 +349,14 @@ def _m4_cycles(insns: tuple[Insn, ...], t: CoreTiming) -> list[int]:
     for ins in insns:
         c = _issue_cycles(ins, t)
         if prev is not None and ins.cls in _MEMORY:
-            if ins.cls in ("load", "store_reg", "store_imm") and prev.cls == "load" \
-                    and not (ins.addr_regs & prev.writes):
-                c = 1                                  # pipelined behind the preceding LDR
+            if (
+                ins.cls in ("load", "store_reg", "store_imm")
+                and prev.cls == "load"
+                and not (ins.addr_regs & prev.writes)
+            ):
+                c = 1  # pipelined behind the preceding LDR
             elif prev.cls in _DATA_PROCESSING and (ins.addr_regs & prev.writes):
-                c += 1                                 # address from the previous ALU result: no forwarding
+                c += 1  # address from the previous ALU result: no forwarding
         out.append(c)
         prev = ins
     return out
@@ -304,14 +379,14 @@ def _m7_cycles(insns: tuple[Insn, ...], t: CoreTiming) -> list[int]:
     """The stated M7 dual-issue model (timing_tables): per-instruction cycles, branches not taken."""
     out = []
     prev = None
-    paired = False            # prev issued as the second of a pair
+    paired = False  # prev issued as the second of a pair
     for ins in insns:
         c = _issue_cycles(ins, t)
         if prev is not None:
             if prev.cls in ("load", "load_double", "load_multiple", "fp_load") and (ins.reads & prev.writes):
-                c += 1                                  # load-to-use
+                c += 1  # load-to-use
             elif not paired and _pairable(prev, ins) and c == 1 and out[-1] == 1:
-                c = 0                                   # issues with prev
+                c = 0  # issues with prev
         paired = c == 0
         out.append(c)
         prev = ins
@@ -322,8 +397,8 @@ def _m7_cycles(insns: tuple[Insn, ...], t: CoreTiming) -> list[int]:
 class BlockTiming:
     n_insns: int
     addresses: tuple[int, ...]
-    cycles: tuple[int, ...]      # per instruction, every branch as not taken
-    branch: str                  # the last instruction: "" / "cond" / "always"
+    cycles: tuple[int, ...]  # per instruction, every branch as not taken
+    branch: str  # the last instruction: "" / "cond" / "always"
     target: int | None
 
 
@@ -339,11 +414,14 @@ def block_timing(vaddr: int, code: bytes, timing: CoreTiming) -> BlockTiming:
 class Cost:
     instructions: int
     cycles: int
-    branches_taken: int = 0      # each adds the refill P: cycles at another P = cycles + (P' - P) * this
+    branches_taken: int = 0  # each adds the refill P: cycles at another P = cycles + (P' - P) * this
 
     def __add__(self, other: "Cost") -> "Cost":
-        return Cost(self.instructions + other.instructions, self.cycles + other.cycles,
-                    self.branches_taken + other.branches_taken)
+        return Cost(
+            self.instructions + other.instructions,
+            self.cycles + other.cycles,
+            self.branches_taken + other.branches_taken,
+        )
 
     @property
     def cpi(self) -> float:
@@ -367,8 +445,9 @@ class CycleEstimator:
             vaddr, n, code = self.blocks[tb]
             bt = self._cache[tb] = block_timing(vaddr, code, self.timing)
             if bt.n_insns != n:
-                raise DeviceError(f"TB {tb} at {vaddr:#x}: capstone decoded {bt.n_insns} instructions, "
-                                  f"QEMU translated {n}")
+                raise DeviceError(
+                    f"TB {tb} at {vaddr:#x}: capstone decoded {bt.n_insns} instructions, QEMU translated {n}"
+                )
         return bt
 
     def segment(self, seg: Segment) -> Cost:
@@ -403,8 +482,13 @@ class CycleEstimator:
         return total
 
 
-def run_traced(board: str, elf: str | os.PathLike, timeout: float = 600.0, append: str | None = None,
-               out: str | os.PathLike | None = None) -> tuple[int, str, Trace]:
+def run_traced(
+    board: str,
+    elf: str | os.PathLike,
+    timeout: float = 600.0,
+    append: str | None = None,
+    out: str | os.PathLike | None = None,
+) -> tuple[int, str, Trace]:
     """Run a semihosting firmware to its end under the plugin: (exit code, output, trace)."""
     from edgel3_mote.board_tests.harness.qemu import run_elf
 
@@ -450,8 +534,10 @@ def cycles_for_ticks(board: str, trace: Trace, values: dict[str, int], suffix: s
                 if total.instructions >= ticks + res:
                     break
         if best is None:
-            raise DeviceError(f"no traced region has the {ticks:,} instructions of {key} ({board}): the trace and "
-                              f"the firmware's ticks disagree")
+            raise DeviceError(
+                f"no traced region has the {ticks:,} instructions of {key} ({board}): the trace and "
+                f"the firmware's ticks disagree"
+            )
         name = key[: -len(suffix)]
         out[f"{name}_cycles"] = best[1].cycles
         out[f"{name}_traced_instructions"] = best[1].instructions
@@ -492,8 +578,9 @@ class FunctionMap:
         return None
 
 
-def infer_cycles(span: list[Segment], est: CycleEstimator, funcs: FunctionMap, layer_ticks: list[int],
-                 resolution: int) -> dict:
+def infer_cycles(
+    span: list[Segment], est: CycleEstimator, funcs: FunctionMap, layer_ticks: list[int], resolution: int
+) -> dict:
     """Front-end, engine and per-layer instructions + estimated cycles of one traced INFER.
 
     The serial app (firmware/app/serial_main.c) reads em_board_ticks() at t0/t1 around the front-end
@@ -512,7 +599,7 @@ def infer_cycles(span: list[Segment], est: CycleEstimator, funcs: FunctionMap, l
     if end is None or (end - 3) % 2:
         raise DeviceError("the traced INFER's tick readings do not pair up as the serial app takes them")
     frontend = est.segment(span[1])
-    engine = est.segments(span[3: end + 1])
+    engine = est.segments(span[3 : end + 1])
     sites: dict[int, list] = {}
     for k in range(4, end, 2):
         site = sites.setdefault(span[k].end_key, [ZERO, 0])
@@ -531,8 +618,18 @@ def infer_cycles(span: list[Segment], est: CycleEstimator, funcs: FunctionMap, l
             break
         layers[j].update(instructions=cost.instructions, cycles=cost.cycles, runs=runs)
         j += 1
-    return {"frontend": {"instructions": frontend.instructions, "cycles": frontend.cycles,
-                         "branches_taken": frontend.branches_taken},
-            "engine": {"instructions": engine.instructions, "cycles": engine.cycles,
-                       "branches_taken": engine.branches_taken},
-            "layers": layers if mapped else [], "layer_sites": len(sites), "layers_mapped": mapped}
+    return {
+        "frontend": {
+            "instructions": frontend.instructions,
+            "cycles": frontend.cycles,
+            "branches_taken": frontend.branches_taken,
+        },
+        "engine": {
+            "instructions": engine.instructions,
+            "cycles": engine.cycles,
+            "branches_taken": engine.branches_taken,
+        },
+        "layers": layers if mapped else [],
+        "layer_sites": len(sites),
+        "layers_mapped": mapped,
+    }

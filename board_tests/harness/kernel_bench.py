@@ -11,6 +11,7 @@ MACs in one instruction, so these numbers show the DSP path's work, not an M4's 
 estimated cycles per MAC beside them come from the core's timing table (board_tests/harness/cycles.py,
 zero wait states).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,10 +31,15 @@ def run_bench(board: str = "qemu-mps2-an386", dsp: bool = False, out_dir: Path |
     from edgel3_mote.export.boards import build_elf
 
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix="em-kernel-bench-"))
-    elf = build_elf(board, [BENCH_MAIN, *KERNEL_SOURCES], out_dir / f"bench{'_dsp' if dsp else ''}.elf",
-                    include_dirs=[KERNEL_DIR], defines={"EM_USE_DSP": None} if dsp else None,
-                    # DSP boards' own flags define EM_USE_DSP: undefine it for the portable build
-                    extra_flags=["-Werror", *([] if dsp else ["-UEM_USE_DSP"])])
+    elf = build_elf(
+        board,
+        [BENCH_MAIN, *KERNEL_SOURCES],
+        out_dir / f"bench{'_dsp' if dsp else ''}.elf",
+        include_dirs=[KERNEL_DIR],
+        defines={"EM_USE_DSP": None} if dsp else None,
+        # DSP boards' own flags define EM_USE_DSP: undefine it for the portable build
+        extra_flags=["-Werror", *([] if dsp else ["-UEM_USE_DSP"])],
+    )
     code, output, trace = run_traced(board, elf, timeout=300, out=out_dir / f"{elf.stem}.trace")
     values = {k: int(v) for k, v in re.findall(r"^(\w+)=(\d+)$", output, re.M)}
     values.update(cycles_for_ticks(board, trace, values))  # estimated "<name>_cycles" per "<name>_ticks"
@@ -44,13 +50,15 @@ def run_bench(board: str = "qemu-mps2-an386", dsp: bool = False, out_dir: Path |
 def sea64_per_mac(r: dict[str, int], form: str, unit: str = "ticks") -> float:
     """Instructions (``unit`` 'ticks') or estimated cycles ('cycles') per MAC over all eight SEA-64
     conv shapes, ``form`` 's8' or 'w16'."""
-    return (sum(r[f"sea_l{i}_{form}_{unit}"] for i in range(SEA64_LAYERS))
-            / sum(r[f"sea_l{i}_macs"] for i in range(SEA64_LAYERS)))
+    return sum(r[f"sea_l{i}_{form}_{unit}"] for i in range(SEA64_LAYERS)) / sum(
+        r[f"sea_l{i}_macs"] for i in range(SEA64_LAYERS)
+    )
 
 
 def per_mac_table(results: dict[str, dict[str, int]]) -> list[dict]:
     """Rows (kernel path; instructions and estimated cycles per MAC by build) from the portable and
     DSP runs: keys ``portable``, ``dsp`` (instructions) and ``portable_cycles``, ``dsp_cycles``."""
+
     def row(path, fn):
         out = {"path": path}
         for build, r in results.items():
@@ -58,16 +66,21 @@ def per_mac_table(results: dict[str, dict[str, int]]) -> list[dict]:
             out[f"{build}_cycles"] = round(fn(r, "cycles"), 3)
         return out
 
-    rows = [row("conv 3x3 32x25x32->32, int8 weights", lambda r, u: r[f"conv_dense_{u}"] / r["conv_macs"]),
-            row("conv 3x3 32x25x32->32, 90 % sparse (per dense MAC)",
-                lambda r, u: r[f"conv_sparse_{u}"] / r["conv_macs"]),
-            row("fully connected 512->64", lambda r, u: r[f"fc_{u}"] / r["fc_macs"]),
-            row("SEA-64 convs (8 shapes), int8 weights", lambda r, u: sea64_per_mac(r, "s8", u)),
-            row("SEA-64 convs (8 shapes), int16 weights (w16)", lambda r, u: sea64_per_mac(r, "w16", u))]
+    rows = [
+        row("conv 3x3 32x25x32->32, int8 weights", lambda r, u: r[f"conv_dense_{u}"] / r["conv_macs"]),
+        row("conv 3x3 32x25x32->32, 90 % sparse (per dense MAC)", lambda r, u: r[f"conv_sparse_{u}"] / r["conv_macs"]),
+        row("fully connected 512->64", lambda r, u: r[f"fc_{u}"] / r["fc_macs"]),
+        row("SEA-64 convs (8 shapes), int8 weights", lambda r, u: sea64_per_mac(r, "s8", u)),
+        row("SEA-64 convs (8 shapes), int16 weights (w16)", lambda r, u: sea64_per_mac(r, "w16", u)),
+    ]
     for i in range(SEA64_LAYERS):
         for form in ("s8", "w16"):
-            rows.append(row(f"  SEA-64 conv {i + 1}, {form}", lambda r, u, i=i, form=form:
-                            r[f"sea_l{i}_{form}_{u}"] / r[f"sea_l{i}_macs"]))
+            rows.append(
+                row(
+                    f"  SEA-64 conv {i + 1}, {form}",
+                    lambda r, u, i=i, form=form: r[f"sea_l{i}_{form}_{u}"] / r[f"sea_l{i}_macs"],
+                )
+            )
     return rows
 
 
@@ -105,23 +118,35 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     results = {"portable": run_bench(args.board, False), "dsp": run_bench(args.board, True)}
     rows = per_mac_table(results)
-    same = (results["portable"]["checksum"] == results["dsp"]["checksum"]
-            and results["portable"]["sea_checksum"] == results["dsp"]["sea_checksum"])
+    same = (
+        results["portable"]["checksum"] == results["dsp"]["checksum"]
+        and results["portable"]["sea_checksum"] == results["dsp"]["sea_checksum"]
+    )
     ok = same and all(r["exit_code"] == 0 for r in results.values())
-    lines = [f"board {args.board}: instructions per MAC (QEMU -icount) and estimated cycles per MAC (core timing "
-             f"table, zero wait states)", "",
-             "| kernel path | portable instr | DSP instr | portable est. cycles | DSP est. cycles |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r['path']} | {r['portable']:.3f} | {r['dsp']:.3f} | {r['portable_cycles']:.3f} | "
-              f"{r['dsp_cycles']:.3f} |" for r in rows]
-    lines += ["", f"SEA-64 conv MACs {sum(results['dsp'][f'sea_l{i}_macs'] for i in range(SEA64_LAYERS)):,d}; "
-              f"portable and DSP outputs identical (and int8 == w16 weights): {same}"]
+    lines = [
+        f"board {args.board}: instructions per MAC (QEMU -icount) and estimated cycles per MAC (core timing "
+        f"table, zero wait states)",
+        "",
+        "| kernel path | portable instr | DSP instr | portable est. cycles | DSP est. cycles |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['path']} | {r['portable']:.3f} | {r['dsp']:.3f} | {r['portable_cycles']:.3f} | {r['dsp_cycles']:.3f} |"
+        for r in rows
+    ]
+    lines += [
+        "",
+        f"SEA-64 conv MACs {sum(results['dsp'][f'sea_l{i}_macs'] for i in range(SEA64_LAYERS)):,d}; "
+        f"portable and DSP outputs identical (and int8 == w16 weights): {same}",
+    ]
     text = "\n".join(lines)
     print(text)
     out = Path(args.out)
     atomic_write_text(out / "kernel_bench.md", text + "\n")
-    atomic_write_text(out / "kernel_bench.json", json.dumps({"board": args.board, "per_mac": rows,
-                                                              "raw": results, "outputs_identical": same}, indent=1))
+    atomic_write_text(
+        out / "kernel_bench.json",
+        json.dumps({"board": args.board, "per_mac": rows, "raw": results, "outputs_identical": same}, indent=1),
+    )
     _plot(rows, out / "kernel_bench.png")
     print(f"reports: {out / 'kernel_bench.md'}, {out / 'kernel_bench.json'}, {out / 'kernel_bench.png'}")
     return 0 if ok else 1

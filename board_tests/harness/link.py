@@ -3,6 +3,7 @@
 ``/dev/ttyACM0`` (a real board), ``socket://127.0.0.1:PORT`` (QEMU's UART on a TCP port),
 ``rfc2217://host:port`` (a serial port shared over the network), ``loop://`` (tests).
 """
+
 from __future__ import annotations
 
 import random
@@ -33,16 +34,17 @@ class SerialLink:
         while True:
             try:
                 # timeout=0: non-blocking reads; read() below does its own waiting
-                self._port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=0,
-                                                   write_timeout=30)
+                self._port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=0, write_timeout=30)
                 break
             except (serial.SerialException, OSError, ValueError) as exc:
                 if isinstance(exc, ValueError) and "baud" in str(exc).lower():
                     raise InvalidInputError(f"baud rate {self.baud} refused by {self.url}: {exc}") from exc
                 last_exc = exc
                 if time.monotonic() > deadline:
-                    raise DeviceError(f"cannot open {self.url} ({last_exc}): check the port/URL and that "
-                                      f"the board (or QEMU) is running") from exc
+                    raise DeviceError(
+                        f"cannot open {self.url} ({last_exc}): check the port/URL and that "
+                        f"the board (or QEMU) is running"
+                    ) from exc
                 time.sleep(0.1)  # QEMU may not be listening yet, a USB port may be re-enumerating
         sock = getattr(self._port, "_socket", None)
         if sock is not None:  # socket:// — don't let Nagle hold back small frames
@@ -129,15 +131,17 @@ class FaultyLink(SerialLink):
     WRITE_FAULTS = ("drop", "flip", "garbage", "disconnect")
     READ_FAULTS = ("drop", "flip", "garbage")
 
-    def __init__(self, url: str, baud: int = 115200, connect_timeout: float = 20.0, *, rate: float = 0.05,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, url: str, baud: int = 115200, connect_timeout: float = 20.0, *, rate: float = 0.05, seed: int = 0
+    ) -> None:
         if not 0 < rate < 1:
             raise InvalidInputError(f"fault rate {rate} must be in (0, 1), e.g. 0.05")
         super().__init__(url, baud, connect_timeout)
         self.rate = float(rate)
         self._rng = random.Random(seed)
-        self.injected = {f"{d} {k}": 0 for d, kinds in (("tx", self.WRITE_FAULTS), ("rx", self.READ_FAULTS))
-                         for k in kinds}
+        self.injected = {
+            f"{d} {k}": 0 for d, kinds in (("tx", self.WRITE_FAULTS), ("rx", self.READ_FAULTS)) for k in kinds
+        }
 
     @property
     def faults_injected(self) -> int:

@@ -8,6 +8,7 @@ Request:  ``A5 51 | cmd u8 | seq u8 | len u16 LE | payload | crc32 u32 LE``
 Response: ``A5 52 | cmd u8 | seq u8 | status u8 | len u16 LE | payload | crc32 u32 LE``
 The CRC-32 is zlib's, over everything after the two sync bytes up to the end of the payload.
 """
+
 from __future__ import annotations
 
 import enum
@@ -123,13 +124,13 @@ class ResponseParser:
             total = RESP_HEADER + length + CRC_BYTES
             if len(self._buf) < total:
                 return out
-            body = bytes(self._buf[2: RESP_HEADER + length])
+            body = bytes(self._buf[2 : RESP_HEADER + length])
             (want,) = struct.unpack_from("<I", self._buf, RESP_HEADER + length)
             if crc32(body) != want:
                 self.discarded += 2
                 del self._buf[:2]
                 continue
-            out.append(Response(cmd, seq, status, bytes(self._buf[RESP_HEADER: RESP_HEADER + length])))
+            out.append(Response(cmd, seq, status, bytes(self._buf[RESP_HEADER : RESP_HEADER + length])))
             del self._buf[:total]
 
     def reset(self) -> None:
@@ -172,7 +173,7 @@ def decode_info(payload: bytes) -> dict:
     i = 0
     while i + 2 <= len(payload):
         tag, n = payload[i], payload[i + 1]
-        val = payload[i + 2: i + 2 + n]
+        val = payload[i + 2 : i + 2 + n]
         if len(val) != n:
             raise ValueError(f"INFO field {tag:#x} truncated")
         i += 2 + n
@@ -238,7 +239,7 @@ class InferResult:
     frontend_ticks: int
     engine_ticks: int
     samples: int
-    embedding: np.ndarray                 # int8 (output_bytes,)
+    embedding: np.ndarray  # int8 (output_bytes,)
     layer_ticks: list[int] = field(default_factory=list)
 
 
@@ -266,9 +267,20 @@ def decode_get_spectrogram(payload: bytes) -> tuple[int, int, bytes]:
     return total, offset, payload[8:]
 
 
-MEM_FIELDS = ("stack_bytes", "stack_high_water", "arena_bytes", "heap_bytes", "pcm_buffer_bytes",
-              "spectrogram_buffer_bytes", "frontend_scratch_bytes", "engine_scratch_bytes",
-              "static_ram_bytes", "protocol_buffer_bytes", "frames_ok", "frames_error")
+MEM_FIELDS = (
+    "stack_bytes",
+    "stack_high_water",
+    "arena_bytes",
+    "heap_bytes",
+    "pcm_buffer_bytes",
+    "spectrogram_buffer_bytes",
+    "frontend_scratch_bytes",
+    "engine_scratch_bytes",
+    "static_ram_bytes",
+    "protocol_buffer_bytes",
+    "frames_ok",
+    "frames_error",
+)
 
 
 def decode_mem(payload: bytes) -> dict:

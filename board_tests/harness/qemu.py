@@ -16,6 +16,7 @@ QEMU is killed by pid on ``__exit__``/``kill()``/``wait()`` timeouts, at interpr
 (atexit), and by the kernel when the thread that started it dies (PR_SET_PDEATHSIG, so even a
 SIGKILLed test run leaves no QEMU behind): start it from a thread that outlives it.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -71,10 +72,23 @@ def free_loopback_port() -> int:
         return s.getsockname()[1]
 
 
-def qemu_command(board: BoardSpec, elf: Path, serial: str, icount: bool, append: str | None = None,
-                 plugin: str | None = None) -> list[str]:
-    cmd = [QEMU, "-M", board.qemu_machine, "-nographic", "-monitor", "none",
-           "-semihosting-config", "enable=on,target=native", "-kernel", str(elf), "-serial", serial]
+def qemu_command(
+    board: BoardSpec, elf: Path, serial: str, icount: bool, append: str | None = None, plugin: str | None = None
+) -> list[str]:
+    cmd = [
+        QEMU,
+        "-M",
+        board.qemu_machine,
+        "-nographic",
+        "-monitor",
+        "none",
+        "-semihosting-config",
+        "enable=on,target=native",
+        "-kernel",
+        str(elf),
+        "-serial",
+        serial,
+    ]
     if icount:
         cmd += ["-icount", "shift=0"]
     if append:
@@ -87,13 +101,22 @@ def qemu_command(board: BoardSpec, elf: Path, serial: str, icount: bool, append:
 class QemuBoard:
     """A firmware running in QEMU (a context manager; see the module docstring)."""
 
-    def __init__(self, board: str | BoardSpec, elf: str | os.PathLike, serial: bool = True,
-                 icount: bool = True, timeout: float = 600.0, start_timeout: float = 20.0,
-                 append: str | None = None, plugin: str | None = None):
+    def __init__(
+        self,
+        board: str | BoardSpec,
+        elf: str | os.PathLike,
+        serial: bool = True,
+        icount: bool = True,
+        timeout: float = 600.0,
+        start_timeout: float = 20.0,
+        append: str | None = None,
+        plugin: str | None = None,
+    ):
         self.board = get_board(board)
         if not self.board.runnable_in_qemu:
-            raise InvalidInputError(f"board '{self.board.name}' does not run in QEMU: use a qemu-* board "
-                                    f"or a real board through --port")
+            raise InvalidInputError(
+                f"board '{self.board.name}' does not run in QEMU: use a qemu-* board or a real board through --port"
+            )
         self.elf = Path(elf)
         if not self.elf.is_file():
             raise InvalidInputError(f"firmware {self.elf} not found: build it first (edgel3-mote export firmware)")
@@ -116,13 +139,16 @@ class QemuBoard:
     def start(self) -> "QemuBoard":
         for _attempt in range(5):  # another process may grab the free port before QEMU binds it
             self.port = free_loopback_port() if self.serial else None
-            chardev = (f"tcp:127.0.0.1:{self.port},server=on,wait=on,nodelay=on" if self.serial else "null")
+            chardev = f"tcp:127.0.0.1:{self.port},server=on,wait=on,nodelay=on" if self.serial else "null"
             self._chunks = []
-            self.proc = subprocess.Popen(qemu_command(self.board, self.elf, chardev, self.icount, self.append,
-                                                      self.plugin),
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=subprocess.STDOUT, start_new_session=True,
-                                         preexec_fn=_die_with_parent)
+            self.proc = subprocess.Popen(
+                qemu_command(self.board, self.elf, chardev, self.icount, self.append, self.plugin),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
             _LIVE[self.proc.pid] = self.proc
             self._deadline = time.monotonic() + self.timeout
             self._reader = threading.Thread(target=self._read_output, daemon=True)
@@ -150,8 +176,9 @@ class QemuBoard:
             if self.proc.poll() is not None:
                 return False
             time.sleep(0.02)
-        raise DeviceError(f"QEMU did not open its serial port within {self.start_timeout:.0f} s: "
-                          f"{self.output.strip()[-300:]}")
+        raise DeviceError(
+            f"QEMU did not open its serial port within {self.start_timeout:.0f} s: {self.output.strip()[-300:]}"
+        )
 
     def kill(self) -> None:
         if self.proc is not None:
@@ -195,19 +222,26 @@ class QemuBoard:
             code = self.proc.wait(timeout=max(remaining, 0.0))
         except subprocess.TimeoutExpired:
             self.kill()
-            raise DeviceError(f"{self.elf.name} on {self.board.name} did not finish within "
-                              f"{max(remaining, 0):.0f} s; QEMU killed. Output so far:\n{self.output[-1000:]}") from None
+            raise DeviceError(
+                f"{self.elf.name} on {self.board.name} did not finish within "
+                f"{max(remaining, 0):.0f} s; QEMU killed. Output so far:\n{self.output[-1000:]}"
+            ) from None
         if self._reader is not None:
             self._reader.join(timeout=5)
         _LIVE.pop(self.proc.pid, None)
         return code
 
 
-def run_elf(board: str | BoardSpec, elf: str | os.PathLike, timeout: float = 600.0,
-            icount: bool = True, append: str | None = None, plugin: str | None = None) -> tuple[int, str]:
+def run_elf(
+    board: str | BoardSpec,
+    elf: str | os.PathLike,
+    timeout: float = 600.0,
+    icount: bool = True,
+    append: str | None = None,
+    plugin: str | None = None,
+) -> tuple[int, str]:
     """Run a semihosting firmware with no serial link to its end: (exit code, output).
     ``plugin``: a ``-plugin`` argument (e.g. ``cycles.plugin_arg``)."""
-    with QemuBoard(board, elf, serial=False, icount=icount, timeout=timeout, append=append,
-                   plugin=plugin) as qemu:
+    with QemuBoard(board, elf, serial=False, icount=icount, timeout=timeout, append=append, plugin=plugin) as qemu:
         code = qemu.wait()
         return code, qemu.output

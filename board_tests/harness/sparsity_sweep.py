@@ -11,6 +11,7 @@ format, the code generator's cost-model estimates and its dense/sparse choice; w
 ``sweep.json``, ``sweep.md`` and ``sweep.png``. Each point checks that the sparse kernel's bytes
 equal the dense kernel's (the firmware exits non-zero otherwise).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,27 +27,33 @@ from edgel3_mote.export.boards import BENCH_DIR, KERNEL_DIR, KERNEL_SOURCES
 
 SWEEP_MAIN = BENCH_DIR / "sparsity_sweep_main.c"
 SPARSITIES = (0, 50, 80, 90, 95, 98)
-L3_SHAPE = dict(h=32, w=24, in_c=256, out_c=256)     # L3 block 4's map, 256 channels
-SMALL_SHAPE = dict(h=8, w=20, in_c=32, out_c=24)      # for the tests: seconds, not minutes
+L3_SHAPE = dict(h=32, w=24, in_c=256, out_c=256)  # L3 block 4's map, 256 channels
+SMALL_SHAPE = dict(h=8, w=20, in_c=32, out_c=24)  # for the tests: seconds, not minutes
 BOARD = "qemu-mps2-an386"
 # L3's pruned 3x3 convs 2-8 under the edgel3-95.45 plan (Table II): name, in -> out channels, output
 # width, zeros (%). Measured on 16-row stripes of the real width (the kernel's cost per row does not
 # depend on the height), all 16 rows in one pass.
-L3_LAYERS = (("conv2d_2", 64, 64, 199, 85), ("conv2d_3", 64, 128, 99, 85), ("conv2d_4", 128, 128, 99, 85),
-             ("conv2d_5", 128, 256, 49, 75), ("conv2d_6", 256, 256, 49, 95), ("conv2d_7", 256, 512, 24, 98),
-             ("audio_embedding_layer", 512, 512, 24, 98))
+L3_LAYERS = (
+    ("conv2d_2", 64, 64, 199, 85),
+    ("conv2d_3", 64, 128, 99, 85),
+    ("conv2d_4", 128, 128, 99, 85),
+    ("conv2d_5", 128, 256, 49, 75),
+    ("conv2d_6", 256, 256, 49, 95),
+    ("conv2d_7", 256, 512, 24, 98),
+    ("audio_embedding_layer", 512, 512, 24, 98),
+)
 L3_STRIPE_ROWS = 16
 
 
 @dataclass
 class SweepPoint:
-    sparsity: int            # percent of zero weights asked for
+    sparsity: int  # percent of zero weights asked for
     pass_rows: int
     h: int
     w: int
     in_c: int
     out_c: int
-    macs: int                # dense MACs of the layer
+    macs: int  # dense MACs of the layer
     nonzeros: int
     dense_instructions: int
     sparse_instructions: int
@@ -80,15 +87,27 @@ class SweepPoint:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.update(nonzero_macs=self.nonzero_macs, flash_dense=self.macs // (self.h * self.w),
-                 flash_sparse=self.flash_sparse, bytes_per_nonzero=round(self.bytes_per_nonzero, 4),
-                 sparse_per_nonzero_mac=round(self.sparse_per_nonzero_mac, 4),
-                 dense_per_mac=round(self.dense_per_mac, 4))
+        d.update(
+            nonzero_macs=self.nonzero_macs,
+            flash_dense=self.macs // (self.h * self.w),
+            flash_sparse=self.flash_sparse,
+            bytes_per_nonzero=round(self.bytes_per_nonzero, 4),
+            sparse_per_nonzero_mac=round(self.sparse_per_nonzero_mac, 4),
+            dense_per_mac=round(self.dense_per_mac, 4),
+        )
         return d
 
 
-def run_point(sparsity: int, pass_rows: int, h: int, w: int, in_c: int, out_c: int,
-              out_dir: Path | None = None, board: str = BOARD) -> SweepPoint:
+def run_point(
+    sparsity: int,
+    pass_rows: int,
+    h: int,
+    w: int,
+    in_c: int,
+    out_c: int,
+    out_dir: Path | None = None,
+    board: str = BOARD,
+) -> SweepPoint:
     """Build and run one point of the sweep in QEMU."""
     from edgel3_mote.board_tests.harness.qemu import run_elf
     from edgel3_mote.export.boards import build_elf
@@ -96,27 +115,50 @@ def run_point(sparsity: int, pass_rows: int, h: int, w: int, in_c: int, out_c: i
     if not 0 <= sparsity < 100:
         raise ValueError(f"sparsity {sparsity} must be in 0..99 (percent of zero weights)")
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix="em-sparsity-"))
-    defines = dict(SW_H=h, SW_W=w, SW_CIN=in_c, SW_COUT=out_c, SW_DENSITY=1000 - 10 * sparsity,
-                   SW_PASS_ROWS=pass_rows)
-    elf = build_elf(board, [SWEEP_MAIN, *KERNEL_SOURCES], out_dir / f"sweep_{sparsity}_{pass_rows}.elf",
-                    include_dirs=[KERNEL_DIR], defines=defines, extra_flags=["-Werror"])
+    defines = dict(SW_H=h, SW_W=w, SW_CIN=in_c, SW_COUT=out_c, SW_DENSITY=1000 - 10 * sparsity, SW_PASS_ROWS=pass_rows)
+    elf = build_elf(
+        board,
+        [SWEEP_MAIN, *KERNEL_SOURCES],
+        out_dir / f"sweep_{sparsity}_{pass_rows}.elf",
+        include_dirs=[KERNEL_DIR],
+        defines=defines,
+        extra_flags=["-Werror"],
+    )
     code, output = run_elf(board, elf, timeout=600)
     v = {k: int(x) for k, x in re.findall(r"^(\w+)=(\d+)$", output, re.M)}
     ok = all(v.get(key) == 1 for key in ("status_ok", "sparse_equals_dense", "ticks_are_instructions"))
     if code != 0 or not ok:
         raise RuntimeError(f"sweep point {sparsity} % / {pass_rows} rows failed (exit {code}): {output[-2000:]}")
-    return SweepPoint(sparsity, pass_rows, h, w, in_c, out_c, v["macs"], v["nonzeros"], v["dense_ticks"],
-                      v["sparse_ticks"], v["index_bytes"], v["rice_k"], v["max_channel_nnz"],
-                      v["sparse_scratch_bytes"], code)
+    return SweepPoint(
+        sparsity,
+        pass_rows,
+        h,
+        w,
+        in_c,
+        out_c,
+        v["macs"],
+        v["nonzeros"],
+        v["dense_ticks"],
+        v["sparse_ticks"],
+        v["index_bytes"],
+        v["rice_k"],
+        v["max_channel_nnz"],
+        v["sparse_scratch_bytes"],
+        code,
+    )
 
 
 def estimate(point: SweepPoint) -> dict:
     """The code generator's cost model on this point: estimated instructions and its choice."""
-    from edgel3_mote.export.codegen.ops.conv2d import choose_format, estimate_dense_instructions, \
-        estimate_sparse_instructions
+    from edgel3_mote.export.codegen.ops.conv2d import (
+        choose_format,
+        estimate_dense_instructions,
+        estimate_sparse_instructions,
+    )
 
-    shape = dict(out_hw=(point.h, point.w), in_c=point.in_c, out_c=point.out_c, kernel_hw=(3, 3),
-                 stride=(1, 1), dilation=(1, 1))
+    shape = dict(
+        out_hw=(point.h, point.w), in_c=point.in_c, out_c=point.out_c, kernel_hw=(3, 3), stride=(1, 1), dilation=(1, 1)
+    )
     dense = estimate_dense_instructions(**shape, use_dsp=True)
     sparse = estimate_sparse_instructions(**shape, nonzeros=point.nonzeros, pass_rows=point.pass_rows, use_dsp=True)
     fmt, reason = choose_format(point.macs // (point.h * point.w), point.flash_sparse, dense, sparse)
@@ -143,31 +185,45 @@ def l3_layers(out_dir: Path | None = None) -> list[dict]:
 
 
 def render_layers_markdown(rows: list[dict]) -> str:
-    lines = [f"edgel3-95.45's pruned 3x3 convs on a Cortex-M4 (qemu-mps2-an386, -icount shift=0), "
-             f"{L3_STRIPE_ROWS}-row stripes, one pass", "",
-             "| layer | channels | width | zeros | dense DSP instr / MAC | sparse instr / nonzero MAC | "
-             "sparse / dense instr | bytes / nonzero |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"edgel3-95.45's pruned 3x3 convs on a Cortex-M4 (qemu-mps2-an386, -icount shift=0), "
+        f"{L3_STRIPE_ROWS}-row stripes, one pass",
+        "",
+        "| layer | channels | width | zeros | dense DSP instr / MAC | sparse instr / nonzero MAC | "
+        "sparse / dense instr | bytes / nonzero |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['layer']} | {r['in_c']} -> {r['out_c']} | {r['w']} | {r['sparsity']} % | "
-                     f"{r['dense_per_mac']:.2f} | {r['sparse_per_nonzero_mac']:.2f} | "
-                     f"{r['sparse_instructions'] / r['dense_instructions']:.3f} | {r['bytes_per_nonzero']:.3f} |")
+        lines.append(
+            f"| {r['layer']} | {r['in_c']} -> {r['out_c']} | {r['w']} | {r['sparsity']} % | "
+            f"{r['dense_per_mac']:.2f} | {r['sparse_per_nonzero_mac']:.2f} | "
+            f"{r['sparse_instructions'] / r['dense_instructions']:.3f} | {r['bytes_per_nonzero']:.3f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def render_markdown(rows: list[dict]) -> str:
     r0 = rows[0]
-    lines = [f"Sparsity sweep: 3x3 conv {r0['in_c']} -> {r0['out_c']} on {r0['h']} x {r0['w']}, Cortex-M4 "
-             f"(qemu-mps2-an386, -icount shift=0: instructions, not cycles)", "",
-             "| zeros | pass rows | nonzeros | dense DSP instr | sparse instr | sparse/dense | "
-             "instr / nonzero MAC | bytes / nonzero | sparse flash / dense | est. sparse | choice |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        f"Sparsity sweep: 3x3 conv {r0['in_c']} -> {r0['out_c']} on {r0['h']} x {r0['w']}, Cortex-M4 "
+        f"(qemu-mps2-an386, -icount shift=0: instructions, not cycles)",
+        "",
+        "| zeros | pass rows | nonzeros | dense DSP instr | sparse instr | sparse/dense | "
+        "instr / nonzero MAC | bytes / nonzero | sparse flash / dense | est. sparse | choice |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['sparsity']} % | {r['pass_rows']} | {r['nonzeros']:,} | {r['dense_instructions']:,} | "
-                     f"{r['sparse_instructions']:,} | {r['sparse_instructions'] / r['dense_instructions']:.3f} | "
-                     f"{r['sparse_per_nonzero_mac']:.2f} | {r['bytes_per_nonzero']:.3f} | "
-                     f"{r['flash_sparse'] / r['flash_dense']:.3f} | {r['sparse_estimate']:,} | {r['choice']} |")
-    lines += ["", "choice: the code generator's per-layer pick (flash and estimated instructions; "
-              "see export/codegen/ops/conv2d.py)."]
+        lines.append(
+            f"| {r['sparsity']} % | {r['pass_rows']} | {r['nonzeros']:,} | {r['dense_instructions']:,} | "
+            f"{r['sparse_instructions']:,} | {r['sparse_instructions'] / r['dense_instructions']:.3f} | "
+            f"{r['sparse_per_nonzero_mac']:.2f} | {r['bytes_per_nonzero']:.3f} | "
+            f"{r['flash_sparse'] / r['flash_dense']:.3f} | {r['sparse_estimate']:,} | {r['choice']} |"
+        )
+    lines += [
+        "",
+        "choice: the code generator's per-layer pick (flash and estimated instructions; "
+        "see export/codegen/ops/conv2d.py).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -185,10 +241,19 @@ def plot(rows: list[dict], path: Path) -> Path:
     ax.plot([r["sparsity"] for r in dense], [r["dense_instructions"] / 1e6 for r in dense], "o-", label="dense (DSP)")
     for p in passes:
         pts = [r for r in rows if r["pass_rows"] == p]
-        ax.plot([r["sparsity"] for r in pts], [r["sparse_instructions"] / 1e6 for r in pts], "s-",
-                label=f"sparse, {p} row(s) per pass")
-        ax.plot([r["sparsity"] for r in pts], [r["sparse_estimate"] / 1e6 for r in pts], "x:", alpha=0.6,
-                label=f"cost model, {p} row(s) per pass")
+        ax.plot(
+            [r["sparsity"] for r in pts],
+            [r["sparse_instructions"] / 1e6 for r in pts],
+            "s-",
+            label=f"sparse, {p} row(s) per pass",
+        )
+        ax.plot(
+            [r["sparsity"] for r in pts],
+            [r["sparse_estimate"] / 1e6 for r in pts],
+            "x:",
+            alpha=0.6,
+            label=f"cost model, {p} row(s) per pass",
+        )
     ax.set_yscale("log")
     ax.set_xlabel("zero weights (%)")
     ax.set_ylabel("instructions (millions, QEMU -icount)")
@@ -213,8 +278,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="build/bench/sparsity", help="folder for sweep.json / .md / .png")
     ap.add_argument("--small", action="store_true", help=f"the tests' small shape {SMALL_SHAPE} instead of L3's")
-    ap.add_argument("--l3-layers", action="store_true",
-                    help="instead of the sweep, every pruned 3x3 conv of edgel3-95.45 (l3_layers.json / .md)")
+    ap.add_argument(
+        "--l3-layers",
+        action="store_true",
+        help="instead of the sweep, every pruned 3x3 conv of edgel3-95.45 (l3_layers.json / .md)",
+    )
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

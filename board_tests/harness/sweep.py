@@ -24,10 +24,10 @@ resumes an interrupted distillation from its checkpoints), then ``sweep.json``, 
 The sweep sits at the harness end of the data flow: it imports compress and export, never the
 other way round.
 """
+
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -37,18 +37,29 @@ from edgel3_mote.errors import InvalidInputError
 
 MODEL = "sea-64"
 DEFAULT_SPARSITIES = (0.0, 50.0, 70.0, 80.0, 90.0, 95.0)
-COLUMNS = ("sparsity", "nonzero_weights", "val_cosine_float", "val_cosine_int8", "accuracy_float",
-           "accuracy_int8", "flash_bytes", "ram_bytes", "instructions_per_window", "device_identical_percent",
-           "cycles_per_window", "real_time_factor")
+COLUMNS = (
+    "sparsity",
+    "nonzero_weights",
+    "val_cosine_float",
+    "val_cosine_int8",
+    "accuracy_float",
+    "accuracy_int8",
+    "flash_bytes",
+    "ram_bytes",
+    "instructions_per_window",
+    "device_identical_percent",
+    "cycles_per_window",
+    "real_time_factor",
+)
 
 
 @dataclasses.dataclass
 class SweepConfig:
     teacher_weights: Path
-    train_audio: Sequence[str]           # files / folders (corpus train split)
-    val_audio: Sequence[str]             # files / folders of other sources (corpus val split)
-    eval_set: Path                       # folder-per-class labelled set (tools/make_animal_segments.py)
-    bench_clips: Path                    # clips streamed to the mote
+    train_audio: Sequence[str]  # files / folders (corpus train split)
+    val_audio: Sequence[str]  # files / folders of other sources (corpus val split)
+    eval_set: Path  # folder-per-class labelled set (tools/make_animal_segments.py)
+    bench_clips: Path  # clips streamed to the mote
     sparsities: Sequence[float] = DEFAULT_SPARSITIES
     board: str = "qemu-mps2-an386"
     epochs: int = 30
@@ -70,8 +81,11 @@ class SweepConfig:
         for s in self.sparsities:
             if not 0 <= s < 100:
                 raise InvalidInputError(f"sparsity {s} is not a percentage in [0, 100)")
-        for what, path in (("--teacher-weights", self.teacher_weights), ("--eval-set", self.eval_set),
-                           ("--bench-clips", self.bench_clips)):
+        for what, path in (
+            ("--teacher-weights", self.teacher_weights),
+            ("--eval-set", self.eval_set),
+            ("--bench-clips", self.bench_clips),
+        ):
             if not Path(path).exists():
                 raise InvalidInputError(f"{what} {path} could not be found: check the path")
         from edgel3_mote.board_tests.harness.bench import find_clips
@@ -79,19 +93,26 @@ class SweepConfig:
         try:  # a folder without audio is an error now, not after the first distillation
             find_clips(self.bench_clips)
         except InvalidInputError:
-            raise InvalidInputError(f"--bench-clips {self.bench_clips} holds no audio clips: give a folder of "
-                                    f"a few real recordings (e.g. ../shared/audio/cc0_animals)") from None
+            raise InvalidInputError(
+                f"--bench-clips {self.bench_clips} holds no audio clips: give a folder of "
+                f"a few real recordings (e.g. ../shared/audio/cc0_animals)"
+            ) from None
         if not self.train_audio or not self.val_audio:
-            raise InvalidInputError("the sweep needs training and validation audio: --corpus MANIFEST, or "
-                                    "--clips and --val-clips")
+            raise InvalidInputError(
+                "the sweep needs training and validation audio: --corpus MANIFEST, or --clips and --val-clips"
+            )
 
 
 def point_dir(out: Path, sparsity: float) -> Path:
     return Path(out) / "points" / f"s{sparsity:g}"
 
 
-def run_sweep(cfg: SweepConfig, out: str | Path, cycle_estimator: Callable[[dict], dict] | None = None,
-              log: Callable[[str], None] = print) -> dict:
+def run_sweep(
+    cfg: SweepConfig,
+    out: str | Path,
+    cycle_estimator: Callable[[dict], dict] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Run (or resume) every point; write sweep.json, sweep.md, sweep.png; return the table."""
     from tqdm import tqdm
 
@@ -110,10 +131,16 @@ def run_sweep(cfg: SweepConfig, out: str | Path, cycle_estimator: Callable[[dict
         row = run_point(cfg, sparsity, point_dir(out, sparsity), cycle_estimator, log)
         rundir.write_json(row_path, row)
         rows.append(row)
-    table = {"schema": "edgel3-mote-sweep/1", "model": MODEL, "board": cfg.board,
-             "teacher_weights": str(cfg.teacher_weights), "columns": list(COLUMNS), "rows": rows,
-             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
-             "instructions_note": "QEMU -icount instructions per window (front-end + engine), not cycles"}
+    table = {
+        "schema": "edgel3-mote-sweep/1",
+        "model": MODEL,
+        "board": cfg.board,
+        "teacher_weights": str(cfg.teacher_weights),
+        "columns": list(COLUMNS),
+        "rows": rows,
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
+        "instructions_note": "QEMU -icount instructions per window (front-end + engine), not cycles",
+    }
     rundir.write_json(out / "sweep.json", table)
     from edgel3_mote.atomic import atomic_write_text
 
@@ -124,10 +151,10 @@ def run_sweep(cfg: SweepConfig, out: str | Path, cycle_estimator: Callable[[dict
 
 def run_point(cfg: SweepConfig, sparsity: float, point: Path, cycle_estimator=None, log=print) -> dict:
     """One row: distil (resumable), save the plain model, firmware, parity/cosines, accuracy, bench."""
-    from edgel3_mote.export.embedders import FloatEmbedder
     from edgel3_mote.compress.pruning import layerwise
     from edgel3_mote.compress.pruning.masked import unmasked_copy
     from edgel3_mote.compress.retrain import rundir
+    from edgel3_mote.export.embedders import FloatEmbedder
 
     point.mkdir(parents=True, exist_ok=True)
     model_file = point / "model.h5"
@@ -155,20 +182,31 @@ def run_point(cfg: SweepConfig, sparsity: float, point: Path, cycle_estimator=No
         "sparsity": sparsity,
         "conv_sparsity_measured": layerwise.total_sparsity(rows),
         "nonzero_weights": nonzero,
-        "val_cosine_float": cosines["float"], "val_cosine_int8": cosines["int8"],
+        "val_cosine_float": cosines["float"],
+        "val_cosine_int8": cosines["int8"],
         "val_windows": int(len(val)),
-        "accuracy_float": accuracy["float"], "accuracy_int8": accuracy["int8"],
-        "flash_bytes": int(setup.memory["flash_bytes"]), "ram_bytes": int(setup.memory["ram_bytes"]),
+        "accuracy_float": accuracy["float"],
+        "accuracy_int8": accuracy["int8"],
+        "flash_bytes": int(setup.memory["flash_bytes"]),
+        "ram_bytes": int(setup.memory["ram_bytes"]),
         "instructions_per_window": float(s["total_ticks_mean"]),
-        "frontend_instructions": float(s["frontend_ticks_mean"]), "engine_instructions": float(s["engine_ticks_mean"]),
+        "frontend_instructions": float(s["frontend_ticks_mean"]),
+        "engine_instructions": float(s["engine_ticks_mean"]),
         "ticks_unit": bench["ticks_unit"],
-        "device_identical_percent": float(s["int8_exact_percent"]), "bench_windows": int(s["windows"]),
-        "cycles_per_window": None, "real_time_factor": None,
-        "distill": None if distill_summary is None else {
+        "device_identical_percent": float(s["int8_exact_percent"]),
+        "bench_windows": int(s["windows"]),
+        "cycles_per_window": None,
+        "real_time_factor": None,
+        "distill": None
+        if distill_summary is None
+        else {
             "epochs_run": distill_summary["epochs_run"],
             "val_cosine_before": distill_summary["before"]["val"]["cosine_mean"],
-            "val_cosine_after": distill_summary["after"]["val"]["cosine_mean"]},
-        "model_file": str(model_file), "project": setup.project_dir, "bench_json": str(point / "bench" / "bench.json"),
+            "val_cosine_after": distill_summary["after"]["val"]["cosine_mean"],
+        },
+        "model_file": str(model_file),
+        "project": setup.project_dir,
+        "bench_json": str(point / "bench" / "bench.json"),
     }
     if cycle_estimator is not None:
         row.update(cycle_estimator(bench))
@@ -187,16 +225,44 @@ def _distill(cfg: SweepConfig, sparsity: float, run: Path, log) -> dict:
 
     if (run / "summary.json").exists():
         return rundir.read_json(run / "summary.json")
-    argv = ["distill", "--teacher", MODEL, "--teacher-weights", str(cfg.teacher_weights),
-            "--student-sparsity", f"{sparsity:g}", "--pruning", cfg.pruning,
-            "--clips", *map(str, cfg.train_audio), "--val-clips", *map(str, cfg.val_audio),
-            "--crops-per-epoch", str(cfg.crops_per_epoch), "--val-crops", str(cfg.val_crops),
-            "--audio-cache", str(cfg.audio_cache), "--epochs", str(cfg.epochs), "--batch-size", str(cfg.batch_size),
-            "--lr", str(cfg.learning_rate), "--seed", str(cfg.seed), "--no-tensorboard", "-o", str(run)]
+    argv = [
+        "distill",
+        "--teacher",
+        MODEL,
+        "--teacher-weights",
+        str(cfg.teacher_weights),
+        "--student-sparsity",
+        f"{sparsity:g}",
+        "--pruning",
+        cfg.pruning,
+        "--clips",
+        *map(str, cfg.train_audio),
+        "--val-clips",
+        *map(str, cfg.val_audio),
+        "--crops-per-epoch",
+        str(cfg.crops_per_epoch),
+        "--val-crops",
+        str(cfg.val_crops),
+        "--audio-cache",
+        str(cfg.audio_cache),
+        "--epochs",
+        str(cfg.epochs),
+        "--batch-size",
+        str(cfg.batch_size),
+        "--lr",
+        str(cfg.learning_rate),
+        "--seed",
+        str(cfg.seed),
+        "--no-tensorboard",
+        "-o",
+        str(run),
+    ]
     log("edgel3-mote " + " ".join(argv))
     if main(argv) != 0:
-        raise InvalidInputError(f"distillation of the {sparsity:g} % point failed (see above); fix it and rerun "
-                                f"the sweep: it resumes from {run}")
+        raise InvalidInputError(
+            f"distillation of the {sparsity:g} % point failed (see above); fix it and rerun "
+            f"the sweep: it resumes from {run}"
+        )
     return rundir.read_json(run / "summary.json")
 
 
@@ -205,8 +271,16 @@ def _firmware(cfg: SweepConfig, model_file: Path, project: Path, log):
     from edgel3_mote.export.boards import get_board
     from edgel3_mote.export.project import build_firmware_project
 
-    build_firmware_project(get_board(cfg.board), MODEL, weights=str(model_file), clips=str(cfg.bench_clips),
-                           calibration=calibration_files(cfg), out_dir=project, seed=cfg.seed, log=log)
+    build_firmware_project(
+        get_board(cfg.board),
+        MODEL,
+        weights=str(model_file),
+        clips=str(cfg.bench_clips),
+        calibration=calibration_files(cfg),
+        out_dir=project,
+        seed=cfg.seed,
+        log=log,
+    )
     return resolve_deployment(cfg.board, MODEL, str(model_file), project=str(project), need_elf=True, log=log)
 
 
@@ -215,7 +289,7 @@ def calibration_files(cfg: SweepConfig, n: int = 16) -> list[str]:
     from edgel3_mote.compress.audio import find_audio_files
 
     files = [str(p) for p in find_audio_files(cfg.train_audio, what="training audio")]
-    return files[::max(1, len(files) // n)][:n]
+    return files[:: max(1, len(files) // n)][:n]
 
 
 def _val_frames(cfg: SweepConfig) -> np.ndarray:
@@ -238,8 +312,8 @@ def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
 def _val_cosines(cfg: SweepConfig, setup, pcm: np.ndarray) -> dict:
     """Teacher (float) vs the point's float model and the firmware's int8 model (tflite-micro)."""
     from edgel3_mote.board_tests.harness.bench import _References
-    from edgel3_mote.compress.retrain.distill import predict
     from edgel3_mote.compress.models.registry import build_model
+    from edgel3_mote.compress.retrain.distill import predict
 
     refs = _References(setup)
     teacher = build_model(MODEL, weights=str(cfg.teacher_weights))
@@ -300,8 +374,16 @@ def _bench(cfg: SweepConfig, setup, elf: Path, report: Path, log) -> dict:
     from edgel3_mote.board_tests.harness.deploy import open_board
 
     with open_board(setup, elf, log=log) as client:
-        results = run_bench(client, setup, cfg.bench_clips, hop=cfg.bench_hop, layer_ticks=False,
-                            max_windows=cfg.bench_max_windows, progress=False, log=log)
+        results = run_bench(
+            client,
+            setup,
+            cfg.bench_clips,
+            hop=cfg.bench_hop,
+            layer_ticks=False,
+            max_windows=cfg.bench_max_windows,
+            progress=False,
+            log=log,
+        )
     results["mode"] = "sweep"
     write_reports(results, report)
     return results
@@ -309,23 +391,30 @@ def _bench(cfg: SweepConfig, setup, elf: Path, report: Path, log) -> dict:
 
 # --- reports -----------------------------------------------------------------------------------
 
+
 def _fmt(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
 def render_markdown(table: dict) -> str:
-    lines = [f"# Prune + distil sweep: {table['model']} on {table['board']}", "",
-             f"Teacher: `{table['teacher_weights']}`. {table['instructions_note']}.", "",
-             "| sparsity % | nonzero weights | val cos float | val cos int8 | acc float % | acc int8 % | "
-             "flash B | RAM B | instr./window | device = TFLM % | cycles/window | RTF |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# Prune + distil sweep: {table['model']} on {table['board']}",
+        "",
+        f"Teacher: `{table['teacher_weights']}`. {table['instructions_note']}.",
+        "",
+        "| sparsity % | nonzero weights | val cos float | val cos int8 | acc float % | acc int8 % | "
+        "flash B | RAM B | instr./window | device = TFLM % | cycles/window | RTF |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in table["rows"]:
         acc = lambda v: None if v is None else 100 * v  # noqa: E731
-        lines.append(f"| {r['sparsity']:g} | {r['nonzero_weights']:,d} | {r['val_cosine_float']:.4f} | "
-                     f"{r['val_cosine_int8']:.4f} | {_fmt(acc(r['accuracy_float']), '.1f')} | "
-                     f"{_fmt(acc(r['accuracy_int8']), '.1f')} | {r['flash_bytes']:,d} | {r['ram_bytes']:,d} | "
-                     f"{r['instructions_per_window']:,.0f} | {r['device_identical_percent']:.1f} | "
-                     f"{_fmt(r['cycles_per_window'], ',.0f')} | {_fmt(r['real_time_factor'], '.3f')} |")
+        lines.append(
+            f"| {r['sparsity']:g} | {r['nonzero_weights']:,d} | {r['val_cosine_float']:.4f} | "
+            f"{r['val_cosine_int8']:.4f} | {_fmt(acc(r['accuracy_float']), '.1f')} | "
+            f"{_fmt(acc(r['accuracy_int8']), '.1f')} | {r['flash_bytes']:,d} | {r['ram_bytes']:,d} | "
+            f"{r['instructions_per_window']:,.0f} | {r['device_identical_percent']:.1f} | "
+            f"{_fmt(r['cycles_per_window'], ',.0f')} | {_fmt(r['real_time_factor'], '.3f')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -339,17 +428,25 @@ def plot_pareto(table: dict, path: Path) -> Path:
 
     rows = table["rows"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, (xkey, xlabel) in zip(axes, (("instructions_per_window", "instructions per window (QEMU)"),
-                                         ("flash_bytes", "flash (bytes)"))):
+    for ax, (xkey, xlabel) in zip(
+        axes, (("instructions_per_window", "instructions per window (QEMU)"), ("flash_bytes", "flash (bytes)"))
+    ):
         x = [r[xkey] for r in rows]
-        for key, label, marker in (("val_cosine_float", "val cosine (float)", "o"),
-                                   ("val_cosine_int8", "val cosine (int8)", "s"),
-                                   ("accuracy_float", "accuracy (float)", "^"),
-                                   ("accuracy_int8", "accuracy (int8)", "v")):
+        for key, label, marker in (
+            ("val_cosine_float", "val cosine (float)", "o"),
+            ("val_cosine_int8", "val cosine (int8)", "s"),
+            ("accuracy_float", "accuracy (float)", "^"),
+            ("accuracy_int8", "accuracy (int8)", "v"),
+        ):
             ax.plot(x, [r[key] for r in rows], marker=marker, linestyle="none", label=label)
         for r in rows:
-            ax.annotate(f"{r['sparsity']:g}%", (r[xkey], r["val_cosine_float"]), textcoords="offset points",
-                        xytext=(4, 4), fontsize=8)
+            ax.annotate(
+                f"{r['sparsity']:g}%",
+                (r[xkey], r["val_cosine_float"]),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=8,
+            )
         ax.set_xlabel(xlabel)
         ax.set_ylabel("cosine to teacher / accuracy")
         ax.grid(alpha=0.3)
@@ -361,25 +458,37 @@ def plot_pareto(table: dict, path: Path) -> Path:
 
 # --- command line ------------------------------------------------------------------------------
 
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "sweep", help="prune + distil SEA-64 over sparsities, export, firmware, QEMU bench: a Pareto table",
+        "sweep",
+        help="prune + distil SEA-64 over sparsities, export, firmware, QEMU bench: a Pareto table",
         description="For each sparsity: one-shot prune + distil SEA-64 from its dense self (real weights), "
-                    "int8 export, firmware for --board, validation cosine to the teacher (float and the "
-                    "firmware's int8 model), downstream accuracy (EdgeL3 MLP protocol, float and int8), and "
-                    "the QEMU bench (device = tflite-micro, instructions per window, flash, RAM). Writes "
-                    "OUT/points/s<N>/ (resumable point by point), OUT/sweep.json, sweep.md, sweep.png.",
+        "int8 export, firmware for --board, validation cosine to the teacher (float and the "
+        "firmware's int8 model), downstream accuracy (EdgeL3 MLP protocol, float and int8), and "
+        "the QEMU bench (device = tflite-micro, instructions per window, flash, RAM). Writes "
+        "OUT/points/s<N>/ (resumable point by point), OUT/sweep.json, sweep.md, sweep.png.",
         epilog="example: edgel3-mote sweep --teacher-weights W.h5 --corpus ~/.cache/edgel3-mote/corpus/manifest.csv "
-               "--eval-set build/animals --bench-clips ../shared/audio/cc0_animals -o runs/sweep")
+        "--eval-set build/animals --bench-clips ../shared/audio/cc0_animals -o runs/sweep",
+    )
     p.add_argument("--teacher-weights", type=Path, required=True, help="SEA-64 weights (.h5 or .h5.gz)")
     p.add_argument("--corpus", type=Path, help="corpus manifest (tools/make_distill_corpus.py): train/val splits")
     p.add_argument("--clips", nargs="+", help="training audio (instead of --corpus)")
     p.add_argument("--val-clips", nargs="+", help="validation audio from other sources (instead of --corpus)")
-    p.add_argument("--eval-set", type=Path, required=True,
-                   help="labelled folder-per-class set (tools/make_animal_segments.py builds one)")
+    p.add_argument(
+        "--eval-set",
+        type=Path,
+        required=True,
+        help="labelled folder-per-class set (tools/make_animal_segments.py builds one)",
+    )
     p.add_argument("--bench-clips", type=Path, required=True, help="clips streamed to the mote")
-    p.add_argument("--sparsities", nargs="+", type=float, default=list(DEFAULT_SPARSITIES),
-                   help="percent (default 0 50 70 80 90 95)")
+    p.add_argument(
+        "--sparsities",
+        nargs="+",
+        type=float,
+        default=list(DEFAULT_SPARSITIES),
+        help="percent (default 0 50 70 80 90 95)",
+    )
     p.add_argument("--board", default="qemu-mps2-an386")
     p.add_argument("--pruning", choices=("one-shot", "gradual"), default="one-shot")
     p.add_argument("--epochs", type=int, default=30)
@@ -405,13 +514,27 @@ def run_sweep_cli(args) -> int:
         train = train or read_corpus_manifest(args.corpus, "train")
         val = val or read_corpus_manifest(args.corpus, "val")
     weights = _plain_weights(args.teacher_weights, args.output)
-    cfg = SweepConfig(teacher_weights=weights, train_audio=train or [], val_audio=val or [],
-                      eval_set=args.eval_set, bench_clips=args.bench_clips, sparsities=args.sparsities,
-                      board=args.board, epochs=args.epochs, crops_per_epoch=args.crops_per_epoch,
-                      batch_size=args.batch_size, learning_rate=args.lr, pruning=args.pruning,
-                      val_crops=args.val_crops, eval_folds=args.eval_folds, eval_epochs=args.eval_epochs,
-                      bench_max_windows=args.bench_max_windows, bench_hop=args.bench_hop,
-                      audio_cache=args.audio_cache, seed=args.seed)
+    cfg = SweepConfig(
+        teacher_weights=weights,
+        train_audio=train or [],
+        val_audio=val or [],
+        eval_set=args.eval_set,
+        bench_clips=args.bench_clips,
+        sparsities=args.sparsities,
+        board=args.board,
+        epochs=args.epochs,
+        crops_per_epoch=args.crops_per_epoch,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        pruning=args.pruning,
+        val_crops=args.val_crops,
+        eval_folds=args.eval_folds,
+        eval_epochs=args.eval_epochs,
+        bench_max_windows=args.bench_max_windows,
+        bench_hop=args.bench_hop,
+        audio_cache=args.audio_cache,
+        seed=args.seed,
+    )
     table = run_sweep(cfg, args.output)
     print(render_markdown(table))
     print(f"wrote {args.output}/sweep.json, sweep.md, sweep.png")

@@ -30,33 +30,34 @@ cycle if the next instruction reads it); taken branches cost 1 + P with P = 1 (l
 predicted correctly); LDRD/STRD take one cycle and LDM/STM/PUSH/POP ceil(N / 2) (two registers
 a cycle).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 # Instruction classes (board_tests.harness.cycles classifies every decoded instruction into one).
 CLASSES = (
-    "alu",             # data processing, moves, shifts, extends, saturate, bit-field, CLZ, REV, ...
-    "mul",             # MUL, MLA, MLS, (S|U)MULL, (S|U)MLAL, SMLAD, SMLA<x><y>, SMUAD, SMMUL, ...
-    "div",             # SDIV, UDIV
-    "load",            # LDR/LDRB/LDRH/LDRSB/LDRSH/LDREX (one register)
-    "store_imm",       # STR/STRB/STRH with an immediate offset
-    "store_reg",       # STR/STRB/STRH with a register offset, STREX
-    "load_double",     # LDRD
-    "store_double",    # STRD
-    "load_multiple",   # LDM, POP: cycles = base + N
+    "alu",  # data processing, moves, shifts, extends, saturate, bit-field, CLZ, REV, ...
+    "mul",  # MUL, MLA, MLS, (S|U)MULL, (S|U)MLAL, SMLAD, SMLA<x><y>, SMUAD, SMMUL, ...
+    "div",  # SDIV, UDIV
+    "load",  # LDR/LDRB/LDRH/LDRSB/LDRSH/LDREX (one register)
+    "store_imm",  # STR/STRB/STRH with an immediate offset
+    "store_reg",  # STR/STRB/STRH with a register offset, STREX
+    "load_double",  # LDRD
+    "store_double",  # STRD
+    "load_multiple",  # LDM, POP: cycles = base + N
     "store_multiple",  # STM, PUSH: cycles = base + N
-    "branch",          # B, BL, BX, BLX, CBZ/CBNZ, writes to PC: cycles when not taken (taken adds P)
-    "table_branch",    # TBB/TBH (always taken)
-    "it",              # IT
-    "fp_alu",          # VADD, VSUB, VMUL, VABS, VNEG, VCVT, VCMP, VMOV, VMRS, ...
-    "fp_mac",          # VMLA, VMLS, VNMLA, VNMLS, VFMA, VFMS, VFNMA, VFNMS
-    "fp_div",          # VDIV, VSQRT
-    "fp_load",         # VLDR
-    "fp_store",        # VSTR
-    "fp_multiple",     # VLDM, VSTM, VPUSH, VPOP: cycles = base + N
-    "barrier",         # DMB, DSB, ISB (the TRM's minimum)
-    "other",           # NOP, hints, MRS/MSR, BKPT, SVC, CPS, ...
+    "branch",  # B, BL, BX, BLX, CBZ/CBNZ, writes to PC: cycles when not taken (taken adds P)
+    "table_branch",  # TBB/TBH (always taken)
+    "it",  # IT
+    "fp_alu",  # VADD, VSUB, VMUL, VABS, VNEG, VCVT, VCMP, VMOV, VMRS, ...
+    "fp_mac",  # VMLA, VMLS, VNMLA, VNMLS, VFMA, VFMS, VFNMA, VFNMS
+    "fp_div",  # VDIV, VSQRT
+    "fp_load",  # VLDR
+    "fp_store",  # VSTR
+    "fp_multiple",  # VLDM, VSTM, VPUSH, VPOP: cycles = base + N
+    "barrier",  # DMB, DSB, ISB (the TRM's minimum)
+    "other",  # NOP, hints, MRS/MSR, BKPT, SVC, CPS, ...
 )
 
 
@@ -65,10 +66,10 @@ class CoreTiming:
     """One core's table: cycles per instruction class and the model's stated parameters."""
 
     name: str
-    source: str                  # the document (and section) the figures come from
-    cycles: dict[str, int]       # class -> cycles (multiples: the part before "+ N")
-    pipeline_refill: int         # P: extra cycles of a taken branch
-    dual_issue: bool             # the M7 pairing model
+    source: str  # the document (and section) the figures come from
+    cycles: dict[str, int]  # class -> cycles (multiples: the part before "+ N")
+    pipeline_refill: int  # P: extra cycles of a taken branch
+    dual_issue: bool  # the M7 pairing model
     multiple_per_cycle: int = 1  # registers moved per cycle by LDM/STM/PUSH/POP/VLDM/VSTM
     notes: tuple[str, ...] = field(default=())
 
@@ -81,17 +82,29 @@ class CoreTiming:
 CORTEX_M4 = CoreTiming(
     name="cortex-m4",
     source="ARM Cortex-M4 TRM r0p1 (ARM 100166_0001_00) 3.3.1 Table 3-1, 3.3.2 load/store timings, "
-           "7.2.3 FPU instruction timings; zero wait states",
+    "7.2.3 FPU instruction timings; zero wait states",
     cycles={
-        "alu": 1, "mul": 1, "div": 12,
-        "load": 2, "store_imm": 1, "store_reg": 2,
-        "load_double": 3, "store_double": 3,
-        "load_multiple": 1, "store_multiple": 1,          # 1 + N
-        "branch": 1, "table_branch": 2,                    # B: 1 (+P taken); TBB/TBH: 2 + P
+        "alu": 1,
+        "mul": 1,
+        "div": 12,
+        "load": 2,
+        "store_imm": 1,
+        "store_reg": 2,
+        "load_double": 3,
+        "store_double": 3,
+        "load_multiple": 1,
+        "store_multiple": 1,  # 1 + N
+        "branch": 1,
+        "table_branch": 2,  # B: 1 (+P taken); TBB/TBH: 2 + P
         "it": 1,
-        "fp_alu": 1, "fp_mac": 3, "fp_div": 14,
-        "fp_load": 2, "fp_store": 2, "fp_multiple": 1,     # VLDM/VSTM: 1 + N
-        "barrier": 1, "other": 1,
+        "fp_alu": 1,
+        "fp_mac": 3,
+        "fp_div": 14,
+        "fp_load": 2,
+        "fp_store": 2,
+        "fp_multiple": 1,  # VLDM/VSTM: 1 + N
+        "barrier": 1,
+        "other": 1,
     },
     pipeline_refill=2,
     dual_issue=False,
@@ -109,17 +122,29 @@ CORTEX_M4 = CoreTiming(
 CORTEX_M7 = CoreTiming(
     name="cortex-m7",
     source="stated dual-issue model after ARM Cortex-M7 TRM (ARM DDI 0489) chapter 2 (pipeline description; "
-           "ARM publishes no M7 cycle table); zero wait states (TCM / cache hits)",
+    "ARM publishes no M7 cycle table); zero wait states (TCM / cache hits)",
     cycles={
-        "alu": 1, "mul": 1, "div": 12,
-        "load": 1, "store_imm": 1, "store_reg": 1,
-        "load_double": 1, "store_double": 1,
-        "load_multiple": 0, "store_multiple": 0,          # 0 + ceil(N / 2)
-        "branch": 1, "table_branch": 2,
+        "alu": 1,
+        "mul": 1,
+        "div": 12,
+        "load": 1,
+        "store_imm": 1,
+        "store_reg": 1,
+        "load_double": 1,
+        "store_double": 1,
+        "load_multiple": 0,
+        "store_multiple": 0,  # 0 + ceil(N / 2)
+        "branch": 1,
+        "table_branch": 2,
         "it": 1,
-        "fp_alu": 1, "fp_mac": 1, "fp_div": 14,
-        "fp_load": 1, "fp_store": 1, "fp_multiple": 0,    # 0 + ceil(N / 2)
-        "barrier": 1, "other": 1,
+        "fp_alu": 1,
+        "fp_mac": 1,
+        "fp_div": 14,
+        "fp_load": 1,
+        "fp_store": 1,
+        "fp_multiple": 0,  # 0 + ceil(N / 2)
+        "barrier": 1,
+        "other": 1,
     },
     pipeline_refill=1,
     dual_issue=True,

@@ -6,6 +6,7 @@ rows (labels: comma-separated mids). Filters take class names or mids; with
 "Bark", ...). Media are matched by YTID in local folders: ``<YTID>.<ext>`` (a full video: the
 segment is cut at its start/end times) or ``<YTID>_<start>_<end>.<ext>`` (already the segment).
 """
+
 from __future__ import annotations
 
 import csv
@@ -26,7 +27,7 @@ class Segment:
     start: float
     end: float
     labels: tuple[str, ...]
-    media: str | None = None        # local file, once matched
+    media: str | None = None  # local file, once matched
     media_is_segment: bool = False  # the file holds only [start, end)
 
     @property
@@ -46,12 +47,12 @@ def read_segments(path: str | Path) -> list[Segment]:
         raise InvalidInputError(f"segments file {path} could not be found: check the path")
     segments = []
     with path.open(newline="") as f:
-        rows = csv.reader((line for line in f if not line.startswith("#") and line.strip()),
-                          skipinitialspace=True)
+        rows = csv.reader((line for line in f if not line.startswith("#") and line.strip()), skipinitialspace=True)
         for n, row in enumerate(rows, 1):
             if len(row) != 4:
-                raise InvalidInputError(f"{path}: data row {n} has {len(row)} fields, not 4 "
-                                        f"(YTID, start_seconds, end_seconds, \"labels\")")
+                raise InvalidInputError(
+                    f'{path}: data row {n} has {len(row)} fields, not 4 (YTID, start_seconds, end_seconds, "labels")'
+                )
             try:
                 start, end = float(row[1]), float(row[2])
             except ValueError:
@@ -66,10 +67,12 @@ def write_segments(path: str | Path, segments: Sequence[Segment], note: str = ""
     from edgel3_mote.atomic import atomic_write_text
 
     labels = {l for s in segments for l in s.labels}
-    lines = [f"# Segments csv {note}".rstrip(),
-             f"# num_ytids={len({s.ytid for s in segments})}, num_segs={len(segments)}, "
-             f"num_unique_labels={len(labels)}, num_positive_labels={sum(len(s.labels) for s in segments)}",
-             "# YTID, start_seconds, end_seconds, positive_labels"]
+    lines = [
+        f"# Segments csv {note}".rstrip(),
+        f"# num_ytids={len({s.ytid for s in segments})}, num_segs={len(segments)}, "
+        f"num_unique_labels={len(labels)}, num_positive_labels={sum(len(s.labels) for s in segments)}",
+        "# YTID, start_seconds, end_seconds, positive_labels",
+    ]
     lines += [f'{s.ytid}, {s.start:.3f}, {s.end:.3f}, "{",".join(s.labels)}"' for s in segments]
     return atomic_write_text(path, "\n".join(lines) + "\n")
 
@@ -85,8 +88,7 @@ class Ontology:
     def load(cls, ontology_json: str | Path, class_labels_csv: str | Path | None = None) -> "Ontology":
         path = Path(ontology_json)
         if not path.is_file():
-            raise InvalidInputError(f"ontology file {path} could not be found: give AudioSet's "
-                                    f"ontology.json")
+            raise InvalidInputError(f"ontology file {path} could not be found: give AudioSet's ontology.json")
         onto = cls(json.loads(path.read_text()))
         if class_labels_csv is not None:
             with Path(class_labels_csv).open(newline="") as f:
@@ -100,8 +102,10 @@ class Ontology:
             return label
         mid = self.by_name.get(label.strip().lower())
         if mid is None:
-            raise InvalidInputError(f"unknown AudioSet class {label!r}: give a name from the "
-                                    f"ontology (e.g. 'Dog') or a mid (e.g. /m/0bt9lr)")
+            raise InvalidInputError(
+                f"unknown AudioSet class {label!r}: give a name from the "
+                f"ontology (e.g. 'Dog') or a mid (e.g. /m/0bt9lr)"
+            )
         return mid
 
     def name(self, mid: str) -> str:
@@ -130,17 +134,24 @@ def is_mid(label: str) -> bool:
     return re.fullmatch(r"/[a-z]/[0-9a-z_]+", label.strip()) is not None
 
 
-def filter_segments(segments: Sequence[Segment], accept: Iterable[str] = (), reject: Iterable[str] = (),
-                    ontology: Ontology | None = None, include_children: bool = True) -> list[Segment]:
+def filter_segments(
+    segments: Sequence[Segment],
+    accept: Iterable[str] = (),
+    reject: Iterable[str] = (),
+    ontology: Ontology | None = None,
+    include_children: bool = True,
+) -> list[Segment]:
     """Segments with at least one accepted label (all, if none given) and no rejected one."""
     accept, reject = list(accept), list(reject)
     if (accept or reject) and ontology is None:
         names = [label for label in accept + reject if not is_mid(label)]
         if names:
-            raise InvalidInputError(f"label filter {', '.join(map(repr, names))} names classes, which only "
-                                    f"the ontology resolves: pass --ontology ontology.json (AudioSet's "
-                                    f"ontology; ../shared/audioset has one) or give mids such as /m/0bt9lr")
-        accepted, rejected = set(accept), set(reject)   # mids only, no names or children
+            raise InvalidInputError(
+                f"label filter {', '.join(map(repr, names))} names classes, which only "
+                f"the ontology resolves: pass --ontology ontology.json (AudioSet's "
+                f"ontology; ../shared/audioset has one) or give mids such as /m/0bt9lr"
+            )
+        accepted, rejected = set(accept), set(reject)  # mids only, no names or children
     else:
         accepted = ontology.expand(accept, include_children) if accept else set()
         rejected = ontology.expand(reject, include_children) if reject else set()
@@ -180,8 +191,9 @@ def index_media(folders: Iterable[str | Path]) -> dict[str, list[tuple[Path, flo
     return index
 
 
-def match_media(segments: Sequence[Segment], folders: Iterable[str | Path],
-                prefer: Sequence[str] = (".mp4", ".mkv", ".webm")) -> tuple[list[Segment], list[Segment]]:
+def match_media(
+    segments: Sequence[Segment], folders: Iterable[str | Path], prefer: Sequence[str] = (".mp4", ".mkv", ".webm")
+) -> tuple[list[Segment], list[Segment]]:
     """``(matched, missing)``: segments with their local media file set, and those without.
 
     A ``YTID_<start>_<end>`` file matches only the segment with those times; a plain

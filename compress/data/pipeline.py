@@ -4,6 +4,7 @@ The shuffling order of epoch ``e`` is a pure function of ``(seed, e)``, so a run
 epoch ``k`` sees exactly the batches an uninterrupted run would have seen from epoch ``k`` on
 (tf.data's own reshuffling restarts its sequence when the iterator is rebuilt).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,8 +22,8 @@ class ClipWindows:
     """Model windows of a set of clips: ``frames (N, window)`` at the model rate."""
 
     frames: np.ndarray
-    clip_index: np.ndarray          # (N,) index into ``paths``
-    timestamps: np.ndarray          # (N,) seconds
+    clip_index: np.ndarray  # (N,) index into ``paths``
+    timestamps: np.ndarray  # (N,) seconds
     paths: list[str]
 
     def __len__(self) -> int:
@@ -41,9 +42,14 @@ class ClipWindows:
         return self.frames[:, None, :]
 
 
-def clip_windows(paths: Sequence[str | Path], model_name: str, hop_size: float = 0.1,
-                 center: bool = True, max_windows_per_clip: int | None = None,
-                 progress: bool = True) -> ClipWindows:
+def clip_windows(
+    paths: Sequence[str | Path],
+    model_name: str,
+    hop_size: float = 0.1,
+    center: bool = True,
+    max_windows_per_clip: int | None = None,
+    progress: bool = True,
+) -> ClipWindows:
     """Decode each clip (soundfile / librosa / ffmpeg), resample, cut into model windows."""
     import warnings
 
@@ -64,8 +70,12 @@ def clip_windows(paths: Sequence[str | Path], model_name: str, hop_size: float =
         frames.append(f)
         index.append(np.full(len(f), i, dtype=np.int32))
         stamps.append(t)
-    return ClipWindows(np.concatenate(frames).astype(np.float32), np.concatenate(index),
-                       np.concatenate(stamps), [str(p) for p in files])
+    return ClipWindows(
+        np.concatenate(frames).astype(np.float32),
+        np.concatenate(index),
+        np.concatenate(stamps),
+        [str(p) for p in files],
+    )
 
 
 def split_clips(n_clips: int, val_fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
@@ -88,8 +98,7 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
-def epoch_dataset(inputs, targets, batch_size: int, seed: int, first_epoch: int, last_epoch: int,
-                  shuffle: bool = True):
+def epoch_dataset(inputs, targets, batch_size: int, seed: int, first_epoch: int, last_epoch: int, shuffle: bool = True):
     """tf.data over epochs ``[first_epoch, last_epoch)``: per-epoch shuffled batches, prefetched.
 
     ``inputs`` is an array or a tuple of arrays (a multi-input model), ``targets`` an array.
@@ -105,8 +114,9 @@ def epoch_dataset(inputs, targets, batch_size: int, seed: int, first_epoch: int,
         raise InvalidInputError("no training windows: give longer or more clips")
     if last_epoch <= first_epoch:
         last_epoch = first_epoch + 1
-    orders = np.stack([epoch_order(n, seed, e) if shuffle else np.arange(n)
-                       for e in range(first_epoch, last_epoch)]).astype(np.int64)
+    orders = np.stack(
+        [epoch_order(n, seed, e) if shuffle else np.arange(n) for e in range(first_epoch, last_epoch)]
+    ).astype(np.int64)
     x = tuple(tf.constant(a) for a in inputs) if several else tf.constant(inputs)
     y = tf.constant(targets)
     ds = tf.data.Dataset.from_tensor_slices(orders)
@@ -116,8 +126,7 @@ def epoch_dataset(inputs, targets, batch_size: int, seed: int, first_epoch: int,
         xs = tuple(tf.gather(a, idx) for a in x) if several else tf.gather(x, idx)
         return xs, tf.gather(y, idx)
 
-    ds = ds.map(gather,
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
@@ -131,6 +140,7 @@ def inference_dataset(inputs, batch_size: int):
 
 # --- AudioSet-format segments ------------------------------------------------------------------
 
+
 def load_segment_audio(segment, sr: int) -> np.ndarray:
     """Mono float32 audio of a matched segment, resampled to ``sr`` (ffmpeg seeks in videos)."""
     from edgel3_mote.compress.data.media import VIDEO_EXTENSIONS, load_audio, read_audio_ffmpeg
@@ -142,8 +152,9 @@ def load_segment_audio(segment, sr: int) -> np.ndarray:
     return load_audio(segment.media, sr, segment.offset, segment.duration)
 
 
-def segment_windows(segments, model_name: str, hop_size: float = 0.5, center: bool = False,
-                    progress: bool = True) -> ClipWindows:
+def segment_windows(
+    segments, model_name: str, hop_size: float = 0.5, center: bool = False, progress: bool = True
+) -> ClipWindows:
     """Model windows of matched AudioSet segments (``paths`` = one entry per segment)."""
     import warnings
 
@@ -164,12 +175,23 @@ def segment_windows(segments, model_name: str, hop_size: float = 0.5, center: bo
         stamps.append(t + seg.start)
     if not frames:
         raise InvalidInputError("no segments to decode: check the label filters and media folders")
-    return ClipWindows(np.concatenate(frames), np.concatenate(index), np.concatenate(stamps),
-                       [f"{s.media}@{s.start:.3f}" for s in segments])
+    return ClipWindows(
+        np.concatenate(frames),
+        np.concatenate(index),
+        np.concatenate(stamps),
+        [f"{s.media}@{s.start:.3f}" for s in segments],
+    )
 
 
-def streaming_dataset(segments, model_name: str, batch_size: int, seed: int = 0,
-                      shuffle_buffer: int = 256, hop_size: float = 1.0, labels: Sequence[str] = ()):
+def streaming_dataset(
+    segments,
+    model_name: str,
+    batch_size: int,
+    seed: int = 0,
+    shuffle_buffer: int = 256,
+    hop_size: float = 1.0,
+    labels: Sequence[str] = (),
+):
     """tf.data that decodes segments on the fly: shuffled windows (+ multi-hot labels), prefetched.
 
     For sets too large to hold in memory; decoding runs in tf.data's input threads.
@@ -192,12 +214,15 @@ def streaming_dataset(segments, model_name: str, batch_size: int, seed: int = 0,
             for frame in one.frames:
                 yield frame[None, :], target
 
-    ds = tf.data.Dataset.from_generator(generate, output_signature=(
-        tf.TensorSpec((1, window), tf.float32), tf.TensorSpec((len(label_index),), tf.float32)))
+    ds = tf.data.Dataset.from_generator(
+        generate,
+        output_signature=(tf.TensorSpec((1, window), tf.float32), tf.TensorSpec((len(label_index),), tf.float32)),
+    )
     return ds.shuffle(shuffle_buffer, seed=seed).batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 # --- a corpus larger than memory: decoded once to a cache, random crops, augmentation -----------
+
 
 @dataclasses.dataclass
 class AudioCache:
@@ -205,7 +230,7 @@ class AudioCache:
     (int16, memory-mapped): later epochs and reruns read it without decoding."""
 
     paths: list[str]
-    arrays: list[np.ndarray]        # (n,) int16, memory-mapped
+    arrays: list[np.ndarray]  # (n,) int16, memory-mapped
     sr: int
 
     def seconds(self) -> float:
@@ -217,8 +242,7 @@ def _cache_key(path: Path, sr: int) -> str:
     return hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{sr}".encode()).hexdigest()[:24]
 
 
-def decode_to_cache(paths: Sequence[str | Path], sr: int, cache_dir: str | Path,
-                    progress: bool = True) -> AudioCache:
+def decode_to_cache(paths: Sequence[str | Path], sr: int, cache_dir: str | Path, progress: bool = True) -> AudioCache:
     """Decode + resample each file once (soundfile/librosa/ffmpeg, soxr) into ``cache_dir``."""
     from tqdm import tqdm
 
@@ -245,11 +269,11 @@ def decode_to_cache(paths: Sequence[str | Path], sr: int, cache_dir: str | Path,
 class Augmentation:
     """Per-crop augmentation: random gain, mixing with a second crop, additive white noise."""
 
-    gain_db: float = 6.0                          # gain uniform in [-gain_db, +gain_db]
-    mix_probability: float = 0.5                  # add a second random crop ...
-    mix_db: tuple[float, float] = (-12.0, 0.0)    # ... at this level relative to the first
-    noise_probability: float = 0.5                # add white noise ...
-    snr_db: tuple[float, float] = (10.0, 40.0)    # ... at this SNR
+    gain_db: float = 6.0  # gain uniform in [-gain_db, +gain_db]
+    mix_probability: float = 0.5  # add a second random crop ...
+    mix_db: tuple[float, float] = (-12.0, 0.0)  # ... at this level relative to the first
+    noise_probability: float = 0.5  # add white noise ...
+    snr_db: tuple[float, float] = (10.0, 40.0)  # ... at this SNR
 
     def check(self) -> None:
         if self.gain_db < 0 or not 0 <= self.mix_probability <= 1 or not 0 <= self.noise_probability <= 1:
@@ -284,8 +308,8 @@ class CropSource:
         audio = self.cache.arrays[i]
         start = int(rng.integers(0, max(audio.size - self.window, 0) + 1))
         crop = np.zeros(self.window, np.float32)
-        piece = np.asarray(audio[start:start + self.window], dtype=np.float32) / 32768.0
-        crop[:piece.size] = piece
+        piece = np.asarray(audio[start : start + self.window], dtype=np.float32) / 32768.0
+        crop[: piece.size] = piece
         return crop
 
     def epoch_crops(self, seed: int, epoch: int) -> np.ndarray:
@@ -293,11 +317,11 @@ class CropSource:
 
         Where the crops are cut and how they are augmented come from two RNG streams, so the
         same crops are cut with or without augmentation."""
-        return self._crops([int(seed), int(epoch), 0x63726f70], self.crops_per_epoch, self.augmentation)
+        return self._crops([int(seed), int(epoch), 0x63726F70], self.crops_per_epoch, self.augmentation)
 
     def fixed_crops(self, n: int, seed: int) -> np.ndarray:
         """``(n, window)``: crops without augmentation, apart from every epoch's (for evaluation)."""
-        return self._crops([int(seed), 0x6576616c], n, None)
+        return self._crops([int(seed), 0x6576616C], n, None)
 
     def _crops(self, key: list[int], n: int, aug: Augmentation | None) -> np.ndarray:
         where, how = np.random.default_rng(key + [0]), np.random.default_rng(key + [1])
@@ -321,10 +345,9 @@ class CropSource:
             for epoch in range(first_epoch, last_epoch):
                 crops = self.epoch_crops(seed, epoch)
                 for i in range(0, len(crops), batch_size):
-                    yield crops[i:i + batch_size, None, :]
+                    yield crops[i : i + batch_size, None, :]
 
-        ds = tf.data.Dataset.from_generator(
-            batches, output_signature=tf.TensorSpec((None, 1, self.window), tf.float32))
+        ds = tf.data.Dataset.from_generator(batches, output_signature=tf.TensorSpec((None, 1, self.window), tf.float32))
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
@@ -353,13 +376,16 @@ def read_corpus_manifest(path: str | Path, split: str) -> list[str]:
 
     path = Path(path)
     if not path.is_file():
-        raise InvalidInputError(f"corpus manifest {path} could not be found: build it with "
-                                f"tools/make_distill_corpus.py")
+        raise InvalidInputError(
+            f"corpus manifest {path} could not be found: build it with tools/make_distill_corpus.py"
+        )
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"file", "split"} <= set(reader.fieldnames):
-            raise InvalidInputError(f"{path} is not a corpus manifest (needs 'file' and 'split' columns): "
-                                    f"build it with tools/make_distill_corpus.py")
+            raise InvalidInputError(
+                f"{path} is not a corpus manifest (needs 'file' and 'split' columns): "
+                f"build it with tools/make_distill_corpus.py"
+            )
         files = [row["file"] for row in reader if row["split"] == split]
     if not files:
         raise InvalidInputError(f"{path} lists no '{split}' files: check its split column")

@@ -4,6 +4,7 @@ Each reader returns a :class:`Dataset` (clips with label and fold) after checkin
 layout thoroughly: a missing audio file, a CSV that does not match the documented columns,
 or a fold with no data is an :class:`InvalidInputError` that lists what is wrong.
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,6 @@ from pathlib import Path
 from edgel3_mote.compress.audio import AUDIO_EXTENSIONS, is_audio_file
 from edgel3_mote.errors import InvalidInputError
 
-
 US8K_COLUMNS = ["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"]
 ESC50_COLUMNS = ["filename", "fold", "target", "category", "esc10", "src_file", "take"]
 
@@ -22,9 +22,9 @@ ESC50_COLUMNS = ["filename", "fold", "target", "category", "esc10", "src_file", 
 @dataclass(frozen=True)
 class Clip:
     path: Path
-    label: int          # 0-based class index into Dataset.classes
-    fold: int           # 1-based fold number
-    clip_id: str        # unique, stable: used as the embedding cache key
+    label: int  # 0-based class index into Dataset.classes
+    fold: int  # 1-based fold number
+    clip_id: str  # unique, stable: used as the embedding cache key
 
 
 @dataclass
@@ -54,7 +54,8 @@ def _read_csv(path: Path, columns: list[str], what: str) -> list[dict]:
         if missing:
             raise InvalidInputError(
                 f"{what}: {path} lacks column(s) {', '.join(missing)} (has: {', '.join(header)}); "
-                f"is this the original {what} metadata file?")
+                f"is this the original {what} metadata file?"
+            )
         rows = list(reader)
     if not rows:
         raise InvalidInputError(f"{what}: {path} has a header but no rows")
@@ -72,11 +73,14 @@ def _check_folds(ds: Dataset, expected: list[int] | None) -> Dataset:
     if expected:
         empty = [k for k in expected if not any(c.fold == k for c in ds.clips)]
         if empty:
-            raise InvalidInputError(f"{ds.name}: fold(s) {empty} have no clips; every fold 1..{len(expected)} needs data")
+            raise InvalidInputError(
+                f"{ds.name}: fold(s) {empty} have no clips; every fold 1..{len(expected)} needs data"
+            )
         ds.folds = list(expected)
     if len(ds.folds) < 3:
         raise InvalidInputError(
-            f"{ds.name}: {len(ds.folds)} fold(s) found; the protocol needs at least 3 (test, validation, training)")
+            f"{ds.name}: {len(ds.folds)} fold(s) found; the protocol needs at least 3 (test, validation, training)"
+        )
     return ds
 
 
@@ -120,8 +124,10 @@ def load_esc50(root: str | Path, esc10: bool = False) -> Dataset:
     # ESC-10 keeps 10 of the 50 targets: renumber them densely in target order.
     remap = {t: k for k, t in enumerate(sorted(names))}
     classes = [names[t] for t in sorted(names)]
-    clips = [Clip(root / "audio" / r["filename"], remap[int(r["target"])], _int(r["fold"], "fold", meta, i),
-                  r["filename"]) for i, r in enumerate(rows, start=2)]
+    clips = [
+        Clip(root / "audio" / r["filename"], remap[int(r["target"])], _int(r["fold"], "fold", meta, i), r["filename"])
+        for i, r in enumerate(rows, start=2)
+    ]
     _check_files(clips, what)
     return _check_folds(Dataset("esc10" if esc10 else "esc50", root, classes, clips), list(range(1, 6)))
 
@@ -142,8 +148,9 @@ def load_folder(root: str | Path, folds: int = 5) -> Dataset:
         raise InvalidInputError(f"folder dataset: {root} needs one sub-folder per class (found {len(class_dirs)})")
     clips = []
     for label, d in enumerate(class_dirs):
-        files = sorted((f for f in d.iterdir() if is_audio_file(f)),
-                       key=lambda f: hashlib.sha1(f.name.encode()).hexdigest())
+        files = sorted(
+            (f for f in d.iterdir() if is_audio_file(f)), key=lambda f: hashlib.sha1(f.name.encode()).hexdigest()
+        )
         if not files:
             raise InvalidInputError(f"folder dataset: class folder {d} holds no audio ({', '.join(AUDIO_EXTENSIONS)})")
         for i, f in enumerate(files):

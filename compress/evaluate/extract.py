@@ -6,6 +6,7 @@ its numeric path -- float or int8 -- and the framing; it names the cache folder)
 written to ``<cache>/<key>/<clip id>.npz`` atomically, so an interrupted extraction resumes
 where it stopped and a finished one costs nothing the second time.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,6 @@ from tqdm import tqdm
 
 from edgel3_mote.atomic import atomic_file
 from edgel3_mote.compress.audio import read_audio
-from edgel3_mote.errors import InvalidInputError
 
 from .datasets import Clip
 
@@ -67,8 +67,13 @@ def extract_embeddings(
             out[clip.clip_id] = cached
         else:
             todo.append(clip)
-    bar = tqdm(total=len(clips), initial=len(clips) - len(todo), desc=f"embeddings [{embedder.key}]",
-               unit="clip", disable=not progress)
+    bar = tqdm(
+        total=len(clips),
+        initial=len(clips) - len(todo),
+        desc=f"embeddings [{embedder.key}]",
+        unit="clip",
+        disable=not progress,
+    )
     with ThreadPoolExecutor(max_workers=max(1, prefetch)) as pool:
         futures = [pool.submit(reader, c.path) for c in todo[:prefetch]]
         for i, clip in enumerate(todo):

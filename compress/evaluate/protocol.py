@@ -8,6 +8,7 @@ best weights restored) predicts frame probabilities, and a clip's prediction is 
 of its frames' mean probability. Optionally a small grid (learning rate x weight decay) is
 searched per fold on validation accuracy, as the original code offered.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -22,7 +23,7 @@ from .datasets import Clip, Dataset, fold_split
 
 @dataclass(frozen=True)
 class ClassifierConfig:
-    kind: str = "mlp"                       # "mlp" | "svm"
+    kind: str = "mlp"  # "mlp" | "svm"
     hidden: tuple[int, ...] = (512, 128)
     learning_rate: float = 1e-4
     weight_decay: float = 1e-5
@@ -73,18 +74,28 @@ class _Mlp:
             x = keras.layers.Dense(width, activation="relu", kernel_regularizer=reg)(x)
         out = keras.layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg)(x)
         self.model = keras.Model(inp, out)
-        self.model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
-                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        self.model.compile(
+            optimizer=keras.optimizers.Adam(cfg.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         self.cfg = cfg
         self.epochs_run = 0
 
     def fit(self, x, y, xv, yv):
         import tf_keras as keras
 
-        stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.cfg.patience,
-                                             restore_best_weights=True)
-        hist = self.model.fit(x, y, validation_data=(xv, yv), batch_size=self.cfg.batch_size,
-                              epochs=self.cfg.epochs, callbacks=[stop], verbose=0, shuffle=True)
+        stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.cfg.patience, restore_best_weights=True)
+        hist = self.model.fit(
+            x,
+            y,
+            validation_data=(xv, yv),
+            batch_size=self.cfg.batch_size,
+            epochs=self.cfg.epochs,
+            callbacks=[stop],
+            verbose=0,
+            shuffle=True,
+        )
         self.epochs_run = len(hist.history["loss"])
         return self
 
@@ -134,8 +145,9 @@ def clip_predictions(clf, scaler, clips: list[Clip], emb: dict[str, np.ndarray])
     return np.asarray(preds, dtype=np.int64)
 
 
-def run_fold(ds: Dataset, emb: dict[str, np.ndarray], test_fold: int, cfg: ClassifierConfig,
-             grid: list[dict] | None = None) -> FoldResult:
+def run_fold(
+    ds: Dataset, emb: dict[str, np.ndarray], test_fold: int, cfg: ClassifierConfig, grid: list[dict] | None = None
+) -> FoldResult:
     from sklearn.preprocessing import StandardScaler
 
     val_fold, train_folds = fold_split(ds.folds, test_fold)
@@ -158,14 +170,25 @@ def run_fold(ds: Dataset, emb: dict[str, np.ndarray], test_fold: int, cfg: Class
     val_acc, clf, chosen = best
     y_true = np.array([c.label for c in te])
     y_pred = clip_predictions(clf, scaler, te, emb)
-    return FoldResult(test_fold, val_fold, train_folds, float(np.mean(y_true == y_pred)), val_acc, chosen,
-                      [c.clip_id for c in te], y_true.tolist(), y_pred.tolist())
+    return FoldResult(
+        test_fold,
+        val_fold,
+        train_folds,
+        float(np.mean(y_true == y_pred)),
+        val_acc,
+        chosen,
+        [c.clip_id for c in te],
+        y_true.tolist(),
+        y_pred.tolist(),
+    )
 
 
 def default_grid() -> list[dict]:
     """The original's small search: learning rate x weight decay."""
-    return [{"learning_rate": lr, "weight_decay": wd}
-            for lr, wd in itertools.product((1e-5, 1e-4, 1e-3), (1e-5, 1e-4, 1e-3))]
+    return [
+        {"learning_rate": lr, "weight_decay": wd}
+        for lr, wd in itertools.product((1e-5, 1e-4, 1e-3), (1e-5, 1e-4, 1e-3))
+    ]
 
 
 def summarize(ds: Dataset, folds: list[FoldResult]) -> dict:
@@ -191,9 +214,14 @@ def summarize(ds: Dataset, folds: list[FoldResult]) -> dict:
     }
 
 
-def cross_validate(ds: Dataset, emb: dict[str, np.ndarray], cfg: ClassifierConfig,
-                   test_folds: list[int] | None = None, grid: list[dict] | None = None,
-                   progress: bool = True) -> dict:
+def cross_validate(
+    ds: Dataset,
+    emb: dict[str, np.ndarray],
+    cfg: ClassifierConfig,
+    test_folds: list[int] | None = None,
+    grid: list[dict] | None = None,
+    progress: bool = True,
+) -> dict:
     from tqdm import tqdm
 
     test_folds = test_folds or ds.folds
@@ -205,6 +233,7 @@ def cross_validate(ds: Dataset, emb: dict[str, np.ndarray], cfg: ClassifierConfi
 
 
 # --- the deployable classifier (the head that runs on the mote) ----------------------------
+
 
 def fold_scaler(model, mean: np.ndarray, scale: np.ndarray):
     """A copy of ``model`` whose first Dense takes the raw embedding: the scaler folded in.
@@ -224,13 +253,15 @@ def fold_scaler(model, mean: np.ndarray, scale: np.ndarray):
     kernel, bias = (w.astype(np.float64) for w in dense[0].get_weights())
     if kernel.shape[0] != mean.shape[0]:
         raise InvalidInputError(f"scaler has {mean.shape[0]} features but the classifier takes {kernel.shape[0]}")
-    dense[0].set_weights([(kernel / scale[:, None]).astype(np.float32),
-                          (bias - (mean / scale) @ kernel).astype(np.float32)])
+    dense[0].set_weights(
+        [(kernel / scale[:, None]).astype(np.float32), (bias - (mean / scale) @ kernel).astype(np.float32)]
+    )
     return folded
 
 
-def train_deploy_classifier(ds: Dataset, emb: dict[str, np.ndarray], cfg: ClassifierConfig,
-                            val_fold: int | None = None):
+def train_deploy_classifier(
+    ds: Dataset, emb: dict[str, np.ndarray], cfg: ClassifierConfig, val_fold: int | None = None
+):
     """Train the MLP for deployment: every fold trains except ``val_fold`` (early stopping).
 
     ``val_fold`` defaults to the last fold. Returns ``(model, classes)``: a tf_keras model
@@ -293,26 +324,40 @@ def check_saved_classifier(head_h5) -> list[str]:
 
     path, sidecar = Path(head_h5), classes_path(head_h5)
     if not path.is_file():
-        raise InvalidInputError(f"classifier {path} does not exist: save one with edgel3-mote evaluate "
-                                f"--save-classifier")
+        raise InvalidInputError(
+            f"classifier {path} does not exist: save one with edgel3-mote evaluate --save-classifier"
+        )
     if not sidecar.is_file():
-        raise InvalidInputError(f"classifier {path} has no class list {sidecar}: save it with edgel3-mote evaluate "
-                                f"--save-classifier")
+        raise InvalidInputError(
+            f"classifier {path} has no class list {sidecar}: save it with edgel3-mote evaluate --save-classifier"
+        )
     try:
         with h5py.File(path, "r") as f:
             if "model_config" not in f.attrs:
-                raise InvalidInputError(f"classifier {path} is an HDF5 file but not a saved Keras model: give the "
-                                        f".h5 written by edgel3-mote evaluate --save-classifier")
+                raise InvalidInputError(
+                    f"classifier {path} is an HDF5 file but not a saved Keras model: give the "
+                    f".h5 written by edgel3-mote evaluate --save-classifier"
+                )
     except OSError as exc:
-        raise InvalidInputError(f"classifier {path} is not a readable .h5 ({exc}): it is truncated or corrupt; "
-                                f"save it again with edgel3-mote evaluate --save-classifier") from None
+        raise InvalidInputError(
+            f"classifier {path} is not a readable .h5 ({exc}): it is truncated or corrupt; "
+            f"save it again with edgel3-mote evaluate --save-classifier"
+        ) from None
     try:
         classes = json.loads(sidecar.read_text())["classes"]
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
-        raise InvalidInputError(f"class list {sidecar} is malformed ({type(exc).__name__}: {exc}): it must be JSON "
-                                f'like {{"classes": ["dog", "cat"]}}; save the classifier again') from None
-    if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) and c for c in classes)
-            and len(set(classes)) == len(classes)):
-        raise InvalidInputError(f"class list {sidecar} must hold 2 or more distinct non-empty class names under "
-                                f'"classes", got {classes!r:.120}')
+        raise InvalidInputError(
+            f"class list {sidecar} is malformed ({type(exc).__name__}: {exc}): it must be JSON "
+            f'like {{"classes": ["dog", "cat"]}}; save the classifier again'
+        ) from None
+    if not (
+        isinstance(classes, list)
+        and len(classes) >= 2
+        and all(isinstance(c, str) and c for c in classes)
+        and len(set(classes)) == len(classes)
+    ):
+        raise InvalidInputError(
+            f"class list {sidecar} must hold 2 or more distinct non-empty class names under "
+            f'"classes", got {classes!r:.120}'
+        )
     return classes

@@ -1,6 +1,7 @@
 """Evaluation reports: JSON (everything), Markdown (what people read), PNG (confusion matrix),
 and for several evaluations a comparison table and accuracy-vs-size plot (the paper's Fig. 5
 for the user's own models)."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,10 @@ def _markdown(summary: dict) -> str:
         "|---:|---:|---:|---:|---|",
     ]
     for f in summary["folds"]:
-        lines.append(f"| {f['test_fold']} | {f['val_fold']} | {100 * f['accuracy']:.2f} % | "
-                     f"{100 * f['val_accuracy']:.2f} % | {f['chosen']} |")
+        lines.append(
+            f"| {f['test_fold']} | {f['val_fold']} | {100 * f['accuracy']:.2f} % | "
+            f"{100 * f['val_accuracy']:.2f} % | {f['chosen']} |"
+        )
     lines += ["", "| class | accuracy |", "|---|---:|"]
     for name, acc in summary["per_class_accuracy"].items():
         lines.append(f"| {name} | {'—' if acc is None else f'{100 * acc:.1f} %'} |")
@@ -54,18 +57,30 @@ def _confusion_png(summary: dict, path: Path) -> None:
         for i in range(n):
             for j in range(n):
                 if conf[i, j]:
-                    ax.text(j, i, str(conf[i, j]), ha="center", va="center", fontsize=7,
-                            color="white" if conf[i, j] > conf.max() / 2 else "black")
-    ax.set_title(f"{summary['dataset']}: {100 * summary['accuracy_mean']:.1f} % "
-                 f"({summary.get('embedding', {}).get('key', '')})", fontsize=9)
+                    ax.text(
+                        j,
+                        i,
+                        str(conf[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if conf[i, j] > conf.max() / 2 else "black",
+                    )
+    ax.set_title(
+        f"{summary['dataset']}: {100 * summary['accuracy_mean']:.1f} % ({summary.get('embedding', {}).get('key', '')})",
+        fontsize=9,
+    )
     fig.tight_layout()
     save_png(fig, path)
 
 
 def write_report(summary: dict, out_dir: str | Path, stem: str = "evaluation") -> dict[str, Path]:
     out_dir = Path(out_dir)
-    paths = {"json": out_dir / f"{stem}.json", "markdown": out_dir / f"{stem}.md",
-             "confusion_png": out_dir / f"{stem}_confusion.png"}
+    paths = {
+        "json": out_dir / f"{stem}.json",
+        "markdown": out_dir / f"{stem}.md",
+        "confusion_png": out_dir / f"{stem}_confusion.png",
+    }
     atomic_write_text(paths["json"], json.dumps(summary, indent=2))
     atomic_write_text(paths["markdown"], _markdown(summary))
     _confusion_png(summary, paths["confusion_png"])
@@ -83,18 +98,35 @@ def write_comparison(summaries: list[dict], out_dir: str | Path) -> dict[str, Pa
     rows = []
     for s in summaries:
         e = s.get("embedding", {})
-        rows.append({"key": e.get("key"), "model": e.get("model"), "numeric": e.get("numeric"),
-                     "nonzero_weights": e.get("nonzero_weights"), "sparsity": e.get("sparsity"),
-                     "size_bytes": e.get("size_bytes"), "accuracy_mean": s["accuracy_mean"],
-                     "accuracy_std": s["accuracy_std"]})
-    md = ["# Comparison", "", "| embedding | numeric | nonzero weights | sparsity | size (bytes) | accuracy |",
-          "|---|---|---:|---:|---:|---:|"]
+        rows.append(
+            {
+                "key": e.get("key"),
+                "model": e.get("model"),
+                "numeric": e.get("numeric"),
+                "nonzero_weights": e.get("nonzero_weights"),
+                "sparsity": e.get("sparsity"),
+                "size_bytes": e.get("size_bytes"),
+                "accuracy_mean": s["accuracy_mean"],
+                "accuracy_std": s["accuracy_std"],
+            }
+        )
+    md = [
+        "# Comparison",
+        "",
+        "| embedding | numeric | nonzero weights | sparsity | size (bytes) | accuracy |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for r in rows:
         sp = "—" if r["sparsity"] is None else f"{100 * r['sparsity']:.2f} %"
-        md.append(f"| {r['key']} | {r['numeric']} | {r['nonzero_weights']} | {sp} | {r['size_bytes']} | "
-                  f"{100 * r['accuracy_mean']:.2f} % ± {100 * r['accuracy_std']:.2f} |")
-    paths = {"json": out_dir / "comparison.json", "markdown": out_dir / "comparison.md",
-             "png": out_dir / "accuracy_vs_size.png"}
+        md.append(
+            f"| {r['key']} | {r['numeric']} | {r['nonzero_weights']} | {sp} | {r['size_bytes']} | "
+            f"{100 * r['accuracy_mean']:.2f} % ± {100 * r['accuracy_std']:.2f} |"
+        )
+    paths = {
+        "json": out_dir / "comparison.json",
+        "markdown": out_dir / "comparison.md",
+        "png": out_dir / "accuracy_vs_size.png",
+    }
     atomic_write_text(paths["json"], json.dumps(rows, indent=2))
     atomic_write_text(paths["markdown"], "\n".join(md) + "\n")
     fig, ax = plt.subplots(figsize=(6, 4))

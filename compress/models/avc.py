@@ -5,6 +5,7 @@ concat(vision embedding 512, audio embedding 512) -> Dense 128 ReLU -> Dense 2 s
 ``L3_merge_audio_vision_models``. The two sub-networks are nested models named
 ``vision_model`` and ``audio_model``, as in the original checkpoints.
 """
+
 from __future__ import annotations
 
 import tf_keras as keras
@@ -15,9 +16,15 @@ from edgel3_mote.compress.models.vision import build_vision_model
 AVC_MODEL_NAME = "cnn_L3_melspec2"
 
 
-def build_avc_model(vision_model: keras.Model | None = None, audio_model: keras.Model | None = None,
-                    *, hidden_units: int = 128, learning_rate: float = 1e-4,
-                    compile: bool = True, name: str = AVC_MODEL_NAME) -> keras.Model:
+def build_avc_model(
+    vision_model: keras.Model | None = None,
+    audio_model: keras.Model | None = None,
+    *,
+    hidden_units: int = 128,
+    learning_rate: float = 1e-4,
+    compile: bool = True,
+    name: str = AVC_MODEL_NAME,
+) -> keras.Model:
     """Build (and compile) the AVC model; default sub-networks are the original L3 ones.
 
     ``audio_model`` may be any audio network with a 1-D output (a pruned or reduced L3);
@@ -28,12 +35,25 @@ def build_avc_model(vision_model: keras.Model | None = None, audio_model: keras.
     x_i = keras.Input(shape=vision_model.input_shape[1:], dtype="float32", name="input_1")
     x_a = keras.Input(shape=audio_model.input_shape[1:], dtype="float32", name="input_2")
     y = keras.layers.Concatenate(name="concatenate_1")([vision_model(x_i), audio_model(x_a)])
-    y = keras.layers.Dense(hidden_units, activation="relu", kernel_initializer="he_normal",
-                           kernel_regularizer=keras.regularizers.l2(WEIGHT_DECAY), name="dense_1")(y)
-    y = keras.layers.Dense(2, activation="softmax", kernel_initializer="he_normal",
-                           kernel_regularizer=keras.regularizers.l2(WEIGHT_DECAY), name="dense_2")(y)
+    y = keras.layers.Dense(
+        hidden_units,
+        activation="relu",
+        kernel_initializer="he_normal",
+        kernel_regularizer=keras.regularizers.l2(WEIGHT_DECAY),
+        name="dense_1",
+    )(y)
+    y = keras.layers.Dense(
+        2,
+        activation="softmax",
+        kernel_initializer="he_normal",
+        kernel_regularizer=keras.regularizers.l2(WEIGHT_DECAY),
+        name="dense_2",
+    )(y)
     model = keras.Model(inputs=[x_i, x_a], outputs=y, name=name)
     if compile:
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-                      loss="categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+            loss="categorical_crossentropy",
+            metrics=["accuracy"],
+        )
     return model

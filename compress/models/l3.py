@@ -13,6 +13,7 @@ max-pool over the conv-8 map: the whole map (512-d, "short" pooling) or 8x8 wind
 EdgeL3's sparse models pool the *raw* conv-8 output; the AVC training model (and the SEA
 students) put BN + ReLU after conv 8 first (``embedding_bn=True``).
 """
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -38,8 +39,9 @@ def conv_bn_name(i: int) -> str:
     return f"batch_normalization_{i + 2}"
 
 
-def check_variant(include_layers: Sequence[bool] | None,
-                  num_filters: Sequence[int] | None) -> tuple[tuple[bool, ...], tuple[int, ...]]:
+def check_variant(
+    include_layers: Sequence[bool] | None, num_filters: Sequence[int] | None
+) -> tuple[tuple[bool, ...], tuple[int, ...]]:
     """Validate and default the reduced-variant parameters (8 flags, 8 widths)."""
     from edgel3_mote.errors import InvalidInputError
 
@@ -54,13 +56,17 @@ def check_variant(include_layers: Sequence[bool] | None,
     return flags, widths
 
 
-def conv_stack(x, *, include_layers: Sequence[bool] | None = None,
-               num_filters: Sequence[int] | None = None,
-               conv_cls: Callable | None = None,
-               embedding_name: str = AUDIO_EMBEDDING_LAYER,
-               embedding_bn: bool = False,
-               pool_padding: str = "valid",
-               relu_before_bn: Sequence[int] = ()):
+def conv_stack(
+    x,
+    *,
+    include_layers: Sequence[bool] | None = None,
+    num_filters: Sequence[int] | None = None,
+    conv_cls: Callable | None = None,
+    embedding_name: str = AUDIO_EMBEDDING_LAYER,
+    embedding_bn: bool = False,
+    pool_padding: str = "valid",
+    relu_before_bn: Sequence[int] = (),
+):
     """The 4 blocks x 2 convs shared by the audio and vision networks; returns the conv-8 map.
 
     ``include_layers[i]`` False drops conv ``i`` with its BN and ReLU; the pool after a block
@@ -77,22 +83,27 @@ def conv_stack(x, *, include_layers: Sequence[bool] | None = None,
     y = x
     for i in range(NUM_CONVS):
         if flags[i]:
-            y = conv_cls(widths[i], (3, 3), padding="same", name=conv_name(i, embedding_name),
-                         kernel_initializer="he_normal",
-                         kernel_regularizer=keras.regularizers.l2(WEIGHT_DECAY))(y)
+            y = conv_cls(
+                widths[i],
+                (3, 3),
+                padding="same",
+                name=conv_name(i, embedding_name),
+                kernel_initializer="he_normal",
+                kernel_regularizer=keras.regularizers.l2(WEIGHT_DECAY),
+            )(y)
             if i < last or embedding_bn:
                 bn = keras.layers.BatchNormalization(name=conv_bn_name(i))
                 relu = keras.layers.Activation("relu", name=f"activation_{i + 1}")
                 y = bn(relu(y)) if i in relu_before_bn else relu(bn(y))
         block, second = divmod(i, 2)
         if second and block < 3 and flags[i]:
-            y = keras.layers.MaxPooling2D(pool_size=(2, 2), strides=2, padding=pool_padding,
-                                          name=f"max_pooling2d_{block + 1}")(y)
+            y = keras.layers.MaxPooling2D(
+                pool_size=(2, 2), strides=2, padding=pool_padding, name=f"max_pooling2d_{block + 1}"
+            )(y)
     return y
 
 
-def embedding_pool(y, pool_size: tuple[int, int] | None = None, padding: str = "same",
-                   name_index: int = 4):
+def embedding_pool(y, pool_size: tuple[int, int] | None = None, padding: str = "same", name_index: int = 4):
     """Max-pool the conv-8 map and flatten. ``pool_size=None`` pools the whole map (1x1 out).
 
     ``padding`` changes nothing numerically for the sizes used (they divide the map) but is
@@ -100,19 +111,22 @@ def embedding_pool(y, pool_size: tuple[int, int] | None = None, padding: str = "
     """
     if pool_size is None:
         pool_size = tuple(int(d) for d in y.shape[1:3])
-    y = keras.layers.MaxPooling2D(pool_size=pool_size, padding=padding,
-                                  name=f"max_pooling2d_{name_index}")(y)
+    y = keras.layers.MaxPooling2D(pool_size=pool_size, padding=padding, name=f"max_pooling2d_{name_index}")(y)
     return keras.layers.Flatten(name="flatten_1")(y)
 
 
-def build_audio_network(frontend_cfg, *, include_frontend: bool = True,
-                        include_layers: Sequence[bool] | None = None,
-                        num_filters: Sequence[int] | None = None,
-                        conv_cls: Callable | None = None,
-                        embedding_bn: bool = False,
-                        pool_size: tuple[int, int] | None = None,
-                        embedding_pool_padding: str = "same",
-                        name: str = "audio_model") -> keras.Model:
+def build_audio_network(
+    frontend_cfg,
+    *,
+    include_frontend: bool = True,
+    include_layers: Sequence[bool] | None = None,
+    num_filters: Sequence[int] | None = None,
+    conv_cls: Callable | None = None,
+    embedding_bn: bool = False,
+    pool_size: tuple[int, int] | None = None,
+    embedding_pool_padding: str = "same",
+    name: str = "audio_model",
+) -> keras.Model:
     """Any member of the L3 audio family (L3, reduced, masked, SEA) for one front-end config.
 
     ``include_frontend=True``: input ``(1, n_samples)`` audio -> MelSpectrogram -> input BN ->
@@ -127,22 +141,27 @@ def build_audio_network(frontend_cfg, *, include_frontend: bool = True,
         y = MelSpectrogram(frontend_cfg, name=FRONTEND_NAME)(x)
         y = keras.layers.BatchNormalization(name=INPUT_BN_NAME)(y)
     else:
-        x = keras.Input(shape=(frontend_cfg.n_mels, frontend_cfg.n_frames(n_samples), 1),
-                        dtype="float32", name="input_1")
+        x = keras.Input(
+            shape=(frontend_cfg.n_mels, frontend_cfg.n_frames(n_samples), 1), dtype="float32", name="input_1"
+        )
         y = x
-    y = conv_stack(y, include_layers=include_layers, num_filters=num_filters, conv_cls=conv_cls,
-                   embedding_bn=embedding_bn)
+    y = conv_stack(
+        y, include_layers=include_layers, num_filters=num_filters, conv_cls=conv_cls, embedding_bn=embedding_bn
+    )
     y = embedding_pool(y, pool_size, embedding_pool_padding)
     return keras.Model(inputs=x, outputs=y, name=name)
 
 
-def build_l3_audio_model(*, include_frontend: bool = True,
-                         include_layers: Sequence[bool] | None = None,
-                         num_filters: Sequence[int] | None = None,
-                         conv_cls: Callable | None = None,
-                         embedding_bn: bool = False,
-                         pool_size: tuple[int, int] | None = None,
-                         name: str = "audio_model") -> keras.Model:
+def build_l3_audio_model(
+    *,
+    include_frontend: bool = True,
+    include_layers: Sequence[bool] | None = None,
+    num_filters: Sequence[int] | None = None,
+    conv_cls: Callable | None = None,
+    embedding_bn: bool = False,
+    pool_size: tuple[int, int] | None = None,
+    name: str = "audio_model",
+) -> keras.Model:
     """``cnn_L3_melspec2`` at 48 kHz (256x199 log-mel). ``pool_size=(8, 8)`` gives 6144-d.
 
     ``embedding_bn=False`` (default) is EdgeL3's embedding model (raw conv 8 pooled);
@@ -150,12 +169,18 @@ def build_l3_audio_model(*, include_frontend: bool = True,
     """
     from edgel3_mote.compress.frontend import L3_FRONTEND
 
-    return build_audio_network(L3_FRONTEND, include_frontend=include_frontend,
-                               include_layers=include_layers, num_filters=num_filters,
-                               conv_cls=conv_cls, embedding_bn=embedding_bn,
-                               pool_size=pool_size, name=name,
-                               # edgel3's sparse models pool 'same'; l3embedding's AVC 'valid'
-                               embedding_pool_padding="valid" if embedding_bn else "same")
+    return build_audio_network(
+        L3_FRONTEND,
+        include_frontend=include_frontend,
+        include_layers=include_layers,
+        num_filters=num_filters,
+        conv_cls=conv_cls,
+        embedding_bn=embedding_bn,
+        pool_size=pool_size,
+        name=name,
+        # edgel3's sparse models pool 'same'; l3embedding's AVC 'valid'
+        embedding_pool_padding="valid" if embedding_bn else "same",
+    )
 
 
 def find_input_bn(model: keras.Model):
@@ -181,8 +206,10 @@ def split_frontend(model: keras.Model, name: str | None = None):
     if bn is None or bn not in layers:
         from edgel3_mote.errors import InvalidInputError
 
-        raise InvalidInputError(f"model {model.name!r} has no input BatchNormalization "
-                                f"{INPUT_BN_NAME!r}: pass a full audio model (include_frontend=True)")
+        raise InvalidInputError(
+            f"model {model.name!r} has no input BatchNormalization "
+            f"{INPUT_BN_NAME!r}: pass a full audio model (include_frontend=True)"
+        )
     start = layers.index(bn) + 1
     frontend_layer = layers[start - 2] if start >= 2 else None
     x = keras.Input(shape=tuple(bn.output.shape[1:]), dtype="float32", name="input_1")

@@ -6,6 +6,7 @@ seeded random weights (BN statistics included, so no BN is an identity) and mark
 the *backbone*: the same layers (same names, same variables) from conv 1 on, fed with the
 spectrogram after the input BatchNormalization; ``input_affine`` still answers for it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,8 +19,7 @@ from edgel3_mote.errors import EdgeL3MoteError, InvalidInputError
 
 # EdgeL3 paper Table II per-layer pruning plans (overall sparsity, %); applied by
 # edgel3_mote.compress.pruning.presets.apply_plan.
-PRUNING_PLANS = ("53.49", "63.48", "72.29", "73.55", "80.87", "87.08", "90.51", "95.45",
-                 "97.00", "98.00", "99.00")
+PRUNING_PLANS = ("53.49", "63.48", "72.29", "73.55", "80.87", "87.08", "90.51", "95.45", "97.00", "98.00", "99.00")
 BASE_NAMES = ("l3-melspec2", "l3-melspec2-6144", "l3-avc", "sea-512", "sea-256", "sea-128", "sea-64")
 MODEL_NAMES = BASE_NAMES + tuple(f"edgel3-{plan}" for plan in PRUNING_PLANS)
 
@@ -27,11 +27,11 @@ MODEL_NAMES = BASE_NAMES + tuple(f"edgel3-{plan}" for plan in PRUNING_PLANS)
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     name: str
-    family: str                 # 'l3' | 'sea' | 'avc' | 'edgel3' (pruned L3)
-    frontend: Any               # FrontendConfig
-    window_samples: int         # samples per embedding window at frontend.sr (1 s)
-    embedding_dim: int          # for 'avc': the audio sub-network's embedding
-    input_bn: bool              # a 1-channel BN follows the spectrogram (see input_affine)
+    family: str  # 'l3' | 'sea' | 'avc' | 'edgel3' (pruned L3)
+    frontend: Any  # FrontendConfig
+    window_samples: int  # samples per embedding window at frontend.sr (1 s)
+    embedding_dim: int  # for 'avc': the audio sub-network's embedding
+    input_bn: bool  # a 1-channel BN follows the spectrogram (see input_affine)
     description: str
 
 
@@ -49,22 +49,49 @@ def get_spec(name: str) -> ModelSpec:
         raise InvalidInputError(f"unknown model {name!r}: choose one of {', '.join(MODEL_NAMES)}")
     if name.startswith("sea-"):
         dim = int(name.split("-")[1])
-        return ModelSpec(name, "sea", SEA_FRONTEND, SEA_FRONTEND.sr, dim, True,
-                         f"EdgeL3 SEA student, 8 kHz 64x50 log-mel, filters {list(_widths(name))}, "
-                         f"{dim}-d embedding")
+        return ModelSpec(
+            name,
+            "sea",
+            SEA_FRONTEND,
+            SEA_FRONTEND.sr,
+            dim,
+            True,
+            f"EdgeL3 SEA student, 8 kHz 64x50 log-mel, filters {list(_widths(name))}, {dim}-d embedding",
+        )
     if name == "l3-avc":
-        return ModelSpec(name, "avc", L3_FRONTEND, L3_FRONTEND.sr, 512, True,
-                         "L3-Net audio-visual correspondence model (224x224x3 frame + 1 s audio -> "
-                         "2-way softmax); training/fine-tuning only, not an embedding model")
+        return ModelSpec(
+            name,
+            "avc",
+            L3_FRONTEND,
+            L3_FRONTEND.sr,
+            512,
+            True,
+            "L3-Net audio-visual correspondence model (224x224x3 frame + 1 s audio -> "
+            "2-way softmax); training/fine-tuning only, not an embedding model",
+        )
     if name.startswith("edgel3-"):
         from edgel3_mote.compress.pruning.presets import preset_source
 
         plan = name.split("-", 1)[1]
-        return ModelSpec(name, "edgel3", L3_FRONTEND, L3_FRONTEND.sr, 512, True,
-                         f"L3 audio (l3-melspec2), plan {plan} % pruned ({preset_source(plan)})")
+        return ModelSpec(
+            name,
+            "edgel3",
+            L3_FRONTEND,
+            L3_FRONTEND.sr,
+            512,
+            True,
+            f"L3 audio (l3-melspec2), plan {plan} % pruned ({preset_source(plan)})",
+        )
     dim = 6144 if name.endswith("6144") else 512
-    return ModelSpec(name, "l3", L3_FRONTEND, L3_FRONTEND.sr, dim, True,
-                     f"L3-Net audio cnn_L3_melspec2, 48 kHz 256x199 log-mel, {dim}-d embedding")
+    return ModelSpec(
+        name,
+        "l3",
+        L3_FRONTEND,
+        L3_FRONTEND.sr,
+        dim,
+        True,
+        f"L3-Net audio cnn_L3_melspec2, 48 kHz 256x199 log-mel, {dim}-d embedding",
+    )
 
 
 def network_param_count(name: str) -> int:
@@ -76,7 +103,7 @@ def network_param_count(name: str) -> int:
     widths = _widths(name)
 
     def audio_or_vision(in_channels: int, bn_after_last: bool) -> int:
-        total, prev = 4 * in_channels, in_channels          # input BN
+        total, prev = 4 * in_channels, in_channels  # input BN
         for i, width in enumerate(widths):
             total += 9 * prev * width + width
             if i < 7 or bn_after_last:
@@ -155,9 +182,11 @@ def _apply_pruning_plan(model, plan: str):
         presets = importlib.import_module("edgel3_mote.compress.pruning.presets")
         apply_plan = presets.apply_plan
     except (ImportError, AttributeError):
-        raise EdgeL3MoteError(f"pruned preset edgel3-{plan} needs "
-                              f"edgel3_mote.compress.pruning.presets.apply_plan, which is not "
-                              f"installed: use l3-melspec2 or update the package") from None
+        raise EdgeL3MoteError(
+            f"pruned preset edgel3-{plan} needs "
+            f"edgel3_mote.compress.pruning.presets.apply_plan, which is not "
+            f"installed: use l3-melspec2 or update the package"
+        ) from None
     result = apply_plan(model, plan)
     return result if result is not None else model
 
@@ -172,8 +201,7 @@ def build_model(name: str, weights=None, seed: int = 0, include_frontend: bool =
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InvalidInputError(f"seed must be an integer, got {seed!r}")
     if not include_frontend and spec.family == "avc":
-        raise InvalidInputError("l3-avc has no backbone (it takes an image and audio): "
-                                "use include_frontend=True")
+        raise InvalidInputError("l3-avc has no backbone (it takes an image and audio): use include_frontend=True")
     model = _build_full(spec)
     report = None
     if weights is None:
@@ -212,12 +240,15 @@ def input_affine(model) -> tuple[float, float]:
         stored = getattr(model, "edgel3_input_affine", None)
         if stored is not None:
             return float(stored[0]), float(stored[1])
-        raise InvalidInputError(f"model {model.name!r} has no input BatchNormalization: pass the "
-                                f"full model (include_frontend=True) or a backbone from build_model")
+        raise InvalidInputError(
+            f"model {model.name!r} has no input BatchNormalization: pass the "
+            f"full model (include_frontend=True) or a backbone from build_model"
+        )
     gamma, beta, mean, var = (np.asarray(w, np.float32).reshape(-1) for w in bn.get_weights())
     if gamma.size != 1:
-        raise InvalidInputError(f"input BN of {model.name!r} has {gamma.size} channels, not 1: "
-                                f"input_affine is for audio models")
+        raise InvalidInputError(
+            f"input BN of {model.name!r} has {gamma.size} channels, not 1: input_affine is for audio models"
+        )
     scale = gamma / np.sqrt(var + np.float32(bn.epsilon))
     offset = beta - mean * scale
     return float(scale[0]), float(offset[0])

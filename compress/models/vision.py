@@ -5,6 +5,7 @@
 ``vision_embedding_layer`` -> BN -> ReLU -> max-pool 28x28 -> 512. One quirk is kept on
 purpose so original checkpoints reproduce: block 1's second conv applies ReLU *before* its BN.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -17,12 +18,19 @@ IMAGE_SHAPE = (224, 224, 3)
 VISION_EMBEDDING_LAYER = "vision_embedding_layer"
 
 
-def build_vision_model(*, num_filters: Sequence[int] | None = None,
-                       conv_cls: Callable | None = None, name: str = "vision_model") -> keras.Model:
+def build_vision_model(
+    *, num_filters: Sequence[int] | None = None, conv_cls: Callable | None = None, name: str = "vision_model"
+) -> keras.Model:
     x = keras.Input(shape=IMAGE_SHAPE, dtype="float32", name="input_1")
     y = keras.layers.BatchNormalization(name=INPUT_BN_NAME)(x)
-    y = conv_stack(y, num_filters=num_filters, conv_cls=conv_cls,
-                   embedding_name=VISION_EMBEDDING_LAYER, embedding_bn=True,
-                   pool_padding="same", relu_before_bn=(1,))
+    y = conv_stack(
+        y,
+        num_filters=num_filters,
+        conv_cls=conv_cls,
+        embedding_name=VISION_EMBEDDING_LAYER,
+        embedding_bn=True,
+        pool_padding="same",
+        relu_before_bn=(1,),
+    )
     y = embedding_pool(y, (28, 28), "same")
     return keras.Model(inputs=x, outputs=y, name=name)

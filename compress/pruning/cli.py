@@ -1,4 +1,5 @@
 """``edgel3-mote prune`` and ``edgel3-mote sensitivity`` (TensorFlow imported in the handlers)."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,10 @@ def _check_start(args, command: str, files: tuple[str, ...]) -> None:
 
     check_output_dir(args.output, command, files, ("config.json", {"command": command}))
     if args.weights is not None and not args.weights.is_file():
-        raise InvalidInputError(f"weights file {args.weights} does not exist: give a trained .h5 / .h5.gz, or "
-                                f"leave --weights out for seeded random weights")
+        raise InvalidInputError(
+            f"weights file {args.weights} does not exist: give a trained .h5 / .h5.gz, or "
+            f"leave --weights out for seeded random weights"
+        )
     for clip in args.clips or ():
         if not clip.exists():
             raise InvalidInputError(f"--clips {clip} does not exist: give audio files or folders of them")
@@ -28,31 +31,50 @@ def _check_start(args, command: str, files: tuple[str, ...]) -> None:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "prune", help="layer-wise magnitude pruning of an audio model (EdgeL3 presets)",
+        "prune",
+        help="layer-wise magnitude pruning of an audio model (EdgeL3 presets)",
         description="Prune the 8 conv layers of an L3/SEA audio model to per-layer sparsities: "
-                    "one-shot magnitude pruning, or gradual TF-MOT pruning while distilling from "
-                    "the unpruned model on audio clips. Writes OUT/config.json, OUT/model.h5 "
-                    "(or .keras) and OUT/summary.json (per-layer sparsity).",
-        epilog="example: edgel3-mote prune --model l3-melspec2 --plan 95.45 --seed 0 -o runs/p95")
+        "one-shot magnitude pruning, or gradual TF-MOT pruning while distilling from "
+        "the unpruned model on audio clips. Writes OUT/config.json, OUT/model.h5 "
+        "(or .keras) and OUT/summary.json (per-layer sparsity).",
+        epilog="example: edgel3-mote prune --model l3-melspec2 --plan 95.45 --seed 0 -o runs/p95",
+    )
     p.add_argument("--model", default="l3-melspec2", help="registry model name (default l3-melspec2)")
-    p.add_argument("--weights", type=Path, help="original weight file (h5 / .h5.gz); "
-                   "default: seeded random weights")
+    p.add_argument("--weights", type=Path, help="original weight file (h5 / .h5.gz); default: seeded random weights")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
-    p.add_argument("--plan", nargs="+",
-                   help="preset name (53.49 ... 99.00, edgel3 = 95.45) or 8 per-layer percentages")
-    p.add_argument("--filters", nargs=8, type=int, metavar="W",
-                   help="filter-wise pruning first: keep this many largest-L1 filters per conv "
-                        "(a smaller dense reduced model)")
-    p.add_argument("--last-conv", type=int, choices=range(1, 8), metavar="K",
-                   help="depth reduction first: take the embedding from conv K (5, 6, 7 ...)")
-    p.add_argument("--masked", action="store_true",
-                   help="write a MaskedConv2D model (the zero pattern is kept when retraining)")
-    p.add_argument("--mode", choices=("one-shot", "gradual"), default="one-shot",
-                   help="one-shot magnitude pruning (default) or TF-MOT gradual pruning")
-    p.add_argument("--schedule", choices=("polynomial", "constant"), default="polynomial",
-                   help="gradual: TF-MOT PolynomialDecay (default) or ConstantSparsity")
-    p.add_argument("--clips", nargs="+", type=Path,
-                   help="gradual: audio files/folders to distil from the unpruned model on")
+    p.add_argument("--plan", nargs="+", help="preset name (53.49 ... 99.00, edgel3 = 95.45) or 8 per-layer percentages")
+    p.add_argument(
+        "--filters",
+        nargs=8,
+        type=int,
+        metavar="W",
+        help="filter-wise pruning first: keep this many largest-L1 filters per conv (a smaller dense reduced model)",
+    )
+    p.add_argument(
+        "--last-conv",
+        type=int,
+        choices=range(1, 8),
+        metavar="K",
+        help="depth reduction first: take the embedding from conv K (5, 6, 7 ...)",
+    )
+    p.add_argument(
+        "--masked", action="store_true", help="write a MaskedConv2D model (the zero pattern is kept when retraining)"
+    )
+    p.add_argument(
+        "--mode",
+        choices=("one-shot", "gradual"),
+        default="one-shot",
+        help="one-shot magnitude pruning (default) or TF-MOT gradual pruning",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=("polynomial", "constant"),
+        default="polynomial",
+        help="gradual: TF-MOT PolynomialDecay (default) or ConstantSparsity",
+    )
+    p.add_argument(
+        "--clips", nargs="+", type=Path, help="gradual: audio files/folders to distil from the unpruned model on"
+    )
     p.add_argument("--epochs", type=positive_int, default=4, help="gradual: training epochs (default 4)")
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--hop-size", type=positive_float, default=0.25, help="gradual: window hop in s")
@@ -61,18 +83,24 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_prune)
 
     s = subparsers.add_parser(
-        "sensitivity", help="per-layer pruning sensitivity sweep (the paper's Fig. 2)",
+        "sensitivity",
+        help="per-layer pruning sensitivity sweep (the paper's Fig. 2)",
         description="Prune one conv layer at a time over a sweep of sparsities and record the "
-                    "embedding cosine similarity to the unpruned model on the given clips. "
-                    "Writes OUT/sensitivity.csv, OUT/sensitivity.png, OUT/config.json, "
-                    "OUT/summary.json.")
+        "embedding cosine similarity to the unpruned model on the given clips. "
+        "Writes OUT/sensitivity.csv, OUT/sensitivity.png, OUT/config.json, "
+        "OUT/summary.json.",
+    )
     s.add_argument("--model", default="sea-64", help="registry model name (default sea-64)")
     s.add_argument("--weights", type=Path, help="weight file; default seeded random weights")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--clips", nargs="+", type=Path, required=True, help="audio files or folders")
-    s.add_argument("--sparsities", nargs="+", type=float,
-                   default=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98],
-                   help="sweep in percent (default 0 10 ... 90 95 98)")
+    s.add_argument(
+        "--sparsities",
+        nargs="+",
+        type=float,
+        default=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98],
+        help="sweep in percent (default 0 10 ... 90 95 98)",
+    )
     s.add_argument("--hop-size", type=positive_float, default=0.5, help="window hop in s (default 0.5)")
     s.add_argument("--max-windows", type=positive_int, default=64, help="windows used, at most (default 64)")
     s.add_argument("-o", "--output", type=Path, required=True, help="run directory to write")
@@ -103,11 +131,12 @@ def run_prune(args: argparse.Namespace) -> int:
     if args.mode == "gradual" and not args.plan:
         raise InvalidInputError("gradual pruning needs --plan (per-layer target sparsities)")
     if args.mode == "gradual" and (args.filters or args.last_conv):
-        raise InvalidInputError("gradual pruning works on the full architecture: run --filters/"
-                                "--last-conv one-shot, then distil the reduced model")
+        raise InvalidInputError(
+            "gradual pruning works on the full architecture: run --filters/"
+            "--last-conv one-shot, then distil the reduced model"
+        )
     if args.mode == "gradual" and not args.clips:
-        raise InvalidInputError("gradual pruning trains on audio: give --clips FILES_OR_DIRS "
-                                "(or use --mode one-shot)")
+        raise InvalidInputError("gradual pruning trains on audio: give --clips FILES_OR_DIRS (or use --mode one-shot)")
     # everything the user can get wrong is checked: now TensorFlow
     from edgel3_mote.atomic import atomic_dir
     from edgel3_mote.compress.pruning import layerwise
@@ -126,8 +155,14 @@ def run_prune(args: argparse.Namespace) -> int:
 
         before = model.count_params()
         model, kept = prune_filters(model, args.filters)
-        reduction.update({"filters": list(args.filters), "kept_filters": [k.tolist() for k in kept],
-                          "params_before": before, "params_after": model.count_params()})
+        reduction.update(
+            {
+                "filters": list(args.filters),
+                "kept_filters": [k.tolist() for k in kept],
+                "params_before": before,
+                "params_after": model.count_params(),
+            }
+        )
     history = None
     if plan is None:
         pass
@@ -136,20 +171,35 @@ def run_prune(args: argparse.Namespace) -> int:
     else:
         from edgel3_mote.compress.pruning.gradual import prune_gradually
 
-        model, history = prune_gradually(model, [s / 100 for s in plan], clips=args.clips,
-                                         model_name=args.model, epochs=args.epochs,
-                                         batch_size=args.batch_size, hop_size=args.hop_size,
-                                         schedule=args.schedule, seed=args.seed,
-                                         masked=args.masked)
+        model, history = prune_gradually(
+            model,
+            [s / 100 for s in plan],
+            clips=args.clips,
+            model_name=args.model,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            hop_size=args.hop_size,
+            schedule=args.schedule,
+            seed=args.seed,
+            masked=args.masked,
+        )
     rows = layerwise.layer_sparsity(model)
     with atomic_dir(args.output, "prune", legacy=PRUNE_LEGACY) as tmp:
         rundir.write_json(tmp / "config.json", rundir.args_config(args, "prune"))
         path = rundir.save_model(model, rundir.model_path(tmp, args.format))
         summary = {
-            "model": args.model, "weights": args.weights, "random_weights": args.weights is None,
-            "seed": args.seed, "plan_name": plan_name, "plan": None if plan is None else list(plan),
-            "mode": args.mode, "reduction": reduction or None, "params": model.count_params(),
-            "masked": args.masked, "model_file": path.name, "layers": rows,
+            "model": args.model,
+            "weights": args.weights,
+            "random_weights": args.weights is None,
+            "seed": args.seed,
+            "plan_name": plan_name,
+            "plan": None if plan is None else list(plan),
+            "mode": args.mode,
+            "reduction": reduction or None,
+            "params": model.count_params(),
+            "masked": args.masked,
+            "model_file": path.name,
+            "layers": rows,
             "overall_sparsity": layerwise.total_sparsity(rows),
             "nonzero_weights": sum(r["weights"] - r["zeros"] for r in rows),
             "history": history,
@@ -157,8 +207,10 @@ def run_prune(args: argparse.Namespace) -> int:
         rundir.write_json(tmp / "summary.json", summary)
     for r in rows:
         print(f"  {r['name']:<24} {r['weights']:>9} weights  {r['sparsity']:6.2f} % zero")
-    print(f"overall sparsity {summary['overall_sparsity']:.2f} %, "
-          f"{summary['nonzero_weights']} nonzero kernel weights -> {args.output}/{path.name}")
+    print(
+        f"overall sparsity {summary['overall_sparsity']:.2f} %, "
+        f"{summary['nonzero_weights']} nonzero kernel weights -> {args.output}/{path.name}"
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ with narrower convs, so any member of the family (L3, SEA, masked) works.
 Depth: the embedding is taken from an earlier conv (conv7/6/5), later layers dropped, the
 map max-pooled whole (the L3 builder's ``include_layers``).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -30,8 +31,7 @@ def filters_to_keep(conv, width: int) -> np.ndarray:
     """Indices (ascending) of the ``width`` filters with the largest L1 norms."""
     n = int(conv.filters)
     if not 1 <= width <= n:
-        raise InvalidInputError(f"conv {conv.name!r} has {n} filters: a width must be in 1..{n}, "
-                                f"got {width}")
+        raise InvalidInputError(f"conv {conv.name!r} has {n} filters: a width must be in 1..{n}, got {width}")
     order = np.argsort(-filter_l1_norms(conv), kind="stable")
     return np.sort(order[:width])
 
@@ -42,11 +42,13 @@ def _clone_layer(widths_by_name: dict):
         if layer.name in widths_by_name:
             config["filters"] = widths_by_name[layer.name]
         return layer.__class__.from_config(config)
+
     return clone
 
 
-def prune_filters(model: keras.Model, widths: Sequence[int],
-                  keep: Sequence[np.ndarray] | None = None) -> tuple[keras.Model, list[np.ndarray]]:
+def prune_filters(
+    model: keras.Model, widths: Sequence[int], keep: Sequence[np.ndarray] | None = None
+) -> tuple[keras.Model, list[np.ndarray]]:
     """Reduced copy of ``model`` with ``widths[i]`` filters in conv ``i``.
 
     ``keep`` overrides the L1 choice (per conv, the filter indices to keep). Returns the new
@@ -63,10 +65,10 @@ def prune_filters(model: keras.Model, widths: Sequence[int],
             raise InvalidInputError(f"conv {conv.name!r}: {len(idx)} kept filters, width {widths[i]}")
         keep_by_name[conv.name] = idx
     if any(isinstance(layer, keras.Model) for layer in model.layers):
-        raise InvalidInputError("filter pruning works on a single audio model, not a nested one "
-                                "(give the AVC model's audio sub-network)")
-    reduced = keras.models.clone_model(
-        model, clone_function=_clone_layer({n: len(k) for n, k in keep_by_name.items()}))
+        raise InvalidInputError(
+            "filter pruning works on a single audio model, not a nested one (give the AVC model's audio sub-network)"
+        )
+    reduced = keras.models.clone_model(model, clone_function=_clone_layer({n: len(k) for n, k in keep_by_name.items()}))
     channels = None  # kept channels of the tensor flowing into the next layer (None = all)
     for src, dst in zip(model.layers, reduced.layers):
         weights = src.get_weights()
@@ -113,11 +115,15 @@ def reduce_depth(model: keras.Model, model_name: str, last_conv: int) -> keras.M
         raise InvalidInputError(f"{model.name!r} has {len(convs)} convs: reduce depth on a full model")
     has_frontend = any(l.name == "melspectrogram_1" for l in model.layers)
     reduced = build_audio_network(
-        spec.frontend, include_frontend=has_frontend,
+        spec.frontend,
+        include_frontend=has_frontend,
         include_layers=[i < last_conv for i in range(NUM_CONVS)],
         num_filters=[int(c.filters) for c in convs],
         conv_cls=MaskedConv2D if isinstance(convs[0], MaskedConv2D) else None,
-        embedding_bn=spec.family == "sea", pool_size=None, name=f"{model.name}_conv{last_conv}")
+        embedding_bn=spec.family == "sea",
+        pool_size=None,
+        name=f"{model.name}_conv{last_conv}",
+    )
     source = {layer.name: layer for layer in model.layers}
     for layer in reduced.layers:
         if layer.weights and layer.name in source:

@@ -5,6 +5,7 @@ pruning wraps each conv with TF-MOT's ``prune_low_magnitude`` (``ConstantSparsit
 ``PolynomialDecay`` schedule); train with ``UpdatePruningStep`` in the callbacks, then
 ``strip_pruning`` to get plain layers back (done by :func:`strip`).
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -46,9 +47,11 @@ def conv_slots(model: keras.Model) -> list[tuple[int, keras.layers.Conv2D]]:
         return list(enumerate(convs))
     slots = [(_positional_index(c.name), c) for c in convs]
     if not convs or any(i is None or not 0 <= i < NUM_CONVS for i, _ in slots):
-        raise InvalidInputError(f"model {model.name!r} has {len(convs)} convs "
-                                f"({[c.name for c in convs]}), not the L3 family's 8: "
-                                f"pass an L3/SEA audio model")
+        raise InvalidInputError(
+            f"model {model.name!r} has {len(convs)} convs "
+            f"({[c.name for c in convs]}), not the L3 family's 8: "
+            f"pass an L3/SEA audio model"
+        )
     return slots
 
 
@@ -106,9 +109,16 @@ def layer_sparsity(model: keras.Model) -> list[dict]:
     for i, conv in conv_slots(model):
         kernel = effective_kernel(conv)
         zeros = int(np.count_nonzero(kernel == 0))
-        rows.append({"index": i, "name": conv.name, "shape": list(kernel.shape),
-                     "weights": int(kernel.size), "zeros": zeros,
-                     "sparsity": 100.0 * zeros / kernel.size})
+        rows.append(
+            {
+                "index": i,
+                "name": conv.name,
+                "shape": list(kernel.shape),
+                "weights": int(kernel.size),
+                "zeros": zeros,
+                "sparsity": 100.0 * zeros / kernel.size,
+            }
+        )
     return rows
 
 
@@ -118,18 +128,30 @@ def total_sparsity(rows: list[dict]) -> float:
 
 # --- gradual pruning with TF-MOT -------------------------------------------------------------
 
-def pruning_schedule(final_sparsity: float, *, kind: str = "polynomial", begin_step: int = 0,
-                     end_step: int = 1000, frequency: int = 100, initial_sparsity: float = 0.0):
+
+def pruning_schedule(
+    final_sparsity: float,
+    *,
+    kind: str = "polynomial",
+    begin_step: int = 0,
+    end_step: int = 1000,
+    frequency: int = 100,
+    initial_sparsity: float = 0.0,
+):
     import tensorflow_model_optimization as tfmot
 
     if kind == "constant":
-        return tfmot.sparsity.keras.ConstantSparsity(final_sparsity, begin_step=begin_step,
-                                                     end_step=-1, frequency=frequency)
+        return tfmot.sparsity.keras.ConstantSparsity(
+            final_sparsity, begin_step=begin_step, end_step=-1, frequency=frequency
+        )
     if kind == "polynomial":
-        return tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=initial_sparsity,
-                                                    final_sparsity=final_sparsity,
-                                                    begin_step=begin_step, end_step=end_step,
-                                                    frequency=frequency)
+        return tfmot.sparsity.keras.PolynomialDecay(
+            initial_sparsity=initial_sparsity,
+            final_sparsity=final_sparsity,
+            begin_step=begin_step,
+            end_step=end_step,
+            frequency=frequency,
+        )
     raise InvalidInputError(f"unknown pruning schedule {kind!r}: use 'constant' or 'polynomial'")
 
 
@@ -147,7 +169,8 @@ def wrap_for_gradual_pruning(model: keras.Model, sparsities: Sequence[float], **
     def clone(layer):
         if id(layer) in targets:
             return tfmot.sparsity.keras.prune_low_magnitude(
-                layer, pruning_schedule=pruning_schedule(targets[id(layer)], **schedule_kwargs))
+                layer, pruning_schedule=pruning_schedule(targets[id(layer)], **schedule_kwargs)
+            )
         return layer
 
     return keras.models.clone_model(model, clone_function=clone)

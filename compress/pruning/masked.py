@@ -6,6 +6,7 @@ magnitude threshold at load time. Masked-out weights get a zero gradient; the ke
 zeroed there when the mask is set, so Adam (zero moments -> zero update) and the l2 regulariser
 (gradient 2*l*0) leave them exactly zero and ``layer.kernel`` itself shows the zeros.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -33,8 +34,9 @@ class MaskedConv2D(keras.layers.Conv2D):
 
     def build(self, input_shape):
         super().build(input_shape)
-        self.kernel_mask = self.add_weight(name="kernel_mask", shape=self.kernel.shape,
-                                           initializer="ones", trainable=False, dtype=self.dtype)
+        self.kernel_mask = self.add_weight(
+            name="kernel_mask", shape=self.kernel.shape, initializer="ones", trainable=False, dtype=self.dtype
+        )
 
     def convolution_op(self, inputs, kernel):
         return super().convolution_op(inputs, kernel * tf.cast(self.kernel_mask, kernel.dtype))
@@ -43,8 +45,10 @@ class MaskedConv2D(keras.layers.Conv2D):
         """Fix the sparsity pattern (1 keep, 0 prune) and zero the pruned kernel weights."""
         mask = np.asarray(mask, dtype=np.float32)
         if mask.shape != tuple(self.kernel.shape):
-            raise InvalidInputError(f"mask for {self.name!r} has shape {mask.shape}, the kernel "
-                                    f"is {tuple(self.kernel.shape)}: give one mask per kernel weight")
+            raise InvalidInputError(
+                f"mask for {self.name!r} has shape {mask.shape}, the kernel "
+                f"is {tuple(self.kernel.shape)}: give one mask per kernel weight"
+            )
         if not np.all((mask == 0) | (mask == 1)):
             raise InvalidInputError(f"mask for {self.name!r} must hold only 0 and 1")
         self.kernel_mask.assign(mask)
@@ -87,8 +91,11 @@ def custom_objects() -> dict:
     return objects
 
 
-def set_masks(model: keras.Model, masks: Sequence[np.ndarray | None] | None = None,
-              thresholds: Sequence[float | None] | None = None) -> None:
+def set_masks(
+    model: keras.Model,
+    masks: Sequence[np.ndarray | None] | None = None,
+    thresholds: Sequence[float | None] | None = None,
+) -> None:
     """Set each MaskedConv2D's pattern from 8 masks or 8 thresholds (None = leave dense)."""
     from edgel3_mote.compress.pruning.layerwise import conv_slots
 
@@ -96,8 +103,10 @@ def set_masks(model: keras.Model, masks: Sequence[np.ndarray | None] | None = No
         raise InvalidInputError("give either per-layer masks or per-layer thresholds")
     for i, conv in conv_slots(model):
         if not isinstance(conv, MaskedConv2D):
-            raise InvalidInputError(f"conv {conv.name!r} is a {type(conv).__name__}, not a "
-                                    f"MaskedConv2D: build the model with conv_cls=MaskedConv2D")
+            raise InvalidInputError(
+                f"conv {conv.name!r} is a {type(conv).__name__}, not a "
+                f"MaskedConv2D: build the model with conv_cls=MaskedConv2D"
+            )
         if masks is not None and masks[i] is not None:
             conv.set_mask(masks[i])
         elif thresholds is not None and thresholds[i] is not None:
@@ -117,11 +126,13 @@ def masked_copy(model: keras.Model, builder, *, masks: Sequence[np.ndarray] | No
     for layer in masked.layers:
         src = source.get(layer.name)
         if src is None:
-            raise InvalidInputError(f"layer {layer.name!r} of the masked model is not in "
-                                    f"{model.name!r}: build both with the same architecture")
+            raise InvalidInputError(
+                f"layer {layer.name!r} of the masked model is not in "
+                f"{model.name!r}: build both with the same architecture"
+            )
         if isinstance(layer, MaskedConv2D):
             weights = src.get_weights()
-            layer.set_weights(weights[:len(layer.trainable_weights)] + [np.ones(layer.kernel.shape)])
+            layer.set_weights(weights[: len(layer.trainable_weights)] + [np.ones(layer.kernel.shape)])
         else:
             layer.set_weights(src.get_weights())
     for i, conv in conv_slots(masked):
@@ -163,12 +174,14 @@ def architecture_builder(name: str):
 
         pool = (8, 8) if spec.embedding_dim == 6144 else None
         return lambda conv_cls=None: build_l3_audio_model(conv_cls=conv_cls, pool_size=pool)
-    raise InvalidInputError(f"model {name!r} is not an audio embedding model: masked models "
-                            f"exist for l3-melspec2, edgel3-* and sea-* only")
+    raise InvalidInputError(
+        f"model {name!r} is not an audio embedding model: masked models exist for l3-melspec2, edgel3-* and sea-* only"
+    )
 
 
-def build_masked_model(name: str, weights=None, seed: int = 0, include_frontend: bool = True,
-                       masks: Sequence[np.ndarray] | None = None) -> keras.Model:
+def build_masked_model(
+    name: str, weights=None, seed: int = 0, include_frontend: bool = True, masks: Sequence[np.ndarray] | None = None
+) -> keras.Model:
     """Registry model ``name`` rebuilt with MaskedConv2D convs (masks = its zero pattern)."""
     from edgel3_mote.compress.models.l3 import split_frontend
     from edgel3_mote.compress.models.registry import build_model
@@ -177,8 +190,7 @@ def build_masked_model(name: str, weights=None, seed: int = 0, include_frontend:
     model = masked_copy(plain, architecture_builder(name), masks=masks)
     if not include_frontend:
         model = split_frontend(model)[2]
-    for attr in ("edgel3_model_name", "edgel3_random_weights", "edgel3_seed", "edgel3_weights",
-                 "edgel3_input_affine"):
+    for attr in ("edgel3_model_name", "edgel3_random_weights", "edgel3_seed", "edgel3_weights", "edgel3_input_affine"):
         if hasattr(plain, attr):
             setattr(model, attr, getattr(plain, attr))
     return model
@@ -187,8 +199,7 @@ def build_masked_model(name: str, weights=None, seed: int = 0, include_frontend:
 def _plain_convs_with_zeros(model: keras.Model) -> list:
     from edgel3_mote.compress.pruning.layerwise import conv_layers
 
-    return [c for c in conv_layers(model)
-            if type(c) is keras.layers.Conv2D and np.any(c.kernel.numpy() == 0)]
+    return [c for c in conv_layers(model) if type(c) is keras.layers.Conv2D and np.any(c.kernel.numpy() == 0)]
 
 
 def mask_zero_weights(model: keras.Model) -> tuple[keras.Model, int]:

@@ -5,6 +5,7 @@ Each preset is named after the overall sparsity it gives on the L3 audio model, 
 conv kernels' weight counts (biases are not pruned): e.g. ``95.45`` (EdgeL3) keeps ~213 K of
 the 4.68 M kernel weights. ``overall_sparsity`` computes that figure from any plan.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Sequence
@@ -75,19 +76,22 @@ def resolve_plan(plan: str | Sequence[float] | Iterable[str]) -> tuple[str | Non
             return key, PRESETS[key]
         if "," in plan:
             return resolve_plan(plan.split(","))
-        raise InvalidInputError(f"unknown pruning plan {plan!r}: use a preset "
-                                f"({', '.join(PRESETS)}, edgel3) or 8 per-layer percentages")
+        raise InvalidInputError(
+            f"unknown pruning plan {plan!r}: use a preset ({', '.join(PRESETS)}, edgel3) or 8 per-layer percentages"
+        )
     values = list(plan)
     if len(values) == 1 and isinstance(values[0], str):
         return resolve_plan(values[0])
     try:
         numbers = tuple(float(v) for v in values)
     except (TypeError, ValueError):
-        raise InvalidInputError(f"pruning plan {values!r} is not 8 numbers: give 8 per-layer "
-                                f"percentages, e.g. 0 85 85 85 75 95 98 98") from None
+        raise InvalidInputError(
+            f"pruning plan {values!r} is not 8 numbers: give 8 per-layer percentages, e.g. 0 85 85 85 75 95 98 98"
+        ) from None
     if len(numbers) != NUM_CONVS:
-        raise InvalidInputError(f"a pruning plan needs {NUM_CONVS} per-layer sparsities "
-                                f"(conv1..conv8), got {len(numbers)}: {list(numbers)}")
+        raise InvalidInputError(
+            f"a pruning plan needs {NUM_CONVS} per-layer sparsities (conv1..conv8), got {len(numbers)}: {list(numbers)}"
+        )
     if any(not 0.0 <= s < 100.0 for s in numbers):
         raise InvalidInputError(f"per-layer sparsities are percentages in [0, 100), got {list(numbers)}")
     for name, preset in PRESETS.items():

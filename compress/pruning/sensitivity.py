@@ -5,6 +5,7 @@ the model's embeddings on given windows are compared with the unpruned model's: 
 similarity and MSE. Layers whose curve stays flat can be pruned hard (EdgeL3's plans prune
 conv1 least and the wide late convs most).
 """
+
 from __future__ import annotations
 
 import csv
@@ -13,14 +14,15 @@ from typing import Sequence
 
 import numpy as np
 
+from edgel3_mote.atomic import save_png
 from edgel3_mote.compress.pruning.layerwise import conv_slots, magnitude_mask
 from edgel3_mote.errors import InvalidInputError
-from edgel3_mote.atomic import save_png
 from edgel3_mote.metrics import cosine_similarity
 
 
-def sensitivity_sweep(model, inputs: np.ndarray, sparsities: Sequence[float],
-                      batch_size: int = 64, progress: bool = True) -> list[dict]:
+def sensitivity_sweep(
+    model, inputs: np.ndarray, sparsities: Sequence[float], batch_size: int = 64, progress: bool = True
+) -> list[dict]:
     """Rows ``{layer, index, sparsity (%), cosine_mean, cosine_min, mse}`` for every conv x sparsity.
 
     ``model`` is restored to its original weights afterwards.
@@ -45,9 +47,16 @@ def sensitivity_sweep(model, inputs: np.ndarray, sparsities: Sequence[float],
                 conv.kernel.assign(effective * magnitude_mask(effective, s / 100.0))
                 out = predict(model, inputs, batch_size)
                 cos = cosine_similarity(out, reference)
-                rows.append({"layer": conv.name, "index": index + 1, "sparsity": s,
-                             "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()),
-                             "mse": float(np.mean((out - reference) ** 2))})
+                rows.append(
+                    {
+                        "layer": conv.name,
+                        "index": index + 1,
+                        "sparsity": s,
+                        "cosine_mean": float(cos.mean()),
+                        "cosine_min": float(cos.min()),
+                        "mse": float(np.mean((out - reference) ** 2)),
+                    }
+                )
                 bar.update()
         finally:
             conv.kernel.assign(original)
@@ -83,8 +92,13 @@ def plot_sensitivity(rows: list[dict], path, title: str = "") -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for layer in dict.fromkeys(r["layer"] for r in rows):
         sub = [r for r in rows if r["layer"] == layer]
-        ax.plot([r["sparsity"] for r in sub], [r["cosine_mean"] for r in sub], marker="o",
-                ms=3, label=f"conv{sub[0]['index']} ({layer})")
+        ax.plot(
+            [r["sparsity"] for r in sub],
+            [r["cosine_mean"] for r in sub],
+            marker="o",
+            ms=3,
+            label=f"conv{sub[0]['index']} ({layer})",
+        )
     ax.set_xlabel("sparsity of the one pruned layer (%)")
     ax.set_ylabel("embedding cosine vs unpruned (mean)")
     ax.set_title(title or "per-layer pruning sensitivity")
@@ -114,10 +128,18 @@ def run_sensitivity_command(args) -> int:
         rundir.write_json(tmp / "config.json", rundir.args_config(args, "sensitivity"))
         rundir.atomic_write_text(tmp / "sensitivity.csv", rows_to_csv(rows))
         plot_sensitivity(rows, tmp / "sensitivity.png", f"{args.model}: one layer pruned at a time")
-        rundir.write_json(tmp / "summary.json", {
-            "model": args.model, "weights": args.weights, "random_weights": args.weights is None,
-            "windows": int(len(inputs)), "clips": windows.paths, "rows": rows,
-            "tolerated_sparsity_at_cosine_0.99": tolerated})
+        rundir.write_json(
+            tmp / "summary.json",
+            {
+                "model": args.model,
+                "weights": args.weights,
+                "random_weights": args.weights is None,
+                "windows": int(len(inputs)),
+                "clips": windows.paths,
+                "rows": rows,
+                "tolerated_sparsity_at_cosine_0.99": tolerated,
+            },
+        )
     for layer, s in tolerated.items():
         print(f"  {layer:<24} tolerates {s:5.1f} % (mean cosine >= 0.99)")
     print(f"wrote {args.output}/sensitivity.csv and sensitivity.png")

@@ -1,4 +1,5 @@
 """``edgel3-mote distill | finetune | jobs`` (TensorFlow imported in the handlers only)."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,18 +10,26 @@ MODEL_FILE_SUFFIXES = (".h5", ".keras")
 
 def _add_training_args(p, epochs: int, batch_size: int, lr: float) -> None:
     p.add_argument("--epochs", type=int, default=epochs, help=f"maximum epochs (default {epochs})")
-    p.add_argument("--batch-size", type=int, default=batch_size,
-                   help=f"global batch size, split across replicas (default {batch_size})")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=batch_size,
+        help=f"global batch size, split across replicas (default {batch_size})",
+    )
     p.add_argument("--lr", type=float, default=lr, help=f"Adam learning rate (default {lr})")
     p.add_argument("--patience", type=int, default=10, help="early-stopping patience (default 10)")
-    p.add_argument("--lr-patience", type=int, default=5,
-                   help="ReduceLROnPlateau patience, factor 0.1 (default 5)")
+    p.add_argument("--lr-patience", type=int, default=5, help="ReduceLROnPlateau patience, factor 0.1 (default 5)")
     p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
-    p.add_argument("--strategy", default="auto", choices=("auto", "default", "mirrored", "multiworker"),
-                   help="tf.distribute strategy (auto: multiworker with TF_CONFIG, mirrored on 2+ GPUs)")
+    p.add_argument(
+        "--strategy",
+        default="auto",
+        choices=("auto", "default", "mirrored", "multiworker"),
+        help="tf.distribute strategy (auto: multiworker with TF_CONFIG, mirrored on 2+ GPUs)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and split")
-    p.add_argument("--no-resume", action="store_true",
-                   help="start over even if OUT holds checkpoints of an unfinished run")
+    p.add_argument(
+        "--no-resume", action="store_true", help="start over even if OUT holds checkpoints of an unfinished run"
+    )
     p.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard logs")
     p.add_argument("--format", choices=("h5", "keras"), default="h5", help="final model format")
     p.add_argument("-o", "--output", type=Path, required=True, help="run directory")
@@ -28,52 +37,81 @@ def _add_training_args(p, epochs: int, batch_size: int, lr: float) -> None:
 
 def register(subparsers) -> None:
     d = subparsers.add_parser(
-        "distill", help="knowledge distillation of a teacher's embedding into a student",
+        "distill",
+        help="knowledge distillation of a teacher's embedding into a student",
         description="Train a student (pruned / masked / reduced / SEA model) to reproduce a "
-                    "teacher's embedding (MSE) on 1-s windows of audio clips, or on random augmented 1-s "
-                    "crops of a corpus (--crops-per-epoch; --corpus from tools/make_distill_corpus.py). "
-                    "Writes OUT/config.json, "
-                    "OUT/logs/ (CSV, TensorBoard), OUT/checkpoints/ (resumable), "
-                    "OUT/teacher_targets.npz, OUT/model.h5 and OUT/summary.json.",
+        "teacher's embedding (MSE) on 1-s windows of audio clips, or on random augmented 1-s "
+        "crops of a corpus (--crops-per-epoch; --corpus from tools/make_distill_corpus.py). "
+        "Writes OUT/config.json, "
+        "OUT/logs/ (CSV, TensorBoard), OUT/checkpoints/ (resumable), "
+        "OUT/teacher_targets.npz, OUT/model.h5 and OUT/summary.json.",
         epilog="example: edgel3-mote distill --teacher sea-64 --teacher-weights W.h5.gz "
-               "--student-sparsity 90 --clips ../shared/audio/cc0_animals -o runs/d90")
+        "--student-sparsity 90 --clips ../shared/audio/cc0_animals -o runs/d90",
+    )
     d.add_argument("--teacher", required=True, help="registry model name or a saved model file")
     d.add_argument("--teacher-weights", type=Path, help="original weights for a registry teacher")
     d.add_argument("--student", help="registry name or saved model file (e.g. a prune run's model.h5)")
     d.add_argument("--student-weights", type=Path, help="weights for a registry student")
-    d.add_argument("--student-sparsity", type=float,
-                   help="student = the teacher, masked and one-shot pruned to this %% in every conv")
-    d.add_argument("--student-plan", nargs="+",
-                   help="student = the teacher, masked and pruned with this plan (preset or 8 %%)")
-    d.add_argument("--pruning", choices=("one-shot", "gradual"), default="one-shot",
-                   help="with --student-sparsity/--student-plan: one-shot magnitude pruning, then masked "
-                        "distillation (EdgeL3's plan + fine-tune; default), or gradual TF-MOT PolynomialDecay "
-                        "pruning from 0 to the plan over the first 80 %% of the steps while distilling")
+    d.add_argument(
+        "--student-sparsity",
+        type=float,
+        help="student = the teacher, masked and one-shot pruned to this %% in every conv",
+    )
+    d.add_argument(
+        "--student-plan", nargs="+", help="student = the teacher, masked and pruned with this plan (preset or 8 %%)"
+    )
+    d.add_argument(
+        "--pruning",
+        choices=("one-shot", "gradual"),
+        default="one-shot",
+        help="with --student-sparsity/--student-plan: one-shot magnitude pruning, then masked "
+        "distillation (EdgeL3's plan + fine-tune; default), or gradual TF-MOT PolynomialDecay "
+        "pruning from 0 to the plan over the first 80 %% of the steps while distilling",
+    )
     d.add_argument("--clips", nargs="+", type=Path, help="audio files or folders")
     d.add_argument("--val-clips", nargs="+", type=Path, help="validation clips (default: a split)")
-    d.add_argument("--corpus", type=Path,
-                   help="corpus manifest CSV (tools/make_distill_corpus.py): its train and val splits")
-    d.add_argument("--crops-per-epoch", type=int,
-                   help="train on this many random 1-s crops of the (decoded, cached) training audio per "
-                        "epoch, augmented (gain, mixing, noise), teacher on the fly; validation: --val-crops "
-                        "fixed crops of the validation audio")
+    d.add_argument(
+        "--corpus", type=Path, help="corpus manifest CSV (tools/make_distill_corpus.py): its train and val splits"
+    )
+    d.add_argument(
+        "--crops-per-epoch",
+        type=int,
+        help="train on this many random 1-s crops of the (decoded, cached) training audio per "
+        "epoch, augmented (gain, mixing, noise), teacher on the fly; validation: --val-crops "
+        "fixed crops of the validation audio",
+    )
     d.add_argument("--val-crops", type=int, default=1024, help="validation crops with --crops-per-epoch")
     d.add_argument("--no-augment", action="store_true", help="random crops without augmentation")
-    d.add_argument("--audio-cache", type=Path, default=Path.home() / ".cache" / "edgel3-mote" / "audio",
-                   help="where --crops-per-epoch keeps decoded audio (default ~/.cache/edgel3-mote/audio)")
-    d.add_argument("--val-fraction", type=float, default=0.2,
-                   help="fraction of the clips held out when --val-clips is not given")
+    d.add_argument(
+        "--audio-cache",
+        type=Path,
+        default=Path.home() / ".cache" / "edgel3-mote" / "audio",
+        help="where --crops-per-epoch keeps decoded audio (default ~/.cache/edgel3-mote/audio)",
+    )
+    d.add_argument(
+        "--val-fraction", type=float, default=0.2, help="fraction of the clips held out when --val-clips is not given"
+    )
     d.add_argument("--hop-size", type=float, default=0.1, help="window hop in s (default 0.1)")
     d.add_argument("--max-windows-per-clip", type=int, help="cap on windows per clip")
-    d.add_argument("--reduce", choices=("pca", "umap"),
-                   help="reduce teacher embeddings to the student's size (umap needs umap-learn)")
-    d.add_argument("--on-the-fly", action="store_true",
-                   help="run the teacher in every train step instead of caching its targets")
-    d.add_argument("--regrow", action="store_true",
-                   help="let a --student file's pruned (zero) weights in plain Conv2D layers train "
-                        "again (default: they are masked and stay zero)")
-    d.add_argument("--train-bn", action="store_true",
-                   help="BatchNorm on batch statistics (default: keep the student's BN statistics)")
+    d.add_argument(
+        "--reduce",
+        choices=("pca", "umap"),
+        help="reduce teacher embeddings to the student's size (umap needs umap-learn)",
+    )
+    d.add_argument(
+        "--on-the-fly", action="store_true", help="run the teacher in every train step instead of caching its targets"
+    )
+    d.add_argument(
+        "--regrow",
+        action="store_true",
+        help="let a --student file's pruned (zero) weights in plain Conv2D layers train "
+        "again (default: they are masked and stay zero)",
+    )
+    d.add_argument(
+        "--train-bn",
+        action="store_true",
+        help="BatchNorm on batch statistics (default: keep the student's BN statistics)",
+    )
     _add_training_args(d, epochs=100, batch_size=32, lr=1e-3)
     d.set_defaults(func=run_distill)
 
@@ -112,14 +150,14 @@ def framing_model_name(ref: str, model=None) -> str:
 def _unknown_window(ref, window):
     from edgel3_mote.errors import InvalidInputError
 
-    raise InvalidInputError(f"{ref} takes {window}-sample inputs, not an 8 kHz or 48 kHz "
-                            f"1-s window: give an audio embedding model")
+    raise InvalidInputError(
+        f"{ref} takes {window}-sample inputs, not an 8 kHz or 48 kHz 1-s window: give an audio embedding model"
+    )
 
 
 # What a start writes before its first checkpoint: a folder holding only these is a failed or
 # killed start, which a rerun may take over (the cached teacher targets are kept and reused).
-STARTED_RUN_FILES = frozenset({"config.json", "config.resume.json", "logs", "teacher_targets.npz",
-                               "checkpoints"})
+STARTED_RUN_FILES = frozenset({"config.json", "config.resume.json", "logs", "teacher_targets.npz", "checkpoints"})
 
 
 def is_failed_start(out: Path) -> bool:
@@ -151,8 +189,9 @@ def prepare_run_dir(args, command: str) -> bool:
     out = args.output
     resume = (out / "checkpoints" / "state.json").exists() and not args.no_resume
     if (out / "summary.json").exists() and not args.no_resume:
-        raise InvalidInputError(f"{out} holds a finished run (summary.json): choose another "
-                                f"-o or pass --no-resume to overwrite it")
+        raise InvalidInputError(
+            f"{out} holds a finished run (summary.json): choose another -o or pass --no-resume to overwrite it"
+        )
     if not is_chief():
         return resume
     if out.exists() and not out.is_dir():
@@ -163,8 +202,9 @@ def prepare_run_dir(args, command: str) -> bool:
 
             shutil.rmtree(out)
         elif not is_failed_start(out):
-            raise InvalidInputError(f"{out} exists and is not a resumable run: choose another -o "
-                                    f"or pass --no-resume to overwrite it")
+            raise InvalidInputError(
+                f"{out} exists and is not a resumable run: choose another -o or pass --no-resume to overwrite it"
+            )
     out.mkdir(parents=True, exist_ok=True)
     config = rundir.args_config(args, command)
     if resume:
@@ -184,13 +224,15 @@ def _crop_sources(args, model_name: str, train_files, val_files, pipeline):
     spec = get_spec(model_name)
     sr, window = int(spec.frontend.sr), int(spec.window_samples)
     augmentation = None if args.no_augment else pipeline.Augmentation()
-    train = pipeline.CropSource(pipeline.decode_to_cache(train_files, sr, args.audio_cache), window,
-                                args.crops_per_epoch, augmentation)
+    train = pipeline.CropSource(
+        pipeline.decode_to_cache(train_files, sr, args.audio_cache), window, args.crops_per_epoch, augmentation
+    )
     if not val_files:
-        raise InvalidInputError("--crops-per-epoch needs validation audio from other sources: "
-                                "--val-clips or a --corpus manifest with a val split")
-    val_source = pipeline.CropSource(pipeline.decode_to_cache(val_files, sr, args.audio_cache), window,
-                                     args.val_crops)
+        raise InvalidInputError(
+            "--crops-per-epoch needs validation audio from other sources: "
+            "--val-clips or a --corpus manifest with a val split"
+        )
+    val_source = pipeline.CropSource(pipeline.decode_to_cache(val_files, sr, args.audio_cache), window, args.val_crops)
     frames = val_source.fixed_crops(args.val_crops, args.seed)
     index = np.zeros(len(frames), np.int32)
     return train, pipeline.ClipWindows(frames, index, np.zeros(len(frames)), ["validation crops"])
@@ -201,17 +243,19 @@ def run_distill(args: argparse.Namespace) -> int:
     from edgel3_mote.compress.data import pipeline
     from edgel3_mote.compress.pruning import layerwise, presets
     from edgel3_mote.compress.pruning.masked import build_masked_model, mask_zero_weights
-    from edgel3_mote.compress.retrain import distill as D, rundir
+    from edgel3_mote.compress.retrain import distill as D
+    from edgel3_mote.compress.retrain import rundir
     from edgel3_mote.compress.retrain.distribute import get_strategy, is_chief
     from edgel3_mote.errors import InvalidInputError
 
-    student_sources = [args.student is not None, args.student_sparsity is not None,
-                       args.student_plan is not None]
+    student_sources = [args.student is not None, args.student_sparsity is not None, args.student_plan is not None]
     if sum(student_sources) != 1:
         raise InvalidInputError("give exactly one of --student, --student-sparsity, --student-plan")
     if not args.student and is_model_file(args.teacher):
-        raise InvalidInputError("--student-sparsity/--student-plan rebuild a registry teacher: "
-                                "give --teacher as a registry name (with --teacher-weights)")
+        raise InvalidInputError(
+            "--student-sparsity/--student-plan rebuild a registry teacher: "
+            "give --teacher as a registry name (with --teacher-weights)"
+        )
     plan = None
     if args.student_sparsity is not None:
         plan = [args.student_sparsity] * 8
@@ -219,8 +263,12 @@ def run_distill(args: argparse.Namespace) -> int:
         plan = list(presets.resolve_plan(args.student_plan)[1])
     if plan is not None:
         presets.resolve_plan(plan)  # validate before any work
-    for flag, ref in (("--teacher", args.teacher), ("--student", args.student),
-                      ("--teacher-weights", args.teacher_weights), ("--student-weights", args.student_weights)):
+    for flag, ref in (
+        ("--teacher", args.teacher),
+        ("--student", args.student),
+        ("--teacher-weights", args.teacher_weights),
+        ("--student-weights", args.student_weights),
+    ):
         if ref is not None and (is_model_file(str(ref)) or flag.endswith("weights")) and not Path(ref).is_file():
             raise InvalidInputError(f"{flag} {ref} could not be found: check the path")
 
@@ -232,16 +280,19 @@ def run_distill(args: argparse.Namespace) -> int:
         if plan is not None and args.pruning == "gradual":
             student = load_any_model(args.teacher, args.teacher_weights, args.seed)  # dense, pruned while training
         elif plan is not None:
-            student = build_masked_model(args.teacher, weights=args.teacher_weights and str(args.teacher_weights),
-                                         seed=args.seed)
+            student = build_masked_model(
+                args.teacher, weights=args.teacher_weights and str(args.teacher_weights), seed=args.seed
+            )
             presets.apply_plan(student, plan)
         else:
             student = load_any_model(args.student, args.student_weights, args.seed)
             if not args.regrow:
                 student, n = mask_zero_weights(student)
                 if n:
-                    print(f"{args.student}: {n} plain conv(s) hold pruned (zero) weights: distilling them "
-                          f"masked so the zeros stay zero (--regrow lets them train again)")
+                    print(
+                        f"{args.student}: {n} plain conv(s) hold pruned (zero) weights: distilling them "
+                        f"masked so the zeros stay zero (--regrow lets them train again)"
+                    )
         return student, teacher
 
     # frame with the teacher's front-end (student and teacher share rate and window)
@@ -257,24 +308,35 @@ def run_distill(args: argparse.Namespace) -> int:
     if args.crops_per_epoch:
         train, val = _crop_sources(args, probe_name, train_files, val_files, pipeline)
     elif val_files:
-        train = pipeline.clip_windows(train_files, probe_name, args.hop_size,
-                                      max_windows_per_clip=args.max_windows_per_clip)
-        val = pipeline.clip_windows(val_files, probe_name, args.hop_size,
-                                    max_windows_per_clip=args.max_windows_per_clip)
+        train = pipeline.clip_windows(
+            train_files, probe_name, args.hop_size, max_windows_per_clip=args.max_windows_per_clip
+        )
+        val = pipeline.clip_windows(
+            val_files, probe_name, args.hop_size, max_windows_per_clip=args.max_windows_per_clip
+        )
     else:
-        everything = pipeline.clip_windows(train_files, probe_name, args.hop_size,
-                                           max_windows_per_clip=args.max_windows_per_clip)
+        everything = pipeline.clip_windows(
+            train_files, probe_name, args.hop_size, max_windows_per_clip=args.max_windows_per_clip
+        )
         train_ids, val_ids = pipeline.split_clips(len(everything.paths), args.val_fraction, args.seed)
         train, val = everything.subset(train_ids), everything.subset(val_ids) if val_ids else None
     what = "random crops per epoch" if args.crops_per_epoch else "training windows"
     print(f"{len(train)} {what}, {0 if val is None else len(val)} validation windows")
     resume = prepare_run_dir(args, "distill")  # the inputs are checked: nothing written before this
-    config = D.DistillConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                             checkpoint_every=args.checkpoint_every, patience=args.patience,
-                             lr_patience=args.lr_patience, seed=args.seed, reduce=args.reduce,
-                             on_the_fly=args.on_the_fly or bool(args.crops_per_epoch), train_bn=args.train_bn,
-                             tensorboard=not args.no_tensorboard,
-                             gradual=tuple(v / 100 for v in plan) if plan and args.pruning == "gradual" else None)
+    config = D.DistillConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        checkpoint_every=args.checkpoint_every,
+        patience=args.patience,
+        lr_patience=args.lr_patience,
+        seed=args.seed,
+        reduce=args.reduce,
+        on_the_fly=args.on_the_fly or bool(args.crops_per_epoch),
+        train_bn=args.train_bn,
+        tensorboard=not args.no_tensorboard,
+        gradual=tuple(v / 100 for v in plan) if plan and args.pruning == "gradual" else None,
+    )
     result = D.distill(models, train, args.output, config, val=val, strategy=strategy, resume=resume)
     student = result.pop("student")
     result.pop("teacher")
@@ -282,15 +344,23 @@ def run_distill(args: argparse.Namespace) -> int:
         return 0
     model_file = rundir.save_model(student, rundir.model_path(args.output, args.format))
     rows = layerwise.layer_sparsity(student)
-    result.update({"model_file": model_file.name, "layers": rows,
-                   "overall_sparsity": layerwise.total_sparsity(rows),
-                   "train_clips": sorted(train.cache.paths) if args.crops_per_epoch else
-                   sorted({train.paths[i] for i in set(train.clip_index.tolist())}),
-                   "val_clips": [] if val is None else sorted({val.paths[i] for i in set(val.clip_index.tolist())})})
+    result.update(
+        {
+            "model_file": model_file.name,
+            "layers": rows,
+            "overall_sparsity": layerwise.total_sparsity(rows),
+            "train_clips": sorted(train.cache.paths)
+            if args.crops_per_epoch
+            else sorted({train.paths[i] for i in set(train.clip_index.tolist())}),
+            "val_clips": [] if val is None else sorted({val.paths[i] for i in set(val.clip_index.tolist())}),
+        }
+    )
     rundir.write_json(args.output / "summary.json", result)
     for split in result["after"]:
         b, a = result["before"][split], result["after"][split]
-        print(f"{split:>5}: MSE {b['mse']:.4g} -> {a['mse']:.4g}, teacher/student cosine "
-              f"{b['cosine_mean']:.4f} -> {a['cosine_mean']:.4f} (mean over {a['windows']} windows)")
+        print(
+            f"{split:>5}: MSE {b['mse']:.4g} -> {a['mse']:.4g}, teacher/student cosine "
+            f"{b['cosine_mean']:.4f} -> {a['cosine_mean']:.4f} (mean over {a['windows']} windows)"
+        )
     print(f"student sparsity {result['overall_sparsity']:.2f} %; wrote {args.output}/{model_file.name}")
     return 0

@@ -12,6 +12,7 @@ callbacks' counters and the numpy RNG state; with the epoch-keyed data order of
 :mod:`edgel3_mote.compress.data.pipeline`, a killed run resumes to the same final weights.
 All of it runs inside a ``tf.distribute`` strategy scope (see :mod:`distribute`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,17 +38,17 @@ TARGETS_FILE = "teacher_targets.npz"
 @dataclasses.dataclass
 class DistillConfig:
     epochs: int = 100
-    batch_size: int = 32                 # global batch (split across replicas)
+    batch_size: int = 32  # global batch (split across replicas)
     learning_rate: float = 1e-3
-    checkpoint_every: int = 1            # epochs
-    patience: int = 10                   # EarlyStopping
-    lr_patience: int = 5                 # ReduceLROnPlateau
+    checkpoint_every: int = 1  # epochs
+    patience: int = 10  # EarlyStopping
+    lr_patience: int = 5  # ReduceLROnPlateau
     lr_factor: float = 0.1
     seed: int = 0
-    reduce: str | None = None            # None | 'pca' | 'umap'
-    on_the_fly: bool = False             # teacher inside the train step instead of a cache
-    train_bn: bool = False               # BN on batch statistics (from-scratch students)
-    precompute_frontend: bool = True     # train the student's backbone on cached spectrograms
+    reduce: str | None = None  # None | 'pca' | 'umap'
+    on_the_fly: bool = False  # teacher inside the train step instead of a cache
+    train_bn: bool = False  # BN on batch statistics (from-scratch students)
+    precompute_frontend: bool = True  # train the student's backbone on cached spectrograms
     gradual: tuple[float, ...] | None = None  # TF-MOT PolynomialDecay to these 8 sparsities (fractions)
     tensorboard: bool = True
     verbose: int = 2
@@ -62,15 +63,13 @@ class DistillConfig:
         if self.gradual is not None and (len(self.gradual) != 8 or not all(0 <= v < 1 for v in self.gradual)):
             raise InvalidInputError(f"gradual pruning needs 8 sparsities in [0, 1), got {self.gradual}")
         if self.on_the_fly and self.reduce:
-            raise InvalidInputError("PCA/UMAP reduction needs precomputed teacher targets: "
-                                    "drop --on-the-fly")
+            raise InvalidInputError("PCA/UMAP reduction needs precomputed teacher targets: drop --on-the-fly")
 
 
 class Distiller(keras.Model):
     """Trains ``student`` on MSE to targets from the data, or from ``teacher`` on the fly."""
 
-    def __init__(self, student: keras.Model, teacher: keras.Model | None = None,
-                 train_bn: bool = False, **kwargs):
+    def __init__(self, student: keras.Model, teacher: keras.Model | None = None, train_bn: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.student = student
         self.teacher = teacher
@@ -119,17 +118,22 @@ class Distiller(keras.Model):
 
 # --- teacher targets ---------------------------------------------------------------------------
 
+
 def predict(model: keras.Model, inputs: np.ndarray, batch_size: int = 64, desc: str = "") -> np.ndarray:
     from tqdm import tqdm
 
-    out = [model(inputs[i:i + batch_size], training=False).numpy()
-           for i in tqdm(range(0, len(inputs), batch_size), desc=desc or "embedding",
-                         unit="batch", disable=not desc, leave=False)]
+    out = [
+        model(inputs[i : i + batch_size], training=False).numpy()
+        for i in tqdm(
+            range(0, len(inputs), batch_size), desc=desc or "embedding", unit="batch", disable=not desc, leave=False
+        )
+    ]
     return np.concatenate(out).astype(np.float32)
 
 
-def teacher_targets(teacher: keras.Model, inputs: np.ndarray, fingerprint: str,
-                    cache: Path | None, key: str) -> np.ndarray:
+def teacher_targets(
+    teacher: keras.Model, inputs: np.ndarray, fingerprint: str, cache: Path | None, key: str
+) -> np.ndarray:
     """Teacher embeddings of ``inputs``; read from / added to the npz cache when given."""
     if cache is not None and cache.exists():
         with np.load(cache) as stored:
@@ -164,24 +168,33 @@ class Reduction:
 
 def fit_reduction(method: str, targets: np.ndarray, dim: int, seed: int = 0) -> Reduction:
     if dim > min(targets.shape):
-        raise InvalidInputError(f"cannot reduce {targets.shape[1]}-d teacher embeddings of "
-                                f"{targets.shape[0]} windows to {dim} dims: use more windows")
+        raise InvalidInputError(
+            f"cannot reduce {targets.shape[1]}-d teacher embeddings of "
+            f"{targets.shape[0]} windows to {dim} dims: use more windows"
+        )
     if method == "pca":
         from sklearn.decomposition import PCA
 
         pca = PCA(n_components=dim, random_state=seed).fit(targets)
-        return Reduction("pca", pca.mean_.astype(np.float32), pca.components_.astype(np.float32),
-                         float(pca.explained_variance_ratio_.sum()))
+        return Reduction(
+            "pca",
+            pca.mean_.astype(np.float32),
+            pca.components_.astype(np.float32),
+            float(pca.explained_variance_ratio_.sum()),
+        )
     try:
         import umap  # noqa: F401
     except ImportError:
-        raise InvalidInputError("UMAP reduction needs the umap-learn package, which is not "
-                                "installed: pip install umap-learn, or use --reduce pca") from None
+        raise InvalidInputError(
+            "UMAP reduction needs the umap-learn package, which is not "
+            "installed: pip install umap-learn, or use --reduce pca"
+        ) from None
     reducer = umap.UMAP(n_components=dim, random_state=seed).fit(targets)
     return Reduction("umap", umap_model=reducer)
 
 
 # --- resumable checkpoints ---------------------------------------------------------------------
+
 
 class _ResumableState:
     """Mixin: a Keras callback whose counters (``STATE``) are saved in checkpoints and
@@ -200,8 +213,9 @@ class _ResumableState:
             setattr(self, k, v)
 
     def state(self) -> dict:
-        return {k: float(getattr(self, k)) if k == "best" else int(getattr(self, k))
-                for k in self.STATE if hasattr(self, k)}
+        return {
+            k: float(getattr(self, k)) if k == "best" else int(getattr(self, k)) for k in self.STATE if hasattr(self, k)
+        }
 
 
 class ResumableEarlyStopping(_ResumableState, keras.callbacks.EarlyStopping):
@@ -220,13 +234,19 @@ class EpochCheckpoint(keras.callbacks.Callback):
     folder is the run's, and only the chief writes ``state.json``.
     """
 
-    def __init__(self, run_dir: Path, checkpoint: tf.train.Checkpoint, every: int,
-                 stateful_callbacks: dict, history: list, max_to_keep: int = 2):
+    def __init__(
+        self,
+        run_dir: Path,
+        checkpoint: tf.train.Checkpoint,
+        every: int,
+        stateful_callbacks: dict,
+        history: list,
+        max_to_keep: int = 2,
+    ):
         super().__init__()
         self.run_dir, self.every, self.history = Path(run_dir), every, history
         self.stateful = stateful_callbacks
-        self.manager = tf.train.CheckpointManager(checkpoint, self.run_dir / CHECKPOINT_DIR,
-                                                  max_to_keep=max_to_keep)
+        self.manager = tf.train.CheckpointManager(checkpoint, self.run_dir / CHECKPOINT_DIR, max_to_keep=max_to_keep)
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
@@ -236,14 +256,18 @@ class EpochCheckpoint(keras.callbacks.Callback):
         prefix = self.manager.save(checkpoint_number=epoch + 1)
         if not is_chief():
             return
-        rundir.write_json(self.run_dir / CHECKPOINT_DIR / STATE_FILE, {
-            "epoch": epoch + 1, "checkpoint": Path(prefix).name,
-            "callbacks": {name: cb.state() for name, cb in self.stateful.items()},
-            "history": self.history,
-            # the data order is keyed by (seed, epoch); numpy's global RNG is restored too, for
-            # any user callback or augmentation that draws from it
-            "numpy_rng": _rng_state_to_json(np.random.get_state()),
-        })
+        rundir.write_json(
+            self.run_dir / CHECKPOINT_DIR / STATE_FILE,
+            {
+                "epoch": epoch + 1,
+                "checkpoint": Path(prefix).name,
+                "callbacks": {name: cb.state() for name, cb in self.stateful.items()},
+                "history": self.history,
+                # the data order is keyed by (seed, epoch); numpy's global RNG is restored too, for
+                # any user callback or augmentation that draws from it
+                "numpy_rng": _rng_state_to_json(np.random.get_state()),
+            },
+        )
 
 
 def _rng_state_to_json(state) -> list:
@@ -265,8 +289,10 @@ def tensorboard_available() -> bool:
     try:
         import tensorboard  # noqa: F401
     except ImportError:
-        print("TensorBoard logs skipped: the tensorboard package is not installed "
-              "(pip install tensorboard); the CSV log is written")
+        print(
+            "TensorBoard logs skipped: the tensorboard package is not installed "
+            "(pip install tensorboard); the CSV log is written"
+        )
         return False
     return True
 
@@ -287,9 +313,18 @@ def student_inputs(student: keras.Model, inputs: np.ndarray, batch_size: int = 6
     return backbone, predict(spec, inputs, batch_size, desc="student spectrograms")
 
 
-def resumable_fit(model: keras.Model, checkpoint: tf.train.Checkpoint, x, y, run_dir: Path,
-                  config, val=None, resume: bool = True, callbacks: list | None = None,
-                  source: pipeline.CropSource | None = None) -> dict:
+def resumable_fit(
+    model: keras.Model,
+    checkpoint: tf.train.Checkpoint,
+    x,
+    y,
+    run_dir: Path,
+    config,
+    val=None,
+    resume: bool = True,
+    callbacks: list | None = None,
+    source: pipeline.CropSource | None = None,
+) -> dict:
     """``model.fit`` with EarlyStopping, ReduceLROnPlateau, CSV/TensorBoard logs and exact resume.
 
     ``config`` needs epochs, batch_size, seed, patience, lr_patience, lr_factor,
@@ -301,12 +336,12 @@ def resumable_fit(model: keras.Model, checkpoint: tf.train.Checkpoint, x, y, run
     """
     run_dir = Path(run_dir)
     with worker_scratch(run_dir) as write_dir:
-        return _resumable_fit(model, checkpoint, x, y, run_dir, write_dir, config, val, resume, callbacks,
-                              source)
+        return _resumable_fit(model, checkpoint, x, y, run_dir, write_dir, config, val, resume, callbacks, source)
 
 
-def _resumable_fit(model, checkpoint, x, y, run_dir: Path, write_dir: Path, config, val, resume: bool,
-                   callbacks, source) -> dict:
+def _resumable_fit(
+    model, checkpoint, x, y, run_dir: Path, write_dir: Path, config, val, resume: bool, callbacks, source
+) -> dict:
     (write_dir / "logs").mkdir(parents=True, exist_ok=True)
     state = latest_state(run_dir) if resume else None
     initial_epoch, history = 0, []
@@ -318,20 +353,26 @@ def _resumable_fit(model, checkpoint, x, y, run_dir: Path, write_dir: Path, conf
         print(f"resuming from {run_dir / CHECKPOINT_DIR / state['checkpoint']} (epoch {initial_epoch})")
     cb_state = (state or {}).get("callbacks", {})
     monitor = "val_loss" if val is not None else "loss"
-    early = ResumableEarlyStopping(monitor=monitor, patience=config.patience,
-                                   initial_state=cb_state.get("early_stopping"))
-    reduce_lr = ResumableReduceLR(monitor=monitor, factor=config.lr_factor, patience=config.lr_patience,
-                                  initial_state=cb_state.get("reduce_lr"))
+    early = ResumableEarlyStopping(
+        monitor=monitor, patience=config.patience, initial_state=cb_state.get("early_stopping")
+    )
+    reduce_lr = ResumableReduceLR(
+        monitor=monitor, factor=config.lr_factor, patience=config.lr_patience, initial_state=cb_state.get("reduce_lr")
+    )
     csv_path = write_dir / "logs" / "training.csv"
     if initial_epoch and csv_path.exists():  # drop rows of epochs after the checkpoint
         lines = csv_path.read_text().splitlines()
-        atomic_write_text(csv_path, "\n".join(lines[:1 + initial_epoch]) + "\n")
+        atomic_write_text(csv_path, "\n".join(lines[: 1 + initial_epoch]) + "\n")
     cbs = [reduce_lr, early, keras.callbacks.CSVLogger(str(csv_path), append=initial_epoch > 0)]
     if config.tensorboard and tensorboard_available():
-        cbs.append(keras.callbacks.TensorBoard(str(write_dir / "logs" / "tensorboard"),
-                                               write_graph=False, profile_batch=0))
-    cbs.append(EpochCheckpoint(write_dir, checkpoint, config.checkpoint_every,
-                               {"early_stopping": early, "reduce_lr": reduce_lr}, history))
+        cbs.append(
+            keras.callbacks.TensorBoard(str(write_dir / "logs" / "tensorboard"), write_graph=False, profile_batch=0)
+        )
+    cbs.append(
+        EpochCheckpoint(
+            write_dir, checkpoint, config.checkpoint_every, {"early_stopping": early, "reduce_lr": reduce_lr}, history
+        )
+    )
     cbs += callbacks or []
     n = len(x[0]) if isinstance(x, (tuple, list)) else len(x)
     if initial_epoch < config.epochs and not (state and early.initial_state.get("stopped_epoch")):
@@ -341,33 +382,53 @@ def _resumable_fit(model, checkpoint, x, y, run_dir: Path, write_dir: Path, conf
         else:
             ds = pipeline.epoch_dataset(x, y, config.batch_size, config.seed, initial_epoch, config.epochs)
             steps = pipeline.steps_per_epoch(n, config.batch_size)
-        model.fit(ds, epochs=config.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                  validation_data=val, validation_batch_size=config.batch_size,
-                  callbacks=cbs, verbose=config.verbose)
+        model.fit(
+            ds,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,
+            validation_data=val,
+            validation_batch_size=config.batch_size,
+            callbacks=cbs,
+            verbose=config.verbose,
+        )
     return {"history": history, "early_stopping": early, "initial_epoch": initial_epoch}
 
 
 # --- the run -----------------------------------------------------------------------------------
 
+
 def evaluate_embeddings(student: keras.Model, inputs: np.ndarray, targets: np.ndarray) -> dict:
     pred = predict(student, inputs)
     cos = np.sum(pred * targets, 1) / (np.linalg.norm(pred, axis=1) * np.linalg.norm(targets, axis=1) + 1e-12)
-    return {"mse": float(np.mean((pred - targets) ** 2)), "cosine_mean": float(np.mean(cos)),
-            "cosine_median": float(np.median(cos)), "windows": int(len(inputs))}
+    return {
+        "mse": float(np.mean((pred - targets) ** 2)),
+        "cosine_mean": float(np.mean(cos)),
+        "cosine_median": float(np.median(cos)),
+        "windows": int(len(inputs)),
+    }
 
 
 def _wrap_gradual(student: keras.Model, sparsities, total_steps: int) -> keras.Model:
     """TF-MOT PolynomialDecay from 0 to ``sparsities`` over the first 80 % of the steps, 20 updates."""
     frequency = max(1, total_steps // 20)
     end_step = max(frequency, (int(0.8 * total_steps) // frequency) * frequency)
-    return layerwise.wrap_for_gradual_pruning(student, list(sparsities), kind="polynomial", begin_step=0,
-                                              end_step=end_step, frequency=frequency)
+    return layerwise.wrap_for_gradual_pruning(
+        student, list(sparsities), kind="polynomial", begin_step=0, end_step=end_step, frequency=frequency
+    )
 
 
-def distill(models: Callable[[], tuple[keras.Model, keras.Model]],
-            train: pipeline.ClipWindows | pipeline.CropSource, run_dir: str | Path, config: DistillConfig,
-            val: pipeline.ClipWindows | None = None, strategy=None, resume: bool = True,
-            callbacks: list | None = None, eval_crops: int = 512) -> dict:
+def distill(
+    models: Callable[[], tuple[keras.Model, keras.Model]],
+    train: pipeline.ClipWindows | pipeline.CropSource,
+    run_dir: str | Path,
+    config: DistillConfig,
+    val: pipeline.ClipWindows | None = None,
+    strategy=None,
+    resume: bool = True,
+    callbacks: list | None = None,
+    eval_crops: int = 512,
+) -> dict:
     """Distil ``teacher`` into ``student`` (``models()`` builds both, inside the strategy scope).
 
     ``train``: fixed windows (teacher targets cached or on the fly), or a
@@ -391,17 +452,21 @@ def distill(models: Callable[[], tuple[keras.Model, keras.Model]],
     out_dim = int(student.output_shape[-1])
     cache = run_dir / TARGETS_FILE
     if source is not None:
-        train = pipeline.ClipWindows(source.fixed_crops(min(eval_crops, len(source)), config.seed),
-                                     np.zeros(min(eval_crops, len(source)), np.int32),
-                                     np.zeros(min(eval_crops, len(source))), ["train crops"])
+        train = pipeline.ClipWindows(
+            source.fixed_crops(min(eval_crops, len(source)), config.seed),
+            np.zeros(min(eval_crops, len(source)), np.int32),
+            np.zeros(min(eval_crops, len(source))),
+            ["train crops"],
+        )
     x_train = train.model_inputs()
     x_val = val.model_inputs() if val is not None and len(val) else None
     y_train = teacher_targets(teacher, x_train, train.fingerprint(), cache, "train")
     y_val = teacher_targets(teacher, x_val, val.fingerprint(), cache, "val") if x_val is not None else None
     reduction = None
     if y_train.shape[1] != out_dim and not config.reduce:
-        raise InvalidInputError(f"teacher embedding is {y_train.shape[1]}-d, the student's "
-                                f"{out_dim}-d: add --reduce pca (or umap)")
+        raise InvalidInputError(
+            f"teacher embedding is {y_train.shape[1]}-d, the student's {out_dim}-d: add --reduce pca (or umap)"
+        )
     if config.reduce:
         reduction = fit_reduction(config.reduce, y_train, out_dim, config.seed)
         y_train = reduction.transform(y_train)
@@ -420,21 +485,32 @@ def distill(models: Callable[[], tuple[keras.Model, keras.Model]],
     callbacks = list(callbacks or [])
     with strategy.scope():
         if config.gradual is not None:  # wrappers share the student's conv layers: full_student is pruned too
-            steps = (source.steps_per_epoch(config.batch_size) if source is not None
-                     else pipeline.steps_per_epoch(len(x_train), config.batch_size)) * config.epochs
+            steps = (
+                source.steps_per_epoch(config.batch_size)
+                if source is not None
+                else pipeline.steps_per_epoch(len(x_train), config.batch_size)
+            ) * config.epochs
             student = _wrap_gradual(student, config.gradual, steps)
             callbacks += layerwise.pruning_callbacks()
         distiller = Distiller(student, teacher if config.on_the_fly else None, config.train_bn)
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-        distiller.compile(optimizer=optimizer, loss="mse",
-                          metrics=[keras.metrics.CosineSimilarity(name="cosine")])
+        distiller.compile(optimizer=optimizer, loss="mse", metrics=[keras.metrics.CosineSimilarity(name="cosine")])
         optimizer.build(student.trainable_variables)
     checkpoint = tf.train.Checkpoint(student=student, optimizer=optimizer)
 
     # on the fly, the train step ignores y_train and asks the teacher
-    fit = resumable_fit(distiller, checkpoint, x_train, y_train, run_dir, config,
-                        val=(x_val, y_val) if x_val is not None else None,
-                        resume=resume, callbacks=callbacks, source=source)
+    fit = resumable_fit(
+        distiller,
+        checkpoint,
+        x_train,
+        y_train,
+        run_dir,
+        config,
+        val=(x_val, y_val) if x_val is not None else None,
+        resume=resume,
+        callbacks=callbacks,
+        source=source,
+    )
     history, early = fit["history"], fit["early_stopping"]
     if config.gradual is not None:  # the last optimizer step may have moved pruned weights
         for layer in student.layers:
@@ -445,13 +521,19 @@ def distill(models: Callable[[], tuple[keras.Model, keras.Model]],
     if x_val is not None:
         after["val"] = evaluate_embeddings(full_student, full_x_val, y_val)
     return {
-        "student": full_student, "teacher": teacher,
-        "before": before, "after": after, "history": history,
-        "epochs_run": len(history), "stopped_early": bool(early.stopped_epoch),
+        "student": full_student,
+        "teacher": teacher,
+        "before": before,
+        "after": after,
+        "history": history,
+        "epochs_run": len(history),
+        "stopped_early": bool(early.stopped_epoch),
         "final_learning_rate": float(keras.backend.get_value(optimizer.learning_rate)),
-        "reduction": None if reduction is None else {
-            "method": reduction.method, "explained_variance": reduction.explained_variance},
-        "distribute": describe(strategy), "config": dataclasses.asdict(config),
+        "reduction": None
+        if reduction is None
+        else {"method": reduction.method, "explained_variance": reduction.explained_variance},
+        "distribute": describe(strategy),
+        "config": dataclasses.asdict(config),
         "train_windows": len(train) if source is None else None,
         "train_crops_per_epoch": None if source is None else len(source),
         "train_audio_hours": None if source is None else round(source.cache.seconds() / 3600, 4),

@@ -9,6 +9,7 @@ collective (training, and reading the trained values with :func:`detach`); only 
 writes the run folder, the other workers write their (required) checkpoints and logs to a
 private scratch folder (:func:`worker_scratch`) that is removed afterwards.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -46,8 +47,7 @@ def is_chief() -> bool:
     task = config["task"]
     if task.get("type") == "chief":
         return True
-    return task.get("type") == "worker" and int(task.get("index", 0)) == 0 \
-        and "chief" not in config["cluster"]
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0 and "chief" not in config["cluster"]
 
 
 def get_strategy(kind: str = "auto"):
@@ -68,8 +68,10 @@ def get_strategy(kind: str = "auto"):
             kind = "default"
     if kind == "multiworker":
         if tf_config() is None:
-            raise InvalidInputError("the multiworker strategy needs TF_CONFIG (cluster + task): "
-                                    "set it, e.g. with the scripts from `edgel3-mote jobs`")
+            raise InvalidInputError(
+                "the multiworker strategy needs TF_CONFIG (cluster + task): "
+                "set it, e.g. with the scripts from `edgel3-mote jobs`"
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     if kind == "mirrored":
         return tf.distribute.MirroredStrategy()
@@ -87,8 +89,7 @@ def describe(strategy) -> dict:
     name = type(strategy).__name__
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         name = "MultiWorkerMirroredStrategy"  # the class behind it is CollectiveAllReduceStrategy
-    return {"strategy": name, "replicas": int(strategy.num_replicas_in_sync),
-            "devices": devices, "chief": is_chief()}
+    return {"strategy": name, "replicas": int(strategy.num_replicas_in_sync), "devices": devices, "chief": is_chief()}
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ window and a video frame from the same video and time (corresponding, label [0, 
 two different videos (label [1, 0]); half of each. Same resumable loop, logs and
 ``tf.distribute`` scope as distillation.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,10 +20,10 @@ from edgel3_mote.errors import InvalidInputError
 
 @dataclasses.dataclass
 class AvcPairs:
-    images: np.ndarray   # (N, H, W, 3) float32 in [-1, 1]
-    audio: np.ndarray    # (N, 1, window) float32
-    labels: np.ndarray   # (N, 2) one-hot: [different video, same video and time]
-    sources: list        # (audio video, audio time, frame video, frame time)
+    images: np.ndarray  # (N, H, W, 3) float32 in [-1, 1]
+    audio: np.ndarray  # (N, 1, window) float32
+    labels: np.ndarray  # (N, 2) one-hot: [different video, same video and time]
+    sources: list  # (audio video, audio time, frame video, frame time)
 
     def __len__(self) -> int:
         return int(len(self.labels))
@@ -35,15 +36,21 @@ class _DecodedVideo:
 
         self.segment = segment
         self.audio = load_segment_audio(segment, sr)
-        self.frames, self.times = read_video_frames(segment.media, fps, size, segment.offset,
-                                                    segment.duration)
+        self.frames, self.times = read_video_frames(segment.media, fps, size, segment.offset, segment.duration)
 
     def frame_near(self, t: float) -> np.ndarray:
         return self.frames[int(np.argmin(np.abs(self.times - self.segment.offset - t)))]
 
 
-def make_avc_pairs(segments: Sequence, n_pairs: int, sr: int, image_size: tuple[int, int] = (224, 224),
-                   seed: int = 0, fps: float = 2.0, progress: bool = True) -> AvcPairs:
+def make_avc_pairs(
+    segments: Sequence,
+    n_pairs: int,
+    sr: int,
+    image_size: tuple[int, int] = (224, 224),
+    seed: int = 0,
+    fps: float = 2.0,
+    progress: bool = True,
+) -> AvcPairs:
     """Balanced positive/negative AVC pairs from matched video segments (decoded once each)."""
     from tqdm import tqdm
 
@@ -51,8 +58,10 @@ def make_avc_pairs(segments: Sequence, n_pairs: int, sr: int, image_size: tuple[
 
     if len(segments) < 2:
         raise InvalidInputError("AVC pairs need at least 2 videos (negatives come from another video)")
-    videos = [_DecodedVideo(s, sr, fps, image_size)
-              for s in tqdm(segments, desc="decoding videos", unit="video", disable=not progress)]
+    videos = [
+        _DecodedVideo(s, sr, fps, image_size)
+        for s in tqdm(segments, desc="decoding videos", unit="video", disable=not progress)
+    ]
     rng = np.random.default_rng(seed)
     images, audio, labels, sources = [], [], [], []
     for k in range(n_pairs):
@@ -62,8 +71,8 @@ def make_avc_pairs(segments: Sequence, n_pairs: int, sr: int, image_size: tuple[
         t = float(rng.uniform(0, span))
         start = int(round(t * sr))
         window = np.zeros(sr, np.float32)
-        chunk = va.audio[start:start + sr]
-        window[:chunk.size] = chunk
+        chunk = va.audio[start : start + sr]
+        window[: chunk.size] = chunk
         positive = k % 2 == 0
         if positive:
             f, tf_ = a, t
@@ -74,8 +83,9 @@ def make_avc_pairs(segments: Sequence, n_pairs: int, sr: int, image_size: tuple[
         audio.append(window[None, :])
         labels.append([0.0, 1.0] if positive else [1.0, 0.0])
         sources.append((va.segment.ytid, round(t, 3), videos[f].segment.ytid, round(tf_, 3)))
-    return AvcPairs(np.stack(images).astype(np.float32), np.stack(audio).astype(np.float32),
-                    np.asarray(labels, np.float32), sources)
+    return AvcPairs(
+        np.stack(images).astype(np.float32), np.stack(audio).astype(np.float32), np.asarray(labels, np.float32), sources
+    )
 
 
 def freeze_vision(avc) -> None:
@@ -84,8 +94,16 @@ def freeze_vision(avc) -> None:
     vision.trainable = False
 
 
-def finetune(models: Callable, train: AvcPairs, run_dir: str | Path, config, val: AvcPairs | None = None,
-             strategy=None, resume: bool = True, callbacks: list | None = None) -> dict:
+def finetune(
+    models: Callable,
+    train: AvcPairs,
+    run_dir: str | Path,
+    config,
+    val: AvcPairs | None = None,
+    strategy=None,
+    resume: bool = True,
+    callbacks: list | None = None,
+) -> dict:
     """Train ``models()`` (the AVC model, built in the strategy scope) on AVC pairs.
 
     ``config`` is a :class:`~edgel3_mote.compress.retrain.distill.DistillConfig` (its
@@ -110,27 +128,46 @@ def finetune(models: Callable, train: AvcPairs, run_dir: str | Path, config, val
 
     def accuracy(pairs):
         b = config.batch_size
-        out = np.concatenate([avc([pairs.images[i:i + b], pairs.audio[i:i + b]], training=False).numpy()
-                              for i in range(0, len(pairs), b)])
+        out = np.concatenate(
+            [
+                avc([pairs.images[i : i + b], pairs.audio[i : i + b]], training=False).numpy()
+                for i in range(0, len(pairs), b)
+            ]
+        )
         return float(np.mean(np.argmax(out, 1) == np.argmax(pairs.labels, 1)))
 
     before = {"train_accuracy": accuracy(train)}
     if val is not None:
         before["val_accuracy"] = accuracy(val)
     checkpoint = tf.train.Checkpoint(model=avc, optimizer=optimizer)
-    fit = resumable_fit(avc, checkpoint, (train.images, train.audio), train.labels, Path(run_dir),
-                        config, val=None if val is None else ([val.images, val.audio], val.labels),
-                        resume=resume, callbacks=callbacks)
+    fit = resumable_fit(
+        avc,
+        checkpoint,
+        (train.images, train.audio),
+        train.labels,
+        Path(run_dir),
+        config,
+        val=None if val is None else ([val.images, val.audio], val.labels),
+        resume=resume,
+        callbacks=callbacks,
+    )
     avc = detach(avc)  # the last collective: every worker reads the trained values
-    vision_unchanged = all(np.array_equal(a, v.numpy())
-                           for a, v in zip(frozen, avc.get_layer("vision_model").weights))
+    vision_unchanged = all(np.array_equal(a, v.numpy()) for a, v in zip(frozen, avc.get_layer("vision_model").weights))
     after = {"train_accuracy": accuracy(train)}
     if val is not None:
         after["val_accuracy"] = accuracy(val)
-    return {"model": avc, "before": before, "after": after, "history": fit["history"],
-            "epochs_run": len(fit["history"]), "vision_unchanged": vision_unchanged,
-            "distribute": describe(strategy), "config": dataclasses.asdict(config),
-            "train_pairs": len(train), "val_pairs": 0 if val is None else len(val)}
+    return {
+        "model": avc,
+        "before": before,
+        "after": after,
+        "history": fit["history"],
+        "epochs_run": len(fit["history"]),
+        "vision_unchanged": vision_unchanged,
+        "distribute": describe(strategy),
+        "config": dataclasses.asdict(config),
+        "train_pairs": len(train),
+        "val_pairs": 0 if val is None else len(val),
+    }
 
 
 def pruned_avc_builder(plan, avc_weights=None, seed: int = 0, audio_model_file=None) -> Callable:
@@ -150,8 +187,7 @@ def pruned_avc_builder(plan, avc_weights=None, seed: int = 0, audio_model_file=N
 
             audio = load_model(audio_model_file)
         else:
-            audio = masked_copy(audio, lambda conv_cls: build_l3_audio_model(conv_cls=conv_cls,
-                                                                             embedding_bn=True))
+            audio = masked_copy(audio, lambda conv_cls: build_l3_audio_model(conv_cls=conv_cls, embedding_bn=True))
             if plan is not None:
                 presets.apply_plan(audio, plan)
         if not any(isinstance(l, MaskedConv2D) for l in audio.layers):
@@ -163,12 +199,14 @@ def pruned_avc_builder(plan, avc_weights=None, seed: int = 0, audio_model_file=N
 
 def register_finetune(subparsers, add_training_args) -> None:
     f = subparsers.add_parser(
-        "finetune", help="fine-tune a pruned audio network on audio-visual correspondence",
+        "finetune",
+        help="fine-tune a pruned audio network on audio-visual correspondence",
         description="Train the AVC model (l3-avc) with the vision network frozen and a pruned, "
-                    "masked audio network trainable, on positive/negative audio-frame pairs "
-                    "from local videos listed in an AudioSet-format segments CSV. Writes "
-                    "OUT/config.json, logs/, checkpoints/, model.h5 (AVC), audio_model.h5, "
-                    "summary.json.")
+        "masked audio network trainable, on positive/negative audio-frame pairs "
+        "from local videos listed in an AudioSet-format segments CSV. Writes "
+        "OUT/config.json, logs/, checkpoints/, model.h5 (AVC), audio_model.h5, "
+        "summary.json.",
+    )
     f.add_argument("--segments", type=Path, required=True, help="AudioSet-format segments CSV")
     f.add_argument("--media", nargs="+", type=Path, required=True, help="folders of <YTID>.* videos")
     f.add_argument("--ontology", type=Path, help="AudioSet ontology.json (label names, children)")
@@ -176,8 +214,9 @@ def register_finetune(subparsers, add_training_args) -> None:
     f.add_argument("--reject", nargs="+", default=[], help="drop segments with any of these labels")
     f.add_argument("--no-children", action="store_true", help="labels do not include ontology children")
     f.add_argument("--avc-weights", type=Path, help="AVC checkpoint h5 (default seeded random)")
-    f.add_argument("--audio-plan", nargs="+", default=["95.45"],
-                   help="pruning plan of the audio network (default 95.45 = EdgeL3)")
+    f.add_argument(
+        "--audio-plan", nargs="+", default=["95.45"], help="pruning plan of the audio network (default 95.45 = EdgeL3)"
+    )
     f.add_argument("--audio-model", type=Path, help="use this saved audio network instead")
     f.add_argument("--pairs", type=int, default=256, help="training pairs (half positive)")
     f.add_argument("--val-pairs", type=int, default=64, help="validation pairs (other seed)")
@@ -199,8 +238,9 @@ def run_finetune(args) -> int:
     segments = audioset.read_segments(args.segments)
     if args.accept or args.reject:
         ontology = audioset.Ontology.load(args.ontology) if args.ontology else None
-        segments = audioset.filter_segments(segments, args.accept, args.reject, ontology,
-                                            include_children=not args.no_children)
+        segments = audioset.filter_segments(
+            segments, args.accept, args.reject, ontology, include_children=not args.no_children
+        )
     segments, missing = audioset.match_media(segments, args.media)
     print(f"{len(segments)} segments with local media ({len(missing)} without)")
     strategy = get_strategy(args.strategy)
@@ -208,13 +248,25 @@ def run_finetune(args) -> int:
     sr = int(get_spec("l3-avc").frontend.sr)
     train = make_avc_pairs(segments, args.pairs, sr, seed=args.seed)
     val = make_avc_pairs(segments, args.val_pairs, sr, seed=args.seed + 1) if args.val_pairs else None
-    config = DistillConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                           checkpoint_every=args.checkpoint_every, patience=args.patience,
-                           lr_patience=args.lr_patience, seed=args.seed,
-                           tensorboard=not args.no_tensorboard)
-    result = finetune(pruned_avc_builder(plan, args.avc_weights and str(args.avc_weights), args.seed,
-                                         args.audio_model),
-                      train, args.output, config, val=val, strategy=strategy, resume=resume)
+    config = DistillConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        checkpoint_every=args.checkpoint_every,
+        patience=args.patience,
+        lr_patience=args.lr_patience,
+        seed=args.seed,
+        tensorboard=not args.no_tensorboard,
+    )
+    result = finetune(
+        pruned_avc_builder(plan, args.avc_weights and str(args.avc_weights), args.seed, args.audio_model),
+        train,
+        args.output,
+        config,
+        val=val,
+        strategy=strategy,
+        resume=resume,
+    )
     avc = result.pop("model")
     if not is_chief():
         return 0
@@ -222,9 +274,12 @@ def run_finetune(args) -> int:
     audio = avc.get_layer("audio_model")
     rundir.save_model(audio, args.output / f"audio_model.{args.format}")
     rows = layerwise.layer_sparsity(audio)
-    result.update({"audio_layers": rows, "audio_sparsity": layerwise.total_sparsity(rows),
-                   "segments": [s.ytid for s in segments]})
+    result.update(
+        {"audio_layers": rows, "audio_sparsity": layerwise.total_sparsity(rows), "segments": [s.ytid for s in segments]}
+    )
     rundir.write_json(args.output / "summary.json", result)
-    print(f"accuracy {result['before']} -> {result['after']}; audio sparsity "
-          f"{result['audio_sparsity']:.2f} %; wrote {args.output}")
+    print(
+        f"accuracy {result['before']} -> {result['after']}; audio sparsity "
+        f"{result['audio_sparsity']:.2f} %; wrote {args.output}"
+    )
     return 0

@@ -5,6 +5,7 @@ The directory itself is created up front -- it must outlive a killed run so that
 resume from its checkpoints -- and ``summary.json`` is written last: its presence means the
 run finished.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,9 +45,13 @@ def read_json(path: str | os.PathLike) -> dict:
 def args_config(args, command: str) -> dict:
     """The command line as a config dict (what re-runs or resumes it)."""
     config = {k: v for k, v in vars(args).items() if k != "func" and not k.startswith("_")}
-    return {"command": command, "args": _jsonable(config), "argv": sys.argv,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "python": platform.python_version()}
+    return {
+        "command": command,
+        "args": _jsonable(config),
+        "argv": sys.argv,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+    }
 
 
 def model_path(run_dir: str | os.PathLike, fmt: str = "h5") -> Path:

@@ -8,6 +8,7 @@ which picks MultiWorkerMirroredStrategy from TF_CONFIG (``--strategy auto``). Wo
 chief: it alone writes the run folder. A task whose TF_CONFIG cannot be computed stops the
 step (``set -e`` sees the failed assignment; ``srun --kill-on-bad-exit`` ends the others).
 """
+
 from __future__ import annotations
 
 import json
@@ -119,8 +120,10 @@ def tf_config_from_slurm(env: Mapping[str, str] | None = None, port: int = 12345
     except ValueError as exc:
         raise InvalidInputError(f"SLURM_STEP_TASKS_PER_NODE: {exc}") from None
     if len(per_node) != len(hosts):
-        raise InvalidInputError(f"SLURM_STEP_TASKS_PER_NODE lists {len(per_node)} nodes, "
-                                f"SLURM_STEP_NODELIST {len(hosts)}: not a consistent job step")
+        raise InvalidInputError(
+            f"SLURM_STEP_TASKS_PER_NODE lists {len(per_node)} nodes, "
+            f"SLURM_STEP_NODELIST {len(hosts)}: not a consistent job step"
+        )
     tasks, rank = int(env["SLURM_STEP_NUM_TASKS"]), int(env["SLURM_PROCID"])
     if not 0 <= rank < tasks:
         raise InvalidInputError(f"SLURM_PROCID {rank} is outside the step's {tasks} tasks")
@@ -131,20 +134,37 @@ def tf_config_from_slurm(env: Mapping[str, str] | None = None, port: int = 12345
             return rank
 
     try:  # gpus_per_node >= tasks per node: TF's allocation loop gives every task a slot
-        resolver = StepResolver(jobs={"worker": tasks}, port_base=port, gpus_per_node=max(gpus, most),
-                                gpus_per_task=max(gpus, most) // most,
-                                tasks_per_node=dict(zip(hosts, per_node)), auto_set_gpu=False)
+        resolver = StepResolver(
+            jobs={"worker": tasks},
+            port_base=port,
+            gpus_per_node=max(gpus, most),
+            gpus_per_task=max(gpus, most) // most,
+            tasks_per_node=dict(zip(hosts, per_node)),
+            auto_set_gpu=False,
+        )
         cluster = resolver.cluster_spec().as_dict()
     except RuntimeError as exc:
         raise InvalidInputError(f"SLURM step not usable for TF_CONFIG: {exc}") from None
     return {"cluster": cluster, "task": {"type": resolver.task_type, "index": int(resolver.task_id)}}
 
 
-def write_job(out_dir: str | Path, command: Sequence[str], *, nodes: int = 1, gpus: int = 1,
-              cpus: int = 8, mem: str = "64G", time: str = "24:00:00", partition: str | None = None,
-              account: str | None = None, job_name: str = "edgel3-mote", venv: str | None = None,
-              port: int = 12345, python: str | None = None,
-              commands: Collection[str] | None = None) -> dict[str, Path]:
+def write_job(
+    out_dir: str | Path,
+    command: Sequence[str],
+    *,
+    nodes: int = 1,
+    gpus: int = 1,
+    cpus: int = 8,
+    mem: str = "64G",
+    time: str = "24:00:00",
+    partition: str | None = None,
+    account: str | None = None,
+    job_name: str = "edgel3-mote",
+    venv: str | None = None,
+    port: int = 12345,
+    python: str | None = None,
+    commands: Collection[str] | None = None,
+) -> dict[str, Path]:
     """Write ``job.sbatch`` and ``worker.sh`` into ``out_dir``; returns their paths.
 
     ``commands``: the edgel3-mote subcommand names; the command's first word must be one of them."""
@@ -157,27 +177,40 @@ def write_job(out_dir: str | Path, command: Sequence[str], *, nodes: int = 1, gp
     if not re.fullmatch(r"(\d+-)?\d{1,2}(:\d{2}){0,2}", time):
         raise InvalidInputError(f"time {time!r} is not a SLURM time limit: use e.g. 24:00:00 or 1-12:00:00")
     if not command:
-        raise InvalidInputError("give the edgel3-mote command to run after --, e.g. "
-                                "-- distill --teacher sea-64 ... -o runs/d")
+        raise InvalidInputError(
+            "give the edgel3-mote command to run after --, e.g. -- distill --teacher sea-64 ... -o runs/d"
+        )
     command = list(command)
     if command[0] == "edgel3-mote":  # run through the job's Python: no PATH lookup on the nodes
         command = command[1:]
     if not command:
         raise InvalidInputError("give the edgel3-mote command to run after --, e.g. -- distill ...")
     if commands is not None and command[0] not in commands:
-        raise InvalidInputError(f"'{command[0]}' after -- is not an edgel3-mote command: give one of "
-                                f"{', '.join(sorted(commands))}, e.g. -- distill --teacher sea-64 ... -o runs/d")
+        raise InvalidInputError(
+            f"'{command[0]}' after -- is not an edgel3-mote command: give one of "
+            f"{', '.join(sorted(commands))}, e.g. -- distill --teacher sea-64 ... -o runs/d"
+        )
     # distill/finetune default to --strategy auto: MultiWorkerMirroredStrategy from TF_CONFIG
     out_dir = Path(out_dir).resolve()
     log_dir = out_dir / "logs"
     if python is None:
         python = str(Path(venv).resolve() / "bin" / "python") if venv else sys.executable
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    values = dict(nodes=nodes, gpus=gpus, cpus=cpus, mem=mem, time=time, partition=partition,
-                  account=account, job_name=job_name, log_dir=shlex.quote(str(log_dir)), port=int(port),
-                  worker_script=shlex.quote(str(out_dir / "worker.sh")),
-                  python=shlex.quote(python),
-                  command=shlex.join(command))
+    values = dict(
+        nodes=nodes,
+        gpus=gpus,
+        cpus=cpus,
+        mem=mem,
+        time=time,
+        partition=partition,
+        account=account,
+        job_name=job_name,
+        log_dir=shlex.quote(str(log_dir)),
+        port=int(port),
+        worker_script=shlex.quote(str(out_dir / "worker.sh")),
+        python=shlex.quote(python),
+        command=shlex.join(command),
+    )
     paths = {"sbatch": out_dir / "job.sbatch", "worker": out_dir / "worker.sh"}
     log_dir.mkdir(parents=True, exist_ok=True)  # sbatch opens --output there before the script runs
     atomic_write_text(paths["sbatch"], env.from_string(SBATCH_TEMPLATE).render(**values))
@@ -189,12 +222,14 @@ def write_job(out_dir: str | Path, command: Sequence[str], *, nodes: int = 1, gp
 
 def register_jobs(subparsers) -> None:
     j = subparsers.add_parser(
-        "jobs", help="generate SLURM batch scripts for multi-node training",
+        "jobs",
+        help="generate SLURM batch scripts for multi-node training",
         description="Write a SLURM batch script (sbatch headers, one task per node) and a worker "
-                    "script that sets TF_CONFIG per node for MultiWorkerMirroredStrategy, running "
-                    "the edgel3-mote command given after --.",
+        "script that sets TF_CONFIG per node for MultiWorkerMirroredStrategy, running "
+        "the edgel3-mote command given after --.",
         epilog="example: edgel3-mote jobs slurm --nodes 2 --gpus 4 -o jobs/d90 -- distill "
-               "--teacher sea-64 --teacher-weights W --student-sparsity 90 --clips DATA -o runs/d90")
+        "--teacher sea-64 --teacher-weights W --student-sparsity 90 --clips DATA -o runs/d90",
+    )
     sub = j.add_subparsers(dest="jobs_kind", metavar="KIND", required=True)
     s = sub.add_parser("slurm", help="SLURM sbatch + worker scripts")
     s.add_argument("--nodes", type=int, default=1)
@@ -205,12 +240,16 @@ def register_jobs(subparsers) -> None:
     s.add_argument("--partition")
     s.add_argument("--account")
     s.add_argument("--job-name", default="edgel3-mote")
-    s.add_argument("--venv", help="virtual environment whose bin/python runs on the nodes "
-                                  "(default: this Python, by absolute path)")
+    s.add_argument(
+        "--venv", help="virtual environment whose bin/python runs on the nodes (default: this Python, by absolute path)"
+    )
     s.add_argument("--port", type=int, default=12345, help="worker port for TF_CONFIG")
     s.add_argument("-o", "--output", type=Path, required=True, help="folder for the scripts")
-    s.add_argument("job_command", nargs=__import__("argparse").REMAINDER,
-                   help="-- followed by the edgel3-mote command (distill, finetune, prune ...)")
+    s.add_argument(
+        "job_command",
+        nargs=__import__("argparse").REMAINDER,
+        help="-- followed by the edgel3-mote command (distill, finetune, prune ...)",
+    )
     s.set_defaults(func=run_jobs)
 
 
@@ -218,9 +257,21 @@ def run_jobs(args) -> int:
     from edgel3_mote.cli import command_names  # the dispatcher knows every subcommand
 
     command = [c for c in args.job_command if c != "--"] if args.job_command else []
-    paths = write_job(args.output, command, nodes=args.nodes, gpus=args.gpus, cpus=args.cpus,
-                      mem=args.mem, time=args.time, partition=args.partition, account=args.account,
-                      job_name=args.job_name, venv=args.venv, port=args.port, commands=command_names())
+    paths = write_job(
+        args.output,
+        command,
+        nodes=args.nodes,
+        gpus=args.gpus,
+        cpus=args.cpus,
+        mem=args.mem,
+        time=args.time,
+        partition=args.partition,
+        account=args.account,
+        job_name=args.job_name,
+        venv=args.venv,
+        port=args.port,
+        commands=command_names(),
+    )
     print(f"wrote {paths['sbatch']} and {paths['worker']}: submit with `sbatch {paths['sbatch']}`")
     return 0
 

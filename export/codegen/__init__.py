@@ -5,8 +5,23 @@
 emitter per op in ``export/codegen/ops/``) and returns an :class:`EngineInfo` (arena and
 weight bytes, per-layer MACs, streaming groups).
 """
-from edgel3_mote.export.codegen.engine import (
-    DEFAULT_SYMBOL_PREFIX, ENGINE_FILES, EngineInfo, EngineSymbols, LayerInfo, engine_symbols, generate_engine)
 
-__all__ = ["DEFAULT_SYMBOL_PREFIX", "ENGINE_FILES", "EngineInfo", "EngineSymbols", "LayerInfo", "engine_symbols",
-           "generate_engine"]
+from edgel3_mote.export.codegen.engine import (
+    DEFAULT_SYMBOL_PREFIX,
+    ENGINE_FILES,
+    EngineInfo,
+    EngineSymbols,
+    LayerInfo,
+    engine_symbols,
+    generate_engine,
+)
+
+__all__ = [
+    "DEFAULT_SYMBOL_PREFIX",
+    "ENGINE_FILES",
+    "EngineInfo",
+    "EngineSymbols",
+    "LayerInfo",
+    "engine_symbols",
+    "generate_engine",
+]

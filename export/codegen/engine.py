@@ -3,6 +3,7 @@
 The generated engine is plain C99 for exactly one model: constant weights in flash, one
 static arena planned here, and one kernel call per op (``firmware/include/em_kernels.h``).
 """
+
 from __future__ import annotations
 
 import re
@@ -49,7 +50,7 @@ class EngineSymbols:
         return (f"{self.prefix}_engine.h", f"{self.prefix}_engine.c", f"{self.prefix}_weights.c")
 
     @property
-    def macro(self) -> str:        # EM_INPUT_BYTES / EM_HEAD_INPUT_BYTES
+    def macro(self) -> str:  # EM_INPUT_BYTES / EM_HEAD_INPUT_BYTES
         return "EM_" if self.is_default else self.prefix.upper() + "_"
 
     @property
@@ -57,7 +58,7 @@ class EngineSymbols:
         return self.prefix.upper() + "_ENGINE_H"
 
     @property
-    def layer(self) -> str:        # per-op symbol stem: em_l03 / em_head_l03
+    def layer(self) -> str:  # per-op symbol stem: em_l03 / em_head_l03
         return "em_l" if self.is_default else f"{self.prefix}_l"
 
     @property
@@ -71,11 +72,14 @@ class EngineSymbols:
 
 def engine_symbols(symbol_prefix: str = DEFAULT_SYMBOL_PREFIX) -> EngineSymbols:
     if not re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", symbol_prefix or "") or len(symbol_prefix) > 32:
-        raise ExportError(f"symbol_prefix {symbol_prefix!r} must be a lower-case C identifier of at most 32 "
-                          f"characters such as 'em_head' (it names the engine's functions, macros and files)")
+        raise ExportError(
+            f"symbol_prefix {symbol_prefix!r} must be a lower-case C identifier of at most 32 "
+            f"characters such as 'em_head' (it names the engine's functions, macros and files)"
+        )
     if not symbol_prefix.startswith("em_") or symbol_prefix in ("em_board", "em_uart", "em_logmel", "em_semihost"):
-        raise ExportError(f"symbol_prefix {symbol_prefix!r}: use an 'em_<name>' prefix not taken by the firmware "
-                          f"(e.g. 'em_head')")
+        raise ExportError(
+            f"symbol_prefix {symbol_prefix!r}: use an 'em_<name>' prefix not taken by the firmware (e.g. 'em_head')"
+        )
     return EngineSymbols(symbol_prefix)
 
 
@@ -88,9 +92,9 @@ class LayerInfo:
     macs: int
     weight_bytes: int
     weight_format: str = "dense"
-    nonzeros: int | None = None               # conv layers: nonzero weights
-    bytes_per_nonzero: float | None = None    # sparse conv layers: flash of the filter per nonzero weight
-    format_reason: str = ""                   # conv layers: why dense or sparse
+    nonzeros: int | None = None  # conv layers: nonzero weights
+    bytes_per_nonzero: float | None = None  # sparse conv layers: flash of the filter per nonzero weight
+    format_reason: str = ""  # conv layers: why dense or sparse
 
 
 WEIGHT_FORMAT_MODES = ("auto", "dense", "sparse")
@@ -129,12 +133,22 @@ def choose_weight_formats(graph: Graph, mode: str, use_dsp: bool = True) -> dict
             reasons[op.index] = f"sparse: weight_format='sparse' ({packed.bytes_per_nonzero:.2f} B per nonzero)"
             continue
         kh, kw, in_c = w.shape[1:]
-        shape = dict(out_hw=out_hw, in_c=in_c, out_c=w.shape[0], kernel_hw=(kh, kw), stride=stride,
-                     dilation=dilation, use_dsp=use_dsp)
+        shape = dict(
+            out_hw=out_hw,
+            in_c=in_c,
+            out_c=w.shape[0],
+            kernel_hw=(kh, kw),
+            stride=stride,
+            dilation=dilation,
+            use_dsp=use_dsp,
+        )
         pass_rows = c2.sparse_pass_rows(in_c, packed.max_channel_nnz, out_hw, (kh, kw), stride, dilation)
         op.weight_format, reasons[op.index] = c2.choose_format(
-            w.size, packed.nbytes, c2.estimate_dense_instructions(**shape),
-            c2.estimate_sparse_instructions(**shape, nonzeros=packed.nnz, pass_rows=pass_rows))
+            w.size,
+            packed.nbytes,
+            c2.estimate_dense_instructions(**shape),
+            c2.estimate_sparse_instructions(**shape, nonzeros=packed.nnz, pass_rows=pass_rows),
+        )
     return reasons
 
 
@@ -143,18 +157,18 @@ class EngineInfo:
     model_name: str
     sha256: str
     arena_bytes: int
-    unstreamed_arena_bytes: int       # the same model fully buffered (no streaming)
+    unstreamed_arena_bytes: int  # the same model fully buffered (no streaming)
     weight_bytes: int
     input_offset: int
-    scratch_offset: int               # em_model_scratch()
+    scratch_offset: int  # em_model_scratch()
     scratch_bytes: int
     use_dsp: bool
     layers: list[LayerInfo] = field(default_factory=list)
     streaming_groups: list[dict] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     symbol_prefix: str = DEFAULT_SYMBOL_PREFIX
-    buffers: list[dict] = field(default_factory=list)   # every arena buffer (planner.buffer_rows)
-    buffer_table: str = ""                              # the same as text (planner.format_buffer_table)
+    buffers: list[dict] = field(default_factory=list)  # every arena buffer (planner.buffer_rows)
+    buffer_table: str = ""  # the same as text (planner.format_buffer_table)
 
     @property
     def macs(self) -> int:
@@ -168,13 +182,17 @@ class EngineInfo:
 
 def _check_io(graph: Graph) -> None:
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise ExportError(f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
-                          f"the engine needs exactly one of each")
+        raise ExportError(
+            f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+            f"the engine needs exactly one of each"
+        )
     for role, tid in (("input", graph.inputs[0]), ("output", graph.outputs[0])):
         t = graph.tensor(tid)
         if t.dtype != "int8" or not t.is_quantized:
-            raise ExportError(f"the model's {role} '{t.name}' is {t.dtype}; convert with int8 input and output "
-                              f"(inference_input_type/inference_output_type = tf.int8)")
+            raise ExportError(
+                f"the model's {role} '{t.name}' is {t.dtype}; convert with int8 input and output "
+                f"(inference_input_type/inference_output_type = tf.int8)"
+            )
         if t.shape and t.shape[0] != 1:
             raise ExportError(f"the model's {role} '{t.name}' has batch {t.shape[0]}; export with batch 1")
 
@@ -182,9 +200,11 @@ def _check_io(graph: Graph) -> None:
 def _emitters(graph: Graph, use_dsp: bool, layer_stem: str = "em_l") -> list[OpEmitter]:
     missing = sorted({op.kind for op in graph.ops if op.kind not in EMITTERS})
     if missing:
-        raise ExportError(f"no code generator for op(s) {', '.join(missing)} "
-                          f"(QUANTIZE/DEQUANTIZE only appear with float input/output: convert with int8 "
-                          f"input and output); supported: {', '.join(sorted(EMITTERS))}")
+        raise ExportError(
+            f"no code generator for op(s) {', '.join(missing)} "
+            f"(QUANTIZE/DEQUANTIZE only appear with float input/output: convert with int8 "
+            f"input and output); supported: {', '.join(sorted(EMITTERS))}"
+        )
     return [EMITTERS[op.kind](graph, op, f"{layer_stem}{op.index:02d}", use_dsp) for op in graph.ops]
 
 
@@ -195,7 +215,7 @@ def _c_body(array, per_line: int = 24) -> str:
         per_line = max(1, per_line // values.shape[1])
     else:
         items = [str(v) for v in values.reshape(-1).tolist()]
-    return "\n".join("  " + ", ".join(items[i:i + per_line]) + "," for i in range(0, len(items), per_line))
+    return "\n".join("  " + ", ".join(items[i : i + per_line]) + "," for i in range(0, len(items), per_line))
 
 
 def _scratch_region(plan: pl.Plan, input_tid: int) -> tuple[int, int]:
@@ -223,16 +243,31 @@ def _stage_context(graph: Graph, plan: pl.Plan, group: pl.StreamGroup, emitters,
         if fold:
             # a global max folds the rows [done, need) held in the previous line buffer
             in_row_bytes = graph.tensor(op.inputs[0]).hwc[1] * graph.tensor(op.inputs[0]).hwc[2]
-            call = em.fold_call(f"{in_ptr} + (done[{i}] - first[{i - 1}]) * {in_row_bytes}",
-                                f"need[{i}] - done[{i}]", f"done[{i}] > 0", out_ptr)
+            call = em.fold_call(
+                f"{in_ptr} + (done[{i}] - first[{i - 1}]) * {in_row_bytes}",
+                f"need[{i}] - done[{i}]",
+                f"done[{i}] > 0",
+                out_ptr,
+            )
         else:
             call = em.call(in_ptr, out_ptr, "&rows", arena(scratch.offset) if scratch else "0")
-        stages.append({
-            "i": i, "last": last, "fold": fold, "layer": op_index, "out_h": geo.out_h, "in_h": geo.in_h,
-            "stride": geo.stride_h, "pad_top": geo.pad_top, "filter_h": geo.kernel_h,
-            "row_bytes": t.hwc[1] * t.hwc[2], "line_rows": group.line_rows.get(out_tid, 0),
-            "out_ptr": out_ptr, "call": call,
-        })
+        stages.append(
+            {
+                "i": i,
+                "last": last,
+                "fold": fold,
+                "layer": op_index,
+                "out_h": geo.out_h,
+                "in_h": geo.in_h,
+                "stride": geo.stride_h,
+                "pad_top": geo.pad_top,
+                "filter_h": geo.kernel_h,
+                "row_bytes": t.hwc[1] * t.hwc[2],
+                "line_rows": group.line_rows.get(out_tid, 0),
+                "out_ptr": out_ptr,
+                "call": call,
+            }
+        )
     return {"stages": stages, "names": [graph.layer_name(graph.ops[i]) for i in group.ops]}
 
 
@@ -263,10 +298,19 @@ def _step_index(plan: pl.Plan, op_index: int) -> int:
     return next(s for s, step in enumerate(plan.steps) if op_index in step.ops)
 
 
-def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget: int | None = None,
-                    streaming: str = "auto", frontend_scratch_bytes: int = 0,
-                    use_dsp: bool = True, weight_format: str = "auto",
-                    symbol_prefix: str = DEFAULT_SYMBOL_PREFIX, w16_flash_bytes: int = 0) -> EngineInfo:
+def generate_engine(
+    tflite_bytes: bytes,
+    out_dir,
+    *,
+    model_name: str,
+    ram_budget: int | None = None,
+    streaming: str = "auto",
+    frontend_scratch_bytes: int = 0,
+    use_dsp: bool = True,
+    weight_format: str = "auto",
+    symbol_prefix: str = DEFAULT_SYMBOL_PREFIX,
+    w16_flash_bytes: int = 0,
+) -> EngineInfo:
     """Write ``model_engine.h``, ``model_engine.c`` and ``model_weights.c`` into ``out_dir``.
 
     ram_budget: arena bytes allowed (None = no limit); streaming: 'auto' streams conv chains
@@ -295,12 +339,17 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
     format_reasons = choose_weight_formats(graph, weight_format, use_dsp)
     if use_dsp and w16_flash_bytes > 0:
         from edgel3_mote.export.codegen.ops.conv2d import choose_w16_layers
+
         choose_w16_layers(graph, w16_flash_bytes)
     emitters = _emitters(graph, use_dsp, sym.layer)
-    plan = pl.plan_memory(graph, streaming=streaming, ram_budget=ram_budget,
-                          frontend_scratch_bytes=frontend_scratch_bytes,
-                          scratch_bytes=lambda op: _op_scratch(emitters[op.index], None),
-                          streamed_scratch_bytes=lambda op: _op_scratch(emitters[op.index], 1))
+    plan = pl.plan_memory(
+        graph,
+        streaming=streaming,
+        ram_budget=ram_budget,
+        frontend_scratch_bytes=frontend_scratch_bytes,
+        scratch_bytes=lambda op: _op_scratch(emitters[op.index], None),
+        streamed_scratch_bytes=lambda op: _op_scratch(emitters[op.index], 1),
+    )
     streamed_ops = {i for g in plan.groups for i in g.ops}
     for em in emitters:  # the generated calls: one output row per call inside a streamed chain
         em.rows_per_call = 1 if em.op.index in streamed_ops else None
@@ -319,9 +368,16 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
     for op, em in zip(graph.ops, emitters):
         w = em.weights()
         arrays += w
-        layer = LayerInfo(graph.layer_name(op), op.kind, graph.tensor(op.inputs[0]).shape,
-                          graph.tensor(op.outputs[0]).shape, em.macs(), sum(a.nbytes for a in w), op.weight_format,
-                          format_reason=format_reasons.get(op.index, ""))
+        layer = LayerInfo(
+            graph.layer_name(op),
+            op.kind,
+            graph.tensor(op.inputs[0]).shape,
+            graph.tensor(op.outputs[0]).shape,
+            em.macs(),
+            sum(a.nbytes for a in w),
+            op.weight_format,
+            format_reason=format_reasons.get(op.index, ""),
+        )
         if op.index in format_reasons:
             layer.nonzeros = int(np.count_nonzero(graph.tensor(op.inputs[1]).constant))
             if op.weight_format == "sparse" and isinstance(em, Conv2DEmitter):  # only CONV_2D gets a format reason
@@ -334,49 +390,96 @@ def generate_engine(tflite_bytes: bytes, out_dir, *, model_name: str, ram_budget
     for s, step in enumerate(plan.steps):
         first = graph.ops[step.ops[0]]
         if step.group is not None:
-            steps.append({"chain": chain_of[first.index], "comment": " -> ".join(groups[chain_of[first.index]]["names"])})
+            steps.append(
+                {"chain": chain_of[first.index], "comment": " -> ".join(groups[chain_of[first.index]]["names"])}
+            )
             continue
         em = emitters[first.index]
         scratch = plan.scratch(s)
         call = None
         if em.emits_code:
-            call = em.call(arena(plan.offset_of(first.inputs[0])), arena(plan.offset_of(first.outputs[0])),
-                           None, arena(scratch.offset) if scratch else "0")
+            call = em.call(
+                arena(plan.offset_of(first.inputs[0])),
+                arena(plan.offset_of(first.outputs[0])),
+                None,
+                arena(scratch.offset) if scratch else "0",
+            )
         steps.append({"chain": None, "layer": first.index, "call": call, "comment": graph.layer_name(first)})
 
     weight_bytes = sum(a.nbytes for a in arrays)
     ctx = {
-        "model_name": model_name, "sha256": graph.sha256,
-        "input_hwc": x.hwc, "input_bytes": x.nbytes, "output_bytes": y.nbytes,
-        "input_scale": c_float(x_scale), "input_zero_point": x_zp,
-        "output_scale": c_float(y_scale), "output_zero_point": y_zp,
-        "layers": layers, "arena_bytes": plan.arena_bytes, "unstreamed_arena_bytes": plan.unstreamed_arena_bytes,
+        "model_name": model_name,
+        "sha256": graph.sha256,
+        "input_hwc": x.hwc,
+        "input_bytes": x.nbytes,
+        "output_bytes": y.nbytes,
+        "input_scale": c_float(x_scale),
+        "input_zero_point": x_zp,
+        "output_scale": c_float(y_scale),
+        "output_zero_point": y_zp,
+        "layers": layers,
+        "arena_bytes": plan.arena_bytes,
+        "unstreamed_arena_bytes": plan.unstreamed_arena_bytes,
         "weight_bytes": weight_bytes,
         "arrays": [{"ctype": a.ctype, "name": a.name, "size": a.count, "body": _c_body(a)} for a in arrays],
         "uses_kernel_types": any(a.is_struct for a in arrays),
-        "declarations": _used_declarations(emitters, [st.get("call") or "" for st in steps] +
-                                           [stage["call"] for g in groups for stage in g["stages"]], sym.layer),
+        "declarations": _used_declarations(
+            emitters,
+            [st.get("call") or "" for st in steps] + [stage["call"] for g in groups for stage in g["stages"]],
+            sym.layer,
+        ),
         "static_checks": [c for em in emitters for c in em.static_checks()],
-        "groups": groups, "steps": steps,
-        "input_offset": plan.offset_of(in_tid), "output_offset": plan.offset_of(out_tid),
-        "scratch_offset": scratch_offset, "scratch_bytes": scratch_bytes,
-        "prefix": sym.prefix, "M": sym.macro, "guard": sym.guard, "layer_names": sym.layer_names,
-        "arena": sym.arena, "files": dict(zip(("h", "c", "weights"), sym.files)),
+        "groups": groups,
+        "steps": steps,
+        "input_offset": plan.offset_of(in_tid),
+        "output_offset": plan.offset_of(out_tid),
+        "scratch_offset": scratch_offset,
+        "scratch_bytes": scratch_bytes,
+        "prefix": sym.prefix,
+        "M": sym.macro,
+        "guard": sym.guard,
+        "layer_names": sym.layer_names,
+        "arena": sym.arena,
+        "files": dict(zip(("h", "c", "weights"), sym.files)),
     }
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), trim_blocks=True,
-                             lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
     out_dir = Path(out_dir)
     written = []
     for template, name in zip(ENGINE_FILES, sym.files):
         text = env.get_template(f"{template}.j2").render(**ctx)
         written.append(str(atomic_write_text(out_dir / name, text)))
 
-    info_groups = [{
-        "layers": g["names"],
-        "folds": pg.folds,
-        "line_buffers": {graph.tensor(t).name: {"rows": pg.line_rows[t], "bytes": plan.line_buffer(t).size}
-                         for t in pg.intermediates},
-    } for g, pg in zip(groups, plan.groups)]
-    return EngineInfo(model_name, graph.sha256, plan.arena_bytes, plan.unstreamed_arena_bytes, weight_bytes,
-                      plan.offset_of(in_tid), scratch_offset, scratch_bytes, use_dsp, layers, info_groups, written,
-                      sym.prefix, pl.buffer_rows(plan), pl.format_buffer_table(plan))
+    info_groups = [
+        {
+            "layers": g["names"],
+            "folds": pg.folds,
+            "line_buffers": {
+                graph.tensor(t).name: {"rows": pg.line_rows[t], "bytes": plan.line_buffer(t).size}
+                for t in pg.intermediates
+            },
+        }
+        for g, pg in zip(groups, plan.groups)
+    ]
+    return EngineInfo(
+        model_name,
+        graph.sha256,
+        plan.arena_bytes,
+        plan.unstreamed_arena_bytes,
+        weight_bytes,
+        plan.offset_of(in_tid),
+        scratch_offset,
+        scratch_bytes,
+        use_dsp,
+        layers,
+        info_groups,
+        written,
+        sym.prefix,
+        pl.buffer_rows(plan),
+        pl.format_buffer_table(plan),
+    )

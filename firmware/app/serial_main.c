@@ -30,10 +30,12 @@
 #include "em_head_classes.h"
 #include "em_head_engine.h"
 typedef char em_head_chains_onto_embedding[(EM_HEAD_INPUT_BYTES == EM_OUTPUT_BYTES &&
-                                            EM_HEAD_OUTPUT_BYTES == EM_HEAD_NUM_CLASSES) ? 1 : -1];
+                                            EM_HEAD_OUTPUT_BYTES == EM_HEAD_NUM_CLASSES)
+                                               ? 1
+                                               : -1];
 /* INFER's answer with the logits must fit one frame (layer ticks are cut, never the logits) */
-typedef char em_head_logits_fit_a_frame[(16u + EM_OUTPUT_BYTES + 6u + EM_HEAD_NUM_CLASSES <=
-                                         EM_PROTO_MAX_PAYLOAD) ? 1 : -1];
+typedef char em_head_logits_fit_a_frame
+    [(16u + EM_OUTPUT_BYTES + 6u + EM_HEAD_NUM_CLASSES <= EM_PROTO_MAX_PAYLOAD) ? 1 : -1];
 static int8_t g_logits[EM_HEAD_NUM_CLASSES];
 #endif
 
@@ -50,145 +52,147 @@ extern char _ebss[] __attribute__((weak));
 extern char __stack_start[] __attribute__((weak)); /* RAM: stack, .data, .bss */
 
 static int16_t g_pcm[EM_SERIAL_WINDOW_SAMPLES];
-static uint32_t g_loaded_samples;          /* 0 = nothing loaded */
-static uint32_t g_slide_id;                /* id of the last SLIDE_AUDIO applied; 0 = none */
-static int g_spectrogram_valid;            /* the PCM the last INFER used is still loaded */
-static int g_input_is_spectrogram;         /* em_model_input() holds its spectrogram now */
+static uint32_t g_loaded_samples;  /* 0 = nothing loaded */
+static uint32_t g_slide_id;        /* id of the last SLIDE_AUDIO applied; 0 = none */
+static int g_spectrogram_valid;    /* the PCM the last INFER used is still loaded */
+static int g_input_is_spectrogram; /* em_model_input() holds its spectrogram now */
 static int8_t g_embedding[EM_OUTPUT_BYTES];
 static uint32_t g_layer_ticks[EM_NUM_LAYERS > 0 ? EM_NUM_LAYERS : 1];
 static em_proto_t g_proto;
-static uint32_t g_tick_resolution;         /* smallest step of em_board_ticks(), measured at boot */
+static uint32_t g_tick_resolution; /* smallest step of em_board_ticks(), measured at boot */
 
 /* Wait for the counter to step (used to measure its resolution at boot). */
 static uint32_t ticks_at_edge(void) {
-    uint32_t t0 = em_board_ticks(), t = t0;
-    /* bounded: a stopped counter (a board bug) must not hang the server */
-    for (uint32_t spins = 0; t == t0 && spins < 100000u; ++spins) {
-        t = em_board_ticks();
-    }
-    return t;
+  uint32_t t0 = em_board_ticks(), t = t0;
+  /* bounded: a stopped counter (a board bug) must not hang the server */
+  for (uint32_t spins = 0; t == t0 && spins < 100000u; ++spins) {
+    t = em_board_ticks();
+  }
+  return t;
 }
 
 static uint32_t measure_tick_resolution(void) {
-    (void)ticks_at_edge();
-    uint32_t a = ticks_at_edge();
-    uint32_t b = ticks_at_edge();
-    return b - a;
+  (void)ticks_at_edge();
+  uint32_t a = ticks_at_edge();
+  uint32_t b = ticks_at_edge();
+  return b - a;
 }
 
 /* ---- little-endian helpers ------------------------------------------------ */
 static uint8_t *put_u16(uint8_t *b, uint32_t v) {
-    b[0] = (uint8_t)v;
-    b[1] = (uint8_t)(v >> 8);
-    return b + 2;
+  b[0] = (uint8_t)v;
+  b[1] = (uint8_t)(v >> 8);
+  return b + 2;
 }
 static uint8_t *put_u32(uint8_t *b, uint32_t v) {
-    b[0] = (uint8_t)v;
-    b[1] = (uint8_t)(v >> 8);
-    b[2] = (uint8_t)(v >> 16);
-    b[3] = (uint8_t)(v >> 24);
-    return b + 4;
+  b[0] = (uint8_t)v;
+  b[1] = (uint8_t)(v >> 8);
+  b[2] = (uint8_t)(v >> 16);
+  b[3] = (uint8_t)(v >> 24);
+  return b + 4;
 }
-static uint32_t get_u16(const uint8_t *b) { return (uint32_t)b[0] | ((uint32_t)b[1] << 8); }
+static uint32_t get_u16(const uint8_t *b) {
+  return (uint32_t)b[0] | ((uint32_t)b[1] << 8);
+}
 static uint32_t get_u32(const uint8_t *b) {
-    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
+  return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
 }
 
 /* ---- INFO: tag u8 | len u8 | value -------------------------------------- */
 static uint8_t *tlv(uint8_t *b, const uint8_t *end, uint8_t tag, const void *val, uint32_t n) {
-    if (n > 255u || b + 2 + n > end) return b; /* never overrun: drop the field */
-    b[0] = tag;
-    b[1] = (uint8_t)n;
-    memcpy(b + 2, val, n);
-    return b + 2 + n;
+  if (n > 255u || b + 2 + n > end) return b; /* never overrun: drop the field */
+  b[0] = tag;
+  b[1] = (uint8_t)n;
+  memcpy(b + 2, val, n);
+  return b + 2 + n;
 }
 static uint8_t *tlv_u32(uint8_t *b, const uint8_t *end, uint8_t tag, uint32_t v) {
-    uint8_t le[4];
-    put_u32(le, v);
-    return tlv(b, end, tag, le, 4);
+  uint8_t le[4];
+  put_u32(le, v);
+  return tlv(b, end, tag, le, 4);
 }
 static uint8_t *tlv_f32(uint8_t *b, const uint8_t *end, uint8_t tag, float f) {
-    uint32_t bits;
-    memcpy(&bits, &f, 4);
-    return tlv_u32(b, end, tag, bits);
+  uint32_t bits;
+  memcpy(&bits, &f, 4);
+  return tlv_u32(b, end, tag, bits);
 }
 static uint8_t *tlv_str(uint8_t *b, const uint8_t *end, uint8_t tag, const char *s) {
-    return tlv(b, end, tag, s, s ? (uint32_t)strlen(s) : 0u);
+  return tlv(b, end, tag, s, s ? (uint32_t)strlen(s) : 0u);
 }
 
 static uint32_t span(const char *lo, const char *hi) {
-    uintptr_t a = (uintptr_t)lo, b = (uintptr_t)hi;
-    return (b > a) ? (uint32_t)(b - a) : 0u; /* a weak symbol left undefined is 0 */
+  uintptr_t a = (uintptr_t)lo, b = (uintptr_t)hi;
+  return (b > a) ? (uint32_t)(b - a) : 0u; /* a weak symbol left undefined is 0 */
 }
 static uint32_t flash_bytes(void) {
-    /* vectors+text+rodata, then the .data initialisers stored after them */
-    return span(em_vector_table, _sidata) + span(_sdata, _edata);
+  /* vectors+text+rodata, then the .data initialisers stored after them */
+  return span(em_vector_table, _sidata) + span(_sdata, _edata);
 }
 static uint32_t static_ram_bytes(void) {
-    return span(__stack_start, _ebss); /* stack + .data + .bss; no heap */
+  return span(__stack_start, _ebss); /* stack + .data + .bss; no heap */
 }
 
 static uint32_t cmd_info(uint8_t *resp) {
-    uint8_t *b = resp, *end = resp + EM_PROTO_MAX_PAYLOAD;
-    uint8_t shape[12];
-    b = tlv_u32(b, end, 0x01, EM_PROTO_VERSION);
-    b = tlv_u32(b, end, 0x02, EM_PROTO_MAX_PAYLOAD);
-    b = tlv_str(b, end, 0x03, em_board_name());
-    b = tlv_str(b, end, 0x04, em_board_core());
-    b = tlv_u32(b, end, 0x05, em_board_clock_hz());
-    b = tlv_u32(b, end, 0x06, (uint32_t)em_board_ticks_are_instructions());
-    b = tlv_str(b, end, 0x07, EM_MODEL_NAME);
-    b = tlv_str(b, end, 0x08, EM_MODEL_SHA256);
-    put_u32(put_u32(put_u32(shape, EM_INPUT_H), EM_INPUT_W), EM_INPUT_C);
-    b = tlv(b, end, 0x09, shape, 12);
-    b = tlv_f32(b, end, 0x0A, (float)EM_INPUT_SCALE);
-    b = tlv_u32(b, end, 0x0B, (uint32_t)(int32_t)EM_INPUT_ZERO_POINT);
-    put_u32(shape, EM_OUTPUT_BYTES);
-    b = tlv(b, end, 0x0C, shape, 4);
-    b = tlv_f32(b, end, 0x0D, (float)EM_OUTPUT_SCALE);
-    b = tlv_u32(b, end, 0x0E, (uint32_t)(int32_t)EM_OUTPUT_ZERO_POINT);
-    b = tlv_u32(b, end, 0x0F, flash_bytes());
-    b = tlv_u32(b, end, 0x10, static_ram_bytes());
-    b = tlv_u32(b, end, 0x11, EM_ARENA_BYTES);
-    b = tlv_u32(b, end, 0x12, EM_WEIGHT_BYTES);
-    b = tlv_u32(b, end, 0x13, EM_NUM_LAYERS);
-    b = tlv_u32(b, end, 0x14, EM_SERIAL_WINDOW_SAMPLES);
-    b = tlv_u32(b, end, 0x15, EM_FE_SR);
-    b = tlv_u32(b, end, 0x16, em_board_stack_size());
-    b = tlv_u32(b, end, 0x17, g_tick_resolution);
+  uint8_t *b = resp, *end = resp + EM_PROTO_MAX_PAYLOAD;
+  uint8_t shape[12];
+  b = tlv_u32(b, end, 0x01, EM_PROTO_VERSION);
+  b = tlv_u32(b, end, 0x02, EM_PROTO_MAX_PAYLOAD);
+  b = tlv_str(b, end, 0x03, em_board_name());
+  b = tlv_str(b, end, 0x04, em_board_core());
+  b = tlv_u32(b, end, 0x05, em_board_clock_hz());
+  b = tlv_u32(b, end, 0x06, (uint32_t)em_board_ticks_are_instructions());
+  b = tlv_str(b, end, 0x07, EM_MODEL_NAME);
+  b = tlv_str(b, end, 0x08, EM_MODEL_SHA256);
+  put_u32(put_u32(put_u32(shape, EM_INPUT_H), EM_INPUT_W), EM_INPUT_C);
+  b = tlv(b, end, 0x09, shape, 12);
+  b = tlv_f32(b, end, 0x0A, (float)EM_INPUT_SCALE);
+  b = tlv_u32(b, end, 0x0B, (uint32_t)(int32_t)EM_INPUT_ZERO_POINT);
+  put_u32(shape, EM_OUTPUT_BYTES);
+  b = tlv(b, end, 0x0C, shape, 4);
+  b = tlv_f32(b, end, 0x0D, (float)EM_OUTPUT_SCALE);
+  b = tlv_u32(b, end, 0x0E, (uint32_t)(int32_t)EM_OUTPUT_ZERO_POINT);
+  b = tlv_u32(b, end, 0x0F, flash_bytes());
+  b = tlv_u32(b, end, 0x10, static_ram_bytes());
+  b = tlv_u32(b, end, 0x11, EM_ARENA_BYTES);
+  b = tlv_u32(b, end, 0x12, EM_WEIGHT_BYTES);
+  b = tlv_u32(b, end, 0x13, EM_NUM_LAYERS);
+  b = tlv_u32(b, end, 0x14, EM_SERIAL_WINDOW_SAMPLES);
+  b = tlv_u32(b, end, 0x15, EM_FE_SR);
+  b = tlv_u32(b, end, 0x16, em_board_stack_size());
+  b = tlv_u32(b, end, 0x17, g_tick_resolution);
 #if EM_HAS_HEAD
-    b = tlv_u32(b, end, 0x18, EM_HEAD_NUM_CLASSES);
-    b = tlv_str(b, end, 0x19, EM_HEAD_MODEL_SHA256);
-    b = tlv_str(b, end, 0x1A, EM_HEAD_CLASSES_SHA256);
+  b = tlv_u32(b, end, 0x18, EM_HEAD_NUM_CLASSES);
+  b = tlv_str(b, end, 0x19, EM_HEAD_MODEL_SHA256);
+  b = tlv_str(b, end, 0x1A, EM_HEAD_CLASSES_SHA256);
 #else
-    b = tlv_u32(b, end, 0x18, 0u); /* no classifier head compiled in */
+  b = tlv_u32(b, end, 0x18, 0u); /* no classifier head compiled in */
 #endif
-    return (uint32_t)(b - resp);
+  return (uint32_t)(b - resp);
 }
 
 /* ---- LOAD_AUDIO: offset u32 (samples) | int16 LE samples ----------------- */
 static uint8_t cmd_load_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
-    if (len < 4 || ((len - 4) & 1u)) return EM_PROTO_ERR_BAD_LENGTH;
-    uint32_t offset = get_u32(pl);
-    uint32_t n = (len - 4) / 2;
-    if (offset > g_loaded_samples) return EM_PROTO_ERR_BAD_OFFSET; /* would leave a gap */
-    if (offset > EM_SERIAL_WINDOW_SAMPLES || n > EM_SERIAL_WINDOW_SAMPLES - offset) {
-        return EM_PROTO_ERR_TOO_LONG;
-    }
-    for (uint32_t i = 0; i < n; ++i) {
-        g_pcm[offset + i] = (int16_t)get_u16(pl + 4 + 2 * i);
-    }
-    /* offset 0 starts a new window; a resent chunk (offset < end) overwrites */
-    if (offset == 0) {
-        g_loaded_samples = n;
-        g_slide_id = 0;
-    } else if (offset + n > g_loaded_samples) {
-        g_loaded_samples = offset + n;
-    }
-    g_spectrogram_valid = 0;
-    put_u32(put_u32(resp, g_loaded_samples), EM_SERIAL_WINDOW_SAMPLES);
-    *resp_len = 8;
-    return EM_PROTO_OK;
+  if (len < 4 || ((len - 4) & 1u)) return EM_PROTO_ERR_BAD_LENGTH;
+  uint32_t offset = get_u32(pl);
+  uint32_t n = (len - 4) / 2;
+  if (offset > g_loaded_samples) return EM_PROTO_ERR_BAD_OFFSET; /* would leave a gap */
+  if (offset > EM_SERIAL_WINDOW_SAMPLES || n > EM_SERIAL_WINDOW_SAMPLES - offset) {
+    return EM_PROTO_ERR_TOO_LONG;
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    g_pcm[offset + i] = (int16_t)get_u16(pl + 4 + 2 * i);
+  }
+  /* offset 0 starts a new window; a resent chunk (offset < end) overwrites */
+  if (offset == 0) {
+    g_loaded_samples = n;
+    g_slide_id = 0;
+  } else if (offset + n > g_loaded_samples) {
+    g_loaded_samples = offset + n;
+  }
+  g_spectrogram_valid = 0;
+  put_u32(put_u32(resp, g_loaded_samples), EM_SERIAL_WINDOW_SAMPLES);
+  *resp_len = 8;
+  return EM_PROTO_OK;
 }
 
 /* ---- SLIDE_AUDIO: slide_id u32 | drop u32 ------------------------------
@@ -196,19 +200,19 @@ static uint8_t cmd_load_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, ui
  * new samples: overlapping windows cross the slow UART once. A resend of the
  * same slide_id is a no-op, which keeps every command idempotent. */
 static uint8_t cmd_slide_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
-    if (len != 8) return EM_PROTO_ERR_BAD_LENGTH;
-    uint32_t id = get_u32(pl), drop = get_u32(pl + 4);
-    if (id == 0) return EM_PROTO_ERR_BAD_ARG;
-    if (id != g_slide_id) {
-        if (drop > g_loaded_samples) return EM_PROTO_ERR_BAD_ARG;
-        memmove(g_pcm, g_pcm + drop, (g_loaded_samples - drop) * sizeof(g_pcm[0]));
-        g_loaded_samples -= drop;
-        g_slide_id = id;
-        g_spectrogram_valid = 0;
-    }
-    put_u32(put_u32(resp, g_loaded_samples), EM_SERIAL_WINDOW_SAMPLES);
-    *resp_len = 8;
-    return EM_PROTO_OK;
+  if (len != 8) return EM_PROTO_ERR_BAD_LENGTH;
+  uint32_t id = get_u32(pl), drop = get_u32(pl + 4);
+  if (id == 0) return EM_PROTO_ERR_BAD_ARG;
+  if (id != g_slide_id) {
+    if (drop > g_loaded_samples) return EM_PROTO_ERR_BAD_ARG;
+    memmove(g_pcm, g_pcm + drop, (g_loaded_samples - drop) * sizeof(g_pcm[0]));
+    g_loaded_samples -= drop;
+    g_slide_id = id;
+    g_spectrogram_valid = 0;
+  }
+  put_u32(put_u32(resp, g_loaded_samples), EM_SERIAL_WINDOW_SAMPLES);
+  *resp_len = 8;
+  return EM_PROTO_OK;
 }
 
 /* ---- INFER: flags u8 (bit 0: per-layer ticks, bit 1: classify) --------- */
@@ -223,179 +227,180 @@ static uint8_t cmd_slide_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, u
 #endif
 
 static uint8_t cmd_infer(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
-    if (len != 1) return EM_PROTO_ERR_BAD_LENGTH;
-    if (pl[0] & ~EM_INFER_FLAGS) return EM_PROTO_ERR_BAD_ARG;
-    if (g_loaded_samples == 0) return EM_PROTO_ERR_NOT_LOADED;
-    const int want_layers = (pl[0] & EM_INFER_LAYER_TICKS) != 0;
-    const int want_class = (pl[0] & EM_INFER_CLASSIFY) != 0;
+  if (len != 1) return EM_PROTO_ERR_BAD_LENGTH;
+  if (pl[0] & ~EM_INFER_FLAGS) return EM_PROTO_ERR_BAD_ARG;
+  if (g_loaded_samples == 0) return EM_PROTO_ERR_NOT_LOADED;
+  const int want_layers = (pl[0] & EM_INFER_LAYER_TICKS) != 0;
+  const int want_class = (pl[0] & EM_INFER_CLASSIFY) != 0;
 
-    uint32_t scratch_bytes = 0;
-    void *scratch = em_model_scratch(&scratch_bytes);
-    if ((int32_t)scratch_bytes < em_logmel_get_buffer_size()) return EM_PROTO_ERR_FRONTEND;
+  uint32_t scratch_bytes = 0;
+  void *scratch = em_model_scratch(&scratch_bytes);
+  if ((int32_t)scratch_bytes < em_logmel_get_buffer_size()) return EM_PROTO_ERR_FRONTEND;
 
-    /* the board fixes the tick phase here: counts repeat exactly from run to run */
+  /* the board fixes the tick phase here: counts repeat exactly from run to run */
+  em_board_ticks_sync();
+  uint32_t t0 = em_board_ticks();
+  int rc = em_logmel_s8(g_pcm, (int32_t)g_loaded_samples, em_model_input(), scratch);
+  uint32_t t1 = em_board_ticks();
+  if (rc != 0) return EM_PROTO_ERR_FRONTEND;
+  g_spectrogram_valid = 1;
+  g_input_is_spectrogram = 0; /* invoke may overwrite the input's arena space */
+
+  em_board_ticks_sync();
+  uint32_t t2 = em_board_ticks();
+  rc = em_model_invoke(g_embedding, want_layers ? g_layer_ticks : 0);
+  uint32_t t3 = em_board_ticks();
+  if (rc != 0) return EM_PROTO_ERR_ENGINE;
+
+  uint32_t head_ticks = 0;
+#if EM_HAS_HEAD
+  if (want_class) {
+    /* the embedding is the head's input byte for byte (same quantisation) */
+    memcpy(em_head_input(), g_embedding, EM_HEAD_INPUT_BYTES);
     em_board_ticks_sync();
-    uint32_t t0 = em_board_ticks();
-    int rc = em_logmel_s8(g_pcm, (int32_t)g_loaded_samples, em_model_input(), scratch);
-    uint32_t t1 = em_board_ticks();
-    if (rc != 0) return EM_PROTO_ERR_FRONTEND;
-    g_spectrogram_valid = 1;
-    g_input_is_spectrogram = 0; /* invoke may overwrite the input's arena space */
-
-    em_board_ticks_sync();
-    uint32_t t2 = em_board_ticks();
-    rc = em_model_invoke(g_embedding, want_layers ? g_layer_ticks : 0);
-    uint32_t t3 = em_board_ticks();
+    uint32_t t4 = em_board_ticks();
+    rc = em_head_invoke(g_logits, 0);
+    head_ticks = em_board_ticks() - t4;
     if (rc != 0) return EM_PROTO_ERR_ENGINE;
-
-    uint32_t head_ticks = 0;
-#if EM_HAS_HEAD
-    if (want_class) {
-        /* the embedding is the head's input byte for byte (same quantisation) */
-        memcpy(em_head_input(), g_embedding, EM_HEAD_INPUT_BYTES);
-        em_board_ticks_sync();
-        uint32_t t4 = em_board_ticks();
-        rc = em_head_invoke(g_logits, 0);
-        head_ticks = em_board_ticks() - t4;
-        if (rc != 0) return EM_PROTO_ERR_ENGINE;
-    }
+  }
 #endif
 
-    /* layer ticks that do not fit the payload are cut; n_layers says how many came */
-    uint32_t n_layers = want_layers ? EM_NUM_LAYERS : 0u;
-    const uint32_t fixed = 16u + EM_OUTPUT_BYTES + (want_class ? EM_HEAD_TAIL_BYTES : 0u);
-    if (fixed + 4u * n_layers > EM_PROTO_MAX_PAYLOAD) n_layers = (EM_PROTO_MAX_PAYLOAD - fixed) / 4u;
+  /* layer ticks that do not fit the payload are cut; n_layers says how many came */
+  uint32_t n_layers = want_layers ? EM_NUM_LAYERS : 0u;
+  const uint32_t fixed = 16u + EM_OUTPUT_BYTES + (want_class ? EM_HEAD_TAIL_BYTES : 0u);
+  if (fixed + 4u * n_layers > EM_PROTO_MAX_PAYLOAD) n_layers = (EM_PROTO_MAX_PAYLOAD - fixed) / 4u;
 
-    uint8_t *b = resp;
-    b = put_u32(b, t1 - t0);
-    b = put_u32(b, t3 - t2);
-    b = put_u32(b, g_loaded_samples);
-    b = put_u16(b, EM_OUTPUT_BYTES);
-    b = put_u16(b, n_layers);
-    memcpy(b, g_embedding, EM_OUTPUT_BYTES);
-    b += EM_OUTPUT_BYTES;
-    for (uint32_t i = 0; i < n_layers; ++i) b = put_u32(b, g_layer_ticks[i]);
+  uint8_t *b = resp;
+  b = put_u32(b, t1 - t0);
+  b = put_u32(b, t3 - t2);
+  b = put_u32(b, g_loaded_samples);
+  b = put_u16(b, EM_OUTPUT_BYTES);
+  b = put_u16(b, n_layers);
+  memcpy(b, g_embedding, EM_OUTPUT_BYTES);
+  b += EM_OUTPUT_BYTES;
+  for (uint32_t i = 0; i < n_layers; ++i) b = put_u32(b, g_layer_ticks[i]);
 #if EM_HAS_HEAD
-    if (want_class) {
-        b = put_u32(b, head_ticks);
-        b = put_u16(b, EM_HEAD_NUM_CLASSES);
-        memcpy(b, g_logits, EM_HEAD_NUM_CLASSES);
-        b += EM_HEAD_NUM_CLASSES;
-    }
+  if (want_class) {
+    b = put_u32(b, head_ticks);
+    b = put_u16(b, EM_HEAD_NUM_CLASSES);
+    memcpy(b, g_logits, EM_HEAD_NUM_CLASSES);
+    b += EM_HEAD_NUM_CLASSES;
+  }
 #else
-    (void)want_class;
-    (void)head_ticks;
+  (void)want_class;
+  (void)head_ticks;
 #endif
-    *resp_len = (uint32_t)(b - resp);
-    return EM_PROTO_OK;
+  *resp_len = (uint32_t)(b - resp);
+  return EM_PROTO_OK;
 }
 
 /* ---- GET_SPECTROGRAM: offset u32 | max_len u16 (0 = as much as fits) ---- */
-static uint8_t cmd_get_spectrogram(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
-    if (len != 6) return EM_PROTO_ERR_BAD_LENGTH;
-    if (!g_spectrogram_valid) return EM_PROTO_ERR_NOT_LOADED;
-    if (!g_input_is_spectrogram) {
-        uint32_t scratch_bytes = 0;
-        void *scratch = em_model_scratch(&scratch_bytes);
-        if ((int32_t)scratch_bytes < em_logmel_get_buffer_size() ||
-            em_logmel_s8(g_pcm, (int32_t)g_loaded_samples, em_model_input(), scratch) != 0) {
-            return EM_PROTO_ERR_FRONTEND;
-        }
-        g_input_is_spectrogram = 1;
+static uint8_t cmd_get_spectrogram(const uint8_t *pl, uint32_t len, uint8_t *resp,
+                                   uint32_t *resp_len) {
+  if (len != 6) return EM_PROTO_ERR_BAD_LENGTH;
+  if (!g_spectrogram_valid) return EM_PROTO_ERR_NOT_LOADED;
+  if (!g_input_is_spectrogram) {
+    uint32_t scratch_bytes = 0;
+    void *scratch = em_model_scratch(&scratch_bytes);
+    if ((int32_t)scratch_bytes < em_logmel_get_buffer_size() ||
+        em_logmel_s8(g_pcm, (int32_t)g_loaded_samples, em_model_input(), scratch) != 0) {
+      return EM_PROTO_ERR_FRONTEND;
     }
-    uint32_t offset = get_u32(pl);
-    uint32_t max_len = get_u16(pl + 4);
-    if (offset > EM_INPUT_BYTES) return EM_PROTO_ERR_BAD_ARG;
-    uint32_t n = EM_INPUT_BYTES - offset;
-    const uint32_t room = EM_PROTO_MAX_PAYLOAD - 8u;
-    if (n > room) n = room;
-    if (max_len && n > max_len) n = max_len;
-    uint8_t *b = put_u32(put_u32(resp, EM_INPUT_BYTES), offset);
-    memcpy(b, em_model_input() + offset, n);
-    *resp_len = 8u + n;
-    return EM_PROTO_OK;
+    g_input_is_spectrogram = 1;
+  }
+  uint32_t offset = get_u32(pl);
+  uint32_t max_len = get_u16(pl + 4);
+  if (offset > EM_INPUT_BYTES) return EM_PROTO_ERR_BAD_ARG;
+  uint32_t n = EM_INPUT_BYTES - offset;
+  const uint32_t room = EM_PROTO_MAX_PAYLOAD - 8u;
+  if (n > room) n = room;
+  if (max_len && n > max_len) n = max_len;
+  uint8_t *b = put_u32(put_u32(resp, EM_INPUT_BYTES), offset);
+  memcpy(b, em_model_input() + offset, n);
+  *resp_len = 8u + n;
+  return EM_PROTO_OK;
 }
 
 /* ---- MEM: u32 fields, order fixed (PROTOCOL.md) -------------------------- */
 static uint32_t cmd_mem(uint8_t *resp) {
-    uint32_t scratch_bytes = 0;
-    (void)em_model_scratch(&scratch_bytes);
-    uint8_t *b = resp;
-    b = put_u32(b, em_board_stack_size());
-    b = put_u32(b, em_stack_high_water());
-    b = put_u32(b, EM_ARENA_BYTES);
-    b = put_u32(b, 0u); /* heap: nothing allocates (_sbrk fails) */
-    b = put_u32(b, (uint32_t)sizeof(g_pcm));
-    b = put_u32(b, 0u); /* no spectrogram copy: GET_SPECTROGRAM recomputes it into the input */
-    b = put_u32(b, (uint32_t)em_logmel_get_buffer_size());
-    b = put_u32(b, scratch_bytes);
-    b = put_u32(b, static_ram_bytes());
-    b = put_u32(b, (uint32_t)sizeof(g_proto));
-    b = put_u32(b, g_proto.frames);
-    b = put_u32(b, g_proto.errors);
-    return (uint32_t)(b - resp);
+  uint32_t scratch_bytes = 0;
+  (void)em_model_scratch(&scratch_bytes);
+  uint8_t *b = resp;
+  b = put_u32(b, em_board_stack_size());
+  b = put_u32(b, em_stack_high_water());
+  b = put_u32(b, EM_ARENA_BYTES);
+  b = put_u32(b, 0u); /* heap: nothing allocates (_sbrk fails) */
+  b = put_u32(b, (uint32_t)sizeof(g_pcm));
+  b = put_u32(b, 0u); /* no spectrogram copy: GET_SPECTROGRAM recomputes it into the input */
+  b = put_u32(b, (uint32_t)em_logmel_get_buffer_size());
+  b = put_u32(b, scratch_bytes);
+  b = put_u32(b, static_ram_bytes());
+  b = put_u32(b, (uint32_t)sizeof(g_proto));
+  b = put_u32(b, g_proto.frames);
+  b = put_u32(b, g_proto.errors);
+  return (uint32_t)(b - resp);
 }
 
 /* ---- LAYERS: first u16 -> total u16 | first u16 | count u16 | names\0 ---- */
 static uint8_t cmd_layers(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
-    if (len != 2) return EM_PROTO_ERR_BAD_LENGTH;
-    uint32_t first = get_u16(pl);
-    if (first > EM_NUM_LAYERS) return EM_PROTO_ERR_BAD_ARG;
-    uint8_t *b = resp + 6, *end = resp + EM_PROTO_MAX_PAYLOAD;
-    uint32_t count = 0;
-    for (uint32_t i = first; i < EM_NUM_LAYERS; ++i) {
-        uint32_t n = (uint32_t)strlen(em_layer_names[i]) + 1u;
-        if (b + n > end) break;
-        memcpy(b, em_layer_names[i], n);
-        b += n;
-        count++;
-    }
-    put_u16(put_u16(put_u16(resp, EM_NUM_LAYERS), first), count);
-    *resp_len = (uint32_t)(b - resp);
-    return EM_PROTO_OK;
+  if (len != 2) return EM_PROTO_ERR_BAD_LENGTH;
+  uint32_t first = get_u16(pl);
+  if (first > EM_NUM_LAYERS) return EM_PROTO_ERR_BAD_ARG;
+  uint8_t *b = resp + 6, *end = resp + EM_PROTO_MAX_PAYLOAD;
+  uint32_t count = 0;
+  for (uint32_t i = first; i < EM_NUM_LAYERS; ++i) {
+    uint32_t n = (uint32_t)strlen(em_layer_names[i]) + 1u;
+    if (b + n > end) break;
+    memcpy(b, em_layer_names[i], n);
+    b += n;
+    count++;
+  }
+  put_u16(put_u16(put_u16(resp, EM_NUM_LAYERS), first), count);
+  *resp_len = (uint32_t)(b - resp);
+  return EM_PROTO_OK;
 }
 
 static uint8_t handle(void *ctx, uint8_t cmd, const uint8_t *pl, uint32_t len, uint8_t *resp,
                       uint32_t *resp_len) {
-    (void)ctx;
-    *resp_len = 0;
-    switch (cmd) {
+  (void)ctx;
+  *resp_len = 0;
+  switch (cmd) {
     case EM_CMD_INFO:
-        if (len != 0) return EM_PROTO_ERR_BAD_LENGTH;
-        *resp_len = cmd_info(resp);
-        return EM_PROTO_OK;
+      if (len != 0) return EM_PROTO_ERR_BAD_LENGTH;
+      *resp_len = cmd_info(resp);
+      return EM_PROTO_OK;
     case EM_CMD_LOAD_AUDIO:
-        return cmd_load_audio(pl, len, resp, resp_len);
+      return cmd_load_audio(pl, len, resp, resp_len);
     case EM_CMD_SLIDE_AUDIO:
-        return cmd_slide_audio(pl, len, resp, resp_len);
+      return cmd_slide_audio(pl, len, resp, resp_len);
     case EM_CMD_INFER:
-        return cmd_infer(pl, len, resp, resp_len);
+      return cmd_infer(pl, len, resp, resp_len);
     case EM_CMD_GET_SPECTROGRAM:
-        return cmd_get_spectrogram(pl, len, resp, resp_len);
+      return cmd_get_spectrogram(pl, len, resp, resp_len);
     case EM_CMD_MEM:
-        if (len != 0) return EM_PROTO_ERR_BAD_LENGTH;
-        *resp_len = cmd_mem(resp);
-        return EM_PROTO_OK;
+      if (len != 0) return EM_PROTO_ERR_BAD_LENGTH;
+      *resp_len = cmd_mem(resp);
+      return EM_PROTO_OK;
     case EM_CMD_RESET:
-        if (len != 0) return EM_PROTO_ERR_BAD_LENGTH;
-        g_loaded_samples = 0;
-        g_slide_id = 0;
-        g_spectrogram_valid = 0;
-        return EM_PROTO_OK;
+      if (len != 0) return EM_PROTO_ERR_BAD_LENGTH;
+      g_loaded_samples = 0;
+      g_slide_id = 0;
+      g_spectrogram_valid = 0;
+      return EM_PROTO_OK;
     case EM_CMD_LAYERS:
-        return cmd_layers(pl, len, resp, resp_len);
+      return cmd_layers(pl, len, resp, resp_len);
     case EM_CMD_PING: /* echo: link and throughput checks */
-        memcpy(resp, pl, len);
-        *resp_len = len;
-        return EM_PROTO_OK;
+      memcpy(resp, pl, len);
+      *resp_len = len;
+      return EM_PROTO_OK;
     default:
-        return EM_PROTO_ERR_UNKNOWN_CMD;
-    }
+      return EM_PROTO_ERR_UNKNOWN_CMD;
+  }
 }
 
 static void uart_write(void *ctx, const uint8_t *buf, uint32_t n) {
-    (void)ctx;
-    em_uart_write(buf, n);
+  (void)ctx;
+  em_uart_write(buf, n);
 }
 
 /* Partial frames idle for this long are dropped (answered TIMEOUT): 0.25 s of
@@ -405,39 +410,39 @@ static void uart_write(void *ctx, const uint8_t *buf, uint32_t n) {
  * fraction of a second to a few seconds there. */
 #define EM_SERIAL_TIMEOUT_INSTRUCTIONS 20000000u
 static uint32_t frame_timeout_ticks(void) {
-    if (em_board_ticks_are_instructions()) return EM_SERIAL_TIMEOUT_INSTRUCTIONS;
-    uint32_t hz = em_board_clock_hz();
-    return (hz ? hz : 1000000u) / 4u;
+  if (em_board_ticks_are_instructions()) return EM_SERIAL_TIMEOUT_INSTRUCTIONS;
+  uint32_t hz = em_board_clock_hz();
+  return (hz ? hz : 1000000u) / 4u;
 }
 
 void em_serial_server_init(void) {
-    g_loaded_samples = 0;
-    g_slide_id = 0;
-    g_spectrogram_valid = 0;
-    g_tick_resolution = measure_tick_resolution();
-    em_proto_init(&g_proto, handle, uart_write, 0, frame_timeout_ticks());
-    uint8_t hello[4];
-    put_u32(hello, EM_PROTO_VERSION);
-    em_proto_send(&g_proto, EM_CMD_READY, 0, EM_PROTO_OK, hello, 4); /* like MLPerf Tiny's m-ready */
+  g_loaded_samples = 0;
+  g_slide_id = 0;
+  g_spectrogram_valid = 0;
+  g_tick_resolution = measure_tick_resolution();
+  em_proto_init(&g_proto, handle, uart_write, 0, frame_timeout_ticks());
+  uint8_t hello[4];
+  put_u32(hello, EM_PROTO_VERSION);
+  em_proto_send(&g_proto, EM_CMD_READY, 0, EM_PROTO_OK, hello, 4); /* like MLPerf Tiny's m-ready */
 }
 
 /* Drain what the UART holds, or check the partial-frame timeout when idle. */
 void em_serial_server_poll(void) {
-    uint8_t byte;
-    if (em_uart_read(&byte)) {
-        do {
-            em_proto_feed(&g_proto, byte, em_board_ticks());
-        } while (em_uart_read(&byte));
-    } else {
-        em_proto_poll(&g_proto, em_board_ticks());
-    }
+  uint8_t byte;
+  if (em_uart_read(&byte)) {
+    do {
+      em_proto_feed(&g_proto, byte, em_board_ticks());
+    } while (em_uart_read(&byte));
+  } else {
+    em_proto_poll(&g_proto, em_board_ticks());
+  }
 }
 
 #ifndef EM_SERIAL_NO_MAIN
 int main(void) {
-    em_board_init();
-    em_stack_paint();
-    em_serial_server_init();
-    for (;;) em_serial_server_poll();
+  em_board_init();
+  em_stack_paint();
+  em_serial_server_init();
+  for (;;) em_serial_server_poll();
 }
 #endif

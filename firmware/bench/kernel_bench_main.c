@@ -32,9 +32,9 @@ static int8_t sp_val[COUT * TAPS];
 static int8_t fc_in[FC_IN], fc_w[FC_OUT * FC_IN], fc_out[FC_OUT];
 
 /* SEA-64's convolutions (3x3, same, stride 1): input h, w, c and output channels. */
-static const int32_t sea_layers[8][4] = {{64, 50, 1, 32},   {64, 50, 32, 32}, {32, 25, 32, 64},
-                                         {32, 25, 64, 64},  {16, 12, 64, 128}, {16, 12, 128, 128},
-                                         {8, 6, 128, 64},   {8, 6, 64, 64}};
+static const int32_t sea_layers[8][4] = {{64, 50, 1, 32},  {64, 50, 32, 32},  {32, 25, 32, 64},
+                                         {32, 25, 64, 64}, {16, 12, 64, 128}, {16, 12, 128, 128},
+                                         {8, 6, 128, 64},  {8, 6, 64, 64}};
 #define SEA_MAX_IN (64 * 50 * 32)
 #define SEA_MAX_TAPS (9 * 128)
 static int8_t sea_in[SEA_MAX_IN], sea_out_s8[SEA_MAX_IN], sea_out_w16[SEA_MAX_IN];
@@ -65,7 +65,9 @@ static void report_indexed(const char *name, int32_t index, const char *suffix, 
   em_semihost_write(line);
 }
 
-static void report(const char *name, uint32_t value) { report_indexed(name, -1, "", value); }
+static void report(const char *name, uint32_t value) {
+  report_indexed(name, -1, "", value);
+}
 
 /* Every SEA-64 conv shape with both weight forms; returns 1 if their bytes agree everywhere. */
 static int bench_sea64(uint32_t *checksum) {
@@ -123,11 +125,12 @@ int main(void) {
   const em_dims in_d = {H, W, CIN}, f_d = {3, 3, CIN}, out_d = {H, W, COUT};
   const em_rows rows = em_rows_full(H, H);
   em_sparse_filter sf;
-  const int s0 = em_conv2d_sparse_s8_pack(filter, COUT, &f_d, 3, sp_index, (int32_t)sizeof sp_index, sp_val,
-                                          (int32_t)sizeof sp_val, H, &sf);
+  const int s0 = em_conv2d_sparse_s8_pack(filter, COUT, &f_d, 3, sp_index, (int32_t)sizeof sp_index,
+                                          sp_val, (int32_t)sizeof sp_val, H, &sf);
 
   uint32_t t0 = em_board_ticks();
-  int s1 = em_conv2d_s8(&p, &q, &in_d, input, &f_d, filter, bias, &out_d, out_dense, &rows, scratch);
+  int s1 =
+      em_conv2d_s8(&p, &q, &in_d, input, &f_d, filter, bias, &out_d, out_dense, &rows, scratch);
   uint32_t t1 = em_board_ticks();
   int s2 = em_conv2d_sparse_s8(&p, &q, &in_d, input, &f_d, &sf, bias, &out_d, out_sparse, &rows,
                                sparse_scratch);

@@ -22,7 +22,8 @@ static int8_t filter[SW_COUT * TAPS];
 static int32_t bias[SW_COUT], mult[SW_COUT], shift[SW_COUT];
 static int8_t out_dense[SW_H * SW_W * SW_COUT], out_sparse[SW_H * SW_W * SW_COUT];
 static int32_t dense_scratch[EM_CONV2D_S8_DSP_BUFFER_BYTES(3, 3, SW_CIN) / 4 + 1];
-static int32_t sparse_scratch[EM_CONV2D_SPARSE_S8_BUFFER_BYTES(PASS_IN_ROWS, SW_CIN, ROW_LEN, TAPS) / 4];
+static int32_t
+    sparse_scratch[EM_CONV2D_SPARSE_S8_BUFFER_BYTES(PASS_IN_ROWS, SW_CIN, ROW_LEN, TAPS) / 4];
 /* room for the expected nonzeros + 10 % + 1024, and 2 index bytes each (k = 0..12 needs less) */
 #define VALUE_CAP (SW_COUT * TAPS / 1000 * SW_DENSITY * 11 / 10 + 1024)
 static int8_t sp_value[VALUE_CAP < SW_COUT * TAPS ? VALUE_CAP : SW_COUT * TAPS];
@@ -67,19 +68,17 @@ int main(void) {
   em_sparse_filter sf;
   int32_t best_bytes = -1, best_k = 0;
   for (int32_t k = 0; k <= 12; ++k) {
-    const int32_t used = em_conv2d_sparse_s8_pack(filter, SW_COUT, &f_d, k, sp_index,
-                                                  (int32_t)sizeof sp_index, sp_value,
-                                                  (int32_t)sizeof sp_value, SW_PASS_ROWS,
-                                                  &sf);
+    const int32_t used =
+        em_conv2d_sparse_s8_pack(filter, SW_COUT, &f_d, k, sp_index, (int32_t)sizeof sp_index,
+                                 sp_value, (int32_t)sizeof sp_value, SW_PASS_ROWS, &sf);
     if (used >= 0 && (best_bytes < 0 || used < best_bytes)) {
       best_bytes = used;
       best_k = k;
     }
   }
-  const int32_t packed = em_conv2d_sparse_s8_pack(filter, SW_COUT, &f_d, best_k, sp_index,
-                                                  (int32_t)sizeof sp_index, sp_value,
-                                                  (int32_t)sizeof sp_value, SW_PASS_ROWS,
-                                                  &sf);
+  const int32_t packed =
+      em_conv2d_sparse_s8_pack(filter, SW_COUT, &f_d, best_k, sp_index, (int32_t)sizeof sp_index,
+                               sp_value, (int32_t)sizeof sp_value, SW_PASS_ROWS, &sf);
   const int32_t need = em_conv2d_sparse_s8_get_buffer_size(&p, &f_d, &out_d, &sf);
 
   uint32_t t0 = em_board_ticks();

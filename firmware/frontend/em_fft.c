@@ -8,74 +8,72 @@
  */
 #include "em_fft.h"
 
-void em_cfft_radix2_f32(float *buf, int32_t m, const float *twiddles, int32_t twiddle_stride)
-{
-    /* Bit-reversal permutation (Gold-Rader). */
-    int32_t j = 0;
-    for (int32_t i = 0; i < m - 1; ++i) {
-        if (i < j) {
-            float tr = buf[2 * i], ti = buf[2 * i + 1];
-            buf[2 * i] = buf[2 * j];
-            buf[2 * i + 1] = buf[2 * j + 1];
-            buf[2 * j] = tr;
-            buf[2 * j + 1] = ti;
-        }
-        int32_t bit = m >> 1;
-        while (j & bit) {
-            j ^= bit;
-            bit >>= 1;
-        }
-        j |= bit;
+void em_cfft_radix2_f32(float *buf, int32_t m, const float *twiddles, int32_t twiddle_stride) {
+  /* Bit-reversal permutation (Gold-Rader). */
+  int32_t j = 0;
+  for (int32_t i = 0; i < m - 1; ++i) {
+    if (i < j) {
+      float tr = buf[2 * i], ti = buf[2 * i + 1];
+      buf[2 * i] = buf[2 * j];
+      buf[2 * i + 1] = buf[2 * j + 1];
+      buf[2 * j] = tr;
+      buf[2 * j + 1] = ti;
     }
+    int32_t bit = m >> 1;
+    while (j & bit) {
+      j ^= bit;
+      bit >>= 1;
+    }
+    j |= bit;
+  }
 
-    /* Decimation-in-time butterflies; the outer loop over the twiddle index keeps one twiddle
-     * in registers for all the butterflies that use it. */
-    for (int32_t len = 2; len <= m; len <<= 1) {
-        const int32_t half = len >> 1;
-        const int32_t step = (m / len) * twiddle_stride; /* W_len^k = W_m^(k m / len) */
-        for (int32_t k = 0; k < half; ++k) {
-            const float wr = twiddles[2 * k * step];
-            const float wi = twiddles[2 * k * step + 1];
-            for (int32_t i = k; i < m; i += len) {
-                float *a = buf + 2 * i;
-                float *b = buf + 2 * (i + half);
-                const float br = b[0] * wr - b[1] * wi;
-                const float bi = b[0] * wi + b[1] * wr;
-                b[0] = a[0] - br;
-                b[1] = a[1] - bi;
-                a[0] += br;
-                a[1] += bi;
-            }
-        }
+  /* Decimation-in-time butterflies; the outer loop over the twiddle index keeps one twiddle
+   * in registers for all the butterflies that use it. */
+  for (int32_t len = 2; len <= m; len <<= 1) {
+    const int32_t half = len >> 1;
+    const int32_t step = (m / len) * twiddle_stride; /* W_len^k = W_m^(k m / len) */
+    for (int32_t k = 0; k < half; ++k) {
+      const float wr = twiddles[2 * k * step];
+      const float wi = twiddles[2 * k * step + 1];
+      for (int32_t i = k; i < m; i += len) {
+        float *a = buf + 2 * i;
+        float *b = buf + 2 * (i + half);
+        const float br = b[0] * wr - b[1] * wi;
+        const float bi = b[0] * wi + b[1] * wr;
+        b[0] = a[0] - br;
+        b[1] = a[1] - bi;
+        a[0] += br;
+        a[1] += bi;
+      }
     }
+  }
 }
 
-void em_rfft_f32(float *buf, int32_t n, const float *twiddles)
-{
-    const int32_t m = n >> 1;
+void em_rfft_f32(float *buf, int32_t n, const float *twiddles) {
+  const int32_t m = n >> 1;
 
-    /* z[t] = x[2t] + i x[2t+1] is already the interleaved layout of buf. W_m^j = W_n^(2j). */
-    em_cfft_radix2_f32(buf, m, twiddles, 2);
+  /* z[t] = x[2t] + i x[2t+1] is already the interleaved layout of buf. W_m^j = W_n^(2j). */
+  em_cfft_radix2_f32(buf, m, twiddles, 2);
 
-    /* DC and Nyquist from Z[0]. */
-    const float z0r = buf[0], z0i = buf[1];
-    buf[0] = z0r + z0i;
-    buf[1] = z0r - z0i;
+  /* DC and Nyquist from Z[0]. */
+  const float z0r = buf[0], z0i = buf[1];
+  buf[0] = z0r + z0i;
+  buf[1] = z0r - z0i;
 
-    /* For each pair (k, m-k): E = (Z[k] + conj Z[m-k]) / 2, O = (Z[k] - conj Z[m-k]) / (2i),
-     * X[k] = E + W_n^k O and X[m-k] = conj(E - W_n^k O). k = m/2 pairs with itself. */
-    for (int32_t k = 1; k <= m / 2; ++k) {
-        float *zk = buf + 2 * k;
-        float *zmk = buf + 2 * (m - k);
-        const float a = zk[0], b = zk[1], c = zmk[0], d = zmk[1];
-        const float er = 0.5f * (a + c), ei = 0.5f * (b - d);
-        const float orr = 0.5f * (b + d), oi = -0.5f * (a - c);
-        const float wr = twiddles[2 * k], wi = twiddles[2 * k + 1];
-        const float tr = wr * orr - wi * oi;
-        const float ti = wr * oi + wi * orr;
-        zk[0] = er + tr;
-        zk[1] = ei + ti;
-        zmk[0] = er - tr;
-        zmk[1] = ti - ei;
-    }
+  /* For each pair (k, m-k): E = (Z[k] + conj Z[m-k]) / 2, O = (Z[k] - conj Z[m-k]) / (2i),
+   * X[k] = E + W_n^k O and X[m-k] = conj(E - W_n^k O). k = m/2 pairs with itself. */
+  for (int32_t k = 1; k <= m / 2; ++k) {
+    float *zk = buf + 2 * k;
+    float *zmk = buf + 2 * (m - k);
+    const float a = zk[0], b = zk[1], c = zmk[0], d = zmk[1];
+    const float er = 0.5f * (a + c), ei = 0.5f * (b - d);
+    const float orr = 0.5f * (b + d), oi = -0.5f * (a - c);
+    const float wr = twiddles[2 * k], wi = twiddles[2 * k + 1];
+    const float tr = wr * orr - wi * oi;
+    const float ti = wr * oi + wi * orr;
+    zk[0] = er + tr;
+    zk[1] = ei + ti;
+    zmk[0] = er - tr;
+    zmk[1] = ti - ei;
+  }
 }

@@ -27,8 +27,8 @@ extern "C" {
 #endif
 
 #define EM_LOGMEL_OK 0
-#define EM_LOGMEL_ERR_ARG (-1)       /* NULL pointer, frame or n_samples out of range */
-#define EM_LOGMEL_ERR_ALIGN (-2)     /* scratch not 4-byte aligned */
+#define EM_LOGMEL_ERR_ARG (-1)   /* NULL pointer, frame or n_samples out of range */
+#define EM_LOGMEL_ERR_ALIGN (-2) /* scratch not 4-byte aligned */
 
 /*
  * Scratch bytes every em_logmel_* call needs (4-byte aligned):
@@ -49,8 +49,8 @@ int em_logmel_max_db(const int16_t *pcm, int32_t n_samples, float *db_max, void 
  * normalised by db_max (from em_logmel_max_db), to out[m * out_stride] for mel m.
  * out_stride EM_FE_N_FRAMES writes column t of the (n_mels, n_frames) input; 1 writes one row.
  */
-int em_logmel_frame_s8(const int16_t *pcm, int32_t n_samples, int32_t t, float db_max,
-                       int8_t *out, int32_t out_stride, void *scratch);
+int em_logmel_frame_s8(const int16_t *pcm, int32_t n_samples, int32_t t, float db_max, int8_t *out,
+                       int32_t out_stride, void *scratch);
 
 /*
  * Both passes over the whole window.

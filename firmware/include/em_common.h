@@ -29,8 +29,12 @@
 #define EM_INT8_MIN (-128)
 #define EM_INT8_MAX 127
 
-static inline int32_t em_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
-static inline int32_t em_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
+static inline int32_t em_min_i32(int32_t a, int32_t b) {
+  return a < b ? a : b;
+}
+static inline int32_t em_max_i32(int32_t a, int32_t b) {
+  return a > b ? a : b;
+}
 static inline int32_t em_clamp_i32(int32_t x, int32_t lo, int32_t hi) {
   return x < lo ? lo : (x > hi ? hi : x);
 }

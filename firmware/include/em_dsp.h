@@ -22,14 +22,20 @@
 #include <arm_acle.h>
 #define EM_DSP_NATIVE 1
 
-static inline int32_t em_sxtb16(int32_t x) { return __sxtb16(x); }
+static inline int32_t em_sxtb16(int32_t x) {
+  return __sxtb16(x);
+}
 static inline int32_t em_sxtb16_ror8(int32_t x) {
   int32_t r; /* ACLE has no rotated form; one instruction with the ROR #8 operand */
   __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
   return r;
 }
-static inline int32_t em_smlad(int32_t x, int32_t y, int32_t acc) { return __smlad(x, y, acc); }
-static inline int32_t em_sadd16(int32_t x, int32_t y) { return __sadd16(x, y); }
+static inline int32_t em_smlad(int32_t x, int32_t y, int32_t acc) {
+  return __smlad(x, y, acc);
+}
+static inline int32_t em_sadd16(int32_t x, int32_t y) {
+  return __sadd16(x, y);
+}
 
 #else
 #define EM_DSP_NATIVE 0

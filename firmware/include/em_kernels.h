@@ -93,12 +93,12 @@ typedef struct {
 /* ------------------------------------------------------------------------------------ */
 typedef struct {
   int32_t stride_h, stride_w;
-  int32_t pad_top, pad_left;     /* TFLM padding: SAME -> (total pad) / 2, VALID -> 0 */
+  int32_t pad_top, pad_left; /* TFLM padding: SAME -> (total pad) / 2, VALID -> 0 */
   int32_t dilation_h, dilation_w;
-  int32_t input_offset;          /* = -input zero point */
-  int32_t output_offset;         /* = +output zero point */
-  int32_t activation_min;        /* fused activation clamp in the int8 domain: */
-  int32_t activation_max;        /* none -> [-128, 127], ReLU -> [max(zp,-128), 127], ... */
+  int32_t input_offset;   /* = -input zero point */
+  int32_t output_offset;  /* = +output zero point */
+  int32_t activation_min; /* fused activation clamp in the int8 domain: */
+  int32_t activation_max; /* none -> [-128, 127], ReLU -> [max(zp,-128), 127], ... */
 } em_conv_params;
 
 /* Scratch of the DSP path: the im2col columns of two output pixels, int16, each padded to a
@@ -122,10 +122,9 @@ int32_t em_conv2d_s8_get_buffer_size(const em_dims *input_dims, const em_dims *f
 /* input_dims / output_dims are the FULL tensor shapes; rows says which part is present.
  * bias may be NULL. scratch: em_conv2d_s8_get_buffer_size() bytes, 4-byte aligned
  * (NULL allowed when that size is 0). */
-int em_conv2d_s8(const em_conv_params *params, const em_quant *quant,
-                 const em_dims *input_dims, const int8_t *input,
-                 const em_dims *filter_dims, const int8_t *filter, const int32_t *bias,
-                 const em_dims *output_dims, int8_t *output,
+int em_conv2d_s8(const em_conv_params *params, const em_quant *quant, const em_dims *input_dims,
+                 const int8_t *input, const em_dims *filter_dims, const int8_t *filter,
+                 const int32_t *bias, const em_dims *output_dims, int8_t *output,
                  const em_rows *rows, void *scratch);
 
 /* The same op with the weights pre-expanded to int16 (twice the flash of OHWI int8, no
@@ -138,10 +137,9 @@ int em_conv2d_s8(const em_conv_params *params, const em_quant *quant,
   ((int32_t)(((out_c) + 3) / 4 * 2 * EM_CONV2D_S8_PADDED_TAPS(filter_h, filter_w, in_c)))
 void em_conv2d_s8_w16_pack(const int8_t *filter, int32_t out_c, const em_dims *filter_dims,
                            int32_t *filter_w16);
-int em_conv2d_s8_w16(const em_conv_params *params, const em_quant *quant,
-                     const em_dims *input_dims, const int8_t *input,
-                     const em_dims *filter_dims, const int32_t *filter_w16, const int32_t *bias,
-                     const em_dims *output_dims, int8_t *output,
+int em_conv2d_s8_w16(const em_conv_params *params, const em_quant *quant, const em_dims *input_dims,
+                     const int8_t *input, const em_dims *filter_dims, const int32_t *filter_w16,
+                     const int32_t *bias, const em_dims *output_dims, int8_t *output,
                      const em_rows *rows, void *scratch);
 
 /* ------------------------------------------------------------------------------------ */
@@ -170,8 +168,7 @@ typedef struct {
 /* 0 when the layer cannot run sparse (a null pointer, bad params, or one output row's taps
  * spanning more than 65536 bytes of relayout). */
 int32_t em_conv2d_sparse_s8_get_buffer_size(const em_conv_params *params,
-                                            const em_dims *filter_dims,
-                                            const em_dims *output_dims,
+                                            const em_dims *filter_dims, const em_dims *output_dims,
                                             const em_sparse_filter *filter);
 
 /* Packs a dense OHWI filter (out_c x filter_dims) into the format, on the device: index
@@ -184,10 +181,10 @@ int32_t em_conv2d_sparse_s8_pack(const int8_t *filter, int32_t out_c, const em_d
 
 /* scratch: em_conv2d_sparse_s8_get_buffer_size() bytes, 4-byte aligned, never NULL. */
 int em_conv2d_sparse_s8(const em_conv_params *params, const em_quant *quant,
-                        const em_dims *input_dims, const int8_t *input,
-                        const em_dims *filter_dims, const em_sparse_filter *filter,
-                        const int32_t *bias, const em_dims *output_dims, int8_t *output,
-                        const em_rows *rows, void *scratch);
+                        const em_dims *input_dims, const int8_t *input, const em_dims *filter_dims,
+                        const em_sparse_filter *filter, const int32_t *bias,
+                        const em_dims *output_dims, int8_t *output, const em_rows *rows,
+                        void *scratch);
 
 /* ------------------------------------------------------------------------------------ */
 /* MAX_POOL_2D (input and output share scale and zero point, as TFLM requires).          */

@@ -194,7 +194,8 @@ static void conv_host(const em_conv_params *p, const em_quant *q, const em_dims 
           const int32_t x = in_x0 + kx * p->dilation_w;
           const int8_t *src = input + ((y - rows->in_row_begin) * in_d->w + x) * in_c;
           if (y_in && x >= 0 && x < in_d->w)
-            for (int32_t ic = 0; ic < in_c; ++ic) col[e + ic] = (int16_t)(src[ic] + p->input_offset);
+            for (int32_t ic = 0; ic < in_c; ++ic)
+              col[e + ic] = (int16_t)(src[ic] + p->input_offset);
           else
             for (int32_t ic = 0; ic < in_c; ++ic) col[e + ic] = 0;
         }
@@ -230,8 +231,7 @@ static inline int32_t w16_weight(const int32_t *w16, int32_t padded_taps, int32_
   return (int16_t)(t & 1 ? word >> 16 : word & 0xFFFFu);
 }
 
-void em_conv2d_s8_w16_pack(const int8_t *filter, int32_t out_c, const em_dims *f_d,
-                           int32_t *w16) {
+void em_conv2d_s8_w16_pack(const int8_t *filter, int32_t out_c, const em_dims *f_d, int32_t *w16) {
   const int32_t taps = f_d->h * f_d->w * f_d->c;
   const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, f_d->c);
   for (int32_t oc = 0; oc < (out_c + 3) / 4 * 4; ++oc) {
@@ -295,15 +295,15 @@ enum { ORDER_W16 = 0, ORDER_S8 = 1 };
 
 static inline int32_t col_index(int order, int32_t j, int32_t e) {
   static const uint8_t perm[4] = {0, 2, 1, 3};
-  return order == ORDER_W16 ? (e >> 1) * 4 + 2 * j + (e & 1)
-                            : (e >> 2) * 8 + 4 * j + perm[e & 3];
+  return order == ORDER_W16 ? (e >> 1) * 4 + 2 * j + (e & 1) : (e >> 2) * 8 + 4 * j + perm[e & 3];
 }
 
 /* in_c % 4 == 0: four channels per word (SXTB16 twice, the offset added to both halves). */
 static void im2col_run_w16(const int8_t *src, int32_t n, int32_t *dst, int32_t offset2) {
   for (int32_t i = 0; i < n; i += 4, dst += 4) {
     const int32_t v = em_read_s8x4(src + i);
-    const int32_t even = em_sadd16(em_sxtb16(v), offset2), odd = em_sadd16(em_sxtb16_ror8(v), offset2);
+    const int32_t even = em_sadd16(em_sxtb16(v), offset2),
+                  odd = em_sadd16(em_sxtb16_ror8(v), offset2);
     dst[0] = em_pack_lo16(even, odd); /* taps 0, 1 */
     dst[2] = em_pack_hi16(even, odd); /* taps 2, 3 */
   }
@@ -354,13 +354,13 @@ static EM_ALWAYS_INLINE void conv_im2col(const em_conv_params *p, const em_dims 
     return;
   }
   const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, in_c);
-  const int32_t offset2 = (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) |
-                                    ((uint32_t)p->input_offset << 16));
+  const int32_t offset2 =
+      (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) | ((uint32_t)p->input_offset << 16));
   int32_t *words = (int32_t *)cols;
   int32_t e = 0;
   /* A filter row wholly inside the image with dilation_w 1 is one contiguous run of input. */
-  const int row_runs = (in_c & 3) == 0 && p->dilation_w == 1 && in_x0 >= 0 &&
-                       in_x0 + f_d->w <= in_d->w;
+  const int row_runs =
+      (in_c & 3) == 0 && p->dilation_w == 1 && in_x0 >= 0 && in_x0 + f_d->w <= in_d->w;
   for (int32_t ky = 0; ky < f_d->h; ++ky) {
     const int32_t y = in_y0 + ky * p->dilation_h;
     const int y_in = y >= 0 && y < in_d->h;
@@ -438,8 +438,10 @@ typedef struct {
 
 static inline int8_t conv_requant_apply(conv_out o, conv_requant r, int32_t acc) {
 #if EM_SINGLE_ROUNDING
-  const int32_t y = em_multiply_by_quantized_multiplier(acc, r.multiplier, r.left_shift - r.right_shift);
-#else /* em_multiply_by_quantized_multiplier with the shift, mask and threshold split per channel */
+  const int32_t y =
+      em_multiply_by_quantized_multiplier(acc, r.multiplier, r.left_shift - r.right_shift);
+#else /* em_multiply_by_quantized_multiplier with the shift, mask and threshold split per channel \
+       */
   const int32_t x = (int32_t)((uint32_t)acc << r.left_shift);
   int32_t h = (int32_t)(((int64_t)x * r.multiplier + ((int64_t)1 << 30)) >> 31);
   if (r.saturates && x == INT32_MIN) h = INT32_MAX;
@@ -449,8 +451,8 @@ static inline int8_t conv_requant_apply(conv_out o, conv_requant r, int32_t acc)
   return (int8_t)em_clamp_i32(y + o.offset, o.min, o.max);
 }
 
-static inline void conv_store(conv_out o, const em_quant *q, int32_t oc, int32_t acc0,
-                              int32_t acc1, int32_t n, int8_t *out_px[2]) {
+static inline void conv_store(conv_out o, const em_quant *q, int32_t oc, int32_t acc0, int32_t acc1,
+                              int32_t n, int8_t *out_px[2]) {
   const conv_requant r = conv_requant_of(q, oc);
   out_px[0][oc] = conv_requant_apply(o, r, acc0);
   if (n == 2) out_px[1][oc] = conv_requant_apply(o, r, acc1);
@@ -461,22 +463,25 @@ static inline void conv_store(conv_out o, const em_quant *q, int32_t oc, int32_t
 
 /* One pair of taps of the 4x2 w16 block: one LDRD of the two pixels' inputs, two LDRDs of the
  * four channels' weights, eight SMLADs -- 16 MACs in 11 instructions. */
-#define EM_W16_PAIR_ASM                              \
-  "ldrd %[c0], %[c1], [%[c]], #8\n\t"                \
-  "ldrd %[w0], %[w1], [%[w]], #8\n\t"                \
-  "smlad %[a00], %[w0], %[c0], %[a00]\n\t"           \
-  "smlad %[a01], %[w0], %[c1], %[a01]\n\t"           \
-  "smlad %[a10], %[w1], %[c0], %[a10]\n\t"           \
-  "smlad %[a11], %[w1], %[c1], %[a11]\n\t"           \
-  "ldrd %[w0], %[w1], [%[w]], #8\n\t"                \
-  "smlad %[a20], %[w0], %[c0], %[a20]\n\t"           \
-  "smlad %[a21], %[w0], %[c1], %[a21]\n\t"           \
-  "smlad %[a30], %[w1], %[c0], %[a30]\n\t"           \
+#define EM_W16_PAIR_ASM                    \
+  "ldrd %[c0], %[c1], [%[c]], #8\n\t"      \
+  "ldrd %[w0], %[w1], [%[w]], #8\n\t"      \
+  "smlad %[a00], %[w0], %[c0], %[a00]\n\t" \
+  "smlad %[a01], %[w0], %[c1], %[a01]\n\t" \
+  "smlad %[a10], %[w1], %[c0], %[a10]\n\t" \
+  "smlad %[a11], %[w1], %[c1], %[a11]\n\t" \
+  "ldrd %[w0], %[w1], [%[w]], #8\n\t"      \
+  "smlad %[a20], %[w0], %[c0], %[a20]\n\t" \
+  "smlad %[a21], %[w0], %[c1], %[a21]\n\t" \
+  "smlad %[a30], %[w1], %[c0], %[a30]\n\t" \
   "smlad %[a31], %[w1], %[c1], %[a31]\n\t"
 /* The loop end is read from the stack into a weight register that is free by then: all 14
  * allocatable registers hold operands. */
-#define EM_W16_LOOP_END_ASM "ldr %[w0], %[end]\n\t" "cmp %[w], %[w0]\n\t" "bne 1b\n\t"
-#define EM_W16_OPERANDS                                                                        \
+#define EM_W16_LOOP_END_ASM \
+  "ldr %[w0], %[end]\n\t"   \
+  "cmp %[w], %[w0]\n\t"     \
+  "bne 1b\n\t"
+#define EM_W16_OPERANDS                                                                  \
   : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [a20] "+r"(a20),     \
     [a21] "+r"(a21), [a30] "+r"(a30), [a31] "+r"(a31), [w] "+r"(w), [c] "+r"(c),             \
     [w0] "=&r"(w0), [w1] "=&r"(w1), [c0] "=&r"(c0), [c1] "=&r"(c1)                          \
@@ -495,9 +500,9 @@ static EM_NOINLINE void conv_dot_w16(const int32_t *w, const int32_t *c, const i
   int32_t w0, w1, c0, c1;
   const int32_t *const end_in_memory = end;
   if (((end - w) & 31) == 0) {
-    __asm__ volatile("1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
-                         EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
-                             EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
+    __asm__ volatile(
+        "1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
+            EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
   } else {
     __asm__ volatile("1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
                          EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
@@ -545,9 +550,8 @@ static EM_NOINLINE void conv_dot_s8(const int8_t *w0, const int8_t *w1, const in
  * MACs. The columns hold only ceil(taps / 2) pairs (the odd tail tap is 0) and the dot runs over
  * those pairs, one per pass, on the same w16 layout (pair k of a channel group is at word 4k). */
 static EM_NOINLINE void im2col_c1_w16(const em_conv_params *p, const em_dims *in_d,
-                                      const em_dims *f_d, const int8_t *input,
-                                      int32_t in_row_begin, int32_t in_y0, int32_t in_x0,
-                                      int32_t j, int16_t *cols) {
+                                      const em_dims *f_d, const int8_t *input, int32_t in_row_begin,
+                                      int32_t in_y0, int32_t in_x0, int32_t j, int16_t *cols) {
   const int32_t in_w = in_d->w, fw = f_d->w, offset = p->input_offset;
   const int32_t dh = p->dilation_h, dw = p->dilation_w;
   int16_t *dst = cols + 2 * j; /* tap e of pixel j: (e >> 1) * 4 + 2j + (e & 1) */
@@ -621,7 +625,8 @@ static void conv_dsp_w16_c1(const em_conv_params *p, const em_quant *q, const em
     const int32_t *w = w16;
     for (int32_t oc = 0; oc < out_c; oc += 4, w += 2 * padded) {
       int32_t acc[8];
-      for (int32_t k = 0; k < 4; ++k) acc[2 * k] = acc[2 * k + 1] = bias && oc + k < out_c ? bias[oc + k] : 0;
+      for (int32_t k = 0; k < 4; ++k)
+        acc[2 * k] = acc[2 * k + 1] = bias && oc + k < out_c ? bias[oc + k] : 0;
       conv_dot_w16_pairs(w, colw, w + 4 * pairs, acc);
       for (int32_t k = 0; k < 4 && oc + k < out_c; ++k)
         conv_store(o, q, oc + k, acc[2 * k], acc[2 * k + 1], n, out_px);
@@ -645,12 +650,13 @@ static void conv_dsp_w16(const em_conv_params *p, const em_quant *q, const em_di
   const conv_out o = {p->output_offset, p->activation_min, p->activation_max};
   int8_t *out_px[2];
   for (int32_t pix = 0; pix < n_pix; pix += 2) {
-    const int32_t n = conv_columns(p, in_d, f_d, out_d, input, output, rows, pix, n_pix,
-                                   ORDER_W16, cols, out_px);
+    const int32_t n =
+        conv_columns(p, in_d, f_d, out_d, input, output, rows, pix, n_pix, ORDER_W16, cols, out_px);
     const int32_t *w = w16;
     for (int32_t oc = 0; oc < out_c; oc += 4, w += 2 * padded) {
       int32_t acc[8];
-      for (int32_t k = 0; k < 4; ++k) acc[2 * k] = acc[2 * k + 1] = bias && oc + k < out_c ? bias[oc + k] : 0;
+      for (int32_t k = 0; k < 4; ++k)
+        acc[2 * k] = acc[2 * k + 1] = bias && oc + k < out_c ? bias[oc + k] : 0;
       conv_dot_w16(w, colw, w + 2 * padded, acc);
       for (int32_t k = 0; k < 4 && oc + k < out_c; ++k)
         conv_store(o, q, oc + k, acc[2 * k], acc[2 * k + 1], n, out_px);
@@ -672,8 +678,8 @@ static void conv_dsp_s8(const em_conv_params *p, const em_quant *q, const em_dim
   const conv_out o = {p->output_offset, p->activation_min, p->activation_max};
   int8_t *out_px[2];
   for (int32_t pix = 0; pix < n_pix; pix += 2) {
-    const int32_t n = conv_columns(p, in_d, f_d, out_d, input, output, rows, pix, n_pix,
-                                   ORDER_S8, cols, out_px);
+    const int32_t n =
+        conv_columns(p, in_d, f_d, out_d, input, output, rows, pix, n_pix, ORDER_S8, cols, out_px);
     for (int32_t oc = 0; oc < out_c; oc += 2) {
       const int two = oc + 1 < out_c;
       const int8_t *w0 = filter + oc * taps, *w1 = two ? w0 + taps : w0;
@@ -697,13 +703,12 @@ static void conv_dsp_s8(const em_conv_params *p, const em_quant *q, const em_dim
 
 #endif /* EM_USE_DSP */
 
-int em_conv2d_s8(const em_conv_params *params, const em_quant *quant,
-                 const em_dims *input_dims, const int8_t *input,
-                 const em_dims *filter_dims, const int8_t *filter, const int32_t *bias,
-                 const em_dims *output_dims, int8_t *output,
+int em_conv2d_s8(const em_conv_params *params, const em_quant *quant, const em_dims *input_dims,
+                 const int8_t *input, const em_dims *filter_dims, const int8_t *filter,
+                 const int32_t *bias, const em_dims *output_dims, int8_t *output,
                  const em_rows *rows, void *scratch) {
-  const int status = conv_check(params, quant, input_dims, input, filter_dims, filter,
-                                output_dims, output, rows);
+  const int status =
+      conv_check(params, quant, input_dims, input, filter_dims, filter, output_dims, output, rows);
   if (status != EM_OK) return status;
 #if defined(EM_USE_DSP)
   if (scratch == 0) return EM_ERR_ARG;
@@ -724,18 +729,17 @@ int em_conv2d_s8(const em_conv_params *params, const em_quant *quant,
   return EM_OK;
 }
 
-int em_conv2d_s8_w16(const em_conv_params *params, const em_quant *quant,
-                     const em_dims *input_dims, const int8_t *input,
-                     const em_dims *filter_dims, const int32_t *filter_w16, const int32_t *bias,
-                     const em_dims *output_dims, int8_t *output,
+int em_conv2d_s8_w16(const em_conv_params *params, const em_quant *quant, const em_dims *input_dims,
+                     const int8_t *input, const em_dims *filter_dims, const int32_t *filter_w16,
+                     const int32_t *bias, const em_dims *output_dims, int8_t *output,
                      const em_rows *rows, void *scratch) {
   const int status = conv_check(params, quant, input_dims, input, filter_dims,
                                 (const int8_t *)filter_w16, output_dims, output, rows);
   if (status != EM_OK) return status;
 #if defined(EM_USE_DSP)
   if (scratch == 0) return EM_ERR_ARG;
-  conv_dsp_w16(params, quant, input_dims, input, filter_dims, filter_w16, bias, output_dims,
-               output, rows, (int16_t *)scratch);
+  conv_dsp_w16(params, quant, input_dims, input, filter_dims, filter_w16, bias, output_dims, output,
+               rows, (int16_t *)scratch);
 #else
   (void)scratch;
   conv_portable_w16(params, quant, input_dims, input, filter_dims, filter_w16, bias, output_dims,

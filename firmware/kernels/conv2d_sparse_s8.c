@@ -39,8 +39,12 @@
 #include "em_dsp.h"
 #if EM_DSP_NATIVE
 /* acc + top16(a) * bottom16(b) / top16(a) * top16(b) (signed): one instruction each. */
-static inline int32_t sp_smlatb(int32_t a, int32_t b, int32_t acc) { return __smlatb(a, b, acc); }
-static inline int32_t sp_smlatt(int32_t a, int32_t b, int32_t acc) { return __smlatt(a, b, acc); }
+static inline int32_t sp_smlatb(int32_t a, int32_t b, int32_t acc) {
+  return __smlatb(a, b, acc);
+}
+static inline int32_t sp_smlatt(int32_t a, int32_t b, int32_t acc) {
+  return __smlatt(a, b, acc);
+}
 #else
 static inline int32_t sp_smlatb(int32_t a, int32_t b, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)((a >> 16) * (int32_t)(int16_t)(b & 0xFFFF)));
@@ -54,9 +58,9 @@ static inline int32_t sp_smlatt(int32_t a, int32_t b, int32_t acc) {
 /* ---- geometry shared by the scratch-size function and the kernel ---------------------- */
 typedef struct {
   int32_t eff_h, eff_w;
-  int32_t cols;       /* relayout columns per phase: ceil(span / stride_w) */
-  int32_t row_len;    /* int8 per (input row, channel): stride_w * cols */
-  int32_t pass_rows;  /* output rows per pass */
+  int32_t cols;      /* relayout columns per phase: ceil(span / stride_w) */
+  int32_t row_len;   /* int8 per (input row, channel): stride_w * cols */
+  int32_t pass_rows; /* output rows per pass */
   int32_t pass_in_rows;
 } sparse_geometry;
 
@@ -78,8 +82,7 @@ static int sparse_geometry_of(const em_conv_params *p, const em_dims *f_d, const
 }
 
 int32_t em_conv2d_sparse_s8_get_buffer_size(const em_conv_params *params,
-                                            const em_dims *filter_dims,
-                                            const em_dims *output_dims,
+                                            const em_dims *filter_dims, const em_dims *output_dims,
                                             const em_sparse_filter *filter) {
   sparse_geometry g;
   if (params == 0 || filter == 0 || !em_dims_valid(filter_dims) || !em_dims_valid(output_dims) ||
@@ -166,11 +169,12 @@ static int stream_start(sparse_stream *s, const em_sparse_filter *f) {
  * within the bits already buffered, a word refill when fewer than 25 are -- is read here on
  * locals; the rest (a code longer than the buffer, the stream's last bytes) goes through
  * stream_step. Not inlined: in the kernel's frame the loop spills more. */
-__attribute__((noinline))
-static int32_t decode_channel(sparse_stream *st, int32_t ch_begin, int32_t ch_end, int32_t in_c,
-                              int32_t row_len, const int32_t *tap_offset, const int8_t *value,
-                              int32_t w_shift, int32_t max_nnz, int32_t *table,
-                              int32_t *weight_sum) {
+__attribute__((noinline)) static int32_t decode_channel(sparse_stream *st, int32_t ch_begin,
+                                                        int32_t ch_end, int32_t in_c,
+                                                        int32_t row_len, const int32_t *tap_offset,
+                                                        const int8_t *value, int32_t w_shift,
+                                                        int32_t max_nnz, int32_t *table,
+                                                        int32_t *weight_sum) {
   const uint8_t *p = st->p;
   const uint8_t *const end = st->end;
   uint32_t buf = st->buf;
@@ -326,8 +330,8 @@ static inline void requant_store(const int32_t *acc, int32_t n, const sparse_req
                                  int8_t *out, int32_t step) {
   if (!r->fast) {
     for (int32_t i = 0; i < n; ++i)
-      out[i * step] = em_requantize_s8(acc[i], r->mult, r->shift, r->output_offset, r->act_min,
-                                       r->act_max);
+      out[i * step] =
+          em_requantize_s8(acc[i], r->mult, r->shift, r->output_offset, r->act_min, r->act_max);
     return;
   }
   const int32_t mult = r->mult, right = r->right, round = r->round;
@@ -349,25 +353,25 @@ static inline void requant_store(const int32_t *acc, int32_t n, const sparse_req
  * SMLATT (weight = top half of the table word): 16 instructions; the loop end is reloaded
  * once per 4 nonzeros. Written out because the compiler spills some of the 14 live registers
  * otherwise. */
-#define SP_ASM_NZ                         \
-  "ldr   %[e], [%[tab]], #4\n\t"          \
-  "uxtah %[s], %[x], %[e]\n\t"            \
-  "ldr   %[t], [%[s]]\n\t"                \
-  "sxtb16 %[u], %[t]\n\t"                 \
-  "sxtb16 %[t], %[t], ror #8\n\t"         \
-  "smlatb %[a0], %[e], %[u], %[a0]\n\t"   \
-  "smlatt %[a2], %[e], %[u], %[a2]\n\t"   \
-  "smlatb %[a1], %[e], %[t], %[a1]\n\t"   \
-  "smlatt %[a3], %[e], %[t], %[a3]\n\t"   \
-  "ldr   %[t], [%[s], #4]\n\t"            \
-  "sxtb16 %[u], %[t]\n\t"                 \
-  "sxtb16 %[t], %[t], ror #8\n\t"         \
-  "smlatb %[a4], %[e], %[u], %[a4]\n\t"   \
-  "smlatt %[a6], %[e], %[u], %[a6]\n\t"   \
-  "smlatb %[a5], %[e], %[t], %[a5]\n\t"   \
+#define SP_ASM_NZ                       \
+  "ldr   %[e], [%[tab]], #4\n\t"        \
+  "uxtah %[s], %[x], %[e]\n\t"          \
+  "ldr   %[t], [%[s]]\n\t"              \
+  "sxtb16 %[u], %[t]\n\t"               \
+  "sxtb16 %[t], %[t], ror #8\n\t"       \
+  "smlatb %[a0], %[e], %[u], %[a0]\n\t" \
+  "smlatt %[a2], %[e], %[u], %[a2]\n\t" \
+  "smlatb %[a1], %[e], %[t], %[a1]\n\t" \
+  "smlatt %[a3], %[e], %[t], %[a3]\n\t" \
+  "ldr   %[t], [%[s], #4]\n\t"          \
+  "sxtb16 %[u], %[t]\n\t"               \
+  "sxtb16 %[t], %[t], ror #8\n\t"       \
+  "smlatb %[a4], %[e], %[u], %[a4]\n\t" \
+  "smlatt %[a6], %[e], %[u], %[a6]\n\t" \
+  "smlatb %[a5], %[e], %[t], %[a5]\n\t" \
   "smlatt %[a7], %[e], %[t], %[a7]\n\t"
-#define SP_ASM_OUT                                                                      \
-  [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5), \
+#define SP_ASM_OUT                                                                             \
+  [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5),    \
       [a6] "+r"(a6), [a7] "+r"(a7), [tab] "+r"(tab), [e] "=&r"(e), [t] "=&r"(t), [u] "=&r"(u), \
       [s] "=&r"(s)
 #endif
@@ -375,8 +379,9 @@ static inline void requant_store(const int32_t *acc, int32_t n, const sparse_req
 #if defined(EM_USE_DSP) && EM_DSP_NATIVE
 __attribute__((noinline)) /* its own frame: the loop needs 14 registers */
 #endif
-static void sparse_block8(const int32_t *tab, int32_t n_nz, const int8_t *x, int32_t bias,
-                          const sparse_requant *r, int8_t *out, int32_t out_step) {
+static void
+sparse_block8(const int32_t *tab, int32_t n_nz, const int8_t *x, int32_t bias,
+              const sparse_requant *r, int8_t *out, int32_t out_step) {
   int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias;
   const int32_t *end = tab + n_nz;
 #if defined(EM_USE_DSP) && EM_DSP_NATIVE
@@ -384,12 +389,15 @@ static void sparse_block8(const int32_t *tab, int32_t n_nz, const int8_t *x, int
   {
     int32_t e, t, u;
     const int8_t *s;
-    if (n_nz & 1) __asm__ volatile(SP_ASM_NZ : SP_ASM_OUT : [x] "r"(x) : "memory");
-    if (n_nz & 2) __asm__ volatile(SP_ASM_NZ SP_ASM_NZ : SP_ASM_OUT : [x] "r"(x) : "memory");
+    if (n_nz & 1) __asm__ volatile(SP_ASM_NZ:SP_ASM_OUT : [x] "r"(x) : "memory");
+    if (n_nz & 2) __asm__ volatile(SP_ASM_NZ SP_ASM_NZ:SP_ASM_OUT : [x] "r"(x) : "memory");
     if (tab < end)
-      __asm__ volatile("1:\n\t" SP_ASM_NZ SP_ASM_NZ SP_ASM_NZ SP_ASM_NZ "ldr   %[e], %[end]\n\t"
+      __asm__ volatile("1:\n\t" SP_ASM_NZ SP_ASM_NZ SP_ASM_NZ SP_ASM_NZ
+                       "ldr   %[e], %[end]\n\t"
                        "cmp   %[tab], %[e]\n\tbne   1b\n\t"
-                       : SP_ASM_OUT : [x] "r"(x), [end] "m"(end) : "memory", "cc");
+                       : SP_ASM_OUT
+                       : [x] "r"(x), [end] "m"(end)
+                       : "memory", "cc");
   }
 #else
   while (tab < end) {
@@ -428,13 +436,13 @@ static void sparse_block8(const int32_t *tab, int32_t n_nz, const int8_t *x, int
   /* requant_store's fast path, unrolled on the accumulators in registers */
   const int32_t mult = r->mult, right = r->right, round = r->round;
   const int32_t offset = r->output_offset, lo = r->act_min, hi = r->act_max;
-#define SP_REQUANT(a)                                       \
-  do {                                                      \
-    const int32_t x_ = smmulr(a, mult);                     \
+#define SP_REQUANT(a)                                           \
+  do {                                                          \
+    const int32_t x_ = smmulr(a, mult);                         \
     int32_t y_ = ((x_ + round + (x_ >> 31)) >> right) + offset; \
-    y_ = y_ < lo ? lo : y_;                                 \
-    *out = (int8_t)(y_ > hi ? hi : y_);                     \
-    out += out_step;                                        \
+    y_ = y_ < lo ? lo : y_;                                     \
+    *out = (int8_t)(y_ > hi ? hi : y_);                         \
+    out += out_step;                                            \
   } while (0)
   SP_REQUANT(a0);
   SP_REQUANT(a1);
@@ -487,10 +495,10 @@ int em_conv2d_sparse_s8(const em_conv_params *p, const em_quant *q, const em_dim
   if (p == 0 || q == 0 || q->multiplier == 0 || q->shift == 0 || input == 0 || filter == 0 ||
       output == 0 || scratch == 0 || !em_dims_valid(in_d) || !em_dims_valid(f_d) ||
       !em_dims_valid(out_d) || f_d->c != in_d->c || p->activation_min > p->activation_max ||
-      p->input_offset < -127 || p->input_offset > 128 ||
-      filter->nnz < 0 || filter->index_bytes < 0 || filter->max_channel_nnz < 0 ||
-      filter->rice_k < 0 || filter->rice_k > 24 || (filter->nnz > 0 && (filter->value == 0 ||
-      filter->index == 0)) || sparse_geometry_of(p, f_d, out_d, filter, &g) != EM_OK)
+      p->input_offset < -127 || p->input_offset > 128 || filter->nnz < 0 ||
+      filter->index_bytes < 0 || filter->max_channel_nnz < 0 || filter->rice_k < 0 ||
+      filter->rice_k > 24 || (filter->nnz > 0 && (filter->value == 0 || filter->index == 0)) ||
+      sparse_geometry_of(p, f_d, out_d, filter, &g) != EM_OK)
     return EM_ERR_ARG;
   const int status = em_check_window(rows, in_d->h, out_d->h, p->stride_h, p->pad_top, g.eff_h);
   if (status != EM_OK) return status;
@@ -507,8 +515,8 @@ int em_conv2d_sparse_s8(const em_conv_params *p, const em_quant *q, const em_dim
   for (int32_t ky = 0; ky < f_d->h; ++ky)
     for (int32_t kx = 0; kx < f_d->w; ++kx) {
       const int32_t xr = kx * p->dilation_w;
-      tap_offset[ky * f_d->w + kx] = ky * p->dilation_h * plane + (xr % p->stride_w) * g.cols +
-                                     xr / p->stride_w;
+      tap_offset[ky * f_d->w + kx] =
+          ky * p->dilation_h * plane + (xr % p->stride_w) * g.cols + xr / p->stride_w;
     }
 
   for (int32_t r0 = rows->out_row_begin; r0 < rows->out_row_end; r0 += g.pass_rows) {
@@ -525,9 +533,9 @@ int em_conv2d_sparse_s8(const em_conv_params *p, const em_quant *q, const em_dim
       /* fast channels: doubled weights and bias (see requant_store) */
       const int32_t w_shift = rq.fast ? 17 : 16;
       int32_t weight_sum = 0;
-      const int32_t n_nz = decode_channel(&st, ch_begin, ch_begin + per_channel, in_c, g.row_len,
-                                          tap_offset, filter->value, w_shift, max_nnz, table,
-                                          &weight_sum);
+      const int32_t n_nz =
+          decode_channel(&st, ch_begin, ch_begin + per_channel, in_c, g.row_len, tap_offset,
+                         filter->value, w_shift, max_nnz, table, &weight_sum);
       if (n_nz < 0) return EM_ERR_ARG;
       /* the input offset, folded: sum(w * (x + offset)) = sum(w * x) + offset * sum(w) */
       const int32_t b_folded = b + p->input_offset * weight_sum;

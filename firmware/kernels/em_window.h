@@ -23,8 +23,7 @@ static inline int em_check_window(const em_rows *rows, int32_t in_h, int32_t out
     return EM_ERR_ARG;
   em_rows_needed(rows->out_row_begin, rows->out_row_end, stride_h, pad_top, effective_filter_h,
                  in_h, &first, &end);
-  if (first < end &&
-      (first < rows->in_row_begin || end > rows->in_row_begin + rows->in_rows))
+  if (first < end && (first < rows->in_row_begin || end > rows->in_row_begin + rows->in_rows))
     return EM_ERR_WINDOW;
   return EM_OK;
 }

@@ -62,9 +62,9 @@ int em_fully_connected_s8(const em_fc_params *p, const em_quant *q, int32_t batc
       fc_dot(filter + o * in_features, x, in_features, &dot, &fsum);
       const int32_t acc = dot + p->input_offset * fsum + batch_term + (bias ? bias[o] : 0);
       const int32_t k = q->per_channel ? o : 0;
-      output[b * out_features + o] = em_requantize_s8(acc, q->multiplier[k], q->shift[k],
-                                                      p->output_offset, p->activation_min,
-                                                      p->activation_max);
+      output[b * out_features + o] =
+          em_requantize_s8(acc, q->multiplier[k], q->shift[k], p->output_offset, p->activation_min,
+                           p->activation_max);
     }
   }
   return EM_OK;

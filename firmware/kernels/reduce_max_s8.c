@@ -9,8 +9,8 @@
 #include "em_common.h"
 #include "em_window.h"
 
-int em_reduce_max_s8(const em_dims *in_d, const int8_t *input, int32_t in_rows,
-                     int32_t accumulate, int8_t *output) {
+int em_reduce_max_s8(const em_dims *in_d, const int8_t *input, int32_t in_rows, int32_t accumulate,
+                     int8_t *output) {
   if (!em_dims_valid(in_d) || input == 0 || output == 0 || in_rows < 0 || in_rows > in_d->h)
     return EM_ERR_ARG;
   const int32_t c = in_d->c;

@@ -3,6 +3,7 @@
 Not a test module (no ``test_`` prefix); imported by test_protocol_device.py and
 test_protocol_client.py. The fake maths (front-end, engine) is mirrored here in numpy.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -23,8 +24,12 @@ CLOCK_HZ = 1_000_000
 
 def build() -> ctypes.CDLL:
     lib = load_shared(
-        [HERE / "board_double.c", HERE / "engine_double.c", FIRMWARE_DIR / "app" / "serial_main.c",
-         FIRMWARE_DIR / "protocol" / "em_protocol.c"],
+        [
+            HERE / "board_double.c",
+            HERE / "engine_double.c",
+            FIRMWARE_DIR / "app" / "serial_main.c",
+            FIRMWARE_DIR / "protocol" / "em_protocol.c",
+        ],
         include_dirs=[HERE, FIRMWARE_DIR / "protocol"],
         defines={"EM_SERIAL_NO_MAIN": None},
         name="protocol-device-double",

@@ -4,6 +4,7 @@ Every ``<name>_ticks`` region of the kernel benchmark firmware must be found in 
 same instruction count (within one 40-instruction tick of the MPS2 timer), and the estimated
 cycles per MAC must be the figures the README states (results/results.json, to 1 %).
 """
+
 from __future__ import annotations
 
 import pytest

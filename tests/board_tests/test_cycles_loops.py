@@ -7,6 +7,7 @@ computed below by hand from the core's table (timing_tables.py), and its instruc
 region must equal the firmware's own tick difference (exact at TIM2's 1 tick per instruction on
 netduinoplus2; within the 40-instruction tick of the MPS2 timer).
 """
+
 from __future__ import annotations
 
 import re
@@ -55,8 +56,13 @@ EXPECTED = {"qemu-mps2-an386": (M4, 40), "qemu-netduinoplus2": (M4, 1), "qemu-mp
 def traced(request, tmp_path_factory):
     board = request.param
     out = tmp_path_factory.mktemp(f"loops-{board}")
-    elf = build_elf(board, [LOOPS / "loops.S", LOOPS / "loops_main.c"], out / "loops.elf",
-                    defines={"LOOP_N1": N1, "LOOP_N2": N2}, extra_flags=["-Werror"])
+    elf = build_elf(
+        board,
+        [LOOPS / "loops.S", LOOPS / "loops_main.c"],
+        out / "loops.elf",
+        defines={"LOOP_N1": N1, "LOOP_N2": N2},
+        extra_flags=["-Werror"],
+    )
     code, output, trace = run_traced(board, elf, timeout=60, out=out / "trace.txt")
     assert code == 0, output
     ticks = {k: int(v) for k, v in re.findall(r"^(\w+)=(\d+)$", output, re.M)}

@@ -8,6 +8,7 @@ estimated cycles, instructions and real-time factor must be the figures results/
 README) states, to 0.5 % (convolutions' cycles per MAC to 0.02), and the "real time" verdict must follow
 from them at the board's clock. Record new values with `make results ONLY=sea64.`.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -28,12 +29,18 @@ def traced(request, sea64_weights, sea64_project, clips_dir, tmp_path_factory):
     board = request.param
     tmp = tmp_path_factory.mktemp(f"cycles-sea64-{board}")
     info = sea64_project(board)
-    setup, elf = resolve_deployment(board, "sea-64", str(sea64_weights), project=info.project_dir,
-                                    log=lambda m: None)
+    setup, elf = resolve_deployment(board, "sea-64", str(sea64_weights), project=info.project_dir, log=lambda m: None)
     trace = tmp / "trace.txt"
     with open_board(setup, elf, plugin=cycle_trace_plugin(elf, trace), log=lambda m: None) as client:
-        results = run_bench(client, setup, [clips_dir / "cat.mp3"], max_windows=1, repeat_check=False,
-                            progress=False, log=lambda m: None)
+        results = run_bench(
+            client,
+            setup,
+            [clips_dir / "cat.mp3"],
+            max_windows=1,
+            repeat_check=False,
+            progress=False,
+            log=lambda m: None,
+        )
     return results, window_cycles(results, elf, trace)
 
 

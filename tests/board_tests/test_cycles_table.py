@@ -3,6 +3,7 @@
 The code bytes below were assembled with arm-none-eabi-as (-mcpu=cortex-m4 -mthumb) from the listing
 beside them; the expected cycles are the TRM rules of timing_tables.py applied by hand.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -12,23 +13,32 @@ from edgel3_mote.board_tests.harness.timing_tables import CORTEX_M4, CORTEX_M7, 
 
 CODE = bytes.fromhex("0a6813688b50086804310868c1e900231cc910bd")
 LISTING = [
-    ("ldr r2, [r1]", 2, 1),            # M4: load 2                     M7: 1
-    ("ldr r3, [r2]", 2, 2),            # address is the loaded r2: not pipelined; M7: load-to-use +1
-    ("str r3, [r1, r2]", 1, 2),        # store after a load: pipelined; M7: uses the loaded r3
-    ("ldr r0, [r1]", 2, 1),            # nothing pipelines after a store
-    ("adds r1, r1, #4", 1, 0),         # M7: pairs with the load before it
-    ("ldr r0, [r1]", 3, 1),            # base written by the ALU just before: +1 (no forwarding)
-    ("strd r2, r3, [r1]", 3, 1),       # LDRD/STRD 1 + N, never pipelined; M7: one 64-bit access
-    ("ldm r1!, {r2, r3, r4}", 4, 2),   # 1 + N; M7: ceil(3 / 2)
-    ("pop {r4, pc}", 3, 1),            # 1 + N (+ P for writing PC, added per execution)
+    ("ldr r2, [r1]", 2, 1),  # M4: load 2                     M7: 1
+    ("ldr r3, [r2]", 2, 2),  # address is the loaded r2: not pipelined; M7: load-to-use +1
+    ("str r3, [r1, r2]", 1, 2),  # store after a load: pipelined; M7: uses the loaded r3
+    ("ldr r0, [r1]", 2, 1),  # nothing pipelines after a store
+    ("adds r1, r1, #4", 1, 0),  # M7: pairs with the load before it
+    ("ldr r0, [r1]", 3, 1),  # base written by the ALU just before: +1 (no forwarding)
+    ("strd r2, r3, [r1]", 3, 1),  # LDRD/STRD 1 + N, never pipelined; M7: one 64-bit access
+    ("ldm r1!, {r2, r3, r4}", 4, 2),  # 1 + N; M7: ceil(3 / 2)
+    ("pop {r4, pc}", 3, 1),  # 1 + N (+ P for writing PC, added per execution)
 ]
 
 
 def test_decoder_sees_the_listing():
     insns = decode_block(0x100, CODE)
     assert len(insns) == len(LISTING)
-    assert [i.cls for i in insns] == ["load", "load", "store_reg", "load", "alu", "load", "store_double",
-                                      "load_multiple", "load_multiple"]
+    assert [i.cls for i in insns] == [
+        "load",
+        "load",
+        "store_reg",
+        "load",
+        "alu",
+        "load",
+        "store_double",
+        "load_multiple",
+        "load_multiple",
+    ]
     assert insns[-1].branch == "always" and not any(i.branch for i in insns[:-1])
 
 
@@ -50,7 +60,7 @@ def test_segment_charges_taken_branches_and_cut_blocks():
     assert est.segment(seg).cycles == 10 * (1 + 1) + 9 * p
     assert est.segment(seg).branches_taken == 9
     full = sum(r[1] for r in LISTING) + p
-    seg = Segment(0, 0, counts={1: [2, 2]}, inside={1: [(0x10a, 1)]})
+    seg = Segment(0, 0, counts={1: [2, 2]}, inside={1: [(0x10A, 1)]})
     cost = est.segment(seg)
     assert cost.instructions == len(LISTING) + 5
     assert cost.cycles == full + sum(r[1] for r in LISTING[:5])

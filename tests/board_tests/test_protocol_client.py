@@ -1,8 +1,9 @@
 """DeviceClient against the real C protocol server (TEST DOUBLE board/front-end/engine)."""
+
+import device_double as D
 import numpy as np
 import pytest
 
-import device_double as D
 from edgel3_mote.board_tests.harness import protocol as P
 from edgel3_mote.board_tests.harness.client import CommandError, DeviceClient
 
@@ -67,6 +68,7 @@ def test_errors_raise_with_status_and_limits(lib):
         dev.load_audio(np.zeros(3001, np.int16))
     assert exc.value.status == P.Status.TOO_LONG
     from edgel3_mote.errors import InvalidInputError
+
     with pytest.raises(InvalidInputError):
         dev.ping(b"x" * (P.MAX_PAYLOAD + 1))
     with pytest.raises(InvalidInputError):
@@ -77,7 +79,7 @@ def test_sliding_windows_send_only_new_samples_and_resends_are_idempotent(lib):
     dev, link = make_client(lib)
     rng = np.random.default_rng(3)
     audio = rng.integers(-32768, 32767, 3000 + 4 * 700).astype(np.int16)
-    wins = [audio[i * 700: i * 700 + 3000] for i in range(5)]
+    wins = [audio[i * 700 : i * 700 + 3000] for i in range(5)]
     prev = None
     for w in wins:
         before = link.writes

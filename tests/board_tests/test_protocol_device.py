@@ -4,13 +4,14 @@ The real server code runs around a TEST DOUBLE board/front-end/engine (device_do
 frames are fed as raw bytes: garbage, truncated frames, bad CRCs and oversized lengths
 interleaved with valid commands. Every frame must be answered and the server must keep working.
 """
+
 import struct
 import zlib
 
+import device_double as D
 import numpy as np
 import pytest
 
-import device_double as D
 from edgel3_mote.board_tests.harness import protocol as P
 
 
@@ -38,7 +39,7 @@ def test_c_crc32_equals_zlib(lib):
         data = rng.bytes(n)
         assert lib.em_crc32(0, data, n) == zlib.crc32(data)
         # chaining like zlib
-        assert lib.em_crc32(lib.em_crc32(0, data[:n // 2], n // 2), data[n // 2:], n - n // 2) == zlib.crc32(data)
+        assert lib.em_crc32(lib.em_crc32(0, data[: n // 2], n // 2), data[n // 2 :], n - n // 2) == zlib.crc32(data)
 
 
 def test_every_error_status(dev):
@@ -52,7 +53,7 @@ def test_every_error_status(dev):
     assert status(P.Cmd.INFER, b"\x00") == P.Status.NOT_LOADED
     assert status(P.Cmd.GET_SPECTROGRAM, P.encode_get_spectrogram(0)) == P.Status.NOT_LOADED
     assert status(P.Cmd.INFER, b"") == P.Status.BAD_LENGTH
-    assert status(P.Cmd.LOAD_AUDIO, b"\0\0\0\0\1") == P.Status.BAD_LENGTH          # odd PCM bytes
+    assert status(P.Cmd.LOAD_AUDIO, b"\0\0\0\0\1") == P.Status.BAD_LENGTH  # odd PCM bytes
     assert status(P.Cmd.LOAD_AUDIO, P.encode_load_audio(5, np.zeros(3, np.int16))) == P.Status.BAD_OFFSET
     assert status(P.Cmd.LOAD_AUDIO, P.encode_load_audio(0, np.zeros(500, np.int16))) == P.Status.OK
     assert status(P.Cmd.LOAD_AUDIO, P.encode_load_audio(500, np.zeros(500, np.int16))) == P.Status.OK
@@ -67,7 +68,7 @@ def test_every_error_status(dev):
     assert status(P.Cmd.INFER, b"\x00") == P.Status.NOT_LOADED
 
     # oversized length: refused at the header, before any payload is taken
-    hdr = b"\xA5\x51" + struct.pack("<BBH", P.Cmd.PING, 9, P.MAX_PAYLOAD + 1)
+    hdr = b"\xa5\x51" + struct.pack("<BBH", P.Cmd.PING, 9, P.MAX_PAYLOAD + 1)
     (r,) = ask(dev, hdr)
     assert (r.seq, r.status) == (9, P.Status.TOO_LONG)
     # bad CRC
@@ -91,11 +92,11 @@ def test_garbage_and_corruption_interleaved_with_valid_commands(dev):
     sent_valid = 0
     for round_ in range(60):
         kind = round_ % 5
-        if kind == 0:   # random bytes (no sync pair inside, else they may start a frame)
-            junk = rng.bytes(int(rng.integers(1, 200))).replace(b"\xA5", b"\x00")
+        if kind == 0:  # random bytes (no sync pair inside, else they may start a frame)
+            junk = rng.bytes(int(rng.integers(1, 200))).replace(b"\xa5", b"\x00")
             dev.feed(junk)
         elif kind == 1:  # oversized length
-            dev.feed(b"\xA5\x51" + struct.pack("<BBH", P.Cmd.INFO, 200, int(rng.integers(P.MAX_PAYLOAD + 1, 65536))))
+            dev.feed(b"\xa5\x51" + struct.pack("<BBH", P.Cmd.INFO, 200, int(rng.integers(P.MAX_PAYLOAD + 1, 65536))))
         elif kind == 2:  # bad CRC
             f = bytearray(P.encode_request(P.Cmd.PING, 201, rng.bytes(int(rng.integers(0, 64)))))
             f[int(rng.integers(2, len(f)))] ^= 0x40

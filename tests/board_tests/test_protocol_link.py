@@ -1,12 +1,13 @@
 """SerialLink over pyserial URLs: loop://, socket:// (with TCP_NODELAY), errors."""
+
 import socket
 import threading
 
 import pytest
 
+from edgel3_mote.board_tests.harness import protocol as P
 from edgel3_mote.board_tests.harness.client import DeviceClient
 from edgel3_mote.board_tests.harness.link import SerialLink
-from edgel3_mote.board_tests.harness import protocol as P
 from edgel3_mote.errors import DeviceError, InvalidInputError
 
 

@@ -1,29 +1,54 @@
 """Bench summaries and reports from synthetic raw evidence; the CLI's subcommands."""
+
 import json
 
 import numpy as np
 
 from edgel3_mote.board_tests.harness.bench import find_clips, summarize, to_pcm16
-from edgel3_mote.metrics import cosine_similarity as cosine
 from edgel3_mote.board_tests.harness.bench_report import markdown, write_reports
 from edgel3_mote.board_tests.harness.synth import synthesise_clips
+from edgel3_mote.metrics import cosine_similarity as cosine
 
 
 def _window(i, exact=True, fe=1000, eng=5000, layers=(3000, 2000)):
-    return {"index": i, "start_sample": i * 800 - 4000, "timestamp_s": i * 0.1, "embedding_int8": [1, 2],
-            "embedding": [0.1, 0.2], "int8_exact": exact, "int8_mismatched_values": 0 if exact else 1,
-            "frontend_identical_fraction": 0.999, "frontend_max_lsb": 1, "cosine": 0.99 - 0.01 * i,
-            "l2_relative": 0.1 + 0.01 * i, "mae": 0.01, "frontend_ticks": fe, "engine_ticks": eng,
-            "layer_ticks": list(layers)}
+    return {
+        "index": i,
+        "start_sample": i * 800 - 4000,
+        "timestamp_s": i * 0.1,
+        "embedding_int8": [1, 2],
+        "embedding": [0.1, 0.2],
+        "int8_exact": exact,
+        "int8_mismatched_values": 0 if exact else 1,
+        "frontend_identical_fraction": 0.999,
+        "frontend_max_lsb": 1,
+        "cosine": 0.99 - 0.01 * i,
+        "l2_relative": 0.1 + 0.01 * i,
+        "mae": 0.01,
+        "frontend_ticks": fe,
+        "engine_ticks": eng,
+        "layer_ticks": list(layers),
+    }
 
 
 def _results(windows):
     clips = [{"path": "/x/a.wav", "sample_rate": 16000, "samples": 16000, "windows": windows}]
-    return {"model": "sea-64", "board": "qemu-mps2-an386", "random_weights": True, "weights": None,
-            "ticks_unit": "instructions", "clock_hz": 25_000_000, "hop_s": 0.1, "window_samples": 8000,
-            "model_sample_rate": 8000, "elapsed_s": 3.0, "device_info": {"board": "qemu-mps2-an386"},
-            "device_mem": {"stack_bytes": 16384, "stack_high_water": 2000, "arena_bytes": 50000},
-            "memory": {"flash_bytes": 400000}, "clips": clips, "summary": summarize(clips, ["conv", "pool"])}
+    return {
+        "model": "sea-64",
+        "board": "qemu-mps2-an386",
+        "random_weights": True,
+        "weights": None,
+        "ticks_unit": "instructions",
+        "clock_hz": 25_000_000,
+        "hop_s": 0.1,
+        "window_samples": 8000,
+        "model_sample_rate": 8000,
+        "elapsed_s": 3.0,
+        "device_info": {"board": "qemu-mps2-an386"},
+        "device_mem": {"stack_bytes": 16384, "stack_high_water": 2000, "arena_bytes": 50000},
+        "memory": {"flash_bytes": 400000},
+        "clips": clips,
+        "summary": summarize(clips, ["conv", "pool"]),
+    }
 
 
 def test_summary_counts_exactness_and_repeats():
@@ -76,7 +101,11 @@ def test_compare_runs_counts_identical_ticks():
     a = _results([_window(0), _window(1)])
     b = _results([_window(0), _window(1, eng=5040)])
     cmp = compare_runs(a, b)
-    assert cmp == {"windows_compared": 2, "ticks_identical_windows": 1, "max_tick_diff": 40,
-                   "embedding_identical_windows": 2}
+    assert cmp == {
+        "windows_compared": 2,
+        "ticks_identical_windows": 1,
+        "max_tick_diff": 40,
+        "embedding_identical_windows": 2,
+    }
     a["comparison"] = cmp
     assert "max difference 40 instructions" in markdown(a)

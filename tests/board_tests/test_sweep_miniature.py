@@ -1,6 +1,7 @@
 """A two-point miniature of ``edgel3-mote sweep`` end to end on the real SEA-64: prune + distil (tiny
 corpus, one epoch, seeded), firmware, QEMU bench; the table's columns are checked against
 independent re-measurements from the files each point left, and a rerun resumes instead of redoing."""
+
 from __future__ import annotations
 
 import json
@@ -30,10 +31,22 @@ def sweep(tmp_path_factory, sea64_weights, clip_paths):
     bench = root / "bench"
     bench.mkdir()
     shutil.copy(clip_paths[3], bench)  # one clip streamed to the mote
-    cfg = S.SweepConfig(teacher_weights=sea64_weights, train_audio=[str(p) for p in clip_paths[:2]],
-                        val_audio=[str(clip_paths[2])], eval_set=root / "animals", bench_clips=bench,
-                        sparsities=[50, 0], epochs=1, crops_per_epoch=8, batch_size=4, val_crops=8,
-                        eval_epochs=5, bench_max_windows=2, audio_cache=root / "audio", seed=0)
+    cfg = S.SweepConfig(
+        teacher_weights=sea64_weights,
+        train_audio=[str(p) for p in clip_paths[:2]],
+        val_audio=[str(clip_paths[2])],
+        eval_set=root / "animals",
+        bench_clips=bench,
+        sparsities=[50, 0],
+        epochs=1,
+        crops_per_epoch=8,
+        batch_size=4,
+        val_crops=8,
+        eval_epochs=5,
+        bench_max_windows=2,
+        audio_cache=root / "audio",
+        seed=0,
+    )
     table = S.run_sweep(cfg, root / "out", log=lambda m: None)
     return cfg, root / "out", table
 

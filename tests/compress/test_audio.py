@@ -1,4 +1,5 @@
 """The one audio module: walk, decode (real mp3s from ../shared), errors that name the file."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,6 +54,7 @@ def test_resample_is_librosa_soxr_vhq():
     import librosa
 
     x = np.random.default_rng(0).standard_normal(4410).astype(np.float32)
-    np.testing.assert_array_equal(audio.resample(x, 44100, 8000),
-                                  librosa.resample(x, orig_sr=44100, target_sr=8000, res_type="soxr_vhq"))
+    np.testing.assert_array_equal(
+        audio.resample(x, 44100, 8000), librosa.resample(x, orig_sr=44100, target_sr=8000, res_type="soxr_vhq")
+    )
     assert audio.resample(x, 8000, 8000) is x

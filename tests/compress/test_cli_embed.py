@@ -1,4 +1,5 @@
 """``edgel3-mote models`` and ``edgel3-mote embed`` end to end (in-process: TF loads once)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,15 +19,30 @@ def test_models_lists_every_name_with_its_size(capsys):
 
 
 def test_embed_two_real_clips_end_to_end(sea64_weights, clip_paths, tmp_path, capsys):
-    clips = [p for p in clip_paths if p.stem in ("cat", "rooster")]    # mono 48 k, stereo 44.1 k
+    clips = [p for p in clip_paths if p.stem in ("cat", "rooster")]  # mono 48 k, stereo 44.1 k
     out_dir = tmp_path / "emb"
-    rc = main(["embed", *map(str, clips), "--model", "sea-64", "--weights", str(sea64_weights),
-               "-o", str(out_dir), "--hop-size", "0.5", "--batch-size", "4", "-q"])
+    rc = main(
+        [
+            "embed",
+            *map(str, clips),
+            "--model",
+            "sea-64",
+            "--weights",
+            str(sea64_weights),
+            "-o",
+            str(out_dir),
+            "--hop-size",
+            "0.5",
+            "--batch-size",
+            "4",
+            "-q",
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert "warning" not in captured.err
     written = sorted(out_dir.glob("*"))
-    assert [p.name for p in written] == ["cat.npz", "rooster.npz"]      # no temp files left
+    assert [p.name for p in written] == ["cat.npz", "rooster.npz"]  # no temp files left
     assert captured.out.split() == [str(out_dir / "cat.npz"), str(out_dir / "rooster.npz")]
     for path, seconds in zip(written, (3.05, 2.40)):
         with np.load(path) as data:
@@ -40,13 +56,12 @@ def test_embed_without_weights_warns_and_mirrors_options(tmp_path, capsys):
     wav = tmp_path / "tone.wav"
     sr = 16000
     sf.write(wav, 0.3 * np.sin(2 * np.pi * 330 * np.arange(int(1.5 * sr)) / sr), sr)
-    rc = main(["embed", str(tmp_path), "--hop-size", "0.25", "--no-centering", "--suffix", "rnd",
-               "-q"])
+    rc = main(["embed", str(tmp_path), "--hop-size", "0.25", "--no-centering", "--suffix", "rnd", "-q"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert "edgel3-mote: warning:" in captured.err and "RANDOM weights" in captured.err
-    with np.load(tmp_path / "tone_rnd.npz") as data:           # next to the input by default
-        assert data["embedding"].shape == (3, 64)               # 1.5 s, no centering, hop 0.25
+    with np.load(tmp_path / "tone_rnd.npz") as data:  # next to the input by default
+        assert data["embedding"].shape == (3, 64)  # 1.5 s, no centering, hop 0.25
 
 
 def test_embed_errors_are_one_line(tmp_path, capsys):

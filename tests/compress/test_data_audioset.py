@@ -28,8 +28,7 @@ def videos(tmp_path_factory):
 def test_real_balanced_train_file_parses(balanced):
     assert len(balanced) == 22160
     first = balanced[0]
-    assert (first.ytid, first.start, first.end, first.labels) == \
-        ("--PJHxphWEs", 30.0, 40.0, ("/m/09x0r", "/t/dd00088"))
+    assert (first.ytid, first.start, first.end, first.labels) == ("--PJHxphWEs", 30.0, 40.0, ("/m/09x0r", "/t/dd00088"))
     assert all(s.end > s.start for s in balanced)
 
 

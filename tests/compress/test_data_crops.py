@@ -1,4 +1,5 @@
 """The corpus pipeline: decode + resample once to an int16 cache, seeded random crops per epoch, augmentation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,27 +47,30 @@ def test_crops_are_seeded_per_epoch_and_come_from_the_audio(cache):
 
 
 def _contains(audio: np.ndarray, crop: np.ndarray) -> bool:
-    hits = np.flatnonzero(np.isclose(audio[:audio.size - crop.size + 1], crop[0], atol=0))
-    return any(np.array_equal(audio[h:h + crop.size], crop) for h in hits[:2000])
+    hits = np.flatnonzero(np.isclose(audio[: audio.size - crop.size + 1], crop[0], atol=0))
+    return any(np.array_equal(audio[h : h + crop.size], crop) for h in hits[:2000])
 
 
 def test_augmentation_gain_mix_noise(cache):
     plain = pipeline.CropSource(cache, 8000, 64)
-    gain_only = pipeline.CropSource(cache, 8000, 64, pipeline.Augmentation(gain_db=6, mix_probability=0,
-                                                                         noise_probability=0))
+    gain_only = pipeline.CropSource(
+        cache, 8000, 64, pipeline.Augmentation(gain_db=6, mix_probability=0, noise_probability=0)
+    )
     x, y = plain.epoch_crops(1, 0), gain_only.epoch_crops(1, 0)
     loud = np.abs(x).max(1) > 1e-3
     ratio = np.abs(y[loud]).max(1) / np.abs(x[loud]).max(1)
     assert np.all(ratio <= 10 ** (6 / 20) + 1e-3) and np.all(ratio >= 10 ** (-6 / 20) - 1e-3)
     assert ratio.std() > 0.05  # gains differ crop to crop
-    noisy = pipeline.CropSource(cache, 8000, 64, pipeline.Augmentation(gain_db=0, mix_probability=0,
-                                                                     noise_probability=1, snr_db=(20, 20)))
+    noisy = pipeline.CropSource(
+        cache, 8000, 64, pipeline.Augmentation(gain_db=0, mix_probability=0, noise_probability=1, snr_db=(20, 20))
+    )
     z = noisy.epoch_crops(1, 0)
     power = np.mean(x[loud].astype(np.float64) ** 2, 1)
     snr = 10 * np.log10(power / np.mean((z[loud] - x[loud]).astype(np.float64) ** 2, 1))
     assert np.median(snr) == pytest.approx(20, abs=0.5)
-    mixed = pipeline.CropSource(cache, 8000, 64, pipeline.Augmentation(gain_db=0, mix_probability=1,
-                                                                     noise_probability=0))
+    mixed = pipeline.CropSource(
+        cache, 8000, 64, pipeline.Augmentation(gain_db=0, mix_probability=1, noise_probability=0)
+    )
     assert not np.array_equal(mixed.epoch_crops(1, 0), x)
     with pytest.raises(InvalidInputError):
         pipeline.CropSource(cache, 8000, 4, pipeline.Augmentation(snr_db=(30, 10)))

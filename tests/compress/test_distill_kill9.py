@@ -1,6 +1,7 @@
 """kill -9 of a real training process, at random moments and in the middle of a checkpoint write: the run
 folder is never corrupt, and the resumed run ends with exactly the weights and losses of an
 uninterrupted one. The training runs in a separate process (``CHILD``), killed with SIGKILL."""
+
 from __future__ import annotations
 
 import json
@@ -13,10 +14,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 EPOCHS = 8
-CHILD = """
+CHILD = (
+    """
 import json, sys
 from pathlib import Path
 import numpy as np
@@ -39,12 +40,18 @@ config = D.DistillConfig(epochs=%d, batch_size=4, learning_rate=3e-3, seed=7, te
 result = D.distill(lambda: (tiny(2), tiny(1)), data, run, config)
 np.savez(out, *result["student"].get_weights())
 out.with_suffix(".json").write_text(json.dumps([h["loss"] for h in result["history"]]))
-""" % EPOCHS
+"""
+    % EPOCHS
+)
 
 
 def _start(clips, run: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", CHILD, json.dumps([str(c) for c in clips]), str(run), str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, json.dumps([str(c) for c in clips]), str(run), str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(proc: subprocess.Popen) -> None:

@@ -1,5 +1,6 @@
 """Two real MultiWorkerMirroredStrategy workers on localhost (CPU) distil a tiny student into one
 run folder, and end with the same weights as a one-process run with the same global batch."""
+
 from __future__ import annotations
 
 import json
@@ -37,17 +38,41 @@ def _tiny_models(tmp_path):
     paths = []
     for name, seed in (("teacher", 1), ("student", 2)):
         keras.utils.set_random_seed(seed)
-        model = build_audio_network(SEA_FRONTEND, num_filters=[2, 2, 4, 4, 4, 4, 4, 4],
-                                    embedding_bn=True, pool_size=None)
+        model = build_audio_network(
+            SEA_FRONTEND, num_filters=[2, 2, 4, 4, 4, 4, 4, 4], embedding_bn=True, pool_size=None
+        )
         paths.append(save_model(model, tmp_path / f"{name}.h5"))
     return paths
 
 
 def _distill_argv(teacher, student, clip_paths, out) -> list[str]:
-    return [sys.executable, "-m", "edgel3_mote", "distill", "--teacher", str(teacher), "--student", str(student),
-            "--clips", *map(str, clip_paths[:2]), "--val-clips", str(clip_paths[2]), "--hop-size", "0.5",
-            "--max-windows-per-clip", "4", "--epochs", "2", "--batch-size", "4", "--no-tensorboard",
-            "--seed", "3", "-o", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "edgel3_mote",
+        "distill",
+        "--teacher",
+        str(teacher),
+        "--student",
+        str(student),
+        "--clips",
+        *map(str, clip_paths[:2]),
+        "--val-clips",
+        str(clip_paths[2]),
+        "--hop-size",
+        "0.5",
+        "--max-windows-per-clip",
+        "4",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--no-tensorboard",
+        "--seed",
+        "3",
+        "-o",
+        str(out),
+    ]
 
 
 def _run(procs: list[subprocess.Popen]) -> list[tuple[int, str]]:
@@ -71,15 +96,28 @@ def test_two_local_workers_finish_and_match_one_process(tmp_path, clip_paths):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     env.update(CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
     single, multi = tmp_path / "single", tmp_path / "multi"
-    procs = [subprocess.Popen(_distill_argv(teacher, student, clip_paths, single) + ["--strategy", "default"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)]
+    procs = [
+        subprocess.Popen(
+            _distill_argv(teacher, student, clip_paths, single) + ["--strategy", "default"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    ]
     ports = _free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     for index in range(2):
-        worker_env = {**env, "TF_CONFIG": json.dumps({"cluster": cluster,
-                                                      "task": {"type": "worker", "index": index}})}
-        procs.append(subprocess.Popen(_distill_argv(teacher, student, clip_paths, multi),  # one shared -o
-                                      env=worker_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        worker_env = {**env, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        procs.append(
+            subprocess.Popen(
+                _distill_argv(teacher, student, clip_paths, multi),  # one shared -o
+                env=worker_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     results = _run(procs)
     for rc, out in results:
         assert rc == 0, out[-3000:]

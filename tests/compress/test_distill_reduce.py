@@ -1,4 +1,5 @@
 """Teacher-embedding reduction (PCA; UMAP only when installed) and config validation."""
+
 import sys
 
 import numpy as np
@@ -28,7 +29,6 @@ def test_umap_without_the_package_is_a_clear_error(monkeypatch):
 
 
 def test_config_validation():
-    for bad in (dict(epochs=0), dict(learning_rate=0), dict(reduce="tsne"),
-                dict(reduce="pca", on_the_fly=True)):
+    for bad in (dict(epochs=0), dict(learning_rate=0), dict(reduce="tsne"), dict(reduce="pca", on_the_fly=True)):
         with pytest.raises(InvalidInputError):
             D.DistillConfig(**bad).check()

@@ -1,12 +1,12 @@
 """Distillation keeps masked zeros exact, lowers the loss, and resumes exactly after a kill."""
+
 import numpy as np
 import pytest
-
-import edgel3_mote  # noqa: F401
 import tf_keras as keras
 
-from edgel3_mote.compress.frontend import SEA_FRONTEND
+import edgel3_mote  # noqa: F401
 from edgel3_mote.compress.data import pipeline
+from edgel3_mote.compress.frontend import SEA_FRONTEND
 from edgel3_mote.compress.models.l3 import build_audio_network
 from edgel3_mote.compress.pruning import layerwise, masked
 from edgel3_mote.compress.pruning.masked import MaskedConv2D
@@ -17,8 +17,9 @@ TINY = [4, 4, 8, 8, 8, 8, 8, 8]
 
 def tiny(conv_cls=None, seed=0):
     keras.utils.set_random_seed(seed)
-    return build_audio_network(SEA_FRONTEND, include_frontend=True, num_filters=TINY,
-                               conv_cls=conv_cls, embedding_bn=True, pool_size=(8, 6))
+    return build_audio_network(
+        SEA_FRONTEND, include_frontend=True, num_filters=TINY, conv_cls=conv_cls, embedding_bn=True, pool_size=(8, 6)
+    )
 
 
 def models_fn():
@@ -30,14 +31,12 @@ def models_fn():
 
 @pytest.fixture(scope="module")
 def windows(clip_paths):
-    data = pipeline.clip_windows(clip_paths[:3], "sea-64", hop_size=0.5, max_windows_per_clip=4,
-                                 progress=False)
+    data = pipeline.clip_windows(clip_paths[:3], "sea-64", hop_size=0.5, max_windows_per_clip=4, progress=False)
     return data.subset([0, 1]), data.subset([2])
 
 
 def config(epochs, **kw):
-    return D.DistillConfig(epochs=epochs, batch_size=4, learning_rate=3e-3, seed=7,
-                           tensorboard=False, verbose=0, **kw)
+    return D.DistillConfig(epochs=epochs, batch_size=4, learning_rate=3e-3, seed=7, tensorboard=False, verbose=0, **kw)
 
 
 class Kill(keras.callbacks.Callback):

@@ -1,4 +1,5 @@
 """frame_audio: the one framing everything uses; input validation of the embedding API."""
+
 from __future__ import annotations
 
 import warnings
@@ -38,9 +39,9 @@ def test_frame_count_formula(n, hop_size, center):
     offset = 4000 if center else 0
     t = len(frames) - 1
     start = t * hop - offset
-    seen = frames[t][max(0, -start):min(8000, n - start)]
-    np.testing.assert_array_equal(seen, audio[max(0, start):start + 8000].astype(np.float32)[:len(seen)])
-    assert start + 8000 >= n                                 # the last window reaches the end
+    seen = frames[t][max(0, -start) : min(8000, n - start)]
+    np.testing.assert_array_equal(seen, audio[max(0, start) : start + 8000].astype(np.float32)[: len(seen)])
+    assert start + 8000 >= n  # the last window reaches the end
 
 
 def test_centering_puts_the_first_sample_mid_window():
@@ -55,15 +56,15 @@ def test_resampling_and_downmix():
     sr = 16000
     t = np.arange(2 * sr) / sr
     tone = 0.5 * np.sin(2 * np.pi * 440 * t)
-    stereo = np.stack([tone, -tone + 0.2], axis=1)          # (n, channels) as soundfile reads
+    stereo = np.stack([tone, -tone + 0.2], axis=1)  # (n, channels) as soundfile reads
     frames, ts = frame_audio(stereo, sr, "sea-64", center=False, hop_size=1.0)
-    assert frames.shape == (2, 8000)                        # resampled to 8 kHz
-    np.testing.assert_allclose(frames[0][1000:7000], 0.1, atol=2e-3)     # (x + (-x + .2)) / 2
+    assert frames.shape == (2, 8000)  # resampled to 8 kHz
+    np.testing.assert_allclose(frames[0][1000:7000], 0.1, atol=2e-3)  # (x + (-x + .2)) / 2
     frames, _ = frame_audio(tone, sr, "l3-melspec2", center=False, hop_size=1.0)
     assert frames.shape == (2, 48000)
     spectrum = np.abs(np.fft.rfft(frames[0]))
-    assert abs(int(np.argmax(spectrum)) - 440) <= 1          # 1 Hz bins: the tone survives
-    ints = (tone * 32767).astype(np.int16)                  # PCM integers are scaled to [-1, 1]
+    assert abs(int(np.argmax(spectrum)) - 440) <= 1  # 1 Hz bins: the tone survives
+    ints = (tone * 32767).astype(np.int16)  # PCM integers are scaled to [-1, 1]
     frames, _ = frame_audio(ints, sr, "sea-64", center=False, hop_size=1.0)
     assert np.abs(frames).max() < 0.6
 
@@ -76,28 +77,30 @@ def test_warnings_for_silence_and_short_audio():
     assert frames.shape == (1, 8000)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(audio=np.zeros(0)), "empty audio"),
-    (dict(audio=np.zeros((2, 3, 4))), "dimensions"),
-    (dict(audio=np.array([0.1, np.nan])), "NaN"),
-    (dict(audio=np.array(["a", "b"])), "numeric"),
-    (dict(hop_size=0), "hop size"),
-    (dict(hop_size=-0.1), "hop size"),
-    (dict(hop_size="0.1"), "hop size"),
-    (dict(hop_size=float("nan")), "hop size"),
-    (dict(hop_size=1e-6), "below one sample"),
-    (dict(sr=0), "sample rate"),
-    (dict(sr=-8000), "sample rate"),
-    (dict(sr=8000.5), "sample rate"),
-    (dict(center="yes"), "center"),
-    (dict(spec="sea-65"), "unknown model"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(audio=np.zeros(0)), "empty audio"),
+        (dict(audio=np.zeros((2, 3, 4))), "dimensions"),
+        (dict(audio=np.array([0.1, np.nan])), "NaN"),
+        (dict(audio=np.array(["a", "b"])), "numeric"),
+        (dict(hop_size=0), "hop size"),
+        (dict(hop_size=-0.1), "hop size"),
+        (dict(hop_size="0.1"), "hop size"),
+        (dict(hop_size=float("nan")), "hop size"),
+        (dict(hop_size=1e-6), "below one sample"),
+        (dict(sr=0), "sample rate"),
+        (dict(sr=-8000), "sample rate"),
+        (dict(sr=8000.5), "sample rate"),
+        (dict(center="yes"), "center"),
+        (dict(spec="sea-65"), "unknown model"),
+    ],
+)
 def test_invalid_inputs_raise_clear_errors(kwargs, match):
     args = dict(audio=np.ones(8000) * 0.1, sr=8000, spec="sea-64", center=True, hop_size=0.1)
     args.update(kwargs)
     with pytest.raises(InvalidInputError, match=match):
-        frame_audio(args["audio"], args["sr"], args["spec"], center=args["center"],
-                    hop_size=args["hop_size"])
+        frame_audio(args["audio"], args["sr"], args["spec"], center=args["center"], hop_size=args["hop_size"])
 
 
 def test_get_embedding_validates_before_building_a_model():

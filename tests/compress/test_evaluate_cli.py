@@ -1,4 +1,5 @@
 """`edgel3-mote evaluate` end to end on real recordings cut into 1-s segments (real SEA-64)."""
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,29 @@ def animal_segments(tmp_path_factory, clips_dir):
 
 def test_evaluate_cli_float_real_weights(tmp_path, animal_segments, sea64_weights, capsys):
     out = tmp_path / "report"
-    rc = main(["evaluate", "--dataset", "folder", "--root", str(animal_segments), "--folds", "3",
-               "--model", "sea-64", "--weights", str(sea64_weights), "--epochs", "8", "--patience", "4",
-               "--hop-size", "0.5", "-o", str(out)])
+    rc = main(
+        [
+            "evaluate",
+            "--dataset",
+            "folder",
+            "--root",
+            str(animal_segments),
+            "--folds",
+            "3",
+            "--model",
+            "sea-64",
+            "--weights",
+            str(sea64_weights),
+            "--epochs",
+            "8",
+            "--patience",
+            "4",
+            "--hop-size",
+            "0.5",
+            "-o",
+            str(out),
+        ]
+    )
     assert rc == 0
     reports = sorted(out.glob("evaluation_*.json"))
     assert len(reports) == 1
@@ -37,21 +58,58 @@ def test_evaluate_cli_float_real_weights(tmp_path, animal_segments, sea64_weight
     assert (out / reports[0].name.replace(".json", "_confusion.png")).stat().st_size > 1000
     # the second run resumes from the embedding cache: no new cache files
     cached = sorted((out / "cache").rglob("*.npz"))
-    assert main(["evaluate", "--dataset", "folder", "--root", str(animal_segments), "--folds", "3",
-                 "--model", "sea-64", "--weights", str(sea64_weights), "--epochs", "2",
-                 "--hop-size", "0.5", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--dataset",
+                "folder",
+                "--root",
+                str(animal_segments),
+                "--folds",
+                "3",
+                "--model",
+                "sea-64",
+                "--weights",
+                str(sea64_weights),
+                "--epochs",
+                "2",
+                "--hop-size",
+                "0.5",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert sorted((out / "cache").rglob("*.npz")) == cached
 
 
 def test_evaluate_cli_errors(tmp_path, capsys):
-    rc = main(["evaluate", "--dataset", "us8k", "--root", str(tmp_path), "--model", "sea-64", "-o",
-               str(tmp_path / "o")])
+    rc = main(
+        ["evaluate", "--dataset", "us8k", "--root", str(tmp_path), "--model", "sea-64", "-o", str(tmp_path / "o")]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "UrbanSound8K.csv" in err and "not found" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
-    rc = main(["evaluate", "--dataset", "folder", "--root", str(tmp_path), "--model", "sea-64", "--model",
-               "sea-128", "--weights", "x.h5", "-o", str(tmp_path / "o")])
+    rc = main(
+        [
+            "evaluate",
+            "--dataset",
+            "folder",
+            "--root",
+            str(tmp_path),
+            "--model",
+            "sea-64",
+            "--model",
+            "sea-128",
+            "--weights",
+            "x.h5",
+            "-o",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2 and "one --weights per" in capsys.readouterr().err
 
 
@@ -59,16 +117,41 @@ def test_evaluate_cli_float_vs_int8_comparison(tmp_path, animal_segments, sea64_
     """--numeric both: the float model and its int8 export (run by the host engine, tflite-micro's bytes) in
     one comparison."""
     out = tmp_path / "report"
-    rc = main(["evaluate", "--dataset", "folder", "--root", str(animal_segments), "--folds", "3",
-               "--model", "sea-64", "--weights", str(sea64_weights), "--numeric", "both",
-               "--calibration", str(clips_dir), "--calibration-steps", "20",
-               "--epochs", "5", "--patience", "3", "--hop-size", "0.5", "-o", str(out)])
+    rc = main(
+        [
+            "evaluate",
+            "--dataset",
+            "folder",
+            "--root",
+            str(animal_segments),
+            "--folds",
+            "3",
+            "--model",
+            "sea-64",
+            "--weights",
+            str(sea64_weights),
+            "--numeric",
+            "both",
+            "--calibration",
+            str(clips_dir),
+            "--calibration-steps",
+            "20",
+            "--epochs",
+            "5",
+            "--patience",
+            "3",
+            "--hop-size",
+            "0.5",
+            "-o",
+            str(out),
+        ]
+    )
     assert rc == 0
     rows = json.loads((out / "comparison.json").read_text())
     assert [r["numeric"] for r in rows] == ["float", "int8"]
     int8_report = json.loads(next(out.glob("evaluation_*-int8-*.json")).read_text())
     assert int8_report["embedding"]["int8_runner"] == "host-engine"
-    assert rows[1]["size_bytes"] < rows[0]["size_bytes"] / 3       # int8: 1 byte per weight
+    assert rows[1]["size_bytes"] < rows[0]["size_bytes"] / 3  # int8: 1 byte per weight
     assert (out / "accuracy_vs_size.png").stat().st_size > 1000
     # the int8 embeddings really come from the int8 model: close to float, not identical
     import numpy as np

@@ -1,4 +1,5 @@
 """The deployable classifier: the StandardScaler folded into the first Dense, saved atomically."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,14 @@ import pytest
 
 import edgel3_mote  # noqa: F401
 from edgel3_mote.compress.evaluate.datasets import Clip, Dataset
-from edgel3_mote.compress.evaluate.protocol import (ClassifierConfig, _Mlp, classes_path, fold_scaler,
-                                                    save_classifier, train_deploy_classifier)
+from edgel3_mote.compress.evaluate.protocol import (
+    ClassifierConfig,
+    _Mlp,
+    classes_path,
+    fold_scaler,
+    save_classifier,
+    train_deploy_classifier,
+)
 from edgel3_mote.errors import InvalidInputError
 
 
@@ -25,7 +32,8 @@ def _toy(n_per_fold=4, folds=3, dim=16, seed=0):
             cid = f"f{f}_{k}"
             clips.append(Clip(Path(cid), label, f, cid))
             emb[cid] = (centres[label] + rng.normal(0, 0.7, size=(5, dim)) * rng.uniform(0.1, 4, dim)).astype(
-                np.float32)
+                np.float32
+            )
     return Dataset("toy", Path("."), ["a", "b", "c"], clips), emb
 
 

@@ -1,4 +1,5 @@
 """Downstream evaluation: dataset layouts, fold logic, clip vote, caching and resume."""
+
 from __future__ import annotations
 
 import csv
@@ -50,8 +51,9 @@ def _write_esc50(root: Path):
     (root / "meta").mkdir(parents=True)
     rows = []
     for fold in range(1, 6):
-        for target, (cat, freq, esc10) in enumerate([("dog", 400.0, True), ("rain", 1500.0, False),
-                                                     ("crow", 2500.0, True)]):
+        for target, (cat, freq, esc10) in enumerate(
+            [("dog", 400.0, True), ("rain", 1500.0, False), ("crow", 2500.0, True)]
+        ):
             name = f"{fold}-{1000 + target}-A-{target}.wav"
             sf.write(root / "audio" / name, _tone(freq, seed=fold * 10 + target), SR)
             rows.append([name, fold, target, cat, str(esc10), f"{1000 + target}.ogg", "A"])
@@ -114,7 +116,7 @@ def test_us8k_wrong_csv_and_empty_fold(tmp_path, clip_paths):
     meta.write_text("\n".join([text[0].replace("classID", "klass")] + text[1:]) + "\n")
     with pytest.raises(InvalidInputError, match="lacks column.*classID"):
         D.load_us8k(root)
-    meta.write_text("\n".join([text[0]] + [r for r in text[1:] if ",7,"not in r]) + "\n")
+    meta.write_text("\n".join([text[0]] + [r for r in text[1:] if ",7," not in r]) + "\n")
     with pytest.raises(InvalidInputError, match=r"fold\(s\) \[7\] have no clips"):
         D.load_us8k(root)
 

@@ -1,10 +1,10 @@
 """AVC fine-tuning on a tiny real ffmpeg dataset: vision frozen, masked audio keeps its zeros."""
+
 import numpy as np
 import pytest
-
-import edgel3_mote  # noqa: F401
 import tf_keras as keras
 
+import edgel3_mote  # noqa: F401
 from edgel3_mote.compress.data import audioset, synthetic
 from edgel3_mote.compress.frontend import SEA_FRONTEND
 from edgel3_mote.compress.models.avc import build_avc_model
@@ -28,8 +28,9 @@ def segments(tmp_path_factory):
 def tiny_avc():
     keras.utils.set_random_seed(0)
     vision = build_vision_model(num_filters=[2] * 8)
-    audio = build_audio_network(SEA_FRONTEND, num_filters=[2, 2, 4, 4, 4, 4, 8, 8],
-                                conv_cls=MaskedConv2D, embedding_bn=True, pool_size=None)
+    audio = build_audio_network(
+        SEA_FRONTEND, num_filters=[2, 2, 4, 4, 4, 4, 8, 8], conv_cls=MaskedConv2D, embedding_bn=True, pool_size=None
+    )
     layerwise.prune_one_shot(audio, [0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
     return build_avc_model(vision, audio, hidden_units=8, compile=False)
 
@@ -50,8 +51,9 @@ def test_finetune_freezes_vision_and_keeps_audio_zeros(segments, tmp_path):
 
     def models():
         holder["avc"] = tiny_avc()
-        holder["audio_before"] = [c.kernel.numpy().copy() for c in
-                                  layerwise.conv_layers(holder["avc"].get_layer("audio_model"))]
+        holder["audio_before"] = [
+            c.kernel.numpy().copy() for c in layerwise.conv_layers(holder["avc"].get_layer("audio_model"))
+        ]
         return holder["avc"]
 
     result = F.finetune(models, train, tmp_path / "ft", config)

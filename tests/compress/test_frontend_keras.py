@@ -1,12 +1,18 @@
 """The tf_keras MelSpectrogram layer against the numpy reference and kapre's weight layout."""
+
 import h5py
 import numpy as np
 import pytest
-
 import tf_keras as keras
 
 from edgel3_mote.compress.frontend import (
-    L3_FRONTEND, SEA_FRONTEND, MelSpectrogram, dft_kernels, log_mel_spectrogram, mel_matrix)
+    L3_FRONTEND,
+    SEA_FRONTEND,
+    MelSpectrogram,
+    dft_kernels,
+    log_mel_spectrogram,
+    mel_matrix,
+)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 """quantize_input's float->int8 step against TFLite Micro's own QUANTIZE kernel (the oracle)."""
+
 import numpy as np
 import pytest
 import tflite as tflite_schema
@@ -38,9 +39,15 @@ def test_quantize_input_matches_tflm_quantize(quantize_model):
     rng = np.random.default_rng(1)
     # exact ties (k + 0.5) * scale, their float32 neighbours, random values and out-of-range values
     ties = ((np.arange(-60, 60) + 0.5) * np.float32(scale)).astype(np.float32)
-    values = np.concatenate([ties, np.nextafter(ties, np.float32(np.inf)), np.nextafter(ties, np.float32(-np.inf)),
-                             rng.uniform(-6, 4, 256 * 3 - 3 * len(ties) - 8).astype(np.float32),
-                             np.array([-100, 100, 0, -0.0, 1e-9, -1e-9, 2.07, -4.78], np.float32)])
+    values = np.concatenate(
+        [
+            ties,
+            np.nextafter(ties, np.float32(np.inf)),
+            np.nextafter(ties, np.float32(-np.inf)),
+            rng.uniform(-6, 4, 256 * 3 - 3 * len(ties) - 8).astype(np.float32),
+            np.array([-100, 100, 0, -0.0, 1e-9, -1e-9, 2.07, -4.78], np.float32),
+        ]
+    )
     assert values.size == 256 * 3
     for chunk in values.reshape(3, 256):
         got = runner.invoke(chunk[None]).ravel()

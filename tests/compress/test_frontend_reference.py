@@ -1,4 +1,5 @@
 """The numpy log-mel reference against the real SEA-64 file, librosa and edge cases."""
+
 import json
 
 import h5py
@@ -7,7 +8,14 @@ import numpy as np
 import pytest
 
 from edgel3_mote.compress.frontend import (
-    L3_FRONTEND, SEA_FRONTEND, FrontendConfig, dft_kernels, log_mel_spectrogram, mel_matrix, quantize_input)
+    L3_FRONTEND,
+    SEA_FRONTEND,
+    FrontendConfig,
+    dft_kernels,
+    log_mel_spectrogram,
+    mel_matrix,
+    quantize_input,
+)
 from edgel3_mote.errors import InvalidInputError
 
 
@@ -17,8 +25,12 @@ def kapre_weights(sea64_weights):
         group = f["model_weights/melspectrogram_1/melspectrogram_1"]
         layers = json.loads(f.attrs["model_config"])["config"]["layers"]
         config = next(l["config"] for l in layers if l["class_name"] == "Melspectrogram")
-        return {"real": group["real_kernels:0"][()], "imag": group["imag_kernels:0"][()],
-                "mel": group["Variable:0"][()], "config": config}
+        return {
+            "real": group["real_kernels:0"][()],
+            "imag": group["imag_kernels:0"][()],
+            "mel": group["Variable:0"][()],
+            "config": config,
+        }
 
 
 def test_config_geometry():
@@ -60,8 +72,9 @@ def _independent_reference(audio, cfg):
     n = len(audio)
     left = cfg.pad_left(n)
     padded = np.pad(audio.astype(np.float64), (left, cfg.pad_total(n) - left))
-    stft = librosa.stft(padded, n_fft=cfg.n_dft, hop_length=cfg.n_hop, window="hann", center=False,
-                        dtype=np.complex128)[:, :cfg.n_frames(n)]
+    stft = librosa.stft(
+        padded, n_fft=cfg.n_dft, hop_length=cfg.n_hop, window="hann", center=False, dtype=np.complex128
+    )[:, : cfg.n_frames(n)]
     mel = mel_matrix(cfg).astype(np.float64).T @ (np.abs(stft) ** 2)
     db = 10 * np.log10(np.maximum(np.sqrt(mel), cfg.amin))
     return np.maximum(db - db.max(), -cfg.dynamic_range)
@@ -79,8 +92,9 @@ def test_reference_matches_librosa_stft_on_real_clips(sea_clips):
 
 def test_reference_with_the_files_weights(sea_clips, kapre_weights):
     own = log_mel_spectrogram(sea_clips[:2], SEA_FRONTEND)
-    stored = log_mel_spectrogram(sea_clips[:2], SEA_FRONTEND, kapre_weights["real"], kapre_weights["imag"],
-                                 kapre_weights["mel"])
+    stored = log_mel_spectrogram(
+        sea_clips[:2], SEA_FRONTEND, kapre_weights["real"], kapre_weights["imag"], kapre_weights["mel"]
+    )
     assert np.abs(own - stored).max() < 1e-3
 
 

@@ -1,4 +1,5 @@
 """SLURM scripts with TF_CONFIG per node; strategy selection; distillation under MirroredStrategy."""
+
 import json
 import os
 import subprocess
@@ -13,8 +14,12 @@ from edgel3_mote.errors import InvalidInputError
 
 
 def _step_env(nodelist: str, procid: int, tasks: int, per_node: str) -> dict:
-    return {"SLURM_STEP_NODELIST": nodelist, "SLURM_PROCID": str(procid), "SLURM_STEP_NUM_TASKS": str(tasks),
-            "SLURM_STEP_TASKS_PER_NODE": per_node}
+    return {
+        "SLURM_STEP_NODELIST": nodelist,
+        "SLURM_PROCID": str(procid),
+        "SLURM_STEP_NUM_TASKS": str(tasks),
+        "SLURM_STEP_TASKS_PER_NODE": per_node,
+    }
 
 
 def test_hostlist_expansion_and_tf_config():
@@ -22,7 +27,13 @@ def test_hostlist_expansion_and_tf_config():
     assert slurm.expand_hostlist("n1,n2") == ["n1", "n2"]
     # several bracket groups in one name (TF's own expand_hostlist rejects these)
     assert slurm.expand_hostlist("rack[1-2]-n[1-2],x[9-10]") == [
-        "rack1-n1", "rack1-n2", "rack2-n1", "rack2-n2", "x9", "x10"]
+        "rack1-n1",
+        "rack1-n2",
+        "rack2-n1",
+        "rack2-n2",
+        "x9",
+        "x10",
+    ]
     for bad in ("a[1-2", "a[x]", "a,,b"):
         with pytest.raises(InvalidInputError):
             slurm.expand_hostlist(bad)
@@ -43,12 +54,38 @@ def test_jobs_cli_writes_runnable_scripts(tmp_path):
     import sys
 
     out = tmp_path / "job"
-    rc = main(["jobs", "slurm", "--nodes", "2", "--gpus", "4", "--partition", "gpu", "--time", "2:00:00",
-               "-o", str(out), "--", "distill", "--teacher", "sea-64", "-o", "runs/x"])
+    rc = main(
+        [
+            "jobs",
+            "slurm",
+            "--nodes",
+            "2",
+            "--gpus",
+            "4",
+            "--partition",
+            "gpu",
+            "--time",
+            "2:00:00",
+            "-o",
+            str(out),
+            "--",
+            "distill",
+            "--teacher",
+            "sea-64",
+            "-o",
+            "runs/x",
+        ]
+    )
     assert rc == 0
     sbatch = (out / "job.sbatch").read_text()
-    for header in ("#SBATCH --nodes=2", "#SBATCH --gres=gpu:4", "#SBATCH --partition=gpu",
-                   "#SBATCH --ntasks-per-node=1", "#SBATCH --time=2:00:00", f"#SBATCH --output={out}/logs/"):
+    for header in (
+        "#SBATCH --nodes=2",
+        "#SBATCH --gres=gpu:4",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --ntasks-per-node=1",
+        "#SBATCH --time=2:00:00",
+        f"#SBATCH --output={out}/logs/",
+    ):
         assert header in sbatch
     assert (out / "logs").is_dir(), "sbatch opens --output before the script runs: the folder must exist"
     assert "srun" in sbatch
@@ -61,15 +98,21 @@ def test_jobs_cli_writes_runnable_scripts(tmp_path):
     main(["jobs", "slurm", "--nodes", "2", "--gpus", "0", "-o", str(tmp_path / "list"), "--", "models"])
     base = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
     env = {**base, "PATH": "/usr/bin:/bin", **_step_env("node[3-4]", 1, 2, "1(x2)")}
-    proc = subprocess.run(["bash", str(tmp_path / "list" / "worker.sh")], env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        ["bash", str(tmp_path / "list" / "worker.sh")], env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "sea-64" in proc.stdout  # `edgel3-mote models` ran
     config = json.loads(proc.stderr.split("TF_CONFIG=", 1)[1].splitlines()[0])
     assert config["cluster"]["worker"] == ["node3:12345", "node4:12345"] and config["task"]["index"] == 1
     # outside a job step TF_CONFIG cannot be computed: the worker stops before the command runs
-    proc = subprocess.run(["bash", str(tmp_path / "list" / "worker.sh")], env={**base, "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        ["bash", str(tmp_path / "list" / "worker.sh")],
+        env={**base, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode != 0 and "sea-64" not in proc.stdout and "srun" in proc.stderr
     assert main(["jobs", "slurm", "--time", "forever", "-o", str(tmp_path / "bad"), "--", "prune"]) == 2
     # a command that is no edgel3-mote subcommand is refused before anything is written
@@ -87,8 +130,9 @@ def test_strategy_selection(monkeypatch):
         distribute.get_strategy("multiworker")
     with pytest.raises(InvalidInputError):
         distribute.get_strategy("bogus")
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1"]},
-                                                "task": {"type": "worker", "index": 1}}))
+    monkeypatch.setenv(
+        "TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}})
+    )
     assert not distribute.is_chief()
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(InvalidInputError):
@@ -105,15 +149,18 @@ def test_distillation_runs_the_same_under_mirrored_strategy(tmp_path):
 
     def tiny(seed):
         keras.utils.set_random_seed(seed)
-        return build_audio_network(SEA_FRONTEND, num_filters=[2, 2, 4, 4, 4, 4, 4, 4],
-                                   embedding_bn=True, pool_size=None)
+        return build_audio_network(
+            SEA_FRONTEND, num_filters=[2, 2, 4, 4, 4, 4, 4, 4], embedding_bn=True, pool_size=None
+        )
 
     rng = np.random.default_rng(0)
-    data = ClipWindows(rng.uniform(-0.5, 0.5, (8, 8000)).astype("float32"), np.zeros(8, np.int32),
-                       np.zeros(8), ["noise"])
+    data = ClipWindows(
+        rng.uniform(-0.5, 0.5, (8, 8000)).astype("float32"), np.zeros(8, np.int32), np.zeros(8), ["noise"]
+    )
     strategy = distribute.get_strategy("mirrored")
-    config = D.DistillConfig(epochs=1, batch_size=4, tensorboard=False, verbose=0, seed=1,
-                             on_the_fly=True)  # the teacher runs inside the replicated step
+    config = D.DistillConfig(
+        epochs=1, batch_size=4, tensorboard=False, verbose=0, seed=1, on_the_fly=True
+    )  # the teacher runs inside the replicated step
     result = D.distill(lambda: (tiny(1), tiny(2)), data, tmp_path / "m", config, strategy=strategy)
     assert result["distribute"]["strategy"] == "MirroredStrategy" and result["distribute"]["replicas"] >= 1
     assert result["epochs_run"] == 1 and np.isfinite(result["after"]["train"]["mse"])

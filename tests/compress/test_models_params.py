@@ -1,4 +1,5 @@
 """Architectures of the model family: parameter counts, names, variants, random weights."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -66,8 +67,7 @@ def test_every_registry_model_matches_its_param_figures(l3_model, avc_model):
     from edgel3_mote.compress.models.l3 import build_l3_audio_model
     from edgel3_mote.compress.models.sea import build_sea_model
 
-    expected_conv = {"sea-512": L3_CONV_PARAMS, "sea-256": 1_171_680, "sea-128": 581_600,
-                     "sea-64": 397_152}
+    expected_conv = {"sea-512": L3_CONV_PARAMS, "sea-256": 1_171_680, "sea-128": 581_600, "sea-64": 397_152}
     for name, conv in expected_conv.items():
         dim = int(name.split("-")[1])
         model = build_sea_model(dim)
@@ -75,7 +75,7 @@ def test_every_registry_model_matches_its_param_figures(l3_model, avc_model):
         assert _network_params(model) == registry.network_param_count(name), name
         assert model.output_shape == (None, dim)
         assert model.get_layer("melspectrogram_1").output_shape == (None, 64, 50, 1)
-    assert registry.network_param_count("sea-64") == 399_460      # "~0.40 M" of the release
+    assert registry.network_param_count("sea-64") == 399_460  # "~0.40 M" of the release
     wide = build_l3_audio_model(pool_size=(8, 8))
     assert wide.output_shape == (None, 6144)
     assert _network_params(wide) == registry.network_param_count("l3-melspec2-6144")
@@ -94,12 +94,12 @@ def test_every_registry_model_matches_its_param_figures(l3_model, avc_model):
 def test_reduced_variant_skips_convs_and_their_pools():
     from edgel3_mote.compress.models.l3 import build_l3_audio_model
 
-    flags = [True, True, True, False, True, True, True, True]      # drop conv 4 (block 2's second)
+    flags = [True, True, True, False, True, True, True, True]  # drop conv 4 (block 2's second)
     widths = [8, 8, 16, 16, 16, 16, 32, 32]
     model = build_l3_audio_model(include_frontend=False, include_layers=flags, num_filters=widths)
     names = [l.name for l in model.layers]
     assert "conv2d_4" not in names and "batch_normalization_5" not in names
-    assert "max_pooling2d_2" not in names                            # its block lost its 2nd conv
+    assert "max_pooling2d_2" not in names  # its block lost its 2nd conv
     assert "max_pooling2d_1" in names and "max_pooling2d_3" in names
     assert model.get_layer("conv2d_5").kernel.shape == (3, 3, 16, 16)
     assert model.get_layer("audio_embedding_layer").output_shape == (None, 64, 49, 32)
@@ -133,14 +133,14 @@ def test_random_weights_are_seeded_and_bn_is_not_identity(sea64_random):
     gamma, beta, mean, var = a.get_layer("batch_normalization_4").get_weights()
     assert np.all(var != 1.0) and np.all(mean != 0.0) and np.all(gamma != 1.0)
     scale, offset = registry.input_affine(a)
-    assert 0.05 < scale < 0.2 and 1.0 < offset < 5.0          # dB-scale statistics
+    assert 0.05 < scale < 0.2 and 1.0 < offset < 5.0  # dB-scale statistics
     x = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 1, 8000)).astype(np.float32)
     y = a(x).numpy()
     assert y.shape == (2, 64) and np.all(np.isfinite(y)) and np.std(y) > 0
     try:
         registry.randomize_weights(a, 4)
         assert not np.array_equal(a.get_layer("conv2d_3").get_weights()[0], first[6])
-        registry.randomize_weights(a, 3)                      # same seed, same weights
+        registry.randomize_weights(a, 3)  # same seed, same weights
         for wa, wb in zip(a.get_weights(), first):
             np.testing.assert_array_equal(wa, wb)
     finally:
@@ -160,14 +160,23 @@ def test_backbone_shares_names_and_weights_with_the_full_model(sea64_random):
 
 
 def test_registry_names_and_errors():
-    assert set(registry.MODEL_NAMES) >= {"l3-melspec2", "l3-melspec2-6144", "l3-avc", "sea-512",
-                                         "sea-256", "sea-128", "sea-64", "edgel3-95.45",
-                                         "edgel3-53.49", "edgel3-99.00"}
+    assert set(registry.MODEL_NAMES) >= {
+        "l3-melspec2",
+        "l3-melspec2-6144",
+        "l3-avc",
+        "sea-512",
+        "sea-256",
+        "sea-128",
+        "sea-64",
+        "edgel3-95.45",
+        "edgel3-53.49",
+        "edgel3-99.00",
+    }
     spec = registry.get_spec("sea-64")
     assert (spec.window_samples, spec.embedding_dim, spec.input_bn) == (8000, 64, True)
     assert spec.frontend.n_mels == 64 and spec.frontend.n_frames(8000) == 50
     assert registry.get_spec("l3-melspec2-6144").embedding_dim == 6144
-    with pytest.raises(InvalidInputError, match="sea-64"):        # lists the valid names
+    with pytest.raises(InvalidInputError, match="sea-64"):  # lists the valid names
         registry.get_spec("sea-32")
     with pytest.raises(InvalidInputError, match="backbone"):
         registry.build_model("l3-avc", include_frontend=False)
@@ -185,8 +194,9 @@ def test_pruned_preset_applies_the_plan(monkeypatch):
     from edgel3_mote.compress.models.l3 import build_l3_audio_model
 
     # The plan acts on the 8 convs of the L3 structure; narrow widths keep the test fast.
-    monkeypatch.setattr(registry, "_build_full",
-                        lambda spec: build_l3_audio_model(num_filters=[8, 8, 16, 16, 32, 32, 64, 64]))
+    monkeypatch.setattr(
+        registry, "_build_full", lambda spec: build_l3_audio_model(num_filters=[8, 8, 16, 16, 32, 32, 64, 64])
+    )
     model = registry.build_model("edgel3-95.45", seed=0, include_frontend=False)
     kernels = [l.kernel.numpy() for l in model.layers if l.__class__.__name__ == "Conv2D"]
     sparsity = [100.0 * np.mean(k == 0) for k in kernels]

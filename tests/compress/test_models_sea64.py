@@ -1,4 +1,5 @@
 """The real pretrained SEA-64 file: every weight loads, and the model is self-consistent."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,8 +31,7 @@ def test_every_weight_of_the_release_is_matched(sea64, sea64_weights):
         moving_var = group["batch_normalization_9/batch_normalization_9/moving_variance:0"][()]
         mel = group["melspectrogram_1/melspectrogram_1/Variable:0"][()]
     np.testing.assert_array_equal(sea64.get_layer("conv2d_5").kernel.numpy(), kernel)
-    np.testing.assert_array_equal(sea64.get_layer("batch_normalization_9").moving_variance.numpy(),
-                                  moving_var)
+    np.testing.assert_array_equal(sea64.get_layer("batch_normalization_9").moving_variance.numpy(), moving_var)
     frontend = sea64.get_layer("melspectrogram_1")
     np.testing.assert_array_equal(frontend.weights[2].numpy(), mel)
 
@@ -75,18 +75,21 @@ def test_architecture_equals_the_files_model_config(sea64, sea64_weights):
 
     with h5py.File(sea64_weights, "r") as f:
         config = json.loads(f.attrs["model_config"])["config"]
-    keys = {"Conv2D": ("filters", "kernel_size", "strides", "padding", "activation", "use_bias"),
-            "MaxPooling2D": ("pool_size", "strides", "padding"),
-            "BatchNormalization": ("epsilon", "center", "scale"),
-            "Activation": ("activation",)}
+    keys = {
+        "Conv2D": ("filters", "kernel_size", "strides", "padding", "activation", "use_bias"),
+        "MaxPooling2D": ("pool_size", "strides", "padding"),
+        "BatchNormalization": ("epsilon", "center", "scale"),
+        "Activation": ("activation",),
+    }
     ours = {layer.name: layer for layer in sea64.layers}
     assert [l["name"] for l in config["layers"]] == [l.name for l in sea64.layers]
     for stored in config["layers"]:
         layer = ours[stored["name"]]
         inbound = [node[0] for nodes in stored["inbound_nodes"] for node in nodes]
-        first = layer.inbound_nodes[:1]       # later nodes: backbones built from this model
-        assert inbound == [n.inbound_layers.name for n in first
-                           if not isinstance(n.inbound_layers, list)], stored["name"]
+        first = layer.inbound_nodes[:1]  # later nodes: backbones built from this model
+        assert inbound == [n.inbound_layers.name for n in first if not isinstance(n.inbound_layers, list)], stored[
+            "name"
+        ]
         if stored["class_name"] in keys:
             assert layer.__class__.__name__ == stored["class_name"]
             mine = layer.get_config()

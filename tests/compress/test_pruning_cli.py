@@ -1,4 +1,5 @@
 """``edgel3-mote prune``: a run directory with config, model and per-layer summary."""
+
 import json
 
 import numpy as np
@@ -12,8 +13,27 @@ from edgel3_mote.compress.retrain.rundir import load_model
 
 def test_prune_cli_writes_a_masked_run_directory(tmp_path, capsys):
     out = tmp_path / "p"
-    rc = main(["prune", "--model", "sea-64", "--plan", "0", "50", "50", "60", "70", "80", "90", "90",
-               "--seed", "3", "--masked", "-o", str(out)])
+    rc = main(
+        [
+            "prune",
+            "--model",
+            "sea-64",
+            "--plan",
+            "0",
+            "50",
+            "50",
+            "60",
+            "70",
+            "80",
+            "90",
+            "90",
+            "--seed",
+            "3",
+            "--masked",
+            "-o",
+            str(out),
+        ]
+    )
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
     config = json.loads((out / "config.json").read_text())
@@ -35,9 +55,37 @@ def test_prune_cli_rejects_a_bad_plan_without_writing(tmp_path, capsys):
 
 def test_prune_cli_depth_and_filter_reduction_then_plan(tmp_path):
     out = tmp_path / "r"
-    rc = main(["prune", "--model", "sea-64", "--seed", "0", "--last-conv", "7",
-               "--filters", "16", "16", "32", "32", "64", "64", "32", "32",
-               "--plan", "0", "20", "20", "20", "20", "20", "20", "20", "-o", str(out)])
+    rc = main(
+        [
+            "prune",
+            "--model",
+            "sea-64",
+            "--seed",
+            "0",
+            "--last-conv",
+            "7",
+            "--filters",
+            "16",
+            "16",
+            "32",
+            "32",
+            "64",
+            "64",
+            "32",
+            "32",
+            "--plan",
+            "0",
+            "20",
+            "20",
+            "20",
+            "20",
+            "20",
+            "20",
+            "20",
+            "-o",
+            str(out),
+        ]
+    )
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["reduction"]["params_after"] < summary["reduction"]["params_before"]

@@ -1,11 +1,11 @@
 """Filter-wise pruning removes filters physically and keeps outputs when they were dead;
 depth reduction; sensitivity sweep."""
+
 import numpy as np
 import pytest
-
-import edgel3_mote  # noqa: F401
 import tf_keras as keras
 
+import edgel3_mote  # noqa: F401
 from edgel3_mote.compress.frontend import SEA_FRONTEND
 from edgel3_mote.compress.models.l3 import build_audio_network, conv_bn_name
 from edgel3_mote.compress.pruning import filterwise, layerwise
@@ -17,14 +17,21 @@ TINY = [4, 6, 8, 8, 8, 8, 8, 8]
 
 def tiny(conv_cls=None, embedding_bn=True, seed=0):
     keras.utils.set_random_seed(seed)
-    model = build_audio_network(SEA_FRONTEND, include_frontend=False, num_filters=TINY,
-                                conv_cls=conv_cls, embedding_bn=embedding_bn, pool_size=None)
+    model = build_audio_network(
+        SEA_FRONTEND,
+        include_frontend=False,
+        num_filters=TINY,
+        conv_cls=conv_cls,
+        embedding_bn=embedding_bn,
+        pool_size=None,
+    )
     rng = np.random.default_rng(seed)
     for layer in model.layers:  # non-trivial BN statistics, as a trained model has
         if isinstance(layer, keras.layers.BatchNormalization):
             n = layer.gamma.shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n),
-                               rng.normal(0, 0.1, n), rng.uniform(0.5, 1.5, n)])
+            layer.set_weights(
+                [rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n), rng.normal(0, 0.1, n), rng.uniform(0.5, 1.5, n)]
+            )
     return model
 
 
@@ -61,8 +68,9 @@ def test_dropping_dead_filters_keeps_the_outputs_identical(conv_cls):
     assert [c.filters for c in layerwise.conv_layers(reduced)] == widths
     assert reduced.count_params() < model.count_params()
     x = np.random.default_rng(1).normal(size=(3, 64, 50, 1)).astype("float32")
-    np.testing.assert_allclose(reduced(x, training=False).numpy(), model(x, training=False).numpy(),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        reduced(x, training=False).numpy(), model(x, training=False).numpy(), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_l1_choice_drops_the_smallest_filters_and_changes_outputs():
@@ -74,8 +82,9 @@ def test_l1_choice_drops_the_smallest_filters_and_changes_outputs():
     x = np.random.default_rng(1).normal(size=(2, 64, 50, 1)).astype("float32")
     assert not np.allclose(reduced(x, training=False).numpy(), model(x, training=False).numpy())
     # the BN parameters of the kept channels are carried over, not re-initialised
-    np.testing.assert_array_equal(reduced.get_layer(conv_bn_name(3)).get_weights()[3],
-                                  model.get_layer(conv_bn_name(3)).get_weights()[3][kept[3]])
+    np.testing.assert_array_equal(
+        reduced.get_layer(conv_bn_name(3)).get_weights()[3], model.get_layer(conv_bn_name(3)).get_weights()[3][kept[3]]
+    )
     with pytest.raises(InvalidInputError):
         filterwise.prune_filters(model, [4, 6, 8, 9, 8, 8, 8, 8])
 

@@ -1,10 +1,10 @@
 """MaskedConv2D keeps its sparsity pattern through training and saving; TF-MOT gradual pruning."""
+
 import numpy as np
 import pytest
-
-import edgel3_mote  # noqa: F401
 import tf_keras as keras
 
+import edgel3_mote  # noqa: F401
 from edgel3_mote.compress.frontend import SEA_FRONTEND
 from edgel3_mote.compress.models.l3 import build_audio_network
 from edgel3_mote.compress.pruning import layerwise, masked
@@ -17,8 +17,9 @@ TINY = [4, 4, 8, 8, 8, 8, 8, 8]
 
 def tiny(conv_cls=None, seed=0):
     keras.utils.set_random_seed(seed)
-    return build_audio_network(SEA_FRONTEND, include_frontend=False, num_filters=TINY,
-                               conv_cls=conv_cls, embedding_bn=True, pool_size=(8, 6))
+    return build_audio_network(
+        SEA_FRONTEND, include_frontend=False, num_filters=TINY, conv_cls=conv_cls, embedding_bn=True, pool_size=(8, 6)
+    )
 
 
 def batch(n=8, seed=0):
@@ -35,7 +36,7 @@ def test_masked_zeros_stay_exact_zeros_through_adam_training(tmp_path):
     model.fit(x, y, epochs=1, batch_size=4, verbose=0)
     for conv, mask, old in zip(layerwise.conv_layers(model), masks, before):
         kernel = conv.kernel.numpy()
-        assert np.all(kernel[mask == 0] == 0.0), conv.name       # exact zeros, not tiny numbers
+        assert np.all(kernel[mask == 0] == 0.0), conv.name  # exact zeros, not tiny numbers
         assert not np.allclose(kernel[mask == 1], old[mask == 1])  # the kept weights did train
         np.testing.assert_array_equal(conv.kernel_mask.numpy(), mask)
     # the mask travels with the model file
@@ -80,8 +81,9 @@ def test_masked_copy_and_unmasked_copy_compute_the_same_function():
 def test_tfmot_gradual_pruning_reaches_the_per_layer_targets():
     model = tiny(seed=1)
     targets = [0.0, 0.5, 0.5, 0.6, 0.3, 0.7, 0.8, 0.8]
-    wrapped = layerwise.wrap_for_gradual_pruning(model, targets, kind="polynomial",
-                                                 begin_step=0, end_step=2, frequency=1)
+    wrapped = layerwise.wrap_for_gradual_pruning(
+        model, targets, kind="polynomial", begin_step=0, end_step=2, frequency=1
+    )
     wrapped.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
     x, y = batch(8)
     wrapped.fit(x, y, epochs=1, batch_size=2, verbose=0, callbacks=layerwise.pruning_callbacks())

@@ -1,4 +1,5 @@
 """EdgeL3 Table II presets: each plan's overall sparsity on the L3 audio model matches its name."""
+
 import numpy as np
 import pytest
 

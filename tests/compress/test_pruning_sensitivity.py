@@ -1,4 +1,5 @@
 """``edgel3-mote sensitivity``: one layer pruned at a time, cosine to the unpruned model."""
+
 import csv
 import json
 
@@ -8,9 +9,26 @@ from edgel3_mote.cli import main
 
 def test_sensitivity_cli_sweeps_every_layer(tmp_path, clip_paths):
     out = tmp_path / "sens"
-    rc = main(["sensitivity", "--model", "sea-64", "--seed", "1", "--clips", str(clip_paths[0]),
-               str(clip_paths[1]), "--sparsities", "0", "60", "99", "--max-windows", "6",
-               "-o", str(out)])
+    rc = main(
+        [
+            "sensitivity",
+            "--model",
+            "sea-64",
+            "--seed",
+            "1",
+            "--clips",
+            str(clip_paths[0]),
+            str(clip_paths[1]),
+            "--sparsities",
+            "0",
+            "60",
+            "99",
+            "--max-windows",
+            "6",
+            "-o",
+            str(out),
+        ]
+    )
     assert rc == 0
     rows = list(csv.DictReader((out / "sensitivity.csv").open()))
     assert len(rows) == 8 * 3

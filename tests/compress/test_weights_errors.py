@@ -1,4 +1,5 @@
 """Bad weight files fail with one clear WeightsError naming the file/layer, never a partial load."""
+
 from __future__ import annotations
 
 import gzip
@@ -60,8 +61,7 @@ def test_gzipped_file_loads_like_the_plain_one(sea64_weights, tmp_path):
     plain, gzipped = read_weight_file(sea64_weights), read_weight_file(gz)
     assert plain[0] == gzipped[0] == "full-model"
     assert [l.name for l in plain[2]] == [l.name for l in gzipped[2]]
-    np.testing.assert_array_equal(plain[2][-1].weights["moving_variance"],
-                                  gzipped[2][-1].weights["moving_variance"])
+    np.testing.assert_array_equal(plain[2][-1].weights["moving_variance"], gzipped[2][-1].weights["moving_variance"])
 
 
 def test_wrong_architecture_names_the_layer_and_loads_nothing(sea64_weights):
@@ -69,8 +69,11 @@ def test_wrong_architecture_names_the_layer_and_loads_nothing(sea64_weights):
 
     sea128 = build_sea_model(128, include_frontend=False)
     before = _snapshot(sea128)
-    with pytest.raises(WeightsError, match=r"conv2d_7.*\(3, 3, 128, 64\).*\(3, 3, 128, 128\).*"
-                                           r"different architecture"):
+    with pytest.raises(
+        WeightsError,
+        match=r"conv2d_7.*\(3, 3, 128, 64\).*\(3, 3, 128, 128\).*"
+        r"different architecture",
+    ):
         load_weights(sea128, sea64_weights)
     _assert_unchanged(sea128, before)
 
@@ -85,7 +88,7 @@ def test_missing_and_misshaped_weights(sea64_model, sea64_weights, tmp_path):
         load_weights(sea64_model, missing)
 
     shutil.copy(sea64_weights, missing)
-    with h5py.File(missing, "r+") as f:      # a layer dropped from the file's layer list
+    with h5py.File(missing, "r+") as f:  # a layer dropped from the file's layer list
         names = [n for n in f["model_weights"].attrs["layer_names"] if n != b"conv2d_4"]
         f["model_weights"].attrs["layer_names"] = names
     with pytest.raises(WeightsError, match="conv2d_4"):

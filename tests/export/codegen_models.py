@@ -4,11 +4,12 @@ Imported by tests/export/test_ir_*.py, test_planner_*.py and test_engine_host_*.
 this folder on sys.path). Conversion is full-integer int8 with int8 input and output, as the
 export step does.
 """
+
 from __future__ import annotations
 
+import ctypes
 import functools
 import glob
-import ctypes
 from pathlib import Path
 
 import numpy as np
@@ -151,8 +152,18 @@ def synthetic_conv_graph(input_hwc, layers):
 
     def add(shape, dtype="int8", const=False, name=None):
         data = np.broadcast_to(np.zeros((), dtype), shape) if const else None
-        tensors.append(Tensor(len(tensors), name or f"t{len(tensors)}", tuple(shape), dtype,
-                              np.ones(1, np.float32), np.zeros(1, np.int64), 0, data))
+        tensors.append(
+            Tensor(
+                len(tensors),
+                name or f"t{len(tensors)}",
+                tuple(shape),
+                dtype,
+                np.ones(1, np.float32),
+                np.zeros(1, np.int64),
+                0,
+                data,
+            )
+        )
         return len(tensors) - 1
 
     h, w, c = input_hwc
@@ -163,17 +174,43 @@ def synthetic_conv_graph(input_hwc, layers):
             f = add((arg, 3, 3, c), const=True)
             b = add((arg,), "int32", const=True)
             y = add((1, h, w, arg))
-            ops.append(Op(len(ops), "CONV_2D", (x, f, b), (y,), {
-                "padding": "SAME", "stride_h": 1, "stride_w": 1, "dilation_h": 1, "dilation_w": 1,
-                "fused_activation": "RELU"}))
+            ops.append(
+                Op(
+                    len(ops),
+                    "CONV_2D",
+                    (x, f, b),
+                    (y,),
+                    {
+                        "padding": "SAME",
+                        "stride_h": 1,
+                        "stride_w": 1,
+                        "dilation_h": 1,
+                        "dilation_w": 1,
+                        "fused_activation": "RELU",
+                    },
+                )
+            )
             c = arg
         else:
             fh, fw = arg
             h, w = h // fh, w // fw
             y = add((1, h, w, c))
-            ops.append(Op(len(ops), "MAX_POOL_2D", (x,), (y,), {
-                "padding": "VALID", "stride_h": fh, "stride_w": fw, "filter_h": fh, "filter_w": fw,
-                "fused_activation": "NONE"}))
+            ops.append(
+                Op(
+                    len(ops),
+                    "MAX_POOL_2D",
+                    (x,),
+                    (y,),
+                    {
+                        "padding": "VALID",
+                        "stride_h": fh,
+                        "stride_w": fw,
+                        "filter_h": fh,
+                        "filter_w": fw,
+                        "fused_activation": "NONE",
+                    },
+                )
+            )
         x = y
     shape_t = add((2,), "int32", const=True)
     out = add((1, h * w * c), name="output")
@@ -181,7 +218,31 @@ def synthetic_conv_graph(input_hwc, layers):
     return Graph(tensors, ops, (graph_input,), (out,))
 
 
-SEA64_LAYERS = [("conv", 32), ("conv", 32), ("pool", (2, 2)), ("conv", 64), ("conv", 64), ("pool", (2, 2)),
-                ("conv", 128), ("conv", 128), ("pool", (2, 2)), ("conv", 64), ("conv", 64), ("pool", (8, 6))]
-L3_LAYERS = [("conv", 64), ("conv", 64), ("pool", (2, 2)), ("conv", 128), ("conv", 128), ("pool", (2, 2)),
-             ("conv", 256), ("conv", 256), ("pool", (2, 2)), ("conv", 512), ("conv", 512), ("pool", (32, 24))]
+SEA64_LAYERS = [
+    ("conv", 32),
+    ("conv", 32),
+    ("pool", (2, 2)),
+    ("conv", 64),
+    ("conv", 64),
+    ("pool", (2, 2)),
+    ("conv", 128),
+    ("conv", 128),
+    ("pool", (2, 2)),
+    ("conv", 64),
+    ("conv", 64),
+    ("pool", (8, 6)),
+]
+L3_LAYERS = [
+    ("conv", 64),
+    ("conv", 64),
+    ("pool", (2, 2)),
+    ("conv", 128),
+    ("conv", 128),
+    ("pool", (2, 2)),
+    ("conv", 256),
+    ("conv", 256),
+    ("pool", (2, 2)),
+    ("conv", 512),
+    ("conv", 512),
+    ("pool", (32, 24)),
+]

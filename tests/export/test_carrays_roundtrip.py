@@ -1,4 +1,5 @@
 """model_data.h/.c: the bytes survive rendering, parsing and compilation exactly, aligned to 16."""
+
 from __future__ import annotations
 
 import hashlib
@@ -48,8 +49,22 @@ def test_compiled_array_dumps_the_same_bytes(tmp_path, fake_tflite, compiler, fl
     result = write_carrays(fake_tflite, tmp_path / "gen")
     (tmp_path / "main.c").write_text(DUMP_MAIN)
     exe = tmp_path / "dump"
-    subprocess.run([compiler, *flags, "-Wall", "-Werror", "-pedantic", "-I", str(tmp_path / "gen"),
-                    str(result.source), str(tmp_path / "main.c"), "-o", str(exe)], check=True)
+    subprocess.run(
+        [
+            compiler,
+            *flags,
+            "-Wall",
+            "-Werror",
+            "-pedantic",
+            "-I",
+            str(tmp_path / "gen"),
+            str(result.source),
+            str(tmp_path / "main.c"),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+    )
     out = subprocess.run([str(exe)], check=True, capture_output=True).stdout
     assert out == fake_tflite
 

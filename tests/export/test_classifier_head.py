@@ -4,6 +4,7 @@ One module fixture runs ``edgel3-mote evaluate --numeric int8 --save-classifier`
 SEA-64 on 1-s segments of three real animal recordings (few epochs): that gives the int8
 embedding export, its int8 embeddings (the cache) and the deployable head, all real.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -11,8 +12,8 @@ import json
 
 import numpy as np
 import pytest
+from codegen_models import KERNEL_SOURCES
 
-from codegen_models import KERNEL_SOURCES, build_engine_lib, engine_invoke
 from edgel3_mote.cli import main
 from edgel3_mote.errors import ExportError
 from edgel3_mote.export.classifier import HEAD_MANIFEST, HEAD_TFLITE, export_classifier, head_agreement
@@ -45,11 +46,42 @@ def deployed(tmp_path_factory, clips_dir, sea64_weights):
     assert make_segments([str(sub), str(root / "set"), "--folds", "3"]) == 0
     out = root / "report"
     head_h5 = root / "head.h5"
-    assert main(["evaluate", "--dataset", "folder", "--root", str(root / "set"), "--folds", "3",
-                 "--model", "sea-64", "--weights", str(sea64_weights), "--numeric", "int8",
-                 "--calibration", str(sub), "--calibration-steps", "20", "--epochs", "5", "--patience", "3",
-                 "--learning-rate", "1e-3",
-                 "--hop-size", "0.5", "--save-classifier", str(head_h5), "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--dataset",
+                "folder",
+                "--root",
+                str(root / "set"),
+                "--folds",
+                "3",
+                "--model",
+                "sea-64",
+                "--weights",
+                str(sea64_weights),
+                "--numeric",
+                "int8",
+                "--calibration",
+                str(sub),
+                "--calibration-steps",
+                "20",
+                "--epochs",
+                "5",
+                "--patience",
+                "3",
+                "--learning-rate",
+                "1e-3",
+                "--hop-size",
+                "0.5",
+                "--save-classifier",
+                str(head_h5),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     export = next((out / "exports").iterdir())
     manifest = json.loads((export / "manifest.json").read_text())
     q = manifest["output"]
@@ -58,9 +90,16 @@ def deployed(tmp_path_factory, clips_dir, sea64_weights):
     assert np.allclose((emb_q.astype(np.float32) - q["zero_point"]) * np.float32(q["scale"]), deq, atol=1e-6)
     head_dir = root / "head_export"
     head_manifest = export_classifier(head_h5, export / "manifest.json", deq, head_dir)
-    return {"root": root, "head_h5": head_h5, "export": export, "manifest": manifest, "emb_q": emb_q,
-            "head_dir": head_dir, "head_manifest": head_manifest,
-            "head_tflite": (head_dir / HEAD_TFLITE).read_bytes()}
+    return {
+        "root": root,
+        "head_h5": head_h5,
+        "export": export,
+        "manifest": manifest,
+        "emb_q": emb_q,
+        "head_dir": head_dir,
+        "head_manifest": head_manifest,
+        "head_tflite": (head_dir / HEAD_TFLITE).read_bytes(),
+    }
 
 
 def test_head_export_matches_embedding_quantisation(deployed):
@@ -75,8 +114,9 @@ def test_head_export_matches_embedding_quantisation(deployed):
 
 
 def test_head_agreement_real_sea64(deployed):
-    pct = head_agreement(deployed["head_tflite"], deployed["head_h5"], deployed["emb_q"],
-                         deployed["export"] / "manifest.json")
+    pct = head_agreement(
+        deployed["head_tflite"], deployed["head_h5"], deployed["emb_q"], deployed["export"] / "manifest.json"
+    )
     print(f"\nhead agreement int8 (TFLM) vs float on {len(deployed['emb_q'])} real windows: {pct:.2f} %")
     assert pct >= 90.0
     # the same number computed by hand, on a head that really separates the classes
@@ -86,7 +126,8 @@ def test_head_agreement_real_sea64(deployed):
     runner = TflmRunner(deployed["head_tflite"])
     device = np.array([np.argmax(runner.invoke(row)) for row in q])
     probs = keras.models.load_model(deployed["head_h5"], compile=False).predict(
-        (q.astype(np.float32) - oq["zero_point"]) * np.float32(oq["scale"]), verbose=0)
+        (q.astype(np.float32) - oq["zero_point"]) * np.float32(oq["scale"]), verbose=0
+    )
     host = probs.argmax(axis=1)
     assert pct == pytest.approx(100.0 * np.mean(device == host))
     assert len(np.unique(host)) == 3 and len(np.unique(device)) == 3
@@ -95,14 +136,25 @@ def test_head_agreement_real_sea64(deployed):
 def test_head_engine_bit_exact_and_chained(deployed, tmp_path):
     head = deployed["head_tflite"]
     runner = TflmRunner(head)
-    info = generate_engine(head, tmp_path / "head", model_name="head", symbol_prefix="em_head")
+    generate_engine(head, tmp_path / "head", model_name="head", symbol_prefix="em_head")
     assert sorted(p.name for p in (tmp_path / "head").iterdir()) == [
-        "em_head_engine.c", "em_head_engine.h", "em_head_weights.c"]
+        "em_head_engine.c",
+        "em_head_engine.h",
+        "em_head_weights.c",
+    ]
     from edgel3_mote.export.hostbuild import load_shared
 
     (tmp_path / "ticks.c").write_text("#include <stdint.h>\nuint32_t em_board_ticks(void) { return 0; }\n")
-    lib = load_shared([tmp_path / "head" / "em_head_engine.c", tmp_path / "head" / "em_head_weights.c",
-                       *KERNEL_SOURCES, tmp_path / "ticks.c"], include_dirs=[tmp_path / "head"], name="head")
+    lib = load_shared(
+        [
+            tmp_path / "head" / "em_head_engine.c",
+            tmp_path / "head" / "em_head_weights.c",
+            *KERNEL_SOURCES,
+            tmp_path / "ticks.c",
+        ],
+        include_dirs=[tmp_path / "head"],
+        name="head",
+    )
     lib.em_head_input.restype = ctypes.POINTER(ctypes.c_int8)
     for row in deployed["emb_q"][::7]:
         ctypes.memmove(lib.em_head_input(), row.ctypes.data, row.size)
@@ -114,10 +166,19 @@ def test_head_engine_bit_exact_and_chained(deployed, tmp_path):
     emb_tflite = (deployed["export"] / "model_int8.tflite").read_bytes()
     generate_engine(emb_tflite, tmp_path / "emb", model_name="sea-64")
     (tmp_path / "chain.c").write_text(CHAIN_C)
-    lib = load_shared([tmp_path / "emb" / "model_engine.c", tmp_path / "emb" / "model_weights.c",
-                       tmp_path / "head" / "em_head_engine.c", tmp_path / "head" / "em_head_weights.c",
-                       tmp_path / "chain.c", *KERNEL_SOURCES, tmp_path / "ticks.c"],
-                      include_dirs=[tmp_path / "emb", tmp_path / "head"], name="chain")
+    lib = load_shared(
+        [
+            tmp_path / "emb" / "model_engine.c",
+            tmp_path / "emb" / "model_weights.c",
+            tmp_path / "head" / "em_head_engine.c",
+            tmp_path / "head" / "em_head_weights.c",
+            tmp_path / "chain.c",
+            *KERNEL_SOURCES,
+            tmp_path / "ticks.c",
+        ],
+        include_dirs=[tmp_path / "emb", tmp_path / "head"],
+        name="chain",
+    )
     lib.em_model_input.restype = ctypes.POINTER(ctypes.c_int8)
     emb_runner = TflmRunner(emb_tflite)
     rng = np.random.default_rng(0)

@@ -5,19 +5,19 @@ The slow part is the int8 conversion of the 4.7 M-parameter model (minutes on tw
 the .tflite is cached under build/.cache/tests/, keyed by the model's architecture and weights
 (seeded, so the key is stable) and the TensorFlow version; one model build per cache.
 """
+
 from __future__ import annotations
 
 import hashlib
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 from codegen_models import REPO, build_engine_lib, convert_int8, engine_invoke
+
 from edgel3_mote.atomic import atomic_write_bytes
-from edgel3_mote.export.boards import get_board
 from edgel3_mote.compress.frontend import L3_FRONTEND
+from edgel3_mote.export.boards import get_board
 from edgel3_mote.export.frontend_tables import scratch_bytes
 from edgel3_mote.export.ir import read_tflite
 from edgel3_mote.export.project import generate_board_engine
@@ -76,8 +76,9 @@ def test_l3_engine_streamed_as_the_mote_builds_it_is_bit_exact(l3, tmp_path):
     tflite, x, ref = l3
     board = get_board(BOARD)
     (tmp_path / "engine").mkdir()
-    info, budget, _ = generate_board_engine(tflite, tmp_path / "engine", board, 48000, model_name=MODEL,
-                                            frontend_scratch_bytes=scratch_bytes(L3_FRONTEND))
+    info, budget, _ = generate_board_engine(
+        tflite, tmp_path / "engine", board, 48000, model_name=MODEL, frontend_scratch_bytes=scratch_bytes(L3_FRONTEND)
+    )
     # one streamed pipeline from the input to the folded global max, inside the mote's budget
     assert len(info.streaming_groups) == 1 and info.streaming_groups[0]["folds"]
     assert len(info.streaming_groups[0]["layers"]) == 12

@@ -3,14 +3,15 @@
 Each model is generated fully buffered and streamed, built with the portable kernels and with
 -DEM_USE_DSP, and run on random int8 inputs against TflmRunner (the oracle).
 """
+
 from __future__ import annotations
 
 import ctypes
 
 import numpy as np
 import pytest
-
 from codegen_models import build_engine_lib, engine_invoke, sea64_tflite, small_tflite
+
 from edgel3_mote.export.codegen import generate_engine
 from edgel3_mote.export.reference import TflmRunner
 
@@ -34,8 +35,9 @@ def sea64():
 @pytest.mark.parametrize("dsp", [False, True], ids=["portable", "dsp"])
 def test_engine_host_sea64_bit_exact(sea64, tmp_path, streaming, dsp):
     tflite, xs, refs = sea64
-    info = generate_engine(tflite, tmp_path / "engine", model_name="sea-64", streaming=streaming,
-                           frontend_scratch_bytes=4096)
+    info = generate_engine(
+        tflite, tmp_path / "engine", model_name="sea-64", streaming=streaming, frontend_scratch_bytes=4096
+    )
     assert (info.streaming_groups != []) == (streaming == "on")
     lib = build_engine_lib(tmp_path / "engine", tmp_path, dsp=dsp, name=f"sea64_{streaming}_{int(dsp)}")
     # the front-end's scratch is inside the arena and disjoint from the input

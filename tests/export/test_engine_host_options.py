@@ -1,12 +1,13 @@
 """generate_engine's options: DSP scratch, RAM budgets, front-end scratch, bad inputs, reports."""
+
 from __future__ import annotations
 
 import subprocess
 
 import numpy as np
 import pytest
-
 from codegen_models import KERNEL_SOURCES, REPO, build_engine_lib, engine_invoke, sea64_tflite, small_tflite
+
 from edgel3_mote.errors import ExportError, ToolchainError
 from edgel3_mote.export.codegen import ENGINE_FILES, generate_engine
 from edgel3_mote.export.ir import read_tflite
@@ -38,11 +39,25 @@ def test_engine_ram_budget_and_frontend_scratch(tmp_path):
     assert not (tmp_path / "c").exists()  # nothing written on failure
     big = generate_engine(tflite, tmp_path / "d", model_name="odd", streaming="on", frontend_scratch_bytes=20000)
     assert big.scratch_bytes >= 20000 and big.arena_bytes >= 20000 + 23 * 13 * 3
-    assert big.scratch_offset + big.scratch_bytes <= big.input_offset or big.input_offset + 23 * 13 * 3 <= big.scratch_offset
+    assert (
+        big.scratch_offset + big.scratch_bytes <= big.input_offset
+        or big.input_offset + 23 * 13 * 3 <= big.scratch_offset
+    )
     header = (tmp_path / "d" / "model_engine.h").read_text()
-    for macro in ("EM_MODEL_NAME \"odd\"", "EM_INPUT_H 23", "EM_INPUT_W 13", "EM_INPUT_C 3", "EM_INPUT_BYTES 897",
-                  "EM_OUTPUT_BYTES 10", "EM_NUM_LAYERS 6", f"EM_ARENA_BYTES {big.arena_bytes}",
-                  f"EM_WEIGHT_BYTES {big.weight_bytes}", "EM_INPUT_SCALE", "EM_OUTPUT_ZERO_POINT", "EM_MODEL_SHA256"):
+    for macro in (
+        'EM_MODEL_NAME "odd"',
+        "EM_INPUT_H 23",
+        "EM_INPUT_W 13",
+        "EM_INPUT_C 3",
+        "EM_INPUT_BYTES 897",
+        "EM_OUTPUT_BYTES 10",
+        "EM_NUM_LAYERS 6",
+        f"EM_ARENA_BYTES {big.arena_bytes}",
+        f"EM_WEIGHT_BYTES {big.weight_bytes}",
+        "EM_INPUT_SCALE",
+        "EM_OUTPUT_ZERO_POINT",
+        "EM_MODEL_SHA256",
+    ):
         assert f"#define {macro}" in header
 
 
@@ -63,8 +78,16 @@ def test_engine_info_reports_layers_macs_and_weights(tmp_path):
     graph = read_tflite(tflite)
     assert [layer.op for layer in info.layers] == [op.kind for op in graph.ops]
     # 3x3 convs: H*W*Cout*9*Cin each
-    convs = [(64, 50, 1, 32), (64, 50, 32, 32), (32, 25, 32, 64), (32, 25, 64, 64), (16, 12, 64, 128),
-             (16, 12, 128, 128), (8, 6, 128, 64), (8, 6, 64, 64)]
+    convs = [
+        (64, 50, 1, 32),
+        (64, 50, 32, 32),
+        (32, 25, 32, 64),
+        (32, 25, 64, 64),
+        (16, 12, 64, 128),
+        (16, 12, 128, 128),
+        (8, 6, 128, 64),
+        (8, 6, 64, 64),
+    ]
     assert info.macs == sum(h * w * ci * co * 9 for h, w, ci, co in convs)
     params = sum(ci * co * 9 for *_, ci, co in convs)
     channels = sum(co for *_, co in convs)
@@ -75,9 +98,23 @@ def test_engine_info_reports_layers_macs_and_weights(tmp_path):
 def test_engine_cross_compiles_for_cortex_m4_dsp(tmp_path):
     """The generated C (and the kernels) build warning-free for the QEMU M4 board with DSP."""
     generate_engine(sea64_tflite(), tmp_path, model_name="sea-64", streaming="on")
-    cmd = ["arm-none-eabi-gcc", "-std=c99", "-O2", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
-           "-mfpu=fpv4-sp-d16", "-DEM_USE_DSP", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter",
-           f"-I{REPO / 'firmware' / 'include'}", f"-I{tmp_path}", "-c"]
+    cmd = [
+        "arm-none-eabi-gcc",
+        "-std=c99",
+        "-O2",
+        "-mcpu=cortex-m4",
+        "-mthumb",
+        "-mfloat-abi=hard",
+        "-mfpu=fpv4-sp-d16",
+        "-DEM_USE_DSP",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-Wno-unused-parameter",
+        f"-I{REPO / 'firmware' / 'include'}",
+        f"-I{tmp_path}",
+        "-c",
+    ]
     for src in [tmp_path / "model_engine.c", *KERNEL_SOURCES]:
         proc = subprocess.run([*cmd, str(src), "-o", str(tmp_path / "out.o")], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
@@ -93,14 +130,17 @@ def test_engine_sparse_weights_bit_exact(tmp_path, model, weight_format):
     refs = [runner.invoke(x).reshape(-1) for x in xs]
     dense = generate_engine(tflite, tmp_path / "dense", model_name=model, weight_format="dense")
     for streaming in ("off", "on"):
-        info = generate_engine(tflite, tmp_path / streaming, model_name=model, streaming=streaming,
-                               weight_format=weight_format)
+        info = generate_engine(
+            tflite, tmp_path / streaming, model_name=model, streaming=streaming, weight_format=weight_format
+        )
         formats = [layer.weight_format for layer in info.layers if layer.op == "CONV_2D"]
         assert formats == ["sparse"] * len(formats)
         if model == "pruned":  # <= 2 bytes per nonzero beat 1 byte per weight at ~85 % zeros
             assert info.weight_bytes < dense.weight_bytes
         for dsp in (False, True):
-            lib = build_engine_lib(tmp_path / streaming, tmp_path, dsp=dsp, name=f"{model}_sparse_{streaming}_{int(dsp)}")
+            lib = build_engine_lib(
+                tmp_path / streaming, tmp_path, dsp=dsp, name=f"{model}_sparse_{streaming}_{int(dsp)}"
+            )
             for x, ref in zip(xs, refs):
                 rc, out, _ = engine_invoke(lib, x, ref.size, len(info.layers))
                 assert rc == 0 and np.array_equal(out, ref), (streaming, dsp)

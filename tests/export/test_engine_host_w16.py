@@ -1,11 +1,12 @@
 """Engines with int16-expanded conv weights (em_conv2d_s8_w16): chosen per layer under a flash
 budget, byte-identical with tflite-micro on the host's portable and DSP builds, streamed or not."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from codegen_models import build_engine_lib, engine_invoke, small_tflite
+
 from edgel3_mote.export.codegen import generate_engine
 from edgel3_mote.export.codegen.ops.conv2d import choose_w16_layers, w16_extra_bytes
 from edgel3_mote.export.ir import read_tflite
@@ -15,8 +16,7 @@ from edgel3_mote.export.reference import TflmRunner
 @pytest.mark.parametrize("streaming", ["off", "on"])
 def test_w16_engine_matches_tflm_on_both_paths(tmp_path, streaming):
     tflite = small_tflite("chain_odd")
-    info = generate_engine(tflite, tmp_path / "w16", model_name="odd", streaming=streaming,
-                           w16_flash_bytes=1 << 20)
+    info = generate_engine(tflite, tmp_path / "w16", model_name="odd", streaming=streaming, w16_flash_bytes=1 << 20)
     plain = generate_engine(tflite, tmp_path / "s8", model_name="odd", streaming=streaming)
     convs = [layer for layer in info.layers if layer.op == "CONV_2D"]
     assert len(convs) == 3 and all(layer.weight_format == "w16" for layer in convs)
@@ -54,8 +54,12 @@ def test_w16_flash_budget_leaves_room_for_vectors_and_a_classifier_head(tmp_path
     from edgel3_mote.export.project import _w16_flash_bytes, vector_counts
 
     board = get_board("qemu-netduinoplus2")
-    manifest = {"window_samples": 8000, "input": {"shape": [1, 64, 50, 1]}, "output": {"shape": [1, 64]},
-                "sizes": {"weight_bytes": 398_880}}
+    manifest = {
+        "window_samples": 8000,
+        "input": {"shape": [1, 64, 50, 1]},
+        "output": {"shape": [1, 64]},
+        "sizes": {"weight_bytes": 398_880},
+    }
     n, n_pcm = vector_counts(board, manifest, 398_880, 10)
     plain = _w16_flash_bytes(board, manifest, 10, None)
     # SEA-64: the 48 KiB code reserve leaves room for all eight convs' w16 weights

@@ -1,11 +1,12 @@
 """The generator's per-layer dense/sparse choice: by flash and estimated instructions, with the
 reason and the bytes per nonzero in the engine report."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from codegen_models import small_tflite
+
 from edgel3_mote.export import sparse_weights
 from edgel3_mote.export.codegen import generate_engine
 from edgel3_mote.export.codegen.ops import conv2d as c2
@@ -42,8 +43,8 @@ def test_dense_layers_stay_dense_and_say_why(tmp_path):
 
 
 def test_choice_weighs_flash_and_time():
-    assert c2.choose_format(1000, 1200, 5e6, 1e6)[0] == "dense"          # more flash
-    fmt, why = c2.choose_format(1000, 300, 1e6, 2e6)                    # smaller but slower
+    assert c2.choose_format(1000, 1200, 5e6, 1e6)[0] == "dense"  # more flash
+    fmt, why = c2.choose_format(1000, 300, 1e6, 2e6)  # smaller but slower
     assert fmt == "dense" and "slower" in why
     fmt, why = c2.choose_format(1000, 300, 2e6, 1e6)
     assert fmt == "sparse" and "300 B sparse vs 1,000 B dense" in why

@@ -1,4 +1,5 @@
 """`edgel3-mote export ...` through edgel3_mote.cli.main: random-weights export, C arrays, errors."""
+
 from __future__ import annotations
 
 import contextlib
@@ -14,12 +15,14 @@ from edgel3_mote.export.carrays import parse_c_array
 
 
 def test_help_lists_the_subcommands_without_importing_tensorflow():
-    code = ("import argparse, sys\n"
-            "from edgel3_mote.export import cli\n"
-            "parser = argparse.ArgumentParser()\n"
-            "cli.register(parser.add_subparsers())\n"
-            "parser.parse_args(['export', 'tflite', '--model', 'sea-64'])\n"
-            "print('tensorflow' in sys.modules, 'tf_keras' in sys.modules)\n")
+    code = (
+        "import argparse, sys\n"
+        "from edgel3_mote.export import cli\n"
+        "parser = argparse.ArgumentParser()\n"
+        "cli.register(parser.add_subparsers())\n"
+        "parser.parse_args(['export', 'tflite', '--model', 'sea-64'])\n"
+        "print('tensorflow' in sys.modules, 'tf_keras' in sys.modules)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.split() == ["False", "False"]
 
@@ -31,7 +34,7 @@ def test_export_help(capsys):
     text = capsys.readouterr().out
     for command in ("tflite", "report", "carrays"):
         assert command in text
-    assert main(["export"]) == 2          # no sub-command: help, exit 2
+    assert main(["export"]) == 2  # no sub-command: help, exit 2
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +52,22 @@ def random_export(tmp_path_factory, calibration_dir):
     out = tmp_path_factory.mktemp("cli") / "sea64-random"
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        rc = main(["export", "tflite", "--model", "sea-64", "--calibration", str(calibration_dir),
-                   "--calibration-steps", "4", "--hop-size", "0.5", "-o", str(out)])
+        rc = main(
+            [
+                "export",
+                "tflite",
+                "--model",
+                "sea-64",
+                "--calibration",
+                str(calibration_dir),
+                "--calibration-steps",
+                "4",
+                "--hop-size",
+                "0.5",
+                "-o",
+                str(out),
+            ]
+        )
     assert rc == 0, stderr.getvalue()
     return out, stdout.getvalue(), stderr.getvalue()
 
@@ -78,13 +95,16 @@ def test_carrays_from_export_dir(random_export, tmp_path, capsys):
     assert f"g_model_data_len = {len(data)}u" in (out / "model_data.c").read_text()
 
 
-@pytest.mark.parametrize("argv,match", [
-    (["export", "tflite", "--model", "sea-65"], "unknown model 'sea-65'"),
-    (["export", "tflite", "--model", "sea-64", "--calibration", "{empty}"], "no audio files"),
-    (["export", "tflite", "--model", "sea-64", "--weights", "{tmp}/nope.h5"], "does not exist"),
-    (["export", "report", "--model", "sea-64", "--clips", "{empty}"], "no audio files"),
-    (["export", "carrays", "--tflite", "{tmp}/nope.tflite"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["export", "tflite", "--model", "sea-65"], "unknown model 'sea-65'"),
+        (["export", "tflite", "--model", "sea-64", "--calibration", "{empty}"], "no audio files"),
+        (["export", "tflite", "--model", "sea-64", "--weights", "{tmp}/nope.h5"], "does not exist"),
+        (["export", "report", "--model", "sea-64", "--clips", "{empty}"], "no audio files"),
+        (["export", "carrays", "--tflite", "{tmp}/nope.tflite"], "does not exist"),
+    ],
+)
 def test_errors_are_one_line_and_leave_nothing(tmp_path, capsys, argv, match):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -3,6 +3,7 @@
 SEA-64, in one run. Bytes identical on one window of each of the ten clips, and at least 5x faster
 per inference. The speed-up is a README figure held to 50 % of its value (wall-clock time on a shared,
 loaded CI machine moves that much; the 5x bound is asserted on its own)."""
+
 from __future__ import annotations
 
 import time
@@ -28,13 +29,15 @@ def _spectrograms(clip_paths, manifest) -> list[np.ndarray]:
     for path in clip_paths:
         frames = clip_windows(path, spec)
         pcm = np.clip(np.round(frames[len(frames) // 2] * 32768.0), -32768, 32767).astype(np.int16)
-        xs.append(reference_logmel_s8(pcm, spec.frontend, affine, quant, manifest["window_samples"])
-                  .reshape(manifest["input"]["shape"]))
+        xs.append(
+            reference_logmel_s8(pcm, spec.frontend, affine, quant, manifest["window_samples"]).reshape(
+                manifest["input"]["shape"]
+            )
+        )
     return xs
 
 
-def test_host_engine_is_identical_and_5x_faster_than_tflite_micro(sea64_int8_export, clip_paths, tmp_path,
-                                                                  figure):
+def test_host_engine_is_identical_and_5x_faster_than_tflite_micro(sea64_int8_export, clip_paths, tmp_path, figure):
     tflite, manifest = sea64_int8_export
     engine = HostEngine(tflite, tmp_path, "sea-64")
     tflm = TflmRunner(tflite)
@@ -51,14 +54,17 @@ def test_host_engine_is_identical_and_5x_faster_than_tflite_micro(sea64_int8_exp
                 run(x)
             best[name] = min(best[name], (time.perf_counter() - t0) / len(xs))
     speedup = best["tflm"] / best["engine"]
-    print(f"\nper inference: tflite-micro {1e3 * best['tflm']:.1f} ms, host engine {1e3 * best['engine']:.1f} ms, "
-          f"{speedup:.1f}x")
+    print(
+        f"\nper inference: tflite-micro {1e3 * best['tflm']:.1f} ms, host engine {1e3 * best['engine']:.1f} ms, "
+        f"{speedup:.1f}x"
+    )
     assert speedup >= MIN_SPEEDUP, best
     figure("host.sea64.engine_speedup_vs_tflm", speedup)
 
 
-def test_int8_runner_prefers_the_host_engine_and_falls_back_to_the_interpreter(sea64_int8_export, tmp_path,
-                                                                               monkeypatch):
+def test_int8_runner_prefers_the_host_engine_and_falls_back_to_the_interpreter(
+    sea64_int8_export, tmp_path, monkeypatch
+):
     import edgel3_mote.export.hostbuild as hostbuild
 
     tflite, _ = sea64_int8_export

@@ -1,10 +1,11 @@
 """The graph IR read from real converted int8 models matches what TFLite itself sees."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from codegen_models import sea64_tflite, small_tflite
+
 from edgel3_mote.errors import ExportError
 from edgel3_mote.export.ir import Graph, Op, read_tflite
 
@@ -15,7 +16,8 @@ def _interpreter(tflite: bytes):
     # No delegate: XNNPACK would replace the ops in _get_ops_details() by one DELEGATE node.
     interp = tf.lite.Interpreter(
         model_content=tflite,
-        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
     interp.allocate_tensors()
     return interp
 

@@ -1,18 +1,33 @@
 """The static memory plan: no two live tensors ever overlap; streaming fits SEA-64 in 128 KiB."""
+
 from __future__ import annotations
 
 import random
 
 import numpy as np
 import pytest
-
 from codegen_models import L3_LAYERS, SEA64_LAYERS, synthetic_conv_graph
+
 from edgel3_mote.errors import ExportError
 from edgel3_mote.export.ir import Graph, Op, Tensor
-from edgel3_mote.export.planner import (BEFORE_INVOKE, Buffer, RowGeometry, align_up, candidate_groups,
-                                        check_budget, format_buffer_table, is_global_max, live_bytes, make_group,
-                                        merged_groups, place_greedy, plan_memory, simulate_rows, verify_placement,
-                                        verify_plan)
+from edgel3_mote.export.planner import (
+    BEFORE_INVOKE,
+    Buffer,
+    RowGeometry,
+    align_up,
+    candidate_groups,
+    check_budget,
+    format_buffer_table,
+    is_global_max,
+    live_bytes,
+    make_group,
+    merged_groups,
+    place_greedy,
+    plan_memory,
+    simulate_rows,
+    verify_placement,
+    verify_plan,
+)
 
 KIB = 1024
 
@@ -55,7 +70,7 @@ def _independent_overlap_check(graph: Graph, plan) -> int:
     pairs = 0
     ids = sorted(live)
     for i, a in enumerate(ids):
-        for b in ids[i + 1:]:
+        for b in ids[i + 1 :]:
             if root(a) == root(b):
                 assert plan.offset_of(a) == plan.offset_of(b)
                 continue
@@ -73,8 +88,11 @@ def _random_graph(rng: random.Random) -> Graph:
 
     def add(n, const=False):
         data = np.zeros(n, np.int8) if const else None
-        tensors.append(Tensor(len(tensors), f"t{len(tensors)}", (1, n), "int8", np.ones(1, np.float32),
-                              np.zeros(1, np.int64), 0, data))
+        tensors.append(
+            Tensor(
+                len(tensors), f"t{len(tensors)}", (1, n), "int8", np.ones(1, np.float32), np.zeros(1, np.int64), 0, data
+            )
+        )
         return len(tensors) - 1
 
     x = add(rng.randint(1, 5000))

@@ -3,6 +3,7 @@ real embeddings of three animal recordings, generated for qemu-mps2-an386 and se
 (embedding engine AND head engine byte-identical to tflite-micro). The project is built by
 board_tests/head_project.py (cached in build/.cache/head-project, regenerated when any input,
 code included, changes)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +14,9 @@ from pathlib import Path
 import pytest
 
 import edgel3_mote  # noqa: F401
-from tests.support.head_project import CLASSES, head_project as build_head_project
 from edgel3_mote.errors import InvalidInputError
+from tests.support.head_project import CLASSES
+from tests.support.head_project import head_project as build_head_project
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +60,12 @@ def test_project_head_errors(tmp_path, head_project):
     from edgel3_mote.export.project import build_firmware_project
 
     with pytest.raises(InvalidInputError, match="does not exist"):
-        build_firmware_project("qemu-mps2-an386", classifier=tmp_path / "nope.h5", out_dir=tmp_path / "p",
-                               build=False, log=lambda m: None)
+        build_firmware_project(
+            "qemu-mps2-an386", classifier=tmp_path / "nope.h5", out_dir=tmp_path / "p", build=False, log=lambda m: None
+        )
     lone = tmp_path / "lone.h5"
     lone.write_bytes(head_project[1].read_bytes())
     with pytest.raises(InvalidInputError, match="no class list"):
-        build_firmware_project("qemu-mps2-an386", classifier=lone, out_dir=tmp_path / "p", build=False,
-                               log=lambda m: None)
+        build_firmware_project(
+            "qemu-mps2-an386", classifier=lone, out_dir=tmp_path / "p", build=False, log=lambda m: None
+        )

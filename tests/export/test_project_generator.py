@@ -1,5 +1,6 @@
 """The firmware project generator on a tiny model: layout, build, memory report, cache,
 clear errors for models that do not fit (and no half-written project), self-test in QEMU."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,7 +12,7 @@ import pytest
 
 from edgel3_mote.board_tests.harness.qemu import run_elf
 from edgel3_mote.errors import ExportError, InvalidInputError
-from edgel3_mote.export.boards import get_board, elf_memory_usage
+from edgel3_mote.export.boards import elf_memory_usage, get_board
 from edgel3_mote.export.project import build_firmware_project, load_project
 
 BOARD = "qemu-netduinoplus2"
@@ -46,15 +47,28 @@ def test_project_layout_and_report(tiny):
     _, _, root, info = tiny
     proj = root / "tiny"
     assert info.project_dir == proj and not info.reused
-    for rel in ("Makefile", "README.md", "project.json", "src/model_engine.c", "src/model_weights.c",
-                "src/em_frontend_tables.c", "src/selftest_vectors.c", "firmware/app/selftest_main.c",
-                "firmware/boards/common/startup_cortexm.S", f"firmware/boards/{BOARD}/memory.ld",
-                "export/model_int8.tflite", "export/manifest.json"):
+    for rel in (
+        "Makefile",
+        "README.md",
+        "project.json",
+        "src/model_engine.c",
+        "src/model_weights.c",
+        "src/em_frontend_tables.c",
+        "src/selftest_vectors.c",
+        "firmware/app/selftest_main.c",
+        "firmware/boards/common/startup_cortexm.S",
+        f"firmware/boards/{BOARD}/memory.ld",
+        "export/model_int8.tflite",
+        "export/manifest.json",
+    ):
         assert (proj / rel).is_file(), rel
     assert not list(root.glob(".tiny.*"))  # no temporary directory left behind
     doc = json.loads((proj / "project.json").read_text())
     assert doc["board"] == BOARD and doc["random_weights"] is True
-    assert "RANDOM WEIGHTS (seed 3)" in doc["weights_line"] and "RANDOM WEIGHTS (seed 3)" in (proj / "README.md").read_text()
+    assert (
+        "RANDOM WEIGHTS (seed 3)" in doc["weights_line"]
+        and "RANDOM WEIGHTS (seed 3)" in (proj / "README.md").read_text()
+    )
     assert doc["vectors"]["names"] == [p.stem for p in tiny[1]]
     board = get_board(BOARD)
     use = elf_memory_usage(info.selftest_elf, board)
@@ -128,8 +142,9 @@ def test_nonzero_macs_counts_output_positions_times_nonzero_weights():
     from edgel3_mote.export.codegen.engine import LayerInfo
     from edgel3_mote.export.project import nonzero_macs
 
-    conv = LayerInfo("c", "CONV_2D", (1, 32, 24, 256), (1, 32, 24, 512), 32 * 24 * 512 * 9 * 256, 0, "sparse",
-                     nonzeros=23_593)
+    conv = LayerInfo(
+        "c", "CONV_2D", (1, 32, 24, 256), (1, 32, 24, 512), 32 * 24 * 512 * 9 * 256, 0, "sparse", nonzeros=23_593
+    )
     assert nonzero_macs(conv) == 32 * 24 * 23_593
     pool = LayerInfo("p", "MAX_POOL_2D", (1, 4, 4, 8), (1, 2, 2, 8), 0, 0)
     assert nonzero_macs(pool) == 0
@@ -144,8 +159,12 @@ def test_silent_selftest_clips_are_refused(tmp_path):
 
     clip = tmp_path / "silence.wav"
     sf.write(clip, np.zeros(8000, np.float32), 8000)
-    manifest = {"frontend": SEA_FRONTEND.to_dict(), "window_samples": 8000, "model": "sea-64",
-                "output": {"shape": [1, 64]}}
+    manifest = {
+        "frontend": SEA_FRONTEND.to_dict(),
+        "window_samples": 8000,
+        "model": "sea-64",
+        "output": {"shape": [1, 64]},
+    }
     with pytest.raises(InvalidInputError, match=r"silent.*silence\.wav.*real sound"):
         _vector_windows([clip], manifest, seed=0)
     loud = tmp_path / "tone.wav"
@@ -165,8 +184,11 @@ def test_a_model_that_cannot_fit_is_refused_before_conversion(tmp_path, monkeypa
 
     monkeypatch.setattr(project, "_int8_export", no_conversion)
     start = time.monotonic()
-    with pytest.raises(ExportError, match=r"l3-melspec2 cannot fit qemu-netduinoplus2: it needs at least "
-                                          r"4,739,136 bytes of flash and the board has 1,048,576"):
+    with pytest.raises(
+        ExportError,
+        match=r"l3-melspec2 cannot fit qemu-netduinoplus2: it needs at least "
+        r"4,739,136 bytes of flash and the board has 1,048,576",
+    ):
         build_firmware_project("qemu-netduinoplus2", "l3-melspec2", out_dir=tmp_path / "p")
     assert time.monotonic() - start < 10 and not (tmp_path / "p").exists()
     # the bounds are lower bounds: what fits is not refused

@@ -1,6 +1,7 @@
 """THE end-to-end check: real SEA-64 weights -> firmware project for qemu-mps2-an386 -> the
 self-test in QEMU on the 10 real clips (engine byte-identical to tflite-micro, front-end within
 1 LSB, cosine vs float reported), through the `edgel3-mote selftest` command."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,16 +19,35 @@ def test_sea64_selftest_on_mps2_an386(sea64_weights, clips_dir, clip_paths, tmp_
     calibration.mkdir()
     for p in clip_paths[:3]:
         (calibration / p.name).symlink_to(p)
-    args = parser.parse_args(["selftest", "--board", "qemu-mps2-an386", "--model", "sea-64",
-                              "--weights", str(sea64_weights), "--clips", str(clips_dir),
-                              "--calibration", str(calibration), "--out", str(tmp_path / "project"),
-                              "--timeout", "400"])
+    args = parser.parse_args(
+        [
+            "selftest",
+            "--board",
+            "qemu-mps2-an386",
+            "--model",
+            "sea-64",
+            "--weights",
+            str(sea64_weights),
+            "--clips",
+            str(clips_dir),
+            "--calibration",
+            str(calibration),
+            "--out",
+            str(tmp_path / "project"),
+            "--timeout",
+            "400",
+        ]
+    )
     code = args.func(args)
     out = capsys.readouterr().out
     assert "selftest: PASS" in out, out
     assert code == 0
-    vectors = re.findall(r"^vector \d+ (\S+): \(a\) engine exact, (\d+) instructions; "
-                         r"\(b\) front-end (\d+)/3200 identical, 0 > 1 LSB", out, re.M)
+    vectors = re.findall(
+        r"^vector \d+ (\S+): \(a\) engine exact, (\d+) instructions; "
+        r"\(b\) front-end (\d+)/3200 identical, 0 > 1 LSB",
+        out,
+        re.M,
+    )
     assert sorted(v[0] for v in vectors) == sorted(p.stem for p in clip_paths)
     cosines = [float(c) for c in re.findall(r"cosine vs float (\d\.\d+)", out)]
     assert len(cosines) == 10 and min(cosines) > 0.99

@@ -1,4 +1,5 @@
 """The parity report on the REAL SEA-64 weights and the 10 real clips (exported once here)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -19,9 +20,26 @@ def sea64_report(tmp_path_factory, sea64_weights, clips_dir):
     stdout, stderr = io.StringIO(), io.StringIO()
     # No export in --tflite-dir yet: the report exports first (calibrated on the same clips).
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        rc = main(["export", "report", "--model", "sea-64", "--weights", str(sea64_weights),
-                   "--tflite-dir", str(tflite_dir), "--clips", str(clips_dir), "-o", str(report_dir),
-                   "--hop-size", "1.0", "--calibration-steps", "64"])  # = the README's command
+        rc = main(
+            [
+                "export",
+                "report",
+                "--model",
+                "sea-64",
+                "--weights",
+                str(sea64_weights),
+                "--tflite-dir",
+                str(tflite_dir),
+                "--clips",
+                str(clips_dir),
+                "-o",
+                str(report_dir),
+                "--hop-size",
+                "1.0",
+                "--calibration-steps",
+                "64",
+            ]
+        )  # = the README's command
     assert rc == 0, stderr.getvalue()
     return tflite_dir, report_dir, json.loads((report_dir / "report.json").read_text()), stdout.getvalue()
 
@@ -29,9 +47,11 @@ def sea64_report(tmp_path_factory, sea64_weights, clips_dir):
 def test_int8_matches_float_on_real_weights(sea64_report, figure):
     _, _, report, stdout = sea64_report
     s = report["summary"]
-    print(f"\nSEA-64 int8 vs float cosine: per clip median {s['cosine_per_clip']['median']:.6f} "
-          f"min {s['cosine_per_clip']['min']:.6f}; per window median {s['cosine_per_window']['median']:.6f} "
-          f"min {s['cosine_per_window']['min']:.6f}")
+    print(
+        f"\nSEA-64 int8 vs float cosine: per clip median {s['cosine_per_clip']['median']:.6f} "
+        f"min {s['cosine_per_clip']['min']:.6f}; per window median {s['cosine_per_window']['median']:.6f} "
+        f"min {s['cosine_per_window']['min']:.6f}"
+    )
     assert report["random_weights"] is False and report["clips"] == 10
     assert report["windows"] == sum(r["windows"] for r in report["per_clip"]) >= 30
     figure("parity.cos_clip_median", s["cosine_per_clip"]["median"])
@@ -63,8 +83,11 @@ def test_tflm_agrees_with_builtin_ref_and_sizes(sea64_report, figure):
 
 def test_report_files(sea64_report):
     _, report_dir, report, _ = sea64_report
-    assert sorted(p.name for p in report_dir.iterdir()
-                  if not p.name.startswith(".")) == ["report.json", "report.md", "report.png"]
+    assert sorted(p.name for p in report_dir.iterdir() if not p.name.startswith(".")) == [
+        "report.json",
+        "report.md",
+        "report.png",
+    ]
     assert (report_dir / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (report_dir / "report.md").read_text()
     assert "| cosine (clip mean) |" in md and "owl.mp3" in md and "TFLite-Micro arena" in md
@@ -74,11 +97,41 @@ def test_report_files(sea64_report):
 def test_mismatched_export_is_refused(sea64_report, clips_dir, tmp_path, capsys):
     tflite_dir = sea64_report[0]
     out = tmp_path / "r"
-    assert main(["export", "report", "--model", "sea-128", "--tflite-dir", str(tflite_dir),
-                 "--clips", str(clips_dir), "-o", str(out)]) == 2
+    assert (
+        main(
+            [
+                "export",
+                "report",
+                "--model",
+                "sea-128",
+                "--tflite-dir",
+                str(tflite_dir),
+                "--clips",
+                str(clips_dir),
+                "-o",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "holds an export of 'sea-64', not 'sea-128'" in capsys.readouterr().err
-    assert main(["export", "report", "--model", "sea-64", "--tflite-dir", str(tflite_dir),
-                 "--clips", str(clips_dir), "-o", str(out)]) == 2
+    assert (
+        main(
+            [
+                "export",
+                "report",
+                "--model",
+                "sea-64",
+                "--tflite-dir",
+                str(tflite_dir),
+                "--clips",
+                str(clips_dir),
+                "-o",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "trained weights but this report uses random ones" in capsys.readouterr().err
     assert not out.exists()
 

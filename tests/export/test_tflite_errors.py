@@ -1,4 +1,5 @@
 """Export errors are one clear line and leave no output directory behind."""
+
 from __future__ import annotations
 
 import pytest
@@ -48,32 +49,44 @@ def out(tmp_path):
 
 def test_unsupported_ops_are_listed_with_their_layers(out, clip_paths):
     with pytest.raises(ExportError) as err:
-        export_tflite(unsupported_backbone(), calibration=clip_paths[-1:], out_dir=out, calibration_steps=2,
-                      hop_size=1.0, progress=False)
+        export_tflite(
+            unsupported_backbone(),
+            calibration=clip_paths[-1:],
+            out_dir=out,
+            calibration_steps=2,
+            hop_size=1.0,
+            progress=False,
+        )
     msg = str(err.value)
     assert "\n" not in msg
     for op, layer in (("TRANSPOSE_CONV", "upconv_b"), ("ADD", "residual_add"), ("SOFTMAX", "class_softmax")):
         assert op in msg and layer in msg, (op, layer, msg)
-    assert "CONV_2D ->" not in msg          # the supported conv is not blamed
+    assert "CONV_2D ->" not in msg  # the supported conv is not blamed
     _assert_nothing_written(out)
 
 
-@pytest.mark.parametrize("model,match", [
-    (42, "cannot export int"),
-    ("sea-65", "unknown model 'sea-65': choose one of .*sea-64"),
-    ("not/a/model.h5", "unknown model"),
-])
+@pytest.mark.parametrize(
+    "model,match",
+    [
+        (42, "cannot export int"),
+        ("sea-65", "unknown model 'sea-65': choose one of .*sea-64"),
+        ("not/a/model.h5", "unknown model"),
+    ],
+)
 def test_not_a_model(out, clips_dir, model, match):
     with pytest.raises(InvalidInputError, match=match):
         export_tflite(model, calibration=clips_dir, out_dir=out, progress=False)
     _assert_nothing_written(out)
 
 
-@pytest.mark.parametrize("shape,flatten,match", [
-    ((64, 51, 1), True, r"takes input \(None, 64, 51, 1\).*\(None, 64, 50, 1\)"),
-    ((64, 50, 3), True, "takes input"),
-    ((64, 50, 1), False, "must output"),
-])
+@pytest.mark.parametrize(
+    "shape,flatten,match",
+    [
+        ((64, 51, 1), True, r"takes input \(None, 64, 51, 1\).*\(None, 64, 50, 1\)"),
+        ((64, 50, 3), True, "takes input"),
+        ((64, 50, 1), False, "must output"),
+    ],
+)
 def test_wrong_model_shape(out, clip_paths, shape, flatten, match):
     with pytest.raises(InvalidInputError, match=match):
         export_tflite(tiny_backbone(shape, flatten), calibration=clip_paths[-1:], out_dir=out, progress=False)

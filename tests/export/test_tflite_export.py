@@ -4,6 +4,7 @@ The model is built here (3 convs with BN + ReLU, max-pools, a global MaxPool + F
 SEA front-end's 64x50x1 input) so the test is fast; the real SEA-64 is covered in
 test_report_sea64.py.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,8 +15,8 @@ import pytest
 
 import edgel3_mote  # noqa: F401
 from edgel3_mote.errors import ExportError
-from edgel3_mote.export.opset import check_int8_opset, read_model
 from edgel3_mote.export.manifest import Manifest
+from edgel3_mote.export.opset import check_int8_opset, read_model
 from edgel3_mote.export.tflite import export_tflite, load_export
 
 
@@ -38,8 +39,9 @@ def small_backbone(seed: int = 0):
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             n = layer.gamma.shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n), rng.normal(0, 0.2, n),
-                               rng.uniform(0.5, 2.0, n)])
+            layer.set_weights(
+                [rng.uniform(0.5, 1.5, n), rng.normal(0, 0.2, n), rng.normal(0, 0.2, n), rng.uniform(0.5, 2.0, n)]
+            )
     return model
 
 
@@ -47,20 +49,41 @@ def small_backbone(seed: int = 0):
 def small_export(tmp_path_factory, clip_paths):
     out = tmp_path_factory.mktemp("small") / "export"
     calibration = [p for p in clip_paths if p.stem in ("cat", "sheep")]
-    result = export_tflite(small_backbone(), calibration=calibration, out_dir=out, calibration_steps=8,
-                           hop_size=0.5, input_affine=(0.0855, 2.066), progress=False)
+    result = export_tflite(
+        small_backbone(),
+        calibration=calibration,
+        out_dir=out,
+        calibration_steps=8,
+        hop_size=0.5,
+        input_affine=(0.0855, 2.066),
+        progress=False,
+    )
     return result
 
 
 def test_files_and_manifest(small_export):
     out = small_export.out_dir
-    assert sorted(p.name for p in out.iterdir()
-                  if not p.name.startswith(".")) == ["manifest.json", "model_float.tflite", "model_int8.tflite"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "manifest.json",
+        "model_float.tflite",
+        "model_int8.tflite",
+    ]
     manifest = json.loads((out / "manifest.json").read_text())
     # the typed Manifest is exactly the JSON file, both ways
     assert small_export.manifest.to_dict() == manifest and Manifest.from_dict(manifest) == small_export.manifest
-    for key in ("model", "weights", "random_weights", "seed", "frontend", "input_affine", "input", "output",
-                "ops", "sha256", "sizes"):
+    for key in (
+        "model",
+        "weights",
+        "random_weights",
+        "seed",
+        "frontend",
+        "input_affine",
+        "input",
+        "output",
+        "ops",
+        "sha256",
+        "sizes",
+    ):
         assert key in manifest, key
     int8 = (out / "model_int8.tflite").read_bytes()
     assert manifest["sha256"] == hashlib.sha256(int8).hexdigest()
@@ -68,8 +91,7 @@ def test_files_and_manifest(small_export):
     assert manifest["input_affine"] == {"scale": 0.0855, "offset": 2.066}
     assert manifest["input"]["shape"] == [1, 64, 50, 1] and manifest["output"]["shape"] == [1, 16]
     assert -128 <= manifest["input"]["zero_point"] <= 127 and manifest["input"]["scale"] > 0
-    assert manifest["ops"] == ["CONV_2D", "MAX_POOL_2D", "CONV_2D", "MAX_POOL_2D", "CONV_2D", "MAX_POOL_2D",
-                               "RESHAPE"]
+    assert manifest["ops"] == ["CONV_2D", "MAX_POOL_2D", "CONV_2D", "MAX_POOL_2D", "CONV_2D", "MAX_POOL_2D", "RESHAPE"]
     sizes = manifest["sizes"]
     assert sizes["int8_tflite_bytes"] == len(int8)
     assert sizes["float_tflite_bytes"] == (out / "model_float.tflite").stat().st_size
@@ -90,17 +112,17 @@ def test_flatbuffer_is_full_integer(small_export):
     for op, filters in zip(convs, (8, 16, 16)):
         weights, bias, out = (info.tensors[i] for i in (op.inputs[1], op.inputs[2], op.outputs[0]))
         assert weights.dtype == "int8" and weights.shape[0] == filters
-        assert len(weights.scales) == filters and weights.quantized_dimension == 0      # per channel
-        assert np.all(weights.zero_points == 0)                                         # symmetric
-        assert np.abs(weights.data).max() == 127          # each filter uses the full int8 range
+        assert len(weights.scales) == filters and weights.quantized_dimension == 0  # per channel
+        assert np.all(weights.zero_points == 0)  # symmetric
+        assert np.abs(weights.data).max() == 127  # each filter uses the full int8 range
         assert bias.dtype == "int32" and bias.shape == (filters,)
-        assert out.dtype == "int8" and len(out.scales) == 1                             # per tensor
-        assert op.fused_activation == "RELU"                                            # ReLU fused
-        assert out.zero_points[0] == -128                    # post-ReLU range starts at zero
+        assert out.dtype == "int8" and len(out.scales) == 1  # per tensor
+        assert op.fused_activation == "RELU"  # ReLU fused
+        assert out.zero_points[0] == -128  # post-ReLU range starts at zero
     pools = [op for op in info.ops if op.name == "MAX_POOL_2D"]
-    assert pools[-1].options["filter"] == (16, 12)      # global pooling is one MAX_POOL_2D
-    assert info.ops[-1].name == "RESHAPE"               # Flatten
-    assert "conv_2" in info.tensors[convs[1].outputs[0]].name   # Keras layer names survive
+    assert pools[-1].options["filter"] == (16, 12)  # global pooling is one MAX_POOL_2D
+    assert info.ops[-1].name == "RESHAPE"  # Flatten
+    assert "conv_2" in info.tensors[convs[1].outputs[0]].name  # Keras layer names survive
 
 
 def test_int8_model_tracks_the_float_backbone(small_export):
@@ -110,7 +132,7 @@ def test_int8_model_tracks_the_float_backbone(small_export):
 
     m = small_export.manifest
     rng = np.random.default_rng(1)
-    x = rng.uniform(-4.7, 2.0, (4, 64, 50, 1)).astype(np.float32)   # the affine's output range
+    x = rng.uniform(-4.7, 2.0, (4, 64, 50, 1)).astype(np.float32)  # the affine's output range
     interp = tf.lite.Interpreter(model_content=small_export.float_path.read_bytes())
     interp.allocate_tensors()
     runner = TflmRunner(small_export.int8_path.read_bytes())
@@ -137,4 +159,4 @@ def test_export_replaces_atomically_and_failure_keeps_old(small_export, tmp_path
     with pytest.raises(InvalidInputError, match="no audio files"):
         export_tflite(small_backbone(), calibration=tmp_path, out_dir=out, progress=False)
     assert (out / "manifest.json").read_text() == before
-    assert [p.name for p in out.parent.iterdir()] == [out.name]   # no temp dirs left behind
+    assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temp dirs left behind

@@ -1,4 +1,5 @@
 """A 90 %-sparse model pruned with TF-MOT keeps its zeros through int8 conversion."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,8 +35,9 @@ def pruned_backbone(seed: int = 0):
     rng = np.random.default_rng(seed)
     x_train = rng.uniform(-4.7, 2.0, (8, 64, 50, 1)).astype(np.float32)
     y_train = rng.normal(0, 1, (8, 32)).astype(np.float32)
-    pruned.fit(x_train, y_train, batch_size=4, epochs=1, verbose=0,
-               callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    pruned.fit(
+        x_train, y_train, batch_size=4, epochs=1, verbose=0, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()]
+    )
     return tfmot.sparsity.keras.strip_pruning(pruned)
 
 
@@ -43,8 +45,14 @@ def pruned_backbone(seed: int = 0):
 def pruned(tmp_path_factory, clip_paths):
     model = pruned_backbone()
     kernels = {layer.name: layer.kernel.numpy() for layer in model.layers if hasattr(layer, "kernel")}
-    result = export_tflite(model, calibration=clip_paths[-1:], out_dir=tmp_path_factory.mktemp("pruned") / "out",
-                           calibration_steps=4, hop_size=0.5, progress=False)
+    result = export_tflite(
+        model,
+        calibration=clip_paths[-1:],
+        out_dir=tmp_path_factory.mktemp("pruned") / "out",
+        calibration_steps=4,
+        hop_size=0.5,
+        progress=False,
+    )
     return kernels, result
 
 
@@ -60,7 +68,7 @@ def test_int8_weights_keep_the_zeros(pruned):
     convs = [op for op in info.ops if op.name == "CONV_2D"]
     assert len(convs) == 3
     for op, (name, kernel) in zip(convs, kernels.items()):
-        weights = info.tensors[op.inputs[1]].data          # (out, kh, kw, in) int8
+        weights = info.tensors[op.inputs[1]].data  # (out, kh, kw, in) int8
         zeros = weights == 0
         # Every weight TF-MOT zeroed is still exactly zero (BN folding scales, never shifts).
         assert np.all(zeros[np.transpose(kernel, (3, 0, 1, 2)) == 0]), name

@@ -1,6 +1,7 @@
 """The netduinoplus2 firmware's 168 MHz clock set-up (stm32f4_clock.c) against fake STM32F405
 registers on the host: the PLL, bus dividers and flash wait states RM0090 gives for 168 MHz, the
 HSI fallback, and no switch to an unlocked PLL (QEMU's case: its RCC reads 0)."""
+
 from __future__ import annotations
 
 import ctypes
@@ -48,9 +49,13 @@ def test_pll_from_the_25_mhz_crystal(clock_lib):
     assert (cfgr >> 10) & 7 == 5 and (cfgr >> 13) & 7 == 4  # APB1 /4 (42 MHz), APB2 /2 (84 MHz)
     assert acr == 5 | 1 << 8 | 1 << 9 | 1 << 10  # 5 wait states, prefetch, I- and D-cache
     assert pwr & 1 << 14 and rcc[0x40 // 4] & 1 << 28  # regulator scale 1, PWR clocked
-    usart_pclk = int(next(line.split()[2].rstrip("u") for line in
-                          (BOARD.board_dir / "em_board_config.h").read_text().splitlines()
-                          if line.startswith("#define EM_USART_PCLK_HZ")))
+    usart_pclk = int(
+        next(
+            line.split()[2].rstrip("u")
+            for line in (BOARD.board_dir / "em_board_config.h").read_text().splitlines()
+            if line.startswith("#define EM_USART_PCLK_HZ")
+        )
+    )
     assert usart_pclk == BOARD.clock_hz // 2  # the UART's baud divisor assumes this APB2 clock
 
 

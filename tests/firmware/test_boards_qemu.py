@@ -1,4 +1,5 @@
 """Hello firmware on every QEMU board: semihosting exit codes, UART over TCP, deterministic ticks."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,10 @@ from edgel3_mote.export.boards import COMMON_DIR, QEMU_BOARD_NAMES, build_elf, g
 @pytest.fixture(scope="module")
 def hello_elfs(tmp_path_factory):
     out = tmp_path_factory.mktemp("hello")
-    return {b: build_elf(b, [COMMON_DIR / "hello_main.c"], out / f"{b}.elf", extra_flags=["-Werror"])
-            for b in QEMU_BOARD_NAMES}
+    return {
+        b: build_elf(b, [COMMON_DIR / "hello_main.c"], out / f"{b}.elf", extra_flags=["-Werror"])
+        for b in QEMU_BOARD_NAMES
+    }
 
 
 def _read_line(sock: socket.socket) -> bytes:
@@ -48,7 +51,7 @@ def test_hello_uart_exit_and_ticks(name, hello_elfs):
         first = qemu.output
     assert code == 42  # the firmware's SYS_EXIT_EXTENDED code, through QEMU's exit status
     assert f"hello {name} {get_board(name).cpu}" in first
-    assert _field(first, "float_x1000") == 3375          # FPU on before main
+    assert _field(first, "float_x1000") == 3375  # FPU on before main
     assert _field(first, "ticks_are_instructions") == 1
     assert 0 < _field(first, "stack_high_water") < _field(first, "stack_size")
 

@@ -1,4 +1,5 @@
 """Board specs agree with the linker scripts, every board links, overflows are clear errors."""
+
 from __future__ import annotations
 
 import re
@@ -6,8 +7,7 @@ import re
 import pytest
 
 from edgel3_mote.errors import ExportError, InvalidInputError
-from edgel3_mote.export.boards import (BOARD_NAMES, COMMON_DIR, QEMU_BOARD_NAMES, build_elf,
-                                       elf_memory_usage, get_board)
+from edgel3_mote.export.boards import BOARD_NAMES, COMMON_DIR, QEMU_BOARD_NAMES, build_elf, elf_memory_usage, get_board
 
 HELLO = COMMON_DIR / "hello_main.c"
 
@@ -19,10 +19,15 @@ def _size(text: str) -> int:
 
 
 def test_board_list():
-    assert set(BOARD_NAMES) == {"qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an500-h743", "qemu-netduinoplus2",
-                                "nucleo-h743zi", "nrf52840dk"}
-    assert set(QEMU_BOARD_NAMES) == {"qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an500-h743",
-                                     "qemu-netduinoplus2"}
+    assert set(BOARD_NAMES) == {
+        "qemu-mps2-an386",
+        "qemu-mps2-an500",
+        "qemu-mps2-an500-h743",
+        "qemu-netduinoplus2",
+        "nucleo-h743zi",
+        "nrf52840dk",
+    }
+    assert set(QEMU_BOARD_NAMES) == {"qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an500-h743", "qemu-netduinoplus2"}
     nd = get_board("qemu-netduinoplus2")
     assert (nd.ram_size, nd.flash_size, nd.flash_origin) == (128 * 1024, 1024 * 1024, 0x08000000)
     assert get_board("qemu-mps2-an500").cpu == "cortex-m7"
@@ -47,8 +52,10 @@ def test_unknown_board_lists_boards():
 def test_linker_script_matches_spec(name):
     board = get_board(name)
     text = (board.board_dir / "memory.ld").read_text()
-    regions = dict((m[0], (int(m[1], 16), _size(m[2]))) for m in
-                   re.findall(r"(\w+)\s*\([rwx]+\)\s*:\s*ORIGIN\s*=\s*(0x[0-9a-fA-F]+),\s*LENGTH\s*=\s*(\w+)", text))
+    regions = dict(
+        (m[0], (int(m[1], 16), _size(m[2])))
+        for m in re.findall(r"(\w+)\s*\([rwx]+\)\s*:\s*ORIGIN\s*=\s*(0x[0-9a-fA-F]+),\s*LENGTH\s*=\s*(\w+)", text)
+    )
     assert regions["FLASH"] == (board.flash_origin, board.flash_size)
     assert regions["RAM"] == (board.ram_origin, board.ram_size)
     assert _size(re.search(r"__stack_size\s*=\s*(\w+);", text).group(1)) == board.stack_size
@@ -67,8 +74,10 @@ def test_hello_links_for_every_board(name, tmp_path):
 
 def test_ram_overflow_is_a_clear_error(tmp_path):
     big = tmp_path / "big.c"
-    big.write_text("#include <stdint.h>\nuint8_t em_too_big[200 * 1024];\n"
-                   "int main(void) { em_too_big[5] = 1; return em_too_big[5]; }\n")
+    big.write_text(
+        "#include <stdint.h>\nuint8_t em_too_big[200 * 1024];\n"
+        "int main(void) { em_too_big[5] = 1; return em_too_big[5]; }\n"
+    )
     with pytest.raises(ExportError) as exc:
         build_elf("qemu-netduinoplus2", [big], tmp_path / "big.elf")
     msg = str(exc.value)
@@ -81,8 +90,12 @@ def test_reset_handler_enables_fpu_before_any_float(tmp_path):
     import subprocess
 
     elf = build_elf("qemu-mps2-an386", [HELLO], tmp_path / "hello.elf")
-    dis = subprocess.run(["arm-none-eabi-objdump", "-d", "--disassemble=Reset_Handler", str(elf)],
-                         capture_output=True, text=True, check=True).stdout
+    dis = subprocess.run(
+        ["arm-none-eabi-objdump", "-d", "--disassemble=Reset_Handler", str(elf)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     body = [ln.split("\t") for ln in dis.splitlines() if re.match(r"\s+[0-9a-f]+:\t", ln)]
     mnemonics = [parts[2].split()[0] for parts in body if len(parts) > 2]
     assert mnemonics, dis

@@ -4,6 +4,7 @@ turns silence and full-scale clipping into finite, reference-exact int8 spectrog
 The accumulator of an int8 conv / fully-connected output is ``bias + sum w * (x + input_offset)`` with
 ``|x + input_offset| <= 255`` (x and the zero point both int8), so ``|acc| <= |bias| + 255 * sum |w|``.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -45,8 +46,15 @@ def sea64_int8(sea64_weights, clip_paths, tmp_path_factory):
     from edgel3_mote.export.tflite import export_tflite
 
     out = tmp_path_factory.mktemp("sea64-int8")
-    return export_tflite("sea-64", weights=sea64_weights, calibration=clip_paths[:2], out_dir=out / "export",
-                         calibration_steps=8, progress=False, log=lambda m: None).int8_path.read_bytes()
+    return export_tflite(
+        "sea-64",
+        weights=sea64_weights,
+        calibration=clip_paths[:2],
+        out_dir=out / "export",
+        calibration_steps=8,
+        progress=False,
+        log=lambda m: None,
+    ).int8_path.read_bytes()
 
 
 def test_the_real_sea64_accumulators_stay_far_from_overflow(sea64_int8):
@@ -59,7 +67,7 @@ def test_the_real_sea64_accumulators_stay_far_from_overflow(sea64_int8):
         if op.name not in ("CONV_2D", "FULLY_CONNECTED"):
             continue
         w, b = info.tensors[op.inputs[1]], info.tensors[op.inputs[2]]
-        kernel = np.asarray(w.data, np.int64).reshape(w.shape[0], -1)          # (out channels, K)
+        kernel = np.asarray(w.data, np.int64).reshape(w.shape[0], -1)  # (out channels, K)
         assert kernel.min() >= -127  # TFLite's symmetric int8 weights: -128 never used
         bound = 255 * np.abs(kernel).sum(axis=1) + np.abs(np.asarray(b.data, np.int64))
         bounds.append(int(bound.max()))
@@ -71,17 +79,24 @@ def test_the_real_sea64_accumulators_stay_far_from_overflow(sea64_int8):
 @pytest.fixture(scope="module", params=["sea", "l3"])
 def frontend(request, tmp_path_factory):
     cfg = SEA_FRONTEND if request.param == "sea" else L3_FRONTEND
-    affine, quant = (1.0, 0.0), (80.0 / 255.0, 127)   # [-80, 0] dB onto the int8 range
+    affine, quant = (1.0, 0.0), (80.0 / 255.0, 127)  # [-80, 0] dB onto the int8 range
     out = tmp_path_factory.mktemp(f"tables-{request.param}")
     generate_frontend_tables(cfg, affine, quant, out)
-    lib = load_shared([FRONTEND_C_DIR / "em_fft.c", FRONTEND_C_DIR / "em_logmel.c", out / "em_frontend_tables.c"],
-                      include_dirs=[FRONTEND_C_DIR, out], name=f"em_logmel_arith_{cfg.n_dft}")
+    lib = load_shared(
+        [FRONTEND_C_DIR / "em_fft.c", FRONTEND_C_DIR / "em_logmel.c", out / "em_frontend_tables.c"],
+        include_dirs=[FRONTEND_C_DIR, out],
+        name=f"em_logmel_arith_{cfg.n_dft}",
+    )
     scratch = np.zeros(lib.em_logmel_get_buffer_size() // 4 + 1, np.float32)
 
     def run(pcm):
         result = np.zeros(cfg.n_mels * cfg.n_frames(cfg.sr), np.int8)
-        rc = lib.em_logmel_s8(pcm.ctypes.data_as(ctypes.c_void_p), ctypes.c_int32(len(pcm)),
-                              result.ctypes.data_as(ctypes.c_void_p), ctypes.c_void_p(scratch.ctypes.data))
+        rc = lib.em_logmel_s8(
+            pcm.ctypes.data_as(ctypes.c_void_p),
+            ctypes.c_int32(len(pcm)),
+            result.ctypes.data_as(ctypes.c_void_p),
+            ctypes.c_void_p(scratch.ctypes.data),
+        )
         assert rc == 0
         return result.reshape(cfg.n_mels, -1)
 
@@ -105,7 +120,7 @@ def test_silence_and_clipping_give_finite_reference_exact_spectrograms(frontend)
         assert np.all(np.isfinite(db)), what
         assert db.min() >= db.max() - cfg.dynamic_range - 1e-3, what
         device, host = run(pcm).astype(int), reference_logmel_s8(pcm, cfg, affine, quant).astype(int)
-        assert np.abs(device - host).max() <= 1, what           # the documented 1 LSB tolerance
+        assert np.abs(device - host).max() <= 1, what  # the documented 1 LSB tolerance
         assert np.mean(device == host) >= 0.999, what
         if what == "all zero":
             assert np.all(device == device.flat[0]), "silence is one constant value"
@@ -123,9 +138,12 @@ def test_a_dc_offset_is_finite_and_only_the_floor_bands_differ(frontend, level):
     assert np.all(host[off] == -128) and np.all(device[off] <= -128 + 32)  # within 10 dB of the floor
 
 
-@pytest.mark.xfail(strict=True, reason="finding for the front-end owner: under a DC offset the device's float32 FFT "
-                                       "roundoff sits up to ~7 dB above the reference's -80 dB floor in the "
-                                       "quietest bands (up to 20 LSB); remove this mark when fixed")
+@pytest.mark.xfail(
+    strict=True,
+    reason="finding for the front-end owner: under a DC offset the device's float32 FFT "
+    "roundoff sits up to ~7 dB above the reference's -80 dB floor in the "
+    "quietest bands (up to 20 LSB); remove this mark when fixed",
+)
 def test_a_dc_offset_matches_the_reference_within_1_lsb(frontend):
     cfg, affine, quant, run = frontend
     pcm = np.full(cfg.sr, -32768, np.int16)

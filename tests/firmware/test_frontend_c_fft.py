@@ -1,4 +1,5 @@
 """The hand-written real FFT (firmware/frontend/em_fft.c) against numpy.fft.rfft."""
+
 import ctypes
 
 import numpy as np
@@ -16,8 +17,9 @@ def fft_lib():
 def _rfft(lib, x):
     buf = np.ascontiguousarray(x, dtype=np.float32).copy()
     table = fft_twiddles(len(buf))
-    lib.em_rfft_f32(buf.ctypes.data_as(ctypes.c_void_p), ctypes.c_int32(len(buf)),
-                    table.ctypes.data_as(ctypes.c_void_p))
+    lib.em_rfft_f32(
+        buf.ctypes.data_as(ctypes.c_void_p), ctypes.c_int32(len(buf)), table.ctypes.data_as(ctypes.c_void_p)
+    )
     n = len(buf)
     spectrum = np.empty(n // 2 + 1, np.complex128)
     spectrum[0], spectrum[-1] = buf[0], buf[1]

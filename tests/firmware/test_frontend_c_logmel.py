@@ -1,4 +1,5 @@
 """The C log-mel front-end (em_logmel_s8) against the numpy reference chain, on real clips."""
+
 import ctypes
 import re
 import shutil
@@ -10,11 +11,23 @@ import numpy as np
 import pytest
 
 from edgel3_mote.compress.frontend import (
-    L3_FRONTEND, SEA_FRONTEND, FrontendConfig, hann_window, log_mel_spectrogram, mel_matrix, quantize_input)
+    L3_FRONTEND,
+    SEA_FRONTEND,
+    FrontendConfig,
+    hann_window,
+    log_mel_spectrogram,
+    mel_matrix,
+    quantize_input,
+)
 from edgel3_mote.errors import ExportError, InvalidInputError
 from edgel3_mote.export.frontend_tables import (
-    FRONTEND_C_DIR, generate_frontend_tables, reference_logmel_s8, render_frontend_tables, scratch_bytes,
-    sparse_mel)
+    FRONTEND_C_DIR,
+    generate_frontend_tables,
+    reference_logmel_s8,
+    render_frontend_tables,
+    scratch_bytes,
+    sparse_mel,
+)
 from edgel3_mote.export.hostbuild import load_shared
 
 
@@ -35,19 +48,23 @@ class FrontEnd:
     def __init__(self, cfg, affine, quant, out_dir):
         self.cfg, self.affine, self.quant = cfg, affine, quant
         generate_frontend_tables(cfg, affine, quant, out_dir)
-        self.lib = load_shared([FRONTEND_C_DIR / "em_fft.c", FRONTEND_C_DIR / "em_logmel.c",
-                                out_dir / "em_frontend_tables.c"],
-                               include_dirs=[FRONTEND_C_DIR, out_dir], name=f"em_logmel_{cfg.n_dft}")
+        self.lib = load_shared(
+            [FRONTEND_C_DIR / "em_fft.c", FRONTEND_C_DIR / "em_logmel.c", out_dir / "em_frontend_tables.c"],
+            include_dirs=[FRONTEND_C_DIR, out_dir],
+            name=f"em_logmel_{cfg.n_dft}",
+        )
         self.scratch = np.zeros(self.lib.em_logmel_get_buffer_size() // 4 + 1, np.float32)
         self.n_out = cfg.n_mels * cfg.n_frames(cfg.sr)
 
     def run(self, pcm, n_samples=None, scratch_offset=0):
         out = np.zeros(self.n_out, np.int8)
         pcm = np.ascontiguousarray(pcm, np.int16)
-        rc = self.lib.em_logmel_s8(pcm.ctypes.data_as(ctypes.c_void_p),
-                                   ctypes.c_int32(len(pcm) if n_samples is None else n_samples),
-                                   out.ctypes.data_as(ctypes.c_void_p),
-                                   ctypes.c_void_p(self.scratch.ctypes.data + scratch_offset))
+        rc = self.lib.em_logmel_s8(
+            pcm.ctypes.data_as(ctypes.c_void_p),
+            ctypes.c_int32(len(pcm) if n_samples is None else n_samples),
+            out.ctypes.data_as(ctypes.c_void_p),
+            ctypes.c_void_p(self.scratch.ctypes.data + scratch_offset),
+        )
         return rc, out.reshape(self.cfg.n_mels, -1)
 
     def reference(self, pcm):
@@ -135,9 +152,9 @@ def test_short_input_is_zero_padded_and_silence_is_flat(sea_frontend):
 
 def test_bad_arguments_are_rejected(sea_frontend):
     pcm = np.zeros(8001, np.int16)
-    assert sea_frontend.run(pcm)[0] == -1                     # longer than the window
+    assert sea_frontend.run(pcm)[0] == -1  # longer than the window
     assert sea_frontend.run(pcm[:10], n_samples=-1)[0] == -1
-    assert sea_frontend.run(pcm[:100], scratch_offset=2)[0] == -2   # misaligned scratch
+    assert sea_frontend.run(pcm[:100], scratch_offset=2)[0] == -2  # misaligned scratch
 
 
 def test_sparse_mel_tables_rebuild_the_dense_matrix():
@@ -145,7 +162,7 @@ def test_sparse_mel_tables_rebuild_the_dense_matrix():
         starts, lengths, offsets, weights = sparse_mel(cfg)
         dense = np.zeros((cfg.n_bins, cfg.n_mels), np.float32)
         for m in range(cfg.n_mels):
-            dense[starts[m]:starts[m] + lengths[m], m] = weights[offsets[m]:offsets[m] + lengths[m]]
+            dense[starts[m] : starts[m] + lengths[m], m] = weights[offsets[m] : offsets[m] + lengths[m]]
         np.testing.assert_array_equal(dense, mel_matrix(cfg))
         assert len(weights) < 0.1 * dense.size
 
@@ -178,9 +195,21 @@ def test_cross_compiles_warning_free_for_cortex_m4f(sea_input_params, tmp_path):
     cc = shutil.which("arm-none-eabi-gcc")
     assert cc, "arm-none-eabi-gcc is missing: run make setup"
     generate_frontend_tables(SEA_FRONTEND, *sea_input_params, tmp_path)
-    flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-Wdouble-promotion", "-Wconversion",
-             "-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard",
-             f"-I{FRONTEND_C_DIR}", f"-I{tmp_path}"]
+    flags = [
+        "-std=c99",
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-Wdouble-promotion",
+        "-Wconversion",
+        "-mthumb",
+        "-mcpu=cortex-m4",
+        "-mfpu=fpv4-sp-d16",
+        "-mfloat-abi=hard",
+        f"-I{FRONTEND_C_DIR}",
+        f"-I{tmp_path}",
+    ]
     for src in (FRONTEND_C_DIR / "em_fft.c", FRONTEND_C_DIR / "em_logmel.c", tmp_path / "em_frontend_tables.c"):
         obj = tmp_path / (src.stem + ".o")
         proc = subprocess.run([cc, *flags, "-c", str(src), "-o", str(obj)], capture_output=True, text=True)
@@ -202,11 +231,22 @@ def test_two_passes_frame_by_frame_equal_the_whole_window(sea_frontend, clip_pat
     assert lib.em_logmel_max_db(*args, ctypes.byref(db_max), scratch.ctypes.data_as(ctypes.c_void_p)) == 0
     rows = np.zeros((cfg.n_frames(cfg.sr), cfg.n_mels), np.int8)
     for t in range(rows.shape[0]):
-        rc = lib.em_logmel_frame_s8(*args, ctypes.c_int32(t), db_max, rows[t].ctypes.data_as(ctypes.c_void_p),
-                                    ctypes.c_int32(1), scratch.ctypes.data_as(ctypes.c_void_p))
+        rc = lib.em_logmel_frame_s8(
+            *args,
+            ctypes.c_int32(t),
+            db_max,
+            rows[t].ctypes.data_as(ctypes.c_void_p),
+            ctypes.c_int32(1),
+            scratch.ctypes.data_as(ctypes.c_void_p),
+        )
         assert rc == 0
     np.testing.assert_array_equal(rows.T, whole)
-    bad = lib.em_logmel_frame_s8(*args, ctypes.c_int32(rows.shape[0]), db_max,
-                                 rows[0].ctypes.data_as(ctypes.c_void_p), ctypes.c_int32(1),
-                                 scratch.ctypes.data_as(ctypes.c_void_p))
+    bad = lib.em_logmel_frame_s8(
+        *args,
+        ctypes.c_int32(rows.shape[0]),
+        db_max,
+        rows[0].ctypes.data_as(ctypes.c_void_p),
+        ctypes.c_int32(1),
+        scratch.ctypes.data_as(ctypes.c_void_p),
+    )
     assert bad == -1  # frame index past the window

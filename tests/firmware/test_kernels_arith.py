@@ -1,4 +1,5 @@
 """The fixed-point helpers (em_common.h), export.quant_params, and the Cortex-M builds of the kernels."""
+
 from __future__ import annotations
 
 import ctypes as C
@@ -10,15 +11,15 @@ import numpy as np
 import pytest
 
 from edgel3_mote.export import quant_params as qp
-from edgel3_mote.export.hostbuild import FIRMWARE_DIR, INCLUDE_DIR, load_shared
+from edgel3_mote.export.hostbuild import INCLUDE_DIR, load_shared
 from tests.support.kernel_lib import EM_ERR_ARG, KERNEL_SOURCES, KernelLib, RowWindow
 
 SHIM = Path(__file__).resolve().parents[1] / "support" / "em_common_shim.c"
-INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 def _wrap32(v: int) -> int:
-    return (v + 2 ** 31) % 2 ** 32 - 2 ** 31
+    return (v + 2**31) % 2**32 - 2**31
 
 
 # Python statements of gemmlowp / TFLite's definitions (big integers, explicit truncation).
@@ -61,8 +62,11 @@ def shim(request):
 def test_fixed_point_helpers_match_their_definitions(shim):
     rng = np.random.default_rng(0)
     edge = [INT32_MIN, INT32_MIN + 1, -1, 0, 1, INT32_MAX, 1 << 30, -(1 << 30), 12345, -12345]
-    xs = edge + [int(v) for v in rng.integers(INT32_MIN, INT32_MAX, 300)] + \
-        [int(v) for v in rng.integers(-100000, 100000, 300)]
+    xs = (
+        edge
+        + [int(v) for v in rng.integers(INT32_MIN, INT32_MAX, 300)]
+        + [int(v) for v in rng.integers(-100000, 100000, 300)]
+    )
     for a in xs[:60]:
         for b in edge + [int(v) for v in rng.integers(INT32_MIN, INT32_MAX, 5)]:
             assert shim.shim_srdhm(a, b) == ref_srdhm(a, b), (a, b)
@@ -87,7 +91,7 @@ def test_quantize_multiplier():
     assert qp.quantize_multiplier(0.5) == (1 << 30, 0)
     assert qp.quantize_multiplier(1.0) == (1 << 30, 1)
     assert qp.quantize_multiplier(0.75) == (3 << 29, 0)
-    assert qp.quantize_multiplier(1 - 2 ** -40) == (1 << 30, 1)  # rounds up to 2^31: renormalised
+    assert qp.quantize_multiplier(1 - 2**-40) == (1 << 30, 1)  # rounds up to 2^31: renormalised
     assert qp.quantize_multiplier(1e-12) == (0, 0)  # below 2^-31: flushed like TFLite
     for real in np.random.default_rng(1).uniform(1e-6, 4.0, 200):
         m, s = qp.quantize_multiplier(real)
@@ -119,8 +123,18 @@ def test_padding_and_activation_ranges():
 def test_bad_arguments_are_rejected():
     lib = KernelLib()
     filt = np.ones((2, 3, 3, 4), np.int8)
-    good = dict(stride_h=1, stride_w=1, pad_top=1, pad_left=1, dilation_h=1, dilation_w=1, input_offset=0,
-                output_offset=0, activation_min=-128, activation_max=127)
+    good = dict(
+        stride_h=1,
+        stride_w=1,
+        pad_top=1,
+        pad_left=1,
+        dilation_h=1,
+        dilation_w=1,
+        input_offset=0,
+        output_offset=0,
+        activation_min=-128,
+        activation_max=127,
+    )
     assert lib.conv2d_status((5, 5, 4), filt, good, (5, 5, 2), RowWindow(0, 5, 0, 5, 0)) == 0
     assert lib.conv2d_status((5, 5, 4), filt, dict(good, stride_h=0), (5, 5, 2), RowWindow(0, 5, 0, 5, 0)) == EM_ERR_ARG
     assert lib.conv2d_status((5, 5, 3), filt, good, (5, 5, 2), RowWindow(0, 5, 0, 5, 0)) == EM_ERR_ARG
@@ -141,15 +155,31 @@ def test_kernels_cross_compile_for_cortex_m(cpu, tmp_path):
     for dsp in (False, True):
         out_dir = tmp_path / ("dsp" if dsp else "plain")
         out_dir.mkdir()
-        cmd = [cc, *ARM_FLAGS[cpu], "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter",
-               f"-I{INCLUDE_DIR}", *(["-DEM_USE_DSP"] if dsp else []), "-c", *map(str, KERNEL_SOURCES)]
+        cmd = [
+            cc,
+            *ARM_FLAGS[cpu],
+            "-O2",
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-Wno-unused-parameter",
+            f"-I{INCLUDE_DIR}",
+            *(["-DEM_USE_DSP"] if dsp else []),
+            "-c",
+            *map(str, KERNEL_SOURCES),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=out_dir)  # one .o per source
         assert proc.returncode == 0, proc.stderr
         assert len(list(out_dir.glob("*.o"))) == len(KERNEL_SOURCES)
     objdump = shutil.which("arm-none-eabi-objdump")
     dis = subprocess.run([objdump, "-d", str(tmp_path / "dsp" / "conv2d_s8.o")], capture_output=True, text=True).stdout
-    fc = subprocess.run([objdump, "-d", str(tmp_path / "dsp" / "fully_connected_s8.o")], capture_output=True, text=True).stdout
+    fc = subprocess.run(
+        [objdump, "-d", str(tmp_path / "dsp" / "fully_connected_s8.o")], capture_output=True, text=True
+    ).stdout
     has_dsp = cpu != "cortex-m0"
     assert ("smlad" in dis and "sxtb16" in dis and "smlad" in fc) == has_dsp
-    plain = subprocess.run([objdump, "-d", str(tmp_path / "plain" / "conv2d_s8.o")], capture_output=True, text=True).stdout
+    plain = subprocess.run(
+        [objdump, "-d", str(tmp_path / "plain" / "conv2d_s8.o")], capture_output=True, text=True
+    ).stdout
     assert "smlad" not in plain

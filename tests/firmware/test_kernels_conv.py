@@ -5,6 +5,7 @@ dilation, same / valid, ReLU / ReLU6 / none, bias or not, input ranges that move
 are converted by TensorFlow's real converter and run by the tflite-micro interpreter; the kernels
 get their arguments the way the code generator derives them (export.quant_params).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,8 +57,10 @@ def conv_cases():
             # The converter adds an all-zero bias; the kernels take NULL for "no bias".
             assert args["bias"] is not None and not args["bias"].any()
             args["bias"] = None
-        pairs = [(xs[br.graph_input].reshape(args["in_shape"]), ys[br.graph_output].reshape(args["out_shape"]))
-                 for xs, ys in zip(runs, outs)]
+        pairs = [
+            (xs[br.graph_input].reshape(args["in_shape"]), ys[br.graph_output].reshape(args["out_shape"]))
+            for xs, ys in zip(runs, outs)
+        ]
         cases.append((br.spec, args, pairs))
     assert len(cases) == len(ALL_SPECS)
     return cases
@@ -146,7 +149,7 @@ def test_sparse_conv_matches_dense_and_tflm(lib, conv_cases):
     assert _mismatches(lib, sparse, sparse=True) == []
     assert _mismatches(lib, sparse, sparse=True, sparse_pass_rows=1) == []  # one row per pass
     assert _mismatches(lib, sparse, sparse=True, sparse_pass_rows=3, rice_k=0) == []  # unary gaps only
-    for spec, args, pairs in sparse:  # row windows, one output row at a time
+    for _spec, args, pairs in sparse:  # row windows, one output row at a time
         x, want = pairs[0]
         assert np.array_equal(_chunked(lib, x, args, list(range(args["out_shape"][0] + 1)), sparse=True), want)
     # Dense weights through the sparse kernel too (it must not depend on sparsity), every layer.
@@ -175,8 +178,8 @@ def _chunked(lib, x, args, bounds, margin=0, base_shift=0, **kw):
         rows = RowWindow(lo, hi - lo, b, e, base)
         got = lib.conv2d(x[lo:hi], **args, rows=rows, **kw)
         assert got.shape[0] == e - base
-        out[b:e] = got[b - base:]
-        assert (got[:b - base] == 77).all(), "rows before out_row_begin must stay untouched"
+        out[b:e] = got[b - base :]
+        assert (got[: b - base] == 77).all(), "rows before out_row_begin must stay untouched"
     assert bounds[0] == 0 and bounds[-1] == out_h
     return out
 

@@ -5,6 +5,7 @@ The converter emits per-channel FULLY_CONNECTED weights by default and per-tenso
 batches. A float-I/O model (QUANTIZE -> FULLY_CONNECTED -> DEQUANTIZE) checks the (de)quantise
 kernels bit for bit, including exact rounding ties and saturation.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -70,8 +71,7 @@ def test_float_io_chain_matches_tflm_bits(lib):
         rng.uniform(-2.5, 2.5, 600).astype(np.float32),
         (k * np.float32(0.5) * np.float32(in_scale)).astype(np.float32),  # rounding ties
         # saturation (x / scale beyond int32 is undefined behaviour in TFLM's cast: not tested)
-        np.concatenate([np.float32([1e6, -1e6, 3e7, -3e7, 0.0, -0.0]),
-                        rng.normal(0, 50, 594)]).astype(np.float32),
+        np.concatenate([np.float32([1e6, -1e6, 3e7, -3e7, 0.0, -0.0]), rng.normal(0, 50, 594)]).astype(np.float32),
     ]
     ties = 0
     for x in inputs:

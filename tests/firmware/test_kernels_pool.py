@@ -3,6 +3,7 @@
 Covers what the converter emits for a global max: GlobalMaxPooling2D -> REDUCE_MAX, and
 MaxPooling2D((H, W)) + Flatten -> MAX_POOL_2D + RESHAPE (SEA-64 ends that way).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -96,7 +97,7 @@ def test_pool_row_windows_and_clamp(lib, pool_runs):
         got = np.zeros_like(want)
         for r in range(out_h):  # one output row per call, from exactly the rows it needs
             lo, hi = rows_needed(r, r + 1, p["stride_h"], p["pad_top"], p["filter_h"], in_h)
-            got[r:r + 1] = lib.max_pool2d(x[lo:hi], **args, rows=RowWindow(lo, hi - lo, r, r + 1, r))
+            got[r : r + 1] = lib.max_pool2d(x[lo:hi], **args, rows=RowWindow(lo, hi - lo, r, r + 1, r))
         assert np.array_equal(got, want), br.spec
         clamped = lib.max_pool2d(x, **dict(args, params=dict(p, activation_min=-5, activation_max=40)))
         assert np.array_equal(clamped, np.clip(want, -5, 40)), br.spec

@@ -1,6 +1,7 @@
 """The kernels cross-compiled for a Cortex-M4F / M7 and run in QEMU: the real SXTB16/SMLAD instructions
 (not the host's C emulations) must give the portable path's bytes, sparse must equal dense, and a
 sweep of random TF-converted layers must give tflite-micro's bytes on target."""
+
 from __future__ import annotations
 
 import subprocess
@@ -17,10 +18,12 @@ SWEEP_CONVS = 40  # random conv layers beside CONV_SPECS; with FC and pool about
 def test_dsp_and_portable_builds_agree_on_cortex_m4(tmp_path):
     portable = run_bench("qemu-mps2-an386", dsp=False, out_dir=tmp_path)
     dsp = run_bench("qemu-mps2-an386", dsp=True, out_dir=tmp_path)
-    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "bench_dsp.elf")],
-                         capture_output=True, text=True, check=True).stdout
-    plain = subprocess.run(["arm-none-eabi-objdump", "-d", str(tmp_path / "bench.elf")],
-                           capture_output=True, text=True, check=True).stdout
+    dis = subprocess.run(
+        ["arm-none-eabi-objdump", "-d", str(tmp_path / "bench_dsp.elf")], capture_output=True, text=True, check=True
+    ).stdout
+    plain = subprocess.run(
+        ["arm-none-eabi-objdump", "-d", str(tmp_path / "bench.elf")], capture_output=True, text=True, check=True
+    ).stdout
     assert "smlad" in dis and "smlad" not in plain
     for r in (portable, dsp):
         assert r["exit_code"] == 0 and r["status_ok"] == 1 and r["sparse_equals_dense"] == 1, r
@@ -53,8 +56,7 @@ def test_kernel_sweep_matches_tflm_on_target(board, sweep_cases, tmp_path):
     assert r.exit_code == 0 and r.mismatches == []
     assert len(r.got) == 4 * sweep_cases.n_conv + sweep_cases.n_fc + sweep_cases.n_pool
     assert sweep_cases.n_conv == SWEEP_CONVS + len(CONV_SPECS)
-    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(r.elf)], capture_output=True, text=True,
-                         check=True).stdout
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(r.elf)], capture_output=True, text=True, check=True).stdout
     assert "smlad" in dis and "ldrd" in dis and "sxtb16" in dis
     # the layers differ from one another (distinct oracle outputs), so a constant answer cannot pass
     assert len(set(sweep_cases.expected.values())) > 0.9 * len(set(k[:2] for k in sweep_cases.expected))

@@ -1,6 +1,7 @@
 """The compact sparse weight format: Python encoder, on-device packer and a plain decoder agree,
 and it stays within 2.0 bytes per nonzero (indices and the filter struct included) on L3's
 pruned layer shapes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,15 @@ from tests.support.kernel_lib import KernelLib
 # L3's pruned 3x3 convs (in -> out channels) with the edgel3-95.45 plan's sparsity (Table II of the
 # paper) and the bytes per nonzero of the seeded edgel3-95.45 export (`edgel3-mote export tflite
 # --model edgel3-95.45`, then generate_engine(weight_format='auto'): each layer's bytes_per_nonzero)
-L3_LAYERS = [((64, 64), 85, 1.5166), ((64, 128), 85, 1.5139), ((128, 128), 85, 1.5125), ((128, 256), 75, 1.4112),
-             ((256, 256), 95, 1.7243), ((256, 512), 98, 1.8887), ((512, 512), 98, 1.8881)]
+L3_LAYERS = [
+    ((64, 64), 85, 1.5166),
+    ((64, 128), 85, 1.5139),
+    ((128, 128), 85, 1.5125),
+    ((128, 256), 75, 1.4112),
+    ((256, 256), 95, 1.7243),
+    ((256, 512), 98, 1.8887),
+    ((512, 512), 98, 1.8881),
+]
 
 
 def _pruned(rng, out_c, in_c, sparsity, kh=3, kw=3):
@@ -35,8 +43,12 @@ def test_encode_decode_round_trip(sparsity):
 def test_device_packer_matches_python_encoder():
     lib = KernelLib()
     rng = np.random.default_rng(5)
-    for shape, sparsity, k in [((9, 3, 3, 17), 0.8, 2), ((4, 1, 1, 300), 0.97, 5), ((3, 5, 3, 2), 0.0, 0),
-                               ((2, 3, 3, 4), 1.0, 4)]:
+    for shape, sparsity, k in [
+        ((9, 3, 3, 17), 0.8, 2),
+        ((4, 1, 1, 300), 0.97, 5),
+        ((3, 5, 3, 2), 0.0, 0),
+        ((2, 3, 3, 4), 1.0, 4),
+    ]:
         w = _pruned(rng, shape[0], shape[3], sparsity, shape[1], shape[2])
         packed = sw.encode(w, k)
         index, values, max_nnz = lib.sparse_pack(w, k)

@@ -8,6 +8,7 @@ output row in one pass. Tolerances: instructions +-3 % (the kernel's code, not n
 (the random pruning of the firmware's generator is fixed), cost model +-20 % on a shape it was
 not fitted to (TEST_SHAPE; its 13-wide rows also take the 4- and 1-pixel blocks).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -77,10 +78,11 @@ def test_edgel3_layer_figures(tmp_path, layer, figure):
 
 def test_portable_slowdowns_of_the_cost_model(tmp_path):
     """The model's portable/DSP factors are the kernel bench's (10 %)."""
-    from edgel3_mote.export.codegen.ops import conv2d as c2
     from edgel3_mote.board_tests.harness.kernel_bench import run_bench
+    from edgel3_mote.export.codegen.ops import conv2d as c2
 
     portable, dsp = run_bench(dsp=False, out_dir=tmp_path), run_bench(dsp=True, out_dir=tmp_path)
     assert portable["conv_dense_ticks"] / dsp["conv_dense_ticks"] == pytest.approx(c2.DENSE_PORTABLE_SLOWDOWN, rel=0.1)
-    assert portable["conv_sparse_ticks"] / dsp["conv_sparse_ticks"] == pytest.approx(c2.SPARSE_PORTABLE_SLOWDOWN,
-                                                                                      rel=0.1)
+    assert portable["conv_sparse_ticks"] / dsp["conv_sparse_ticks"] == pytest.approx(
+        c2.SPARSE_PORTABLE_SLOWDOWN, rel=0.1
+    )

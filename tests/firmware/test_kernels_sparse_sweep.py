@@ -6,6 +6,7 @@ valid padding, ReLU / ReLU6 / none, with and without bias; run by the portable a
 (emulated SMLATB/SMLATT) builds, with all output rows in one pass, one row per pass, and in row
 windows as a streaming engine calls it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,17 +27,32 @@ def _specs(n: int, seed: int) -> tuple:
         wide = i % 5 == 0
         in_c = int(rng.integers(64, 513)) if wide else int(rng.integers(1, 48))
         out_c = int(rng.integers(32, 513)) if wide else int(rng.integers(1, 48))
-        h, w = (int(rng.integers(kernel[0], 6)), int(rng.integers(kernel[1], 9))) if wide else \
-            (int(rng.integers(kernel[0], 12)), int(rng.integers(kernel[1], 21)))
+        h, w = (
+            (int(rng.integers(kernel[0], 6)), int(rng.integers(kernel[1], 9)))
+            if wide
+            else (int(rng.integers(kernel[0], 12)), int(rng.integers(kernel[1], 21)))
+        )
         dilation = (1, 1)
         if i % 7 == 3:  # a dilated 3x3 now and then
             kernel, dilation, h, w = (3, 3), (2, 2), max(h, 6), max(w, 6)
         stride = (1, 1) if dilation != (1, 1) else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
         lo = float(rng.uniform(-4, 1))
-        specs.append(ConvSpec(h, w, in_c, out_c, kernel, stride, str(rng.choice(["same", "valid"])),
-                              [None, "relu", "relu6"][rng.integers(3)], bool(rng.integers(4) > 0), dilation,
-                              input_range=(lo, lo + float(rng.uniform(0.1, 6))),
-                              sparsity=float(rng.uniform(0.5, 0.99))))
+        specs.append(
+            ConvSpec(
+                h,
+                w,
+                in_c,
+                out_c,
+                kernel,
+                stride,
+                str(rng.choice(["same", "valid"])),
+                [None, "relu", "relu6"][rng.integers(3)],
+                bool(rng.integers(4) > 0),
+                dilation,
+                input_range=(lo, lo + float(rng.uniform(0.1, 6))),
+                sparsity=float(rng.uniform(0.5, 0.99)),
+            )
+        )
     return tuple(specs)
 
 
@@ -54,8 +70,14 @@ def cases():
         args = conv_args(br.ops[0])
         if not br.spec.use_bias:
             args["bias"] = None
-        out.append((br.spec, args, xs[br.graph_input].reshape(args["in_shape"]),
-                    ys[br.graph_output].reshape(args["out_shape"])))
+        out.append(
+            (
+                br.spec,
+                args,
+                xs[br.graph_input].reshape(args["in_shape"]),
+                ys[br.graph_output].reshape(args["out_shape"]),
+            )
+        )
     return out
 
 
@@ -91,7 +113,12 @@ def test_random_sparse_layers_stream_in_row_windows(cases):
         for b in range(0, out_h, 2):
             e = min(b + 2, out_h)
             lo, hi = rows_needed(b, e, p["stride_h"], p["pad_top"], eff_h, in_h)
-            part = lib.conv2d(np.ascontiguousarray(x[lo:hi]), **args, rows=RowWindow(lo, hi - lo, b, e, b),
-                              sparse=True, sparse_pass_rows=1)
+            part = lib.conv2d(
+                np.ascontiguousarray(x[lo:hi]),
+                **args,
+                rows=RowWindow(lo, hi - lo, b, e, b),
+                sparse=True,
+                sparse_pass_rows=1,
+            )
             got[b:e] = part
         assert np.array_equal(got, want), spec

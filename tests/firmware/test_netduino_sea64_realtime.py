@@ -6,6 +6,7 @@ byte-identical to tflite-micro on the loudest window of each of the ten real cli
 window costs at most 150 M instructions including the front-end (the issue's bound). Instructions
 (mean and max over the vectors with PCM), RAM and flash are README figures (results/results.json:
 instructions to 0.5 %, memory to 1 %)."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,27 +28,49 @@ def _code_flash_bytes(elf) -> int:
 
     with open(elf, "rb") as f:
         symtab = ELFFile(f).get_section_by_name(".symtab")
-        data = sum(sym["st_size"] for sym in symtab.iter_symbols()
-                   if sym["st_info"]["type"] == "STT_OBJECT" and re.match(r"em_(l\d|st_)", sym.name))
+        data = sum(
+            sym["st_size"]
+            for sym in symtab.iter_symbols()
+            if sym["st_info"]["type"] == "STT_OBJECT" and re.match(r"em_(l\d|st_)", sym.name)
+        )
     return elf_memory_usage(elf, "qemu-netduinoplus2").flash_bytes - data
 
 
-def test_sea64_on_netduinoplus2_is_exact_and_within_150m_instructions(sea64_project, sea64_weights, clips_dir,
-                                                                      clip_paths, capsys, figure):
+def test_sea64_on_netduinoplus2_is_exact_and_within_150m_instructions(
+    sea64_project, sea64_weights, clips_dir, clip_paths, capsys, figure
+):
     info = sea64_project("qemu-netduinoplus2")
     parser = argparse.ArgumentParser()
     selftest_cli.register(parser.add_subparsers())
-    args = parser.parse_args(["selftest", "--board", "qemu-netduinoplus2", "--model", "sea-64",
-                              "--weights", str(sea64_weights), "--clips", str(clips_dir),
-                              "--out", str(info.project_dir), "--timeout", "400"])
+    args = parser.parse_args(
+        [
+            "selftest",
+            "--board",
+            "qemu-netduinoplus2",
+            "--model",
+            "sea-64",
+            "--weights",
+            str(sea64_weights),
+            "--clips",
+            str(clips_dir),
+            "--out",
+            str(info.project_dir),
+            "--timeout",
+            "400",
+        ]
+    )
     code = args.func(args)
     out = capsys.readouterr().out
     assert "selftest: PASS" in out and code == 0, out
     engine = re.findall(r"^vector \d+ (\S+): \(a\) engine exact, (\d+) instructions", out, re.M)
     assert sorted(name for name, _ in engine) == sorted(p.stem for p in clip_paths)  # all ten exact
     # the vectors that carry their PCM window (as many as fit beside the w16 weights: vector_counts)
-    with_pcm = re.findall(r"^vector \d+ (\S+): \(a\) engine exact, (\d+) instructions; "
-                          r"\(b\) front-end \d+/3200 identical, 0 > 1 LSB, (\d+) instructions", out, re.M)
+    with_pcm = re.findall(
+        r"^vector \d+ (\S+): \(a\) engine exact, (\d+) instructions; "
+        r"\(b\) front-end \d+/3200 identical, 0 > 1 LSB, (\d+) instructions",
+        out,
+        re.M,
+    )
     assert len(with_pcm) >= 3, out
     totals = [int(e) + int(f) for _, e, f in with_pcm]
     assert max(totals) <= MAX_INSTRUCTIONS_PER_WINDOW, totals

@@ -5,6 +5,7 @@
 - a short fuzzing run finds nothing;
 - the harness can fail: a sender with its length guard broken crashes on the kept corpus.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -52,11 +53,25 @@ def test_a_short_run_finds_nothing(fuzz, binary, tmp_path):
 def test_the_harness_catches_a_broken_length_check(fuzz, tmp_path):
     """em_proto_send without its guard against a handler's oversized answer: an overrun ASan reports."""
     source = (fuzz.PROTOCOL_DIR / "em_protocol.c").read_text()
-    broken = source.replace("if (len > EM_PROTO_MAX_PAYLOAD) { /* a handler bug", "if (len > 0xFFFFu) { /* a handler bug")
+    broken = source.replace(
+        "if (len > EM_PROTO_MAX_PAYLOAD) { /* a handler bug", "if (len > 0xFFFFu) { /* a handler bug"
+    )
     assert broken != source
     (tmp_path / "em_protocol.c").write_text(broken)
     exe = tmp_path / "broken"
-    subprocess.run(["clang", "-g", "-O1", *fuzz.SANITIZE, f"-I{fuzz.PROTOCOL_DIR}", str(tmp_path / "em_protocol.c"),
-                    str(fuzz.HERE / "fuzz_em_protocol.c"), "-o", str(exe)], check=True)
+    subprocess.run(
+        [
+            "clang",
+            "-g",
+            "-O1",
+            *fuzz.SANITIZE,
+            f"-I{fuzz.PROTOCOL_DIR}",
+            str(tmp_path / "em_protocol.c"),
+            str(fuzz.HERE / "fuzz_em_protocol.c"),
+            "-o",
+            str(exe),
+        ],
+        check=True,
+    )
     done = subprocess.run([str(exe), *map(str, fuzz._inputs(fuzz.CORPUS))], capture_output=True, text=True)
     assert done.returncode != 0 and "AddressSanitizer" in done.stderr

@@ -5,6 +5,7 @@ that a read-only folder is read-only): ``python cli_driver.py CASES.json`` print
 ``{"results": [{"rc", "stderr", "tensorflow_imported"}...], "tensorflow_imported": bool}`` (imported
 by that case or an earlier one; at the end).
 """
+
 from __future__ import annotations
 
 import contextlib

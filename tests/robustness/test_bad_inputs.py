@@ -4,6 +4,7 @@ before any long work -- TensorFlow is not even imported (every case runs in one 
 Cases that need the model (NaN audio, an all-silent calibration set) and the serial link's timeouts
 are checked in process below.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,7 @@ def _files(d: Path) -> dict[str, Path]:
     f["bad_classes"] = d / "head.h5"
     with h5py.File(f["bad_classes"], "w") as h:
         h.attrs["model_config"] = "{}"
-    (d / "head.classes.json").write_text("{\"classes\": [\"a\", ")
+    (d / "head.classes.json").write_text('{"classes": ["a", ')
     f["one_class"] = d / "one.h5"
     with h5py.File(f["one_class"], "w") as h:
         h.attrs["model_config"] = "{}"
@@ -75,10 +76,16 @@ def _cases(f: dict[str, Path]) -> list[tuple[str, list[str], str]]:
         ("emulate", ["emulate", "--timeout", "0"], "argument --timeout"),
         ("demo", ["demo", "--max-windows", "-1"], "argument --max-windows"),
         ("selftest", ["selftest", "--timeout", "0"], "argument --timeout"),
-        ("sensitivity", ["sensitivity", "--clips", s["nodir"], "--max-windows", "0", "-o", out],
-         "argument --max-windows"),
-        ("sensitivity", ["sensitivity", "--clips", str(f["out"].parent), "--sparsities", "50", "100", "-o", out],
-         "--sparsities are percentages in [0, 100)"),
+        (
+            "sensitivity",
+            ["sensitivity", "--clips", s["nodir"], "--max-windows", "0", "-o", out],
+            "argument --max-windows",
+        ),
+        (
+            "sensitivity",
+            ["sensitivity", "--clips", str(f["out"].parent), "--sparsities", "50", "100", "-o", out],
+            "--sparsities are percentages in [0, 100)",
+        ),
         ("prune", ["prune", "--plan", "edgel3", "--epochs", "0", "-o", out], "argument --epochs"),
         ("export tflite", ["export", "tflite", "--calibration-steps", "0", "-o", out], "--calibration-steps"),
         ("export tflite", ["export", "tflite", "--hop-size", "-1", "-o", out], "argument --hop-size"),
@@ -98,14 +105,26 @@ def _cases(f: dict[str, Path]) -> list[tuple[str, list[str], str]]:
         ("export carrays", ["export", "carrays", "--tflite", s["truncated"], "-o", out], f"{s['truncated']}"),
         ("export carrays", ["export", "carrays", "--tflite", s["text"], "-o", out], "not a TFLite flatbuffer"),
         ("export carrays", ["export", "carrays", "--tflite", s["nodir"], "-o", out], f"{s['nodir']}"),
-        ("export firmware", ["export", "firmware", "--classifier", s["corrupt_head"], "--out", out],
-         f"classifier {s['corrupt_head']} is not a readable .h5"),
-        ("export firmware", ["export", "firmware", "--classifier", s["plain_h5"], "--out", out],
-         "is an HDF5 file but not a saved Keras model"),
-        ("export firmware", ["export", "firmware", "--classifier", s["bad_classes"], "--out", out],
-         "head.classes.json is malformed"),
-        ("export firmware", ["export", "firmware", "--classifier", s["one_class"], "--out", out],
-         "one.classes.json must hold 2 or more distinct"),
+        (
+            "export firmware",
+            ["export", "firmware", "--classifier", s["corrupt_head"], "--out", out],
+            f"classifier {s['corrupt_head']} is not a readable .h5",
+        ),
+        (
+            "export firmware",
+            ["export", "firmware", "--classifier", s["plain_h5"], "--out", out],
+            "is an HDF5 file but not a saved Keras model",
+        ),
+        (
+            "export firmware",
+            ["export", "firmware", "--classifier", s["bad_classes"], "--out", out],
+            "head.classes.json is malformed",
+        ),
+        (
+            "export firmware",
+            ["export", "firmware", "--classifier", s["one_class"], "--out", out],
+            "one.classes.json must hold 2 or more distinct",
+        ),
         ("export firmware", ["export", "firmware", "--weights", s["missing"], "--out", out], s["missing"]),
         ("selftest", ["selftest", "--board", "nucleo-h743zi"], "does not run in QEMU"),
         ("bench", ["bench", "--board", "nucleo-h743zi"], "does not run in QEMU: connect it"),
@@ -119,8 +138,7 @@ def outcomes(tmp_path_factory):
     cases = _cases(_files(d))
     spec = d / "cases.json"
     spec.write_text(json.dumps([argv for _, argv, _ in cases]))
-    done = subprocess.run([sys.executable, str(DRIVER), str(spec)], cwd=d, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run([sys.executable, str(DRIVER), str(spec)], cwd=d, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     return cases, report, d
@@ -132,8 +150,9 @@ def test_every_bad_input_gets_one_error_line_naming_it_before_tensorflow(outcome
     failures = []
     for (command, argv, says), result in zip(cases, report["results"]):
         lines = result["stderr"].strip().splitlines()
-        if not (result["rc"] == 2 and len(lines) == 1 and lines[0].startswith("edgel3-mote: error: ")
-                and says in lines[0]):
+        if not (
+            result["rc"] == 2 and len(lines) == 1 and lines[0].startswith("edgel3-mote: error: ") and says in lines[0]
+        ):
             failures.append(f"{command} {argv}: rc {result['rc']}: {result['stderr'].strip()[-400:]}")
     assert not failures, "\n".join(failures)
     first = next((argv for (_, argv, _), r in zip(cases, report["results"]) if r["tensorflow_imported"]), None)
@@ -143,11 +162,22 @@ def test_every_bad_input_gets_one_error_line_naming_it_before_tensorflow(outcome
 
 def test_commands_covered(outcomes):
     cases, _, _ = outcomes
-    assert {c for c, _, _ in cases} == {"bench", "emulate", "demo", "selftest", "prune", "sensitivity",
-                                        "export tflite", "export report", "export carrays", "export firmware"}
+    assert {c for c, _, _ in cases} == {
+        "bench",
+        "emulate",
+        "demo",
+        "selftest",
+        "prune",
+        "sensitivity",
+        "export tflite",
+        "export report",
+        "export carrays",
+        "export firmware",
+    }
 
 
 # -- the ones that need more than argument parsing ------------------------------------------------
+
 
 def test_nan_or_inf_audio_is_refused_naming_the_file(tmp_path):
     from edgel3_mote.compress.audio import read_audio  # the one audio reader every command uses
@@ -162,7 +192,7 @@ def test_nan_or_inf_audio_is_refused_naming_the_file(tmp_path):
 
 
 def test_an_all_silent_calibration_set_warns_loudly(tmp_path):
-    from edgel3_mote.export.tflite import calibration_spectrograms, _resolve_model
+    from edgel3_mote.export.tflite import _resolve_model, calibration_spectrograms
 
     clips = tmp_path / "silence"
     clips.mkdir()
@@ -181,7 +211,7 @@ def test_warnings_print_in_one_form(capsys):
 
     with warnings.catch_warnings():
         _quiet_start()
-        warnings.warn(EdgeL3MoteWarning("calibration set x is all silence"))
+        warnings.warn(EdgeL3MoteWarning("calibration set x is all silence"), stacklevel=1)
     assert capsys.readouterr().err == "edgel3-mote: warning: calibration set x is all silence\n"
 
 

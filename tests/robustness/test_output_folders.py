@@ -4,6 +4,7 @@ with one line, before any long work (TensorFlow is not even imported).
 Table-driven: every output class x every command that writes a folder, run through the real CLI in one
 subprocess (as ``nobody`` when the tests run as root, so that a read-only folder really is one).
 """
+
 from __future__ import annotations
 
 import json
@@ -44,12 +45,20 @@ CLASSES = {
 
 def _cases(scratch: Path) -> list[tuple[str, str, list[str], str, str | None]]:
     cases = []
-    for command, (argv, flag, writes) in COMMANDS.items():
+    for command, (argv, _flag, writes) in COMMANDS.items():
         for cls, (out, says) in CLASSES.items():
             if cls == "foreign file in the folder" and writes is None:
                 continue  # carrays updates two files of an existing project; bench picks a fresh folder (below)
-            args = [str(scratch / out) if a == "OUT" and out != "." else "." if a == "OUT"
-                    else str(scratch / "clips") if a == "CLIPS" else a for a in argv]
+            args = [
+                str(scratch / out)
+                if a == "OUT" and out != "."
+                else "."
+                if a == "OUT"
+                else str(scratch / "clips")
+                if a == "CLIPS"
+                else a
+                for a in argv
+            ]
             cases.append((command, cls, args, says, writes))
     return cases
 
@@ -82,8 +91,11 @@ def _populate(scratch: Path) -> None:
 
 
 def _snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): (p.read_text() if p.is_file() else "<dir>")
-            for p in sorted(root.rglob("*")) if "clips" not in p.parts or p.name == "clips"}
+    return {
+        str(p.relative_to(root)): (p.read_text() if p.is_file() else "<dir>")
+        for p in sorted(root.rglob("*"))
+        if "clips" not in p.parts or p.name == "clips"
+    }
 
 
 def test_every_command_refuses_every_impossible_output_with_one_line_and_changes_nothing(scratch):
@@ -102,10 +114,15 @@ def test_every_command_refuses_every_impossible_output_with_one_line_and_changes
     assert report["tensorflow_imported"] is False  # refused before any long work
     assert len(report["results"]) == len(cases) == 38
     failures = []
-    for (command, cls, argv, says, _), result in zip(cases, report["results"]):
+    for (command, cls, _argv, says, _), result in zip(cases, report["results"]):
         lines = result["stderr"].strip().splitlines()
-        ok = (result["rc"] == 2 and len(lines) == 1 and lines[0].startswith("edgel3-mote: error: ")
-              and says in lines[0] and "Traceback" not in result["stderr"])
+        ok = (
+            result["rc"] == 2
+            and len(lines) == 1
+            and lines[0].startswith("edgel3-mote: error: ")
+            and says in lines[0]
+            and "Traceback" not in result["stderr"]
+        )
         if not ok:
             failures.append(f"{command} / {cls}: rc {result['rc']}: {result['stderr'].strip()[-300:]}")
     assert not failures, "\n".join(failures)
@@ -115,6 +132,7 @@ def test_every_command_refuses_every_impossible_output_with_one_line_and_changes
 
 # -- the folder semantics themselves --------------------------------------------------------------
 
+
 def _write(tmp: Path, files: dict[str, str]) -> None:
     for rel, text in files.items():
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -122,8 +140,11 @@ def _write(tmp: Path, files: dict[str, str]) -> None:
 
 
 def _tree(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): p.read_text() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != OUTPUT_MARKER}
+    return {
+        p.relative_to(root).as_posix(): p.read_text()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != OUTPUT_MARKER
+    }
 
 
 def test_a_new_folder_appears_whole_and_a_failure_leaves_nothing(tmp_path):
@@ -150,18 +171,27 @@ def test_an_existing_folder_keeps_the_users_files_and_the_rerun_replaces_only_it
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [OUTPUT_MARKER]
 
 
-@pytest.mark.parametrize("case", ["user's file", "another command's file", "folder where a file goes",
-                                  "file where a folder goes"])
+@pytest.mark.parametrize(
+    "case", ["user's file", "another command's file", "folder where a file goes", "file where a folder goes"]
+)
 def test_a_conflict_refuses_and_changes_nothing(tmp_path, case):
     out = tmp_path / "out"
     with atomic_dir(out, "other") as tmp:
         _write(tmp, {"theirs": "t"})
     _write(out, {"mine": "m", "dir/x": "m", "plain": "m"})
     before = _tree(out)
-    new = {"user's file": {"mine": "new"}, "another command's file": {"theirs": "new"},
-           "folder where a file goes": {"dir": "new"}, "file where a folder goes": {"plain/y": "new"}}[case]
-    with pytest.raises(InvalidInputError, match="already exists and was not written by `edgel3-mote cmd`"
-                       if case != "file where a folder goes" else "plain already exists"):
+    new = {
+        "user's file": {"mine": "new"},
+        "another command's file": {"theirs": "new"},
+        "folder where a file goes": {"dir": "new"},
+        "file where a folder goes": {"plain/y": "new"},
+    }[case]
+    with pytest.raises(
+        InvalidInputError,
+        match="already exists and was not written by `edgel3-mote cmd`"
+        if case != "file where a folder goes"
+        else "plain already exists",
+    ):
         with atomic_dir(out, "cmd") as tmp:
             _write(tmp, new)
     assert _tree(out) == before
@@ -180,8 +210,7 @@ def test_a_file_at_the_output_path_is_refused_not_moved_aside(tmp_path):
 
 def test_a_folder_from_before_the_marker_is_recognised_by_its_signature(tmp_path):
     out = tmp_path / "export"
-    _write(out, {"manifest.json": json.dumps({"sha256": "x", "ops": []}), "model_int8.tflite": "old",
-                 "mine.txt": "m"})
+    _write(out, {"manifest.json": json.dumps({"sha256": "x", "ops": []}), "model_int8.tflite": "old", "mine.txt": "m"})
     legacy = ("manifest.json", {"sha256": None, "ops": None})
     check_output_dir(out, "export tflite", ["manifest.json", "model_int8.tflite"], legacy)
     with atomic_dir(out, "export tflite", legacy=legacy) as tmp:
@@ -206,13 +235,25 @@ def test_a_second_bench_run_gets_its_own_report_folder(tmp_path, capsys):
 
 # -- firmware builds: never swapped for another model silently --------------------------------------
 
+
 def _project_json(weights_sha: str | None, random: bool, classifier=None) -> dict:
     inputs = {"model": "sea-64", "weights": weights_sha, "seed": 0}
     if classifier:
         inputs["classifier"] = classifier
-    return {"board": "qemu-mps2-an386", "model": "sea-64", "weights": "trained.h5" if not random else None,
-            "random_weights": random, "seed": 0, "arena_bytes": 1, "unstreamed_arena_bytes": 1, "tflm_arena_bytes": 1,
-            "weight_bytes": 1, "elfs": {}, "memory": {}, "inputs": inputs}
+    return {
+        "board": "qemu-mps2-an386",
+        "model": "sea-64",
+        "weights": "trained.h5" if not random else None,
+        "random_weights": random,
+        "seed": 0,
+        "arena_bytes": 1,
+        "unstreamed_arena_bytes": 1,
+        "tflm_arena_bytes": 1,
+        "weight_bytes": 1,
+        "elfs": {},
+        "memory": {},
+        "inputs": inputs,
+    }
 
 
 @pytest.mark.parametrize("change", ["weights", "model", "classifier"])
@@ -221,8 +262,11 @@ def test_a_trained_build_is_not_replaced_by_another_model(tmp_path, change):
 
     old = _project_json("a" * 64, random=False)
     new = dict(old["inputs"], **{change: {"weights": None, "model": "sea-128", "classifier": {"h5": "x"}}[change]})
-    with pytest.raises(InvalidInputError, match=rf"holds a build of sea-64 with trained weights trained.h5; this run "
-                                                rf"differs in {change} .*--force to replace it"):
+    with pytest.raises(
+        InvalidInputError,
+        match=rf"holds a build of sea-64 with trained weights trained.h5; this run "
+        rf"differs in {change} .*--force to replace it",
+    ):
         _check_replacing(tmp_path, old, new, log=print)
     logged = []
     trained = dict(new, weights="b" * 64)  # a placeholder (random) build makes way for a trained one
@@ -239,8 +283,11 @@ def test_a_real_board_bench_uses_the_flashed_project_as_it_is(tmp_path, monkeypa
     from edgel3_mote.board_tests.harness.deploy import resolve_deployment
 
     monkeypatch.setattr(project, "REPO", tmp_path)
-    with pytest.raises(InvalidInputError, match=r"no firmware project in .*qemu-mps2-an386/sea-64 for the board at "
-                                                r"the port: build it"):
+    with pytest.raises(
+        InvalidInputError,
+        match=r"no firmware project in .*qemu-mps2-an386/sea-64 for the board at "
+        r"the port: build it",
+    ):
         resolve_deployment("qemu-mps2-an386", "sea-64", None, need_elf=False)
     weights, other = tmp_path / "trained.h5", tmp_path / "other.h5"
     weights.write_bytes(b"trained")
@@ -266,12 +313,12 @@ def test_models_lists_nonzero_parameters_of_the_pruned_presets(capsys):
     assert main(["models"]) == 0
     header, *lines = capsys.readouterr().out.splitlines()
     p, nz, desc = header.index("PARAMS"), header.index("NONZERO"), header.index("DESCRIPTION")
-    rows = {line.split()[0]: (int(line[p:nz].replace(",", "")), int(line[nz:desc].replace(",", "")))
-            for line in lines}
+    rows = {line.split()[0]: (int(line[p:nz].replace(",", "")), int(line[nz:desc].replace(",", ""))) for line in lines}
     dense = network_param_count("l3-melspec2")
     assert rows["l3-melspec2"] == (dense, dense) and rows["sea-64"][0] == rows["sea-64"][1]
     params, nonzero = rows["edgel3-95.45"]
     assert params == dense  # the same architecture, but ~213 K nonzero conv weights (EdgeL3 paper, Table II)
     assert abs(nonzero - (dense - sum(L3_KERNEL_COUNTS)) - 213_000) < 2_000
     assert [rows[f"edgel3-{s}"][1] for s in ("53.49", "80.87", "99.00")] == sorted(
-        (rows[f"edgel3-{s}"][1] for s in ("53.49", "80.87", "99.00")), reverse=True)
+        (rows[f"edgel3-{s}"][1] for s in ("53.49", "80.87", "99.00")), reverse=True
+    )

@@ -6,6 +6,7 @@ a QEMU board. The trained head and the project are cached under ``build/.cache/h
 ``build_firmware_project`` regenerates the project whenever any of its inputs (code included)
 changed, and the head is retrained when the weights, the clips or the training code changed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,8 +41,13 @@ def train_quick_head(clips_dir: Path, weights: Path, out: Path) -> Path:
             cid = f"{name}_{fold}"
             clips.append(Clip(Path(cid), label, fold, cid))
             emb[cid] = part.astype(np.float32)
-    cfg = ClassifierConfig(hidden=TRAINING["hidden"], epochs=TRAINING["epochs"], patience=TRAINING["patience"],
-                           learning_rate=TRAINING["learning_rate"], seed=TRAINING["seed"])
+    cfg = ClassifierConfig(
+        hidden=TRAINING["hidden"],
+        epochs=TRAINING["epochs"],
+        patience=TRAINING["patience"],
+        learning_rate=TRAINING["learning_rate"],
+        seed=TRAINING["seed"],
+    )
     head, classes = train_deploy_classifier(Dataset("three-animals", Path(clips_dir), list(CLASSES), clips), emb, cfg)
     path = Path(out) / "head.h5"
     save_classifier(head, classes, path, {"training": TRAINING})
@@ -55,9 +61,17 @@ def head_project(clips_dir: Path, weights: Path, board: str = "qemu-mps2-an386",
     from edgel3_mote.export.project import build_firmware_project
 
     clips = [Path(clips_dir) / f"{name}.mp3" for name in CLASSES]
-    key = hashlib.sha256(json.dumps({
-        "weights": _sha(weights), "clips": [_sha(c) for c in clips], "training": TRAINING,
-        "code": [_sha(Path(__file__)), _sha(Path(protocol.__file__))]}, sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        json.dumps(
+            {
+                "weights": _sha(weights),
+                "clips": [_sha(c) for c in clips],
+                "training": TRAINING,
+                "code": [_sha(Path(__file__)), _sha(Path(protocol.__file__))],
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:16]
     head_dir = CACHE / f"head-{key}"
     if not (head_dir / "head.classes.json").is_file():
         with atomic_dir(head_dir) as tmp:
@@ -67,6 +81,7 @@ def head_project(clips_dir: Path, weights: Path, board: str = "qemu-mps2-an386",
         with atomic_dir(three) as tmp:
             for c in clips:
                 (tmp / c.name).symlink_to(c.resolve())
-    info = build_firmware_project(board, "sea-64", weights=weights, clips=three, classifier=head_dir / "head.h5",
-                                  out_dir=CACHE / board, log=log)
+    info = build_firmware_project(
+        board, "sea-64", weights=weights, clips=three, classifier=head_dir / "head.h5", out_dir=CACHE / board, log=log
+    )
     return info, head_dir / "head.h5", sorted(three / c.name for c in clips)

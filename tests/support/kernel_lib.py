@@ -5,6 +5,7 @@
 through its portable intrinsic emulations. The methods take numpy arrays and return numpy
 arrays; structures mirror the C header field for field.
 """
+
 from __future__ import annotations
 
 import ctypes as C
@@ -24,40 +25,69 @@ class Dims(C.Structure):
 
 
 class Rows(C.Structure):
-    _fields_ = [(n, C.c_int32) for n in
-                ("in_row_begin", "in_rows", "out_row_begin", "out_row_end", "out_row_base")]
+    _fields_ = [(n, C.c_int32) for n in ("in_row_begin", "in_rows", "out_row_begin", "out_row_end", "out_row_base")]
 
 
 class Quant(C.Structure):
-    _fields_ = [("multiplier", C.POINTER(C.c_int32)), ("shift", C.POINTER(C.c_int32)),
-                ("per_channel", C.c_int32)]
+    _fields_ = [("multiplier", C.POINTER(C.c_int32)), ("shift", C.POINTER(C.c_int32)), ("per_channel", C.c_int32)]
 
 
 class ConvParams(C.Structure):
-    _fields_ = [(n, C.c_int32) for n in
-                ("stride_h", "stride_w", "pad_top", "pad_left", "dilation_h", "dilation_w",
-                 "input_offset", "output_offset", "activation_min", "activation_max")]
+    _fields_ = [
+        (n, C.c_int32)
+        for n in (
+            "stride_h",
+            "stride_w",
+            "pad_top",
+            "pad_left",
+            "dilation_h",
+            "dilation_w",
+            "input_offset",
+            "output_offset",
+            "activation_min",
+            "activation_max",
+        )
+    ]
 
 
 class PoolParams(C.Structure):
-    _fields_ = [(n, C.c_int32) for n in
-                ("stride_h", "stride_w", "filter_h", "filter_w", "pad_top", "pad_left",
-                 "activation_min", "activation_max")]
+    _fields_ = [
+        (n, C.c_int32)
+        for n in (
+            "stride_h",
+            "stride_w",
+            "filter_h",
+            "filter_w",
+            "pad_top",
+            "pad_left",
+            "activation_min",
+            "activation_max",
+        )
+    ]
 
 
 class FcParams(C.Structure):
-    _fields_ = [(n, C.c_int32) for n in
-                ("input_offset", "filter_offset", "output_offset", "activation_min", "activation_max")]
+    _fields_ = [
+        (n, C.c_int32) for n in ("input_offset", "filter_offset", "output_offset", "activation_min", "activation_max")
+    ]
 
 
 class SparseFilter(C.Structure):
-    _fields_ = [("index", C.POINTER(C.c_uint8)), ("value", C.POINTER(C.c_int8)), ("index_bytes", C.c_int32),
-                ("nnz", C.c_int32), ("rice_k", C.c_int32), ("max_channel_nnz", C.c_int32), ("pass_rows", C.c_int32)]
+    _fields_ = [
+        ("index", C.POINTER(C.c_uint8)),
+        ("value", C.POINTER(C.c_int8)),
+        ("index_bytes", C.c_int32),
+        ("nnz", C.c_int32),
+        ("rice_k", C.c_int32),
+        ("max_channel_nnz", C.c_int32),
+        ("pass_rows", C.c_int32),
+    ]
 
 
 @dataclass
 class RowWindow:
     """Python twin of ``em_rows``: which rows the buffers hold / receive."""
+
     in_row_begin: int
     in_rows: int
     out_row_begin: int
@@ -65,8 +95,7 @@ class RowWindow:
     out_row_base: int
 
     def to_c(self) -> Rows:
-        return Rows(self.in_row_begin, self.in_rows, self.out_row_begin, self.out_row_end,
-                    self.out_row_base)
+        return Rows(self.in_row_begin, self.in_rows, self.out_row_begin, self.out_row_end, self.out_row_base)
 
 
 class KernelError(RuntimeError):
@@ -94,30 +123,85 @@ class KernelLib:
             defs["EM_USE_DSP"] = None
         self.dsp = dsp
         # KERNEL_DIR as an include dir: its internal headers (em_window.h) join the cache key.
-        self.lib = load_shared(sources or KERNEL_SOURCES, include_dirs=[KERNEL_DIR], defines=defs,
-                               name="em_kernels_dsp" if dsp else "em_kernels")
+        self.lib = load_shared(
+            sources or KERNEL_SOURCES,
+            include_dirs=[KERNEL_DIR],
+            defines=defs,
+            name="em_kernels_dsp" if dsp else "em_kernels",
+        )
         L = self.lib
         P = C.POINTER
         L.em_conv2d_s8_get_buffer_size.restype = C.c_int32
         L.em_conv2d_s8_get_buffer_size.argtypes = [P(Dims), P(Dims), P(Dims)]
-        L.em_conv2d_s8.argtypes = [P(ConvParams), P(Quant), P(Dims), P(C.c_int8), P(Dims),
-                                   P(C.c_int8), P(C.c_int32), P(Dims), P(C.c_int8), P(Rows), C.c_void_p]
+        L.em_conv2d_s8.argtypes = [
+            P(ConvParams),
+            P(Quant),
+            P(Dims),
+            P(C.c_int8),
+            P(Dims),
+            P(C.c_int8),
+            P(C.c_int32),
+            P(Dims),
+            P(C.c_int8),
+            P(Rows),
+            C.c_void_p,
+        ]
         L.em_conv2d_s8_w16_pack.restype = None
         L.em_conv2d_s8_w16_pack.argtypes = [P(C.c_int8), C.c_int32, P(Dims), P(C.c_int32)]
-        L.em_conv2d_s8_w16.argtypes = [P(ConvParams), P(Quant), P(Dims), P(C.c_int8), P(Dims),
-                                       P(C.c_int32), P(C.c_int32), P(Dims), P(C.c_int8), P(Rows), C.c_void_p]
+        L.em_conv2d_s8_w16.argtypes = [
+            P(ConvParams),
+            P(Quant),
+            P(Dims),
+            P(C.c_int8),
+            P(Dims),
+            P(C.c_int32),
+            P(C.c_int32),
+            P(Dims),
+            P(C.c_int8),
+            P(Rows),
+            C.c_void_p,
+        ]
         L.em_conv2d_sparse_s8_get_buffer_size.restype = C.c_int32
         L.em_conv2d_sparse_s8_get_buffer_size.argtypes = [P(ConvParams), P(Dims), P(Dims), P(SparseFilter)]
-        L.em_conv2d_sparse_s8.argtypes = [P(ConvParams), P(Quant), P(Dims), P(C.c_int8), P(Dims),
-                                          P(SparseFilter), P(C.c_int32), P(Dims), P(C.c_int8),
-                                          P(Rows), C.c_void_p]
+        L.em_conv2d_sparse_s8.argtypes = [
+            P(ConvParams),
+            P(Quant),
+            P(Dims),
+            P(C.c_int8),
+            P(Dims),
+            P(SparseFilter),
+            P(C.c_int32),
+            P(Dims),
+            P(C.c_int8),
+            P(Rows),
+            C.c_void_p,
+        ]
         L.em_conv2d_sparse_s8_pack.restype = C.c_int32
-        L.em_conv2d_sparse_s8_pack.argtypes = [P(C.c_int8), C.c_int32, P(Dims), C.c_int32, P(C.c_uint8), C.c_int32,
-                                               P(C.c_int8), C.c_int32, C.c_int32, P(SparseFilter)]
+        L.em_conv2d_sparse_s8_pack.argtypes = [
+            P(C.c_int8),
+            C.c_int32,
+            P(Dims),
+            C.c_int32,
+            P(C.c_uint8),
+            C.c_int32,
+            P(C.c_int8),
+            C.c_int32,
+            C.c_int32,
+            P(SparseFilter),
+        ]
         L.em_max_pool2d_s8.argtypes = [P(PoolParams), P(Dims), P(C.c_int8), P(Dims), P(C.c_int8), P(Rows)]
         L.em_reduce_max_s8.argtypes = [P(Dims), P(C.c_int8), C.c_int32, C.c_int32, P(C.c_int8)]
-        L.em_fully_connected_s8.argtypes = [P(FcParams), P(Quant), C.c_int32, C.c_int32, P(C.c_int8),
-                                            C.c_int32, P(C.c_int8), P(C.c_int32), P(C.c_int8)]
+        L.em_fully_connected_s8.argtypes = [
+            P(FcParams),
+            P(Quant),
+            C.c_int32,
+            C.c_int32,
+            P(C.c_int8),
+            C.c_int32,
+            P(C.c_int8),
+            P(C.c_int32),
+            P(C.c_int8),
+        ]
         L.em_quantize_s8.argtypes = [P(C.c_float), C.c_int32, C.c_float, C.c_int32, P(C.c_int8)]
         L.em_dequantize_s8.argtypes = [P(C.c_int8), C.c_int32, C.c_float, C.c_int32, P(C.c_float)]
 
@@ -135,9 +219,22 @@ class KernelLib:
         return q, (mult, shift)
 
     # -- kernels -------------------------------------------------------------------------
-    def conv2d(self, x, in_shape, filt, bias, mult, shift, params: dict, out_shape,
-               rows: RowWindow | None = None, sparse: bool = False, sparse_pass_rows: int | None = None,
-               rice_k: int | None = None, w16: bool = False) -> np.ndarray:
+    def conv2d(
+        self,
+        x,
+        in_shape,
+        filt,
+        bias,
+        mult,
+        shift,
+        params: dict,
+        out_shape,
+        rows: RowWindow | None = None,
+        sparse: bool = False,
+        sparse_pass_rows: int | None = None,
+        rice_k: int | None = None,
+        w16: bool = False,
+    ) -> np.ndarray:
         """Run em_conv2d_s8; with ``sparse`` em_conv2d_sparse_s8 on the filter packed by
         ``export.sparse_weights.encode`` (``rice_k`` None: the best one; ``sparse_pass_rows``
         None: every output row in one pass); with ``w16`` em_conv2d_s8_w16 on the weights packed
@@ -158,29 +255,59 @@ class KernelLib:
         r = rows.to_c()
         if sparse:
             sf, keep_sf = self.sparse_filter(filt, sparse_pass_rows or out_shape[0], rice_k)
-            n_scratch = self.lib.em_conv2d_sparse_s8_get_buffer_size(C.byref(p), C.byref(f_d), C.byref(out_d),
-                                                                     C.byref(sf))
+            n_scratch = self.lib.em_conv2d_sparse_s8_get_buffer_size(
+                C.byref(p), C.byref(f_d), C.byref(out_d), C.byref(sf)
+            )
             if n_scratch <= 0:
                 raise KernelError("em_conv2d_sparse_s8_get_buffer_size", n_scratch)
             scratch = np.zeros(n_scratch // 4 + 1, dtype=np.int32)
-            status = self.lib.em_conv2d_sparse_s8(C.byref(p), C.byref(q), C.byref(in_d), _ptr(x, C.c_int8),
-                                                  C.byref(f_d), C.byref(sf), b_ptr, C.byref(out_d),
-                                                  _ptr(out, C.c_int8), C.byref(r), scratch.ctypes.data_as(C.c_void_p))
+            status = self.lib.em_conv2d_sparse_s8(
+                C.byref(p),
+                C.byref(q),
+                C.byref(in_d),
+                _ptr(x, C.c_int8),
+                C.byref(f_d),
+                C.byref(sf),
+                b_ptr,
+                C.byref(out_d),
+                _ptr(out, C.c_int8),
+                C.byref(r),
+                scratch.ctypes.data_as(C.c_void_p),
+            )
             self._check("em_conv2d_sparse_s8", status)
             return out
         n_scratch = self.lib.em_conv2d_s8_get_buffer_size(C.byref(in_d), C.byref(f_d), C.byref(out_d))
         scratch = np.zeros(max(n_scratch, 4) // 4 + 1, dtype=np.int32)
         if w16:
             packed = self.w16_pack(filt)
-            status = self.lib.em_conv2d_s8_w16(C.byref(p), C.byref(q), C.byref(in_d), _ptr(x, C.c_int8),
-                                               C.byref(f_d), _ptr(packed, C.c_int32), b_ptr, C.byref(out_d),
-                                               _ptr(out, C.c_int8), C.byref(r), scratch.ctypes.data_as(C.c_void_p))
+            status = self.lib.em_conv2d_s8_w16(
+                C.byref(p),
+                C.byref(q),
+                C.byref(in_d),
+                _ptr(x, C.c_int8),
+                C.byref(f_d),
+                _ptr(packed, C.c_int32),
+                b_ptr,
+                C.byref(out_d),
+                _ptr(out, C.c_int8),
+                C.byref(r),
+                scratch.ctypes.data_as(C.c_void_p),
+            )
             self._check("em_conv2d_s8_w16", status)
             return out
-        status = self.lib.em_conv2d_s8(C.byref(p), C.byref(q), C.byref(in_d), _ptr(x, C.c_int8),
-                                       C.byref(f_d), _ptr(filt, C.c_int8), b_ptr, C.byref(out_d),
-                                       _ptr(out, C.c_int8), C.byref(r),
-                                       scratch.ctypes.data_as(C.c_void_p))
+        status = self.lib.em_conv2d_s8(
+            C.byref(p),
+            C.byref(q),
+            C.byref(in_d),
+            _ptr(x, C.c_int8),
+            C.byref(f_d),
+            _ptr(filt, C.c_int8),
+            b_ptr,
+            C.byref(out_d),
+            _ptr(out, C.c_int8),
+            C.byref(r),
+            scratch.ctypes.data_as(C.c_void_p),
+        )
         self._check("em_conv2d_s8", status)
         return out
 
@@ -193,6 +320,7 @@ class KernelLib:
         packed = np.full((out_c + 3) // 4 * 2 * padded, 0x5A5A5A5A, dtype=np.int32)
         self.lib.em_conv2d_s8_w16_pack(_ptr(filt, C.c_int8), out_c, C.byref(f_d), _ptr(packed, C.c_int32))
         return packed
+
     @staticmethod
     def sparse_filter(filt: np.ndarray, pass_rows: int, rice_k: int | None = None):
         """``(SparseFilter struct, arrays it points into)``: keep the arrays alive while it is used."""
@@ -201,8 +329,15 @@ class KernelLib:
         packed = sparse_weights.encode(_i8(filt), rice_k)
         index = np.ascontiguousarray(packed.index if packed.index.size else np.zeros(1, np.uint8), dtype=np.uint8)
         value = _i8(packed.value if packed.value.size else np.zeros(1, np.int8))
-        sf = SparseFilter(index.ctypes.data_as(C.POINTER(C.c_uint8)), _ptr(value, C.c_int8), packed.index.size,
-                          packed.nnz, packed.rice_k, packed.max_channel_nnz, pass_rows)
+        sf = SparseFilter(
+            index.ctypes.data_as(C.POINTER(C.c_uint8)),
+            _ptr(value, C.c_int8),
+            packed.index.size,
+            packed.nnz,
+            packed.rice_k,
+            packed.max_channel_nnz,
+            pass_rows,
+        )
         return sf, (index, value, packed)
 
     def sparse_pack(self, filt: np.ndarray, rice_k: int) -> tuple[bytes, np.ndarray, int]:
@@ -212,11 +347,20 @@ class KernelLib:
         index = np.zeros(filt.size * 4 + 16, dtype=np.uint8)
         value = np.zeros(filt.size + 1, dtype=np.int8)
         sf = SparseFilter()
-        used = self.lib.em_conv2d_sparse_s8_pack(_ptr(filt, C.c_int8), filt.shape[0], C.byref(f_d), rice_k,
-                                                 index.ctypes.data_as(C.POINTER(C.c_uint8)), index.size,
-                                                 _ptr(value, C.c_int8), value.size, 1, C.byref(sf))
+        used = self.lib.em_conv2d_sparse_s8_pack(
+            _ptr(filt, C.c_int8),
+            filt.shape[0],
+            C.byref(f_d),
+            rice_k,
+            index.ctypes.data_as(C.POINTER(C.c_uint8)),
+            index.size,
+            _ptr(value, C.c_int8),
+            value.size,
+            1,
+            C.byref(sf),
+        )
         self._check("em_conv2d_sparse_s8_pack", min(used, 0))
-        return index[:used].tobytes(), value[:sf.nnz].copy(), sf.max_channel_nnz
+        return index[:used].tobytes(), value[: sf.nnz].copy(), sf.max_channel_nnz
 
     def conv2d_status(self, in_shape, filt, params: dict, out_shape, rows: RowWindow) -> int:
         """Status code only (for window-error tests); buffers are sized generously."""
@@ -228,23 +372,34 @@ class KernelLib:
         one = np.ones(filt.shape[0], dtype=np.int32) << 30
         q, keep = self._quant(one, np.zeros_like(one))
         p = ConvParams(**params)
-        scratch = np.zeros(self.lib.em_conv2d_s8_get_buffer_size(C.byref(in_d), C.byref(f_d), C.byref(out_d)) // 4 + 2,
-                           dtype=np.int32)
+        scratch = np.zeros(
+            self.lib.em_conv2d_s8_get_buffer_size(C.byref(in_d), C.byref(f_d), C.byref(out_d)) // 4 + 2, dtype=np.int32
+        )
         r = rows.to_c()
-        return self.lib.em_conv2d_s8(C.byref(p), C.byref(q), C.byref(in_d), _ptr(x, C.c_int8), C.byref(f_d),
-                                     _ptr(filt, C.c_int8), None, C.byref(out_d), _ptr(out, C.c_int8),
-                                     C.byref(r), scratch.ctypes.data_as(C.c_void_p))
+        return self.lib.em_conv2d_s8(
+            C.byref(p),
+            C.byref(q),
+            C.byref(in_d),
+            _ptr(x, C.c_int8),
+            C.byref(f_d),
+            _ptr(filt, C.c_int8),
+            None,
+            C.byref(out_d),
+            _ptr(out, C.c_int8),
+            C.byref(r),
+            scratch.ctypes.data_as(C.c_void_p),
+        )
 
     def max_pool2d(self, x, in_shape, params: dict, out_shape, rows: RowWindow | None = None) -> np.ndarray:
         in_d, out_d = Dims(*in_shape), Dims(*out_shape)
         rows = rows or RowWindow(0, in_shape[0], 0, out_shape[0], 0)
         x = _i8(x)
-        out = np.full((max(rows.out_row_end - rows.out_row_base, 0), out_shape[1], out_shape[2]), 77,
-                      dtype=np.int8)
+        out = np.full((max(rows.out_row_end - rows.out_row_base, 0), out_shape[1], out_shape[2]), 77, dtype=np.int8)
         p = PoolParams(**params)
         r = rows.to_c()
-        status = self.lib.em_max_pool2d_s8(C.byref(p), C.byref(in_d), _ptr(x, C.c_int8), C.byref(out_d),
-                                           _ptr(out, C.c_int8), C.byref(r))
+        status = self.lib.em_max_pool2d_s8(
+            C.byref(p), C.byref(in_d), _ptr(x, C.c_int8), C.byref(out_d), _ptr(out, C.c_int8), C.byref(r)
+        )
         self._check("em_max_pool2d_s8", status)
         return out
 
@@ -257,9 +412,8 @@ class KernelLib:
         assert sum(chunks) == in_shape[0]
         y = 0
         for i, n in enumerate(chunks):
-            part = np.ascontiguousarray(x[y:y + n])
-            status = self.lib.em_reduce_max_s8(C.byref(in_d), _ptr(part, C.c_int8), n, int(i > 0),
-                                               _ptr(out, C.c_int8))
+            part = np.ascontiguousarray(x[y : y + n])
+            status = self.lib.em_reduce_max_s8(C.byref(in_d), _ptr(part, C.c_int8), n, int(i > 0), _ptr(out, C.c_int8))
             self._check("em_reduce_max_s8", status)
             y += n
         return out
@@ -273,29 +427,42 @@ class KernelLib:
         q, keep = self._quant(mult, shift)
         p = FcParams(**params)
         b = None if bias is None else _i32(bias)
-        status = self.lib.em_fully_connected_s8(C.byref(p), C.byref(q), batches, n_in, _ptr(x, C.c_int8),
-                                                n_out, _ptr(filt, C.c_int8),
-                                                None if b is None else _ptr(b, C.c_int32), _ptr(out, C.c_int8))
+        status = self.lib.em_fully_connected_s8(
+            C.byref(p),
+            C.byref(q),
+            batches,
+            n_in,
+            _ptr(x, C.c_int8),
+            n_out,
+            _ptr(filt, C.c_int8),
+            None if b is None else _ptr(b, C.c_int32),
+            _ptr(out, C.c_int8),
+        )
         self._check("em_fully_connected_s8", status)
         return out
 
     def quantize(self, x, scale: float, zero_point: int) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=np.float32)
         out = np.empty(x.shape, dtype=np.int8)
-        self._check("em_quantize_s8", self.lib.em_quantize_s8(_ptr(x, C.c_float), x.size, scale, zero_point,
-                                                              _ptr(out, C.c_int8)))
+        self._check(
+            "em_quantize_s8",
+            self.lib.em_quantize_s8(_ptr(x, C.c_float), x.size, scale, zero_point, _ptr(out, C.c_int8)),
+        )
         return out
 
     def dequantize(self, x, scale: float, zero_point: int) -> np.ndarray:
         x = _i8(x)
         out = np.empty(x.shape, dtype=np.float32)
-        self._check("em_dequantize_s8", self.lib.em_dequantize_s8(_ptr(x, C.c_int8), x.size, scale, zero_point,
-                                                                  _ptr(out, C.c_float)))
+        self._check(
+            "em_dequantize_s8",
+            self.lib.em_dequantize_s8(_ptr(x, C.c_int8), x.size, scale, zero_point, _ptr(out, C.c_float)),
+        )
         return out
 
 
-def rows_needed(out_begin: int, out_end: int, stride: int, pad_top: int, effective_filter_h: int,
-                in_h: int) -> tuple[int, int]:
+def rows_needed(
+    out_begin: int, out_end: int, stride: int, pad_top: int, effective_filter_h: int, in_h: int
+) -> tuple[int, int]:
     """Python twin of ``em_rows_needed``: input rows [first, end) read by output rows [begin, end)."""
     lo = max(out_begin * stride - pad_top, 0)
     hi = min((out_end - 1) * stride - pad_top + effective_filter_h, in_h)
@@ -314,7 +481,7 @@ def host_checksum() -> int:
     state = [12345]
 
     def rnd8() -> int:
-        state[0] = (state[0] * 1664525 + 1013904223) % 2 ** 32
+        state[0] = (state[0] * 1664525 + 1013904223) % 2**32
         return (state[0] >> 24) - 256 * ((state[0] >> 24) > 127)
 
     x = np.array([rnd8() for _ in range(h * w * cin)], np.int8).reshape(h, w, cin)
@@ -327,16 +494,31 @@ def host_checksum() -> int:
         bias[oc] = rnd8() * 64
     mult = 1300000000 + 1000 * np.arange(cout, dtype=np.int32)
     shift = np.full(cout, -7, np.int32)
-    params = dict(stride_h=1, stride_w=1, pad_top=1, pad_left=1, dilation_h=1, dilation_w=1, input_offset=3,
-                  output_offset=-5, activation_min=-128, activation_max=127)
+    params = dict(
+        stride_h=1,
+        stride_w=1,
+        pad_top=1,
+        pad_left=1,
+        dilation_h=1,
+        dilation_w=1,
+        input_offset=3,
+        output_offset=-5,
+        activation_min=-128,
+        activation_max=127,
+    )
     lib = KernelLib()
     y = lib.conv2d(x, (h, w, cin), filt.reshape(cout, 3, 3, cin), bias, mult, shift, params, (h, w, cout))
     fx = np.array([rnd8() for _ in range(fc_in)], np.int8).reshape(1, -1)
     fw = np.array([rnd8() for _ in range(fc_out * fc_in)], np.int8).reshape(fc_out, fc_in)
-    fy = lib.fully_connected(fx, fw, None, mult[:1], shift[:1],
-                             dict(input_offset=7, filter_offset=0, output_offset=2, activation_min=-128,
-                                  activation_max=127))
+    fy = lib.fully_connected(
+        fx,
+        fw,
+        None,
+        mult[:1],
+        shift[:1],
+        dict(input_offset=7, filter_offset=0, output_offset=2, activation_min=-128, activation_max=127),
+    )
     checksum = 0
     for v in np.concatenate([y.ravel(), fy.ravel()]).view(np.uint8):
-        checksum = (checksum * 31 + int(v)) % 2 ** 32
+        checksum = (checksum * 31 + int(v)) % 2**32
     return checksum

@@ -9,6 +9,7 @@ schema package) into plain numpy: ``Branch.ops[i].filter``, ``.bias``, scales, z
 the builtin options. ``OpModel.run_tflm(inputs)`` runs the pinned tflite-micro interpreter:
 the oracle the C kernels must match byte for byte.
 """
+
 from __future__ import annotations
 
 import functools
@@ -107,10 +108,20 @@ def random_conv_specs(n: int, seed: int) -> tuple[ConvSpec, ...]:
         kernel = [(1, 1), (3, 3), (5, 3), (3, 1), (2, 2)][rng.integers(5)]
         stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
         lo = float(rng.uniform(-5, 1))
-        specs.append(ConvSpec(int(rng.integers(kernel[0], 14)), int(rng.integers(kernel[1], 14)),
-                              int(rng.integers(1, 40)), int(rng.integers(1, 40)), kernel, stride,
-                              str(rng.choice(["same", "valid"])), [None, "relu", "relu6"][rng.integers(3)],
-                              bool(rng.integers(2)), input_range=(lo, lo + float(rng.uniform(0.05, 8)))))
+        specs.append(
+            ConvSpec(
+                int(rng.integers(kernel[0], 14)),
+                int(rng.integers(kernel[1], 14)),
+                int(rng.integers(1, 40)),
+                int(rng.integers(1, 40)),
+                kernel,
+                stride,
+                str(rng.choice(["same", "valid"])),
+                [None, "relu", "relu6"][rng.integers(3)],
+                bool(rng.integers(2)),
+                input_range=(lo, lo + float(rng.uniform(0.05, 8))),
+            )
+        )
     return tuple(specs)
 
 
@@ -165,10 +176,12 @@ class OpModel:
     input_details: list[dict]
 
     def random_inputs(self, rng: np.random.Generator) -> list[np.ndarray]:
-        return [rng.integers(-128, 128, size=tuple(d["shape"]), dtype=np.int8)
-                if d["dtype"] == np.int8 else
-                rng.uniform(-2, 2, size=tuple(d["shape"])).astype(np.float32)
-                for d in self.input_details]
+        return [
+            rng.integers(-128, 128, size=tuple(d["shape"]), dtype=np.int8)
+            if d["dtype"] == np.int8
+            else rng.uniform(-2, 2, size=tuple(d["shape"])).astype(np.float32)
+            for d in self.input_details
+        ]
 
     def run_tflm(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """All graph outputs of the tflite-micro interpreter (a fresh one per call)."""
@@ -189,9 +202,15 @@ def _keras_branch(spec, inp, rng: np.random.Generator):
     import tf_keras as keras
 
     if isinstance(spec, ConvSpec):
-        layer = keras.layers.Conv2D(spec.out_c, spec.kernel, strides=spec.stride, padding=spec.padding,
-                                    dilation_rate=spec.dilation, activation=spec.activation,
-                                    use_bias=spec.use_bias)
+        layer = keras.layers.Conv2D(
+            spec.out_c,
+            spec.kernel,
+            strides=spec.stride,
+            padding=spec.padding,
+            dilation_rate=spec.dilation,
+            activation=spec.activation,
+            use_bias=spec.use_bias,
+        )
         y = layer(inp)
         fan_in = spec.kernel[0] * spec.kernel[1] * spec.in_c
         kernel = rng.normal(0, 1 / np.sqrt(fan_in), size=layer.kernel.shape)
@@ -222,28 +241,33 @@ def _keras_branch(spec, inp, rng: np.random.Generator):
     raise TypeError(f"unknown spec {spec!r}")
 
 
-def build_model(specs: Sequence, seed: int = 0, float_io: bool = False,
-                per_channel_dense: bool = True, n_calibration: int = 16) -> OpModel:
+def build_model(
+    specs: Sequence, seed: int = 0, float_io: bool = False, per_channel_dense: bool = True, n_calibration: int = 16
+) -> OpModel:
     """Convert one multi-branch Keras model (one branch per spec) to int8 and read it back."""
     import tensorflow as tf
     import tf_keras as keras
 
     rng = np.random.default_rng(seed)
     batch = [getattr(s, "batch", 1) for s in specs]
-    inputs = [keras.Input(s.input_shape, batch_size=b, name=f"in_{i:03d}")
-              for i, (s, b) in enumerate(zip(specs, batch))]
+    inputs = [
+        keras.Input(s.input_shape, batch_size=b, name=f"in_{i:03d}") for i, (s, b) in enumerate(zip(specs, batch))
+    ]
     outputs = [_keras_branch(s, inp, rng) for s, inp in zip(specs, inputs)]
     model = keras.Model(inputs, outputs)
     # A concrete function converts ~5x faster than from_keras_model's SavedModel round trip.
-    signature = [tf.TensorSpec((b, *s.input_shape), tf.float32, name=f"in_{i:03d}")
-                 for i, (s, b) in enumerate(zip(specs, batch))]
+    signature = [
+        tf.TensorSpec((b, *s.input_shape), tf.float32, name=f"in_{i:03d}") for i, (s, b) in enumerate(zip(specs, batch))
+    ]
     function = tf.function(lambda *xs: model(list(xs))).get_concrete_function(*signature)
 
     def representative():
         for _ in range(n_calibration):
             # A dict keyed by input name: the converter orders the inputs its own way.
-            yield {f"in_{i:03d}": rng.uniform(*s.input_range, size=(b, *s.input_shape)).astype(np.float32)
-                   for i, (s, b) in enumerate(zip(specs, batch))}
+            yield {
+                f"in_{i:03d}": rng.uniform(*s.input_range, size=(b, *s.input_shape)).astype(np.float32)
+                for i, (s, b) in enumerate(zip(specs, batch))
+            }
 
     conv = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -294,13 +318,21 @@ def _options(model, op, name: str) -> dict:
     if name == "CONV_2D":
         o = tflite.Conv2DOptions()
         o.Init(table.Bytes, table.Pos)
-        return {"stride": (o.StrideH(), o.StrideW()), "dilation": (o.DilationHFactor(), o.DilationWFactor()),
-                "padding": PADDING_NAMES[o.Padding()], "activation": ACTIVATION_NAMES[o.FusedActivationFunction()]}
+        return {
+            "stride": (o.StrideH(), o.StrideW()),
+            "dilation": (o.DilationHFactor(), o.DilationWFactor()),
+            "padding": PADDING_NAMES[o.Padding()],
+            "activation": ACTIVATION_NAMES[o.FusedActivationFunction()],
+        }
     if name in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
         o = tflite.Pool2DOptions()
         o.Init(table.Bytes, table.Pos)
-        return {"stride": (o.StrideH(), o.StrideW()), "filter": (o.FilterHeight(), o.FilterWidth()),
-                "padding": PADDING_NAMES[o.Padding()], "activation": ACTIVATION_NAMES[o.FusedActivationFunction()]}
+        return {
+            "stride": (o.StrideH(), o.StrideW()),
+            "filter": (o.FilterHeight(), o.FilterWidth()),
+            "padding": PADDING_NAMES[o.Padding()],
+            "activation": ACTIVATION_NAMES[o.FusedActivationFunction()],
+        }
     if name == "FULLY_CONNECTED":
         o = tflite.FullyConnectedOptions()
         o.Init(table.Bytes, table.Pos)
@@ -327,9 +359,12 @@ def read_model(tflite_bytes: bytes, specs: Sequence) -> OpModel:
         op = sg.Operators(i)
         code = model.OperatorCodes(op.OpcodeIndex())
         name = names[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())]
-        info = OpInfo(name, _options(model, op, name),
-                      [_qtensor(model, sg, int(t)) for t in op.InputsAsNumpy()],
-                      [_qtensor(model, sg, int(t)) for t in op.OutputsAsNumpy()])
+        info = OpInfo(
+            name,
+            _options(model, op, name),
+            [_qtensor(model, sg, int(t)) for t in op.InputsAsNumpy()],
+            [_qtensor(model, sg, int(t)) for t in op.OutputsAsNumpy()],
+        )
         ops.append((info, list(op.InputsAsNumpy()), list(op.OutputsAsNumpy())))
         for t in op.OutputsAsNumpy():
             producer[int(t)] = len(ops) - 1
@@ -354,8 +389,9 @@ def read_model(tflite_bytes: bytes, specs: Sequence) -> OpModel:
     input_details = []
     for t in graph_inputs:
         tensor = sg.Tensors(int(t))
-        input_details.append({"shape": tuple(int(d) for d in tensor.ShapeAsNumpy()),
-                              "dtype": np.dtype(_NP_TYPES[tensor.Type()])})
+        input_details.append(
+            {"shape": tuple(int(d) for d in tensor.ShapeAsNumpy()), "dtype": np.dtype(_NP_TYPES[tensor.Type()])}
+        )
     return OpModel(tflite_bytes, branches, input_details)
 
 
@@ -378,10 +414,27 @@ def conv_args(op: OpInfo) -> dict:
     assert (out_h2, out_w2) == (out_h, out_w)
     mult, shift = qp.conv_multipliers(x.scale1, f.scale, y.scale1)
     act_min, act_max = qp.activation_range(op.options["activation"], y.scale1, y.zp1)
-    params = dict(stride_h=sh, stride_w=sw, pad_top=pad_top, pad_left=pad_left, dilation_h=dh, dilation_w=dw,
-                  input_offset=-x.zp1, output_offset=y.zp1, activation_min=act_min, activation_max=act_max)
-    return dict(in_shape=(in_h, in_w, in_c), filt=f.data, bias=None if b is None else b.data,
-                mult=mult, shift=shift, params=params, out_shape=(out_h, out_w, out_c))
+    params = dict(
+        stride_h=sh,
+        stride_w=sw,
+        pad_top=pad_top,
+        pad_left=pad_left,
+        dilation_h=dh,
+        dilation_w=dw,
+        input_offset=-x.zp1,
+        output_offset=y.zp1,
+        activation_min=act_min,
+        activation_max=act_max,
+    )
+    return dict(
+        in_shape=(in_h, in_w, in_c),
+        filt=f.data,
+        bias=None if b is None else b.data,
+        mult=mult,
+        shift=shift,
+        params=params,
+        out_shape=(out_h, out_w, out_c),
+    )
 
 
 def pool_args(op: OpInfo) -> dict:
@@ -395,8 +448,16 @@ def pool_args(op: OpInfo) -> dict:
     _, pad_top = qp.out_size_and_padding(in_h, fh, sh, 1, op.options["padding"])
     _, pad_left = qp.out_size_and_padding(in_w, fw, sw, 1, op.options["padding"])
     act_min, act_max = qp.activation_range(op.options["activation"], y.scale1, y.zp1)
-    params = dict(stride_h=sh, stride_w=sw, filter_h=fh, filter_w=fw, pad_top=pad_top, pad_left=pad_left,
-                  activation_min=act_min, activation_max=act_max)
+    params = dict(
+        stride_h=sh,
+        stride_w=sw,
+        filter_h=fh,
+        filter_w=fw,
+        pad_top=pad_top,
+        pad_left=pad_left,
+        activation_min=act_min,
+        activation_max=act_max,
+    )
     return dict(in_shape=(in_h, in_w, c), params=params, out_shape=(out_h, out_w, c))
 
 
@@ -412,13 +473,19 @@ def fc_args(op: OpInfo) -> dict:
         m, s = qp.fc_multiplier(x.scale1, f.scale1, y.scale1)
         mult, shift = np.array([m], np.int32), np.array([s], np.int32)
     act_min, act_max = qp.activation_range(op.options["activation"], y.scale1, y.zp1)
-    params = dict(input_offset=-x.zp1, filter_offset=-int(f.zero_point[0]), output_offset=y.zp1,
-                  activation_min=act_min, activation_max=act_max)
+    params = dict(
+        input_offset=-x.zp1,
+        filter_offset=-int(f.zero_point[0]),
+        output_offset=y.zp1,
+        activation_min=act_min,
+        activation_max=act_max,
+    )
     return dict(filt=f.data, bias=None if b is None else b.data, mult=mult, shift=shift, params=params)
 
 
-CACHE_DIR = Path(os.environ.get("EDGEL3_MOTE_KERNEL_MODEL_CACHE",
-                                 Path(tempfile.gettempdir()) / "edgel3-mote-kernel-models"))
+CACHE_DIR = Path(
+    os.environ.get("EDGEL3_MOTE_KERNEL_MODEL_CACHE", Path(tempfile.gettempdir()) / "edgel3-mote-kernel-models")
+)
 
 
 @functools.lru_cache(maxsize=None)
@@ -430,8 +497,9 @@ def cached_model(specs: tuple, seed: int = 0, float_io: bool = False, per_channe
     """
     from importlib.metadata import version
 
-    key = hashlib.sha256(repr((specs, seed, float_io, per_channel_dense, version("tensorflow"))).encode()
-                         + Path(__file__).read_bytes()).hexdigest()[:20]
+    key = hashlib.sha256(
+        repr((specs, seed, float_io, per_channel_dense, version("tensorflow"))).encode() + Path(__file__).read_bytes()
+    ).hexdigest()[:20]
     path = CACHE_DIR / f"{key}.tflite"
     if path.exists():
         return read_model(path.read_bytes(), list(specs))

@@ -22,7 +22,8 @@ static uint32_t fnv1a(const int8_t *p, int32_t n) {
   return h;
 }
 
-static void report(const char *kind, int32_t index, const char *variant, int status, uint32_t hash) {
+static void report(const char *kind, int32_t index, const char *variant, int status,
+                   uint32_t hash) {
   char line[80];
   int n = 0;
   em_fmt_cat(line, &n, kind);
@@ -51,8 +52,8 @@ static int conv_by_rows(const sweep_conv *c, int w16) {
     int8_t *y = out_buf + oy * row_bytes; /* out_row_base = oy: y's row 0 is global row oy */
     const int s = w16 ? em_conv2d_s8_w16(&c->p, &c->q, &c->in, x, &c->f, c->filter_w16, c->bias,
                                          &c->out, y, &rows, scratch)
-                      : em_conv2d_s8(&c->p, &c->q, &c->in, x, &c->f, c->filter, c->bias, &c->out,
-                                     y, &rows, scratch);
+                      : em_conv2d_s8(&c->p, &c->q, &c->in, x, &c->f, c->filter, c->bias, &c->out, y,
+                                     &rows, scratch);
     if (s != EM_OK) return s;
   }
   return EM_OK;

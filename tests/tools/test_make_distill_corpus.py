@@ -1,5 +1,6 @@
 """tools/make_distill_corpus.py on locally built .deb packages (dpkg-deb), no network: unpacking, zip
 archives, licences from DEP-5 and free-form copyright files, durations and the split by package."""
+
 from __future__ import annotations
 
 import csv
@@ -34,8 +35,9 @@ GPL, see /usr/share/common-licenses/GPL-2.
 def _deb(debs: Path, name: str, copyright_text: str, sounds: dict[str, float], zipped: dict[str, float]) -> None:
     root = debs.parent / "build" / name
     (root / "DEBIAN").mkdir(parents=True)
-    (root / "DEBIAN" / "control").write_text(f"Package: {name}\nVersion: 1.0-1\nArchitecture: all\n"
-                                             f"Maintainer: t <t@example.org>\nDescription: test\n")
+    (root / "DEBIAN" / "control").write_text(
+        f"Package: {name}\nVersion: 1.0-1\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: test\n"
+    )
     doc = root / "usr" / "share" / "doc" / name
     doc.mkdir(parents=True)
     (doc / "copyright").write_text(copyright_text)
@@ -52,16 +54,20 @@ def _deb(debs: Path, name: str, copyright_text: str, sounds: dict[str, float], z
                 sf.write(tmp / file, rng.uniform(-0.1, 0.1, int(seconds * 16000)), 16000, format="OGG")
                 z.write(tmp / file, f"sound/{file}")
     debs.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(debs / f"{name}_1.0-1_all.deb")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["dpkg-deb", "--build", "--root-owner-group", str(root), str(debs / f"{name}_1.0-1_all.deb")],
+        check=True,
+        capture_output=True,
+    )
 
 
 def test_corpus_from_local_packages(tmp_path, capsys):
     cache = tmp_path / "cache"
     _deb(cache / "debs", "sfx-a", DEP5, {"door.wav": 2.0, "click.wav": 0.3}, {"step.ogg": 1.5})
     _deb(cache / "debs", "music-b", FREE_FORM, {"song.flac": 3.0}, {})
-    rc = corpus.main(["--cache", str(cache), "--packages", "sfx-a", "music-b", "--val-packages", "music-b",
-                      "--min-hours", "0"])
+    rc = corpus.main(
+        ["--cache", str(cache), "--packages", "sfx-a", "music-b", "--val-packages", "music-b", "--min-hours", "0"]
+    )
     assert rc == 0, capsys.readouterr().err
     with (cache / "manifest.csv").open() as f:
         rows = list(csv.DictReader(f))

@@ -1,4 +1,5 @@
 """The shared helpers: one cosine, one file digest."""
+
 from __future__ import annotations
 
 import hashlib

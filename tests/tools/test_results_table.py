@@ -1,5 +1,6 @@
 """The README's results table is generated from results/results.json, and every figure in it names
 the test that measures it (tools/results.py; the ``figure`` fixture in the root conftest)."""
+
 from __future__ import annotations
 
 import ast
@@ -14,8 +15,8 @@ def test_readme_table_is_the_rendered_results_json():
     data = results.load()
     text = results.README.read_text()
     assert results.readme_with_table(text, results.render_table(data)) == text, (
-        "README.md's results table differs from results/results.json: "
-        "run `python -m edgel3_mote.tools.results render`")
+        "README.md's results table differs from results/results.json: run `python -m edgel3_mote.tools.results render`"
+    )
     assert results.main(["check"]) == 0
 
 
@@ -32,9 +33,13 @@ def test_every_figure_is_shown_and_names_a_real_test():
 
 
 def test_render_formats_and_refuses_unknown_figures():
-    data = {"figures": {"a": {"value": 1234567, "tolerance": 0, "test": "t"},
-                        "b": {"value": 0.123456, "tolerance": 0, "test": "t"}},
-            "rows": [{"what": "w", "result": "{a:,} B, {b:.3f}", "command": "cmd"}]}
+    data = {
+        "figures": {
+            "a": {"value": 1234567, "tolerance": 0, "test": "t"},
+            "b": {"value": 0.123456, "tolerance": 0, "test": "t"},
+        },
+        "rows": [{"what": "w", "result": "{a:,} B, {b:.3f}", "command": "cmd"}],
+    }
     assert results.render_table(data).splitlines()[2] == "| w | 1,234,567 B, 0.123 | `cmd` |"
     data["rows"].append({"what": "x", "result": "{c}", "command": "c"})
     with pytest.raises(results.ResultsError, match="'c'"):
@@ -42,8 +47,10 @@ def test_render_formats_and_refuses_unknown_figures():
 
 
 def test_update_takes_recorded_values_and_names_missing_ones():
-    data = {"figures": {"a": {"value": 1, "tolerance": 0, "test": "t"},
-                        "b": {"value": 2.0, "tolerance": 0, "test": "t"}}, "rows": []}
+    data = {
+        "figures": {"a": {"value": 1, "tolerance": 0, "test": "t"}, "b": {"value": 2.0, "tolerance": 0, "test": "t"}},
+        "rows": [],
+    }
     new, missing = results.update(json.loads(json.dumps(data)), {"a": 5})
     assert new["figures"]["a"]["value"] == 5 and missing == ["b"]
     with pytest.raises(results.ResultsError, match="'zz'"):

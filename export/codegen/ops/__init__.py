@@ -1,4 +1,5 @@
 """One emitter per op kind; ``EMITTERS[kind]`` builds the emitter for an IR op."""
+
 from __future__ import annotations
 
 from edgel3_mote.export.codegen.ops.base import CArray, OpEmitter

@@ -1,4 +1,5 @@
 """What every op emitter provides: weights for flash, static params, one C call per op."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ class CArray:
     """A constant array for model_weights.c (flash)."""
 
     name: str
-    ctype: str          # 'int8_t' | 'int32_t' | a kernel struct such as 'em_sparse_tap'
+    ctype: str  # 'int8_t' | 'int32_t' | a kernel struct such as 'em_sparse_tap'
     values: np.ndarray  # 1-D; or 2-D for an array of structs (one row per element)
 
     @property
@@ -35,8 +36,10 @@ def c_float(x: float) -> str:
     """The shortest C float literal that reads back as the same float32 (non-finite values are an error)."""
     value = np.float32(x)
     if not np.isfinite(value):
-        raise ExportError(f"constant {x} is not finite: it cannot be a C float literal; check the model's "
-                          f"quantisation and input BatchNormalization")
+        raise ExportError(
+            f"constant {x} is not finite: it cannot be a C float literal; check the model's "
+            f"quantisation and input BatchNormalization"
+        )
     return np.format_float_scientific(value, unique=True, trim="0") + "f"
 
 
@@ -53,8 +56,8 @@ class OpEmitter:
     """
 
     kind = ""
-    streamable = False   # can run on a row window (em_rows) through line buffers
-    rows_per_call: int | None = None   # output rows per generated call (1 inside a streamed chain; None: all)
+    streamable = False  # can run on a row window (em_rows) through line buffers
+    rows_per_call: int | None = None  # output rows per generated call (1 inside a streamed chain; None: all)
 
     def __init__(self, graph: Graph, op: Op, prefix: str, use_dsp: bool):
         self.graph, self.op, self.prefix, self.use_dsp = graph, op, prefix, use_dsp

@@ -3,6 +3,7 @@ DSP path, where flash allows) or em_conv2d_sparse_s8 (pruned weights, compact sp
 
 All take the same row windows, so any can stream; all give TFLM's bytes.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,12 @@ SPARSE_MAX_FILTER_TAPS = sparse_weights.MAX_FILTER_TAPS  # EM_SPARSE_MAX_FILTER_
 SPARSE_SCRATCH_BUDGET = 96 * 1024
 
 
-def can_be_sparse(filter_data: np.ndarray, out_hw: tuple[int, int] = (1, 1), stride: tuple[int, int] = (1, 1),
-                  dilation: tuple[int, int] = (1, 1)) -> bool:
+def can_be_sparse(
+    filter_data: np.ndarray,
+    out_hw: tuple[int, int] = (1, 1),
+    stride: tuple[int, int] = (1, 1),
+    dilation: tuple[int, int] = (1, 1),
+) -> bool:
     """Whether em_conv2d_sparse_s8 can run this filter on an output of ``out_hw``."""
     _, kh, kw, in_c = filter_data.shape
     return sparse_weights.fits_kernel(in_c, out_hw, (kh, kw), stride, dilation)
@@ -39,13 +44,19 @@ def pack_w16(filter_data: np.ndarray) -> np.ndarray:
     taps, padded = fh * fw * in_c, padded_taps(fh, fw, in_c)
     w = np.zeros((-(-out_c // 4) * 4, padded), np.int32)
     w[:out_c, :taps] = filter_data.reshape(out_c, taps)
-    words = (w[:, 0::2] & 0xFFFF) | (w[:, 1::2] << 16)          # [oc][k]
+    words = (w[:, 0::2] & 0xFFFF) | (w[:, 1::2] << 16)  # [oc][k]
     return np.ascontiguousarray(words.reshape(-1, 4, padded // 2).transpose(0, 2, 1)).ravel().astype(np.int32)
 
 
-def sparse_pass_rows(in_c: int, max_channel_nnz: int, out_hw: tuple[int, int], kernel_hw: tuple[int, int],
-                     stride: tuple[int, int], dilation: tuple[int, int],
-                     budget: int = SPARSE_SCRATCH_BUDGET) -> int:
+def sparse_pass_rows(
+    in_c: int,
+    max_channel_nnz: int,
+    out_hw: tuple[int, int],
+    kernel_hw: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    budget: int = SPARSE_SCRATCH_BUDGET,
+) -> int:
     """The most output rows per pass whose scratch fits ``budget`` (at least 1)."""
     rows = 1
     for r in range(2, out_hw[0] + 1):
@@ -74,8 +85,11 @@ def choose_w16_layers(graph, extra_flash_bytes: int) -> list[int]:
     early, wide-map layers), each taken if it still fits. Returns the chosen op indices.
     """
     chosen, left = [], int(extra_flash_bytes)
-    convs = [op for op in graph.ops if op.kind == "CONV_2D" and op.weight_format == "dense"
-             and graph.tensor(op.inputs[1]).is_constant]
+    convs = [
+        op
+        for op in graph.ops
+        if op.kind == "CONV_2D" and op.weight_format == "dense" and graph.tensor(op.inputs[1]).is_constant
+    ]
     convs.sort(key=lambda op: (-int(np.prod(graph.tensor(op.outputs[0]).hwc[:2])), op.index))
     for op in convs:
         extra = w16_extra_bytes(graph.tensor(op.inputs[1]).data)
@@ -98,18 +112,24 @@ class Conv2DEmitter(OpEmitter):
         if not self.filter.is_constant or self.filter.dtype != "int8":
             raise ExportError(f"op {op.index} CONV_2D: weights must be constant int8")
         if self.filter.zero_point is not None and np.any(self.filter.zero_point != 0):
-            raise ExportError(f"op {op.index} CONV_2D: asymmetric weights are not supported; re-quantise per-channel symmetric")
+            raise ExportError(
+                f"op {op.index} CONV_2D: asymmetric weights are not supported; re-quantise per-channel symmetric"
+            )
         self.w16 = op.weight_format == "w16"
         if self.w16 and not self.use_dsp:
-            raise ExportError(f"op {op.index} CONV_2D: int16-expanded weights (w16) are for the DSP path; "
-                              f"generate with use_dsp=True or weight_format='dense'")
+            raise ExportError(
+                f"op {op.index} CONV_2D: int16-expanded weights (w16) are for the DSP path; "
+                f"generate with use_dsp=True or weight_format='dense'"
+            )
         o = op.options
         self.sparse = op.weight_format == "sparse"
         self.stride, self.dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h"], o["dilation_w"])
         if self.sparse and not can_be_sparse(self.filter.data, self.output.hwc[:2], self.stride, self.dilation):
-            raise ExportError(f"op {op.index} CONV_2D: a {self.filter.shape[1]}x{self.filter.shape[2]} filter on a "
-                              f"{self.output.hwc[1]}-wide output is beyond the sparse kernel (at most "
-                              f"{SPARSE_MAX_FILTER_TAPS} taps, 16-bit relayout offsets); use weight_format='dense'")
+            raise ExportError(
+                f"op {op.index} CONV_2D: a {self.filter.shape[1]}x{self.filter.shape[2]} filter on a "
+                f"{self.output.hwc[1]}-wide output is beyond the sparse kernel (at most "
+                f"{SPARSE_MAX_FILTER_TAPS} taps, 16-bit relayout offsets); use weight_format='dense'"
+            )
         in_h, in_w, _ = self.input.hwc
         _, fh, fw, in_c = self.filter.shape
         self.fh, self.fw, self.in_c = fh, fw, in_c
@@ -119,8 +139,9 @@ class Conv2DEmitter(OpEmitter):
         if len(scales) == 1:
             scales = np.repeat(scales, self.filter.shape[0])
         self.multiplier, self.shift = qp.conv_multipliers(self.input.scale[0], scales, self.output.scale[0])
-        self.act_min, self.act_max = qp.activation_range(o["fused_activation"], self.output.scale[0],
-                                                         int(self.output.zero_point[0]))
+        self.act_min, self.act_max = qp.activation_range(
+            o["fused_activation"], self.output.scale[0], int(self.output.zero_point[0])
+        )
 
     @property
     def packed(self) -> sparse_weights.SparseFilter:
@@ -131,8 +152,9 @@ class Conv2DEmitter(OpEmitter):
 
     @property
     def pass_rows(self) -> int:
-        rows = sparse_pass_rows(self.in_c, self.packed.max_channel_nnz, self.output.hwc[:2], (self.fh, self.fw),
-                                self.stride, self.dilation)
+        rows = sparse_pass_rows(
+            self.in_c, self.packed.max_channel_nnz, self.output.hwc[:2], (self.fh, self.fw), self.stride, self.dilation
+        )
         # inside a streamed chain every call computes rows_per_call rows: a longer pass is scratch for nothing
         limit = getattr(self, "rows_per_call", None)
         return min(rows, limit) if limit else rows
@@ -160,8 +182,12 @@ class Conv2DEmitter(OpEmitter):
     def declarations(self):
         p, o = self.prefix, self.op.options
         sf = self.packed if self.sparse else None
-        sparse = (f"static const em_sparse_filter {p}_sparse = {{{p}_index, {p}_value, {sf.index.size}, {sf.nnz}, "
-                  f"{sf.rice_k}, {sf.max_channel_nnz}, {self.pass_rows}}};\n" if sf else "")
+        sparse = (
+            f"static const em_sparse_filter {p}_sparse = {{{p}_index, {p}_value, {sf.index.size}, {sf.nnz}, "
+            f"{sf.rice_k}, {sf.max_channel_nnz}, {self.pass_rows}}};\n"
+            if sf
+            else ""
+        )
         return (
             f"static const em_conv_params {p}_params = {{{o['stride_h']}, {o['stride_w']}, {self.pad_top}, "
             f"{self.pad_left}, {o['dilation_h']}, {o['dilation_w']}, {-int(self.input.zero_point[0])}, "
@@ -174,21 +200,33 @@ class Conv2DEmitter(OpEmitter):
 
     def scratch_bytes(self):
         if self.sparse:  # the per-channel table and the input relayout of one pass
-            return sparse_weights.scratch_bytes(self.in_c, self.packed.max_channel_nnz, self.output.hwc[:2],
-                                                (self.fh, self.fw), self.stride, self.dilation, self.pass_rows)
+            return sparse_weights.scratch_bytes(
+                self.in_c,
+                self.packed.max_channel_nnz,
+                self.output.hwc[:2],
+                (self.fh, self.fw),
+                self.stride,
+                self.dilation,
+                self.pass_rows,
+            )
         # The DSP path's im2col columns (EM_CONV2D_S8_DSP_BUFFER_BYTES); checked at compile time.
         return dsp_scratch_bytes(self.fh, self.fw, self.in_c) if self.use_dsp else 0
 
     def static_checks(self):
         if self.sparse:
-            pass_in_rows, row_len = sparse_weights.relayout_geometry(self.output.hwc[:2], (self.fh, self.fw),
-                                                                     self.stride, self.dilation, self.pass_rows)
-            return [f"EM_CONV2D_SPARSE_S8_BUFFER_BYTES({pass_in_rows}, {self.in_c}, {row_len}, "
-                    f"{self.packed.max_channel_nnz}) <= {self.scratch_bytes()}"]
+            pass_in_rows, row_len = sparse_weights.relayout_geometry(
+                self.output.hwc[:2], (self.fh, self.fw), self.stride, self.dilation, self.pass_rows
+            )
+            return [
+                f"EM_CONV2D_SPARSE_S8_BUFFER_BYTES({pass_in_rows}, {self.in_c}, {row_len}, "
+                f"{self.packed.max_channel_nnz}) <= {self.scratch_bytes()}"
+            ]
         checks = [f"EM_CONV2D_S8_BUFFER_BYTES({self.fh}, {self.fw}, {self.in_c}) <= {self.scratch_bytes()}"]
         if self.w16:  # pack_w16's layout is the one em_kernels.h documents
-            checks.append(f"sizeof({self.prefix}_filter_w16) == 4 * EM_CONV2D_S8_W16_WORDS("
-                          f"{self.filter.shape[0]}, {self.fh}, {self.fw}, {self.in_c})")
+            checks.append(
+                f"sizeof({self.prefix}_filter_w16) == 4 * EM_CONV2D_S8_W16_WORDS("
+                f"{self.filter.shape[0]}, {self.fh}, {self.fw}, {self.in_c})"
+            )
         return checks
 
     def macs(self):
@@ -200,11 +238,15 @@ class Conv2DEmitter(OpEmitter):
         bias = f"{p}_bias" if self.bias is not None else "0"
         rows = rows or f"&(const em_rows){{0, {self.input.hwc[0]}, 0, {self.output.hwc[0]}, 0}}"
         if self.sparse:
-            return (f"em_conv2d_sparse_s8(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
-                    f"&{p}_sparse, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {scratch_ptr})")
+            return (
+                f"em_conv2d_sparse_s8(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
+                f"&{p}_sparse, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {scratch_ptr})"
+            )
         kernel, filt = ("em_conv2d_s8_w16", f"{p}_filter_w16") if self.w16 else ("em_conv2d_s8", f"{p}_filter")
-        return (f"{kernel}(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
-                f"{filt}, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {scratch_ptr})")
+        return (
+            f"{kernel}(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
+            f"{filt}, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {scratch_ptr})"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,33 +261,50 @@ class Conv2DEmitter(OpEmitter):
 # tests/firmware/test_kernels_sparse_qemu.py holds the model to a third shape. Without the DSP path the
 # kernels take about *_PORTABLE_SLOWDOWN times as many instructions (`make bench-kernels`).
 # ---------------------------------------------------------------------------------------------
-DENSE_INSTR_PER_MAC = 1.245          # em_conv2d_s8, DSP path: SMLAD, two MACs per instruction
-DENSE_INSTR_PER_IM2COL = 3.85        # per int16 of its im2col columns (per output pixel: taps * in_c)
-DENSE_INSTR_PER_OUTPUT = 54.8        # per output value beyond that (requantisation, block set-up)
+DENSE_INSTR_PER_MAC = 1.245  # em_conv2d_s8, DSP path: SMLAD, two MACs per instruction
+DENSE_INSTR_PER_IM2COL = 3.85  # per int16 of its im2col columns (per output pixel: taps * in_c)
+DENSE_INSTR_PER_OUTPUT = 54.8  # per output value beyond that (requantisation, block set-up)
 SPARSE_INSTR_PER_NONZERO_MAC = 2.018  # em_conv2d_sparse_s8: the 8-pixel SXTB16 + SMLATB/SMLATT loop ...
 SPARSE_INSTR_PER_NONZERO_MAC_4 = 2.943  # ... the 4-pixel one (a row's remainder)
 SPARSE_INSTR_PER_NONZERO_MAC_1 = 7.44  # ... and single pixels
-SPARSE_INSTR_PER_OUTPUT = 26.27      # requantisation and block set-up per output value
-SPARSE_INSTR_PER_RELAYOUT = 9.67     # per int8 written by the input relayout
-SPARSE_INSTR_PER_DECODE = 56.23      # per nonzero and pass: Rice decode + table entry
-DENSE_PORTABLE_SLOWDOWN = 3.54       # portable / DSP instructions, em_conv2d_s8 (bench-kernels conv 32x25x32->32)
-SPARSE_PORTABLE_SLOWDOWN = 1.24      # portable / DSP instructions, em_conv2d_sparse_s8 (bench-kernels)
+SPARSE_INSTR_PER_OUTPUT = 26.27  # requantisation and block set-up per output value
+SPARSE_INSTR_PER_RELAYOUT = 9.67  # per int8 written by the input relayout
+SPARSE_INSTR_PER_DECODE = 56.23  # per nonzero and pass: Rice decode + table entry
+DENSE_PORTABLE_SLOWDOWN = 3.54  # portable / DSP instructions, em_conv2d_s8 (bench-kernels conv 32x25x32->32)
+SPARSE_PORTABLE_SLOWDOWN = 1.24  # portable / DSP instructions, em_conv2d_sparse_s8 (bench-kernels)
 
 
-def estimate_dense_instructions(out_hw: tuple[int, int], in_c: int, out_c: int, kernel_hw: tuple[int, int],
-                                stride: tuple[int, int] = (1, 1), dilation: tuple[int, int] = (1, 1),
-                                use_dsp: bool = True) -> float:
+def estimate_dense_instructions(
+    out_hw: tuple[int, int],
+    in_c: int,
+    out_c: int,
+    kernel_hw: tuple[int, int],
+    stride: tuple[int, int] = (1, 1),
+    dilation: tuple[int, int] = (1, 1),
+    use_dsp: bool = True,
+) -> float:
     """Instructions of em_conv2d_s8 on the layer (Cortex-M4, the fitted constants above)."""
     pixels = out_hw[0] * out_hw[1]
     taps = kernel_hw[0] * kernel_hw[1] * in_c
-    n = (DENSE_INSTR_PER_MAC * pixels * out_c * taps + DENSE_INSTR_PER_IM2COL * pixels * taps
-         + DENSE_INSTR_PER_OUTPUT * pixels * out_c)
+    n = (
+        DENSE_INSTR_PER_MAC * pixels * out_c * taps
+        + DENSE_INSTR_PER_IM2COL * pixels * taps
+        + DENSE_INSTR_PER_OUTPUT * pixels * out_c
+    )
     return n if use_dsp else n * DENSE_PORTABLE_SLOWDOWN
 
 
-def estimate_sparse_instructions(out_hw: tuple[int, int], in_c: int, out_c: int, kernel_hw: tuple[int, int],
-                                 nonzeros: int, pass_rows: int, stride: tuple[int, int] = (1, 1),
-                                 dilation: tuple[int, int] = (1, 1), use_dsp: bool = True) -> float:
+def estimate_sparse_instructions(
+    out_hw: tuple[int, int],
+    in_c: int,
+    out_c: int,
+    kernel_hw: tuple[int, int],
+    nonzeros: int,
+    pass_rows: int,
+    stride: tuple[int, int] = (1, 1),
+    dilation: tuple[int, int] = (1, 1),
+    use_dsp: bool = True,
+) -> float:
     """Instructions of em_conv2d_sparse_s8 on the layer, whole tensor in passes of ``pass_rows``."""
     out_h, out_w = out_hw
     passes = -(-out_h // max(1, min(pass_rows, out_h)))
@@ -254,15 +313,23 @@ def estimate_sparse_instructions(out_hw: tuple[int, int], in_c: int, out_c: int,
     eff_h = full_in_rows - (min(pass_rows, out_h) - 1) * stride[0]
     relayout_rows = (out_h - passes) * stride[0] + passes * eff_h
     px8, px4 = out_w // 8 * 8, out_w % 8 // 4 * 4
-    mac_cost = (SPARSE_INSTR_PER_NONZERO_MAC * px8 + SPARSE_INSTR_PER_NONZERO_MAC_4 * px4
-                + SPARSE_INSTR_PER_NONZERO_MAC_1 * (out_w - px8 - px4))
-    n = (mac_cost * nonzeros * out_h + SPARSE_INSTR_PER_OUTPUT * out_h * out_w * out_c
-         + SPARSE_INSTR_PER_RELAYOUT * relayout_rows * in_c * row_len + SPARSE_INSTR_PER_DECODE * nonzeros * passes)
+    mac_cost = (
+        SPARSE_INSTR_PER_NONZERO_MAC * px8
+        + SPARSE_INSTR_PER_NONZERO_MAC_4 * px4
+        + SPARSE_INSTR_PER_NONZERO_MAC_1 * (out_w - px8 - px4)
+    )
+    n = (
+        mac_cost * nonzeros * out_h
+        + SPARSE_INSTR_PER_OUTPUT * out_h * out_w * out_c
+        + SPARSE_INSTR_PER_RELAYOUT * relayout_rows * in_c * row_len
+        + SPARSE_INSTR_PER_DECODE * nonzeros * passes
+    )
     return n if use_dsp else n * SPARSE_PORTABLE_SLOWDOWN
 
 
-def choose_format(dense_bytes: int, sparse_bytes_: int, dense_instructions: float,
-                  sparse_instructions: float) -> tuple[str, str]:
+def choose_format(
+    dense_bytes: int, sparse_bytes_: int, dense_instructions: float, sparse_instructions: float
+) -> tuple[str, str]:
     """('sparse' | 'dense', why): sparse when it takes less flash and is not estimated slower."""
     flash = f"{sparse_bytes_:,} B sparse vs {dense_bytes:,} B dense"
     time = f"est. {sparse_instructions / 1e6:.2f} M vs {dense_instructions / 1e6:.2f} M instructions"

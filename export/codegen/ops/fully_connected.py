@@ -1,4 +1,5 @@
 """FULLY_CONNECTED -> em_fully_connected_s8 (per-tensor or per-channel int8 weights)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,14 +29,17 @@ class FullyConnectedEmitter(OpEmitter):
         else:
             m, s = qp.fc_multiplier(in_s, self.filter.scale[0], out_s)
             self.multiplier, self.shift = np.array([m], np.int32), np.array([s], np.int32)
-        self.act_min, self.act_max = qp.activation_range(op.options["fused_activation"], out_s,
-                                                         int(self.output.zero_point[0]))
+        self.act_min, self.act_max = qp.activation_range(
+            op.options["fused_activation"], out_s, int(self.output.zero_point[0])
+        )
 
     def weights(self):
         p = self.prefix
-        arrays = [CArray(f"{p}_filter", "int8_t", self.filter.data.astype(np.int8)),
-                  CArray(f"{p}_multiplier", "int32_t", self.multiplier),
-                  CArray(f"{p}_shift", "int32_t", self.shift)]
+        arrays = [
+            CArray(f"{p}_filter", "int8_t", self.filter.data.astype(np.int8)),
+            CArray(f"{p}_multiplier", "int32_t", self.multiplier),
+            CArray(f"{p}_shift", "int32_t", self.shift),
+        ]
         if self.bias is not None:
             arrays.append(CArray(f"{p}_bias", "int32_t", self.bias.data.astype(np.int32)))
         return arrays
@@ -55,5 +59,7 @@ class FullyConnectedEmitter(OpEmitter):
     def call(self, input_ptr, output_ptr, rows, scratch_ptr):
         p = self.prefix
         bias = f"{p}_bias" if self.bias is not None else "0"
-        return (f"em_fully_connected_s8(&{p}_params, &{p}_quant, {self.batches}, {self.in_features}, "
-                f"{input_ptr}, {self.out_features}, {p}_filter, {bias}, {output_ptr})")
+        return (
+            f"em_fully_connected_s8(&{p}_params, &{p}_quant, {self.batches}, {self.in_features}, "
+            f"{input_ptr}, {self.out_features}, {p}_filter, {bias}, {output_ptr})"
+        )

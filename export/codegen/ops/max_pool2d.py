@@ -1,4 +1,5 @@
 """MAX_POOL_2D -> em_max_pool2d_s8 (row windows: streams at the end of conv chains)."""
+
 from __future__ import annotations
 
 from edgel3_mote.errors import ExportError
@@ -14,12 +15,15 @@ class MaxPool2DEmitter(OpEmitter):
         super().__init__(*args, **kwargs)
         o = self.op.options
         if (self.input.scale[0], self.input.zero_point[0]) != (self.output.scale[0], self.output.zero_point[0]):
-            raise ExportError(f"op {self.op.index} MAX_POOL_2D: input and output quantisation differ (TFLM requires them equal)")
+            raise ExportError(
+                f"op {self.op.index} MAX_POOL_2D: input and output quantisation differ (TFLM requires them equal)"
+            )
         in_h, in_w, _ = self.input.hwc
         _, self.pad_top = qp.out_size_and_padding(in_h, o["filter_h"], o["stride_h"], 1, o["padding"])
         _, self.pad_left = qp.out_size_and_padding(in_w, o["filter_w"], o["stride_w"], 1, o["padding"])
-        self.act_min, self.act_max = qp.activation_range(o["fused_activation"], self.output.scale[0],
-                                                         int(self.output.zero_point[0]))
+        self.act_min, self.act_max = qp.activation_range(
+            o["fused_activation"], self.output.scale[0], int(self.output.zero_point[0])
+        )
 
     def declarations(self):
         p, o = self.prefix, self.op.options

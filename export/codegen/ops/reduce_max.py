@@ -1,4 +1,5 @@
 """REDUCE_MAX over H and W (global max pooling) -> em_reduce_max_s8."""
+
 from __future__ import annotations
 
 from edgel3_mote.errors import ExportError
@@ -14,10 +15,14 @@ class ReduceMaxEmitter(OpEmitter):
         rank = len(self.input.shape)
         axes = sorted({int(a) % rank for a in axis_t.data.reshape(-1)}) if axis_t.is_constant else None
         if rank != 4 or axes != [1, 2]:
-            raise ExportError(f"op {self.op.index} REDUCE_MAX: only the max over H and W of an NHWC tensor is "
-                              f"supported (got axes {axes} of rank {rank}); use GlobalMaxPooling2D")
+            raise ExportError(
+                f"op {self.op.index} REDUCE_MAX: only the max over H and W of an NHWC tensor is "
+                f"supported (got axes {axes} of rank {rank}); use GlobalMaxPooling2D"
+            )
         if (self.input.scale[0], self.input.zero_point[0]) != (self.output.scale[0], self.output.zero_point[0]):
-            raise ExportError(f"op {self.op.index} REDUCE_MAX: input and output quantisation differ (TFLM requires them equal)")
+            raise ExportError(
+                f"op {self.op.index} REDUCE_MAX: input and output quantisation differ (TFLM requires them equal)"
+            )
 
     def declarations(self):
         return f"static const em_dims {self.prefix}_in_dims = {dims(self.input.hwc)};\n"

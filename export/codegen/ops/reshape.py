@@ -1,4 +1,5 @@
 """RESHAPE: no code. The planner aliases its output to its input (same bytes, NHWC order)."""
+
 from __future__ import annotations
 
 from edgel3_mote.export.codegen.ops.base import OpEmitter

@@ -17,28 +17,24 @@
 #define TIMER_VALUE (*(volatile uint32_t *)(EM_CMSDK_TIMER_BASE + 0x04u))
 #define TIMER_RELOAD (*(volatile uint32_t *)(EM_CMSDK_TIMER_BASE + 0x08u))
 
-void em_cmsdk_timer_init(void)
-{
-    TIMER_CTRL = 0u;
-    TIMER_RELOAD = 0xFFFFFFFFu;
-    TIMER_VALUE = 0xFFFFFFFFu;
-    TIMER_CTRL = 1u;
+void em_cmsdk_timer_init(void) {
+  TIMER_CTRL = 0u;
+  TIMER_RELOAD = 0xFFFFFFFFu;
+  TIMER_VALUE = 0xFFFFFFFFu;
+  TIMER_CTRL = 1u;
 }
 
-uint32_t em_board_ticks(void)
-{
-    return (0xFFFFFFFFu - TIMER_VALUE) * (uint32_t)EM_INSNS_PER_TIMER_TICK;
+uint32_t em_board_ticks(void) {
+  return (0xFFFFFFFFu - TIMER_VALUE) * (uint32_t)EM_INSNS_PER_TIMER_TICK;
 }
 
-void em_board_ticks_sync(void)
-{
-    /* QEMU's cmsdk-apb-timer reloads its ptimer on a VALUE write, so the next tick lands
-     * one full period (40 instructions) after this store: the phase is now fixed. */
-    uint32_t value = TIMER_VALUE;
-    TIMER_VALUE = value;
+void em_board_ticks_sync(void) {
+  /* QEMU's cmsdk-apb-timer reloads its ptimer on a VALUE write, so the next tick lands
+   * one full period (40 instructions) after this store: the phase is now fixed. */
+  uint32_t value = TIMER_VALUE;
+  TIMER_VALUE = value;
 }
 
-int em_board_ticks_are_instructions(void)
-{
-    return 1;
+int em_board_ticks_are_instructions(void) {
+  return 1;
 }

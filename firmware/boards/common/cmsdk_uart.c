@@ -18,26 +18,23 @@
 #define CTRL_TX_EN 0x1u
 #define CTRL_RX_EN 0x2u
 
-void em_cmsdk_uart_init(uint32_t pclk_hz, uint32_t baud)
-{
-    UART_BAUDDIV = pclk_hz / baud; /* must be >= 16 */
-    UART_CTRL = CTRL_TX_EN | CTRL_RX_EN;
+void em_cmsdk_uart_init(uint32_t pclk_hz, uint32_t baud) {
+  UART_BAUDDIV = pclk_hz / baud; /* must be >= 16 */
+  UART_CTRL = CTRL_TX_EN | CTRL_RX_EN;
 }
 
-void em_uart_write(const uint8_t *buf, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        while (UART_STATE & STATE_TX_FULL) {
-        }
-        UART_DATA = buf[i];
+void em_uart_write(const uint8_t *buf, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    while (UART_STATE & STATE_TX_FULL) {
     }
+    UART_DATA = buf[i];
+  }
 }
 
-int em_uart_read(uint8_t *byte)
-{
-    if (!(UART_STATE & STATE_RX_FULL)) {
-        return 0;
-    }
-    *byte = (uint8_t)UART_DATA;
-    return 1;
+int em_uart_read(uint8_t *byte) {
+  if (!(UART_STATE & STATE_RX_FULL)) {
+    return 0;
+  }
+  *byte = (uint8_t)UART_DATA;
+  return 1;
 }

@@ -16,28 +16,25 @@
 extern uint32_t __stack_start;
 extern uint32_t __stack_end;
 
-void em_stack_paint(void)
-{
-    uintptr_t sp;
-    __asm__ volatile("mov %0, sp" : "=r"(sp));
-    volatile uint32_t *p = &__stack_start;
-    volatile uint32_t *stop = (volatile uint32_t *)(sp - PAINT_MARGIN_BYTES);
-    while (p < stop) {
-        *p++ = STACK_PAINT;
-    }
+void em_stack_paint(void) {
+  uintptr_t sp;
+  __asm__ volatile("mov %0, sp" : "=r"(sp));
+  volatile uint32_t *p = &__stack_start;
+  volatile uint32_t *stop = (volatile uint32_t *)(sp - PAINT_MARGIN_BYTES);
+  while (p < stop) {
+    *p++ = STACK_PAINT;
+  }
 }
 
-uint32_t em_stack_high_water(void)
-{
-    const volatile uint32_t *p = &__stack_start;
-    const volatile uint32_t *end = &__stack_end;
-    while (p < end && *p == STACK_PAINT) {
-        p++;
-    }
-    return (uint32_t)((uintptr_t)end - (uintptr_t)p);
+uint32_t em_stack_high_water(void) {
+  const volatile uint32_t *p = &__stack_start;
+  const volatile uint32_t *end = &__stack_end;
+  while (p < end && *p == STACK_PAINT) {
+    p++;
+  }
+  return (uint32_t)((uintptr_t)end - (uintptr_t)p);
 }
 
-uint32_t em_board_stack_size(void)
-{
-    return (uint32_t)((uintptr_t)&__stack_end - (uintptr_t)&__stack_start);
+uint32_t em_board_stack_size(void) {
+  return (uint32_t)((uintptr_t)&__stack_end - (uintptr_t)&__stack_start);
 }

@@ -18,26 +18,22 @@
 #define TIM2_PSC (*(volatile uint32_t *)(TIM2_BASE + 0x28u))
 #define TIM2_ARR (*(volatile uint32_t *)(TIM2_BASE + 0x2Cu))
 
-void em_stm32_tim2_init(void)
-{
-    TIM2_CR1 = 0u;
-    TIM2_PSC = 0u;
-    TIM2_ARR = 0xFFFFFFFFu;
-    TIM2_EGR = 1u; /* load the prescaler now */
-    TIM2_CR1 = 1u;
+void em_stm32_tim2_init(void) {
+  TIM2_CR1 = 0u;
+  TIM2_PSC = 0u;
+  TIM2_ARR = 0xFFFFFFFFu;
+  TIM2_EGR = 1u; /* load the prescaler now */
+  TIM2_CR1 = 1u;
 }
 
-uint32_t em_board_ticks(void)
-{
-    return TIM2_CNT;
+uint32_t em_board_ticks(void) {
+  return TIM2_CNT;
 }
 
-void em_board_ticks_sync(void)
-{
-    /* one tick = one instruction / cycle: no phase to fix */
+void em_board_ticks_sync(void) {
+  /* one tick = one instruction / cycle: no phase to fix */
 }
 
-int em_board_ticks_are_instructions(void)
-{
-    return 1;
+int em_board_ticks_are_instructions(void) {
+  return 1;
 }

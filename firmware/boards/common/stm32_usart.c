@@ -19,26 +19,23 @@
 #define CR1_TE (1u << 3)
 #define CR1_RE (1u << 2)
 
-void em_stm32_usart_init(uint32_t pclk_hz, uint32_t baud)
-{
-    USART_BRR = (pclk_hz + baud / 2u) / baud; /* 16x oversampling: mantissa.fraction */
-    USART_CR1 = CR1_UE | CR1_TE | CR1_RE;
+void em_stm32_usart_init(uint32_t pclk_hz, uint32_t baud) {
+  USART_BRR = (pclk_hz + baud / 2u) / baud; /* 16x oversampling: mantissa.fraction */
+  USART_CR1 = CR1_UE | CR1_TE | CR1_RE;
 }
 
-void em_uart_write(const uint8_t *buf, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        while (!(USART_SR & SR_TXE)) {
-        }
-        USART_DR = buf[i];
+void em_uart_write(const uint8_t *buf, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    while (!(USART_SR & SR_TXE)) {
     }
+    USART_DR = buf[i];
+  }
 }
 
-int em_uart_read(uint8_t *byte)
-{
-    if (!(USART_SR & SR_RXNE)) {
-        return 0;
-    }
-    *byte = (uint8_t)USART_DR;
-    return 1;
+int em_uart_read(uint8_t *byte) {
+  if (!(USART_SR & SR_RXNE)) {
+    return 0;
+  }
+  *byte = (uint8_t)USART_DR;
+  return 1;
 }

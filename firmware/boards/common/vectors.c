@@ -17,29 +17,27 @@
 extern uint32_t _estack;
 void Reset_Handler(void);
 
-static void u32_to_dec(uint32_t v, char *out)
-{
-    char tmp[11];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v != 0u);
-    while (n > 0) {
-        *out++ = tmp[--n];
-    }
-    *out = '\0';
+static void u32_to_dec(uint32_t v, char *out) {
+  char tmp[11];
+  int n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10u);
+    v /= 10u;
+  } while (v != 0u);
+  while (n > 0) {
+    *out++ = tmp[--n];
+  }
+  *out = '\0';
 }
 
-void em_fault_handler(void)
-{
-    uint32_t ipsr;
-    char msg[48] = "edgel3-mote: unexpected exception ";
-    __asm__ volatile("mrs %0, ipsr" : "=r"(ipsr));
-    u32_to_dec(ipsr & 0x1FFu, msg + 34);
-    em_semihost_write(msg);
-    em_semihost_write("\n");
-    em_board_exit(3);
+void em_fault_handler(void) {
+  uint32_t ipsr;
+  char msg[48] = "edgel3-mote: unexpected exception ";
+  __asm__ volatile("mrs %0, ipsr" : "=r"(ipsr));
+  u32_to_dec(ipsr & 0x1FFu, msg + 34);
+  em_semihost_write(msg);
+  em_semihost_write("\n");
+  em_board_exit(3);
 }
 
 typedef void (*em_vector_t)(void);

@@ -1,16 +1,22 @@
-/* Board glue: UART0 (./uart.c) + DWT cycle counter (../common). Build-only: untested on hardware. */
+/* Board glue: UART0 (./uart.c) + DWT cycle counter (../common). Build-only: untested on hardware.
+ */
 #include "em_board.h"
 #include "em_board_config.h"
 #include "em_board_drivers.h"
 
 void em_nrf_uart_init(void);
 
-void em_board_init(void)
-{
-    em_nrf_uart_init();
-    em_dwt_cycles_init();
+void em_board_init(void) {
+  em_nrf_uart_init();
+  em_dwt_cycles_init();
 }
 
-const char *em_board_name(void) { return EM_BOARD_NAME; }
-const char *em_board_core(void) { return EM_BOARD_CORE; }
-uint32_t em_board_clock_hz(void) { return EM_BOARD_CLOCK_HZ; }
+const char *em_board_name(void) {
+  return EM_BOARD_NAME;
+}
+const char *em_board_core(void) {
+  return EM_BOARD_CORE;
+}
+uint32_t em_board_clock_hz(void) {
+  return EM_BOARD_CLOCK_HZ;
+}

@@ -25,34 +25,31 @@
 
 #define BAUDRATE_115200 0x01D7E000u
 
-void em_nrf_uart_init(void)
-{
-    UART_PSEL_TXD = 6u; /* P0.06 */
-    UART_PSEL_RXD = 8u; /* P0.08 */
-    UART_BAUDRATE = BAUDRATE_115200;
-    UART_ENABLE = 4u;
-    UART_EVENTS_RXDRDY = 0u;
+void em_nrf_uart_init(void) {
+  UART_PSEL_TXD = 6u; /* P0.06 */
+  UART_PSEL_RXD = 8u; /* P0.08 */
+  UART_BAUDRATE = BAUDRATE_115200;
+  UART_ENABLE = 4u;
+  UART_EVENTS_RXDRDY = 0u;
+  UART_EVENTS_TXDRDY = 0u;
+  UART_TASKS_STARTRX = 1u;
+  UART_TASKS_STARTTX = 1u;
+}
+
+void em_uart_write(const uint8_t *buf, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
     UART_EVENTS_TXDRDY = 0u;
-    UART_TASKS_STARTRX = 1u;
-    UART_TASKS_STARTTX = 1u;
+    UART_TXD = buf[i];
+    while (UART_EVENTS_TXDRDY == 0u) {
+    }
+  }
 }
 
-void em_uart_write(const uint8_t *buf, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        UART_EVENTS_TXDRDY = 0u;
-        UART_TXD = buf[i];
-        while (UART_EVENTS_TXDRDY == 0u) {
-        }
-    }
-}
-
-int em_uart_read(uint8_t *byte)
-{
-    if (UART_EVENTS_RXDRDY == 0u) {
-        return 0;
-    }
-    UART_EVENTS_RXDRDY = 0u;
-    *byte = (uint8_t)UART_RXD;
-    return 1;
+int em_uart_read(uint8_t *byte) {
+  if (UART_EVENTS_RXDRDY == 0u) {
+    return 0;
+  }
+  UART_EVENTS_RXDRDY = 0u;
+  *byte = (uint8_t)UART_RXD;
+  return 1;
 }

@@ -7,13 +7,18 @@
 void em_h7_clock_init(void);
 void em_h7_uart_init(void);
 
-void em_board_init(void)
-{
-    em_h7_clock_init();
-    em_h7_uart_init();
-    em_dwt_cycles_init();
+void em_board_init(void) {
+  em_h7_clock_init();
+  em_h7_uart_init();
+  em_dwt_cycles_init();
 }
 
-const char *em_board_name(void) { return EM_BOARD_NAME; }
-const char *em_board_core(void) { return EM_BOARD_CORE; }
-uint32_t em_board_clock_hz(void) { return EM_BOARD_CLOCK_HZ; }
+const char *em_board_name(void) {
+  return EM_BOARD_NAME;
+}
+const char *em_board_core(void) {
+  return EM_BOARD_CORE;
+}
+uint32_t em_board_clock_hz(void) {
+  return EM_BOARD_CLOCK_HZ;
+}

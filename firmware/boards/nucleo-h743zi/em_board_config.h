@@ -6,7 +6,7 @@
 #define EM_BOARD_NAME "nucleo-h743zi"
 #define EM_BOARD_CORE "cortex-m7"
 #define EM_BOARD_CLOCK_HZ 480000000u /* PLL1 P output (clock.c) */
-#define EM_PCLK1_HZ 120000000u      /* APB1: USART3's kernel clock (rcc_pclk1, the reset choice) */
+#define EM_PCLK1_HZ 120000000u       /* APB1: USART3's kernel clock (rcc_pclk1, the reset choice) */
 #define EM_UART_BAUD 115200u
 
 #endif

@@ -23,33 +23,30 @@
 #define USART3_RDR REG(0x40004824u)
 #define USART3_TDR REG(0x40004828u)
 
-void em_h7_uart_init(void)
-{
-    RCC_AHB4ENR |= 1u << 3;   /* GPIOD */
-    RCC_APB1LENR |= 1u << 18; /* USART3 */
-    (void)RCC_APB1LENR;       /* read back: the clock is on before the first access */
-    /* PD8, PD9: alternate function (MODER = 0b10), AF7. */
-    GPIOD_MODER = (GPIOD_MODER & ~(0xFu << 16)) | (0xAu << 16);
-    GPIOD_AFRH = (GPIOD_AFRH & ~0xFFu) | 0x77u;
-    USART3_CR1 = 0u;
-    USART3_BRR = (EM_PCLK1_HZ + EM_UART_BAUD / 2u) / EM_UART_BAUD; /* kernel clock = PCLK1 */
-    USART3_CR1 = (1u << 0) | (1u << 2) | (1u << 3);
+void em_h7_uart_init(void) {
+  RCC_AHB4ENR |= 1u << 3;   /* GPIOD */
+  RCC_APB1LENR |= 1u << 18; /* USART3 */
+  (void)RCC_APB1LENR;       /* read back: the clock is on before the first access */
+  /* PD8, PD9: alternate function (MODER = 0b10), AF7. */
+  GPIOD_MODER = (GPIOD_MODER & ~(0xFu << 16)) | (0xAu << 16);
+  GPIOD_AFRH = (GPIOD_AFRH & ~0xFFu) | 0x77u;
+  USART3_CR1 = 0u;
+  USART3_BRR = (EM_PCLK1_HZ + EM_UART_BAUD / 2u) / EM_UART_BAUD; /* kernel clock = PCLK1 */
+  USART3_CR1 = (1u << 0) | (1u << 2) | (1u << 3);
 }
 
-void em_uart_write(const uint8_t *buf, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        while (!(USART3_ISR & (1u << 7))) {
-        }
-        USART3_TDR = buf[i];
+void em_uart_write(const uint8_t *buf, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    while (!(USART3_ISR & (1u << 7))) {
     }
+    USART3_TDR = buf[i];
+  }
 }
 
-int em_uart_read(uint8_t *byte)
-{
-    if (!(USART3_ISR & (1u << 5))) {
-        return 0;
-    }
-    *byte = (uint8_t)USART3_RDR;
-    return 1;
+int em_uart_read(uint8_t *byte) {
+  if (!(USART3_ISR & (1u << 5))) {
+    return 0;
+  }
+  *byte = (uint8_t)USART3_RDR;
+  return 1;
 }

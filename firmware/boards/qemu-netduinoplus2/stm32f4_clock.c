@@ -36,7 +36,8 @@
 #define CFGR_PPRE2_DIV2 (4u << 13)
 
 /* PLLCFGR fields: M [5:0], N [14:6], P [17:16] (0 = /2), SRC [22] (1 = HSE), Q [27:24]. */
-#define PLLCFGR(m, src_hse) ((uint32_t)(m) | (336u << 6) | (0u << 16) | ((src_hse) << 22) | (7u << 24))
+#define PLLCFGR(m, src_hse) \
+  ((uint32_t)(m) | (336u << 6) | (0u << 16) | ((src_hse) << 22) | (7u << 24))
 
 /* Polls until (*reg & mask) == want, at most `tries` times; returns 1 on success. */
 static int wait_for(volatile uint32_t *reg, uint32_t mask, uint32_t want, uint32_t tries) {
@@ -59,8 +60,10 @@ int em_stm32f4_clock_168mhz(volatile uint32_t *rcc, volatile uint32_t *pwr,
   if (!wait_for(&rcc[RCC_CR], CR_PLLRDY, CR_PLLRDY, EM_CLOCK_WAIT_TRIES)) return EM_CLOCK_NO_PLL;
 
   *flash_acr = FLASH_ACR_LATENCY_5WS | FLASH_ACR_PRFTEN | FLASH_ACR_ICEN | FLASH_ACR_DCEN;
-  if ((*flash_acr & 7u) != FLASH_ACR_LATENCY_5WS) return EM_CLOCK_NO_PLL; /* never overclock flash */
+  if ((*flash_acr & 7u) != FLASH_ACR_LATENCY_5WS)
+    return EM_CLOCK_NO_PLL; /* never overclock flash */
   rcc[RCC_CFGR] = (rcc[RCC_CFGR] & ~3u) | CFGR_SW_PLL;
-  if (!wait_for(&rcc[RCC_CFGR], 3u << 2, CFGR_SW_PLL << 2, EM_CLOCK_WAIT_TRIES)) return EM_CLOCK_NO_PLL;
+  if (!wait_for(&rcc[RCC_CFGR], 3u << 2, CFGR_SW_PLL << 2, EM_CLOCK_WAIT_TRIES))
+    return EM_CLOCK_NO_PLL;
   return hse ? EM_CLOCK_PLL_HSE : EM_CLOCK_PLL_HSI;
 }

@@ -6,7 +6,8 @@
 
 #define EM_CLOCK_NO_PLL 0  /* a ready flag never came (QEMU): the clock is unchanged */
 #define EM_CLOCK_PLL_HSE 1 /* 168 MHz from the 25 MHz crystal */
-#define EM_CLOCK_PLL_HSI 2 /* 168 MHz from the 16 MHz internal oscillator (the crystal did not start) */
+#define EM_CLOCK_PLL_HSI \
+  2 /* 168 MHz from the 16 MHz internal oscillator (the crystal did not start) */
 
 /* Polls per ready flag: ~5 ms at the 16 MHz HSI the chip starts on (HSE needs ~2 ms). */
 #define EM_CLOCK_WAIT_TRIES 20000u

@@ -9,6 +9,7 @@ Exit status 1 when an input crashed (it is copied to ``crashes/``: commit it as 
 
 ``--merge`` adds the new corpus inputs (minimised by libFuzzer) to the kept ``corpus/``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,10 @@ SANITIZE = ["-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all"]
 def _clang() -> str:
     clang = shutil.which("clang")
     if clang is None:
-        sys.exit("edgel3-mote: error: clang is not installed: run tools/setup.sh (it installs clang, "
-                 "libclang-rt-dev and llvm)")
+        sys.exit(
+            "edgel3-mote: error: clang is not installed: run tools/setup.sh (it installs clang, "
+            "libclang-rt-dev and llvm)"
+        )
     return clang
 
 
@@ -61,7 +64,7 @@ def _inputs(*folders: Path) -> list[Path]:
 def replay(binary: Path, inputs: list[Path]) -> None:
     """Run every input once; any failure is a regression."""
     for start in range(0, len(inputs), 200):
-        chunk = inputs[start:start + 200]
+        chunk = inputs[start : start + 200]
         done = subprocess.run([str(binary), *map(str, chunk)], capture_output=True, text=True)
         if done.returncode != 0:
             sys.exit(f"edgel3-mote: error: a kept fuzz input fails again:\n{done.stderr[-3000:]}")
@@ -81,8 +84,16 @@ def fuzz(binary: Path, seconds: int, work: Path, jobs: int = 1) -> dict:
     for d in (work_corpus, artifacts):
         d.mkdir(parents=True, exist_ok=True)
     before = set(artifacts.iterdir())
-    cmd = [str(binary), f"-max_total_time={seconds}", f"-max_len={MAX_LEN}", "-print_final_stats=1",
-           f"-artifact_prefix={artifacts}/", "-timeout=10", str(work_corpus), str(CORPUS)]
+    cmd = [
+        str(binary),
+        f"-max_total_time={seconds}",
+        f"-max_len={MAX_LEN}",
+        "-print_final_stats=1",
+        f"-artifact_prefix={artifacts}/",
+        "-timeout=10",
+        str(work_corpus),
+        str(CORPUS),
+    ]
     if jobs > 1:
         cmd[1:1] = [f"-fork={jobs}", "-ignore_crashes=0"]
     start = time.monotonic()
@@ -95,10 +106,15 @@ def fuzz(binary: Path, seconds: int, work: Path, jobs: int = 1) -> dict:
     for c in crashes:
         CRASHES.mkdir(exist_ok=True)
         shutil.copy2(c, CRASHES / c.name)
-    return {"seconds": round(time.monotonic() - start, 1), "executions": execs,
-            "edges_covered": int(cov[-1][0]) if cov else 0, "features": int(cov[-1][1]) if cov else 0,
-            "crashes": [c.name for c in crashes], "exit_code": done.returncode,
-            "corpus_files": len(_inputs(work_corpus, CORPUS))}
+    return {
+        "seconds": round(time.monotonic() - start, 1),
+        "executions": execs,
+        "edges_covered": int(cov[-1][0]) if cov else 0,
+        "features": int(cov[-1][1]) if cov else 0,
+        "crashes": [c.name for c in crashes],
+        "exit_code": done.returncode,
+        "corpus_files": len(_inputs(work_corpus, CORPUS)),
+    }
 
 
 def coverage(work: Path, inputs: list[Path]) -> dict:
@@ -113,23 +129,40 @@ def coverage(work: Path, inputs: list[Path]) -> dict:
     listing.mkdir()
     for i, p in enumerate(inputs):  # one folder: libFuzzer runs each file of it once with -runs=0
         (listing / f"{i:06d}").write_bytes(p.read_bytes())
-    subprocess.run([str(binary), "-runs=0", str(listing)], capture_output=True, check=True,
-                   env={"LLVM_PROFILE_FILE": str(raw)})
+    subprocess.run(
+        [str(binary), "-runs=0", str(listing)], capture_output=True, check=True, env={"LLVM_PROFILE_FILE": str(raw)}
+    )
     merged = work / "cov.profdata"
     subprocess.run([profdata, "merge", "-sparse", str(raw), "-o", str(merged)], check=True)
-    report = subprocess.run([llvm_cov, "export", "-summary-only", str(binary), f"-instr-profile={merged}",
-                             str(PROTOCOL_DIR / "em_protocol.c")], capture_output=True, text=True, check=True)
+    report = subprocess.run(
+        [
+            llvm_cov,
+            "export",
+            "-summary-only",
+            str(binary),
+            f"-instr-profile={merged}",
+            str(PROTOCOL_DIR / "em_protocol.c"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     files = json.loads(report.stdout)["data"][0]["files"]
     summary = next(f["summary"] for f in files if f["filename"].endswith("em_protocol.c"))
-    return {k: {"covered": summary[k]["covered"], "count": summary[k]["count"],
-                "percent": round(summary[k]["percent"], 2)} for k in ("lines", "branches", "functions", "regions")}
+    return {
+        k: {"covered": summary[k]["covered"], "count": summary[k]["count"], "percent": round(summary[k]["percent"], 2)}
+        for k in ("lines", "branches", "functions", "regions")
+    }
 
 
 def merge(binary: Path, work: Path) -> int:
     """Add the new inputs of ``work``'s corpus that reach new coverage to the kept corpus."""
     before = len(_inputs(CORPUS))
-    subprocess.run([str(binary), "-merge=1", f"-max_len={MAX_LEN}", str(CORPUS), str(work / "corpus")],
-                   capture_output=True, check=True)
+    subprocess.run(
+        [str(binary), "-merge=1", f"-max_len={MAX_LEN}", str(CORPUS), str(work / "corpus")],
+        capture_output=True,
+        check=True,
+    )
     return len(_inputs(CORPUS)) - before
 
 
@@ -153,12 +186,16 @@ def main(argv: list[str] | None = None) -> int:
         result["merged_into_corpus"] = merge(binary, args.work)
     (args.work / "fuzz.json").write_text(json.dumps(result, indent=1) + "\n")
     c = result["coverage"]
-    print(f"fuzz: {result['executions']:,} executions in {result['seconds']} s "
-          f"({result['executions'] / max(result['seconds'], 1e-9):,.0f}/s), {len(result['crashes'])} crashes; "
-          f"libFuzzer edges {result['edges_covered']}, features {result['features']}; corpus {result['corpus_files']}")
-    print(f"fuzz: em_protocol.c coverage: lines {c['lines']['percent']} % ({c['lines']['covered']}/"
-          f"{c['lines']['count']}), branches {c['branches']['percent']} % ({c['branches']['covered']}/"
-          f"{c['branches']['count']}), functions {c['functions']['percent']} %")
+    print(
+        f"fuzz: {result['executions']:,} executions in {result['seconds']} s "
+        f"({result['executions'] / max(result['seconds'], 1e-9):,.0f}/s), {len(result['crashes'])} crashes; "
+        f"libFuzzer edges {result['edges_covered']}, features {result['features']}; corpus {result['corpus_files']}"
+    )
+    print(
+        f"fuzz: em_protocol.c coverage: lines {c['lines']['percent']} % ({c['lines']['covered']}/"
+        f"{c['lines']['count']}), branches {c['branches']['percent']} % ({c['branches']['covered']}/"
+        f"{c['branches']['count']}), functions {c['functions']['percent']} %"
+    )
     if result["crashes"] or result["exit_code"] != 0:
         print(f"fuzz: CRASH: inputs copied to {CRASHES} (commit them); log {args.work / 'fuzz.log'}")
         return 1
