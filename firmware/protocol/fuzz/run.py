@@ -91,6 +91,10 @@ def fuzz(binary: Path, seconds: int, work: Path, jobs: int = 1) -> dict:
         "-print_final_stats=1",
         f"-artifact_prefix={artifacts}/",
         "-timeout=10",
+        # ASan's shadow memory and quarantine alone took the RSS past libFuzzer's 2 GB default in an 8-s run on
+        # a loaded 2-core machine (24 MB live heap): allow 4 GB, and call any single allocation over 64 MB a bug
+        "-rss_limit_mb=4096",
+        "-malloc_limit_mb=64",
         str(work_corpus),
         str(CORPUS),
     ]
