@@ -167,8 +167,9 @@ static int stream_start(sparse_stream *s, const em_sparse_filter *f) {
  * weight << w_shift | (tap_offset[tap] + ic * row_len); -> how many (EM_ERR_ARG: a corrupt
  * stream or more than max_nnz), their weight sum in *weight_sum. The common gap -- its code
  * within the bits already buffered, a word refill when fewer than 25 are -- is read here on
- * locals; the rest (a code longer than the buffer, the stream's last bytes) goes through
- * stream_step. Not inlined: in the kernel's frame the loop spills more. */
+ * locals, positions relative to the channel (the kernel bounds a filter below 2^30 weights, so
+ * no sum here overflows); the rest (a code longer than the buffer, the stream's last bytes) goes
+ * through stream_step. Not inlined: in the kernel's frame the loop spills more. */
 __attribute__((noinline)) static int32_t decode_channel(sparse_stream *st, int32_t ch_begin,
                                                         int32_t ch_end, int32_t in_c,
                                                         int32_t row_len, const int32_t *tap_offset,
@@ -178,18 +179,20 @@ __attribute__((noinline)) static int32_t decode_channel(sparse_stream *st, int32
   const uint8_t *p = st->p;
   const uint8_t *const end = st->end;
   uint32_t buf = st->buf;
-  int32_t n = st->n, left = st->left, next = st->next, index = st->index;
-  const int32_t k = st->k;
-  int32_t n_nz = 0, sum = 0;
-  while (next < ch_end) {
-    if (n_nz >= max_nnz) return EM_ERR_ARG;
-    const int32_t j = next - ch_begin;
-    const int32_t tap = j / in_c, ic = j - tap * in_c;
-    const int32_t w = value[index];
+  int32_t n = st->n, left = st->left;
+  const int32_t k = st->k, len = ch_end - ch_begin;
+  int32_t j = st->next == INT32_MAX ? INT32_MAX : st->next - ch_begin;
+  const int8_t *v = value + st->index;
+  int32_t *t = table;
+  int32_t *const t_end = table + max_nnz;
+  int32_t sum = 0;
+  while (j < len) {
+    if (t == t_end) return EM_ERR_ARG;
+    const int32_t tap = j / in_c, w = *v;
     sum += w;
-    table[n_nz++] = (int32_t)((uint32_t)w << w_shift) | (tap_offset[tap] + ic * row_len);
+    *t++ = (int32_t)((uint32_t)w << w_shift) | (tap_offset[tap] + (j - tap * in_c) * row_len);
     if (left == 0) {
-      next = INT32_MAX;
+      j = INT32_MAX;
       break;
     }
     if (n <= 24) {
@@ -217,34 +220,32 @@ __attribute__((noinline)) static int32_t decode_channel(sparse_stream *st, int32
       }
       n -= z + 1 + k;
       --left;
-      ++index;
-      const uint32_t after = (uint32_t)next + 1u + (((uint32_t)z << k) | r); /* z < 32, k <= 24 */
-      if (after >= 0x7FFFFFFFu) return EM_ERR_ARG;
-      next = (int32_t)after;
+      ++v;
+      j += 1 + (int32_t)(((uint32_t)z << k) | r); /* z < 32, k <= 24: below 2^29 */
     } else { /* the slow reader keeps only the n bits it counts */
       st->p = p;
       st->buf = n > 0 ? buf & (~0u << (32 - n)) : 0u;
       st->n = n;
       st->left = left;
-      st->next = next;
-      st->index = index;
+      st->next = j + ch_begin;
+      st->index = (int32_t)(v - value);
       if (stream_step(st) != EM_OK) return EM_ERR_ARG;
       p = st->p;
       buf = st->buf;
       n = st->n;
       left = st->left;
-      next = st->next;
-      index = st->index;
+      j = st->next == INT32_MAX ? INT32_MAX : st->next - ch_begin;
+      v = value + st->index;
     }
   }
   st->p = p;
   st->buf = buf;
   st->n = n;
   st->left = left;
-  st->next = next;
-  st->index = index;
+  st->next = j == INT32_MAX ? INT32_MAX : j + ch_begin;
+  st->index = (int32_t)(v - value);
   *weight_sum = sum;
-  return n_nz;
+  return (int32_t)(t - table);
 }
 
 /* ---- the relayout -------------------------------------------------------------------- */
@@ -348,58 +349,164 @@ static inline void requant_store(const int32_t *acc, int32_t n, const sparse_req
 /* n output pixels (8, 4 or 1) starting at x[0] of the relayout, output stride out_step; each
  * table word is weight << 16 | offset (in the int8 relayout). */
 #if defined(EM_USE_DSP) && EM_DSP_NATIVE
-/* One nonzero into 8 accumulators: table word, its relayout address (UXTAH), 2 word loads
- * (four pixels each), 4 SXTB16 (pixels 0, 2 and 1, 3 of each word as int16 pairs), 8 SMLATB /
- * SMLATT (weight = top half of the table word): 16 instructions; the loop end is reloaded
- * once per 4 nonzeros. Written out because the compiler spills some of the 14 live registers
- * otherwise. */
-#define SP_ASM_NZ                       \
-  "ldr   %[e], [%[tab]], #4\n\t"        \
-  "uxtah %[s], %[x], %[e]\n\t"          \
-  "ldr   %[t], [%[s]]\n\t"              \
-  "sxtb16 %[u], %[t]\n\t"               \
-  "sxtb16 %[t], %[t], ror #8\n\t"       \
-  "smlatb %[a0], %[e], %[u], %[a0]\n\t" \
-  "smlatt %[a2], %[e], %[u], %[a2]\n\t" \
-  "smlatb %[a1], %[e], %[t], %[a1]\n\t" \
-  "smlatt %[a3], %[e], %[t], %[a3]\n\t" \
-  "ldr   %[t], [%[s], #4]\n\t"          \
-  "sxtb16 %[u], %[t]\n\t"               \
-  "sxtb16 %[t], %[t], ror #8\n\t"       \
-  "smlatb %[a4], %[e], %[u], %[a4]\n\t" \
-  "smlatt %[a6], %[e], %[u], %[a6]\n\t" \
-  "smlatb %[a5], %[e], %[t], %[a5]\n\t" \
-  "smlatt %[a7], %[e], %[t], %[a7]\n\t"
-#define SP_ASM_OUT                                                                             \
-  [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5),    \
-      [a6] "+r"(a6), [a7] "+r"(a7), [tab] "+r"(tab), [e] "=&r"(e), [t] "=&r"(t), [u] "=&r"(u), \
-      [s] "=&r"(s)
-#endif
+/* The 8-pixel block on the core, as one assembly routine: the MAC loop needs 14 registers (8
+ * accumulators, the table pointer, x, the table word, its address and two temporaries), which
+ * leaves the compiler nothing to spill into between statements, so the routine owns them all.
+ *
+ * One nonzero into 8 accumulators (SP_NZ): table word, its relayout address (UXTAH), 2 word
+ * loads (four pixels each), 4 SXTB16 (pixels 0, 2 and 1, 3 of each word as int16 pairs), 8
+ * SMLATB / SMLATT (weight = top half of the table word): 16 instructions. The loop does 8
+ * nonzeros per trip; a TBB into the unrolled body takes the n % 8 first, so the loop test (the
+ * end lives on the stack: 3 instructions) is paid once per 8 nonzeros.
+ *
+ * Then, when `requant` is set (the fast requantisation of requant_store with an output range of
+ * the whole int8, see sparse_requant): per output SMMULR, the rounding of RoundingDivideByPOT as
+ * x + (x >> 31) + k with k = round + (output_offset << right) (exact: adding a multiple of
+ * 2^right before an arithmetic shift adds output_offset after it), ASR, SSAT #8, STRB: 7
+ * instructions with the pointer step. Otherwise the 8 accumulators are stored to acc[]. */
+typedef struct {
+  const int32_t *tab, *end; /*  0,  4 */
+  const int8_t *x;          /*  8: advanced by the routine */
+  int32_t bias;             /* 12 */
+  int32_t mult, k, right;   /* 16, 20, 24 */
+  int8_t *out;              /* 28: advanced by the routine */
+  int32_t step;             /* 32 */
+  int32_t requant;          /* 36 */
+  int32_t *acc;             /* 40 */
+  int32_t blocks;           /* 44: 8-pixel blocks to do (1 unless requant) */
+  int32_t bias8[8];         /* 48: the bias, once per accumulator (one LDM starts a block) */
+} sp_block_args;
 
-#if defined(EM_USE_DSP) && EM_DSP_NATIVE
-__attribute__((noinline)) /* its own frame: the loop needs 14 registers */
-#endif
-static void
-sparse_block8(const int32_t *tab, int32_t n_nz, const int8_t *x, int32_t bias,
-              const sparse_requant *r, int8_t *out, int32_t out_step) {
+void em_conv2d_sparse_s8_mac8(sp_block_args *args);
+
+__asm__(
+    "  .syntax unified\n"
+    "  .thumb\n"
+    "  .section .text.em_conv2d_sparse_s8_mac8,\"ax\",%progbits\n"
+    "  .align 2\n"
+    "  .global em_conv2d_sparse_s8_mac8\n"
+    "  .thumb_func\n"
+    "  .type em_conv2d_sparse_s8_mac8, %function\n"
+    /* r4-r11 a0-a7, r1 tab, r2 x, r3 table word, r12 address / second word, lr first word,
+     * r0 the unpacked pair; [sp] end, [sp, #4] the TBB index, [sp, #8] args */
+    "  .macro SP_NZ\n"
+    "  ldr    r3, [r1], #4\n"
+    "  uxtah  r12, r2, r3\n"
+    "  ldr    lr, [r12]\n"
+    "  ldr    r12, [r12, #4]\n"
+    "  sxtb16 r0, lr\n"
+    "  smlatb r4, r3, r0, r4\n"
+    "  smlatt r6, r3, r0, r6\n"
+    "  sxtb16 r0, lr, ror #8\n"
+    "  smlatb r5, r3, r0, r5\n"
+    "  smlatt r7, r3, r0, r7\n"
+    "  sxtb16 r0, r12\n"
+    "  smlatb r8, r3, r0, r8\n"
+    "  smlatt r10, r3, r0, r10\n"
+    "  sxtb16 r0, r12, ror #8\n"
+    "  smlatb r9, r3, r0, r9\n"
+    "  smlatt r11, r3, r0, r11\n"
+    "  .endm\n"
+    "em_conv2d_sparse_s8_mac8:\n"
+    "  push   {r0, r4-r11, lr}\n"
+    "  sub    sp, sp, #8\n"
+    "  ldrd   r1, r3, [r0]\n" /* tab, end */
+    "  str    r3, [sp]\n"
+    "  subs   r3, r1, r3\n"     /* -4 * n */
+    "  ubfx   r3, r3, #2, #3\n" /* (8 - n % 8) % 8: unrolled copies to skip */
+    "  str    r3, [sp, #4]\n"
+    "6:\n" /* one block of 8 pixels */
+    "  ldr    r0, [sp, #8]\n"
+    "  ldr    r2, [r0, #8]\n" /* x */
+    "  ldr    r1, [r0]\n"
+    "  add    r3, r0, #48\n"
+    "  ldm    r3, {r4-r11}\n" /* the bias */
+    "  ldr    r3, [sp]\n"
+    "  cmp    r1, r3\n"
+    "  beq    9f\n"
+    "  ldr    r3, [sp, #4]\n"
+    "  tbb    [pc, r3]\n"
+    "0:\n"
+    "  .byte  (10f - 0b) / 2, (11f - 0b) / 2, (12f - 0b) / 2, (13f - 0b) / 2\n"
+    "  .byte  (14f - 0b) / 2, (15f - 0b) / 2, (16f - 0b) / 2, (17f - 0b) / 2\n"
+    "  .align 1\n"
+    "10: SP_NZ\n"
+    "11: SP_NZ\n"
+    "12: SP_NZ\n"
+    "13: SP_NZ\n"
+    "14: SP_NZ\n"
+    "15: SP_NZ\n"
+    "16: SP_NZ\n"
+    "17: SP_NZ\n"
+    "  ldr    r3, [sp]\n"
+    "  cmp    r1, r3\n"
+    "  bne    10b\n"
+    "9:\n"
+    "  ldr    lr, [sp, #8]\n" /* args */
+    "  ldr    r0, [lr, #36]\n"
+    "  cbnz   r0, 8f\n"
+    "  ldr    r3, [lr, #40]\n"
+    "  stm    r3, {r4-r11}\n"
+    "  b      7f\n"
+    "8:\n"
+    "  add    r0, lr, #16\n"
+    "  ldm    r0, {r0-r3, r12}\n" /* mult, k, right, out, step */
+    "  .irp   a, r4, r5, r6, r7, r8, r9, r10, r11\n"
+    "  smmulr \\a, \\a, r0\n"
+    "  add    \\a, \\a, \\a, asr #31\n"
+    "  add    \\a, \\a, r1\n"
+    "  asr    \\a, \\a, r2\n"
+    "  ssat   \\a, #8, \\a\n"
+    "  .endr\n"
+    "  strb   r4, [r3]\n" /* two outputs per pointer step */
+    "  strb   r5, [r3, r12]\n"
+    "  add    r3, r3, r12, lsl #1\n"
+    "  strb   r6, [r3]\n"
+    "  strb   r7, [r3, r12]\n"
+    "  add    r3, r3, r12, lsl #1\n"
+    "  strb   r8, [r3]\n"
+    "  strb   r9, [r3, r12]\n"
+    "  add    r3, r3, r12, lsl #1\n"
+    "  strb   r10, [r3]\n"
+    "  strb   r11, [r3, r12]\n"
+    "  add    r3, r3, r12, lsl #1\n"
+    "  str    r3, [lr, #28]\n" /* the next block's outputs follow */
+    "  ldr    r2, [lr, #8]\n"
+    "  adds   r2, r2, #8\n"
+    "  str    r2, [lr, #8]\n"
+    "  ldr    r2, [lr, #44]\n"
+    "  subs   r2, r2, #1\n"
+    "  str    r2, [lr, #44]\n"
+    "  bne    6b\n"
+    "7:\n"
+    "  add    sp, sp, #12\n" /* the end, the index and the saved r0 */
+    "  pop    {r4-r11, pc}\n"
+    "  .purgem SP_NZ\n"
+    "  .size em_conv2d_sparse_s8_mac8, . - em_conv2d_sparse_s8_mac8\n"
+    "  .text\n");
+
+/* The blocks of 8 pixels of one output row: one call for all of them on the common channel. */
+static inline void sparse_row8(sp_block_args *args, int32_t blocks, const int8_t *x, int8_t *out,
+                               int32_t out_step, const sparse_requant *r) {
+  args->x = x;
+  args->out = out;
+  if (args->requant) {
+    args->blocks = blocks;
+    em_conv2d_sparse_s8_mac8(args);
+    return;
+  }
+  for (int32_t b = 0; b < blocks; ++b, x += 8, out += 8 * out_step) {
+    args->x = x;
+    args->blocks = 1;
+    em_conv2d_sparse_s8_mac8(args);
+    requant_store(args->acc, 8, r, out, out_step);
+  }
+}
+#else
+static void sparse_block8(const int32_t *tab, int32_t n_nz, const int8_t *x, int32_t bias,
+                          const sparse_requant *r, int8_t *out, int32_t out_step) {
   int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias, a4 = bias, a5 = bias, a6 = bias, a7 = bias;
   const int32_t *end = tab + n_nz;
-#if defined(EM_USE_DSP) && EM_DSP_NATIVE
-  /* 1 + 2 nonzeros, then 4 per trip: the loop test is shared. */
-  {
-    int32_t e, t, u;
-    const int8_t *s;
-    if (n_nz & 1) __asm__ volatile(SP_ASM_NZ:SP_ASM_OUT : [x] "r"(x) : "memory");
-    if (n_nz & 2) __asm__ volatile(SP_ASM_NZ SP_ASM_NZ:SP_ASM_OUT : [x] "r"(x) : "memory");
-    if (tab < end)
-      __asm__ volatile("1:\n\t" SP_ASM_NZ SP_ASM_NZ SP_ASM_NZ SP_ASM_NZ
-                       "ldr   %[e], %[end]\n\t"
-                       "cmp   %[tab], %[e]\n\tbne   1b\n\t"
-                       : SP_ASM_OUT
-                       : [x] "r"(x), [end] "m"(end)
-                       : "memory", "cc");
-  }
-#else
   while (tab < end) {
     const int32_t e = *tab++;
     const int8_t *s = x + (uint16_t)e;
@@ -427,33 +534,19 @@ sparse_block8(const int32_t *tab, int32_t n_nz, const int8_t *x, int32_t bias,
     a7 += w * s[7];
 #endif
   }
-#endif
-  if (!r->fast) {
-    const int32_t acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
-    requant_store(acc, 8, r, out, out_step);
-    return;
-  }
-  /* requant_store's fast path, unrolled on the accumulators in registers */
-  const int32_t mult = r->mult, right = r->right, round = r->round;
-  const int32_t offset = r->output_offset, lo = r->act_min, hi = r->act_max;
-#define SP_REQUANT(a)                                           \
-  do {                                                          \
-    const int32_t x_ = smmulr(a, mult);                         \
-    int32_t y_ = ((x_ + round + (x_ >> 31)) >> right) + offset; \
-    y_ = y_ < lo ? lo : y_;                                     \
-    *out = (int8_t)(y_ > hi ? hi : y_);                         \
-    out += out_step;                                            \
-  } while (0)
-  SP_REQUANT(a0);
-  SP_REQUANT(a1);
-  SP_REQUANT(a2);
-  SP_REQUANT(a3);
-  SP_REQUANT(a4);
-  SP_REQUANT(a5);
-  SP_REQUANT(a6);
-  SP_REQUANT(a7);
-#undef SP_REQUANT
+  const int32_t acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+  requant_store(acc, 8, r, out, out_step);
 }
+#endif
+
+#if !(defined(EM_USE_DSP) && EM_DSP_NATIVE)
+static inline void sparse_row8(const int32_t *tab, int32_t n_nz, int32_t blocks, const int8_t *x,
+                               int32_t bias, const sparse_requant *r, int8_t *out,
+                               int32_t out_step) {
+  for (int32_t b = 0; b < blocks; ++b, x += 8, out += 8 * out_step)
+    sparse_block8(tab, n_nz, x, bias, r, out, out_step);
+}
+#endif
 
 static inline void sparse_block4(const int32_t *tab, int32_t n_nz, const int8_t *x, int32_t bias,
                                  const sparse_requant *r, int8_t *out, int32_t out_step) {
@@ -512,6 +605,8 @@ int em_conv2d_sparse_s8(const em_conv_params *p, const em_quant *q, const em_dim
   /* Offset of each filter tap (ky, kx) in the relayout, input channel 0. */
   int32_t tap_offset[EM_SPARSE_MAX_FILTER_TAPS];
   if (taps > EM_SPARSE_MAX_FILTER_TAPS) return EM_ERR_ARG;
+  /* positions fit int32 with room for a gap (decode_channel adds them unchecked) */
+  if ((int64_t)out_c * per_channel >= ((int64_t)1 << 30)) return EM_ERR_ARG;
   for (int32_t ky = 0; ky < f_d->h; ++ky)
     for (int32_t kx = 0; kx < f_d->w; ++kx) {
       const int32_t xr = kx * p->dilation_w;
@@ -540,12 +635,34 @@ int em_conv2d_sparse_s8(const em_conv_params *p, const em_quant *q, const em_dim
       /* the input offset, folded: sum(w * (x + offset)) = sum(w * x) + offset * sum(w) */
       const int32_t b_folded = b + p->input_offset * weight_sum;
       const int32_t b2 = rq.fast ? 2 * b_folded : b_folded;
+      const int32_t blocks8 = out_w / 8;
+#if defined(EM_USE_DSP) && EM_DSP_NATIVE
+      int32_t acc8[8];
+      sp_block_args args = {
+          .tab = table,
+          .end = table + n_nz,
+          .bias = b2,
+          .bias8 = {b2, b2, b2, b2, b2, b2, b2, b2},
+          .mult = rq.mult,
+          .k = rq.round + (int32_t)((uint32_t)rq.output_offset << rq.right),
+          .right = rq.right,
+          .step = out_c,
+          /* the routine's requantisation: the fast one with a whole-int8 output range and an
+           * output_offset << right that cannot overflow (|x| <= 2^30 after SMMULR) */
+          .requant = rq.fast && rq.act_min == -128 && rq.act_max == 127 && rq.right <= 22,
+          .acc = acc8,
+      };
+#endif
       for (int32_t oy = r0; oy < r1; ++oy) {
         const int8_t *x = relayout + (oy - r0) * p->stride_h * plane;
         int8_t *out = output + (oy - rows->out_row_base) * out_w * out_c + oc;
-        int32_t ox = 0;
-        for (; ox + 8 <= out_w; ox += 8)
-          sparse_block8(table, n_nz, x + ox, b2, &rq, out + ox * out_c, out_c);
+        int32_t ox = 8 * blocks8;
+        if (blocks8 > 0)
+#if defined(EM_USE_DSP) && EM_DSP_NATIVE
+          sparse_row8(&args, blocks8, x, out, out_c, &rq);
+#else
+          sparse_row8(table, n_nz, blocks8, x, b2, &rq, out, out_c);
+#endif
         for (; ox + 4 <= out_w; ox += 4)
           sparse_block4(table, n_nz, x + ox, b2, &rq, out + ox * out_c, out_c);
         for (; ox < out_w; ++ox) sparse_block1(table, n_nz, x + ox, b2, &rq, out + ox * out_c);

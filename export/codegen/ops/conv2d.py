@@ -254,24 +254,33 @@ class Conv2DEmitter(OpEmitter):
 # Constants: instructions on a Cortex-M4 in QEMU (-icount shift=0). Dense (em_conv2d_s8, int8 weights, the
 # DSP path's 4x2 blocks): least-squares fit over six 3x3 shapes of `sparsity_sweep.run_point` (L3's
 # 256 -> 256 on 32 x 24, the sweep's --small shape, 64 -> 128 on 16 x 12, 16 -> 64 on 10 x 31,
-# 48 -> 16 on 6 x 13, 32 -> 32 on 20 x 25; within 2.5 % on all). Sparse (int8 relayout, the inlined
-# gap decoder): a relative least-squares fit (scipy nnls) over 15 points of `sparsity_sweep.run_point`:
-# 3x3 256 -> 256 on 32 x 24 at 90 % (one pass, one row per pass) and 98 % (one pass), 32 -> 24 on 8 x 20 at
-# 0/80/95 %, 16 -> 24 on 8 x 11 at 0/90 % (both pass modes), 40 -> 16 on 8 x 4 at 0/90 %; within 8 % on all.
+# 48 -> 16 on 6 x 13, 32 -> 32 on 20 x 25; within 2.5 % on all). Sparse (int8 relayout, the gap decoder,
+# a row's 8-pixel blocks in one assembly routine): a relative least-squares fit (scipy nnls) over 15
+# points of `sparsity_sweep.run_point`: 3x3 256 -> 256 on 32 x 24 at 90 % (one pass, one row per pass)
+# and 98 % (one pass), 32 -> 24 on 8 x 20 at 0/80/95 %, 16 -> 24 on 8 x 11 at 0/90 % (both pass
+# modes), 40 -> 16 on 8 x 4 at 0/90 %; within 13 % on all (`tools/fit_sparse_cost_model.py` reruns it).
 # tests/firmware/test_kernels_sparse_qemu.py holds the model to a third shape. Without the DSP path the
 # kernels take about *_PORTABLE_SLOWDOWN times as many instructions (`make bench-kernels`).
 # ---------------------------------------------------------------------------------------------
 DENSE_INSTR_PER_MAC = 1.245  # em_conv2d_s8, DSP path: SMLAD, two MACs per instruction
 DENSE_INSTR_PER_IM2COL = 3.85  # per int16 of its im2col columns (per output pixel: taps * in_c)
 DENSE_INSTR_PER_OUTPUT = 54.8  # per output value beyond that (requantisation, block set-up)
-SPARSE_INSTR_PER_NONZERO_MAC = 2.018  # em_conv2d_sparse_s8: the 8-pixel SXTB16 + SMLATB/SMLATT loop ...
-SPARSE_INSTR_PER_NONZERO_MAC_4 = 2.943  # ... the 4-pixel one (a row's remainder)
-SPARSE_INSTR_PER_NONZERO_MAC_1 = 7.44  # ... and single pixels
-SPARSE_INSTR_PER_OUTPUT = 26.27  # requantisation and block set-up per output value
-SPARSE_INSTR_PER_RELAYOUT = 9.67  # per int8 written by the input relayout
-SPARSE_INSTR_PER_DECODE = 56.23  # per nonzero and pass: Rice decode + table entry
+SPARSE_INSTR_PER_NONZERO_MAC = 1.911  # em_conv2d_sparse_s8: the 8-pixel SXTB16 + SMLATB/SMLATT loop ...
+SPARSE_INSTR_PER_NONZERO_MAC_4 = 2.971  # ... the 4-pixel one (a row's remainder)
+SPARSE_INSTR_PER_NONZERO_MAC_1 = 7.904  # ... and single pixels
+SPARSE_INSTR_PER_OUTPUT = 14.89  # requantisation and block set-up per output value
+SPARSE_INSTR_PER_RELAYOUT = 9.882  # per int8 written by the input relayout
+SPARSE_INSTR_PER_DECODE = 47.2  # per nonzero and pass: Rice decode + table entry
 DENSE_PORTABLE_SLOWDOWN = 3.54  # portable / DSP instructions, em_conv2d_s8 (bench-kernels conv 32x25x32->32)
-SPARSE_PORTABLE_SLOWDOWN = 1.24  # portable / DSP instructions, em_conv2d_sparse_s8 (bench-kernels)
+SPARSE_PORTABLE_SLOWDOWN = 1.42  # portable / DSP instructions, em_conv2d_sparse_s8 (bench-kernels)
+SPARSE_COST_CONSTANTS = (
+    SPARSE_INSTR_PER_NONZERO_MAC,
+    SPARSE_INSTR_PER_NONZERO_MAC_4,
+    SPARSE_INSTR_PER_NONZERO_MAC_1,
+    SPARSE_INSTR_PER_OUTPUT,
+    SPARSE_INSTR_PER_RELAYOUT,
+    SPARSE_INSTR_PER_DECODE,
+)
 
 
 def estimate_dense_instructions(
@@ -294,6 +303,35 @@ def estimate_dense_instructions(
     return n if use_dsp else n * DENSE_PORTABLE_SLOWDOWN
 
 
+def sparse_cost_features(
+    out_hw: tuple[int, int],
+    in_c: int,
+    out_c: int,
+    kernel_hw: tuple[int, int],
+    nonzeros: int,
+    pass_rows: int,
+    stride: tuple[int, int] = (1, 1),
+    dilation: tuple[int, int] = (1, 1),
+) -> tuple[float, ...]:
+    """What em_conv2d_sparse_s8's cost grows with, in the order of SPARSE_COST_CONSTANTS: nonzero MACs
+    in 8-, 4- and 1-pixel blocks, outputs, int8 written by the relayout, nonzeros decoded."""
+    out_h, out_w = out_hw
+    passes = -(-out_h // max(1, min(pass_rows, out_h)))
+    full_in_rows, row_len = sparse_weights.relayout_geometry(out_hw, kernel_hw, stride, dilation, pass_rows)
+    # the last pass may be shorter; every pass re-lays out its own input rows
+    eff_h = full_in_rows - (min(pass_rows, out_h) - 1) * stride[0]
+    relayout_rows = (out_h - passes) * stride[0] + passes * eff_h
+    px8, px4 = out_w // 8 * 8, out_w % 8 // 4 * 4
+    return (
+        float(nonzeros * out_h * px8),
+        float(nonzeros * out_h * px4),
+        float(nonzeros * out_h * (out_w - px8 - px4)),
+        float(out_h * out_w * out_c),
+        float(relayout_rows * in_c * row_len),
+        float(nonzeros * passes),
+    )
+
+
 def estimate_sparse_instructions(
     out_hw: tuple[int, int],
     in_c: int,
@@ -306,24 +344,8 @@ def estimate_sparse_instructions(
     use_dsp: bool = True,
 ) -> float:
     """Instructions of em_conv2d_sparse_s8 on the layer, whole tensor in passes of ``pass_rows``."""
-    out_h, out_w = out_hw
-    passes = -(-out_h // max(1, min(pass_rows, out_h)))
-    full_in_rows, row_len = sparse_weights.relayout_geometry(out_hw, kernel_hw, stride, dilation, pass_rows)
-    # the last pass may be shorter; every pass re-lays out its own input rows
-    eff_h = full_in_rows - (min(pass_rows, out_h) - 1) * stride[0]
-    relayout_rows = (out_h - passes) * stride[0] + passes * eff_h
-    px8, px4 = out_w // 8 * 8, out_w % 8 // 4 * 4
-    mac_cost = (
-        SPARSE_INSTR_PER_NONZERO_MAC * px8
-        + SPARSE_INSTR_PER_NONZERO_MAC_4 * px4
-        + SPARSE_INSTR_PER_NONZERO_MAC_1 * (out_w - px8 - px4)
-    )
-    n = (
-        mac_cost * nonzeros * out_h
-        + SPARSE_INSTR_PER_OUTPUT * out_h * out_w * out_c
-        + SPARSE_INSTR_PER_RELAYOUT * relayout_rows * in_c * row_len
-        + SPARSE_INSTR_PER_DECODE * nonzeros * passes
-    )
+    features = sparse_cost_features(out_hw, in_c, out_c, kernel_hw, nonzeros, pass_rows, stride, dilation)
+    n = sum(c * f for c, f in zip(SPARSE_COST_CONSTANTS, features))
     return n if use_dsp else n * SPARSE_PORTABLE_SLOWDOWN
 
 
