@@ -67,7 +67,7 @@ RESP_SYNC = bytes([SYNC0, RESP_SYNC1])
 
 
 def crc32(data: bytes) -> int:
-    """The spec's CRC-32 (CRC32_POLY/INIT/XOROUT: zlib's; tests/tools/test_protocol_codegen.py holds them equal)."""
+    """The spec's CRC-32 (CRC32_POLY/INIT/XOROUT: zlib's; tests/board_tests/test_protocol_spec.py holds them equal)."""
     return zlib.crc32(data) & 0xFFFFFFFF
 
 
