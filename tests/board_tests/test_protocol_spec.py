@@ -4,7 +4,8 @@
   for byte (edit the spec, then run ``python -m edgel3_mote.board_tests.harness.protocol_codegen``);
 - the C names and the Python tables agree value for value (the compiled header against the imported module);
 - the spec's CRC parameters are zlib's CRC-32, the one ``protocol.crc32`` computes;
-- the checks can fail: a changed spec drifts, a bad spec is refused with its reason.
+- the checks can fail: a changed spec drifts, a bad spec is refused with its reason;
+- the protocol server builds on the generated header for every board (arm-none-eabi-gcc, -Werror).
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import random
 import zlib
 from pathlib import Path
 
+import device_double as D
 import pytest
 
 from edgel3_mote.board_tests.harness import protocol as P
 from edgel3_mote.board_tests.harness import protocol_codegen as G
 from edgel3_mote.board_tests.harness import protocol_tables as T
-from edgel3_mote.export.hostbuild import load_shared
+from edgel3_mote.export.boards import BOARD_NAMES, build_elf, elf_memory_usage
+from edgel3_mote.export.hostbuild import FIRMWARE_DIR, load_shared
 
 
 def test_committed_files_are_what_the_spec_generates(tmp_path):
@@ -132,3 +135,17 @@ def test_the_spec_crc_is_zlibs():
         data = bytes(rng.randrange(256) for _ in range(n))
         assert nibble_crc(data) == zlib.crc32(data) == P.crc32(data)
     assert table[8] == spec["poly_reflected"]
+
+
+@pytest.mark.parametrize("name", BOARD_NAMES)
+def test_the_serial_app_builds_for_every_board(name, tmp_path):
+    """The protocol server (serial_main.c + em_protocol.c, on the generated header) compiles warning-free and
+    links for each board's core and board files, with the TEST DOUBLE engine in place of a generated one."""
+    elf = build_elf(
+        name,
+        [D.HERE / "engine_double.c", FIRMWARE_DIR / "app" / "serial_main.c", G.PROTOCOL_DIR / "em_protocol.c"],
+        tmp_path / "double.elf",
+        include_dirs=[D.HERE, G.PROTOCOL_DIR],
+        extra_flags=["-Werror"],
+    )
+    assert elf_memory_usage(elf, name).flash_bytes > 0
