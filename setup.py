@@ -24,7 +24,7 @@ setup(
     # C sources, linker scripts and Jinja templates ship with the package: the firmware
     # generator copies them into each generated project.
     package_data={
-        "edgel3_mote.firmware": ["**/*.c", "**/*.h", "**/*.ld", "**/*.s", "**/*.S", "**/*.mk", "**/*.md"],
+        "edgel3_mote.firmware": ["**/*.c", "**/*.h", "**/*.ld", "**/*.s", "**/*.S", "**/*.mk", "**/*.md", "**/*.toml"],
         "edgel3_mote.export": ["**/*.j2", "**/*.json", "**/*.md"],
     },
     include_package_data=True,

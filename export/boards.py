@@ -2,7 +2,9 @@
 
 A board is everything the generator and the QEMU runner need to know: the core and its
 compiler flags, the memory map the firmware links against, the clock, the QEMU machine
-(if it runs there) and the board support sources under ``firmware/boards/``.
+(if it runs there) and the board support sources under ``firmware/boards/``. A BoardSpec is the
+one owner of these numbers: each board's ``memory.ld`` and ``em_board_config.h`` are generated
+from it (``export/board_files.py``).
 
 ``build_elf`` compiles and links a list of C sources for a board (used by the project's
 tests and by the hello bring-up firmware; generated projects carry their own Makefile with
@@ -35,6 +37,8 @@ MIB = 1024 * 1024
 H743_FLASH_BUDGET = 1_000_000
 H743_RAM_BUDGET = 500_000
 
+MPS2_MEMORY_NOTES = "QEMU MPS2: ZBT SSRAM1 (code, 4 MiB) at 0x0, ZBT SSRAM2/3 (data, 4 MiB) at 0x20000000."
+
 # Board-independent sources every firmware links (startup, vectors, semihosting, stack, no-heap syscalls).
 COMMON_SOURCES = ("startup_cortexm.S", "vectors.c", "semihost.c", "stack.c", "syscalls.c")
 
@@ -55,9 +59,15 @@ class BoardSpec:
     timer: str  # the tick source of em_board_ticks()
     notes: str
     num_irqs: int
-    stack_size: int  # must match memory.ld's __stack_size
+    stack_size: int  # memory.ld's __stack_size
+    uart_base: int  # peripheral base address of the protocol's UART (EM_UART_BASE)
+    timer_base: int | None  # base of the tick timer (EM_TIMER_BASE); None: the core's DWT cycle counter
     driver_sources: tuple[str, ...] = field(default=())  # relative to firmware/boards/common
     dsp: bool = True  # Cortex-M4/M7: SMLAD kernels (-DEM_USE_DSP)
+    uart_clock_hz: int | None = None  # the UART's kernel clock (baud divisor); None: clock_hz
+    uart_baud: int = 115_200
+    insns_per_timer_tick: int | None = None  # QEMU: instructions per timer tick under -icount shift=0
+    memory_notes: str = ""  # why these regions (the comment of the generated memory.ld)
 
     @property
     def runnable_in_qemu(self) -> bool:
@@ -111,6 +121,11 @@ class BoardSpec:
             "timer": self.timer,
             "ticks_unit": self.ticks_unit,
             "stack_size": self.stack_size,
+            "uart_base": self.uart_base,
+            "uart_clock_hz": self.uart_clock_hz or self.clock_hz,
+            "uart_baud": self.uart_baud,
+            "timer_base": self.timer_base,
+            "insns_per_timer_tick": self.insns_per_timer_tick,
             "notes": self.notes,
         }
 
@@ -133,6 +148,10 @@ _BOARD_LIST = [
         "-icount shift=0, resolution 40 (the 25 MHz timer at 1 ns per instruction)",
         num_irqs=32,
         stack_size=16 * KIB,
+        uart_base=0x40004000,
+        timer_base=0x40000000,
+        insns_per_timer_tick=40,  # 1e9 ns / 25 MHz, at 1 ns per instruction
+        memory_notes=MPS2_MEMORY_NOTES,
         driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
     ),
     BoardSpec(
@@ -152,6 +171,10 @@ _BOARD_LIST = [
         "peripherals as AN386 (4 MiB ZBT SSRAM1 at 0x0, 4 MiB SSRAM2/3 at 0x20000000)",
         num_irqs=32,
         stack_size=16 * KIB,
+        uart_base=0x40004000,
+        timer_base=0x40000000,
+        insns_per_timer_tick=40,
+        memory_notes=MPS2_MEMORY_NOTES,
         driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
     ),
     BoardSpec(
@@ -172,6 +195,14 @@ _BOARD_LIST = [
         "8 KiB stack (the engines' measured high-water is ~1.1 KiB)",
         num_irqs=32,
         stack_size=8 * KIB,
+        uart_base=0x40004000,
+        timer_base=0x40000000,
+        insns_per_timer_tick=40,
+        memory_notes="QEMU MPS2-AN500 hardware (code SSRAM at 0x0, data SSRAM at 0x20000000, 4 MiB each), linked "
+        "with the mote's budget on an STM32H743: 1,000,000 B of flash (of its 2 MiB) and 500,000 B of RAM (of its "
+        "512 KiB AXI SRAM, the board nucleo-h743zi links against the same numbers). A firmware that links here fits "
+        "the budget; one that does not fails at link time. 8 KiB stack: the engines' measured high-water is ~1.1 KiB "
+        "(see the board test).",
         driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
     ),
     BoardSpec(
@@ -191,6 +222,12 @@ _BOARD_LIST = [
         "and 128 KiB SRAM (QEMU maps 192 KiB; the 64 KiB CCM is not used)",
         num_irqs=82,
         stack_size=8 * KIB,
+        uart_base=0x40011000,
+        timer_base=0x40000000,
+        uart_clock_hz=84_000_000,  # APB2 at SYSCLK/2 (stm32f4_clock.c)
+        memory_notes="STM32F405RG: 1 MiB flash at 0x08000000 (aliased at 0x0 at boot). QEMU gives 192 KiB of SRAM, "
+        "the real chip has 128 KiB SRAM1/2 at 0x20000000 plus 64 KiB CCM at 0x10000000: we link against the 128 KiB "
+        "only, like real hardware.",
         driver_sources=("stm32_usart.c", "stm32_tim2.c"),
     ),
     BoardSpec(
@@ -211,6 +248,13 @@ _BOARD_LIST = [
         "(VOS0). Build-only: untested on hardware",
         num_irqs=150,
         stack_size=16 * KIB,
+        uart_base=0x40004800,
+        timer_base=None,
+        uart_clock_hz=120_000_000,  # APB1 (rcc_pclk1, the reset choice): USART3's kernel clock
+        memory_notes="STM32H743ZI: 2 MiB flash at 0x08000000. Of its 1 MiB of RAM we link into the 512 KiB AXI SRAM "
+        "(D1 domain, 0x24000000), the one block that is contiguous and reachable by every bus master; DTCM (128 KiB "
+        "at 0x20000000) and the D2/D3 SRAMs are left free for the application. Both regions are linked at the mote "
+        "budget (1,000,000 B flash, 500,000 B RAM), the same as the QEMU board qemu-mps2-an500-h743.",
         driver_sources=("dwt_cycles.c",),
     ),
     BoardSpec(
@@ -229,6 +273,9 @@ _BOARD_LIST = [
         notes="nRF52840 (1 MiB flash, 256 KiB RAM, no SoftDevice). Build-only: untested on hardware",
         num_irqs=48,
         stack_size=16 * KIB,
+        uart_base=0x40002000,
+        timer_base=None,
+        memory_notes="nRF52840: 1 MiB flash at 0x0, 256 KiB RAM at 0x20000000 (no SoftDevice).",
         driver_sources=("dwt_cycles.c",),
     ),
 ]

@@ -36,6 +36,8 @@ import numpy as np
 from edgel3_mote import __version__
 from edgel3_mote.atomic import atomic_dir, atomic_write_text, check_output_dir
 from edgel3_mote.errors import ExportError, InvalidInputError, ToolchainError
+from edgel3_mote.export.board_files import GENERATED_FILES as GENERATED_BOARD_FILES
+from edgel3_mote.export.board_files import write_board_files
 from edgel3_mote.export.boards import (
     BOARDS,
     FIRMWARE_DIR,
@@ -446,8 +448,13 @@ def _copy_firmware(board: BoardSpec, dst: Path) -> tuple[list[str], list[str]]:
         shutil.copytree(
             FIRMWARE_DIR / "boards" / sub,
             fw / "boards" / sub,
-            ignore=lambda d, names: [n for n in names if n == "hello_main.c" or Path(n).suffix not in SOURCE_SUFFIXES],
+            ignore=lambda d, names: [
+                n
+                for n in names
+                if n in ("hello_main.c", *GENERATED_BOARD_FILES) or Path(n).suffix not in SOURCE_SUFFIXES
+            ],
         )
+    write_board_files(board, fw / "boards" / board.name)  # memory.ld, em_board_config.h from the BoardSpec
     (fw / "app").mkdir(parents=True)
     shutil.copy2(FIRMWARE_DIR / "app" / "selftest_main.c", fw / "app")
     rel = lambda p: str(p.relative_to(dst))  # noqa: E731

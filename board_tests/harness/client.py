@@ -8,8 +8,8 @@ corrupted exchange, and the window-level operation the bench is made of.
 ...     result, _ = dev.run_window(pcm_int16, classify=True, spectrogram=False)  # a head compiled in
 ...     result.logits, result.head_ticks
 
-INFER flag bit 1 (classify) and INFO tags 0x18-0x1A (the classifier head, PROTOCOL.md) are
-decoded here, on top of ``protocol``: a firmware without a head answers byte for byte as before.
+INFER flag bit 1 (classify) adds the classifier head's fields after the layer ticks (PROTOCOL.md,
+``INFER_CLASSIFIED`` in the generated tables); a firmware without a head answers byte for byte as before.
 """
 
 from __future__ import annotations
@@ -39,11 +39,6 @@ def _cmd_name(cmd: int) -> str:
         return f"command {cmd:#04x}"
 
 
-INFER_CLASSIFY = 0x02
-# INFO tags of the classifier head: tag -> (name, kind)
-HEAD_INFO_TAGS = {0x18: ("num_classes", "u32"), 0x19: ("head_sha256", "str"), 0x1A: ("classes_sha256", "str")}
-
-
 @dataclass
 class ClassifiedResult(P.InferResult):
     """INFER with flag bit 1: the embedding's result plus the head's int8 logits and ticks."""
@@ -52,37 +47,25 @@ class ClassifiedResult(P.InferResult):
     logits: np.ndarray | None = None  # int8 (num_classes,); the class is their argmax
 
 
-def encode_infer(layer_ticks: bool, classify: bool = False) -> bytes:
-    return bytes([(P.INFER_LAYER_TICKS if layer_ticks else 0) | (INFER_CLASSIFY if classify else 0)])
-
-
 def decode_infer_classified(payload: bytes) -> ClassifiedResult:
     """An INFER answer to flag bit 1: the usual fields, then head_ticks u32 | n u16 | logits int8[n]."""
-    if len(payload) < 16:
-        raise ValueError(f"INFER payload of {len(payload)} bytes is shorter than its header")
-    _fe, _eng, _samples, n_out, n_layers = struct.unpack_from("<IIIHH", payload)
-    base = 16 + n_out + 4 * n_layers
-    if len(payload) < base + 6:
+    base = P.infer_payload_bytes(payload)
+    tail = P.INFER_CLASSIFIED
+    if len(payload) < base + tail.size:
         raise ValueError(f"INFER payload is {len(payload)} bytes: no classifier fields after byte {base}")
-    head_ticks, n_classes = struct.unpack_from("<IH", payload, base)
-    if len(payload) != base + 6 + n_classes:
-        raise ValueError(f"INFER payload is {len(payload)} bytes, header says {base + 6 + n_classes}")
+    head_ticks, n_classes = struct.unpack_from(tail.format, payload, base)
+    if len(payload) != base + tail.size + n_classes:
+        raise ValueError(f"INFER payload is {len(payload)} bytes, header says {base + tail.size + n_classes}")
     r = P.decode_infer(payload[:base])
-    logits = np.frombuffer(payload, dtype=np.int8, count=n_classes, offset=base + 6).copy()
+    logits = np.frombuffer(payload, dtype=np.int8, count=n_classes, offset=base + tail.size).copy()
     return ClassifiedResult(
         r.frontend_ticks, r.engine_ticks, r.samples, r.embedding, r.layer_ticks, int(head_ticks), logits
     )
 
 
 def decode_head_info(info: dict) -> dict:
-    """INFO fields 0x18-0x1A by name (``protocol.decode_info`` leaves unknown tags as ``tag_0x..`` hex)."""
+    """INFO with ``num_classes`` always present (``protocol.decode_info`` names the head's tags)."""
     out = dict(info)
-    for tag, (name, kind) in HEAD_INFO_TAGS.items():
-        raw = out.pop(f"tag_{tag:#04x}", None)
-        if raw is None:
-            continue
-        val = bytes.fromhex(raw)
-        out[name] = struct.unpack("<I", val)[0] if kind == "u32" else val.decode("utf-8", "replace")
     out.setdefault("num_classes", 0)  # firmware older than the head: none
     return out
 
@@ -239,7 +222,7 @@ class DeviceClient:
 
     def infer(self, layer_ticks: bool = False, classify: bool = False) -> P.InferResult:
         """INFER; ``classify`` (a firmware with a head only) returns a ClassifiedResult."""
-        r = self.exchange(P.Cmd.INFER, encode_infer(layer_ticks, classify), timeout=self.infer_timeout)
+        r = self.exchange(P.Cmd.INFER, P.encode_infer(layer_ticks, classify), timeout=self.infer_timeout)
         return decode_infer_classified(r.payload) if classify else P.decode_infer(r.payload)
 
     def get_spectrogram(self) -> np.ndarray:

@@ -11,67 +11,76 @@ The CRC-32 is zlib's, over everything after the two sync bytes up to the end of 
 
 from __future__ import annotations
 
-import enum
 import struct
 import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-PROTOCOL_VERSION = 1
-MAX_PAYLOAD = 1024
-SYNC0 = 0xA5
-REQ_SYNC = bytes([SYNC0, 0x51])
-RESP_SYNC = bytes([SYNC0, 0x52])
-REQ_HEADER = 6
-RESP_HEADER = 7
-CRC_BYTES = 4
+# Every number of the protocol comes from firmware/protocol/protocol_spec.toml, through the generated
+# protocol_tables (protocol_codegen writes it, and the C header, from the spec); this module is logic.
+from edgel3_mote.board_tests.harness.protocol_tables import (
+    CRC_BYTES,
+    CRC_FORMAT,
+    GET_SPECTROGRAM_REQUEST,
+    GET_SPECTROGRAM_RESPONSE,
+    INFER_CLASSIFIED,
+    INFER_RESPONSE,
+    INFO_TAGS,
+    LAYERS_REQUEST,
+    LAYERS_RESPONSE,
+    LOAD_AUDIO_REQUEST,
+    LOAD_AUDIO_RESPONSE,
+    MAX_PAYLOAD,
+    MEM_FIELDS,
+    PROTOCOL_VERSION,
+    REQ_HEADER,
+    REQ_HEADER_FORMAT,
+    REQ_SYNC1,
+    RESP_HEADER,
+    RESP_HEADER_FORMAT,
+    RESP_SYNC1,
+    SLIDE_AUDIO_REQUEST,
+    SYNC0,
+    Cmd,
+    InferFlag,
+    Status,
+)
 
-INFER_LAYER_TICKS = 0x01
+__all__ = [
+    "CRC_BYTES",
+    "INFER_CLASSIFIED",
+    "INFO_TAGS",
+    "MAX_PAYLOAD",
+    "MEM_FIELDS",
+    "PROTOCOL_VERSION",
+    "REQ_HEADER",
+    "RESP_HEADER",
+    "SYNC0",
+    "Cmd",
+    "InferFlag",
+    "Status",
+]
 
-
-class Cmd(enum.IntEnum):
-    NONE = 0x00
-    INFO = 0x01
-    LOAD_AUDIO = 0x02
-    INFER = 0x03
-    GET_SPECTROGRAM = 0x04
-    MEM = 0x05
-    RESET = 0x06
-    LAYERS = 0x07
-    PING = 0x08
-    SLIDE_AUDIO = 0x09
-    READY = 0x7F
-
-
-class Status(enum.IntEnum):
-    OK = 0
-    BAD_CRC = 1
-    BAD_LENGTH = 2
-    UNKNOWN_CMD = 3
-    TOO_LONG = 4
-    NOT_LOADED = 5
-    TIMEOUT = 6
-    BAD_OFFSET = 7
-    FRONTEND = 8
-    ENGINE = 9
-    BAD_ARG = 10
+REQ_SYNC = bytes([SYNC0, REQ_SYNC1])
+RESP_SYNC = bytes([SYNC0, RESP_SYNC1])
 
 
 def crc32(data: bytes) -> int:
+    """The spec's CRC-32 (CRC32_POLY/INIT/XOROUT: zlib's; tests/board_tests/test_protocol_spec.py holds them equal)."""
     return zlib.crc32(data) & 0xFFFFFFFF
 
 
 def encode_request(cmd: int, seq: int, payload: bytes = b"") -> bytes:
     """One request frame. Payloads over MAX_PAYLOAD are encoded anyway (tests send them)."""
-    body = struct.pack("<BBH", int(cmd) & 0xFF, seq & 0xFF, len(payload) & 0xFFFF) + bytes(payload)
-    return REQ_SYNC + body + struct.pack("<I", crc32(body))
+    body = struct.pack(REQ_HEADER_FORMAT, int(cmd) & 0xFF, seq & 0xFF, len(payload) & 0xFFFF) + bytes(payload)
+    return REQ_SYNC + body + struct.pack(CRC_FORMAT, crc32(body))
 
 
 def encode_response(cmd: int, seq: int, status: int, payload: bytes = b"") -> bytes:
     """One response frame (what the device sends; used by tests and fake devices)."""
-    body = struct.pack("<BBBH", int(cmd) & 0xFF, seq & 0xFF, int(status) & 0xFF, len(payload)) + bytes(payload)
-    return RESP_SYNC + body + struct.pack("<I", crc32(body))
+    body = struct.pack(RESP_HEADER_FORMAT, int(cmd) & 0xFF, seq & 0xFF, int(status) & 0xFF, len(payload))
+    return RESP_SYNC + body + bytes(payload) + struct.pack(CRC_FORMAT, crc32(body + bytes(payload)))
 
 
 @dataclass
@@ -116,7 +125,7 @@ class ResponseParser:
                 del self._buf[:start]
             if len(self._buf) < RESP_HEADER:
                 return out
-            cmd, seq, status, length = struct.unpack_from("<BBBH", self._buf, 2)
+            cmd, seq, status, length = struct.unpack_from(RESP_HEADER_FORMAT, self._buf, len(RESP_SYNC))
             if length > MAX_PAYLOAD:  # not a real header: skip this sync pair
                 self.discarded += 2
                 del self._buf[:2]
@@ -124,8 +133,8 @@ class ResponseParser:
             total = RESP_HEADER + length + CRC_BYTES
             if len(self._buf) < total:
                 return out
-            body = bytes(self._buf[2 : RESP_HEADER + length])
-            (want,) = struct.unpack_from("<I", self._buf, RESP_HEADER + length)
+            body = bytes(self._buf[len(RESP_SYNC) : RESP_HEADER + length])
+            (want,) = struct.unpack_from(CRC_FORMAT, self._buf, RESP_HEADER + length)
             if crc32(body) != want:
                 self.discarded += 2
                 del self._buf[:2]
@@ -140,32 +149,7 @@ class ResponseParser:
 
 # ---- payloads --------------------------------------------------------------------------
 
-# INFO is tag-length-value; unknown tags are kept under their number (newer firmware).
-INFO_TAGS: dict[int, tuple[str, str]] = {
-    0x01: ("protocol_version", "u32"),
-    0x02: ("max_payload", "u32"),
-    0x03: ("board", "str"),
-    0x04: ("core", "str"),
-    0x05: ("clock_hz", "u32"),
-    0x06: ("ticks_are_instructions", "bool"),
-    0x07: ("model_name", "str"),
-    0x08: ("model_sha256", "str"),
-    0x09: ("input_shape", "u32s"),
-    0x0A: ("input_scale", "f32"),
-    0x0B: ("input_zero_point", "i32"),
-    0x0C: ("output_shape", "u32s"),
-    0x0D: ("output_scale", "f32"),
-    0x0E: ("output_zero_point", "i32"),
-    0x0F: ("flash_bytes", "u32"),
-    0x10: ("static_ram_bytes", "u32"),
-    0x11: ("arena_bytes", "u32"),
-    0x12: ("weight_bytes", "u32"),
-    0x13: ("num_layers", "u32"),
-    0x14: ("window_samples", "u32"),
-    0x15: ("sample_rate", "u32"),
-    0x16: ("stack_bytes", "u32"),
-    0x17: ("tick_resolution", "u32"),
-}
+# INFO is tag-length-value (INFO_TAGS: tag -> name, kind); unknown tags are kept under their number.
 
 
 def decode_info(payload: bytes) -> dict:
@@ -218,20 +202,20 @@ def encode_info(fields: dict) -> bytes:
 
 def encode_load_audio(offset: int, pcm: np.ndarray) -> bytes:
     pcm = np.ascontiguousarray(pcm, dtype="<i2")
-    return struct.pack("<I", offset) + pcm.tobytes()
+    return struct.pack(LOAD_AUDIO_REQUEST.format, offset) + pcm.tobytes()
 
 
 def load_audio_chunk_samples(max_payload: int = MAX_PAYLOAD) -> int:
-    return (max_payload - 4) // 2
+    return (max_payload - LOAD_AUDIO_REQUEST.size) // 2
 
 
 def encode_slide_audio(slide_id: int, drop: int) -> bytes:
-    return struct.pack("<II", slide_id, drop)
+    return struct.pack(SLIDE_AUDIO_REQUEST.format, slide_id, drop)
 
 
 def decode_load_audio(payload: bytes) -> tuple[int, int]:
-    """-> (loaded_samples, window_samples)"""
-    return struct.unpack("<II", payload)
+    """-> (loaded_samples, window_samples); SLIDE_AUDIO answers the same layout."""
+    return struct.unpack(LOAD_AUDIO_RESPONSE.format, payload)
 
 
 @dataclass
@@ -243,44 +227,37 @@ class InferResult:
     layer_ticks: list[int] = field(default_factory=list)
 
 
-def encode_infer(layer_ticks: bool) -> bytes:
-    return bytes([INFER_LAYER_TICKS if layer_ticks else 0])
+def encode_infer(layer_ticks: bool, classify: bool = False) -> bytes:
+    flags = (InferFlag.LAYER_TICKS if layer_ticks else 0) | (InferFlag.CLASSIFY if classify else 0)
+    return bytes([int(flags)])
+
+
+def infer_payload_bytes(payload: bytes) -> int:
+    """Bytes of an INFER answer up to its layer ticks (where a classified answer's head fields start)."""
+    if len(payload) < INFER_RESPONSE.size:
+        raise ValueError(f"INFER payload of {len(payload)} bytes is shorter than its header")
+    fields = dict(zip(INFER_RESPONSE.fields, struct.unpack_from(INFER_RESPONSE.format, payload), strict=True))
+    return INFER_RESPONSE.size + fields["out_bytes"] + 4 * fields["n_layers"]
 
 
 def decode_infer(payload: bytes) -> InferResult:
-    fe, eng, samples, n_out, n_layers = struct.unpack_from("<IIIHH", payload)
-    want = 16 + n_out + 4 * n_layers
+    fe, eng, samples, n_out, n_layers = struct.unpack_from(INFER_RESPONSE.format, payload)
+    want = infer_payload_bytes(payload)
     if len(payload) != want:
         raise ValueError(f"INFER payload is {len(payload)} bytes, header says {want}")
-    emb = np.frombuffer(payload, dtype=np.int8, count=n_out, offset=16).copy()
-    ticks = list(struct.unpack_from(f"<{n_layers}I", payload, 16 + n_out))
+    emb = np.frombuffer(payload, dtype=np.int8, count=n_out, offset=INFER_RESPONSE.size).copy()
+    ticks = list(struct.unpack_from(f"<{n_layers}I", payload, INFER_RESPONSE.size + n_out))
     return InferResult(fe, eng, samples, emb, ticks)
 
 
 def encode_get_spectrogram(offset: int, max_len: int = 0) -> bytes:
-    return struct.pack("<IH", offset, max_len)
+    return struct.pack(GET_SPECTROGRAM_REQUEST.format, offset, max_len)
 
 
 def decode_get_spectrogram(payload: bytes) -> tuple[int, int, bytes]:
     """-> (total_bytes, offset, data)"""
-    total, offset = struct.unpack_from("<II", payload)
-    return total, offset, payload[8:]
-
-
-MEM_FIELDS = (
-    "stack_bytes",
-    "stack_high_water",
-    "arena_bytes",
-    "heap_bytes",
-    "pcm_buffer_bytes",
-    "spectrogram_buffer_bytes",
-    "frontend_scratch_bytes",
-    "engine_scratch_bytes",
-    "static_ram_bytes",
-    "protocol_buffer_bytes",
-    "frames_ok",
-    "frames_error",
-)
+    total, offset = struct.unpack_from(GET_SPECTROGRAM_RESPONSE.format, payload)
+    return total, offset, payload[GET_SPECTROGRAM_RESPONSE.size :]
 
 
 def decode_mem(payload: bytes) -> dict:
@@ -290,13 +267,13 @@ def decode_mem(payload: bytes) -> dict:
 
 
 def encode_layers(first: int) -> bytes:
-    return struct.pack("<H", first)
+    return struct.pack(LAYERS_REQUEST.format, first)
 
 
 def decode_layers(payload: bytes) -> tuple[int, int, list[str]]:
     """-> (total, first, names)"""
-    total, first, count = struct.unpack_from("<HHH", payload)
-    names = payload[6:].split(b"\0")[:count]
+    total, first, count = struct.unpack_from(LAYERS_RESPONSE.format, payload)
+    names = payload[LAYERS_RESPONSE.size :].split(b"\0")[:count]
     if len(names) != count:
         raise ValueError("LAYERS payload has fewer names than its count")
     return total, first, [n.decode("utf-8", "replace") for n in names]

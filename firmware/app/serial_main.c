@@ -34,8 +34,12 @@ typedef char em_head_chains_onto_embedding[(EM_HEAD_INPUT_BYTES == EM_OUTPUT_BYT
                                                ? 1
                                                : -1];
 /* INFER's answer with the logits must fit one frame (layer ticks are cut, never the logits) */
-typedef char em_head_logits_fit_a_frame
-    [(16u + EM_OUTPUT_BYTES + 6u + EM_HEAD_NUM_CLASSES <= EM_PROTO_MAX_PAYLOAD) ? 1 : -1];
+typedef char
+    em_head_logits_fit_a_frame[(EM_PROTO_INFER_RESP_BYTES + EM_OUTPUT_BYTES +
+                                    EM_PROTO_INFER_CLASSIFIED_BYTES + EM_HEAD_NUM_CLASSES <=
+                                EM_PROTO_MAX_PAYLOAD)
+                                   ? 1
+                                   : -1];
 static int8_t g_logits[EM_HEAD_NUM_CLASSES];
 #endif
 
@@ -135,52 +139,54 @@ static uint32_t static_ram_bytes(void) {
 static uint32_t cmd_info(uint8_t *resp) {
   uint8_t *b = resp, *end = resp + EM_PROTO_MAX_PAYLOAD;
   uint8_t shape[12];
-  b = tlv_u32(b, end, 0x01, EM_PROTO_VERSION);
-  b = tlv_u32(b, end, 0x02, EM_PROTO_MAX_PAYLOAD);
-  b = tlv_str(b, end, 0x03, em_board_name());
-  b = tlv_str(b, end, 0x04, em_board_core());
-  b = tlv_u32(b, end, 0x05, em_board_clock_hz());
-  b = tlv_u32(b, end, 0x06, (uint32_t)em_board_ticks_are_instructions());
-  b = tlv_str(b, end, 0x07, EM_MODEL_NAME);
-  b = tlv_str(b, end, 0x08, EM_MODEL_SHA256);
+  b = tlv_u32(b, end, EM_INFO_PROTOCOL_VERSION, EM_PROTO_VERSION);
+  b = tlv_u32(b, end, EM_INFO_MAX_PAYLOAD, EM_PROTO_MAX_PAYLOAD);
+  b = tlv_str(b, end, EM_INFO_BOARD, em_board_name());
+  b = tlv_str(b, end, EM_INFO_CORE, em_board_core());
+  b = tlv_u32(b, end, EM_INFO_CLOCK_HZ, em_board_clock_hz());
+  b = tlv_u32(b, end, EM_INFO_TICKS_ARE_INSTRUCTIONS, (uint32_t)em_board_ticks_are_instructions());
+  b = tlv_str(b, end, EM_INFO_MODEL_NAME, EM_MODEL_NAME);
+  b = tlv_str(b, end, EM_INFO_MODEL_SHA256, EM_MODEL_SHA256);
   put_u32(put_u32(put_u32(shape, EM_INPUT_H), EM_INPUT_W), EM_INPUT_C);
-  b = tlv(b, end, 0x09, shape, 12);
-  b = tlv_f32(b, end, 0x0A, (float)EM_INPUT_SCALE);
-  b = tlv_u32(b, end, 0x0B, (uint32_t)(int32_t)EM_INPUT_ZERO_POINT);
+  b = tlv(b, end, EM_INFO_INPUT_SHAPE, shape, 12);
+  b = tlv_f32(b, end, EM_INFO_INPUT_SCALE, (float)EM_INPUT_SCALE);
+  b = tlv_u32(b, end, EM_INFO_INPUT_ZERO_POINT, (uint32_t)(int32_t)EM_INPUT_ZERO_POINT);
   put_u32(shape, EM_OUTPUT_BYTES);
-  b = tlv(b, end, 0x0C, shape, 4);
-  b = tlv_f32(b, end, 0x0D, (float)EM_OUTPUT_SCALE);
-  b = tlv_u32(b, end, 0x0E, (uint32_t)(int32_t)EM_OUTPUT_ZERO_POINT);
-  b = tlv_u32(b, end, 0x0F, flash_bytes());
-  b = tlv_u32(b, end, 0x10, static_ram_bytes());
-  b = tlv_u32(b, end, 0x11, EM_ARENA_BYTES);
-  b = tlv_u32(b, end, 0x12, EM_WEIGHT_BYTES);
-  b = tlv_u32(b, end, 0x13, EM_NUM_LAYERS);
-  b = tlv_u32(b, end, 0x14, EM_SERIAL_WINDOW_SAMPLES);
-  b = tlv_u32(b, end, 0x15, EM_FE_SR);
-  b = tlv_u32(b, end, 0x16, em_board_stack_size());
-  b = tlv_u32(b, end, 0x17, g_tick_resolution);
+  b = tlv(b, end, EM_INFO_OUTPUT_SHAPE, shape, 4);
+  b = tlv_f32(b, end, EM_INFO_OUTPUT_SCALE, (float)EM_OUTPUT_SCALE);
+  b = tlv_u32(b, end, EM_INFO_OUTPUT_ZERO_POINT, (uint32_t)(int32_t)EM_OUTPUT_ZERO_POINT);
+  b = tlv_u32(b, end, EM_INFO_FLASH_BYTES, flash_bytes());
+  b = tlv_u32(b, end, EM_INFO_STATIC_RAM_BYTES, static_ram_bytes());
+  b = tlv_u32(b, end, EM_INFO_ARENA_BYTES, EM_ARENA_BYTES);
+  b = tlv_u32(b, end, EM_INFO_WEIGHT_BYTES, EM_WEIGHT_BYTES);
+  b = tlv_u32(b, end, EM_INFO_NUM_LAYERS, EM_NUM_LAYERS);
+  b = tlv_u32(b, end, EM_INFO_WINDOW_SAMPLES, EM_SERIAL_WINDOW_SAMPLES);
+  b = tlv_u32(b, end, EM_INFO_SAMPLE_RATE, EM_FE_SR);
+  b = tlv_u32(b, end, EM_INFO_STACK_BYTES, em_board_stack_size());
+  b = tlv_u32(b, end, EM_INFO_TICK_RESOLUTION, g_tick_resolution);
 #if EM_HAS_HEAD
-  b = tlv_u32(b, end, 0x18, EM_HEAD_NUM_CLASSES);
-  b = tlv_str(b, end, 0x19, EM_HEAD_MODEL_SHA256);
-  b = tlv_str(b, end, 0x1A, EM_HEAD_CLASSES_SHA256);
+  b = tlv_u32(b, end, EM_INFO_NUM_CLASSES, EM_HEAD_NUM_CLASSES);
+  b = tlv_str(b, end, EM_INFO_HEAD_SHA256, EM_HEAD_MODEL_SHA256);
+  b = tlv_str(b, end, EM_INFO_CLASSES_SHA256, EM_HEAD_CLASSES_SHA256);
 #else
-  b = tlv_u32(b, end, 0x18, 0u); /* no classifier head compiled in */
+  b = tlv_u32(b, end, EM_INFO_NUM_CLASSES, 0u); /* no classifier head compiled in */
 #endif
   return (uint32_t)(b - resp);
 }
 
 /* ---- LOAD_AUDIO: offset u32 (samples) | int16 LE samples ----------------- */
 static uint8_t cmd_load_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
-  if (len < 4 || ((len - 4) & 1u)) return EM_PROTO_ERR_BAD_LENGTH;
+  if (len < EM_PROTO_LOAD_AUDIO_REQ_BYTES || ((len - EM_PROTO_LOAD_AUDIO_REQ_BYTES) & 1u)) {
+    return EM_PROTO_ERR_BAD_LENGTH;
+  }
   uint32_t offset = get_u32(pl);
-  uint32_t n = (len - 4) / 2;
+  uint32_t n = (len - EM_PROTO_LOAD_AUDIO_REQ_BYTES) / 2;
   if (offset > g_loaded_samples) return EM_PROTO_ERR_BAD_OFFSET; /* would leave a gap */
   if (offset > EM_SERIAL_WINDOW_SAMPLES || n > EM_SERIAL_WINDOW_SAMPLES - offset) {
     return EM_PROTO_ERR_TOO_LONG;
   }
   for (uint32_t i = 0; i < n; ++i) {
-    g_pcm[offset + i] = (int16_t)get_u16(pl + 4 + 2 * i);
+    g_pcm[offset + i] = (int16_t)get_u16(pl + EM_PROTO_LOAD_AUDIO_REQ_BYTES + 2 * i);
   }
   /* offset 0 starts a new window; a resent chunk (offset < end) overwrites */
   if (offset == 0) {
@@ -191,7 +197,7 @@ static uint8_t cmd_load_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, ui
   }
   g_spectrogram_valid = 0;
   put_u32(put_u32(resp, g_loaded_samples), EM_SERIAL_WINDOW_SAMPLES);
-  *resp_len = 8;
+  *resp_len = EM_PROTO_LOAD_AUDIO_RESP_BYTES;
   return EM_PROTO_OK;
 }
 
@@ -200,8 +206,9 @@ static uint8_t cmd_load_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, ui
  * new samples: overlapping windows cross the slow UART once. A resend of the
  * same slide_id is a no-op, which keeps every command idempotent. */
 static uint8_t cmd_slide_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
-  if (len != 8) return EM_PROTO_ERR_BAD_LENGTH;
-  uint32_t id = get_u32(pl), drop = get_u32(pl + 4);
+  if (len != EM_PROTO_SLIDE_AUDIO_REQ_BYTES) return EM_PROTO_ERR_BAD_LENGTH;
+  uint32_t id = get_u32(pl + EM_PROTO_SLIDE_AUDIO_REQ_SLIDE_ID);
+  uint32_t drop = get_u32(pl + EM_PROTO_SLIDE_AUDIO_REQ_DROP);
   if (id == 0) return EM_PROTO_ERR_BAD_ARG;
   if (id != g_slide_id) {
     if (drop > g_loaded_samples) return EM_PROTO_ERR_BAD_ARG;
@@ -211,27 +218,25 @@ static uint8_t cmd_slide_audio(const uint8_t *pl, uint32_t len, uint8_t *resp, u
     g_spectrogram_valid = 0;
   }
   put_u32(put_u32(resp, g_loaded_samples), EM_SERIAL_WINDOW_SAMPLES);
-  *resp_len = 8;
+  *resp_len = EM_PROTO_SLIDE_AUDIO_RESP_BYTES;
   return EM_PROTO_OK;
 }
 
 /* ---- INFER: flags u8 (bit 0: per-layer ticks, bit 1: classify) --------- */
-#define EM_INFER_LAYER_TICKS 0x01u
-#define EM_INFER_CLASSIFY 0x02u
 #if EM_HAS_HEAD
-#define EM_INFER_FLAGS (EM_INFER_LAYER_TICKS | EM_INFER_CLASSIFY)
-#define EM_HEAD_TAIL_BYTES (6u + EM_HEAD_NUM_CLASSES)
+#define EM_INFER_FLAGS (EM_INFER_FLAG_LAYER_TICKS | EM_INFER_FLAG_CLASSIFY)
+#define EM_HEAD_TAIL_BYTES (EM_PROTO_INFER_CLASSIFIED_BYTES + EM_HEAD_NUM_CLASSES)
 #else
-#define EM_INFER_FLAGS EM_INFER_LAYER_TICKS /* classify without a head: BAD_ARG */
+#define EM_INFER_FLAGS EM_INFER_FLAG_LAYER_TICKS /* classify without a head: BAD_ARG */
 #define EM_HEAD_TAIL_BYTES 0u
 #endif
 
 static uint8_t cmd_infer(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
-  if (len != 1) return EM_PROTO_ERR_BAD_LENGTH;
+  if (len != EM_PROTO_INFER_REQ_BYTES) return EM_PROTO_ERR_BAD_LENGTH;
   if (pl[0] & ~EM_INFER_FLAGS) return EM_PROTO_ERR_BAD_ARG;
   if (g_loaded_samples == 0) return EM_PROTO_ERR_NOT_LOADED;
-  const int want_layers = (pl[0] & EM_INFER_LAYER_TICKS) != 0;
-  const int want_class = (pl[0] & EM_INFER_CLASSIFY) != 0;
+  const int want_layers = (pl[0] & EM_INFER_FLAG_LAYER_TICKS) != 0;
+  const int want_class = (pl[0] & EM_INFER_FLAG_CLASSIFY) != 0;
 
   uint32_t scratch_bytes = 0;
   void *scratch = em_model_scratch(&scratch_bytes);
@@ -267,7 +272,8 @@ static uint8_t cmd_infer(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_
 
   /* layer ticks that do not fit the payload are cut; n_layers says how many came */
   uint32_t n_layers = want_layers ? EM_NUM_LAYERS : 0u;
-  const uint32_t fixed = 16u + EM_OUTPUT_BYTES + (want_class ? EM_HEAD_TAIL_BYTES : 0u);
+  const uint32_t fixed =
+      EM_PROTO_INFER_RESP_BYTES + EM_OUTPUT_BYTES + (want_class ? EM_HEAD_TAIL_BYTES : 0u);
   if (fixed + 4u * n_layers > EM_PROTO_MAX_PAYLOAD) n_layers = (EM_PROTO_MAX_PAYLOAD - fixed) / 4u;
 
   uint8_t *b = resp;
@@ -297,7 +303,7 @@ static uint8_t cmd_infer(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_
 /* ---- GET_SPECTROGRAM: offset u32 | max_len u16 (0 = as much as fits) ---- */
 static uint8_t cmd_get_spectrogram(const uint8_t *pl, uint32_t len, uint8_t *resp,
                                    uint32_t *resp_len) {
-  if (len != 6) return EM_PROTO_ERR_BAD_LENGTH;
+  if (len != EM_PROTO_GET_SPECTROGRAM_REQ_BYTES) return EM_PROTO_ERR_BAD_LENGTH;
   if (!g_spectrogram_valid) return EM_PROTO_ERR_NOT_LOADED;
   if (!g_input_is_spectrogram) {
     uint32_t scratch_bytes = 0;
@@ -308,16 +314,16 @@ static uint8_t cmd_get_spectrogram(const uint8_t *pl, uint32_t len, uint8_t *res
     }
     g_input_is_spectrogram = 1;
   }
-  uint32_t offset = get_u32(pl);
-  uint32_t max_len = get_u16(pl + 4);
+  uint32_t offset = get_u32(pl + EM_PROTO_GET_SPECTROGRAM_REQ_OFFSET);
+  uint32_t max_len = get_u16(pl + EM_PROTO_GET_SPECTROGRAM_REQ_MAX_LEN);
   if (offset > EM_INPUT_BYTES) return EM_PROTO_ERR_BAD_ARG;
   uint32_t n = EM_INPUT_BYTES - offset;
-  const uint32_t room = EM_PROTO_MAX_PAYLOAD - 8u;
+  const uint32_t room = EM_PROTO_MAX_PAYLOAD - EM_PROTO_GET_SPECTROGRAM_RESP_BYTES;
   if (n > room) n = room;
   if (max_len && n > max_len) n = max_len;
   uint8_t *b = put_u32(put_u32(resp, EM_INPUT_BYTES), offset);
   memcpy(b, em_model_input() + offset, n);
-  *resp_len = 8u + n;
+  *resp_len = EM_PROTO_GET_SPECTROGRAM_RESP_BYTES + n;
   return EM_PROTO_OK;
 }
 
@@ -325,28 +331,30 @@ static uint8_t cmd_get_spectrogram(const uint8_t *pl, uint32_t len, uint8_t *res
 static uint32_t cmd_mem(uint8_t *resp) {
   uint32_t scratch_bytes = 0;
   (void)em_model_scratch(&scratch_bytes);
+  uint32_t v[EM_MEM_NUM_FIELDS];
+  v[EM_MEM_STACK_BYTES] = em_board_stack_size();
+  v[EM_MEM_STACK_HIGH_WATER] = em_stack_high_water();
+  v[EM_MEM_ARENA_BYTES] = EM_ARENA_BYTES;
+  v[EM_MEM_HEAP_BYTES] = 0u; /* nothing allocates (_sbrk fails) */
+  v[EM_MEM_PCM_BUFFER_BYTES] = (uint32_t)sizeof(g_pcm);
+  v[EM_MEM_SPECTROGRAM_BUFFER_BYTES] = 0u; /* no copy: GET_SPECTROGRAM recomputes it */
+  v[EM_MEM_FRONTEND_SCRATCH_BYTES] = (uint32_t)em_logmel_get_buffer_size();
+  v[EM_MEM_ENGINE_SCRATCH_BYTES] = scratch_bytes;
+  v[EM_MEM_STATIC_RAM_BYTES] = static_ram_bytes();
+  v[EM_MEM_PROTOCOL_BUFFER_BYTES] = (uint32_t)sizeof(g_proto);
+  v[EM_MEM_FRAMES_OK] = g_proto.frames;
+  v[EM_MEM_FRAMES_ERROR] = g_proto.errors;
   uint8_t *b = resp;
-  b = put_u32(b, em_board_stack_size());
-  b = put_u32(b, em_stack_high_water());
-  b = put_u32(b, EM_ARENA_BYTES);
-  b = put_u32(b, 0u); /* heap: nothing allocates (_sbrk fails) */
-  b = put_u32(b, (uint32_t)sizeof(g_pcm));
-  b = put_u32(b, 0u); /* no spectrogram copy: GET_SPECTROGRAM recomputes it into the input */
-  b = put_u32(b, (uint32_t)em_logmel_get_buffer_size());
-  b = put_u32(b, scratch_bytes);
-  b = put_u32(b, static_ram_bytes());
-  b = put_u32(b, (uint32_t)sizeof(g_proto));
-  b = put_u32(b, g_proto.frames);
-  b = put_u32(b, g_proto.errors);
+  for (uint32_t i = 0; i < EM_MEM_NUM_FIELDS; ++i) b = put_u32(b, v[i]);
   return (uint32_t)(b - resp);
 }
 
 /* ---- LAYERS: first u16 -> total u16 | first u16 | count u16 | names\0 ---- */
 static uint8_t cmd_layers(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_t *resp_len) {
-  if (len != 2) return EM_PROTO_ERR_BAD_LENGTH;
-  uint32_t first = get_u16(pl);
+  if (len != EM_PROTO_LAYERS_REQ_BYTES) return EM_PROTO_ERR_BAD_LENGTH;
+  uint32_t first = get_u16(pl + EM_PROTO_LAYERS_REQ_FIRST);
   if (first > EM_NUM_LAYERS) return EM_PROTO_ERR_BAD_ARG;
-  uint8_t *b = resp + 6, *end = resp + EM_PROTO_MAX_PAYLOAD;
+  uint8_t *b = resp + EM_PROTO_LAYERS_RESP_BYTES, *end = resp + EM_PROTO_MAX_PAYLOAD;
   uint32_t count = 0;
   for (uint32_t i = first; i < EM_NUM_LAYERS; ++i) {
     uint32_t n = (uint32_t)strlen(em_layer_names[i]) + 1u;

@@ -10,21 +10,20 @@
 
 enum { ST_HUNT0 = 0, ST_HUNT1, ST_HEADER, ST_PAYLOAD, ST_CRC };
 
-/* Nibble table: 64 bytes of flash instead of 1 KiB, ~2x slower than a byte
- * table, which is irrelevant next to the UART. */
-static const uint32_t crc_nibble[16] = {0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu,
-                                        0x76DC4190u, 0x6B6B51F4u, 0x4DB26158u, 0x5005713Cu,
-                                        0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu,
-                                        0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu};
+/* Nibble table (generated from the spec's polynomial): 64 bytes of flash instead of 1 KiB, ~2x
+ * slower than a byte table, which is irrelevant next to the UART. */
+static const uint32_t crc_nibble[16] = EM_PROTO_CRC32_NIBBLE_TABLE;
+/* zlib's chaining (crc = em_crc32(previous, ...)) undoes the final XOR with the initial value */
+typedef char em_crc32_chains[(EM_PROTO_CRC32_INIT == EM_PROTO_CRC32_XOROUT) ? 1 : -1];
 
 uint32_t em_crc32(uint32_t crc, const uint8_t *data, uint32_t n) {
-  crc = ~crc;
+  crc ^= EM_PROTO_CRC32_INIT;
   for (uint32_t i = 0; i < n; ++i) {
     crc ^= data[i];
     crc = (crc >> 4) ^ crc_nibble[crc & 0xFu];
     crc = (crc >> 4) ^ crc_nibble[crc & 0xFu];
   }
-  return ~crc;
+  return crc ^ EM_PROTO_CRC32_XOROUT;
 }
 
 static uint32_t get_u32le(const uint8_t *b) {

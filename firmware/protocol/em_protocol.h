@@ -2,7 +2,7 @@
  * em_protocol.h -- the edgel3-mote serial protocol, device side (owner: harness).
  *
  * Byte layouts, commands and error codes are documented in PROTOCOL.md beside
- * this file; the host side is edgel3_mote.board_tests.protocol. This module
+ * this file; the host side is edgel3_mote.board_tests.harness.protocol. This module
  * only frames and checks bytes: it knows no command semantics. It is fed one
  * byte at a time (from em_uart_read) and hands every complete, CRC-checked
  * frame to a handler; it answers malformed frames itself. Fixed buffers, no
@@ -17,52 +17,17 @@
 extern "C" {
 #endif
 
-#define EM_PROTO_VERSION 1u
-
-/* Largest payload of any frame, either direction. Longer requests are refused
- * with EM_PROTO_ERR_TOO_LONG as soon as their header arrives (nothing is buffered). */
-#define EM_PROTO_MAX_PAYLOAD 1024u
-
-/* Request:  A5 51 | cmd u8 | seq u8 | len u16 LE | payload | crc32 u32 LE
+/* Every number of the protocol (frame constants, CRC parameters, commands EM_CMD_*, status codes
+ * EM_PROTO_OK / EM_PROTO_ERR_*, INFER flags, INFO tags, MEM fields, payload layouts) is generated
+ * from protocol_spec.toml into em_protocol_spec.h; the host's tables come from the same spec.
+ * Requests longer than EM_PROTO_MAX_PAYLOAD are refused with EM_PROTO_ERR_TOO_LONG as soon as
+ * their header arrives (nothing is buffered).
+ *
+ * Request:  A5 51 | cmd u8 | seq u8 | len u16 LE | payload | crc32 u32 LE
  * Response: A5 52 | cmd u8 | seq u8 | status u8 | len u16 LE | payload | crc32 u32 LE
  * The CRC-32 (IEEE 802.3, as zlib.crc32) covers everything after the magic up
  * to the end of the payload. */
-#define EM_PROTO_SYNC0 0xA5u
-#define EM_PROTO_REQ_SYNC1 0x51u  /* 'Q' */
-#define EM_PROTO_RESP_SYNC1 0x52u /* 'R' */
-#define EM_PROTO_REQ_HEADER 6u
-#define EM_PROTO_RESP_HEADER 7u
-#define EM_PROTO_CRC_BYTES 4u
-
-/* Commands (request cmd byte; the response echoes it). */
-enum {
-  EM_CMD_NONE = 0x00, /* only in error responses when no cmd byte was read */
-  EM_CMD_INFO = 0x01,
-  EM_CMD_LOAD_AUDIO = 0x02,
-  EM_CMD_INFER = 0x03,
-  EM_CMD_GET_SPECTROGRAM = 0x04,
-  EM_CMD_MEM = 0x05,
-  EM_CMD_RESET = 0x06,
-  EM_CMD_LAYERS = 0x07,
-  EM_CMD_PING = 0x08,
-  EM_CMD_SLIDE_AUDIO = 0x09,
-  EM_CMD_READY = 0x7F /* unsolicited, device -> host, once after boot */
-};
-
-/* Response status byte. */
-enum {
-  EM_PROTO_OK = 0,
-  EM_PROTO_ERR_BAD_CRC = 1,    /* frame CRC did not match: payload ignored */
-  EM_PROTO_ERR_BAD_LENGTH = 2, /* payload length wrong for this command */
-  EM_PROTO_ERR_UNKNOWN_CMD = 3,
-  EM_PROTO_ERR_TOO_LONG = 4,   /* len > EM_PROTO_MAX_PAYLOAD, or audio past the window */
-  EM_PROTO_ERR_NOT_LOADED = 5, /* INFER before LOAD_AUDIO / GET_SPECTROGRAM before INFER */
-  EM_PROTO_ERR_TIMEOUT = 6,    /* a partial frame stalled: dropped */
-  EM_PROTO_ERR_BAD_OFFSET = 7, /* LOAD_AUDIO chunk would leave a gap / offset past the data */
-  EM_PROTO_ERR_FRONTEND = 8,   /* em_logmel_s8 failed */
-  EM_PROTO_ERR_ENGINE = 9,     /* em_model_invoke failed */
-  EM_PROTO_ERR_BAD_ARG = 10    /* a field of the payload is out of range */
-};
+#include "em_protocol_spec.h"
 
 /* Writes n bytes to the link (blocking). */
 typedef void (*em_proto_write_fn)(void *ctx, const uint8_t *buf, uint32_t n);

@@ -53,7 +53,7 @@ def test_pll_from_the_25_mhz_crystal(clock_lib):
         next(
             line.split()[2].rstrip("u")
             for line in (BOARD.board_dir / "em_board_config.h").read_text().splitlines()
-            if line.startswith("#define EM_USART_PCLK_HZ")
+            if line.startswith("#define EM_UART_CLOCK_HZ")
         )
     )
     assert usart_pclk == BOARD.clock_hz // 2  # the UART's baud divisor assumes this APB2 clock

@@ -13,9 +13,9 @@
 #include "em_board.h"
 #include "em_board_config.h"
 
-#define TIMER_CTRL (*(volatile uint32_t *)(EM_CMSDK_TIMER_BASE + 0x00u))
-#define TIMER_VALUE (*(volatile uint32_t *)(EM_CMSDK_TIMER_BASE + 0x04u))
-#define TIMER_RELOAD (*(volatile uint32_t *)(EM_CMSDK_TIMER_BASE + 0x08u))
+#define TIMER_CTRL (*(volatile uint32_t *)(EM_TIMER_BASE + 0x00u))
+#define TIMER_VALUE (*(volatile uint32_t *)(EM_TIMER_BASE + 0x04u))
+#define TIMER_RELOAD (*(volatile uint32_t *)(EM_TIMER_BASE + 0x08u))
 
 void em_cmsdk_timer_init(void) {
   TIMER_CTRL = 0u;

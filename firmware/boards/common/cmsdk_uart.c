@@ -8,10 +8,10 @@
 #include "em_board.h"
 #include "em_board_config.h"
 
-#define UART_DATA (*(volatile uint32_t *)(EM_CMSDK_UART_BASE + 0x00u))
-#define UART_STATE (*(volatile uint32_t *)(EM_CMSDK_UART_BASE + 0x04u))
-#define UART_CTRL (*(volatile uint32_t *)(EM_CMSDK_UART_BASE + 0x08u))
-#define UART_BAUDDIV (*(volatile uint32_t *)(EM_CMSDK_UART_BASE + 0x10u))
+#define UART_DATA (*(volatile uint32_t *)(EM_UART_BASE + 0x00u))
+#define UART_STATE (*(volatile uint32_t *)(EM_UART_BASE + 0x04u))
+#define UART_CTRL (*(volatile uint32_t *)(EM_UART_BASE + 0x08u))
+#define UART_BAUDDIV (*(volatile uint32_t *)(EM_UART_BASE + 0x10u))
 
 #define STATE_TX_FULL 0x1u
 #define STATE_RX_FULL 0x2u

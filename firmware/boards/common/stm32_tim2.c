@@ -11,7 +11,7 @@
 #include "em_board.h"
 #include "em_board_config.h"
 
-#define TIM2_BASE 0x40000000u
+#define TIM2_BASE EM_TIMER_BASE
 #define TIM2_CR1 (*(volatile uint32_t *)(TIM2_BASE + 0x00u))
 #define TIM2_EGR (*(volatile uint32_t *)(TIM2_BASE + 0x14u))
 #define TIM2_CNT (*(volatile uint32_t *)(TIM2_BASE + 0x24u))

@@ -8,10 +8,10 @@
 #include "em_board.h"
 #include "em_board_config.h"
 
-#define USART_SR (*(volatile uint32_t *)(EM_STM32_USART_BASE + 0x00u))
-#define USART_DR (*(volatile uint32_t *)(EM_STM32_USART_BASE + 0x04u))
-#define USART_BRR (*(volatile uint32_t *)(EM_STM32_USART_BASE + 0x08u))
-#define USART_CR1 (*(volatile uint32_t *)(EM_STM32_USART_BASE + 0x0Cu))
+#define USART_SR (*(volatile uint32_t *)(EM_UART_BASE + 0x00u))
+#define USART_DR (*(volatile uint32_t *)(EM_UART_BASE + 0x04u))
+#define USART_BRR (*(volatile uint32_t *)(EM_UART_BASE + 0x08u))
+#define USART_CR1 (*(volatile uint32_t *)(EM_UART_BASE + 0x0Cu))
 
 #define SR_TXE (1u << 7)
 #define SR_RXNE (1u << 5)

@@ -11,7 +11,7 @@
 #include "em_board.h"
 #include "em_board_config.h"
 
-#define REG(off) (*(volatile uint32_t *)(0x40002000u + (off)))
+#define REG(off) (*(volatile uint32_t *)(EM_UART_BASE + (off)))
 #define UART_TASKS_STARTRX REG(0x000u)
 #define UART_TASKS_STARTTX REG(0x008u)
 #define UART_EVENTS_RXDRDY REG(0x108u)

@@ -17,11 +17,11 @@
 #define RCC_APB1LENR REG(0x580244E8u)
 #define GPIOD_MODER REG(0x58020C00u)
 #define GPIOD_AFRH REG(0x58020C24u)
-#define USART3_CR1 REG(0x40004800u)
-#define USART3_BRR REG(0x4000480Cu)
-#define USART3_ISR REG(0x4000481Cu)
-#define USART3_RDR REG(0x40004824u)
-#define USART3_TDR REG(0x40004828u)
+#define USART3_CR1 REG(EM_UART_BASE + 0x00u)
+#define USART3_BRR REG(EM_UART_BASE + 0x0Cu)
+#define USART3_ISR REG(EM_UART_BASE + 0x1Cu)
+#define USART3_RDR REG(EM_UART_BASE + 0x24u)
+#define USART3_TDR REG(EM_UART_BASE + 0x28u)
 
 void em_h7_uart_init(void) {
   RCC_AHB4ENR |= 1u << 3;   /* GPIOD */
@@ -31,7 +31,7 @@ void em_h7_uart_init(void) {
   GPIOD_MODER = (GPIOD_MODER & ~(0xFu << 16)) | (0xAu << 16);
   GPIOD_AFRH = (GPIOD_AFRH & ~0xFFu) | 0x77u;
   USART3_CR1 = 0u;
-  USART3_BRR = (EM_PCLK1_HZ + EM_UART_BAUD / 2u) / EM_UART_BAUD; /* kernel clock = PCLK1 */
+  USART3_BRR = (EM_UART_CLOCK_HZ + EM_UART_BAUD / 2u) / EM_UART_BAUD; /* kernel clock = PCLK1 */
   USART3_CR1 = (1u << 0) | (1u << 2) | (1u << 3);
 }
 

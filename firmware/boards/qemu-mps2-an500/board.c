@@ -4,7 +4,7 @@
 #include "em_board_drivers.h"
 
 void em_board_init(void) {
-  em_cmsdk_uart_init(EM_BOARD_CLOCK_HZ, EM_UART_BAUD);
+  em_cmsdk_uart_init(EM_UART_CLOCK_HZ, EM_UART_BAUD);
   em_cmsdk_timer_init();
 }
 

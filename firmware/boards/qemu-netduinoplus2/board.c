@@ -10,12 +10,12 @@
 #define RCC_APB2ENR (*(volatile uint32_t *)0x40023844u)
 
 void em_board_init(void) {
-  /* SYSCLK 168 MHz, APB2 84 MHz (the USART's EM_USART_PCLK_HZ) first, then clock the
+  /* SYSCLK 168 MHz, APB2 84 MHz (the USART's EM_UART_CLOCK_HZ) first, then clock the
    * peripherals as a real F405 needs (QEMU ignores these writes). */
   (void)em_stm32f4_clock_168mhz(EM_STM32F4_RCC, EM_STM32F4_PWR, EM_STM32F4_FLASH_ACR);
   RCC_APB1ENR |= 1u << 0; /* TIM2EN */
   RCC_APB2ENR |= 1u << 4; /* USART1EN */
-  em_stm32_usart_init(EM_USART_PCLK_HZ, EM_UART_BAUD);
+  em_stm32_usart_init(EM_UART_CLOCK_HZ, EM_UART_BAUD);
   em_stm32_tim2_init();
 }
 

@@ -1,7 +1,7 @@
 /*
  * STM32F405 clock tree at its maximum, 168 MHz, as the real Netduino Plus 2 needs it (RM0090
  * section 6): 25 MHz HSE crystal -> PLL (M = 25, N = 336, P = 2: 168 MHz SYSCLK; Q = 7:
- * 48 MHz for USB), AHB /1, APB1 /4 (42 MHz), APB2 /2 (84 MHz: EM_USART_PCLK_HZ), regulator
+ * 48 MHz for USB), AHB /1, APB1 /4 (42 MHz), APB2 /2 (84 MHz: EM_UART_CLOCK_HZ), regulator
  * scale 1, and flash at 5 wait states with prefetch, instruction and data caches on (set
  * BEFORE the switch: at 168 MHz and 3.3 V the flash needs 5). Should the crystal not start,
  * the PLL runs from the 16 MHz HSI (M = 16) to the same frequencies.

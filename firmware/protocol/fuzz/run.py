@@ -27,6 +27,7 @@ PROTOCOL_DIR = HERE.parent
 CORPUS = HERE / "corpus"
 CRASHES = HERE / "crashes"
 SOURCES = [PROTOCOL_DIR / "em_protocol.c", HERE / "fuzz_em_protocol.c"]
+HEADERS = [PROTOCOL_DIR / "em_protocol.h", PROTOCOL_DIR / "em_protocol_spec.h"]  # part of the rebuild key
 MAX_LEN = 1100  # the largest frame (1034 bytes) with garbage around it, plus the two timing bytes
 SANITIZE = ["-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all"]
 
@@ -46,7 +47,9 @@ def build(out: Path, coverage: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     flags = ["-g", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{PROTOCOL_DIR}"]
     flags += ["-fsanitize=fuzzer", "-fprofile-instr-generate", "-fcoverage-mapping"] if coverage else SANITIZE
-    key = hashlib.sha256(json.dumps(flags).encode() + b"".join(s.read_bytes() for s in SOURCES)).hexdigest()[:12]
+    key = hashlib.sha256(
+        json.dumps(flags).encode() + b"".join(s.read_bytes() for s in (*SOURCES, *HEADERS))
+    ).hexdigest()[:12]
     binary = out / f"fuzz_em_protocol{'-cov' if coverage else ''}-{key}"
     if not binary.exists():
         tmp = binary.with_suffix(".tmp")
