@@ -103,3 +103,31 @@ def test_serial_app_fits_the_mote_and_is_bit_exact(mote_bench, figure):
         f"per window; sparse layers {per_nonzero:.3f} instructions per nonzero MAC"
     )
     figure("mote.l3.sparse_instr_per_nonzero_mac", per_nonzero)
+
+
+def test_nucleo_h743zi_links_the_same_model_in_the_same_budget(mote_bench):
+    """The real board (build-only) links the serial app and the self-test of the same model at the same budget
+    and plan as the QEMU mote board (its clock and drivers differ; its README says what is untested)."""
+    from edgel3_mote.export.project import build_firmware_project
+
+    _, qemu_elf, report, _ = mote_bench
+    board = get_board("nucleo-h743zi")
+    assert (board.flash_size, board.ram_size, board.stack_size) == (
+        get_board(BOARD).flash_size,
+        get_board(BOARD).ram_size,
+        get_board(BOARD).stack_size,
+    )
+    info = build_firmware_project(board, MODEL, log=lambda m: None)
+    assert info.serial_app_skipped is None
+    assert info.arena_bytes == report["device_mem"]["arena_bytes"]
+    for elf in (info.firmware_elf, info.selftest_elf):
+        use = elf_memory_usage(elf, board)
+        assert use.flash_bytes <= 1_000_000 and use.ram_bytes <= 500_000, (elf, use)
+    # the same engine and tables: flash within the drivers' few KiB of the QEMU board's
+    assert (
+        abs(
+            elf_memory_usage(info.firmware_elf, board).flash_bytes
+            - elf_memory_usage(qemu_elf, get_board(BOARD)).flash_bytes
+        )
+        < 16 * 1024
+    )

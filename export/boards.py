@@ -245,9 +245,9 @@ _BOARD_LIST = [
         timer="DWT CYCCNT (core cycles)",
         notes="STM32H743ZI (2 MiB flash, 1 MiB RAM in blocks) linked with the mote budget: 1,000,000 B "
         "of flash, 500,000 B of the 512 KiB AXI SRAM; core at 480 MHz from PLL1 on the HSI "
-        "(VOS0). Build-only: untested on hardware",
+        "(VOS0); 8 KiB stack, as the QEMU mote board. Build-only: untested on hardware",
         num_irqs=150,
-        stack_size=16 * KIB,
+        stack_size=8 * KIB,  # as qemu-mps2-an500-h743: the same firmware must link in the same budget
         uart_base=0x40004800,
         timer_base=None,
         uart_clock_hz=120_000_000,  # APB1 (rcc_pclk1, the reset choice): USART3's kernel clock
