@@ -42,8 +42,8 @@ pytestmark = [pytest.mark.mote, pytest.mark.qemu, pytest.mark.board]
 def mote_bench(request):
     if "mote" not in (request.config.getoption("markexpr") or ""):
         pytest.skip(OPT_IN)
-    from edgel3_mote.board_tests.bench import run_bench
-    from edgel3_mote.board_tests.deploy import open_board, resolve_deployment
+    from edgel3_mote.board_tests.harness.bench import run_bench
+    from edgel3_mote.board_tests.harness.deploy import open_board, resolve_deployment
 
     clips = sorted((SHARED / "audio" / "cc0_animals").glob("*.mp3"))
     if not clips:

@@ -138,7 +138,8 @@ int main(void) {
     const int has_pcm = v < EM_ST_NUM_PCM;
     if (has_pcm) {
       t0 = em_board_ticks();
-      rc = em_logmel_s8(em_st_pcm[v], EM_ST_WINDOW_SAMPLES, input, scratch);
+      rc = em_logmel_s8_scratch(em_st_pcm[v], EM_ST_WINDOW_SAMPLES, input, scratch,
+                                (int32_t)scratch_bytes);
       frontend_ticks = em_board_ticks() - t0;
       for (uint32_t i = 0; i < EM_INPUT_BYTES; i++) {
         int32_t d = (int32_t)input[i] - (int32_t)em_st_spectrogram[v][i];

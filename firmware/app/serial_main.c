@@ -245,7 +245,8 @@ static uint8_t cmd_infer(const uint8_t *pl, uint32_t len, uint8_t *resp, uint32_
   /* the board fixes the tick phase here: counts repeat exactly from run to run */
   em_board_ticks_sync();
   uint32_t t0 = em_board_ticks();
-  int rc = em_logmel_s8(g_pcm, (int32_t)g_loaded_samples, em_model_input(), scratch);
+  int rc = em_logmel_s8_scratch(g_pcm, (int32_t)g_loaded_samples, em_model_input(), scratch,
+                                (int32_t)scratch_bytes);
   uint32_t t1 = em_board_ticks();
   if (rc != 0) return EM_PROTO_ERR_FRONTEND;
   g_spectrogram_valid = 1;
@@ -309,7 +310,8 @@ static uint8_t cmd_get_spectrogram(const uint8_t *pl, uint32_t len, uint8_t *res
     uint32_t scratch_bytes = 0;
     void *scratch = em_model_scratch(&scratch_bytes);
     if ((int32_t)scratch_bytes < em_logmel_get_buffer_size() ||
-        em_logmel_s8(g_pcm, (int32_t)g_loaded_samples, em_model_input(), scratch) != 0) {
+        em_logmel_s8_scratch(g_pcm, (int32_t)g_loaded_samples, em_model_input(), scratch,
+                             (int32_t)scratch_bytes) != 0) {
       return EM_PROTO_ERR_FRONTEND;
     }
     g_input_is_spectrogram = 1;
@@ -338,7 +340,11 @@ static uint32_t cmd_mem(uint8_t *resp) {
   v[EM_MEM_HEAP_BYTES] = 0u; /* nothing allocates (_sbrk fails) */
   v[EM_MEM_PCM_BUFFER_BYTES] = (uint32_t)sizeof(g_pcm);
   v[EM_MEM_SPECTROGRAM_BUFFER_BYTES] = 0u; /* no copy: GET_SPECTROGRAM recomputes it */
-  v[EM_MEM_FRONTEND_SCRATCH_BYTES] = (uint32_t)em_logmel_get_buffer_size();
+  /* what em_logmel_s8_scratch uses of the engine's scratch: one pass when it fits */
+  v[EM_MEM_FRONTEND_SCRATCH_BYTES] =
+      (uint32_t)(scratch_bytes >= (uint32_t)em_logmel_get_buffer_size_one_pass()
+                     ? em_logmel_get_buffer_size_one_pass()
+                     : em_logmel_get_buffer_size());
   v[EM_MEM_ENGINE_SCRATCH_BYTES] = scratch_bytes;
   v[EM_MEM_STATIC_RAM_BYTES] = static_ram_bytes();
   v[EM_MEM_PROTOCOL_BUFFER_BYTES] = (uint32_t)sizeof(g_proto);

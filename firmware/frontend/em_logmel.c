@@ -1,5 +1,6 @@
 /*
- * em_logmel.c -- int16 PCM -> log-mel dB -> input affine -> int8, two passes (see em_logmel.h).
+ * em_logmel.c -- int16 PCM -> log-mel dB -> input affine -> int8, in two passes or, with the
+ * scratch for it, one (see em_logmel.h).
  */
 #include "em_logmel.h"
 
@@ -99,14 +100,9 @@ int em_logmel_max_db(const int16_t *pcm, int32_t n_samples, float *db_max, void 
   return EM_LOGMEL_OK;
 }
 
-int em_logmel_frame_s8(const int16_t *pcm, int32_t n_samples, int32_t t, float db_max, int8_t *out,
-                       int32_t out_stride, void *scratch) {
-  const int rc = em_logmel_check(pcm, n_samples, scratch);
-  if (rc != EM_LOGMEL_OK) return rc;
-  if (out == NULL || t < 0 || t >= EM_FE_N_FRAMES) return EM_LOGMEL_ERR_ARG;
-  float *fft = (float *)scratch;
-  float *db = fft + EM_FE_N_DFT;
-  em_logmel_frame_db(pcm, n_samples, t, fft, db);
+/* Frame db[0..n_mels) normalised by db_max, quantised to out[m * out_stride]: the one definition
+ * both the two-pass and the one-pass front-end use. */
+static void em_logmel_quantise(const float *db, float db_max, int8_t *out, int32_t out_stride) {
   for (int32_t m = 0; m < EM_FE_N_MELS; ++m) {
     float x = db[m] - db_max;
     if (x < -EM_FE_DYNAMIC_RANGE) x = -EM_FE_DYNAMIC_RANGE;
@@ -121,6 +117,17 @@ int em_logmel_frame_s8(const int16_t *pcm, int32_t n_samples, int32_t t, float d
     if (q > 127) q = 127;
     out[m * out_stride] = (int8_t)q;
   }
+}
+
+int em_logmel_frame_s8(const int16_t *pcm, int32_t n_samples, int32_t t, float db_max, int8_t *out,
+                       int32_t out_stride, void *scratch) {
+  const int rc = em_logmel_check(pcm, n_samples, scratch);
+  if (rc != EM_LOGMEL_OK) return rc;
+  if (out == NULL || t < 0 || t >= EM_FE_N_FRAMES) return EM_LOGMEL_ERR_ARG;
+  float *fft = (float *)scratch;
+  float *db = fft + EM_FE_N_DFT;
+  em_logmel_frame_db(pcm, n_samples, t, fft, db);
+  em_logmel_quantise(db, db_max, out, out_stride);
   return EM_LOGMEL_OK;
 }
 
@@ -132,4 +139,32 @@ int em_logmel_s8(const int16_t *pcm, int32_t n_samples, int8_t *out, void *scrat
     rc = em_logmel_frame_s8(pcm, n_samples, t, db_max, out + t, EM_FE_N_FRAMES, scratch);
   }
   return rc;
+}
+
+int32_t em_logmel_get_buffer_size_one_pass(void) {
+  return (int32_t)(sizeof(float) * (EM_FE_N_DFT + EM_FE_N_MELS * EM_FE_N_FRAMES));
+}
+
+int em_logmel_s8_scratch(const int16_t *pcm, int32_t n_samples, int8_t *out, void *scratch,
+                         int32_t scratch_bytes) {
+  if (out == NULL || scratch_bytes < em_logmel_get_buffer_size()) return EM_LOGMEL_ERR_ARG;
+  if (scratch_bytes < em_logmel_get_buffer_size_one_pass())
+    return em_logmel_s8(pcm, n_samples, out, scratch);
+  const int rc = em_logmel_check(pcm, n_samples, scratch);
+  if (rc != EM_LOGMEL_OK) return rc;
+  /* One pass: every frame's dB values kept (the same em_logmel_frame_db as pass 1 and 2 of the
+   * two-pass path, so the same floats), then normalised and quantised. */
+  float *fft = (float *)scratch;
+  float *db_all = fft + EM_FE_N_DFT;
+  float best = -INFINITY;
+  for (int32_t t = 0; t < EM_FE_N_FRAMES; ++t) {
+    float *db = db_all + t * EM_FE_N_MELS;
+    em_logmel_frame_db(pcm, n_samples, t, fft, db);
+    for (int32_t m = 0; m < EM_FE_N_MELS; ++m) {
+      if (db[m] > best) best = db[m];
+    }
+  }
+  for (int32_t t = 0; t < EM_FE_N_FRAMES; ++t)
+    em_logmel_quantise(db_all + t * EM_FE_N_MELS, best, out + t, EM_FE_N_FRAMES);
+  return EM_LOGMEL_OK;
 }

@@ -62,6 +62,18 @@ int em_logmel_frame_s8(const int16_t *pcm, int32_t n_samples, int32_t t, float d
  */
 int em_logmel_s8(const int16_t *pcm, int32_t n_samples, int8_t *out, void *scratch);
 
+/*
+ * One pass when the scratch allows it: 4 * (EM_FE_N_DFT + EM_FE_N_MELS * EM_FE_N_FRAMES) bytes
+ * (em_logmel_get_buffer_size_one_pass(): 16,896 for SEA, 211,968 for L3) hold every frame's dB
+ * values, so each frame is computed once instead of twice -- the same float operations, so the
+ * same int8 output as em_logmel_s8. With less scratch (at least em_logmel_get_buffer_size()) it
+ * is em_logmel_s8. The firmware passes the engine's whole free scratch region
+ * (em_model_scratch()): the one-pass path is taken wherever the arena has the room anyway.
+ */
+int32_t em_logmel_get_buffer_size_one_pass(void);
+int em_logmel_s8_scratch(const int16_t *pcm, int32_t n_samples, int8_t *out, void *scratch,
+                         int32_t scratch_bytes);
+
 #ifdef __cplusplus
 }
 #endif

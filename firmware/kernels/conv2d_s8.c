@@ -298,8 +298,24 @@ static inline int32_t col_index(int order, int32_t j, int32_t e) {
   return order == ORDER_W16 ? (e >> 1) * 4 + 2 * j + (e & 1) : (e >> 2) * 8 + 4 * j + perm[e & 3];
 }
 
-/* in_c % 4 == 0: four channels per word (SXTB16 twice, the offset added to both halves). */
-static void im2col_run_w16(const int8_t *src, int32_t n, int32_t *dst, int32_t offset2) {
+/* in_c % 4 == 0: four channels per word (SXTB16 twice, the offset added to both halves); eight
+ * per pass while they last (two loads back to back pipeline on the M4). Out of line: inlined into
+ * the kernel's pixel loop it competes for registers and reloads the offset every pass. */
+static EM_NOINLINE void im2col_run_w16(const int8_t *src, int32_t n, int32_t *dst,
+                                       int32_t offset2) {
+  const int8_t *const end8 = src + (n & ~7);
+  for (; src < end8; src += 8, dst += 8) {
+    const int32_t v0 = em_read_s8x4(src), v1 = em_read_s8x4(src + 4);
+    const int32_t e0 = em_sadd16(em_sxtb16(v0), offset2),
+                  o0 = em_sadd16(em_sxtb16_ror8(v0), offset2);
+    const int32_t e1 = em_sadd16(em_sxtb16(v1), offset2),
+                  o1 = em_sadd16(em_sxtb16_ror8(v1), offset2);
+    dst[0] = em_pack_lo16(e0, o0);
+    dst[2] = em_pack_hi16(e0, o0);
+    dst[4] = em_pack_lo16(e1, o1);
+    dst[6] = em_pack_hi16(e1, o1);
+  }
+  n &= 7;
   for (int32_t i = 0; i < n; i += 4, dst += 4) {
     const int32_t v = em_read_s8x4(src + i);
     const int32_t even = em_sadd16(em_sxtb16(v), offset2),
@@ -492,8 +508,68 @@ static inline void conv_store(conv_out o, const em_quant *q, int32_t oc, int32_t
  * (a multiple of 8): four pairs of taps per pass, eight when the count is a multiple of 16
  * (SEA-64's layers), which halves the loop's compare-and-branch per MAC. GCC's own schedule
  * of the C loop below spills. */
+/* The 4x2 block's requantisation on the core, when conv_fast_requant_of() allows it: per channel
+ * three LDRs of (multiplier, k, right) from rq, then per pixel LSL #1, SMMULR, the rounding, ASR,
+ * SSAT #8 and STRB at out0/out1 + channel -- 7 instructions an output (see conv_fast_requant_of).
+ */
+#define EM_W16_REQUANT_ASM(a0, a1, ch, om, ok, oe) \
+  "ldr %[m], [%[rq], #" om                         \
+  "]\n\t"                                          \
+  "ldr %[k], [%[rq], #" ok                         \
+  "]\n\t"                                          \
+  "ldr %[e], [%[rq], #" oe                         \
+  "]\n\t"                                          \
+  "lsl %[" a0 "], %[" a0                           \
+  "], #1\n\t"                                      \
+  "lsl %[" a1 "], %[" a1                           \
+  "], #1\n\t"                                      \
+  "smmulr %[" a0 "], %[" a0                        \
+  "], %[m]\n\t"                                    \
+  "smmulr %[" a1 "], %[" a1                        \
+  "], %[m]\n\t"                                    \
+  "add %[" a0 "], %[" a0 "], %[" a0                \
+  "], asr #31\n\t"                                 \
+  "add %[" a1 "], %[" a1 "], %[" a1                \
+  "], asr #31\n\t"                                 \
+  "add %[" a0 "], %[" a0                           \
+  "], %[k]\n\t"                                    \
+  "add %[" a1 "], %[" a1                           \
+  "], %[k]\n\t"                                    \
+  "asr %[" a0 "], %[" a0                           \
+  "], %[e]\n\t"                                    \
+  "asr %[" a1 "], %[" a1                           \
+  "], %[e]\n\t"                                    \
+  "ssat %[" a0 "], #8, %[" a0                      \
+  "]\n\t"                                          \
+  "ssat %[" a1 "], #8, %[" a1                      \
+  "]\n\t"                                          \
+  "strb %[" a0 "], [%[o0], #" ch                   \
+  "]\n\t"                                          \
+  "strb %[" a1 "], [%[o1], #" ch "]\n\t"
+
+#if EM_DSP_NATIVE
+/* The accumulators of a 4x2 block (in registers) requantised and stored: EM_W16_REQUANT_ASM. */
+static EM_ALWAYS_INLINE void w16_requant_store(int32_t a00, int32_t a01, int32_t a10, int32_t a11,
+                                               int32_t a20, int32_t a21, int32_t a30, int32_t a31,
+                                               const int32_t *rq, int8_t *out0, int8_t *out1) {
+  int32_t m, k, e;
+  __asm__ volatile(
+      EM_W16_REQUANT_ASM("a00", "a01", "0", "0", "4", "8")
+          EM_W16_REQUANT_ASM("a10", "a11", "1", "12", "16", "20")
+              EM_W16_REQUANT_ASM("a20", "a21", "2", "24", "28", "32")
+                  EM_W16_REQUANT_ASM("a30", "a31", "3", "36", "40", "44")
+      : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [a20] "+r"(a20),
+        [a21] "+r"(a21), [a30] "+r"(a30), [a31] "+r"(a31), [m] "=&r"(m), [k] "=&r"(k), [e] "=&r"(e)
+      : [rq] "r"(rq), [o0] "r"(out0), [o1] "r"(out1)
+      : "memory");
+}
+#endif
+
+/* rq != 0: requantise the block (rq: 3 words per channel) and store it at out0/out1 (pixel 0 / 1,
+ * already offset to the block's first channel); rq == 0: return the accumulators in acc. */
 static EM_NOINLINE void conv_dot_w16(const int32_t *w, const int32_t *c, const int32_t *end,
-                                     int32_t acc[8]) {
+                                     int32_t acc[8], const int32_t *rq, int8_t *out0,
+                                     int8_t *out1) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
   int32_t a20 = acc[4], a21 = acc[5], a30 = acc[6], a31 = acc[7];
 #if EM_DSP_NATIVE
@@ -507,7 +583,12 @@ static EM_NOINLINE void conv_dot_w16(const int32_t *w, const int32_t *c, const i
     __asm__ volatile("1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
                          EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
   }
+  if (rq) {
+    w16_requant_store(a00, a01, a10, a11, a20, a21, a30, a31, rq, out0, out1);
+    return;
+  }
 #else
+  (void)rq, (void)out0, (void)out1;
   do { /* the padded tap count is a multiple of 8: four pairs of taps per pass */
     for (int32_t k = 0; k < 4; ++k, w += 4, c += 2) {
       a00 = em_smlad(w[0], c[0], a00);
@@ -578,14 +659,24 @@ static EM_NOINLINE void im2col_c1_w16(const em_conv_params *p, const em_dims *in
 /* acc[2 * ch + px] += four channels' w16 weights . two pixels' columns over `pairs` tap pairs,
  * one pair (16 MACs) per pass. */
 static EM_NOINLINE void conv_dot_w16_pairs(const int32_t *w, const int32_t *c, const int32_t *end,
-                                           int32_t acc[8]) {
+                                           int32_t acc[8], const int32_t *rq, int8_t *out0,
+                                           int8_t *out1) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
   int32_t a20 = acc[4], a21 = acc[5], a30 = acc[6], a31 = acc[7];
 #if EM_DSP_NATIVE
   int32_t w0, w1, c0, c1;
   const int32_t *const end_in_memory = end;
-  __asm__ volatile("1:\n\t" EM_W16_PAIR_ASM EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
+  if (end - w == 20) /* a 3x3 filter's five pairs, straight through */
+    __asm__ volatile(EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
+                         EM_W16_OPERANDS);
+  else
+    __asm__ volatile("1:\n\t" EM_W16_PAIR_ASM EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
+  if (rq) {
+    w16_requant_store(a00, a01, a10, a11, a20, a21, a30, a31, rq, out0, out1);
+    return;
+  }
 #else
+  (void)rq, (void)out0, (void)out1;
   do {
     a00 = em_smlad(w[0], c[0], a00);
     a01 = em_smlad(w[0], c[1], a01);
@@ -602,6 +693,45 @@ static EM_NOINLINE void conv_dot_w16_pairs(const int32_t *w, const int32_t *c, c
   acc[4] = a20, acc[5] = a21, acc[6] = a30, acc[7] = a31;
 }
 
+/* The requantisation of the core path (EM_W16_REQUANT_ASM) for 4 channels from oc, 3 words each:
+ * multiplier, k = 2^(right-1) + (output_offset << right), right. It is TFLM's double rounding:
+ *   SaturatingRoundingDoublingHighMul(acc, m) = floor((acc * m + 2^30) / 2^31) = SMMULR(2 acc, m)
+ *     when |acc| < 2^30 (and m != INT32_MIN, the one saturating case);
+ *   RoundingDivideByPOT(h, e), e >= 1 = (h + 2^(e-1) + (h < 0 ? -1 : 0)) >> e, and adding
+ *     output_offset << e before the shift adds output_offset after it (exactly: arithmetic shift);
+ *   SSAT #8 is the clamp when the activation range is the whole int8.
+ * conv_fast_requant_ok() says whether a call's channels all qualify: multiplier >= 0, a right
+ * shift of 1..22 (so output_offset << right and the sums stay within int32 for |h| <= 2^30),
+ * out_c % 4 == 0, and |bias| + taps * 127 * 255 < 2^30 (|input + offset| <= 255, |w| <= 127). */
+static int conv_fast_requant_ok(const em_conv_params *p, const em_quant *q, const int32_t *bias,
+                                int32_t out_c, int32_t taps) {
+#if EM_DSP_NATIVE && !EM_SINGLE_ROUNDING
+  if (out_c % 4 != 0 || p->activation_min != -128 || p->activation_max != 127) return 0;
+  const int64_t mac_bound = (int64_t)taps * 127 * 255;
+  for (int32_t oc = 0; oc < out_c; ++oc) {
+    const int32_t k = q->per_channel ? oc : 0;
+    const int64_t b = bias ? bias[oc] : 0;
+    if (q->multiplier[k] < 0 || q->shift[k] > -1 || q->shift[k] < -22 ||
+        (b < 0 ? -b : b) + mac_bound >= ((int64_t)1 << 30))
+      return 0;
+  }
+  return 1;
+#else
+  (void)p, (void)q, (void)bias, (void)out_c, (void)taps;
+  return 0;
+#endif
+}
+
+static void conv_fast_requant_of(const em_conv_params *p, const em_quant *q, int32_t oc,
+                                 int32_t rq[12]) {
+  for (int32_t j = 0; j < 4; ++j) {
+    const int32_t k = q->per_channel ? oc + j : 0, right = -q->shift[k];
+    rq[3 * j] = q->multiplier[k];
+    rq[3 * j + 1] = ((int32_t)1 << (right - 1)) + (int32_t)((uint32_t)p->output_offset << right);
+    rq[3 * j + 2] = right;
+  }
+}
+
 static void conv_dsp_w16_c1(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
                             const int8_t *input, const em_dims *f_d, const int32_t *w16,
                             const int32_t *bias, const em_dims *out_d, int8_t *output,
@@ -613,6 +743,12 @@ static void conv_dsp_w16_c1(const em_conv_params *p, const em_quant *q, const em
   const int32_t *colw = (const int32_t *)cols;
   const conv_out o = {p->output_offset, p->activation_min, p->activation_max};
   int8_t *out_px[2];
+  /* the blocks are short (ceil(taps / 2) pairs): the requantisation table is built once */
+  enum { C1_FAST_MAX_CHANNELS = 64 };
+  int32_t rq[3 * C1_FAST_MAX_CHANNELS];
+  const int fast =
+      out_c <= C1_FAST_MAX_CHANNELS && conv_fast_requant_ok(p, q, bias, out_c, f_d->h * f_d->w);
+  for (int32_t oc = 0; fast && oc < out_c; oc += 4) conv_fast_requant_of(p, q, oc, rq + 3 * oc);
   for (int32_t pix = 0; pix < n_pix; pix += 2) {
     const int32_t n = n_pix - pix >= 2 ? 2 : 1;
     for (int32_t j = 0; j < 2; ++j) {
@@ -627,7 +763,12 @@ static void conv_dsp_w16_c1(const em_conv_params *p, const em_quant *q, const em
       int32_t acc[8];
       for (int32_t k = 0; k < 4; ++k)
         acc[2 * k] = acc[2 * k + 1] = bias && oc + k < out_c ? bias[oc + k] : 0;
-      conv_dot_w16_pairs(w, colw, w + 4 * pairs, acc);
+      if (fast) {
+        conv_dot_w16_pairs(w, colw, w + 4 * pairs, acc, rq + 3 * oc, out_px[0] + oc,
+                           out_px[1] + oc);
+        continue;
+      }
+      conv_dot_w16_pairs(w, colw, w + 4 * pairs, acc, 0, 0, 0);
       for (int32_t k = 0; k < 4 && oc + k < out_c; ++k)
         conv_store(o, q, oc + k, acc[2 * k], acc[2 * k + 1], n, out_px);
     }
@@ -649,15 +790,32 @@ static void conv_dsp_w16(const em_conv_params *p, const em_quant *q, const em_di
   const int32_t *colw = (const int32_t *)cols;
   const conv_out o = {p->output_offset, p->activation_min, p->activation_max};
   int8_t *out_px[2];
+  /* the requantisation table of conv_fast_requant_of, once per call for up to 128 channels (1.5 KiB
+   * of stack), else per block */
+  enum { FAST_TABLE_CHANNELS = 128 };
+  int32_t rq_all[3 * FAST_TABLE_CHANNELS];
+  const int fast = conv_fast_requant_ok(p, q, bias, out_c, f_d->h * f_d->w * f_d->c);
+  const int table = fast && out_c <= FAST_TABLE_CHANNELS;
+  for (int32_t oc = 0; table && oc < out_c; oc += 4)
+    conv_fast_requant_of(p, q, oc, rq_all + 3 * oc);
   for (int32_t pix = 0; pix < n_pix; pix += 2) {
     const int32_t n =
         conv_columns(p, in_d, f_d, out_d, input, output, rows, pix, n_pix, ORDER_W16, cols, out_px);
     const int32_t *w = w16;
     for (int32_t oc = 0; oc < out_c; oc += 4, w += 2 * padded) {
-      int32_t acc[8];
+      int32_t acc[8], rq[12];
       for (int32_t k = 0; k < 4; ++k)
         acc[2 * k] = acc[2 * k + 1] = bias && oc + k < out_c ? bias[oc + k] : 0;
-      conv_dot_w16(w, colw, w + 2 * padded, acc);
+      if (fast) { /* a single pixel's block has out_px[1] == out_px[0]: the same values twice */
+        const int32_t *r = rq_all + 3 * oc;
+        if (!table) {
+          conv_fast_requant_of(p, q, oc, rq);
+          r = rq;
+        }
+        conv_dot_w16(w, colw, w + 2 * padded, acc, r, out_px[0] + oc, out_px[1] + oc);
+        continue;
+      }
+      conv_dot_w16(w, colw, w + 2 * padded, acc, 0, 0, 0);
       for (int32_t k = 0; k < 4 && oc + k < out_c; ++k)
         conv_store(o, q, oc + k, acc[2 * k], acc[2 * k + 1], n, out_px);
     }

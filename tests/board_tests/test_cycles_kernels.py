@@ -35,3 +35,21 @@ def test_cycles_per_mac_are_the_stated_figures(dsp_bench, figure):
     for name, n in macs.items():
         figure(f"kernels.{build}.{name}.instr_per_mac", r[f"{name}_ticks"] / n)
         figure(f"kernels.{build}.{name}.cycles_per_mac", r[f"{name}_cycles"] / n)
+
+
+@pytest.mark.parametrize("dsp_bench", [True], ids=["dsp"], indirect=True)  # the bounds are the DSP build's
+def test_sea64_layer_shapes_meet_the_real_time_kernel_bounds(dsp_bench, figure):
+    """Issue #12's kernel bounds on SEA-64's eight conv shapes with int16-expanded (w16) weights, DSP build:
+    <= 1.0 instruction and <= 1.3 estimated M4 cycles per MAC over the whole network; the per-layer cycles too,
+    the first (one-channel) layer excepted, whose 9 taps per output cannot amortise the requantisation."""
+    from edgel3_mote.board_tests.harness.kernel_bench import SEA64_LAYERS, sea64_per_mac
+
+    dsp, r = dsp_bench
+    assert dsp and r["sea_w16_equals_s8"] == 1
+    instr, cycles = sea64_per_mac(r, "w16"), sea64_per_mac(r, "w16", "cycles")
+    figure("kernels.dsp.sea64_w16.instr_per_mac", instr)
+    figure("kernels.dsp.sea64_w16.cycles_per_mac", cycles)
+    assert instr <= 1.0 and cycles <= 1.3
+    per_layer = [r[f"sea_l{i}_w16_cycles"] / r[f"sea_l{i}_macs"] for i in range(SEA64_LAYERS)]
+    figure("kernels.dsp.sea64_w16.max_cycles_per_mac_l1_l7", max(per_layer[1:]))
+    figure("kernels.dsp.sea64_w16.l0_cycles_per_mac", per_layer[0])

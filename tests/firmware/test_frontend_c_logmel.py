@@ -250,3 +250,30 @@ def test_two_passes_frame_by_frame_equal_the_whole_window(sea_frontend, clip_pat
         scratch.ctypes.data_as(ctypes.c_void_p),
     )
     assert bad == -1  # frame index past the window
+
+
+def test_one_pass_equals_two_passes_on_every_clip(sea_frontend, clip_paths):
+    """em_logmel_s8_scratch with the room for every frame's dB values computes each frame once and gives exactly
+    em_logmel_s8's int8 (the same float operations); with less room it is the two-pass path; too little is refused."""
+    lib, cfg = sea_frontend.lib, sea_frontend.cfg
+    one_pass = lib.em_logmel_get_buffer_size_one_pass()
+    assert one_pass == 4 * (cfg.n_dft + cfg.n_mels * cfg.n_frames(cfg.sr)) == 16_896
+    big = np.zeros(one_pass // 4, np.float32)
+    for path in clip_paths:
+        pcm = _pcm(path, 8000)
+        _, whole = sea_frontend.run(pcm)
+        for scratch, n_bytes in ((big, one_pass), (sea_frontend.scratch, one_pass - 4)):
+            out = np.zeros(sea_frontend.n_out, np.int8)
+            rc = lib.em_logmel_s8_scratch(
+                pcm.ctypes.data_as(ctypes.c_void_p),
+                ctypes.c_int32(len(pcm)),
+                out.ctypes.data_as(ctypes.c_void_p),
+                scratch.ctypes.data_as(ctypes.c_void_p),
+                ctypes.c_int32(min(n_bytes, scratch.nbytes)),
+            )
+            assert rc == 0
+            np.testing.assert_array_equal(out.reshape(cfg.n_mels, -1), whole, err_msg=str(path))
+    out = np.zeros(sea_frontend.n_out, np.int8)
+    too_small = lib.em_logmel_get_buffer_size() - 4
+    args = (pcm.ctypes.data_as(ctypes.c_void_p), ctypes.c_int32(len(pcm)), out.ctypes.data_as(ctypes.c_void_p))
+    assert lib.em_logmel_s8_scratch(*args, big.ctypes.data_as(ctypes.c_void_p), ctypes.c_int32(too_small)) == -1

@@ -32,13 +32,15 @@ def test_dsp_and_portable_builds_agree_on_cortex_m4(tmp_path):
     # The dual-MAC path must actually be cheaper (instructions under -icount).
     assert dsp["conv_dense_ticks"] < 0.6 * portable["conv_dense_ticks"]
     assert dsp["fc_ticks"] < portable["fc_ticks"]
-    # SEA-64's eight conv shapes: int8 and int16-expanded weights give the same bytes in both builds,
-    # and the DSP path meets the issue's bound, <= 1.0 instruction per MAC with w16 weights
-    # (0.934 with the 8-pair unrolled w16 loop; int8 weights 1.485). Counts under -icount are exact: 2 % below.
+    # SEA-64's eight conv shapes: int8 and int16-expanded weights give the same bytes in both builds (the w16
+    # path's requantisation on the core, the int8 path's in C: two implementations agreeing), and the DSP path
+    # meets the issue's bound, <= 1.0 instruction per MAC with w16 weights (the figure itself is
+    # results.json's kernels.dsp.sea64_w16.*, tests/board_tests/test_cycles_kernels.py; int8 weights 1.485,
+    # counts under -icount are exact: 2 % below).
     for r in (portable, dsp):
         assert r["sea_w16_equals_s8"] == 1
     assert portable["sea_checksum"] == dsp["sea_checksum"]
-    assert 0.98 * 0.934 <= sea64_per_mac(dsp, "w16") <= 1.02 * 0.934
+    assert sea64_per_mac(dsp, "w16") <= 1.0
     assert 0.98 * 1.485 <= sea64_per_mac(dsp, "s8") <= 1.02 * 1.485
     assert 0.98 * 1.549 <= dsp["conv_dense_ticks"] / dsp["conv_macs"] <= 1.02 * 1.549
 
