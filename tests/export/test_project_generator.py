@@ -154,17 +154,12 @@ def test_silent_selftest_clips_are_refused(tmp_path):
     """A self-test whose vectors are all silence passes whatever the engine does: refused, naming the clips."""
     import soundfile as sf
 
-    from edgel3_mote.compress.frontend import SEA_FRONTEND
     from edgel3_mote.export.project import _vector_windows
+    from tests.support.manifests import synthetic_manifest
 
     clip = tmp_path / "silence.wav"
     sf.write(clip, np.zeros(8000, np.float32), 8000)
-    manifest = {
-        "frontend": SEA_FRONTEND.to_dict(),
-        "window_samples": 8000,
-        "model": "sea-64",
-        "output": {"shape": [1, 64]},
-    }
+    manifest = synthetic_manifest(window_samples=8000)
     with pytest.raises(InvalidInputError, match=r"silent.*silence\.wav.*real sound"):
         _vector_windows([clip], manifest, seed=0)
     loud = tmp_path / "tone.wav"
