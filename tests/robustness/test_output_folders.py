@@ -28,10 +28,10 @@ COMMANDS = {
     "sensitivity": (["sensitivity", "--clips", "CLIPS", "-o", "OUT"], "-o", "sensitivity.csv"),
     "export tflite": (["export", "tflite", "-o", "OUT"], "-o", "manifest.json"),
     "export report": (["export", "report", "--clips", "CLIPS", "-o", "OUT"], "-o", "report.json"),
-    "export firmware": (["export", "firmware", "--out", "OUT"], "--out", "project.json"),
+    "export firmware": (["export", "firmware", "-o", "OUT"], "-o", "project.json"),
     "export carrays": (["export", "carrays", "--tflite", "CLIPS", "-o", "OUT"], "-o", None),
-    "selftest": (["selftest", "--out", "OUT"], "--out", "project.json"),
-    "bench": (["bench", "--report", "OUT"], "--report", None),
+    "selftest": (["selftest", "-o", "OUT"], "-o", "project.json"),
+    "bench": (["bench", "-o", "OUT"], "-o", None),
 }
 # class -> (OUT relative to the scratch folder, what the error line must say)
 CLASSES = {
