@@ -209,12 +209,7 @@ def _emitters(graph: Graph, use_dsp: bool, layer_stem: str = "em_l") -> list[OpE
 
 
 def _c_body(array, per_line: int = 24) -> str:
-    values = np.asarray(array.values).astype(np.int64)
-    if array.is_struct:  # an array of structs, one row each
-        items = ["{" + ", ".join(map(str, row)) + "}" for row in values.tolist()]
-        per_line = max(1, per_line // values.shape[1])
-    else:
-        items = [str(v) for v in values.reshape(-1).tolist()]
+    items = [str(v) for v in np.asarray(array.values).astype(np.int64).reshape(-1).tolist()]
     return "\n".join("  " + ", ".join(items[i : i + per_line]) + "," for i in range(0, len(items), per_line))
 
 
@@ -424,7 +419,6 @@ def generate_engine(
         "unstreamed_arena_bytes": plan.unstreamed_arena_bytes,
         "weight_bytes": weight_bytes,
         "arrays": [{"ctype": a.ctype, "name": a.name, "size": a.count, "body": _c_body(a)} for a in arrays],
-        "uses_kernel_types": any(a.is_struct for a in arrays),
         "declarations": [render_decl(d) for d in _used_declarations(emitters, call_ops, fold_ops)],
         "static_checks": [c for em in emitters for c in em.static_checks()],
         "groups": groups,

@@ -20,20 +20,16 @@ from edgel3_mote.export.ir import Graph, Op
 
 @dataclass
 class CArray:
-    """A constant array for model_weights.c (flash)."""
+    """A constant array of integers for model_weights.c (flash); parameter structs are :class:`CDecl`."""
 
     name: str
-    ctype: str  # 'int8_t' | 'int32_t' | a kernel struct such as 'em_sparse_tap'
-    values: np.ndarray  # 1-D; or 2-D for an array of structs (one row per element)
-
-    @property
-    def is_struct(self) -> bool:
-        return self.ctype.startswith("em_")
+    ctype: str  # 'int8_t' | 'uint8_t' | 'int32_t'
+    values: np.ndarray  # written flat, in C order
 
     @property
     def count(self) -> int:
-        """Elements in the C array (structs count once)."""
-        return len(self.values) if self.is_struct else int(self.values.size)
+        """Elements in the C array."""
+        return int(self.values.size)
 
     @property
     def nbytes(self) -> int:
