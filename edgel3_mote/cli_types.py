@@ -77,7 +77,9 @@ def add_output_argument(
 
 def add_hop_argument(parser: argparse.ArgumentParser, help: str, *, default: float, type=None) -> None:
     """``--hop-size`` (dest ``hop_size``) and the hidden deprecated ``--hop``."""
-    parser.add_argument("--hop-size", dest="hop_size", default=default, type=type or positive_float, help=help)
+    parser.add_argument(
+        "--hop-size", dest="hop_size", default=default, type=type or positive_float, metavar="SECONDS", help=help
+    )
     parser.add_argument(
         "--hop", dest="hop_size", type=type or positive_float, action=DeprecatedAlias, canonical="--hop-size"
     )

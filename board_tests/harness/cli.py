@@ -23,8 +23,8 @@ device's own spectrogram, front-end agreement with the numpy reference, cosine /
 the float Keras model, latency (instructions under QEMU, cycles on silicon) split front-end /
 engine / per layer, and memory. Under QEMU the first window is also traced and weighted with
 the core's published timing (zero wait states): estimated cycles per window and per layer, and
-the real-time factor at the board's clock (--no-cycles skips it). Writes REPORT/bench.json,
-bench.md, layers.png, parity.png.
+the real-time factor at the board's clock (--no-cycles skips it). Writes bench.json, bench.md,
+layers.png and parity.png into the -o/--output folder.
 
 A real board: --port URL (any pyserial URL) with the firmware of --project flashed.
 No --port and a qemu-* board: the firmware is built (or reused) and run in QEMU."""
