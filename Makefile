@@ -49,7 +49,7 @@ test: setup
 	$(PY) -m pytest tests board_tests $(PYTEST_ARGS)
 
 demo: setup
-	$(CLI) demo --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) --report $(REPORT) --hop $(HOP)
+	$(CLI) demo --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) -o $(REPORT) --hop-size $(HOP)
 
 export: setup
 	$(CLI) export firmware --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG)
@@ -58,10 +58,10 @@ selftest: setup
 	$(CLI) selftest --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG)
 
 bench: setup
-	$(CLI) bench --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) $(PORT_ARG) --report $(REPORT) --hop $(HOP)
+	$(CLI) bench --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) $(PORT_ARG) -o $(REPORT) --hop-size $(HOP)
 
 emulate: setup
-	$(CLI) emulate --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) --report $(REPORT) --hop $(HOP)
+	$(CLI) emulate --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) -o $(REPORT) --hop-size $(HOP)
 
 fuzz: setup
 	$(PY) firmware/protocol/fuzz/run.py --seconds $(FUZZ_SECONDS)
@@ -76,7 +76,7 @@ results: setup
 	$(PY) -m edgel3_mote.tools.results measure $(if $(ONLY),--only $(ONLY),)
 
 bench-sparsity: setup
-	$(PY) -m edgel3_mote.board_tests.harness.sparsity_sweep --out build/bench/sparsity
+	$(PY) -m edgel3_mote.board_tests.harness.sparsity_sweep -o build/bench/sparsity
 
 clean:
 	rm -rf build .pytest_cache

@@ -9,6 +9,8 @@ import contextlib
 import sys
 import warnings
 
+from edgel3_mote.cli_types import add_output_argument
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -35,13 +37,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--weights", default=None, metavar="PATH", help="original Keras 2 .h5 (or .h5.gz) weights for the model"
     )
-    p.add_argument(
-        "-o",
-        "--output-dir",
-        default=None,
-        metavar="DIR",
-        help="where to write the .npz files (default: next to each input)",
-    )
+    add_output_argument(p, "where to write the .npz files (default: next to each input)")
     p.add_argument("--suffix", default=None, help="output name <name>_<suffix>.npz")
     p.add_argument(
         "--hop-size", type=float, default=0.1, metavar="SECONDS", help="seconds between windows (default 0.1)"
@@ -120,7 +116,7 @@ def _cmd_embed(args) -> int:
     with _warnings_to_stderr():
         outputs = process_file(
             paths,
-            output_dir=args.output_dir,
+            output_dir=args.output,
             suffix=args.suffix,
             model=args.model,
             weights=args.weights,

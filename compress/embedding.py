@@ -246,7 +246,7 @@ def process_file(
     if clashes:
         raise InvalidInputError(
             f"several inputs would write {clashes[0]}: give files with "
-            f"different names or process them into different --output-dir"
+            f"different names or process them into different -o/--output folders"
         )
     keras_model, spec = _resolve_model(model, weights)
     outputs = []

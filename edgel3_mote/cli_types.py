@@ -6,6 +6,7 @@ A bad value gives argparse's one-line ``error: argument --x: ...`` and exit 2.
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def positive_int(text: str) -> int:
@@ -28,3 +29,57 @@ def positive_float(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{value} is not a positive finite number")
     return value
+
+
+# ------------------------------------------------------------------------------ one set of flag names
+# Every command names its output folder -o/--output and its hop --hop-size. The spellings some
+# commands used before (--out, --report, --output-dir, --hop) still parse, hidden from --help,
+# with a one-line deprecation warning on stderr, so users' scripts keep working.
+OUTPUT_FLAGS = ("-o", "--output")
+OLD_OUTPUT_FLAGS = ("--out", "--report", "--output-dir")
+
+
+class DeprecatedAlias(argparse.Action):
+    """An old spelling of an option: stores into the canonical option's ``dest`` and says once on
+    stderr that it is deprecated (``--help`` does not list it)."""
+
+    def __init__(self, option_strings, dest, canonical: str = "", **kwargs):
+        kwargs["help"] = argparse.SUPPRESS
+        super().__init__(option_strings, dest, **kwargs)
+        self.canonical = canonical
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(
+            f"{parser.prog}: warning: {option_string} is deprecated, use {self.canonical} (same meaning)",
+            file=sys.stderr,
+        )
+        setattr(namespace, self.dest, values)
+
+
+def add_output_argument(
+    parser: argparse.ArgumentParser,
+    help: str,
+    *,
+    default=None,
+    required: bool = False,
+    type=None,
+    old: tuple[str, ...] = OLD_OUTPUT_FLAGS,
+) -> None:
+    """``-o/--output`` (dest ``output``) and the hidden deprecated spellings ``old``.
+
+    required=True: one of the spellings must be given (checked as argparse checks required options).
+    """
+    group = parser.add_mutually_exclusive_group(required=required) if required else parser
+    group.add_argument(*OUTPUT_FLAGS, dest="output", default=default, type=type, metavar="DIR", help=help)
+    for flag in old:
+        group.add_argument(flag, dest="output", type=type, action=DeprecatedAlias, canonical="-o/--output")
+
+
+def add_hop_argument(parser: argparse.ArgumentParser, help: str, *, default: float, type=None) -> None:
+    """``--hop-size`` (dest ``hop_size``) and the hidden deprecated ``--hop``."""
+    parser.add_argument(
+        "--hop-size", dest="hop_size", default=default, type=type or positive_float, metavar="SECONDS", help=help
+    )
+    parser.add_argument(
+        "--hop", dest="hop_size", type=type or positive_float, action=DeprecatedAlias, canonical="--hop-size"
+    )

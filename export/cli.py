@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 from pathlib import Path
 
-from edgel3_mote.cli_types import positive_float as _positive_float
+from edgel3_mote.cli_types import add_hop_argument, add_output_argument
 from edgel3_mote.cli_types import positive_int as _positive_int
 
 DEFAULT_MODEL = "sea-64"
@@ -30,12 +30,17 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_CALIBRATION_STEPS,
         help=f"calibration windows drawn from the clips (default {DEFAULT_CALIBRATION_STEPS})",
     )
-    p.add_argument(
-        "--hop-size",
-        type=_positive_float,
-        default=DEFAULT_HOP_SIZE,
-        help=f"seconds between 1-s windows when framing clips (default {DEFAULT_HOP_SIZE})",
+    add_hop_argument(
+        p, f"seconds between 1-s windows when framing clips (default {DEFAULT_HOP_SIZE})", default=DEFAULT_HOP_SIZE
     )
+
+
+def _tflite_output(args) -> Path:
+    return Path("build") / "tflite" / args.model
+
+
+def _report_output(args) -> Path:
+    return Path("build") / "report" / "parity" / args.model
 
 
 def _check_inputs(args) -> None:
@@ -57,7 +62,7 @@ def _cmd_tflite(args) -> int:
     from edgel3_mote.atomic import check_output_dir
     from edgel3_mote.export.tflite import EXPORT_FILES, EXPORT_LEGACY, export_tflite
 
-    out = args.out or Path("build") / "tflite" / args.model
+    out = Path(args.output) if args.output else args.output_default(args)
     check_output_dir(out, "export tflite", EXPORT_FILES, EXPORT_LEGACY)
     _check_inputs(args)
     result = export_tflite(
@@ -90,8 +95,8 @@ def _cmd_report(args) -> int:
     from edgel3_mote.export.report import REPORT_FILES, REPORT_LEGACY, parity_report
     from edgel3_mote.export.tflite import EXPORT_FILES, EXPORT_LEGACY, INT8_NAME
 
-    tflite_dir = args.tflite_dir or Path("build") / "tflite" / args.model
-    out = args.out or Path("build") / "report" / "parity" / args.model
+    tflite_dir = args.tflite_dir or _tflite_output(args)
+    out = Path(args.output) if args.output else args.output_default(args)
     check_output_dir(out, "export report", REPORT_FILES, REPORT_LEGACY)
     if not (Path(tflite_dir) / INT8_NAME).is_file():  # exported there first
         check_output_dir(tflite_dir, "export tflite", EXPORT_FILES, EXPORT_LEGACY, flag="--tflite-dir")
@@ -152,9 +157,9 @@ def _cmd_carrays(args) -> int:
         raise InvalidInputError(
             f"--tflite {args.tflite} does not exist: give an int8 .tflite or an 'export tflite' folder"
         )
-    check_output_dir(args.out, "export carrays")  # an existing project folder is fine: two files are (re)written
+    check_output_dir(args.output, "export carrays")  # an existing project folder is fine: two files are (re)written
     _check_int8_tflite(Path(args.tflite))
-    result = write_carrays(args.tflite, args.out, array_name=args.array_name, header_name=args.header_name)
+    result = write_carrays(args.tflite, args.output, array_name=args.array_name, header_name=args.header_name)
     print(
         f"wrote {result.header} and {result.source}: {result.array_name}[{result.length}] "
         f"(16-byte aligned), sha256 {result.sha256}"
@@ -191,8 +196,8 @@ def register(subparsers) -> None:
         metavar="DIR",
         help="folder of real audio clips for calibration (default: synthetic signals, with a warning)",
     )
-    p.add_argument("-o", "--out", default=None, help="output folder (default build/tflite/<model>)")
-    p.set_defaults(func=_cmd_tflite)
+    add_output_argument(p, "output folder (default build/tflite/<model>, under the working directory)")
+    p.set_defaults(func=_cmd_tflite, output_default=_tflite_output)
 
     p = commands.add_parser(
         "report",
@@ -207,8 +212,8 @@ def register(subparsers) -> None:
         help="an 'export tflite' folder (default build/tflite/<model>; exported there if missing)",
     )
     p.add_argument("--clips", required=True, metavar="DIR", help="folder of audio clips")
-    p.add_argument("-o", "--out", default=None, help="report folder (default build/report/parity/<model>)")
-    p.set_defaults(func=_cmd_report)
+    add_output_argument(p, "report folder (default build/report/parity/<model>, under the working directory)")
+    p.set_defaults(func=_cmd_report, output_default=_report_output)
 
     p = commands.add_parser(
         "carrays",
@@ -217,7 +222,7 @@ def register(subparsers) -> None:
         "(g_model_data, g_model_data_len) for any TFLite-Micro project.",
     )
     p.add_argument("--tflite", required=True, help="a .tflite file or an 'export tflite' folder")
-    p.add_argument("-o", "--out", required=True, help="folder for model_data.h and model_data.c")
+    add_output_argument(p, "folder for model_data.h and model_data.c", required=True)
     p.add_argument("--array-name", default="g_model_data", help="C array name (default g_model_data)")
     p.add_argument("--header-name", default="model_data", help="file stem (default model_data)")
     p.set_defaults(func=_cmd_carrays)

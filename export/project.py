@@ -1,16 +1,25 @@
 """The firmware project generator: model -> ``build/<board>/<model>/``, built and measured.
 
-``build_firmware_project(board, model, weights, clips)``:
+``build_firmware_project(board, model, weights, clips)`` (the arguments: :class:`ProjectRequest`) is
+the composition of these steps, each a public function:
 
-1. the int8 export (``export.tflite.export_tflite``), cached by a hash of its inputs;
-2. the generated engine (``export.codegen.generate_engine``, RAM budget = the board's RAM minus
-   stack and the apps' static buffers, streaming as needed) and front-end tables
-   (``export.frontend_tables``), plus self-test vectors from real clips;
-3. a standalone project: Makefile, README, ``src/`` (generated), ``firmware/`` (copies of the
-   kernels, front-end, protocol, apps, board support) -- written in a temporary directory and
-   renamed into place only when everything (including the build) succeeded;
-4. ``make`` with arm-none-eabi-gcc (-O2, the board's -mcpu/-mfpu, -DEM_USE_DSP on M4/M7);
-5. flash/RAM use read from the ELFs against the board's limits, and ``project.json``.
+1. ``resolve_inputs``: inputs checked (weights, clips, classifier, output folder) and hashed;
+   ``up_to_date_project`` reuses a project built from the same inputs;
+2. ``export_int8``: the int8 export (``export.tflite.export_tflite``), cached by a hash of its inputs,
+   after ``check_fits_before_conversion``;
+3. ``write_engine``: the generated engine (``export.codegen.generate_engine``, RAM budget = the
+   board's RAM minus stack and the apps' static buffers, streaming as needed);
+4. ``write_frontend_tables``: the front-end tables (``export.frontend_tables``);
+5. ``write_selftest_vectors``: self-test vectors from real clips;
+6. ``write_project_files``: a standalone project: Makefile, README, ``src/`` (generated),
+   ``firmware/`` (copies of the kernels, front-end, protocol, apps, board support);
+7. ``build_project``: ``make`` with arm-none-eabi-gcc (-O2, the board's -mcpu/-mfpu, -DEM_USE_DSP
+   on M4/M7); flash/RAM use read from the ELFs against the board's limits;
+8. ``write_project_json``: ``project.json``.
+
+Steps 3-8 write into a temporary directory that is renamed into place only when all of them
+succeeded. Outputs default under the working directory (``default_project_dir``,
+``DEFAULT_CACHE_DIR``), never inside the installed package.
 
 With ``classifier=head.h5`` (saved by ``edgel3-mote evaluate --save-classifier``) the project
 also carries the int8 classifier head (``export.classifier``): a second engine with the
@@ -68,6 +77,9 @@ SOURCE_SUFFIXES = {".c", ".h", ".S", ".ld", ".md"}
 # output marker (atomic.OUTPUT_MARKER) is recognised
 PROJECT_FILES = ("project.json", "Makefile", "README.md", "src", "firmware", "export")
 PROJECT_LEGACY = ("project.json", {"inputs_sha256": None})
+# the int8 export cache and the output flag named in messages; outputs go under the working directory
+DEFAULT_CACHE_DIR = Path("build") / ".cache" / "export"
+OUTPUT_FLAG = "-o/--output"
 
 
 def _stderr(msg: str) -> None:
@@ -181,15 +193,15 @@ def _tflm_arena(export_dir: Path, int8: bytes) -> int | None:
 
 
 # ------------------------------------------------------------------------------ self-test vectors
-def vector_counts(board: BoardSpec, manifest: Manifest | dict, weight_bytes: int, n_clips: int) -> tuple[int, int]:
+def vector_counts(board: BoardSpec, manifest: Manifest, weight_bytes: int, n_clips: int) -> tuple[int, int]:
     """(vectors, vectors with PCM) that fit in flash beside the engine's weights and ~160 KiB of code.
 
     Every vector carries the host's int8 spectrogram and the expected embeddings (the engine check);
     the first ones also carry their int16 PCM window (the front-end and end-to-end checks), at
     least one, as many as fit. L3 on the 1 MB mote: six engine vectors, one with its 96,000-byte PCM.
     """
-    window = int(manifest["window_samples"])
-    per_vector = int(np.prod(manifest["input"]["shape"])) + 5 * int(np.prod(manifest["output"]["shape"]))
+    window = manifest.window_samples
+    per_vector = _vector_bytes(manifest)
     budget = board.flash_size - int(weight_bytes) - 160 * 1024 - 2 * window  # the first PCM window
     n = int(max(1, min(MAX_VECTORS, n_clips or 4, budget // per_vector)))
     n_pcm = int(min(n, 1 + max(0, budget - n * per_vector) // (2 * window)))
@@ -203,14 +215,20 @@ def vector_counts(board: BoardSpec, manifest: Manifest | dict, weight_bytes: int
 W16_CODE_RESERVE_BYTES = 48 * 1024
 
 
-def _w16_flash_bytes(board: BoardSpec, manifest: Manifest | dict, n_clips: int, classifier: Path | None) -> int:
+def _vector_bytes(manifest: Manifest) -> int:
+    """Flash of one self-test vector without its PCM: the int8 spectrogram and the expected
+    embeddings (int8, plus float32 for the float model)."""
+    return manifest.input.size + 5 * manifest.output.size
+
+
+def _w16_flash_bytes(board: BoardSpec, manifest: Manifest, n_clips: int, classifier: Path | None) -> int:
     """Flash left for int16-expanded conv weights beside the int8 weights, the code
     (W16_CODE_RESERVE_BYTES), the self-test vectors that ``vector_counts`` places beside the int8
     weights (so expanding never costs a vector) and a classifier head's weights (one byte per
     parameter stored in its .h5, plus 8 KiB)."""
-    weight_bytes = int(manifest["sizes"].get("weight_bytes", 0))
+    weight_bytes = manifest.sizes.get("weight_bytes", 0)
     n, n_pcm = vector_counts(board, manifest, weight_bytes, n_clips)
-    per_vector = int(np.prod(manifest["input"]["shape"])) + 5 * int(np.prod(manifest["output"]["shape"]))
+    per_vector = _vector_bytes(manifest)
     head = 0
     if classifier is not None:
         import h5py
@@ -225,7 +243,7 @@ def _w16_flash_bytes(board: BoardSpec, manifest: Manifest | dict, n_clips: int, 
         - weight_bytes
         - W16_CODE_RESERVE_BYTES
         - n * per_vector
-        - n_pcm * 2 * int(manifest["window_samples"])
+        - n_pcm * 2 * manifest.window_samples
         - head,
     )
 
@@ -323,19 +341,14 @@ def generate_board_engine(
 
 
 def _vector_windows(
-    clips: list[Path], manifest: Manifest | dict, seed: int, max_vectors: int = MAX_VECTORS
+    clips: list[Path], manifest: Manifest, seed: int, max_vectors: int = MAX_VECTORS
 ) -> tuple[list[str], np.ndarray, str]:
     """One 1-s window per clip (the loudest, framed as get_embedding frames), as int16."""
-    from edgel3_mote.compress.frontend import FrontendConfig
+    from edgel3_mote.compress.models.registry import ModelSpec
     from edgel3_mote.export.tflite import clip_windows
 
-    cfg = FrontendConfig.from_dict(manifest["frontend"])
-    window = int(manifest["window_samples"])
-    from edgel3_mote.compress.models.registry import ModelSpec
-
-    spec = ModelSpec(
-        manifest["model"], "custom", cfg, window, int(np.prod(manifest["output"]["shape"])), True, "self-test framing"
-    )
+    cfg, window = manifest.frontend, manifest.window_samples
+    spec = ModelSpec(manifest.model, "custom", cfg, window, manifest.output.size, True, "self-test framing")
     names, wins = [], []
     for path in clips[:max_vectors]:
         frames = clip_windows(path, spec)
@@ -359,17 +372,14 @@ def _vector_windows(
     return names, pcm, source
 
 
-def _selftest_vectors(manifest: Manifest | dict, int8: bytes, float_tflite: bytes, names, pcm) -> dict:
+def _selftest_vectors(manifest: Manifest, int8: bytes, float_tflite: bytes, names, pcm) -> dict:
     import tensorflow as tf
 
-    from edgel3_mote.compress.frontend import FrontendConfig, log_mel_spectrogram
+    from edgel3_mote.compress.frontend import log_mel_spectrogram
     from edgel3_mote.export.frontend_tables import reference_logmel_s8
     from edgel3_mote.export.reference import TflmRunner
 
-    cfg = FrontendConfig.from_dict(manifest["frontend"])
-    affine = (manifest["input_affine"]["scale"], manifest["input_affine"]["offset"])
-    quant = (manifest["input"]["scale"], manifest["input"]["zero_point"])
-    window = int(manifest["window_samples"])
+    cfg, affine, quant, window = manifest.frontend, manifest.input_affine, manifest.input_quant, manifest.window_samples
     runner = TflmRunner(int8)
     interp = tf.lite.Interpreter(model_content=float_tflite)
     interp.allocate_tensors()
@@ -428,6 +438,18 @@ def _engine_report(engine, ram_budget: int) -> str:
         lines.append(f"  {' -> '.join(g['layers'])}{' (global max folded)' if g['folds'] else ''}: {bufs}")
     lines += ["", "arena buffers:", engine.buffer_table, ""]
     return "\n".join(lines)
+
+
+def _template_env():
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
 
 
 def _render(env, name: str, out: Path, **ctx) -> None:
@@ -497,235 +519,428 @@ def _make(project: Path, board: BoardSpec, targets: list[str], optional: tuple[s
     return built
 
 
-def build_firmware_project(
-    board: str | BoardSpec,
-    model: str = "sea-64",
-    weights=None,
-    clips=None,
-    out_dir=None,
-    seed: int = 0,
-    build: bool = True,
-    *,
-    streaming: str = "auto",
-    calibration=None,
-    force: bool = False,
-    cache_dir=None,
-    require_serial: bool = True,
-    classifier=None,
-    log: Callable[[str], None] = _stderr,
-) -> ProjectInfo:
-    """Generate (and build) the standalone firmware project; see the module docstring.
+# ------------------------------------------------------------------------------ the steps
+@dataclass(frozen=True)
+class ProjectRequest:
+    """What a firmware project is asked for (``build_firmware_project``'s arguments).
 
-    clips: folder (or list) of audio clips for the self-test vectors and, unless ``calibration``
-    is given, the int8 calibration; default ``../shared/audio/cc0_animals`` if present, else
-    synthesised tones (said plainly). ``weights=None``: seeded random weights, said everywhere.
-    require_serial=False: a serial app (firmware.elf) that fails to compile is reported, not fatal.
-    classifier: a saved classifier head (.h5 + its .classes.json) to run on the mote after the embedding.
+    model: a registry name or a tf_keras backbone; weights: a trained .h5 (None: seeded random
+    weights, said everywhere); clips: folder (or list) of clips for the self-test vectors and, unless
+    ``calibration`` is given, the int8 calibration (default ``DEFAULT_CLIPS`` if present, else
+    synthesised tones, said plainly); out_dir: default :func:`default_project_dir` (under the
+    working directory); cache_dir: the int8 export cache, default ``DEFAULT_CACHE_DIR``;
+    require_serial=False: a serial app (firmware.elf) that fails to compile is reported, not fatal;
+    classifier: a saved classifier head (.h5 + its .classes.json) to run after the embedding.
     """
-    import jinja2
 
+    board: str | BoardSpec
+    model: Any = "sea-64"
+    weights: str | Path | None = None
+    clips: Any = None
+    out_dir: str | Path | None = None
+    seed: int = 0
+    build: bool = True
+    streaming: str = "auto"
+    calibration: Any = None
+    force: bool = False
+    cache_dir: str | Path | None = None
+    require_serial: bool = True
+    classifier: str | Path | None = None
+
+
+@dataclass(frozen=True)
+class ProjectInputs:
+    """Step 1's result: the request resolved and checked, and the hash of everything that shapes the project."""
+
+    board: BoardSpec
+    model: Any
+    model_name: str
+    weights: Path | None
+    clips: list[Path]
+    calibration: list[Path]
+    out_dir: Path
+    cache_dir: Path
+    seed: int
+    build: bool
+    streaming: str
+    force: bool
+    require_serial: bool
+    classifier: Path | None
+    digest: dict[str, Any]  # what project.json records as "inputs"
+    key: str  # sha256 of ``digest``: the project is up to date when it matches
+
+
+@dataclass(frozen=True)
+class Int8Export:
+    """Step 2's result: the int8 export the engine is generated from."""
+
+    export_dir: Path
+    int8: bytes
+    float_tflite: bytes
+    manifest: Manifest
+    seed: int  # the random weights' seed (a Keras backbone carries its own)
+    tflm_arena_bytes: int | None
+
+    @property
+    def random_weights(self) -> bool:
+        return self.manifest.random_weights
+
+
+@dataclass(frozen=True)
+class BoardEngine:
+    """Step 3's result: the generated engine, the RAM budget it was planned for, and why the serial app is skipped."""
+
+    engine: Any  # codegen.EngineInfo
+    ram_budget: int
+    serial_skipped: str | None
+
+
+@dataclass
+class SelftestVectors:
+    """Step 5's result: the self-test vectors written to ``src/`` (and the classifier head, if any)."""
+
+    names: list[str]
+    source: str  # where the windows came from, said in the project's README
+    n_pcm: int  # the first ``n_pcm`` vectors carry their int16 PCM window
+    head: dict | None = None  # project_head.add_head's context
+
+
+def default_project_dir(board: str, model: str) -> Path:
+    """Where a project goes without ``out_dir``: ``build/<board>/<model>`` under the working directory."""
+    return Path("build") / board / model
+
+
+def resolve_inputs(request: ProjectRequest) -> ProjectInputs:
+    """Step 1: check the inputs (weights, clips, classifier, output folder) and hash them -- before any long work."""
     from edgel3_mote.compress.audio import find_audio_files
-    from edgel3_mote.compress.frontend import FrontendConfig
+    from edgel3_mote.export.project_head import check_classifier
 
-    board = get_board(board)
-    model_name, model_identity = _model_id(model)  # a registry name, or a tf_keras backbone (tests, users' own)
-    weights = None if weights is None else Path(weights).resolve()
+    board = get_board(request.board)
+    model_name, model_identity = _model_id(request.model)  # a registry name, or a tf_keras backbone
+    weights = None if request.weights is None else Path(request.weights).resolve()
     if weights is not None and not weights.is_file():
         raise InvalidInputError(f"weights file {weights} does not exist: give a trained .h5, or leave it out")
+    clips = request.clips
     if clips is None and DEFAULT_CLIPS.is_dir():
         clips = DEFAULT_CLIPS
     clip_paths = find_audio_files(clips) if clips is not None else []
-    cal_paths = find_audio_files(calibration) if calibration is not None else clip_paths
-    out_dir = Path(out_dir) if out_dir is not None else REPO / "build" / board.name / model_name
-    check_output_dir(out_dir, "export firmware", PROJECT_FILES, PROJECT_LEGACY, flag="--out")
-    from edgel3_mote.export.project_head import check_classifier
-
-    classifier, classifier_inputs = check_classifier(classifier)
-    cache_root = Path(cache_dir) if cache_dir is not None else REPO / "build" / ".cache" / "export"
-
-    inputs = {
+    cal_paths = find_audio_files(request.calibration) if request.calibration is not None else clip_paths
+    out_dir = Path(request.out_dir) if request.out_dir is not None else default_project_dir(board.name, model_name)
+    check_output_dir(out_dir, "export firmware", PROJECT_FILES, PROJECT_LEGACY, flag=OUTPUT_FLAG)
+    classifier, classifier_inputs = check_classifier(request.classifier)
+    digest: dict[str, Any] = {
         "board": board.to_dict(),
         "model": model_identity,
-        "seed": int(seed),
-        "streaming": streaming,
-        "build": build,
+        "seed": int(request.seed),
+        "streaming": request.streaming,
+        "build": request.build,
         "weights": sha256_file(weights) if weights else None,
         "clips": [sha256_file(c) for c in clip_paths],
         "calibration": [sha256_file(c) for c in cal_paths],
         "code": _tree_digest(_generator_sources()),
     }
     if classifier is not None:  # only then, so projects without a head keep their key
-        inputs["classifier"] = classifier_inputs
-    key = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
-    pj = out_dir / "project.json"
-    if not force and pj.is_file():
-        old = json.loads(pj.read_text())
-        if old.get("inputs_sha256") == key and all((out_dir / e).is_file() for e in old["elfs"].values()):
-            log(f"{out_dir}: up to date (inputs unchanged), not regenerated")
-            return _info_from_json(old, out_dir, reused=True)
-        _check_replacing(out_dir, old, inputs, log)
-
-    if isinstance(model, str):
-        check_fits_before_conversion(board, model)
-    export_dir, int8, manifest = _int8_export(model, weights, cal_paths, seed, cache_root, log)
-    float_tflite = (export_dir / "model_float.tflite").read_bytes()
-    random_weights = bool(manifest.get("random_weights"))
-    if random_weights and manifest.get("seed") is not None:
-        seed = int(manifest["seed"])  # a Keras backbone carries its own seed
-    if random_weights:
-        log(f"WARNING: RANDOM WEIGHTS (seed {seed}) — not a trained model: pass --weights for a real deployment")
-    cfg = FrontendConfig.from_dict(manifest["frontend"])
-    window = int(manifest["window_samples"])
-    from edgel3_mote.export.frontend_tables import generate_frontend_tables, scratch_bytes
-
-    tflm_arena = _tflm_arena(export_dir, int8)
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
+        digest["classifier"] = classifier_inputs
+    return ProjectInputs(
+        board=board,
+        model=request.model,
+        model_name=model_name,
+        weights=weights,
+        clips=clip_paths,
+        calibration=cal_paths,
+        out_dir=out_dir,
+        cache_dir=Path(request.cache_dir) if request.cache_dir is not None else DEFAULT_CACHE_DIR,
+        seed=int(request.seed),
+        build=request.build,
+        streaming=request.streaming,
+        force=request.force,
+        require_serial=request.require_serial,
+        classifier=classifier,
+        digest=digest,
+        key=hashlib.sha256(json.dumps(digest, sort_keys=True).encode()).hexdigest(),
     )
 
-    with atomic_dir(out_dir, "export firmware", legacy=PROJECT_LEGACY) as tmp:
-        src = tmp / "src"
-        src.mkdir()
-        engine, ram_budget, serial_skipped = generate_board_engine(
-            int8,
-            src,
-            board,
-            window,
-            model_name=manifest["model"],
-            streaming=streaming,
-            frontend_scratch_bytes=scratch_bytes(cfg),
-            w16_flash_bytes=_w16_flash_bytes(board, manifest, len(clip_paths), classifier),
-        )
-        if serial_skipped:
-            log(f"WARNING: {serial_skipped}")
-        log(
-            f"engine arena of {manifest['model']} (every buffer; RAM budget {ram_budget:,} bytes):\n"
-            + engine.buffer_table
-        )
-        (tmp / "engine_report.txt").write_text(_engine_report(engine, ram_budget))
-        generate_frontend_tables(
-            cfg,
-            (manifest["input_affine"]["scale"], manifest["input_affine"]["offset"]),
-            (manifest["input"]["scale"], manifest["input"]["zero_point"]),
-            src,
-            window,
-        )
-        n_vectors, n_pcm = vector_counts(board, manifest, engine.weight_bytes, len(clip_paths))
-        names, pcm, vector_source = _vector_windows(clip_paths, manifest, seed, n_vectors)
-        if not clip_paths:
-            log(f"NOTE: self-test vectors are {vector_source}")
-        log(f"self-test vectors: {len(names)} (the first {min(n_pcm, len(names))} with their PCM window)")
-        vec = _selftest_vectors(manifest, int8, float_tflite, names, pcm)
-        vec["n_pcm"] = min(n_pcm, len(names))
-        head = None
-        if classifier is not None:
-            from edgel3_mote.export.project_head import add_head
 
-            head = add_head(
-                classifier,
-                export_dir,
-                int8,
-                manifest,
-                cal_paths,
-                vec,
-                tmp,
-                src,
-                ram_budget - engine.arena_bytes,
-                board,
-                seed,
-                log,
-            )
-        for i, v in enumerate(vec["vectors"]):
-            v["pcm"] = _c_rows(v["pcm"]) if i < vec["n_pcm"] else None
-            v["spectrogram"] = _c_rows(v["spectrogram"])
-            v["embedding_s8"] = ", ".join(str(int(e)) for e in v["embedding_s8"])
-            v["embedding_f32"] = ", ".join(c_float(e) for e in v["embedding_f32"])
-        vctx = dict(
+def up_to_date_project(inputs: ProjectInputs, log: Callable[[str], None] = _stderr) -> ProjectInfo | None:
+    """The project already in ``inputs.out_dir`` when it was built from the same inputs (None: build it).
+
+    A project built from other inputs may be replaced -- unless that swaps a trained model (``_check_replacing``).
+    """
+    pj = inputs.out_dir / "project.json"
+    if inputs.force or not pj.is_file():
+        return None
+    old = json.loads(pj.read_text())
+    if old.get("inputs_sha256") == inputs.key and all((inputs.out_dir / e).is_file() for e in old["elfs"].values()):
+        log(f"{inputs.out_dir}: up to date (inputs unchanged), not regenerated")
+        return _info_from_json(old, inputs.out_dir, reused=True)
+    _check_replacing(inputs.out_dir, old, inputs.digest, log)
+    return None
+
+
+def export_int8(inputs: ProjectInputs, log: Callable[[str], None] = _stderr) -> Int8Export:
+    """Step 2: the int8 export (cached by its inputs), after refusing a registry model that cannot fit the board."""
+    if isinstance(inputs.model, str):
+        check_fits_before_conversion(inputs.board, inputs.model)
+    export_dir, int8, manifest = _int8_export(
+        inputs.model, inputs.weights, inputs.calibration, inputs.seed, inputs.cache_dir, log
+    )
+    seed = manifest.seed if manifest.random_weights else inputs.seed  # a Keras backbone carries its own seed
+    if manifest.random_weights:
+        log(f"WARNING: RANDOM WEIGHTS (seed {seed}) — not a trained model: pass --weights for a real deployment")
+    return Int8Export(
+        export_dir,
+        int8,
+        (export_dir / "model_float.tflite").read_bytes(),
+        manifest,
+        seed,
+        _tflm_arena(export_dir, int8),
+    )
+
+
+def write_engine(
+    inputs: ProjectInputs, export: Int8Export, project: Path, log: Callable[[str], None] = _stderr
+) -> BoardEngine:
+    """Step 3: the engine in ``project/src`` for the board's RAM (``generate_board_engine``) and
+    ``project/engine_report.txt``."""
+    from edgel3_mote.export.frontend_tables import scratch_bytes
+
+    manifest = export.manifest
+    engine, ram_budget, serial_skipped = generate_board_engine(
+        export.int8,
+        project / "src",
+        inputs.board,
+        manifest.window_samples,
+        model_name=manifest.model,
+        streaming=inputs.streaming,
+        frontend_scratch_bytes=scratch_bytes(manifest.frontend),
+        w16_flash_bytes=_w16_flash_bytes(inputs.board, manifest, len(inputs.clips), inputs.classifier),
+    )
+    if serial_skipped:
+        log(f"WARNING: {serial_skipped}")
+    log(f"engine arena of {manifest.model} (every buffer; RAM budget {ram_budget:,} bytes):\n" + engine.buffer_table)
+    (project / "engine_report.txt").write_text(_engine_report(engine, ram_budget))
+    return BoardEngine(engine, ram_budget, serial_skipped)
+
+
+def write_frontend_tables(manifest: Manifest, src: Path) -> None:
+    """Step 4: the front-end tables (``em_frontend_tables.h/.c``) for the export's front-end and input quantisation."""
+    from edgel3_mote.export.frontend_tables import generate_frontend_tables
+
+    generate_frontend_tables(
+        manifest.frontend, manifest.input_affine, manifest.input_quant, src, manifest.window_samples
+    )
+
+
+def write_selftest_vectors(
+    inputs: ProjectInputs,
+    export: Int8Export,
+    engine: BoardEngine,
+    project: Path,
+    log: Callable[[str], None] = _stderr,
+) -> SelftestVectors:
+    """Step 5: ``src/selftest_vectors.h/.c`` -- as many real-clip windows as fit in flash
+    (``vector_counts``), with the tflite-micro int8 and the float model's embeddings; with a
+    classifier, the head's engine and expected logits too (``project_head.add_head``)."""
+    manifest, src = export.manifest, project / "src"
+    n_vectors, n_pcm = vector_counts(inputs.board, manifest, engine.engine.weight_bytes, len(inputs.clips))
+    names, pcm, source = _vector_windows(inputs.clips, manifest, export.seed, n_vectors)
+    if not inputs.clips:
+        log(f"NOTE: self-test vectors are {source}")
+    log(f"self-test vectors: {len(names)} (the first {min(n_pcm, len(names))} with their PCM window)")
+    vec = _selftest_vectors(manifest, export.int8, export.float_tflite, names, pcm)
+    vec["n_pcm"] = min(n_pcm, len(names))
+    head = None
+    if inputs.classifier is not None:
+        from edgel3_mote.export.project_head import add_head
+
+        head = add_head(
+            inputs.classifier,
+            export.export_dir,
+            export.int8,
+            manifest,
+            inputs.calibration,
             vec,
-            model=manifest["model"],
-            vector_source=vector_source,
-            n=len(names),
-            random_weights=random_weights,
-            seed=int(seed),
-            head=head,
+            project,
+            src,
+            engine.ram_budget - engine.engine.arena_bytes,
+            inputs.board,
+            export.seed,
+            log,
         )
-        _render(env, "selftest_vectors.h", src / "selftest_vectors.h", **vctx)
-        _render(env, "selftest_vectors.c", src / "selftest_vectors.c", **vctx)
+    for i, v in enumerate(vec["vectors"]):
+        v["pcm"] = _c_rows(v["pcm"]) if i < vec["n_pcm"] else None
+        v["spectrogram"] = _c_rows(v["spectrogram"])
+        v["embedding_s8"] = ", ".join(str(int(e)) for e in v["embedding_s8"])
+        v["embedding_f32"] = ", ".join(c_float(e) for e in v["embedding_f32"])
+    ctx = dict(
+        vec,
+        model=manifest.model,
+        vector_source=source,
+        n=len(names),
+        random_weights=export.random_weights,
+        seed=export.seed,
+        head=head,
+    )
+    env = _template_env()
+    _render(env, "selftest_vectors.h", src / "selftest_vectors.h", **ctx)
+    _render(env, "selftest_vectors.c", src / "selftest_vectors.c", **ctx)
+    return SelftestVectors(names, source, vec["n_pcm"], head)
 
-        common, serial = _copy_firmware(board, tmp)
-        if head is not None:
-            common += [f"src/{name}" for name in head["sources"]]
-        shutil.copytree(export_dir, tmp / "export")
-        targets = ["selftest.elf"] + (["firmware.elf"] if serial and serial_skipped is None else [])
-        info = ProjectInfo(
-            board.name,
-            model_name,
+
+def write_project_files(
+    inputs: ProjectInputs, export: Int8Export, engine: BoardEngine, vectors: SelftestVectors, project: Path
+) -> tuple[ProjectInfo, list[str]]:
+    """Step 6: the standalone project around ``src/``: the firmware C (``_copy_firmware``), the export,
+    the Makefile and README. Returns the project's info (no ELFs yet) and the make targets."""
+    common, serial = _copy_firmware(inputs.board, project)
+    if vectors.head is not None:
+        common += [f"src/{name}" for name in vectors.head["sources"]]
+    shutil.copytree(export.export_dir, project / "export")
+    targets = ["selftest.elf"] + (["firmware.elf"] if serial and engine.serial_skipped is None else [])
+    e = engine.engine
+    info = ProjectInfo(
+        inputs.board.name,
+        inputs.model_name,
+        inputs.out_dir,
+        export.random_weights,
+        export.seed if export.random_weights else None,
+        str(inputs.weights) if inputs.weights else None,
+        e.arena_bytes,
+        e.unstreamed_arena_bytes,
+        export.tflm_arena_bytes,
+        e.weight_bytes,
+        head=vectors.head and vectors.head["summary"],
+        serial_app_skipped=engine.serial_skipped,
+    )
+    ctx = dict(
+        board=inputs.board,
+        model=inputs.model_name,
+        weights=info.weights,
+        random_weights=export.random_weights,
+        seed=export.seed,
+        weights_line=info.weights_line,
+        cpu_flags=" ".join(inputs.board.cflags()),
+        opt_flags=" ".join(OPT_FLAGS),
+        link_flags=" ".join(LINK_FLAGS),
+        common_sources=common,
+        serial_sources=serial,
+        targets=targets,
+        arena_bytes=e.arena_bytes,
+        unstreamed_arena_bytes=e.unstreamed_arena_bytes,
+        weight_bytes=e.weight_bytes,
+        tflm_arena=f"{export.tflm_arena_bytes:,} bytes" if export.tflm_arena_bytes else "n/a",
+        n_vectors=len(vectors.names),
+        vector_source=vectors.source,
+        head=vectors.head,
+        serial_skipped=engine.serial_skipped,
+    )
+    env = _template_env()
+    _render(env, "Makefile", project / "Makefile", **ctx)
+    _render(env, "README.md", project / "README.md", **ctx)
+    return info, targets
+
+
+def build_project(
+    inputs: ProjectInputs, project: Path, targets: list[str], info: ProjectInfo, log: Callable[[str], None] = _stderr
+) -> None:
+    """Step 7: ``make`` the targets (firmware.elf optional unless ``require_serial``); record each
+    ELF and its flash/RAM use against the board's limits in ``info``."""
+    built = _make(project, inputs.board, targets, () if inputs.require_serial else ("firmware.elf",), log)
+    for t in built:
+        use = elf_memory_usage(project / t, inputs.board)
+        info.memory[t.removesuffix(".elf")] = use.to_dict()
+        info.elfs[t.removesuffix(".elf")] = t
+        log(f"{t}: " + use.table(inputs.board.name))
+
+
+def write_project_json(
+    inputs: ProjectInputs,
+    export: Int8Export,
+    engine: BoardEngine,
+    vectors: SelftestVectors,
+    info: ProjectInfo,
+    project: Path,
+    targets: list[str],
+) -> None:
+    """Step 8: ``project.json`` -- the info, the inputs and their hash (what makes a rerun a no-op), the
+    export's and engine's summaries and the ELFs' sha256."""
+    manifest = export.manifest
+    doc = {
+        **asdict(info),
+        "project_dir": str(inputs.out_dir),
+        "inputs_sha256": inputs.key,
+        "inputs": inputs.digest,
+        "board_spec": inputs.board.to_dict(),
+        "weights_line": info.weights_line,
+        "export": {"sha256": manifest.sha256, "sizes": dict(manifest.sizes), "ops": list(manifest.ops)},
+        "engine": engine.engine.to_dict() | {"files": [Path(f).name for f in engine.engine.files]},
+        "ram_budget": engine.ram_budget,
+        "vectors": {"source": vectors.source, "names": vectors.names, "with_pcm": vectors.n_pcm},
+        "sha256": {t: sha256_file(project / t) for t in targets if (project / t).is_file()},
+    }
+    (project / "project.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+def build_firmware_project(
+    board: str | BoardSpec,
+    model: Any = "sea-64",
+    weights: str | Path | None = None,
+    clips: Any = None,
+    out_dir: str | Path | None = None,
+    seed: int = 0,
+    build: bool = True,
+    *,
+    streaming: str = "auto",
+    calibration: Any = None,
+    force: bool = False,
+    cache_dir: str | Path | None = None,
+    require_serial: bool = True,
+    classifier: str | Path | None = None,
+    log: Callable[[str], None] = _stderr,
+) -> ProjectInfo:
+    """Generate (and build) the standalone firmware project; the arguments are :class:`ProjectRequest`'s.
+
+    The composition of the steps (see the module docstring): resolve_inputs -> (up_to_date_project)
+    -> export_int8 -> write_engine -> write_frontend_tables -> write_selftest_vectors ->
+    write_project_files -> build_project -> write_project_json, all in a temporary folder renamed
+    to the output folder only when every step succeeded.
+    """
+    inputs = resolve_inputs(
+        ProjectRequest(
+            board,
+            model,
+            weights,
+            clips,
             out_dir,
-            random_weights,
-            int(seed) if random_weights else None,
-            str(weights) if weights else None,
-            engine.arena_bytes,
-            engine.unstreamed_arena_bytes,
-            tflm_arena,
-            engine.weight_bytes,
-            head=head and head["summary"],
-            serial_app_skipped=serial_skipped,
+            seed,
+            build,
+            streaming,
+            calibration,
+            force,
+            cache_dir,
+            require_serial,
+            classifier,
         )
-        ctx = dict(
-            board=board,
-            model=model_name,
-            weights=info.weights,
-            random_weights=random_weights,
-            seed=seed,
-            weights_line=info.weights_line,
-            cpu_flags=" ".join(board.cflags()),
-            opt_flags=" ".join(OPT_FLAGS),
-            link_flags=" ".join(LINK_FLAGS),
-            common_sources=common,
-            serial_sources=serial,
-            targets=targets,
-            arena_bytes=engine.arena_bytes,
-            unstreamed_arena_bytes=engine.unstreamed_arena_bytes,
-            weight_bytes=engine.weight_bytes,
-            tflm_arena=f"{tflm_arena:,} bytes" if tflm_arena else "n/a",
-            n_vectors=len(names),
-            vector_source=vector_source,
-            head=head,
-            serial_skipped=serial_skipped,
-        )
-        _render(env, "Makefile", tmp / "Makefile", **ctx)
-        _render(env, "README.md", tmp / "README.md", **ctx)
-
-        if build:
-            built = _make(tmp, board, targets, () if require_serial else ("firmware.elf",), log)
-            for t in built:
-                use = elf_memory_usage(tmp / t, board)
-                info.memory[t.removesuffix(".elf")] = use.to_dict()
-                info.elfs[t.removesuffix(".elf")] = t
-                log(f"{t}: " + use.table(board.name))
-        doc = {
-            **asdict(info),
-            "project_dir": str(out_dir),
-            "inputs_sha256": key,
-            "inputs": inputs,
-            "board_spec": board.to_dict(),
-            "weights_line": info.weights_line,
-            "export": {"sha256": manifest["sha256"], "sizes": manifest["sizes"], "ops": manifest["ops"]},
-            "engine": engine.to_dict() | {"files": [Path(f).name for f in engine.files]},
-            "ram_budget": ram_budget,
-            "vectors": {"source": vector_source, "names": names, "with_pcm": vec["n_pcm"]},
-            "sha256": {t: sha256_file(tmp / t) for t in targets if (tmp / t).is_file()},
-        }
-        (tmp / "project.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    info.elfs = {k: str(out_dir / v) for k, v in info.elfs.items()}
+    )
+    reused = up_to_date_project(inputs, log)
+    if reused is not None:
+        return reused
+    export = export_int8(inputs, log)
+    with atomic_dir(inputs.out_dir, "export firmware", legacy=PROJECT_LEGACY) as tmp:
+        (tmp / "src").mkdir()
+        engine = write_engine(inputs, export, tmp, log)
+        write_frontend_tables(export.manifest, tmp / "src")
+        vectors = write_selftest_vectors(inputs, export, engine, tmp, log)
+        info, targets = write_project_files(inputs, export, engine, vectors, tmp)
+        if inputs.build:
+            build_project(inputs, tmp, targets, info, log)
+        write_project_json(inputs, export, engine, vectors, info, tmp, targets)
+    info.elfs = {k: str(inputs.out_dir / v) for k, v in info.elfs.items()}
+    e = engine.engine
     log(
-        f"wrote {out_dir}: arena {engine.arena_bytes:,} B (unstreamed {engine.unstreamed_arena_bytes:,} B, "
-        f"TFLite Micro {tflm_arena or 'n/a'} B), weights {engine.weight_bytes:,} B in flash; {info.weights_line}"
+        f"wrote {inputs.out_dir}: arena {e.arena_bytes:,} B (unstreamed {e.unstreamed_arena_bytes:,} B, "
+        f"TFLite Micro {export.tflm_arena_bytes or 'n/a'} B), weights {e.weight_bytes:,} B in flash; "
+        f"{info.weights_line}"
     )
     return info
 
@@ -742,7 +957,7 @@ def _check_replacing(out_dir: Path, old: dict, inputs: dict, log: Callable[[str]
     raise InvalidInputError(
         f"{out_dir} holds a build of {old.get('model')} with trained weights {old.get('weights')}; "
         f"this run differs in {', '.join(changed)} and would replace it: pass the same --weights "
-        f"(and --classifier) to reuse it, --out for a second project, or --force to replace it"
+        f"(and --classifier) to reuse it, {OUTPUT_FLAG} for a second project, or --force to replace it"
     )
 
 

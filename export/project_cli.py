@@ -7,6 +7,9 @@ sub-parsers. Nothing heavy is imported here: TensorFlow loads inside the handler
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from edgel3_mote.cli_types import add_output_argument
 
 
 def add_project_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,7 +29,7 @@ def add_project_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--calibration", default=None, help="separate calibration clips (default: --clips)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
-    p.add_argument("--out", default=None, help="project directory (default build/<board>/<model>)")
+    add_output_argument(p, "project directory (default build/<board>/<model>, under the working directory)")
     p.add_argument(
         "--streaming",
         choices=("auto", "on", "off"),
@@ -34,6 +37,15 @@ def add_project_arguments(p: argparse.ArgumentParser) -> None:
         help="stream conv chains through line buffers: auto = only as needed to fit the board",
     )
     p.add_argument("--force", action="store_true", help="regenerate even if the inputs are unchanged")
+    p.set_defaults(output_default=project_output)
+
+
+def project_output(args) -> Path:
+    """The project folder without -o/--output: ``build/<board>/<model>`` under the working directory."""
+    from edgel3_mote.export.boards import get_board
+    from edgel3_mote.export.project import default_project_dir
+
+    return default_project_dir(get_board(args.board).name, args.model)
 
 
 def add_classifier_argument(p: argparse.ArgumentParser) -> None:
@@ -91,10 +103,10 @@ def print_project(info) -> None:
 
 def _run(args) -> int:
     from edgel3_mote.atomic import check_output_dir
-    from edgel3_mote.export.project import PROJECT_FILES, PROJECT_LEGACY, build_firmware_project
+    from edgel3_mote.export.project import OUTPUT_FLAG, PROJECT_FILES, PROJECT_LEGACY, build_firmware_project
 
-    if args.out is not None:  # the default folder is checked inside, once the board's name is known
-        check_output_dir(args.out, "export firmware", PROJECT_FILES, PROJECT_LEGACY, flag="--out")
+    if args.output is not None:  # the default folder is checked inside, once the board's name is known
+        check_output_dir(args.output, "export firmware", PROJECT_FILES, PROJECT_LEGACY, flag=OUTPUT_FLAG)
 
     info = build_firmware_project(
         args.board,
@@ -102,7 +114,7 @@ def _run(args) -> int:
         weights=args.weights,
         clips=args.clips,
         calibration=args.calibration,
-        out_dir=args.out,
+        out_dir=args.output,
         seed=args.seed,
         build=not args.no_build,
         streaming=args.streaming,

@@ -99,15 +99,14 @@ def sea64_int8_export(sea64_weights, clips_dir):
     firmware projects use (build_firmware_project's cache under build/.cache/export, keyed by weights and
     calibration), so the suite converts it once."""
     from edgel3_mote.compress.audio import find_audio_files
-    from edgel3_mote.export.project import REPO as PROJECT_REPO
-    from edgel3_mote.export.project import _int8_export
+    from edgel3_mote.export.project import DEFAULT_CACHE_DIR, _int8_export
 
     _, int8, manifest = _int8_export(
         "sea-64",
         Path(sea64_weights).resolve(),
         find_audio_files(clips_dir),
         0,
-        PROJECT_REPO / "build" / ".cache" / "export",
+        DEFAULT_CACHE_DIR,
         lambda m: None,
     )
     return int8, manifest

@@ -3,7 +3,7 @@
 
 Same arguments as ``edgel3-mote bench`` (``--help`` lists them), e.g.::
 
-    tools/serial_bench.py --board qemu-mps2-an386 --model sea-64 --clips ../shared/audio/cc0_animals --hop 0.5
+    tools/serial_bench.py --board qemu-mps2-an386 --model sea-64 --clips ../shared/audio/cc0_animals --hop-size 0.5
     tools/serial_bench.py --board nucleo-h743zi --port /dev/ttyACM0 --baud 921600 --clips my_clips/
 """
 

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edgel3_mote.cli_types import positive_float, positive_int
+from edgel3_mote.cli_types import add_hop_argument, add_output_argument, positive_float, positive_int
 
 BENCH_DESCRIPTION = """Stream clips window by window (framed exactly as get_embedding) to a board and
 report, per clip and in summary: int8 exactness vs the tflite-micro interpreter on the
@@ -23,8 +23,8 @@ device's own spectrogram, front-end agreement with the numpy reference, cosine /
 the float Keras model, latency (instructions under QEMU, cycles on silicon) split front-end /
 engine / per layer, and memory. Under QEMU the first window is also traced and weighted with
 the core's published timing (zero wait states): estimated cycles per window and per layer, and
-the real-time factor at the board's clock (--no-cycles skips it). Writes REPORT/bench.json,
-bench.md, layers.png, parity.png.
+the real-time factor at the board's clock (--no-cycles skips it). Writes bench.json, bench.md,
+layers.png and parity.png into the -o/--output folder.
 
 A real board: --port URL (any pyserial URL) with the firmware of --project flashed.
 No --port and a qemu-* board: the firmware is built (or reused) and run in QEMU."""
@@ -63,13 +63,11 @@ def _add_common(p: argparse.ArgumentParser, port: bool) -> None:
         help="build the firmware with this classifier head (edgel3-mote evaluate --save-classifier) "
         "and check its int8 logits and classes on every window",
     )
-    p.add_argument("--report", default=None, help="report directory (default build/report/<board>/<model>)")
-    p.add_argument(
-        "--hop",
-        type=positive_float,
-        default=0.1,
-        help="hop between windows in seconds (default 0.1, like get_embedding; coarser is faster)",
+    add_output_argument(p, "report folder (default build/report/<board>/<model>, under the working directory)")
+    add_hop_argument(
+        p, "hop between windows in seconds (default 0.1, like get_embedding; coarser is faster)", default=0.1
     )
+    p.set_defaults(output_default=report_output)
     p.add_argument("--max-windows", type=positive_int, default=None, help="at most this many windows per clip")
     p.add_argument("--no-layer-ticks", action="store_true", help="do not ask for per-layer ticks")
     p.add_argument(
@@ -144,8 +142,13 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def report_output(args) -> Path:
+    """The report folder without -o/--output: ``build/report/<board>/<model>`` under the working directory."""
+    return Path("build") / "report" / args.board / args.model
+
+
 def _report_dir(args) -> Path:
-    return Path(args.report) if args.report else Path("build") / "report" / args.board / args.model
+    return Path(args.output) if args.output else report_output(args)
 
 
 def _fresh_report_dir(report: Path) -> Path:
@@ -154,12 +157,12 @@ def _fresh_report_dir(report: Path) -> Path:
     from edgel3_mote.atomic import check_output_dir
     from edgel3_mote.board_tests.harness.bench_report import JSON_NAME
 
-    check_output_dir(report, "bench", flag="--report")
+    check_output_dir(report, "bench", flag="-o/--output")
     chosen, n = report, 1
     while (chosen / JSON_NAME).exists():
         n += 1
         chosen = report.with_name(f"{report.name}.{n}")
-        check_output_dir(chosen, "bench", flag="--report")
+        check_output_dir(chosen, "bench", flag="-o/--output")
     if chosen != report:
         _log(f"{report} holds an earlier run's reports (kept): this run's go to {chosen}")
     return chosen
@@ -284,7 +287,7 @@ def _run(args, mode: str) -> int:
                 client,
                 setup,
                 clips,
-                hop=args.hop,
+                hop=args.hop_size,
                 layer_ticks=not args.no_layer_ticks,
                 max_windows=args.max_windows,
                 progress=not args.quiet,

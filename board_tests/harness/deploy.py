@@ -35,14 +35,14 @@ def resolve_deployment(
     board's default project (``build/<board>/<model>``) is used as it is -- never rebuilt, so a
     bench cannot replace the build that was flashed with another model."""
     from edgel3_mote.export.boards import get_board
-    from edgel3_mote.export.project import REPO, build_firmware_project, load_project
+    from edgel3_mote.export.project import build_firmware_project, default_project_dir, load_project
     from edgel3_mote.export.tflite import load_export
 
     spec = get_board(board)
     if weights is not None and not Path(weights).is_file():
         raise InvalidInputError(f"weights file {weights} not found: give the path of a trained .h5 file")
     if not project and not need_elf:
-        project = REPO / "build" / spec.name / model
+        project = default_project_dir(spec.name, model)
         if not (project / "project.json").is_file():
             raise InvalidInputError(
                 f"no firmware project in {project} for the board at the port: build it "

@@ -1,6 +1,6 @@
 """Instruction counts of the kernels on an emulated Cortex-M4 (QEMU -icount), portable vs DSP.
 
-    python -m edgel3_mote.board_tests.harness.kernel_bench [--board qemu-mps2-an386] [--out DIR]
+    python -m edgel3_mote.board_tests.harness.kernel_bench [--board qemu-mps2-an386] [-o DIR]
 
 Builds ``kernel_bench_main.c`` twice (with and without -DEM_USE_DSP), runs both in QEMU and
 prints instructions per MAC for every kernel path: one SEA-64-sized conv layer with int8 weights
@@ -21,6 +21,8 @@ import tempfile
 from pathlib import Path
 
 from edgel3_mote.export.boards import BENCH_DIR, KERNEL_DIR, KERNEL_SOURCES
+
+DEFAULT_OUTPUT = "build/bench-kernels"
 
 BENCH_MAIN = BENCH_DIR / "kernel_bench_main.c"
 SEA64_LAYERS = 8  # sea_layers[] in kernel_bench_main.c
@@ -109,13 +111,22 @@ def _plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> int:
-    from edgel3_mote.atomic import atomic_write_text
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m edgel3_mote.board_tests.harness.kernel_bench``."""
+    from edgel3_mote.cli_types import add_output_argument
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="qemu-mps2-an386")
-    ap.add_argument("--out", default="build/bench-kernels", help="report folder (default build/bench-kernels)")
-    args = ap.parse_args(argv)
+    add_output_argument(
+        ap, f"report folder (default {DEFAULT_OUTPUT}, under the working directory)", default=DEFAULT_OUTPUT
+    )
+    return ap
+
+
+def main(argv=None) -> int:
+    from edgel3_mote.atomic import atomic_write_text
+
+    args = build_parser().parse_args(argv)
     results = {"portable": run_bench(args.board, False), "dsp": run_bench(args.board, True)}
     rows = per_mac_table(results)
     same = (
@@ -141,7 +152,7 @@ def main(argv=None) -> int:
     ]
     text = "\n".join(lines)
     print(text)
-    out = Path(args.out)
+    out = Path(args.output)
     atomic_write_text(out / "kernel_bench.md", text + "\n")
     atomic_write_text(
         out / "kernel_bench.json",

@@ -35,21 +35,21 @@ def _run(args) -> int:
     from edgel3_mote.board_tests.harness.qemu import QemuBoard
     from edgel3_mote.errors import InvalidInputError
     from edgel3_mote.export.boards import QEMU_BOARD_NAMES, get_board
-    from edgel3_mote.export.project import PROJECT_FILES, PROJECT_LEGACY, build_firmware_project
+    from edgel3_mote.export.project import OUTPUT_FLAG, PROJECT_FILES, PROJECT_LEGACY, build_firmware_project
     from edgel3_mote.export.project_cli import print_project
 
     board = get_board(args.board)
     if not board.runnable_in_qemu:
         raise InvalidInputError(f"{board.name} does not run in QEMU: pick one of {', '.join(QEMU_BOARD_NAMES)}")
-    if args.out is not None:
-        check_output_dir(args.out, "export firmware", PROJECT_FILES, PROJECT_LEGACY, flag="--out")
+    if args.output is not None:
+        check_output_dir(args.output, "export firmware", PROJECT_FILES, PROJECT_LEGACY, flag=OUTPUT_FLAG)
     info = build_firmware_project(
         board,
         args.model,
         weights=args.weights,
         clips=args.clips,
         calibration=args.calibration,
-        out_dir=args.out,
+        out_dir=args.output,
         seed=args.seed,
         streaming=args.streaming,
         force=args.force,

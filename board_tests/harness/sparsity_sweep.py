@@ -1,6 +1,6 @@
 """Sparsity sweep: dense DSP vs sparse conv kernel on an emulated Cortex-M4 (QEMU -icount).
 
-    python -m edgel3_mote.board_tests.harness.sparsity_sweep [--out build/bench/sparsity] [--small | --l3-layers]
+    python -m edgel3_mote.board_tests.harness.sparsity_sweep [-o build/bench/sparsity] [--small | --l3-layers]
 
 One L3-sized layer (3x3 'same', 256 -> 256 channels on the 32 x 24 map of L3's last block) at
 0/50/80/90/95/98 % zero weights: ``sparsity_sweep_main.c`` is built per point and run in QEMU
@@ -24,6 +24,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from edgel3_mote.export.boards import BENCH_DIR, KERNEL_DIR, KERNEL_SOURCES
+
+DEFAULT_OUTPUT = "build/bench/sparsity"
 
 SWEEP_MAIN = BENCH_DIR / "sparsity_sweep_main.c"
 SPARSITIES = (0, 50, 80, 90, 95, 98)
@@ -273,19 +275,30 @@ def plot(rows: list[dict], path: Path) -> Path:
     return out
 
 
-def main(argv=None) -> int:
-    from edgel3_mote.atomic import atomic_write_text
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m edgel3_mote.board_tests.harness.sparsity_sweep``."""
+    from edgel3_mote.cli_types import add_output_argument
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="build/bench/sparsity", help="folder for sweep.json / .md / .png")
+    add_output_argument(
+        ap,
+        f"folder for sweep.json / .md / .png (default {DEFAULT_OUTPUT}, under the working directory)",
+        default=DEFAULT_OUTPUT,
+    )
     ap.add_argument("--small", action="store_true", help=f"the tests' small shape {SMALL_SHAPE} instead of L3's")
     ap.add_argument(
         "--l3-layers",
         action="store_true",
         help="instead of the sweep, every pruned 3x3 conv of edgel3-95.45 (l3_layers.json / .md)",
     )
-    args = ap.parse_args(argv)
-    out = Path(args.out)
+    return ap
+
+
+def main(argv=None) -> int:
+    from edgel3_mote.atomic import atomic_write_text
+
+    args = build_parser().parse_args(argv)
+    out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     if args.l3_layers:
         rows = l3_layers(out_dir=out / "elf")

@@ -17,7 +17,7 @@ from edgel3_mote.atomic import atomic_write_text
 from edgel3_mote.errors import ExportError
 from edgel3_mote.export import planner as pl
 from edgel3_mote.export.codegen.ops import EMITTERS, Conv2DEmitter, OpEmitter
-from edgel3_mote.export.codegen.ops.base import c_float
+from edgel3_mote.export.codegen.ops.base import CDecl, c_float, render_decl
 from edgel3_mote.export.ir import Graph, read_tflite
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "engine"
@@ -209,12 +209,7 @@ def _emitters(graph: Graph, use_dsp: bool, layer_stem: str = "em_l") -> list[OpE
 
 
 def _c_body(array, per_line: int = 24) -> str:
-    values = np.asarray(array.values).astype(np.int64)
-    if array.is_struct:  # an array of structs, one row each
-        items = ["{" + ", ".join(map(str, row)) + "}" for row in values.tolist()]
-        per_line = max(1, per_line // values.shape[1])
-    else:
-        items = [str(v) for v in values.reshape(-1).tolist()]
+    items = [str(v) for v in np.asarray(array.values).astype(np.int64).reshape(-1).tolist()]
     return "\n".join("  " + ", ".join(items[i : i + per_line]) + "," for i in range(0, len(items), per_line))
 
 
@@ -271,20 +266,19 @@ def _stage_context(graph: Graph, plan: pl.Plan, group: pl.StreamGroup, emitters,
     return {"stages": stages, "names": [graph.layer_name(graph.ops[i]) for i in group.ops]}
 
 
-def _used_declarations(emitters, code: list[str], layer_stem: str = "em_l") -> list[str]:
-    """The emitters' static const declarations that the generated calls reference.
+def _used_declarations(emitters: list[OpEmitter], call_ops: set[int], fold_ops: set[int]) -> list[CDecl]:
+    """The emitters' static const declarations that the generated calls use, in op order.
 
-    (An op run only in one way -- e.g. a global max folded row by row -- leaves some of its
-    parameters unused, and unused static consts are warnings, hence errors, in our builds.)
+    ``call_ops``/``fold_ops``: the op indices run by a generated ``call`` / ``fold_call``. (An op
+    run only in one way -- e.g. a global max folded row by row -- leaves some of its parameters
+    unused, and unused static consts are warnings, hence errors, in our builds.)
     """
-    text = "\n".join(code)
-    used = set(re.findall(rf"\b({re.escape(layer_stem)}\d+_\w+)\b", text))
     out = []
     for em in emitters:
-        for line in em.declarations().splitlines():
-            m = re.match(r"static const \w+ (\w+) =", line)
-            if line.strip() and (m is None or m.group(1) in used):
-                out.append(line)
+        used = (em.call_uses() if em.op.index in call_ops else set()) | (
+            em.fold_uses() if em.op.index in fold_ops else set()
+        )
+        out += [d for d in em.declarations() if d.name in used]
     return out
 
 
@@ -406,6 +400,9 @@ def generate_engine(
             )
         steps.append({"chain": None, "layer": first.index, "call": call, "comment": graph.layer_name(first)})
 
+    call_ops = {st["layer"] for st in steps if st.get("call")}
+    call_ops |= {stage["layer"] for g in groups for stage in g["stages"] if not stage["fold"]}
+    fold_ops = {stage["layer"] for g in groups for stage in g["stages"] if stage["fold"]}
     weight_bytes = sum(a.nbytes for a in arrays)
     ctx = {
         "model_name": model_name,
@@ -422,12 +419,7 @@ def generate_engine(
         "unstreamed_arena_bytes": plan.unstreamed_arena_bytes,
         "weight_bytes": weight_bytes,
         "arrays": [{"ctype": a.ctype, "name": a.name, "size": a.count, "body": _c_body(a)} for a in arrays],
-        "uses_kernel_types": any(a.is_struct for a in arrays),
-        "declarations": _used_declarations(
-            emitters,
-            [st.get("call") or "" for st in steps] + [stage["call"] for g in groups for stage in g["stages"]],
-            sym.layer,
-        ),
+        "declarations": [render_decl(d) for d in _used_declarations(emitters, call_ops, fold_ops)],
         "static_checks": [c for em in emitters for c in em.static_checks()],
         "groups": groups,
         "steps": steps,

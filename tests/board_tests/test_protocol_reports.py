@@ -89,8 +89,8 @@ def test_cli_registers_bench_emulate_demo():
 
     parser = build_parser()
     for cmd in ("bench", "emulate", "demo"):
-        args = parser.parse_args([cmd, "--hop", "0.5"])
-        assert args.board == "qemu-mps2-an386" and args.model == "sea-64" and args.hop == 0.5
+        args = parser.parse_args([cmd, "--hop-size", "0.5"])
+        assert args.board == "qemu-mps2-an386" and args.model == "sea-64" and args.hop_size == 0.5
     args = parser.parse_args(["bench", "--port", "socket://127.0.0.1:1", "--baud", "921600"])
     assert (args.port, args.baud) == ("socket://127.0.0.1:1", 921600)
 

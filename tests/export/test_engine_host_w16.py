@@ -52,14 +52,10 @@ def test_w16_flash_budget_leaves_room_for_vectors_and_a_classifier_head(tmp_path
 
     from edgel3_mote.export.boards import get_board
     from edgel3_mote.export.project import _w16_flash_bytes, vector_counts
+    from tests.support.manifests import synthetic_manifest
 
     board = get_board("qemu-netduinoplus2")
-    manifest = {
-        "window_samples": 8000,
-        "input": {"shape": [1, 64, 50, 1]},
-        "output": {"shape": [1, 64]},
-        "sizes": {"weight_bytes": 398_880},
-    }
+    manifest = synthetic_manifest(sizes={"weight_bytes": 398_880})
     n, n_pcm = vector_counts(board, manifest, 398_880, 10)
     plain = _w16_flash_bytes(board, manifest, 10, None)
     # SEA-64: the 48 KiB code reserve leaves room for all eight convs' w16 weights
@@ -70,4 +66,4 @@ def test_w16_flash_budget_leaves_room_for_vectors_and_a_classifier_head(tmp_path
         f.create_dataset("dense/kernel", data=np.zeros((512, 128), np.float32))
         f.create_dataset("dense/bias", data=np.zeros(128, np.float32))
     assert _w16_flash_bytes(board, manifest, 10, head) == plain - (512 * 128 + 128) - 8 * 1024
-    assert _w16_flash_bytes(board, dict(manifest, sizes={"weight_bytes": 2 << 20}), 10, None) == 0
+    assert _w16_flash_bytes(board, manifest.replace(sizes={"weight_bytes": 2 << 20}), 10, None) == 0

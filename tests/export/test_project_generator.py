@@ -109,6 +109,35 @@ def test_unchanged_inputs_reuse_the_project(tiny):
     assert load_project(root / "tiny").memory == info.memory
 
 
+def test_the_steps_one_by_one_give_the_same_project(tiny, tmp_path):
+    """build_firmware_project is the composition of its public steps: run by hand, they write the same sources."""
+    from edgel3_mote.export import project as pr
+
+    model, clips, root, info = tiny
+    quiet = lambda m: None  # noqa: E731
+    request = pr.ProjectRequest(
+        BOARD, model, clips=clips, out_dir=tmp_path / "p", build=False, cache_dir=root / "cache"
+    )
+    inputs = pr.resolve_inputs(request)
+    assert inputs.out_dir == tmp_path / "p" and pr.up_to_date_project(inputs, quiet) is None
+    export = pr.export_int8(inputs, quiet)  # the fixture's cached export
+    work = tmp_path / "work"
+    (work / "src").mkdir(parents=True)
+    engine = pr.write_engine(inputs, export, work, quiet)
+    assert engine.engine.arena_bytes == info.arena_bytes and engine.serial_skipped is None
+    pr.write_frontend_tables(export.manifest, work / "src")
+    vectors = pr.write_selftest_vectors(inputs, export, engine, work, quiet)
+    assert vectors.names == [c.stem for c in clips] and vectors.n_pcm == len(clips)
+    step_info, targets = pr.write_project_files(inputs, export, engine, vectors, work)
+    assert targets == ["selftest.elf", "firmware.elf"] and step_info.arena_bytes == info.arena_bytes
+    pr.write_project_json(inputs, export, engine, vectors, step_info, work, targets)
+    doc = json.loads((work / "project.json").read_text())
+    assert doc["inputs_sha256"] == inputs.key and doc["vectors"]["names"] == vectors.names
+    for rel in ("model_engine.c", "model_engine.h", "model_weights.c", "em_frontend_tables.c", "selftest_vectors.c"):
+        assert (work / "src" / rel).read_bytes() == (root / "tiny" / "src" / rel).read_bytes(), rel
+    assert (work / "Makefile").read_bytes() == (root / "tiny" / "Makefile").read_bytes()
+
+
 def test_serial_app_that_does_not_fit_leaves_the_selftest(tiny):
     """24 KiB: the arena fits beside the stack, but not with the serial app's 16,000-byte PCM window."""
     model, clips, root, _ = tiny
@@ -154,17 +183,12 @@ def test_silent_selftest_clips_are_refused(tmp_path):
     """A self-test whose vectors are all silence passes whatever the engine does: refused, naming the clips."""
     import soundfile as sf
 
-    from edgel3_mote.compress.frontend import SEA_FRONTEND
     from edgel3_mote.export.project import _vector_windows
+    from tests.support.manifests import synthetic_manifest
 
     clip = tmp_path / "silence.wav"
     sf.write(clip, np.zeros(8000, np.float32), 8000)
-    manifest = {
-        "frontend": SEA_FRONTEND.to_dict(),
-        "window_samples": 8000,
-        "model": "sea-64",
-        "output": {"shape": [1, 64]},
-    }
+    manifest = synthetic_manifest(window_samples=8000)
     with pytest.raises(InvalidInputError, match=r"silent.*silence\.wav.*real sound"):
         _vector_windows([clip], manifest, seed=0)
     loud = tmp_path / "tone.wav"

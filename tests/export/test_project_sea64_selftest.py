@@ -32,7 +32,7 @@ def test_sea64_selftest_on_mps2_an386(sea64_weights, clips_dir, clip_paths, tmp_
             str(clips_dir),
             "--calibration",
             str(calibration),
-            "--out",
+            "-o",
             str(tmp_path / "project"),
             "--timeout",
             "400",

@@ -53,7 +53,7 @@ def test_sea64_on_netduinoplus2_is_exact_and_within_150m_instructions(
             str(sea64_weights),
             "--clips",
             str(clips_dir),
-            "--out",
+            "-o",
             str(info.project_dir),
             "--timeout",
             "400",

@@ -28,10 +28,10 @@ COMMANDS = {
     "sensitivity": (["sensitivity", "--clips", "CLIPS", "-o", "OUT"], "-o", "sensitivity.csv"),
     "export tflite": (["export", "tflite", "-o", "OUT"], "-o", "manifest.json"),
     "export report": (["export", "report", "--clips", "CLIPS", "-o", "OUT"], "-o", "report.json"),
-    "export firmware": (["export", "firmware", "--out", "OUT"], "--out", "project.json"),
+    "export firmware": (["export", "firmware", "-o", "OUT"], "-o", "project.json"),
     "export carrays": (["export", "carrays", "--tflite", "CLIPS", "-o", "OUT"], "-o", None),
-    "selftest": (["selftest", "--out", "OUT"], "--out", "project.json"),
-    "bench": (["bench", "--report", "OUT"], "--report", None),
+    "selftest": (["selftest", "-o", "OUT"], "-o", "project.json"),
+    "bench": (["bench", "-o", "OUT"], "-o", None),
 }
 # class -> (OUT relative to the scratch folder, what the error line must say)
 CLASSES = {
@@ -282,7 +282,7 @@ def test_a_real_board_bench_uses_the_flashed_project_as_it_is(tmp_path, monkeypa
     import edgel3_mote.export.project as project
     from edgel3_mote.board_tests.harness.deploy import resolve_deployment
 
-    monkeypatch.setattr(project, "REPO", tmp_path)
+    monkeypatch.chdir(tmp_path)  # the default project folder is build/<board>/<model> under the working directory
     with pytest.raises(
         InvalidInputError,
         match=r"no firmware project in .*qemu-mps2-an386/sea-64 for the board at "
@@ -292,7 +292,7 @@ def test_a_real_board_bench_uses_the_flashed_project_as_it_is(tmp_path, monkeypa
     weights, other = tmp_path / "trained.h5", tmp_path / "other.h5"
     weights.write_bytes(b"trained")
     other.write_bytes(b"other")
-    built = tmp_path / "build" / "qemu-mps2-an386" / "sea-64"
+    built = Path("build") / "qemu-mps2-an386" / "sea-64"
     built.mkdir(parents=True)
     (built / "project.json").write_text(json.dumps(_project_json(hashlib.sha256(b"trained").hexdigest(), False)))
     with pytest.raises(InvalidInputError, match=rf"{built} was not built with --weights {other}"):

@@ -11,7 +11,7 @@ import numpy as np
 from edgel3_mote.errors import ExportError
 from edgel3_mote.export import quant_params as qp
 from edgel3_mote.export import sparse_weights
-from edgel3_mote.export.codegen.ops.base import CArray, OpEmitter, dims
+from edgel3_mote.export.codegen.ops.base import CArray, CDecl, OpEmitter, dims_decl, rows_literal, zero_point
 
 SPARSE_MAX_FILTER_TAPS = sparse_weights.MAX_FILTER_TAPS  # EM_SPARSE_MAX_FILTER_TAPS in em_kernels.h
 # Scratch the sparse kernel may take per layer: the most output rows per pass (fewer decodes of
@@ -179,24 +179,52 @@ class Conv2DEmitter(OpEmitter):
             arrays.append(CArray(f"{p}_bias", "int32_t", self.bias.data.astype(np.int32)))
         return arrays
 
-    def declarations(self):
+    def declarations(self) -> list[CDecl]:
         p, o = self.prefix, self.op.options
-        sf = self.packed if self.sparse else None
-        sparse = (
-            f"static const em_sparse_filter {p}_sparse = {{{p}_index, {p}_value, {sf.index.size}, {sf.nnz}, "
-            f"{sf.rice_k}, {sf.max_channel_nnz}, {self.pass_rows}}};\n"
-            if sf
-            else ""
-        )
-        return (
-            f"static const em_conv_params {p}_params = {{{o['stride_h']}, {o['stride_w']}, {self.pad_top}, "
-            f"{self.pad_left}, {o['dilation_h']}, {o['dilation_w']}, {-int(self.input.zero_point[0])}, "
-            f"{int(self.output.zero_point[0])}, {self.act_min}, {self.act_max}}};\n"
-            f"static const em_quant {p}_quant = {{{p}_multiplier, {p}_shift, 1}};\n"
-            f"static const em_dims {p}_in_dims = {dims(self.input.hwc)};\n"
-            f"static const em_dims {p}_filter_dims = {{{self.fh}, {self.fw}, {self.in_c}}};\n"
-            f"static const em_dims {p}_out_dims = {dims(self.output.hwc)};\n" + sparse
-        )
+        decls = [
+            CDecl(
+                f"{p}_params",
+                "em_conv_params",
+                (
+                    ("stride_h", o["stride_h"]),
+                    ("stride_w", o["stride_w"]),
+                    ("pad_top", self.pad_top),
+                    ("pad_left", self.pad_left),
+                    ("dilation_h", o["dilation_h"]),
+                    ("dilation_w", o["dilation_w"]),
+                    ("input_offset", -zero_point(self.input)),
+                    ("output_offset", zero_point(self.output)),
+                    ("activation_min", self.act_min),
+                    ("activation_max", self.act_max),
+                ),
+            ),
+            CDecl(
+                f"{p}_quant",
+                "em_quant",
+                (("multiplier", f"{p}_multiplier"), ("shift", f"{p}_shift"), ("per_channel", 1)),
+            ),
+            dims_decl(f"{p}_in_dims", self.input.hwc),
+            dims_decl(f"{p}_filter_dims", (self.fh, self.fw, self.in_c)),
+            dims_decl(f"{p}_out_dims", self.output.hwc),
+        ]
+        if self.sparse:
+            sf = self.packed
+            decls.append(
+                CDecl(
+                    f"{p}_sparse",
+                    "em_sparse_filter",
+                    (
+                        ("index", f"{p}_index"),
+                        ("value", f"{p}_value"),
+                        ("index_bytes", sf.index.size),
+                        ("nnz", sf.nnz),
+                        ("rice_k", sf.rice_k),
+                        ("max_channel_nnz", sf.max_channel_nnz),
+                        ("pass_rows", self.pass_rows),
+                    ),
+                )
+            )
+        return decls
 
     def scratch_bytes(self):
         if self.sparse:  # the per-channel table and the input relayout of one pass
@@ -236,7 +264,7 @@ class Conv2DEmitter(OpEmitter):
     def call(self, input_ptr, output_ptr, rows, scratch_ptr):
         p = self.prefix
         bias = f"{p}_bias" if self.bias is not None else "0"
-        rows = rows or f"&(const em_rows){{0, {self.input.hwc[0]}, 0, {self.output.hwc[0]}, 0}}"
+        rows = rows or rows_literal(self.input.hwc[0], self.output.hwc[0])
         if self.sparse:
             return (
                 f"em_conv2d_sparse_s8(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "

@@ -6,7 +6,7 @@ import numpy as np
 
 from edgel3_mote.errors import ExportError
 from edgel3_mote.export import quant_params as qp
-from edgel3_mote.export.codegen.ops.base import CArray, OpEmitter
+from edgel3_mote.export.codegen.ops.base import CArray, CDecl, OpEmitter, zero_point
 
 
 class FullyConnectedEmitter(OpEmitter):
@@ -44,14 +44,22 @@ class FullyConnectedEmitter(OpEmitter):
             arrays.append(CArray(f"{p}_bias", "int32_t", self.bias.data.astype(np.int32)))
         return arrays
 
-    def declarations(self):
+    def declarations(self) -> list[CDecl]:
         p = self.prefix
         filter_zp = int(self.filter.zero_point[0]) if self.filter.zero_point is not None else 0
-        return (
-            f"static const em_fc_params {p}_params = {{{-int(self.input.zero_point[0])}, {-filter_zp}, "
-            f"{int(self.output.zero_point[0])}, {self.act_min}, {self.act_max}}};\n"
-            f"static const em_quant {p}_quant = {{{p}_multiplier, {p}_shift, {int(self.filter.per_channel)}}};\n"
+        params = (
+            ("input_offset", -zero_point(self.input)),
+            ("filter_offset", -filter_zp),
+            ("output_offset", zero_point(self.output)),
+            ("activation_min", self.act_min),
+            ("activation_max", self.act_max),
         )
+        quant = (
+            ("multiplier", f"{p}_multiplier"),
+            ("shift", f"{p}_shift"),
+            ("per_channel", int(self.filter.per_channel)),
+        )
+        return [CDecl(f"{p}_params", "em_fc_params", params), CDecl(f"{p}_quant", "em_quant", quant)]
 
     def macs(self):
         return self.batches * self.in_features * self.out_features

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from edgel3_mote.errors import ExportError
 from edgel3_mote.export import quant_params as qp
-from edgel3_mote.export.codegen.ops.base import OpEmitter, dims
+from edgel3_mote.export.codegen.ops.base import CDecl, OpEmitter, dims_decl, rows_literal
 
 
 class MaxPool2DEmitter(OpEmitter):
@@ -25,18 +25,30 @@ class MaxPool2DEmitter(OpEmitter):
             o["fused_activation"], self.output.scale[0], int(self.output.zero_point[0])
         )
 
-    def declarations(self):
+    def declarations(self) -> list[CDecl]:
         p, o = self.prefix, self.op.options
-        return (
-            f"static const em_pool_params {p}_params = {{{o['stride_h']}, {o['stride_w']}, {o['filter_h']}, "
-            f"{o['filter_w']}, {self.pad_top}, {self.pad_left}, {self.act_min}, {self.act_max}}};\n"
-            f"static const em_dims {p}_in_dims = {dims(self.input.hwc)};\n"
-            f"static const em_dims {p}_out_dims = {dims(self.output.hwc)};\n"
+        params = (
+            ("stride_h", o["stride_h"]),
+            ("stride_w", o["stride_w"]),
+            ("filter_h", o["filter_h"]),
+            ("filter_w", o["filter_w"]),
+            ("pad_top", self.pad_top),
+            ("pad_left", self.pad_left),
+            ("activation_min", self.act_min),
+            ("activation_max", self.act_max),
         )
+        return [
+            CDecl(f"{p}_params", "em_pool_params", params),
+            dims_decl(f"{p}_in_dims", self.input.hwc),
+            dims_decl(f"{p}_out_dims", self.output.hwc),
+        ]
+
+    def fold_uses(self) -> set[str]:
+        return {f"{self.prefix}_in_dims"}
 
     def call(self, input_ptr, output_ptr, rows, scratch_ptr):
         p = self.prefix
-        rows = rows or f"&(const em_rows){{0, {self.input.hwc[0]}, 0, {self.output.hwc[0]}, 0}}"
+        rows = rows or rows_literal(self.input.hwc[0], self.output.hwc[0])
         return f"em_max_pool2d_s8(&{p}_params, &{p}_in_dims, {input_ptr}, &{p}_out_dims, {output_ptr}, {rows})"
 
     def fold_call(self, input_ptr, in_rows, accumulate, output_ptr):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edgel3_mote.errors import ExportError
-from edgel3_mote.export.codegen.ops.base import OpEmitter, dims
+from edgel3_mote.export.codegen.ops.base import CDecl, OpEmitter, dims_decl
 
 
 class ReduceMaxEmitter(OpEmitter):
@@ -24,8 +24,11 @@ class ReduceMaxEmitter(OpEmitter):
                 f"op {self.op.index} REDUCE_MAX: input and output quantisation differ (TFLM requires them equal)"
             )
 
-    def declarations(self):
-        return f"static const em_dims {self.prefix}_in_dims = {dims(self.input.hwc)};\n"
+    def declarations(self) -> list[CDecl]:
+        return [dims_decl(f"{self.prefix}_in_dims", self.input.hwc)]
+
+    def fold_uses(self) -> set[str]:
+        return {f"{self.prefix}_in_dims"}
 
     def call(self, input_ptr, output_ptr, rows, scratch_ptr):
         return f"em_reduce_max_s8(&{self.prefix}_in_dims, {input_ptr}, {self.input.hwc[0]}, 0, {output_ptr})"
