@@ -5,12 +5,13 @@ Nothing heavy is imported here at module level; TensorFlow loads inside ``embed`
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import sys
 import warnings
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "models",
         help="list the model names, their input, embedding size and parameters",
@@ -129,6 +130,6 @@ def _cmd_embed(args) -> int:
             batch_size=args.batch_size,
             verbose=not args.quiet,
         )
-    for out in outputs:
+    for out in outputs if isinstance(outputs, list) else [outputs]:  # a list of inputs gives a list
         print(out)
     return 0
