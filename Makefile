@@ -36,7 +36,7 @@ help:
 	@echo "make bench-sparsity              dense vs sparse conv kernel at 0-98 % zeros in QEMU -> build/bench/sparsity/"
 	@echo "make emulate  BOARD=qemu-...                    start QEMU, bench over serial, stop QEMU"
 	@echo "make results                  rerun the tests that measure the README's figures; rewrite results/results.json + the README table"
-	@echo "make lint                     ruff (lint + format check), clang-format, import-linter (data flow), mypy on export/"
+	@echo "make lint                     ruff (lint + format check), clang-format, import-linter (data flow), mypy on export/ and compress/"
 	@echo "make fuzz     [FUZZ_SECONDS=60]                 libFuzzer + ASan/UBSan on the protocol parser"
 	@echo "CLASSIFIER=head.h5 (from evaluate --save-classifier) adds the int8 classifier head to any of them"
 	@echo "defaults: BOARD=$(BOARD) MODEL=$(MODEL) HOP=$(HOP) (no WEIGHTS = seeded random weights)"

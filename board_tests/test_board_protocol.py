@@ -13,16 +13,16 @@ def test_info_fields_are_sane(info, deployment, request):
     assert info["core"].startswith("cortex-m")
     assert 1_000_000 <= info["clock_hz"] <= 1_000_000_000
     assert info["ticks_are_instructions"] is setup.emulated
-    assert info["model_sha256"] == setup.manifest["sha256"]
+    assert info["model_sha256"] == setup.manifest.sha256
     m = setup.manifest
-    assert int(np.prod(info["input_shape"])) == int(np.prod(m["input"]["shape"]))
-    assert info["output_shape"] == [int(np.prod(m["output"]["shape"]))]
-    assert info["input_zero_point"] == m["input"]["zero_point"]
-    assert info["output_zero_point"] == m["output"]["zero_point"]
-    assert np.isclose(info["input_scale"], m["input"]["scale"], rtol=1e-6)
-    assert np.isclose(info["output_scale"], m["output"]["scale"], rtol=1e-6)
-    assert info["window_samples"] == m["window_samples"]
-    assert info["sample_rate"] == m["frontend"]["sr"]
+    assert int(np.prod(info["input_shape"])) == int(np.prod(m.input.shape))
+    assert info["output_shape"] == [int(np.prod(m.output.shape))]
+    assert info["input_zero_point"] == m.input.zero_point
+    assert info["output_zero_point"] == m.output.zero_point
+    assert np.isclose(info["input_scale"], m.input.scale, rtol=1e-6)
+    assert np.isclose(info["output_scale"], m.output.scale, rtol=1e-6)
+    assert info["window_samples"] == m.window_samples
+    assert info["sample_rate"] == m.frontend.sr
     assert info["num_layers"] >= 1 and info["arena_bytes"] > 0 and info["weight_bytes"] > 0
     assert 0 < info["static_ram_bytes"] and 0 < info["flash_bytes"]
 

@@ -5,6 +5,7 @@ Nothing heavy is imported here at module level; TensorFlow loads inside ``embed`
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import sys
 import warnings
@@ -12,7 +13,7 @@ import warnings
 from edgel3_mote.cli_types import add_output_argument
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "models",
         help="list the model names, their input, embedding size and parameters",
@@ -125,6 +126,6 @@ def _cmd_embed(args) -> int:
             batch_size=args.batch_size,
             verbose=not args.quiet,
         )
-    for out in outputs:
+    for out in outputs if isinstance(outputs, list) else [outputs]:  # a list of inputs gives a list
         print(out)
     return 0

@@ -12,12 +12,18 @@ import os
 import warnings
 from numbers import Real
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence, cast
 
 import numpy as np
 
 from edgel3_mote.atomic import atomic_file
 from edgel3_mote.compress.audio import find_audio_files, read_audio, resample
 from edgel3_mote.errors import EdgeL3MoteWarning, InvalidInputError  # noqa: F401  (re-exported)
+
+if TYPE_CHECKING:
+    import tf_keras as keras
+
+    from edgel3_mote.compress.models.registry import ModelSpec
 
 DEFAULT_MODEL = "sea-64"
 
@@ -26,15 +32,23 @@ DEFAULT_MODEL = "sea-64"
 
 
 def _check_hop(hop_size) -> float:
-    if isinstance(hop_size, bool) or not isinstance(hop_size, Real) or not np.isfinite(hop_size) or hop_size <= 0:
+    number = cast(float, hop_size)  # any numbers.Real (int, float, numpy scalars), checked first below
+    if isinstance(hop_size, bool) or not isinstance(hop_size, Real) or not np.isfinite(number) or number <= 0:
         raise InvalidInputError(f"invalid hop size {hop_size!r}: give a positive number of seconds, e.g. 0.1")
     return float(hop_size)
 
 
 def _check_sr(sr) -> int:
-    if isinstance(sr, bool) or not isinstance(sr, Real) or not np.isfinite(sr) or sr <= 0 or int(sr) != sr:
+    number = cast(float, sr)  # any numbers.Real (int, float, numpy scalars), checked first below
+    if (
+        isinstance(sr, bool)
+        or not isinstance(sr, Real)
+        or not np.isfinite(number)
+        or number <= 0
+        or int(number) != number
+    ):
         raise InvalidInputError(f"invalid sample rate {sr!r}: give a positive integer in Hz")
-    return int(sr)
+    return int(number)
 
 
 def _check_center(center) -> bool:
@@ -72,7 +86,14 @@ def _spec_of(spec_or_name):
 # ---------------------------------------------------------------- framing
 
 
-def frame_audio(audio, sr, spec_or_name, center: bool = True, hop_size: float = 0.1, source: str | None = None):
+def frame_audio(
+    audio: np.ndarray,
+    sr: float,
+    spec_or_name: ModelSpec | str,
+    center: bool = True,
+    hop_size: float = 0.1,
+    source: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Cut ``audio`` into the model's windows: ``(frames (T, window) float32, timestamps (T,))``.
 
     ``audio`` is ``(n,)`` or ``(n, channels)`` (downmixed); it is resampled to the model rate.
@@ -180,15 +201,15 @@ def _embed_frames(model, frames: np.ndarray, batch_size: int, verbose: bool) -> 
 
 
 def get_embedding(
-    audio,
-    sr,
-    model=DEFAULT_MODEL,
-    weights=None,
+    audio: np.ndarray,
+    sr: float,
+    model: str | keras.Model = DEFAULT_MODEL,
+    weights: str | os.PathLike | None = None,
     center: bool = True,
     hop_size: float = 0.1,
     batch_size: int = 32,
     verbose: bool = False,
-):
+) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings of ``audio`` every ``hop_size`` seconds: ``(embedding (T, D), timestamps (T,))``.
 
     ``model`` is a registry name (built with ``weights``, an original h5 / .h5.gz; without
@@ -208,7 +229,9 @@ def get_embedding(
 # ---------------------------------------------------------------- files
 
 
-def output_path(path, output_dir=None, suffix: str | None = None) -> Path:
+def output_path(
+    path: str | os.PathLike, output_dir: str | os.PathLike | None = None, suffix: str | None = None
+) -> Path:
     """``<output_dir or the file's folder>/<stem>[_<suffix>].npz`` (edgel3's naming)."""
     path = Path(path)
     name = path.stem + (f"_{suffix}" if suffix else "") + ".npz"
@@ -216,16 +239,16 @@ def output_path(path, output_dir=None, suffix: str | None = None) -> Path:
 
 
 def process_file(
-    filepath,
-    output_dir=None,
+    filepath: str | os.PathLike | Sequence[str | os.PathLike],
+    output_dir: str | os.PathLike | None = None,
     suffix: str | None = None,
-    model=DEFAULT_MODEL,
-    weights=None,
+    model: str | keras.Model = DEFAULT_MODEL,
+    weights: str | os.PathLike | None = None,
     center: bool = True,
     hop_size: float = 0.1,
     batch_size: int = 32,
     verbose: bool = False,
-):
+) -> Path | list[Path]:
     """Embed one file or several and write ``<name>.npz`` (``embedding``, ``timestamps``) each.
 
     ``filepath`` is a path or a list of paths (folders are expanded). The model is built once.

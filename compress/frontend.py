@@ -191,7 +191,7 @@ def _mel_matrix_cached(cfg: FrontendConfig) -> np.ndarray:
             fmin=cfg.fmin,
             fmax=cfg.fmax_hz,
             htk=cfg.htk,
-            norm=cfg.norm,
+            norm=cfg.norm,  # type: ignore[arg-type]  # 'slaney' or None (__post_init__ checks it)
             dtype=np.float32,
         )
     out = np.ascontiguousarray(mel.T, dtype=np.float32)
@@ -215,7 +215,13 @@ def _frames(audio: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
     return windows[:, :: cfg.n_hop][:, :n_frames]
 
 
-def log_mel_spectrogram(audio, cfg: FrontendConfig, real=None, imag=None, mel=None) -> np.ndarray:
+def log_mel_spectrogram(
+    audio: np.ndarray,
+    cfg: FrontendConfig,
+    real: np.ndarray | None = None,
+    imag: np.ndarray | None = None,
+    mel: np.ndarray | None = None,
+) -> np.ndarray:
     """kapre-0.1 log-mel spectrogram of ``audio`` (n,) or (batch, n) -> float32
     ``(n_mels, n_frames)`` or ``(batch, n_mels, n_frames)``; float64 arithmetic inside.
 
@@ -253,7 +259,7 @@ def log_mel_spectrogram(audio, cfg: FrontendConfig, real=None, imag=None, mel=No
     return out[0] if audio.ndim == 1 else out
 
 
-def quantize_input(spec_db, input_affine, scale: float, zero_point: int) -> np.ndarray:
+def quantize_input(spec_db: np.ndarray, input_affine: tuple[float, float], scale: float, zero_point: int) -> np.ndarray:
     """Host reference of the device's int8 model input (what ``em_logmel_s8`` must produce).
 
     ``y = a*x + b`` (the input BatchNormalization, float32), then TFLite's QUANTIZE:
@@ -263,13 +269,15 @@ def quantize_input(spec_db, input_affine, scale: float, zero_point: int) -> np.n
     a, b = input_affine
     x = np.asarray(spec_db, dtype=np.float32)
     y = x * np.float32(a) + np.float32(b)
-    q = (y / np.float32(scale)).astype(np.float64)  # the float32 quotient, exactly
-    q = np.sign(q) * np.floor(np.abs(q) + 0.5)  # std::round, exact in float64
-    q = np.clip(q, -1024, 1024).astype(np.int32) + int(zero_point)
+    quotient = (y / np.float32(scale)).astype(np.float64)  # the float32 quotient, exactly
+    rounded = np.sign(quotient) * np.floor(np.abs(quotient) + 0.5)  # std::round, exact in float64
+    q = np.clip(rounded, -1024, 1024).astype(np.int32) + int(zero_point)
     return np.clip(q, -128, 127).astype(np.int8)
 
 
-def model_input_int8(audio, cfg: FrontendConfig, input_affine, scale: float, zero_point: int) -> np.ndarray:
+def model_input_int8(
+    audio: np.ndarray, cfg: FrontendConfig, input_affine: tuple[float, float], scale: float, zero_point: int
+) -> np.ndarray:
     """THE host int8 model input: ``log_mel_spectrogram`` -> the input affine -> ``quantize_input``.
 
     ``audio``: float windows at ``cfg.sr``, ``(n,)`` or ``(batch, n)``. Everything that needs the int8

@@ -29,11 +29,14 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
 from edgel3_mote.errors import WeightsError
+
+if TYPE_CHECKING:
+    import tf_keras as keras
 
 BN_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
 FRONTEND_WEIGHTS = ("real_kernels", "imag_kernels", "mel")  # positional: kapre stores the mel matrix as Variable:0
@@ -271,7 +274,7 @@ def _target_parts(model) -> list[tuple[str, str, list]]:
     return parts
 
 
-def _required_weights(layer, kind: str) -> list[tuple[str, object]]:
+def _required_weights(layer, kind: str) -> list[tuple[str, Any]]:  # (short name, tf.Variable)
     """``(file short name, variable)`` pairs a target layer needs from the file."""
     variables = {_short(w): w for w in layer.weights}
     if kind == "frontend":
@@ -289,7 +292,7 @@ def _source_array(src: SourceLayer, short: str) -> np.ndarray | None:
     return src.weights.get(short)
 
 
-def load_weights(model, path: str | os.PathLike) -> LoadReport:
+def load_weights(model: keras.Model, path: str | os.PathLike) -> LoadReport:
     """Load an original Keras 2 h5 file into ``model`` (audio, vision, backbone or AVC).
 
     Returns a :class:`LoadReport`; raises :class:`WeightsError` (naming the layer and the file)
@@ -300,7 +303,7 @@ def load_weights(model, path: str | os.PathLike) -> LoadReport:
     report = LoadReport(str(path), layout, version, file_arrays=sum(len(l.weights) for l in layers))
     segments = _source_segments(layers)
     used: set[int] = set()
-    assignments: list[tuple[object, np.ndarray]] = []
+    assignments: list[tuple[Any, np.ndarray]] = []
     for part_name, family, targets in _target_parts(model):
         source = _pick_segment(segments, family, part_name, path)
         try:
@@ -328,7 +331,7 @@ def load_weights(model, path: str | os.PathLike) -> LoadReport:
     return report
 
 
-def _check_pairs(pairs, part_name, path, report, used) -> list[tuple[object, np.ndarray]]:
+def _check_pairs(pairs, part_name, path, report, used) -> list[tuple[Any, np.ndarray]]:
     """Check every (target layer, file layer) pair's weights; return what to assign."""
     assignments = []
     for target, src in pairs:

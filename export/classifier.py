@@ -13,9 +13,9 @@ Two choices make the head chain onto the embedding engine with no glue code:
   input range as min/max of the representative data, then sets ``scale = (max - min) / 255``,
   ``zero_point = -128 - min / scale``; we add the two extremes the embedding can express,
   ``(-128 - zp) * s`` and ``(127 - zp) * s``, to one element each of two calibration rows, which
-  yields exactly ``(s, zp)``. A last-ulp difference of the scale is written over in the
-  flatbuffer (TFLM and the code generator both derive the multipliers from the tensor scales);
-  anything larger is an error.
+  yields exactly ``(s, zp)``. A last-ulp difference of the scale is written over in a patched
+  copy of the model (``ir.with_tensor_quantization``; TFLM and the code generator both derive the
+  multipliers from the tensor scales); anything larger is an error.
 - The final softmax is dropped: the engine has no SOFTMAX kernel, and softmax is monotonic, so
   the device returns int8 LOGITS and the class is their argmax on either side. Probabilities,
   where wanted, are ``softmax(dequantised logits)`` on the host.
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -126,22 +125,19 @@ def _convert(logits_model, rows: np.ndarray) -> bytes:
         return bytes(conv.convert())
 
 
-def _input_scale_offset(tflite: bytes) -> tuple[int, float, int]:
-    """(byte offset of the input tensor's scale[0], scale, zero point) in the flatbuffer."""
-    import flatbuffers
-    import tflite as schema
-
-    model = schema.Model.GetRootAsModel(tflite, 0)
-    sub = model.Subgraphs(0)
-    q = sub.Tensors(sub.Inputs(0)).Quantization()
-    o = 0 if q is None else flatbuffers.number_types.UOffsetTFlags.py_type(q._tab.Offset(8))
-    if o == 0 or q.ScaleLength() != 1 or q.ZeroPointLength() != 1:
-        raise ExportError("the converted head's input is not per-tensor quantised")
-    return q._tab.Vector(o), float(q.Scale(0)), int(q.ZeroPoint(0))
-
-
 def _match_input_quant(tflite: bytes, quant: TensorInfo) -> bytes:
-    pos, scale, zp = _input_scale_offset(tflite)
+    """The converted head with its input quantisation exactly the embedding's output quantisation.
+
+    Only a last-ulp difference of the scale is written over (by ``ir.with_tensor_quantization``);
+    anything larger, or another zero point, is an error.
+    """
+    from edgel3_mote.export.ir import read_tflite, with_tensor_quantization
+
+    graph = read_tflite(tflite, supported=None)
+    x = graph.tensor(graph.inputs[0])
+    if x.scale is None or x.zero_point is None or len(x.scale) != 1 or len(x.zero_point) != 1:
+        raise ExportError("the converted head's input is not per-tensor quantised")
+    scale, zp = float(x.scale[0]), int(x.zero_point[0])
     scale_f, want_zp = quant.quant
     want_s = np.float32(scale_f)
     if zp != want_zp or abs(scale - float(want_s)) > SCALE_RTOL * float(want_s):
@@ -150,9 +146,7 @@ def _match_input_quant(tflite: bytes, quant: TensorInfo) -> bytes:
             f"({float(want_s)}, {want_zp}); check the calibration embeddings come from this model"
         )
     if np.float32(scale) != want_s:
-        buf = bytearray(tflite)
-        struct.pack_into("<f", buf, pos, float(want_s))
-        tflite = bytes(buf)
+        tflite = with_tensor_quantization(tflite, x.id, float(want_s), zp)
     return tflite
 
 

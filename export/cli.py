@@ -75,18 +75,19 @@ def _cmd_tflite(args) -> int:
         hop_size=args.hop_size,
     )
     m = result.manifest
-    print(f"exported {m['model']} to {result.out_dir}")
-    if m["random_weights"]:
-        print(f"  RANDOM WEIGHTS (seed {m['seed']}): no --weights given; embeddings are not meaningful")
+    print(f"exported {m.model} to {result.out_dir}")
+    if m.random_weights:
+        print(f"  RANDOM WEIGHTS (seed {m.seed}): no --weights given; embeddings are not meaningful")
     else:
-        print(f"  weights: {m['weights']}")
-    print(f"  int8:  {result.int8_path} ({m['sizes']['int8_tflite_bytes']} bytes, sha256 {m['sha256']})")
-    print(f"  float: {result.float_path} ({m['sizes']['float_tflite_bytes']} bytes)")
+        print(f"  weights: {m.weights}")
+    print(f"  int8:  {result.int8_path} ({m.sizes['int8_tflite_bytes']} bytes, sha256 {m.sha256})")
+    print(f"  float: {result.float_path} ({m.sizes['float_tflite_bytes']} bytes)")
+    x, y = m.input, m.output
     print(
-        f"  input {m['input']['shape']} scale {m['input']['scale']:.6g} zero point {m['input']['zero_point']}; "
-        f"output {m['output']['shape']} scale {m['output']['scale']:.6g} zero point {m['output']['zero_point']}"
+        f"  input {list(x.shape)} scale {x.scale:.6g} zero point {x.zero_point}; "
+        f"output {list(y.shape)} scale {y.scale:.6g} zero point {y.zero_point}"
     )
-    print(f"  ops: {' '.join(m['ops'])}")
+    print(f"  ops: {' '.join(m.ops)}")
     return 0
 
 

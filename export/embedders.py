@@ -88,20 +88,19 @@ class Int8Embedder:
         seed: int = 0,
         calibration_steps: int | None = None,
     ):
-        import json
-
         from edgel3_mote.compress.models.registry import get_spec
         from edgel3_mote.export.host_engine import int8_runner
+        from edgel3_mote.export.manifest import MANIFEST_NAME, Manifest
         from edgel3_mote.export.tflite import export_tflite
 
         self.model_name, self.weights, self.hop_size, self.seed = model, weights, hop_size, seed
         self.spec = get_spec(model)
         self.key = f"{model}-{_weights_tag(weights, seed)}-int8-hop{hop_size:g}"
         out = Path(work_dir) / self.key
-        if not (out / "manifest.json").is_file():
+        if not (out / MANIFEST_NAME).is_file():
             kw: dict[str, Any] = {"calibration_steps": calibration_steps} if calibration_steps else {}
             export_tflite(model, weights=weights, calibration=calibration, out_dir=out, seed=seed, **kw)
-        self.manifest = json.loads((out / "manifest.json").read_text())
+        self.manifest = Manifest.load(out)
         self.runner = int8_runner((out / "model_int8.tflite").read_bytes(), out, model_name=model)
 
     def spectrogram_int8(self, frame: np.ndarray) -> np.ndarray:
@@ -110,20 +109,17 @@ class Int8Embedder:
 
         m = self.manifest
         db = log_mel_spectrogram(frame, self.spec.frontend)
-        return quantize_input(
-            db, (m["input_affine"]["scale"], m["input_affine"]["offset"]), m["input"]["scale"], m["input"]["zero_point"]
-        )
+        return quantize_input(db, m.input_affine, *m.input_quant)
 
     def __call__(self, audio: np.ndarray, sr: int):
         from edgel3_mote.compress.embedding import frame_audio
 
         frames, ts = frame_audio(audio, sr, self.spec, center=True, hop_size=self.hop_size)
-        out = self.manifest["output"]
         q = np.stack([self.runner.invoke(self.spectrogram_int8(f)).reshape(-1) for f in frames])
-        return (q.astype(np.float32) - out["zero_point"]) * out["scale"], ts
+        return self.manifest.dequantize_output(q), ts
 
     def describe(self) -> dict:
-        sizes = self.manifest.get("sizes", {})
+        sizes = self.manifest.sizes
         total, nz = sizes.get("weight_bytes"), sizes.get("nonzero_weight_bytes")
         return {
             "key": self.key,
@@ -134,7 +130,7 @@ class Int8Embedder:
             "nonzero_weights": nz,
             "size_bytes": total,
             "sparsity": (1.0 - nz / total) if total and nz is not None else None,
-            "tflite_sha256": self.manifest.get("sha256"),
+            "tflite_sha256": self.manifest.sha256,
             "int8_runner": self.runner.runner,
         }
 

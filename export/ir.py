@@ -22,23 +22,16 @@ import numpy as np
 
 from edgel3_mote.errors import ExportError
 
-# Ops the generator can emit today (the kernels in firmware/ implement them).
-SUPPORTED_OPS = frozenset(
-    {
-        "CONV_2D",
-        "MAX_POOL_2D",
-        "REDUCE_MAX",
-        "RESHAPE",
-        "FULLY_CONNECTED",
-        "QUANTIZE",
-        "DEQUANTIZE",
-    }
-)
+# Ops the generator can emit today (the kernels in firmware/ implement them): THE list, which export.opset
+# checks user models against too.
+SUPPORTED_OPS = ("CONV_2D", "MAX_POOL_2D", "REDUCE_MAX", "RESHAPE", "FULLY_CONNECTED", "QUANTIZE", "DEQUANTIZE")
 
 WEIGHT_FORMATS = ("dense", "sparse", "w16")  # w16: dense, pre-expanded to int16 (DSP conv)
 
-# tflite.TensorType values -> numpy dtypes (only what int8 models carry).
+# tflite.TensorType values -> numpy dtype names: what an int8 model may carry (the generator's read) ...
 _DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8"}
+# ... and the further types a converted model can carry (read with supported=None).
+_ANY_DTYPES = {**_DTYPES, 5: "string", 6: "bool", 10: "float64", 17: "int4"}
 _ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
 _PADDINGS = {0: "SAME", 1: "VALID"}
 
@@ -152,13 +145,19 @@ class Graph:
 
 
 # --------------------------------------------------------------------------------------------
-# Reading a .tflite
+# Reading a .tflite -- the one place the flatbuffer schema is read (tests/test_one_tflite_reader.py)
 
 
-def _builtin_names() -> dict[int, str]:
-    from tflite.BuiltinOperator import BuiltinOperator
+def _op_kind(code) -> str:
+    """The builtin name of an operator code (``CUSTOM(name)`` for custom ops, ``UNKNOWN_<n>`` past the schema)."""
+    import tflite
 
-    return {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
+    # Schema >= 2.3 keeps codes > 127 in BuiltinCode; older files only fill DeprecatedBuiltinCode (saturated at 127).
+    opcode = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
+    if opcode == tflite.BuiltinOperator.CUSTOM:
+        custom = code.CustomCode()
+        return f"CUSTOM({custom.decode() if custom else '?'})"
+    return tflite.BUILTIN_OPCODE2NAME.get(opcode, f"UNKNOWN_{opcode}")
 
 
 def _options(op_fb, kind: str) -> dict:
@@ -183,7 +182,7 @@ def _options(op_fb, kind: str) -> dict:
             "stride_w": o.StrideW(),
             "dilation_h": o.DilationHFactor(),
             "dilation_w": o.DilationWFactor(),
-            "fused_activation": _ACTIVATIONS[o.FusedActivationFunction()],
+            "fused_activation": _ACTIVATIONS.get(o.FusedActivationFunction(), "?"),
         }
         if kind == "DEPTHWISE_CONV_2D":
             opts["depth_multiplier"] = o.DepthMultiplier()
@@ -196,12 +195,12 @@ def _options(op_fb, kind: str) -> dict:
             "stride_w": o.StrideW(),
             "filter_h": o.FilterHeight(),
             "filter_w": o.FilterWidth(),
-            "fused_activation": _ACTIVATIONS[o.FusedActivationFunction()],
+            "fused_activation": _ACTIVATIONS.get(o.FusedActivationFunction(), "?"),
         }
     if kind == "FULLY_CONNECTED":
         o = load(tflite.FullyConnectedOptions)
         return {
-            "fused_activation": _ACTIVATIONS[o.FusedActivationFunction()],
+            "fused_activation": _ACTIVATIONS.get(o.FusedActivationFunction(), "?"),
             "keep_num_dims": bool(o.KeepNumDims()),
             "weights_format": int(o.WeightsFormat()),
         }
@@ -227,51 +226,70 @@ def _quantization(t_fb) -> tuple[np.ndarray | None, np.ndarray | None, int]:
     return scale, zp, int(q.QuantizedDimension())
 
 
+def _constant(data: bytes, buf, i: int, name: str, dtype: str, shape: tuple[int, ...], strict: bool):
+    """The contents of a constant tensor (shaped), or None for an activation or a type numpy cannot hold."""
+    if buf is not None and buf.DataLength() > 0:
+        raw = buf.DataAsNumpy().tobytes()
+    elif buf is not None and buf.Offset() > 1:  # large models keep buffers after the flatbuffer
+        raw = data[buf.Offset() : buf.Offset() + buf.Size()]
+    else:
+        return None
+    if dtype not in np.sctypeDict:  # string / int4 (read with supported=None only)
+        return None
+    arr = np.frombuffer(raw, dtype=dtype)
+    if arr.size != (int(np.prod(shape)) if shape else 1):
+        if strict:
+            raise ExportError(f"tensor {i} ({name}) holds {arr.size} values for shape {shape}: sparse or corrupt")
+        return arr.copy()  # e.g. a sparse-encoded tensor: kept flat
+    return arr.reshape(shape).copy()
+
+
 def read_tflite(tflite_bytes: bytes, supported: Iterable[str] | None = SUPPORTED_OPS) -> Graph:
-    """Parse a .tflite (single subgraph) into a :class:`Graph`.
+    """Parse a .tflite (single subgraph) into a :class:`Graph`: THE reader of the flatbuffer.
 
     ``supported``: op kinds allowed (default: what the generator emits); any other kind raises
-    one ExportError naming all of them. Pass ``None`` to read any model.
+    one ExportError naming all of them, and so does a tensor type outside the int8 model's
+    (float32/16, int8/16/32/64, uint8). Pass ``None`` to read any model: every op and tensor
+    type is read (types numpy cannot hold, string and int4, carry no ``data``; a constant whose
+    size does not match its shape, e.g. a sparse-encoded one, is kept flat) -- what
+    ``export.opset`` checks user models with.
     """
     import tflite
 
     data = bytes(tflite_bytes)
+    strict = supported is not None
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ExportError("this is not a TFLite flatbuffer (no 'TFL3' identifier): give a .tflite file")
     try:
         model = tflite.Model.GetRootAsModel(data, 0)
         n_sub = model.SubgraphsLength()
     except Exception as exc:  # flatbuffers raises assorted errors on garbage
         raise ExportError(f"not a readable .tflite file ({exc}): pass the model_int8.tflite written by export") from exc
     if n_sub != 1:
-        raise ExportError(f"the model has {n_sub} subgraphs; only single-subgraph models can be exported")
-    names = _builtin_names()
+        raise ExportError(
+            f"the model has {n_sub} subgraphs: the engine runs exactly one (no control flow); "
+            f"export a plain feed-forward network"
+        )
     sub = model.Subgraphs(0)
 
     tensors = []
+    dtypes = _DTYPES if strict else _ANY_DTYPES
     for i in range(sub.TensorsLength()):
         t = sub.Tensors(i)
-        dtype = _DTYPES.get(t.Type())
-        if dtype is None:
-            raise ExportError(f"tensor {i} ({t.Name().decode()}) has unsupported TFLite type {t.Type()}")
+        name = (t.Name() or b"").decode()
+        dtype = dtypes.get(t.Type())
+        if dtype is None and strict:
+            raise ExportError(f"tensor {i} ({name}) has unsupported TFLite type {t.Type()}")
+        dtype = dtype or f"type{t.Type()}"
         shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
         scale, zp, qdim = _quantization(t)
-        data_arr = None
-        buf = model.Buffers(t.Buffer())
-        if buf is not None and buf.DataLength() > 0:
-            raw = buf.DataAsNumpy().tobytes()
-            data_arr = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
-        elif buf is not None and buf.Offset() > 1:  # large models keep buffers after the flatbuffer
-            raw = data[buf.Offset() : buf.Offset() + buf.Size()]
-            data_arr = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
-        tensors.append(Tensor(i, t.Name().decode(), shape, dtype, scale, zp, qdim, data_arr))
+        data_arr = _constant(data, model.Buffers(t.Buffer()), i, name, dtype, shape, strict)
+        tensors.append(Tensor(i, name, shape, dtype, scale, zp, qdim, data_arr))
 
     ops, unsupported = [], []
     for i in range(sub.OperatorsLength()):
         op_fb = sub.Operators(i)
-        code = model.OperatorCodes(op_fb.OpcodeIndex())
-        # Codes >= 127 live in BuiltinCode; older files only fill DeprecatedBuiltinCode.
-        kind = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
-        if kind == "CUSTOM" and code.CustomCode():
-            kind = f"CUSTOM:{code.CustomCode().decode()}"
+        kind = _op_kind(model.OperatorCodes(op_fb.OpcodeIndex()))
         if supported is not None and kind not in supported:
             unsupported.append(kind)
         ins = tuple(int(v) for v in op_fb.InputsAsNumpy()) if op_fb.InputsLength() else ()
@@ -284,6 +302,37 @@ def read_tflite(tflite_bytes: bytes, supported: Iterable[str] | None = SUPPORTED
             f"(supported: {', '.join(sorted(supported))}); change the model or add kernels"
         )
 
-    graph_inputs = tuple(int(v) for v in sub.InputsAsNumpy())
-    graph_outputs = tuple(int(v) for v in sub.OutputsAsNumpy())
+    graph_inputs = tuple(int(v) for v in sub.InputsAsNumpy()) if sub.InputsLength() else ()
+    graph_outputs = tuple(int(v) for v in sub.OutputsAsNumpy()) if sub.OutputsLength() else ()
     return Graph(tensors, ops, graph_inputs, graph_outputs, hashlib.sha256(data).hexdigest())
+
+
+# --------------------------------------------------------------------------------------------
+# Producing a patched .tflite
+
+
+def with_tensor_quantization(tflite_bytes: bytes, tensor_id: int, scale: float, zero_point: int) -> bytes:
+    """A copy of the model in which tensor ``tensor_id`` is quantised per tensor as ``(scale, zero_point)``.
+
+    The model is unpacked into the schema's object API (``ModelT``, by TensorFlow's own
+    ``tensorflow.lite.tools.flatbuffer_utils``), that one tensor's quantisation parameters are
+    replaced, and the whole model is packed again with ``flatbuffers.Builder``: the bytes are laid
+    out anew, everything else in them means the same (tests/export/test_ir_patch.py holds that
+    TFLite Micro gives identical outputs and :func:`read_tflite` the same graph). ``scale`` is
+    stored as float32, as the schema holds it. The tensor must already be quantised per tensor.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    graph = read_tflite(tflite_bytes, supported=None)
+    if not 0 <= tensor_id < len(graph.tensors):
+        raise ExportError(f"tensor {tensor_id} is not in the model (it has {len(graph.tensors)} tensors)")
+    t = graph.tensor(tensor_id)
+    if t.scale is None or len(t.scale) != 1:
+        raise ExportError(f"tensor {tensor_id} '{t.name}' is not quantised per tensor: no scale to replace")
+    if not -128 <= int(zero_point) <= 255:
+        raise ExportError(f"zero point {zero_point} of tensor {tensor_id} '{t.name}' is outside int8/uint8")
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(tflite_bytes))
+    quant = model.subgraphs[0].tensors[tensor_id].quantization
+    quant.scale = [float(np.float32(scale))]
+    quant.zeroPoint = [int(zero_point)]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

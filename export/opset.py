@@ -9,8 +9,8 @@ after the Keras layers, e.g. ``model/conv2d_transpose/conv2d_transpose``), so th
 which layer to change. ``check_int8_quantization`` then proves the properties the kernels
 rely on (per-channel symmetric int8 conv weights, int32 biases, per-tensor int8 activations).
 
-The flatbuffer is read with the ``tflite`` schema package (generated from TensorFlow's own
-``schema.fbs``), never by hand.
+The flatbuffer is read by ``export.ir.read_tflite`` (the one .tflite reader); :func:`read_model`
+is the view of that graph the checks and the export manifest use.
 """
 
 from __future__ import annotations
@@ -20,26 +20,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgel3_mote.errors import ExportError
+from edgel3_mote.export.ir import SUPPORTED_OPS, Op, read_tflite
 
-SUPPORTED_OPS = ("CONV_2D", "MAX_POOL_2D", "REDUCE_MAX", "RESHAPE", "FULLY_CONNECTED", "QUANTIZE", "DEQUANTIZE")
 # Ops with weights: the ones whose constant inputs count as "weight bytes".
 WEIGHTED_OPS = ("CONV_2D", "FULLY_CONNECTED")
-
-# tflite.TensorType -> numpy dtype name (the types a converted model can carry).
-_DTYPES = {
-    0: "float32",
-    1: "float16",
-    2: "int32",
-    3: "uint8",
-    4: "int64",
-    5: "string",
-    6: "bool",
-    7: "int16",
-    9: "int8",
-    10: "float64",
-    17: "int4",
-}
-_ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
+# Ops whose fused activation the export manifest records per layer.
+_FUSED_ACTIVATION_OPS = ("CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED")
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
@@ -113,100 +99,44 @@ class ModelInfo:
         return list(seen.values())
 
 
-def _builtin_name(code) -> str:
-    import tflite
-
-    # Schema >= 2.3 keeps codes > 127 in BuiltinCode and the old int8 field saturated at 127.
-    opcode = max(int(code.BuiltinCode()), int(code.DeprecatedBuiltinCode()))
-    if opcode == tflite.BuiltinOperator.CUSTOM:
-        custom = code.CustomCode()
-        return f"CUSTOM({custom.decode() if custom else '?'})"
-    return tflite.BUILTIN_OPCODE2NAME.get(opcode, f"UNKNOWN_{opcode}")
-
-
-def _fused_activation(op_fb, name: str) -> tuple[str | None, dict]:
-    import tflite
-
-    table = op_fb.BuiltinOptions()
-    if table is None:
-        return None, {}
-    option_classes = {
-        "CONV_2D": tflite.Conv2DOptions,
-        "MAX_POOL_2D": tflite.Pool2DOptions,
-        "FULLY_CONNECTED": tflite.FullyConnectedOptions,
-    }
-    cls = option_classes.get(name)
-    if cls is None:
-        return None, {}
-    opts = cls()
-    opts.Init(table.Bytes, table.Pos)
-    info: dict = {}
-    if name == "CONV_2D":
-        info = {
-            "stride": (opts.StrideH(), opts.StrideW()),
-            "padding": "SAME" if opts.Padding() == tflite.Padding.SAME else "VALID",
-        }
-    elif name == "MAX_POOL_2D":
-        info = {"filter": (opts.FilterHeight(), opts.FilterWidth()), "stride": (opts.StrideH(), opts.StrideW())}
-    return _ACTIVATIONS.get(opts.FusedActivationFunction(), "?"), info
+def _op_options(op: Op) -> dict:
+    """The options the manifest and the messages name: (stride, padding) of a conv, (filter, stride) of a pool."""
+    o = op.options
+    if op.kind == "CONV_2D" and o:
+        return {"stride": (o["stride_h"], o["stride_w"]), "padding": o["padding"]}
+    if op.kind == "MAX_POOL_2D" and o:
+        return {"filter": (o["filter_h"], o["filter_w"]), "stride": (o["stride_h"], o["stride_w"])}
+    return {}
 
 
 def read_model(tflite_bytes: bytes) -> ModelInfo:
-    """The first subgraph of a .tflite: tensors (with quantisation and constants) and ops."""
-    import tflite
-
-    buf = bytes(tflite_bytes)
-    if len(buf) < 8 or buf[4:8] != b"TFL3":
-        raise ExportError("this is not a TFLite flatbuffer (no 'TFL3' identifier): give a .tflite file")
-    model = tflite.Model.GetRootAsModel(buf, 0)
-    if model.SubgraphsLength() != 1:
-        raise ExportError(
-            f"the model has {model.SubgraphsLength()} subgraphs: the engine runs exactly one "
-            f"(no control flow); export a plain feed-forward network"
+    """The single subgraph of any .tflite (read by ``export.ir.read_tflite``): tensors and ops."""
+    graph = read_tflite(tflite_bytes, supported=None)
+    tensors = [
+        TensorInfo(
+            t.id,
+            t.name,
+            t.shape,
+            t.dtype,
+            t.scale if t.scale is not None else np.zeros(0, np.float32),
+            t.zero_point if t.zero_point is not None else np.zeros(0, np.int64),
+            t.quantized_dimension,
+            t.data,
         )
-    graph = model.Subgraphs(0)
-    tensors = []
-    for i in range(graph.TensorsLength()):
-        t = graph.Tensors(i)
-        dtype = _DTYPES.get(t.Type(), f"type{t.Type()}")
-        shape = tuple(int(d) for d in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-        q = t.Quantization()
-        scales = (
-            np.asarray(q.ScaleAsNumpy(), np.float32) if q is not None and q.ScaleLength() else np.zeros(0, np.float32)
+        for t in graph.tensors
+    ]
+    ops = [
+        OpInfo(
+            op.index,
+            op.kind,
+            list(op.inputs),
+            list(op.outputs),
+            op.options.get("fused_activation") if op.kind in _FUSED_ACTIVATION_OPS else None,
+            _op_options(op),
         )
-        zps = (
-            np.asarray(q.ZeroPointAsNumpy(), np.int64)
-            if q is not None and q.ZeroPointLength()
-            else np.zeros(0, np.int64)
-        )
-        qdim = int(q.QuantizedDimension()) if q is not None else 0
-        data = None
-        buffer = model.Buffers(t.Buffer())
-        if buffer is not None and buffer.DataLength() and dtype in np.sctypeDict:
-            raw = buffer.DataAsNumpy().tobytes()
-            data = np.frombuffer(raw, dtype=np.dtype(dtype))
-            if shape and data.size == int(np.prod(shape)):
-                data = data.reshape(shape)
-        elif buffer is not None and buffer.Offset() > 1:  # large models keep buffers after the flatbuffer
-            data = np.frombuffer(buf[buffer.Offset() : buffer.Offset() + buffer.Size()], dtype=np.dtype(dtype))
-            data = data.reshape(shape) if shape and data.size == int(np.prod(shape)) else data
-        tensors.append(TensorInfo(i, (t.Name() or b"").decode(), shape, dtype, scales, zps, qdim, data))
-    ops = []
-    for i in range(graph.OperatorsLength()):
-        op_fb = graph.Operators(i)
-        name = _builtin_name(model.OperatorCodes(op_fb.OpcodeIndex()))
-        act, options = _fused_activation(op_fb, name)
-        ops.append(
-            OpInfo(
-                i,
-                name,
-                [int(x) for x in op_fb.InputsAsNumpy()] if op_fb.InputsLength() else [],
-                [int(x) for x in op_fb.OutputsAsNumpy()] if op_fb.OutputsLength() else [],
-                act,
-                options,
-            )
-        )
-    return ModelInfo(tensors, ops, [int(x) for x in graph.InputsAsNumpy()], [int(x) for x in graph.OutputsAsNumpy()])
+        for op in graph.ops
+    ]
+    return ModelInfo(tensors, ops, list(graph.inputs), list(graph.outputs))
 
 
 def check_int8_opset(info: ModelInfo | bytes, supported=SUPPORTED_OPS) -> ModelInfo:

@@ -192,13 +192,13 @@ def parity_report(
     assert first_input is not None  # find_audio_files gives at least one clip, and every clip one window
     log("measuring the TFLite-Micro arena (bisection)")
     arena = tflm_arena_bytes(int8_tflite, first_input[..., None])
-    report = {
+    report: dict[str, Any] = {
         "model": model,
         "weights": None if weights is None else str(Path(weights).resolve()),
         "random_weights": weights is None,
         "seed": seed if weights is None else None,
         "tflite_dir": None if exported_to_scratch else str(Path(tflite_dir).resolve()),
-        "sha256": manifest["sha256"],
+        "sha256": manifest.sha256,
         "hop_size": float(hop_size),
         "clips": len(clip_rows),
         "windows": n_windows,
@@ -214,11 +214,11 @@ def parity_report(
             ),
         },
         "per_clip": clip_rows,
-        "sizes": manifest["sizes"],
+        "sizes": dict(manifest.sizes),
         "tflm_arena_bytes": int(arena),
-        "input": manifest["input"],
-        "output": manifest["output"],
-        "calibration": manifest.get("calibration"),
+        "input": manifest.input.to_dict(),
+        "output": manifest.output.to_dict(),
+        "calibration": manifest.calibration,
     }
     with atomic_dir(out_dir, "export report", legacy=REPORT_LEGACY) as tmp:
         (tmp / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The house rules `make test` enforces (make lint runs this alone):
 #   ruff (lint + import order), ruff format --check, clang-format --dry-run on the hand-written C,
-#   import-linter (compress -> export -> firmware -> board_tests -> tools, never back) and mypy on export/.
+#   import-linter (compress -> export -> firmware -> board_tests -> tools, never back) and mypy on export/ and
+#   compress/.
 # import-linter and mypy need the real package layout (the repository's top-level folders install as
 # edgel3_mote.<sub>), so they read a throw-away non-editable install in a temp folder.
 set -euo pipefail
@@ -28,6 +29,7 @@ $PY -m pip install -q --no-deps --no-compile --disable-pip-version-check --targe
 repo=$(pwd)
 echo "lint: import-linter"
 (cd "$tmp" && PYTHONPATH="$tmp/site" "$repo/$(dirname "$PY")/lint-imports" "$repo/pyproject.toml" --no-cache)
-echo "lint: mypy export/"
-(cd "$tmp/site" && PYTHONPATH="$tmp/site" "$repo/$PY" -m mypy --config-file "$repo/pyproject.toml" -p edgel3_mote.export)
+echo "lint: mypy export/ compress/"
+(cd "$tmp/site" && PYTHONPATH="$tmp/site" "$repo/$PY" -m mypy --config-file "$repo/pyproject.toml" \
+    -p edgel3_mote.export -p edgel3_mote.compress)
 echo "lint: all clean"

@@ -30,11 +30,15 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgel3_mote.errors import DeviceError, InvalidInputError
 from edgel3_mote.metrics import cosine_similarity
+
+if TYPE_CHECKING:
+    from edgel3_mote.export.manifest import Manifest
 
 
 @dataclass
@@ -44,7 +48,7 @@ class BenchSetup:
     model: str  # registry name (the float reference is built from it)
     weights: str | None  # None = seeded random weights (said in every report)
     tflite: bytes  # the int8 model the firmware was generated from
-    manifest: dict  # export manifest (front-end, input affine, quantisation)
+    manifest: Manifest  # export manifest (front-end, input affine, quantisation)
     board: str
     clock_hz: int
     emulated: bool  # QEMU: ticks are instructions
@@ -87,15 +91,14 @@ class _References:
 
     def __init__(self, setup: BenchSetup) -> None:
         import edgel3_mote  # noqa: F401  (legacy Keras before TensorFlow)
-        from edgel3_mote.compress.frontend import FrontendConfig
         from edgel3_mote.compress.models.registry import build_model
         from edgel3_mote.export.reference import TflmRunner
 
         m = self.manifest = setup.manifest
-        self.frontend = FrontendConfig.from_dict(m["frontend"])
-        self.affine = (float(m["input_affine"]["scale"]), float(m["input_affine"]["offset"]))
-        self.in_scale, self.in_zp = float(m["input"]["scale"]), int(m["input"]["zero_point"])
-        self.out_scale, self.out_zp = float(m["output"]["scale"]), int(m["output"]["zero_point"])
+        self.frontend = m.frontend
+        self.affine = m.input_affine
+        self.in_scale, self.in_zp = m.input.quant
+        self.out_scale, self.out_zp = m.output.quant
         self.tflm = TflmRunner(setup.tflite)
         self.keras = build_model(setup.model, weights=setup.weights, seed=setup.seed)
 
@@ -116,7 +119,7 @@ class _References:
 
 def _check_device_matches(info: dict, setup: BenchSetup, refs: _References) -> list[str]:
     """The firmware must be the model under test; returns warnings for softer mismatches."""
-    want_sha = setup.manifest.get("sha256")
+    want_sha = setup.manifest.sha256
     if want_sha and info.get("model_sha256") and info["model_sha256"] != want_sha:
         raise DeviceError(
             f"the board runs model sha256 {info['model_sha256'][:12]}... but the bench was given "
@@ -125,12 +128,10 @@ def _check_device_matches(info: dict, setup: BenchSetup, refs: _References) -> l
     warnings = []
     if list(info.get("input_shape", [])) and int(np.prod(info["input_shape"])) != int(np.prod(refs.tflm.input_shape)):
         raise DeviceError(f"device input shape {info['input_shape']} != model input {list(refs.tflm.input_shape)}")
-    if info.get("window_samples") and info["window_samples"] != setup.manifest.get(
-        "window_samples", info["window_samples"]
-    ):
+    if info.get("window_samples") and info["window_samples"] != setup.manifest.window_samples:
         raise DeviceError(
             f"device window {info['window_samples']} samples != model window "
-            f"{setup.manifest['window_samples']}: rebuild the firmware for this model"
+            f"{setup.manifest.window_samples}: rebuild the firmware for this model"
         )
     if setup.head is not None:
         if not info.get("num_classes"):
@@ -175,7 +176,7 @@ def run_bench(
     refs = _References(setup)
     warnings = _check_device_matches(info, setup, refs)
     names = client.layers() if layer_ticks else []
-    window = int(setup.manifest.get("window_samples") or info["window_samples"])
+    window = int(setup.manifest.window_samples or info["window_samples"])
     sr = int(refs.frontend.sr)
 
     framed = []

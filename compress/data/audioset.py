@@ -153,8 +153,9 @@ def filter_segments(
             )
         accepted, rejected = set(accept), set(reject)  # mids only, no names or children
     else:
-        accepted = ontology.expand(accept, include_children) if accept else set()
-        rejected = ontology.expand(reject, include_children) if reject else set()
+        # here an accept/reject list implies an ontology (the branch above took the other case)
+        accepted = ontology.expand(accept, include_children) if accept and ontology is not None else set()
+        rejected = ontology.expand(reject, include_children) if reject and ontology is not None else set()
     out = []
     for seg in segments:
         labels = set(seg.labels)
@@ -207,7 +208,7 @@ def match_media(
         for path, start, end in index.get(seg.ytid, []):
             if start is None:
                 candidates.append((path, False))
-            elif abs(start - seg.start) < 1e-3 and abs(end - seg.end) < 1e-3:
+            elif end is not None and abs(start - seg.start) < 1e-3 and abs(end - seg.end) < 1e-3:
                 candidates.append((path, True))
         if not candidates:
             missing.append(seg)

@@ -10,11 +10,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from edgel3_mote.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from edgel3_mote.compress.data.audioset import Segment
 
 
 @dataclasses.dataclass
@@ -98,7 +103,15 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
-def epoch_dataset(inputs, targets, batch_size: int, seed: int, first_epoch: int, last_epoch: int, shuffle: bool = True):
+def epoch_dataset(
+    inputs: np.ndarray | Sequence[np.ndarray],
+    targets: np.ndarray,
+    batch_size: int,
+    seed: int,
+    first_epoch: int,
+    last_epoch: int,
+    shuffle: bool = True,
+) -> tf.data.Dataset:
     """tf.data over epochs ``[first_epoch, last_epoch)``: per-epoch shuffled batches, prefetched.
 
     ``inputs`` is an array or a tuple of arrays (a multi-input model), ``targets`` an array.
@@ -132,7 +145,7 @@ def epoch_dataset(inputs, targets, batch_size: int, seed: int, first_epoch: int,
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def inference_dataset(inputs, batch_size: int):
+def inference_dataset(inputs: np.ndarray | Sequence[np.ndarray], batch_size: int) -> tf.data.Dataset:
     import tensorflow as tf
 
     return tf.data.Dataset.from_tensor_slices(inputs).batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -141,7 +154,7 @@ def inference_dataset(inputs, batch_size: int):
 # --- AudioSet-format segments ------------------------------------------------------------------
 
 
-def load_segment_audio(segment, sr: int) -> np.ndarray:
+def load_segment_audio(segment: Segment, sr: int) -> np.ndarray:
     """Mono float32 audio of a matched segment, resampled to ``sr`` (ffmpeg seeks in videos)."""
     from edgel3_mote.compress.data.media import VIDEO_EXTENSIONS, load_audio, read_audio_ffmpeg
 
@@ -153,7 +166,7 @@ def load_segment_audio(segment, sr: int) -> np.ndarray:
 
 
 def segment_windows(
-    segments, model_name: str, hop_size: float = 0.5, center: bool = False, progress: bool = True
+    segments: Sequence[Segment], model_name: str, hop_size: float = 0.5, center: bool = False, progress: bool = True
 ) -> ClipWindows:
     """Model windows of matched AudioSet segments (``paths`` = one entry per segment)."""
     import warnings
@@ -184,14 +197,14 @@ def segment_windows(
 
 
 def streaming_dataset(
-    segments,
+    segments: Sequence[Segment],
     model_name: str,
     batch_size: int,
     seed: int = 0,
     shuffle_buffer: int = 256,
     hop_size: float = 1.0,
     labels: Sequence[str] = (),
-):
+) -> tf.data.Dataset:
     """tf.data that decodes segments on the fly: shuffled windows (+ multi-hot labels), prefetched.
 
     For sets too large to hold in memory; decoding runs in tf.data's input threads.
@@ -334,7 +347,7 @@ class CropSource:
             out[k] = crop
         return out
 
-    def dataset(self, batch_size: int, seed: int, first_epoch: int, last_epoch: int):
+    def dataset(self, batch_size: int, seed: int, first_epoch: int, last_epoch: int) -> tf.data.Dataset:
         """tf.data of ``(batch, 1, window)`` crop batches for epochs ``[first_epoch, last_epoch)``
         (crops of one epoch drawn in an input thread while the previous batches train)."""
         import tensorflow as tf

@@ -11,6 +11,7 @@ import csv
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from edgel3_mote.compress.audio import AUDIO_EXTENSIONS, is_audio_file
 from edgel3_mote.errors import InvalidInputError
@@ -39,7 +40,7 @@ class Dataset:
         if not self.folds:
             self.folds = sorted({c.fold for c in self.clips})
 
-    def in_folds(self, folds) -> list[Clip]:
+    def in_folds(self, folds: Iterable[int]) -> list[Clip]:
         wanted = set(folds)
         return [c for c in self.clips if c.fold in wanted]
 

@@ -12,13 +12,20 @@ searched per fold on validation accuracy, as the original code offered.
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgel3_mote.errors import InvalidInputError
 
 from .datasets import Clip, Dataset, fold_split
+
+if TYPE_CHECKING:
+    import tf_keras as keras
+    from sklearn.preprocessing import StandardScaler
 
 
 @dataclass(frozen=True)
@@ -136,7 +143,9 @@ def _make(kind: str):
     raise InvalidInputError(f"unknown classifier '{kind}'; choose mlp or svm")
 
 
-def clip_predictions(clf, scaler, clips: list[Clip], emb: dict[str, np.ndarray]) -> np.ndarray:
+def clip_predictions(
+    clf: _Mlp | _Svm, scaler: StandardScaler, clips: list[Clip], emb: dict[str, np.ndarray]
+) -> np.ndarray:
     """Clip class = argmax of the mean of its frames' class probabilities."""
     preds = []
     for c in clips:
@@ -167,6 +176,7 @@ def run_fold(
         val_acc = float(np.mean(clip_predictions(clf, scaler, va, emb) == yv_clip))
         if best is None or val_acc > best[0]:
             best = (val_acc, clf, {**overrides, "epochs_run": clf.epochs_run})
+    assert best is not None  # the grid has at least one entry
     val_acc, clf, chosen = best
     y_true = np.array([c.label for c in te])
     y_pred = clip_predictions(clf, scaler, te, emb)
@@ -235,7 +245,7 @@ def cross_validate(
 # --- the deployable classifier (the head that runs on the mote) ----------------------------
 
 
-def fold_scaler(model, mean: np.ndarray, scale: np.ndarray):
+def fold_scaler(model: keras.Model, mean: np.ndarray, scale: np.ndarray) -> keras.Model:
     """A copy of ``model`` whose first Dense takes the raw embedding: the scaler folded in.
 
     ``W'ᵀx + b' = Wᵀ((x - mean) / scale) + b`` with ``W' = W / scale[:, None]`` and
@@ -261,7 +271,7 @@ def fold_scaler(model, mean: np.ndarray, scale: np.ndarray):
 
 def train_deploy_classifier(
     ds: Dataset, emb: dict[str, np.ndarray], cfg: ClassifierConfig, val_fold: int | None = None
-):
+) -> tuple[keras.Model, list[str]]:
     """Train the MLP for deployment: every fold trains except ``val_fold`` (early stopping).
 
     ``val_fold`` defaults to the last fold. Returns ``(model, classes)``: a tf_keras model
@@ -288,10 +298,9 @@ def train_deploy_classifier(
     return fold_scaler(clf.model, scaler.mean_, scaler.scale_), list(ds.classes)
 
 
-def save_classifier(model, classes: list[str], path, extra: dict | None = None) -> dict:
+def save_classifier(model: keras.Model, classes: list[str], path: str | os.PathLike, extra: dict | None = None) -> dict:
     """Write ``path`` (.h5) and ``<path>.classes.json`` (class names), both atomically."""
     import json
-    from pathlib import Path
 
     from edgel3_mote.atomic import atomic_file, atomic_write_text
 
@@ -306,19 +315,16 @@ def save_classifier(model, classes: list[str], path, extra: dict | None = None) 
     return meta
 
 
-def classes_path(head_h5):
+def classes_path(head_h5: str | os.PathLike) -> Path:
     """The class-name sidecar of a saved classifier: ``head.h5`` -> ``head.classes.json``."""
-    from pathlib import Path
-
     p = Path(head_h5)
     return p.with_name(p.stem + ".classes.json")
 
 
-def check_saved_classifier(head_h5) -> list[str]:
+def check_saved_classifier(head_h5: str | os.PathLike) -> list[str]:
     """The class names of a classifier saved by ``save_classifier``, after checking (without TensorFlow)
     that its .h5 is a readable HDF5 Keras model and its ``.classes.json`` a list of distinct names."""
     import json
-    from pathlib import Path
 
     import h5py
 

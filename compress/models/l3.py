@@ -16,11 +16,16 @@ students) put BN + ReLU after conv 8 first (``embedding_bn=True``).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import tf_keras as keras
 
 from edgel3_mote.compress.models.widths import L3_FILTERS
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from edgel3_mote.compress.frontend import FrontendConfig
 
 NUM_CONVS = 8
 WEIGHT_DECAY = 1e-5  # l2 on conv kernels, as the original training code
@@ -57,7 +62,7 @@ def check_variant(
 
 
 def conv_stack(
-    x,
+    x: tf.Tensor,
     *,
     include_layers: Sequence[bool] | None = None,
     num_filters: Sequence[int] | None = None,
@@ -66,7 +71,7 @@ def conv_stack(
     embedding_bn: bool = False,
     pool_padding: str = "valid",
     relu_before_bn: Sequence[int] = (),
-):
+) -> tf.Tensor:
     """The 4 blocks x 2 convs shared by the audio and vision networks; returns the conv-8 map.
 
     ``include_layers[i]`` False drops conv ``i`` with its BN and ReLU; the pool after a block
@@ -103,7 +108,9 @@ def conv_stack(
     return y
 
 
-def embedding_pool(y, pool_size: tuple[int, int] | None = None, padding: str = "same", name_index: int = 4):
+def embedding_pool(
+    y: tf.Tensor, pool_size: tuple[int, ...] | None = None, padding: str = "same", name_index: int = 4
+) -> tf.Tensor:
     """Max-pool the conv-8 map and flatten. ``pool_size=None`` pools the whole map (1x1 out).
 
     ``padding`` changes nothing numerically for the sizes used (they divide the map) but is
@@ -116,7 +123,7 @@ def embedding_pool(y, pool_size: tuple[int, int] | None = None, padding: str = "
 
 
 def build_audio_network(
-    frontend_cfg,
+    frontend_cfg: FrontendConfig,
     *,
     include_frontend: bool = True,
     include_layers: Sequence[bool] | None = None,
@@ -183,7 +190,7 @@ def build_l3_audio_model(
     )
 
 
-def find_input_bn(model: keras.Model):
+def find_input_bn(model: keras.Model) -> keras.layers.BatchNormalization | None:
     """The 1-channel BatchNormalization that follows the front-end, or None."""
     for layer in model.layers:
         if isinstance(layer, keras.Model):
@@ -195,7 +202,9 @@ def find_input_bn(model: keras.Model):
     return None
 
 
-def split_frontend(model: keras.Model, name: str | None = None):
+def split_frontend(
+    model: keras.Model, name: str | None = None
+) -> tuple[keras.layers.Layer | None, keras.layers.BatchNormalization, keras.Model]:
     """Split a full audio model into ``(frontend_layer, input_bn_layer, backbone)``.
 
     The backbone re-uses the full model's layer objects after the input BN (same names, same

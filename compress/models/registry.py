@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgel3_mote.errors import EdgeL3MoteError, InvalidInputError
+
+if TYPE_CHECKING:
+    import tf_keras as keras
 
 # EdgeL3 paper Table II per-layer pruning plans (overall sparsity, %); applied by
 # edgel3_mote.compress.pruning.presets.apply_plan.
@@ -150,7 +154,7 @@ def _walk_layers(model):
             yield layer
 
 
-def randomize_weights(model, seed: int = 0) -> None:
+def randomize_weights(model: keras.Model, seed: int = 0) -> None:
     """Deterministic random weights for every conv, dense and BN layer (front-end untouched).
 
     He-normal kernels, small biases, and BN statistics that are not the identity: the
@@ -191,7 +195,9 @@ def _apply_pruning_plan(model, plan: str):
     return result if result is not None else model
 
 
-def build_model(name: str, weights=None, seed: int = 0, include_frontend: bool = True):
+def build_model(
+    name: str, weights: str | os.PathLike | None = None, seed: int = 0, include_frontend: bool = True
+) -> keras.Model:
     """Build a registry model, with ``weights`` (an original h5 / .h5.gz) or seeded random ones.
 
     The model carries ``edgel3_model_name``, ``edgel3_random_weights``, ``edgel3_seed``,
@@ -227,7 +233,7 @@ def build_model(name: str, weights=None, seed: int = 0, include_frontend: bool =
     return model
 
 
-def input_affine(model) -> tuple[float, float]:
+def input_affine(model: keras.Model) -> tuple[float, float]:
     """``(scale, offset)`` of the 1-channel input BN: ``y = scale * x + offset``.
 
     ``scale = gamma / sqrt(var + eps)``, ``offset = beta - mean * scale`` (float32 as Keras

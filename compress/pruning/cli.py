@@ -29,7 +29,7 @@ def _check_start(args, command: str, files: tuple[str, ...]) -> None:
             raise InvalidInputError(f"--clips {clip} does not exist: give audio files or folders of them")
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "prune",
         help="layer-wise magnitude pruning of an audio model (EdgeL3 presets)",

@@ -22,12 +22,12 @@ from edgel3_mote.compress.pruning.masked import MaskedConv2D, effective_kernel
 from edgel3_mote.errors import InvalidInputError
 
 
-def filter_l1_norms(conv) -> np.ndarray:
+def filter_l1_norms(conv: keras.layers.Conv2D) -> np.ndarray:
     """L1 norm of each output filter of a conv's (effective) kernel."""
     return np.abs(effective_kernel(conv)).sum(axis=(0, 1, 2))
 
 
-def filters_to_keep(conv, width: int) -> np.ndarray:
+def filters_to_keep(conv: keras.layers.Conv2D, width: int) -> np.ndarray:
     """Indices (ascending) of the ``width`` filters with the largest L1 norms."""
     n = int(conv.filters)
     if not 1 <= width <= n:

@@ -9,6 +9,7 @@ the model's layers, so the model passed in ends up pruned.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import tf_keras as keras
@@ -20,7 +21,7 @@ def prune_gradually(
     model: keras.Model,
     sparsities: Sequence[float],
     *,
-    clips,
+    clips: Sequence[str | Path],
     model_name: str,
     epochs: int = 4,
     batch_size: int = 16,
@@ -29,7 +30,7 @@ def prune_gradually(
     seed: int = 0,
     masked: bool = False,
     learning_rate: float = 1e-4,
-):
+) -> tuple[keras.Model, keras.callbacks.History]:
     """Prune ``model`` (plain Conv2D, with front-end) to ``sparsities`` (fractions); returns
     ``(model, history)`` -- a MaskedConv2D copy when ``masked``."""
     from edgel3_mote.compress.data import pipeline

@@ -8,12 +8,15 @@ pruning wraps each conv with TF-MOT's ``prune_low_magnitude`` (``ConstantSparsit
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import tf_keras as keras
 
 from edgel3_mote.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import tensorflow_model_optimization as tfmot
 
 NUM_CONVS = 8
 EMBEDDING_LAYER_NAMES = ("audio_embedding_layer", "vision_embedding_layer")
@@ -52,7 +55,7 @@ def conv_slots(model: keras.Model) -> list[tuple[int, keras.layers.Conv2D]]:
             f"({[c.name for c in convs]}), not the L3 family's 8: "
             f"pass an L3/SEA audio model"
         )
-    return slots
+    return [(i, c) for i, c in slots if i is not None]  # all of them (checked above)
 
 
 def magnitude_mask(kernel: np.ndarray, sparsity: float) -> np.ndarray:
@@ -78,8 +81,9 @@ def _check_sparsities(sparsities: Sequence[float]) -> list[float]:
     return values
 
 
-def prune_one_shot(model: keras.Model, sparsities: Sequence[float]) -> list[np.ndarray]:
-    """Zero the smallest-magnitude kernel weights of each conv in place; returns the 8 masks.
+def prune_one_shot(model: keras.Model, sparsities: Sequence[float]) -> list[np.ndarray | None]:
+    """Zero the smallest-magnitude kernel weights of each conv in place; returns the 8 masks
+    (None for a conv a reduced model lacks).
 
     ``sparsities`` are fractions. A :class:`MaskedConv2D` gets the mask too (the product
     with its existing mask, so already-pruned weights stay pruned).
@@ -87,7 +91,7 @@ def prune_one_shot(model: keras.Model, sparsities: Sequence[float]) -> list[np.n
     from edgel3_mote.compress.pruning.masked import MaskedConv2D
 
     values = _check_sparsities(sparsities)
-    masks: list[np.ndarray] = [None] * NUM_CONVS
+    masks: list[np.ndarray | None] = [None] * NUM_CONVS
     for i, conv in conv_slots(model):
         kernel = conv.kernel.numpy()
         if isinstance(conv, MaskedConv2D):
@@ -137,7 +141,7 @@ def pruning_schedule(
     end_step: int = 1000,
     frequency: int = 100,
     initial_sparsity: float = 0.0,
-):
+) -> tfmot.sparsity.keras.PruningSchedule:
     import tensorflow_model_optimization as tfmot
 
     if kind == "constant":
@@ -155,7 +159,7 @@ def pruning_schedule(
     raise InvalidInputError(f"unknown pruning schedule {kind!r}: use 'constant' or 'polynomial'")
 
 
-def wrap_for_gradual_pruning(model: keras.Model, sparsities: Sequence[float], **schedule_kwargs):
+def wrap_for_gradual_pruning(model: keras.Model, sparsities: Sequence[float], **schedule_kwargs: Any) -> keras.Model:
     """A clone whose convs with sparsity > 0 are TF-MOT ``prune_low_magnitude`` wrappers.
 
     Other layers are *shared* with ``model`` (same variables). Train the result with
@@ -176,7 +180,7 @@ def wrap_for_gradual_pruning(model: keras.Model, sparsities: Sequence[float], **
     return keras.models.clone_model(model, clone_function=clone)
 
 
-def pruning_callbacks():
+def pruning_callbacks() -> list[keras.callbacks.Callback]:
     import tensorflow_model_optimization as tfmot
 
     return [tfmot.sparsity.keras.UpdatePruningStep()]

@@ -9,7 +9,8 @@ zeroed there when the mask is set, so Adam (zero moments -> zero update) and the
 
 from __future__ import annotations
 
-from typing import Sequence
+import os
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -32,13 +33,13 @@ class MaskedConv2D(keras.layers.Conv2D):
         super().__init__(filters, kernel_size, **kwargs)
         self.mask_threshold = None if mask_threshold is None else float(mask_threshold)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tf.TensorShape) -> None:
         super().build(input_shape)
         self.kernel_mask = self.add_weight(
             name="kernel_mask", shape=self.kernel.shape, initializer="ones", trainable=False, dtype=self.dtype
         )
 
-    def convolution_op(self, inputs, kernel):
+    def convolution_op(self, inputs: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
         return super().convolution_op(inputs, kernel * tf.cast(self.kernel_mask, kernel.dtype))
 
     def set_mask(self, mask: np.ndarray) -> None:
@@ -65,13 +66,13 @@ class MaskedConv2D(keras.layers.Conv2D):
     def sparsity(self) -> float:
         return float(1.0 - np.mean(self.kernel_mask.numpy()))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["mask_threshold"] = self.mask_threshold
         return config
 
 
-def effective_kernel(conv) -> np.ndarray:
+def effective_kernel(conv: keras.layers.Conv2D) -> np.ndarray:
     """The kernel a conv actually applies (masked for MaskedConv2D)."""
     kernel = conv.kernel.numpy()
     if isinstance(conv, MaskedConv2D):
@@ -107,13 +108,17 @@ def set_masks(
                 f"conv {conv.name!r} is a {type(conv).__name__}, not a "
                 f"MaskedConv2D: build the model with conv_cls=MaskedConv2D"
             )
-        if masks is not None and masks[i] is not None:
-            conv.set_mask(masks[i])
-        elif thresholds is not None and thresholds[i] is not None:
-            conv.apply_threshold(thresholds[i])
+        mask = None if masks is None else masks[i]
+        threshold = None if thresholds is None else thresholds[i]
+        if mask is not None:
+            conv.set_mask(mask)
+        elif threshold is not None:
+            conv.apply_threshold(threshold)
 
 
-def masked_copy(model: keras.Model, builder, *, masks: Sequence[np.ndarray] | None = None) -> keras.Model:
+def masked_copy(
+    model: keras.Model, builder: Callable[..., keras.Model], *, masks: Sequence[np.ndarray] | None = None
+) -> keras.Model:
     """Rebuild ``model`` with MaskedConv2D convs (``builder(conv_cls=...)``), copying weights.
 
     Weights are copied by layer name; each mask defaults to the kernel's nonzero pattern,
@@ -160,7 +165,7 @@ def unmasked_copy(model: keras.Model) -> keras.Model:
     return plain
 
 
-def architecture_builder(name: str):
+def architecture_builder(name: str) -> Callable[..., keras.Model]:
     """``builder(conv_cls=...)`` that rebuilds registry model ``name``'s audio architecture."""
     from edgel3_mote.compress.models.registry import get_spec
 
@@ -180,7 +185,11 @@ def architecture_builder(name: str):
 
 
 def build_masked_model(
-    name: str, weights=None, seed: int = 0, include_frontend: bool = True, masks: Sequence[np.ndarray] | None = None
+    name: str,
+    weights: str | os.PathLike | None = None,
+    seed: int = 0,
+    include_frontend: bool = True,
+    masks: Sequence[np.ndarray] | None = None,
 ) -> keras.Model:
     """Registry model ``name`` rebuilt with MaskedConv2D convs (masks = its zero pattern)."""
     from edgel3_mote.compress.models.l3 import split_frontend

@@ -8,9 +8,12 @@ the 4.68 M kernel weights. ``overall_sparsity`` computes that figure from any pl
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from edgel3_mote.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import tf_keras as keras
 
 NUM_CONVS = 8
 
@@ -69,17 +72,17 @@ def resolve_plan(plan: str | Sequence[float] | Iterable[str]) -> tuple[str | Non
         if key in PRESETS:
             return key, PRESETS[key]
         try:
-            key = f"{float(key):.2f}"
+            number: str | None = f"{float(key):.2f}"
         except ValueError:
-            key = None
-        if key in PRESETS:
-            return key, PRESETS[key]
+            number = None
+        if number in PRESETS:
+            return number, PRESETS[number]
         if "," in plan:
             return resolve_plan(plan.split(","))
         raise InvalidInputError(
             f"unknown pruning plan {plan!r}: use a preset ({', '.join(PRESETS)}, edgel3) or 8 per-layer percentages"
         )
-    values = list(plan)
+    values: list[float | str] = list(plan)
     if len(values) == 1 and isinstance(values[0], str):
         return resolve_plan(values[0])
     try:
@@ -100,7 +103,9 @@ def resolve_plan(plan: str | Sequence[float] | Iterable[str]) -> tuple[str | Non
     return None, numbers
 
 
-def overall_sparsity(plan, kernel_counts: Sequence[int] = L3_KERNEL_COUNTS) -> float:
+def overall_sparsity(
+    plan: str | Sequence[float] | Iterable[str], kernel_counts: Sequence[int] = L3_KERNEL_COUNTS
+) -> float:
     """Overall sparsity (%) of a plan, weighted by the convs' kernel weight counts."""
     _, sparsities = resolve_plan(plan)
     total = sum(kernel_counts)
@@ -108,13 +113,13 @@ def overall_sparsity(plan, kernel_counts: Sequence[int] = L3_KERNEL_COUNTS) -> f
     return 100.0 * pruned / total
 
 
-def kept_weights(plan, kernel_counts: Sequence[int] = L3_KERNEL_COUNTS) -> int:
+def kept_weights(plan: str | Sequence[float] | Iterable[str], kernel_counts: Sequence[int] = L3_KERNEL_COUNTS) -> int:
     """Nonzero kernel weights left by a plan (the paper's "213 K" for 95.45)."""
     _, sparsities = resolve_plan(plan)
     return sum(n - round(s / 100.0 * n) for s, n in zip(sparsities, kernel_counts))
 
 
-def apply_plan(model, plan_name_or_list):
+def apply_plan(model: keras.Model, plan_name_or_list: str | Sequence[float] | Iterable[str]) -> keras.Model:
     """One-shot magnitude pruning of the model's 8 conv kernels to the plan's sparsities.
 
     The smallest-|w| weights of each conv kernel are set to exact zeros (in place); the same

@@ -8,9 +8,11 @@ conv1 least and the wide late convs most).
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
-from typing import Sequence
+import os
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -19,9 +21,12 @@ from edgel3_mote.compress.pruning.layerwise import conv_slots, magnitude_mask
 from edgel3_mote.errors import InvalidInputError
 from edgel3_mote.metrics import cosine_similarity
 
+if TYPE_CHECKING:
+    import tf_keras as keras
+
 
 def sensitivity_sweep(
-    model, inputs: np.ndarray, sparsities: Sequence[float], batch_size: int = 64, progress: bool = True
+    model: keras.Model, inputs: np.ndarray, sparsities: Sequence[float], batch_size: int = 64, progress: bool = True
 ) -> list[dict]:
     """Rows ``{layer, index, sparsity (%), cosine_mean, cosine_min, mse}`` for every conv x sparsity.
 
@@ -52,8 +57,8 @@ def sensitivity_sweep(
                         "layer": conv.name,
                         "index": index + 1,
                         "sparsity": s,
-                        "cosine_mean": float(cos.mean()),
-                        "cosine_min": float(cos.min()),
+                        "cosine_mean": float(np.mean(cos)),
+                        "cosine_min": float(np.min(cos)),
                         "mse": float(np.mean((out - reference) ** 2)),
                     }
                 )
@@ -83,7 +88,7 @@ def tolerated_sparsity(rows: list[dict], min_cosine: float = 0.99) -> dict[str, 
     return best
 
 
-def plot_sensitivity(rows: list[dict], path, title: str = "") -> None:
+def plot_sensitivity(rows: list[dict], path: str | os.PathLike, title: str = "") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,7 +113,7 @@ def plot_sensitivity(rows: list[dict], path, title: str = "") -> None:
     save_png(fig, path, dpi=120)
 
 
-def run_sensitivity_command(args) -> int:
+def run_sensitivity_command(args: argparse.Namespace) -> int:
     from edgel3_mote.atomic import atomic_dir
     from edgel3_mote.compress.data import pipeline
     from edgel3_mote.compress.models.registry import build_model

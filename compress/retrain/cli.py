@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import tf_keras as keras
 
 MODEL_FILE_SUFFIXES = (".h5", ".keras")
 
@@ -35,7 +40,7 @@ def _add_training_args(p, epochs: int, batch_size: int, lr: float) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="run directory")
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     d = subparsers.add_parser(
         "distill",
         help="knowledge distillation of a teacher's embedding into a student",
@@ -128,7 +133,7 @@ def is_model_file(ref: str | None) -> bool:
     return ref is not None and Path(ref).suffix in MODEL_FILE_SUFFIXES
 
 
-def load_any_model(ref: str, weights=None, seed: int = 0):
+def load_any_model(ref: str, weights: str | os.PathLike | None = None, seed: int = 0) -> keras.Model:
     """A registry model (``weights`` or seeded) or a model file saved by this package."""
     from edgel3_mote.compress.retrain.rundir import load_model
 
@@ -139,10 +144,11 @@ def load_any_model(ref: str, weights=None, seed: int = 0):
     return build_model(ref, weights=str(weights) if weights else None, seed=seed)
 
 
-def framing_model_name(ref: str, model=None) -> str:
+def framing_model_name(ref: str, model: keras.Model | None = None) -> str:
     """The registry name whose front-end rate and window frame the clips for this model."""
     if not is_model_file(ref):
         return ref
+    assert model is not None, "framing a model file needs the model loaded from it"
     window = int(model.input_shape[-1])
     return {8000: "sea-64", 48000: "l3-melspec2"}.get(window) or _unknown_window(ref, window)
 
@@ -175,7 +181,7 @@ def is_failed_start(out: Path) -> bool:
         return False
 
 
-def prepare_run_dir(args, command: str) -> bool:
+def prepare_run_dir(args: argparse.Namespace, command: str) -> bool:
     """Create OUT (on the chief); returns True when it holds an unfinished run to resume.
 
     Call it once the inputs are checked. Only the chief creates and writes OUT; any other

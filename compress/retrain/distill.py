@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -77,7 +77,7 @@ class Distiller(keras.Model):
         # gamma/beta still train): training and evaluation then compute the same function.
         self.train_bn = train_bn
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: tf.Tensor, training: bool = False) -> tf.Tensor:
         return self.student(inputs, training=training)
 
     def _split(self, data):
@@ -90,7 +90,7 @@ class Distiller(keras.Model):
         """TF-MOT ``prune_low_magnitude`` wrappers of a gradually pruned student."""
         return [layer for layer in self.student.layers if hasattr(layer, "pruning_obj")]
 
-    def train_step(self, data):
+    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         x, y = self._split(data)
         # The wrappers count steps and update their masks only in a training=True call, which
         # would also put BN in training mode: do both here, as their call would.
@@ -108,7 +108,7 @@ class Distiller(keras.Model):
         self.compiled_metrics.update_state(y, pred)
         return {m.name: m.result() for m in self.metrics}
 
-    def test_step(self, data):
+    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
         x, y = self._split(data)
         pred = self.student(x, training=False)
         self.compiled_loss(y, pred, regularization_losses=self.student.losses)
@@ -158,10 +158,11 @@ class Reduction:
     mean: np.ndarray | None = None
     components: np.ndarray | None = None
     explained_variance: float | None = None
-    umap_model: object = None
+    umap_model: Any = None
 
     def transform(self, targets: np.ndarray) -> np.ndarray:
         if self.method == "pca":
+            assert self.mean is not None and self.components is not None  # fit_reduction sets both for pca
             return ((targets - self.mean) @ self.components.T).astype(np.float32)
         return self.umap_model.transform(targets).astype(np.float32)
 
@@ -248,7 +249,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.stateful = stateful_callbacks
         self.manager = tf.train.CheckpointManager(checkpoint, self.run_dir / CHECKPOINT_DIR, max_to_keep=max_to_keep)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
         self.history.append(row)
         if (epoch + 1) % self.every:
@@ -297,7 +298,7 @@ def tensorboard_available() -> bool:
     return True
 
 
-def student_inputs(student: keras.Model, inputs: np.ndarray, batch_size: int = 64):
+def student_inputs(student: keras.Model, inputs: np.ndarray, batch_size: int = 64) -> tuple[keras.Model, np.ndarray]:
     """``(trainable network, its inputs)``: the backbone on the fixed front-end's output.
 
     The log-mel front-end has no trainable weights and the input BN runs in inference mode,
@@ -316,11 +317,11 @@ def student_inputs(student: keras.Model, inputs: np.ndarray, batch_size: int = 6
 def resumable_fit(
     model: keras.Model,
     checkpoint: tf.train.Checkpoint,
-    x,
-    y,
+    x: np.ndarray | Sequence[np.ndarray],
+    y: np.ndarray,
     run_dir: Path,
-    config,
-    val=None,
+    config: DistillConfig,
+    val: tuple[np.ndarray | Sequence[np.ndarray], np.ndarray] | None = None,
     resume: bool = True,
     callbacks: list | None = None,
     source: pipeline.CropSource | None = None,
@@ -424,7 +425,7 @@ def distill(
     run_dir: str | Path,
     config: DistillConfig,
     val: pipeline.ClipWindows | None = None,
-    strategy=None,
+    strategy: tf.distribute.Strategy | None = None,
     resume: bool = True,
     callbacks: list | None = None,
     eval_crops: int = 512,
@@ -458,10 +459,15 @@ def distill(
             np.zeros(min(eval_crops, len(source))),
             ["train crops"],
         )
+    assert isinstance(train, pipeline.ClipWindows)  # crops were replaced by fixed windows above
     x_train = train.model_inputs()
     x_val = val.model_inputs() if val is not None and len(val) else None
     y_train = teacher_targets(teacher, x_train, train.fingerprint(), cache, "train")
-    y_val = teacher_targets(teacher, x_val, val.fingerprint(), cache, "val") if x_val is not None else None
+    y_val = (
+        teacher_targets(teacher, x_val, val.fingerprint(), cache, "val")
+        if val is not None and x_val is not None
+        else None
+    )
     reduction = None
     if y_train.shape[1] != out_dim and not config.reduce:
         raise InvalidInputError(
@@ -473,7 +479,7 @@ def distill(
         y_val = reduction.transform(y_val) if y_val is not None else None
 
     before = {"train": evaluate_embeddings(student, x_train, y_train)}
-    if x_val is not None:
+    if x_val is not None and y_val is not None:  # (one is None exactly when the other is)
         before["val"] = evaluate_embeddings(student, x_val, y_val)
     full_student, full_x_train, full_x_val = student, x_train, x_val
     if config.precompute_frontend and not config.on_the_fly:
@@ -506,7 +512,7 @@ def distill(
         y_train,
         run_dir,
         config,
-        val=(x_val, y_val) if x_val is not None else None,
+        val=(x_val, y_val) if x_val is not None and y_val is not None else None,
         resume=resume,
         callbacks=callbacks,
         source=source,
@@ -518,7 +524,7 @@ def distill(
                 weight.assign(weight * mask)
     full_student = detach(full_student)  # the last collective: every worker reads the trained values
     after = {"train": evaluate_embeddings(full_student, full_x_train, y_train)}
-    if x_val is not None:
+    if full_x_val is not None and y_val is not None:
         after["val"] = evaluate_embeddings(full_student, full_x_val, y_val)
     return {
         "student": full_student,

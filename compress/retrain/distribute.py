@@ -18,9 +18,13 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from edgel3_mote.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    import tf_keras as keras
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
@@ -50,7 +54,7 @@ def is_chief() -> bool:
     return task.get("type") == "worker" and int(task.get("index", 0)) == 0 and "chief" not in config["cluster"]
 
 
-def get_strategy(kind: str = "auto"):
+def get_strategy(kind: str = "auto") -> tf.distribute.Strategy:
     """``auto``: MultiWorkerMirroredStrategy when TF_CONFIG is set, MirroredStrategy on 2+ GPUs,
     else the default (no-op) strategy. ``mirrored``: MirroredStrategy over the local GPUs
     (the CPU when there is none). ``multiworker``: needs TF_CONFIG. ``default``: no-op.
@@ -78,7 +82,7 @@ def get_strategy(kind: str = "auto"):
     return tf.distribute.get_strategy()
 
 
-def describe(strategy) -> dict:
+def describe(strategy: tf.distribute.Strategy) -> dict:
     """What ran where, for summaries and logs."""
     try:
         devices = list(strategy.extended.worker_devices)
@@ -106,7 +110,7 @@ def worker_scratch(run_dir: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def detach(model):
+def detach(model: keras.Model) -> keras.Model:
     """A copy of ``model`` outside any strategy (plain variables) holding its current values.
 
     Reading distributed variables (BatchNorm's sync-on-read statistics) is a collective under
@@ -126,7 +130,7 @@ def detach(model):
     return plain
 
 
-def tf_distributed(model) -> bool:
+def tf_distributed(model: keras.Model) -> bool:
     """True when ``model``'s variables were created under a non-default tf.distribute strategy."""
     import tensorflow as tf
 

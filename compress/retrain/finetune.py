@@ -9,13 +9,21 @@ two different videos (label [1, 0]); half of each. Same resumable loop, logs and
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from edgel3_mote.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from edgel3_mote.compress.retrain.distill import DistillConfig
 
 
 @dataclasses.dataclass
@@ -88,7 +96,7 @@ def make_avc_pairs(
     )
 
 
-def freeze_vision(avc) -> None:
+def freeze_vision(avc: keras.Model) -> None:
     """Vision network frozen (its BN in inference mode); everything else trainable."""
     vision = avc.get_layer("vision_model")
     vision.trainable = False
@@ -98,9 +106,9 @@ def finetune(
     models: Callable,
     train: AvcPairs,
     run_dir: str | Path,
-    config,
+    config: DistillConfig,
     val: AvcPairs | None = None,
-    strategy=None,
+    strategy: tf.distribute.Strategy | None = None,
     resume: bool = True,
     callbacks: list | None = None,
 ) -> dict:
@@ -170,7 +178,12 @@ def finetune(
     }
 
 
-def pruned_avc_builder(plan, avc_weights=None, seed: int = 0, audio_model_file=None) -> Callable:
+def pruned_avc_builder(
+    plan: str | Sequence[float] | None,
+    avc_weights: str | os.PathLike | None = None,
+    seed: int = 0,
+    audio_model_file: str | os.PathLike | None = None,
+) -> Callable[[], keras.Model]:
     """``() -> AVC model`` whose audio network is masked and pruned (plan) or loaded from a file."""
 
     def build():
@@ -197,7 +210,7 @@ def pruned_avc_builder(plan, avc_weights=None, seed: int = 0, audio_model_file=N
     return build
 
 
-def register_finetune(subparsers, add_training_args) -> None:
+def register_finetune(subparsers: argparse._SubParsersAction, add_training_args: Callable[..., None]) -> None:
     f = subparsers.add_parser(
         "finetune",
         help="fine-tune a pruned audio network on audio-visual correspondence",
@@ -224,7 +237,7 @@ def register_finetune(subparsers, add_training_args) -> None:
     f.set_defaults(func=run_finetune)
 
 
-def run_finetune(args) -> int:
+def run_finetune(args: argparse.Namespace) -> int:
     import edgel3_mote  # noqa: F401
     from edgel3_mote.compress.data import audioset
     from edgel3_mote.compress.models.registry import get_spec

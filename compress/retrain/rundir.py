@@ -8,16 +8,20 @@ run finished.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgel3_mote.atomic import atomic_file, atomic_write_text
 from edgel3_mote.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import tf_keras as keras
 
 MODEL_SUFFIXES = (".h5", ".keras")
 
@@ -42,7 +46,7 @@ def read_json(path: str | os.PathLike) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def args_config(args, command: str) -> dict:
+def args_config(args: argparse.Namespace, command: str) -> dict:
     """The command line as a config dict (what re-runs or resumes it)."""
     config = {k: v for k, v in vars(args).items() if k != "func" and not k.startswith("_")}
     return {
@@ -60,7 +64,7 @@ def model_path(run_dir: str | os.PathLike, fmt: str = "h5") -> Path:
     return Path(run_dir) / f"model.{fmt}"
 
 
-def save_model(model, path: str | os.PathLike) -> Path:
+def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     """Save a full model (architecture + weights, masks included) atomically."""
     import warnings
 
@@ -71,7 +75,7 @@ def save_model(model, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_model(path: str | os.PathLike):
+def load_model(path: str | os.PathLike) -> keras.Model:
     """Load a model this package saved (MaskedConv2D and the front-end layer known)."""
     import tf_keras as keras
 

@@ -11,6 +11,7 @@ step (``set -e`` sees the failed assignment; ``srun --kill-on-bad-exit`` ends th
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -220,7 +221,7 @@ def write_job(
     return paths
 
 
-def register_jobs(subparsers) -> None:
+def register_jobs(subparsers: argparse._SubParsersAction) -> None:
     j = subparsers.add_parser(
         "jobs",
         help="generate SLURM batch scripts for multi-node training",
@@ -253,7 +254,7 @@ def register_jobs(subparsers) -> None:
     s.set_defaults(func=run_jobs)
 
 
-def run_jobs(args) -> int:
+def run_jobs(args: argparse.Namespace) -> int:
     from edgel3_mote.cli import command_names  # the dispatcher knows every subcommand
 
     command = [c for c in args.job_command if c != "--"] if args.job_command else []

@@ -84,7 +84,7 @@ def test_sweep_rows_are_measured(sweep):
         from edgel3_mote.board_tests.harness.bench import reference_spectrogram_int8
 
         q = np.stack([runner.invoke(reference_spectrogram_int8(p, manifest)).reshape(-1) for p in pcm])
-        int8 = (q.astype(np.float32) - manifest["output"]["zero_point"]) * manifest["output"]["scale"]
+        int8 = manifest.dequantize_output(q)
         assert row["val_cosine_int8"] == pytest.approx(cos(int8, target), abs=1e-5)
         bench = json.loads(Path(row["bench_json"]).read_text())
         assert row["instructions_per_window"] == bench["summary"]["total_ticks_mean"] > 0

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-import tflite as tflite_schema
 
 from edgel3_mote.compress.frontend import quantize_input
+from edgel3_mote.export.ir import read_tflite
 from edgel3_mote.export.reference import TflmRunner
 
 
@@ -28,9 +28,9 @@ def quantize_model():
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_output_type = tf.int8
     tflite = converter.convert()
-    graph = tflite_schema.Model.GetRootAsModel(tflite, 0).Subgraphs(0)
-    quant = graph.Tensors(graph.Outputs(0)).Quantization()
-    return TflmRunner(tflite), float(quant.Scale(0)), int(quant.ZeroPoint(0))
+    graph = read_tflite(tflite, supported=None)
+    scale, zero_point = graph.tensor(graph.outputs[0]).quant
+    return TflmRunner(tflite), scale, zero_point
 
 
 def test_quantize_input_matches_tflm_quantize(quantize_model):

@@ -18,6 +18,7 @@ from edgel3_mote.cli import main
 from edgel3_mote.errors import ExportError
 from edgel3_mote.export.classifier import HEAD_MANIFEST, HEAD_TFLITE, export_classifier, head_agreement
 from edgel3_mote.export.codegen import generate_engine
+from edgel3_mote.export.manifest import Manifest
 from edgel3_mote.export.reference import TflmRunner
 
 CHAIN_C = """#include <string.h>
@@ -83,11 +84,11 @@ def deployed(tmp_path_factory, clips_dir, sea64_weights):
         == 0
     )
     export = next((out / "exports").iterdir())
-    manifest = json.loads((export / "manifest.json").read_text())
-    q = manifest["output"]
+    manifest = Manifest.load(export)
+    scale, zp = manifest.output.quant
     deq = np.concatenate([np.load(p)["embedding"] for p in sorted((out / "cache").rglob("*.npz"))])
-    emb_q = np.round(deq / np.float32(q["scale"]) + q["zero_point"]).astype(np.int8)
-    assert np.allclose((emb_q.astype(np.float32) - q["zero_point"]) * np.float32(q["scale"]), deq, atol=1e-6)
+    emb_q = np.round(deq / np.float32(scale) + zp).astype(np.int8)
+    assert np.allclose((emb_q.astype(np.float32) - zp) * np.float32(scale), deq, atol=1e-6)
     head_dir = root / "head_export"
     head_manifest = export_classifier(head_h5, export / "manifest.json", deq, head_dir)
     return {
@@ -106,11 +107,11 @@ def test_head_export_matches_embedding_quantisation(deployed):
     hm, m = deployed["head_manifest"], deployed["manifest"]
     assert json.loads((deployed["head_dir"] / HEAD_MANIFEST).read_text()) == hm
     assert hm["classes"] == ["cow", "dog", "owl"]
-    assert hm["input"]["zero_point"] == m["output"]["zero_point"]
-    assert np.float32(hm["input"]["scale"]) == np.float32(m["output"]["scale"])  # exact: no requantisation
+    assert hm["input"]["zero_point"] == m.output.zero_point
+    assert np.float32(hm["input"]["scale"]) == np.float32(m.output.scale)  # exact: no requantisation
     assert hm["ops"] == ["FULLY_CONNECTED"] * 3 and hm["output"]["shape"] == [1, 3]
     runner = TflmRunner(deployed["head_tflite"])
-    assert runner.input_details["quantization_parameters"]["scales"][0] == np.float32(m["output"]["scale"])
+    assert runner.input_details["quantization_parameters"]["scales"][0] == np.float32(m.output.scale)
 
 
 def test_head_agreement_real_sea64(deployed):
@@ -122,11 +123,11 @@ def test_head_agreement_real_sea64(deployed):
     # the same number computed by hand, on a head that really separates the classes
     import tf_keras as keras
 
-    q, oq = deployed["emb_q"], deployed["manifest"]["output"]
+    q, (o_scale, o_zp) = deployed["emb_q"], deployed["manifest"].output.quant
     runner = TflmRunner(deployed["head_tflite"])
     device = np.array([np.argmax(runner.invoke(row)) for row in q])
     probs = keras.models.load_model(deployed["head_h5"], compile=False).predict(
-        (q.astype(np.float32) - oq["zero_point"]) * np.float32(oq["scale"]), verbose=0
+        (q.astype(np.float32) - o_zp) * np.float32(o_scale), verbose=0
     )
     host = probs.argmax(axis=1)
     assert pct == pytest.approx(100.0 * np.mean(device == host))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import pytest
 
 from edgel3_mote.cli import main
 from edgel3_mote.export.carrays import parse_c_array
+from edgel3_mote.export.manifest import Manifest
 
 
 def test_help_lists_the_subcommands_without_importing_tensorflow():
@@ -76,13 +76,13 @@ def test_random_weights_are_stated_plainly(random_export):
     out, stdout, stderr = random_export
     assert "RANDOM WEIGHTS (seed 0)" in stdout
     assert "RANDOM weights" in stderr
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["model"] == "sea-64"
-    assert manifest["random_weights"] is True and manifest["weights"] is None and manifest["seed"] == 0
-    assert manifest["input"]["shape"] == [1, 64, 50, 1] and manifest["output"]["shape"] == [1, 64]
-    assert manifest["ops"].count("CONV_2D") == 8 and manifest["ops"][-2:] == ["MAX_POOL_2D", "RESHAPE"]
-    assert manifest["calibration"]["clips"] == ["rooster.mp3", "sheep.mp3"]
-    assert manifest["sha256"] in stdout
+    manifest = Manifest.load(out)
+    assert manifest.model == "sea-64"
+    assert manifest.random_weights is True and manifest.weights is None and manifest.seed == 0
+    assert manifest.input.shape == (1, 64, 50, 1) and manifest.output.shape == (1, 64)
+    assert manifest.ops.count("CONV_2D") == 8 and manifest.ops[-2:] == ("MAX_POOL_2D", "RESHAPE")
+    assert manifest.calibration is not None and manifest.calibration["clips"] == ["rooster.mp3", "sheep.mp3"]
+    assert manifest.sha256 in stdout
 
 
 def test_carrays_from_export_dir(random_export, tmp_path, capsys):

@@ -23,15 +23,14 @@ def _spectrograms(clip_paths, manifest) -> list[np.ndarray]:
     from edgel3_mote.export.tflite import clip_windows
 
     spec = get_spec("sea-64")
-    affine = (manifest["input_affine"]["scale"], manifest["input_affine"]["offset"])
-    quant = (manifest["input"]["scale"], manifest["input"]["zero_point"])
+    affine, quant = manifest.input_affine, manifest.input_quant
     xs = []
     for path in clip_paths:
         frames = clip_windows(path, spec)
         pcm = np.clip(np.round(frames[len(frames) // 2] * 32768.0), -32768, 32767).astype(np.int16)
         xs.append(
-            reference_logmel_s8(pcm, spec.frontend, affine, quant, manifest["window_samples"]).reshape(
-                manifest["input"]["shape"]
+            reference_logmel_s8(pcm, spec.frontend, affine, quant, manifest.window_samples).reshape(
+                manifest.input.shape
             )
         )
     return xs

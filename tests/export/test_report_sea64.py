@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edgel3_mote.cli import main
+from edgel3_mote.export.manifest import Manifest
 from edgel3_mote.export.report import embedding_metrics
 
 
@@ -65,9 +66,9 @@ def test_int8_matches_float_on_real_weights(sea64_report, figure):
 
 def test_tflm_agrees_with_builtin_ref_and_sizes(sea64_report, figure):
     tflite_dir, _, report, _ = sea64_report
-    manifest = json.loads((tflite_dir / "manifest.json").read_text())
+    manifest = Manifest.load(tflite_dir)
     figure("parity.tflm_builtin_exact_pct", 100 * report["summary"]["tflm_vs_builtin_ref_exact_rate"])
-    assert report["sha256"] == manifest["sha256"] and report["sizes"] == manifest["sizes"]
+    assert report["sha256"] == manifest.sha256 and report["sizes"] == manifest.sizes
     sizes = report["sizes"]
     # SEA-64: 396,576 conv weights + 576 biases; int8 is ~4x smaller than float.
     assert sizes["weight_params"] == 396576
@@ -77,8 +78,8 @@ def test_tflm_agrees_with_builtin_ref_and_sizes(sea64_report, figure):
     figure("sizes.float_tflite_bytes", sizes["float_tflite_bytes"])
     assert sizes["int8_tflite_bytes"] < sizes["float_tflite_bytes"] / 3.5
     assert 50_000 < report["tflm_arena_bytes"] < 1_000_000
-    assert manifest["random_weights"] is False and manifest["weights"].endswith(".h5")
-    assert manifest["input_affine"]["scale"] == pytest.approx(0.0855, abs=1e-3)
+    assert manifest.random_weights is False and manifest.weights is not None and manifest.weights.endswith(".h5")
+    assert manifest.input_affine[0] == pytest.approx(0.0855, abs=1e-3)
 
 
 def test_report_files(sea64_report):

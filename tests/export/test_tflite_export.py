@@ -130,7 +130,7 @@ def test_int8_model_tracks_the_float_backbone(small_export):
 
     from edgel3_mote.export.reference import TflmRunner
 
-    m = small_export.manifest
+    (in_scale, in_zp), (out_scale, out_zp) = small_export.manifest.input.quant, small_export.manifest.output.quant
     rng = np.random.default_rng(1)
     x = rng.uniform(-4.7, 2.0, (4, 64, 50, 1)).astype(np.float32)  # the affine's output range
     interp = tf.lite.Interpreter(model_content=small_export.float_path.read_bytes())
@@ -140,8 +140,8 @@ def test_int8_model_tracks_the_float_backbone(small_export):
         interp.set_tensor(interp.get_input_details()[0]["index"], xi[None])
         interp.invoke()
         ref = interp.get_tensor(interp.get_output_details()[0]["index"]).reshape(-1)
-        q = np.clip(np.round(xi / m["input"]["scale"]) + m["input"]["zero_point"], -128, 127).astype(np.int8)
-        y = (runner.invoke(q).reshape(-1).astype(np.float32) - m["output"]["zero_point"]) * m["output"]["scale"]
+        q = np.clip(np.round(xi / in_scale) + in_zp, -128, 127).astype(np.int8)
+        y = (runner.invoke(q).reshape(-1).astype(np.float32) - out_zp) * out_scale
         cosine = float(ref @ y / np.linalg.norm(ref) / np.linalg.norm(y))
         assert cosine > 0.98, cosine
 

@@ -73,6 +73,6 @@ def test_int8_weights_keep_the_zeros(pruned):
         # Every weight TF-MOT zeroed is still exactly zero (BN folding scales, never shifts).
         assert np.all(zeros[np.transpose(kernel, (3, 0, 1, 2)) == 0]), name
         assert SPARSITY - 0.01 <= zeros.mean() <= SPARSITY + 0.03, (name, zeros.mean())
-    sizes = result.manifest["sizes"]
+    sizes = result.manifest.sizes
     assert 0.89 <= 1 - sizes["nonzero_weight_params"] / sizes["weight_params"] <= 0.93
     assert sizes["nonzero_weight_bytes"] < 0.2 * sizes["weight_bytes"]

@@ -4,8 +4,8 @@ Converting a model costs about a second, so one model holds many independent *br
 (one graph input -> one op, or a short chain such as MAX_POOL_2D + RESHAPE -> one graph
 output), each with its own shapes, weights and quantisation. ``build_model(specs)`` converts
 them all at once with full-integer quantisation (int8 in/out, a random representative dataset
-per input so zero points vary) and reads every branch back from the flatbuffer (``tflite``
-schema package) into plain numpy: ``Branch.ops[i].filter``, ``.bias``, scales, zero points and
+per input so zero points vary) and reads every branch back from the flatbuffer (``export.ir``,
+the one .tflite reader) into plain numpy: ``Branch.ops[i].filter``, ``.bias``, scales, zero points and
 the builtin options. ``OpModel.run_tflm(inputs)`` runs the pinned tflite-micro interpreter:
 the oracle the C kernels must match byte for byte.
 """
@@ -25,9 +25,7 @@ import numpy as np
 
 import edgel3_mote  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
 from edgel3_mote.atomic import atomic_write_bytes
-
-ACTIVATION_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
-PADDING_NAMES = {0: "SAME", 1: "VALID"}
+from edgel3_mote.export.ir import Graph, Op, read_tflite
 
 
 # ---------------------------------------------------------------------------------------
@@ -282,103 +280,71 @@ def build_model(
 
 
 # ---------------------------------------------------------------------------------------
-# Reading back (tflite flatbuffer schema)
+# Reading back (export.ir.read_tflite, the one .tflite reader)
 # ---------------------------------------------------------------------------------------
-def _builtin_names() -> dict[int, str]:
-    import tflite
-
-    return {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
-
-
-_NP_TYPES = {0: np.float32, 2: np.int32, 9: np.int8, 4: np.int64, 7: np.int16}
-
-
-def _qtensor(model, subgraph, index: int) -> QTensor | None:
+def _qtensor(graph: Graph, index: int) -> QTensor | None:
     if index < 0:
         return None
-    t = subgraph.Tensors(index)
-    q = t.Quantization()
-    scale = q.ScaleAsNumpy() if q is not None and not q.ScaleIsNone() else np.zeros(0)
-    zp = q.ZeroPointAsNumpy() if q is not None and not q.ZeroPointIsNone() else np.zeros(0)
-    shape = tuple(int(d) for d in t.ShapeAsNumpy()) if not t.ShapeIsNone() else ()
-    data = None
-    buf = model.Buffers(t.Buffer())
-    if buf is not None and buf.DataLength() > 0:
-        raw = buf.DataAsNumpy().tobytes()
-        data = np.frombuffer(raw, dtype=_NP_TYPES[t.Type()]).reshape(shape)
-    return QTensor(shape, np.asarray(scale, dtype=np.float32), np.asarray(zp, dtype=np.int64), data)
+    t = graph.tensor(index)
+    scale = t.scale if t.scale is not None else np.zeros(0, np.float32)
+    zp = t.zero_point if t.zero_point is not None else np.zeros(0, np.int64)
+    return QTensor(t.shape, scale, zp, t.data)
 
 
-def _options(model, op, name: str) -> dict:
-    import tflite
-
-    table = op.BuiltinOptions()
-    if table is None:
+def _options(op: Op) -> dict:
+    """The builtin options in the names the argument derivations below use."""
+    o = op.options
+    if not o:
         return {}
-    if name == "CONV_2D":
-        o = tflite.Conv2DOptions()
-        o.Init(table.Bytes, table.Pos)
+    if op.kind == "CONV_2D":
         return {
-            "stride": (o.StrideH(), o.StrideW()),
-            "dilation": (o.DilationHFactor(), o.DilationWFactor()),
-            "padding": PADDING_NAMES[o.Padding()],
-            "activation": ACTIVATION_NAMES[o.FusedActivationFunction()],
+            "stride": (o["stride_h"], o["stride_w"]),
+            "dilation": (o["dilation_h"], o["dilation_w"]),
+            "padding": o["padding"],
+            "activation": o["fused_activation"],
         }
-    if name in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
-        o = tflite.Pool2DOptions()
-        o.Init(table.Bytes, table.Pos)
+    if op.kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
         return {
-            "stride": (o.StrideH(), o.StrideW()),
-            "filter": (o.FilterHeight(), o.FilterWidth()),
-            "padding": PADDING_NAMES[o.Padding()],
-            "activation": ACTIVATION_NAMES[o.FusedActivationFunction()],
+            "stride": (o["stride_h"], o["stride_w"]),
+            "filter": (o["filter_h"], o["filter_w"]),
+            "padding": o["padding"],
+            "activation": o["fused_activation"],
         }
-    if name == "FULLY_CONNECTED":
-        o = tflite.FullyConnectedOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {"activation": ACTIVATION_NAMES[o.FusedActivationFunction()], "keep_num_dims": bool(o.KeepNumDims())}
-    if name in ("REDUCE_MAX", "MEAN", "SUM"):
-        o = tflite.ReducerOptions()
-        o.Init(table.Bytes, table.Pos)
-        return {"keep_dims": bool(o.KeepDims())}
+    if op.kind == "FULLY_CONNECTED":
+        return {"activation": o["fused_activation"], "keep_num_dims": o["keep_num_dims"]}
+    if op.kind in ("REDUCE_MAX", "MEAN", "SUM"):
+        return {"keep_dims": o["keep_dims"]}
     return {}
 
 
 def read_model(tflite_bytes: bytes, specs: Sequence) -> OpModel:
     """Split a converted multi-branch model back into its branches."""
-    import tflite
-
-    names = _builtin_names()
-    model = tflite.Model.GetRootAsModel(tflite_bytes, 0)
-    sg = model.Subgraphs(0)
-    graph_inputs = list(sg.InputsAsNumpy())
-    graph_outputs = list(sg.OutputsAsNumpy())
+    graph = read_tflite(tflite_bytes, supported=None)
+    graph_inputs = list(graph.inputs)
+    graph_outputs = list(graph.outputs)
     producer = {}
     ops = []
-    for i in range(sg.OperatorsLength()):
-        op = sg.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        name = names[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())]
+    for op in graph.ops:
         info = OpInfo(
-            name,
-            _options(model, op, name),
-            [_qtensor(model, sg, int(t)) for t in op.InputsAsNumpy()],
-            [_qtensor(model, sg, int(t)) for t in op.OutputsAsNumpy()],
+            op.kind,
+            _options(op),
+            [_qtensor(graph, t) for t in op.inputs],
+            [_qtensor(graph, t) for t in op.outputs],
         )
-        ops.append((info, list(op.InputsAsNumpy()), list(op.OutputsAsNumpy())))
-        for t in op.OutputsAsNumpy():
-            producer[int(t)] = len(ops) - 1
+        ops.append((info, list(op.inputs), list(op.outputs)))
+        for t in op.outputs:
+            producer[t] = len(ops) - 1
 
     branches = []
     for out_pos, t_out in enumerate(graph_outputs):
         chain = []
-        t = int(t_out)
+        t = t_out
         while t in producer:  # walk back to a graph input
             info, ins, _ = ops[producer[t]]
             chain.insert(0, info)
-            t = int(ins[0])
-        in_name = sg.Tensors(t).Name().decode()
-        out_name = sg.Tensors(int(t_out)).Name().decode()
+            t = ins[0]
+        in_name = graph.tensor(t).name
+        out_name = graph.tensor(t_out).name
         m = re.search(r"in_(\d{3})", in_name)
         if m is None or t not in graph_inputs:
             raise ValueError(f"cannot trace output {out_name} back to a named graph input")
@@ -386,12 +352,7 @@ def read_model(tflite_bytes: bytes, specs: Sequence) -> OpModel:
         branches.append(Branch(idx, specs[idx], graph_inputs.index(t), out_pos, chain))
     branches.sort(key=lambda b: b.index)
 
-    input_details = []
-    for t in graph_inputs:
-        tensor = sg.Tensors(int(t))
-        input_details.append(
-            {"shape": tuple(int(d) for d in tensor.ShapeAsNumpy()), "dtype": np.dtype(_NP_TYPES[tensor.Type()])}
-        )
+    input_details = [{"shape": graph.tensor(t).shape, "dtype": np.dtype(graph.tensor(t).dtype)} for t in graph_inputs]
     return OpModel(tflite_bytes, branches, input_details)
 
 
