@@ -169,14 +169,6 @@ class Manifest:
     def replace(self, **changes: Any) -> Manifest:
         return dataclasses.replace(self, **changes)
 
-    def __getitem__(self, key: str) -> Any:
-        """Mapping-style read of the JSON field ``key`` (``m["sizes"]``), for code that copies JSON
-        fields into reports; typed attributes are the API."""
-        return self.to_dict()[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.to_dict().get(key, default)
-
     # ---------------------------------------------------------------- numerics
     @property
     def input_quant(self) -> tuple[float, int]:

@@ -38,12 +38,15 @@ void em_cfft_radix2_f32(float *buf, int32_t m, const float *twiddles, int32_t tw
       for (int32_t i = k; i < m; i += len) {
         float *a = buf + 2 * i;
         float *b = buf + 2 * (i + half);
-        const float br = b[0] * wr - b[1] * wi;
-        const float bi = b[0] * wi + b[1] * wr;
-        b[0] = a[0] - br;
-        b[1] = a[1] - bi;
-        a[0] += br;
-        a[1] += bi;
+        /* all four read before any store: the compiler cannot know a and b never alias and
+         * would read a twice (the same float operations either way, so the same values) */
+        const float a0 = a[0], a1 = a[1], b0 = b[0], b1 = b[1];
+        const float br = b0 * wr - b1 * wi;
+        const float bi = b0 * wi + b1 * wr;
+        b[0] = a0 - br;
+        b[1] = a1 - bi;
+        a[0] = a0 + br;
+        a[1] = a1 + bi;
       }
     }
   }

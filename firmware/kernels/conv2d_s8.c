@@ -638,6 +638,18 @@ static EM_NOINLINE void im2col_c1_w16(const em_conv_params *p, const em_dims *in
   int16_t *dst = cols + 2 * j; /* tap e of pixel j: (e >> 1) * 4 + 2j + (e & 1) */
   int32_t e = 0;
   const int x_inside = in_x0 >= 0 && in_x0 + (fw - 1) * dw < in_w;
+  if (f_d->h == 3 && fw == 3 && dh == 1 && dw == 1 && x_inside && in_y0 >= 0 &&
+      in_y0 + 2 < in_d->h) {
+    /* a 3x3 window wholly inside (all but the border pixels): its nine taps and the zero tenth */
+    const int8_t *r0 = input + (in_y0 - in_row_begin) * in_w + in_x0, *r1 = r0 + in_w,
+                 *r2 = r1 + in_w;
+    dst[0] = (int16_t)(r0[0] + offset), dst[1] = (int16_t)(r0[1] + offset);
+    dst[4] = (int16_t)(r0[2] + offset), dst[5] = (int16_t)(r1[0] + offset);
+    dst[8] = (int16_t)(r1[1] + offset), dst[9] = (int16_t)(r1[2] + offset);
+    dst[12] = (int16_t)(r2[0] + offset), dst[13] = (int16_t)(r2[1] + offset);
+    dst[16] = (int16_t)(r2[2] + offset), dst[17] = 0;
+    return;
+  }
   for (int32_t ky = 0; ky < f_d->h; ++ky) {
     const int32_t y = in_y0 + ky * dh;
     const int y_in = y >= 0 && y < in_d->h;
@@ -745,10 +757,12 @@ static void conv_dsp_w16_c1(const em_conv_params *p, const em_quant *q, const em
   int8_t *out_px[2];
   /* the blocks are short (ceil(taps / 2) pairs): the requantisation table is built once */
   enum { C1_FAST_MAX_CHANNELS = 64 };
-  int32_t rq[3 * C1_FAST_MAX_CHANNELS];
+  int32_t rq[3 * C1_FAST_MAX_CHANNELS], acc0[2 * C1_FAST_MAX_CHANNELS];
   const int fast =
       out_c <= C1_FAST_MAX_CHANNELS && conv_fast_requant_ok(p, q, bias, out_c, f_d->h * f_d->w);
   for (int32_t oc = 0; fast && oc < out_c; oc += 4) conv_fast_requant_of(p, q, oc, rq + 3 * oc);
+  for (int32_t oc = 0; fast && oc < out_c; ++oc)
+    acc0[2 * oc] = acc0[2 * oc + 1] = bias ? bias[oc] : 0;
   for (int32_t pix = 0; pix < n_pix; pix += 2) {
     const int32_t n = n_pix - pix >= 2 ? 2 : 1;
     for (int32_t j = 0; j < 2; ++j) {
@@ -760,14 +774,14 @@ static void conv_dsp_w16_c1(const em_conv_params *p, const em_quant *q, const em
     }
     const int32_t *w = w16;
     for (int32_t oc = 0; oc < out_c; oc += 4, w += 2 * padded) {
-      int32_t acc[8];
-      for (int32_t k = 0; k < 4; ++k)
-        acc[2 * k] = acc[2 * k + 1] = bias && oc + k < out_c ? bias[oc + k] : 0;
-      if (fast) {
-        conv_dot_w16_pairs(w, colw, w + 4 * pairs, acc, rq + 3 * oc, out_px[0] + oc,
+      if (fast) { /* the accumulators start from the bias table: read, never written */
+        conv_dot_w16_pairs(w, colw, w + 4 * pairs, acc0 + 2 * oc, rq + 3 * oc, out_px[0] + oc,
                            out_px[1] + oc);
         continue;
       }
+      int32_t acc[8];
+      for (int32_t k = 0; k < 4; ++k)
+        acc[2 * k] = acc[2 * k + 1] = bias && oc + k < out_c ? bias[oc + k] : 0;
       conv_dot_w16_pairs(w, colw, w + 4 * pairs, acc, 0, 0, 0);
       for (int32_t k = 0; k < 4 && oc + k < out_c; ++k)
         conv_store(o, q, oc + k, acc[2 * k], acc[2 * k + 1], n, out_px);
@@ -793,26 +807,29 @@ static void conv_dsp_w16(const em_conv_params *p, const em_quant *q, const em_di
   /* the requantisation table of conv_fast_requant_of, once per call for up to 128 channels (1.5 KiB
    * of stack), else per block */
   enum { FAST_TABLE_CHANNELS = 128 };
-  int32_t rq_all[3 * FAST_TABLE_CHANNELS];
+  int32_t rq_all[3 * FAST_TABLE_CHANNELS], acc0[2 * FAST_TABLE_CHANNELS];
   const int fast = conv_fast_requant_ok(p, q, bias, out_c, f_d->h * f_d->w * f_d->c);
   const int table = fast && out_c <= FAST_TABLE_CHANNELS;
   for (int32_t oc = 0; table && oc < out_c; oc += 4)
     conv_fast_requant_of(p, q, oc, rq_all + 3 * oc);
+  for (int32_t oc = 0; table && oc < out_c; ++oc)
+    acc0[2 * oc] = acc0[2 * oc + 1] = bias ? bias[oc] : 0;
   for (int32_t pix = 0; pix < n_pix; pix += 2) {
     const int32_t n =
         conv_columns(p, in_d, f_d, out_d, input, output, rows, pix, n_pix, ORDER_W16, cols, out_px);
     const int32_t *w = w16;
     for (int32_t oc = 0; oc < out_c; oc += 4, w += 2 * padded) {
+      if (table) { /* a single pixel's block has out_px[1] == out_px[0]: the same values twice */
+        conv_dot_w16(w, colw, w + 2 * padded, acc0 + 2 * oc, rq_all + 3 * oc, out_px[0] + oc,
+                     out_px[1] + oc);
+        continue;
+      }
       int32_t acc[8], rq[12];
       for (int32_t k = 0; k < 4; ++k)
         acc[2 * k] = acc[2 * k + 1] = bias && oc + k < out_c ? bias[oc + k] : 0;
-      if (fast) { /* a single pixel's block has out_px[1] == out_px[0]: the same values twice */
-        const int32_t *r = rq_all + 3 * oc;
-        if (!table) {
-          conv_fast_requant_of(p, q, oc, rq);
-          r = rq;
-        }
-        conv_dot_w16(w, colw, w + 2 * padded, acc, r, out_px[0] + oc, out_px[1] + oc);
+      if (fast) {
+        conv_fast_requant_of(p, q, oc, rq);
+        conv_dot_w16(w, colw, w + 2 * padded, acc, rq, out_px[0] + oc, out_px[1] + oc);
         continue;
       }
       conv_dot_w16(w, colw, w + 2 * padded, acc, 0, 0, 0);

@@ -68,7 +68,9 @@ def test_estimated_cycles_per_window_are_the_stated_figure(traced, figure):
     figure(f"{key}.engine_cycles", c["engine"]["cycles"])
     figure(f"{key}.real_time_factor", c["real_time_factor"])
     if results["board"] == "qemu-netduinoplus2":
+        # issue 12's goals on the 168 MHz STM32F405: <= 150 M instructions and real time (<= 168 M est. cycles)
         assert c["total"]["instructions"] <= MAX_INSTRUCTIONS_PER_WINDOW
+        assert c["total"]["cycles"] <= 168_000_000 and c["real_time"]
     layers = sum(layer["cycles"] for layer in c["layers"])
     assert 0.95 * c["engine"]["cycles"] <= layers <= c["engine"]["cycles"]  # glue between layers is small
     assert c["total"]["cycles"] == c["frontend"]["cycles"] + c["engine"]["cycles"]

@@ -105,7 +105,6 @@ def test_layout_parser_finds_missing_and_extra_entries(tmp_path):
         layout_rows("# nothing here\n", "doc")
 
 
-@pytest.mark.xfail(strict=True, reason="lead updates docs")
 @pytest.mark.parametrize("doc", DOCS)
 def test_docs_layout_equals_the_tree(doc):
     problems = layout_differences((REPO / doc).read_text(), doc)
