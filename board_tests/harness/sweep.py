@@ -160,7 +160,7 @@ def run_sweep(cfg: SweepConfig, out: str | Path, log: Callable[[str], None] = pr
         "rows": rows,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
         "instructions_note": "QEMU -icount instructions per window (front-end + engine), not cycles",
-        "cycles_note": "estimated cycles of the first bench window: its traced instructions timed with the "
+        "cycles_note": "Estimated cycles of the first bench window: its traced instructions timed with the "
         "core's tables (harness/cycles.py), zero-wait-state memory; RTF = window length / estimated time "
         "at the board's clock",
     }
@@ -444,7 +444,17 @@ def render_markdown(table: dict) -> str:
     lines = [
         f"# Prune + distil sweep: {table['model']} on {table['board']}",
         "",
-        f"Teacher: `{table['teacher_weights']}`. {table['instructions_note']}.",
+        f"Teacher: `{table['teacher_weights']}`. {table['instructions_note']}. "
+        f"{table.get('cycles_note', 'No cycle estimate')}.",
+        "",
+        "Students: "
+        + (
+            "chained (each point starts from the previous point's distilled student, pruned further)"
+            if table["config"].get("chain")
+            else "one-shot pruned from the dense teacher"
+        )
+        + f", distilled from the dense teacher ({table['config']['epochs']} epochs x "
+        f"{table['config']['crops_per_epoch']} crops).",
         "",
         "| sparsity % | nonzero weights | val cos float | val cos int8 | acc float % | acc int8 % | "
         "flash B | RAM B | instr./window | device = TFLM % | cycles/window | RTF |",
