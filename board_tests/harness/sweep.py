@@ -3,12 +3,12 @@
 For each sparsity (default 0 50 70 80 90 95 %) the sweep runs the whole data flow and measures
 every column itself:
 
-1. compress: one-shot prune the teacher (SEA-64, real weights) to the sparsity in every conv and
-   distil it from the dense teacher (``edgel3-mote distill``: masked student, resumable); the 0 %
-   point is the teacher itself. With ``chain`` (``--chain``) each point's student starts from the
-   previous (less sparse) point's distilled student instead, pruned further (iterative pruning:
-   its zeros stay zero, the mask only grows), and is distilled from the dense teacher again. The
-   student is saved as a plain SEA-64 ``model.h5``.
+1. compress: prune the student to the sparsity in every conv and distil it from the dense teacher
+   (SEA-64, real weights; ``edgel3-mote distill``: masked student, resumable). With ``chain`` (the
+   default) the student is the previous (less sparse) point's distilled student pruned further
+   (iterative pruning: its zeros stay zero, the mask only grows); with ``--no-chain`` it is the
+   teacher, one-shot pruned. The 0 % point is the teacher itself. The student is saved as a plain
+   SEA-64 ``model.h5``.
 2. export + firmware: the int8 model (calibrated on 16 files spread over the training audio) and
    the generated firmware project for ``--board``.
 3. validation cosine to the teacher on fixed crops of the validation audio (never trained on):
@@ -33,6 +33,7 @@ other way round.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 from typing import Callable, Sequence
@@ -80,7 +81,7 @@ class SweepConfig:
     bench_hop: float = 0.5
     audio_cache: Path = Path.home() / ".cache" / "edgel3-mote" / "audio"
     seed: int = 0
-    chain: bool = False  # each point starts from the previous point's student (iterative pruning)
+    chain: bool = True  # each point starts from the previous point's student (iterative pruning)
     cycles: bool = True  # estimated cycles per window (traced first window, core timing tables)
 
     def check(self) -> None:
@@ -110,7 +111,10 @@ class SweepConfig:
                 "the sweep needs training and validation audio: --corpus MANIFEST, or --clips and --val-clips"
             )
         if self.chain and self.pruning != "one-shot":
-            raise InvalidInputError("--chain prunes each point's student further one-shot: leave out --pruning gradual")
+            raise InvalidInputError(
+                "--chain (the default) prunes each point's student further one-shot: "
+                "pass --no-chain with --pruning gradual"
+            )
         if self.cycles:  # a missing tool fails now, not after the first distillation
             import capstone  # noqa: F401
 
@@ -517,8 +521,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "sweep",
         help="prune + distil SEA-64 over sparsities, export, firmware, QEMU bench: a Pareto table",
-        description="For each sparsity: one-shot prune + distil SEA-64 from its dense self (real weights; "
-        "--chain: from the previous point's student), "
+        description="For each sparsity: prune + distil SEA-64 (real weights) from the previous point's "
+        "student (--chain, the default) or one-shot from the dense teacher (--no-chain), "
         "int8 export, firmware for --board, validation cosine to the teacher (float and the "
         "firmware's int8 model), downstream accuracy (EdgeL3 MLP protocol, float and int8), and "
         "the QEMU bench (device = tflite-micro, instructions per window, flash, RAM, estimated cycles per "
@@ -549,10 +553,12 @@ def register(subparsers) -> None:
     p.add_argument("--pruning", choices=("one-shot", "gradual"), default="one-shot")
     p.add_argument(
         "--chain",
-        action="store_true",
-        help="iterative pruning: each point's student starts from the previous (less sparse) point's "
-        "distilled student, pruned further (its zeros stay zero), instead of from the dense teacher; "
-        "every point is still distilled from the dense teacher",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="iterative pruning (default): each point's student starts from the previous (less sparse) "
+        "point's distilled student, pruned further (its zeros stay zero); --no-chain: every point is "
+        "one-shot pruned from the dense teacher. Either way each point is distilled from the dense "
+        "teacher (see README: chained, the 90 %% point keeps more of the teacher)",
     )
     p.add_argument(
         "--no-cycles",

@@ -149,5 +149,14 @@ def test_chain_points_and_bad_chains(tmp_path, sea64_weights, clip_paths):
         S._distill(cfg, 90, tmp_path / "run", tmp_path / "points" / "s80" / "model.h5", log=lambda m: None)
     assert not (tmp_path / "run").exists()
     cfg.pruning = "gradual"
-    with pytest.raises(InvalidInputError, match="--chain prunes"):
+    with pytest.raises(InvalidInputError, match="pass --no-chain with --pruning gradual"):
         cfg.check()
+
+
+def test_the_cli_chains_by_default():
+    from edgel3_mote.cli import build_parser
+
+    need = ["sweep", "--teacher-weights", "w.h5", "--eval-set", "e", "--bench-clips", "b", "-o", "o"]
+    assert build_parser().parse_args(need).chain is True
+    assert build_parser().parse_args(need + ["--no-chain"]).chain is False
+    assert build_parser().parse_args(need).no_cycles is False
