@@ -3,9 +3,12 @@
 For each sparsity (default 0 50 70 80 90 95 %) the sweep runs the whole data flow and measures
 every column itself:
 
-1. compress: one-shot prune the teacher (SEA-64, real weights) to the sparsity in every conv and
-   distil it from the dense teacher (``edgel3-mote distill``: masked student, resumable); the 0 %
-   point is the teacher itself. The student is saved as a plain SEA-64 ``model.h5``.
+1. compress: prune the student to the sparsity in every conv and distil it from the dense teacher
+   (SEA-64, real weights; ``edgel3-mote distill``: masked student, resumable). With ``chain`` (the
+   default) the student is the previous (less sparse) point's distilled student pruned further
+   (iterative pruning: its zeros stay zero, the mask only grows); with ``--no-chain`` it is the
+   teacher, one-shot pruned. The 0 % point is the teacher itself. The student is saved as a plain
+   SEA-64 ``model.h5``.
 2. export + firmware: the int8 model (calibrated on 16 files spread over the training audio) and
    the generated firmware project for ``--board``.
 3. validation cosine to the teacher on fixed crops of the validation audio (never trained on):
@@ -13,13 +16,16 @@ every column itself:
 4. downstream accuracy: the EdgeL3 MLP protocol (cross-validated) on a labelled folder set, with
    the float student's and the firmware int8 model's embeddings.
 5. the mote: the serial bench in QEMU (``run_bench``): device embeddings vs tflite-micro (must be
-   100 % identical), instructions per window, flash and RAM of the ELF.
+   100 % identical), instructions per window, flash and RAM of the ELF, and (``cycles``, the
+   default) the estimated cycles of the first window from its traced instruction stream and the
+   core's timing tables (``bench.window_cycles``, as ``edgel3-mote bench`` does it) and the
+   real-time factor at the board's clock.
 
 One row per point (``points/s<N>/row.json``, written last: a rerun skips finished points and
 resumes an interrupted distillation from its checkpoints), then ``sweep.json``, ``sweep.md`` and
-``sweep.png`` (cosine / accuracy vs instructions and vs flash). Instructions are not cycles:
-``cycle_estimator`` (a function of a point's bench results returning ``{"cycles_per_window":
-..., "real_time_factor": ...}``) fills those columns once a stated cycle model exists.
+``sweep.png`` (cosine / accuracy vs instructions and vs flash). Instructions are not cycles: the
+cycle columns come from the stated model of ``harness/cycles.py`` (zero wait states), or stay
+empty with ``cycles=False``.
 
 The sweep sits at the harness end of the data flow: it imports compress and export, never the
 other way round.
@@ -27,6 +33,7 @@ other way round.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 from typing import Callable, Sequence
@@ -74,6 +81,8 @@ class SweepConfig:
     bench_hop: float = 0.5
     audio_cache: Path = Path.home() / ".cache" / "edgel3-mote" / "audio"
     seed: int = 0
+    chain: bool = True  # each point starts from the previous point's student (iterative pruning)
+    cycles: bool = True  # estimated cycles per window (traced first window, core timing tables)
 
     def check(self) -> None:
         if not self.sparsities:
@@ -101,18 +110,30 @@ class SweepConfig:
             raise InvalidInputError(
                 "the sweep needs training and validation audio: --corpus MANIFEST, or --clips and --val-clips"
             )
+        if self.chain and self.pruning != "one-shot":
+            raise InvalidInputError(
+                "--chain (the default) prunes each point's student further one-shot: "
+                "pass --no-chain with --pruning gradual"
+            )
+        if self.cycles:  # a missing tool fails now, not after the first distillation
+            import capstone  # noqa: F401
+
+            from edgel3_mote.board_tests.harness.cycles import build_plugin
+
+            build_plugin()
 
 
 def point_dir(out: Path, sparsity: float) -> Path:
     return Path(out) / "points" / f"s{sparsity:g}"
 
 
-def run_sweep(
-    cfg: SweepConfig,
-    out: str | Path,
-    cycle_estimator: Callable[[dict], dict] | None = None,
-    log: Callable[[str], None] = print,
-) -> dict:
+def previous_point(cfg: SweepConfig, sparsity: float) -> float | None:
+    """The sweep point a ``chain`` point starts from: the next less sparse one (None: the teacher)."""
+    below = sorted(s for s in set(float(s) for s in cfg.sparsities) if s < sparsity)
+    return below[-1] if below else None
+
+
+def run_sweep(cfg: SweepConfig, out: str | Path, log: Callable[[str], None] = print) -> dict:
     """Run (or resume) every point; write sweep.json, sweep.md, sweep.png; return the table."""
     from tqdm import tqdm
 
@@ -128,7 +149,10 @@ def run_sweep(
             log(f"sparsity {sparsity:g} %: done before ({row_path})")
             rows.append(rundir.read_json(row_path))
             continue
-        row = run_point(cfg, sparsity, point_dir(out, sparsity), cycle_estimator, log)
+        start = None
+        if cfg.chain and previous_point(cfg, sparsity) is not None:
+            start = point_dir(out, previous_point(cfg, sparsity)) / "model.h5"  # written before its row
+        row = run_point(cfg, sparsity, point_dir(out, sparsity), start, log)
         rundir.write_json(row_path, row)
         rows.append(row)
     table = {
@@ -140,6 +164,9 @@ def run_sweep(
         "rows": rows,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
         "instructions_note": "QEMU -icount instructions per window (front-end + engine), not cycles",
+        "cycles_note": "Estimated cycles of the first bench window: its traced instructions timed with the "
+        "core's tables (harness/cycles.py), zero-wait-state memory; RTF = window length / estimated time "
+        "at the board's clock",
     }
     rundir.write_json(out / "sweep.json", table)
     from edgel3_mote.atomic import atomic_write_text
@@ -149,8 +176,10 @@ def run_sweep(
     return table
 
 
-def run_point(cfg: SweepConfig, sparsity: float, point: Path, cycle_estimator=None, log=print) -> dict:
-    """One row: distil (resumable), save the plain model, firmware, parity/cosines, accuracy, bench."""
+def run_point(cfg: SweepConfig, sparsity: float, point: Path, start: Path | None = None, log=print) -> dict:
+    """One row: distil (resumable), save the plain model, firmware, parity/cosines, accuracy, bench.
+
+    ``start``: a plain model file to prune further and distil (``chain``); None: the dense teacher."""
     from edgel3_mote.compress.pruning import layerwise
     from edgel3_mote.compress.pruning.masked import unmasked_copy
     from edgel3_mote.compress.retrain import rundir
@@ -160,7 +189,7 @@ def run_point(cfg: SweepConfig, sparsity: float, point: Path, cycle_estimator=No
     model_file = point / "model.h5"
     distill_summary = None
     if sparsity > 0:
-        distill_summary = _distill(cfg, sparsity, point / "distill", log)
+        distill_summary = _distill(cfg, sparsity, point / "distill", start, log)
         student = rundir.load_model(point / "distill" / "model.h5")
     else:
         from edgel3_mote.compress.models.registry import build_model
@@ -201,6 +230,7 @@ def run_point(cfg: SweepConfig, sparsity: float, point: Path, cycle_estimator=No
         if distill_summary is None
         else {
             "epochs_run": distill_summary["epochs_run"],
+            "start": "teacher" if start is None else str(start),
             "val_cosine_before": distill_summary["before"]["val"]["cosine_mean"],
             "val_cosine_after": distill_summary["after"]["val"]["cosine_mean"],
         },
@@ -208,8 +238,11 @@ def run_point(cfg: SweepConfig, sparsity: float, point: Path, cycle_estimator=No
         "project": setup.project_dir,
         "bench_json": str(point / "bench" / "bench.json"),
     }
-    if cycle_estimator is not None:
-        row.update(cycle_estimator(bench))
+    cycles = bench.get("cycles")
+    if cycles is not None:
+        row["cycles_per_window"] = int(cycles["total"]["cycles"])
+        row["real_time_factor"] = float(cycles["real_time_factor"])
+        row["cycles_instructions_match_ticks"] = bool(cycles["instructions_match_ticks"])
     return row
 
 
@@ -219,18 +252,24 @@ def _is_masked(model) -> bool:
     return any(isinstance(layer, MaskedConv2D) for layer in model.layers)
 
 
-def _distill(cfg: SweepConfig, sparsity: float, run: Path, log) -> dict:
+def _distill(cfg: SweepConfig, sparsity: float, run: Path, start: Path | None, log) -> dict:
     from edgel3_mote.cli import main
     from edgel3_mote.compress.retrain import rundir
 
     if (run / "summary.json").exists():
         return rundir.read_json(run / "summary.json")
+    if start is not None and not Path(start).is_file():
+        raise InvalidInputError(
+            f"the chained {sparsity:g} % point starts from {start}, which is missing: rerun the sweep "
+            f"with the less sparse point in --sparsities (it is rebuilt first), or leave out --chain"
+        )
     argv = [
         "distill",
         "--teacher",
         MODEL,
         "--teacher-weights",
         str(cfg.teacher_weights),
+        *(["--student", str(start)] if start is not None else []),
         "--student-sparsity",
         f"{sparsity:g}",
         "--pruning",
@@ -369,21 +408,30 @@ def _downstream_accuracy(cfg: SweepConfig, float_embedder, setup, work: Path, lo
 
 
 def _bench(cfg: SweepConfig, setup, elf: Path, report: Path, log) -> dict:
-    from edgel3_mote.board_tests.harness.bench import run_bench
+    """The QEMU bench; with ``cfg.cycles`` the first window is traced and its cycles estimated
+    (``bench.window_cycles``: the core's timing tables, as ``edgel3-mote bench`` does it)."""
+    import tempfile
+
+    from edgel3_mote.board_tests.harness.bench import cycle_trace_plugin, run_bench, window_cycles
     from edgel3_mote.board_tests.harness.bench_report import write_reports
     from edgel3_mote.board_tests.harness.deploy import open_board
 
-    with open_board(setup, elf, log=log) as client:
-        results = run_bench(
-            client,
-            setup,
-            cfg.bench_clips,
-            hop=cfg.bench_hop,
-            layer_ticks=False,
-            max_windows=cfg.bench_max_windows,
-            progress=False,
-            log=log,
-        )
+    with tempfile.TemporaryDirectory(prefix="edgel3-mote-sweep-") as tmp:
+        trace = Path(tmp) / "tbtrace.txt"
+        plugin = cycle_trace_plugin(elf, trace) if cfg.cycles else None
+        with open_board(setup, elf, log=log, plugin=plugin) as client:
+            results = run_bench(
+                client,
+                setup,
+                cfg.bench_clips,
+                hop=cfg.bench_hop,
+                layer_ticks=cfg.cycles,  # the estimate maps the traced window's layers by their ticks
+                max_windows=cfg.bench_max_windows,
+                progress=False,
+                log=log,
+            )
+        if plugin:
+            results["cycles"] = window_cycles(results, elf, trace)
     results["mode"] = "sweep"
     write_reports(results, report)
     return results
@@ -400,7 +448,17 @@ def render_markdown(table: dict) -> str:
     lines = [
         f"# Prune + distil sweep: {table['model']} on {table['board']}",
         "",
-        f"Teacher: `{table['teacher_weights']}`. {table['instructions_note']}.",
+        f"Teacher: `{table['teacher_weights']}`. {table['instructions_note']}. "
+        f"{table.get('cycles_note', 'No cycle estimate')}.",
+        "",
+        "Students: "
+        + (
+            "chained (each point starts from the previous point's distilled student, pruned further)"
+            if table["config"].get("chain")
+            else "one-shot pruned from the dense teacher"
+        )
+        + f", distilled from the dense teacher ({table['config']['epochs']} epochs x "
+        f"{table['config']['crops_per_epoch']} crops).",
         "",
         "| sparsity % | nonzero weights | val cos float | val cos int8 | acc float % | acc int8 % | "
         "flash B | RAM B | instr./window | device = TFLM % | cycles/window | RTF |",
@@ -427,22 +485,27 @@ def plot_pareto(table: dict, path: Path) -> Path:
     from edgel3_mote.atomic import save_png
 
     rows = table["rows"]
+    speed = (  # estimated cycles where every point has them, else QEMU's instruction count
+        ("cycles_per_window", "estimated Mcycles per window (core timing tables, zero wait states)", 1e6)
+        if all(r.get("cycles_per_window") is not None for r in rows)
+        else ("instructions_per_window", "million instructions per window (QEMU)", 1e6)
+    )
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, (xkey, xlabel) in zip(
-        axes, (("instructions_per_window", "instructions per window (QEMU)"), ("flash_bytes", "flash (bytes)"))
-    ):
-        x = [r[xkey] for r in rows]
-        for key, label, marker in (
-            ("val_cosine_float", "val cosine (float)", "o"),
-            ("val_cosine_int8", "val cosine (int8)", "s"),
-            ("accuracy_float", "accuracy (float)", "^"),
-            ("accuracy_int8", "accuracy (int8)", "v"),
+    for ax, (xkey, xlabel, unit) in zip(axes, (speed, ("flash_bytes", "flash (KiB)", 1024))):
+        x = [r[xkey] / unit for r in rows]
+        for key, label, marker, filled in (
+            ("val_cosine_float", "val cosine (float)", "o", False),
+            ("val_cosine_int8", "val cosine (int8)", "s", True),
+            ("accuracy_float", "accuracy (float)", "^", False),
+            ("accuracy_int8", "accuracy (int8)", "v", True),
         ):
-            ax.plot(x, [r[key] for r in rows], marker=marker, linestyle="none", label=label)
+            y = [np.nan if r[key] is None else r[key] for r in rows]
+            style = {} if filled else {"markerfacecolor": "none", "markersize": 11}  # float drawn around int8
+            ax.plot(x, y, marker=marker, linestyle="none", label=label, **style)
         for r in rows:
             ax.annotate(
                 f"{r['sparsity']:g}%",
-                (r[xkey], r["val_cosine_float"]),
+                (r[xkey] / unit, r["val_cosine_float"]),
                 textcoords="offset points",
                 xytext=(4, 4),
                 fontsize=8,
@@ -463,10 +526,12 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "sweep",
         help="prune + distil SEA-64 over sparsities, export, firmware, QEMU bench: a Pareto table",
-        description="For each sparsity: one-shot prune + distil SEA-64 from its dense self (real weights), "
+        description="For each sparsity: prune + distil SEA-64 (real weights) from the previous point's "
+        "student (--chain, the default) or one-shot from the dense teacher (--no-chain), "
         "int8 export, firmware for --board, validation cosine to the teacher (float and the "
         "firmware's int8 model), downstream accuracy (EdgeL3 MLP protocol, float and int8), and "
-        "the QEMU bench (device = tflite-micro, instructions per window, flash, RAM). Writes "
+        "the QEMU bench (device = tflite-micro, instructions per window, flash, RAM, estimated cycles per "
+        "window and real-time factor). Writes "
         "OUT/points/s<N>/ (resumable point by point), OUT/sweep.json, sweep.md, sweep.png.",
         epilog="example: edgel3-mote sweep --teacher-weights W.h5 --corpus ~/.cache/edgel3-mote/corpus/manifest.csv "
         "--eval-set build/animals --bench-clips ../shared/audio/cc0_animals -o runs/sweep",
@@ -491,6 +556,21 @@ def register(subparsers) -> None:
     )
     p.add_argument("--board", default="qemu-mps2-an386")
     p.add_argument("--pruning", choices=("one-shot", "gradual"), default="one-shot")
+    p.add_argument(
+        "--chain",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="iterative pruning (default): each point's student starts from the previous (less sparse) "
+        "point's distilled student, pruned further (its zeros stay zero); --no-chain: every point is "
+        "one-shot pruned from the dense teacher. Either way each point is distilled from the dense "
+        "teacher (see README: chained, the 90 %% point keeps more of the teacher)",
+    )
+    p.add_argument(
+        "--no-cycles",
+        action="store_true",
+        help="skip the estimated cycles per window and real-time factor (traced first bench window, "
+        "core timing tables: harness/cycles.py)",
+    )
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--crops-per-epoch", type=int, default=4096)
     p.add_argument("--batch-size", type=int, default=64)
@@ -534,6 +614,8 @@ def run_sweep_cli(args) -> int:
         bench_hop=args.bench_hop,
         audio_cache=args.audio_cache,
         seed=args.seed,
+        chain=args.chain,
+        cycles=not args.no_cycles,
     )
     table = run_sweep(cfg, args.output)
     print(render_markdown(table))

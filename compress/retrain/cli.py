@@ -60,10 +60,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument(
         "--student-sparsity",
         type=float,
-        help="student = the teacher, masked and one-shot pruned to this %% in every conv",
+        help="student = the teacher, masked and one-shot pruned to this %% in every conv; with --student: "
+        "that model pruned further (iterative pruning; its zeros stay zero)",
     )
     d.add_argument(
-        "--student-plan", nargs="+", help="student = the teacher, masked and pruned with this plan (preset or 8 %%)"
+        "--student-plan",
+        nargs="+",
+        help="student = the teacher (or --student), masked and pruned with this plan (preset or 8 %%)",
     )
     d.add_argument(
         "--pruning",
@@ -254,9 +257,16 @@ def run_distill(args: argparse.Namespace) -> int:
     from edgel3_mote.compress.retrain.distribute import get_strategy, is_chief
     from edgel3_mote.errors import InvalidInputError
 
-    student_sources = [args.student is not None, args.student_sparsity is not None, args.student_plan is not None]
-    if sum(student_sources) != 1:
-        raise InvalidInputError("give exactly one of --student, --student-sparsity, --student-plan")
+    if args.student_sparsity is not None and args.student_plan is not None:
+        raise InvalidInputError("give --student-sparsity or --student-plan, not both")
+    if args.student is None and args.student_sparsity is None and args.student_plan is None:
+        raise InvalidInputError("give the student: --student, --student-sparsity or --student-plan")
+    prune_student = args.student is not None and (args.student_sparsity is not None or args.student_plan is not None)
+    if prune_student and (args.pruning == "gradual" or args.regrow):
+        raise InvalidInputError(
+            "pruning a --student further (--student-sparsity/--student-plan) is one-shot and masked: "
+            "leave out --pruning gradual and --regrow"
+        )
     if not args.student and is_model_file(args.teacher):
         raise InvalidInputError(
             "--student-sparsity/--student-plan rebuild a registry teacher: "
@@ -285,13 +295,15 @@ def run_distill(args: argparse.Namespace) -> int:
         teacher.trainable = False
         if plan is not None and args.pruning == "gradual":
             student = load_any_model(args.teacher, args.teacher_weights, args.seed)  # dense, pruned while training
-        elif plan is not None:
+        elif plan is not None and not prune_student:
             student = build_masked_model(
                 args.teacher, weights=args.teacher_weights and str(args.teacher_weights), seed=args.seed
             )
             presets.apply_plan(student, plan)
         else:
             student = load_any_model(args.student, args.student_weights, args.seed)
+            if prune_student:  # iterative pruning: its zeros have |w| = 0, so they stay in the pruned set
+                presets.apply_plan(student, plan)
             if not args.regrow:
                 student, n = mask_zero_weights(student)
                 if n:

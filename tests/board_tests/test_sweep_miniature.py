@@ -1,5 +1,6 @@
 """A two-point miniature of ``edgel3-mote sweep`` end to end on the real SEA-64: prune + distil (tiny
-corpus, one epoch, seeded), firmware, QEMU bench; the table's columns are checked against
+corpus, one epoch, seeded, ``chain``: the pruned point starts from the point before it), firmware,
+QEMU bench with the traced first window's cycle estimate; the table's columns are checked against
 independent re-measurements from the files each point left, and a rerun resumes instead of redoing."""
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def sweep(tmp_path_factory, sea64_weights, clip_paths):
         bench_max_windows=2,
         audio_cache=root / "audio",
         seed=0,
+        chain=True,
     )
     table = S.run_sweep(cfg, root / "out", log=lambda m: None)
     return cfg, root / "out", table
@@ -56,6 +58,7 @@ def test_sweep_rows_are_measured(sweep):
     from edgel3_mote.compress.data import pipeline
     from edgel3_mote.compress.models.registry import build_model
     from edgel3_mote.compress.pruning import layerwise
+    from edgel3_mote.export.boards import get_board
     from edgel3_mote.export.reference import TflmRunner
     from edgel3_mote.export.tflite import load_export
 
@@ -91,10 +94,26 @@ def test_sweep_rows_are_measured(sweep):
         assert row["flash_bytes"] == bench["memory"]["flash_bytes"] and row["ram_bytes"] == bench["memory"]["ram_bytes"]
         assert row["device_identical_percent"] == 100.0 and row["bench_windows"] == 2
         assert 0 < row["accuracy_float"] <= 1 and 0 < row["accuracy_int8"] <= 1
+        # estimated cycles of the traced first window: the trace's instructions are the device's own
+        # tick count of that window (two independent measurements), the M4 issues at most one per cycle
+        cycles, w0 = bench["cycles"], bench["clips"][0]["windows"][0]
+        traced = cycles["total"]["instructions"]
+        assert abs(traced - (w0["frontend_ticks"] + w0["engine_ticks"])) < 2 * cycles["tick_resolution"]
+        assert row["cycles_instructions_match_ticks"] is True
+        assert row["cycles_per_window"] == cycles["total"]["cycles"] and 1.0 <= row["cycles_per_window"] / traced < 2.5
+        board = get_board(cfg.board)
+        window_s = bench["window_samples"] / bench["model_sample_rate"]
+        assert window_s == pytest.approx(1.0)
+        assert row["real_time_factor"] == pytest.approx(window_s * board.clock_hz / row["cycles_per_window"], rel=1e-9)
     assert rows[0.0]["val_cosine_float"] == pytest.approx(1.0, abs=1e-6)  # the teacher itself
     assert rows[50.0]["val_cosine_float"] < 1.0
     assert rows[50.0]["nonzero_weights"] < 0.6 * rows[0.0]["nonzero_weights"]
     assert rows[50.0]["distill"]["epochs_run"] == 1
+    # chain: the 50 % student started from the 0 % point's model file, pruned further
+    start = out / "points" / "s0" / "model.h5"
+    assert rows[50.0]["distill"]["start"] == str(start)
+    args = json.loads((out / "points" / "s50" / "distill" / "config.json").read_text())["args"]
+    assert args["student"] == str(start) and args["student_sparsity"] == 50.0
     md = (out / "sweep.md").read_text()
     assert md.count("\n| ") == 2 + 1 and (out / "sweep.png").stat().st_size > 10_000
 
@@ -110,3 +129,34 @@ def test_sweep_resumes_point_by_point(sweep):
     assert (out / "points" / "s0" / "row.json").stat().st_mtime_ns == stamps[out / "points" / "s0" / "row.json"]
     r50 = {r["sparsity"]: r for r in again["rows"]}[50.0]
     assert r50["val_cosine_float"] == {r["sparsity"]: r for r in table["rows"]}[50.0]["val_cosine_float"]
+
+
+def test_chain_points_and_bad_chains(tmp_path, sea64_weights, clip_paths):
+    from edgel3_mote.board_tests.harness import sweep as S
+    from edgel3_mote.errors import InvalidInputError
+
+    cfg = S.SweepConfig(
+        teacher_weights=sea64_weights,
+        train_audio=[str(clip_paths[0])],
+        val_audio=[str(clip_paths[1])],
+        eval_set=clip_paths[0].parent,
+        bench_clips=clip_paths[0].parent,
+        sparsities=[90, 0, 80, 95],
+        chain=True,
+    )
+    assert [S.previous_point(cfg, s) for s in (0, 80, 90, 95)] == [None, 0.0, 80.0, 90.0]
+    with pytest.raises(InvalidInputError, match="which is missing"):  # before any work
+        S._distill(cfg, 90, tmp_path / "run", tmp_path / "points" / "s80" / "model.h5", log=lambda m: None)
+    assert not (tmp_path / "run").exists()
+    cfg.pruning = "gradual"
+    with pytest.raises(InvalidInputError, match="pass --no-chain with --pruning gradual"):
+        cfg.check()
+
+
+def test_the_cli_chains_by_default():
+    from edgel3_mote.cli import build_parser
+
+    need = ["sweep", "--teacher-weights", "w.h5", "--eval-set", "e", "--bench-clips", "b", "-o", "o"]
+    assert build_parser().parse_args(need).chain is True
+    assert build_parser().parse_args(need + ["--no-chain"]).chain is False
+    assert build_parser().parse_args(need).no_cycles is False

@@ -162,3 +162,54 @@ def test_distill_cli_on_a_corpus_manifest_with_random_crops(tmp_path, sea64_weig
         == 2
     )
     assert not (tmp_path / "e").exists()
+
+
+def test_a_pruned_student_is_pruned_further_and_keeps_its_zeros(tmp_path, sea64_weights, clip_paths, capsys):
+    """Iterative pruning (``sweep --chain``): ``--student FILE --student-sparsity N`` prunes the file's
+    model further by magnitude; its zeros stay zero (the new mask only grows) and reach N % in every conv."""
+    pruned = tmp_path / "p50"
+    plan = ["prune", "--model", "sea-64", "--weights", str(sea64_weights), "--plan", *["50"] * 8, "-o", str(pruned)]
+    assert main(plan) == 0
+    before = [c.kernel.numpy() == 0 for c in conv_layers(load_model(pruned / "model.h5"))]
+    out = tmp_path / "d75"
+    argv = [
+        "distill",
+        "--teacher",
+        "sea-64",
+        "--teacher-weights",
+        str(sea64_weights),
+        "--student",
+        str(pruned / "model.h5"),
+        "--student-sparsity",
+        "75",
+        "--clips",
+        *map(str, clip_paths[:2]),
+        "--val-clips",
+        str(clip_paths[2]),
+        "--hop-size",
+        "0.5",
+        "--max-windows-per-clip",
+        "4",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--no-tensorboard",
+        "-o",
+        str(out),
+    ]
+    for extra in (["--regrow"], ["--pruning", "gradual"]):
+        assert main(argv + extra) == 2
+        assert "leave out --pruning gradual and --regrow" in capsys.readouterr().err
+        assert not out.exists()  # refused before anything is written
+    assert main(argv + ["--student-plan", *["80"] * 8]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(argv) == 0
+    student = load_model(out / "model.h5")
+    for conv, zeros in zip(conv_layers(student), before):
+        now = conv.kernel.numpy() == 0
+        assert np.all(now[zeros]), f"{conv.name}: a pruned weight came back"
+        assert abs(now.mean() - 0.75) < 0.005, conv.name
+    summary = json.loads((out / "summary.json").read_text())
+    assert abs(summary["overall_sparsity"] - 75.0) < 0.01
+    assert summary["after"]["train"]["mse"] < summary["before"]["train"]["mse"]
