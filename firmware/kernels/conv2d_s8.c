@@ -575,7 +575,13 @@ static EM_NOINLINE void conv_dot_w16(const int32_t *w, const int32_t *c, const i
 #if EM_DSP_NATIVE
   int32_t w0, w1, c0, c1;
   const int32_t *const end_in_memory = end;
-  if (((end - w) & 31) == 0) {
+  if (((end - w) & 63) == 0) { /* 16 pairs a pass: SEA-64's 32- and 64-channel layers */
+    __asm__ volatile(
+        "1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
+            EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
+                EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
+                    EM_W16_PAIR_ASM EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
+  } else if (((end - w) & 31) == 0) {
     __asm__ volatile(
         "1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
             EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
