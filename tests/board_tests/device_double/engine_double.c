@@ -22,6 +22,13 @@ int em_logmel_s8(const int16_t *pcm, int32_t n_samples, int8_t *out, void *scrat
     }
     return 0;
 }
+/* no one-pass path in the double: it never has the scratch for one, so it is em_logmel_s8 */
+int32_t em_logmel_get_buffer_size_one_pass(void) { return INT32_MAX; }
+int em_logmel_s8_scratch(const int16_t *pcm, int32_t n_samples, int8_t *out, void *scratch,
+                         int32_t scratch_bytes) {
+    if (scratch_bytes < em_logmel_get_buffer_size()) return -1;
+    return em_logmel_s8(pcm, n_samples, out, scratch);
+}
 
 /* ---- fake engine: output[j] = wrapped sum of input[k], k % 16 == j; clobbers its input ---- */
 static int8_t arena[EM_ARENA_BYTES];
