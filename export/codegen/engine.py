@@ -332,9 +332,10 @@ def generate_engine(
     _check_io(graph)
     format_reasons = choose_weight_formats(graph, weight_format, use_dsp)
     if use_dsp and w16_flash_bytes > 0:
-        from edgel3_mote.export.codegen.ops.conv2d import choose_w16_layers
+        from edgel3_mote.export.codegen.ops.conv2d import choose_w16_layers, prefer_w16_over_sparse
 
         choose_w16_layers(graph, w16_flash_bytes)
+        prefer_w16_over_sparse(graph, w16_flash_bytes, format_reasons)
     emitters = _emitters(graph, use_dsp, sym.layer)
     plan = pl.plan_memory(
         graph,

@@ -101,6 +101,19 @@ def small_tflite(name: str) -> bytes:
             kernel, bias = layer.get_weights()
             keep = rng.random(kernel.shape) < (0.15 if i < 2 else 0.0)
             layer.set_weights([kernel * keep, bias + 0.05])
+    elif name == "half_pruned":
+        # 50 % zeros (a 3x3 conv wide enough for the w16 path to beat the sparse kernel) and 95 % zeros
+        inp = keras.Input((24, 24, 16))
+        x = L.Conv2D(32, 3, padding="same", activation="relu")(inp)
+        x = L.Conv2D(32, 3, padding="same", activation="relu")(x)
+        x = L.GlobalMaxPooling2D()(x)
+        model = keras.Model(inp, x)
+        rng = np.random.default_rng(7)
+        convs = [layer for layer in model.layers if isinstance(layer, L.Conv2D)]
+        for i, layer in enumerate(convs):
+            kernel, bias = layer.get_weights()
+            keep = rng.random(kernel.shape) < (0.5 if i == 0 else 0.05)
+            layer.set_weights([kernel * keep, bias + 0.05])
     elif name == "unsupported":
         inp = keras.Input((8, 8, 2))
         x = L.Conv2D(4, 3, padding="same")(inp)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from codegen_models import small_tflite
+from codegen_models import build_engine_lib, engine_invoke, small_tflite
 
 from edgel3_mote.export import sparse_weights
 from edgel3_mote.export.codegen import generate_engine
 from edgel3_mote.export.codegen.ops import conv2d as c2
 from edgel3_mote.export.ir import read_tflite
+from edgel3_mote.export.reference import TflmRunner
 
 
 def _conv_filters(tflite: bytes) -> list[np.ndarray]:
@@ -53,3 +54,48 @@ def test_choice_weighs_flash_and_time():
     dense = c2.estimate_dense_instructions(**shape)
     assert c2.estimate_sparse_instructions(**shape, nonzeros=11746, pass_rows=32) < 0.05 * dense
     assert c2.estimate_sparse_instructions(**shape, nonzeros=587490, pass_rows=32) > dense
+
+
+def test_w16_replaces_a_sparse_choice_only_where_estimated_faster_and_the_flash_allows(tmp_path):
+    """With a w16 flash budget, an auto-chosen sparse conv becomes int16-expanded dense (w16) where the cost model
+    estimates w16 faster; without the budget, or with weight_format='sparse', it stays sparse."""
+    tflite = small_tflite("half_pruned")
+    graph = read_tflite(tflite)
+    convs = [op for op in graph.ops if op.kind == "CONV_2D"]
+    expected = {}
+    for op in convs:
+        w = graph.tensor(op.inputs[1]).data
+        out_hw = graph.tensor(op.outputs[0]).hwc[:2]
+        shape = dict(out_hw=out_hw, in_c=w.shape[3], out_c=w.shape[0], kernel_hw=w.shape[1:3])
+        packed = sparse_weights.encode(w)
+        rows = c2.sparse_pass_rows(w.shape[3], packed.max_channel_nnz, out_hw, w.shape[1:3], (1, 1), (1, 1))
+        sparse = c2.estimate_sparse_instructions(**shape, nonzeros=packed.nnz, pass_rows=rows)
+        expected[graph.layer_name(op)] = (
+            "w16" if c2.W16_INSTR_FACTOR * c2.estimate_dense_instructions(**shape) < sparse else "sparse"
+        )
+    big = generate_engine(tflite, tmp_path / "big", model_name="half", weight_format="auto", w16_flash_bytes=10**7)
+    none = generate_engine(tflite, tmp_path / "none", model_name="half", weight_format="auto")
+    forced = generate_engine(
+        tflite, tmp_path / "forced", model_name="pruned", weight_format="sparse", w16_flash_bytes=10**7
+    )
+    assert sorted(expected.values()) == ["sparse", "w16"]  # the 50 % layer goes w16, the 95 % one stays sparse
+    for layer in big.layers:
+        if layer.op == "CONV_2D":
+            assert layer.weight_format == expected[layer.name], layer
+            if layer.weight_format == "w16":
+                assert layer.format_reason.startswith("w16: the int16-expanded dense weights are estimated faster")
+    # the mixed w16 + sparse engine gives tflite-micro's bytes on both paths
+    rng = np.random.default_rng(11)
+    for dsp in (False, True):
+        lib = build_engine_lib(tmp_path / "big", tmp_path, dsp=dsp, name=f"half_w16_{int(dsp)}")
+        for _ in range(2):
+            x = rng.integers(-128, 128, (24, 24, 16), dtype=np.int8)
+            rc, out, _ = engine_invoke(lib, x, 32, len(big.layers))
+            assert rc == 0 and np.array_equal(out, TflmRunner(tflite).invoke(x).reshape(-1)), dsp
+    assert all(layer.weight_format == "sparse" for layer in none.layers if layer.op == "CONV_2D")
+    assert all(layer.weight_format == "sparse" for layer in forced.layers if layer.op == "CONV_2D")
+    # the model on SEA-64's second layer (32 -> 32 on 64 x 50): w16 beats sparse at 50 % zeros, not at 95 %
+    shape = dict(out_hw=(64, 50), in_c=32, out_c=32, kernel_hw=(3, 3))
+    w16 = c2.W16_INSTR_FACTOR * c2.estimate_dense_instructions(**shape)
+    assert w16 < c2.estimate_sparse_instructions(**shape, nonzeros=4608, pass_rows=64)
+    assert w16 > c2.estimate_sparse_instructions(**shape, nonzeros=461, pass_rows=64)

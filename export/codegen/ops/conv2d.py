@@ -100,6 +100,56 @@ def choose_w16_layers(graph, extra_flash_bytes: int) -> list[int]:
     return sorted(chosen)
 
 
+# Instructions of em_conv2d_s8_w16 / em_conv2d_s8 (DSP path) on SEA-64's eight conv shapes: 0.810 / 1.485
+# (make bench-kernels, kernels.dsp.sea64_w16.instr_per_mac). The w16 estimate is the int8 one scaled by it.
+W16_INSTR_FACTOR = 0.55
+
+
+def prefer_w16_over_sparse(graph, extra_flash_bytes: int, reasons: dict[int, str]) -> list[int]:
+    """Turn auto-chosen sparse convs (``reasons`` says 'sparse: less flash ...') into w16 where the
+    int16-expanded dense weights are estimated faster than the sparse kernel and their extra flash
+    (w16 bytes less the sparse bytes) fits what the w16 budget has left after choose_w16_layers:
+    a 50 %-sparse layer saves flash but is slower than the w16 path, a 90 %-sparse one is not.
+    Largest output map first, as choose_w16_layers. Updates ``reasons``; returns the op indices."""
+    spent = sum(
+        w16_extra_bytes(graph.tensor(op.inputs[1]).data)
+        for op in graph.ops
+        if op.kind == "CONV_2D" and op.weight_format == "w16"
+    )
+    left = int(extra_flash_bytes) - spent
+    candidates = [
+        op
+        for op in graph.ops
+        if op.kind == "CONV_2D"
+        and op.weight_format == "sparse"
+        and reasons.get(op.index, "").startswith("sparse: less flash")
+    ]
+    candidates.sort(key=lambda op: (-int(np.prod(graph.tensor(op.outputs[0]).hwc[:2])), op.index))
+    chosen = []
+    for op in candidates:
+        w = graph.tensor(op.inputs[1]).data
+        o = op.options
+        out_hw = graph.tensor(op.outputs[0]).hwc[:2]
+        stride, dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h"], o["dilation_w"])
+        kh, kw, in_c = w.shape[1:]
+        shape = dict(out_hw=out_hw, in_c=in_c, out_c=w.shape[0], kernel_hw=(kh, kw), stride=stride, dilation=dilation)
+        packed = sparse_weights.encode(w)
+        pass_rows = sparse_pass_rows(in_c, packed.max_channel_nnz, out_hw, (kh, kw), stride, dilation)
+        sparse_est = estimate_sparse_instructions(**shape, nonzeros=packed.nnz, pass_rows=pass_rows)
+        w16_est = W16_INSTR_FACTOR * estimate_dense_instructions(**shape)
+        extra = w16_extra_bytes(w) + w.size - packed.nbytes
+        if w16_est < sparse_est and extra <= left:
+            op.weight_format = "w16"
+            left -= extra
+            chosen.append(op.index)
+            reasons[op.index] = (
+                f"w16: the int16-expanded dense weights are estimated faster than sparse (est. "
+                f"{w16_est / 1e6:.2f} M vs {sparse_est / 1e6:.2f} M instructions) and the w16 flash budget "
+                f"holds their {extra:,} extra bytes"
+            )
+    return sorted(chosen)
+
+
 class Conv2DEmitter(OpEmitter):
     kind = "CONV_2D"
     streamable = True
