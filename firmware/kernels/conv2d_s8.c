@@ -750,6 +750,14 @@ static void conv_fast_requant_of(const em_conv_params *p, const em_quant *q, int
   }
 }
 
+/* Both per-call tables of the fast path: rq (3 words per channel, conv_fast_requant_of) and acc0
+ * (each channel's bias twice: a 4x2 block's starting accumulators, read in place by the dot). */
+static void conv_fast_tables(const em_conv_params *p, const em_quant *q, const int32_t *bias,
+                             int32_t out_c, int32_t *rq, int32_t *acc0) {
+  for (int32_t oc = 0; oc < out_c; oc += 4) conv_fast_requant_of(p, q, oc, rq + 3 * oc);
+  for (int32_t oc = 0; oc < out_c; ++oc) acc0[2 * oc] = acc0[2 * oc + 1] = bias ? bias[oc] : 0;
+}
+
 static void conv_dsp_w16_c1(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
                             const int8_t *input, const em_dims *f_d, const int32_t *w16,
                             const int32_t *bias, const em_dims *out_d, int8_t *output,
@@ -766,9 +774,7 @@ static void conv_dsp_w16_c1(const em_conv_params *p, const em_quant *q, const em
   int32_t rq[3 * C1_FAST_MAX_CHANNELS], acc0[2 * C1_FAST_MAX_CHANNELS];
   const int fast =
       out_c <= C1_FAST_MAX_CHANNELS && conv_fast_requant_ok(p, q, bias, out_c, f_d->h * f_d->w);
-  for (int32_t oc = 0; fast && oc < out_c; oc += 4) conv_fast_requant_of(p, q, oc, rq + 3 * oc);
-  for (int32_t oc = 0; fast && oc < out_c; ++oc)
-    acc0[2 * oc] = acc0[2 * oc + 1] = bias ? bias[oc] : 0;
+  if (fast) conv_fast_tables(p, q, bias, out_c, rq, acc0);
   for (int32_t pix = 0; pix < n_pix; pix += 2) {
     const int32_t n = n_pix - pix >= 2 ? 2 : 1;
     for (int32_t j = 0; j < 2; ++j) {
@@ -816,10 +822,7 @@ static void conv_dsp_w16(const em_conv_params *p, const em_quant *q, const em_di
   int32_t rq_all[3 * FAST_TABLE_CHANNELS], acc0[2 * FAST_TABLE_CHANNELS];
   const int fast = conv_fast_requant_ok(p, q, bias, out_c, f_d->h * f_d->w * f_d->c);
   const int table = fast && out_c <= FAST_TABLE_CHANNELS;
-  for (int32_t oc = 0; table && oc < out_c; oc += 4)
-    conv_fast_requant_of(p, q, oc, rq_all + 3 * oc);
-  for (int32_t oc = 0; table && oc < out_c; ++oc)
-    acc0[2 * oc] = acc0[2 * oc + 1] = bias ? bias[oc] : 0;
+  if (table) conv_fast_tables(p, q, bias, out_c, rq_all, acc0);
   for (int32_t pix = 0; pix < n_pix; pix += 2) {
     const int32_t n =
         conv_columns(p, in_d, f_d, out_d, input, output, rows, pix, n_pix, ORDER_W16, cols, out_px);

@@ -52,6 +52,17 @@ def sea64_tflite() -> bytes:
 
 
 @functools.lru_cache(maxsize=None)
+def _prune_convs(model, keep: tuple[float, ...], seed: int) -> None:
+    """Zero each Conv2D's weights at random, keeping the fraction keep[i] of conv i (bias + 0.05)."""
+    from tf_keras import layers as L
+
+    rng = np.random.default_rng(seed)
+    convs = [layer for layer in model.layers if isinstance(layer, L.Conv2D)]
+    for layer, fraction in zip(convs, keep, strict=True):
+        kernel, bias = layer.get_weights()
+        layer.set_weights([kernel * (rng.random(kernel.shape) < fraction), bias + 0.05])
+
+
 def small_tflite(name: str) -> bytes:
     """Small multi-op models covering the emitters and odd streaming geometry."""
     import tf_keras as keras
@@ -95,12 +106,7 @@ def small_tflite(name: str) -> bytes:
         x = L.Conv2D(8, 1, activation="relu")(x)
         x = L.GlobalMaxPooling2D()(x)
         model = keras.Model(inp, x)
-        rng = np.random.default_rng(5)
-        convs = [layer for layer in model.layers if isinstance(layer, L.Conv2D)]
-        for i, layer in enumerate(convs):
-            kernel, bias = layer.get_weights()
-            keep = rng.random(kernel.shape) < (0.15 if i < 2 else 0.0)
-            layer.set_weights([kernel * keep, bias + 0.05])
+        _prune_convs(model, keep=(0.15, 0.15, 0.0), seed=5)
     elif name == "half_pruned":
         # 50 % zeros (a 3x3 conv wide enough for the w16 path to beat the sparse kernel) and 95 % zeros
         inp = keras.Input((24, 24, 16))
@@ -108,12 +114,7 @@ def small_tflite(name: str) -> bytes:
         x = L.Conv2D(32, 3, padding="same", activation="relu")(x)
         x = L.GlobalMaxPooling2D()(x)
         model = keras.Model(inp, x)
-        rng = np.random.default_rng(7)
-        convs = [layer for layer in model.layers if isinstance(layer, L.Conv2D)]
-        for i, layer in enumerate(convs):
-            kernel, bias = layer.get_weights()
-            keep = rng.random(kernel.shape) < (0.5 if i == 0 else 0.05)
-            layer.set_weights([kernel * keep, bias + 0.05])
+        _prune_convs(model, keep=(0.5, 0.05), seed=7)
     elif name == "unsupported":
         inp = keras.Input((8, 8, 2))
         x = L.Conv2D(4, 3, padding="same")(inp)
