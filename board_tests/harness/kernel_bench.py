@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -124,10 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from edgel3_mote.atomic import atomic_write_text
+    from edgel3_mote.atomic import atomic_dir, check_output_dir
+    from edgel3_mote.errors import EdgeL3MoteError
 
     args = build_parser().parse_args(argv)
-    results = {"portable": run_bench(args.board, False), "dsp": run_bench(args.board, True)}
+    out = Path(args.output)
+    try:  # before the QEMU runs; atomic_dir then replaces nothing of the user's
+        check_output_dir(out, "bench-kernels", names=("kernel_bench.md", "kernel_bench.json", "kernel_bench.png"))
+    except EdgeL3MoteError as exc:
+        print(f"bench-kernels: error: {exc}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="em-kernel-bench-") as elf_dir:
+        results = {
+            "portable": run_bench(args.board, False, Path(elf_dir)),
+            "dsp": run_bench(args.board, True, Path(elf_dir)),
+        }
     rows = per_mac_table(results)
     same = (
         results["portable"]["checksum"] == results["dsp"]["checksum"]
@@ -152,13 +164,12 @@ def main(argv=None) -> int:
     ]
     text = "\n".join(lines)
     print(text)
-    out = Path(args.output)
-    atomic_write_text(out / "kernel_bench.md", text + "\n")
-    atomic_write_text(
-        out / "kernel_bench.json",
-        json.dumps({"board": args.board, "per_mac": rows, "raw": results, "outputs_identical": same}, indent=1),
-    )
-    _plot(rows, out / "kernel_bench.png")
+    with atomic_dir(out, "bench-kernels") as tmp:
+        (tmp / "kernel_bench.md").write_text(text + "\n")
+        (tmp / "kernel_bench.json").write_text(
+            json.dumps({"board": args.board, "per_mac": rows, "raw": results, "outputs_identical": same}, indent=1)
+        )
+        _plot(rows, tmp / "kernel_bench.png")
     print(f"reports: {out / 'kernel_bench.md'}, {out / 'kernel_bench.json'}, {out / 'kernel_bench.png'}")
     return 0 if ok else 1
 

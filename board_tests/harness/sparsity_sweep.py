@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -295,23 +296,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from edgel3_mote.atomic import atomic_write_text
+    from edgel3_mote.atomic import atomic_dir, check_output_dir
+    from edgel3_mote.errors import EdgeL3MoteError
 
     args = build_parser().parse_args(argv)
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    try:  # before the QEMU runs; atomic_dir then replaces nothing of the user's
+        names = ("l3_layers.json", "l3_layers.md") if args.l3_layers else ("sweep.json", "sweep.md", "sweep.png")
+        check_output_dir(out, "bench-sparsity", names=names)
+    except EdgeL3MoteError as exc:
+        print(f"bench-sparsity: error: {exc}", file=sys.stderr)
+        return 2
     if args.l3_layers:
-        rows = l3_layers(out_dir=out / "elf")
-        atomic_write_text(out / "l3_layers.json", json.dumps({"board": BOARD, "layers": rows}, indent=1) + "\n")
+        with tempfile.TemporaryDirectory(prefix="em-sparsity-") as elf_dir:
+            rows = l3_layers(out_dir=Path(elf_dir))
         md = render_layers_markdown(rows)
-        atomic_write_text(out / "l3_layers.md", md)
+        with atomic_dir(out, "bench-sparsity") as tmp:
+            (tmp / "l3_layers.json").write_text(json.dumps({"board": BOARD, "layers": rows}, indent=1) + "\n")
+            (tmp / "l3_layers.md").write_text(md)
         print(md)
         return 0
-    rows = sweep(SMALL_SHAPE if args.small else L3_SHAPE, out_dir=out / "elf")
-    atomic_write_text(out / "sweep.json", json.dumps({"board": BOARD, "points": rows}, indent=1) + "\n")
+    with tempfile.TemporaryDirectory(prefix="em-sparsity-") as elf_dir:
+        rows = sweep(SMALL_SHAPE if args.small else L3_SHAPE, out_dir=Path(elf_dir))
     md = render_markdown(rows)
-    atomic_write_text(out / "sweep.md", md)
-    plot(rows, out / "sweep.png")
+    with atomic_dir(out, "bench-sparsity") as tmp:
+        (tmp / "sweep.json").write_text(json.dumps({"board": BOARD, "points": rows}, indent=1) + "\n")
+        (tmp / "sweep.md").write_text(md)
+        plot(rows, tmp / "sweep.png")
     print(md)
     print(f"wrote {out / 'sweep.json'}, {out / 'sweep.md'}, {out / 'sweep.png'}")
     return 0
