@@ -54,8 +54,9 @@ def test_sea64_selftest_on_mps2_an386(sea64_weights, clips_dir, clip_paths, tmp_
     assert [v[0] for v in vectors] == [p.stem for p in clip_paths[:6]] + signals, out
     assert all(v[2] == "3200" for v in vectors), out  # the device spectrogram identical on every window
     cosines = {v[0]: float(v[3]) for v in vectors}
-    print(cosines)
     assert min(cosines[p.stem] for p in clip_paths[:6]) > 0.99
+    # measured: band-limited 0.9997, DC 0.9938, silence 0.9819, clipped 0.9998 (int8 vs float embedding)
+    assert min(cosines[name] for name in signals) > 0.97, cosines
     doc = json.loads((tmp_path / "project" / "project.json").read_text())
     assert doc["random_weights"] is False and doc["board"] == "qemu-mps2-an386"
     assert doc["tflm_arena_bytes"] > 0 and doc["arena_bytes"] > 0
