@@ -8,6 +8,11 @@
  */
 #include "em_fft.h"
 
+#if defined(__FAST_MATH__)
+#error \
+    "em_fft.c must not be built with -ffast-math: the host's float32 chain repeats its operations in order"
+#endif
+
 void em_cfft_radix2_f32(float *buf, int32_t m, const float *twiddles, int32_t twiddle_stride) {
   /* Bit-reversal permutation (Gold-Rader). */
   int32_t j = 0;

@@ -11,6 +11,13 @@
 #include "em_fft.h"
 #include "em_frontend_tables.h"
 
+/* The host repeats every float operation of this file in order (compress.frontend's float32 chain):
+ * build it as ISO C (-std=c99: GCC then contracts no a*b+c into an FMA) and without -ffast-math. */
+#if defined(__FAST_MATH__)
+#error \
+    "em_logmel.c must not be built with -ffast-math: the host's float32 chain would no longer match"
+#endif
+
 int32_t em_logmel_get_buffer_size(void) {
   return (int32_t)(sizeof(float) * (EM_FE_N_DFT + EM_FE_N_MELS));
 }
