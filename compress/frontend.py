@@ -49,6 +49,7 @@ __all__ = [
     "log_mel_spectrogram_f32",
     "fft_twiddles",
     "sparse_mel",
+    "db_constants",
     "quantize_input",
     "model_input_int8",
     "MelSpectrogram",  # noqa: F822  (built on first access by the module's __getattr__)
