@@ -199,11 +199,12 @@ def vector_counts(board: BoardSpec, manifest: Manifest, weight_bytes: int, n_cli
     Every vector carries the host's int8 spectrogram and the expected embeddings (the engine check);
     the first ones also carry their int16 PCM window (the front-end and end-to-end checks), at
     least one, as many as fit. L3 on the 1 MB mote: six engine vectors, one with its 96,000-byte PCM.
+    The clips' windows and the ``SIGNAL_WINDOWS`` share the ``MAX_VECTORS`` (see ``_vector_windows``).
     """
     window = manifest.window_samples
     per_vector = _vector_bytes(manifest)
     budget = board.flash_size - int(weight_bytes) - 160 * 1024 - 2 * window  # the first PCM window
-    n = int(max(1, min(MAX_VECTORS, n_clips or 4, budget // per_vector)))
+    n = int(max(1, min(MAX_VECTORS, (n_clips or 4) + len(SIGNAL_WINDOWS), budget // per_vector)))
     n_pcm = int(min(n, 1 + max(0, budget - n * per_vector) // (2 * window)))
     return n, n_pcm
 
@@ -340,10 +341,33 @@ def generate_board_engine(
         return engine, selftest_budget, why
 
 
+# Besides the clips, the self-test's windows hold what a deployed mote hears too (ROBUSTNESS.md "Signal
+# classes"): the loudest clip window as band-limited material, a full-scale DC offset, digital silence,
+# and the loudest window hard-clipped. They take the last of the MAX_VECTORS places (the clips keep the
+# first ones, so a flash-tight board keeps real audio's PCM first); the device front-end gives the host's
+# int8 on them value for value (tests/export/test_project_selftest_signals.py).
+SIGNAL_WINDOWS = ("bandlimited", "dc_offset", "silence", "clipped")
+
+
+def _signal_windows(first: np.ndarray, sr: int) -> list[tuple[str, np.ndarray]]:
+    """``SIGNAL_WINDOWS`` as float windows like ``first``: band-limited = ``first`` through 4 kHz material
+    (SEA, 8 kHz) or 8 kHz material (a phone's, for 16 kHz and up) and back, soxr as any user's pipeline."""
+    from edgel3_mote.compress.audio import resample
+
+    n, low = len(first), (sr // 2 if sr <= 16000 else 8000)
+    band = resample(resample(np.asarray(first, np.float32), sr, low), low, sr)[:n]
+    return [
+        (f"bandlimited_{low}Hz", np.pad(band, (0, n - len(band)))),
+        ("dc_offset", np.full(n, -1.0)),
+        ("silence", np.zeros(n)),
+        ("clipped", np.clip(16.0 * np.asarray(first), -1.0, 1.0)),
+    ]
+
+
 def _vector_windows(
     clips: list[Path], manifest: Manifest, seed: int, max_vectors: int = MAX_VECTORS
 ) -> tuple[list[str], np.ndarray, str]:
-    """One 1-s window per clip (the loudest, framed as get_embedding frames), as int16."""
+    """One 1-s window per clip (the loudest, framed as get_embedding frames), then ``SIGNAL_WINDOWS``, as int16."""
     from edgel3_mote.compress.models.registry import ModelSpec
     from edgel3_mote.export.tflite import clip_windows
 
@@ -363,13 +387,22 @@ def _vector_windows(
             wins.append(0.5 * np.sin(2 * np.pi * f0 * t) * np.exp(-t * (i + 1)))
             names.append(f"tone_{int(f0)}Hz")
         source = "SYNTHESISED TONES (no clips given and none found in ../shared)"
-    pcm = np.clip(np.round(np.stack(wins) * 32768.0), -32768, 32767).astype(np.int16)
+    pcm = _int16(wins)
     if not np.any(pcm):  # a self-test on silence passes whatever the engine computes: proves nothing
         raise InvalidInputError(
             f"every self-test clip is silent at int16 ({', '.join(str(c) for c in clips[:3])}"
             f"{' ...' if len(clips) > 3 else ''}): give --clips with real sound"
         )
+    # the clips' windows, then the signal windows (made from the loudest window) in the last places
+    signals = _signal_windows(wins[int(np.argmax(np.abs(pcm).max(axis=1)))], cfg.sr)
+    keep = max(1, min(len(names), max_vectors - len(signals)))
+    names = (names[:keep] + [name for name, _ in signals])[:max_vectors]
+    pcm = np.concatenate([pcm[:keep], _int16([w for _, w in signals])])[:max_vectors]
     return names, pcm, source
+
+
+def _int16(windows) -> np.ndarray:
+    return np.clip(np.round(np.stack(windows) * 32768.0), -32768, 32767).astype(np.int16)
 
 
 def _selftest_vectors(manifest: Manifest, int8: bytes, float_tflite: bytes, names, pcm) -> dict:
