@@ -80,6 +80,34 @@ def register(subparsers) -> None:
     )
     p.add_argument("-o", "--output", required=True, help="report folder")
     p.set_defaults(func=run)
+    from edgel3_mote.cli_types import declare_outputs
+
+    declare_outputs(p, _outputs)
+
+
+def _outputs(args) -> list:
+    """The report folder (its reports, cache/ and exports/), --cache, and --save-classifier's .h5 + sidecar."""
+    from pathlib import Path
+
+    from edgel3_mote.cli_types import output_dir, output_file
+
+    reports = ("comparison.json", "comparison.md", "accuracy_vs_size.png", "cache", "exports")
+    outs = [output_dir(args.output, "evaluate", reports + tuple(f"evaluation_{m}-*" for m in args.model))]
+    if args.cache:
+        outs.append(output_dir(args.cache, "evaluate", flag="--cache"))
+    if args.save_classifier:
+        head = Path(args.save_classifier)
+        sidecar = head.stem + ".classes.json"
+        outs.append(
+            output_file(
+                head,
+                "evaluate",
+                siblings=(sidecar,),
+                legacy=(sidecar, {"classes": None, "input_dim": None}),
+                flag="--save-classifier",
+            )
+        )
+    return outs
 
 
 def run(args: argparse.Namespace) -> int:
