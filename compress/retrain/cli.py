@@ -194,7 +194,9 @@ def is_failed_start(out: Path) -> bool:
     """True when ``out`` holds only what a start of distill/finetune writes before any checkpoint."""
     from edgel3_mote.compress.retrain import rundir
 
-    names = {p.name for p in out.iterdir()}
+    from edgel3_mote.atomic import OUTPUT_MARKER
+
+    names = {p.name for p in out.iterdir()} - {OUTPUT_MARKER}
     if not names or not names <= STARTED_RUN_FILES or "config.json" not in names:
         return False
     if (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
