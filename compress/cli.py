@@ -130,6 +130,9 @@ def _cmd_embed(args) -> int:
 
         check_model_file(args.weights, "--weights")
     paths = find_audio_files(args.inputs)
+    from edgel3_mote.compress.audio import check_audio_headers
+
+    check_audio_headers(paths)
 
     from edgel3_mote.compress.embedding import process_file
 
