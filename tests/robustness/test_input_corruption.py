@@ -78,7 +78,10 @@ def _cases(f: dict[str, Path]) -> list[tuple[list[str], str]]:
             ],
             f"ontology file {s['ontology.json']} is not valid JSON",
         ),
-        (["finetune", "--segments", s["good.csv"], "--media", s["media"], "--audio-model", s["zero.h5"], "-o", out], "empty"),
+        (
+            ["finetune", "--segments", s["good.csv"], "--media", s["media"], "--audio-model", s["zero.h5"], "-o", out],
+            "empty",
+        ),
         (["prune", "--plan", "edgel3", "--weights", s["zero.h5"], "-o", out], f"--weights {s['zero.h5']} is empty"),
         (["sensitivity", "--clips", s["clips"], "--weights", s["text.h5"], "-o", out], "is not an HDF5"),
         (["embed", s["clips"], "--weights", s["text.h5"], "-o", out], f"--weights {s['text.h5']} is not an HDF5"),
@@ -121,7 +124,9 @@ def test_every_corrupt_input_file_is_one_line_naming_it_and_a_failed_start_leave
     failures = []
     for (argv, says), result in zip(cases, results):
         lines = result["stderr"].strip().splitlines()
-        if not (result["rc"] == 2 and len(lines) == 1 and lines[0].startswith("edgel3-mote: error: ") and says in lines[0]):
+        if not (
+            result["rc"] == 2 and len(lines) == 1 and lines[0].startswith("edgel3-mote: error: ") and says in lines[0]
+        ):
             failures.append(f"{argv}: rc {result['rc']}: {result['stderr'].strip()[-400:]}")
     assert not failures, "\n".join(failures)
     assert not files["out"].exists()  # no run folder, no config.json: a failed start leaves nothing
