@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fnmatch
 import json
 import os
 import shutil
 import tempfile
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
 from edgel3_mote.errors import InvalidInputError
@@ -189,9 +188,7 @@ def _expand(folder: Path, names: Iterable[str]) -> list[str]:
     for name in names:
         if any(c in name for c in "*?["):
             with contextlib.suppress(OSError):
-                out += sorted(
-                    p.relative_to(folder).as_posix() for p in folder.glob(name) if p.name != OUTPUT_MARKER
-                )
+                out += sorted(p.relative_to(folder).as_posix() for p in folder.glob(name) if p.name != OUTPUT_MARKER)
         else:
             out.append(name)
     return out
@@ -329,7 +326,9 @@ class Output:
         """``names`` less the files ``ours`` recognises as an earlier run's (they may be replaced)."""
         if self.ours is None:
             return list(names)
-        return [n for n in _expand(self.folder, names) if not (self.folder / n).is_file() or not self.ours(self.folder / n)]
+        return [
+            n for n in _expand(self.folder, names) if not (self.folder / n).is_file() or not self.ours(self.folder / n)
+        ]
 
 
 def check_output_file(

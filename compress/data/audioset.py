@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import re
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -98,7 +97,9 @@ class Ontology:
 
         doc = read_json(path, "ontology file", "give AudioSet's ontology.json")
         if not isinstance(doc, list) or not all(isinstance(e, dict) and {"id", "name"} <= e.keys() for e in doc):
-            raise InvalidInputError(f"ontology file {path} is not a list of {{id, name, ...}}: give AudioSet's ontology.json")
+            raise InvalidInputError(
+                f"ontology file {path} is not a list of {{id, name, ...}}: give AudioSet's ontology.json"
+            )
         onto = cls(doc)
         if class_labels_csv is not None:
             import io

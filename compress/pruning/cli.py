@@ -111,7 +111,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("-o", "--output", type=Path, required=True, help="run directory to write")
     s.set_defaults(func=run_sensitivity)
     declare_outputs(
-        s, lambda a: [output_dir(a.output, "sensitivity", SENSITIVITY_FILES, ("config.json", {"command": "sensitivity"}))]
+        s,
+        lambda a: [output_dir(a.output, "sensitivity", SENSITIVITY_FILES, ("config.json", {"command": "sensitivity"}))],
     )
 
 

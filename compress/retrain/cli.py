@@ -192,9 +192,8 @@ STARTED_RUN_FILES = frozenset({"config.json", "config.resume.json", "logs", "tea
 
 def is_failed_start(out: Path) -> bool:
     """True when ``out`` holds only what a start of distill/finetune writes before any checkpoint."""
-    from edgel3_mote.compress.retrain import rundir
-
     from edgel3_mote.atomic import OUTPUT_MARKER
+    from edgel3_mote.compress.retrain import rundir
 
     names = {p.name for p in out.iterdir()} - {OUTPUT_MARKER}
     if not names or not names <= STARTED_RUN_FILES or "config.json" not in names:

@@ -249,7 +249,6 @@ def run_finetune(args: argparse.Namespace) -> int:
     from edgel3_mote.compress.retrain.cli import prepare_run_dir
     from edgel3_mote.compress.retrain.distill import DistillConfig
     from edgel3_mote.compress.retrain.distribute import get_strategy, is_chief
-
     from edgel3_mote.compress.weights import check_model_file
 
     for flag, ref in (("--avc-weights", args.avc_weights), ("--audio-model", args.audio_model)):
