@@ -132,6 +132,11 @@ def run(args: argparse.Namespace) -> int:
             f"{len(args.model)} --model but {len(weights)} --weights; give one --weights per "
             f"--model (use 'none' for seeded random weights)"
         )
+    from edgel3_mote.compress.weights import check_model_file
+
+    for w in weights:
+        if w.lower() != "none":
+            check_model_file(w, "--weights")  # before the dataset is read and embedded
     numeric = args.numeric or ("int8" if args.int8 else "float")
     numerics = ["float", "int8"] if numeric == "both" else [numeric]
     if args.hop_size <= 0:

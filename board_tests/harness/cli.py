@@ -255,6 +255,10 @@ def _run(args, mode: str) -> int:
     previous = _previous_run(args.compare_to) if args.compare_to else None
     if args.clips and not Path(args.clips).exists():
         raise InvalidInputError(f"--clips {args.clips} does not exist: give a folder of audio clips")
+    if args.weights is not None:
+        from edgel3_mote.compress.weights import check_model_file
+
+        check_model_file(args.weights, "--weights")  # before the build is announced
     report_dir = _fresh_report_dir(_report_dir(args))
     port = getattr(args, "port", None)
     if port and args.inject_faults:

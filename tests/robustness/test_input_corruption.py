@@ -86,6 +86,13 @@ def _cases(f: dict[str, Path]) -> list[tuple[list[str], str]]:
         (["sensitivity", "--clips", s["clips"], "--weights", s["text.h5"], "-o", out], "is not an HDF5"),
         (["embed", s["clips"], "--weights", s["text.h5"], "-o", out], f"--weights {s['text.h5']} is not an HDF5"),
         (["export", "tflite", "--weights", s["zero.h5"], "-o", out], "is empty (0 bytes)"),
+        (["export", "firmware", "--weights", s["text.h5"], "-o", out], f"--weights {s['text.h5']} is not an HDF5"),
+        (["bench", "--weights", s["zero.h5"], "-o", out], f"--weights {s['zero.h5']} is empty"),
+        (
+            ["evaluate", "--dataset", "folder", "--root", s["clips"], "--model", "sea-64", "--weights", s["text.h5"]]
+            + ["-o", out],
+            f"--weights {s['text.h5']} is not an HDF5",
+        ),
         (
             ["evaluate", "--dataset", "esc50", "--root", s["esc50"], "--model", "sea-64", "-o", out],
             "esc50.csv is not a text file",
@@ -120,7 +127,7 @@ def test_every_corrupt_input_file_is_one_line_naming_it_and_a_failed_start_leave
     )
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)["results"]
-    assert len(results) == len(cases) == 14  # the count in ROBUSTNESS.md
+    assert len(results) == len(cases) == 17  # the count in ROBUSTNESS.md
     failures = []
     for (argv, says), result in zip(cases, results):
         lines = result["stderr"].strip().splitlines()
