@@ -264,3 +264,20 @@ def test_a_file_output_beside_a_users_file_of_that_name_is_refused(tmp_path):
             ["head.h5", "head.classes.json"],
             ("head.classes.json", {"classes": None, "input_dim": None}),
         )
+
+
+def test_no_resume_never_deletes_a_file_that_is_not_part_of_a_run(tmp_path):
+    from edgel3_mote.compress.retrain.cli import prepare_run_dir
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps({"command": "distill"}))
+    (out / "my-notes.txt").write_text("mine")
+    args = argparse.Namespace(output=out, no_resume=True, format="h5", command="distill")
+    with pytest.raises(InvalidInputError, match=r"--no-resume would delete .*my-notes.txt, which is not part of a run"):
+        prepare_run_dir(args, "distill")
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "my-notes.txt"]
+    (out / "my-notes.txt").unlink()
+    (out / "summary.json").write_text("{}")  # a finished run of its own: --no-resume starts it over
+    prepare_run_dir(args, "distill")
+    assert sorted(p.name for p in out.iterdir()) == ["config.json"]
