@@ -109,21 +109,42 @@ def command_names() -> list[str]:
     return sorted(sub.choices)
 
 
+def _close_progress_bars() -> None:
+    """Close every live tqdm bar (ended by an exception mid-loop) so that the error starts its own line."""
+    tqdm = sys.modules.get("tqdm")
+    if tqdm is None:
+        return
+    for bar in list(getattr(tqdm.tqdm, "_instances", ())):
+        with contextlib.suppress(Exception):
+            bar.close()
+
+
 def main(argv: list[str] | None = None) -> int:
+    from edgel3_mote.atomic import claim, gate
+    from edgel3_mote.cli_types import OUTPUTS_KEY
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     _quiet_start()
+    written = {}
     try:
+        # the output gate: every declared output checked before any work (one line, exit 2)
+        declared = getattr(args, OUTPUTS_KEY, None)
+        written = gate(declared(args) if declared else ())
         rc = args.func(args)
     except EdgeL3MoteError as exc:
+        _close_progress_bars()
         print(f"edgel3-mote: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _close_progress_bars()
         print("edgel3-mote: interrupted", file=sys.stderr)
         return 130
+    finally:
+        claim(written)  # the declared files this run wrote are its own: a rerun may replace them
     return int(rc or 0)
 
 

@@ -653,6 +653,10 @@ def resolve_inputs(request: ProjectRequest) -> ProjectInputs:
     weights = None if request.weights is None else Path(request.weights).resolve()
     if weights is not None and not weights.is_file():
         raise InvalidInputError(f"weights file {weights} does not exist: give a trained .h5, or leave it out")
+    if weights is not None:
+        from edgel3_mote.compress.weights import check_model_file
+
+        check_model_file(weights, "--weights")  # 0 bytes / not HDF5: one line before any conversion
     clips = request.clips
     if clips is None and DEFAULT_CLIPS.is_dir():
         clips = DEFAULT_CLIPS

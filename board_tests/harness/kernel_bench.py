@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     try:  # before the QEMU runs; atomic_dir then replaces nothing of the user's
         check_output_dir(out, "bench-kernels", names=("kernel_bench.md", "kernel_bench.json", "kernel_bench.png"))
     except EdgeL3MoteError as exc:
-        print(f"bench-kernels: error: {exc}", file=sys.stderr)
+        print(f"edgel3-mote: error: {exc}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="em-kernel-bench-") as elf_dir:
         results = {
