@@ -24,6 +24,7 @@ from edgel3_mote.quiet import fd2_muted
 # Order here is the order in `--help`: the data flow compress -> export -> firmware -> board.
 COMMAND_MODULES = [
     "edgel3_mote.compress.cli",  # models, embed
+    "edgel3_mote.compress.weights_fetch",  # weights fetch|list
     "edgel3_mote.compress.pruning.cli",  # prune, sensitivity
     "edgel3_mote.compress.retrain.cli",  # distill, finetune, jobs
     "edgel3_mote.export.evaluate_cli",  # evaluate (runs export.embedders)
@@ -109,6 +110,24 @@ def command_names() -> list[str]:
     return sorted(sub.choices)
 
 
+def _published_weights(args: argparse.Namespace) -> None:
+    """``--weights MODEL`` means that model's published weights from the cache (``weights fetch``); without
+    ``--weights`` the model stays seeded-random, and when its published weights are cached that is said."""
+    if not hasattr(args, "weights"):
+        return
+    from edgel3_mote.compress.weights_fetch import cached_path, resolve_weights
+
+    args.weights = resolve_weights(args.weights)
+    models = args.model if isinstance(getattr(args, "model", None), list) else [getattr(args, "model", None)]
+    cached = [m for m in models if m and cached_path(m)]
+    if not args.weights and cached:
+        print(
+            f"note: the published {cached[0]} weights are cached but not used (no --weights): "
+            f"--weights {cached[0]} uses them",
+            file=sys.stderr,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -117,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _quiet_start()
     try:
+        _published_weights(args)
         rc = args.func(args)
     except EdgeL3MoteError as exc:
         print(f"edgel3-mote: error: {exc}", file=sys.stderr)
