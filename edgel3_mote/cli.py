@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "edgel3_mote.export.cli",  # export tflite|report|carrays|firmware
     "edgel3_mote.board_tests.harness.selftest_cli",  # selftest
     "edgel3_mote.board_tests.harness.cli",  # bench, emulate, demo
+    "edgel3_mote.board_tests.harness.flash",  # flash (a real board, OpenOCD)
     "edgel3_mote.board_tests.harness.sweep",  # sweep (compress -> export -> mote, per sparsity)
 ]
 
