@@ -425,7 +425,11 @@ def _weights_in_flash(engine, int8: bytes) -> str:
     w16 = [i for i, layer in enumerate(engine.layers) if layer.weight_format == "w16"]
     if w16:
         graph = read_tflite(int8)  # engine.layers are its ops, in order
-        extra = sum(w16_extra_bytes(graph.tensor(graph.ops[i].inputs[1]).data) for i in w16)
+        extra = 0
+        for i in w16:
+            kernel = graph.tensor(graph.ops[i].inputs[1]).data
+            assert kernel is not None  # a w16 conv has a constant filter
+            extra += w16_extra_bytes(kernel)
         text += f" (int16-expanded for speed: {engine.weight_bytes - extra:,} B as int8)"
     return text
 
