@@ -43,7 +43,7 @@ help:
 	@echo "make fuzz     [FUZZ_SECONDS=60]                 libFuzzer + ASan/UBSan on the protocol parser"
 	@echo "CLASSIFIER=head.h5 (from evaluate --save-classifier) adds the int8 classifier head to any of them"
 	@echo "the CLI itself: . .venv/bin/activate, then edgel3-mote --help   (or: eval \"\$$(make -s path)\")"
-	@echo "defaults: BOARD=$(BOARD) MODEL=$(MODEL) HOP=$(HOP) (no WEIGHTS = seeded random weights)"
+	@echo "defaults: BOARD=$(BOARD) MODEL=$(MODEL) HOP=$(HOP) (no WEIGHTS = seeded random weights; WEIGHTS=sea-64 after edgel3-mote weights fetch sea-64)"
 
 setup:
 	@tools/setup.sh

@@ -101,7 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError:  # parent sub-package not there (partial checkout)
             continue
         importlib.import_module(name).register(subparsers)
+    _document_weights_names(subparsers)
     return parser
+
+
+def _document_weights_names(action: argparse._SubParsersAction) -> None:
+    """Every ``--weights`` also takes a published model name (``_published_weights``): say so in each --help."""
+    for sub in action.choices.values():
+        for a in sub._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                _document_weights_names(a)
+            elif any(o.endswith("weights") for o in a.option_strings) and a.help and "weights fetch" not in a.help:
+                a.help += "; or a published model name (sea-64) for its file from `edgel3-mote weights fetch`"
 
 
 def command_names() -> list[str]:
@@ -112,15 +123,20 @@ def command_names() -> list[str]:
 
 
 def _published_weights(args: argparse.Namespace) -> None:
-    """``--weights MODEL`` means that model's published weights from the cache (``weights fetch``); without
-    ``--weights`` the model stays seeded-random, and when its published weights are cached that is said."""
-    if not hasattr(args, "weights"):
+    """Every weights option (``--weights``, ``--teacher-weights``, ...) given a published model name means that
+    model's file from the cache (``weights fetch``); without ``--weights`` the model stays seeded-random, and
+    when its published weights are cached that is said."""
+    names = [k for k in vars(args) if k == "weights" or k.endswith("_weights")]
+    if not names:
         return
     from edgel3_mote.compress.weights_fetch import cached_path, resolve_weights
 
-    args.weights = resolve_weights(args.weights)
+    for name in names:
+        setattr(args, name, resolve_weights(getattr(args, name)))
+    if "weights" not in names:
+        return
     models = args.model if isinstance(getattr(args, "model", None), list) else [getattr(args, "model", None)]
-    cached = [m for m in models if m and cached_path(m)]
+    cached = [m for m in models if isinstance(m, str) and cached_path(m)]
     if not args.weights and cached:
         print(
             f"note: the published {cached[0]} weights are cached but not used (no --weights): "

@@ -138,3 +138,36 @@ def test_embed_with_cached_weights_matches_the_file(cache, tmp_path, capsys, cli
     capsys.readouterr()
     assert main(["embed", str(clip), "-o", str(tmp_path / "c"), "-q"]) == 0
     assert "--weights sea-64 uses them" in capsys.readouterr().err
+
+
+def _weights_options(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                for prog, opt in _weights_options(sub):
+                    yield f"{name} {prog}".strip(), opt
+        elif any(o.endswith("weights") for o in action.option_strings):
+            yield "", action
+
+
+def test_every_weights_option_documents_and_resolves_names(cache, tmp_path):
+    """Generated from the CLI's own parser: each weights option says it takes a published name, and the
+    dispatcher resolves it (to the cached file) for whichever option it is."""
+    import argparse
+
+    from edgel3_mote.cli import _published_weights, build_parser
+
+    options = list(_weights_options(build_parser()))
+    commands = {cmd for cmd, _ in options}
+    assert {"embed", "export firmware", "bench", "distill", "sweep", "evaluate"} <= commands, commands
+    for cmd, opt in options:
+        assert "weights fetch" in opt.help, (cmd, opt.option_strings)
+    path = fetch("sea-64", str(PUBLISHED_GZ), log=lambda *_: None)
+    for cmd, opt in options:
+        value = ["sea-64"] if opt.nargs in ("+", "*") else "sea-64"
+        ns = argparse.Namespace(**{opt.dest: value, "model": "sea-64"})
+        _published_weights(ns)
+        got = getattr(ns, opt.dest)
+        assert str(got[0] if isinstance(got, list) else got) == str(path), (cmd, opt.dest)
