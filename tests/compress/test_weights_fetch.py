@@ -171,3 +171,13 @@ def test_every_weights_option_documents_and_resolves_names(cache, tmp_path):
         _published_weights(ns)
         got = getattr(ns, opt.dest)
         assert str(got[0] if isinstance(got, list) else got) == str(path), (cmd, opt.dest)
+
+
+def test_impossible_cache_folders_are_one_line(tmp_path, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("mine")
+    for cache in (a_file, a_file / "under"):  # the cache is a file / lies under a file
+        assert main(["weights", "fetch", "sea-64", "--from", str(PUBLISHED_GZ), "--cache-dir", str(cache)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("cannot create the weights cache" in line for line in err), err
+    assert a_file.read_text() == "mine"
