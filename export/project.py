@@ -851,6 +851,7 @@ def write_project_files(
         arena_bytes=e.arena_bytes,
         unstreamed_arena_bytes=e.unstreamed_arena_bytes,
         weight_bytes=e.weight_bytes,
+        weights_in_flash=engine.weights_in_flash,
         tflm_arena=f"{export.tflm_arena_bytes:,} bytes" if export.tflm_arena_bytes else "n/a",
         n_vectors=len(vectors.names),
         vector_source=vectors.source,

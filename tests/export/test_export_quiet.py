@@ -68,6 +68,7 @@ def test_weights_line_names_the_int16_expansion(quiet_export, tmp_path):
     assert m, screen  # the tiny model's convs are int16-expanded on the DSP board
     w16_bytes, int8_bytes = (int(g.replace(",", "")) for g in m.groups())
     assert w16_bytes == info.weight_bytes and info.weights_in_flash in screen[-1]
+    assert info.weights_in_flash in (root / "tiny" / "README.md").read_text()  # the project's README says it too
     plain = generate_engine(int8, tmp_path, model_name="tiny", w16_flash_bytes=0)  # the oracle: no expansion
     assert plain.weight_bytes == int8_bytes < w16_bytes
 
