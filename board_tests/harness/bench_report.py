@@ -305,7 +305,7 @@ def _layers_plot(results: dict, plt):
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e6:g} M"))
     ax.set_xlabel(f"{unit} per window (mean)")
     ax.set_title(f"{results['model']} on {results['board']}: per-layer {unit} against the real-time budget")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, frameon=False)  # below: no overlap
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -331,6 +331,7 @@ def _plots(results: dict, out_dir: Path) -> list[Path]:
         axes[1].set_xlabel("L2-relative error per window")
         for ax in axes:
             ax.set_ylabel("windows")
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts
             ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # few ticks: the values differ in the 4th digit
             ax.xaxis.set_major_formatter(ScalarFormatter(useOffset=False))
             ax.tick_params(axis="x", labelrotation=30)
