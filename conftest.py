@@ -27,6 +27,7 @@ def pytest_configure(config):
     import tempfile
 
     config._edgel3_cache = os.environ["EDGEL3_MOTE_CACHE"] = tempfile.mkdtemp(prefix="edgel3-mote-test-cache-")
+    os.chmod(config._edgel3_cache, 0o755)  # tests that run a command as another user read it too
 
 
 def pytest_unconfigure(config):

@@ -92,8 +92,11 @@ def cached_path(model: str, cache: str | os.PathLike | None = None) -> Path | No
         return None
     folder = cache_dir(cache)
     for name in (pub.file_name, pub.file_name.removesuffix(".gz")):
-        if (folder / name).is_file():
-            return folder / name
+        try:
+            if (folder / name).is_file():
+                return folder / name
+        except OSError:  # a cache this user may not read: nothing cached for them
+            return None
     return None
 
 

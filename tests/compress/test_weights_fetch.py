@@ -181,3 +181,14 @@ def test_impossible_cache_folders_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all("cannot create the weights cache" in line for line in err), err
     assert a_file.read_text() == "mine"
+
+
+def test_an_unreadable_cache_means_nothing_cached(tmp_path, monkeypatch):
+    """A cache this user may not look into (another user's 0700 folder) is no error: nothing is cached."""
+    from pathlib import Path
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "is_file", denied)
+    assert cached_path("sea-64", tmp_path) is None
