@@ -132,3 +132,20 @@ def test_quick_start_verbatim_on_a_fresh_clone(tmp_path):
     text = report.read_text()
     assert "RANDOM WEIGHTS" not in text and str(tmp_path / "cache") in text  # the cached published weights
     assert re.search(r"(\d+)/\1 windows identical", text), text[:2000]  # every window int8-exact on QEMU
+
+
+def test_make_path_puts_the_cli_on_the_path():
+    """The README's alternative to activating: eval "$(make -s path)" finds .venv/bin/edgel3-mote."""
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"  # no venv on it
+    run = subprocess.run(
+        ["bash", "-c", 'eval "$(make -s path)" && command -v edgel3-mote && edgel3-mote --version'],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0] == str(REPO / ".venv/bin/edgel3-mote")
+    assert run.stdout.splitlines()[1].startswith("edgel3-mote ")
