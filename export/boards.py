@@ -68,6 +68,8 @@ class BoardSpec:
     uart_baud: int = 115_200
     insns_per_timer_tick: int | None = None  # QEMU: instructions per timer tick under -icount shift=0
     memory_notes: str = ""  # why these regions (the comment of the generated memory.ld)
+    flash_openocd: tuple[str, ...] = ()  # OpenOCD arguments selecting probe + chip (`make flash`); (): not flashable
+    flash_probe: str = ""  # the debug probe `make flash` talks to, in words
 
     @property
     def runnable_in_qemu(self) -> bool:
@@ -256,6 +258,8 @@ _BOARD_LIST = [
         "at 0x20000000) and the D2/D3 SRAMs are left free for the application. Both regions are linked at the mote "
         "budget (1,000,000 B flash, 500,000 B RAM), the same as the QEMU board qemu-mps2-an500-h743.",
         driver_sources=("dwt_cycles.c",),
+        flash_openocd=("-f", "board/st_nucleo_h743zi.cfg"),  # ST-LINK/V3 on the board, SWD
+        flash_probe="the on-board ST-LINK (USB connector CN1)",
     ),
     BoardSpec(
         name="nrf52840dk",
@@ -277,6 +281,8 @@ _BOARD_LIST = [
         timer_base=None,
         memory_notes="nRF52840: 1 MiB flash at 0x0, 256 KiB RAM at 0x20000000 (no SoftDevice).",
         driver_sources=("dwt_cycles.c",),
+        flash_openocd=("-f", "interface/jlink.cfg", "-c", "transport select swd", "-f", "target/nrf52.cfg"),
+        flash_probe="the on-board SEGGER J-Link OB (USB connector J2)",
     ),
 ]
 

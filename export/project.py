@@ -61,6 +61,7 @@ from edgel3_mote.export.boards import (
 from edgel3_mote.export.codegen.ops.base import c_float
 from edgel3_mote.export.manifest import Manifest
 from edgel3_mote.metrics import sha256_file
+from edgel3_mote.quiet import StepLog, collecting
 
 REPO = FIRMWARE_DIR.parent
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "project"
@@ -75,7 +76,7 @@ FIRMWARE_SUBDIRS = ("include", "kernels", "frontend", "protocol")
 SOURCE_SUFFIXES = {".c", ".h", ".S", ".ld", ".md"}
 # what a project folder holds at its top (checked before any work) and how one from before the
 # output marker (atomic.OUTPUT_MARKER) is recognised
-PROJECT_FILES = ("project.json", "Makefile", "README.md", "src", "firmware", "export")
+PROJECT_FILES = ("project.json", "Makefile", "README.md", "src", "firmware", "export", "export.log")
 PROJECT_LEGACY = ("project.json", {"inputs_sha256": None})
 # the int8 export cache and the output flag named in messages; outputs go under the working directory
 DEFAULT_CACHE_DIR = Path("build") / ".cache" / "export"
@@ -103,6 +104,7 @@ class ProjectInfo:
     reused: bool = False
     head: dict | None = None  # the classifier head, if any
     serial_app_skipped: str | None = None  # why firmware.elf was not built
+    weights_in_flash: str = ""  # "N B in flash (int16-expanded for speed: X B as int8)"
 
     @property
     def selftest_elf(self) -> Path:
@@ -406,16 +408,14 @@ def _int16(windows) -> np.ndarray:
 
 
 def _selftest_vectors(manifest: Manifest, int8: bytes, float_tflite: bytes, names, pcm) -> dict:
-    import tensorflow as tf
 
     from edgel3_mote.compress.frontend import log_mel_spectrogram
     from edgel3_mote.export.frontend_tables import reference_logmel_s8
-    from edgel3_mote.export.reference import TflmRunner
+    from edgel3_mote.export.reference import TflmRunner, tflite_interpreter
 
     cfg, affine, quant, window = manifest.frontend, manifest.input_affine, manifest.input_quant, manifest.window_samples
     runner = TflmRunner(int8)
-    interp = tf.lite.Interpreter(model_content=float_tflite)
-    interp.allocate_tensors()
+    interp = tflite_interpreter(float_tflite)
     fin, fout = interp.get_input_details()[0], interp.get_output_details()[0]
     vectors = []
     for name, x in zip(names, pcm):
@@ -447,6 +447,24 @@ def nonzero_macs(layer) -> int:
     if layer.nonzeros is None or len(layer.output_shape) != 4:
         return layer.macs
     return int(layer.output_shape[1]) * int(layer.output_shape[2]) * int(layer.nonzeros)
+
+
+def _weights_in_flash(engine, int8: bytes) -> str:
+    """ "N B in flash", with what they would take as int8 where conv weights are int16-expanded (w16) for speed."""
+    from edgel3_mote.export.codegen.ops.conv2d import w16_extra_bytes
+    from edgel3_mote.export.ir import read_tflite
+
+    text = f"{engine.weight_bytes:,} B in flash"
+    w16 = [i for i, layer in enumerate(engine.layers) if layer.weight_format == "w16"]
+    if w16:
+        graph = read_tflite(int8)  # engine.layers are its ops, in order
+        extra = 0
+        for i in w16:
+            kernel = graph.tensor(graph.ops[i].inputs[1]).data
+            assert kernel is not None  # a w16 conv has a constant filter
+            extra += w16_extra_bytes(kernel)
+        text += f" (int16-expanded for speed: {engine.weight_bytes - extra:,} B as int8)"
+    return text
 
 
 def _engine_report(engine, ram_budget: int) -> str:
@@ -626,6 +644,7 @@ class BoardEngine:
     engine: Any  # codegen.EngineInfo
     ram_budget: int
     serial_skipped: str | None
+    weights_in_flash: str = ""  # "N B in flash (int16-expanded for speed: X B as int8)"
 
 
 @dataclass
@@ -754,9 +773,13 @@ def write_engine(
     )
     if serial_skipped:
         log(f"WARNING: {serial_skipped}")
-    log(f"engine arena of {manifest.model} (every buffer; RAM budget {ram_budget:,} bytes):\n" + engine.buffer_table)
+    weights = _weights_in_flash(engine, export.int8)
+    log(
+        f"engine: arena {engine.arena_bytes:,} B of the {ram_budget:,} B RAM budget, weights {weights} "
+        f"— every layer and buffer in engine_report.txt"
+    )
     (project / "engine_report.txt").write_text(_engine_report(engine, ram_budget))
-    return BoardEngine(engine, ram_budget, serial_skipped)
+    return BoardEngine(engine, ram_budget, serial_skipped, weights)
 
 
 def write_frontend_tables(manifest: Manifest, src: Path) -> None:
@@ -865,6 +888,7 @@ def write_project_files(
         arena_bytes=e.arena_bytes,
         unstreamed_arena_bytes=e.unstreamed_arena_bytes,
         weight_bytes=e.weight_bytes,
+        weights_in_flash=engine.weights_in_flash,
         tflm_arena=f"{export.tflm_arena_bytes:,} bytes" if export.tflm_arena_bytes else "n/a",
         n_vectors=len(vectors.names),
         vector_source=vectors.source,
@@ -887,7 +911,11 @@ def build_project(
         use = elf_memory_usage(project / t, inputs.board)
         info.memory[t.removesuffix(".elf")] = use.to_dict()
         info.elfs[t.removesuffix(".elf")] = t
-        log(f"{t}: " + use.table(inputs.board.name))
+        board = inputs.board
+        log(
+            f"built {t}: flash {use.flash_bytes:,} / {board.flash_size:,} B, RAM {use.ram_bytes:,} / "
+            f"{board.ram_size:,} B (incl. {use.stack_bytes:,} stack)"
+        )
 
 
 def write_project_json(
@@ -962,6 +990,12 @@ def build_firmware_project(
     reused = up_to_date_project(inputs, log)
     if reused is not None:
         return reused
+    log = StepLog(log)  # one line per step on screen; with TensorFlow's chatter in export.log
+    with collecting(log.chatter):
+        return _build(inputs, log)
+
+
+def _build(inputs: ProjectInputs, log: StepLog) -> ProjectInfo:
     export = export_int8(inputs, log)
     with atomic_dir(inputs.out_dir, "export firmware", legacy=PROJECT_LEGACY) as tmp:
         (tmp / "src").mkdir()
@@ -969,14 +1003,16 @@ def build_firmware_project(
         write_frontend_tables(export.manifest, tmp / "src")
         vectors = write_selftest_vectors(inputs, export, engine, tmp, log)
         info, targets = write_project_files(inputs, export, engine, vectors, tmp)
+        info.weights_in_flash = engine.weights_in_flash
         if inputs.build:
             build_project(inputs, tmp, targets, info, log)
         write_project_json(inputs, export, engine, vectors, info, tmp, targets)
+        (tmp / "export.log").write_text(log.text())
     info.elfs = {k: str(inputs.out_dir / v) for k, v in info.elfs.items()}
     e = engine.engine
     log(
         f"wrote {inputs.out_dir}: arena {e.arena_bytes:,} B (unstreamed {e.unstreamed_arena_bytes:,} B, "
-        f"TFLite Micro {export.tflm_arena_bytes or 'n/a'} B), weights {e.weight_bytes:,} B in flash; "
+        f"TFLite Micro {export.tflm_arena_bytes or 'n/a'} B), weights {engine.weights_in_flash}; "
         f"{info.weights_line}"
     )
     return info
@@ -1015,6 +1051,7 @@ def _info_from_json(doc: dict, out_dir: Path, reused: bool) -> ProjectInfo:
         reused,
         doc.get("head"),
         doc.get("serial_app_skipped"),
+        doc.get("weights_in_flash") or f"{doc['weight_bytes']:,} B in flash",
     )
     return info
 

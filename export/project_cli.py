@@ -95,7 +95,7 @@ def print_project(info) -> None:
     tflm = f"{info.tflm_arena_bytes:,}" if info.tflm_arena_bytes else "n/a"
     print(
         f"arena:   {info.arena_bytes:,} bytes (unstreamed {info.unstreamed_arena_bytes:,}; "
-        f"TFLite Micro would need {tflm}); weights {info.weight_bytes:,} bytes in flash"
+        f"TFLite Micro would need {tflm}); weights {info.weights_in_flash}"
     )
     for name, use in info.memory.items():
         print(

@@ -45,6 +45,7 @@ WRITERS = {
     "bench": ["bench", "-o", "OUT"],
     "emulate": ["emulate", "-o", "OUT"],
     "demo": ["demo", "-o", "OUT"],
+    "weights fetch": ["weights", "fetch", "sea-64", "--from", "W", "--cache-dir", "OUT"],
     "sweep": ["sweep", "--teacher-weights", "W", "--eval-set", "CLIPS", "--bench-clips", "CLIPS", "-o", "OUT"],
 }
 # outputs other than -o: (command, its argument list with OUT at that flag, the flag)
@@ -81,7 +82,7 @@ def test_every_subcommand_declares_what_it_writes_and_every_writer_is_in_the_mat
     assert not undeclared, f"declare the outputs of {undeclared} (edgel3_mote.cli_types.declare_outputs)"
     writers = {name for name, p in leaves.items() if p._defaults[OUTPUTS_KEY] is not writes_nothing}
     assert writers == set(WRITERS), f"add the writing commands {sorted(writers - set(WRITERS))} to WRITERS"
-    assert {"models", "export"} == set(leaves) - writers  # the two that only print
+    assert {"models", "export", "weights list", "flash"} == set(leaves) - writers  # print, or write to a board
 
 
 @pytest.fixture()
@@ -171,7 +172,7 @@ def test_every_writer_refuses_every_impossible_output_with_one_line_and_changes_
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["tensorflow_imported"] is False  # refused before any long work
-    assert len(report["results"]) == len(cases) == 17 * 5  # the count in ROBUSTNESS.md
+    assert len(report["results"]) == len(cases) == 18 * 5  # the count in ROBUSTNESS.md
     failures = []
     for (name, cls, _argv, says), result in zip(cases, report["results"]):
         lines = result["stderr"].strip().splitlines()
