@@ -271,7 +271,7 @@ def _run(args, mode: str) -> int:
                 f"parity/latency/memory are real, the embeddings are meaningless"
             )
         trace = Path(tmp) / "tbtrace.txt"  # QEMU: the first INFER's instruction stream, for estimated cycles
-        plugin = None if port or args.no_cycles else cycle_trace_plugin(elf, trace)
+        plugin = None if port or args.no_cycles else cycle_trace_plugin(elf, trace, args.board)
         with open_board(
             setup,
             elf,

@@ -689,32 +689,37 @@ def infer_cycles(
     engine = est.segments(span[3 : end + 1])
     sites: dict[int, list] = {}
     for k in range(4, end, 2):
-        site = sites.setdefault(span[k].end_key, [ZERO, 0])
+        site = sites.setdefault(span[k].end_key, [ZERO, 0, NO_MEM])
         site[0] = site[0] + est.segment(span[k])
         site[1] += 1
+        site[2] = site[2] + CycleEstimator.memory([span[k]])
     # sites in order of first execution -> layers in index order: each site takes the next layer whose
     # ticks it matches (within one tick step per run); layers left over have no code (aliases)
-    layers: list[dict] = [{"instructions": 0, "cycles": 0, "runs": 0, "ticks": int(t)} for t in layer_ticks]
+    layers: list[dict] = [
+        {"instructions": 0, "cycles": 0, "runs": 0, "ticks": int(t), "flash": NO_MEM.to_dict()} for t in layer_ticks
+    ]
     j = 0
     mapped = True
-    for cost, runs in sites.values():
+    for cost, runs, mem in sites.values():
         while j < len(layer_ticks) and abs(cost.instructions - layer_ticks[j]) > runs * resolution:
             j += 1
         if j == len(layer_ticks):
             mapped = False
             break
-        layers[j].update(instructions=cost.instructions, cycles=cost.cycles, runs=runs)
+        layers[j].update(instructions=cost.instructions, cycles=cost.cycles, runs=runs, flash=mem.to_dict())
         j += 1
     return {
         "frontend": {
             "instructions": frontend.instructions,
             "cycles": frontend.cycles,
             "branches_taken": frontend.branches_taken,
+            "flash": CycleEstimator.memory([span[1]]).to_dict(),
         },
         "engine": {
             "instructions": engine.instructions,
             "cycles": engine.cycles,
             "branches_taken": engine.branches_taken,
+            "flash": CycleEstimator.memory(span[3 : end + 1]).to_dict(),
         },
         "layers": layers if mapped else [],
         "layer_sites": len(sites),
