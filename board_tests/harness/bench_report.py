@@ -163,13 +163,18 @@ def _energy_section(results: dict) -> list[str]:
         life = fig["battery_life_days"]
         lines.append(
             f"| {label.replace('_', ' ')} | {1e3 * fig['busy_s']:.1f} ms | {fig['energy_per_window_mj']:.2f} mJ | "
-            + " | ".join(f"{life[cell][h]:,.1f} d" for cell in life for h in ("1", "10"))
+            + " | ".join(
+                f"{life[cell][h]:,.1f} d" if life[cell][h] is not None else "does not keep up"
+                for cell in life
+                for h in ("1", "10")
+            )
             + " |"
         )
     lines += [
         "",
-        f"Energy = {pm['volts']:g} V x run current x busy time + sleep current for the rest of the hop (a window "
-        f"longer than the hop runs all of it). Run current: {pm['source']}. Sleep: {pm['sleep_source']}. "
+        f"Energy = {pm['volts']:g} V x run current x busy time + sleep current for the rest of the hop; a "
+        f"window longer than the hop does not keep up (no battery life). Run current: {pm['source']}. "
+        f"Sleep: {pm['sleep_source']}. "
         f"Datasheet table read in this session: {'yes' if pm['verified'] else 'no'}. {pm['notes']}",
     ]
     return lines

@@ -51,7 +51,8 @@ def test_energy_per_window_and_battery_life():
     busy = 0.5
     e = p.energy_per_window(busy, 1.0)
     assert e == pytest.approx(3.3 * 40e-3 * 0.5 + 3.3 * 0.45e-3 * 0.5)
-    assert p.energy_per_window(2.0, 1.0) == pytest.approx(3.3 * 40e-3 * 1.0)  # runs the whole hop
+    assert p.energy_per_window(2.0, 1.0) == pytest.approx(3.3 * 40e-3 * 2.0)  # longer than the hop: no sleep
+    assert p.battery_life_hours(2.0, 1.0, CELLS[0]) is None  # and it does not keep up
     aa = next(c for c in CELLS if c.name.startswith("2 x AA"))
     avg_ma = (40.0 * 0.5 + 0.45 * 9.5) / 10.0
     assert p.battery_life_hours(busy, 10.0, aa) == pytest.approx(2500.0 / avg_ma)
