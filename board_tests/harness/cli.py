@@ -22,8 +22,10 @@ report, per clip and in summary: int8 exactness vs the tflite-micro interpreter 
 device's own spectrogram, front-end agreement with the numpy reference, cosine / L2 / MAE vs
 the float Keras model, latency (instructions under QEMU, cycles on silicon) split front-end /
 engine / per layer, and memory. Under QEMU the first window is also traced and weighted with
-the core's published timing (zero wait states): estimated cycles per window and per layer, and
-the real-time factor at the board's clock (--no-cycles skips it). Writes bench.json, bench.md,
+the core's published timing: estimated cycles per window and per layer at zero wait states, the
+memory-aware estimate and the upper bound with the board's flash wait states and caches (the
+real-time verdict is the upper bound's), the real-time factor at the board's clock and the energy
+per window at its datasheet currents (--no-cycles skips it). Writes bench.json, bench.md,
 layers.png and parity.png into the -o/--output folder.
 
 A real board: --port URL (any pyserial URL) with the firmware of --project flashed.

@@ -9,7 +9,9 @@ prints instructions per MAC for every kernel path: one SEA-64-sized conv layer w
 DIR/kernel_bench.md and DIR/kernel_bench.png. QEMU counts instructions, not cycles: SMLAD does two
 MACs in one instruction, so these numbers show the DSP path's work, not an M4's exact timing; the
 estimated cycles per MAC beside them come from the core's timing table (board_tests/harness/cycles.py,
-zero wait states).
+zero wait states). A third run builds the DSP kernels with their weights in the FLASH region
+(-DEM_BENCH_WEIGHTS_IN_FLASH) and costs it with the STM32F405's memory system (export/memory_model.py):
+zero-wait, memory-aware estimate and upper bound cycles per MAC for every kernel path.
 """
 
 from __future__ import annotations
