@@ -89,15 +89,15 @@ def _memory_section(results: dict) -> list[str]:
     m = c.get("memory")
     if not m:
         return []
-    clock, w = c["clock_hz"], m["window"]
+    clock, w = m.get("clock_hz") or c["clock_hz"], m["window"]
     model = m["model"]
     lines = [
         "",
         f"## Memory-aware cycles ({model['chip']}: {model['flash_wait_states']} flash wait states)",
         "",
         f"**real time (on the upper bound): {'yes' if c['real_time'] else 'no'}** -- upper bound "
-        f"{w['upper_bound']:,} cycles = {1e3 * w['upper_bound'] / clock:.1f} ms per {c['window_s']:g} s window, "
-        f"real-time factor {m['real_time_factor']['upper_bound']:.2f}.",
+        f"{w['upper_bound']:,} cycles = {1e3 * w['upper_bound'] / clock:.1f} ms per {c['window_s']:g} s window at "
+        f"{clock / 1e6:g} MHz, real-time factor {m['real_time_factor']['upper_bound']:.2f}.",
         "",
         "| figure | cycles per window | time | real-time factor | assumes |",
         "|---|---|---|---|---|",

@@ -575,14 +575,11 @@ def run_traced(
 
 
 def tick_resolution(board: str) -> int:
-    """Instructions per em_board_ticks() step under QEMU (40 on the MPS2 timer, 1 on TIM2)."""
-    import re
-
+    """Instructions per em_board_ticks() step under QEMU (40 on the MPS2 timer, 1 on TIM2), from the
+    BoardSpec (the one source; its generated header carries the same number)."""
     from edgel3_mote.export.boards import get_board
 
-    cfg = get_board(board).board_dir / "em_board_config.h"
-    m = re.search(r"#define\s+EM_INSNS_PER_TIMER_TICK\s+\(?(\d+)", cfg.read_text()) if cfg.is_file() else None
-    return int(m.group(1)) if m else 1
+    return get_board(board).insns_per_timer_tick or 1
 
 
 def cycles_for_ticks(
