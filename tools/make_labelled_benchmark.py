@@ -290,6 +290,12 @@ def manifest(rows: list[dict], classes: list[str], dropped: list[str], folds: in
         "fold_rule": "each clip's source (the recording it was cut from; a drum kit, a voice pack or a "
         "footstep surface for sounds recorded together) is in exactly one fold; sources are dealt to the "
         "folds per class, largest first, onto the fold with the fewest clips of that class",
+        "packages_in_distillation_training": sorted(
+            set(packages) & (set(corpus.DEFAULT_PACKAGES) - set(corpus.DEFAULT_VAL_PACKAGES))
+        ),
+        "distillation_note": "the default distillation corpus (tools/make_distill_corpus.py) trains on these "
+        "packages' audio without labels (the student imitates the teacher on it): the benchmark measures "
+        "what the embedding keeps of the classes, not generalisation to unheard recordings",
         "licence_note": "Debian main (DFSG-free); the licences are those each package's copyright file "
         "names; the audio is not redistributed by edgel3-mote",
     }

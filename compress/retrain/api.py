@@ -151,8 +151,6 @@ def _files(groups: Mapping[str, Sequence[str]]) -> list[str]:
 def crop_sources(cfg: DistillConfig, model_name: str, log=print):
     """Random augmented crops of the training audio (every group the same share with ``balance``)
     and the validation set: ``val_crops // groups`` fixed crops of each validation group, named."""
-    import numpy as np
-
     from edgel3_mote.compress.data import pipeline
     from edgel3_mote.compress.models.registry import get_spec
 
@@ -168,14 +166,29 @@ def crop_sources(cfg: DistillConfig, model_name: str, log=print):
         + (" (balanced)" if weights is not None else " (by length)")
     )
     train = pipeline.CropSource(cache, window, cfg.crops_per_epoch or 1, augmentation, weights)
-    per_group = cfg.val_crops // len(cfg.val_audio)
+    return train, validation_crops(cfg.val_audio, model_name, cfg.val_crops, cfg.audio_cache, cfg.seed)
+
+
+def validation_crops(
+    groups: Mapping[str, Sequence[str]], model_name: str, n: int, audio_cache: Path, seed: int, progress: bool = True
+):
+    """``n // len(groups)`` fixed (unaugmented) crops of every group, as ClipWindows whose clips are
+    the groups (``paths`` = group names): the validation set distillation and the sweep measure on."""
+    import numpy as np
+
+    from edgel3_mote.compress.data import pipeline
+    from edgel3_mote.compress.models.registry import get_spec
+
+    spec = get_spec(model_name)
+    sr, window = int(spec.frontend.sr), int(spec.window_samples)
+    per_group = n // len(groups)
     frames, names = [], []
-    for name, files in cfg.val_audio.items():
-        source = pipeline.CropSource(pipeline.decode_to_cache(files, sr, cfg.audio_cache), window, per_group)
-        frames.append(source.fixed_crops(per_group, cfg.seed))
+    for name, files in groups.items():
+        cache = pipeline.decode_to_cache(files, sr, audio_cache, progress)
+        frames.append(pipeline.CropSource(cache, window, per_group).fixed_crops(per_group, seed))
         names.append(str(name))
     index = np.repeat(np.arange(len(names), dtype=np.int32), per_group)
-    return train, pipeline.ClipWindows(np.concatenate(frames), index, np.zeros(len(index)), names)
+    return pipeline.ClipWindows(np.concatenate(frames), index, np.zeros(len(index)), names)
 
 
 def prepare_output(out: Path, resume_allowed: bool, config: dict) -> bool:
