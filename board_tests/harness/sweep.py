@@ -218,7 +218,12 @@ def run_sweep(cfg: SweepConfig, out: str | Path, log: Callable[[str], None] = pr
         "columns": list(COLUMNS),
         "rows": rows,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
-        "eval_set": {"path": str(cfg.eval_set), "name": ds.name, "classes": ds.classes, "clips": len(ds.clips)},
+        "eval_set": {
+            "path": str(cfg.eval_set),
+            "name": "labelled benchmark" if (Path(cfg.eval_set) / "manifest.json").is_file() else ds.name,
+            "classes": ds.classes,
+            "clips": len(ds.clips),
+        },
         "val_sources": list(audio_groups(cfg.val_audio, each=True)),
         "instructions_note": "QEMU -icount instructions per window (front-end + engine), not cycles",
         "accuracy_note": "EdgeL3 MLP protocol, cross-validated over the labelled set's folds; mean over test "
@@ -633,7 +638,8 @@ def plot_pareto(table: dict, path: Path) -> Path:
     ):
         style = {} if filled else {"markerfacecolor": "none", "markersize": 11}  # float drawn around int8
         ax_cos.plot(x, [r[key] for r in rows], marker=marker, linestyle="none", label=label, **style)
-    for key, label, marker, offset in (("accuracy_float", "float", "o", -0.6), ("accuracy_int8", "int8", "s", 0.6)):
+    shift = 0.008 * (x.max() - x.min() if len(x) > 1 else 1.0)  # float and int8 side by side, not on top
+    for key, label, marker, offset in (("accuracy_float", "float", "o", -shift), ("accuracy_int8", "int8", "s", shift)):
         y = np.array([np.nan if r[key] is None else 100 * r[key] for r in rows])
         ci = [r.get(f"{key}_ci95") for r in rows]
         lo = np.array([0.0 if c is None else max(0.0, y[i] - 100 * c[0]) for i, c in enumerate(ci)])
