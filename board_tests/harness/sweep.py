@@ -682,12 +682,14 @@ def register(subparsers) -> None:
         description="For each sparsity: prune + distil SEA-64 (real weights) from the previous point's "
         "student (--chain, the default) or one-shot from the dense teacher (--no-chain), "
         "int8 export, firmware for --board, validation cosine to the teacher (float and the "
-        "firmware's int8 model), downstream accuracy (EdgeL3 MLP protocol, float and int8), and "
+        "firmware's int8 model; mean over validation sources), downstream accuracy with a 95 % interval and "
+        "the majority-class baseline (EdgeL3 MLP protocol on --eval-set, float, int8 and device), and "
         "the QEMU bench (device = tflite-micro, instructions per window, flash, RAM, estimated cycles per "
         "window and real-time factor). Writes "
         "OUT/points/s<N>/ (resumable point by point), OUT/sweep.json, sweep.md, sweep.png.",
         epilog="example: edgel3-mote sweep --teacher-weights W.h5 --corpus ~/.cache/edgel3-mote/corpus/manifest.csv "
-        "--eval-set build/animals --bench-clips ../shared/audio/cc0_animals -o runs/sweep",
+        "--eval-set ~/.cache/edgel3-mote/benchmark --bench-clips ../shared/audio/cc0_animals -o runs/sweep "
+        "(the labelled benchmark: python tools/make_labelled_benchmark.py -o ~/.cache/edgel3-mote/benchmark)",
     )
     p.add_argument("--teacher-weights", type=Path, required=True, help="SEA-64 weights (.h5 or .h5.gz)")
     p.add_argument("--corpus", type=Path, help="corpus manifest (tools/make_distill_corpus.py): train/val splits")
@@ -729,7 +731,12 @@ def register(subparsers) -> None:
     p.add_argument("--crops-per-epoch", type=int, default=4096)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--val-crops", type=int, default=1024)
+    p.add_argument(
+        "--val-crops",
+        type=int,
+        default=1024,
+        help="validation crops, the same number from every validation package (--corpus) or --val-clips path",
+    )
     p.add_argument("--eval-folds", type=int, default=3, help="folds of a folder-per-class --eval-set")
     p.add_argument(
         "--patience", type=int, default=10, help="distillation early stopping on the validation cosine (epochs)"
