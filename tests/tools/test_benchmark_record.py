@@ -1,7 +1,7 @@
 """The README's labelled-benchmark figures are the recorded run results/labelled_benchmark_sea64.json: the class
 table (clips per class and per package) and the dense SEA-64 teacher's accuracy with its interval, float and
-int8 (the run embeds 883 clips twice and trains 10 MLPs: about 40 minutes of CPU here, so it is a recorded
-target, `python tools/make_labelled_benchmark.py` + `edgel3-mote evaluate`; the protocol itself is tested end
+int8 (the run embeds 883 clips twice and trains 10 MLPs: about 40 minutes of CPU here, so it is recorded:
+`python tools/make_labelled_benchmark.py` + `edgel3-mote evaluate`; the protocol itself is tested end
 to end on a miniature benchmark in tests/tools/test_make_labelled_benchmark.py)."""
 
 from __future__ import annotations
