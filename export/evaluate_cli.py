@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         save_classifier,
         train_deploy_classifier,
     )
-    from edgel3_mote.compress.evaluate.report import write_comparison, write_report
+    from edgel3_mote.compress.evaluate.report import accuracy_line, write_comparison, write_report
     from edgel3_mote.errors import InvalidInputError
     from edgel3_mote.export.embedders import make_embedder
 
@@ -182,10 +182,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"note: {model} uses RANDOM WEIGHTS (seed {args.seed}); pass --weights for a trained model")
             paths = write_report(summary, out, stem=f"evaluation_{embedder.key}")
             summaries.append(summary)
-            print(
-                f"{embedder.key}: {100 * summary['accuracy_mean']:.2f} % ± {100 * summary['accuracy_std']:.2f} "
-                f"over {len(summary['folds'])} folds -> {paths['markdown']}"
-            )
+            print(f"{embedder.key}: {accuracy_line(summary)} over {len(summary['folds'])} folds -> {paths['markdown']}")
     if args.save_classifier:
         # `emb` and `embedder` are the last evaluated: int8 when int8 was asked for (what the mote computes)
         head, classes = train_deploy_classifier(ds, emb, cfg)

@@ -6,7 +6,11 @@ cache) and unpacked with ``dpkg -x`` into ``CACHE/extract/<package>``; its audio
 wav, flac, mp3, opus) of at least ``--min-seconds`` are listed in ``CACHE/manifest.csv`` with
 the source package, the licences its ``copyright`` file names, the duration and the split.
 Validation is split BY SOURCE PACKAGE (``--val-packages``), so validation audio comes from
-recordings, authors and microphones the student never trained on. Distillation needs no
+recordings, authors and microphones the student never trained on; the default validation
+packages are of three kinds -- music (wesnoth), instrument and effect samples (sonic-pi) and
+voices with game effects (hedgewars' ``Sounds`` folder) -- and ``distill`` takes the same number
+of validation crops from each and draws training crops with the same share from every training
+package (``summary.json`` lists both: ``crop_share``), so neither figure is one album's. Distillation needs no
 labels: the teacher's embedding is the target. The audio stays in the cache (outside the
 repository by default): it is never committed. Debian main is DFSG-free, so every package
 here is freely licensed; the licences are recorded, not assumed. ``tuxpaint-data`` is refused:
@@ -35,8 +39,12 @@ DEFAULT_PACKAGES = (
     "warzone2100-music",
     "sonic-pi-samples",
     "wesnoth-1.16-music",
+    "hedgewars-data",
 )
-DEFAULT_VAL_PACKAGES = ("sonic-pi-samples", "wesnoth-1.16-music")
+DEFAULT_VAL_PACKAGES = ("sonic-pi-samples", "wesnoth-1.16-music", "hedgewars-data")
+# Only these folders of a package are listed (regex on the path inside it): hedgewars-data's
+# voices and effects, not its music (long tracks would be most of its crops).
+PACKAGE_FOLDERS = {"hedgewars-data": r"/Data/Sounds/"}
 ARCHIVE_SUFFIXES = (".pk3", ".zip")  # game data archives (zip) holding ogg files
 EVALUATION_ONLY = ("tuxpaint-data",)
 AUDIO_SUFFIXES = (".ogg", ".oga", ".wav", ".flac", ".mp3", ".opus")
@@ -141,7 +149,10 @@ def audio_rows(
     import soundfile as sf
 
     rows = []
+    folders = PACKAGE_FOLDERS.get(package)
     for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()):
+        if folders and not re.search(folders, "/" + str(path.relative_to(root))):
+            continue
         try:
             info = sf.info(str(path))
         except (RuntimeError, sf.LibsndfileError):  # a format libsndfile cannot read: not listed
@@ -209,6 +220,10 @@ def summarize(rows: list[dict]) -> dict:
     for group in out.values():
         for entry in group.values():
             entry["hours"] = round(entry["hours"], 3)
+    for split in out["splits"]:  # distill draws the same share of crops from every package of a split
+        members = [p for p in out["packages"].values() if p["split"] == split]
+        for p in members:
+            p["crop_share"] = round(1 / len(members), 4)
     out["hours"] = round(sum(r["seconds"] for r in rows) / 3600, 3)
     return out
 

@@ -4,17 +4,24 @@ For each sparsity (default 0 50 70 80 90 95 %) the sweep runs the whole data flo
 every column itself:
 
 1. compress: prune the student to the sparsity in every conv and distil it from the dense teacher
-   (SEA-64, real weights; ``edgel3-mote distill``: masked student, resumable). With ``chain`` (the
-   default) the student is the previous (less sparse) point's distilled student pruned further
-   (iterative pruning: its zeros stay zero, the mask only grows); with ``--no-chain`` it is the
-   teacher, one-shot pruned. The 0 % point is the teacher itself. The student is saved as a plain
-   SEA-64 ``model.h5``.
+   (SEA-64, real weights) through the typed API ``compress.retrain.api`` (``DistillConfig`` ->
+   ``run_distillation``: masked student, resumable, training crops balanced over the corpus'
+   packages, the best epoch by validation cosine restored). With ``chain`` (the default) the
+   student is the previous (less sparse) point's distilled student pruned further (iterative
+   pruning: its zeros stay zero, the mask only grows); with ``--no-chain`` it is the teacher,
+   one-shot pruned. The 0 % point is the teacher itself: the row to beat. The student is saved as a
+   plain SEA-64 ``model.h5``.
 2. export + firmware: the int8 model (calibrated on 16 files spread over the training audio) and
-   the generated firmware project for ``--board``.
-3. validation cosine to the teacher on fixed crops of the validation audio (never trained on):
-   float student, and the firmware's own int8 model under tflite-micro.
-4. downstream accuracy: the EdgeL3 MLP protocol (cross-validated) on a labelled folder set, with
-   the float student's and the firmware int8 model's embeddings.
+   the generated firmware project for ``--board``; the engine's per-layer weight storage
+   (dense / w16 / sparse) and the flash each takes, from the project.
+3. validation cosine to the teacher on the distillation's validation crops (the same number from
+   every validation source, never trained on): the mean over sources of each source's mean (and
+   every source's value), float student and the firmware's own int8 model under tflite-micro.
+4. downstream accuracy: the EdgeL3 MLP protocol (cross-validated) on a labelled set -- the ESC-50
+   layout of ``tools/make_labelled_benchmark.py`` (or ESC-50), or a folder per class -- with the
+   float student's and the firmware int8 model's embeddings: mean over folds, 95 % bootstrap
+   interval over source recordings, majority-class baseline. The device column is the int8 one
+   where the bench (5.) found the mote's embeddings identical to tflite-micro's for every window.
 5. the mote: the serial bench in QEMU (``run_bench``): device embeddings vs tflite-micro (must be
    100 % identical), instructions per window, flash and RAM of the ELF, and (``cycles``, the
    default) the estimated cycles of the first window from its traced instruction stream and the
@@ -23,7 +30,8 @@ every column itself:
 
 One row per point (``points/s<N>/row.json``, written last: a rerun skips finished points and
 resumes an interrupted distillation from its checkpoints), then ``sweep.json``, ``sweep.md`` and
-``sweep.png`` (cosine / accuracy vs instructions and vs flash). Instructions are not cycles: the
+``sweep.png`` (validation cosine, and accuracy with its interval against the teacher's, vs flash);
+``sweep.json`` names the commit whose code measured it. Instructions are not cycles: the
 cycle columns come from the stated model of ``harness/cycles.py`` (zero wait states), or stay
 empty with ``cycles=False``.
 
@@ -36,7 +44,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -50,22 +58,29 @@ COLUMNS = (
     "val_cosine_float",
     "val_cosine_int8",
     "accuracy_float",
+    "accuracy_float_ci95",
     "accuracy_int8",
+    "accuracy_int8_ci95",
+    "accuracy_device",
+    "accuracy_device_ci95",
+    "majority_baseline",
     "flash_bytes",
     "ram_bytes",
     "instructions_per_window",
     "device_identical_percent",
     "cycles_per_window",
     "real_time_factor",
+    "engine_formats",
+    "weight_flash_by_format",
 )
 
 
 @dataclasses.dataclass
 class SweepConfig:
     teacher_weights: Path
-    train_audio: Sequence[str]  # files / folders (corpus train split)
-    val_audio: Sequence[str]  # files / folders of other sources (corpus val split)
-    eval_set: Path  # folder-per-class labelled set (tools/make_animal_segments.py)
+    train_audio: Sequence[str] | Mapping[str, Sequence[str]]  # files / folders, or {package: files} (corpus train)
+    val_audio: Sequence[str] | Mapping[str, Sequence[str]]  # the same for validation (other sources)
+    eval_set: Path  # labelled set: ESC-50 layout (tools/make_labelled_benchmark.py) or folder per class
     bench_clips: Path  # clips streamed to the mote
     sparsities: Sequence[float] = DEFAULT_SPARSITIES
     board: str = "qemu-mps2-an386"
@@ -75,8 +90,9 @@ class SweepConfig:
     learning_rate: float = 1e-3
     pruning: str = "one-shot"
     val_crops: int = 1024
-    eval_folds: int = 3
+    eval_folds: int = 3  # a folder-per-class set only (an ESC-50 layout has its folds)
     eval_epochs: int = 150
+    patience: int = 10  # distillation early stopping on the validation cosine
     bench_max_windows: int | None = 4
     bench_hop: float = 0.5
     audio_cache: Path = Path.home() / ".cache" / "edgel3-mote" / "audio"
@@ -123,6 +139,43 @@ class SweepConfig:
             build_plugin()
 
 
+def audio_groups(audio: Sequence[str] | Mapping[str, Sequence[str]], each: bool) -> dict[str, list[str]]:
+    """Audio as named groups: a mapping as it is (a corpus' packages); a list: every path its own
+    group (``each``: validation sources) or one group."""
+    if isinstance(audio, Mapping):
+        return {str(k): [str(f) for f in v] for k, v in audio.items()}
+    from edgel3_mote.compress.retrain.api import groups_from_paths
+
+    return groups_from_paths(list(audio), each)
+
+
+def load_eval_set(cfg: SweepConfig):
+    """The labelled set: the ESC-50 layout (``meta/esc50.csv``: the labelled benchmark, ESC-50) with
+    its folds and sources, else a folder per class (``eval_folds`` folds)."""
+    from edgel3_mote.compress.evaluate.datasets import load_dataset
+
+    if (Path(cfg.eval_set) / "meta" / "esc50.csv").is_file():
+        return load_dataset("esc50", cfg.eval_set)
+    return load_dataset("folder", cfg.eval_set, cfg.eval_folds)
+
+
+def git_commit(repo: Path | None = None) -> str:
+    """The commit of the code that measures (``+dirty`` when the tree has uncommitted changes)."""
+    import subprocess
+
+    repo = repo or Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return head + ("+dirty" if dirty else "")
+
+
 def point_dir(out: Path, sparsity: float) -> Path:
     return Path(out) / "points" / f"s{sparsity:g}"
 
@@ -155,15 +208,30 @@ def run_sweep(cfg: SweepConfig, out: str | Path, log: Callable[[str], None] = pr
         row = run_point(cfg, sparsity, point_dir(out, sparsity), start, log)
         rundir.write_json(row_path, row)
         rows.append(row)
+    ds = load_eval_set(cfg)
     table = {
-        "schema": "edgel3-mote-sweep/1",
+        "schema": "edgel3-mote-sweep/2",
+        "commit": git_commit(),
         "model": MODEL,
         "board": cfg.board,
         "teacher_weights": str(cfg.teacher_weights),
         "columns": list(COLUMNS),
         "rows": rows,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
+        "eval_set": {
+            "path": str(cfg.eval_set),
+            "name": "labelled benchmark" if (Path(cfg.eval_set) / "manifest.json").is_file() else ds.name,
+            "classes": ds.classes,
+            "clips": len(ds.clips),
+        },
+        "val_sources": list(audio_groups(cfg.val_audio, each=True)),
         "instructions_note": "QEMU -icount instructions per window (front-end + engine), not cycles",
+        "accuracy_note": "EdgeL3 MLP protocol, cross-validated over the labelled set's folds; mean over test "
+        "folds with a 95 % percentile bootstrap interval over source recordings (pooled test clips); the "
+        "device column is the int8 column where the bench found the mote's embeddings identical to "
+        "tflite-micro's for every window (device = TFLM 100 %), else empty",
+        "val_cosine_note": "cosine to the dense teacher on the same number of fixed crops of every validation "
+        "source, mean over sources of each source's mean (per source: rows' val_cosine_per_package)",
         "cycles_note": "Estimated cycles of the first bench window: its traced instructions timed with the "
         "core's tables (harness/cycles.py), zero-wait-state memory; RTF = window length / estimated time "
         "at the board's clock",
@@ -200,8 +268,8 @@ def run_point(cfg: SweepConfig, sparsity: float, point: Path, start: Path | None
     rows = layerwise.layer_sparsity(student)
 
     setup, elf = _firmware(cfg, model_file, point / "project", log)
-    val = _val_frames(cfg)
-    cosines = _val_cosines(cfg, setup, val)
+    val, val_index, val_names = _val_frames(cfg)
+    cosines = _val_cosines(cfg, setup, val, val_index, val_names)
     float_embedder = FloatEmbedder(MODEL, str(model_file), 0.1, cfg.seed)
     nonzero = int(float_embedder.describe()["nonzero_weights"])  # conv/dense kernels and biases of the model file
     accuracy = _downstream_accuracy(cfg, float_embedder, setup, point / "eval", log)
@@ -213,9 +281,16 @@ def run_point(cfg: SweepConfig, sparsity: float, point: Path, start: Path | None
         "nonzero_weights": nonzero,
         "val_cosine_float": cosines["float"],
         "val_cosine_int8": cosines["int8"],
+        "val_cosine_per_package": cosines["per_package"],
         "val_windows": int(len(val)),
-        "accuracy_float": accuracy["float"],
-        "accuracy_int8": accuracy["int8"],
+        "accuracy_float": accuracy["float"]["accuracy_mean"],
+        "accuracy_float_ci95": accuracy["float"]["accuracy_ci95"],
+        "accuracy_int8": accuracy["int8"]["accuracy_mean"],
+        "accuracy_int8_ci95": accuracy["int8"]["accuracy_ci95"],
+        "accuracy_device": None,
+        "accuracy_device_ci95": None,
+        "majority_baseline": accuracy["float"]["majority_baseline"],
+        "accuracy_folds": {k: v["accuracy_per_fold"] for k, v in accuracy.items()},
         "flash_bytes": int(setup.memory["flash_bytes"]),
         "ram_bytes": int(setup.memory["ram_bytes"]),
         "instructions_per_window": float(s["total_ticks_mean"]),
@@ -226,18 +301,28 @@ def run_point(cfg: SweepConfig, sparsity: float, point: Path, start: Path | None
         "bench_windows": int(s["windows"]),
         "cycles_per_window": None,
         "real_time_factor": None,
+        **engine_formats(setup),
         "distill": None
         if distill_summary is None
         else {
             "epochs_run": distill_summary["epochs_run"],
+            "best_epoch": distill_summary.get("best_epoch"),
+            "restored_best": distill_summary.get("restored_best"),
+            "stopped_early": distill_summary.get("stopped_early"),
             "start": "teacher" if start is None else str(start),
-            "val_cosine_before": distill_summary["before"]["val"]["cosine_mean"],
-            "val_cosine_after": distill_summary["after"]["val"]["cosine_mean"],
+            "val_cosine_before": distill_summary["before"]["val"].get(
+                "cosine_balanced", distill_summary["before"]["val"]["cosine_mean"]
+            ),
+            "val_cosine_after": distill_summary["after"]["val"].get(
+                "cosine_balanced", distill_summary["after"]["val"]["cosine_mean"]
+            ),
         },
         "model_file": str(model_file),
         "project": setup.project_dir,
         "bench_json": str(point / "bench" / "bench.json"),
     }
+    if row["device_identical_percent"] == 100.0:  # the mote computes the int8 embeddings bit for bit
+        row["accuracy_device"], row["accuracy_device_ci95"] = row["accuracy_int8"], row["accuracy_int8_ci95"]
     cycles = bench.get("cycles")
     if cycles is not None:
         row["cycles_per_window"] = int(cycles["total"]["cycles"])
@@ -252,9 +337,36 @@ def _is_masked(model) -> bool:
     return any(isinstance(layer, MaskedConv2D) for layer in model.layers)
 
 
+def distill_config(cfg: SweepConfig, sparsity: float, run: Path, start: Path | None):
+    """The point's :class:`~edgel3_mote.compress.retrain.api.DistillConfig`: the student (the teacher,
+    or ``start`` with ``chain``) pruned to ``sparsity`` and distilled from the dense teacher on
+    balanced random crops of the training audio, validated per source."""
+    from edgel3_mote.compress.retrain.api import DistillConfig
+
+    return DistillConfig(
+        teacher=MODEL,
+        output=run,
+        train_audio=audio_groups(cfg.train_audio, each=False),
+        val_audio=audio_groups(cfg.val_audio, each=True),
+        teacher_weights=Path(cfg.teacher_weights),
+        student=None if start is None else str(start),
+        student_sparsity=sparsity,
+        pruning=cfg.pruning,
+        crops_per_epoch=cfg.crops_per_epoch,
+        val_crops=cfg.val_crops,
+        audio_cache=Path(cfg.audio_cache),
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        patience=cfg.patience,
+        seed=cfg.seed,
+        tensorboard=False,
+    )
+
+
 def _distill(cfg: SweepConfig, sparsity: float, run: Path, start: Path | None, log) -> dict:
-    from edgel3_mote.cli import main
     from edgel3_mote.compress.retrain import rundir
+    from edgel3_mote.compress.retrain.api import run_distillation
 
     if (run / "summary.json").exists():
         return rundir.read_json(run / "summary.json")
@@ -263,46 +375,10 @@ def _distill(cfg: SweepConfig, sparsity: float, run: Path, start: Path | None, l
             f"the chained {sparsity:g} % point starts from {start}, which is missing: rerun the sweep "
             f"with the less sparse point in --sparsities (it is rebuilt first), or leave out --chain"
         )
-    argv = [
-        "distill",
-        "--teacher",
-        MODEL,
-        "--teacher-weights",
-        str(cfg.teacher_weights),
-        *(["--student", str(start)] if start is not None else []),
-        "--student-sparsity",
-        f"{sparsity:g}",
-        "--pruning",
-        cfg.pruning,
-        "--clips",
-        *map(str, cfg.train_audio),
-        "--val-clips",
-        *map(str, cfg.val_audio),
-        "--crops-per-epoch",
-        str(cfg.crops_per_epoch),
-        "--val-crops",
-        str(cfg.val_crops),
-        "--audio-cache",
-        str(cfg.audio_cache),
-        "--epochs",
-        str(cfg.epochs),
-        "--batch-size",
-        str(cfg.batch_size),
-        "--lr",
-        str(cfg.learning_rate),
-        "--seed",
-        str(cfg.seed),
-        "--no-tensorboard",
-        "-o",
-        str(run),
-    ]
-    log("edgel3-mote " + " ".join(argv))
-    if main(argv) != 0:
-        raise InvalidInputError(
-            f"distillation of the {sparsity:g} % point failed (see above); fix it and rerun "
-            f"the sweep: it resumes from {run}"
-        )
-    return rundir.read_json(run / "summary.json")
+    log(f"distilling the {sparsity:g} % point into {run}")
+    result = run_distillation(distill_config(cfg, sparsity, run, start), log=log, argv=[])
+    assert result is not None  # the sweep runs single-worker: it is the chief
+    return result.summary
 
 
 def _firmware(cfg: SweepConfig, model_file: Path, project: Path, log):
@@ -331,25 +407,26 @@ def calibration_files(cfg: SweepConfig, n: int = 16) -> list[str]:
     return files[:: max(1, len(files) // n)][:n]
 
 
-def _val_frames(cfg: SweepConfig) -> np.ndarray:
-    """The fixed validation crops (as the distillation's validation uses them), as int16 PCM."""
+def _val_frames(cfg: SweepConfig) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The distillation's validation crops (the same number from every validation source), as int16
+    PCM, with each crop's source index and the source names."""
     from edgel3_mote.board_tests.harness.bench import to_pcm16
-    from edgel3_mote.compress.data import pipeline
-    from edgel3_mote.compress.models.registry import get_spec
+    from edgel3_mote.compress.retrain.api import validation_crops
 
-    spec = get_spec(MODEL)
-    cache = pipeline.decode_to_cache(cfg.val_audio, int(spec.frontend.sr), cfg.audio_cache, progress=False)
-    source = pipeline.CropSource(cache, int(spec.window_samples), cfg.val_crops)
-    return np.stack([to_pcm16(f) for f in source.fixed_crops(cfg.val_crops, cfg.seed)])
+    val = validation_crops(
+        audio_groups(cfg.val_audio, each=True), MODEL, cfg.val_crops, Path(cfg.audio_cache), cfg.seed, progress=False
+    )
+    return np.stack([to_pcm16(f) for f in val.frames]), val.clip_index, list(val.paths)
 
 
-def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     num = np.sum(a.astype(np.float64) * b, 1)
-    return float(np.mean(num / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)))
+    return num / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
 
 
-def _val_cosines(cfg: SweepConfig, setup, pcm: np.ndarray) -> dict:
-    """Teacher (float) vs the point's float model and the firmware's int8 model (tflite-micro)."""
+def _val_cosines(cfg: SweepConfig, setup, pcm: np.ndarray, index: np.ndarray, names: list[str]) -> dict:
+    """Teacher (float) vs the point's float model and the firmware's int8 model (tflite-micro): per
+    source the mean cosine, and the mean over sources (balanced)."""
     from edgel3_mote.board_tests.harness.bench import _References
     from edgel3_mote.compress.models.registry import build_model
     from edgel3_mote.compress.retrain.distill import predict
@@ -359,7 +436,27 @@ def _val_cosines(cfg: SweepConfig, setup, pcm: np.ndarray) -> dict:
     x = (pcm.astype(np.float32) / np.float32(32768.0))[:, None, :]
     target = predict(teacher, x)
     int8 = np.stack([refs.dequantise(refs.embedding_int8(refs.spectrogram_int8(p))) for p in pcm])
-    return {"float": _mean_cosine(refs.float_embeddings(pcm), target), "int8": _mean_cosine(int8, target)}
+    out: dict = {"per_package": {}}
+    for numeric, emb in (("float", refs.float_embeddings(pcm)), ("int8", int8)):
+        cos = _cosines(emb, target)
+        per = {name: float(np.mean(cos[index == k])) for k, name in enumerate(names)}
+        out[numeric] = float(np.mean(list(per.values())))
+        for name, v in per.items():
+            out["per_package"].setdefault(name, {})[numeric] = v
+    return out
+
+
+def engine_formats(setup) -> dict:
+    """The engine's per-layer weight storage (project.json): each weighted layer's format, and the
+    flash its weights take per format (dense / w16 / sparse)."""
+    import json
+
+    engine = json.loads((Path(setup.project_dir) / "project.json").read_text())["engine"]
+    layers = [layer for layer in engine["layers"] if int(layer.get("weight_bytes", 0)) > 0]
+    by_format: dict[str, int] = {}
+    for layer in layers:
+        by_format[layer["weight_format"]] = by_format.get(layer["weight_format"], 0) + int(layer["weight_bytes"])
+    return {"engine_formats": [layer["weight_format"] for layer in layers], "weight_flash_by_format": by_format}
 
 
 class FirmwareInt8Embedder:
@@ -391,19 +488,19 @@ class FirmwareInt8Embedder:
 
 
 def _downstream_accuracy(cfg: SweepConfig, float_embedder, setup, work: Path, log) -> dict:
-    """EdgeL3 MLP protocol (cross-validated over the folds) on float and firmware-int8 embeddings."""
-    from edgel3_mote.compress.evaluate.datasets import load_dataset
+    """EdgeL3 MLP protocol (cross-validated over the folds) on float and firmware-int8 embeddings:
+    the summaries (mean over folds, 95 % interval, majority-class baseline)."""
     from edgel3_mote.compress.evaluate.extract import extract_embeddings
     from edgel3_mote.compress.evaluate.protocol import ClassifierConfig, cross_validate
+    from edgel3_mote.compress.evaluate.report import accuracy_line
 
-    ds = load_dataset("folder", cfg.eval_set, cfg.eval_folds)
+    ds = load_eval_set(cfg)
     clf = ClassifierConfig(epochs=cfg.eval_epochs, seed=cfg.seed)
     result = {}
     for numeric, embedder in (("float", float_embedder), ("int8", FirmwareInt8Embedder(setup))):
         emb = extract_embeddings(ds.clips, embedder, work / "cache", progress=False)
-        summary = cross_validate(ds, emb, clf, ds.folds, progress=False)
-        result[numeric] = float(summary["accuracy_mean"])
-        log(f"{numeric} accuracy {100 * result[numeric]:.2f} % over {len(summary['folds'])} folds")
+        result[numeric] = cross_validate(ds, emb, clf, ds.folds, progress=False)
+        log(f"{numeric} accuracy {accuracy_line(result[numeric])} over {len(ds.folds)} folds")
     return result
 
 
@@ -444,12 +541,30 @@ def _fmt(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _acc(value, ci) -> str:
+    """``81.2 (77.9-84.3)``: accuracy % with its 95 % interval."""
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.1f}" + ("" if not ci else f" ({100 * ci[0]:.1f}-{100 * ci[1]:.1f})")
+
+
+def _formats(r: dict) -> str:
+    """``w16 x6, sparse x2`` and the weight flash per format."""
+    formats = r.get("engine_formats")
+    if not formats:
+        return "n/a"
+    counts = {f: formats.count(f) for f in dict.fromkeys(formats)}
+    flash = r.get("weight_flash_by_format", {})
+    return ", ".join(f"{f} x{n} ({flash.get(f, 0) / 1024:,.0f} KiB)" for f, n in counts.items())
+
+
 def render_markdown(table: dict) -> str:
+    ev = table.get("eval_set", {})
     lines = [
         f"# Prune + distil sweep: {table['model']} on {table['board']}",
         "",
-        f"Teacher: `{table['teacher_weights']}`. {table['instructions_note']}. "
-        f"{table.get('cycles_note', 'No cycle estimate')}.",
+        f"Measured by commit `{table.get('commit', 'unknown')}`. Teacher: `{table['teacher_weights']}`. "
+        f"{table['instructions_note']}. {table.get('cycles_note', 'No cycle estimate')}.",
         "",
         "Students: "
         + (
@@ -460,23 +575,53 @@ def render_markdown(table: dict) -> str:
         + f", distilled from the dense teacher ({table['config']['epochs']} epochs x "
         f"{table['config']['crops_per_epoch']} crops).",
         "",
-        "| sparsity % | nonzero weights | val cos float | val cos int8 | acc float % | acc int8 % | "
-        "flash B | RAM B | instr./window | device = TFLM % | cycles/window | RTF |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"Accuracy: {ev.get('name', '?')} ({ev.get('clips', '?')} clips, {len(ev.get('classes', []))} classes), "
+        + table.get("accuracy_note", "")
+        + ". The 0 % row is the dense teacher: the row to beat.",
+        "",
+        "| sparsity % | nonzero weights | val cos float | val cos int8 | acc float % (95 % CI) | "
+        "acc int8 % (95 % CI) | acc device % | flash B | RAM B | instr./window | device = TFLM % | "
+        "cycles/window | RTF | engine weights (per layer) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for r in table["rows"]:
-        acc = lambda v: None if v is None else 100 * v  # noqa: E731
+    rows = table["rows"]
+    for r in rows:
+        name = f"{r['sparsity']:g} (teacher)" if r["sparsity"] == 0 else f"{r['sparsity']:g}"
         lines.append(
-            f"| {r['sparsity']:g} | {r['nonzero_weights']:,d} | {r['val_cosine_float']:.4f} | "
-            f"{r['val_cosine_int8']:.4f} | {_fmt(acc(r['accuracy_float']), '.1f')} | "
-            f"{_fmt(acc(r['accuracy_int8']), '.1f')} | {r['flash_bytes']:,d} | {r['ram_bytes']:,d} | "
+            f"| {name} | {r['nonzero_weights']:,d} | {r['val_cosine_float']:.4f} | "
+            f"{r['val_cosine_int8']:.4f} | {_acc(r['accuracy_float'], r.get('accuracy_float_ci95'))} | "
+            f"{_acc(r['accuracy_int8'], r.get('accuracy_int8_ci95'))} | "
+            f"{_acc(r.get('accuracy_device'), None)} | {r['flash_bytes']:,d} | {r['ram_bytes']:,d} | "
             f"{r['instructions_per_window']:,.0f} | {r['device_identical_percent']:.1f} | "
-            f"{_fmt(r['cycles_per_window'], ',.0f')} | {_fmt(r['real_time_factor'], '.3f')} |"
+            f"{_fmt(r['cycles_per_window'], ',.0f')} | {_fmt(r['real_time_factor'], '.3f')} | {_formats(r)} |"
         )
+    baseline = next((r.get("majority_baseline") for r in rows if r.get("majority_baseline") is not None), None)
+    if baseline is not None:
+        lines += ["", f"Majority-class baseline (always the most frequent training class): {100 * baseline:.1f} %."]
+    packages = [r.get("val_cosine_per_package") for r in rows if r.get("val_cosine_per_package")]
+    if packages:
+        names = list(packages[0])
+        lines += [
+            "",
+            "Validation cosine (float / int8) per source:",
+            "",
+            "| sparsity % | " + " | ".join(names) + " |",
+            "|---:|" + "---:|" * len(names),
+        ]
+        for r in rows:
+            per = r.get("val_cosine_per_package") or {}
+            lines.append(
+                f"| {r['sparsity']:g} | "
+                + " | ".join(f"{per[n]['float']:.4f} / {per[n]['int8']:.4f}" if n in per else "n/a" for n in names)
+                + " |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def plot_pareto(table: dict, path: Path) -> Path:
+    """Two panels against flash (KiB): the balanced validation cosine (float, int8) and the benchmark
+    accuracy with its 95 % interval (float, int8), the teacher's accuracy interval as a band and the
+    majority-class baseline as a line; points labelled by sparsity."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -485,36 +630,44 @@ def plot_pareto(table: dict, path: Path) -> Path:
     from edgel3_mote.atomic import save_png
 
     rows = table["rows"]
-    speed = (  # estimated cycles where every point has them, else QEMU's instruction count
-        ("cycles_per_window", "estimated Mcycles per window (core timing tables, zero wait states)", 1e6)
-        if all(r.get("cycles_per_window") is not None for r in rows)
-        else ("instructions_per_window", "million instructions per window (QEMU)", 1e6)
-    )
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, (xkey, xlabel, unit) in zip(axes, (speed, ("flash_bytes", "flash (KiB)", 1024))):
-        x = [r[xkey] / unit for r in rows]
-        for key, label, marker, filled in (
-            ("val_cosine_float", "val cosine (float)", "o", False),
-            ("val_cosine_int8", "val cosine (int8)", "s", True),
-            ("accuracy_float", "accuracy (float)", "^", False),
-            ("accuracy_int8", "accuracy (int8)", "v", True),
-        ):
-            y = [np.nan if r[key] is None else r[key] for r in rows]
-            style = {} if filled else {"markerfacecolor": "none", "markersize": 11}  # float drawn around int8
-            ax.plot(x, y, marker=marker, linestyle="none", label=label, **style)
-        for r in rows:
-            ax.annotate(
-                f"{r['sparsity']:g}%",
-                (r[xkey] / unit, r["val_cosine_float"]),
-                textcoords="offset points",
-                xytext=(4, 4),
-                fontsize=8,
-            )
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("cosine to teacher / accuracy")
+    x = np.array([r["flash_bytes"] / 1024 for r in rows])
+    fig, (ax_cos, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.6))
+    for key, label, marker, filled in (
+        ("val_cosine_float", "float", "o", False),
+        ("val_cosine_int8", "int8", "s", True),
+    ):
+        style = {} if filled else {"markerfacecolor": "none", "markersize": 11}  # float drawn around int8
+        ax_cos.plot(x, [r[key] for r in rows], marker=marker, linestyle="none", label=label, **style)
+    shift = 0.008 * (x.max() - x.min() if len(x) > 1 else 1.0)  # float and int8 side by side, not on top
+    for key, label, marker, offset in (("accuracy_float", "float", "o", -shift), ("accuracy_int8", "int8", "s", shift)):
+        y = np.array([np.nan if r[key] is None else 100 * r[key] for r in rows])
+        ci = [r.get(f"{key}_ci95") for r in rows]
+        lo = np.array([0.0 if c is None else max(0.0, y[i] - 100 * c[0]) for i, c in enumerate(ci)])
+        hi = np.array([0.0 if c is None else max(0.0, 100 * c[1] - y[i]) for i, c in enumerate(ci)])
+        ax_acc.errorbar(x + offset, y, yerr=[lo, hi], fmt=marker, capsize=3, label=f"{label} (95 % CI)")
+    teacher = next((r for r in rows if r["sparsity"] == 0 and r.get("accuracy_float_ci95")), None)
+    if teacher is not None:
+        lo, hi = teacher["accuracy_float_ci95"]
+        ax_acc.axhspan(100 * lo, 100 * hi, color="tab:green", alpha=0.12, label="dense teacher, 95 % CI")
+    baseline = next((r.get("majority_baseline") for r in rows if r.get("majority_baseline") is not None), None)
+    if baseline is not None:
+        ax_acc.axhline(100 * baseline, color="grey", linestyle=":", label="majority class")
+    for ax, key, scale in ((ax_cos, "val_cosine_float", 1.0), (ax_acc, "accuracy_float", 100.0)):
+        for r, xi in zip(rows, x):
+            if r[key] is not None:
+                ax.annotate(
+                    f"{r['sparsity']:g} %", (xi, scale * r[key]), textcoords="offset points", xytext=(6, 6), fontsize=9
+                )
+        ax.set_xlabel("flash (KiB, whole firmware)", fontsize=11)
+        ax.tick_params(labelsize=10)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"{table['model']} prune + distil on {table['board']}")
+        ax.legend(fontsize=9)
+    ax_cos.set_ylabel("validation cosine to the teacher (mean over sources)", fontsize=11)
+    ev = table.get("eval_set", {})
+    ax_acc.set_ylabel(f"accuracy on {ev.get('name', 'the labelled set')} (%)", fontsize=11)
+    ax_cos.set_title("fidelity to the dense teacher", fontsize=11)
+    ax_acc.set_title("downstream accuracy (EdgeL3 MLP protocol)", fontsize=11)
+    fig.suptitle(f"{table['model']} prune + distil on {table['board']} (commit {table.get('commit', '?')[:10]})")
     fig.tight_layout()
     return save_png(fig, path)
 
@@ -529,12 +682,14 @@ def register(subparsers) -> None:
         description="For each sparsity: prune + distil SEA-64 (real weights) from the previous point's "
         "student (--chain, the default) or one-shot from the dense teacher (--no-chain), "
         "int8 export, firmware for --board, validation cosine to the teacher (float and the "
-        "firmware's int8 model), downstream accuracy (EdgeL3 MLP protocol, float and int8), and "
+        "firmware's int8 model; mean over validation sources), downstream accuracy with a 95 % interval and "
+        "the majority-class baseline (EdgeL3 MLP protocol on --eval-set, float, int8 and device), and "
         "the QEMU bench (device = tflite-micro, instructions per window, flash, RAM, estimated cycles per "
         "window and real-time factor). Writes "
         "OUT/points/s<N>/ (resumable point by point), OUT/sweep.json, sweep.md, sweep.png.",
         epilog="example: edgel3-mote sweep --teacher-weights W.h5 --corpus ~/.cache/edgel3-mote/corpus/manifest.csv "
-        "--eval-set build/animals --bench-clips ../shared/audio/cc0_animals -o runs/sweep",
+        "--eval-set ~/.cache/edgel3-mote/benchmark --bench-clips ../shared/audio/cc0_animals -o runs/sweep "
+        "(the labelled benchmark: python tools/make_labelled_benchmark.py -o ~/.cache/edgel3-mote/benchmark)",
     )
     p.add_argument("--teacher-weights", type=Path, required=True, help="SEA-64 weights (.h5 or .h5.gz)")
     p.add_argument("--corpus", type=Path, help="corpus manifest (tools/make_distill_corpus.py): train/val splits")
@@ -544,7 +699,8 @@ def register(subparsers) -> None:
         "--eval-set",
         type=Path,
         required=True,
-        help="labelled folder-per-class set (tools/make_animal_segments.py builds one)",
+        help="labelled set: the ESC-50 layout (tools/make_labelled_benchmark.py builds the labelled "
+        "benchmark; ESC-50 itself works) or a folder per class (tools/make_animal_segments.py)",
     )
     p.add_argument("--bench-clips", type=Path, required=True, help="clips streamed to the mote")
     p.add_argument(
@@ -575,8 +731,16 @@ def register(subparsers) -> None:
     p.add_argument("--crops-per-epoch", type=int, default=4096)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--val-crops", type=int, default=1024)
-    p.add_argument("--eval-folds", type=int, default=3)
+    p.add_argument(
+        "--val-crops",
+        type=int,
+        default=1024,
+        help="validation crops, the same number from every validation package (--corpus) or --val-clips path",
+    )
+    p.add_argument("--eval-folds", type=int, default=3, help="folds of a folder-per-class --eval-set")
+    p.add_argument(
+        "--patience", type=int, default=10, help="distillation early stopping on the validation cosine (epochs)"
+    )
     p.add_argument("--eval-epochs", type=int, default=150, help="MLP epochs of the downstream protocol")
     p.add_argument("--bench-max-windows", type=int, default=4, help="windows per bench clip")
     p.add_argument("--bench-hop", type=float, default=0.5)
@@ -601,12 +765,12 @@ def register(subparsers) -> None:
 
 
 def run_sweep_cli(args) -> int:
-    from edgel3_mote.compress.data.pipeline import read_corpus_manifest
+    from edgel3_mote.compress.data.pipeline import read_corpus_packages
 
     train, val = args.clips, args.val_clips
-    if args.corpus is not None:
-        train = train or read_corpus_manifest(args.corpus, "train")
-        val = val or read_corpus_manifest(args.corpus, "val")
+    if args.corpus is not None:  # by package: balanced training crops, validation per package
+        train = train or read_corpus_packages(args.corpus, "train")
+        val = val or read_corpus_packages(args.corpus, "val")
     weights = _plain_weights(args.teacher_weights, args.output)
     cfg = SweepConfig(
         teacher_weights=weights,
@@ -624,6 +788,7 @@ def run_sweep_cli(args) -> int:
         val_crops=args.val_crops,
         eval_folds=args.eval_folds,
         eval_epochs=args.eval_epochs,
+        patience=args.patience,
         bench_max_windows=args.bench_max_windows,
         bench_hop=args.bench_hop,
         audio_cache=args.audio_cache,

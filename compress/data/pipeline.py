@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
@@ -296,28 +296,70 @@ class Augmentation:
                 raise InvalidInputError(f"augmentation range ({lo}, {hi}) is reversed: give (low, high)")
 
 
+def decode_groups(
+    groups: Mapping[str, Sequence[str | Path]], sr: int, cache_dir: str | Path, progress: bool = True
+) -> tuple[AudioCache, np.ndarray]:
+    """:func:`decode_to_cache` over named groups of files (a corpus' packages): one cache of all
+    their files and each file's group index (in ``groups``' order)."""
+    paths, arrays, index = [], [], []
+    for k, files in enumerate(groups.values()):
+        cache = decode_to_cache(files, sr, cache_dir, progress)
+        paths += cache.paths
+        arrays += cache.arrays
+        index += [k] * len(cache.paths)
+    return AudioCache(paths, arrays, int(sr)), np.asarray(index, np.int32)
+
+
+def balanced_weights(cache: AudioCache, group_index: np.ndarray) -> np.ndarray:
+    """Per-file crop probabilities that give every group the same share of the crops (within a
+    group, files by length: every second of a group equally likely). Without it a crop lands in a
+    group in proportion to its hours, and one long music package is most of the corpus."""
+    lengths = np.array([max(a.size, 1) for a in cache.arrays], dtype=np.float64)
+    group_index = np.asarray(group_index)
+    weights = np.zeros_like(lengths)
+    groups = np.unique(group_index)
+    for g in groups:
+        members = group_index == g
+        weights[members] = lengths[members] / lengths[members].sum() / len(groups)
+    return weights
+
+
+def group_shares(cache: AudioCache, group_index: np.ndarray, weights: np.ndarray | None = None) -> list[float]:
+    """Expected fraction of crops from each group (by length, or by ``weights``)."""
+    lengths = np.array([max(a.size, 1) for a in cache.arrays], dtype=np.float64)
+    p = lengths / lengths.sum() if weights is None else np.asarray(weights, np.float64)
+    return [float(p[np.asarray(group_index) == g].sum()) for g in range(int(np.max(group_index)) + 1)]
+
+
 @dataclasses.dataclass
 class CropSource:
     """Training windows drawn at random from a decoded corpus: ``crops_per_epoch`` 1-s crops per
-    epoch, files weighted by length, each crop augmented. Epoch ``e``'s crops depend only on
-    ``(seed, e)``, so a resumed run sees exactly the crops an uninterrupted run would."""
+    epoch, files weighted by length (or by ``weights``: :func:`balanced_weights` gives every
+    package the same share), each crop augmented. Epoch ``e``'s crops depend only on ``(seed, e)``,
+    so a resumed run sees exactly the crops an uninterrupted run would."""
 
     cache: AudioCache
     window: int
     crops_per_epoch: int
     augmentation: Augmentation | None = None
+    weights: np.ndarray | None = None  # per-file probabilities (sum 1); None: by length
 
     def __post_init__(self):
         if self.crops_per_epoch < 1:
             raise InvalidInputError(f"crops per epoch must be >= 1, got {self.crops_per_epoch}")
         if self.augmentation is not None:
             self.augmentation.check()
+        if self.weights is not None:
+            w = np.asarray(self.weights, np.float64)
+            if w.shape != (len(self.cache.arrays),) or np.any(w < 0) or not np.isclose(w.sum(), 1.0):
+                raise InvalidInputError("crop weights must be one non-negative probability per file, summing to 1")
+            self.weights = w
 
     def __len__(self) -> int:
         return self.crops_per_epoch
 
-    def _crop(self, rng: np.random.Generator, lengths: np.ndarray) -> np.ndarray:
-        i = int(rng.choice(len(lengths), p=lengths / lengths.sum()))
+    def _crop(self, rng: np.random.Generator, p: np.ndarray) -> np.ndarray:
+        i = int(rng.choice(len(p), p=p))
         audio = self.cache.arrays[i]
         start = int(rng.integers(0, max(audio.size - self.window, 0) + 1))
         crop = np.zeros(self.window, np.float32)
@@ -339,11 +381,12 @@ class CropSource:
     def _crops(self, key: list[int], n: int, aug: Augmentation | None) -> np.ndarray:
         where, how = np.random.default_rng(key + [0]), np.random.default_rng(key + [1])
         lengths = np.array([max(a.size, 1) for a in self.cache.arrays], dtype=np.float64)
+        p = lengths / lengths.sum() if self.weights is None else self.weights
         out = np.empty((n, self.window), np.float32)
         for k in range(n):
-            crop = self._crop(where, lengths)
+            crop = self._crop(where, p)
             if aug is not None:
-                crop = _augment(crop, how, aug, lambda: self._crop(how, lengths))
+                crop = _augment(crop, how, aug, lambda: self._crop(how, p))
             out[k] = crop
         return out
 
@@ -385,6 +428,12 @@ def _augment(crop: np.ndarray, rng: np.random.Generator, aug: Augmentation, othe
 def read_corpus_manifest(path: str | Path, split: str) -> list[str]:
     """The files of one split (``train`` / ``val``) of a corpus manifest CSV
     (``tools/make_distill_corpus.py``: columns file, package, ..., split)."""
+    return [f for files in read_corpus_packages(path, split).values() for f in files]
+
+
+def read_corpus_packages(path: str | Path, split: str) -> dict[str, list[str]]:
+    """``{package: files}`` of one split of a corpus manifest (a manifest without a package column:
+    one group, ``corpus``), packages in the manifest's order."""
     import csv
 
     path = Path(path)
@@ -404,7 +453,10 @@ def read_corpus_manifest(path: str | Path, split: str) -> list[str]:
                 f"{path} is not a corpus manifest (needs 'file' and 'split' columns): "
                 f"build it with tools/make_distill_corpus.py"
             )
-        files = [row["file"] for row in reader if row["split"] == split]
-    if not files:
+        groups: dict[str, list[str]] = {}
+        for row in reader:
+            if row["split"] == split:
+                groups.setdefault(row.get("package") or "corpus", []).append(row["file"])
+    if not groups:
         raise InvalidInputError(f"{path} lists no '{split}' files: check its split column")
-    return files
+    return groups

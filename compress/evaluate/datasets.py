@@ -26,6 +26,12 @@ class Clip:
     label: int  # 0-based class index into Dataset.classes
     fold: int  # 1-based fold number
     clip_id: str  # unique, stable: used as the embedding cache key
+    source: str = ""  # the recording the clip was cut from (ESC-50 src_file, US8K fsID); "" = its own
+
+    @property
+    def group(self) -> str:
+        """The unit the confidence interval resamples: clips of one recording are not independent."""
+        return self.source or self.clip_id
 
 
 @dataclass
@@ -108,7 +114,9 @@ def load_us8k(root: str | Path) -> Dataset:
         fold = _int(r["fold"], "fold", meta, i)
         cid = _int(r["classID"], "classID", meta, i)
         names.setdefault(cid, r["class"])
-        clips.append(Clip(root / "audio" / f"fold{fold}" / r["slice_file_name"], cid, fold, r["slice_file_name"]))
+        clips.append(
+            Clip(root / "audio" / f"fold{fold}" / r["slice_file_name"], cid, fold, r["slice_file_name"], r["fsID"])
+        )
     classes = _dense_classes(names, "UrbanSound8K")
     _check_files(clips, "UrbanSound8K")
     return _check_folds(Dataset("us8k", root, classes, clips), list(range(1, 11)))
@@ -131,7 +139,13 @@ def load_esc50(root: str | Path, esc10: bool = False) -> Dataset:
     remap = {t: k for k, t in enumerate(sorted(names))}
     classes = [names[t] for t in sorted(names)]
     clips = [
-        Clip(root / "audio" / r["filename"], remap[int(r["target"])], _int(r["fold"], "fold", meta, i), r["filename"])
+        Clip(
+            root / "audio" / r["filename"],
+            remap[int(r["target"])],
+            _int(r["fold"], "fold", meta, i),
+            r["filename"],
+            r["src_file"],
+        )
         for i, r in enumerate(rows, start=2)
     ]
     _check_files(clips, what)

@@ -201,8 +201,40 @@ def default_grid() -> list[dict]:
     ]
 
 
+def majority_baseline(ds: Dataset, test_folds: list[int]) -> float:
+    """Mean over the test folds of the accuracy of always answering the class most frequent in
+    that fold's training folds (the EdgeL3 split): the score a classifier must beat."""
+    accs = []
+    for k in test_folds:
+        _, train_folds = fold_split(ds.folds, k)
+        counts = np.bincount([c.label for c in ds.in_folds(train_folds)], minlength=len(ds.classes))
+        test = np.array([c.label for c in ds.in_folds([k])])
+        accs.append(float(np.mean(test == int(np.argmax(counts)))))
+    return float(np.mean(accs))
+
+
+def bootstrap_ci(
+    correct: np.ndarray, groups: list[str], resamples: int = 2000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the accuracy ``mean(correct)``, resampling whole groups
+    (the recordings clips were cut from: clips of one recording are not independent trials).
+    Each resample draws as many groups as there are, with replacement, and pools their clips."""
+    correct = np.asarray(correct, dtype=np.float64)
+    names, index = np.unique(np.asarray(groups), return_inverse=True)
+    hits = np.bincount(index, weights=correct, minlength=len(names))
+    sizes = np.bincount(index, minlength=len(names)).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(names), size=(resamples, len(names)))
+    accs = hits[draws].sum(axis=1) / sizes[draws].sum(axis=1)
+    tail = (1 - level) / 2
+    lo, hi = np.quantile(accs, [tail, 1 - tail])
+    return float(lo), float(hi)
+
+
 def summarize(ds: Dataset, folds: list[FoldResult]) -> dict:
-    """Accuracy per fold, mean and standard deviation, per-class accuracy, confusion matrix."""
+    """Accuracy per fold, mean and standard deviation, pooled accuracy over every test clip with its
+    95 % bootstrap interval (resampling source recordings), the majority-class baseline,
+    per-class accuracy, confusion matrix."""
     n = len(ds.classes)
     conf = np.zeros((n, n), dtype=np.int64)
     for f in folds:
@@ -211,6 +243,10 @@ def summarize(ds: Dataset, folds: list[FoldResult]) -> dict:
     accs = [f.accuracy for f in folds]
     support = conf.sum(axis=1)
     per_class = {ds.classes[i]: (float(conf[i, i] / support[i]) if support[i] else None) for i in range(n)}
+    by_id = {c.clip_id: c for c in ds.clips}
+    correct = np.array([t == p for f in folds for t, p in zip(f.y_true, f.y_pred)], dtype=np.float64)
+    groups = [by_id[cid].group for f in folds for cid in f.clip_ids]
+    lo, hi = bootstrap_ci(correct, groups)
     return {
         "dataset": ds.name,
         "classes": ds.classes,
@@ -219,6 +255,11 @@ def summarize(ds: Dataset, folds: list[FoldResult]) -> dict:
         "accuracy_per_fold": accs,
         "accuracy_mean": float(np.mean(accs)),
         "accuracy_std": float(np.std(accs)),
+        "accuracy_pooled": float(np.mean(correct)),
+        "accuracy_ci95": [lo, hi],
+        "ci_method": f"percentile bootstrap, 2000 resamples of the {len(set(groups))} source recordings "
+        f"of the {len(correct)} test clips (pooled over the test folds)",
+        "majority_baseline": majority_baseline(ds, [f.test_fold for f in folds]),
         "per_class_accuracy": per_class,
         "confusion_matrix": conf.tolist(),
     }

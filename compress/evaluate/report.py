@@ -12,6 +12,19 @@ import numpy as np
 from edgel3_mote.atomic import atomic_write_text, save_png
 
 
+def accuracy_line(summary: dict) -> str:
+    """``"81.20 % (95 % CI 77.9-84.3, pooled 81.3 %; fold std 2.10; majority class 11.3 %)"``;
+    summaries written before the interval existed show mean ± fold std."""
+    mean = f"{100 * summary['accuracy_mean']:.2f} %"
+    if "accuracy_ci95" not in summary:
+        return f"{mean} ± {100 * summary['accuracy_std']:.2f}"
+    lo, hi = summary["accuracy_ci95"]
+    return (
+        f"{mean} (95 % CI {100 * lo:.1f}-{100 * hi:.1f}, pooled {100 * summary['accuracy_pooled']:.1f} %; "
+        f"fold std {100 * summary['accuracy_std']:.2f}; majority class {100 * summary['majority_baseline']:.1f} %)"
+    )
+
+
 def _markdown(summary: dict) -> str:
     lines = [f"# Downstream evaluation: {summary['dataset']} with {summary.get('embedding', {}).get('key', '?')}", ""]
     emb = summary.get("embedding", {})
@@ -20,7 +33,8 @@ def _markdown(summary: dict) -> str:
     lines += [
         f"- clips: {summary['n_clips']}, classes: {len(summary['classes'])}, folds: {len(summary['folds'])}",
         f"- classifier: {summary['classifier']['kind']} (grid: {'yes' if summary.get('grid') else 'no'})",
-        f"- **accuracy: {100 * summary['accuracy_mean']:.2f} % ± {100 * summary['accuracy_std']:.2f}**",
+        f"- **accuracy: {accuracy_line(summary)}**",
+        *([f"- confidence interval: {summary['ci_method']}"] if summary.get("ci_method") else []),
         "",
         "| test fold | validation fold | accuracy | validation accuracy | chosen |",
         "|---:|---:|---:|---:|---|",
@@ -87,6 +101,14 @@ def write_report(summary: dict, out_dir: str | Path, stem: str = "evaluation") -
     return paths
 
 
+def _pct(value) -> str:
+    return "—" if value is None else f"{100 * value:.1f} %"
+
+
+def _ci(ci) -> str:
+    return "—" if not ci else f"{100 * ci[0]:.1f}-{100 * ci[1]:.1f} %"
+
+
 def write_comparison(summaries: list[dict], out_dir: str | Path) -> dict[str, Path]:
     """One table and one accuracy-vs-size plot over several evaluated embeddings."""
     import matplotlib
@@ -108,19 +130,22 @@ def write_comparison(summaries: list[dict], out_dir: str | Path) -> dict[str, Pa
                 "size_bytes": e.get("size_bytes"),
                 "accuracy_mean": s["accuracy_mean"],
                 "accuracy_std": s["accuracy_std"],
+                "accuracy_ci95": s.get("accuracy_ci95"),
+                "majority_baseline": s.get("majority_baseline"),
             }
         )
     md = [
         "# Comparison",
         "",
-        "| embedding | numeric | nonzero weights | sparsity | size (bytes) | accuracy |",
-        "|---|---|---:|---:|---:|---:|",
+        "| embedding | numeric | nonzero weights | sparsity | size (bytes) | accuracy | 95 % CI | majority class |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         sp = "—" if r["sparsity"] is None else f"{100 * r['sparsity']:.2f} %"
         md.append(
             f"| {r['key']} | {r['numeric']} | {r['nonzero_weights']} | {sp} | {r['size_bytes']} | "
-            f"{100 * r['accuracy_mean']:.2f} % ± {100 * r['accuracy_std']:.2f} |"
+            f"{100 * r['accuracy_mean']:.2f} % ± {100 * r['accuracy_std']:.2f} | {_ci(r['accuracy_ci95'])} | "
+            f"{_pct(r['majority_baseline'])} |"
         )
     paths = {
         "json": out_dir / "comparison.json",
@@ -132,7 +157,12 @@ def write_comparison(summaries: list[dict], out_dir: str | Path) -> dict[str, Pa
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in rows:
         x = r["size_bytes"] or r["nonzero_weights"] or 0
-        ax.errorbar([x], [100 * r["accuracy_mean"]], yerr=[100 * r["accuracy_std"]], fmt="o", capsize=3)
+        if r["accuracy_ci95"]:  # the 95 % interval where the summary has one, else the fold std
+            lo, hi = r["accuracy_ci95"]
+            yerr = [[100 * max(0.0, r["accuracy_mean"] - lo)], [100 * max(0.0, hi - r["accuracy_mean"])]]
+        else:
+            yerr = [[100 * r["accuracy_std"]], [100 * r["accuracy_std"]]]
+        ax.errorbar([x], [100 * r["accuracy_mean"]], yerr=yerr, fmt="o", capsize=3)
         ax.annotate(r["key"], (x, 100 * r["accuracy_mean"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.set_xlabel("model size (bytes of weights; int8 = 1 byte each)")
     ax.set_ylabel("accuracy (%)")

@@ -108,8 +108,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "epoch, augmented (gain, mixing, noise), teacher on the fly; validation: --val-crops "
         "fixed crops of the validation audio",
     )
-    d.add_argument("--val-crops", type=int, default=1024, help="validation crops with --crops-per-epoch")
+    d.add_argument(
+        "--val-crops",
+        type=int,
+        default=1024,
+        help="validation crops with --crops-per-epoch, the same number from every validation package "
+        "(--corpus) or --val-clips path: the validation cosine is the mean over them",
+    )
     d.add_argument("--no-augment", action="store_true", help="random crops without augmentation")
+    d.add_argument(
+        "--no-balance",
+        action="store_true",
+        help="with --corpus and --crops-per-epoch: draw training crops by length (default: every "
+        "package the same share, so one long package is not most of the training)",
+    )
     d.add_argument(
         "--audio-cache",
         type=Path,
@@ -207,212 +219,88 @@ def is_failed_start(out: Path) -> bool:
 
 
 def prepare_run_dir(args: argparse.Namespace, command: str) -> bool:
-    """Create OUT (on the chief); returns True when it holds an unfinished run to resume.
-
-    Call it once the inputs are checked. Only the chief creates and writes OUT; any other
-    multi-worker task only reads it (the chief's checkpoints, to resume from the same state).
-    A folder left by a failed start (config.json and caches, no checkpoint) is taken over.
-    """
+    """Create OUT (on the chief); returns True when it holds an unfinished run to resume
+    (:func:`edgel3_mote.compress.retrain.api.prepare_output` with the command line as config)."""
     from edgel3_mote.compress.retrain import rundir
-    from edgel3_mote.compress.retrain.distribute import is_chief
-    from edgel3_mote.errors import InvalidInputError
+    from edgel3_mote.compress.retrain.api import prepare_output
 
-    out = args.output
-    resume = (out / "checkpoints" / "state.json").exists() and not args.no_resume
-    if (out / "summary.json").exists() and not args.no_resume:
-        raise InvalidInputError(
-            f"{out} holds a finished run (summary.json): choose another -o or pass --no-resume to overwrite it"
-        )
-    if not is_chief():
-        return resume
-    if out.exists() and not out.is_dir():
-        raise InvalidInputError(f"{out} is a file, not a run folder: choose another -o")
-    if out.exists() and not resume and any(out.iterdir()):
-        if args.no_resume:
-            import shutil
-
-            from edgel3_mote.atomic import OUTPUT_MARKER
-
-            ours = set(RUN_FILES) | {f"model{s}" for s in MODEL_FILE_SUFFIXES} | {"audio_model.h5", "audio_model.keras"}
-            foreign = sorted(p.name for p in out.iterdir() if p.name not in ours | {OUTPUT_MARKER})
-            if foreign:
-                raise InvalidInputError(
-                    f"--no-resume would delete {out / foreign[0]}, which is not part of a run: move it away "
-                    f"or choose another -o (nothing was deleted)"
-                )
-            shutil.rmtree(out)
-        elif not is_failed_start(out):
-            raise InvalidInputError(
-                f"{out} exists and is not a resumable run: choose another -o or pass --no-resume to overwrite it"
-            )
-    out.mkdir(parents=True, exist_ok=True)
-    config = rundir.args_config(args, command)
-    if resume:
-        previous = rundir.read_json(out / "config.json") if (out / "config.json").exists() else {}
-        config["resumed_from"] = previous.get("created")
-    rundir.write_json(out / ("config.json" if not resume else "config.resume.json"), config)
-    return resume
+    return prepare_output(args.output, not args.no_resume, rundir.args_config(args, command))
 
 
-def _crop_sources(args, model_name: str, train_files, val_files, pipeline):
-    """Random augmented crops of the decoded training audio; fixed crops of the validation audio."""
-    import numpy as np
+def distill_config(args: argparse.Namespace):
+    """The :class:`~edgel3_mote.compress.retrain.api.DistillConfig` the ``distill`` flags describe.
 
-    from edgel3_mote.compress.models.registry import get_spec
-    from edgel3_mote.errors import InvalidInputError
-
-    spec = get_spec(model_name)
-    sr, window = int(spec.frontend.sr), int(spec.window_samples)
-    augmentation = None if args.no_augment else pipeline.Augmentation()
-    train = pipeline.CropSource(
-        pipeline.decode_to_cache(train_files, sr, args.audio_cache), window, args.crops_per_epoch, augmentation
-    )
-    if not val_files:
-        raise InvalidInputError(
-            "--crops-per-epoch needs validation audio from other sources: "
-            "--val-clips or a --corpus manifest with a val split"
-        )
-    val_source = pipeline.CropSource(pipeline.decode_to_cache(val_files, sr, args.audio_cache), window, args.val_crops)
-    frames = val_source.fixed_crops(args.val_crops, args.seed)
-    index = np.zeros(len(frames), np.int32)
-    return train, pipeline.ClipWindows(frames, index, np.zeros(len(frames)), ["validation crops"])
-
-
-def run_distill(args: argparse.Namespace) -> int:
-    import edgel3_mote  # noqa: F401
+    Training audio: ``--corpus``'s train packages (one group each, balanced) or ``--clips`` (one
+    group); validation: ``--corpus``'s val packages or each ``--val-clips`` path its own group."""
     from edgel3_mote.compress.data import pipeline
-    from edgel3_mote.compress.pruning import layerwise, presets
-    from edgel3_mote.compress.pruning.masked import build_masked_model, mask_zero_weights
-    from edgel3_mote.compress.retrain import distill as D
-    from edgel3_mote.compress.retrain import rundir
-    from edgel3_mote.compress.retrain.distribute import get_strategy, is_chief
-    from edgel3_mote.compress.weights import check_model_file
-    from edgel3_mote.errors import InvalidInputError
+    from edgel3_mote.compress.retrain.api import DistillConfig, groups_from_paths
 
-    if args.student_sparsity is not None and args.student_plan is not None:
-        raise InvalidInputError("give --student-sparsity or --student-plan, not both")
-    if args.student is None and args.student_sparsity is None and args.student_plan is None:
-        raise InvalidInputError("give the student: --student, --student-sparsity or --student-plan")
-    prune_student = args.student is not None and (args.student_sparsity is not None or args.student_plan is not None)
-    if prune_student and (args.pruning == "gradual" or args.regrow):
-        raise InvalidInputError(
-            "pruning a --student further (--student-sparsity/--student-plan) is one-shot and masked: "
-            "leave out --pruning gradual and --regrow"
-        )
-    if not args.student and is_model_file(args.teacher):
-        raise InvalidInputError(
-            "--student-sparsity/--student-plan rebuild a registry teacher: "
-            "give --teacher as a registry name (with --teacher-weights)"
-        )
-    plan = None
-    if args.student_sparsity is not None:
-        plan = [args.student_sparsity] * 8
-    elif args.student_plan is not None:
-        plan = list(presets.resolve_plan(args.student_plan)[1])
-    if plan is not None:
-        presets.resolve_plan(plan)  # validate before any work
-    for flag, ref in (
-        ("--teacher", args.teacher),
-        ("--student", args.student),
-        ("--teacher-weights", args.teacher_weights),
-        ("--student-weights", args.student_weights),
-    ):
-        if ref is not None and (is_model_file(str(ref)) or flag.endswith("weights")):
-            if not Path(ref).is_file():
-                raise InvalidInputError(f"{flag} {ref} could not be found: check the path")
-            check_model_file(ref, flag)  # a 0-byte or non-HDF5 file: one line now, not after the run folder exists
-
-    strategy = get_strategy(args.strategy)
-
-    def models():
-        teacher = load_any_model(args.teacher, args.teacher_weights, args.seed)
-        teacher.trainable = False
-        if plan is not None and args.pruning == "gradual":
-            student = load_any_model(args.teacher, args.teacher_weights, args.seed)  # dense, pruned while training
-        elif plan is not None and not prune_student:
-            student = build_masked_model(
-                args.teacher, weights=args.teacher_weights and str(args.teacher_weights), seed=args.seed
-            )
-            presets.apply_plan(student, plan)
-        else:
-            student = load_any_model(args.student, args.student_weights, args.seed)
-            if prune_student:  # iterative pruning: its zeros have |w| = 0, so they stay in the pruned set
-                presets.apply_plan(student, plan)
-            if not args.regrow:
-                student, n = mask_zero_weights(student)
-                if n:
-                    print(
-                        f"{args.student}: {n} plain conv(s) hold pruned (zero) weights: distilling them "
-                        f"masked so the zeros stay zero (--regrow lets them train again)"
-                    )
-        return student, teacher
-
-    # frame with the teacher's front-end (student and teacher share rate and window)
-    probe_name = args.teacher if not is_model_file(args.teacher) else None
-    if probe_name is None:
-        probe_name = framing_model_name(args.teacher, rundir.load_model(args.teacher))
-    train_files, val_files = args.clips, args.val_clips
+    train = groups_from_paths(args.clips, each=False)
+    val = groups_from_paths(args.val_clips, each=True)
     if args.corpus is not None:
-        train_files = train_files or pipeline.read_corpus_manifest(args.corpus, "train")
-        val_files = val_files or pipeline.read_corpus_manifest(args.corpus, "val")
-    if not train_files:
-        raise InvalidInputError("give the training audio: --clips FILES/FOLDERS or --corpus MANIFEST")
-    if args.crops_per_epoch:
-        train, val = _crop_sources(args, probe_name, train_files, val_files, pipeline)
-    elif val_files:
-        train = pipeline.clip_windows(
-            train_files, probe_name, args.hop_size, max_windows_per_clip=args.max_windows_per_clip
-        )
-        val = pipeline.clip_windows(
-            val_files, probe_name, args.hop_size, max_windows_per_clip=args.max_windows_per_clip
-        )
-    else:
-        everything = pipeline.clip_windows(
-            train_files, probe_name, args.hop_size, max_windows_per_clip=args.max_windows_per_clip
-        )
-        train_ids, val_ids = pipeline.split_clips(len(everything.paths), args.val_fraction, args.seed)
-        train, val = everything.subset(train_ids), everything.subset(val_ids) if val_ids else None
-    what = "random crops per epoch" if args.crops_per_epoch else "training windows"
-    print(f"{len(train)} {what}, {0 if val is None else len(val)} validation windows")
-    resume = prepare_run_dir(args, "distill")  # the inputs are checked: nothing written before this
-    config = D.DistillConfig(
+        train = train or pipeline.read_corpus_packages(args.corpus, "train")
+        val = val or pipeline.read_corpus_packages(args.corpus, "val")
+    return DistillConfig(
+        teacher=args.teacher,
+        output=args.output,
+        train_audio=train,
+        val_audio=val,
+        teacher_weights=args.teacher_weights,
+        student=args.student,
+        student_weights=args.student_weights,
+        student_sparsity=args.student_sparsity,
+        student_plan=args.student_plan,
+        pruning=args.pruning,
+        crops_per_epoch=args.crops_per_epoch,
+        val_crops=args.val_crops,
+        augment=not args.no_augment,
+        balance=not args.no_balance,
+        audio_cache=args.audio_cache,
+        val_fraction=args.val_fraction,
+        hop_size=args.hop_size,
+        max_windows_per_clip=args.max_windows_per_clip,
+        reduce=args.reduce,
+        on_the_fly=args.on_the_fly,
+        regrow=args.regrow,
+        train_bn=args.train_bn,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.lr,
-        checkpoint_every=args.checkpoint_every,
         patience=args.patience,
         lr_patience=args.lr_patience,
+        checkpoint_every=args.checkpoint_every,
+        strategy=args.strategy,
         seed=args.seed,
-        reduce=args.reduce,
-        on_the_fly=args.on_the_fly or bool(args.crops_per_epoch),
-        train_bn=args.train_bn,
+        resume=not args.no_resume,
         tensorboard=not args.no_tensorboard,
-        gradual=tuple(v / 100 for v in plan) if plan and args.pruning == "gradual" else None,
+        model_format=args.format,
     )
-    result = D.distill(models, train, args.output, config, val=val, strategy=strategy, resume=resume)
-    student = result.pop("student")
-    result.pop("teacher")
-    if not is_chief():
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    import sys
+
+    from edgel3_mote.compress.retrain.api import run_distillation
+
+    result = run_distillation(distill_config(args), argv=sys.argv)
+    if result is None:  # a non-chief worker
         return 0
-    model_file = rundir.save_model(student, rundir.model_path(args.output, args.format))
-    rows = layerwise.layer_sparsity(student)
-    result.update(
-        {
-            "model_file": model_file.name,
-            "layers": rows,
-            "overall_sparsity": layerwise.total_sparsity(rows),
-            "train_clips": sorted(train.cache.paths)
-            if args.crops_per_epoch
-            else sorted({train.paths[i] for i in set(train.clip_index.tolist())}),
-            "val_clips": [] if val is None else sorted({val.paths[i] for i in set(val.clip_index.tolist())}),
-        }
-    )
-    rundir.write_json(args.output / "summary.json", result)
-    for split in result["after"]:
-        b, a = result["before"][split], result["after"][split]
+    summary = result.summary
+    for split in summary["after"]:
+        b, a = summary["before"][split], summary["after"][split]
         print(
             f"{split:>5}: MSE {b['mse']:.4g} -> {a['mse']:.4g}, teacher/student cosine "
             f"{b['cosine_mean']:.4f} -> {a['cosine_mean']:.4f} (mean over {a['windows']} windows)"
         )
-    print(f"student sparsity {result['overall_sparsity']:.2f} %; wrote {args.output}/{model_file.name}")
+        if "cosine_per_package" in a:
+            print(
+                f"{split:>5}: balanced cosine {a['cosine_balanced']:.4f} = mean of "
+                + ", ".join(f"{k} {v:.4f}" for k, v in a["cosine_per_package"].items())
+            )
+    if summary.get("best_epoch"):
+        print(
+            f"best {summary['best_monitor']} {summary['best_value']:.4f} at epoch {summary['best_epoch']}"
+            + (" (its weights restored)" if summary.get("restored_best") else "")
+        )
+    print(f"student sparsity {summary['overall_sparsity']:.2f} %; wrote {result.model_file}")
     return 0

@@ -5,7 +5,8 @@ student's size). Teacher targets are computed once and cached in ``teacher_targe
 (keyed by the input windows' sha256), or on the fly inside the train step (``on_the_fly``), as
 random augmented crops of a decoded corpus need (:class:`pipeline.CropSource`). The student is
 pruned beforehand (one-shot, masked) or while it trains (``gradual``: TF-MOT PolynomialDecay).
-Adam, EarlyStopping (patience 10), ReduceLROnPlateau (x0.1, patience 5), CSV + TensorBoard
+Adam, EarlyStopping on the validation cosine (patience 10; the best epoch's weights restored),
+ReduceLROnPlateau (x0.1, patience 5), CSV + TensorBoard
 logs, checkpoints every N epochs. A checkpoint holds the student's weights (BN statistics and
 masks included), the optimizer state (moments, iteration, learning rate), the epoch, the
 callbacks' counters and the numpy RNG state; with the epoch-keyed data order of
@@ -23,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from edgel3_mote.atomic import atomic_write_text
+from edgel3_mote.atomic import atomic_file, atomic_write_text
 from edgel3_mote.compress.data import pipeline
 from edgel3_mote.compress.pruning import layerwise
 from edgel3_mote.compress.retrain import rundir
@@ -33,10 +34,11 @@ from edgel3_mote.errors import InvalidInputError
 CHECKPOINT_DIR = "checkpoints"
 STATE_FILE = "state.json"
 TARGETS_FILE = "teacher_targets.npz"
+BEST_WEIGHTS = "checkpoints/best.weights.h5"
 
 
 @dataclasses.dataclass
-class DistillConfig:
+class TrainConfig:
     epochs: int = 100
     batch_size: int = 32  # global batch (split across replicas)
     learning_rate: float = 1e-3
@@ -227,6 +229,39 @@ class ResumableReduceLR(_ResumableState, keras.callbacks.ReduceLROnPlateau):
     STATE = ("wait", "best", "cooldown_counter")
 
 
+class BestWeights(keras.callbacks.Callback):
+    """Keeps the student's weights of the epoch with the highest ``monitor`` (the validation
+    cosine) in ``path``; :func:`restore_best` loads them after training. Its best value and epoch
+    are checkpointed with the other callbacks' counters, so a resumed run keeps comparing
+    against the same best."""
+
+    def __init__(self, student: keras.Model, path: Path, monitor: str, initial_state: dict | None = None):
+        super().__init__()
+        self.student, self.path, self.monitor = student, Path(path), monitor
+        self.best, self.best_epoch = -np.inf, 0
+        for k, v in (initial_state or {}).items():
+            setattr(self, k, v)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None or not np.isfinite(value) or value <= self.best:
+            return
+        self.best, self.best_epoch = float(value), epoch + 1
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(self.path, suffix=".weights.h5") as tmp:
+            self.student.save_weights(str(tmp))
+
+    def state(self) -> dict:
+        return {"best": float(self.best), "best_epoch": int(self.best_epoch)}
+
+    def restore_best(self, last_epoch: int) -> bool:
+        """Load the best epoch's weights when a later epoch was worse; True when it did."""
+        if not self.best_epoch or self.best_epoch == last_epoch or not self.path.exists():
+            return False
+        self.student.load_weights(str(self.path))
+        return True
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Every ``every`` epochs: tf checkpoint of student + optimizer, then state.json (last).
 
@@ -320,13 +355,19 @@ def resumable_fit(
     x: np.ndarray | Sequence[np.ndarray],
     y: np.ndarray,
     run_dir: Path,
-    config: DistillConfig,
+    config: TrainConfig,
     val: tuple[np.ndarray | Sequence[np.ndarray], np.ndarray] | None = None,
     resume: bool = True,
     callbacks: list | None = None,
     source: pipeline.CropSource | None = None,
+    best_model: keras.Model | None = None,
+    maximise: str = "cosine",
 ) -> dict:
     """``model.fit`` with EarlyStopping, ReduceLROnPlateau, CSV/TensorBoard logs and exact resume.
+
+    The weights of the epoch with the highest validation ``maximise`` metric (``val_cosine``; the
+    training figure without validation data) are kept (``best_model``'s, default ``model``'s) and
+    restored at the end; early stopping follows the same figure.
 
     ``config`` needs epochs, batch_size, seed, patience, lr_patience, lr_factor,
     checkpoint_every, tensorboard, verbose. ``x`` may be a tuple of arrays (several inputs).
@@ -337,11 +378,25 @@ def resumable_fit(
     """
     run_dir = Path(run_dir)
     with worker_scratch(run_dir) as write_dir:
-        return _resumable_fit(model, checkpoint, x, y, run_dir, write_dir, config, val, resume, callbacks, source)
+        return _resumable_fit(
+            model, checkpoint, x, y, run_dir, write_dir, config, val, resume, callbacks, source, best_model, maximise
+        )
 
 
 def _resumable_fit(
-    model, checkpoint, x, y, run_dir: Path, write_dir: Path, config, val, resume: bool, callbacks, source
+    model,
+    checkpoint,
+    x,
+    y,
+    run_dir: Path,
+    write_dir: Path,
+    config,
+    val,
+    resume: bool,
+    callbacks,
+    source,
+    best_model,
+    maximise,
 ) -> dict:
     (write_dir / "logs").mkdir(parents=True, exist_ok=True)
     state = latest_state(run_dir) if resume else None
@@ -354,9 +409,14 @@ def _resumable_fit(
         print(f"resuming from {run_dir / CHECKPOINT_DIR / state['checkpoint']} (epoch {initial_epoch})")
     cb_state = (state or {}).get("callbacks", {})
     monitor = "val_loss" if val is not None else "loss"
+    # early stopping and the kept weights follow the validation cosine (per package balanced when the
+    # validation set holds the same number of crops of every package: the mean over crops is then the
+    # mean over packages of their means)
+    best_monitor = f"val_{maximise}" if val is not None else maximise
     early = ResumableEarlyStopping(
-        monitor=monitor, patience=config.patience, initial_state=cb_state.get("early_stopping")
+        monitor=best_monitor, mode="max", patience=config.patience, initial_state=cb_state.get("early_stopping")
     )
+    best = BestWeights(best_model or model, write_dir / BEST_WEIGHTS, best_monitor, cb_state.get("best_weights"))
     reduce_lr = ResumableReduceLR(
         monitor=monitor, factor=config.lr_factor, patience=config.lr_patience, initial_state=cb_state.get("reduce_lr")
     )
@@ -364,14 +424,18 @@ def _resumable_fit(
     if initial_epoch and csv_path.exists():  # drop rows of epochs after the checkpoint
         lines = csv_path.read_text().splitlines()
         atomic_write_text(csv_path, "\n".join(lines[: 1 + initial_epoch]) + "\n")
-    cbs = [reduce_lr, early, keras.callbacks.CSVLogger(str(csv_path), append=initial_epoch > 0)]
+    cbs = [reduce_lr, early, best, keras.callbacks.CSVLogger(str(csv_path), append=initial_epoch > 0)]
     if config.tensorboard and tensorboard_available():
         cbs.append(
             keras.callbacks.TensorBoard(str(write_dir / "logs" / "tensorboard"), write_graph=False, profile_batch=0)
         )
     cbs.append(
         EpochCheckpoint(
-            write_dir, checkpoint, config.checkpoint_every, {"early_stopping": early, "reduce_lr": reduce_lr}, history
+            write_dir,
+            checkpoint,
+            config.checkpoint_every,
+            {"early_stopping": early, "reduce_lr": reduce_lr, "best_weights": best},
+            history,
         )
     )
     cbs += callbacks or []
@@ -393,21 +457,43 @@ def _resumable_fit(
             callbacks=cbs,
             verbose=config.verbose,
         )
-    return {"history": history, "early_stopping": early, "initial_epoch": initial_epoch}
+    restored = best.restore_best(len(history))
+    return {
+        "history": history,
+        "early_stopping": early,
+        "initial_epoch": initial_epoch,
+        "best_epoch": int(best.best_epoch),
+        "best_monitor": best_monitor,
+        "best_value": float(best.best) if best.best_epoch else None,
+        "restored_best": restored,
+    }
 
 
 # --- the run -----------------------------------------------------------------------------------
 
 
-def evaluate_embeddings(student: keras.Model, inputs: np.ndarray, targets: np.ndarray) -> dict:
+def evaluate_embeddings(
+    student: keras.Model, inputs: np.ndarray, targets: np.ndarray, windows: pipeline.ClipWindows | None = None
+) -> dict:
+    """MSE and cosine to the targets; with ``windows`` whose clips are named groups (the validation
+    packages), also each group's mean cosine and ``cosine_balanced``, the mean of those means."""
     pred = predict(student, inputs)
     cos = np.sum(pred * targets, 1) / (np.linalg.norm(pred, axis=1) * np.linalg.norm(targets, axis=1) + 1e-12)
-    return {
+    out: dict[str, Any] = {
         "mse": float(np.mean((pred - targets) ** 2)),
         "cosine_mean": float(np.mean(cos)),
         "cosine_median": float(np.median(cos)),
         "windows": int(len(inputs)),
     }
+    if windows is not None and len(windows.paths) > 1:
+        per = {
+            name: float(np.mean(cos[windows.clip_index == k]))
+            for k, name in enumerate(windows.paths)
+            if np.any(windows.clip_index == k)
+        }
+        out["cosine_per_package"] = per
+        out["cosine_balanced"] = float(np.mean(list(per.values())))
+    return out
 
 
 def _wrap_gradual(student: keras.Model, sparsities, total_steps: int) -> keras.Model:
@@ -423,7 +509,7 @@ def distill(
     models: Callable[[], tuple[keras.Model, keras.Model]],
     train: pipeline.ClipWindows | pipeline.CropSource,
     run_dir: str | Path,
-    config: DistillConfig,
+    config: TrainConfig,
     val: pipeline.ClipWindows | None = None,
     strategy: tf.distribute.Strategy | None = None,
     resume: bool = True,
@@ -480,7 +566,7 @@ def distill(
 
     before = {"train": evaluate_embeddings(student, x_train, y_train)}
     if x_val is not None and y_val is not None:  # (one is None exactly when the other is)
-        before["val"] = evaluate_embeddings(student, x_val, y_val)
+        before["val"] = evaluate_embeddings(student, x_val, y_val, val)
     full_student, full_x_train, full_x_val = student, x_train, x_val
     if config.precompute_frontend and not config.on_the_fly:
         with strategy.scope():
@@ -516,6 +602,7 @@ def distill(
         resume=resume,
         callbacks=callbacks,
         source=source,
+        best_model=student,
     )
     history, early = fit["history"], fit["early_stopping"]
     if config.gradual is not None:  # the last optimizer step may have moved pruned weights
@@ -525,7 +612,7 @@ def distill(
     full_student = detach(full_student)  # the last collective: every worker reads the trained values
     after = {"train": evaluate_embeddings(full_student, full_x_train, y_train)}
     if full_x_val is not None and y_val is not None:
-        after["val"] = evaluate_embeddings(full_student, full_x_val, y_val)
+        after["val"] = evaluate_embeddings(full_student, full_x_val, y_val, val)
     return {
         "student": full_student,
         "teacher": teacher,
@@ -534,6 +621,10 @@ def distill(
         "history": history,
         "epochs_run": len(history),
         "stopped_early": bool(early.stopped_epoch),
+        "best_epoch": fit["best_epoch"],
+        "best_monitor": fit["best_monitor"],
+        "best_value": fit["best_value"],
+        "restored_best": fit["restored_best"],
         "final_learning_rate": float(keras.backend.get_value(optimizer.learning_rate)),
         "reduction": None
         if reduction is None

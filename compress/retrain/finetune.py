@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
     import tf_keras as keras
 
-    from edgel3_mote.compress.retrain.distill import DistillConfig
+    from edgel3_mote.compress.retrain.distill import TrainConfig
 
 
 @dataclasses.dataclass
@@ -106,7 +106,7 @@ def finetune(
     models: Callable,
     train: AvcPairs,
     run_dir: str | Path,
-    config: DistillConfig,
+    config: TrainConfig,
     val: AvcPairs | None = None,
     strategy: tf.distribute.Strategy | None = None,
     resume: bool = True,
@@ -114,7 +114,7 @@ def finetune(
 ) -> dict:
     """Train ``models()`` (the AVC model, built in the strategy scope) on AVC pairs.
 
-    ``config`` is a :class:`~edgel3_mote.compress.retrain.distill.DistillConfig` (its
+    ``config`` is a :class:`~edgel3_mote.compress.retrain.distill.TrainConfig` (its
     training fields). Returns a summary with ``model``, accuracy before/after and history.
     """
     import tensorflow as tf
@@ -158,6 +158,7 @@ def finetune(
         val=None if val is None else ([val.images, val.audio], val.labels),
         resume=resume,
         callbacks=callbacks,
+        maximise="accuracy",
     )
     avc = detach(avc)  # the last collective: every worker reads the trained values
     vision_unchanged = all(np.array_equal(a, v.numpy()) for a, v in zip(frozen, avc.get_layer("vision_model").weights))
@@ -247,7 +248,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     from edgel3_mote.compress.pruning import layerwise, presets
     from edgel3_mote.compress.retrain import rundir
     from edgel3_mote.compress.retrain.cli import prepare_run_dir
-    from edgel3_mote.compress.retrain.distill import DistillConfig
+    from edgel3_mote.compress.retrain.distill import TrainConfig
     from edgel3_mote.compress.retrain.distribute import get_strategy, is_chief
     from edgel3_mote.compress.weights import check_model_file
 
@@ -268,7 +269,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     sr = int(get_spec("l3-avc").frontend.sr)
     train = make_avc_pairs(segments, args.pairs, sr, seed=args.seed)
     val = make_avc_pairs(segments, args.val_pairs, sr, seed=args.seed + 1) if args.val_pairs else None
-    config = DistillConfig(
+    config = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.lr,

@@ -94,6 +94,23 @@ def test_sweep_rows_are_measured(sweep):
         assert row["flash_bytes"] == bench["memory"]["flash_bytes"] and row["ram_bytes"] == bench["memory"]["ram_bytes"]
         assert row["device_identical_percent"] == 100.0 and row["bench_windows"] == 2
         assert 0 < row["accuracy_float"] <= 1 and 0 < row["accuracy_int8"] <= 1
+        for key in ("accuracy_float", "accuracy_int8"):  # a 95 % interval around the pooled test clips
+            lo, hi = row[f"{key}_ci95"]
+            assert 0 <= lo <= hi <= 1 and hi - lo > 0
+        assert 0 < row["majority_baseline"] < 1
+        # the device computes the int8 embeddings bit for bit, so its accuracy is the int8 one
+        assert row["accuracy_device"] == row["accuracy_int8"]
+        assert row["accuracy_device_ci95"] == row["accuracy_int8_ci95"]
+        # the engine's per-layer weight storage: the same as the project's engine report (text) says
+        report = (Path(row["project"]) / "engine_report.txt").read_text().split("layers:")[1].split("streamed")[0]
+        weighted = [line.split() for line in report.splitlines() if line.strip() and " 0 B " not in line]
+        assert row["engine_formats"] == [w[-2] for w in weighted]
+        flash = {}
+        for w in weighted:
+            flash[w[-2]] = flash.get(w[-2], 0) + int(w[-4].replace(",", ""))
+        assert row["weight_flash_by_format"] == flash
+        assert list(row["val_cosine_per_package"]) == [str(cfg.val_audio[0])]
+        assert row["val_cosine_per_package"][str(cfg.val_audio[0])]["float"] == row["val_cosine_float"]
         # estimated cycles of the traced first window: the trace's instructions are the device's own
         # tick count of that window (two independent measurements), the M4 issues at most one per cycle
         cycles, w0 = bench["cycles"], bench["clips"][0]["windows"][0]
@@ -118,7 +135,15 @@ def test_sweep_rows_are_measured(sweep):
     args = json.loads((out / "points" / "s90" / "distill" / "config.json").read_text())["args"]
     assert args["student"] == str(start) and args["student_sparsity"] == 90.0
     md = (out / "sweep.md").read_text()
-    assert md.count("\n| ") == 2 + 1 and (out / "sweep.png").stat().st_size > 10_000
+    assert md.count("\n| ") == (2 + 1) + (2 + 1) and (out / "sweep.png").stat().st_size > 10_000
+    assert "| 0 (teacher) |" in md and "Majority-class baseline" in md
+    # the recorded table names the commit whose code measured it
+    import subprocess
+
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    assert table["commit"].split("+")[0] == head and table["schema"] == "edgel3-mote-sweep/2"
+    d90 = rows[90.0]["distill"]
+    assert d90["best_epoch"] == 1 and d90["restored_best"] is False  # one epoch: nothing to restore
 
 
 def test_sweep_resumes_point_by_point(sweep):

@@ -74,3 +74,43 @@ def test_augmentation_gain_mix_noise(cache):
     assert not np.array_equal(mixed.epoch_crops(1, 0), x)
     with pytest.raises(InvalidInputError):
         pipeline.CropSource(cache, 8000, 4, pipeline.Augmentation(snr_db=(30, 10)))
+
+
+def test_balanced_crops_give_every_package_the_same_share():
+    """Three 'packages' of 1, 4 and 45 minutes: by length the long one is 90 % of the crops;
+    balanced, each is a third (counted over drawn crops), and within a package files go by length."""
+    sr, window = 100, 100
+    lengths = {"short": [60 * sr], "mid": [120 * sr, 120 * sr], "long": [45 * 60 * sr]}
+    arrays, index = [], []
+    for k, sizes in enumerate(lengths.values()):
+        for n in sizes:
+            arrays.append(np.full(n, k + 1, np.int16))  # the value names the package
+            index.append(k)
+    cache = pipeline.AudioCache([f"f{i}" for i in range(len(arrays))], arrays, sr)
+    index = np.array(index)
+    assert pipeline.group_shares(cache, index)[2] == pytest.approx(0.9)
+    weights = pipeline.balanced_weights(cache, index)
+    assert pipeline.group_shares(cache, index, weights) == pytest.approx([1 / 3] * 3)
+    assert weights[1] == pytest.approx(weights[2])
+    crops = pipeline.CropSource(cache, window, 3000, None, weights).epoch_crops(0, 0)
+    which = np.round(crops[:, 0] * 32768).astype(int)
+    counts = np.bincount(which, minlength=4)[1:] / len(crops)
+    assert np.all(np.abs(counts - 1 / 3) < 0.04) and counts.max() < 0.3 + 0.07
+    with pytest.raises(InvalidInputError):
+        pipeline.CropSource(cache, window, 10, None, np.ones(4))
+
+
+def test_validation_cosine_per_package_and_balanced():
+    import tf_keras as keras
+
+    from edgel3_mote.compress.retrain.distill import evaluate_embeddings
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((9, 4)).astype(np.float32)
+    targets = x.copy()
+    targets[6:] = -x[6:]  # package c: cosine -1; a and b: +1
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda t: t)])
+    windows = pipeline.ClipWindows(x, np.repeat(np.arange(3, dtype=np.int32), 3), np.zeros(9), ["a", "b", "c"])
+    out = evaluate_embeddings(model, x, targets, windows)
+    assert out["cosine_per_package"] == pytest.approx({"a": 1.0, "b": 1.0, "c": -1.0}, abs=1e-5)
+    assert out["cosine_balanced"] == pytest.approx(1 / 3, abs=1e-5)

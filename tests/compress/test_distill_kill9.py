@@ -36,7 +36,7 @@ def tiny(seed):
                                embedding_bn=True, pool_size=(8, 6))
 
 data = pipeline.clip_windows(clips, "sea-64", hop_size=0.5, max_windows_per_clip=6, progress=False)
-config = D.DistillConfig(epochs=%d, batch_size=4, learning_rate=3e-3, seed=7, tensorboard=False, verbose=0)
+config = D.TrainConfig(epochs=%d, batch_size=4, learning_rate=3e-3, seed=7, tensorboard=False, verbose=0)
 result = D.distill(lambda: (tiny(2), tiny(1)), data, run, config)
 np.savez(out, *result["student"].get_weights())
 out.with_suffix(".json").write_text(json.dumps([h["loss"] for h in result["history"]]))

@@ -31,4 +31,4 @@ def test_umap_without_the_package_is_a_clear_error(monkeypatch):
 def test_config_validation():
     for bad in (dict(epochs=0), dict(learning_rate=0), dict(reduce="tsne"), dict(reduce="pca", on_the_fly=True)):
         with pytest.raises(InvalidInputError):
-            D.DistillConfig(**bad).check()
+            D.TrainConfig(**bad).check()

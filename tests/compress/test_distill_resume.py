@@ -36,7 +36,7 @@ def windows(clip_paths):
 
 
 def config(epochs, **kw):
-    return D.DistillConfig(epochs=epochs, batch_size=4, learning_rate=3e-3, seed=7, tensorboard=False, verbose=0, **kw)
+    return D.TrainConfig(epochs=epochs, batch_size=4, learning_rate=3e-3, seed=7, tensorboard=False, verbose=0, **kw)
 
 
 class Kill(keras.callbacks.Callback):
@@ -122,3 +122,20 @@ def test_gradual_polynomial_pruning_while_distilling_resumes_exactly(windows, tm
     resumed = D.distill(dense_models, train, tmp_path / "killed", cfg(), val=val)
     for a, b in zip(straight["student"].get_weights(), resumed["student"].get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_best_epoch_by_validation_cosine_is_restored(windows, tmp_path):
+    """A learning rate that wrecks the student after its first steps: early stopping on the validation
+    cosine acts and the weights of the best epoch (not the last) come back, as the log shows them."""
+    train, val = windows
+    cfg = D.TrainConfig(
+        epochs=6, batch_size=4, learning_rate=0.3, seed=7, tensorboard=False, verbose=0, patience=2, lr_patience=50
+    )
+    result = D.distill(models_fn, train, tmp_path / "run", cfg, val=val)
+    history = [row["val_cosine"] for row in result["history"]]
+    best = int(np.argmax(history)) + 1
+    assert result["best_monitor"] == "val_cosine" and result["best_epoch"] == best
+    assert result["stopped_early"] and result["epochs_run"] == best + 2 < 6  # patience 2
+    assert result["restored_best"] and history[-1] < history[best - 1]
+    # the returned student is the best epoch's: its validation cosine, re-measured, is the logged one
+    assert result["after"]["val"]["cosine_mean"] == pytest.approx(history[best - 1], abs=2e-3)

@@ -191,3 +191,33 @@ def test_cross_validation_svm_detects_confusion(tmp_path):
     summary = cross_validate(ds, emb, ClassifierConfig(kind="svm"), progress=False)
     assert summary["accuracy_mean"] < 0.9
     assert summary["per_class_accuracy"]["crow"] == 1.0
+
+
+def test_bootstrap_interval_matches_scipy_and_clusters_by_source():
+    """One clip per source: the percentile interval is scipy.stats.bootstrap's (Monte Carlo
+    tolerance); clips of one recording resampled together give a wider interval."""
+    from scipy.stats import bootstrap
+
+    from edgel3_mote.compress.evaluate.protocol import bootstrap_ci
+
+    rng = np.random.default_rng(1)
+    correct = (rng.random(300) < 0.7).astype(float)
+    lo, hi = bootstrap_ci(correct, [str(i) for i in range(300)], resamples=4000)
+    ref = bootstrap((correct,), np.mean, n_resamples=4000, method="percentile", random_state=2).confidence_interval
+    assert abs(lo - ref.low) < 0.012 and abs(hi - ref.high) < 0.012
+    assert lo < correct.mean() < hi
+    # 30 recordings of 10 clips each, all right or all wrong: 30 independent trials, not 300
+    clustered = np.repeat((rng.random(30) < 0.7).astype(float), 10)
+    groups = [str(i // 10) for i in range(300)]
+    wide = bootstrap_ci(clustered, groups)
+    narrow = bootstrap_ci(clustered, [str(i) for i in range(300)])
+    assert wide[1] - wide[0] > 2.5 * (narrow[1] - narrow[0])
+
+
+def test_majority_baseline_follows_training_folds(tmp_path):
+    from edgel3_mote.compress.evaluate.protocol import majority_baseline
+
+    clips = [D.Clip(Path(f"{i}.wav"), 0 if i % 3 else 1, i % 4 + 1, str(i)) for i in range(24)]
+    ds = D.Dataset("t", tmp_path, ["a", "b"], clips)
+    # class a is 2/3 of every fold: always answering a scores 2/3
+    assert majority_baseline(ds, ds.folds) == pytest.approx(sum(c.label == 0 for c in clips) / 24)

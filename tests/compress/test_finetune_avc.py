@@ -13,7 +13,7 @@ from edgel3_mote.compress.models.vision import build_vision_model
 from edgel3_mote.compress.pruning import layerwise
 from edgel3_mote.compress.pruning.masked import MaskedConv2D
 from edgel3_mote.compress.retrain import finetune as F
-from edgel3_mote.compress.retrain.distill import DistillConfig
+from edgel3_mote.compress.retrain.distill import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_avc_pairs_are_balanced_and_correspond(segments):
 
 def test_finetune_freezes_vision_and_keeps_audio_zeros(segments, tmp_path):
     train = F.make_avc_pairs(segments, 8, sr=8000, seed=0, progress=False)
-    config = DistillConfig(epochs=1, batch_size=4, learning_rate=1e-2, tensorboard=False, verbose=0)
+    config = TrainConfig(epochs=1, batch_size=4, learning_rate=1e-2, tensorboard=False, verbose=0)
     holder = {}
 
     def models():

@@ -158,7 +158,7 @@ def test_distillation_runs_the_same_under_mirrored_strategy(tmp_path):
         rng.uniform(-0.5, 0.5, (8, 8000)).astype("float32"), np.zeros(8, np.int32), np.zeros(8), ["noise"]
     )
     strategy = distribute.get_strategy("mirrored")
-    config = D.DistillConfig(
+    config = D.TrainConfig(
         epochs=1, batch_size=4, tensorboard=False, verbose=0, seed=1, on_the_fly=True
     )  # the teacher runs inside the replicated step
     result = D.distill(lambda: (tiny(1), tiny(2)), data, tmp_path / "m", config, strategy=strategy)

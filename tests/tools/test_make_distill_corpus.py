@@ -81,6 +81,7 @@ def test_corpus_from_local_packages(tmp_path, capsys):
     summary = json.loads((cache / "summary.json").read_text())
     assert summary["hours"] == pytest.approx(6.5 / 3600, abs=1e-3)
     assert summary["splits"]["val"]["files"] == 1
+    assert summary["packages"]["sfx-a"]["crop_share"] == summary["packages"]["music-b"]["crop_share"] == 1.0
     capsys.readouterr()
     assert corpus.main(["--cache", str(cache), "--list", "val"]) == 0
     assert capsys.readouterr().out.split() == [by_name["song.flac"]["file"]]
