@@ -11,7 +11,8 @@ BOARD   ?= qemu-mps2-an386
 MODEL   ?= sea-64
 WEIGHTS ?=
 CLIPS   ?=
-REPORT  ?= build/report/$(BOARD)/$(MODEL)
+RUNTIME ?= engine
+REPORT  ?= build/report/$(BOARD)/$(MODEL)$(if $(filter-out engine,$(RUNTIME)),-$(RUNTIME),)
 HOP     ?= 0.1
 PORT    ?=
 BAUD    ?= 115200
@@ -23,6 +24,7 @@ WEIGHTS_ARG := $(if $(WEIGHTS),--weights $(WEIGHTS),)
 CLIPS_ARG   := $(if $(CLIPS),--clips $(CLIPS),)
 CLASSIFIER_ARG := $(if $(CLASSIFIER),--classifier $(CLASSIFIER),)
 PORT_ARG    := $(if $(PORT),--port $(PORT) --baud $(BAUD),)
+RUNTIME_ARG := --runtime $(RUNTIME)
 
 .PHONY: help setup test demo export selftest bench bench-kernels bench-sparsity emulate results fuzz lint clean
 
@@ -38,6 +40,7 @@ help:
 	@echo "make results                  rerun the tests that measure the README's figures; rewrite results/results.json + the README table"
 	@echo "make lint                     ruff (lint + format check), clang-format, import-linter (data flow), mypy on export/ and compress/"
 	@echo "make fuzz     [FUZZ_SECONDS=60]                 libFuzzer + ASan/UBSan on the protocol parser"
+	@echo "RUNTIME=tflm runs TFLite Micro + CMSIS-NN (from TFLM_PATH) instead of the engine; RUNTIME=both (bench/emulate/demo) both side by side"
 	@echo "CLASSIFIER=head.h5 (from evaluate --save-classifier) adds the int8 classifier head to any of them"
 	@echo "defaults: BOARD=$(BOARD) MODEL=$(MODEL) HOP=$(HOP) (no WEIGHTS = seeded random weights)"
 
@@ -49,19 +52,19 @@ test: setup
 	$(PY) -m pytest tests board_tests $(PYTEST_ARGS)
 
 demo: setup
-	$(CLI) demo --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) -o $(REPORT) --hop-size $(HOP)
+	$(CLI) demo --board $(BOARD) --model $(MODEL) $(RUNTIME_ARG) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) -o $(REPORT) --hop-size $(HOP)
 
 export: setup
-	$(CLI) export firmware --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG)
+	$(CLI) export firmware --board $(BOARD) --model $(MODEL) $(RUNTIME_ARG) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG)
 
 selftest: setup
-	$(CLI) selftest --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG)
+	$(CLI) selftest --board $(BOARD) --model $(MODEL) $(RUNTIME_ARG) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG)
 
 bench: setup
-	$(CLI) bench --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) $(PORT_ARG) -o $(REPORT) --hop-size $(HOP)
+	$(CLI) bench --board $(BOARD) --model $(MODEL) $(RUNTIME_ARG) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) $(PORT_ARG) -o $(REPORT) --hop-size $(HOP)
 
 emulate: setup
-	$(CLI) emulate --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) -o $(REPORT) --hop-size $(HOP)
+	$(CLI) emulate --board $(BOARD) --model $(MODEL) $(RUNTIME_ARG) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG) -o $(REPORT) --hop-size $(HOP)
 
 fuzz: setup
 	$(PY) firmware/protocol/fuzz/run.py --seconds $(FUZZ_SECONDS)
