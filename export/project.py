@@ -763,7 +763,7 @@ def user_tflite_export(inputs: ProjectInputs, log: Callable[[str], None] = _stde
     every operator must be one it emits, else the error names the missing ones and ``--runtime tflm``.
     Written with its manifest to the export cache (``cache_dir/<name>-<sha>``)."""
     from edgel3_mote.compress.models.registry import get_spec
-    from edgel3_mote.export.ir import SUPPORTED_OPS, read_tflite
+    from edgel3_mote.export.ir import engine_ops, read_tflite
     from edgel3_mote.export.manifest import TensorInfo
     from edgel3_mote.export.tflite import INT8_NAME, load_export
 
@@ -800,10 +800,10 @@ def user_tflite_export(inputs: ProjectInputs, log: Callable[[str], None] = _stde
         )
     kinds = [op.kind for op in graph.ops]
     if inputs.runtime == "engine":
-        missing = sorted(set(kinds) - set(SUPPORTED_OPS))
+        missing = sorted(set(kinds) - set(engine_ops()))
         if missing:
             raise ExportError(
-                f"the generated engine has no {', '.join(missing)} ({path}; it runs {', '.join(SUPPORTED_OPS)}): "
+                f"the generated engine has no {', '.join(missing)} ({path}; it runs {', '.join(engine_ops())}): "
                 f"`--runtime tflm` runs this model under TensorFlow Lite Micro + CMSIS-NN"
             )
     sha = hashlib.sha256(data).hexdigest()
