@@ -40,11 +40,12 @@ def check_int8_opset(info: Graph | bytes, supported: Iterable[str] | None = None
     """
     if not isinstance(info, Graph):
         info = read_model(info)
-    if supported is None:
-        from edgel3_mote.export.ir import SUPPORTED_OPS as supported
+    from edgel3_mote.export import ir
+
+    allowed: tuple[str, ...] = tuple(ir.SUPPORTED_OPS if supported is None else supported)
     problems = []
     for op in info.ops:
-        if op.name not in supported:
+        if op.name not in allowed:
             problems.append(f"{info.where(op)} (unsupported op)")
             continue
         if op.name == "QUANTIZE":
@@ -65,7 +66,7 @@ def check_int8_opset(info: Graph | bytes, supported: Iterable[str] | None = None
         if any("float op" in p for p in problems):
             fixes.append("convert with full-integer quantisation (edgel3-mote export tflite)")
         if any("float op" not in p for p in problems):
-            fixes.append(f"replace those layers with ones that map to {', '.join(supported)}")
+            fixes.append(f"replace those layers with ones that map to {', '.join(allowed)}")
         raise ExportError(
             f"{len(problems)} op(s) the int8 engine cannot run: {'; '.join(problems)}; fix: {' and '.join(fixes)}"
         )
