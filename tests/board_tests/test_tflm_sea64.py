@@ -87,3 +87,22 @@ def test_engine_against_tflm_figures(both, figure):
     assert all(
         layer["engine"] is not None and layer["tflm"] is not None for layer in cmp["layers"] if "conv" in layer["name"]
     )
+
+
+def test_bench_runtime_both_writes_the_side_by_side_report(both, tmp_path):
+    """What ``bench --runtime both`` writes from the two runs: bench.md with the figures and the per-layer
+    table (instructions and estimated cycles of every operator in both runtimes), bench.json, and each
+    runtime's own reports beside them."""
+    import json
+
+    from edgel3_mote.board_tests.harness.cli import _report_both
+
+    runs, _ = both
+    assert _report_both({rt: runs[rt] for rt in ("engine", "tflm")}, tmp_path, "bench") == 0
+    md = (tmp_path / "bench.md").read_text()
+    assert "int8 outputs identical between the runtimes: **yes**" in md
+    rows = [line for line in md.splitlines() if line.startswith("| 0") or line.startswith("| 1")]
+    assert len(rows) == 13 and all("n/a" not in row for row in rows if "_conv_2d" in row), md
+    doc = json.loads((tmp_path / "bench.json").read_text())
+    assert doc["schema"] == "edgel3-mote-bench-runtimes/1" and doc["int8_identical"]
+    assert (tmp_path / "engine" / "bench.json").is_file() and (tmp_path / "tflm" / "bench.md").is_file()
