@@ -108,3 +108,19 @@ def test_tflm_refuses_a_board_its_arena_does_not_fit(tmp_path, clip_paths):
     arena = tflm_arena_plan(host, read_tflite((export / "model_int8.tflite").read_bytes(), supported=None))
     assert arena > 128 * 1024
     assert f"its arena is {arena:,} bytes" in str(err.value) and "the board has 131,072" in str(err.value)
+
+
+def test_a_tflm_path_that_is_no_tflm_tree_is_refused_first(tmp_path, monkeypatch):
+    from edgel3_mote.errors import InvalidInputError
+
+    monkeypatch.setenv("TFLM_PATH", str(tmp_path))
+    with pytest.raises(InvalidInputError, match=f"TFLM_PATH={tmp_path} is not a TFLite Micro source tree"):
+        build_firmware_project(BOARDS[0], "sea-64", out_dir=tmp_path / "p", runtime="tflm", log=lambda m: None)
+    assert not (tmp_path / "p").exists()
+
+
+def test_tflm_project_readme_says_its_runtime(tflm_projects):
+    root, _ = tflm_projects
+    readme = (root / BOARDS[0] / "README.md").read_text()
+    assert "Runtime: TensorFlow Lite Micro with CMSIS-NN" in readme and "| TFLM arena |" in readme
+    assert "engine arena" not in readme
