@@ -106,3 +106,32 @@ def test_bench_runtime_both_writes_the_side_by_side_report(both, tmp_path):
     doc = json.loads((tmp_path / "bench.json").read_text())
     assert doc["schema"] == "edgel3-mote-bench-runtimes/1" and doc["int8_identical"]
     assert (tmp_path / "engine" / "bench.json").is_file() and (tmp_path / "tflm" / "bench.md").is_file()
+
+
+def test_sea64_under_tflm_is_refused_on_the_128k_f405_board(sea64_weights, clips_dir, tmp_path):
+    """The F405 plan's board (qemu-netduinoplus2, 128 KiB RAM) runs SEA-64 on the streamed engine; TFLM's
+    arena alone is larger than its RAM, and the export says so with the figures before building anything."""
+    import json
+    import re
+
+    from edgel3_mote.errors import ExportError
+    from edgel3_mote.export.project import DEFAULT_CACHE_DIR
+
+    with pytest.raises(ExportError, match="does not fit qemu-netduinoplus2") as err:
+        build_firmware_project(
+            "qemu-netduinoplus2",
+            "sea-64",
+            weights=str(sea64_weights),
+            clips=str(clips_dir),
+            out_dir=tmp_path / "p",
+            runtime="tflm",
+            log=lambda m: None,
+        )
+    assert not (tmp_path / "p").exists()
+    msg = str(err.value)
+    arena, host = (
+        int(x.replace(",", "")) for x in re.search(r"arena is ([\d,]+) bytes \(arena_used_bytes ([\d,]+)", msg).groups()
+    )
+    assert "the board has 131,072" in msg and arena > 131_072 and host <= arena
+    cached = [json.loads(p.read_text())["tflm_arena_bytes"] for p in DEFAULT_CACHE_DIR.glob("sea-64-*/tflm_arena.json")]
+    assert host in cached  # the wheel's figure for this very export
