@@ -72,7 +72,7 @@ MAX_VECTORS = 10
 APP_RESERVE_BYTES = 6 * 1024
 MAKE_TIMEOUT_S = 900
 FIRMWARE_SUBDIRS = ("include", "kernels", "frontend", "protocol")
-SOURCE_SUFFIXES = {".c", ".h", ".S", ".ld", ".md"}
+SOURCE_SUFFIXES = {".c", ".cc", ".h", ".S", ".ld", ".md"}
 # what a project folder holds at its top (checked before any work) and how one from before the
 # output marker (atomic.OUTPUT_MARKER) is recognised
 PROJECT_FILES = ("project.json", "Makefile", "README.md", "src", "firmware", "export")
