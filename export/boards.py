@@ -16,11 +16,23 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
 from edgel3_mote.errors import ExportError, InvalidInputError, ToolchainError
+from edgel3_mote.export.memory_model import (
+    H743_MEMORY,
+    H743_POWER,
+    NRF52840_MEMORY,
+    NRF52840_POWER,
+    STM32F405_MEMORY,
+    STM32F405_POWER,
+    MemoryModel,
+    MemoryRegion,
+    PowerModel,
+    zero_wait_ssram,
+)
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 BOARDS_DIR = FIRMWARE_DIR / "boards"
@@ -37,7 +49,18 @@ MIB = 1024 * 1024
 H743_FLASH_BUDGET = 1_000_000
 H743_RAM_BUDGET = 500_000
 
+# The MPS2 FPGA images' system clock, which QEMU's CMSDK timer counts (whatever clock_hz a budget board states).
+MPS2_SYSCLK_HZ = 25_000_000
+
 MPS2_MEMORY_NOTES = "QEMU MPS2: ZBT SSRAM1 (code, 4 MiB) at 0x0, ZBT SSRAM2/3 (data, 4 MiB) at 0x20000000."
+
+# The H743's memory system as the QEMU budget board places it: its flash budget at 0x0 (the code SSRAM), so
+# the flash region the caches and wait states apply to moves there; everything else is the H743's.
+H743_MEMORY_ON_MPS2 = replace(
+    H743_MEMORY,
+    flash=MemoryRegion("flash (H743 budget, at the MPS2 code SSRAM)", 0x0, H743_FLASH_BUDGET),
+    zero_wait_regions=(MemoryRegion("RAM (H743 AXI SRAM budget, modelled zero-wait)", 0x20000000, H743_RAM_BUDGET),),
+)
 
 # Board-independent sources every firmware links (startup, vectors, semihosting, stack, no-heap syscalls).
 COMMON_SOURCES = ("startup_cortexm.S", "vectors.c", "semihost.c", "stack.c", "syscalls.c")
@@ -68,6 +91,12 @@ class BoardSpec:
     uart_baud: int = 115_200
     insns_per_timer_tick: int | None = None  # QEMU: instructions per timer tick under -icount shift=0
     memory_notes: str = ""  # why these regions (the comment of the generated memory.ld)
+    # the memory system at the configured clock (wait states, flash caches, zero-wait RAM; export/memory_model.py):
+    # the cycle estimator's memory-aware estimate and upper bound come from it
+    memory: MemoryModel | None = None
+    power: PowerModel | None = None  # datasheet run / sleep current (energy per window); None: no silicon
+    flash_openocd: tuple[str, ...] = ()  # OpenOCD arguments selecting probe + chip (`make flash`); (): not flashable
+    flash_probe: str = ""  # the debug probe `make flash` talks to, in words
 
     @property
     def runnable_in_qemu(self) -> bool:
@@ -127,33 +156,40 @@ class BoardSpec:
             "timer_base": self.timer_base,
             "insns_per_timer_tick": self.insns_per_timer_tick,
             "notes": self.notes,
+            "memory_model": self.memory.to_dict() if self.memory else None,
+            "power_model": self.power.to_dict() if self.power else None,
         }
 
 
+# ARM's MPS2 FPGA image AN386 (Cortex-M4F): the plain QEMU M4 board, and the base of the nRF52840 budget board.
+# The CMSDK timer counts the FPGA's 25 MHz (MPS2_SYSCLK_HZ) whatever clock a board derived from it states.
+_AN386 = BoardSpec(
+    name="qemu-mps2-an386",
+    cpu="cortex-m4",
+    fpu="fpv4-sp-d16",
+    float_abi="hard",
+    flash_origin=0x0,
+    flash_size=4 * MIB,
+    ram_origin=0x20000000,
+    ram_size=4 * MIB,
+    clock_hz=25_000_000,
+    qemu_machine="mps2-an386",
+    uart="CMSDK APB UART0 @ 0x40004000",
+    timer="CMSDK APB TIMER0 @ 0x40000000 (x40 = instructions)",
+    notes="ARM MPS2 FPGA image AN386 (Cortex-M4F) in QEMU; ticks are instructions with "
+    "-icount shift=0, resolution 40 (the 25 MHz timer at 1 ns per instruction)",
+    num_irqs=32,
+    stack_size=16 * KIB,
+    uart_base=0x40004000,
+    timer_base=0x40000000,
+    insns_per_timer_tick=40,  # 1e9 ns / 25 MHz, at 1 ns per instruction
+    memory_notes=MPS2_MEMORY_NOTES,
+    driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
+    memory=zero_wait_ssram("MPS2 AN386 FPGA (Cortex-M4F) at 25 MHz", 0x0, 4 * MIB),
+)
+
 _BOARD_LIST = [
-    BoardSpec(
-        name="qemu-mps2-an386",
-        cpu="cortex-m4",
-        fpu="fpv4-sp-d16",
-        float_abi="hard",
-        flash_origin=0x0,
-        flash_size=4 * MIB,
-        ram_origin=0x20000000,
-        ram_size=4 * MIB,
-        clock_hz=25_000_000,
-        qemu_machine="mps2-an386",
-        uart="CMSDK APB UART0 @ 0x40004000",
-        timer="CMSDK APB TIMER0 @ 0x40000000 (x40 = instructions)",
-        notes="ARM MPS2 FPGA image AN386 (Cortex-M4F) in QEMU; ticks are instructions with "
-        "-icount shift=0, resolution 40 (the 25 MHz timer at 1 ns per instruction)",
-        num_irqs=32,
-        stack_size=16 * KIB,
-        uart_base=0x40004000,
-        timer_base=0x40000000,
-        insns_per_timer_tick=40,  # 1e9 ns / 25 MHz, at 1 ns per instruction
-        memory_notes=MPS2_MEMORY_NOTES,
-        driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
-    ),
+    _AN386,
     BoardSpec(
         name="qemu-mps2-an500",
         cpu="cortex-m7",
@@ -176,6 +212,7 @@ _BOARD_LIST = [
         insns_per_timer_tick=40,
         memory_notes=MPS2_MEMORY_NOTES,
         driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
+        memory=zero_wait_ssram("MPS2 AN500 FPGA (Cortex-M7) at 25 MHz", 0x0, 4 * MIB),
     ),
     BoardSpec(
         name="qemu-mps2-an500-h743",
@@ -204,6 +241,23 @@ _BOARD_LIST = [
         "the budget; one that does not fails at link time. 8 KiB stack: the engines' measured high-water is ~1.1 KiB "
         "(see the board test).",
         driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
+        memory=H743_MEMORY_ON_MPS2,
+        power=H743_POWER,
+    ),
+    replace(
+        _AN386,
+        name="qemu-mps2-an386-nrf52840",
+        flash_size=1 * MIB,
+        ram_size=256 * KIB,
+        clock_hz=64_000_000,
+        notes="the nRF52840 mote in QEMU: MPS2-AN386 hardware (Cortex-M4F) linked with the nRF52840's 1 MiB flash "
+        "and 256 KiB RAM at its addresses, clocked (for the real-time verdict) at its 64 MHz, with its memory and "
+        "power model; nrf52840dk is the build-only real board",
+        memory_notes="QEMU MPS2-AN386 hardware (code SSRAM at 0x0, data SSRAM at 0x20000000, 4 MiB each), linked "
+        "with the nRF52840's memory: 1 MiB of flash at 0x0 and 256 KiB of RAM at 0x20000000 (no SoftDevice), the "
+        "numbers of the board nrf52840dk. A firmware that links here fits the chip.",
+        memory=NRF52840_MEMORY,
+        power=NRF52840_POWER,
     ),
     BoardSpec(
         name="qemu-netduinoplus2",
@@ -229,6 +283,8 @@ _BOARD_LIST = [
         "the real chip has 128 KiB SRAM1/2 at 0x20000000 plus 64 KiB CCM at 0x10000000: we link against the 128 KiB "
         "only, like real hardware.",
         driver_sources=("stm32_usart.c", "stm32_tim2.c"),
+        memory=STM32F405_MEMORY,
+        power=STM32F405_POWER,
     ),
     BoardSpec(
         name="nucleo-h743zi",
@@ -256,6 +312,10 @@ _BOARD_LIST = [
         "at 0x20000000) and the D2/D3 SRAMs are left free for the application. Both regions are linked at the mote "
         "budget (1,000,000 B flash, 500,000 B RAM), the same as the QEMU board qemu-mps2-an500-h743.",
         driver_sources=("dwt_cycles.c",),
+        memory=H743_MEMORY,
+        power=H743_POWER,
+        flash_openocd=("-f", "board/st_nucleo_h743zi.cfg"),  # ST-LINK/V3 on the board, SWD
+        flash_probe="the on-board ST-LINK (USB connector CN1)",
     ),
     BoardSpec(
         name="nrf52840dk",
@@ -277,6 +337,10 @@ _BOARD_LIST = [
         timer_base=None,
         memory_notes="nRF52840: 1 MiB flash at 0x0, 256 KiB RAM at 0x20000000 (no SoftDevice).",
         driver_sources=("dwt_cycles.c",),
+        memory=NRF52840_MEMORY,
+        power=NRF52840_POWER,
+        flash_openocd=("-f", "interface/jlink.cfg", "-c", "transport select swd", "-f", "target/nrf52.cfg"),
+        flash_probe="the on-board SEGGER J-Link OB (USB connector J2)",
     ),
 ]
 

@@ -16,15 +16,24 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edgel3_mote.cli_types import add_hop_argument, add_output_argument, positive_float, positive_int
+from edgel3_mote.cli_types import (
+    add_hop_argument,
+    add_output_argument,
+    declare_outputs,
+    output_dir,
+    positive_float,
+    positive_int,
+)
 
 BENCH_DESCRIPTION = """Stream clips window by window (framed exactly as get_embedding) to a board and
 report, per clip and in summary: int8 exactness vs the tflite-micro interpreter on the
 device's own spectrogram, front-end agreement with the numpy reference, cosine / L2 / MAE vs
 the float Keras model, latency (instructions under QEMU, cycles on silicon) split front-end /
 engine / per layer, and memory. Under QEMU the first window is also traced and weighted with
-the core's published timing (zero wait states): estimated cycles per window and per layer, and
-the real-time factor at the board's clock (--no-cycles skips it). Writes bench.json, bench.md,
+the core's published timing: estimated cycles per window and per layer at zero wait states, the
+memory-aware estimate and the upper bound with the board's flash wait states and caches (the
+real-time verdict is the upper bound's), the real-time factor at the board's clock and the energy
+per window at its datasheet currents (--no-cycles skips it). Writes bench.json, bench.md,
 layers.png and parity.png into the -o/--output folder.
 
 A real board: --port URL (any pyserial URL) with the firmware of --project flashed.
@@ -69,6 +78,7 @@ def _add_common(p: argparse.ArgumentParser, port: bool) -> None:
         p, "hop between windows in seconds (default 0.1, like get_embedding; coarser is faster)", default=0.1
     )
     p.set_defaults(output_default=report_output)
+    declare_outputs(p, _report_outputs)
     from edgel3_mote.export.project_cli import add_runtime_argument
 
     add_runtime_argument(p, both=True)
@@ -157,9 +167,16 @@ def _report_dir(args) -> Path:
     return Path(args.output) if args.output else report_output(args)
 
 
-def _fresh_report_dir(report: Path) -> Path:
-    """``report``, or -- when it holds an earlier run's reports -- the first free ``report.2``, ``.3`` ...:
-    a second run never overwrites the first. Checked (and said) before the bench starts."""
+def _report_outputs(args) -> list:
+    """The output gate's view: the report folder this run will use, and the reports it writes there."""
+    from edgel3_mote.board_tests.harness.bench_report import JSON_NAME, LAYERS_PNG, MD_NAME, PARITY_PNG
+
+    names = (MD_NAME, JSON_NAME, LAYERS_PNG, PARITY_PNG)
+    return [output_dir(_next_report_dir(_report_dir(args)), "bench", names, flag="-o/--output")]
+
+
+def _next_report_dir(report: Path) -> Path:
+    """``report``, or -- when it holds an earlier run's reports -- the first free ``report.2``, ``.3`` ..."""
     from edgel3_mote.atomic import check_output_dir
     from edgel3_mote.board_tests.harness.bench_report import JSON_NAME
 
@@ -169,6 +186,13 @@ def _fresh_report_dir(report: Path) -> Path:
         n += 1
         chosen = report.with_name(f"{report.name}.{n}")
         check_output_dir(chosen, "bench", flag="-o/--output")
+    return chosen
+
+
+def _fresh_report_dir(report: Path) -> Path:
+    """``report``, or -- when it holds an earlier run's reports -- the first free ``report.2``, ``.3`` ...:
+    a second run never overwrites the first. Checked (and said) before the bench starts."""
+    chosen = _next_report_dir(report)
     if chosen != report:
         _log(f"{report} holds an earlier run's reports (kept): this run's go to {chosen}")
     return chosen
@@ -254,7 +278,7 @@ def _bench_one(args, runtime: str, clips: list[Path], port: str | None, tmp: Pat
             f"parity/latency/memory are real, the embeddings are meaningless"
         )
     trace = tmp / f"tbtrace-{runtime}.txt"  # QEMU: the first INFER's instruction stream, for estimated cycles
-    plugin = None if port or args.no_cycles else cycle_trace_plugin(elf, trace)
+    plugin = None if port or args.no_cycles else cycle_trace_plugin(elf, trace, args.board)
     with open_board(
         setup,
         elf,
@@ -298,6 +322,10 @@ def _run(args, mode: str) -> int:
     previous = _previous_run(args.compare_to) if args.compare_to else None
     if args.clips and not Path(args.clips).exists():
         raise InvalidInputError(f"--clips {args.clips} does not exist: give a folder of audio clips")
+    if args.weights is not None:
+        from edgel3_mote.compress.weights import check_model_file
+
+        check_model_file(args.weights, "--weights")  # before the build is announced
     report_dir = _fresh_report_dir(_report_dir(args))
     port = getattr(args, "port", None)
     if port and args.inject_faults:

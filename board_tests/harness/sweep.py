@@ -241,7 +241,7 @@ def run_point(cfg: SweepConfig, sparsity: float, point: Path, start: Path | None
     cycles = bench.get("cycles")
     if cycles is not None:
         row["cycles_per_window"] = int(cycles["total"]["cycles"])
-        row["real_time_factor"] = float(cycles["real_time_factor"])
+        row["real_time_factor"] = float(cycles["real_time_factor_zero_wait"])
         row["cycles_instructions_match_ticks"] = bool(cycles["instructions_match_ticks"])
     return row
 
@@ -418,7 +418,7 @@ def _bench(cfg: SweepConfig, setup, elf: Path, report: Path, log) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="edgel3-mote-sweep-") as tmp:
         trace = Path(tmp) / "tbtrace.txt"
-        plugin = cycle_trace_plugin(elf, trace) if cfg.cycles else None
+        plugin = cycle_trace_plugin(elf, trace, cfg.board) if cfg.cycles else None
         with open_board(setup, elf, log=log, plugin=plugin) as client:
             results = run_bench(
                 client,
@@ -584,6 +584,20 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, required=True, help="sweep folder")
     p.set_defaults(func=run_sweep_cli)
+    from edgel3_mote.cli_types import declare_outputs, output_dir
+
+    declare_outputs(
+        p,
+        lambda a: [
+            output_dir(
+                a.output,
+                "sweep",
+                ("sweep.json", "sweep.md", "sweep.png", "points")
+                + ((Path(a.teacher_weights).name[:-3],) if str(a.teacher_weights).endswith(".gz") else ()),
+                ("sweep.json", {"schema": "edgel3-mote-sweep/1"}),
+            )
+        ],
+    )
 
 
 def run_sweep_cli(args) -> int:
