@@ -171,7 +171,9 @@ def _report_outputs(args) -> list:
     """The output gate's view: the report folder this run will use, and the reports it writes there."""
     from edgel3_mote.board_tests.harness.bench_report import JSON_NAME, LAYERS_PNG, MD_NAME, PARITY_PNG
 
-    names = (MD_NAME, JSON_NAME, LAYERS_PNG, PARITY_PNG)
+    names: tuple[str, ...] = (MD_NAME, JSON_NAME, LAYERS_PNG, PARITY_PNG)
+    if getattr(args, "runtime", "engine") == "both":  # the side-by-side, and each runtime's reports in a sub-folder
+        names = (MD_NAME, JSON_NAME, "engine", "tflm")
     return [output_dir(_next_report_dir(_report_dir(args)), "bench", names, flag="-o/--output")]
 
 

@@ -19,7 +19,7 @@ BOARD = "qemu-mps2-an386"
 
 def _bench(info, weights, clip, trace) -> dict:
     setup, elf = resolve_deployment(BOARD, "sea-64", str(weights), project=info.project_dir, log=lambda m: None)
-    with open_board(setup, elf, plugin=cycle_trace_plugin(elf, trace), log=lambda m: None) as client:
+    with open_board(setup, elf, plugin=cycle_trace_plugin(elf, trace, BOARD), log=lambda m: None) as client:
         results = run_bench(
             client, setup, [clip], max_windows=1, repeat_check=False, progress=False, log=lambda m: None
         )
@@ -62,6 +62,15 @@ def test_both_runtimes_are_identical_to_the_wheel(both):
     assert cmp["both_exact_vs_wheel"] and cmp["int8_identical"]
     assert cmp["unstreamed"]["both_exact_vs_wheel"] and cmp["unstreamed"]["int8_identical"]
     assert runs["tflm"]["cycles"]["instructions_match_ticks"]  # the profiler's ticks are the traced ones
+    # the memory system's counts reach TFLM's per-operator layers (one profiler site, pair k = layer k):
+    # the layers' flash traffic adds up to the engine span's, so memory-aware figures exist per layer too
+    c = runs["tflm"]["cycles"]
+    assert c["memory"] is not None and c["memory"]["traced"]
+    for key in ("data_reads", "instr_lines"):
+        per_layer = [layer["flash"][key] for layer in c["layers"]]
+        assert 0 < sum(per_layer) <= c["engine"]["flash"][key]
+        assert all("memory_cycles" in layer for layer in c["layers"])
+    assert sum(layer["flash"]["data_reads"] > 0 for layer in c["layers"]) >= 8  # every conv reads its weights
 
 
 def test_engine_against_tflm_figures(both, figure):
