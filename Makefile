@@ -34,7 +34,7 @@ help:
 	@echo "make demo                     set-up + export + run on QEMU + report (the main job)"
 	@echo "make test                     set-up + lint + host tests + QEMU board tests"
 	@echo "make export   BOARD= MODEL= WEIGHTS=            generate + build build/<board>/<model>/"
-	@echo "make flash    BOARD=nucleo-h743zi|nrf52840dk MODEL= [DRY_RUN=1] [IMAGE=file.bin]   write the built firmware with OpenOCD"
+	@echo "make flash    BOARD=nucleo-h743zi|nrf52840dk MODEL= [RUNTIME=tflm] [DRY_RUN=1] [IMAGE=file.bin]   write the built firmware with OpenOCD"
 	@echo "make selftest BOARD= MODEL= WEIGHTS= CLIPS=     run the firmware self-test in QEMU"
 	@echo "make bench    BOARD= MODEL= WEIGHTS= CLIPS= REPORT= HOP= [PORT= BAUD=]   serial benchmark"
 	@echo "make bench-kernels               instructions + est. cycles per MAC of the kernels in QEMU (+ CMSIS-NN from TFLM_PATH)"
@@ -65,7 +65,7 @@ export: setup
 	$(CLI) export firmware --board $(BOARD) --model $(MODEL) $(RUNTIME_ARG) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG)
 
 flash: setup
-	$(CLI) flash --board $(BOARD) --model $(MODEL) $(if $(IMAGE),--image $(IMAGE),) $(if $(DRY_RUN),--dry-run,)
+	$(CLI) flash --board $(BOARD) --model $(MODEL) $(RUNTIME_ARG) $(if $(IMAGE),--image $(IMAGE),) $(if $(DRY_RUN),--dry-run,)
 
 selftest: setup
 	$(CLI) selftest --board $(BOARD) --model $(MODEL) $(RUNTIME_ARG) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG)
