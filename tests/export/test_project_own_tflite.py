@@ -13,7 +13,7 @@ import pytest
 
 from edgel3_mote.board_tests.harness.qemu import run_elf
 from edgel3_mote.errors import ExportError, InvalidInputError
-from edgel3_mote.export.project import build_firmware_project
+from edgel3_mote.export.project import SIGNAL_WINDOWS, build_firmware_project
 
 BOARD = "qemu-mps2-an386"
 
@@ -128,4 +128,8 @@ def test_own_model_runs_under_tflm_identical_to_the_wheel(own_models, clip_paths
     ]
     code, out = run_elf(BOARD, info.selftest_elf, timeout=300)
     assert "selftest: PASS" in out and code == 0, out
-    assert len(re.findall(r"^vector \d+ \S+: \(a\) engine exact", out, re.M)) == 3, out
+    # the three clips' windows, then the signal windows (export.project.SIGNAL_WINDOWS), every one exact
+    exact = re.findall(r"^vector \d+ (\S+): \(a\) engine exact", out, re.M)
+    assert len(exact) == 3 + len(SIGNAL_WINDOWS) and [n.split("_")[0] for n in exact[3:]] == [
+        s.split("_")[0] for s in SIGNAL_WINDOWS
+    ], out

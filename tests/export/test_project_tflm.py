@@ -17,7 +17,7 @@ from test_project_generator import tiny_backbone
 from edgel3_mote.board_tests.harness.qemu import run_elf
 from edgel3_mote.errors import ExportError
 from edgel3_mote.export.carrays import parse_c_array
-from edgel3_mote.export.project import build_firmware_project
+from edgel3_mote.export.project import SIGNAL_WINDOWS, build_firmware_project
 
 BOARDS = ("qemu-mps2-an386", "qemu-netduinoplus2")
 
@@ -65,7 +65,11 @@ def test_tflm_selftest_is_identical_to_the_wheel_in_qemu(tflm_projects, board):
     code, out = run_elf(board, info.selftest_elf, timeout=300)
     assert "selftest: PASS" in out and code == 0, out
     # (a): TFLM + CMSIS-NN on the target == the tflite-micro wheel's int8 embedding, every vector
-    assert len(re.findall(r"^vector \d+ \S+: \(a\) engine exact", out, re.M)) == 3, out
+    # the three clips' windows, then the signal windows (export.project.SIGNAL_WINDOWS), every one exact
+    exact = re.findall(r"^vector \d+ (\S+): \(a\) engine exact", out, re.M)
+    assert len(exact) == 3 + len(SIGNAL_WINDOWS) and [n.split("_")[0] for n in exact[3:]] == [
+        s.split("_")[0] for s in SIGNAL_WINDOWS
+    ], out
     used, declared = map(int, re.search(r"tflm: arena_used_bytes (\d+) of (\d+)", out).groups())
     assert declared == info.arena_bytes and 0 < used <= declared
     ticks = [int(t) for t in re.findall(r"^layer \d+: (\d+) instructions", out, re.M)]
