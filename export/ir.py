@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Literal
 
 import numpy as np
 
 from edgel3_mote.errors import ExportError
 
-# Ops the generator can emit today (the kernels in firmware/ implement them): THE list, which export.opset
-# checks user models against too.
-SUPPORTED_OPS = ("CONV_2D", "MAX_POOL_2D", "REDUCE_MAX", "RESHAPE", "FULLY_CONNECTED", "QUANTIZE", "DEQUANTIZE")
+# The ops the engine runs are the ones it has an emitter for (export/codegen/ops: ``engine_ops()``, THE list);
+# the int8 opset check (export.opset) also allows these at the graph's edges: ``SUPPORTED_OPS`` = both.
+EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
+# Ops with weights: the ones whose constant inputs count as "weight bytes".
+WEIGHTED_OPS = ("CONV_2D", "FULLY_CONNECTED")
+# Ops whose fused activation the export manifest records per layer.
+_FUSED_ACTIVATION_OPS = ("CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED")
 
 WEIGHT_FORMATS = ("dense", "sparse", "w16")  # w16: dense, pre-expanded to int16 (DSP conv)
 
@@ -69,6 +73,21 @@ class Tensor:
         return self.size * np.dtype(self.dtype).itemsize
 
     @property
+    def index(self) -> int:
+        """The tensor's index in the subgraph (its ``id``)."""
+        return self.id
+
+    @property
+    def scales(self) -> np.ndarray:
+        """The quantisation scales (empty when the tensor is not quantised)."""
+        return self.scale if self.scale is not None else np.zeros(0, np.float32)
+
+    @property
+    def zero_points(self) -> np.ndarray:
+        """The quantisation zero points (empty when the tensor is not quantised)."""
+        return self.zero_point if self.zero_point is not None else np.zeros(0, np.int64)
+
+    @property
     def is_quantized(self) -> bool:
         return self.scale is not None and len(self.scale) > 0
 
@@ -111,6 +130,16 @@ class Op:
         if self.weight_format not in WEIGHT_FORMATS:
             raise ExportError(f"op {self.index}: weight format '{self.weight_format}' is not one of {WEIGHT_FORMATS}")
 
+    @property
+    def name(self) -> str:
+        """The builtin op name (``kind``), e.g. CONV_2D."""
+        return self.kind
+
+    @property
+    def fused_activation(self) -> str | None:
+        """The fused activation the manifest records (conv, max pool, fully connected), else None."""
+        return self.options.get("fused_activation") if self.kind in _FUSED_ACTIVATION_OPS else None
+
 
 @dataclass
 class Graph:
@@ -119,6 +148,31 @@ class Graph:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     sha256: str = ""
+    # Graph outputs lose their layer name ('StatefulPartitionedCall:0'); the exporter, which
+    # knows the Keras model, fills this in: tensor index -> Keras layer name.
+    output_layers: dict[int, str] = field(default_factory=dict)
+
+    def where(self, op: Op) -> str:
+        """How an error names an op: its index and its output tensor (which carries the layer name)."""
+        if not op.outputs:
+            return f"#{op.index} {op.kind}"
+        out = op.outputs[0]
+        layer = f" (Keras layer {self.output_layers[out]})" if out in self.output_layers else ""
+        return f"#{op.index} {op.kind} -> '{self.tensors[out].name}'{layer}"
+
+    @property
+    def op_names(self) -> list[str]:
+        return [op.kind for op in self.ops]
+
+    def weight_tensors(self) -> list[Tensor]:
+        """Constant inputs (weights and biases) of the weighted ops, each counted once."""
+        seen: dict[int, Tensor] = {}
+        for op in self.ops:
+            if op.kind in WEIGHTED_OPS:
+                for i in op.inputs[1:]:
+                    if i >= 0 and self.tensors[i].is_constant:
+                        seen.setdefault(i, self.tensors[i])
+        return list(seen.values())
 
     def tensor(self, tid: int) -> Tensor:
         return self.tensors[tid]
@@ -244,10 +298,25 @@ def _constant(data: bytes, buf, i: int, name: str, dtype: str, shape: tuple[int,
     return arr.reshape(shape).copy()
 
 
-def read_tflite(tflite_bytes: bytes, supported: Iterable[str] | None = SUPPORTED_OPS) -> Graph:
+def engine_ops() -> tuple[str, ...]:
+    """The op kinds the generated engine runs: one per emitter (``export.codegen.ops.EMITTERS``)."""
+    from edgel3_mote.export.codegen.ops import EMITTERS
+
+    return tuple(EMITTERS)
+
+
+def __getattr__(name: str):
+    """``SUPPORTED_OPS``: the engine's ops and the edge ops, derived on use (codegen imports this module)."""
+    if name == "SUPPORTED_OPS":
+        return (*engine_ops(), *EDGE_OPS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def read_tflite(tflite_bytes: bytes, supported: Iterable[str] | None | Literal["engine"] = "engine") -> Graph:
     """Parse a .tflite (single subgraph) into a :class:`Graph`: THE reader of the flatbuffer.
 
-    ``supported``: op kinds allowed (default: what the generator emits); any other kind raises
+    ``supported``: op kinds allowed (default "engine": ``SUPPORTED_OPS``, what the generator emits
+    and the edge ops); any other kind raises
     one ExportError naming all of them, and so does a tensor type outside the int8 model's
     (float32/16, int8/16/32/64, uint8). Pass ``None`` to read any model: every op and tensor
     type is read (types numpy cannot hold, string and int4, carry no ``data``; a constant whose
@@ -256,6 +325,8 @@ def read_tflite(tflite_bytes: bytes, supported: Iterable[str] | None = SUPPORTED
     """
     import tflite
 
+    if isinstance(supported, str):
+        supported = (*engine_ops(), *EDGE_OPS)
     data = bytes(tflite_bytes)
     strict = supported is not None
     if len(data) < 8 or data[4:8] != b"TFL3":

@@ -9,148 +9,43 @@ after the Keras layers, e.g. ``model/conv2d_transpose/conv2d_transpose``), so th
 which layer to change. ``check_int8_quantization`` then proves the properties the kernels
 rely on (per-channel symmetric int8 conv weights, int32 biases, per-tensor int8 activations).
 
-The flatbuffer is read by ``export.ir.read_tflite`` (the one .tflite reader); :func:`read_model`
-is the view of that graph the checks and the export manifest use.
+The flatbuffer is read by ``export.ir.read_tflite`` (the one .tflite reader) into its one graph type,
+``export.ir.Graph``; :func:`read_model` reads any model that way (every op and tensor type allowed) for
+the checks and the export manifest. The ops the engine runs derive from its emitters (``ir.engine_ops``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 
 from edgel3_mote.errors import ExportError
-from edgel3_mote.export.ir import SUPPORTED_OPS, Op, read_tflite
+from edgel3_mote.export.ir import WEIGHTED_OPS, Graph, read_tflite
 
-# Ops with weights: the ones whose constant inputs count as "weight bytes".
-WEIGHTED_OPS = ("CONV_2D", "FULLY_CONNECTED")
-# Ops whose fused activation the export manifest records per layer.
-_FUSED_ACTIVATION_OPS = ("CONV_2D", "MAX_POOL_2D", "FULLY_CONNECTED")
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
-@dataclass
-class TensorInfo:
-    index: int
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    scales: np.ndarray  # empty when not quantised
-    zero_points: np.ndarray
-    quantized_dimension: int
-    data: np.ndarray | None  # constant contents, None for activations
-
-    @property
-    def is_constant(self) -> bool:
-        return self.data is not None
-
-    @property
-    def constant(self) -> np.ndarray:
-        """The constant contents; an activation (no data) raises ExportError naming the tensor."""
-        if self.data is None:
-            raise ExportError(f"tensor {self.index} '{self.name}' is an activation where a constant is needed")
-        return self.data
-
-    @property
-    def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize if self.shape else 0
+def read_model(tflite_bytes: bytes) -> Graph:
+    """The single subgraph of any .tflite: ``export.ir.read_tflite`` with every op and tensor type allowed."""
+    return read_tflite(tflite_bytes, supported=None)
 
 
-@dataclass
-class OpInfo:
-    index: int
-    name: str  # builtin op name, e.g. CONV_2D
-    inputs: list[int]
-    outputs: list[int]
-    fused_activation: str | None = None
-    options: dict = field(default_factory=dict)
-
-
-@dataclass
-class ModelInfo:
-    tensors: list[TensorInfo]
-    ops: list[OpInfo]
-    inputs: list[int]
-    outputs: list[int]
-    # Graph outputs lose their layer name ('StatefulPartitionedCall:0'); the exporter, which
-    # knows the Keras model, fills this in: tensor index -> Keras layer name.
-    output_layers: dict[int, str] = field(default_factory=dict)
-
-    def where(self, op: OpInfo) -> str:
-        """How an error names an op: its index and its output tensor (which carries the layer name)."""
-        if not op.outputs:
-            return f"#{op.index} {op.name}"
-        out = op.outputs[0]
-        layer = f" (Keras layer {self.output_layers[out]})" if out in self.output_layers else ""
-        return f"#{op.index} {op.name} -> '{self.tensors[out].name}'{layer}"
-
-    @property
-    def op_names(self) -> list[str]:
-        return [op.name for op in self.ops]
-
-    def weight_tensors(self) -> list[TensorInfo]:
-        """Constant inputs (weights and biases) of the weighted ops, each counted once."""
-        seen: dict[int, TensorInfo] = {}
-        for op in self.ops:
-            if op.name in WEIGHTED_OPS:
-                for i in op.inputs[1:]:
-                    if i >= 0 and self.tensors[i].is_constant:
-                        seen.setdefault(i, self.tensors[i])
-        return list(seen.values())
-
-
-def _op_options(op: Op) -> dict:
-    """The options the manifest and the messages name: (stride, padding) of a conv, (filter, stride) of a pool."""
-    o = op.options
-    if op.kind == "CONV_2D" and o:
-        return {"stride": (o["stride_h"], o["stride_w"]), "padding": o["padding"]}
-    if op.kind == "MAX_POOL_2D" and o:
-        return {"filter": (o["filter_h"], o["filter_w"]), "stride": (o["stride_h"], o["stride_w"])}
-    return {}
-
-
-def read_model(tflite_bytes: bytes) -> ModelInfo:
-    """The single subgraph of any .tflite (read by ``export.ir.read_tflite``): tensors and ops."""
-    graph = read_tflite(tflite_bytes, supported=None)
-    tensors = [
-        TensorInfo(
-            t.id,
-            t.name,
-            t.shape,
-            t.dtype,
-            t.scale if t.scale is not None else np.zeros(0, np.float32),
-            t.zero_point if t.zero_point is not None else np.zeros(0, np.int64),
-            t.quantized_dimension,
-            t.data,
-        )
-        for t in graph.tensors
-    ]
-    ops = [
-        OpInfo(
-            op.index,
-            op.kind,
-            list(op.inputs),
-            list(op.outputs),
-            op.options.get("fused_activation") if op.kind in _FUSED_ACTIVATION_OPS else None,
-            _op_options(op),
-        )
-        for op in graph.ops
-    ]
-    return ModelInfo(tensors, ops, list(graph.inputs), list(graph.outputs))
-
-
-def check_int8_opset(info: ModelInfo | bytes, supported=SUPPORTED_OPS) -> ModelInfo:
+def check_int8_opset(info: Graph | bytes, supported: Iterable[str] | None = None) -> Graph:
     """Raise ``ExportError`` listing every op the engine cannot run as an int8 op.
 
     Problems found: ops outside ``supported``; QUANTIZE not fed by a graph input or
     DEQUANTIZE not producing a graph output (they are allowed at the edges only); any other
     op that reads or writes a float tensor (a float op left in an int8 model).
     """
-    if not isinstance(info, ModelInfo):
+    if not isinstance(info, Graph):
         info = read_model(info)
+    from edgel3_mote.export import ir
+
+    allowed: tuple[str, ...] = tuple(ir.SUPPORTED_OPS if supported is None else supported)
     problems = []
     for op in info.ops:
-        if op.name not in supported:
+        if op.name not in allowed:
             problems.append(f"{info.where(op)} (unsupported op)")
             continue
         if op.name == "QUANTIZE":
@@ -171,21 +66,21 @@ def check_int8_opset(info: ModelInfo | bytes, supported=SUPPORTED_OPS) -> ModelI
         if any("float op" in p for p in problems):
             fixes.append("convert with full-integer quantisation (edgel3-mote export tflite)")
         if any("float op" not in p for p in problems):
-            fixes.append(f"replace those layers with ones that map to {', '.join(supported)}")
+            fixes.append(f"replace those layers with ones that map to {', '.join(allowed)}")
         raise ExportError(
             f"{len(problems)} op(s) the int8 engine cannot run: {'; '.join(problems)}; fix: {' and '.join(fixes)}"
         )
     return info
 
 
-def check_int8_quantization(info: ModelInfo | bytes) -> ModelInfo:
+def check_int8_quantization(info: Graph | bytes) -> Graph:
     """Raise ``ExportError`` unless the model is quantised the way the int8 kernels expect.
 
     int8 input and output; CONV_2D weights int8, symmetric (zero points 0), per output channel
     (quantized dimension 0, one scale per filter); FULLY_CONNECTED weights int8 symmetric;
     biases int32; every activation int8 with one scale and zero point.
     """
-    if not isinstance(info, ModelInfo):
+    if not isinstance(info, Graph):
         info = read_model(info)
     problems = []
     for role, ids in (("input", info.inputs), ("output", info.outputs)):
@@ -226,7 +121,7 @@ def check_int8_quantization(info: ModelInfo | bytes) -> ModelInfo:
     return info
 
 
-def weight_stats(info: ModelInfo) -> dict:
+def weight_stats(info: Graph) -> dict:
     """Bytes and nonzero bytes of the weighted ops' constants (weights + biases)."""
     tensors = info.weight_tensors()
     weights = [t for t in tensors if t.constant.ndim > 1]  # kernels (4-D conv, 2-D dense), not 1-D biases

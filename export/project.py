@@ -43,7 +43,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgel3_mote import __version__
-from edgel3_mote.atomic import atomic_dir, atomic_write_text, check_output_dir
+from edgel3_mote.atomic import atomic_dir, atomic_write_bytes, atomic_write_text, check_output_dir
 from edgel3_mote.errors import ExportError, InvalidInputError, ToolchainError
 from edgel3_mote.export.board_files import GENERATED_FILES as GENERATED_BOARD_FILES
 from edgel3_mote.export.board_files import write_board_files
@@ -73,7 +73,7 @@ MAX_VECTORS = 10
 APP_RESERVE_BYTES = 6 * 1024
 MAKE_TIMEOUT_S = 900
 FIRMWARE_SUBDIRS = ("include", "kernels", "frontend", "protocol")
-SOURCE_SUFFIXES = {".c", ".h", ".S", ".ld", ".md"}
+SOURCE_SUFFIXES = {".c", ".cc", ".h", ".S", ".ld", ".md"}
 # what a project folder holds at its top (checked before any work) and how one from before the
 # output marker (atomic.OUTPUT_MARKER) is recognised
 PROJECT_FILES = ("project.json", "Makefile", "README.md", "src", "firmware", "export", "export.log")
@@ -104,6 +104,7 @@ class ProjectInfo:
     reused: bool = False
     head: dict | None = None  # the classifier head, if any
     serial_app_skipped: str | None = None  # why firmware.elf was not built
+    runtime: str = "engine"  # "engine" (generated C) or "tflm" (TFLite Micro + CMSIS-NN)
     weights_in_flash: str = ""  # "N B in flash (int16-expanded for speed: X B as int8)"
 
     @property
@@ -407,7 +408,10 @@ def _int16(windows) -> np.ndarray:
     return np.clip(np.round(np.stack(windows) * 32768.0), -32768, 32767).astype(np.int16)
 
 
-def _selftest_vectors(manifest: Manifest, int8: bytes, float_tflite: bytes, names, pcm) -> dict:
+def _selftest_vectors(manifest: Manifest, int8: bytes, float_tflite: bytes | None, names, pcm) -> dict:
+    """Per window: the host's int8 spectrogram, the tflite-micro wheel's int8 output on it and the float
+    model's output on the float log-mel (without a float model -- a user's own int8 .tflite -- the wheel's
+    int8 output dequantised: check (c) then measures the device front-end alone)."""
 
     from edgel3_mote.compress.frontend import log_mel_spectrogram
     from edgel3_mote.export.frontend_tables import reference_logmel_s8
@@ -415,16 +419,23 @@ def _selftest_vectors(manifest: Manifest, int8: bytes, float_tflite: bytes, name
 
     cfg, affine, quant, window = manifest.frontend, manifest.input_affine, manifest.input_quant, manifest.window_samples
     runner = TflmRunner(int8)
-    interp = tflite_interpreter(float_tflite)
-    fin, fout = interp.get_input_details()[0], interp.get_output_details()[0]
+    interp = None
+    if float_tflite is not None:
+        interp = tflite_interpreter(float_tflite)
+        fin, fout = interp.get_input_details()[0], interp.get_output_details()[0]
     vectors = []
     for name, x in zip(names, pcm):
         spec_s8 = reference_logmel_s8(x, cfg, affine, quant, window)
         emb_s8 = runner.invoke(spec_s8.reshape(runner.input_shape)).reshape(-1)
-        db = log_mel_spectrogram(x.astype(np.float64) / 32768.0, cfg).astype(np.float32)
-        interp.set_tensor(fin["index"], (db * np.float32(affine[0]) + np.float32(affine[1])).reshape(fin["shape"]))
-        interp.invoke()
-        emb_f = interp.get_tensor(fout["index"]).reshape(-1)
+        if interp is None:
+            out_scale, out_zp = manifest.output.quant
+            emb_f = ((emb_s8.astype(np.float32) - out_zp) * np.float32(out_scale)).astype(np.float32)
+        else:
+            db = log_mel_spectrogram(x.astype(np.float64) / 32768.0, cfg).astype(np.float32)
+            scaled = (db * np.float32(affine[0]) + np.float32(affine[1])).reshape(fin["shape"])
+            interp.set_tensor(fin["index"], scaled)
+            interp.invoke()
+            emb_f = interp.get_tensor(fout["index"]).reshape(-1)
         vectors.append(
             {"name": name, "pcm": x, "spectrogram": spec_s8.reshape(-1), "embedding_s8": emb_s8, "embedding_f32": emb_f}
         )
@@ -508,10 +519,11 @@ def _render(env, name: str, out: Path, **ctx) -> None:
 
 
 # ------------------------------------------------------------------------------ steps 3-5
-def _copy_firmware(board: BoardSpec, dst: Path) -> tuple[list[str], list[str]]:
-    """Copy the C sources the project needs; returns (common sources, serial-app sources)."""
+def _copy_firmware(board: BoardSpec, dst: Path, runtime: str = "engine") -> tuple[list[str], list[str]]:
+    """Copy the C sources the project needs; returns (common sources, serial-app sources).
+    The TFLM runtime needs no kernels of the engine (its own sources are added by the caller)."""
     fw = dst / "firmware"
-    for sub in FIRMWARE_SUBDIRS:
+    for sub in FIRMWARE_SUBDIRS if runtime == "engine" else tuple(s for s in FIRMWARE_SUBDIRS if s != "kernels"):
         src = FIRMWARE_DIR / sub
         if src.is_dir():
             shutil.copytree(
@@ -533,7 +545,9 @@ def _copy_firmware(board: BoardSpec, dst: Path) -> tuple[list[str], list[str]]:
     rel = lambda p: str(p.relative_to(dst))  # noqa: E731
     common = [f"firmware/boards/{p.parent.name}/{p.name}" for p in board.board_sources()]
     common += sorted(rel(p) for sub in ("kernels", "frontend") for p in (fw / sub).glob("*.c") if (fw / sub).is_dir())
-    common += ["src/model_engine.c", "src/model_weights.c", "src/em_frontend_tables.c"]
+    common += (["src/model_engine.c", "src/model_weights.c"] if runtime == "engine" else []) + [
+        "src/em_frontend_tables.c"
+    ]
     serial: list[str] = []
     serial_main = FIRMWARE_DIR / "app" / "serial_main.c"
     if serial_main.is_file() and (fw / "protocol").is_dir():
@@ -581,7 +595,11 @@ class ProjectRequest:
     synthesised tones, said plainly); out_dir: default :func:`default_project_dir` (under the
     working directory); cache_dir: the int8 export cache, default ``DEFAULT_CACHE_DIR``;
     require_serial=False: a serial app (firmware.elf) that fails to compile is reported, not fatal;
-    classifier: a saved classifier head (.h5 + its .classes.json) to run after the embedding.
+    classifier: a saved classifier head (.h5 + its .classes.json) to run after the embedding;
+    runtime: "engine" (the generated C engine) or "tflm" (TFLite Micro + CMSIS-NN compiled from
+    ``TFLM_PATH``, ``export.tflm_runtime``; no classifier head), default folder ``build/<board>/<model>-tflm``;
+    tflite: a user's own full-integer int8 .tflite run instead of converting ``model`` (which then names the
+    front-end, the log-mel input, it takes); the project is named after the file.
     """
 
     board: str | BoardSpec
@@ -597,6 +615,8 @@ class ProjectRequest:
     cache_dir: str | Path | None = None
     require_serial: bool = True
     classifier: str | Path | None = None
+    runtime: str = "engine"
+    tflite: str | Path | None = None
 
 
 @dataclass(frozen=True)
@@ -619,6 +639,8 @@ class ProjectInputs:
     classifier: Path | None
     digest: dict[str, Any]  # what project.json records as "inputs"
     key: str  # sha256 of ``digest``: the project is up to date when it matches
+    runtime: str = "engine"
+    tflite: Path | None = None  # a user's own int8 .tflite (ProjectRequest.tflite)
 
 
 @dataclass(frozen=True)
@@ -627,7 +649,7 @@ class Int8Export:
 
     export_dir: Path
     int8: bytes
-    float_tflite: bytes
+    float_tflite: bytes | None  # None: a user's own int8 .tflite (``ProjectRequest.tflite``)
     manifest: Manifest
     seed: int  # the random weights' seed (a Keras backbone carries its own)
     tflm_arena_bytes: int | None
@@ -641,7 +663,7 @@ class Int8Export:
 class BoardEngine:
     """Step 3's result: the generated engine, the RAM budget it was planned for, and why the serial app is skipped."""
 
-    engine: Any  # codegen.EngineInfo
+    engine: Any  # codegen.EngineInfo, or tflm_runtime.TflmRuntime
     ram_budget: int
     serial_skipped: str | None
     weights_in_flash: str = ""  # "N B in flash (int16-expanded for speed: X B as int8)"
@@ -657,18 +679,42 @@ class SelftestVectors:
     head: dict | None = None  # project_head.add_head's context
 
 
-def default_project_dir(board: str, model: str) -> Path:
-    """Where a project goes without ``out_dir``: ``build/<board>/<model>`` under the working directory."""
-    return Path("build") / board / model
+def tflite_model_name(path: str | Path) -> str:
+    """The model name of a user's own .tflite (``ProjectRequest.tflite``): its file stem as a safe C string."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).stem)[:40]
+
+
+def default_project_dir(board: str, model: str, runtime: str = "engine") -> Path:
+    """Where a project goes without ``out_dir``: ``build/<board>/<model>`` under the working directory
+    (``<model>-tflm`` for the TFLM runtime, so both runtimes' projects sit side by side)."""
+    return Path("build") / board / (model if runtime == "engine" else f"{model}-{runtime}")
 
 
 def resolve_inputs(request: ProjectRequest) -> ProjectInputs:
     """Step 1: check the inputs (weights, clips, classifier, output folder) and hash them -- before any long work."""
     from edgel3_mote.compress.audio import find_audio_files
     from edgel3_mote.export.project_head import check_classifier
+    from edgel3_mote.export.tflm_runtime import RUNTIMES
 
     board = get_board(request.board)
+    if request.runtime not in RUNTIMES:
+        raise InvalidInputError(f"runtime {request.runtime!r} is not one of {', '.join(RUNTIMES)}")
+    if request.runtime == "tflm" and request.classifier is not None:
+        raise InvalidInputError(
+            "--classifier runs on the generated engine only: leave out --runtime tflm, or the classifier"
+        )
     model_name, model_identity = _model_id(request.model)  # a registry name, or a tf_keras backbone
+    tflite = None if request.tflite is None else Path(request.tflite).resolve()
+    if tflite is not None:
+        if not tflite.is_file():
+            raise InvalidInputError(f"--tflite {tflite} does not exist: give a full-integer int8 .tflite file")
+        if request.weights is not None or request.classifier is not None or not isinstance(request.model, str):
+            raise InvalidInputError(
+                "--tflite carries its own weights: leave out --weights and --classifier, and give --model as the "
+                "registry model whose front-end (log-mel input) the .tflite takes"
+            )
+        model_name = tflite_model_name(tflite)
+        model_identity = f"tflite:{sha256_file(tflite)} frontend:{request.model}"
     weights = None if request.weights is None else Path(request.weights).resolve()
     if weights is not None and not weights.is_file():
         raise InvalidInputError(f"weights file {weights} does not exist: give a trained .h5, or leave it out")
@@ -681,7 +727,11 @@ def resolve_inputs(request: ProjectRequest) -> ProjectInputs:
         clips = DEFAULT_CLIPS
     clip_paths = find_audio_files(clips) if clips is not None else []
     cal_paths = find_audio_files(request.calibration) if request.calibration is not None else clip_paths
-    out_dir = Path(request.out_dir) if request.out_dir is not None else default_project_dir(board.name, model_name)
+    out_dir = (
+        Path(request.out_dir)
+        if request.out_dir is not None
+        else default_project_dir(board.name, model_name, request.runtime)
+    )
     check_output_dir(out_dir, "export firmware", PROJECT_FILES, PROJECT_LEGACY, flag=OUTPUT_FLAG)
     classifier, classifier_inputs = check_classifier(request.classifier)
     digest: dict[str, Any] = {
@@ -697,6 +747,11 @@ def resolve_inputs(request: ProjectRequest) -> ProjectInputs:
     }
     if classifier is not None:  # only then, so projects without a head keep their key
         digest["classifier"] = classifier_inputs
+    if request.runtime != "engine":  # likewise: the engine's projects keep their key
+        from edgel3_mote.export.tflm_runtime import tflm_path
+
+        digest["runtime"] = request.runtime
+        digest["tflm_path"] = str(tflm_path())
     return ProjectInputs(
         board=board,
         model=request.model,
@@ -714,6 +769,8 @@ def resolve_inputs(request: ProjectRequest) -> ProjectInputs:
         classifier=classifier,
         digest=digest,
         key=hashlib.sha256(json.dumps(digest, sort_keys=True).encode()).hexdigest(),
+        runtime=request.runtime,
+        tflite=tflite,
     )
 
 
@@ -734,7 +791,10 @@ def up_to_date_project(inputs: ProjectInputs, log: Callable[[str], None] = _stde
 
 
 def export_int8(inputs: ProjectInputs, log: Callable[[str], None] = _stderr) -> Int8Export:
-    """Step 2: the int8 export (cached by its inputs), after refusing a registry model that cannot fit the board."""
+    """Step 2: the int8 export (cached by its inputs), after refusing a registry model that cannot fit the board;
+    a user's own .tflite (``inputs.tflite``) is checked and taken as it is (``user_tflite_export``)."""
+    if inputs.tflite is not None:
+        return user_tflite_export(inputs, log)
     if isinstance(inputs.model, str):
         check_fits_before_conversion(inputs.board, inputs.model)
     export_dir, int8, manifest = _int8_export(
@@ -751,6 +811,80 @@ def export_int8(inputs: ProjectInputs, log: Callable[[str], None] = _stderr) -> 
         seed,
         _tflm_arena(export_dir, int8),
     )
+
+
+def user_tflite_export(inputs: ProjectInputs, log: Callable[[str], None] = _stderr) -> Int8Export:
+    """A user's own .tflite as the project's export: checked to be one full-integer int8 graph whose input is
+    ``inputs.model``'s log-mel (n_mels x n_frames x 1, quantised dB: input affine 1, 0); for the generated engine,
+    every operator must be one it emits, else the error names the missing ones and ``--runtime tflm``.
+    Written with its manifest to the export cache (``cache_dir/<name>-<sha>``)."""
+    from edgel3_mote.compress.models.registry import get_spec
+    from edgel3_mote.export.ir import engine_ops, read_tflite
+    from edgel3_mote.export.manifest import TensorInfo
+    from edgel3_mote.export.tflite import INT8_NAME, load_export
+
+    path = inputs.tflite
+    assert path is not None
+    data = path.read_bytes()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise InvalidInputError(f"{path} is not a TFLite flatbuffer (no 'TFL3' identifier): give a .tflite file")
+    graph = read_tflite(data, supported=None)
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise InvalidInputError(
+            f"{path} has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs: give a model with one of each"
+        )
+    inp, out = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
+    floats = [
+        f"#{op.index} {op.kind}"
+        for op in graph.ops
+        if any(graph.tensor(t).dtype.startswith("float") for t in op.outputs)
+    ]
+    if inp.dtype != "int8" or out.dtype != "int8" or floats:
+        raise InvalidInputError(
+            f"{path} is not a full-integer int8 model (input {inp.dtype}, output {out.dtype}"
+            f"{'; float ops ' + ', '.join(floats[:5]) if floats else ''}): convert it with a representative "
+            f"dataset, target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] and "
+            f"inference_input_type = inference_output_type = tf.int8"
+        )
+    spec = get_spec(inputs.model)
+    want = (spec.frontend.n_mels, spec.frontend.n_frames(spec.window_samples), 1)
+    if tuple(inp.shape[1:]) != want:
+        raise InvalidInputError(
+            f"{path}'s input {tuple(inp.shape)} is not the log-mel input of {inputs.model} "
+            f"(1, {want[0]}, {want[1]}, 1): pass --model with the front-end the model was trained on "
+            f"(edgel3-mote models)"
+        )
+    kinds = [op.kind for op in graph.ops]
+    if inputs.runtime == "engine":
+        missing = sorted(set(kinds) - set(engine_ops()))
+        if missing:
+            raise ExportError(
+                f"the generated engine has no {', '.join(missing)} ({path}; it runs {', '.join(engine_ops())}): "
+                f"`--runtime tflm` runs this model under TensorFlow Lite Micro + CMSIS-NN"
+            )
+    sha = hashlib.sha256(data).hexdigest()
+    export_dir = inputs.cache_dir / f"{inputs.model_name}-{sha[:16]}"
+    if not (export_dir / "manifest.json").is_file():
+        export_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(export_dir / INT8_NAME, data)
+        tensor = lambda t: TensorInfo(t.name, tuple(t.shape), t.dtype, *t.quant)  # noqa: E731
+        Manifest(
+            model=inputs.model_name,
+            weights=str(path),
+            random_weights=False,
+            seed=0,
+            frontend=spec.frontend,
+            window_samples=spec.window_samples,
+            input_affine=(1.0, 0.0),
+            input=tensor(inp),
+            output=tensor(out),
+            ops=tuple(kinds),
+            sha256=sha,
+            sizes={"int8_tflite_bytes": len(data)},
+        ).save(export_dir / "manifest.json")
+    log(f"{path}: full-integer int8, {len(kinds)} ops ({', '.join(sorted(set(kinds)))}), {inputs.model}'s input")
+    data, manifest = load_export(export_dir)
+    return Int8Export(export_dir, data, None, manifest, 0, _tflm_arena(export_dir, data))
 
 
 def write_engine(
@@ -780,6 +914,72 @@ def write_engine(
     )
     (project / "engine_report.txt").write_text(_engine_report(engine, ram_budget))
     return BoardEngine(engine, ram_budget, serial_skipped, weights)
+
+
+def tflm_ram_need(board: BoardSpec, arena_bytes: int, scratch: int) -> int:
+    """RAM the TFLM self-test needs at least: the arena, the front-end's static scratch, the stack and
+    the apps' statics."""
+    return arena_bytes + scratch + board.stack_size + APP_RESERVE_BYTES
+
+
+def check_tflm_fits(inputs: ProjectInputs, export: Int8Export) -> int:
+    """The TFLM arena the project will declare (``tflm_runtime.tflm_arena_plan``), after refusing -- before any
+    generation or compiling -- a board whose RAM cannot hold it, with both figures (and the engine's way out)."""
+    from edgel3_mote.export.frontend_tables import scratch_bytes
+    from edgel3_mote.export.ir import read_tflite
+    from edgel3_mote.export.tflm_runtime import tflm_arena_plan, unsupported_ops
+
+    graph = read_tflite(export.int8, supported=None)
+    missing = unsupported_ops(op.kind for op in graph.ops)
+    if missing:
+        raise ExportError(f"the TFLM runtime cannot register {', '.join(missing)} (export/tflm_runtime.py OPS)")
+    if export.tflm_arena_bytes is None:
+        raise ExportError(f"{export.manifest.model} does not load in the tflite-micro wheel: TFLM cannot run it")
+    board = inputs.board
+    arena = tflm_arena_plan(export.tflm_arena_bytes, graph)
+    need = tflm_ram_need(board, arena, scratch_bytes(export.manifest.frontend))
+    if need > board.ram_size:
+        raise ExportError(
+            f"{export.manifest.model} under TFLite Micro does not fit {board.name}: its arena is {arena:,} bytes "
+            f"(arena_used_bytes {export.tflm_arena_bytes:,} on the host + CMSIS-NN scratch + alignment), "
+            f"{need:,} bytes of RAM with the stack and statics, and the board has {board.ram_size:,}; "
+            f"use the generated engine (leave out --runtime tflm), or a board with more RAM"
+        )
+    return arena
+
+
+def write_tflm(
+    inputs: ProjectInputs, export: Int8Export, project: Path, log: Callable[[str], None] = _stderr
+) -> BoardEngine:
+    """Step 3 for ``runtime="tflm"``: the TFLM runtime in ``project`` (``tflm_runtime.write_tflm_runtime``),
+    after ``check_tflm_fits``; the serial app is skipped (with the reason) when the arena leaves no room
+    for its PCM window."""
+    from edgel3_mote.export.frontend_tables import scratch_bytes
+    from edgel3_mote.export.tflm_runtime import write_tflm_runtime
+
+    board, manifest = inputs.board, export.manifest
+    check_tflm_fits(inputs, export)
+    assert export.tflm_arena_bytes is not None  # check_tflm_fits
+    scratch = scratch_bytes(manifest.frontend)
+    runtime = write_tflm_runtime(
+        export.int8, project, board, export.tflm_arena_bytes, scratch, model_name=manifest.model
+    )
+    need = tflm_ram_need(board, runtime.arena_bytes, scratch) + 2 * manifest.window_samples
+    skipped = None
+    if need > board.ram_size:
+        skipped = (
+            f"the serial app (firmware.elf) does not fit {board.name} under TFLM: the {runtime.arena_bytes:,}-byte "
+            f"arena, its {2 * manifest.window_samples:,}-byte PCM window, the stack and statics need {need:,} of "
+            f"{board.ram_size:,} bytes of RAM; only selftest.elf is built"
+        )
+        log(f"WARNING: {skipped}")
+    log(
+        f"TFLM runtime of {manifest.model}: {len(runtime.ops)} operators ({', '.join(sorted(set(runtime.ops)))}), "
+        f"arena {runtime.arena_bytes:,} bytes (wheel's arena_used_bytes {runtime.host_arena_bytes:,}), "
+        f"TFLM objects cached in {runtime.build.obj_dir}"
+    )
+    ram_budget = board.ram_size - board.stack_size - APP_RESERVE_BYTES
+    return BoardEngine(runtime, ram_budget, skipped, f"{runtime.weight_bytes:,} B in flash (the .tflite)")
 
 
 def write_frontend_tables(manifest: Manifest, src: Path) -> None:
@@ -852,7 +1052,12 @@ def write_project_files(
 ) -> tuple[ProjectInfo, list[str]]:
     """Step 6: the standalone project around ``src/``: the firmware C (``_copy_firmware``), the export,
     the Makefile and README. Returns the project's info (no ELFs yet) and the make targets."""
-    common, serial = _copy_firmware(inputs.board, project)
+    tflm = inputs.runtime == "tflm"
+    common, serial = _copy_firmware(inputs.board, project, inputs.runtime)
+    if tflm:
+        from edgel3_mote.export.tflm_runtime import tflm_make_context
+
+        common += engine.engine.sources
     if vectors.head is not None:
         common += [f"src/{name}" for name in vectors.head["sources"]]
     shutil.copytree(export.export_dir, project / "export")
@@ -864,13 +1069,14 @@ def write_project_files(
         inputs.out_dir,
         export.random_weights,
         export.seed if export.random_weights else None,
-        str(inputs.weights) if inputs.weights else None,
+        str(inputs.weights) if inputs.weights else (str(inputs.tflite) if inputs.tflite else None),
         e.arena_bytes,
         e.unstreamed_arena_bytes,
         export.tflm_arena_bytes,
         e.weight_bytes,
         head=vectors.head and vectors.head["summary"],
         serial_app_skipped=engine.serial_skipped,
+        runtime=inputs.runtime,
     )
     ctx = dict(
         board=inputs.board,
@@ -894,6 +1100,7 @@ def write_project_files(
         vector_source=vectors.source,
         head=vectors.head,
         serial_skipped=engine.serial_skipped,
+        tflm=tflm_make_context(engine.engine.build, inputs.board) if tflm else None,
     )
     env = _template_env()
     _render(env, "Makefile", project / "Makefile", **ctx)
@@ -938,7 +1145,8 @@ def write_project_json(
         "board_spec": inputs.board.to_dict(),
         "weights_line": info.weights_line,
         "export": {"sha256": manifest.sha256, "sizes": dict(manifest.sizes), "ops": list(manifest.ops)},
-        "engine": engine.engine.to_dict() | {"files": [Path(f).name for f in engine.engine.files]},
+        "engine": engine.engine.to_dict()
+        | ({"files": [Path(f).name for f in engine.engine.files]} if inputs.runtime == "engine" else {}),
         "ram_budget": engine.ram_budget,
         "vectors": {"source": vectors.source, "names": vectors.names, "with_pcm": vectors.n_pcm},
         "sha256": {t: sha256_file(project / t) for t in targets if (project / t).is_file()},
@@ -961,6 +1169,8 @@ def build_firmware_project(
     cache_dir: str | Path | None = None,
     require_serial: bool = True,
     classifier: str | Path | None = None,
+    runtime: str = "engine",
+    tflite: str | Path | None = None,
     log: Callable[[str], None] = _stderr,
 ) -> ProjectInfo:
     """Generate (and build) the standalone firmware project; the arguments are :class:`ProjectRequest`'s.
@@ -985,6 +1195,8 @@ def build_firmware_project(
             cache_dir,
             require_serial,
             classifier,
+            runtime,
+            tflite,
         )
     )
     reused = up_to_date_project(inputs, log)
@@ -997,9 +1209,13 @@ def build_firmware_project(
 
 def _build(inputs: ProjectInputs, log: StepLog) -> ProjectInfo:
     export = export_int8(inputs, log)
+    if inputs.runtime == "tflm":
+        check_tflm_fits(inputs, export)  # before anything is written or compiled
     with atomic_dir(inputs.out_dir, "export firmware", legacy=PROJECT_LEGACY) as tmp:
         (tmp / "src").mkdir()
-        engine = write_engine(inputs, export, tmp, log)
+        engine = (
+            write_tflm(inputs, export, tmp, log) if inputs.runtime == "tflm" else write_engine(inputs, export, tmp, log)
+        )
         write_frontend_tables(export.manifest, tmp / "src")
         vectors = write_selftest_vectors(inputs, export, engine, tmp, log)
         info, targets = write_project_files(inputs, export, engine, vectors, tmp)
@@ -1010,6 +1226,12 @@ def _build(inputs: ProjectInputs, log: StepLog) -> ProjectInfo:
         (tmp / "export.log").write_text(log.text())
     info.elfs = {k: str(inputs.out_dir / v) for k, v in info.elfs.items()}
     e = engine.engine
+    if inputs.runtime == "tflm":
+        log(
+            f"wrote {inputs.out_dir}: TFLite Micro + CMSIS-NN, arena {e.arena_bytes:,} B, the .tflite "
+            f"({e.weight_bytes:,} B) in flash; {info.weights_line}"
+        )
+        return info
     log(
         f"wrote {inputs.out_dir}: arena {e.arena_bytes:,} B (unstreamed {e.unstreamed_arena_bytes:,} B, "
         f"TFLite Micro {export.tflm_arena_bytes or 'n/a'} B), weights {engine.weights_in_flash}; "
@@ -1051,6 +1273,7 @@ def _info_from_json(doc: dict, out_dir: Path, reused: bool) -> ProjectInfo:
         reused,
         doc.get("head"),
         doc.get("serial_app_skipped"),
+        doc.get("runtime", "engine"),
         doc.get("weights_in_flash") or f"{doc['weight_bytes']:,} B in flash",
     )
     return info

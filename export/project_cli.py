@@ -37,6 +37,15 @@ def add_project_arguments(p: argparse.ArgumentParser) -> None:
         help="stream conv chains through line buffers: auto = only as needed to fit the board",
     )
     p.add_argument("--force", action="store_true", help="regenerate even if the inputs are unchanged")
+    add_runtime_argument(p)
+    p.add_argument(
+        "--tflite",
+        default=None,
+        metavar="FILE",
+        help="bring your own model: a full-integer int8 .tflite whose input is --model's log-mel "
+        "(n_mels x n_frames x 1, quantised dB), run instead of converting --model; the engine takes it when it "
+        "has every op, else --runtime tflm runs it",
+    )
     p.set_defaults(output_default=project_output)
     from edgel3_mote.cli_types import declare_outputs
 
@@ -53,12 +62,26 @@ def project_outputs(args) -> list:
     ]
 
 
+def add_runtime_argument(p: argparse.ArgumentParser, both: bool = False) -> None:
+    """``--runtime``: the generated engine or TFLite Micro + CMSIS-NN (compiled from TFLM_PATH)."""
+    p.add_argument(
+        "--runtime",
+        choices=("engine", "tflm", "both") if both else ("engine", "tflm"),
+        default="engine",
+        help="engine = the generated C engine (default); tflm = TensorFlow Lite Micro with CMSIS-NN kernels, "
+        "compiled from $TFLM_PATH (default ../shared/third_party/tflm), same front-end and serial protocol"
+        + ("; both = the same .tflite through each, side by side in one report" if both else ""),
+    )
+
+
 def project_output(args) -> Path:
     """The project folder without -o/--output: ``build/<board>/<model>`` under the working directory."""
     from edgel3_mote.export.boards import get_board
-    from edgel3_mote.export.project import default_project_dir
+    from edgel3_mote.export.project import default_project_dir, tflite_model_name
 
-    return default_project_dir(get_board(args.board).name, args.model)
+    tflite = getattr(args, "tflite", None)
+    model = tflite_model_name(tflite) if tflite else args.model
+    return default_project_dir(get_board(args.board).name, model, getattr(args, "runtime", "engine"))
 
 
 def add_classifier_argument(p: argparse.ArgumentParser) -> None:
@@ -93,10 +116,17 @@ def print_project(info) -> None:
     print(f"project: {info.project_dir}{'  (reused: inputs unchanged)' if info.reused else ''}")
     print(f"model:   {info.model} on {info.board}; {info.weights_line}")
     tflm = f"{info.tflm_arena_bytes:,}" if info.tflm_arena_bytes else "n/a"
-    print(
-        f"arena:   {info.arena_bytes:,} bytes (unstreamed {info.unstreamed_arena_bytes:,}; "
-        f"TFLite Micro would need {tflm}); weights {info.weights_in_flash}"
-    )
+    if info.runtime == "tflm":
+        print(
+            f"runtime: TensorFlow Lite Micro + CMSIS-NN; arena {info.arena_bytes:,} bytes (the wheel's "
+            f"arena_used_bytes {tflm} + CMSIS-NN scratch + alignment); "
+            f"the .tflite ({info.weight_bytes:,} bytes) in flash"
+        )
+    else:
+        print(
+            f"arena:   {info.arena_bytes:,} bytes (unstreamed {info.unstreamed_arena_bytes:,}; "
+            f"TFLite Micro would need {tflm}); weights {info.weights_in_flash}"
+        )
     for name, use in info.memory.items():
         print(
             f"{name + '.elf':<13} flash {use['flash_bytes']:>9,} / {board.flash_size:,}   "
@@ -133,6 +163,8 @@ def _run(args) -> int:
         streaming=args.streaming,
         force=args.force,
         classifier=args.classifier,
+        runtime=args.runtime,
+        tflite=args.tflite,
     )
     print_project(info)
     return 0

@@ -143,3 +143,35 @@ def builtin_ref_invoke(tflite: bytes, x: np.ndarray) -> np.ndarray:
     interp.set_tensor(inp["index"], np.asarray(x).reshape(inp["shape"]).astype(inp["dtype"]))
     interp.invoke()
     return np.array(interp.get_tensor(out["index"]), copy=True)
+
+
+def tflm_arena_used_bytes(tflite: bytes, arena_size: int = DEFAULT_ARENA_BYTES) -> int:
+    """``arena_used_bytes`` of the tflite-micro wheel's interpreter after AllocateTensors, without invoking:
+    the total its RecordingMicroAllocator reports (``print_allocations``, read from the C stdout).
+    The same figure as ``tflm_arena_bytes``'s bisection, in one allocation (what a model too slow to
+    invoke twenty times on the host, like L3, needs)."""
+    import re
+    import sys
+    import tempfile
+
+    from tflite_micro import runtime
+
+    try:
+        interp = runtime.Interpreter.from_bytes(bytes(tflite), arena_size=arena_size)
+    except RuntimeError as exc:
+        raise ExportError(f"TFLite Micro cannot load this model: {exc}") from exc
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as out:
+        fd = os.dup(2)
+        try:
+            os.dup2(out.fileno(), 2)
+            interp.print_allocations()
+        finally:
+            os.dup2(fd, 2)
+            os.close(fd)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    m = re.search(r"Arena allocation total (\d+) bytes", text)
+    if m is None:
+        raise ExportError(f"the tflite-micro wheel printed no arena total: {text[:200]!r}")
+    return int(m.group(1))

@@ -14,6 +14,8 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 need_apt=()
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || need_apt+=(gcc-arm-none-eabi)
 [ -e /usr/lib/arm-none-eabi/newlib/libc.a ] || [ -e /usr/lib/arm-none-eabi/lib/libc.a ] || need_apt+=(libnewlib-arm-none-eabi)
+# the C++ headers and libstdc++ of the TFLM runtime (export firmware --runtime tflm): gcc-arm-none-eabi has none
+[ -e /usr/lib/arm-none-eabi/newlib/libstdc++.a ] || need_apt+=(libstdc++-arm-none-eabi-newlib)
 command -v qemu-system-arm >/dev/null 2>&1 || need_apt+=(qemu-system-arm)
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v clang-format >/dev/null 2>&1 || need_apt+=(clang-format)

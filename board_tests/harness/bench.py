@@ -26,6 +26,7 @@ it into JSON + Markdown + PNG.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class BenchSetup:
     project_dir: str | None = None
     seed: int = 0
     head: "HeadSetup | None" = None  # the classifier head compiled into the firmware, if any
+    runtime: str = "engine"  # "engine" (generated C) or "tflm" (TFLite Micro + CMSIS-NN)
 
 
 @dataclass
@@ -264,6 +266,7 @@ def run_bench(
         "weights": setup.weights,
         "random_weights": setup.weights is None,
         "board": setup.board,
+        "runtime": setup.runtime,
         "clock_hz": int(info.get("clock_hz") or setup.clock_hz),
         "ticks_unit": "instructions" if info.get("ticks_are_instructions") else "cycles",
         "hop_s": float(hop),
@@ -528,3 +531,119 @@ def _energy(board, memory: dict, window_s: float) -> dict | None:
     return energy_summary(board.power, {"estimate": w["estimate"] / hz, "upper_bound": w["upper_bound"] / hz}) | {
         "window_s": window_s
     }
+
+
+# ------------------------------------------------------------------------------ runtimes side by side
+def _project_doc(results: dict) -> dict:
+    pj = Path(results.get("project_dir") or "") / "project.json"
+    return json.loads(pj.read_text()) if pj.is_file() else {}
+
+
+def _ratio(a, b) -> float | None:
+    return float(a) / float(b) if a is not None and b else None
+
+
+def runtime_figures(results: dict) -> dict:
+    """One runtime's bench reduced to what ``compare_runtimes`` sets side by side: the int8 outputs
+    (every window's embedding), instructions (ticks) per window and per layer, the estimated cycles of the
+    traced window, the arena (and for TFLM, the wheel's ``arena_used_bytes``), RAM and flash of firmware.elf."""
+    doc = _project_doc(results)
+    engine = doc.get("engine", {})
+    s = results["summary"]
+    cyc = results.get("cycles") or {}
+    mem = results.get("memory") or {}
+    tflm = results.get("runtime") == "tflm"
+    return {
+        "runtime": results.get("runtime", "engine"),
+        "windows": s.get("windows", 0),
+        "int8_exact_windows": s.get("int8_exact_windows", 0),
+        "embeddings_s8": [w["embedding_int8"] for c in results["clips"] for w in c["windows"]],
+        "engine_ticks_mean": s.get("engine_ticks_mean"),
+        "frontend_ticks_mean": s.get("frontend_ticks_mean"),
+        "estimated_cycles": (cyc.get("engine") or {}).get("cycles"),
+        "arena_bytes": engine.get("arena_bytes", doc.get("arena_bytes")),
+        # the engine's plan is exact; TFLM's need is the wheel's arena_used_bytes (its declared arena adds scratch)
+        "arena_need_bytes": engine.get("host_arena_bytes") if tflm else engine.get("arena_bytes"),
+        "ram_bytes": mem.get("ram_bytes"),
+        "flash_bytes": mem.get("flash_bytes"),
+        "layers": {layer["name"]: layer["mean_ticks"] for layer in s.get("layers", [])},
+        "layer_cycles": {layer.get("name"): layer.get("cycles") for layer in cyc.get("layers", [])},
+        "ticks_unit": results.get("ticks_unit", "instructions"),
+    }
+
+
+def compare_runtimes(engine_results: dict, tflm_results: dict) -> dict:
+    """The same .tflite through the generated engine and TFLM on one board: identical int8 outputs or
+    not, and each figure with its ratio engine / TFLM (below 1: the engine needs less)."""
+    e, t = runtime_figures(engine_results), runtime_figures(tflm_results)
+    ratios = {
+        k: _ratio(e[k], t[k])
+        for k in ("engine_ticks_mean", "estimated_cycles", "arena_need_bytes", "ram_bytes", "flash_bytes")
+    }
+    names = list(dict.fromkeys([*e["layers"], *t["layers"]]))
+    layers = [
+        {
+            "name": n,
+            "engine": e["layers"].get(n),
+            "tflm": t["layers"].get(n),
+            "ratio": _ratio(e["layers"].get(n), t["layers"].get(n)),
+            "engine_cycles": e["layer_cycles"].get(n),
+            "tflm_cycles": t["layer_cycles"].get(n),
+        }
+        for n in names
+    ]
+    identical = e["windows"] == t["windows"] > 0 and e["embeddings_s8"] == t["embeddings_s8"]
+    strip = lambda f: {k: v for k, v in f.items() if k not in ("embeddings_s8", "layers", "layer_cycles")}  # noqa: E731
+    return {
+        "schema": "edgel3-mote-bench-runtimes/1",
+        "model": engine_results["model"],
+        "board": engine_results["board"],
+        "weights": engine_results["weights"],
+        "int8_identical": bool(identical),
+        "both_exact_vs_wheel": e["int8_exact_windows"] == e["windows"] and t["int8_exact_windows"] == t["windows"],
+        "engine": strip(e),
+        "tflm": strip(t),
+        "ratios": ratios,
+        "layers": layers,
+    }
+
+
+def runtimes_markdown(cmp: dict) -> str:
+    """bench.md of ``bench --runtime both``: the figures, their ratios and the per-layer table."""
+    e, t, r = cmp["engine"], cmp["tflm"], cmp["ratios"]
+    unit = e["ticks_unit"]
+    fmt = lambda v: "n/a" if v is None else f"{v:,.0f}"  # noqa: E731
+    rat = lambda v: "n/a" if v is None else f"{v:.3f}x"  # noqa: E731
+    lines = [
+        f"# {cmp['model']} on {cmp['board']}: generated engine vs TFLite Micro + CMSIS-NN",
+        "",
+        f"weights: {cmp['weights'] or 'RANDOM (seeded): not a trained model'}; windows: {e['windows']}",
+        f"int8 outputs identical between the runtimes: **{'yes' if cmp['int8_identical'] else 'NO'}**; "
+        f"both identical to the tflite-micro wheel: **{'yes' if cmp['both_exact_vs_wheel'] else 'NO'}** "
+        f"(engine {e['int8_exact_windows']}/{e['windows']}, TFLM {t['int8_exact_windows']}/{t['windows']})",
+        "",
+        "| figure | engine | TFLM + CMSIS-NN | engine / TFLM |",
+        "|---|---:|---:|---:|",
+        f"| {unit} per window (model) | {fmt(e['engine_ticks_mean'])} | {fmt(t['engine_ticks_mean'])} | "
+        f"{rat(r['engine_ticks_mean'])} |",
+        f"| estimated cycles (model, traced window) | {fmt(e['estimated_cycles'])} | {fmt(t['estimated_cycles'])} | "
+        f"{rat(r['estimated_cycles'])} |",
+        f"| arena need, bytes (engine plan / TFLM arena_used_bytes) | {fmt(e['arena_need_bytes'])} | "
+        f"{fmt(t['arena_need_bytes'])} | {rat(r['arena_need_bytes'])} |",
+        f"| arena declared, bytes | {fmt(e['arena_bytes'])} | {fmt(t['arena_bytes'])} | |",
+        f"| RAM, bytes (firmware.elf) | {fmt(e['ram_bytes'])} | {fmt(t['ram_bytes'])} | {rat(r['ram_bytes'])} |",
+        f"| flash, bytes (firmware.elf) | {fmt(e['flash_bytes'])} | {fmt(t['flash_bytes'])} | "
+        f"{rat(r['flash_bytes'])} |",
+        "",
+        f"## per layer ({unit}, mean over windows; estimated cycles of the traced window)",
+        "",
+        f"| layer | engine {unit} | TFLM {unit} | engine / TFLM | engine cycles | TFLM cycles |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for layer in cmp["layers"]:
+        lines.append(
+            f"| {layer['name']} | {fmt(layer['engine'])} | {fmt(layer['tflm'])} | {rat(layer['ratio'])} | "
+            f"{fmt(layer['engine_cycles'])} | {fmt(layer['tflm_cycles'])} |"
+        )
+    lines.append("")
+    return "\n".join(lines)

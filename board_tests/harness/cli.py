@@ -11,6 +11,7 @@ Nothing heavy is imported at module level (``edgel3-mote --help`` stays instant)
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -78,6 +79,9 @@ def _add_common(p: argparse.ArgumentParser, port: bool) -> None:
     )
     p.set_defaults(output_default=report_output)
     declare_outputs(p, _report_outputs)
+    from edgel3_mote.export.project_cli import add_runtime_argument
+
+    add_runtime_argument(p, both=True)
     p.add_argument("--max-windows", type=positive_int, default=None, help="at most this many windows per clip")
     p.add_argument("--no-layer-ticks", action="store_true", help="do not ask for per-layer ticks")
     p.add_argument(
@@ -153,8 +157,10 @@ def _log(msg: str) -> None:
 
 
 def report_output(args) -> Path:
-    """The report folder without -o/--output: ``build/report/<board>/<model>`` under the working directory."""
-    return Path("build") / "report" / args.board / args.model
+    """The report folder without -o/--output: ``build/report/<board>/<model>`` under the working directory
+    (``<model>-tflm`` / ``<model>-both`` for the other runtimes)."""
+    runtime = getattr(args, "runtime", "engine")
+    return Path("build") / "report" / args.board / (args.model if runtime == "engine" else f"{args.model}-{runtime}")
 
 
 def _report_dir(args) -> Path:
@@ -165,7 +171,9 @@ def _report_outputs(args) -> list:
     """The output gate's view: the report folder this run will use, and the reports it writes there."""
     from edgel3_mote.board_tests.harness.bench_report import JSON_NAME, LAYERS_PNG, MD_NAME, PARITY_PNG
 
-    names = (MD_NAME, JSON_NAME, LAYERS_PNG, PARITY_PNG)
+    names: tuple[str, ...] = (MD_NAME, JSON_NAME, LAYERS_PNG, PARITY_PNG)
+    if getattr(args, "runtime", "engine") == "both":  # the side-by-side, and each runtime's reports in a sub-folder
+        names = (MD_NAME, JSON_NAME, "engine", "tflm")
     return [output_dir(_next_report_dir(_report_dir(args)), "bench", names, flag="-o/--output")]
 
 
@@ -248,11 +256,70 @@ def _clips(args, tmp: Path) -> tuple[list[Path], bool]:
     return synthesise_clips(tmp), True
 
 
-def _run(args, mode: str) -> int:
+def _bench_one(args, runtime: str, clips: list[Path], port: str | None, tmp: Path) -> dict:
+    """One firmware (the project of ``runtime``) benched over ``clips``: run_bench's results, with the
+    estimated cycles of the first window on QEMU."""
     from edgel3_mote.board_tests.harness.bench import cycle_trace_plugin, run_bench, window_cycles
-    from edgel3_mote.board_tests.harness.bench_report import write_reports
     from edgel3_mote.board_tests.harness.deploy import open_board, resolve_deployment
-    from edgel3_mote.errors import DeviceError, InvalidInputError
+    from edgel3_mote.errors import DeviceError
+
+    setup, elf = resolve_deployment(
+        args.board,
+        args.model,
+        args.weights,
+        project=getattr(args, "project", None),
+        clips=args.clips,
+        need_elf=port is None,
+        classifier=getattr(args, "classifier", None),
+        log=_log,
+        runtime=runtime,
+    )
+    if setup.weights is None:
+        _log(
+            f"NOTE: {args.model} runs with RANDOM weights (seed {setup.seed}): no --weights given; "
+            f"parity/latency/memory are real, the embeddings are meaningless"
+        )
+    trace = tmp / f"tbtrace-{runtime}.txt"  # QEMU: the first INFER's instruction stream, for estimated cycles
+    plugin = None if port or args.no_cycles else cycle_trace_plugin(elf, trace, args.board)
+    with open_board(
+        setup,
+        elf,
+        port=port,
+        baud=getattr(args, "baud", 115200),
+        infer_timeout=args.timeout,
+        log=_log,
+        plugin=plugin,
+        faults=args.inject_faults,
+        fault_seed=args.fault_seed,
+    ) as client:
+        results = run_bench(
+            client,
+            setup,
+            clips,
+            hop=args.hop_size,
+            layer_ticks=not args.no_layer_ticks,
+            max_windows=args.max_windows,
+            progress=not args.quiet,
+            log=_log,
+        )
+        if args.inject_faults:
+            results["faults"] = fault_summary(client)
+            _log(
+                f"faults: {results['faults']['injected']} injected ({results['faults']['by_kind']}), "
+                f"{results['faults']['recovered']} recovered, {client.resends} requests resent"
+            )
+    if plugin:
+        try:
+            results["cycles"] = window_cycles(results, elf, trace)
+        except DeviceError as exc:  # the bench's evidence is still written
+            results["warnings"].append(f"no cycle estimate: {exc}")
+            _log(f"WARNING: no cycle estimate: {exc}")
+    return results
+
+
+def _run(args, mode: str) -> int:
+    from edgel3_mote.board_tests.harness.bench_report import write_reports
+    from edgel3_mote.errors import InvalidInputError
 
     previous = _previous_run(args.compare_to) if args.compare_to else None
     if args.clips and not Path(args.clips).exists():
@@ -281,60 +348,23 @@ def _run(args, mode: str) -> int:
                 f"no --clips given: a firmware build calibrates int8 and takes its self-test vectors from "
                 f"{DEFAULT_CLIPS} (the workplace's CC0 clips); pass --clips DIR to use yours"
             )
+    runtime = getattr(args, "runtime", "engine")
+    if runtime == "both" and (port or getattr(args, "project", None) or getattr(args, "classifier", None)):
+        raise InvalidInputError(
+            "--runtime both builds and runs two firmwares in QEMU: leave out --port, --project and --classifier"
+        )
     with tempfile.TemporaryDirectory(prefix="edgel3-mote-clips-") as tmp:
         clips, synthetic = _clips(args, Path(tmp))
-        setup, elf = resolve_deployment(
-            args.board,
-            args.model,
-            args.weights,
-            project=getattr(args, "project", None),
-            clips=args.clips,
-            need_elf=port is None,
-            classifier=getattr(args, "classifier", None),
-            log=_log,
-        )
-        if setup.weights is None:
-            _log(
-                f"NOTE: {args.model} runs with RANDOM weights (seed {setup.seed}): no --weights given; "
-                f"parity/latency/memory are real, the embeddings are meaningless"
-            )
-        trace = Path(tmp) / "tbtrace.txt"  # QEMU: the first INFER's instruction stream, for estimated cycles
-        plugin = None if port or args.no_cycles else cycle_trace_plugin(elf, trace, args.board)
-        with open_board(
-            setup,
-            elf,
-            port=port,
-            baud=getattr(args, "baud", 115200),
-            infer_timeout=args.timeout,
-            log=_log,
-            plugin=plugin,
-            faults=args.inject_faults,
-            fault_seed=args.fault_seed,
-        ) as client:
-            results = run_bench(
-                client,
-                setup,
-                clips,
-                hop=args.hop_size,
-                layer_ticks=not args.no_layer_ticks,
-                max_windows=args.max_windows,
-                progress=not args.quiet,
-                log=_log,
-            )
-            if args.inject_faults:
-                results["faults"] = fault_summary(client)
-                _log(
-                    f"faults: {results['faults']['injected']} injected ({results['faults']['by_kind']}), "
-                    f"{results['faults']['recovered']} recovered, {client.resends} requests resent"
-                )
-        if plugin:
-            try:
-                results["cycles"] = window_cycles(results, elf, trace)
-            except DeviceError as exc:  # the bench's evidence is still written
-                results["warnings"].append(f"no cycle estimate: {exc}")
-                _log(f"WARNING: no cycle estimate: {exc}")
-    results["synthetic_clips"] = synthetic
-    results["mode"] = mode
+        runs = {
+            rt: _bench_one(args, rt, clips, port, Path(tmp))
+            for rt in (("engine", "tflm") if runtime == "both" else (runtime,))
+        }
+    for results in runs.values():
+        results["synthetic_clips"] = synthetic
+        results["mode"] = mode
+    if runtime == "both":
+        return _report_both(runs, report_dir, mode)
+    results = runs[runtime]
     if previous is not None:
         from edgel3_mote.board_tests.harness.bench_report import compare_runs
 
@@ -357,6 +387,27 @@ def _run(args, mode: str) -> int:
             f"FAIL: only {head['logits_exact_windows']}/{head['windows']} windows have head logits identical "
             f"to tflite-micro"
         )
+        return 1
+    return 0
+
+
+def _report_both(runs: dict, report_dir: Path, mode: str) -> int:
+    """``--runtime both``: each runtime's reports in ``report_dir/<runtime>/``, the side-by-side in
+    ``report_dir/bench.json`` and ``bench.md``; fails unless both are identical to tflite-micro."""
+    from edgel3_mote.atomic import atomic_write_text
+    from edgel3_mote.board_tests.harness.bench import compare_runtimes, runtimes_markdown
+    from edgel3_mote.board_tests.harness.bench_report import JSON_NAME, MD_NAME, write_reports
+
+    for rt, results in runs.items():
+        write_reports(results, report_dir / rt)
+    cmp = compare_runtimes(runs["engine"], runs["tflm"])
+    atomic_write_text(report_dir / JSON_NAME, json.dumps(cmp, indent=1) + "\n")
+    md = atomic_write_text(report_dir / MD_NAME, runtimes_markdown(cmp))
+    if mode == "demo":
+        print(md.read_text())
+    _log(f"reports: {md}, {report_dir / JSON_NAME}, {report_dir / 'engine'}, {report_dir / 'tflm'}")
+    if not cmp["both_exact_vs_wheel"]:
+        _log("FAIL: a runtime's int8 output differs from tflite-micro (see bench.md)")
         return 1
     return 0
 

@@ -682,7 +682,8 @@ def infer_cycles(
     of a span are: t0, t1, t2, then (before, after) pairs from the engine, then t3. Per-layer figures
     group the pairs by call site; sites in order of first execution are the layers with code in
     index order (a chain starts each stage after the one before it), each matched to a layer whose
-    ticks equal its instructions (``layers_mapped`` is False if some site matches none).
+    ticks equal its instructions (``layers_mapped`` is False if some site matches none). Where one site
+    reads every layer (the TFLM runtime's profiler) and there is one pair per layer, pair k is layer k.
     """
     marks = [s.end_key for s in span]
     if len(marks) < 4:
@@ -706,6 +707,20 @@ def infer_cycles(
     ]
     j = 0
     mapped = True
+    pairs = range(4, end, 2)
+    if len(sites) == 1 and len(pairs) == len(layer_ticks) > 1:
+        # one profiler times every operator from the same two call sites (TFLM's MicroProfilerInterface,
+        # firmware/runtimes/tflm): the pairs, in order, are the layers (each with its own memory counts)
+        for layer, k in zip(layers, pairs):
+            cost = est.segment(span[k])
+            layer.update(
+                instructions=cost.instructions,
+                cycles=cost.cycles,
+                runs=1,
+                flash=CycleEstimator.memory([span[k]]).to_dict(),
+            )
+        sites = {}
+        mapped = all(abs(layer["instructions"] - layer["ticks"]) <= resolution for layer in layers)
     for cost, runs, mem in sites.values():
         while j < len(layer_ticks) and abs(cost.instructions - layer_ticks[j]) > runs * resolution:
             j += 1

@@ -26,10 +26,12 @@ def resolve_deployment(
     need_elf: bool = True,
     classifier: str | None = None,
     log=print,
+    runtime: str = "engine",
 ) -> tuple[BenchSetup, Path | None]:
     """The firmware under test: ``project`` (a generated directory) or the project built (or
     reused when its inputs are unchanged) by ``export.project.build_firmware_project``, with the
-    ``classifier`` head when given. A project with a head gives ``BenchSetup.head``.
+    ``classifier`` head when given, on ``runtime`` ("engine" or "tflm": TFLite Micro + CMSIS-NN).
+    A project with a head gives ``BenchSetup.head``.
 
     A real board (``need_elf=False``) runs the firmware flashed on it: without ``project`` the
     board's default project (``build/<board>/<model>``) is used as it is -- never rebuilt, so a
@@ -42,11 +44,11 @@ def resolve_deployment(
     if weights is not None and not Path(weights).is_file():
         raise InvalidInputError(f"weights file {weights} not found: give the path of a trained .h5 file")
     if not project and not need_elf:
-        project = default_project_dir(spec.name, model)
+        project = default_project_dir(spec.name, model, runtime)
         if not (project / "project.json").is_file():
             raise InvalidInputError(
                 f"no firmware project in {project} for the board at the port: build it "
-                f"(edgel3-mote export firmware --board {spec.name} --model {model} --weights ...), "
+                f"(edgel3-mote export firmware --board {spec.name} --model {model} --runtime {runtime} --weights ...), "
                 f"flash it, then rerun; or pass --project DIR of the firmware that is flashed"
             )
         _check_flashed_model(Path(project), weights, classifier)
@@ -63,7 +65,9 @@ def resolve_deployment(
                 f"edgel3-mote export firmware --classifier {classifier}"
             )
     else:
-        info = build_firmware_project(spec, model, weights=weights, clips=clips, classifier=classifier, log=log)
+        info = build_firmware_project(
+            spec, model, weights=weights, clips=clips, classifier=classifier, runtime=runtime, log=log
+        )
     project_dir = Path(info.project_dir)
     tflite, manifest = load_export(project_dir / "export")
     elf = info.firmware_elf
@@ -88,6 +92,7 @@ def resolve_deployment(
         project_dir=str(project_dir),
         seed=int(info.seed or 0),
         head=_head_setup(project_dir, info.head),
+        runtime=info.runtime,
     )
     log(f"project {project_dir}: {model} on {spec.name}; {info.weights_line}")
     return setup, (Path(elf) if elf else None)

@@ -44,11 +44,13 @@ def _boards():
     return BOARDS
 
 
-def _project_image(board: str, model: str, project: str | None) -> Path:
+def _project_image(board: str, model: str, project: str | None, runtime: str = "engine") -> Path:
     from edgel3_mote.export.project import default_project_dir, load_project
 
-    folder = Path(project) if project else default_project_dir(board, model)
-    build = f"make export BOARD={board} MODEL={model} WEIGHTS=..."
+    folder = Path(project) if project else default_project_dir(board, model, runtime)
+    build = f"make export BOARD={board} MODEL={model} WEIGHTS=..." + (
+        "" if runtime == "engine" else f" RUNTIME={runtime}"
+    )
     if not (folder / "project.json").is_file():
         raise InvalidInputError(f"no firmware built in {folder}: build it first ({build}), then make flash")
     info = load_project(folder)
@@ -68,7 +70,13 @@ def _project_image(board: str, model: str, project: str | None) -> Path:
 
 
 def flash(
-    board: str, model: str, project: str | None = None, image: str | None = None, dry_run: bool = False, log=print
+    board: str,
+    model: str,
+    project: str | None = None,
+    image: str | None = None,
+    dry_run: bool = False,
+    log=print,
+    runtime: str = "engine",
 ) -> int:
     from edgel3_mote.export.boards import get_board
 
@@ -80,7 +88,7 @@ def flash(
         if path.suffix not in (".bin", ".hex", ".elf"):
             raise InvalidInputError(f"--image {image}: give a .bin (raw, at the flash base), .hex or .elf")
     flash_command(spec.name, Path("firmware.bin"))  # an emulated board is refused before looking for a build
-    path = Path(image) if image else _project_image(spec.name, model, project)
+    path = Path(image) if image else _project_image(spec.name, model, project, runtime)
     cmd, address = flash_command(spec.name, path)
     size = path.stat().st_size
     if path.suffix == ".bin" and size > spec.flash_size:
@@ -115,8 +123,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--board", required=True, help="a real board: nucleo-h743zi or nrf52840dk")
     p.add_argument("--model", default="sea-64", help="the model of the build to flash (default sea-64)")
-    p.add_argument("--project", default=None, metavar="DIR", help="a generated project (default build/<board>/<model>)")
+    p.add_argument(
+        "--project",
+        default=None,
+        metavar="DIR",
+        help="a generated project (default build/<board>/<model>, build/<board>/<model>-tflm with --runtime tflm)",
+    )
     p.add_argument("--image", default=None, metavar="FILE", help="flash this .bin/.hex/.elf instead of a project's")
     p.add_argument("--dry-run", action="store_true", help="print the OpenOCD command, do not run it")
-    p.set_defaults(func=lambda args: flash(args.board, args.model, args.project, args.image, args.dry_run))
+    from edgel3_mote.export.project_cli import add_runtime_argument
+
+    add_runtime_argument(p)  # which default project: the engine's or TFLM's
+    p.set_defaults(
+        func=lambda args: flash(args.board, args.model, args.project, args.image, args.dry_run, runtime=args.runtime)
+    )
     declare_outputs(p, writes_nothing)  # it writes to the board, no file on the host

@@ -9,7 +9,10 @@ prints instructions per MAC for every kernel path: one SEA-64-sized conv layer w
 DIR/kernel_bench.md and DIR/kernel_bench.png. QEMU counts instructions, not cycles: SMLAD does two
 MACs in one instruction, so these numbers show the DSP path's work, not an M4's exact timing; the
 estimated cycles per MAC beside them come from the core's timing table (board_tests/harness/cycles.py,
-zero wait states). A third run builds the DSP kernels with their weights in the FLASH region
+zero wait states). A third ELF (``cmsis_nn_bench_main.c``) runs SEA-64's conv shapes through the engine's
+em_conv2d_s8 and CMSIS-NN's arm_convolve_wrapper_s8 (compiled from ``TFLM_PATH``'s cmsis_nn, the kernel
+TFLM's conv runs) on the same data: the CMSIS-NN column, and whether the two kernels' bytes are identical.
+A fourth run builds the DSP kernels with their weights in the FLASH region
 (-DEM_BENCH_WEIGHTS_IN_FLASH) and costs it with the STM32F405's memory system (export/memory_model.py):
 zero-wait, memory-aware estimate and upper bound cycles per MAC for every kernel path.
 """
@@ -29,6 +32,7 @@ from edgel3_mote.export.memory_model import MemoryModel
 DEFAULT_OUTPUT = "build/bench-kernels"
 
 BENCH_MAIN = BENCH_DIR / "kernel_bench_main.c"
+CMSIS_NN_MAIN = BENCH_DIR / "cmsis_nn_bench_main.c"  # SEA-64's convs: em_conv2d_s8 beside CMSIS-NN
 SEA64_LAYERS = 8  # sea_layers[] in kernel_bench_main.c
 
 
@@ -80,6 +84,50 @@ def run_bench(
     values.update(cycles_for_ticks(board, trace, values, memory=memory))
     values["exit_code"] = code
     return values
+
+
+def run_cmsis_nn_bench(board: str = "qemu-mps2-an386", out_dir: Path | None = None) -> dict[str, int]:
+    """SEA-64's eight conv shapes through the engine's em_conv2d_s8 (DSP) and CMSIS-NN's
+    arm_convolve_wrapper_s8 (TFLM's conv kernel, compiled from TFLM_PATH's third_party/cmsis_nn) in one
+    ELF on the same data: ``sea_l<i>_{macs,s8_ticks,cmsis_ticks,identical}`` and estimated cycles."""
+    from edgel3_mote.board_tests.harness.cycles import cycles_for_ticks, run_traced
+    from edgel3_mote.export.boards import build_elf
+    from edgel3_mote.export.tflm_runtime import tflm_path
+
+    nn = tflm_path() / "third_party" / "cmsis_nn"
+    nn_sources = sorted(
+        p for d in ("ConvolutionFunctions", "NNSupportFunctions") for p in (nn / "Source" / d).glob("*.c")
+    )
+    out_dir = Path(out_dir or tempfile.mkdtemp(prefix="em-kernel-bench-"))
+    elf = build_elf(
+        board,
+        [CMSIS_NN_MAIN, *KERNEL_SOURCES, *nn_sources],
+        out_dir / "bench_cmsis_nn.elf",
+        include_dirs=[KERNEL_DIR, nn, nn / "Include"],
+        extra_flags=["-Wno-sign-compare", "-Wno-unused-variable"],
+    )
+    code, output, trace = run_traced(board, elf, timeout=300, out=out_dir / f"{elf.stem}.trace")
+    values = {k: int(v) for k, v in re.findall(r"^(\w+)=(\d+)$", output, re.M)}
+    values.update(cycles_for_ticks(board, trace, values))
+    values["exit_code"] = code
+    return values
+
+
+def cmsis_nn_rows(r: dict[str, int]) -> list[dict]:
+    """Per SEA-64 conv shape (and all eight): instructions and estimated cycles per MAC of the engine's
+    DSP kernel and CMSIS-NN's, their ratio, and whether their bytes were identical."""
+    rows = []
+    for name, layers in [("SEA-64 convs (8 shapes)", range(SEA64_LAYERS))] + [
+        (f"  SEA-64 conv {i + 1}", [i]) for i in range(SEA64_LAYERS)
+    ]:
+        macs = sum(r[f"sea_l{i}_macs"] for i in layers)
+        row = {"path": name, "identical": all(r[f"sea_l{i}_identical"] for i in layers)}
+        for kernel in ("s8", "cmsis"):
+            for unit in ("ticks", "cycles"):
+                row[f"{kernel}_{unit}"] = round(sum(r[f"sea_l{i}_{kernel}_{unit}"] for i in layers) / macs, 3)
+        row["ratio"] = round(row["s8_ticks"] / row["cmsis_ticks"], 3)
+        rows.append(row)
+    return rows
 
 
 def sea64_per_mac(r: dict[str, int], form: str, unit: str = "ticks") -> float:
@@ -185,13 +233,15 @@ def main(argv=None) -> int:
         # the DSP build again with its weights in flash, costed with the STM32F405's memory system
         flash_model = flash_memory_model(args.board)
         flash_run = run_bench(args.board, True, Path(elf_dir), flash_weights=True, memory=flash_model)
+        cmsis = run_cmsis_nn_bench(args.board, Path(elf_dir))
     rows = per_mac_table(results)
     frows = flash_table(flash_run)
+    nn_rows = cmsis_nn_rows(cmsis)
     same = (
         results["portable"]["checksum"] == results["dsp"]["checksum"]
         and results["portable"]["sea_checksum"] == results["dsp"]["sea_checksum"]
     )
-    ok = same and all(r["exit_code"] == 0 for r in results.values())
+    ok = same and all(r["exit_code"] == 0 for r in results.values()) and cmsis["exit_code"] == 0
     lines = [
         f"board {args.board}: instructions per MAC (QEMU -icount) and estimated cycles per MAC (core timing "
         f"table, zero wait states)",
@@ -207,6 +257,18 @@ def main(argv=None) -> int:
         "",
         f"SEA-64 conv MACs {sum(results['dsp'][f'sea_l{i}_macs'] for i in range(SEA64_LAYERS)):,d}; "
         f"portable and DSP outputs identical (and int8 == w16 weights): {same}",
+        "",
+        "CMSIS-NN (arm_convolve_wrapper_s8 from TFLM_PATH, as TFLM's cmsis_nn conv runs it) on the same shapes "
+        "and data as the engine's em_conv2d_s8 (DSP build), per MAC:",
+        "",
+        "| SEA-64 conv | engine instr | CMSIS-NN instr | engine / CMSIS-NN | engine est. cycles | "
+        "CMSIS-NN est. cycles | bytes identical |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['path']} | {r['s8_ticks']:.3f} | {r['cmsis_ticks']:.3f} | {r['ratio']:.3f}x | {r['s8_cycles']:.3f} | "
+        f"{r['cmsis_cycles']:.3f} | {r['identical']} |"
+        for r in nn_rows
     ]
     lines += [
         "",
@@ -235,6 +297,7 @@ def main(argv=None) -> int:
                     "per_mac": rows,
                     "raw": results,
                     "outputs_identical": same,
+                    "cmsis_nn": {"per_mac": nn_rows, "raw": cmsis},
                     "weights_in_flash": {
                         "memory_model": flash_model.to_dict(),
                         "per_mac_cycles": frows,

@@ -55,6 +55,8 @@ def _run(args) -> int:
         force=args.force,
         require_serial=False,
         classifier=args.classifier,
+        runtime=args.runtime,
+        tflite=args.tflite,
     )
     print_project(info)
     print(f"running {info.selftest_elf} in QEMU ({board.qemu_machine}, -icount shift=0) ...", flush=True)

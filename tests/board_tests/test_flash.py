@@ -69,6 +69,10 @@ def test_refusals_are_one_line(tmp_path, capsys, monkeypatch):
     assert len(err) == 4 and all(l.startswith("edgel3-mote: error: ") for l in err), err
     assert "emulated in QEMU" in err[0] and "make export BOARD=nucleo-h743zi" in err[1]
     assert "no such file" in err[2] and "1,000,000 B of flash" in err[3]
+    # --runtime tflm (make flash RUNTIME=tflm) looks for the TFLM project, build/<board>/<model>-tflm
+    assert main(["flash", "--board", "nrf52840dk", "--runtime", "tflm"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "build/nrf52840dk/sea-64-tflm" in err and "RUNTIME=tflm" in err, err
 
 
 def test_no_probe_attached_is_one_line(tmp_path, capsys):

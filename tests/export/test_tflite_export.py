@@ -121,7 +121,10 @@ def test_flatbuffer_is_full_integer(small_export):
         assert op.fused_activation == "RELU"  # ReLU fused
         assert out.zero_points[0] == -128  # post-ReLU range starts at zero
     pools = [op for op in info.ops if op.name == "MAX_POOL_2D"]
-    assert pools[-1].options["filter"] == (16, 12)  # global pooling is one MAX_POOL_2D
+    assert (pools[-1].options["filter_h"], pools[-1].options["filter_w"]) == (
+        16,
+        12,
+    )  # global pooling is one MAX_POOL_2D
     assert info.ops[-1].name == "RESHAPE"  # Flatten
     assert "conv_2" in info.tensors[convs[1].outputs[0]].name  # Keras layer names survive
 
