@@ -142,6 +142,34 @@ int em_conv2d_s8_w16(const em_conv_params *params, const em_quant *quant, const 
                      const int32_t *bias, const em_dims *output_dims, int8_t *output,
                      const em_rows *rows, void *scratch);
 
+/* The same op, weights-stationary: int8 OHWI weights (where they are: flash), four output
+ * channels at a time expanded once per pass into a RAM tile in the w16 layout, which the w16
+ * 4x2 blocks of every pixel pair of the pass then read -- the MAC loop never reads flash, and
+ * flash holds int8 weights. A pass is pass_pixels output pixels of the call (their int16
+ * im2col columns are built once per pass): the weights are read ceil(call pixels / pass) times
+ * per call. Portable path: em_conv2d_s8 on the same weights (no scratch). Scratch on the DSP
+ * path: the tile (2P words) and ceil(pass_pixels / 2) pixel pairs' columns (P words each);
+ * with one input channel, every channel group's tile and the one-channel path's columns. */
+#define EM_CONV2D_S8_TILED_DSP_BUFFER_BYTES(out_c, filter_h, filter_w, in_c, pass_pixels) \
+  ((int32_t)((in_c) == 1 ? 4 * EM_CONV2D_S8_W16_WORDS(out_c, filter_h, filter_w, 1) +     \
+                               EM_CONV2D_S8_DSP_BUFFER_BYTES(filter_h, filter_w, 1)       \
+                         : 4 * EM_CONV2D_S8_PADDED_TAPS(filter_h, filter_w, in_c) *       \
+                               (2 + ((pass_pixels) + 1) / 2)))
+#if defined(EM_USE_DSP)
+#define EM_CONV2D_S8_TILED_BUFFER_BYTES(out_c, filter_h, filter_w, in_c, pass_pixels) \
+  EM_CONV2D_S8_TILED_DSP_BUFFER_BYTES(out_c, filter_h, filter_w, in_c, pass_pixels)
+#else
+#define EM_CONV2D_S8_TILED_BUFFER_BYTES(out_c, filter_h, filter_w, in_c, pass_pixels) ((int32_t)0)
+#endif
+/* 0 on the portable path, and for bad arguments (null dims, pass_pixels < 1). */
+int32_t em_conv2d_s8_tiled_get_buffer_size(const em_dims *filter_dims, const em_dims *output_dims,
+                                           int32_t pass_pixels);
+/* scratch: em_conv2d_s8_tiled_get_buffer_size() bytes, 4-byte aligned (NULL when 0). */
+int em_conv2d_s8_tiled(const em_conv_params *params, const em_quant *quant,
+                       const em_dims *input_dims, const int8_t *input, const em_dims *filter_dims,
+                       const int8_t *filter, const int32_t *bias, const em_dims *output_dims,
+                       int8_t *output, const em_rows *rows, int32_t pass_pixels, void *scratch);
+
 /* ------------------------------------------------------------------------------------ */
 /* CONV_2D with sparse weights: the same op, the same bytes as em_conv2d_s8, pruned weights */
 /* stored compact (<= 2 bytes per nonzero, indices included). The generator picks it per   */

@@ -885,6 +885,111 @@ static void conv_dsp_s8(const em_conv_params *p, const em_quant *q, const em_dim
   }
 }
 
+/*
+ * Weights-stationary tiling (em_conv2d_s8_tiled): the int8 weights stay in flash and are read
+ * once per pass, sequentially, four output channels at a time, expanded into a RAM tile in the
+ * w16 layout; the tile then feeds the w16 4x2 blocks of every pixel pair of the pass, whose
+ * im2col columns were built once at the start of the pass. The MAC loop reads RAM only.
+ * Scratch (EM_CONV2D_S8_TILED_DSP_BUFFER_BYTES): the tile (2P words), then the columns of
+ * ceil(pass / 2) pixel pairs (P words each); with one input channel the tile holds every
+ * channel group and the one-channel w16 path runs on it.
+ */
+
+/* Channels oc0..oc0+3 of an OHWI int8 filter (taps per channel) in the w16 layout of one group:
+ * word 4k + j = channel oc0 + j's taps 2k, 2k + 1 (0 beyond taps and beyond out_c). */
+static EM_NOINLINE void w16_expand_group(const int8_t *filter, int32_t out_c, int32_t oc0,
+                                         int32_t taps, int32_t padded, int32_t *tile) {
+  const int32_t n4 = (taps & 3) == 0 ? taps : 0;
+  for (int32_t j = 0; j < 4; ++j) {
+    int32_t *dst = tile + j;
+    if (oc0 + j >= out_c) {
+      for (int32_t k = 0; k < padded / 2; ++k) dst[4 * k] = 0;
+      continue;
+    }
+    const int8_t *src = filter + (oc0 + j) * taps;
+    int32_t t = 0;
+    /* four taps a word: SXTB16 gives taps (0, 2) and (1, 3), PKHBT / PKHTB the pairs (0, 1), (2, 3)
+     */
+    for (; t < n4; t += 4, dst += 8) {
+      const int32_t v = em_read_s8x4(src + t);
+      const int32_t even = em_sxtb16(v), odd = em_sxtb16_ror8(v);
+      dst[0] = em_pack_lo16(even, odd);
+      dst[4] = em_pack_hi16(even, odd);
+    }
+    for (; t < padded; t += 2, dst += 4) {
+      const int32_t lo = t < taps ? src[t] : 0, hi = t + 1 < taps ? src[t + 1] : 0;
+      dst[0] = (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+    }
+  }
+}
+
+/* Where pixel pix of the call (and the next, or pix again at the end) write their outputs. */
+static inline int32_t tiled_out_px(const em_dims *out_d, int8_t *output, const em_rows *rows,
+                                   int32_t pix, int32_t n_pix, int8_t *out_px[2]) {
+  const int32_t n = n_pix - pix >= 2 ? 2 : 1;
+  for (int32_t j = 0; j < 2; ++j) {
+    const int32_t at = pix + (j < n ? j : 0);
+    const int32_t oy = rows->out_row_begin + at / out_d->w, ox = at % out_d->w;
+    out_px[j] = output + ((oy - rows->out_row_base) * out_d->w + ox) * out_d->c;
+  }
+  return n;
+}
+
+static void conv_dsp_tiled(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
+                           const int8_t *input, const em_dims *f_d, const int8_t *filter,
+                           const int32_t *bias, const em_dims *out_d, int8_t *output,
+                           const em_rows *rows, int32_t pass_pixels, int32_t *scratch) {
+  const int32_t out_c = out_d->c, taps = f_d->h * f_d->w * f_d->c;
+  const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, f_d->c);
+  if (in_d->c == 1) { /* every channel group in the tile, then the one-channel w16 path */
+    for (int32_t oc = 0; oc < out_c; oc += 4)
+      w16_expand_group(filter, out_c, oc, taps, padded, scratch + (oc >> 2) * 2 * padded);
+    conv_dsp_w16_c1(p, q, in_d, input, f_d, scratch, bias, out_d, output, rows,
+                    (int16_t *)(scratch + EM_CONV2D_S8_W16_WORDS(out_c, f_d->h, f_d->w, 1)));
+    return;
+  }
+  int32_t *const tile = scratch, *const colw = scratch + 2 * padded;
+  const int32_t n_pix = (rows->out_row_end - rows->out_row_begin) * out_d->w;
+  const int32_t pass = pass_pixels < 2 ? 2 : (pass_pixels + 1) & ~1;
+  const conv_out o = {p->output_offset, p->activation_min, p->activation_max};
+  enum { FAST_TABLE_CHANNELS = 128 };
+  int32_t rq_all[3 * FAST_TABLE_CHANNELS], acc0[2 * FAST_TABLE_CHANNELS];
+  const int fast = conv_fast_requant_ok(p, q, bias, out_c, taps);
+  const int table = fast && out_c <= FAST_TABLE_CHANNELS;
+  if (table) conv_fast_tables(p, q, bias, out_c, rq_all, acc0);
+  for (int32_t pix0 = 0; pix0 < n_pix; pix0 += pass) {
+    const int32_t pix_end = pix0 + pass < n_pix ? pix0 + pass : n_pix;
+    int8_t *out_px[2];
+    for (int32_t pix = pix0; pix < pix_end; pix += 2)
+      (void)conv_columns(p, in_d, f_d, out_d, input, output, rows, pix, n_pix, ORDER_W16,
+                         (int16_t *)(colw + ((pix - pix0) >> 1) * padded), out_px);
+    for (int32_t oc = 0; oc < out_c; oc += 4) {
+      w16_expand_group(filter, out_c, oc, taps, padded, tile);
+      int32_t rq[12];
+      if (fast && !table) conv_fast_requant_of(p, q, oc, rq);
+      for (int32_t pix = pix0; pix < pix_end; pix += 2) {
+        const int32_t *c = colw + ((pix - pix0) >> 1) * padded;
+        const int32_t n = tiled_out_px(out_d, output, rows, pix, n_pix, out_px);
+        if (table) {
+          conv_dot_w16(tile, c, tile + 2 * padded, acc0 + 2 * oc, rq_all + 3 * oc, out_px[0] + oc,
+                       out_px[1] + oc);
+          continue;
+        }
+        int32_t acc[8];
+        for (int32_t k = 0; k < 4; ++k)
+          acc[2 * k] = acc[2 * k + 1] = bias && oc + k < out_c ? bias[oc + k] : 0;
+        if (fast) {
+          conv_dot_w16(tile, c, tile + 2 * padded, acc, rq, out_px[0] + oc, out_px[1] + oc);
+          continue;
+        }
+        conv_dot_w16(tile, c, tile + 2 * padded, acc, 0, 0, 0);
+        for (int32_t k = 0; k < 4 && oc + k < out_c; ++k)
+          conv_store(o, q, oc + k, acc[2 * k], acc[2 * k + 1], n, out_px);
+      }
+    }
+  }
+}
+
 #endif /* EM_USE_DSP */
 
 int em_conv2d_s8(const em_conv_params *params, const em_quant *quant, const em_dims *input_dims,
@@ -928,6 +1033,38 @@ int em_conv2d_s8_w16(const em_conv_params *params, const em_quant *quant, const 
   (void)scratch;
   conv_portable_w16(params, quant, input_dims, input, filter_dims, filter_w16, bias, output_dims,
                     output, rows);
+#endif
+  return EM_OK;
+}
+
+int32_t em_conv2d_s8_tiled_get_buffer_size(const em_dims *filter_dims, const em_dims *output_dims,
+                                           int32_t pass_pixels) {
+#if defined(EM_USE_DSP)
+  if (filter_dims == 0 || output_dims == 0 || pass_pixels < 1) return 0;
+  return EM_CONV2D_S8_TILED_DSP_BUFFER_BYTES(output_dims->c, filter_dims->h, filter_dims->w,
+                                             filter_dims->c, pass_pixels);
+#else
+  (void)filter_dims, (void)output_dims, (void)pass_pixels;
+  return 0;
+#endif
+}
+
+int em_conv2d_s8_tiled(const em_conv_params *params, const em_quant *quant,
+                       const em_dims *input_dims, const int8_t *input, const em_dims *filter_dims,
+                       const int8_t *filter, const int32_t *bias, const em_dims *output_dims,
+                       int8_t *output, const em_rows *rows, int32_t pass_pixels, void *scratch) {
+  const int status =
+      conv_check(params, quant, input_dims, input, filter_dims, filter, output_dims, output, rows);
+  if (status != EM_OK) return status;
+  if (pass_pixels < 1) return EM_ERR_ARG;
+#if defined(EM_USE_DSP)
+  if (scratch == 0) return EM_ERR_ARG;
+  conv_dsp_tiled(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,
+                 rows, pass_pixels, (int32_t *)scratch);
+#else
+  (void)scratch; /* the portable path reads the int8 weights where they are */
+  conv_portable(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,
+                rows);
 #endif
   return EM_OK;
 }

@@ -71,6 +71,16 @@ def dsp_scratch_bytes(filter_h: int, filter_w: int, in_c: int) -> int:
     return 2 * padded_taps(filter_h, filter_w, in_c) * 2 + 4
 
 
+def tiled_scratch_bytes(out_c: int, filter_h: int, filter_w: int, in_c: int, pass_pixels: int) -> int:
+    """EM_CONV2D_S8_TILED_DSP_BUFFER_BYTES: em_conv2d_s8_tiled's RAM tile and im2col columns. One input
+    channel: every channel group's w16 tile plus the one-channel path's columns; else one group's tile
+    (2P words) plus ceil(pass_pixels / 2) pixel pairs' columns (P words each)."""
+    padded = padded_taps(filter_h, filter_w, in_c)
+    if in_c == 1:
+        return 4 * 2 * (-(-out_c // 4)) * padded + dsp_scratch_bytes(filter_h, filter_w, 1)
+    return 4 * padded * (2 + (pass_pixels + 1) // 2)
+
+
 def w16_extra_bytes(filter_data: np.ndarray) -> int:
     """Flash that int16-expanded weights (pack_w16) take beyond the int8 ones."""
     out_c, fh, fw, in_c = filter_data.shape
