@@ -288,6 +288,32 @@ def _op_scratch(emitter: OpEmitter, rows_per_call: int | None) -> int:
     return emitter.scratch_bytes()
 
 
+# The scratch a tiled conv may take, tried in turn until the arena fits the RAM budget: a whole call's
+# pixels (None: the weights read once per call), then smaller passes (read more often).
+TILED_SCRATCH_BUDGETS = (None, 32 * 1024, 24 * 1024, 16 * 1024, 12 * 1024, 8 * 1024)
+
+
+def _plan_with_tiles(graph: Graph, emitters, streaming: str, ram_budget: int | None, frontend_scratch_bytes: int):
+    """The memory plan; with tiled convs, the largest tile passes whose arena fits ``ram_budget``."""
+    tiled = [em for em in emitters if getattr(em, "tiled", False)]
+    plan = None
+    for budget in TILED_SCRATCH_BUDGETS if tiled else (None,):
+        for em in tiled:
+            em.tiled_budget = budget
+        plan = pl.plan_memory(
+            graph,
+            streaming=streaming,
+            ram_budget=ram_budget,
+            frontend_scratch_bytes=frontend_scratch_bytes,
+            scratch_bytes=lambda op: _op_scratch(emitters[op.index], None),
+            streamed_scratch_bytes=lambda op: _op_scratch(emitters[op.index], 1),
+        )
+        if ram_budget is None or plan.arena_bytes <= ram_budget:
+            break
+    assert plan is not None
+    return plan
+
+
 def _step_index(plan: pl.Plan, op_index: int) -> int:
     return next(s for s, step in enumerate(plan.steps) if op_index in step.ops)
 
@@ -304,6 +330,7 @@ def generate_engine(
     weight_format: str = "auto",
     symbol_prefix: str = DEFAULT_SYMBOL_PREFIX,
     w16_flash_bytes: int = 0,
+    flash_wait_states: int = 0,
 ) -> EngineInfo:
     """Write ``model_engine.h``, ``model_engine.c`` and ``model_weights.c`` into ``out_dir``.
 
@@ -318,6 +345,12 @@ def generate_engine(
     w16_flash_bytes: extra flash the DSP path may spend on int16-expanded conv weights
     (em_conv2d_s8_w16, about 1.4x fewer instructions than int8 weights); dense layers are
     expanded, most output pixels first, while they fit (``ops.conv2d.choose_w16_layers``).
+    flash_wait_states: the board's flash wait states at its clock (BoardSpec's memory model; 0: zero-wait
+    memory). Above 0 the DSP path's convs are chosen on the memory-aware upper bound of their cycles
+    (``ops.conv2d.choose_tiled_layers``): where reading weights from flash in the MAC loop costs more,
+    a layer becomes ``tiled`` (em_conv2d_s8_tiled: int8 weights in flash, expanded per row into a RAM
+    tile); its tile and columns are scratch the planner places, with smaller passes when the arena
+    would not fit ``ram_budget``.
     symbol_prefix: names the engine's C symbols and files (see :class:`EngineSymbols`) so several
     engines can link into one firmware; the default ``em_model`` is the documented contract.
     """
@@ -336,15 +369,12 @@ def generate_engine(
 
         choose_w16_layers(graph, w16_flash_bytes)
         prefer_w16_over_sparse(graph, w16_flash_bytes, format_reasons)
+    if use_dsp and flash_wait_states > 0:
+        from edgel3_mote.export.codegen.ops.conv2d import choose_tiled_layers
+
+        choose_tiled_layers(graph, flash_wait_states, format_reasons)
     emitters = _emitters(graph, use_dsp, sym.layer)
-    plan = pl.plan_memory(
-        graph,
-        streaming=streaming,
-        ram_budget=ram_budget,
-        frontend_scratch_bytes=frontend_scratch_bytes,
-        scratch_bytes=lambda op: _op_scratch(emitters[op.index], None),
-        streamed_scratch_bytes=lambda op: _op_scratch(emitters[op.index], 1),
-    )
+    plan = _plan_with_tiles(graph, emitters, streaming, ram_budget, frontend_scratch_bytes)
     streamed_ops = {i for g in plan.groups for i in g.ops}
     for em in emitters:  # the generated calls: one output row per call inside a streamed chain
         em.rows_per_call = 1 if em.op.index in streamed_ops else None

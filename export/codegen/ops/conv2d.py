@@ -1,5 +1,7 @@
 """CONV_2D -> em_conv2d_s8 (dense), em_conv2d_s8_w16 (dense, weights pre-expanded to int16 for the
-DSP path, where flash allows) or em_conv2d_sparse_s8 (pruned weights, compact sparse format).
+DSP path, where flash allows), em_conv2d_s8_tiled (dense int8 weights in flash, expanded per pass into
+a RAM tile: the DSP path where flash has wait states) or em_conv2d_sparse_s8 (pruned weights, compact
+sparse format).
 
 All take the same row windows, so any can stream; all give TFLM's bytes.
 """
@@ -181,6 +183,15 @@ class Conv2DEmitter(OpEmitter):
                 f"op {op.index} CONV_2D: int16-expanded weights (w16) are for the DSP path; "
                 f"generate with use_dsp=True or weight_format='dense'"
             )
+        self.tiled = op.weight_format == "tiled"
+        if self.tiled and not self.use_dsp:
+            raise ExportError(
+                f"op {op.index} CONV_2D: weights-stationary tiling (tiled) is for the DSP path; "
+                f"generate with use_dsp=True or weight_format='dense'"
+            )
+        # the scratch a tiled layer may take (its pass: as many pixels of a call as fit); the engine
+        # generator lowers it when the arena does not fit the RAM budget
+        self.tiled_budget: int | None = None
         o = op.options
         self.sparse = op.weight_format == "sparse"
         self.stride, self.dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h"], o["dilation_w"])
@@ -218,6 +229,18 @@ class Conv2DEmitter(OpEmitter):
         # inside a streamed chain every call computes rows_per_call rows: a longer pass is scratch for nothing
         limit = getattr(self, "rows_per_call", None)
         return min(rows, limit) if limit else rows
+
+    @property
+    def pass_pixels(self) -> int:
+        """em_conv2d_s8_tiled's pass: the output pixels of one call (rows_per_call rows; all without
+        streaming), fewer when its scratch would exceed ``tiled_budget`` (at least one pixel pair)."""
+        out_h, out_w, out_c = self.output.hwc
+        pixels = (min(self.rows_per_call, out_h) if self.rows_per_call else out_h) * out_w
+        if self.tiled_budget is None or self.in_c == 1:
+            return pixels
+        while pixels > 2 and tiled_scratch_bytes(out_c, self.fh, self.fw, self.in_c, pixels) > self.tiled_budget:
+            pixels = (pixels + 1) // 2
+        return pixels
 
     def _sparse_arrays(self) -> list[CArray]:
         p, sf = self.prefix, self.packed
@@ -287,6 +310,8 @@ class Conv2DEmitter(OpEmitter):
         return decls
 
     def scratch_bytes(self):
+        if self.tiled:  # the RAM tile and the pass's im2col columns
+            return tiled_scratch_bytes(self.output.hwc[2], self.fh, self.fw, self.in_c, self.pass_pixels)
         if self.sparse:  # the per-channel table and the input relayout of one pass
             return sparse_weights.scratch_bytes(
                 self.in_c,
@@ -309,6 +334,11 @@ class Conv2DEmitter(OpEmitter):
                 f"EM_CONV2D_SPARSE_S8_BUFFER_BYTES({pass_in_rows}, {self.in_c}, {row_len}, "
                 f"{self.packed.max_channel_nnz}) <= {self.scratch_bytes()}"
             ]
+        if self.tiled:
+            return [
+                f"EM_CONV2D_S8_TILED_BUFFER_BYTES({self.output.hwc[2]}, {self.fh}, {self.fw}, {self.in_c}, "
+                f"{self.pass_pixels}) <= {self.scratch_bytes()}"
+            ]
         checks = [f"EM_CONV2D_S8_BUFFER_BYTES({self.fh}, {self.fw}, {self.in_c}) <= {self.scratch_bytes()}"]
         if self.w16:  # pack_w16's layout is the one em_kernels.h documents
             checks.append(
@@ -329,6 +359,11 @@ class Conv2DEmitter(OpEmitter):
             return (
                 f"em_conv2d_sparse_s8(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
                 f"&{p}_sparse, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {scratch_ptr})"
+            )
+        if self.tiled:
+            return (
+                f"em_conv2d_s8_tiled(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
+                f"{p}_filter, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {self.pass_pixels}, {scratch_ptr})"
             )
         kernel, filt = ("em_conv2d_s8_w16", f"{p}_filter_w16") if self.w16 else ("em_conv2d_s8", f"{p}_filter")
         return (
@@ -448,3 +483,116 @@ def choose_format(
     if sparse_instructions > dense_instructions:
         return "dense", f"dense: sparse would be slower ({time}; {flash})"
     return "sparse", f"sparse: less flash ({flash}) and faster ({time})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory-aware cost (issue 18): the weights live in flash, and on a chip with flash wait states every
+# weight the MAC loop reads from flash may stall it. The choice between int8 (em_conv2d_s8), w16
+# (em_conv2d_s8_w16), tiled (em_conv2d_s8_tiled) and sparse is made on the estimated UPPER BOUND of a
+# layer's cycles: zero-wait cycles (instructions x CYCLES_PER_INSTRUCTION) plus, for every read of
+# flash, the board's flash wait states (no cache hit for flash data, no prefetch benefit -- the bound
+# the real-time verdict is decided on). Flash reads per layer, as the kernels make them:
+#   int8  -- conv_dsp_s8 reads each channel's taps, four per word, once per pixel pair: MACs / 8 words;
+#   w16   -- conv_dot_w16 reads 2P words per 4 channels and pixel pair: ~ MACs / 4 words;
+#   tiled -- w16_expand_group reads each channel's int8 taps once per pass: weights / 4 words a pass;
+#   sparse-- the decoder reads every index and value byte once per pass (its table is in RAM).
+# A streamed layer's call computes one output row, so a tiled layer's passes are its output rows (the
+# conservative count the chooser uses: a whole-tensor call has fewer).
+# ---------------------------------------------------------------------------------------------
+CYCLES_PER_INSTRUCTION = 1.516  # SEA-64 on qemu-netduinoplus2: 163.4 M est. cycles / 107.8 M instructions
+# w16_expand_group per four int8 weights: LDR, 2 SXTB16, PKHBT, PKHTB, 2 STR, 2 pointer adds, CMP, BNE
+TILED_INSTR_PER_WEIGHT = 11 / 4
+TILED_INSTR_PER_BLOCK = 12  # per 4x2 block beyond the w16 kernel's: the output pointers (tiled_out_px)
+
+
+def flash_reads(fmt: str, macs: int, weights: int, passes: int, sparse_bytes: int = 0) -> float:
+    """Reads of flash a conv layer's kernel makes per window (see the table above)."""
+    if fmt == "dense":
+        return macs / 8
+    if fmt == "w16":
+        return macs / 4
+    if fmt == "tiled":
+        return weights / 4 * passes
+    if fmt == "sparse":
+        return float(sparse_bytes * passes)
+    raise ValueError(fmt)
+
+
+def estimate_tiled_instructions(
+    out_hw: tuple[int, int],
+    in_c: int,
+    out_c: int,
+    kernel_hw: tuple[int, int],
+    stride: tuple[int, int] = (1, 1),
+    dilation: tuple[int, int] = (1, 1),
+    passes: int = 1,
+) -> float:
+    """Instructions of em_conv2d_s8_tiled: the w16 kernel's, plus the expansion of every weight once per
+    pass and the per-block output pointers."""
+    weights = out_c * kernel_hw[0] * kernel_hw[1] * in_c
+    blocks = -(-out_c // 4) * -(-(out_hw[0] * out_hw[1]) // 2)
+    return (
+        W16_INSTR_FACTOR * estimate_dense_instructions(out_hw, in_c, out_c, kernel_hw, stride, dilation)
+        + TILED_INSTR_PER_WEIGHT * weights * passes
+        + TILED_INSTR_PER_BLOCK * blocks
+    )
+
+
+def upper_bound_cycles(instructions: float, reads: float, flash_wait_states: int) -> float:
+    """Zero-wait cycles plus every flash read's wait states (the upper bound's assumption)."""
+    return CYCLES_PER_INSTRUCTION * instructions + flash_wait_states * reads
+
+
+def choose_tiled_layers(graph, flash_wait_states: int, reasons: dict[int, str]) -> list[int]:
+    """Turn dense, w16 and sparse convs into ``tiled`` where its upper bound of cycles (flash reads
+    charged at ``flash_wait_states``) is lower than the layer's current format's. Updates ``reasons``
+    (the engine report's why); returns the op indices made tiled. Nothing changes at 0 wait states:
+    there the zero-wait choice (w16 where flash allows, sparse where it is faster) stands."""
+    if flash_wait_states <= 0:
+        return []
+    chosen = []
+    for op in graph.ops:
+        if op.kind != "CONV_2D" or not graph.tensor(op.inputs[1]).is_constant:
+            continue
+        w = graph.tensor(op.inputs[1]).data
+        o = op.options
+        out_hw = graph.tensor(op.outputs[0]).hwc[:2]
+        stride, dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h"], o["dilation_w"])
+        kh, kw, in_c = w.shape[1:]
+        shape = dict(out_hw=out_hw, in_c=in_c, out_c=w.shape[0], kernel_hw=(kh, kw), stride=stride, dilation=dilation)
+        macs = out_hw[0] * out_hw[1] * w.size
+        passes = out_hw[0]  # one output row per call (streamed): the most passes
+        fmt = op.weight_format
+        if fmt == "sparse" and not reasons.get(op.index, "").startswith("sparse: less flash"):
+            continue  # sparse asked for (weight_format='sparse'), not chosen by the cost model
+        if fmt == "sparse":
+            packed = sparse_weights.encode(w)
+            pass_rows = sparse_pass_rows(in_c, packed.max_channel_nnz, out_hw, (kh, kw), stride, dilation)
+            current = estimate_sparse_instructions(**shape, nonzeros=packed.nnz, pass_rows=pass_rows)
+            reads = flash_reads(fmt, macs, w.size, -(-out_hw[0] // pass_rows), packed.nbytes)
+        elif fmt == "w16":
+            current = W16_INSTR_FACTOR * estimate_dense_instructions(**shape)
+            reads = flash_reads(fmt, macs, w.size, passes)
+        else:
+            current = estimate_dense_instructions(**shape)
+            reads = flash_reads("dense", macs, w.size, passes)
+        now = upper_bound_cycles(current, reads, flash_wait_states)
+        tiled = upper_bound_cycles(
+            estimate_tiled_instructions(**shape, passes=passes),
+            flash_reads("tiled", macs, w.size, passes),
+            flash_wait_states,
+        )
+        if tiled < now:
+            op.weight_format = "tiled"
+            chosen.append(op.index)
+            reasons[op.index] = (
+                f"tiled: int8 weights in flash, expanded per row into a RAM tile; est. upper bound "
+                f"{tiled / 1e6:.2f} M cycles vs {now / 1e6:.2f} M as {fmt} ({flash_wait_states} flash wait "
+                f"states on every flash read)"
+            )
+        else:
+            reasons[op.index] = (
+                reasons.get(op.index, fmt) + f"; kept over tiled: est. upper bound {now / 1e6:.2f} M vs "
+                f"{tiled / 1e6:.2f} M cycles at {flash_wait_states} flash wait states"
+            )
+    return chosen
