@@ -16,11 +16,23 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
 from edgel3_mote.errors import ExportError, InvalidInputError, ToolchainError
+from edgel3_mote.export.memory_model import (
+    H743_MEMORY,
+    H743_POWER,
+    NRF52840_MEMORY,
+    NRF52840_POWER,
+    STM32F405_MEMORY,
+    STM32F405_POWER,
+    MemoryModel,
+    MemoryRegion,
+    PowerModel,
+    zero_wait_ssram,
+)
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 BOARDS_DIR = FIRMWARE_DIR / "boards"
@@ -38,6 +50,14 @@ H743_FLASH_BUDGET = 1_000_000
 H743_RAM_BUDGET = 500_000
 
 MPS2_MEMORY_NOTES = "QEMU MPS2: ZBT SSRAM1 (code, 4 MiB) at 0x0, ZBT SSRAM2/3 (data, 4 MiB) at 0x20000000."
+
+# The H743's memory system as the QEMU budget board places it: its flash budget at 0x0 (the code SSRAM), so
+# the flash region the caches and wait states apply to moves there; everything else is the H743's.
+H743_MEMORY_ON_MPS2 = replace(
+    H743_MEMORY,
+    flash=MemoryRegion("flash (H743 budget, at the MPS2 code SSRAM)", 0x0, H743_FLASH_BUDGET),
+    zero_wait_regions=(MemoryRegion("RAM (H743 AXI SRAM budget, modelled zero-wait)", 0x20000000, H743_RAM_BUDGET),),
+)
 
 # Board-independent sources every firmware links (startup, vectors, semihosting, stack, no-heap syscalls).
 COMMON_SOURCES = ("startup_cortexm.S", "vectors.c", "semihost.c", "stack.c", "syscalls.c")
@@ -68,6 +88,10 @@ class BoardSpec:
     uart_baud: int = 115_200
     insns_per_timer_tick: int | None = None  # QEMU: instructions per timer tick under -icount shift=0
     memory_notes: str = ""  # why these regions (the comment of the generated memory.ld)
+    # the memory system at the configured clock (wait states, flash caches, zero-wait RAM; export/memory_model.py):
+    # the cycle estimator's memory-aware estimate and upper bound come from it
+    memory: MemoryModel | None = None
+    power: PowerModel | None = None  # datasheet run / sleep current (energy per window); None: no silicon
 
     @property
     def runnable_in_qemu(self) -> bool:
@@ -127,6 +151,8 @@ class BoardSpec:
             "timer_base": self.timer_base,
             "insns_per_timer_tick": self.insns_per_timer_tick,
             "notes": self.notes,
+            "memory_model": self.memory.to_dict() if self.memory else None,
+            "power_model": self.power.to_dict() if self.power else None,
         }
 
 
@@ -153,6 +179,7 @@ _BOARD_LIST = [
         insns_per_timer_tick=40,  # 1e9 ns / 25 MHz, at 1 ns per instruction
         memory_notes=MPS2_MEMORY_NOTES,
         driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
+        memory=zero_wait_ssram("MPS2 AN386 FPGA (Cortex-M4F) at 25 MHz", 0x0, 4 * MIB),
     ),
     BoardSpec(
         name="qemu-mps2-an500",
@@ -176,6 +203,7 @@ _BOARD_LIST = [
         insns_per_timer_tick=40,
         memory_notes=MPS2_MEMORY_NOTES,
         driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
+        memory=zero_wait_ssram("MPS2 AN500 FPGA (Cortex-M7) at 25 MHz", 0x0, 4 * MIB),
     ),
     BoardSpec(
         name="qemu-mps2-an500-h743",
@@ -204,6 +232,8 @@ _BOARD_LIST = [
         "the budget; one that does not fails at link time. 8 KiB stack: the engines' measured high-water is ~1.1 KiB "
         "(see the board test).",
         driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
+        memory=H743_MEMORY_ON_MPS2,
+        power=H743_POWER,
     ),
     BoardSpec(
         name="qemu-netduinoplus2",
@@ -229,6 +259,8 @@ _BOARD_LIST = [
         "the real chip has 128 KiB SRAM1/2 at 0x20000000 plus 64 KiB CCM at 0x10000000: we link against the 128 KiB "
         "only, like real hardware.",
         driver_sources=("stm32_usart.c", "stm32_tim2.c"),
+        memory=STM32F405_MEMORY,
+        power=STM32F405_POWER,
     ),
     BoardSpec(
         name="nucleo-h743zi",
@@ -256,6 +288,8 @@ _BOARD_LIST = [
         "at 0x20000000) and the D2/D3 SRAMs are left free for the application. Both regions are linked at the mote "
         "budget (1,000,000 B flash, 500,000 B RAM), the same as the QEMU board qemu-mps2-an500-h743.",
         driver_sources=("dwt_cycles.c",),
+        memory=H743_MEMORY,
+        power=H743_POWER,
     ),
     BoardSpec(
         name="nrf52840dk",
@@ -277,6 +311,8 @@ _BOARD_LIST = [
         timer_base=None,
         memory_notes="nRF52840: 1 MiB flash at 0x0, 256 KiB RAM at 0x20000000 (no SoftDevice).",
         driver_sources=("dwt_cycles.c",),
+        memory=NRF52840_MEMORY,
+        power=NRF52840_POWER,
     ),
 ]
 

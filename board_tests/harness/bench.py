@@ -476,6 +476,7 @@ def window_cycles(results: dict, elf: str | Path, trace_path: str | Path) -> dic
         "clock_hz": clock,
         "window_s": window_s,
         "estimated_time_s": time_s,
-        "real_time_factor": window_s / time_s,
-        "real_time": bool(time_s <= window_s),
+        # verdicts on the zero-wait-state estimate only (named so: a lower bound, not the hardware's time)
+        "real_time_factor_zero_wait": window_s / time_s,
+        "real_time_zero_wait": bool(time_s <= window_s),
     }

@@ -71,10 +71,16 @@ def elf_symbols(elf: str | os.PathLike, names: list[str]) -> dict[str, int]:
 
 
 def plugin_arg(
-    elf: str | os.PathLike, out: str | os.PathLike, arm: str | None = None, disarm: str | None = None, spans: int = 1
+    elf: str | os.PathLike,
+    out: str | os.PathLike,
+    arm: str | None = None,
+    disarm: str | None = None,
+    spans: int = 1,
+    memory=None,
 ) -> str:
     """The ``-plugin`` argument that traces ``elf``: segments cut at em_board_ticks(); with ``arm`` /
-    ``disarm`` symbols, only the first ``spans`` spans between them are recorded."""
+    ``disarm`` symbols, only the first ``spans`` spans between them are recorded. With ``memory`` (a
+    board's ``MemoryModel``) the plugin also counts flash traffic through the board's caches per segment."""
     names = [MARK_SYMBOL] + [n for n in (arm, disarm) if n]
     syms = elf_symbols(elf, names)
     parts = [str(build_plugin()), f"out={out}", f"mark={syms[MARK_SYMBOL]:#x}"]
@@ -83,6 +89,8 @@ def plugin_arg(
     if disarm:
         parts.append(f"disarm={syms[disarm]:#x}")
     parts.append(f"spans={int(spans)}")
+    if memory is not None:
+        parts += memory.plugin_args()
     return ",".join(parts)
 
 
@@ -95,6 +103,55 @@ class Segment:
     end_key: int  # return address of the call that closed it
     counts: dict[int, list[int]] = field(default_factory=dict)
     inside: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    mem: "MemCounts | None" = None  # flash traffic (plugin run with a board's memory model), else None
+
+
+@dataclass(frozen=True)
+class MemCounts:
+    """A segment's traffic to flash, as tbtrace.c counts it with the board's caches simulated (LRU)."""
+
+    data_reads: int = 0  # loads from flash
+    data_misses: int = 0  # of those, data-cache misses (all of them on a chip without a data cache)
+    instr_lines: int = 0  # instruction lines fetched from flash
+    instr_misses: int = 0  # of those, instruction-cache misses
+    instr_misses_sequential: int = 0  # misses on the line after the previous one (a prefetcher's to hide)
+
+    def __add__(self, other: "MemCounts") -> "MemCounts":
+        return MemCounts(*(a + b for a, b in zip(self.astuple(), other.astuple(), strict=True)))
+
+    def astuple(self) -> tuple[int, ...]:
+        return (
+            self.data_reads,
+            self.data_misses,
+            self.instr_lines,
+            self.instr_misses,
+            self.instr_misses_sequential,
+        )
+
+    def to_dict(self) -> dict:
+        return dict(zip(MEM_FIELDS, self.astuple(), strict=True))
+
+
+MEM_FIELDS = ("data_reads", "data_misses", "instr_lines", "instr_misses", "instr_misses_sequential")
+NO_MEM = MemCounts()
+
+
+def memory_cycles(zero_wait_cycles: int, mem: MemCounts, model) -> dict:
+    """The three cycle figures of a region (``model``: the board's ``export.memory_model.MemoryModel``).
+
+    - ``zero_wait``: the core's table alone (every access at zero wait states);
+    - ``estimate``: + the wait states of every data-cache miss and every instruction-cache miss the
+      prefetcher cannot hide (with ``model.prefetch``, a miss on the next sequential line is hidden);
+    - ``upper_bound``: + the wait states of **every** flash data read (no data-cache hit) and every
+      instruction-cache miss (no prefetch benefit).
+    """
+    instr_est = mem.instr_misses - (mem.instr_misses_sequential if model.prefetch else 0)
+    return {
+        "zero_wait": int(zero_wait_cycles),
+        "estimate": int(zero_wait_cycles) + model.stall_cycles(mem.data_misses, instr_est),
+        "upper_bound": int(zero_wait_cycles) + model.stall_cycles(mem.data_reads, mem.instr_misses),
+        "flash": mem.to_dict(),
+    }
 
 
 @dataclass
@@ -109,6 +166,7 @@ def parse_trace(path: str | os.PathLike) -> Trace:
     spans: list[list[Segment]] = []
     counts: dict[int, list[int]] = {}
     inside: dict[int, list[tuple[int, int]]] = {}
+    mem: MemCounts | None = None
     with open(path) as f:
         for line in f:
             kind = line[:1]
@@ -125,13 +183,15 @@ def parse_trace(path: str | os.PathLike) -> Trace:
                 _, start, end = line.split()
                 if not spans:
                     raise DeviceError(f"{path}: segment before any span start")
-                spans[-1].append(Segment(int(start, 16), int(end, 16), counts, inside))
-                counts, inside = {}, {}
+                spans[-1].append(Segment(int(start, 16), int(end, 16), counts, inside, mem))
+                counts, inside, mem = {}, {}, None
+            elif kind == "m":
+                mem = MemCounts(*(int(v) for v in line.split()[1:]))
             elif kind == "B":
                 spans.append([])
-                counts, inside = {}, {}
+                counts, inside, mem = {}, {}, None
             elif kind == "E":
-                counts, inside = {}, {}
+                counts, inside, mem = {}, {}, None
     return Trace(blocks, spans)
 
 
@@ -481,6 +541,15 @@ class CycleEstimator:
             total = total + self.segment(s)
         return total
 
+    @staticmethod
+    def memory(segs: list[Segment]) -> MemCounts:
+        """The flash traffic of segments (zero where the trace carries none)."""
+        total = NO_MEM
+        for s in segs:
+            if s.mem is not None:
+                total = total + s.mem
+        return total
+
 
 def run_traced(
     board: str,
@@ -496,7 +565,10 @@ def run_traced(
         fd, out = tempfile.mkstemp(prefix="em-tbtrace-", suffix=".txt")
         os.close(fd)
     out = Path(out)
-    code, output = run_elf(board, elf, timeout=timeout, append=append, plugin=plugin_arg(elf, out))
+    from edgel3_mote.export.boards import get_board
+
+    plugin = plugin_arg(elf, out, memory=get_board(board).memory)
+    code, output = run_elf(board, elf, timeout=timeout, append=append, plugin=plugin)
     return code, output, parse_trace(out)
 
 
@@ -514,11 +586,19 @@ def tick_resolution(board: str) -> int:
 def cycles_for_ticks(board: str, trace: Trace, values: dict[str, int], suffix: str = "_ticks") -> dict[str, int]:
     """``<name>_cycles`` (and ``<name>_traced_instructions``) for every ``<name>_ticks`` a semihosting
     firmware printed: each tick figure is matched to the contiguous run of trace segments whose
-    instruction count equals it (within one tick step), so no firmware layout is assumed."""
+    instruction count equals it (within one tick step), so no firmware layout is assumed.
+
+    Where the trace carries flash traffic (the board has a memory model with wait states), also
+    ``<name>_est_cycles`` and ``<name>_bound_cycles`` (``memory_cycles``: the memory-aware estimate
+    and the upper bound) and ``<name>_flash_<field>`` for each of ``MEM_FIELDS``."""
+    from edgel3_mote.export.boards import get_board
+
+    model = get_board(board).memory
     est = CycleEstimator(timing_for_cpu(_cpu(board)), trace.blocks)
     res = tick_resolution(board)
     segs = trace.spans[0] if trace.spans else []
     costs = [est.segment(s) for s in segs]
+    has_mem = any(s.mem is not None for s in segs)
     out: dict[str, int] = {}
     for key, ticks in values.items():
         if not key.endswith(suffix) or not isinstance(ticks, int) or ticks <= 0:
@@ -530,7 +610,7 @@ def cycles_for_ticks(board: str, trace: Trace, values: dict[str, int], suffix: s
                 total = total + costs[j]
                 diff = abs(total.instructions - ticks)
                 if diff < res and (best is None or diff < best[0]):
-                    best = (diff, total)
+                    best = (diff, total, i, j)
                 if total.instructions >= ticks + res:
                     break
         if best is None:
@@ -541,6 +621,13 @@ def cycles_for_ticks(board: str, trace: Trace, values: dict[str, int], suffix: s
         name = key[: -len(suffix)]
         out[f"{name}_cycles"] = best[1].cycles
         out[f"{name}_traced_instructions"] = best[1].instructions
+        if has_mem and model is not None:
+            mem = CycleEstimator.memory(segs[best[2] : best[3] + 1])
+            figs = memory_cycles(best[1].cycles, mem, model)
+            out[f"{name}_est_cycles"] = figs["estimate"]
+            out[f"{name}_bound_cycles"] = figs["upper_bound"]
+            for f, v in mem.to_dict().items():
+                out[f"{name}_flash_{f}"] = v
     return out
 
 

@@ -66,17 +66,17 @@ def test_estimated_cycles_per_window_are_the_stated_figure(traced, figure):
     figure(f"{key}.engine_instructions", c["engine"]["instructions"])
     figure(f"{key}.frontend_cycles", c["frontend"]["cycles"])
     figure(f"{key}.engine_cycles", c["engine"]["cycles"])
-    figure(f"{key}.real_time_factor", c["real_time_factor"])
+    figure(f"{key}.real_time_factor", c["real_time_factor_zero_wait"])
     if results["board"] == "qemu-netduinoplus2":
         # issue 12's goals on the 168 MHz STM32F405: <= 150 M instructions and real time (<= 168 M est. cycles)
         assert c["total"]["instructions"] <= MAX_INSTRUCTIONS_PER_WINDOW
-        assert c["total"]["cycles"] <= 168_000_000 and c["real_time"]
+        assert c["total"]["cycles"] <= 168_000_000 and c["real_time_zero_wait"]
     layers = sum(layer["cycles"] for layer in c["layers"])
     assert 0.95 * c["engine"]["cycles"] <= layers <= c["engine"]["cycles"]  # glue between layers is small
     assert c["total"]["cycles"] == c["frontend"]["cycles"] + c["engine"]["cycles"]
     assert c["clock_hz"] == get_board(results["board"]).clock_hz
-    assert c["real_time"] == (c["total"]["cycles"] <= c["clock_hz"] * c["window_s"])
-    assert c["real_time_factor"] == pytest.approx(c["clock_hz"] * c["window_s"] / c["total"]["cycles"])
+    assert c["real_time_zero_wait"] == (c["total"]["cycles"] <= c["clock_hz"] * c["window_s"])
+    assert c["real_time_factor_zero_wait"] == pytest.approx(c["clock_hz"] * c["window_s"] / c["total"]["cycles"])
     lo, hi = c["total"]["cycles_p_range"]  # P = 1 and P = 3 around the table's P = 2
     assert lo < c["total"]["cycles"] < hi and hi - lo == 2 * c["total"]["branches_taken"]
 
@@ -92,8 +92,8 @@ def test_bench_report_states_cycles_and_the_real_time_verdict(traced):
 
     results, c = traced
     md = markdown(results | {"cycles": c, "elapsed_s": 0.0})
-    assert f"**real time: {'yes' if c['real_time'] else 'no'}**" in md
-    assert f"{c['total']['cycles']:,}" in md and f"real-time factor {c['real_time_factor']:.2f}" in md
+    assert f"**real time on zero-wait memory only: {'yes' if c['real_time_zero_wait'] else 'no'}**" in md
+    assert f"{c['total']['cycles']:,}" in md and f"real-time factor {c['real_time_factor_zero_wait']:.2f}" in md
     assert "zero-wait-state memory" in md
     for layer in c["layers"]:
         if layer["cycles"]:
