@@ -115,6 +115,17 @@ def small_tflite(name: str) -> bytes:
         x = L.GlobalMaxPooling2D()(x)
         model = keras.Model(inp, x)
         _prune_convs(model, keep=(0.5, 0.05), seed=7)
+    elif name == "mixed":
+        # issue 18's mixed engine: a dense conv on a wide map (tiled where flash has wait states), a 95 %-pruned
+        # one (sparse), and a conv on a two-pixel-wide map (dense int8: expanding per row would cost more)
+        inp = keras.Input((16, 12, 8))
+        x = L.Conv2D(16, 3, padding="same", activation="relu")(inp)
+        x = L.Conv2D(16, 3, padding="same", activation="relu")(x)
+        x = L.MaxPooling2D((2, 6))(x)
+        x = L.Conv2D(12, 3, padding="same", activation="relu")(x)
+        x = L.GlobalMaxPooling2D()(x)
+        model = keras.Model(inp, x)
+        _prune_convs(model, keep=(1.0, 0.05, 1.0), seed=9)
     elif name == "unsupported":
         inp = keras.Input((8, 8, 2))
         x = L.Conv2D(4, 3, padding="same")(inp)

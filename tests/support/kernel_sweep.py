@@ -34,7 +34,10 @@ from tests.support.kernel_models import (
 )
 
 SWEEP_MAIN = Path(__file__).with_name("kernel_sweep_main.c")
-CONV_VARIANTS = ("s8", "w16", "s8_rows", "w16_rows")
+CONV_VARIANTS = ("s8", "w16", "s8_rows", "w16_rows", "tiled", "tiled_rows")
+# em_conv2d_s8_tiled over the whole tensor takes passes of TILED_PASS_PIXELS pixels (several passes, a
+# partial last one); one row per call ("tiled_rows") a pass of the row's pixels
+TILED_PASS_PIXELS = 6
 
 # Beside the random layers: dilation, a one-channel first layer, a SEA-64-like 32-channel layer.
 CONV_SPECS = (
@@ -84,7 +87,7 @@ class SweepCases:
 
 def build_cases(n_convs: int = 40, seed: int = 2024) -> SweepCases:
     """Convert the sweep's layers (cached on disk), run tflite-micro once, emit the C cases."""
-    from edgel3_mote.export.codegen.ops.conv2d import pack_w16, padded_taps
+    from edgel3_mote.export.codegen.ops.conv2d import pack_w16, padded_taps, tiled_scratch_bytes
 
     rng = np.random.default_rng(seed)
     conv_model = cached_model(CONV_SPECS + random_conv_specs(n_convs, seed), seed=seed)
@@ -119,6 +122,8 @@ def build_cases(n_convs: int = 40, seed: int = 2024) -> SweepCases:
         expected.update({("conv", i, v): h for v in CONV_VARIANTS})
         max_out = max(max_out, oh * ow * oc)
         max_scratch = max(max_scratch, 2 * padded_taps(fh, fw, ic) * 2 + 4)
+        for pass_pixels in (TILED_PASS_PIXELS, ow):
+            max_scratch = max(max_scratch, tiled_scratch_bytes(oc, fh, fw, ic, pass_pixels))
 
     xs = fc_model.random_inputs(rng)
     ys = fc_model.run_tflm(xs)
@@ -166,6 +171,7 @@ def build_cases(n_convs: int = 40, seed: int = 2024) -> SweepCases:
             *arrays,
             "",
             f"#define SWEEP_N_CONV {len(convs)}",
+            f"#define SWEEP_TILED_PASS_PIXELS {TILED_PASS_PIXELS}",
             f"#define SWEEP_N_FC {len(fcs)}",
             f"#define SWEEP_N_POOL {len(pools)}",
             f"#define SWEEP_MAX_OUTPUT {max_out}",
