@@ -908,8 +908,25 @@ static EM_NOINLINE void w16_expand_group(const int8_t *filter, int32_t out_c, in
     }
     const int8_t *src = filter + (oc0 + j) * taps;
     int32_t t = 0;
-    /* four taps a word: SXTB16 gives taps (0, 2) and (1, 3), PKHBT / PKHTB the pairs (0, 1), (2, 3)
-     */
+    /* four taps a word: SXTB16 gives taps (0, 2) and (1, 3), PKHBT / PKHTB the pairs (0, 1), (2,
+     * 3); sixteen a pass while they last (SEA-64's layers: taps % 16 == 0), so the four loads
+     * pipeline and the loop's compare-and-branch is paid once per 16 weights */
+    for (; t + 16 <= n4; t += 16, dst += 32) {
+      const int32_t v0 = em_read_s8x4(src + t), v1 = em_read_s8x4(src + t + 4);
+      const int32_t v2 = em_read_s8x4(src + t + 8), v3 = em_read_s8x4(src + t + 12);
+      const int32_t e0 = em_sxtb16(v0), o0 = em_sxtb16_ror8(v0);
+      const int32_t e1 = em_sxtb16(v1), o1 = em_sxtb16_ror8(v1);
+      dst[0] = em_pack_lo16(e0, o0);
+      dst[4] = em_pack_hi16(e0, o0);
+      dst[8] = em_pack_lo16(e1, o1);
+      dst[12] = em_pack_hi16(e1, o1);
+      const int32_t e2 = em_sxtb16(v2), o2 = em_sxtb16_ror8(v2);
+      const int32_t e3 = em_sxtb16(v3), o3 = em_sxtb16_ror8(v3);
+      dst[16] = em_pack_lo16(e2, o2);
+      dst[20] = em_pack_hi16(e2, o2);
+      dst[24] = em_pack_lo16(e3, o3);
+      dst[28] = em_pack_hi16(e3, o3);
+    }
     for (; t < n4; t += 4, dst += 8) {
       const int32_t v = em_read_s8x4(src + t);
       const int32_t even = em_sxtb16(v), odd = em_sxtb16_ror8(v);
