@@ -566,16 +566,21 @@ static EM_ALWAYS_INLINE void w16_requant_store(int32_t a00, int32_t a01, int32_t
 #endif
 
 /* rq != 0: requantise the block (rq: 3 words per channel) and store it at out0/out1 (pixel 0 / 1,
- * already offset to the block's first channel); rq == 0: return the accumulators in acc. */
-static EM_NOINLINE void conv_dot_w16(const int32_t *w, const int32_t *c, const int32_t *end,
-                                     int32_t acc[8], const int32_t *rq, int8_t *out0,
-                                     int8_t *out1) {
+ * already offset to the block's first channel); rq == 0: return the accumulators in acc.
+ * unroll16: take 16 pairs of taps a pass where the count allows (fewest branches, but ~700 B of
+ * loop: with the requantisation more than a 1 KB flash instruction cache such as the F405's ART
+ * holds, so every block would refetch it); else at most 8 (~350 B: the block's code stays cached).
+ */
+static EM_ALWAYS_INLINE void conv_dot_w16_body(const int32_t *w, const int32_t *c,
+                                               const int32_t *end, int32_t acc[8],
+                                               const int32_t *rq, int8_t *out0, int8_t *out1,
+                                               int unroll16) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
   int32_t a20 = acc[4], a21 = acc[5], a30 = acc[6], a31 = acc[7];
 #if EM_DSP_NATIVE
   int32_t w0, w1, c0, c1;
   const int32_t *const end_in_memory = end;
-  if (((end - w) & 63) == 0) { /* 16 pairs a pass: SEA-64's 32- and 64-channel layers */
+  if (unroll16 && ((end - w) & 63) == 0) { /* 16 pairs a pass: SEA-64's 32- and 64-channel layers */
     __asm__ volatile(
         "1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
             EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
@@ -610,6 +615,19 @@ static EM_NOINLINE void conv_dot_w16(const int32_t *w, const int32_t *c, const i
 #endif
   acc[0] = a00, acc[1] = a01, acc[2] = a10, acc[3] = a11;
   acc[4] = a20, acc[5] = a21, acc[6] = a30, acc[7] = a31;
+}
+
+static EM_NOINLINE void conv_dot_w16(const int32_t *w, const int32_t *c, const int32_t *end,
+                                     int32_t acc[8], const int32_t *rq, int8_t *out0,
+                                     int8_t *out1) {
+  conv_dot_w16_body(w, c, end, acc, rq, out0, out1, 1);
+}
+
+/* The same with at most 8 pairs a pass: the tiled path's (chosen where flash has wait states). */
+static EM_NOINLINE void conv_dot_w16_compact(const int32_t *w, const int32_t *c, const int32_t *end,
+                                             int32_t acc[8], const int32_t *rq, int8_t *out0,
+                                             int8_t *out1) {
+  conv_dot_w16_body(w, c, end, acc, rq, out0, out1, 0);
 }
 
 static EM_NOINLINE void conv_dot_s8(const int8_t *w0, const int8_t *w1, const int32_t *c,
@@ -988,18 +1006,18 @@ static void conv_dsp_tiled(const em_conv_params *p, const em_quant *q, const em_
         const int32_t *c = colw + ((pix - pix0) >> 1) * padded;
         const int32_t n = tiled_out_px(out_d, output, rows, pix, n_pix, out_px);
         if (table) {
-          conv_dot_w16(tile, c, tile + 2 * padded, acc0 + 2 * oc, rq_all + 3 * oc, out_px[0] + oc,
-                       out_px[1] + oc);
+          conv_dot_w16_compact(tile, c, tile + 2 * padded, acc0 + 2 * oc, rq_all + 3 * oc,
+                               out_px[0] + oc, out_px[1] + oc);
           continue;
         }
         int32_t acc[8];
         for (int32_t k = 0; k < 4; ++k)
           acc[2 * k] = acc[2 * k + 1] = bias && oc + k < out_c ? bias[oc + k] : 0;
         if (fast) {
-          conv_dot_w16(tile, c, tile + 2 * padded, acc, rq, out_px[0] + oc, out_px[1] + oc);
+          conv_dot_w16_compact(tile, c, tile + 2 * padded, acc, rq, out_px[0] + oc, out_px[1] + oc);
           continue;
         }
-        conv_dot_w16(tile, c, tile + 2 * padded, acc, 0, 0, 0);
+        conv_dot_w16_compact(tile, c, tile + 2 * padded, acc, 0, 0, 0);
         for (int32_t k = 0; k < 4 && oc + k < out_c; ++k)
           conv_store(o, q, oc + k, acc[2 * k], acc[2 * k + 1], n, out_px);
       }
