@@ -49,6 +49,9 @@ MIB = 1024 * 1024
 H743_FLASH_BUDGET = 1_000_000
 H743_RAM_BUDGET = 500_000
 
+# The MPS2 FPGA images' system clock, which QEMU's CMSDK timer counts (whatever clock_hz a budget board states).
+MPS2_SYSCLK_HZ = 25_000_000
+
 MPS2_MEMORY_NOTES = "QEMU MPS2: ZBT SSRAM1 (code, 4 MiB) at 0x0, ZBT SSRAM2/3 (data, 4 MiB) at 0x20000000."
 
 # The H743's memory system as the QEMU budget board places it: its flash budget at 0x0 (the code SSRAM), so
@@ -156,31 +159,35 @@ class BoardSpec:
         }
 
 
+# ARM's MPS2 FPGA image AN386 (Cortex-M4F): the plain QEMU M4 board, and the base of the nRF52840 budget board.
+# The CMSDK timer counts the FPGA's 25 MHz (MPS2_SYSCLK_HZ) whatever clock a board derived from it states.
+_AN386 = BoardSpec(
+    name="qemu-mps2-an386",
+    cpu="cortex-m4",
+    fpu="fpv4-sp-d16",
+    float_abi="hard",
+    flash_origin=0x0,
+    flash_size=4 * MIB,
+    ram_origin=0x20000000,
+    ram_size=4 * MIB,
+    clock_hz=25_000_000,
+    qemu_machine="mps2-an386",
+    uart="CMSDK APB UART0 @ 0x40004000",
+    timer="CMSDK APB TIMER0 @ 0x40000000 (x40 = instructions)",
+    notes="ARM MPS2 FPGA image AN386 (Cortex-M4F) in QEMU; ticks are instructions with "
+    "-icount shift=0, resolution 40 (the 25 MHz timer at 1 ns per instruction)",
+    num_irqs=32,
+    stack_size=16 * KIB,
+    uart_base=0x40004000,
+    timer_base=0x40000000,
+    insns_per_timer_tick=40,  # 1e9 ns / 25 MHz, at 1 ns per instruction
+    memory_notes=MPS2_MEMORY_NOTES,
+    driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
+    memory=zero_wait_ssram("MPS2 AN386 FPGA (Cortex-M4F) at 25 MHz", 0x0, 4 * MIB),
+)
+
 _BOARD_LIST = [
-    BoardSpec(
-        name="qemu-mps2-an386",
-        cpu="cortex-m4",
-        fpu="fpv4-sp-d16",
-        float_abi="hard",
-        flash_origin=0x0,
-        flash_size=4 * MIB,
-        ram_origin=0x20000000,
-        ram_size=4 * MIB,
-        clock_hz=25_000_000,
-        qemu_machine="mps2-an386",
-        uart="CMSDK APB UART0 @ 0x40004000",
-        timer="CMSDK APB TIMER0 @ 0x40000000 (x40 = instructions)",
-        notes="ARM MPS2 FPGA image AN386 (Cortex-M4F) in QEMU; ticks are instructions with "
-        "-icount shift=0, resolution 40 (the 25 MHz timer at 1 ns per instruction)",
-        num_irqs=32,
-        stack_size=16 * KIB,
-        uart_base=0x40004000,
-        timer_base=0x40000000,
-        insns_per_timer_tick=40,  # 1e9 ns / 25 MHz, at 1 ns per instruction
-        memory_notes=MPS2_MEMORY_NOTES,
-        driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
-        memory=zero_wait_ssram("MPS2 AN386 FPGA (Cortex-M4F) at 25 MHz", 0x0, 4 * MIB),
-    ),
+    _AN386,
     BoardSpec(
         name="qemu-mps2-an500",
         cpu="cortex-m7",
@@ -234,6 +241,21 @@ _BOARD_LIST = [
         driver_sources=("cmsdk_uart.c", "cmsdk_timer.c"),
         memory=H743_MEMORY_ON_MPS2,
         power=H743_POWER,
+    ),
+    replace(
+        _AN386,
+        name="qemu-mps2-an386-nrf52840",
+        flash_size=1 * MIB,
+        ram_size=256 * KIB,
+        clock_hz=64_000_000,
+        notes="the nRF52840 mote in QEMU: MPS2-AN386 hardware (Cortex-M4F) linked with the nRF52840's 1 MiB flash "
+        "and 256 KiB RAM at its addresses, clocked (for the real-time verdict) at its 64 MHz, with its memory and "
+        "power model; nrf52840dk is the build-only real board",
+        memory_notes="QEMU MPS2-AN386 hardware (code SSRAM at 0x0, data SSRAM at 0x20000000, 4 MiB each), linked "
+        "with the nRF52840's memory: 1 MiB of flash at 0x0 and 256 KiB of RAM at 0x20000000 (no SoftDevice), the "
+        "numbers of the board nrf52840dk. A firmware that links here fits the chip.",
+        memory=NRF52840_MEMORY,
+        power=NRF52840_POWER,
     ),
     BoardSpec(
         name="qemu-netduinoplus2",

@@ -148,15 +148,22 @@ class PowerModel:
         return self.volts * self.run_ma * 1e-3 * busy_s
 
     def energy_per_window(self, busy_s: float, hop_s: float = 1.0) -> float:
-        """Joules per hop: run for ``busy_s`` (all of the hop when the window does not fit), sleep the rest."""
-        busy = min(busy_s, hop_s)
-        return self.energy_j(busy) + self.volts * self.sleep_ma * 1e-3 * (hop_s - busy)
+        """Joules per window at one window per ``hop_s``: run for ``busy_s``, sleep for the rest of the hop
+        (none when the window takes longer than the hop: the mote then cannot keep up, see ``keeps_up``)."""
+        return self.energy_j(busy_s) + self.volts * self.sleep_ma * 1e-3 * max(0.0, hop_s - busy_s)
+
+    @staticmethod
+    def keeps_up(busy_s: float, hop_s: float) -> bool:
+        return busy_s <= hop_s
 
     def average_ma(self, busy_s: float, hop_s: float) -> float:
-        return self.energy_per_window(busy_s, hop_s) / (self.volts * hop_s) * 1e3
+        return self.energy_per_window(busy_s, hop_s) / (self.volts * max(hop_s, busy_s)) * 1e3
 
-    def battery_life_hours(self, busy_s: float, hop_s: float, cell: Cell) -> float:
-        """Hours a ``cell`` lasts at one window per ``hop_s`` (capacity / average current; no derating)."""
+    def battery_life_hours(self, busy_s: float, hop_s: float, cell: Cell) -> float | None:
+        """Hours a ``cell`` lasts at one window per ``hop_s`` (capacity / average current; no derating);
+        None when a window takes longer than the hop (the mote does not keep up)."""
+        if not self.keeps_up(busy_s, hop_s):
+            return None
         return cell.mah / self.average_ma(busy_s, hop_s)
 
     def to_dict(self) -> dict:
@@ -184,9 +191,8 @@ def energy_summary(power: PowerModel, busy_s: dict[str, float]) -> dict:
             "battery_life_days": {},
         }
         for cell in CELLS:
-            fig["battery_life_days"][cell.name] = {
-                f"{h:g}": power.battery_life_hours(t, h, cell) / 24.0 for h in HOPS_S
-            }
+            life = {f"{h:g}": power.battery_life_hours(t, h, cell) for h in HOPS_S}
+            fig["battery_life_days"][cell.name] = {h: (v / 24.0 if v is not None else None) for h, v in life.items()}
         out["figures"][label] = fig
     return out
 

@@ -389,14 +389,17 @@ TRACE_ARM = "em_board_ticks_sync"  # called right before the front-end's first t
 TRACE_DISARM = "em_proto_send"  # the INFER's reply
 
 
-def cycle_trace_plugin(elf: str | Path, trace_path: str | Path) -> str:
+def cycle_trace_plugin(elf: str | Path, trace_path: str | Path, board: str | None = None) -> str:
     """The ``-plugin`` argument that records the first INFER of a bench for ``window_cycles``
-    (builds the plugin and imports the decoder now: a missing tool fails before the bench, not after)."""
+    (builds the plugin and imports the decoder now: a missing tool fails before the bench, not after).
+    With ``board``, its memory model's flash traffic is counted too (the memory-aware estimate and bound)."""
     import capstone  # noqa: F401
 
     from edgel3_mote.board_tests.harness.cycles import plugin_arg
+    from edgel3_mote.export.boards import get_board
 
-    return plugin_arg(elf, trace_path, arm=TRACE_ARM, disarm=TRACE_DISARM, spans=1)
+    memory = get_board(board).memory if board else None
+    return plugin_arg(elf, trace_path, arm=TRACE_ARM, disarm=TRACE_DISARM, spans=1, memory=memory)
 
 
 def _layer_macs(project_dir: str | None, n: int) -> list[int]:
@@ -416,7 +419,9 @@ def window_cycles(results: dict, elf: str | Path, trace_path: str | Path) -> dic
     from edgel3_mote.board_tests.harness.cycles import (
         CycleEstimator,
         FunctionMap,
+        MemCounts,
         infer_cycles,
+        memory_cycles,
         parse_trace,
         tick_resolution,
     )
@@ -457,6 +462,29 @@ def window_cycles(results: dict, elf: str | Path, trace_path: str | Path) -> dic
         and abs(eng["instructions"] - eng["ticks"]) < res
         and (ic["layers_mapped"] or not w["layer_ticks"])
     )
+    # the memory system (export/memory_model.py): zero-wait / memory-aware estimate / upper bound per part
+    model = board.memory
+    traced_mem = any(s.mem is not None for s in trace.spans[0])
+    memory = None
+    if model is not None and (traced_mem or model.zero_wait):
+        for part in (fe, eng, *ic["layers"]):
+            part["memory_cycles"] = memory_cycles(part["cycles"], MemCounts(**part["flash"]), model)
+        figs = {k: fe["memory_cycles"][k] + eng["memory_cycles"][k] for k in ("zero_wait", "estimate", "upper_bound")}
+        memory = {
+            "model": model.to_dict(),
+            "traced": traced_mem,
+            "window": figs,
+            "flash": {k: fe["flash"][k] + eng["flash"][k] for k in fe["flash"]},
+            "estimated_time_s": {k: v / clock for k, v in figs.items()},
+            "real_time_factor": {k: window_s * clock / v for k, v in figs.items()},
+            "assumptions": {
+                "zero_wait": "every fetch and load at zero wait states (the core's timing table alone)",
+                "estimate": f"{model.flash_wait_states} wait states per flash miss; LRU caches as the manual sizes "
+                "them" + ("; sequential instruction-line misses hidden by the prefetcher" if model.prefetch else ""),
+                "upper_bound": f"{model.flash_wait_states} wait states on every flash data read (no data-cache hit) "
+                "and on every instruction-cache miss (no prefetch)",
+            },
+        }
     return {
         "core": timing.name,
         "timing_source": timing.source,
@@ -479,4 +507,21 @@ def window_cycles(results: dict, elf: str | Path, trace_path: str | Path) -> dic
         # verdicts on the zero-wait-state estimate only (named so: a lower bound, not the hardware's time)
         "real_time_factor_zero_wait": window_s / time_s,
         "real_time_zero_wait": bool(time_s <= window_s),
+        "memory": memory,
+        # the hardware verdict: on the memory-aware upper bound (None where the trace has no flash traffic)
+        "real_time": bool(memory["window"]["upper_bound"] <= window_s * clock) if memory else None,
+        "energy": _energy(board, memory, window_s) if memory else None,
+    }
+
+
+def _energy(board, memory: dict, window_s: float) -> dict | None:
+    """Energy per window and battery life at the board's datasheet currents (export/memory_model.py)."""
+    from edgel3_mote.export.memory_model import energy_summary
+
+    if board.power is None:
+        return None
+    # busy time at the chip's clock (the currents' clock; a QEMU budget board may state another)
+    w, hz = memory["window"], board.power.clock_hz
+    return energy_summary(board.power, {"estimate": w["estimate"] / hz, "upper_bound": w["upper_bound"] / hz}) | {
+        "window_s": window_s
     }

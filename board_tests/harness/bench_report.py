@@ -83,6 +83,103 @@ def _cycles_section(results: dict) -> list[str]:
     return lines
 
 
+def _memory_section(results: dict) -> list[str]:
+    """The memory-aware figures of the traced window (results["cycles"]["memory"]) and the hardware verdict."""
+    c = results.get("cycles") or {}
+    m = c.get("memory")
+    if not m:
+        return []
+    clock, w = c["clock_hz"], m["window"]
+    model = m["model"]
+    lines = [
+        "",
+        f"## Memory-aware cycles ({model['chip']}: {model['flash_wait_states']} flash wait states)",
+        "",
+        f"**real time (on the upper bound): {'yes' if c['real_time'] else 'no'}** -- upper bound "
+        f"{w['upper_bound']:,} cycles = {1e3 * w['upper_bound'] / clock:.1f} ms per {c['window_s']:g} s window, "
+        f"real-time factor {m['real_time_factor']['upper_bound']:.2f}.",
+        "",
+        "| figure | cycles per window | time | real-time factor | assumes |",
+        "|---|---|---|---|---|",
+    ]
+    for key, label in (
+        ("zero_wait", "zero-wait"),
+        ("estimate", "memory-aware estimate"),
+        ("upper_bound", "upper bound"),
+    ):
+        lines.append(
+            f"| {label} | {w[key]:,} | {1e3 * w[key] / clock:.1f} ms | {m['real_time_factor'][key]:.2f} | "
+            f"{m['assumptions'][key]} |"
+        )
+    f = m["flash"]
+    lines += [
+        "",
+        f"Flash traffic of the window: {f['data_reads']:,} data reads ({f['data_misses']:,} data-cache misses), "
+        f"{f['instr_lines']:,} instruction lines ({f['instr_misses']:,} instruction-cache misses, "
+        f"{f['instr_misses_sequential']:,} of them sequential). Data cache: {model['dcache'] or 'none'}; "
+        f"instruction cache: {model['icache'] or 'none'}; prefetch: {'yes' if model['prefetch'] else 'no'}. "
+        f"Source: {model['source']}. {model['notes']}",
+    ]
+    layers = [layer for layer in c.get("layers") or [] if layer.get("memory_cycles") and layer["cycles"]]
+    if layers:
+        lines += [
+            "",
+            "| layer | zero-wait cycles | estimate | upper bound | flash data reads | data misses | instr. misses |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for layer in layers:
+            mc, fl = layer["memory_cycles"], layer["flash"]
+            lines.append(
+                f"| {layer.get('name', '')} | {mc['zero_wait']:,} | {mc['estimate']:,} | {mc['upper_bound']:,} | "
+                f"{fl['data_reads']:,} | {fl['data_misses']:,} | {fl['instr_misses']:,} |"
+            )
+    return lines
+
+
+def _energy_section(results: dict) -> list[str]:
+    """Energy per window and battery life (results["cycles"]["energy"]: the board's datasheet currents)."""
+    c = results.get("cycles") or {}
+    e = c.get("energy")
+    if not c.get("memory"):
+        return []
+    if not e:
+        return ["", "## Energy", "", "No power model for this board (an FPGA image stands for no chip).", ""]
+    pm = e["power_model"]
+    lines = [
+        "",
+        f"## Energy per window ({pm['chip']}: {pm['run_ma']:g} mA run, {1e3 * pm['sleep_ma']:g} uA sleep, "
+        f"{pm['volts']:g} V)",
+        "",
+        "| figure | busy per window | energy per 1-s window | "
+        + " | ".join(
+            f"{cell} life, hop {h} s"
+            for cell in next(iter(e["figures"].values()))["battery_life_days"]
+            for h in ("1", "10")
+        )
+        + " |",
+        "|---|---|---|" + "---|" * 4,
+    ]
+    for label, fig in e["figures"].items():
+        life = fig["battery_life_days"]
+        lines.append(
+            f"| {label.replace('_', ' ')} | {1e3 * fig['busy_s']:.1f} ms | {fig['energy_per_window_mj']:.2f} mJ | "
+            + " | ".join(
+                f"{life[cell][h]:,.1f} d" if life[cell][h] is not None else "does not keep up"
+                for cell in life
+                for h in ("1", "10")
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        f"Energy = {pm['volts']:g} V x run current x busy time + sleep current for the rest of the hop; a "
+        f"window longer than the hop does not keep up (no battery life). Run current: {pm['source']}. "
+        f"Sleep: {pm['sleep_source']}. "
+        f"Datasheet table read in this session: {'yes' if pm['verified'] else 'no'}. {pm['notes']}",
+    ]
+    return lines
+
+
 def _head_section(results: dict) -> list[str]:
     """The classifier head on the device (summary["head"], only when the firmware has one)."""
     h = results["summary"].get("head")
@@ -190,6 +287,8 @@ def markdown(results: dict) -> str:
             f"{sum(w['engine_ticks'] for w in ws) / n:,.0f} |"
         )
     lines += _cycles_section(results)
+    lines += _memory_section(results)
+    lines += _energy_section(results)
     if s["layers"]:
         total = sum(layer["mean_ticks"] for layer in s["layers"]) or 1.0
         est = (results.get("cycles") or {}).get("layers") or []

@@ -22,8 +22,10 @@ report, per clip and in summary: int8 exactness vs the tflite-micro interpreter 
 device's own spectrogram, front-end agreement with the numpy reference, cosine / L2 / MAE vs
 the float Keras model, latency (instructions under QEMU, cycles on silicon) split front-end /
 engine / per layer, and memory. Under QEMU the first window is also traced and weighted with
-the core's published timing (zero wait states): estimated cycles per window and per layer, and
-the real-time factor at the board's clock (--no-cycles skips it). Writes bench.json, bench.md,
+the core's published timing: estimated cycles per window and per layer at zero wait states, the
+memory-aware estimate and the upper bound with the board's flash wait states and caches (the
+real-time verdict is the upper bound's), the real-time factor at the board's clock and the energy
+per window at its datasheet currents (--no-cycles skips it). Writes bench.json, bench.md,
 layers.png and parity.png into the -o/--output folder.
 
 A real board: --port URL (any pyserial URL) with the firmware of --project flashed.
@@ -271,7 +273,7 @@ def _run(args, mode: str) -> int:
                 f"parity/latency/memory are real, the embeddings are meaningless"
             )
         trace = Path(tmp) / "tbtrace.txt"  # QEMU: the first INFER's instruction stream, for estimated cycles
-        plugin = None if port or args.no_cycles else cycle_trace_plugin(elf, trace)
+        plugin = None if port or args.no_cycles else cycle_trace_plugin(elf, trace, args.board)
         with open_board(
             setup,
             elf,

@@ -557,8 +557,10 @@ def run_traced(
     timeout: float = 600.0,
     append: str | None = None,
     out: str | os.PathLike | None = None,
+    memory=None,
 ) -> tuple[int, str, Trace]:
-    """Run a semihosting firmware to its end under the plugin: (exit code, output, trace)."""
+    """Run a semihosting firmware to its end under the plugin: (exit code, output, trace). The flash
+    traffic is counted with ``memory`` (a ``MemoryModel``; default: the board's own)."""
     from edgel3_mote.board_tests.harness.qemu import run_elf
 
     if out is None:
@@ -567,7 +569,7 @@ def run_traced(
     out = Path(out)
     from edgel3_mote.export.boards import get_board
 
-    plugin = plugin_arg(elf, out, memory=get_board(board).memory)
+    plugin = plugin_arg(elf, out, memory=memory or get_board(board).memory)
     code, output = run_elf(board, elf, timeout=timeout, append=append, plugin=plugin)
     return code, output, parse_trace(out)
 
@@ -583,17 +585,20 @@ def tick_resolution(board: str) -> int:
     return int(m.group(1)) if m else 1
 
 
-def cycles_for_ticks(board: str, trace: Trace, values: dict[str, int], suffix: str = "_ticks") -> dict[str, int]:
+def cycles_for_ticks(
+    board: str, trace: Trace, values: dict[str, int], suffix: str = "_ticks", memory=None
+) -> dict[str, int]:
     """``<name>_cycles`` (and ``<name>_traced_instructions``) for every ``<name>_ticks`` a semihosting
     firmware printed: each tick figure is matched to the contiguous run of trace segments whose
     instruction count equals it (within one tick step), so no firmware layout is assumed.
 
     Where the trace carries flash traffic (the board has a memory model with wait states), also
     ``<name>_est_cycles`` and ``<name>_bound_cycles`` (``memory_cycles``: the memory-aware estimate
-    and the upper bound) and ``<name>_flash_<field>`` for each of ``MEM_FIELDS``."""
+    and the upper bound) and ``<name>_flash_<field>`` for each of ``MEM_FIELDS`` (``memory``: the
+    ``MemoryModel`` the trace was counted with; default the board's)."""
     from edgel3_mote.export.boards import get_board
 
-    model = get_board(board).memory
+    model = memory or get_board(board).memory
     est = CycleEstimator(timing_for_cpu(_cpu(board)), trace.blocks)
     res = tick_resolution(board)
     segs = trace.spans[0] if trace.spans else []
@@ -689,32 +694,37 @@ def infer_cycles(
     engine = est.segments(span[3 : end + 1])
     sites: dict[int, list] = {}
     for k in range(4, end, 2):
-        site = sites.setdefault(span[k].end_key, [ZERO, 0])
+        site = sites.setdefault(span[k].end_key, [ZERO, 0, NO_MEM])
         site[0] = site[0] + est.segment(span[k])
         site[1] += 1
+        site[2] = site[2] + CycleEstimator.memory([span[k]])
     # sites in order of first execution -> layers in index order: each site takes the next layer whose
     # ticks it matches (within one tick step per run); layers left over have no code (aliases)
-    layers: list[dict] = [{"instructions": 0, "cycles": 0, "runs": 0, "ticks": int(t)} for t in layer_ticks]
+    layers: list[dict] = [
+        {"instructions": 0, "cycles": 0, "runs": 0, "ticks": int(t), "flash": NO_MEM.to_dict()} for t in layer_ticks
+    ]
     j = 0
     mapped = True
-    for cost, runs in sites.values():
+    for cost, runs, mem in sites.values():
         while j < len(layer_ticks) and abs(cost.instructions - layer_ticks[j]) > runs * resolution:
             j += 1
         if j == len(layer_ticks):
             mapped = False
             break
-        layers[j].update(instructions=cost.instructions, cycles=cost.cycles, runs=runs)
+        layers[j].update(instructions=cost.instructions, cycles=cost.cycles, runs=runs, flash=mem.to_dict())
         j += 1
     return {
         "frontend": {
             "instructions": frontend.instructions,
             "cycles": frontend.cycles,
             "branches_taken": frontend.branches_taken,
+            "flash": CycleEstimator.memory([span[1]]).to_dict(),
         },
         "engine": {
             "instructions": engine.instructions,
             "cycles": engine.cycles,
             "branches_taken": engine.branches_taken,
+            "flash": CycleEstimator.memory(span[3 : end + 1]).to_dict(),
         },
         "layers": layers if mapped else [],
         "layer_sites": len(sites),

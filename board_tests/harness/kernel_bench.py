@@ -9,7 +9,9 @@ prints instructions per MAC for every kernel path: one SEA-64-sized conv layer w
 DIR/kernel_bench.md and DIR/kernel_bench.png. QEMU counts instructions, not cycles: SMLAD does two
 MACs in one instruction, so these numbers show the DSP path's work, not an M4's exact timing; the
 estimated cycles per MAC beside them come from the core's timing table (board_tests/harness/cycles.py,
-zero wait states).
+zero wait states). A third run builds the DSP kernels with their weights in the FLASH region
+(-DEM_BENCH_WEIGHTS_IN_FLASH) and costs it with the STM32F405's memory system (export/memory_model.py):
+zero-wait, memory-aware estimate and upper bound cycles per MAC for every kernel path.
 """
 
 from __future__ import annotations
@@ -29,23 +31,52 @@ BENCH_MAIN = BENCH_DIR / "kernel_bench_main.c"
 SEA64_LAYERS = 8  # sea_layers[] in kernel_bench_main.c
 
 
-def run_bench(board: str = "qemu-mps2-an386", dsp: bool = False, out_dir: Path | None = None) -> dict[str, int]:
+def flash_memory_model(board: str):
+    """The STM32F405's memory system (5 wait states, ART caches; export/memory_model.py) with its flash
+    region moved onto ``board``'s FLASH region: what the kernels cost with their weights in the F405's
+    flash, measured on an MPS2 board whose RAM holds SEA-64's buffers."""
+    from dataclasses import replace
+
+    from edgel3_mote.export.boards import get_board
+    from edgel3_mote.export.memory_model import STM32F405_MEMORY, MemoryRegion
+
+    b = get_board(board)
+    return replace(
+        STM32F405_MEMORY,
+        flash=MemoryRegion(f"{b.name} FLASH region as the F405's flash", b.flash_origin, b.flash_size),
+    )
+
+
+def run_bench(
+    board: str = "qemu-mps2-an386",
+    dsp: bool = False,
+    out_dir: Path | None = None,
+    flash_weights: bool = False,
+    memory=None,
+) -> dict[str, int]:
+    """One kernel-bench run: ``<name>_ticks`` and estimated ``<name>_cycles``; with ``flash_weights`` the
+    weights sit in the FLASH region (-DEM_BENCH_WEIGHTS_IN_FLASH), and with ``memory`` (a MemoryModel)
+    also ``<name>_est_cycles`` / ``<name>_bound_cycles`` (memory-aware estimate / upper bound)."""
     from edgel3_mote.board_tests.harness.cycles import cycles_for_ticks, run_traced
     from edgel3_mote.export.boards import build_elf
 
     out_dir = Path(out_dir or tempfile.mkdtemp(prefix="em-kernel-bench-"))
+    defines: dict = {"EM_USE_DSP": None} if dsp else {}
+    if flash_weights:
+        defines["EM_BENCH_WEIGHTS_IN_FLASH"] = None
     elf = build_elf(
         board,
         [BENCH_MAIN, *KERNEL_SOURCES],
-        out_dir / f"bench{'_dsp' if dsp else ''}.elf",
+        out_dir / f"bench{'_dsp' if dsp else ''}{'_flashw' if flash_weights else ''}.elf",
         include_dirs=[KERNEL_DIR],
-        defines={"EM_USE_DSP": None} if dsp else None,
+        defines=defines or None,
         # DSP boards' own flags define EM_USE_DSP: undefine it for the portable build
         extra_flags=["-Werror", *([] if dsp else ["-UEM_USE_DSP"])],
     )
-    code, output, trace = run_traced(board, elf, timeout=300, out=out_dir / f"{elf.stem}.trace")
+    code, output, trace = run_traced(board, elf, timeout=300, out=out_dir / f"{elf.stem}.trace", memory=memory)
     values = {k: int(v) for k, v in re.findall(r"^(\w+)=(\d+)$", output, re.M)}
-    values.update(cycles_for_ticks(board, trace, values))  # estimated "<name>_cycles" per "<name>_ticks"
+    # estimated "<name>_cycles" per "<name>_ticks" (+ the memory-aware figures with a memory model)
+    values.update(cycles_for_ticks(board, trace, values, memory=memory))
     values["exit_code"] = code
     return values
 
@@ -85,6 +116,16 @@ def per_mac_table(results: dict[str, dict[str, int]]) -> list[dict]:
                 )
             )
     return rows
+
+
+def flash_table(r: dict[str, int]) -> list[dict]:
+    """Per kernel path, cycles per MAC of a weights-in-flash run: zero-wait, memory-aware estimate, upper bound."""
+
+    def view(suffix: str) -> dict[str, int]:  # r with "<name>_cycles" taken from "<name><suffix>"
+        return r | {k[: -len(suffix)] + "_cycles": v for k, v in r.items() if k.endswith(suffix)}
+
+    views = {"zero_wait": r, "estimate": view("_est_cycles"), "upper_bound": view("_bound_cycles")}
+    return [{"path": row["path"], **{fig: row[f"{fig}_cycles"] for fig in views}} for row in per_mac_table(views)]
 
 
 def _plot(rows: list[dict], path: Path) -> None:
@@ -140,7 +181,11 @@ def main(argv=None) -> int:
             "portable": run_bench(args.board, False, Path(elf_dir)),
             "dsp": run_bench(args.board, True, Path(elf_dir)),
         }
+        # the DSP build again with its weights in flash, costed with the STM32F405's memory system
+        flash_model = flash_memory_model(args.board)
+        flash_run = run_bench(args.board, True, Path(elf_dir), flash_weights=True, memory=flash_model)
     rows = per_mac_table(results)
+    frows = flash_table(flash_run)
     same = (
         results["portable"]["checksum"] == results["dsp"]["checksum"]
         and results["portable"]["sea_checksum"] == results["dsp"]["sea_checksum"]
@@ -162,12 +207,41 @@ def main(argv=None) -> int:
         f"SEA-64 conv MACs {sum(results['dsp'][f'sea_l{i}_macs'] for i in range(SEA64_LAYERS)):,d}; "
         f"portable and DSP outputs identical (and int8 == w16 weights): {same}",
     ]
+    lines += [
+        "",
+        f"DSP build with its weights in flash, estimated cycles per MAC with the {flash_model.chip} memory system "
+        f"({flash_model.flash_wait_states} wait states; ART: instruction cache {flash_model.icache.describe()}, "
+        f"data cache {flash_model.dcache.describe()}, instruction prefetch; {flash_model.source}):",
+        "",
+        "| kernel path | zero-wait | memory-aware estimate | upper bound |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r['path']} | {r['zero_wait']:.3f} | {r['estimate']:.3f} | {r['upper_bound']:.3f} |" for r in frows]
+    lines += [
+        "",
+        "zero-wait: the core's table alone; estimate: + 5 wait states per data-cache or (non-sequential) "
+        "instruction-cache miss; upper bound: + 5 wait states per flash data read and per instruction-cache miss.",
+    ]
+    ok = ok and flash_run["exit_code"] == 0 and flash_run["sea_checksum"] == results["dsp"]["sea_checksum"]
     text = "\n".join(lines)
     print(text)
     with atomic_dir(out, "bench-kernels") as tmp:
         (tmp / "kernel_bench.md").write_text(text + "\n")
         (tmp / "kernel_bench.json").write_text(
-            json.dumps({"board": args.board, "per_mac": rows, "raw": results, "outputs_identical": same}, indent=1)
+            json.dumps(
+                {
+                    "board": args.board,
+                    "per_mac": rows,
+                    "raw": results,
+                    "outputs_identical": same,
+                    "weights_in_flash": {
+                        "memory_model": flash_model.to_dict(),
+                        "per_mac_cycles": frows,
+                        "raw": flash_run,
+                    },
+                },
+                indent=1,
+            )
         )
         _plot(rows, tmp / "kernel_bench.png")
     print(f"reports: {out / 'kernel_bench.md'}, {out / 'kernel_bench.json'}, {out / 'kernel_bench.png'}")

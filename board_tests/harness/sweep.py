@@ -418,7 +418,7 @@ def _bench(cfg: SweepConfig, setup, elf: Path, report: Path, log) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="edgel3-mote-sweep-") as tmp:
         trace = Path(tmp) / "tbtrace.txt"
-        plugin = cycle_trace_plugin(elf, trace) if cfg.cycles else None
+        plugin = cycle_trace_plugin(elf, trace, cfg.board) if cfg.cycles else None
         with open_board(setup, elf, log=log, plugin=plugin) as client:
             results = run_bench(
                 client,

@@ -5,12 +5,24 @@
  * (instructions under QEMU -icount). Built twice by board_tests/harness/kernel_bench.py: portable
  * and -DEM_USE_DSP. Prints "name=ticks" lines and checksums; exits 0, or 1 if sparse and dense
  * bytes differ, or the two weight forms of a SEA-64 layer differ.
+ *
+ * -DEM_BENCH_WEIGHTS_IN_FLASH places the weights, biases and requantisation tables in the FLASH
+ * region (section .rodata.em_bench_weights), where a generated firmware keeps them, so the cycle
+ * estimator's memory model sees the kernels read them from flash. They are still filled at
+ * start-up: the MPS2 boards' code SSRAM that stands for flash is writable in QEMU (bench-kernels
+ * runs there).
  */
 #include <stdint.h>
 
 #include "em_board.h"
 #include "em_fmt.h"
 #include "em_kernels.h"
+
+#ifdef EM_BENCH_WEIGHTS_IN_FLASH
+#define EM_WEIGHTS __attribute__((section(".rodata.em_bench_weights")))
+#else
+#define EM_WEIGHTS
+#endif
 
 #define H 32
 #define W 25
@@ -21,15 +33,16 @@
 #define FC_OUT 64
 
 static int8_t input[H * W * CIN];
-static int8_t filter[COUT * TAPS];
-static int32_t bias[COUT], mult[COUT], shift[COUT];
+static int8_t filter[COUT * TAPS] EM_WEIGHTS;
+static int32_t bias[COUT] EM_WEIGHTS, mult[COUT] EM_WEIGHTS, shift[COUT] EM_WEIGHTS;
 static int8_t out_dense[H * W * COUT], out_sparse[H * W * COUT];
 static int32_t scratch[EM_CONV2D_S8_DSP_BUFFER_BYTES(3, 3, CIN) / 4 + 1];
 /* sparse: one pass over all rows (table of at most TAPS words + (H + 2) relayout rows) */
 static int32_t sparse_scratch[EM_CONV2D_SPARSE_S8_BUFFER_BYTES(H + 2, CIN, W + 2, TAPS) / 4];
-static uint8_t sp_index[COUT * TAPS];
-static int8_t sp_val[COUT * TAPS];
-static int8_t fc_in[FC_IN], fc_w[FC_OUT * FC_IN], fc_out[FC_OUT];
+static uint8_t sp_index[COUT * TAPS] EM_WEIGHTS;
+static int8_t sp_val[COUT * TAPS] EM_WEIGHTS;
+static int8_t fc_in[FC_IN], fc_out[FC_OUT];
+static int8_t fc_w[FC_OUT * FC_IN] EM_WEIGHTS;
 
 /* SEA-64's convolutions (3x3, same, stride 1): input h, w, c and output channels. */
 static const int32_t sea_layers[8][4] = {{64, 50, 1, 32},  {64, 50, 32, 32},  {32, 25, 32, 64},
@@ -38,9 +51,9 @@ static const int32_t sea_layers[8][4] = {{64, 50, 1, 32},  {64, 50, 32, 32},  {3
 #define SEA_MAX_IN (64 * 50 * 32)
 #define SEA_MAX_TAPS (9 * 128)
 static int8_t sea_in[SEA_MAX_IN], sea_out_s8[SEA_MAX_IN], sea_out_w16[SEA_MAX_IN];
-static int8_t sea_filter[128 * SEA_MAX_TAPS];
-static int32_t sea_w16[EM_CONV2D_S8_W16_WORDS(128, 3, 3, 128)];
-static int32_t sea_bias[128], sea_mult[128], sea_shift[128];
+static int8_t sea_filter[128 * SEA_MAX_TAPS] EM_WEIGHTS;
+static int32_t sea_w16[EM_CONV2D_S8_W16_WORDS(128, 3, 3, 128)] EM_WEIGHTS;
+static int32_t sea_bias[128] EM_WEIGHTS, sea_mult[128] EM_WEIGHTS, sea_shift[128] EM_WEIGHTS;
 static int32_t sea_scratch[EM_CONV2D_S8_DSP_BUFFER_BYTES(3, 3, 128) / 4 + 1];
 
 static uint32_t lcg = 12345u;

@@ -1,6 +1,8 @@
 """The README's real-time figures: SEA-64 (real weights, ../shared) on qemu-netduinoplus2 (its streamed
-128 KiB plan) and qemu-mps2-an386, estimated cycles of one 1-s window through the serial bench's cycle
-trace (board_tests.bench.window_cycles).
+128 KiB plan), qemu-mps2-an386 and the nRF52840 budget board qemu-mps2-an386-nrf52840, estimated cycles of
+one 1-s window through the serial bench's cycle trace (board_tests.bench.window_cycles), with each board's
+memory model (export/memory_model.py): zero-wait cycles, the memory-aware estimate and the upper bound the
+real-time verdict is taken on, and the energy per window at the datasheet's currents.
 
 The traced window's instructions must equal the device's own ticks, front-end, engine and every layer
 (exactly with TIM2's one tick per instruction; within one 40-instruction tick per reading on MPS2); the
@@ -20,7 +22,11 @@ from edgel3_mote.export.boards import get_board
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 
 # results.json key prefix per board (window 0 of cat.mp3, hop 0.1 s, calibrated on the ten clips)
-FIGURE_PREFIX = {"qemu-netduinoplus2": "sea64.netduinoplus2", "qemu-mps2-an386": "sea64.mps2_an386"}
+FIGURE_PREFIX = {
+    "qemu-netduinoplus2": "sea64.netduinoplus2",
+    "qemu-mps2-an386": "sea64.mps2_an386",
+    "qemu-mps2-an386-nrf52840": "sea64.nrf52840",
+}
 MAX_INSTRUCTIONS_PER_WINDOW = 150_000_000  # issue 12's bound for the 168 MHz STM32F405
 
 
@@ -31,7 +37,7 @@ def traced(request, sea64_weights, sea64_project, clips_dir, tmp_path_factory):
     info = sea64_project(board)
     setup, elf = resolve_deployment(board, "sea-64", str(sea64_weights), project=info.project_dir, log=lambda m: None)
     trace = tmp / "trace.txt"
-    with open_board(setup, elf, plugin=cycle_trace_plugin(elf, trace), log=lambda m: None) as client:
+    with open_board(setup, elf, plugin=cycle_trace_plugin(elf, trace, board), log=lambda m: None) as client:
         results = run_bench(
             client,
             setup,
@@ -60,6 +66,8 @@ def test_trace_instructions_equal_device_ticks(traced):
 def test_estimated_cycles_per_window_are_the_stated_figure(traced, figure):
     results, c = traced
     key = FIGURE_PREFIX[results["board"]]
+    if results["board"] == "qemu-mps2-an386-nrf52840":
+        return  # its zero-wait figures are qemu-mps2-an386's (the same machine and firmware plan)
     figure(f"{key}.cycles_per_window", c["total"]["cycles"])
     figure(f"{key}.instructions_per_window", c["total"]["instructions"])
     figure(f"{key}.frontend_instructions", c["frontend"]["instructions"])
@@ -87,6 +95,41 @@ def test_estimated_cycles_per_window_are_the_stated_figure(traced, figure):
         figure(f"{key}.conv_cycles_per_mac.l{layer['name'][:2]}", layer["cycles"] / layer["macs"])
 
 
+def test_memory_aware_cycles_and_energy_are_the_stated_figures(traced, figure):
+    results, c = traced
+    key = FIGURE_PREFIX[results["board"]]
+    board = get_board(results["board"])
+    m = c["memory"]
+    w = m["window"]
+    assert m["traced"] and w["zero_wait"] == c["total"]["cycles"]
+    assert w["zero_wait"] <= w["estimate"] <= w["upper_bound"]
+    # the verdict is the upper bound's
+    assert c["real_time"] == (w["upper_bound"] <= c["clock_hz"] * c["window_s"])
+    assert m["real_time_factor"]["upper_bound"] == pytest.approx(c["clock_hz"] * c["window_s"] / w["upper_bound"])
+    # per part and per layer the figures add up to the window's
+    for fig in ("zero_wait", "estimate", "upper_bound"):
+        assert c["frontend"]["memory_cycles"][fig] + c["engine"]["memory_cycles"][fig] == w[fig]
+        assert sum(layer["memory_cycles"][fig] for layer in c["layers"]) <= c["engine"]["memory_cycles"][fig]
+    f = m["flash"]
+    if board.memory.zero_wait:
+        assert w["estimate"] == w["upper_bound"] == w["zero_wait"] and c["energy"] is None
+        return
+    # the weights are read from flash: far more data reads than the engine's layers have weights
+    assert f["data_reads"] > 1_000_000 and f["data_misses"] <= f["data_reads"]
+    ws = board.memory.flash_wait_states
+    assert w["upper_bound"] - w["zero_wait"] == ws * (f["data_reads"] + f["instr_misses"])
+    figure(f"{key}.estimate_cycles", w["estimate"])
+    figure(f"{key}.upper_bound_cycles", w["upper_bound"])
+    figure(f"{key}.upper_bound_real_time_factor", m["real_time_factor"]["upper_bound"])
+    e = c["energy"]["figures"]
+    figure(f"{key}.energy_mj_estimate", e["estimate"]["energy_per_window_mj"])
+    figure(f"{key}.energy_mj_upper_bound", e["upper_bound"]["energy_per_window_mj"])
+    p = board.power
+    assert e["upper_bound"]["energy_per_window_mj"] == pytest.approx(
+        1e3 * p.energy_per_window(w["upper_bound"] / p.clock_hz, 1.0)
+    )
+
+
 def test_bench_report_states_cycles_and_the_real_time_verdict(traced):
     from edgel3_mote.board_tests.harness.bench_report import markdown
 
@@ -95,6 +138,9 @@ def test_bench_report_states_cycles_and_the_real_time_verdict(traced):
     assert f"**real time on zero-wait memory only: {'yes' if c['real_time_zero_wait'] else 'no'}**" in md
     assert f"{c['total']['cycles']:,}" in md and f"real-time factor {c['real_time_factor_zero_wait']:.2f}" in md
     assert "zero-wait-state memory" in md
+    if c["memory"]:
+        assert f"**real time (on the upper bound): {'yes' if c['real_time'] else 'no'}**" in md
+        assert f"{c['memory']['window']['upper_bound']:,}" in md and f"{c['memory']['window']['estimate']:,}" in md
     for layer in c["layers"]:
         if layer["cycles"]:
             assert f"{layer['cycles']:,}" in md

@@ -23,11 +23,18 @@ def test_board_list():
         "qemu-mps2-an386",
         "qemu-mps2-an500",
         "qemu-mps2-an500-h743",
+        "qemu-mps2-an386-nrf52840",
         "qemu-netduinoplus2",
         "nucleo-h743zi",
         "nrf52840dk",
     }
-    assert set(QEMU_BOARD_NAMES) == {"qemu-mps2-an386", "qemu-mps2-an500", "qemu-mps2-an500-h743", "qemu-netduinoplus2"}
+    assert set(QEMU_BOARD_NAMES) == {
+        "qemu-mps2-an386",
+        "qemu-mps2-an500",
+        "qemu-mps2-an500-h743",
+        "qemu-mps2-an386-nrf52840",
+        "qemu-netduinoplus2",
+    }
     nd = get_board("qemu-netduinoplus2")
     assert (nd.ram_size, nd.flash_size, nd.flash_origin) == (128 * 1024, 1024 * 1024, 0x08000000)
     assert get_board("qemu-mps2-an500").cpu == "cortex-m7"
@@ -40,6 +47,14 @@ def test_h743_boards_share_the_mote_budget():
     for board in (qemu, nucleo):
         assert (board.flash_size, board.ram_size, board.cpu) == (1_000_000, 500_000, "cortex-m7")
     assert qemu.qemu_machine == "mps2-an500" and nucleo.clock_hz == 480_000_000
+
+
+def test_nrf52840_boards_share_the_chip():
+    """The QEMU budget board links at the nRF52840's memory and carries its clock, memory and power model."""
+    qemu, dk = get_board("qemu-mps2-an386-nrf52840"), get_board("nrf52840dk")
+    for attr in ("flash_origin", "flash_size", "ram_origin", "ram_size", "clock_hz", "cpu", "memory", "power"):
+        assert getattr(qemu, attr) == getattr(dk, attr), attr
+    assert qemu.qemu_machine == "mps2-an386" and qemu.clock_hz == 64_000_000 and qemu.ram_size == 256 * 1024
 
 
 def test_unknown_board_lists_boards():

@@ -6,7 +6,12 @@
 
 void em_nrf_uart_init(void);
 
+/* NVMC ICACHECNF (nRF52840 PS, NVMC registers): CACHEEN, the flash instruction cache the memory
+ * model (export/memory_model.py, NRF52840_MEMORY) assumes enabled. */
+#define EM_NVMC_ICACHECNF (*(volatile uint32_t *)0x4001E540u)
+
 void em_board_init(void) {
+  EM_NVMC_ICACHECNF |= 1u; /* CACHEEN */
   em_nrf_uart_init();
   em_dwt_cycles_init();
 }

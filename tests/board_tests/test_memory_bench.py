@@ -70,3 +70,33 @@ def test_instruction_cache_loop_larger_than_the_cache_misses_every_pass(membench
     ws = STM32F405_MEMORY.flash_wait_states
     assert r["bigloop_bound_cycles"] - r["bigloop_cycles"] == ws * r["bigloop_flash_instr_misses"]
     assert r["bigloop_est_cycles"] < r["bigloop_bound_cycles"]
+
+
+@pytest.fixture(scope="module")
+def flash_kernels(tmp_path_factory):
+    """bench-kernels' DSP build with its weights in flash, costed with the F405's memory system."""
+    from edgel3_mote.board_tests.harness.kernel_bench import flash_memory_model, flash_table, run_bench
+
+    board = "qemu-mps2-an386"
+    model = flash_memory_model(board)
+    r = run_bench(board, True, tmp_path_factory.mktemp("kflash"), flash_weights=True, memory=model)
+    return r, {row["path"].strip(): row for row in flash_table(r)}
+
+
+def test_kernels_read_their_weights_from_flash(flash_kernels, figure):
+    r, rows = flash_kernels
+    assert r["exit_code"] == 0  # int8 and w16 weights give identical outputs, sparse == dense
+    for name in ("conv_dense", "fc"):
+        # every weight byte is read at least once per output pixel group: far more flash reads than MACs / 8
+        assert r[f"{name}_flash_data_reads"] > 1000
+        assert r[f"{name}_cycles"] < r[f"{name}_est_cycles"] < r[f"{name}_bound_cycles"]
+    for path, key in (
+        ("SEA-64 convs (8 shapes), int8 weights", "sea64_s8"),
+        ("SEA-64 convs (8 shapes), int16 weights (w16)", "sea64_w16"),
+        ("conv 3x3 32x25x32->32, int8 weights", "conv_dense"),
+        ("fully connected 512->64", "fc"),
+    ):
+        row = rows[path]
+        assert row["zero_wait"] < row["estimate"] < row["upper_bound"]
+        for fig in ("zero_wait", "estimate", "upper_bound"):
+            figure(f"kernels.flash.{key}.{fig}_cycles_per_mac", row[fig])
