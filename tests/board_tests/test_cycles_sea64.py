@@ -67,7 +67,7 @@ def test_estimated_cycles_per_window_are_the_stated_figure(traced, figure):
     results, c = traced
     key = FIGURE_PREFIX[results["board"]]
     if results["board"] == "qemu-mps2-an386-nrf52840":
-        return  # its zero-wait figures are qemu-mps2-an386's (the same machine and firmware plan)
+        return  # its zero-wait figures are its memory-aware ones' base (test_memory_aware_cycles_...)
     figure(f"{key}.cycles_per_window", c["total"]["cycles"])
     figure(f"{key}.instructions_per_window", c["total"]["instructions"])
     figure(f"{key}.frontend_instructions", c["frontend"]["instructions"])
@@ -76,9 +76,10 @@ def test_estimated_cycles_per_window_are_the_stated_figure(traced, figure):
     figure(f"{key}.engine_cycles", c["engine"]["cycles"])
     figure(f"{key}.real_time_factor", c["real_time_factor_zero_wait"])
     if results["board"] == "qemu-netduinoplus2":
-        # issue 12's goals on the 168 MHz STM32F405: <= 150 M instructions and real time (<= 168 M est. cycles)
+        # issue 12's instruction bound on the 168 MHz STM32F405 (its zero-wait real-time goal gave way to issue
+        # 18's: the engine is planned for the flash's wait states -- tiled convs, int8 weights in flash -- and the
+        # verdict is the upper bound's, test_memory_aware_cycles_and_energy_are_the_stated_figures)
         assert c["total"]["instructions"] <= MAX_INSTRUCTIONS_PER_WINDOW
-        assert c["total"]["cycles"] <= 168_000_000 and c["real_time_zero_wait"]
     layers = sum(layer["cycles"] for layer in c["layers"])
     assert 0.95 * c["engine"]["cycles"] <= layers <= c["engine"]["cycles"]  # glue between layers is small
     assert c["total"]["cycles"] == c["frontend"]["cycles"] + c["engine"]["cycles"]
