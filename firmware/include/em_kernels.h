@@ -170,6 +170,26 @@ int em_conv2d_s8_tiled(const em_conv_params *params, const em_quant *quant,
                        const int8_t *filter, const int32_t *bias, const em_dims *output_dims,
                        int8_t *output, const em_rows *rows, int32_t pass_pixels, void *scratch);
 
+/* The same op by Winograd F(2x2, 3x3), integer-exact (see conv2d_s8.c): 3x3 filters, stride and
+ * dilation 1, in_c a multiple of 8 up to 192 (else EM_ERR_ARG); int8 OHWI weights where they are
+ * (flash), transformed at run time four output channels at a time into a RAM tile; 16 instead of
+ * 36 multiplications per 2x2 outputs and channel pair. Output rows go in pairs: a call of two (or
+ * more) rows gets the full saving, a one-row call computes a pair and keeps one. Portable path:
+ * em_conv2d_s8 on the same weights. Scratch (DSP path): the input transforms of a row pair's tiles
+ * and one group's weight transforms. */
+#define EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES(in_c, out_w) \
+  ((int32_t)(64 * (in_c) * (((out_w) + 3) / 4 + 2)))
+#if defined(EM_USE_DSP)
+#define EM_CONV2D_S8_WINO_BUFFER_BYTES(in_c, out_w) EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES(in_c, out_w)
+#else
+#define EM_CONV2D_S8_WINO_BUFFER_BYTES(in_c, out_w) ((int32_t)0)
+#endif
+int32_t em_conv2d_s8_wino_get_buffer_size(const em_dims *filter_dims, const em_dims *output_dims);
+int em_conv2d_s8_wino(const em_conv_params *params, const em_quant *quant,
+                      const em_dims *input_dims, const int8_t *input, const em_dims *filter_dims,
+                      const int8_t *filter, const int32_t *bias, const em_dims *output_dims,
+                      int8_t *output, const em_rows *rows, void *scratch);
+
 /* ------------------------------------------------------------------------------------ */
 /* CONV_2D with sparse weights: the same op, the same bytes as em_conv2d_s8, pruned weights */
 /* stored compact (<= 2 bytes per nonzero, indices included). The generator picks it per   */

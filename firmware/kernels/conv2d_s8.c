@@ -1025,6 +1025,172 @@ static void conv_dsp_tiled(const em_conv_params *p, const em_quant *q, const em_
   }
 }
 
+/*
+ * Winograd F(2x2, 3x3) (em_conv2d_s8_wino), integer-exact: a 2x2 block of outputs from a 4x4 input
+ * tile with 16 multiplications per (input, output) channel instead of 36.
+ *   U = G' g G'^T with G' = 2G = [[2,0,0],[1,1,1],[1,-1,1],[0,0,2]] (integers: U = 4 x the textbook
+ *     transform, |U| <= 9 * 127 = 1143), computed at run time from the int8 flash weights into a
+ * RAM tile, four output channels at a time; V = B^T d B of the input tile d = input + input_offset
+ * (|d| <= 255, padding 0; |V| <= 1020); M = sum over input channels of U . V (SMLAD on channel
+ * pairs, the w16 4x2 dot: 4 channels x 2 tiles), Y' = A^T M A = 4 x the exact int32 sum of the
+ * plain convolution (for in_c <= 192, |Y'| < 9 * 1143 * 1020 * 192 < 2^31), so the sum is Y' >> 2,
+ * exactly; bias and the requantisation follow as in every path. Channel pairs: in each quad of
+ * input channels, (ic, ic + 2) and (ic + 1, ic + 3) -- the halves SXTB16 gives -- for U and V alike
+ * (the sum does not depend on how channels are paired). Scratch: V of every tile of the call's rows
+ * (16 transforms x tile pairs x in_c / 2 pairs x 2 tiles) and the U tile of one channel group (16 x
+ * in_c / 2 x 4 channels).
+ */
+#if EM_DSP_NATIVE
+static inline int32_t wino_ssub16(int32_t x, int32_t y) {
+  return __ssub16(x, y);
+}
+#else
+static inline int32_t wino_ssub16(int32_t x, int32_t y) {
+  return em_pack_i16x2((int16_t)(x & 0xFFFF) - (int16_t)(y & 0xFFFF),
+                       (int16_t)((uint32_t)x >> 16) - (int16_t)((uint32_t)y >> 16));
+}
+#endif
+
+/* U of output channel oc (zeros beyond out_c), all four transforms of quad q: at u[(xi * k2 + 2q +
+ * h) * 4], h = 0 for channels (4q, 4q+2), 1 for (4q+1, 4q+3). */
+static void wino_weights_quad(const int8_t *filter, int32_t in_c, int32_t oc, int32_t q, int32_t k2,
+                              int32_t *u) {
+  int32_t g[2][9];
+  for (int32_t t = 0; t < 9; ++t) {
+    const int32_t v = em_read_s8x4(filter + (oc * 9 + t) * in_c + 4 * q);
+    g[0][t] = em_sxtb16(v);
+    g[1][t] = em_sxtb16_ror8(v);
+  }
+  for (int32_t h = 0; h < 2; ++h) {
+    const int32_t *w = g[h];
+    int32_t sm[4][3];
+    for (int32_t c = 0; c < 3; ++c) { /* G' g, column c */
+      const int32_t g0 = w[c], g1 = w[3 + c], g2 = w[6 + c];
+      const int32_t t02 = em_sadd16(g0, g2);
+      sm[0][c] = em_sadd16(g0, g0);
+      sm[1][c] = em_sadd16(t02, g1);
+      sm[2][c] = wino_ssub16(t02, g1);
+      sm[3][c] = em_sadd16(g2, g2);
+    }
+    int32_t *dst = u + (2 * q + h) * 4;
+    for (int32_t i = 0; i < 4; ++i) { /* (G' g) G'^T, row i */
+      const int32_t s0 = sm[i][0], s1 = sm[i][1], s2 = sm[i][2];
+      const int32_t t02 = em_sadd16(s0, s2);
+      dst[(4 * i + 0) * k2 * 4] = em_sadd16(s0, s0);
+      dst[(4 * i + 1) * k2 * 4] = em_sadd16(t02, s1);
+      dst[(4 * i + 2) * k2 * 4] = wino_ssub16(t02, s1);
+      dst[(4 * i + 3) * k2 * 4] = em_sadd16(s2, s2);
+    }
+  }
+}
+
+/* V of the 4x4 tile at input (y0, x0), quad q, into v[(xi * npairs) * k2 * 2 + ...] (the caller
+ * offsets v to its tile pair, pair and slot). Rows outside the image or the buffer are zeros (an
+ * absent row only feeds a tile row the call does not ask for). */
+static void wino_input_quad(const em_conv_params *p, const em_dims *in_d, const int8_t *input,
+                            const em_rows *rows, int32_t y0, int32_t x0, int32_t q,
+                            int32_t xi_stride, int32_t *v) {
+  const int32_t in_w = in_d->w, in_c = in_d->c;
+  const int32_t offset2 =
+      (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) | ((uint32_t)p->input_offset << 16));
+  int32_t d[2][4][4];
+  for (int32_t r = 0; r < 4; ++r) {
+    const int32_t y = y0 + r;
+    const int y_in =
+        y >= 0 && y < in_d->h && y >= rows->in_row_begin && y < rows->in_row_begin + rows->in_rows;
+    const int8_t *row = input + (y_in ? (y - rows->in_row_begin) * in_w * in_c : 0) + 4 * q;
+    for (int32_t c = 0; c < 4; ++c) {
+      const int32_t x = x0 + c;
+      if (!y_in || x < 0 || x >= in_w) {
+        d[0][r][c] = d[1][r][c] = 0;
+        continue;
+      }
+      const int32_t w = em_read_s8x4(row + x * in_c);
+      d[0][r][c] = em_sadd16(em_sxtb16(w), offset2);
+      d[1][r][c] = em_sadd16(em_sxtb16_ror8(w), offset2);
+    }
+  }
+  for (int32_t h = 0; h < 2; ++h) {
+    int32_t t[4][4];
+    for (int32_t c = 0; c < 4; ++c) { /* B^T d, column c */
+      const int32_t d0 = d[h][0][c], d1 = d[h][1][c], d2 = d[h][2][c], d3 = d[h][3][c];
+      t[0][c] = wino_ssub16(d0, d2);
+      t[1][c] = em_sadd16(d1, d2);
+      t[2][c] = wino_ssub16(d2, d1);
+      t[3][c] = wino_ssub16(d1, d3);
+    }
+    int32_t *dst = v + h * 2;
+    for (int32_t i = 0; i < 4; ++i) { /* (B^T d) B, row i */
+      const int32_t t0 = t[i][0], t1 = t[i][1], t2 = t[i][2], t3 = t[i][3];
+      dst[(4 * i + 0) * xi_stride] = wino_ssub16(t0, t2);
+      dst[(4 * i + 1) * xi_stride] = em_sadd16(t1, t2);
+      dst[(4 * i + 2) * xi_stride] = wino_ssub16(t2, t1);
+      dst[(4 * i + 3) * xi_stride] = wino_ssub16(t1, t3);
+    }
+  }
+}
+
+static void conv_dsp_wino(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
+                          const int8_t *input, const int8_t *filter, const int32_t *bias,
+                          const em_dims *out_d, int8_t *output, const em_rows *rows,
+                          int32_t *scratch) {
+  const int32_t in_c = in_d->c, out_c = out_d->c, out_w = out_d->w, k2 = in_c / 2;
+  const int32_t n_tiles = (out_w + 1) / 2, n_pairs = (n_tiles + 1) / 2;
+  const int32_t xi_stride = n_pairs * k2 * 2; /* words between transforms in V */
+  int32_t *const vbuf = scratch, *const ubuf = scratch + 16 * xi_stride;
+  const conv_out o = {p->output_offset, p->activation_min, p->activation_max};
+  for (int32_t ty = rows->out_row_begin; ty < rows->out_row_end; ty += 2) {
+    const int32_t n_rows = rows->out_row_end - ty >= 2 ? 2 : 1;
+    const int32_t y0 = ty - p->pad_top;
+    for (int32_t t = 0; t < 2 * n_pairs; ++t) /* V of every tile of the tile row */
+      for (int32_t qd = 0; qd < in_c / 4; ++qd)
+        wino_input_quad(p, in_d, input, rows, y0, 2 * t - p->pad_left, qd, xi_stride,
+                        vbuf + ((t >> 1) * k2 + 2 * qd) * 2 + (t & 1));
+    for (int32_t oc0 = 0; oc0 < out_c; oc0 += 4) {
+      for (int32_t j = 0; j < 4; ++j) { /* U of the group's channels */
+        if (oc0 + j >= out_c) {
+          for (int32_t i = 0; i < 16 * k2; ++i) ubuf[i * 4 + j] = 0;
+          continue;
+        }
+        for (int32_t qd = 0; qd < in_c / 4; ++qd)
+          wino_weights_quad(filter, in_c, oc0 + j, qd, k2, ubuf + j);
+      }
+      for (int32_t tp = 0; tp < n_pairs; ++tp) {
+        int32_t m[16][8];
+        for (int32_t xi = 0; xi < 16; ++xi) {
+          for (int32_t k = 0; k < 8; ++k) m[xi][k] = 0;
+          const int32_t *u = ubuf + xi * k2 * 4;
+          conv_dot_w16_compact(u, vbuf + xi * xi_stride + tp * k2 * 2, u + k2 * 4, m[xi], 0, 0, 0);
+        }
+        for (int32_t j = 0; j < 4 && oc0 + j < out_c; ++j) {
+          const conv_requant r = conv_requant_of(q, oc0 + j);
+          const int32_t b = bias ? bias[oc0 + j] : 0;
+          for (int32_t tt = 0; tt < 2; ++tt) {
+            const int32_t x = 2 * (2 * tp + tt);
+            if (x >= out_w) break;
+            const int32_t a = 2 * j + tt;
+            int32_t p0[4], p1[4];
+            for (int32_t c = 0; c < 4; ++c) { /* A^T M */
+              p0[c] = m[c][a] + m[4 + c][a] + m[8 + c][a];
+              p1[c] = m[4 + c][a] - m[8 + c][a] - m[12 + c][a];
+            }
+            const int32_t y00 = (p0[0] + p0[1] + p0[2]) >> 2, y01 = (p0[1] - p0[2] - p0[3]) >> 2;
+            int8_t *out = output + ((ty - rows->out_row_base) * out_w + x) * out_c + oc0 + j;
+            out[0] = conv_requant_apply(o, r, y00 + b);
+            if (x + 1 < out_w) out[out_c] = conv_requant_apply(o, r, y01 + b);
+            if (n_rows == 2) {
+              const int32_t y10 = (p1[0] + p1[1] + p1[2]) >> 2, y11 = (p1[1] - p1[2] - p1[3]) >> 2;
+              out += out_w * out_c;
+              out[0] = conv_requant_apply(o, r, y10 + b);
+              if (x + 1 < out_w) out[out_c] = conv_requant_apply(o, r, y11 + b);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 #endif /* EM_USE_DSP */
 
 int em_conv2d_s8(const em_conv_params *params, const em_quant *quant, const em_dims *input_dims,
@@ -1098,6 +1264,43 @@ int em_conv2d_s8_tiled(const em_conv_params *params, const em_quant *quant,
                  rows, pass_pixels, (int32_t *)scratch);
 #else
   (void)scratch; /* the portable path reads the int8 weights where they are */
+  conv_portable(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,
+                rows);
+#endif
+  return EM_OK;
+}
+
+/* The shapes the Winograd path takes (else the call is EM_ERR_ARG): 3x3, stride and dilation 1,
+ * in_c a multiple of 8 up to 192 (int32 bound of Y'). */
+static int wino_shape_ok(const em_conv_params *p, const em_dims *f_d) {
+  return f_d->h == 3 && f_d->w == 3 && p->stride_h == 1 && p->stride_w == 1 && p->dilation_h == 1 &&
+         p->dilation_w == 1 && f_d->c % 8 == 0 && f_d->c <= 192;
+}
+
+int32_t em_conv2d_s8_wino_get_buffer_size(const em_dims *filter_dims, const em_dims *output_dims) {
+#if defined(EM_USE_DSP)
+  if (filter_dims == 0 || output_dims == 0) return 0;
+  return EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES(filter_dims->c, output_dims->w);
+#else
+  (void)filter_dims, (void)output_dims;
+  return 0;
+#endif
+}
+
+int em_conv2d_s8_wino(const em_conv_params *params, const em_quant *quant,
+                      const em_dims *input_dims, const int8_t *input, const em_dims *filter_dims,
+                      const int8_t *filter, const int32_t *bias, const em_dims *output_dims,
+                      int8_t *output, const em_rows *rows, void *scratch) {
+  const int status =
+      conv_check(params, quant, input_dims, input, filter_dims, filter, output_dims, output, rows);
+  if (status != EM_OK) return status;
+  if (!wino_shape_ok(params, filter_dims)) return EM_ERR_ARG;
+#if defined(EM_USE_DSP)
+  if (scratch == 0) return EM_ERR_ARG;
+  conv_dsp_wino(params, quant, input_dims, input, filter, bias, output_dims, output, rows,
+                (int32_t *)scratch);
+#else
+  (void)scratch; /* the portable path: the plain definition on the same weights */
   conv_portable(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,
                 rows);
 #endif
