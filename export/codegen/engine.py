@@ -259,6 +259,7 @@ def _stage_context(graph: Graph, plan: pl.Plan, group: pl.StreamGroup, emitters,
                 "filter_h": geo.kernel_h,
                 "row_bytes": t.hwc[1] * t.hwc[2],
                 "line_rows": group.line_rows.get(out_tid, 0),
+                "call_rows": group.call_rows[i] if group.call_rows else 1,
                 "out_ptr": out_ptr,
                 "call": call,
             }
@@ -293,25 +294,46 @@ def _op_scratch(emitter: OpEmitter, rows_per_call: int | None) -> int:
 TILED_SCRATCH_BUDGETS = (None, 32 * 1024, 24 * 1024, 16 * 1024, 12 * 1024, 8 * 1024)
 
 
-def _plan_with_tiles(graph: Graph, emitters, streaming: str, ram_budget: int | None, frontend_scratch_bytes: int):
-    """The memory plan; with tiled convs, the largest tile passes whose arena fits ``ram_budget``."""
-    tiled = [em for em in emitters if getattr(em, "tiled", False)]
-    plan = None
-    for budget in TILED_SCRATCH_BUDGETS if tiled else (None,):
-        for em in tiled:
-            em.tiled_budget = budget
-        plan = pl.plan_memory(
-            graph,
-            streaming=streaming,
-            ram_budget=ram_budget,
-            frontend_scratch_bytes=frontend_scratch_bytes,
-            scratch_bytes=lambda op: _op_scratch(emitters[op.index], None),
-            streamed_scratch_bytes=lambda op: _op_scratch(emitters[op.index], 1),
-        )
-        if ram_budget is None or plan.arena_bytes <= ram_budget:
-            break
-    assert plan is not None
-    return plan
+def _plan_with_tiles(
+    graph: Graph,
+    emitters,
+    streaming: str,
+    ram_budget: int | None,
+    frontend_scratch_bytes: int,
+    reasons: dict[int, str] | None = None,
+):
+    """The memory plan; with tiled convs, the largest tile passes whose arena fits ``ram_budget``; where even the
+    smallest do not fit, the Winograd conv with the most scratch becomes tiled (a one-row tile) and the search
+    starts again."""
+    while True:
+        tiled = [em for em in emitters if getattr(em, "tiled", False)]
+        plan = None
+        for budget in TILED_SCRATCH_BUDGETS if tiled else (None,):
+            for em in tiled:
+                em.tiled_budget = budget
+            plan = pl.plan_memory(
+                graph,
+                streaming=streaming,
+                ram_budget=ram_budget,
+                frontend_scratch_bytes=frontend_scratch_bytes,
+                scratch_bytes=lambda op: _op_scratch(emitters[op.index], None),
+                streamed_scratch_bytes=lambda op: _op_scratch(emitters[op.index], emitters[op.index].call_rows),
+                call_rows=lambda op: emitters[op.index].call_rows,
+            )
+            if ram_budget is None or plan.arena_bytes <= ram_budget:
+                return plan
+        wino = [em for em in emitters if getattr(em, "wino", False)]
+        if not wino:
+            assert plan is not None
+            return plan
+        em = max(wino, key=lambda e: (e.scratch_bytes(), e.op.index))
+        em.wino, em.tiled, em.call_rows = False, True, 1
+        em.op.weight_format = "tiled"
+        if reasons is not None:
+            reasons[em.op.index] = (
+                f"tiled: the Winograd kernel's scratch (a row pair's transforms) left the arena "
+                f"over the {ram_budget:,}-byte RAM budget; " + reasons.get(em.op.index, "")
+            )
 
 
 def _step_index(plan: pl.Plan, op_index: int) -> int:
@@ -347,10 +369,11 @@ def generate_engine(
     expanded, most output pixels first, while they fit (``ops.conv2d.choose_w16_layers``).
     flash_wait_states: the board's flash wait states at its clock (BoardSpec's memory model; 0: zero-wait
     memory). Above 0 the DSP path's convs are chosen on the memory-aware upper bound of their cycles
-    (``ops.conv2d.choose_tiled_layers``): where reading weights from flash in the MAC loop costs more,
+    (``ops.conv2d.choose_memory_aware_formats``): where reading weights from flash in the MAC loop costs more,
     a layer becomes ``tiled`` (em_conv2d_s8_tiled: int8 weights in flash, expanded per row into a RAM
-    tile); its tile and columns are scratch the planner places, with smaller passes when the arena
-    would not fit ``ram_budget``.
+    tile) or ``wino`` (em_conv2d_s8_wino: Winograd F(2x2, 3x3) on 3x3 stride-1 convs, weights transformed
+    per row pair into a RAM tile; streamed two output rows per call); their tiles are scratch the
+    planner places (a tiled layer's passes shrink when the arena would not fit ``ram_budget``).
     symbol_prefix: names the engine's C symbols and files (see :class:`EngineSymbols`) so several
     engines can link into one firmware; the default ``em_model`` is the documented contract.
     """
@@ -370,14 +393,14 @@ def generate_engine(
         choose_w16_layers(graph, w16_flash_bytes)
         prefer_w16_over_sparse(graph, w16_flash_bytes, format_reasons)
     if use_dsp and flash_wait_states > 0:
-        from edgel3_mote.export.codegen.ops.conv2d import choose_tiled_layers
+        from edgel3_mote.export.codegen.ops.conv2d import choose_memory_aware_formats
 
-        choose_tiled_layers(graph, flash_wait_states, format_reasons)
+        choose_memory_aware_formats(graph, flash_wait_states, format_reasons)
     emitters = _emitters(graph, use_dsp, sym.layer)
-    plan = _plan_with_tiles(graph, emitters, streaming, ram_budget, frontend_scratch_bytes)
+    plan = _plan_with_tiles(graph, emitters, streaming, ram_budget, frontend_scratch_bytes, format_reasons)
     streamed_ops = {i for g in plan.groups for i in g.ops}
-    for em in emitters:  # the generated calls: one output row per call inside a streamed chain
-        em.rows_per_call = 1 if em.op.index in streamed_ops else None
+    for em in emitters:  # the generated calls: call_rows output rows per call inside a streamed chain (1 or 2)
+        em.rows_per_call = em.call_rows if em.op.index in streamed_ops else None
     pl.verify_plan(plan)
     pl.check_budget(plan, ram_budget)
 

@@ -1,5 +1,6 @@
 """Issue 18's mixed engine on target: a small pruned model whose convs the memory-aware cost model makes
-tiled (em_conv2d_s8_tiled: int8 weights in flash, a RAM tile), sparse and dense int8, streamed, generated
+tiled (em_conv2d_s8_tiled: int8 weights in flash, a RAM tile), Winograd (em_conv2d_s8_wino, two output rows
+per streamed call), sparse and dense int8, streamed, generated
 for the F405's flash (5 wait states) and run by the Cortex-M4 build in QEMU (qemu-mps2-an386, the real
 SMLAD path): every output byte equals tflite-micro's. The same engine on the host (portable and DSP
 builds) gives the same bytes, and the engine report says why each layer took its format."""
@@ -38,7 +39,7 @@ def mixed(tmp_path_factory):
         flash_wait_states=F405_FLASH_WAIT_STATES,
     )
     rng = np.random.default_rng(18)
-    xs = [rng.integers(-128, 128, (16, 12, 8), dtype=np.int8) for _ in range(N_INPUTS)]
+    xs = [rng.integers(-128, 128, (16, 12, 4), dtype=np.int8) for _ in range(N_INPUTS)]
     runner = TflmRunner(tflite)
     want = [runner.invoke(x).reshape(-1) for x in xs]
     return tflite, info, out, xs, want
@@ -47,9 +48,10 @@ def mixed(tmp_path_factory):
 def test_mixed_engine_formats_and_reasons(mixed):
     _, info, *_ = mixed
     convs = [layer for layer in info.layers if layer.op == "CONV_2D"]
-    assert [layer.weight_format for layer in convs] == ["tiled", "sparse", "dense"], convs
+    assert [layer.weight_format for layer in convs] == ["tiled", "wino", "sparse", "dense"], convs
     assert convs[0].format_reason.startswith("tiled: int8 weights in flash")
-    assert "kept over tiled" in convs[1].format_reason and "kept over tiled" in convs[2].format_reason
+    assert convs[1].format_reason.startswith("wino: Winograd F(2x2, 3x3)")
+    assert "; kept: est. upper bound" in convs[2].format_reason and "; kept: est. upper bound" in convs[3].format_reason
     assert info.streaming_groups  # the tiled layer runs inside a streamed chain (one row per call)
 
 

@@ -260,7 +260,8 @@ class KernelLib:
         ``export.sparse_weights.encode`` (``rice_k`` None: the best one; ``sparse_pass_rows``
         None: every output row in one pass); with ``w16`` em_conv2d_s8_w16 on the weights packed
         by em_conv2d_s8_w16_pack; with ``tiled`` (pass pixels) em_conv2d_s8_tiled, its scratch filled
-        with garbage first; with ``wino`` em_conv2d_s8_wino (Winograd F(2x2, 3x3)), likewise. ``x`` holds the rows of ``rows`` (all rows by default); returns
+        with garbage first; with ``wino`` em_conv2d_s8_wino (Winograd F(2x2, 3x3)), likewise. ``x`` holds the
+        rows of ``rows`` (all rows by default); returns
         the output buffer (rows out_row_base.. out_row_end)."""
         in_d, out_d = Dims(*in_shape), Dims(*out_shape)
         filt = _i8(filt)

@@ -45,7 +45,26 @@ CONV_SPECS = (
     ConvSpec(13, 11, 1, 16, (3, 3), (1, 1), "same", "relu", input_range=(-4.0, 0.5)),
     ConvSpec(16, 12, 32, 32, (3, 3), (1, 1), "same", "relu", input_range=(0.0, 6.0)),
     ConvSpec(8, 6, 64, 20, (3, 3), (1, 1), "same", "relu", input_range=(0.0, 2.0)),
+    # Winograd-eligible (3x3, stride 1, in_c % 8 == 0): odd sizes, valid padding, 128 channels
+    ConvSpec(7, 9, 16, 12, (3, 3), (1, 1), "valid", "relu", input_range=(-1.0, 3.0)),
+    ConvSpec(5, 7, 128, 8, (3, 3), (1, 1), "same", None, input_range=(-2.0, 0.5)),
 )
+# em_conv2d_s8_wino runs the layers it takes, whole and two output rows per call
+WINO_VARIANTS = ("wino", "wino_rows2")
+
+
+def wino_eligible(filt: np.ndarray, params: dict) -> bool:
+    """The shapes em_conv2d_s8_wino takes (its wino_shape_ok)."""
+    _, fh, fw, in_c = filt.shape
+    return (
+        (fh, fw) == (3, 3)
+        and params["stride_h"] == params["stride_w"] == 1
+        and params["dilation_h"] == params["dilation_w"] == 1
+        and in_c % 8 == 0
+        and in_c <= 192
+    )
+
+
 FC_SPECS = (
     DenseSpec(13, 7),
     DenseSpec(64, 64, "relu", input_range=(0.0, 4.0)),
@@ -83,6 +102,7 @@ class SweepCases:
     n_conv: int
     n_fc: int
     n_pool: int
+    n_wino: int = 0  # conv layers em_conv2d_s8_wino takes (two more runs each)
 
 
 def build_cases(n_convs: int = 40, seed: int = 2024) -> SweepCases:
@@ -96,6 +116,7 @@ def build_cases(n_convs: int = 40, seed: int = 2024) -> SweepCases:
     arrays, convs, fcs, pools = [], [], [], []
     expected: dict[tuple[str, int, str], int] = {}
     max_out, max_scratch = 1, 4
+    n_wino = 0
 
     def array(ctype: str, name: str, values) -> str:
         arrays.append(f"static const {ctype} {name}[] = {{{_c(values)}}};")
@@ -120,6 +141,10 @@ def build_cases(n_convs: int = 40, seed: int = 2024) -> SweepCases:
         )
         h = fnv1a(ys[br.graph_output])
         expected.update({("conv", i, v): h for v in CONV_VARIANTS})
+        if wino_eligible(filt, p):
+            expected.update({("conv", i, v): h for v in WINO_VARIANTS})
+            n_wino += 1
+            max_scratch = max(max_scratch, 64 * ic * ((ow + 3) // 4 + 2))  # EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES
         max_out = max(max_out, oh * ow * oc)
         max_scratch = max(max_scratch, 2 * padded_taps(fh, fw, ic) * 2 + 4)
         for pass_pixels in (TILED_PASS_PIXELS, ow):
@@ -189,7 +214,7 @@ def build_cases(n_convs: int = 40, seed: int = 2024) -> SweepCases:
             "",
         ]
     )
-    return SweepCases(header, expected, len(convs), len(fcs), len(pools))
+    return SweepCases(header, expected, len(convs), len(fcs), len(pools), n_wino)
 
 
 @dataclass

@@ -65,6 +65,22 @@ static int conv_by_rows(const sweep_conv *c, int variant) {
   return EM_OK;
 }
 
+/* Winograd two output rows per call (the pairs it computes), each from the input rows they read. */
+static int conv_wino_by_two_rows(const sweep_conv *c) {
+  const int32_t row_bytes = c->out.w * c->out.c;
+  for (int32_t oy = 0; oy < c->out.h; oy += 2) {
+    const int32_t end = oy + 2 < c->out.h ? oy + 2 : c->out.h;
+    int32_t first, last;
+    em_rows_needed(oy, end, 1, c->p.pad_top, 3, c->in.h, &first, &last);
+    const em_rows rows = {first, last - first, oy, end, oy};
+    const int s =
+        em_conv2d_s8_wino(&c->p, &c->q, &c->in, c->input + first * c->in.w * c->in.c, &c->f,
+                          c->filter, c->bias, &c->out, out_buf + oy * row_bytes, &rows, scratch);
+    if (s != EM_OK) return s;
+  }
+  return EM_OK;
+}
+
 int main(void) {
   em_board_init();
   int all_ok = 1;
@@ -84,6 +100,16 @@ int main(void) {
                            out_buf, &full, SWEEP_TILED_PASS_PIXELS, scratch);
     report("conv", i, "tiled", s, fnv1a(out_buf, n));
     all_ok &= s == EM_OK;
+    if (c->f.h == 3 && c->f.w == 3 && c->p.stride_h == 1 && c->p.stride_w == 1 &&
+        c->p.dilation_h == 1 && c->p.dilation_w == 1 && c->in.c % 8 == 0 && c->in.c <= 192) {
+      s = em_conv2d_s8_wino(&c->p, &c->q, &c->in, c->input, &c->f, c->filter, c->bias, &c->out,
+                            out_buf, &full, scratch);
+      report("conv", i, "wino", s, fnv1a(out_buf, n));
+      all_ok &= s == EM_OK;
+      s = conv_wino_by_two_rows(c);
+      report("conv", i, "wino_rows2", s, fnv1a(out_buf, n));
+      all_ok &= s == EM_OK;
+    }
     static const char *const rows_names[] = {"s8_rows", "w16_rows", "tiled_rows"};
     for (int variant = 0; variant < 3; ++variant) {
       s = conv_by_rows(c, variant);

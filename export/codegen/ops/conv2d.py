@@ -83,6 +83,23 @@ def tiled_scratch_bytes(out_c: int, filter_h: int, filter_w: int, in_c: int, pas
     return 4 * padded * (2 + (pass_pixels + 1) // 2)
 
 
+def wino_scratch_bytes(in_c: int, out_w: int) -> int:
+    """EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES: the input transforms of a row pair's tiles (16 per tile, in_c int16
+    each) and one channel group's weight transforms (16 x 4 channels x in_c int16)."""
+    return 64 * in_c * ((out_w + 3) // 4 + 2)
+
+
+def wino_eligible(kernel_hw: tuple[int, int], in_c: int, stride: tuple[int, int], dilation: tuple[int, int]) -> bool:
+    """The shapes em_conv2d_s8_wino takes: 3x3, stride and dilation 1, in_c a multiple of 8 up to 192."""
+    return (
+        tuple(kernel_hw) == (3, 3)
+        and tuple(stride) == (1, 1)
+        and tuple(dilation) == (1, 1)
+        and in_c % 8 == 0
+        and in_c <= 192
+    )
+
+
 def w16_extra_bytes(filter_data: np.ndarray) -> int:
     """Flash that int16-expanded weights (pack_w16) take beyond the int8 ones."""
     out_c, fh, fw, in_c = filter_data.shape
@@ -184,6 +201,14 @@ class Conv2DEmitter(OpEmitter):
                 f"generate with use_dsp=True or weight_format='dense'"
             )
         self.tiled = op.weight_format == "tiled"
+        self.wino = op.weight_format == "wino"
+        if self.wino:
+            if not self.use_dsp:
+                raise ExportError(
+                    f"op {op.index} CONV_2D: the Winograd kernel (wino) is for the DSP path; generate with "
+                    f"use_dsp=True or weight_format='dense'"
+                )
+            self.call_rows = 2  # output rows in pairs: two per call inside a streamed chain
         if self.tiled and not self.use_dsp:
             raise ExportError(
                 f"op {op.index} CONV_2D: weights-stationary tiling (tiled) is for the DSP path; "
@@ -310,6 +335,8 @@ class Conv2DEmitter(OpEmitter):
         return decls
 
     def scratch_bytes(self):
+        if self.wino:  # a row pair's input transforms and one channel group's weight transforms
+            return wino_scratch_bytes(self.in_c, self.output.hwc[1])
         if self.tiled:  # the RAM tile and the pass's im2col columns
             return tiled_scratch_bytes(self.output.hwc[2], self.fh, self.fw, self.in_c, self.pass_pixels)
         if self.sparse:  # the per-channel table and the input relayout of one pass
@@ -334,6 +361,8 @@ class Conv2DEmitter(OpEmitter):
                 f"EM_CONV2D_SPARSE_S8_BUFFER_BYTES({pass_in_rows}, {self.in_c}, {row_len}, "
                 f"{self.packed.max_channel_nnz}) <= {self.scratch_bytes()}"
             ]
+        if self.wino:
+            return [f"EM_CONV2D_S8_WINO_BUFFER_BYTES({self.in_c}, {self.output.hwc[1]}) <= {self.scratch_bytes()}"]
         if self.tiled:
             return [
                 f"EM_CONV2D_S8_TILED_BUFFER_BYTES({self.output.hwc[2]}, {self.fh}, {self.fw}, {self.in_c}, "
@@ -359,6 +388,11 @@ class Conv2DEmitter(OpEmitter):
             return (
                 f"em_conv2d_sparse_s8(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
                 f"&{p}_sparse, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {scratch_ptr})"
+            )
+        if self.wino:
+            return (
+                f"em_conv2d_s8_wino(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
+                f"{p}_filter, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {scratch_ptr})"
             )
         if self.tiled:
             return (
@@ -541,16 +575,41 @@ def estimate_tiled_instructions(
     )
 
 
+# em_conv2d_s8_wino (Winograd F(2x2, 3x3)) per window, on the DSP path: the w16 dot's 11 instructions per 16 MACs
+# over the 16 transformed products per tile and channel pair, plus per dot call (one transform, 4 channels x 2 tiles)
+# its set-up; the input transform per tile and input channel; the output transform and requantisation per output;
+# the weight transform (SXTB16 pairs, SADD16 / SSUB16) per weight and tile row (two output rows).
+WINO_INSTR_PER_MAC = 11 / 16
+WINO_INSTR_PER_DOT_CALL = 40
+WINO_INSTR_PER_INPUT = 40
+WINO_INSTR_PER_OUTPUT = 30
+WINO_INSTR_PER_WEIGHT = 3.6
+
+
+def estimate_wino_instructions(out_hw: tuple[int, int], in_c: int, out_c: int) -> float:
+    """Instructions of em_conv2d_s8_wino on the layer, called for output row pairs."""
+    tile_rows, tile_pairs = -(-out_hw[0] // 2), -(-out_hw[1] // 4)
+    tiles = tile_rows * 2 * tile_pairs
+    groups = -(-out_c // 4)
+    return (
+        WINO_INSTR_PER_MAC * 16 * tiles * in_c * groups * 4
+        + WINO_INSTR_PER_DOT_CALL * 16 * groups * tile_pairs * tile_rows
+        + WINO_INSTR_PER_INPUT * tiles * in_c
+        + WINO_INSTR_PER_OUTPUT * out_hw[0] * out_hw[1] * out_c
+        + WINO_INSTR_PER_WEIGHT * out_c * 9 * in_c * tile_rows
+    )
+
+
 def upper_bound_cycles(instructions: float, reads: float, flash_wait_states: int) -> float:
     """Zero-wait cycles plus every flash read's wait states (the upper bound's assumption)."""
     return CYCLES_PER_INSTRUCTION * instructions + flash_wait_states * reads
 
 
-def choose_tiled_layers(graph, flash_wait_states: int, reasons: dict[int, str]) -> list[int]:
-    """Turn dense, w16 and sparse convs into ``tiled`` where its upper bound of cycles (flash reads
-    charged at ``flash_wait_states``) is lower than the layer's current format's. Updates ``reasons``
-    (the engine report's why); returns the op indices made tiled. Nothing changes at 0 wait states:
-    there the zero-wait choice (w16 where flash allows, sparse where it is faster) stands."""
+def choose_memory_aware_formats(graph, flash_wait_states: int, reasons: dict[int, str]) -> list[int]:
+    """Turn dense, w16 and sparse convs into ``tiled`` (em_conv2d_s8_tiled) or ``wino`` (em_conv2d_s8_wino, where
+    the shape allows) where that format's upper bound of cycles (flash reads charged at ``flash_wait_states``) is
+    the lowest. Updates ``reasons`` (the engine report's why); returns the op indices changed. Nothing changes at
+    0 wait states: there the zero-wait choice (w16 where flash allows, sparse where it is faster) stands."""
     if flash_wait_states <= 0:
         return []
     chosen = []
@@ -579,23 +638,29 @@ def choose_tiled_layers(graph, flash_wait_states: int, reasons: dict[int, str]) 
         else:
             current = estimate_dense_instructions(**shape)
             reads = flash_reads("dense", macs, w.size, passes)
-        now = upper_bound_cycles(current, reads, flash_wait_states)
-        tiled = upper_bound_cycles(
+        bounds = {fmt: upper_bound_cycles(current, reads, flash_wait_states)}
+        bounds["tiled"] = upper_bound_cycles(
             estimate_tiled_instructions(**shape, passes=passes),
             flash_reads("tiled", macs, w.size, passes),
             flash_wait_states,
         )
-        if tiled < now:
-            op.weight_format = "tiled"
-            chosen.append(op.index)
-            reasons[op.index] = (
-                f"tiled: int8 weights in flash, expanded per row into a RAM tile; est. upper bound "
-                f"{tiled / 1e6:.2f} M cycles vs {now / 1e6:.2f} M as {fmt} ({flash_wait_states} flash wait "
-                f"states on every flash read)"
+        if wino_eligible((kh, kw), in_c, stride, dilation):
+            bounds["wino"] = upper_bound_cycles(
+                estimate_wino_instructions(out_hw, in_c, w.shape[0]),
+                flash_reads("tiled", macs, w.size, -(-out_hw[0] // 2)),  # the weights once per row pair
+                flash_wait_states,
             )
-        else:
-            reasons[op.index] = (
-                reasons.get(op.index, fmt) + f"; kept over tiled: est. upper bound {now / 1e6:.2f} M vs "
-                f"{tiled / 1e6:.2f} M cycles at {flash_wait_states} flash wait states"
-            )
+        best = min(bounds, key=lambda f: (bounds[f], f != fmt))
+        others = ", ".join(f"{f} {b / 1e6:.2f} M" for f, b in bounds.items() if f != best)
+        why = f"est. upper bound {bounds[best] / 1e6:.2f} M cycles vs {others} ({flash_wait_states} flash wait states)"
+        if best == fmt:
+            reasons[op.index] = reasons.get(op.index, fmt) + f"; kept: {why}"
+            continue
+        op.weight_format = best
+        chosen.append(op.index)
+        reasons[op.index] = (
+            "wino: Winograd F(2x2, 3x3), int8 weights in flash transformed per row pair into a RAM tile; "
+            if best == "wino"
+            else "tiled: int8 weights in flash, expanded per row into a RAM tile; "
+        ) + why
     return chosen
