@@ -104,3 +104,16 @@ def test_wino_refuses_other_shapes():
                 out,
                 wino=True,
             )
+
+
+def test_wino_buffer_size_is_the_code_generators(lib):
+    """em_conv2d_s8_wino_get_buffer_size (EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES) against the code generator's
+    mirror, export.codegen.ops.conv2d.wino_scratch_bytes."""
+    import ctypes as C
+
+    from edgel3_mote.export.codegen.ops.conv2d import wino_scratch_bytes
+    from tests.support.kernel_lib import Dims
+
+    for in_c, out_w in ((8, 1), (32, 50), (64, 25), (128, 12), (192, 7)):
+        got = lib.lib.em_conv2d_s8_wino_get_buffer_size(C.byref(Dims(3, 3, in_c)), C.byref(Dims(4, out_w, 8)))
+        assert got == (wino_scratch_bytes(in_c, out_w) if lib.dsp else 0), (in_c, out_w)
