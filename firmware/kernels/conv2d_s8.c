@@ -1130,6 +1130,26 @@ static void wino_input_quad(const em_conv_params *p, const em_dims *in_d, const 
   }
 }
 
+/* One output through conv_fast_requant_of's (multiplier, k, right): EM_W16_REQUANT_ASM for a single
+ * value, 6 instructions (only where conv_fast_requant_ok allows it: EM_DSP_NATIVE). */
+static EM_ALWAYS_INLINE int8_t wino_requant_fast(int32_t acc, const int32_t *rq) {
+#if EM_DSP_NATIVE
+  __asm__(
+      "lsl %[a], %[a], #1\n\t"
+      "smmulr %[a], %[a], %[m]\n\t"
+      "add %[a], %[a], %[a], asr #31\n\t"
+      "add %[a], %[a], %[k]\n\t"
+      "asr %[a], %[a], %[e]\n\t"
+      "ssat %[a], #8, %[a]\n\t"
+      : [a] "+r"(acc)
+      : [m] "r"(rq[0]), [k] "r"(rq[1]), [e] "r"(rq[2]));
+  return (int8_t)acc;
+#else
+  (void)rq;
+  return (int8_t)acc; /* unreachable: conv_fast_requant_ok() is 0 without the native DSP */
+#endif
+}
+
 static void conv_dsp_wino(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
                           const int8_t *input, const int8_t *filter, const int32_t *bias,
                           const em_dims *out_d, int8_t *output, const em_rows *rows,
@@ -1139,6 +1159,9 @@ static void conv_dsp_wino(const em_conv_params *p, const em_quant *q, const em_d
   const int32_t xi_stride = n_pairs * k2 * 2; /* words between transforms in V */
   int32_t *const vbuf = scratch, *const ubuf = scratch + 16 * xi_stride;
   const conv_out o = {p->output_offset, p->activation_min, p->activation_max};
+  /* the sums are the plain convolution's: the fast requantisation's conditions are the same */
+  const int fast = conv_fast_requant_ok(p, q, bias, out_c, 9 * in_c);
+  int32_t rq[12];
   for (int32_t ty = rows->out_row_begin; ty < rows->out_row_end; ty += 2) {
     const int32_t n_rows = rows->out_row_end - ty >= 2 ? 2 : 1;
     const int32_t y0 = ty - p->pad_top;
@@ -1155,6 +1178,7 @@ static void conv_dsp_wino(const em_conv_params *p, const em_quant *q, const em_d
         for (int32_t qd = 0; qd < in_c / 4; ++qd)
           wino_weights_quad(filter, in_c, oc0 + j, qd, k2, ubuf + j);
       }
+      if (fast) conv_fast_requant_of(p, q, oc0, rq);
       for (int32_t tp = 0; tp < n_pairs; ++tp) {
         int32_t m[16][8];
         for (int32_t xi = 0; xi < 16; ++xi) {
@@ -1174,15 +1198,27 @@ static void conv_dsp_wino(const em_conv_params *p, const em_quant *q, const em_d
               p0[c] = m[c][a] + m[4 + c][a] + m[8 + c][a];
               p1[c] = m[4 + c][a] - m[8 + c][a] - m[12 + c][a];
             }
-            const int32_t y00 = (p0[0] + p0[1] + p0[2]) >> 2, y01 = (p0[1] - p0[2] - p0[3]) >> 2;
+            const int32_t y00 = ((p0[0] + p0[1] + p0[2]) >> 2) + b;
+            const int32_t y01 = ((p0[1] - p0[2] - p0[3]) >> 2) + b;
+            const int32_t y10 = ((p1[0] + p1[1] + p1[2]) >> 2) + b;
+            const int32_t y11 = ((p1[1] - p1[2] - p1[3]) >> 2) + b;
             int8_t *out = output + ((ty - rows->out_row_base) * out_w + x) * out_c + oc0 + j;
-            out[0] = conv_requant_apply(o, r, y00 + b);
-            if (x + 1 < out_w) out[out_c] = conv_requant_apply(o, r, y01 + b);
+            const int two_cols = x + 1 < out_w;
+            if (fast) {
+              const int32_t *rj = rq + 3 * j;
+              out[0] = wino_requant_fast(y00, rj);
+              if (two_cols) out[out_c] = wino_requant_fast(y01, rj);
+              if (n_rows == 2) {
+                out[out_w * out_c] = wino_requant_fast(y10, rj);
+                if (two_cols) out[out_w * out_c + out_c] = wino_requant_fast(y11, rj);
+              }
+              continue;
+            }
+            out[0] = conv_requant_apply(o, r, y00);
+            if (two_cols) out[out_c] = conv_requant_apply(o, r, y01);
             if (n_rows == 2) {
-              const int32_t y10 = (p1[0] + p1[1] + p1[2]) >> 2, y11 = (p1[1] - p1[2] - p1[3]) >> 2;
-              out += out_w * out_c;
-              out[0] = conv_requant_apply(o, r, y10 + b);
-              if (x + 1 < out_w) out[out_c] = conv_requant_apply(o, r, y11 + b);
+              out[out_w * out_c] = conv_requant_apply(o, r, y10);
+              if (two_cols) out[out_w * out_c + out_c] = conv_requant_apply(o, r, y11);
             }
           }
         }
