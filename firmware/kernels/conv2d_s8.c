@@ -1088,43 +1088,48 @@ static EM_NOINLINE void wino_weights_quad(const int8_t *filter, int32_t in_c, in
   }
 }
 
-/* V of the 4x4 tile at input (y0, x0), quad q, into v[xi * xi_stride + h * 2] (the caller offsets v
- * to its tile pair, pair and slot). The transform is linear, so the raw int8 inputs are transformed
- * and 4 x input_offset added to the one transform the constant reaches (xi = 5: B^T 1 B is 4 there,
- * 0 elsewhere); a position outside the image or the buffer holds the zero point (d = 0), which an
- * absent row only feeds to a tile row the call does not ask for. */
-static EM_NOINLINE void wino_input_quad(const int8_t *input, int32_t in_w, int32_t in_c,
-                                        const int8_t *rowp[4], int32_t x0, int32_t zp2,
-                                        int32_t off4, int32_t q, int32_t xi_stride, int32_t *v) {
-  int32_t t[2][4][4]; /* [h][row i][column c] of B^T d */
-  for (int32_t c = 0; c < 4; ++c) {
-    const int32_t x = x0 + c;
-    int32_t e[4], o[4];
-    for (int32_t r = 0; r < 4; ++r) {
-      if (rowp[r] != 0 && x >= 0 && x < in_w) {
-        const int32_t w = em_read_s8x4(rowp[r] + x * in_c + 4 * q);
-        e[r] = em_sxtb16(w), o[r] = em_sxtb16_ror8(w);
-      } else {
-        e[r] = o[r] = zp2;
+/* V of the 4x4 tile at input (y0, x0), quad q, into v[(xi * npairs) * k2 * 2 + ...] (the caller
+ * offsets v to its tile pair, pair and slot). Rows outside the image or the buffer are zeros (an
+ * absent row only feeds a tile row the call does not ask for). */
+static void wino_input_quad(const em_conv_params *p, const em_dims *in_d, const int8_t *input,
+                            const em_rows *rows, int32_t y0, int32_t x0, int32_t q,
+                            int32_t xi_stride, int32_t *v) {
+  const int32_t in_w = in_d->w, in_c = in_d->c;
+  const int32_t offset2 =
+      (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) | ((uint32_t)p->input_offset << 16));
+  int32_t d[2][4][4];
+  for (int32_t r = 0; r < 4; ++r) {
+    const int32_t y = y0 + r;
+    const int y_in =
+        y >= 0 && y < in_d->h && y >= rows->in_row_begin && y < rows->in_row_begin + rows->in_rows;
+    const int8_t *row = input + (y_in ? (y - rows->in_row_begin) * in_w * in_c : 0) + 4 * q;
+    for (int32_t c = 0; c < 4; ++c) {
+      const int32_t x = x0 + c;
+      if (!y_in || x < 0 || x >= in_w) {
+        d[0][r][c] = d[1][r][c] = 0;
+        continue;
       }
+      const int32_t w = em_read_s8x4(row + x * in_c);
+      d[0][r][c] = em_sadd16(em_sxtb16(w), offset2);
+      d[1][r][c] = em_sadd16(em_sxtb16_ror8(w), offset2);
     }
-    t[0][0][c] = wino_ssub16(e[0], e[2]);
-    t[0][1][c] = em_sadd16(e[1], e[2]);
-    t[0][2][c] = wino_ssub16(e[2], e[1]);
-    t[0][3][c] = wino_ssub16(e[1], e[3]);
-    t[1][0][c] = wino_ssub16(o[0], o[2]);
-    t[1][1][c] = em_sadd16(o[1], o[2]);
-    t[1][2][c] = wino_ssub16(o[2], o[1]);
-    t[1][3][c] = wino_ssub16(o[1], o[3]);
   }
   for (int32_t h = 0; h < 2; ++h) {
-    int32_t *d = v + h * 2;
-    for (int32_t i = 0; i < 4; ++i, d += 4 * xi_stride) {
-      const int32_t t0 = t[h][i][0], t1 = t[h][i][1], t2 = t[h][i][2], t3 = t[h][i][3];
-      d[0] = wino_ssub16(t0, t2);
-      d[xi_stride] = em_sadd16(em_sadd16(t1, t2), i == 1 ? off4 : 0);
-      d[2 * xi_stride] = wino_ssub16(t2, t1);
-      d[3 * xi_stride] = wino_ssub16(t1, t3);
+    int32_t t[4][4];
+    for (int32_t c = 0; c < 4; ++c) { /* B^T d, column c */
+      const int32_t d0 = d[h][0][c], d1 = d[h][1][c], d2 = d[h][2][c], d3 = d[h][3][c];
+      t[0][c] = wino_ssub16(d0, d2);
+      t[1][c] = em_sadd16(d1, d2);
+      t[2][c] = wino_ssub16(d2, d1);
+      t[3][c] = wino_ssub16(d1, d3);
+    }
+    int32_t *dst = v + h * 2;
+    for (int32_t i = 0; i < 4; ++i) { /* (B^T d) B, row i */
+      const int32_t t0 = t[i][0], t1 = t[i][1], t2 = t[i][2], t3 = t[i][3];
+      dst[(4 * i + 0) * xi_stride] = wino_ssub16(t0, t2);
+      dst[(4 * i + 1) * xi_stride] = em_sadd16(t1, t2);
+      dst[(4 * i + 2) * xi_stride] = wino_ssub16(t2, t1);
+      dst[(4 * i + 3) * xi_stride] = wino_ssub16(t1, t3);
     }
   }
 }
@@ -1161,24 +1166,12 @@ static void conv_dsp_wino(const em_conv_params *p, const em_quant *q, const em_d
   /* the sums are the plain convolution's: the fast requantisation's conditions are the same */
   const int fast = conv_fast_requant_ok(p, q, bias, out_c, 9 * in_c);
   int32_t rq[12];
-  /* the zero point as an int16 pair (a padding position's raw value) and 4 x input_offset in both
-   * halves */
-  const int32_t zp = -p->input_offset, off4 = 4 * p->input_offset;
-  const int32_t zp2 = (int32_t)(((uint32_t)zp & 0xFFFFu) | ((uint32_t)zp << 16));
-  const int32_t off42 = (int32_t)(((uint32_t)off4 & 0xFFFFu) | ((uint32_t)off4 << 16));
   for (int32_t ty = rows->out_row_begin; ty < rows->out_row_end; ty += 2) {
     const int32_t n_rows = rows->out_row_end - ty >= 2 ? 2 : 1;
     const int32_t y0 = ty - p->pad_top;
-    const int8_t *rowp[4]; /* the tile row's four input rows (0: outside the image or the buffer) */
-    for (int32_t r = 0; r < 4; ++r) {
-      const int32_t y = y0 + r;
-      const int in = y >= 0 && y < in_d->h && y >= rows->in_row_begin &&
-                     y < rows->in_row_begin + rows->in_rows;
-      rowp[r] = in ? input + (y - rows->in_row_begin) * in_d->w * in_c : 0;
-    }
     for (int32_t t = 0; t < 2 * n_pairs; ++t) /* V of every tile of the tile row */
       for (int32_t qd = 0; qd < in_c / 4; ++qd)
-        wino_input_quad(input, in_d->w, in_c, rowp, 2 * t - p->pad_left, zp2, off42, qd, xi_stride,
+        wino_input_quad(p, in_d, input, rows, y0, 2 * t - p->pad_left, qd, xi_stride,
                         vbuf + ((t >> 1) * k2 + 2 * qd) * 2 + (t & 1));
     for (int32_t oc0 = 0; oc0 < out_c; oc0 += 4) {
       for (int32_t j = 0; j < 4; ++j) { /* U of the group's channels */
