@@ -1,7 +1,8 @@
 """SEA-64 with the real weights on the 128 KiB board (qemu-netduinoplus2, streamed plan), through
 `edgel3-mote selftest` on the session's shared project (tests/conftest.py ``sea64_project``): the
-memory-aware cost model (the F405's 5 flash wait states, issue 18) makes all eight convolutions
-weights-stationary (tiled: int8 weights in flash, expanded per row into a RAM tile), so the serial
+memory-aware cost model (the F405's 5 flash wait states, issue 18) keeps every weight int8 in flash
+and out of the MAC loop -- the one-channel first conv tiled (expanded per row into a RAM tile), the 3x3
+stride-1 ones Winograd F(2x2, 3x3) (transformed per row pair into a RAM tile) -- so the serial
 firmware's flash stays within 512 KiB; the engine stays
 byte-identical to tflite-micro on the loudest window of each of the ten real clips, and one 1-s
 window costs at most 150 M instructions including the front-end (the issue's bound). Instructions
@@ -80,7 +81,8 @@ def test_sea64_on_netduinoplus2_is_exact_and_within_150m_instructions(
 
     doc = json.loads((info.project_dir / "project.json").read_text())
     formats = [layer["weight_format"] for layer in doc["engine"]["layers"] if layer["op"] == "CONV_2D"]
-    assert formats == ["tiled"] * 8, formats  # reading weights from flash in the MAC loop costs more
+    # reading weights from flash in the MAC loop costs more: none is dense, w16 or sparse
+    assert formats[0] == "tiled" and set(formats[1:]) <= {"wino", "tiled"} and formats.count("wino") >= 5, formats
     memory = doc["memory"]["firmware"]
     assert memory["ram_bytes"] <= memory["ram_size"] and memory["flash_bytes"] <= FLASH_BAR
     assert doc["memory"]["selftest"]["flash_bytes"] <= doc["memory"]["selftest"]["flash_size"]
