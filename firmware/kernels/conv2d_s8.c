@@ -1134,6 +1134,35 @@ static void wino_input_quad(const em_conv_params *p, const em_dims *in_d, const 
   }
 }
 
+/* M of one channel group and tile pair: the 16 transforms' 4x2 dots (u: k2 * 4 words per transform,
+ * v: xi_stride words per transform; k2 * 4 a multiple of 16) in one call, the accumulators starting
+ * at 0 in registers and stored straight into m -- a call per transform cost ~70 instructions of
+ * set-up. */
+static EM_NOINLINE void wino_dot16(const int32_t *u, const int32_t *v, int32_t k2,
+                                   int32_t xi_stride, int32_t m[16][8]) {
+  for (int32_t xi = 0; xi < 16; ++xi, u += k2 * 4, v += xi_stride) {
+#if EM_DSP_NATIVE
+    int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0, a20 = 0, a21 = 0, a30 = 0, a31 = 0;
+    int32_t w0, w1, c0, c1;
+    const int32_t *w = u, *c = v;
+    const int32_t *const end_in_memory = u + k2 * 4;
+    if ((k2 & 7) == 0) /* 8 pairs a pass */
+      __asm__ volatile(
+          "1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
+              EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
+    else
+      __asm__ volatile("1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
+                           EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
+    int32_t *mm = m[xi];
+    mm[0] = a00, mm[1] = a01, mm[2] = a10, mm[3] = a11;
+    mm[4] = a20, mm[5] = a21, mm[6] = a30, mm[7] = a31;
+#else
+    for (int32_t k = 0; k < 8; ++k) m[xi][k] = 0;
+    conv_dot_w16_body(u, v, u + k2 * 4, m[xi], 0, 0, 0, 0);
+#endif
+  }
+}
+
 /* One output through conv_fast_requant_of's (multiplier, k, right): EM_W16_REQUANT_ASM for a single
  * value, 6 instructions (only where conv_fast_requant_ok allows it: EM_DSP_NATIVE). */
 static EM_ALWAYS_INLINE int8_t wino_requant_fast(int32_t acc, const int32_t *rq) {
@@ -1185,11 +1214,7 @@ static void conv_dsp_wino(const em_conv_params *p, const em_quant *q, const em_d
       if (fast) conv_fast_requant_of(p, q, oc0, rq);
       for (int32_t tp = 0; tp < n_pairs; ++tp) {
         int32_t m[16][8];
-        for (int32_t xi = 0; xi < 16; ++xi) {
-          for (int32_t k = 0; k < 8; ++k) m[xi][k] = 0;
-          const int32_t *u = ubuf + xi * k2 * 4;
-          conv_dot_w16_compact(u, vbuf + xi * xi_stride + tp * k2 * 2, u + k2 * 4, m[xi], 0, 0, 0);
-        }
+        wino_dot16(ubuf, vbuf + tp * k2 * 2, k2, xi_stride, m);
         for (int32_t j = 0; j < 4 && oc0 + j < out_c; ++j) {
           const conv_requant r = conv_requant_of(q, oc0 + j);
           const int32_t b = bias ? bias[oc0 + j] : 0;
