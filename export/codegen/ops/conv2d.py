@@ -576,15 +576,15 @@ def estimate_tiled_instructions(
 
 
 # em_conv2d_s8_wino (Winograd F(2x2, 3x3)) per window, on the DSP path: per MAC of the 16 transformed products per
-# tile and channel pair (the w16 dot, 11 instructions per 16 MACs, and its loop), per dot call (one transform, 4
+# tile and channel pair (the w16 dot, 11 instructions per 16 MACs, and its loop), per dot (one transform, 4
 # channels x 2 tiles: set-up, accumulators in and out), per tile and input channel (the input transform), per output
 # (the output transform and requantisation) and per weight and tile row (the weight transform). Fitted (scipy nnls,
 # relative) on the instructions of SEA-64's seven 3x3 layers in QEMU (qemu-netduinoplus2 bench, row-pair calls):
 # within 0.03 % on each -- five constants on seven layers, so a fit more than a test; the one-channel layer is tiled.
-WINO_INSTR_PER_MAC = 0.7186
-WINO_INSTR_PER_DOT_CALL = 67.6
-WINO_INSTR_PER_INPUT = 172.1
-WINO_INSTR_PER_OUTPUT = 30.4
+WINO_INSTR_PER_MAC = 0.7188
+WINO_INSTR_PER_DOT_CALL = 63.3
+WINO_INSTR_PER_INPUT = 178.7
+WINO_INSTR_PER_OUTPUT = 29.9
 WINO_INSTR_PER_WEIGHT = 7.2
 
 
