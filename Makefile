@@ -18,18 +18,21 @@ BAUD    ?= 115200
 CLASSIFIER ?=
 PYTEST_ARGS ?=
 FUZZ_SECONDS ?= 60
+DRY_RUN ?=
+IMAGE   ?=
 
 WEIGHTS_ARG := $(if $(WEIGHTS),--weights $(WEIGHTS),)
 CLIPS_ARG   := $(if $(CLIPS),--clips $(CLIPS),)
 CLASSIFIER_ARG := $(if $(CLASSIFIER),--classifier $(CLASSIFIER),)
 PORT_ARG    := $(if $(PORT),--port $(PORT) --baud $(BAUD),)
 
-.PHONY: help setup test demo export selftest bench bench-kernels bench-sparsity emulate results fuzz lint clean
+.PHONY: help path setup test demo export flash selftest bench bench-kernels bench-sparsity emulate results fuzz lint clean
 
 help:
 	@echo "make demo                     set-up + export + run on QEMU + report (the main job)"
 	@echo "make test                     set-up + lint + host tests + QEMU board tests"
 	@echo "make export   BOARD= MODEL= WEIGHTS=            generate + build build/<board>/<model>/"
+	@echo "make flash    BOARD=nucleo-h743zi|nrf52840dk MODEL= [DRY_RUN=1] [IMAGE=file.bin]   write the built firmware with OpenOCD"
 	@echo "make selftest BOARD= MODEL= WEIGHTS= CLIPS=     run the firmware self-test in QEMU"
 	@echo "make bench    BOARD= MODEL= WEIGHTS= CLIPS= REPORT= HOP= [PORT= BAUD=]   serial benchmark"
 	@echo "make bench-kernels               instructions + est. cycles per MAC of the kernels in QEMU"
@@ -39,10 +42,14 @@ help:
 	@echo "make lint                     ruff (lint + format check), clang-format, import-linter (data flow), mypy on export/ and compress/"
 	@echo "make fuzz     [FUZZ_SECONDS=60]                 libFuzzer + ASan/UBSan on the protocol parser"
 	@echo "CLASSIFIER=head.h5 (from evaluate --save-classifier) adds the int8 classifier head to any of them"
-	@echo "defaults: BOARD=$(BOARD) MODEL=$(MODEL) HOP=$(HOP) (no WEIGHTS = seeded random weights)"
+	@echo "the CLI itself: . .venv/bin/activate, then edgel3-mote --help   (or: eval \"\$$(make -s path)\")"
+	@echo "defaults: BOARD=$(BOARD) MODEL=$(MODEL) HOP=$(HOP) (no WEIGHTS = seeded random weights; WEIGHTS=sea-64 after edgel3-mote weights fetch sea-64)"
 
 setup:
 	@tools/setup.sh
+
+path:
+	@echo 'export PATH="$(CURDIR)/.venv/bin:$$PATH"'
 
 test: setup
 	tools/lint.sh
@@ -53,6 +60,9 @@ demo: setup
 
 export: setup
 	$(CLI) export firmware --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG)
+
+flash: setup
+	$(CLI) flash --board $(BOARD) --model $(MODEL) $(if $(IMAGE),--image $(IMAGE),) $(if $(DRY_RUN),--dry-run,)
 
 selftest: setup
 	$(CLI) selftest --board $(BOARD) --model $(MODEL) $(WEIGHTS_ARG) $(CLASSIFIER_ARG) $(CLIPS_ARG)

@@ -21,6 +21,22 @@ from edgel3_mote.tools.results import RECORD_ENV, allowed_deviation, load
 _recorded: dict[str, float] = {}
 
 
+def pytest_configure(config):
+    # The user's weights cache (`edgel3-mote weights fetch`) must not change what the tests see: an empty
+    # one per run, unless a test sets its own (tests/compress/test_weights_fetch.py).
+    import tempfile
+
+    config._edgel3_cache = os.environ["EDGEL3_MOTE_CACHE"] = tempfile.mkdtemp(prefix="edgel3-mote-test-cache-")
+    os.chmod(config._edgel3_cache, 0o755)  # tests that run a command as another user read it too
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    if getattr(config, "_edgel3_cache", None):
+        shutil.rmtree(config._edgel3_cache, ignore_errors=True)
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("edgel3-mote board tests")
     group.addoption(

@@ -7,7 +7,8 @@ same samples.
 - :data:`AUDIO_EXTENSIONS` -- the suffixes a folder walk picks up.
 - :func:`find_audio_files` -- files as given, folders expanded (recursively, sorted) to their audio.
 - :func:`read_audio` -- ``(audio float32 (n,) or (n, channels), sr)``: soundfile, then librosa
-  (audioread), then ffmpeg for containers; empty or non-finite audio is an error naming the file.
+  (audioread), then ffmpeg for containers; empty or non-finite audio, or a sample rate below
+  :data:`MIN_SAMPLE_RATE`, is an error naming the file.
 - :func:`resample` -- soxr "very high quality" through librosa.
 """
 
@@ -23,6 +24,9 @@ import numpy as np
 from edgel3_mote.errors import InvalidInputError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au", ".m4a", ".opus")
+MIN_SAMPLE_RATE = 1000
+"""Hz: a file that says it was sampled slower is no recording of sound (a wrong header, a sensor log):
+refused naming the file, instead of being resampled into a few samples of nonsense."""
 
 
 def is_audio_file(path: str | os.PathLike) -> bool:
@@ -86,12 +90,34 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
             ) from None
 
 
+def _check_rate(path: Path, sr: int) -> None:
+    if sr < MIN_SAMPLE_RATE:
+        raise InvalidInputError(
+            f"audio file {path} says it is sampled at {sr} Hz, below {MIN_SAMPLE_RATE} Hz: that is no "
+            f"recording of sound (a wrong header?); repair it or resample it to 8 kHz or more"
+        )
+
+
+def check_audio_headers(paths: Iterable[str | os.PathLike]) -> None:
+    """Before any long work: refuse a file whose header (read by libsndfile, without decoding) gives an
+    implausible sample rate. Files libsndfile cannot read are checked when they are decoded."""
+    import soundfile as sf
+
+    for path in paths:
+        try:
+            sr = int(sf.info(str(path)).samplerate)
+        except Exception:  # noqa: BLE001 - not a libsndfile format: read_audio checks it
+            continue
+        _check_rate(Path(path), sr)
+
+
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """``(audio float32 (n,) or (n, channels), sr)`` of one file, at the file's own rate."""
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"audio file {path} could not be found: check the path")
     audio, sr = _decode(path)
+    _check_rate(path, sr)
     if audio.size == 0:
         raise InvalidInputError(f"audio file {path} is empty: remove it or give another file")
     if not np.all(np.isfinite(audio)):

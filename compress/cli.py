@@ -10,7 +10,10 @@ import contextlib
 import sys
 import warnings
 
-from edgel3_mote.cli_types import add_output_argument
+from edgel3_mote.cli_types import add_output_argument, declare_outputs, output_dir, writes_nothing
+
+EMBED_DEFAULT_OUTPUT = "build/embeddings"
+"""Where ``embed`` writes without -o (under the working directory; never next to the inputs)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "exact zeros).",
     )
     p.set_defaults(func=_cmd_models)
+    declare_outputs(p, writes_nothing)
 
     p = subparsers.add_parser(
         "embed",
@@ -38,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--weights", default=None, metavar="PATH", help="original Keras 2 .h5 (or .h5.gz) weights for the model"
     )
-    add_output_argument(p, "where to write the .npz files (default: next to each input)")
+    add_output_argument(p, f"folder for the .npz files (default {EMBED_DEFAULT_OUTPUT}, under the working directory)")
     p.add_argument("--suffix", default=None, help="output name <name>_<suffix>.npz")
     p.add_argument(
         "--hop-size", type=float, default=0.1, metavar="SECONDS", help="seconds between windows (default 0.1)"
@@ -51,6 +55,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default 32)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_embed)
+    declare_outputs(p, _embed_outputs)
+
+
+def _embed_outputs(args):
+    """One .npz per input, in -o (or build/embeddings): each checked file by file before TensorFlow."""
+    from edgel3_mote.compress.audio import find_audio_files
+    from edgel3_mote.compress.embedding import output_path
+
+    folder = args.output or EMBED_DEFAULT_OUTPUT
+    names = [output_path(p, folder, args.suffix).name for p in find_audio_files(args.inputs)]
+    return [output_dir(folder, "embed", names)]
 
 
 def _cmd_models(args) -> int:
@@ -110,14 +125,21 @@ def _cmd_embed(args) -> int:
         raise InvalidInputError(f"invalid --batch-size {args.batch_size}: give a positive integer")
     if args.weights is not None and not Path(args.weights).is_file():
         raise InvalidInputError(f"weights file {args.weights} does not exist: check --weights")
+    if args.weights is not None:
+        from edgel3_mote.compress.weights import check_model_file
+
+        check_model_file(args.weights, "--weights")
     paths = find_audio_files(args.inputs)
+    from edgel3_mote.compress.audio import check_audio_headers
+
+    check_audio_headers(paths)
 
     from edgel3_mote.compress.embedding import process_file
 
     with _warnings_to_stderr():
         outputs = process_file(
             paths,
-            output_dir=args.output,
+            output_dir=args.output or EMBED_DEFAULT_OUTPUT,
             suffix=args.suffix,
             model=args.model,
             weights=args.weights,

@@ -16,6 +16,16 @@ not 20*log10: that is what the pretrained models saw, so we keep it.
 
 ``quantize_input`` is the host reference of the device's final step: the model's input affine
 (the 1-channel BatchNormalization) then TFLite's float->int8 QUANTIZE.
+
+The int8 model input (``model_input_int8``) follows a third, float32 definition,
+``log_mel_spectrogram_f32``: the device's own arithmetic (``firmware/frontend``: window product,
+radix-2 FFT, sparse mel sums, the power-domain floor and a portable natural log), written out in
+numpy float32 operation by operation, so host and device give identical int8 on every input. The
+float64 chain cannot be matched bit for bit by a float32 device: kapre's -80 "dB" (10*log10 of an
+amplitude) spans 160 dB of power, while float32 FFT roundoff sits about 145 dB below a frame's peak,
+so spectrally empty bands (DC, digital tones) and band-limited material's quiet upper bands would
+otherwise round differently. ``tests/compress/test_frontend_f32.py`` holds the float32 chain to the
+float64 one.
 """
 
 from __future__ import annotations
@@ -35,6 +45,11 @@ __all__ = [
     "dft_kernels",
     "mel_matrix",
     "log_mel_spectrogram",
+    "log_mel_db_f32",
+    "log_mel_spectrogram_f32",
+    "fft_twiddles",
+    "sparse_mel",
+    "db_constants",
     "quantize_input",
     "model_input_int8",
     "MelSpectrogram",  # noqa: F822  (built on first access by the module's __getattr__)
@@ -215,6 +230,17 @@ def _frames(audio: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
     return windows[:, :: cfg.n_hop][:, :n_frames]
 
 
+def _check_audio(audio) -> np.ndarray:
+    audio = np.asarray(audio)
+    if audio.ndim not in (1, 2) or audio.shape[-1] == 0:
+        raise InvalidInputError(
+            f"audio of shape {audio.shape} is invalid: give (n_samples,) or (batch, n_samples) with n_samples > 0"
+        )
+    if not np.all(np.isfinite(audio)):
+        raise InvalidInputError("audio contains NaN or Inf: clean the signal first")
+    return audio
+
+
 def log_mel_spectrogram(
     audio: np.ndarray,
     cfg: FrontendConfig,
@@ -228,13 +254,7 @@ def log_mel_spectrogram(
     ``real``/``imag`` (n_dft, n_bins) and ``mel`` (n_bins, n_mels) default to ``dft_kernels(cfg)``
     and ``mel_matrix(cfg)``; pass a file's stored weights to reproduce that file exactly.
     """
-    audio = np.asarray(audio)
-    if audio.ndim not in (1, 2) or audio.shape[-1] == 0:
-        raise InvalidInputError(
-            f"audio of shape {audio.shape} is invalid: give (n_samples,) or (batch, n_samples) with n_samples > 0"
-        )
-    if not np.all(np.isfinite(audio)):
-        raise InvalidInputError("audio contains NaN or Inf: clean the signal first")
+    audio = _check_audio(audio)
     batch = audio[None] if audio.ndim == 1 else audio
     if real is None or imag is None:
         real, imag = dft_kernels(cfg)
@@ -259,6 +279,177 @@ def log_mel_spectrogram(
     return out[0] if audio.ndim == 1 else out
 
 
+def fft_twiddles(n_dft: int) -> np.ndarray:
+    """W_n^k = exp(-2 pi i k / n) for k in [0, n/2), interleaved (re, im) float32: em_rfft_f32's table."""
+    k = np.arange(n_dft // 2, dtype=np.float64)
+    angle = 2.0 * np.pi * k / n_dft
+    table = np.empty(n_dft, dtype=np.float64)
+    table[0::2] = np.cos(angle)
+    table[1::2] = -np.sin(angle)
+    return table.astype(np.float32)
+
+
+def sparse_mel(cfg: FrontendConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The mel matrix per band as (start bin, length, offset, packed weights).
+
+    A band is the bins from its first to its last non-zero weight (an empty band has length 0:
+    it floors at amin, exactly as the dense matrix does).
+    """
+    mel = mel_matrix(cfg)  # (n_bins, n_mels)
+    starts: list[int] = []
+    lengths: list[int] = []
+    offsets: list[int] = []
+    weights: list[np.ndarray] = []
+    for band in mel.T:
+        nonzero = np.flatnonzero(band)
+        start = int(nonzero[0]) if nonzero.size else 0
+        length = int(nonzero[-1] - nonzero[0] + 1) if nonzero.size else 0
+        starts.append(start)
+        lengths.append(length)
+        offsets.append(sum(len(w) for w in weights))
+        weights.append(band[start : start + length])
+    packed = np.concatenate(weights).astype(np.float32) if any(lengths) else np.zeros(0, np.float32)
+    return (np.array(starts, np.uint16), np.array(lengths, np.uint16), np.array(offsets, np.uint32), packed)
+
+
+def db_constants(cfg: FrontendConfig) -> tuple[np.float32, np.float32, np.float32]:
+    """``(p_min, k, db_amin)`` float32: the power-domain floor of the float32 chain.
+
+    kapre's ``10*log10(max(sqrt(p)**power_melgram, amin))`` is decided on the mel power ``p`` itself:
+    ``p > p_min = amin**(2/power_melgram)`` gives ``k * ln(p)`` with ``k = 5*power_melgram/ln(10)``,
+    anything else ``db_amin = 10*log10(amin)`` -- one comparison of one float32 value against one
+    constant, the same on every machine (``EM_FE_P_MIN``, ``EM_FE_DB_K``, ``EM_FE_DB_AMIN``).
+    """
+    return (
+        np.float32(cfg.amin ** (2.0 / cfg.power_melgram)),
+        np.float32(5.0 * cfg.power_melgram / np.log(10.0)),
+        np.float32(10.0 * np.log10(cfg.amin)),
+    )
+
+
+# cephes logf's minimax polynomial for ln(1+x), |x| <= sqrt(2)-1 (about 1 ulp in float32); em_ln_f32.
+_LN_POLY = tuple(
+    np.float32(c)
+    for c in (
+        7.0376836292e-2,
+        -1.1514610310e-1,
+        1.1676998740e-1,
+        -1.2420140846e-1,
+        1.4249322787e-1,
+        -1.6668057665e-1,
+        2.0000714765e-1,
+        -2.4999993993e-1,
+        3.3333331174e-1,
+    )
+)
+
+
+def _ln_f32(x: np.ndarray) -> np.ndarray:
+    """Natural log of positive normal float32 ``x``, operation for operation as ``em_ln_f32``."""
+    f32 = np.float32
+    bits = np.ascontiguousarray(x, np.float32).view(np.uint32)
+    e = ((bits >> np.uint32(23)) & np.uint32(0xFF)).astype(np.int32) - 126
+    m = ((bits & np.uint32(0x807FFFFF)) | np.uint32(126 << 23)).view(np.float32)  # [0.5, 1)
+    low = m < f32(0.70710678118654752440)
+    e = np.where(low, e - 1, e).astype(np.float32)
+    m = np.where(low, (m + m) - f32(1.0), m - f32(1.0)).astype(np.float32)
+    z = m * m
+    y = np.full_like(m, _LN_POLY[0])
+    for c in _LN_POLY[1:]:
+        y = y * m + c
+    y = (y * m) * z
+    y = y + f32(-2.12194440e-4) * e
+    y = y + f32(-0.5) * z
+    m = m + y
+    return (m + f32(0.693359375) * e).astype(np.float32)
+
+
+def _rfft_power_f32(frames: np.ndarray, twiddles: np.ndarray) -> np.ndarray:
+    """``(F, n)`` float32 windowed frames -> ``(F, n/2 + 1)`` float32 power, as ``em_rfft_f32`` then
+    ``em_logmel_power`` compute it: the n/2-point radix-2 DIT complex FFT of ``x[2t] + i x[2t+1]``
+    (Gold-Rader bit reversal, butterflies ``b*w`` then ``a -+ b*w``), the real post-processing, ``re^2 + im^2``."""
+    f32 = np.float32
+    n_frames, n = frames.shape
+    m = n // 2
+    re = np.ascontiguousarray(frames[:, 0::2])
+    im = np.ascontiguousarray(frames[:, 1::2])
+    bits = max(m.bit_length() - 1, 0)
+    rev = np.array([int(format(i, f"0{bits}b")[::-1], 2) if bits else 0 for i in range(m)])
+    re, im = re[:, rev], im[:, rev]
+    size = 2
+    while size <= m:
+        half = size // 2
+        step = (m // size) * 2
+        k = np.arange(half)
+        wr, wi = twiddles[2 * k * step], twiddles[2 * k * step + 1]
+        r3, i3 = re.reshape(n_frames, m // size, size), im.reshape(n_frames, m // size, size)
+        a0, a1, b0, b1 = r3[..., :half], i3[..., :half], r3[..., half:], i3[..., half:]
+        br = b0 * wr - b1 * wi
+        bi = b0 * wi + b1 * wr
+        re, im = np.concatenate([a0 + br, a0 - br], axis=-1), np.concatenate([a1 + bi, a1 - bi], axis=-1)
+        re, im = re.reshape(n_frames, m), im.reshape(n_frames, m)
+        size *= 2
+    # post-processing: X[0] = Zr + Zi, X[m] = Zr - Zi; pairs (k, m-k) for k = 1..m/2
+    power = np.empty((n_frames, m + 1), np.float32)
+    power[:, 0] = (re[:, 0] + im[:, 0]) * (re[:, 0] + im[:, 0])
+    power[:, m] = (re[:, 0] - im[:, 0]) * (re[:, 0] - im[:, 0])
+    if m >= 2:
+        k = np.arange(1, m // 2 + 1)
+        a, b, c, d = re[:, k], im[:, k], re[:, m - k], im[:, m - k]
+        er, ei = f32(0.5) * (a + c), f32(0.5) * (b - d)
+        orr, oi = f32(0.5) * (b + d), f32(-0.5) * (a - c)
+        wr, wi = twiddles[2 * k], twiddles[2 * k + 1]
+        tr = wr * orr - wi * oi
+        ti = wr * oi + wi * orr
+        xr, xi = er + tr, ei + ti  # X[k]
+        yr, yi = er - tr, ti - ei  # X[m-k] (k = m/2 pairs with itself: this one is stored last)
+        power[:, k] = xr * xr + xi * xi
+        power[:, m - k] = yr * yr + yi * yi
+    return power
+
+
+def log_mel_db_f32(audio: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
+    """The float32 chain's dB values before normalisation: ``(batch, n_mels, n_frames)`` float32.
+
+    Exactly ``em_logmel_frame_db``'s operations: float32 audio times the float32 periodic Hann window
+    (one rounding), ``_rfft_power_f32``, each mel band summed in float32 from its first to its last
+    non-zero weight in bin order, then the power-domain floor (``db_constants``) and ``k * ln(p)``.
+    """
+    f32 = np.float32
+    batch = np.asarray(audio)
+    batch = batch[None] if batch.ndim == 1 else batch
+    n = batch.shape[-1]
+    left = cfg.pad_left(n)
+    padded = np.pad(batch.astype(np.float32), ((0, 0), (left, cfg.pad_total(n) - left)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_dft, axis=-1)[:, :: cfg.n_hop]
+    windows = windows[:, : cfg.n_frames(n)]
+    b, t = windows.shape[:2]
+    frames = windows.reshape(b * t, cfg.n_dft) * hann_window(cfg.n_dft)
+    power = _rfft_power_f32(frames.astype(np.float32), fft_twiddles(cfg.n_dft))
+    starts, lengths, offsets, weights = sparse_mel(cfg)
+    acc = np.zeros((b * t, cfg.n_mels), np.float32)
+    padded_power = np.pad(power, ((0, 0), (0, int(lengths.max(initial=0)))))
+    for i in range(int(lengths.max(initial=0))):
+        active = lengths > i
+        w = np.where(active, weights[np.minimum(offsets + i, max(len(weights) - 1, 0))], f32(0.0))
+        acc = np.where(active, acc + padded_power[:, starts.astype(np.int64) + i] * w.astype(np.float32), acc)
+    p_min, k, db_amin = db_constants(cfg)
+    floor = ~(acc > p_min)
+    db = np.where(floor, db_amin, k * _ln_f32(np.where(floor, f32(1.0), acc))).astype(np.float32)
+    return np.transpose(db.reshape(b, t, cfg.n_mels), (0, 2, 1))
+
+
+def log_mel_spectrogram_f32(audio: np.ndarray, cfg: FrontendConfig) -> np.ndarray:
+    """The float32 chain (``log_mel_db_f32``) minus the per-example maximum, clipped at -dynamic_range:
+    ``(n_mels, n_frames)`` or ``(batch, n_mels, n_frames)`` float32 -- what the device quantises."""
+    audio = _check_audio(audio)
+    if not cfg.return_decibel:
+        raise InvalidInputError("the float32 chain implements only dB output: use a config with return_decibel=True")
+    db = log_mel_db_f32(audio, cfg)
+    out = np.maximum(db - db.max(axis=(1, 2), keepdims=True), np.float32(-cfg.dynamic_range)).astype(np.float32)
+    return out[0] if audio.ndim == 1 else out
+
+
 def quantize_input(spec_db: np.ndarray, input_affine: tuple[float, float], scale: float, zero_point: int) -> np.ndarray:
     """Host reference of the device's int8 model input (what ``em_logmel_s8`` must produce).
 
@@ -278,13 +469,13 @@ def quantize_input(spec_db: np.ndarray, input_affine: tuple[float, float], scale
 def model_input_int8(
     audio: np.ndarray, cfg: FrontendConfig, input_affine: tuple[float, float], scale: float, zero_point: int
 ) -> np.ndarray:
-    """THE host int8 model input: ``log_mel_spectrogram`` -> the input affine -> ``quantize_input``.
+    """THE host int8 model input: ``log_mel_spectrogram_f32`` -> the input affine -> ``quantize_input``.
 
     ``audio``: float windows at ``cfg.sr``, ``(n,)`` or ``(batch, n)``. Everything that needs the int8
     spectrogram on the host (the export report, the board bench, the int8 embedders, the device
     front-end's reference) computes it here.
     """
-    return quantize_input(log_mel_spectrogram(audio, cfg), input_affine, scale, zero_point)
+    return quantize_input(log_mel_spectrogram_f32(audio, cfg), input_affine, scale, zero_point)
 
 
 def _keras_layer_class():

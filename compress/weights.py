@@ -116,6 +116,35 @@ def _plain_h5(path: Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def check_model_file(path: str | os.PathLike, flag: str) -> Path:
+    """Refuse, in one line naming the file, a weight / model file that cannot be one -- before any work:
+    missing, empty, or not HDF5 (``.h5``; ``.h5.gz``: not gzip), not a zip (``.keras``). Cheap: no TensorFlow."""
+    import zipfile
+
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{flag} {path} does not exist: check the path")
+    size = path.stat().st_size
+    if size == 0:
+        raise WeightsError(f"{flag} {path} is empty (0 bytes): re-download or re-export it")
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if path.suffix == ".keras":
+        ok, kind = zipfile.is_zipfile(path), "a .keras (zip) model"
+    elif head == b"\x1f\x8b":
+        ok, kind = True, "gzip"  # decompressed (and checked) when read
+    else:
+        ok, kind = h5py.is_hdf5(str(path)), "an HDF5 (.h5) file"
+    if not ok:
+        raise WeightsError(
+            f"{flag} {path} is not {kind} ({size:,} bytes): it is corrupt or another kind of file; "
+            f"re-download or re-export it"
+        )
+    return path
+
+
 def read_weight_file(path: str | os.PathLike) -> tuple[str, str | None, list[SourceLayer]]:
     """Read every weight of a Keras 2 h5 file: ``(layout, keras_version, layers)``."""
     import h5py

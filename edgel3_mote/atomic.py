@@ -14,6 +14,12 @@ Ctrl-C never leaves a partial output under the final name. On success:
 
 ``check_output_dir`` makes the same decision up front, so the CLI can refuse before any long work
 (an output path that is a file, a path under a file, a read-only folder, ``-o .``).
+
+The output gate (``Output``, ``gate``, ``claim``): every ``edgel3-mote`` subcommand declares what it
+writes (``edgel3_mote.cli_types.declare_outputs``); the CLI checks every declared output before the
+handler runs and, after it, records the files the command wrote in each folder's marker -- so a
+command that writes its files one by one (``embed``, ``evaluate``, ``sweep``, ``distill``) gets the
+same rule as ``atomic_dir``: a rerun replaces its own files, never one the user put there.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 from edgel3_mote.errors import InvalidInputError
 
@@ -165,7 +172,7 @@ def check_output_dir(
             f"cannot write in {existing} (permission denied): choose a writable output folder with {flag}"
         )
     if path.is_dir():  # sub-folders are merged into file by file: only files can conflict here
-        files = [n for n in names if not ((path / n).is_dir() and not (path / n).is_symlink())]
+        files = [n for n in _expand(path, names) if not ((path / n).is_dir() and not (path / n).is_symlink())]
         bad = _conflicts(path, files, command, legacy)
         if bad:
             raise InvalidInputError(
@@ -173,6 +180,18 @@ def check_output_dir(
                 f"it away or give another {flag} folder (nothing was written)"
             )
     return path
+
+
+def _expand(folder: Path, names: Iterable[str]) -> list[str]:
+    """``names`` with shell patterns (``evaluation_sea-64-*``) replaced by the entries of ``folder`` they match."""
+    out: list[str] = []
+    for name in names:
+        if any(c in name for c in "*?["):
+            with contextlib.suppress(OSError):
+                out += sorted(p.relative_to(folder).as_posix() for p in folder.glob(name) if p.name != OUTPUT_MARKER)
+        else:
+            out.append(name)
+    return out
 
 
 def _files_under(root: Path) -> list[str]:
@@ -266,6 +285,116 @@ def atomic_dir(path: str | os.PathLike, command: str = "edgel3-mote", legacy: Le
             _merge(tmp, path, command, legacy)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- the output gate: what every command writes, checked before it runs ---------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Output:
+    """One output a command will write, known from its arguments before it runs.
+
+    ``kind="dir"``: a folder ``path`` the command writes ``names`` in (shell patterns allowed; sub-folders
+    are merged into). ``kind="file"``: the file ``path`` (and its ``siblings``, e.g. a sidecar), written in an
+    existing or new folder. ``ours`` recognises a file of an earlier run written before the marker existed.
+    """
+
+    path: Path
+    command: str
+    names: tuple[str, ...] = ()
+    flag: str = "-o"
+    kind: str = "dir"
+    legacy: Legacy | None = None
+    siblings: tuple[str, ...] = ()
+    ours: Callable[[Path], bool] | None = None
+
+    @property
+    def folder(self) -> Path:
+        return self.path if self.kind == "dir" else self.path.parent
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return self.names if self.kind == "dir" else (self.path.name, *self.siblings)
+
+    def check(self) -> None:
+        if self.kind == "dir":
+            check_output_dir(self.path, self.command, self._foreign_free(self.names), self.legacy, self.flag)
+        else:
+            check_output_file(self.path, self.command, self._foreign_free(self.files), self.legacy, self.flag)
+
+    def _foreign_free(self, names: Iterable[str]) -> list[str]:
+        """``names`` less the files ``ours`` recognises as an earlier run's (they may be replaced)."""
+        if self.ours is None:
+            return list(names)
+        return [
+            n for n in _expand(self.folder, names) if not (self.folder / n).is_file() or not self.ours(self.folder / n)
+        ]
+
+
+def check_output_file(
+    path: str | os.PathLike,
+    command: str,
+    names: Iterable[str] = (),
+    legacy: Legacy | None = None,
+    flag: str = "-o",
+) -> Path:
+    """Refuse, with one line, an output *file* ``command`` cannot write: a folder at ``path``, a path under a
+    file, a read-only folder, or a file of the user's (not written by ``command``) at ``path`` or at one of
+    ``names`` (its sidecars, in the same folder)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidInputError(f"{flag} {path} is a folder, not a file: give a file path, e.g. {flag} out/name")
+    existing = path.absolute().parent
+    while not os.path.lexists(existing):
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InvalidInputError(
+            f"cannot create {flag} {path}: {existing} is a file, not a folder; choose an output path elsewhere"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"cannot write in {existing} (permission denied): choose a writable path for {flag}")
+    folder = path.parent
+    bad = _conflicts(folder, list(names) or [path.name], command, legacy) if folder.is_dir() else []
+    if bad:
+        raise InvalidInputError(
+            f"{bad[0]} already exists and was not written by `edgel3-mote {command}`: move it away or "
+            f"give another {flag} path (nothing was written)"
+        )
+    return path
+
+
+def gate(outputs: Iterable[Output]) -> dict[Output, set[str]]:
+    """Check every output (one ``InvalidInputError`` line for the first bad one); returns what exists now."""
+    outputs = list(outputs)
+    for out in outputs:
+        out.check()
+    return {out: set(_present(out)) for out in outputs}
+
+
+def _present(out: Output) -> list[str]:
+    folder = out.folder
+    if not folder.is_dir():
+        return []
+    return [n for n in _expand(folder, out.files) if (folder / n).is_file() and not (folder / n).is_symlink()]
+
+
+def claim(before: Mapping[Output, set[str]]) -> None:
+    """After the command ran (or failed): record the declared files it wrote in each folder's marker, so
+    that a rerun may replace them. A file that was there before is recorded only if it was already ours."""
+    for out, existed in before.items():
+        folder = out.folder
+        with contextlib.suppress(OSError):
+            owned = _marker(folder)
+            new = {
+                rel: out.command
+                for rel in _present(out)
+                if rel not in existed
+                or owned.get(rel) == out.command
+                or _is_legacy_output(folder, out.legacy)
+                or (out.ours is not None and out.ours(folder / rel))
+            }
+            if new and any(owned.get(rel) != cmd for rel, cmd in new.items()):
+                _write_marker(folder, {**owned, **new})
 
 
 def save_png(fig, path: str | os.PathLike, dpi: int = 110) -> Path:

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+if TYPE_CHECKING:
+    from edgel3_mote.atomic import Output
 
 
 def positive_int(text: str) -> int:
@@ -83,3 +88,42 @@ def add_hop_argument(parser: argparse.ArgumentParser, help: str, *, default: flo
     parser.add_argument(
         "--hop", dest="hop_size", type=type or positive_float, action=DeprecatedAlias, canonical="--hop-size"
     )
+
+
+# ------------------------------------------------------------------------------ the output gate
+OUTPUTS_KEY = "_outputs"
+"""The parser default under which a subcommand declares what it writes (not saved in run configs: ``_``)."""
+
+
+def declare_outputs(parser: argparse.ArgumentParser, outputs: Callable[[argparse.Namespace], Sequence[Output]]) -> None:
+    """Say what the subcommand writes: ``outputs(args)`` lists its ``edgel3_mote.atomic.Output`` s, resolved from
+    the parsed arguments (defaults included) without any heavy import. ``edgel3_mote.cli.main`` checks them all
+    before the handler runs and records the files written afterwards. Every subcommand declares (a command that
+    writes nothing: ``writes_nothing``); tests/robustness/test_output_gate.py enumerates the parser to hold it."""
+    parser.set_defaults(**{OUTPUTS_KEY: outputs})
+
+
+def writes_nothing(args: argparse.Namespace) -> list[Output]:
+    """The declaration of a subcommand that writes no file (it prints)."""
+    return []
+
+
+def output_dir(
+    path,
+    command: str,
+    names: Sequence[str] = (),
+    legacy=None,
+    flag: str = "-o",
+    ours: Callable[[Path], bool] | None = None,
+) -> Output:
+    """An output folder (see ``edgel3_mote.atomic.Output``); imported lazily so that parsing stays light."""
+    from edgel3_mote.atomic import Output
+
+    return Output(Path(path), command, tuple(names), flag=flag, legacy=legacy, ours=ours)
+
+
+def output_file(path, command: str, siblings: Sequence[str] = (), legacy=None, flag: str = "-o") -> Output:
+    """An output file (and its ``siblings`` in the same folder)."""
+    from edgel3_mote.atomic import Output
+
+    return Output(Path(path), command, flag=flag, kind="file", legacy=legacy, siblings=tuple(siblings))

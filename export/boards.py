@@ -95,6 +95,8 @@ class BoardSpec:
     # the cycle estimator's memory-aware estimate and upper bound come from it
     memory: MemoryModel | None = None
     power: PowerModel | None = None  # datasheet run / sleep current (energy per window); None: no silicon
+    flash_openocd: tuple[str, ...] = ()  # OpenOCD arguments selecting probe + chip (`make flash`); (): not flashable
+    flash_probe: str = ""  # the debug probe `make flash` talks to, in words
 
     @property
     def runnable_in_qemu(self) -> bool:
@@ -312,6 +314,8 @@ _BOARD_LIST = [
         driver_sources=("dwt_cycles.c",),
         memory=H743_MEMORY,
         power=H743_POWER,
+        flash_openocd=("-f", "board/st_nucleo_h743zi.cfg"),  # ST-LINK/V3 on the board, SWD
+        flash_probe="the on-board ST-LINK (USB connector CN1)",
     ),
     BoardSpec(
         name="nrf52840dk",
@@ -335,6 +339,8 @@ _BOARD_LIST = [
         driver_sources=("dwt_cycles.c",),
         memory=NRF52840_MEMORY,
         power=NRF52840_POWER,
+        flash_openocd=("-f", "interface/jlink.cfg", "-c", "transport select swd", "-f", "target/nrf52.cfg"),
+        flash_probe="the on-board SEGGER J-Link OB (USB connector J2)",
     ),
 ]
 

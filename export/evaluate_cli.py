@@ -80,6 +80,34 @@ def register(subparsers) -> None:
     )
     p.add_argument("-o", "--output", required=True, help="report folder")
     p.set_defaults(func=run)
+    from edgel3_mote.cli_types import declare_outputs
+
+    declare_outputs(p, _outputs)
+
+
+def _outputs(args) -> list:
+    """The report folder (its reports, cache/ and exports/), --cache, and --save-classifier's .h5 + sidecar."""
+    from pathlib import Path
+
+    from edgel3_mote.cli_types import output_dir, output_file
+
+    reports = ("comparison.json", "comparison.md", "accuracy_vs_size.png", "cache", "exports")
+    outs = [output_dir(args.output, "evaluate", reports + tuple(f"evaluation_{m}-*" for m in args.model))]
+    if args.cache:
+        outs.append(output_dir(args.cache, "evaluate", flag="--cache"))
+    if args.save_classifier:
+        head = Path(args.save_classifier)
+        sidecar = head.stem + ".classes.json"
+        outs.append(
+            output_file(
+                head,
+                "evaluate",
+                siblings=(sidecar,),
+                legacy=(sidecar, {"classes": None, "input_dim": None}),
+                flag="--save-classifier",
+            )
+        )
+    return outs
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,6 +132,11 @@ def run(args: argparse.Namespace) -> int:
             f"{len(args.model)} --model but {len(weights)} --weights; give one --weights per "
             f"--model (use 'none' for seeded random weights)"
         )
+    from edgel3_mote.compress.weights import check_model_file
+
+    for w in weights:
+        if w.lower() != "none":
+            check_model_file(w, "--weights")  # before the dataset is read and embedded
     numeric = args.numeric or ("int8" if args.int8 else "float")
     numerics = ["float", "int8"] if numeric == "both" else [numeric]
     if args.hop_size <= 0:

@@ -23,7 +23,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from edgel3_mote.atomic import atomic_write_text
-from edgel3_mote.compress.frontend import FrontendConfig, hann_window, mel_matrix, quantize_input
+from edgel3_mote.compress.frontend import (
+    FrontendConfig,
+    db_constants,
+    fft_twiddles,
+    hann_window,
+    quantize_input,
+    sparse_mel,
+)
 from edgel3_mote.errors import ExportError
 from edgel3_mote.export.codegen.ops.base import c_float
 
@@ -46,39 +53,6 @@ FRONTEND_C_DIR = Path(__file__).resolve().parents[1] / "firmware" / "frontend"
 FRONTEND_C_SOURCES = ("em_fft.c", "em_logmel.c")
 FRONTEND_C_HEADERS = ("em_fft.h", "em_logmel.h")
 VALUES_PER_LINE = 6
-
-
-def fft_twiddles(n_dft: int) -> np.ndarray:
-    """W_n^k = exp(-2 pi i k / n) for k in [0, n/2), interleaved (re, im) float32: em_rfft_f32's table."""
-    k = np.arange(n_dft // 2, dtype=np.float64)
-    angle = 2.0 * np.pi * k / n_dft
-    table = np.empty(n_dft, dtype=np.float64)
-    table[0::2] = np.cos(angle)
-    table[1::2] = -np.sin(angle)
-    return table.astype(np.float32)
-
-
-def sparse_mel(cfg: FrontendConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The mel matrix per band as (start bin, length, offset, packed weights).
-
-    A band is the bins from its first to its last non-zero weight (an empty band has length 0:
-    it floors at amin, exactly as the dense matrix does).
-    """
-    mel = mel_matrix(cfg)  # (n_bins, n_mels)
-    starts: list[int] = []
-    lengths: list[int] = []
-    offsets: list[int] = []
-    weights: list[np.ndarray] = []
-    for band in mel.T:
-        nonzero = np.flatnonzero(band)
-        start = int(nonzero[0]) if nonzero.size else 0
-        length = int(nonzero[-1] - nonzero[0] + 1) if nonzero.size else 0
-        starts.append(start)
-        lengths.append(length)
-        offsets.append(sum(len(w) for w in weights))
-        weights.append(band[start : start + length])
-    packed = np.concatenate(weights).astype(np.float32) if any(lengths) else np.zeros(0, np.float32)
-    return (np.array(starts, np.uint16), np.array(lengths, np.uint16), np.array(offsets, np.uint32), packed)
 
 
 def scratch_bytes(cfg: FrontendConfig) -> int:
@@ -146,15 +120,15 @@ def render_frontend_tables(
     window_samples = cfg.sr if window_samples is None else int(window_samples)
     _check(cfg, input_affine, input_quant, window_samples)
     starts, lengths, offsets, weights = sparse_mel(cfg)
-    mode = 1 if cfg.power_melgram == 1.0 else 2 if cfg.power_melgram == 2.0 else 0
+    p_min, db_k, db_amin = db_constants(cfg)
     context = {
         "cfg": cfg,
         "n_frames": cfg.n_frames(window_samples),
         "window_samples": window_samples,
         "pad_left": cfg.pad_left(window_samples),
-        "power_melgram": c_float(cfg.power_melgram),
-        "power_melgram_mode": mode,
-        "amin": c_float(cfg.amin),
+        "p_min": c_float(float(p_min)),
+        "db_k": c_float(float(db_k)),
+        "db_amin": c_float(float(db_amin)),
         "dynamic_range": c_float(cfg.dynamic_range),
         "affine_scale": c_float(input_affine[0]),
         "affine_offset": c_float(input_affine[1]),

@@ -77,6 +77,8 @@ class MemoryModel:
     prefetch: bool = False
     zero_wait_regions: tuple[MemoryRegion, ...] = ()
     notes: str = ""
+    # the core clock these wait states hold at (the verdicts' clock); None: the board's clock_hz
+    clock_hz: int | None = None
 
     def flash_contains(self, addr: int) -> bool:
         return self.flash.contains(addr)
@@ -110,6 +112,7 @@ class MemoryModel:
             "zero_wait_regions": [{"name": r.name, "origin": r.origin, "size": r.size} for r in self.zero_wait_regions],
             "source": self.source,
             "notes": self.notes,
+            "clock_hz": self.clock_hz,
         }
 
 
@@ -218,6 +221,7 @@ STM32F405_MEMORY = MemoryModel(
     ),
     notes="LRU replacement is this model's assumption (RM0090 does not name the policy). A miss stalls the "
     "core for the 5 wait states; the 128-bit line then serves the following accesses.",
+    clock_hz=168_000_000,
 )
 
 # STM32H743 (RM0433 Rev 7, section 4.3.8 "FLASH read access latency", Table 17 "FLASH recommended number of
@@ -240,6 +244,7 @@ H743_MEMORY = MemoryModel(
         MemoryRegion("AXI SRAM (through the D-cache; modelled zero-wait)", 0x24000000, 512 * 1024),
     ),
     notes="AXI SRAM misses of the D-cache are not charged (a stated simplification).",
+    clock_hz=480_000_000,
 )
 
 # nRF52840 (Product Specification v1.x, section 4.3 "Memory" / 4.4 NVMC "Cache" (ICACHECNF): code executes
@@ -256,6 +261,7 @@ NRF52840_MEMORY = MemoryModel(
     prefetch=False,
     zero_wait_regions=(MemoryRegion("RAM", 0x20000000, 256 * 1024),),
     notes="No data cache: every weight read from flash pays the wait states in both the estimate and the bound.",
+    clock_hz=64_000_000,
 )
 
 

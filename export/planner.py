@@ -529,6 +529,29 @@ def live_bytes(plan: Plan, step: int) -> int:
     return sum(b.size for b in plan.buffers if b.first <= step <= b.last)
 
 
+def readable_name(tensor_name: str) -> str:
+    """A TF tensor name as the Keras layers a user knows: ``audio_model/activation_1/Relu;audio_model/
+    batch_normalization_2/FusedBatchNormV3;audio_model/conv2d_1/BiasAdd;...`` -> ``conv2d_1 + BN + ReLU``,
+    ``serving_default_input_1:0`` -> ``input_1``; a ``line:`` prefix is kept, other names are unchanged."""
+    prefix, _, name = tensor_name.rpartition("line:")
+    prefix += "line:" if _ else ""
+    if "/" not in name and not name.startswith("serving_default_"):
+        return tensor_name
+    layers: list[str] = []
+    for part in name.split(";"):
+        segments = part.split(":")[0].split("/")
+        layer = segments[1] if len(segments) > 2 else segments[0]
+        layer = layer.removeprefix("serving_default_")
+        if layer.startswith("batch_normalization"):
+            layer = "BN"
+        elif layer.startswith("activation") or layer.startswith("re_lu"):
+            layer = "ReLU" if segments[-1].startswith("Relu") else layer
+        if layer not in layers:
+            layers.append(layer)
+    main = [l for l in layers if l not in ("BN", "ReLU")][:1] or layers[:1]
+    return prefix + " + ".join(main + [l for l in ("BN", "ReLU") if l in layers and l not in main])
+
+
 def format_buffer_table(plan: Plan) -> str:
     """The arena as a table: every buffer with its offset, size and live steps; the peak step's
     live bytes (what any placement needs at least) against the arena (what this placement uses)."""
@@ -537,7 +560,9 @@ def format_buffer_table(plan: Plan) -> str:
     for row in buffer_rows(plan):
         live = "*" if row["first_step"] <= peak <= row["last_step"] else " "
         steps = f"{row['first_step']}..{row['last_step']}"
-        lines.append(f"{row['offset']:>9,} {row['bytes']:>9,} {live}{steps:>9}  {row['kind']:<8} {row['name']}")
+        lines.append(
+            f"{row['offset']:>9,} {row['bytes']:>9,} {live}{steps:>9}  {row['kind']:<8} {readable_name(row['name'])}"
+        )
     lines.append(
         f"peak: step {peak} has {live_bytes(plan, peak):,} bytes live (marked *); arena "
         f"{plan.arena_bytes:,} bytes; without streaming {plan.unstreamed_arena_bytes:,} bytes"

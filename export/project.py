@@ -61,6 +61,7 @@ from edgel3_mote.export.boards import (
 from edgel3_mote.export.codegen.ops.base import c_float
 from edgel3_mote.export.manifest import Manifest
 from edgel3_mote.metrics import sha256_file
+from edgel3_mote.quiet import StepLog, collecting
 
 REPO = FIRMWARE_DIR.parent
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "project"
@@ -75,7 +76,7 @@ FIRMWARE_SUBDIRS = ("include", "kernels", "frontend", "protocol")
 SOURCE_SUFFIXES = {".c", ".h", ".S", ".ld", ".md"}
 # what a project folder holds at its top (checked before any work) and how one from before the
 # output marker (atomic.OUTPUT_MARKER) is recognised
-PROJECT_FILES = ("project.json", "Makefile", "README.md", "src", "firmware", "export")
+PROJECT_FILES = ("project.json", "Makefile", "README.md", "src", "firmware", "export", "export.log")
 PROJECT_LEGACY = ("project.json", {"inputs_sha256": None})
 # the int8 export cache and the output flag named in messages; outputs go under the working directory
 DEFAULT_CACHE_DIR = Path("build") / ".cache" / "export"
@@ -103,6 +104,7 @@ class ProjectInfo:
     reused: bool = False
     head: dict | None = None  # the classifier head, if any
     serial_app_skipped: str | None = None  # why firmware.elf was not built
+    weights_in_flash: str = ""  # "N B in flash (int16-expanded for speed: X B as int8)"
 
     @property
     def selftest_elf(self) -> Path:
@@ -199,11 +201,12 @@ def vector_counts(board: BoardSpec, manifest: Manifest, weight_bytes: int, n_cli
     Every vector carries the host's int8 spectrogram and the expected embeddings (the engine check);
     the first ones also carry their int16 PCM window (the front-end and end-to-end checks), at
     least one, as many as fit. L3 on the 1 MB mote: six engine vectors, one with its 96,000-byte PCM.
+    The clips' windows and the ``SIGNAL_WINDOWS`` share the ``MAX_VECTORS`` (see ``_vector_windows``).
     """
     window = manifest.window_samples
     per_vector = _vector_bytes(manifest)
     budget = board.flash_size - int(weight_bytes) - 160 * 1024 - 2 * window  # the first PCM window
-    n = int(max(1, min(MAX_VECTORS, n_clips or 4, budget // per_vector)))
+    n = int(max(1, min(MAX_VECTORS, (n_clips or 4) + len(SIGNAL_WINDOWS), budget // per_vector)))
     n_pcm = int(min(n, 1 + max(0, budget - n * per_vector) // (2 * window)))
     return n, n_pcm
 
@@ -343,10 +346,33 @@ def generate_board_engine(
         return engine, selftest_budget, why
 
 
+# Besides the clips, the self-test's windows hold what a deployed mote hears too (ROBUSTNESS.md "Signal
+# classes"): the loudest clip window as band-limited material, a full-scale DC offset, digital silence,
+# and the loudest window hard-clipped. They take the last of the MAX_VECTORS places (the clips keep the
+# first ones, so a flash-tight board keeps real audio's PCM first); the device front-end gives the host's
+# int8 on them value for value (tests/export/test_project_selftest_signals.py).
+SIGNAL_WINDOWS = ("bandlimited", "dc_offset", "silence", "clipped")
+
+
+def _signal_windows(first: np.ndarray, sr: int) -> list[tuple[str, np.ndarray]]:
+    """``SIGNAL_WINDOWS`` as float windows like ``first``: band-limited = ``first`` through 4 kHz material
+    (SEA, 8 kHz) or 8 kHz material (a phone's, for 16 kHz and up) and back, soxr as any user's pipeline."""
+    from edgel3_mote.compress.audio import resample
+
+    n, low = len(first), (sr // 2 if sr <= 16000 else 8000)
+    band = resample(resample(np.asarray(first, np.float32), sr, low), low, sr)[:n]
+    return [
+        (f"bandlimited_{low}Hz", np.pad(band, (0, n - len(band)))),
+        ("dc_offset", np.full(n, -1.0)),
+        ("silence", np.zeros(n)),
+        ("clipped", np.clip(16.0 * np.asarray(first), -1.0, 1.0)),
+    ]
+
+
 def _vector_windows(
     clips: list[Path], manifest: Manifest, seed: int, max_vectors: int = MAX_VECTORS
 ) -> tuple[list[str], np.ndarray, str]:
-    """One 1-s window per clip (the loudest, framed as get_embedding frames), as int16."""
+    """One 1-s window per clip (the loudest, framed as get_embedding frames), then ``SIGNAL_WINDOWS``, as int16."""
     from edgel3_mote.compress.models.registry import ModelSpec
     from edgel3_mote.export.tflite import clip_windows
 
@@ -366,26 +392,33 @@ def _vector_windows(
             wins.append(0.5 * np.sin(2 * np.pi * f0 * t) * np.exp(-t * (i + 1)))
             names.append(f"tone_{int(f0)}Hz")
         source = "SYNTHESISED TONES (no clips given and none found in ../shared)"
-    pcm = np.clip(np.round(np.stack(wins) * 32768.0), -32768, 32767).astype(np.int16)
+    pcm = _int16(wins)
     if not np.any(pcm):  # a self-test on silence passes whatever the engine computes: proves nothing
         raise InvalidInputError(
             f"every self-test clip is silent at int16 ({', '.join(str(c) for c in clips[:3])}"
             f"{' ...' if len(clips) > 3 else ''}): give --clips with real sound"
         )
+    # the clips' windows, then the signal windows (made from the loudest window) in the last places
+    signals = _signal_windows(wins[int(np.argmax(np.abs(pcm).max(axis=1)))], cfg.sr)
+    keep = max(1, min(len(names), max_vectors - len(signals)))
+    names = (names[:keep] + [name for name, _ in signals])[:max_vectors]
+    pcm = np.concatenate([pcm[:keep], _int16([w for _, w in signals])])[:max_vectors]
     return names, pcm, source
 
 
+def _int16(windows) -> np.ndarray:
+    return np.clip(np.round(np.stack(windows) * 32768.0), -32768, 32767).astype(np.int16)
+
+
 def _selftest_vectors(manifest: Manifest, int8: bytes, float_tflite: bytes, names, pcm) -> dict:
-    import tensorflow as tf
 
     from edgel3_mote.compress.frontend import log_mel_spectrogram
     from edgel3_mote.export.frontend_tables import reference_logmel_s8
-    from edgel3_mote.export.reference import TflmRunner
+    from edgel3_mote.export.reference import TflmRunner, tflite_interpreter
 
     cfg, affine, quant, window = manifest.frontend, manifest.input_affine, manifest.input_quant, manifest.window_samples
     runner = TflmRunner(int8)
-    interp = tf.lite.Interpreter(model_content=float_tflite)
-    interp.allocate_tensors()
+    interp = tflite_interpreter(float_tflite)
     fin, fout = interp.get_input_details()[0], interp.get_output_details()[0]
     vectors = []
     for name, x in zip(names, pcm):
@@ -417,6 +450,24 @@ def nonzero_macs(layer) -> int:
     if layer.nonzeros is None or len(layer.output_shape) != 4:
         return layer.macs
     return int(layer.output_shape[1]) * int(layer.output_shape[2]) * int(layer.nonzeros)
+
+
+def _weights_in_flash(engine, int8: bytes) -> str:
+    """ "N B in flash", with what they would take as int8 where conv weights are int16-expanded (w16) for speed."""
+    from edgel3_mote.export.codegen.ops.conv2d import w16_extra_bytes
+    from edgel3_mote.export.ir import read_tflite
+
+    text = f"{engine.weight_bytes:,} B in flash"
+    w16 = [i for i, layer in enumerate(engine.layers) if layer.weight_format == "w16"]
+    if w16:
+        graph = read_tflite(int8)  # engine.layers are its ops, in order
+        extra = 0
+        for i in w16:
+            kernel = graph.tensor(graph.ops[i].inputs[1]).data
+            assert kernel is not None  # a w16 conv has a constant filter
+            extra += w16_extra_bytes(kernel)
+        text += f" (int16-expanded for speed: {engine.weight_bytes - extra:,} B as int8)"
+    return text
 
 
 def _engine_report(engine, ram_budget: int) -> str:
@@ -596,6 +647,7 @@ class BoardEngine:
     engine: Any  # codegen.EngineInfo
     ram_budget: int
     serial_skipped: str | None
+    weights_in_flash: str = ""  # "N B in flash (int16-expanded for speed: X B as int8)"
 
 
 @dataclass
@@ -623,6 +675,10 @@ def resolve_inputs(request: ProjectRequest) -> ProjectInputs:
     weights = None if request.weights is None else Path(request.weights).resolve()
     if weights is not None and not weights.is_file():
         raise InvalidInputError(f"weights file {weights} does not exist: give a trained .h5, or leave it out")
+    if weights is not None:
+        from edgel3_mote.compress.weights import check_model_file
+
+        check_model_file(weights, "--weights")  # 0 bytes / not HDF5: one line before any conversion
     clips = request.clips
     if clips is None and DEFAULT_CLIPS.is_dir():
         clips = DEFAULT_CLIPS
@@ -720,9 +776,13 @@ def write_engine(
     )
     if serial_skipped:
         log(f"WARNING: {serial_skipped}")
-    log(f"engine arena of {manifest.model} (every buffer; RAM budget {ram_budget:,} bytes):\n" + engine.buffer_table)
+    weights = _weights_in_flash(engine, export.int8)
+    log(
+        f"engine: arena {engine.arena_bytes:,} B of the {ram_budget:,} B RAM budget, weights {weights} "
+        f"— every layer and buffer in engine_report.txt"
+    )
     (project / "engine_report.txt").write_text(_engine_report(engine, ram_budget))
-    return BoardEngine(engine, ram_budget, serial_skipped)
+    return BoardEngine(engine, ram_budget, serial_skipped, weights)
 
 
 def write_frontend_tables(manifest: Manifest, src: Path) -> None:
@@ -831,6 +891,7 @@ def write_project_files(
         arena_bytes=e.arena_bytes,
         unstreamed_arena_bytes=e.unstreamed_arena_bytes,
         weight_bytes=e.weight_bytes,
+        weights_in_flash=engine.weights_in_flash,
         tflm_arena=f"{export.tflm_arena_bytes:,} bytes" if export.tflm_arena_bytes else "n/a",
         n_vectors=len(vectors.names),
         vector_source=vectors.source,
@@ -853,7 +914,11 @@ def build_project(
         use = elf_memory_usage(project / t, inputs.board)
         info.memory[t.removesuffix(".elf")] = use.to_dict()
         info.elfs[t.removesuffix(".elf")] = t
-        log(f"{t}: " + use.table(inputs.board.name))
+        board = inputs.board
+        log(
+            f"built {t}: flash {use.flash_bytes:,} / {board.flash_size:,} B, RAM {use.ram_bytes:,} / "
+            f"{board.ram_size:,} B (incl. {use.stack_bytes:,} stack)"
+        )
 
 
 def write_project_json(
@@ -928,6 +993,12 @@ def build_firmware_project(
     reused = up_to_date_project(inputs, log)
     if reused is not None:
         return reused
+    log = StepLog(log)  # one line per step on screen; with TensorFlow's chatter in export.log
+    with collecting(log.chatter):
+        return _build(inputs, log)
+
+
+def _build(inputs: ProjectInputs, log: StepLog) -> ProjectInfo:
     export = export_int8(inputs, log)
     with atomic_dir(inputs.out_dir, "export firmware", legacy=PROJECT_LEGACY) as tmp:
         (tmp / "src").mkdir()
@@ -935,14 +1006,16 @@ def build_firmware_project(
         write_frontend_tables(export.manifest, tmp / "src")
         vectors = write_selftest_vectors(inputs, export, engine, tmp, log)
         info, targets = write_project_files(inputs, export, engine, vectors, tmp)
+        info.weights_in_flash = engine.weights_in_flash
         if inputs.build:
             build_project(inputs, tmp, targets, info, log)
         write_project_json(inputs, export, engine, vectors, info, tmp, targets)
+        (tmp / "export.log").write_text(log.text())
     info.elfs = {k: str(inputs.out_dir / v) for k, v in info.elfs.items()}
     e = engine.engine
     log(
         f"wrote {inputs.out_dir}: arena {e.arena_bytes:,} B (unstreamed {e.unstreamed_arena_bytes:,} B, "
-        f"TFLite Micro {export.tflm_arena_bytes or 'n/a'} B), weights {e.weight_bytes:,} B in flash; "
+        f"TFLite Micro {export.tflm_arena_bytes or 'n/a'} B), weights {engine.weights_in_flash}; "
         f"{info.weights_line}"
     )
     return info
@@ -981,6 +1054,7 @@ def _info_from_json(doc: dict, out_dir: Path, reused: bool) -> ProjectInfo:
         reused,
         doc.get("head"),
         doc.get("serial_app_skipped"),
+        doc.get("weights_in_flash") or f"{doc['weight_bytes']:,} B in flash",
     )
     return info
 

@@ -38,6 +38,19 @@ def add_project_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--force", action="store_true", help="regenerate even if the inputs are unchanged")
     p.set_defaults(output_default=project_output)
+    from edgel3_mote.cli_types import declare_outputs
+
+    declare_outputs(p, project_outputs)
+
+
+def project_outputs(args) -> list:
+    """The project folder for the output gate (``export firmware``, ``selftest``)."""
+    from edgel3_mote.cli_types import output_dir
+    from edgel3_mote.export.project import OUTPUT_FLAG, PROJECT_FILES, PROJECT_LEGACY
+
+    return [
+        output_dir(args.output or project_output(args), "export firmware", PROJECT_FILES, PROJECT_LEGACY, OUTPUT_FLAG)
+    ]
 
 
 def project_output(args) -> Path:
@@ -82,7 +95,7 @@ def print_project(info) -> None:
     tflm = f"{info.tflm_arena_bytes:,}" if info.tflm_arena_bytes else "n/a"
     print(
         f"arena:   {info.arena_bytes:,} bytes (unstreamed {info.unstreamed_arena_bytes:,}; "
-        f"TFLite Micro would need {tflm}); weights {info.weight_bytes:,} bytes in flash"
+        f"TFLite Micro would need {tflm}); weights {info.weights_in_flash}"
     )
     for name, use in info.memory.items():
         print(

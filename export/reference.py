@@ -121,15 +121,23 @@ def tflm_arena_bytes(tflite: bytes, x: np.ndarray | None = None, upper: int = DE
     return hi
 
 
-def builtin_ref_invoke(tflite: bytes, x: np.ndarray) -> np.ndarray:
-    """Run TFLite's BUILTIN_REF kernels (the second int8 opinion)."""
+def tflite_interpreter(tflite: bytes, builtin_ref: bool = False):
+    """A ``tf.lite.Interpreter`` with its tensors allocated, its chatter (the deprecation warning, the XNNPACK
+    delegate line) captured for the export log (``quiet.captured``), off the screen."""
     import tensorflow as tf
 
-    interp = tf.lite.Interpreter(
-        model_content=bytes(tflite),
-        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF,
-    )
-    interp.allocate_tensors()
+    from edgel3_mote.quiet import captured
+
+    kwargs = {"experimental_op_resolver_type": tf.lite.experimental.OpResolverType.BUILTIN_REF} if builtin_ref else {}
+    with captured("tf.lite.Interpreter"):
+        interp = tf.lite.Interpreter(model_content=bytes(tflite), **kwargs)
+        interp.allocate_tensors()
+    return interp
+
+
+def builtin_ref_invoke(tflite: bytes, x: np.ndarray) -> np.ndarray:
+    """Run TFLite's BUILTIN_REF kernels (the second int8 opinion)."""
+    interp = tflite_interpreter(tflite, builtin_ref=True)
     inp = interp.get_input_details()[0]
     out = interp.get_output_details()[0]
     interp.set_tensor(inp["index"], np.asarray(x).reshape(inp["shape"]).astype(inp["dtype"]))

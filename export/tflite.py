@@ -36,6 +36,7 @@ from edgel3_mote.compress.audio import find_audio_files, read_audio
 from edgel3_mote.errors import ExportError, InvalidInputError
 from edgel3_mote.export.manifest import Manifest
 from edgel3_mote.export.opset import check_int8_opset, check_int8_quantization, read_model, weight_stats
+from edgel3_mote.quiet import StepLog, captured, collecting
 
 if TYPE_CHECKING:
     from edgel3_mote.compress.models.registry import ModelSpec
@@ -45,7 +46,8 @@ DEFAULT_HOP_SIZE = 0.1
 INT8_NAME = "model_int8.tflite"
 FLOAT_NAME = "model_float.tflite"
 MANIFEST_NAME = "manifest.json"
-EXPORT_FILES = (INT8_NAME, FLOAT_NAME, MANIFEST_NAME)
+LOG_NAME = "export.log"  # every step, and what the converter and TensorFlow printed
+EXPORT_FILES = (INT8_NAME, FLOAT_NAME, MANIFEST_NAME, LOG_NAME)
 # an export folder written before output folders carried their marker (atomic.OUTPUT_MARKER)
 EXPORT_LEGACY = (MANIFEST_NAME, {"sha256": None, "ops": None})
 
@@ -349,18 +351,39 @@ def export_tflite(
         check_output_dir(out_dir, "export tflite", EXPORT_FILES, EXPORT_LEGACY)
     if calibration is not None:
         calibration = find_audio_files(calibration)
+    step = StepLog(log)  # one line per step on screen; these and the converter's chatter in export.log
+    with collecting(step.chatter):
+        return _export_tflite(
+            model,
+            weights,
+            calibration,
+            out_dir,
+            seed,
+            calibration_steps,
+            hop_size,
+            frontend,
+            input_affine,
+            progress,
+            step,
+        )
+
+
+def _export_tflite(
+    model, weights, calibration, out_dir, seed, calibration_steps, hop_size, frontend, input_affine, progress, step
+) -> ExportResult:
     bb = _resolve_model(model, weights, seed, frontend, input_affine)
     _check_backbone_shape(bb)
     if bb.random_weights:
-        log(
+        step(
             f"WARNING: {bb.name} has RANDOM weights (seed {bb.seed}): no --weights given, so its "
             f"embeddings mean nothing; pass trained weights for a real deployment"
         )
     x_cal, calibration_info = calibration_spectrograms(
-        bb, calibration, calibration_steps, hop_size, seed, progress=progress, log=log
+        bb, calibration, calibration_steps, hop_size, seed, progress=progress, log=step
     )
-    log(f"converting {bb.name} to float and int8 TFLite ({len(x_cal)} calibration windows)")
-    int8_tflite = _convert(bb.model, x_cal)
+    step(f"converting {bb.name} to float and int8 TFLite ({len(x_cal)} calibration windows)")
+    with captured("TFLite converter, int8"):
+        int8_tflite = _convert(bb.model, x_cal)
     info = read_model(int8_tflite)
     info.output_layers = {i: name for i, name in zip(info.outputs, bb.model.output_names)}
     check_int8_opset(info)
@@ -372,7 +395,8 @@ def export_tflite(
             f"the converter split or merged convolutions; export a plain Conv2D stack"
         )
 
-    float_tflite = _convert(bb.model, None)
+    with captured("TFLite converter, float"):
+        float_tflite = _convert(bb.model, None)
     float_info = read_model(float_tflite)
     int8_stats = weight_stats(info)
     manifest = {
@@ -410,8 +434,9 @@ def export_tflite(
         (tmp / INT8_NAME).write_bytes(int8_tflite)
         (tmp / FLOAT_NAME).write_bytes(float_tflite)
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+        (tmp / LOG_NAME).write_text(step.text())
     sizes = manifest["sizes"]
-    log(
+    step(
         f"wrote {out_dir}: int8 {sizes['int8_tflite_bytes']} B, float {sizes['float_tflite_bytes']} B, "
         f"weights {sizes['weight_bytes']} B ({sizes['nonzero_weight_bytes']} B nonzero), ops {' '.join(info.op_names)}"
         + ("  [RANDOM WEIGHTS]" if bb.random_weights else "")

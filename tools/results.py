@@ -31,6 +31,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from edgel3_mote.errors import EdgeL3MoteError
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_JSON = REPO / "results" / "results.json"
 README = REPO / "README.md"
@@ -44,8 +46,15 @@ class ResultsError(Exception):
 
 
 def load(path: Path = RESULTS_JSON) -> dict:
-    data = json.loads(Path(path).read_text())
+    from edgel3_mote.errors import read_json
+
+    fix = "restore it with `git checkout results/results.json`"
+    data = read_json(path, "results file", fix)
+    if not (isinstance(data, dict) and isinstance(data.get("figures"), dict) and isinstance(data.get("rows"), list)):
+        raise ResultsError(f"results file {path} has no 'figures' object and 'rows' list: {fix}")
     for key, fig in data["figures"].items():
+        if not isinstance(fig, dict):
+            raise ResultsError(f"{path}: figure {key!r} is not an object: {fix}")
         missing = {"value", "test"} - set(fig)
         if missing or ("tolerance" in fig) == ("rel_tolerance" in fig):
             raise ResultsError(f"{path}: figure {key!r} needs value, test and one of tolerance / rel_tolerance")
@@ -110,9 +119,9 @@ def update(data: dict, recorded: dict[str, float]) -> tuple[dict, list[str]]:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    from edgel3_mote.atomic import atomic_write_text
+
+    atomic_write_text(path, text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,8 +137,15 @@ def main(argv: list[str] | None = None) -> int:
         help="only the figures whose key starts with PREFIX (and the tests that measure them)",
     )
     args = ap.parse_args(argv)
+    try:
+        return _run(args)
+    except (ResultsError, EdgeL3MoteError) as exc:  # a corrupt results.json / README: one line, no traceback
+        print(f"edgel3-mote: error: {exc}", file=sys.stderr)
+        return 2
 
-    data = load()
+
+def _run(args: argparse.Namespace) -> int:
+    data = load(RESULTS_JSON)
     if args.cmd == "measure":
         wanted = {k: f for k, f in data["figures"].items() if k.startswith(args.only)}
         if not wanted:

@@ -2,7 +2,7 @@
 # One-time set-up on a fresh machine (called by `make setup`, `make test`, `make demo`, .ci/run):
 #   1. Debian packages: the Arm cross compiler + newlib, QEMU for Cortex-M boards, ffmpeg
 #      (audio/video decoding for AudioSet-format data), clang-format (make lint), clang + libFuzzer +
-#      llvm-cov (the protocol fuzzer) -- only when missing;
+#      llvm-cov (the protocol fuzzer), OpenOCD (make flash) -- only when missing;
 #   2. .venv with the package installed editable plus its test extras.
 # Idempotent and quick when nothing changed (a stamp file tracks pyproject.toml/setup.py).
 set -euo pipefail
@@ -22,6 +22,8 @@ command -v clang >/dev/null 2>&1 || need_apt+=(clang)
 { command -v clang >/dev/null 2>&1 && [ -e "$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a)" ]; } \
     || need_apt+=(libclang-rt-dev)
 command -v llvm-profdata >/dev/null 2>&1 && command -v llvm-cov >/dev/null 2>&1 || need_apt+=(llvm)
+# make flash: OpenOCD writes the firmware to the real boards through their on-board ST-LINK / J-Link
+command -v openocd >/dev/null 2>&1 || need_apt+=(openocd)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing Debian packages: ${need_apt[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from edgel3_mote.atomic import atomic_write_text, save_png
 
 JSON_NAME = "bench.json"
@@ -89,15 +91,15 @@ def _memory_section(results: dict) -> list[str]:
     m = c.get("memory")
     if not m:
         return []
-    clock, w = c["clock_hz"], m["window"]
+    clock, w = m.get("clock_hz") or c["clock_hz"], m["window"]
     model = m["model"]
     lines = [
         "",
         f"## Memory-aware cycles ({model['chip']}: {model['flash_wait_states']} flash wait states)",
         "",
         f"**real time (on the upper bound): {'yes' if c['real_time'] else 'no'}** -- upper bound "
-        f"{w['upper_bound']:,} cycles = {1e3 * w['upper_bound'] / clock:.1f} ms per {c['window_s']:g} s window, "
-        f"real-time factor {m['real_time_factor']['upper_bound']:.2f}.",
+        f"{w['upper_bound']:,} cycles = {1e3 * w['upper_bound'] / clock:.1f} ms per {c['window_s']:g} s window at "
+        f"{clock / 1e6:g} MHz, real-time factor {m['real_time_factor']['upper_bound']:.2f}.",
         "",
         "| figure | cycles per window | time | real-time factor | assumes |",
         "|---|---|---|---|---|",
@@ -365,35 +367,75 @@ def compare_runs(results: dict, previous: dict) -> dict:
     }
 
 
+def _ticks_per_second(results: dict) -> tuple[float, str]:
+    """Device ticks one second of the board's clock gives, and how that was derived (for the plot's legend)."""
+    clock = float(results["clock_hz"])
+    if results["ticks_unit"] == "cycles":
+        return clock, f"{clock / 1e6:g} MHz"
+    cpi = (results.get("cycles") or {}).get("cpi")
+    if cpi:  # QEMU: ticks are instructions; the traced window's cycles per instruction converts the clock
+        return clock / cpi, f"{clock / 1e6:g} MHz at the traced {cpi:.2f} cycles/instruction"
+    return clock, f"{clock / 1e6:g} MHz at 1 instruction/cycle"
+
+
+def _layers_plot(results: dict, plt):
+    """Per-layer ticks, their running total (front-end first), and the budgets: one 1-s window per second
+    (real time) and one window per hop."""
+    from matplotlib.ticker import FuncFormatter
+
+    s, unit = results["summary"], results["ticks_unit"]
+    names = ["front-end"] + [layer["name"] for layer in s["layers"]]
+    vals = [s.get("frontend_ticks_mean", 0.0)] + [layer["mean_ticks"] for layer in s["layers"]]
+    fig, ax = plt.subplots(figsize=(9, 0.35 * len(names) + 2.2))
+    y = np.arange(len(names))
+    ax.barh(y, vals, color="#3b7dd8", label=f"{unit} per layer (mean per window)")
+    ax.plot(np.cumsum(vals), y, color="#555555", marker=".", label="running total")
+    per_s, how = _ticks_per_second(results)
+    window_s = results["window_samples"] / results["model_sample_rate"]
+    ax.axvline(
+        per_s * window_s,
+        color="#d62828",
+        linestyle="--",
+        label=f"real time: one {window_s:g}-s window per second ({how})",
+    )
+    hop = float(results.get("hop_s") or 0)
+    if 0 < hop < window_s:
+        ax.axvline(per_s * hop, color="#f77f00", linestyle=":", label=f"one window every hop ({hop:g} s)")
+    ax.set_yticks(y, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1e6:g} M"))
+    ax.set_xlabel(f"{unit} per window (mean)")
+    ax.set_title(f"{results['model']} on {results['board']}: per-layer {unit} against the real-time budget")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2, frameon=False)  # below: no overlap
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def _plots(results: dict, out_dir: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
     written = []
     s = results["summary"]
-    unit = results["ticks_unit"]
     if s.get("layers"):
-        names = [layer["name"] for layer in s["layers"]]
-        vals = [layer["mean_ticks"] for layer in s["layers"]]
-        fig, ax = plt.subplots(figsize=(8, 0.35 * len(names) + 1.5))
-        ax.barh(range(len(names)), vals, color="#3b7dd8")
-        ax.set_yticks(range(len(names)), names, fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xlabel(f"{unit} per window (mean)")
-        ax.set_title(f"{results['model']} on {results['board']}: per-layer {unit}")
-        fig.tight_layout()
-        written.append(save_png(fig, out_dir / LAYERS_PNG))
+        written.append(save_png(_layers_plot(results, plt), out_dir / LAYERS_PNG))
     ws = [w for c in results["clips"] for w in c["windows"]]
     if ws:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
         axes[0].hist([w["cosine"] for w in ws], bins=30, color="#2a9d8f")
         axes[0].set_xlabel("cosine(device, float Keras) per window")
         axes[1].hist([w["l2_relative"] for w in ws], bins=30, color="#e76f51")
         axes[1].set_xlabel("L2-relative error per window")
         for ax in axes:
             ax.set_ylabel("windows")
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # few ticks: the values differ in the 4th digit
+            ax.xaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+            ax.tick_params(axis="x", labelrotation=30)
         fig.suptitle(f"{results['model']} on {results['board']}: end-to-end parity ({len(ws)} windows)")
         fig.tight_layout()
         written.append(save_png(fig, out_dir / PARITY_PNG))

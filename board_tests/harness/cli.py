@@ -15,7 +15,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edgel3_mote.cli_types import add_hop_argument, add_output_argument, positive_float, positive_int
+from edgel3_mote.cli_types import (
+    add_hop_argument,
+    add_output_argument,
+    declare_outputs,
+    output_dir,
+    positive_float,
+    positive_int,
+)
 
 BENCH_DESCRIPTION = """Stream clips window by window (framed exactly as get_embedding) to a board and
 report, per clip and in summary: int8 exactness vs the tflite-micro interpreter on the
@@ -70,6 +77,7 @@ def _add_common(p: argparse.ArgumentParser, port: bool) -> None:
         p, "hop between windows in seconds (default 0.1, like get_embedding; coarser is faster)", default=0.1
     )
     p.set_defaults(output_default=report_output)
+    declare_outputs(p, _report_outputs)
     p.add_argument("--max-windows", type=positive_int, default=None, help="at most this many windows per clip")
     p.add_argument("--no-layer-ticks", action="store_true", help="do not ask for per-layer ticks")
     p.add_argument(
@@ -153,9 +161,16 @@ def _report_dir(args) -> Path:
     return Path(args.output) if args.output else report_output(args)
 
 
-def _fresh_report_dir(report: Path) -> Path:
-    """``report``, or -- when it holds an earlier run's reports -- the first free ``report.2``, ``.3`` ...:
-    a second run never overwrites the first. Checked (and said) before the bench starts."""
+def _report_outputs(args) -> list:
+    """The output gate's view: the report folder this run will use, and the reports it writes there."""
+    from edgel3_mote.board_tests.harness.bench_report import JSON_NAME, LAYERS_PNG, MD_NAME, PARITY_PNG
+
+    names = (MD_NAME, JSON_NAME, LAYERS_PNG, PARITY_PNG)
+    return [output_dir(_next_report_dir(_report_dir(args)), "bench", names, flag="-o/--output")]
+
+
+def _next_report_dir(report: Path) -> Path:
+    """``report``, or -- when it holds an earlier run's reports -- the first free ``report.2``, ``.3`` ..."""
     from edgel3_mote.atomic import check_output_dir
     from edgel3_mote.board_tests.harness.bench_report import JSON_NAME
 
@@ -165,6 +180,13 @@ def _fresh_report_dir(report: Path) -> Path:
         n += 1
         chosen = report.with_name(f"{report.name}.{n}")
         check_output_dir(chosen, "bench", flag="-o/--output")
+    return chosen
+
+
+def _fresh_report_dir(report: Path) -> Path:
+    """``report``, or -- when it holds an earlier run's reports -- the first free ``report.2``, ``.3`` ...:
+    a second run never overwrites the first. Checked (and said) before the bench starts."""
+    chosen = _next_report_dir(report)
     if chosen != report:
         _log(f"{report} holds an earlier run's reports (kept): this run's go to {chosen}")
     return chosen
@@ -235,6 +257,10 @@ def _run(args, mode: str) -> int:
     previous = _previous_run(args.compare_to) if args.compare_to else None
     if args.clips and not Path(args.clips).exists():
         raise InvalidInputError(f"--clips {args.clips} does not exist: give a folder of audio clips")
+    if args.weights is not None:
+        from edgel3_mote.compress.weights import check_model_file
+
+        check_model_file(args.weights, "--weights")  # before the build is announced
     report_dir = _fresh_report_dir(_report_dir(args))
     port = getattr(args, "port", None)
     if port and args.inject_faults:

@@ -32,9 +32,13 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgel3_mote.board_tests.harness.timing_tables import CoreTiming, timing_for_cpu
 from edgel3_mote.errors import DeviceError, InvalidInputError
+
+if TYPE_CHECKING:
+    from edgel3_mote.export.memory_model import MemoryModel
 
 HARNESS_DIR = Path(__file__).resolve().parent
 PLUGIN_SOURCE = HARNESS_DIR / "tbtrace.c"
@@ -76,7 +80,7 @@ def plugin_arg(
     arm: str | None = None,
     disarm: str | None = None,
     spans: int = 1,
-    memory=None,
+    memory: MemoryModel | None = None,
 ) -> str:
     """The ``-plugin`` argument that traces ``elf``: segments cut at em_board_ticks(); with ``arm`` /
     ``disarm`` symbols, only the first ``spans`` spans between them are recorded. With ``memory`` (a
@@ -136,7 +140,7 @@ MEM_FIELDS = ("data_reads", "data_misses", "instr_lines", "instr_misses", "instr
 NO_MEM = MemCounts()
 
 
-def memory_cycles(zero_wait_cycles: int, mem: MemCounts, model) -> dict:
+def memory_cycles(zero_wait_cycles: int, mem: MemCounts, model: MemoryModel) -> dict:
     """The three cycle figures of a region (``model``: the board's ``export.memory_model.MemoryModel``).
 
     - ``zero_wait``: the core's table alone (every access at zero wait states);
@@ -557,7 +561,7 @@ def run_traced(
     timeout: float = 600.0,
     append: str | None = None,
     out: str | os.PathLike | None = None,
-    memory=None,
+    memory: MemoryModel | None = None,
 ) -> tuple[int, str, Trace]:
     """Run a semihosting firmware to its end under the plugin: (exit code, output, trace). The flash
     traffic is counted with ``memory`` (a ``MemoryModel``; default: the board's own)."""
@@ -575,18 +579,15 @@ def run_traced(
 
 
 def tick_resolution(board: str) -> int:
-    """Instructions per em_board_ticks() step under QEMU (40 on the MPS2 timer, 1 on TIM2)."""
-    import re
-
+    """Instructions per em_board_ticks() step under QEMU (40 on the MPS2 timer, 1 on TIM2), from the
+    BoardSpec (the one source; its generated header carries the same number)."""
     from edgel3_mote.export.boards import get_board
 
-    cfg = get_board(board).board_dir / "em_board_config.h"
-    m = re.search(r"#define\s+EM_INSNS_PER_TIMER_TICK\s+\(?(\d+)", cfg.read_text()) if cfg.is_file() else None
-    return int(m.group(1)) if m else 1
+    return get_board(board).insns_per_timer_tick or 1
 
 
 def cycles_for_ticks(
-    board: str, trace: Trace, values: dict[str, int], suffix: str = "_ticks", memory=None
+    board: str, trace: Trace, values: dict[str, int], suffix: str = "_ticks", memory: MemoryModel | None = None
 ) -> dict[str, int]:
     """``<name>_cycles`` (and ``<name>_traced_instructions``) for every ``<name>_ticks`` a semihosting
     firmware printed: each tick figure is matched to the contiguous run of trace segments whose

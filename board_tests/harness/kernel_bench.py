@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from edgel3_mote.export.boards import BENCH_DIR, KERNEL_DIR, KERNEL_SOURCES
+from edgel3_mote.export.memory_model import MemoryModel
 
 DEFAULT_OUTPUT = "build/bench-kernels"
 
@@ -31,7 +32,7 @@ BENCH_MAIN = BENCH_DIR / "kernel_bench_main.c"
 SEA64_LAYERS = 8  # sea_layers[] in kernel_bench_main.c
 
 
-def flash_memory_model(board: str):
+def flash_memory_model(board: str) -> MemoryModel:
     """The STM32F405's memory system (5 wait states, ART caches; export/memory_model.py) with its flash
     region moved onto ``board``'s FLASH region: what the kernels cost with their weights in the F405's
     flash, measured on an MPS2 board whose RAM holds SEA-64's buffers."""
@@ -52,7 +53,7 @@ def run_bench(
     dsp: bool = False,
     out_dir: Path | None = None,
     flash_weights: bool = False,
-    memory=None,
+    memory: MemoryModel | None = None,
 ) -> dict[str, int]:
     """One kernel-bench run: ``<name>_ticks`` and estimated ``<name>_cycles``; with ``flash_weights`` the
     weights sit in the FLASH region (-DEM_BENCH_WEIGHTS_IN_FLASH), and with ``memory`` (a MemoryModel)
@@ -174,7 +175,7 @@ def main(argv=None) -> int:
     try:  # before the QEMU runs; atomic_dir then replaces nothing of the user's
         check_output_dir(out, "bench-kernels", names=("kernel_bench.md", "kernel_bench.json", "kernel_bench.png"))
     except EdgeL3MoteError as exc:
-        print(f"bench-kernels: error: {exc}", file=sys.stderr)
+        print(f"edgel3-mote: error: {exc}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="em-kernel-bench-") as elf_dir:
         results = {

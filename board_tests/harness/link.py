@@ -126,10 +126,16 @@ class FaultyLink(SerialLink):
     device) is hit with probability ``rate`` by one fault -- a dropped byte, a flipped bit, a burst of
     garbage, or a TCP disconnect + reconnect before it -- and the bytes read (device -> host) by a
     dropped byte, a flipped bit or a garbage burst at the same rate per 512 bytes (about a frame).
-    ``injected`` counts them by kind; ``faults_injected`` in total. Seeded."""
+    ``injected`` counts them by kind; ``faults_injected`` in total.
+
+    Reproducible: the two directions draw from separate generators seeded from ``seed``, and the
+    received stream's faults are decided per 512-byte block of the stream (by byte offset), so the
+    same bytes get the same faults however the OS splits them into reads, and however reads and
+    writes interleave."""
 
     WRITE_FAULTS = ("drop", "flip", "garbage", "disconnect")
     READ_FAULTS = ("drop", "flip", "garbage")
+    RX_BLOCK = 512
 
     def __init__(
         self, url: str, baud: int = 115200, connect_timeout: float = 20.0, *, rate: float = 0.05, seed: int = 0
@@ -138,7 +144,11 @@ class FaultyLink(SerialLink):
             raise InvalidInputError(f"fault rate {rate} must be in (0, 1), e.g. 0.05")
         super().__init__(url, baud, connect_timeout)
         self.rate = float(rate)
-        self._rng = random.Random(seed)
+        self.seed = int(seed)
+        self._tx_rng = random.Random(f"edgel3-mote tx {self.seed}")
+        self._rx_rng = random.Random(f"edgel3-mote rx {self.seed}")
+        self._rx_pos = 0  # bytes received so far (before damage)
+        self._rx_plan: list[tuple[int, str, int, bytes] | None] = []  # per block: (offset, kind, bit, burst)
         self.injected = {
             f"{d} {k}": 0 for d, kinds in (("tx", self.WRITE_FAULTS), ("rx", self.READ_FAULTS)) for k in kinds
         }
@@ -147,34 +157,65 @@ class FaultyLink(SerialLink):
     def faults_injected(self) -> int:
         return sum(self.injected.values())
 
-    def _damage(self, data: bytes, kind: str) -> bytes:
-        buf = bytearray(data)
-        i = self._rng.randrange(len(buf))
+    @staticmethod
+    def _burst(rng: random.Random) -> bytes:  # may hold sync pairs and absurd lengths: the parser must resync
+        return bytes(rng.randrange(256) for _ in range(rng.randint(1, 48)))
+
+    @staticmethod
+    def _apply(buf: bytearray, i: int, kind: str, bit: int, burst: bytes) -> None:
         if kind == "drop":
             del buf[i]
         elif kind == "flip":
-            buf[i] ^= 1 << self._rng.randrange(8)
-        elif kind == "garbage":  # may hold sync pairs and absurd lengths: the parser must resync
-            burst = bytes(self._rng.randrange(256) for _ in range(self._rng.randint(1, 48)))
+            buf[i] ^= 1 << bit
+        elif kind == "garbage":
             buf[i:i] = burst
-        return bytes(buf)
 
     def write(self, data: bytes) -> None:
-        if data and self._rng.random() < self.rate:
-            kind = self._rng.choice(self.WRITE_FAULTS)
+        rng = self._tx_rng
+        if data and rng.random() < self.rate:
+            kind = rng.choice(self.WRITE_FAULTS)
             self.injected[f"tx {kind}"] += 1
             if kind == "disconnect":
                 self.close()
                 time.sleep(0.05)
                 self.open()
             else:
-                data = self._damage(data, kind)
+                buf = bytearray(data)
+                i = rng.randrange(len(buf))
+                self._apply(buf, i, kind, rng.randrange(8), self._burst(rng) if kind == "garbage" else b"")
+                data = bytes(buf)
         super().write(data)
+
+    def _rx_block(self, block: int) -> tuple[int, str, int, bytes] | None:
+        """The fault planned for the ``block``-th 512 bytes of the received stream (drawn in block order)."""
+        rng = self._rx_rng
+        while len(self._rx_plan) <= block:
+            if rng.random() < self.rate:
+                kind = rng.choice(self.READ_FAULTS)
+                plan = (
+                    rng.randrange(self.RX_BLOCK),
+                    kind,
+                    rng.randrange(8),
+                    self._burst(rng) if kind == "garbage" else b"",
+                )
+                self._rx_plan.append(plan)
+            else:
+                self._rx_plan.append(None)
+        return self._rx_plan[block]
 
     def read(self, timeout: float, max_bytes: int = 65536) -> bytes:
         data = super().read(timeout, max_bytes)
-        if data and self._rng.random() < min(1.0, self.rate * len(data) / 512):
-            kind = self._rng.choice(self.READ_FAULTS)
+        if not data:
+            return data
+        start, end = self._rx_pos, self._rx_pos + len(data)
+        self._rx_pos = end
+        hits = []
+        for block in range(start // self.RX_BLOCK, (end - 1) // self.RX_BLOCK + 1):
+            plan = self._rx_block(block)
+            if plan is not None and start <= block * self.RX_BLOCK + plan[0] < end:
+                hits.append((block * self.RX_BLOCK + plan[0] - start, *plan[1:]))
+        buf = bytearray(data)
+        for i, kind, bit, burst in reversed(hits):  # from the end: earlier offsets stay valid
             self.injected[f"rx {kind}"] += 1
-            data = self._damage(data, kind)
-        return data
+            self._apply(buf, i, kind, bit, burst)
+        return bytes(buf)

@@ -305,7 +305,7 @@ def main(argv=None) -> int:
         names = ("l3_layers.json", "l3_layers.md") if args.l3_layers else ("sweep.json", "sweep.md", "sweep.png")
         check_output_dir(out, "bench-sparsity", names=names)
     except EdgeL3MoteError as exc:
-        print(f"bench-sparsity: error: {exc}", file=sys.stderr)
+        print(f"edgel3-mote: error: {exc}", file=sys.stderr)
         return 2
     if args.l3_layers:
         with tempfile.TemporaryDirectory(prefix="em-sparsity-") as elf_dir:

@@ -584,6 +584,20 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", type=Path, required=True, help="sweep folder")
     p.set_defaults(func=run_sweep_cli)
+    from edgel3_mote.cli_types import declare_outputs, output_dir
+
+    declare_outputs(
+        p,
+        lambda a: [
+            output_dir(
+                a.output,
+                "sweep",
+                ("sweep.json", "sweep.md", "sweep.png", "points")
+                + ((Path(a.teacher_weights).name[:-3],) if str(a.teacher_weights).endswith(".gz") else ()),
+                ("sweep.json", {"schema": "edgel3-mote-sweep/1"}),
+            )
+        ],
+    )
 
 
 def run_sweep_cli(args) -> int:

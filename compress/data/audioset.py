@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import re
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -45,8 +44,13 @@ def read_segments(path: str | Path) -> list[Segment]:
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"segments file {path} could not be found: check the path")
+    import io
+
+    from edgel3_mote.errors import read_text
+
+    text = read_text(path, "segments file", "give an AudioSet-format segments CSV")
     segments = []
-    with path.open(newline="") as f:
+    with io.StringIO(text, newline="") as f:
         rows = csv.reader((line for line in f if not line.startswith("#") and line.strip()), skipinitialspace=True)
         for n, row in enumerate(rows, 1):
             if len(row) != 4:
@@ -89,9 +93,19 @@ class Ontology:
         path = Path(ontology_json)
         if not path.is_file():
             raise InvalidInputError(f"ontology file {path} could not be found: give AudioSet's ontology.json")
-        onto = cls(json.loads(path.read_text()))
+        from edgel3_mote.errors import read_json, read_text
+
+        doc = read_json(path, "ontology file", "give AudioSet's ontology.json")
+        if not isinstance(doc, list) or not all(isinstance(e, dict) and {"id", "name"} <= e.keys() for e in doc):
+            raise InvalidInputError(
+                f"ontology file {path} is not a list of {{id, name, ...}}: give AudioSet's ontology.json"
+            )
+        onto = cls(doc)
         if class_labels_csv is not None:
-            with Path(class_labels_csv).open(newline="") as f:
+            import io
+
+            labels = read_text(class_labels_csv, "class labels file", "give AudioSet's class_labels_indices.csv")
+            with io.StringIO(labels, newline="") as f:
                 for row in csv.DictReader(f):
                     onto.by_name.setdefault(row["display_name"].lower(), row["mid"])
         return onto

@@ -392,7 +392,12 @@ def read_corpus_manifest(path: str | Path, split: str) -> list[str]:
         raise InvalidInputError(
             f"corpus manifest {path} could not be found: build it with tools/make_distill_corpus.py"
         )
-    with path.open(newline="") as f:
+    import io
+
+    from edgel3_mote.errors import read_text
+
+    text = read_text(path, "corpus manifest", "build it with tools/make_distill_corpus.py")
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"file", "split"} <= set(reader.fieldnames):
             raise InvalidInputError(

@@ -48,7 +48,12 @@ class Dataset:
 def _read_csv(path: Path, columns: list[str], what: str) -> list[dict]:
     if not path.is_file():
         raise InvalidInputError(f"{what}: metadata file {path} not found; point --root at the dataset's top folder")
-    with open(path, newline="") as f:
+    import io
+
+    from edgel3_mote.errors import read_text
+
+    text = read_text(path, f"{what} metadata file", "point --root at the dataset's top folder, as distributed")
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
         missing = [c for c in columns if c not in header]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgel3_mote.cli_types import positive_float, positive_int
+from edgel3_mote.cli_types import declare_outputs, output_dir, positive_float, positive_int
 
 PRUNE_FILES = ("config.json", "summary.json")
 # a run folder written before output folders carried their marker (edgel3_mote.atomic.OUTPUT_MARKER)
@@ -24,6 +24,10 @@ def _check_start(args, command: str, files: tuple[str, ...]) -> None:
             f"weights file {args.weights} does not exist: give a trained .h5 / .h5.gz, or "
             f"leave --weights out for seeded random weights"
         )
+    if args.weights is not None:
+        from edgel3_mote.compress.weights import check_model_file
+
+        check_model_file(args.weights, "--weights")
     for clip in args.clips or ():
         if not clip.exists():
             raise InvalidInputError(f"--clips {clip} does not exist: give audio files or folders of them")
@@ -81,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("h5", "keras"), default="h5", help="model file format")
     p.add_argument("-o", "--output", type=Path, required=True, help="run directory to write")
     p.set_defaults(func=run_prune)
+    declare_outputs(p, lambda a: [output_dir(a.output, "prune", PRUNE_FILES + (f"model.{a.format}",), PRUNE_LEGACY)])
 
     s = subparsers.add_parser(
         "sensitivity",
@@ -105,6 +110,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--max-windows", type=positive_int, default=64, help="windows used, at most (default 64)")
     s.add_argument("-o", "--output", type=Path, required=True, help="run directory to write")
     s.set_defaults(func=run_sensitivity)
+    declare_outputs(
+        s,
+        lambda a: [output_dir(a.output, "sensitivity", SENSITIVITY_FILES, ("config.json", {"command": "sensitivity"}))],
+    )
 
 
 def _load_source_model(args, masked: bool):

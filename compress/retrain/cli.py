@@ -11,6 +11,26 @@ if TYPE_CHECKING:
     import tf_keras as keras
 
 MODEL_FILE_SUFFIXES = (".h5", ".keras")
+# what distill / finetune write directly in their run folder (logs/ and checkpoints/ are theirs too)
+RUN_FILES = ("config.json", "config.resume.json", "teacher_targets.npz", "summary.json", "logs", "checkpoints")
+
+
+def declare_run_outputs(parser, command: str, extra: tuple[str, ...] = ()) -> None:
+    """The run folder (-o) for the output gate: a user's file with one of the run's names is refused up front;
+    a run folder of the same command (its config.json) may be resumed."""
+    from edgel3_mote.cli_types import declare_outputs, output_dir
+
+    declare_outputs(
+        parser,
+        lambda a: [
+            output_dir(
+                a.output,
+                command,
+                RUN_FILES + (f"model.{a.format}",) + tuple(n.format(fmt=a.format) for n in extra),
+                ("config.json", {"command": command}),
+            )
+        ],
+    )
 
 
 def _add_training_args(p, epochs: int, batch_size: int, lr: float) -> None:
@@ -122,6 +142,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_training_args(d, epochs=100, batch_size=32, lr=1e-3)
     d.set_defaults(func=run_distill)
+    declare_run_outputs(d, "distill")
 
     try:
         from edgel3_mote.compress.retrain.finetune import register_finetune
@@ -171,9 +192,10 @@ STARTED_RUN_FILES = frozenset({"config.json", "config.resume.json", "logs", "tea
 
 def is_failed_start(out: Path) -> bool:
     """True when ``out`` holds only what a start of distill/finetune writes before any checkpoint."""
+    from edgel3_mote.atomic import OUTPUT_MARKER
     from edgel3_mote.compress.retrain import rundir
 
-    names = {p.name for p in out.iterdir()}
+    names = {p.name for p in out.iterdir()} - {OUTPUT_MARKER}
     if not names or not names <= STARTED_RUN_FILES or "config.json" not in names:
         return False
     if (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
@@ -209,6 +231,15 @@ def prepare_run_dir(args: argparse.Namespace, command: str) -> bool:
         if args.no_resume:
             import shutil
 
+            from edgel3_mote.atomic import OUTPUT_MARKER
+
+            ours = set(RUN_FILES) | {f"model{s}" for s in MODEL_FILE_SUFFIXES} | {"audio_model.h5", "audio_model.keras"}
+            foreign = sorted(p.name for p in out.iterdir() if p.name not in ours | {OUTPUT_MARKER})
+            if foreign:
+                raise InvalidInputError(
+                    f"--no-resume would delete {out / foreign[0]}, which is not part of a run: move it away "
+                    f"or choose another -o (nothing was deleted)"
+                )
             shutil.rmtree(out)
         elif not is_failed_start(out):
             raise InvalidInputError(
@@ -255,6 +286,7 @@ def run_distill(args: argparse.Namespace) -> int:
     from edgel3_mote.compress.retrain import distill as D
     from edgel3_mote.compress.retrain import rundir
     from edgel3_mote.compress.retrain.distribute import get_strategy, is_chief
+    from edgel3_mote.compress.weights import check_model_file
     from edgel3_mote.errors import InvalidInputError
 
     if args.student_sparsity is not None and args.student_plan is not None:
@@ -285,8 +317,10 @@ def run_distill(args: argparse.Namespace) -> int:
         ("--teacher-weights", args.teacher_weights),
         ("--student-weights", args.student_weights),
     ):
-        if ref is not None and (is_model_file(str(ref)) or flag.endswith("weights")) and not Path(ref).is_file():
-            raise InvalidInputError(f"{flag} {ref} could not be found: check the path")
+        if ref is not None and (is_model_file(str(ref)) or flag.endswith("weights")):
+            if not Path(ref).is_file():
+                raise InvalidInputError(f"{flag} {ref} could not be found: check the path")
+            check_model_file(ref, flag)  # a 0-byte or non-HDF5 file: one line now, not after the run folder exists
 
     strategy = get_strategy(args.strategy)
 

@@ -235,6 +235,9 @@ def register_finetune(subparsers: argparse._SubParsersAction, add_training_args:
     f.add_argument("--val-pairs", type=int, default=64, help="validation pairs (other seed)")
     add_training_args(f, epochs=20, batch_size=16, lr=1e-4)
     f.set_defaults(func=run_finetune)
+    from edgel3_mote.compress.retrain.cli import declare_run_outputs
+
+    declare_run_outputs(f, "finetune", ("audio_model.{fmt}",))
 
 
 def run_finetune(args: argparse.Namespace) -> int:
@@ -246,7 +249,11 @@ def run_finetune(args: argparse.Namespace) -> int:
     from edgel3_mote.compress.retrain.cli import prepare_run_dir
     from edgel3_mote.compress.retrain.distill import DistillConfig
     from edgel3_mote.compress.retrain.distribute import get_strategy, is_chief
+    from edgel3_mote.compress.weights import check_model_file
 
+    for flag, ref in (("--avc-weights", args.avc_weights), ("--audio-model", args.audio_model)):
+        if ref is not None:
+            check_model_file(ref, flag)  # before the run folder exists
     plan = None if args.audio_model else list(presets.resolve_plan(args.audio_plan)[1])
     segments = audioset.read_segments(args.segments)
     if args.accept or args.reject:

@@ -252,6 +252,9 @@ def register_jobs(subparsers: argparse._SubParsersAction) -> None:
         help="-- followed by the edgel3-mote command (distill, finetune, prune ...)",
     )
     s.set_defaults(func=run_jobs)
+    from edgel3_mote.cli_types import declare_outputs, output_dir
+
+    declare_outputs(s, lambda a: [output_dir(a.output, "jobs slurm", ("job.sbatch", "worker.sh", "logs"))])
 
 
 def run_jobs(args: argparse.Namespace) -> int:

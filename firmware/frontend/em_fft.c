@@ -8,6 +8,11 @@
  */
 #include "em_fft.h"
 
+#if defined(__FAST_MATH__)
+#error \
+    "em_fft.c must not be built with -ffast-math: the host's float32 chain repeats its operations in order"
+#endif
+
 void em_cfft_radix2_f32(float *buf, int32_t m, const float *twiddles, int32_t twiddle_stride) {
   /* Bit-reversal permutation (Gold-Rader). */
   int32_t j = 0;
@@ -27,27 +32,67 @@ void em_cfft_radix2_f32(float *buf, int32_t m, const float *twiddles, int32_t tw
     j |= bit;
   }
 
-  /* Decimation-in-time butterflies; the outer loop over the twiddle index keeps one twiddle
-   * in registers for all the butterflies that use it. */
-  for (int32_t len = 2; len <= m; len <<= 1) {
+  /* Decimation-in-time butterflies, two stages per pass: stages len and 2 len run on each group
+   * of four points (i, i + len/2, i + len, i + 3 len/2) in registers -- every point goes through
+   * exactly the float operations of the two radix-2 stages one after the other (so exactly the
+   * values compress.frontend's float32 chain computes), with half the loads and stores. A last
+   * stage left over (log2 m odd) runs alone. The loop over the twiddle index is outside, so the
+   * three twiddles stay in registers for all the groups that use them. */
+  int32_t len = 2;
+  for (; 2 * len <= m; len <<= 2) {
     const int32_t half = len >> 1;
-    const int32_t step = (m / len) * twiddle_stride; /* W_len^k = W_m^(k m / len) */
+    const int32_t step1 = (m / len) * twiddle_stride;       /* W_len^k = W_m^(k m / len) */
+    const int32_t step2 = (m / (2 * len)) * twiddle_stride; /* W_2len^k */
     for (int32_t k = 0; k < half; ++k) {
-      const float wr = twiddles[2 * k * step];
-      const float wi = twiddles[2 * k * step + 1];
-      for (int32_t i = k; i < m; i += len) {
-        float *a = buf + 2 * i;
-        float *b = buf + 2 * (i + half);
-        /* all four read before any store: the compiler cannot know a and b never alias and
-         * would read a twice (the same float operations either way, so the same values) */
-        const float a0 = a[0], a1 = a[1], b0 = b[0], b1 = b[1];
-        const float br = b0 * wr - b1 * wi;
-        const float bi = b0 * wi + b1 * wr;
-        b[0] = a0 - br;
-        b[1] = a1 - bi;
-        a[0] = a0 + br;
-        a[1] = a1 + bi;
+      const float w1r = twiddles[2 * k * step1], w1i = twiddles[2 * k * step1 + 1];
+      const float w2r = twiddles[2 * k * step2], w2i = twiddles[2 * k * step2 + 1];
+      const float w3r = twiddles[2 * (k + half) * step2];
+      const float w3i = twiddles[2 * (k + half) * step2 + 1];
+      for (int32_t i = k; i < m; i += 2 * len) {
+        float *p0 = buf + 2 * i;
+        float *p1 = p0 + 2 * half;
+        float *p2 = p0 + 2 * len;
+        float *p3 = p2 + 2 * half;
+        const float a0 = p0[0], a1 = p0[1], b0 = p1[0], b1 = p1[1];
+        const float c0 = p2[0], c1 = p2[1], d0 = p3[0], d1 = p3[1];
+        /* stage len: (p0, p1) and (p2, p3), both with W_len^k */
+        const float br = b0 * w1r - b1 * w1i;
+        const float bi = b0 * w1i + b1 * w1r;
+        const float dr = d0 * w1r - d1 * w1i;
+        const float di = d0 * w1i + d1 * w1r;
+        const float x0r = a0 + br, x0i = a1 + bi, x1r = a0 - br, x1i = a1 - bi;
+        const float x2r = c0 + dr, x2i = c1 + di, x3r = c0 - dr, x3i = c1 - di;
+        /* stage 2 len: (p0, p2) with W_2len^k, (p1, p3) with W_2len^(k + len/2) */
+        const float er = x2r * w2r - x2i * w2i;
+        const float ei = x2r * w2i + x2i * w2r;
+        const float fr = x3r * w3r - x3i * w3i;
+        const float fi = x3r * w3i + x3i * w3r;
+        p0[0] = x0r + er;
+        p0[1] = x0i + ei;
+        p2[0] = x0r - er;
+        p2[1] = x0i - ei;
+        p1[0] = x1r + fr;
+        p1[1] = x1i + fi;
+        p3[0] = x1r - fr;
+        p3[1] = x1i - fi;
       }
+    }
+  }
+  if (len <= m) { /* the last stage, len = m, alone */
+    const int32_t half = len >> 1;
+    for (int32_t k = 0; k < half; ++k) {
+      const float wr = twiddles[2 * k * twiddle_stride];
+      const float wi = twiddles[2 * k * twiddle_stride + 1];
+      float *a = buf + 2 * k;
+      float *b = buf + 2 * (k + half);
+      /* all four read before any store: the compiler cannot know a and b never alias */
+      const float a0 = a[0], a1 = a[1], b0 = b[0], b1 = b[1];
+      const float br = b0 * wr - b1 * wi;
+      const float bi = b0 * wi + b1 * wr;
+      b[0] = a0 - br;
+      b[1] = a1 - bi;
+      a[0] = a0 + br;
+      a[1] = a1 + bi;
     }
   }
 }

@@ -27,7 +27,8 @@ extern "C" {
 void em_rfft_f32(float *buf, int32_t n, const float *twiddles);
 
 /*
- * Forward complex radix-2 FFT of m (power of two) interleaved (re, im) values in place.
+ * Forward complex radix-2 FFT of m (power of two) interleaved (re, im) values in place (two
+ * stages per pass over the data; the float operations of plain radix-2 stages, in their order).
  * twiddles: a table of W_N^k for k in [0, N/2) laid out as for em_rfft_f32, with
  * N = m * twiddle_stride (so W_m^j is complex entry j * twiddle_stride).
  */

@@ -6,9 +6,17 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "em_fft.h"
 #include "em_frontend_tables.h"
+
+/* The host repeats every float operation of this file in order (compress.frontend's float32 chain):
+ * build it as ISO C (-std=c99: GCC then contracts no a*b+c into an FMA) and without -ffast-math. */
+#if defined(__FAST_MATH__)
+#error \
+    "em_logmel.c must not be built with -ffast-math: the host's float32 chain would no longer match"
+#endif
 
 int32_t em_logmel_get_buffer_size(void) {
   return (int32_t)(sizeof(float) * (EM_FE_N_DFT + EM_FE_N_MELS));
@@ -44,17 +52,50 @@ static void em_logmel_power(float *buf) {
   buf[EM_FE_N_DFT / 2] = nyquist;
 }
 
-/* kapre: sqrt(mel)^power_melgram (skipped for 2.0), then 10*log10(max(x, amin)). */
+/* Natural log of a positive normal float, in float32 operations only (cephes logf: exponent and
+ * mantissa split by bits, mantissa into [sqrt(1/2), sqrt(2)), a degree-8 minimax polynomial; about
+ * 1 ulp). Not libm's logf/log10f: those differ between newlib and glibc by an ulp now and then,
+ * which moves a value across an int8 rounding boundary; this function is the same on every target,
+ * and edgel3_mote.compress.frontend._ln_f32 repeats it operation for operation. */
+static float em_ln_f32(float x) {
+  union {
+    float f;
+    uint32_t u;
+  } v;
+  v.f = x;
+  float e = (float)((int32_t)((v.u >> 23) & 0xFFu) - 126);
+  v.u = (v.u & 0x807FFFFFu) | (126u << 23); /* mantissa in [0.5, 1) */
+  float m = v.f;
+  if (m < 0.70710678118654752440f) {
+    e -= 1.0f;
+    m = (m + m) - 1.0f;
+  } else {
+    m = m - 1.0f;
+  }
+  const float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = y * m + -1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m + -1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m + -1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m + -2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = (y * m) * z;
+  y = y + -2.12194440e-4f * e;
+  y = y + -0.5f * z;
+  m = m + y;
+  return m + 0.693359375f * e;
+}
+
+/* kapre: 10*log10(max(sqrt(mel)^power_melgram, amin)), decided in the power domain: a mel power
+ * above EM_FE_P_MIN = amin^(2/power_melgram) gives EM_FE_DB_K * ln(power) (K = 5 power_melgram /
+ * ln 10), anything else (zero, roundoff) the floor EM_FE_DB_AMIN = 10 log10(amin). One float
+ * comparison against one constant, as the host's float32 chain makes it. */
 static float em_logmel_db(float mel_power) {
-#if EM_FE_POWER_MELGRAM_MODE == 1
-  float amplitude = sqrtf(mel_power);
-#elif EM_FE_POWER_MELGRAM_MODE == 2
-  float amplitude = mel_power;
-#else
-  float amplitude = powf(sqrtf(mel_power), EM_FE_POWER_MELGRAM);
-#endif
-  if (!(amplitude > EM_FE_AMIN)) amplitude = EM_FE_AMIN;
-  return 10.0f * log10f(amplitude);
+  if (!(mel_power > EM_FE_P_MIN)) return EM_FE_DB_AMIN;
+  return EM_FE_DB_K * em_ln_f32(mel_power);
 }
 
 static int em_logmel_check(const int16_t *pcm, int32_t n_samples, const void *scratch) {

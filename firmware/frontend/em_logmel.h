@@ -2,11 +2,16 @@
  * em_logmel.h -- the on-device log-mel front-end: int16 PCM -> the model's int8 input.
  *
  * Float32 (for FPU cores), C99, no malloc. Reproduces edgel3_mote.compress.frontend's
- * log_mel_spectrogram (kapre 0.1's Melspectrogram) followed by quantize_input:
+ * log_mel_spectrogram_f32 (kapre 0.1's Melspectrogram in float32) followed by quantize_input:
  *   'same' padding, periodic-Hann window, real FFT, power |X|^2, sparse mel bands,
- *   sqrt(.)^power_melgram, 10*log10(max(x, amin)), minus the clip's maximum, clipped at
- *   -dynamic_range, the model's input affine y = a*x + b (its input BatchNormalization), and
- *   TFLite's QUANTIZE q = clamp(round(y / scale) + zero_point, -128, 127).
+ *   10*log10(max(sqrt(.)^power_melgram, amin)) decided in the power domain: a mel power above
+ *   EM_FE_P_MIN gives EM_FE_DB_K * ln(power), anything else 10*log10(amin); minus the clip's
+ *   maximum, clipped at -dynamic_range,
+ *   the model's input affine y = a*x + b (its input BatchNormalization), and TFLite's QUANTIZE
+ *   q = clamp(round(y / scale) + zero_point, -128, 127).
+ * Every step is float32 in a fixed order with a portable ln (no libm log), and the host repeats it
+ * operation for operation (compress.frontend.log_mel_spectrogram_f32 -> model_input_int8): the
+ * same int8 on every input, the floor included.
  * All model-specific constants come from the generated em_frontend_tables.h/.c
  * (edgel3_mote.export.frontend_tables).
  *

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import soundfile as sf
 
 import edgel3_mote  # noqa: F401
+from edgel3_mote.atomic import OUTPUT_MARKER
 from edgel3_mote.cli import main
 
 
@@ -42,7 +45,9 @@ def test_embed_two_real_clips_end_to_end(sea64_weights, clip_paths, tmp_path, ca
     assert rc == 0, captured.err
     assert "warning" not in captured.err
     written = sorted(out_dir.glob("*"))
-    assert [p.name for p in written] == ["cat.npz", "rooster.npz"]  # no temp files left
+    assert [p.name for p in written] == [OUTPUT_MARKER, "cat.npz", "rooster.npz"]  # no temp files left
+    assert json.loads(written[0].read_text())["files"] == {"cat.npz": "embed", "rooster.npz": "embed"}
+    written = written[1:]
     assert captured.out.split() == [str(out_dir / "cat.npz"), str(out_dir / "rooster.npz")]
     for path, seconds in zip(written, (3.05, 2.40)):
         with np.load(path) as data:
@@ -52,7 +57,8 @@ def test_embed_two_real_clips_end_to_end(sea64_weights, clip_paths, tmp_path, ca
         np.testing.assert_allclose(ts, 0.5 * np.arange(len(ts)))
 
 
-def test_embed_without_weights_warns_and_mirrors_options(tmp_path, capsys):
+def test_embed_without_weights_warns_and_mirrors_options(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     wav = tmp_path / "tone.wav"
     sr = 16000
     sf.write(wav, 0.3 * np.sin(2 * np.pi * 330 * np.arange(int(1.5 * sr)) / sr), sr)
@@ -60,7 +66,8 @@ def test_embed_without_weights_warns_and_mirrors_options(tmp_path, capsys):
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert "edgel3-mote: warning:" in captured.err and "RANDOM weights" in captured.err
-    with np.load(tmp_path / "tone_rnd.npz") as data:  # next to the input by default
+    assert not (tmp_path / "tone_rnd.npz").exists()  # never next to the input
+    with np.load(tmp_path / "build" / "embeddings" / "tone_rnd.npz") as data:  # build/embeddings by default
         assert data["embedding"].shape == (3, 64)  # 1.5 s, no centering, hop 0.25
 
 

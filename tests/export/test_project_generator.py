@@ -16,6 +16,8 @@ from edgel3_mote.export.boards import elf_memory_usage, get_board
 from edgel3_mote.export.project import build_firmware_project, load_project
 
 BOARD = "qemu-netduinoplus2"
+# after the clips' windows, the self-test's signal windows (export.project.SIGNAL_WINDOWS) at 8 kHz
+SIGNAL_NAMES = ["bandlimited_4000Hz", "dc_offset", "silence", "clipped"]
 
 
 def tiny_backbone():
@@ -69,7 +71,7 @@ def test_project_layout_and_report(tiny):
         "RANDOM WEIGHTS (seed 3)" in doc["weights_line"]
         and "RANDOM WEIGHTS (seed 3)" in (proj / "README.md").read_text()
     )
-    assert doc["vectors"]["names"] == [p.stem for p in tiny[1]]
+    assert doc["vectors"]["names"] == [p.stem for p in tiny[1]] + SIGNAL_NAMES
     board = get_board(BOARD)
     use = elf_memory_usage(info.selftest_elf, board)
     assert use.to_dict() == doc["memory"]["selftest"]
@@ -88,8 +90,11 @@ def test_project_layout_and_report(tiny):
         assert 0 < len(raw) <= use.flash_size and hexfile.startswith(":") and hexfile.rstrip().endswith(":00000001FF")
     # the engine report lists every arena buffer (offset, size, live steps) and the peak it proves
     report = (proj / "engine_report.txt").read_text()
+    from edgel3_mote.export.planner import readable_name  # the table names Keras layers, not TF tensor paths
+
     for buf in doc["engine"]["buffers"]:
-        assert re.search(rf"^\s*{buf['offset']:,}\s+{buf['bytes']:,}\s.*{re.escape(buf['name'])}$", report, re.M), buf
+        name = re.escape(readable_name(buf["name"]))
+        assert re.search(rf"^\s*{buf['offset']:,}\s+{buf['bytes']:,}\s.*{name}$", report, re.M), buf
     assert f"arena {info.arena_bytes:,} bytes" in report
 
 
@@ -98,7 +103,7 @@ def test_selftest_passes_in_qemu(tiny):
     code, out = run_elf(BOARD, info.selftest_elf, timeout=120)
     assert "selftest: PASS" in out, out
     assert code == 0
-    assert len(re.findall(r"^vector \d+ \S+: \(a\) engine exact", out, re.M)) == 3
+    assert len(re.findall(r"^vector \d+ \S+: \(a\) engine exact", out, re.M)) == 3 + len(SIGNAL_NAMES)
     assert "RANDOM WEIGHTS (seed 3)" in out and "instructions" in out
 
 
@@ -127,7 +132,7 @@ def test_the_steps_one_by_one_give_the_same_project(tiny, tmp_path):
     assert engine.engine.arena_bytes == info.arena_bytes and engine.serial_skipped is None
     pr.write_frontend_tables(export.manifest, work / "src")
     vectors = pr.write_selftest_vectors(inputs, export, engine, work, quiet)
-    assert vectors.names == [c.stem for c in clips] and vectors.n_pcm == len(clips)
+    assert vectors.names == [c.stem for c in clips] + SIGNAL_NAMES and vectors.n_pcm == len(clips) + len(SIGNAL_NAMES)
     step_info, targets = pr.write_project_files(inputs, export, engine, vectors, work)
     assert targets == ["selftest.elf", "firmware.elf"] and step_info.arena_bytes == info.arena_bytes
     pr.write_project_json(inputs, export, engine, vectors, step_info, work, targets)
@@ -194,7 +199,8 @@ def test_silent_selftest_clips_are_refused(tmp_path):
     loud = tmp_path / "tone.wav"
     sf.write(loud, 0.3 * np.sin(np.arange(8000) * 0.3).astype(np.float32), 8000)
     names, pcm, _ = _vector_windows([clip, loud], manifest, seed=0)
-    assert names == ["silence", "tone"] and np.any(pcm[1])
+    assert names == ["silence", "tone", *SIGNAL_NAMES] and np.any(pcm[1])
+    assert np.array_equal(pcm[3], np.full(8000, -32768)) and not np.any(pcm[4])  # DC offset, digital silence
 
 
 def test_a_model_that_cannot_fit_is_refused_before_conversion(tmp_path, monkeypatch):

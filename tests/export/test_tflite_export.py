@@ -64,6 +64,7 @@ def small_export(tmp_path_factory, clip_paths):
 def test_files_and_manifest(small_export):
     out = small_export.out_dir
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "export.log",  # the steps and the converter's chatter (kept off the screen)
         "manifest.json",
         "model_float.tflite",
         "model_int8.tflite",

@@ -25,6 +25,6 @@ def test_a_foreign_file_is_refused_before_the_work(main, name, argv, tmp_path, c
     (tmp_path / name).write_text("the user's")
     assert main([*argv, "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and name in err[0] and "error" in err[0]
+    assert len(err) == 1 and name in err[0] and err[0].startswith("edgel3-mote: error: ")
     assert (tmp_path / name).read_text() == "the user's"
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
