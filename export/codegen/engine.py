@@ -304,28 +304,40 @@ def _plan_with_tiles(
 ):
     """The memory plan; with tiled convs, the largest tile passes whose arena fits ``ram_budget``; where even the
     smallest do not fit, the Winograd conv with the most scratch becomes tiled (a one-row tile) and the search
-    starts again."""
+    starts again. Winograd convs are planned with passes of one tile row (output row pair); then each one that runs
+    whole tensors takes passes of twice as many tile rows while the arena still fits and the same chains stay
+    streamed (it transforms its weights once per pass: the more rows a pass, the fewer transforms)."""
+
+    def plan_now() -> pl.Plan:
+        return pl.plan_memory(
+            graph,
+            streaming=streaming,
+            ram_budget=ram_budget,
+            frontend_scratch_bytes=frontend_scratch_bytes,
+            scratch_bytes=lambda op: _op_scratch(emitters[op.index], None),
+            streamed_scratch_bytes=lambda op: _op_scratch(emitters[op.index], emitters[op.index].call_rows),
+            call_rows=lambda op: emitters[op.index].call_rows,
+        )
+
+    def fits(plan: pl.Plan) -> bool:
+        return ram_budget is None or plan.arena_bytes <= ram_budget
+
+    for em in emitters:
+        if getattr(em, "wino", False):
+            em.wino_max_tile_rows = 1
     while True:
         tiled = [em for em in emitters if getattr(em, "tiled", False)]
         plan = None
         for budget in TILED_SCRATCH_BUDGETS if tiled else (None,):
             for em in tiled:
                 em.tiled_budget = budget
-            plan = pl.plan_memory(
-                graph,
-                streaming=streaming,
-                ram_budget=ram_budget,
-                frontend_scratch_bytes=frontend_scratch_bytes,
-                scratch_bytes=lambda op: _op_scratch(emitters[op.index], None),
-                streamed_scratch_bytes=lambda op: _op_scratch(emitters[op.index], emitters[op.index].call_rows),
-                call_rows=lambda op: emitters[op.index].call_rows,
-            )
-            if ram_budget is None or plan.arena_bytes <= ram_budget:
-                return plan
+            plan = plan_now()
+            if fits(plan):
+                break
+        assert plan is not None
         wino = [em for em in emitters if getattr(em, "wino", False)]
-        if not wino:
-            assert plan is not None
-            return plan
+        if fits(plan) or not wino:
+            break
         em = max(wino, key=lambda e: (e.scratch_bytes(), e.op.index))
         em.wino, em.tiled, em.call_rows = False, True, 1
         em.op.weight_format = "tiled"
@@ -334,6 +346,24 @@ def _plan_with_tiles(
                 f"tiled: the Winograd kernel's scratch (a row pair's transforms) left the arena "
                 f"over the {ram_budget:,}-byte RAM budget; " + reasons.get(em.op.index, "")
             )
+    if not fits(plan):
+        return plan
+    streamed = {i for g in plan.groups for i in g.ops}
+    whole = [em for em in emitters if getattr(em, "wino", False) and em.op.index not in streamed]
+    # the most weight transforms saved first: the largest filters
+    for em in sorted(whole, key=lambda e: (-e.filter.data.size, e.op.index)):
+        em.rows_per_call = None
+        tile_rows = (em.output.hwc[0] + 1) // 2
+        while em.wino_max_tile_rows < tile_rows:
+            before = em.wino_max_tile_rows
+            em.wino_max_tile_rows = min(2 * before, tile_rows)
+            trial = plan_now()
+            if fits(trial) and {i for g in trial.groups for i in g.ops} == streamed:
+                plan = trial
+                continue
+            em.wino_max_tile_rows = before
+            break
+    return plan
 
 
 def _step_index(plan: pl.Plan, op_index: int) -> int:

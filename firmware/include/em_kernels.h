@@ -175,20 +175,24 @@ int em_conv2d_s8_tiled(const em_conv_params *params, const em_quant *quant,
  * (flash), transformed at run time four output channels at a time into a RAM tile; 16 instead of
  * 36 multiplications per 2x2 outputs and channel pair. Output rows go in pairs: a call of two (or
  * more) rows gets the full saving, a one-row call computes a pair and keeps one. Portable path:
- * em_conv2d_s8 on the same weights. Scratch (DSP path): the input transforms of a row pair's tiles
- * and one group's weight transforms. */
-#define EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES(in_c, out_w) \
-  ((int32_t)(64 * (in_c) * (((out_w) + 3) / 4 + 2)))
+ * em_conv2d_s8 on the same weights. The call's output rows go in passes of pass_tile_rows tile rows
+ * (2 x pass_tile_rows output rows): the weights are transformed once per pass and channel group.
+ * Scratch (DSP path): the input transforms of a pass's tiles and one group's weight transforms. */
+#define EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES(in_c, out_w, pass_tile_rows) \
+  ((int32_t)(64 * (in_c) * ((((out_w) + 3) / 4) * (pass_tile_rows) + 2)))
 #if defined(EM_USE_DSP)
-#define EM_CONV2D_S8_WINO_BUFFER_BYTES(in_c, out_w) EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES(in_c, out_w)
+#define EM_CONV2D_S8_WINO_BUFFER_BYTES(in_c, out_w, pass_tile_rows) \
+  EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES(in_c, out_w, pass_tile_rows)
 #else
-#define EM_CONV2D_S8_WINO_BUFFER_BYTES(in_c, out_w) ((int32_t)0)
+#define EM_CONV2D_S8_WINO_BUFFER_BYTES(in_c, out_w, pass_tile_rows) ((int32_t)0)
 #endif
-int32_t em_conv2d_s8_wino_get_buffer_size(const em_dims *filter_dims, const em_dims *output_dims);
+int32_t em_conv2d_s8_wino_get_buffer_size(const em_dims *filter_dims, const em_dims *output_dims,
+                                          int32_t pass_tile_rows);
+/* scratch: em_conv2d_s8_wino_get_buffer_size() bytes, 4-byte aligned (NULL when 0). */
 int em_conv2d_s8_wino(const em_conv_params *params, const em_quant *quant,
                       const em_dims *input_dims, const int8_t *input, const em_dims *filter_dims,
                       const int8_t *filter, const int32_t *bias, const em_dims *output_dims,
-                      int8_t *output, const em_rows *rows, void *scratch);
+                      int8_t *output, const em_rows *rows, int32_t pass_tile_rows, void *scratch);
 
 /* ------------------------------------------------------------------------------------ */
 /* CONV_2D with sparse weights: the same op, the same bytes as em_conv2d_s8, pruned weights */

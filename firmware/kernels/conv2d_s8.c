@@ -1036,9 +1036,10 @@ static void conv_dsp_tiled(const em_conv_params *p, const em_quant *q, const em_
  * plain convolution (for in_c <= 192, |Y'| < 9 * 1143 * 1020 * 192 < 2^31), so the sum is Y' >> 2,
  * exactly; bias and the requantisation follow as in every path. Channel pairs: in each quad of
  * input channels, (ic, ic + 2) and (ic + 1, ic + 3) -- the halves SXTB16 gives -- for U and V alike
- * (the sum does not depend on how channels are paired). Scratch: V of every tile of the call's rows
- * (16 transforms x tile pairs x in_c / 2 pairs x 2 tiles) and the U tile of one channel group (16 x
- * in_c / 2 x 4 channels).
+ * (the sum does not depend on how channels are paired). Scratch: V of every tile of a pass's tile
+ * rows (pass_tile_rows x 16 transforms x tile pairs x in_c / 2 pairs x 2 tiles) and the U tile of
+ * one channel group (16 x in_c / 2 x 4 channels): the weights are transformed once per pass, so a
+ * pass of R tile rows (2R output rows) transforms them 1/R as often as a pass of one.
  */
 #if EM_DSP_NATIVE
 static inline int32_t wino_ssub16(int32_t x, int32_t y) {
@@ -1186,22 +1187,29 @@ static EM_ALWAYS_INLINE int8_t wino_requant_fast(int32_t acc, const int32_t *rq)
 static void conv_dsp_wino(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
                           const int8_t *input, const int8_t *filter, const int32_t *bias,
                           const em_dims *out_d, int8_t *output, const em_rows *rows,
-                          int32_t *scratch) {
+                          int32_t pass_tile_rows, int32_t *scratch) {
   const int32_t in_c = in_d->c, out_c = out_d->c, out_w = out_d->w, k2 = in_c / 2;
   const int32_t n_tiles = (out_w + 1) / 2, n_pairs = (n_tiles + 1) / 2;
   const int32_t xi_stride = n_pairs * k2 * 2; /* words between transforms in V */
-  int32_t *const vbuf = scratch, *const ubuf = scratch + 16 * xi_stride;
+  const int32_t v_words = 16 * xi_stride;     /* V of one tile row */
+  int32_t *const vbuf = scratch, *const ubuf = scratch + pass_tile_rows * v_words;
   const conv_out o = {p->output_offset, p->activation_min, p->activation_max};
   /* the sums are the plain convolution's: the fast requantisation's conditions are the same */
   const int fast = conv_fast_requant_ok(p, q, bias, out_c, 9 * in_c);
   int32_t rq[12];
-  for (int32_t ty = rows->out_row_begin; ty < rows->out_row_end; ty += 2) {
-    const int32_t n_rows = rows->out_row_end - ty >= 2 ? 2 : 1;
-    const int32_t y0 = ty - p->pad_top;
-    for (int32_t t = 0; t < 2 * n_pairs; ++t) /* V of every tile of the tile row */
-      for (int32_t qd = 0; qd < in_c / 4; ++qd)
-        wino_input_quad(p, in_d, input, rows, y0, 2 * t - p->pad_left, qd, xi_stride,
-                        vbuf + ((t >> 1) * k2 + 2 * qd) * 2 + (t & 1));
+  /* a pass: up to pass_tile_rows tile rows (output row pairs) whose input transforms are held at
+   * once, so each channel group's weights are transformed once per pass */
+  for (int32_t ty0 = rows->out_row_begin; ty0 < rows->out_row_end; ty0 += 2 * pass_tile_rows) {
+    int32_t n_tr = (rows->out_row_end - ty0 + 1) / 2;
+    if (n_tr > pass_tile_rows) n_tr = pass_tile_rows;
+    for (int32_t r = 0; r < n_tr; ++r) {
+      const int32_t y0 = ty0 + 2 * r - p->pad_top;
+      int32_t *const vr = vbuf + r * v_words;
+      for (int32_t t = 0; t < 2 * n_pairs; ++t) /* V of every tile of the tile row */
+        for (int32_t qd = 0; qd < in_c / 4; ++qd)
+          wino_input_quad(p, in_d, input, rows, y0, 2 * t - p->pad_left, qd, xi_stride,
+                          vr + ((t >> 1) * k2 + 2 * qd) * 2 + (t & 1));
+    }
     for (int32_t oc0 = 0; oc0 < out_c; oc0 += 4) {
       for (int32_t j = 0; j < 4; ++j) { /* U of the group's channels */
         if (oc0 + j >= out_c) {
@@ -1212,42 +1220,47 @@ static void conv_dsp_wino(const em_conv_params *p, const em_quant *q, const em_d
           wino_weights_quad(filter, in_c, oc0 + j, qd, k2, ubuf + j);
       }
       if (fast) conv_fast_requant_of(p, q, oc0, rq);
-      for (int32_t tp = 0; tp < n_pairs; ++tp) {
-        int32_t m[16][8];
-        wino_dot16(ubuf, vbuf + tp * k2 * 2, k2, xi_stride, m);
-        for (int32_t j = 0; j < 4 && oc0 + j < out_c; ++j) {
-          const conv_requant r = conv_requant_of(q, oc0 + j);
-          const int32_t b = bias ? bias[oc0 + j] : 0;
-          for (int32_t tt = 0; tt < 2; ++tt) {
-            const int32_t x = 2 * (2 * tp + tt);
-            if (x >= out_w) break;
-            const int32_t a = 2 * j + tt;
-            int32_t p0[4], p1[4];
-            for (int32_t c = 0; c < 4; ++c) { /* A^T M */
-              p0[c] = m[c][a] + m[4 + c][a] + m[8 + c][a];
-              p1[c] = m[4 + c][a] - m[8 + c][a] - m[12 + c][a];
-            }
-            const int32_t y00 = ((p0[0] + p0[1] + p0[2]) >> 2) + b;
-            const int32_t y01 = ((p0[1] - p0[2] - p0[3]) >> 2) + b;
-            const int32_t y10 = ((p1[0] + p1[1] + p1[2]) >> 2) + b;
-            const int32_t y11 = ((p1[1] - p1[2] - p1[3]) >> 2) + b;
-            int8_t *out = output + ((ty - rows->out_row_base) * out_w + x) * out_c + oc0 + j;
-            const int two_cols = x + 1 < out_w;
-            if (fast) {
-              const int32_t *rj = rq + 3 * j;
-              out[0] = wino_requant_fast(y00, rj);
-              if (two_cols) out[out_c] = wino_requant_fast(y01, rj);
-              if (n_rows == 2) {
-                out[out_w * out_c] = wino_requant_fast(y10, rj);
-                if (two_cols) out[out_w * out_c + out_c] = wino_requant_fast(y11, rj);
+      for (int32_t r = 0; r < n_tr; ++r) {
+        const int32_t ty = ty0 + 2 * r;
+        const int32_t n_rows = rows->out_row_end - ty >= 2 ? 2 : 1;
+        const int32_t *const vr = vbuf + r * v_words;
+        for (int32_t tp = 0; tp < n_pairs; ++tp) {
+          int32_t m[16][8];
+          wino_dot16(ubuf, vr + tp * k2 * 2, k2, xi_stride, m);
+          for (int32_t j = 0; j < 4 && oc0 + j < out_c; ++j) {
+            const conv_requant rr = conv_requant_of(q, oc0 + j);
+            const int32_t b = bias ? bias[oc0 + j] : 0;
+            for (int32_t tt = 0; tt < 2; ++tt) {
+              const int32_t x = 2 * (2 * tp + tt);
+              if (x >= out_w) break;
+              const int32_t a = 2 * j + tt;
+              int32_t p0[4], p1[4];
+              for (int32_t c = 0; c < 4; ++c) { /* A^T M */
+                p0[c] = m[c][a] + m[4 + c][a] + m[8 + c][a];
+                p1[c] = m[4 + c][a] - m[8 + c][a] - m[12 + c][a];
               }
-              continue;
-            }
-            out[0] = conv_requant_apply(o, r, y00);
-            if (two_cols) out[out_c] = conv_requant_apply(o, r, y01);
-            if (n_rows == 2) {
-              out[out_w * out_c] = conv_requant_apply(o, r, y10);
-              if (two_cols) out[out_w * out_c + out_c] = conv_requant_apply(o, r, y11);
+              const int32_t y00 = ((p0[0] + p0[1] + p0[2]) >> 2) + b;
+              const int32_t y01 = ((p0[1] - p0[2] - p0[3]) >> 2) + b;
+              const int32_t y10 = ((p1[0] + p1[1] + p1[2]) >> 2) + b;
+              const int32_t y11 = ((p1[1] - p1[2] - p1[3]) >> 2) + b;
+              int8_t *out = output + ((ty - rows->out_row_base) * out_w + x) * out_c + oc0 + j;
+              const int two_cols = x + 1 < out_w;
+              if (fast) {
+                const int32_t *rj = rq + 3 * j;
+                out[0] = wino_requant_fast(y00, rj);
+                if (two_cols) out[out_c] = wino_requant_fast(y01, rj);
+                if (n_rows == 2) {
+                  out[out_w * out_c] = wino_requant_fast(y10, rj);
+                  if (two_cols) out[out_w * out_c + out_c] = wino_requant_fast(y11, rj);
+                }
+                continue;
+              }
+              out[0] = conv_requant_apply(o, rr, y00);
+              if (two_cols) out[out_c] = conv_requant_apply(o, rr, y01);
+              if (n_rows == 2) {
+                out[out_w * out_c] = conv_requant_apply(o, rr, y10);
+                if (two_cols) out[out_w * out_c + out_c] = conv_requant_apply(o, rr, y11);
+              }
             }
           }
         }
@@ -1342,12 +1355,13 @@ static int wino_shape_ok(const em_conv_params *p, const em_dims *f_d) {
          p->dilation_w == 1 && f_d->c % 8 == 0 && f_d->c <= 192;
 }
 
-int32_t em_conv2d_s8_wino_get_buffer_size(const em_dims *filter_dims, const em_dims *output_dims) {
+int32_t em_conv2d_s8_wino_get_buffer_size(const em_dims *filter_dims, const em_dims *output_dims,
+                                          int32_t pass_tile_rows) {
 #if defined(EM_USE_DSP)
-  if (filter_dims == 0 || output_dims == 0) return 0;
-  return EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES(filter_dims->c, output_dims->w);
+  if (filter_dims == 0 || output_dims == 0 || pass_tile_rows < 1) return 0;
+  return EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES(filter_dims->c, output_dims->w, pass_tile_rows);
 #else
-  (void)filter_dims, (void)output_dims;
+  (void)filter_dims, (void)output_dims, (void)pass_tile_rows;
   return 0;
 #endif
 }
@@ -1355,15 +1369,15 @@ int32_t em_conv2d_s8_wino_get_buffer_size(const em_dims *filter_dims, const em_d
 int em_conv2d_s8_wino(const em_conv_params *params, const em_quant *quant,
                       const em_dims *input_dims, const int8_t *input, const em_dims *filter_dims,
                       const int8_t *filter, const int32_t *bias, const em_dims *output_dims,
-                      int8_t *output, const em_rows *rows, void *scratch) {
+                      int8_t *output, const em_rows *rows, int32_t pass_tile_rows, void *scratch) {
   const int status =
       conv_check(params, quant, input_dims, input, filter_dims, filter, output_dims, output, rows);
   if (status != EM_OK) return status;
-  if (!wino_shape_ok(params, filter_dims)) return EM_ERR_ARG;
+  if (!wino_shape_ok(params, filter_dims) || pass_tile_rows < 1) return EM_ERR_ARG;
 #if defined(EM_USE_DSP)
   if (scratch == 0) return EM_ERR_ARG;
   conv_dsp_wino(params, quant, input_dims, input, filter, bias, output_dims, output, rows,
-                (int32_t *)scratch);
+                pass_tile_rows, (int32_t *)scratch);
 #else
   (void)scratch; /* the portable path: the plain definition on the same weights */
   conv_portable(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,

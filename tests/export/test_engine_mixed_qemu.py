@@ -90,3 +90,38 @@ def test_mixed_engine_on_qemu_m4_matches_tflm(mixed, tmp_path):
         assert int(status) == 0
         assert np.array_equal(np.frombuffer(bytes.fromhex(hexbytes), np.int8), y), f"input {i}"
     assert len({g[2] for g in got}) == len(xs)  # distinct inputs, distinct outputs: no constant answer
+
+
+def test_whole_tensor_winograd_passes_grow_while_the_arena_fits(mixed, tmp_path):
+    """A whole-tensor Winograd call transforms its weights once per pass of row pairs: without a RAM budget the
+    pass is every row pair of the tensor; with a budget one byte under that arena the planner gives it shorter
+    passes (the arena then fits). Both engines give tflite-micro's bytes on the host's DSP build."""
+    tflite, _, _, xs, want = mixed
+
+    def wino_passes(name: str, budget: int | None):
+        info = generate_engine(
+            tflite,
+            tmp_path / name,
+            model_name="mixed",
+            weight_format="auto",
+            streaming="off",
+            ram_budget=budget,
+            use_dsp=True,
+            flash_wait_states=F405_FLASH_WAIT_STATES,
+        )
+        calls = re.findall(
+            r"em_conv2d_s8_wino\(.*, (\d+), \(em_arena", (tmp_path / name / "model_engine.c").read_text()
+        )
+        return info, [int(c) for c in calls]
+
+    free, free_passes = wino_passes("free", None)
+    wino = next(layer for layer in free.layers if layer.weight_format == "wino")
+    tile_rows = (wino.output_shape[1] + 1) // 2
+    assert free_passes == [tile_rows] and tile_rows > 1
+    tight, tight_passes = wino_passes("tight", free.arena_bytes - 1)
+    assert tight.arena_bytes < free.arena_bytes and len(tight_passes) == 1 and 1 <= tight_passes[0] < tile_rows
+    for name, info in (("free", free), ("tight", tight)):
+        lib = build_engine_lib(tmp_path / name, tmp_path, dsp=True, name=f"wino_pass_{name}")
+        for x, y in zip(xs, want):
+            rc, got, _ = engine_invoke(lib, x, y.size, len(info.layers))
+            assert rc == 0 and np.array_equal(got, y), name

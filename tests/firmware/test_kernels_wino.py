@@ -1,7 +1,8 @@
 """em_conv2d_s8_wino (integer-exact Winograd F(2x2, 3x3)) against TFLite Micro, byte for byte: random
 3x3 stride-1 layers it takes (in_c a multiple of 8, odd and even heights and widths, same / valid, ReLU /
 none, bias or not, inputs that move the zero point, weights at the int8 extremes), whole tensors, one and
-two output rows per call from partial windows, on the DSP path (emulated on the host) and the portable one."""
+two output rows per call from partial windows, passes of 1, 2, 3 and all tile rows (the weights transformed once
+per pass), on the DSP path (emulated on the host) and the portable one."""
 
 from __future__ import annotations
 
@@ -49,18 +50,19 @@ def lib(request):
     return KernelLib(dsp=request.param)
 
 
-def test_wino_matches_tflm_bytes(lib, cases):
+@pytest.mark.parametrize("pass_tile_rows", [1, 2, 3, 64])
+def test_wino_matches_tflm_bytes(lib, cases, pass_tile_rows):
     bad = []
     for spec, args, pairs in cases:
         for x, want in pairs:
-            got = lib.conv2d(x, **args, wino=True)
+            got = lib.conv2d(x, **args, wino=pass_tile_rows)
             if not np.array_equal(got, want):
                 bad.append(f"{spec}: {np.count_nonzero(got != want)}/{want.size} bytes differ")
     assert bad == []
 
 
-@pytest.mark.parametrize("rows_per_call", [1, 2, 3])
-def test_wino_row_windows(lib, cases, rows_per_call):
+@pytest.mark.parametrize("rows_per_call, pass_tile_rows", [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (7, 4)])
+def test_wino_row_windows(lib, cases, rows_per_call, pass_tile_rows):
     for spec, args, pairs in cases:
         x, want = pairs[0]
         p, in_h, out_h = args["params"], args["in_shape"][0], args["out_shape"][0]
@@ -68,9 +70,9 @@ def test_wino_row_windows(lib, cases, rows_per_call):
         for b in range(0, out_h, rows_per_call):
             e = min(b + rows_per_call, out_h)
             lo, hi = rows_needed(b, e, 1, p["pad_top"], 3, in_h)
-            got = lib.conv2d(x[lo:hi], **args, rows=RowWindow(lo, hi - lo, b, e, b), wino=True)
+            got = lib.conv2d(x[lo:hi], **args, rows=RowWindow(lo, hi - lo, b, e, b), wino=pass_tile_rows)
             out[b:e] = got
-        assert np.array_equal(out, want), (spec, rows_per_call)
+        assert np.array_equal(out, want), (spec, rows_per_call, pass_tile_rows)
 
 
 def test_wino_refuses_other_shapes():
@@ -114,6 +116,9 @@ def test_wino_buffer_size_is_the_code_generators(lib):
     from edgel3_mote.export.codegen.ops.conv2d import wino_scratch_bytes
     from tests.support.kernel_lib import Dims
 
-    for in_c, out_w in ((8, 1), (32, 50), (64, 25), (128, 12), (192, 7)):
-        got = lib.lib.em_conv2d_s8_wino_get_buffer_size(C.byref(Dims(3, 3, in_c)), C.byref(Dims(4, out_w, 8)))
-        assert got == (wino_scratch_bytes(in_c, out_w) if lib.dsp else 0), (in_c, out_w)
+    for in_c, out_w, tile_rows in ((8, 1, 1), (32, 50, 1), (64, 25, 2), (128, 12, 3), (192, 7, 4), (64, 6, 8)):
+        got = lib.lib.em_conv2d_s8_wino_get_buffer_size(
+            C.byref(Dims(3, 3, in_c)), C.byref(Dims(4, out_w, 8)), tile_rows
+        )
+        assert got == (wino_scratch_bytes(in_c, out_w, tile_rows) if lib.dsp else 0), (in_c, out_w, tile_rows)
+    assert wino_scratch_bytes(64, 25) == wino_scratch_bytes(64, 25, 1)  # one tile row a pass by default

@@ -178,8 +178,8 @@ class KernelLib:
             C.c_void_p,
         ]
         L.em_conv2d_s8_wino_get_buffer_size.restype = C.c_int32
-        L.em_conv2d_s8_wino_get_buffer_size.argtypes = [P(Dims), P(Dims)]
-        L.em_conv2d_s8_wino.argtypes = L.em_conv2d_s8.argtypes
+        L.em_conv2d_s8_wino_get_buffer_size.argtypes = [P(Dims), P(Dims), C.c_int32]
+        L.em_conv2d_s8_wino.argtypes = L.em_conv2d_s8_tiled.argtypes  # ..., rows, pass_tile_rows, scratch
         L.em_conv2d_sparse_s8_get_buffer_size.restype = C.c_int32
         L.em_conv2d_sparse_s8_get_buffer_size.argtypes = [P(ConvParams), P(Dims), P(Dims), P(SparseFilter)]
         L.em_conv2d_sparse_s8.argtypes = [
@@ -254,13 +254,14 @@ class KernelLib:
         rice_k: int | None = None,
         w16: bool = False,
         tiled: int | None = None,
-        wino: bool = False,
+        wino: bool | int = False,
     ) -> np.ndarray:
         """Run em_conv2d_s8; with ``sparse`` em_conv2d_sparse_s8 on the filter packed by
         ``export.sparse_weights.encode`` (``rice_k`` None: the best one; ``sparse_pass_rows``
         None: every output row in one pass); with ``w16`` em_conv2d_s8_w16 on the weights packed
         by em_conv2d_s8_w16_pack; with ``tiled`` (pass pixels) em_conv2d_s8_tiled, its scratch filled
-        with garbage first; with ``wino`` em_conv2d_s8_wino (Winograd F(2x2, 3x3)), likewise. ``x`` holds the
+        with garbage first; with ``wino`` em_conv2d_s8_wino (Winograd F(2x2, 3x3)), likewise (``wino`` an int:
+        the tile rows of a pass; True: one). ``x`` holds the
         rows of ``rows`` (all rows by default); returns
         the output buffer (rows out_row_base.. out_row_end)."""
         in_d, out_d = Dims(*in_shape), Dims(*out_shape)
@@ -300,7 +301,7 @@ class KernelLib:
             self._check("em_conv2d_sparse_s8", status)
             return out
         if wino:
-            n_scratch = self.lib.em_conv2d_s8_wino_get_buffer_size(C.byref(f_d), C.byref(out_d))
+            n_scratch = self.lib.em_conv2d_s8_wino_get_buffer_size(C.byref(f_d), C.byref(out_d), int(wino))
             assert n_scratch >= 0 and (n_scratch > 0) == self.dsp, n_scratch
             scratch = np.full(max(n_scratch, 4) // 4, 0x5A5A5A5A, dtype=np.int32)
             status = self.lib.em_conv2d_s8_wino(
@@ -314,6 +315,7 @@ class KernelLib:
                 C.byref(out_d),
                 _ptr(out, C.c_int8),
                 C.byref(r),
+                int(wino),
                 scratch.ctypes.data_as(C.c_void_p) if n_scratch else None,
             )
             self._check("em_conv2d_s8_wino", status)

@@ -49,8 +49,11 @@ CONV_SPECS = (
     ConvSpec(7, 9, 16, 12, (3, 3), (1, 1), "valid", "relu", input_range=(-1.0, 3.0)),
     ConvSpec(5, 7, 128, 8, (3, 3), (1, 1), "same", None, input_range=(-2.0, 0.5)),
 )
-# em_conv2d_s8_wino runs the layers it takes, whole and two output rows per call
+# em_conv2d_s8_wino runs the layers it takes, whole (passes of WINO_PASS_TILE_ROWS tile rows) and two output rows
+# per call
 WINO_VARIANTS = ("wino", "wino_rows2")
+# the whole-tensor Winograd call takes passes of WINO_PASS_TILE_ROWS tile rows (weights transformed once a pass)
+WINO_PASS_TILE_ROWS = 2
 
 
 def wino_eligible(filt: np.ndarray, params: dict) -> bool:
@@ -107,7 +110,7 @@ class SweepCases:
 
 def build_cases(n_convs: int = 40, seed: int = 2024) -> SweepCases:
     """Convert the sweep's layers (cached on disk), run tflite-micro once, emit the C cases."""
-    from edgel3_mote.export.codegen.ops.conv2d import pack_w16, padded_taps, tiled_scratch_bytes
+    from edgel3_mote.export.codegen.ops.conv2d import pack_w16, padded_taps, tiled_scratch_bytes, wino_scratch_bytes
 
     rng = np.random.default_rng(seed)
     conv_model = cached_model(CONV_SPECS + random_conv_specs(n_convs, seed), seed=seed)
@@ -144,7 +147,7 @@ def build_cases(n_convs: int = 40, seed: int = 2024) -> SweepCases:
         if wino_eligible(filt, p):
             expected.update({("conv", i, v): h for v in WINO_VARIANTS})
             n_wino += 1
-            max_scratch = max(max_scratch, 64 * ic * ((ow + 3) // 4 + 2))  # EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES
+            max_scratch = max(max_scratch, wino_scratch_bytes(ic, ow, WINO_PASS_TILE_ROWS))
         max_out = max(max_out, oh * ow * oc)
         max_scratch = max(max_scratch, 2 * padded_taps(fh, fw, ic) * 2 + 4)
         for pass_pixels in (TILED_PASS_PIXELS, ow):
@@ -197,6 +200,7 @@ def build_cases(n_convs: int = 40, seed: int = 2024) -> SweepCases:
             "",
             f"#define SWEEP_N_CONV {len(convs)}",
             f"#define SWEEP_TILED_PASS_PIXELS {TILED_PASS_PIXELS}",
+            f"#define SWEEP_WINO_PASS_TILE_ROWS {WINO_PASS_TILE_ROWS}",
             f"#define SWEEP_N_FC {len(fcs)}",
             f"#define SWEEP_N_POOL {len(pools)}",
             f"#define SWEEP_MAX_OUTPUT {max_out}",

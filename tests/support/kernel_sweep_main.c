@@ -75,7 +75,7 @@ static int conv_wino_by_two_rows(const sweep_conv *c) {
     const em_rows rows = {first, last - first, oy, end, oy};
     const int s =
         em_conv2d_s8_wino(&c->p, &c->q, &c->in, c->input + first * c->in.w * c->in.c, &c->f,
-                          c->filter, c->bias, &c->out, out_buf + oy * row_bytes, &rows, scratch);
+                          c->filter, c->bias, &c->out, out_buf + oy * row_bytes, &rows, 1, scratch);
     if (s != EM_OK) return s;
   }
   return EM_OK;
@@ -103,7 +103,7 @@ int main(void) {
     if (c->f.h == 3 && c->f.w == 3 && c->p.stride_h == 1 && c->p.stride_w == 1 &&
         c->p.dilation_h == 1 && c->p.dilation_w == 1 && c->in.c % 8 == 0 && c->in.c <= 192) {
       s = em_conv2d_s8_wino(&c->p, &c->q, &c->in, c->input, &c->f, c->filter, c->bias, &c->out,
-                            out_buf, &full, scratch);
+                            out_buf, &full, SWEEP_WINO_PASS_TILE_ROWS, scratch);
       report("conv", i, "wino", s, fnv1a(out_buf, n));
       all_ok &= s == EM_OK;
       s = conv_wino_by_two_rows(c);

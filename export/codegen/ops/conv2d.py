@@ -83,10 +83,10 @@ def tiled_scratch_bytes(out_c: int, filter_h: int, filter_w: int, in_c: int, pas
     return 4 * padded * (2 + (pass_pixels + 1) // 2)
 
 
-def wino_scratch_bytes(in_c: int, out_w: int) -> int:
-    """EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES: the input transforms of a row pair's tiles (16 per tile, in_c int16
-    each) and one channel group's weight transforms (16 x 4 channels x in_c int16)."""
-    return 64 * in_c * ((out_w + 3) // 4 + 2)
+def wino_scratch_bytes(in_c: int, out_w: int, pass_tile_rows: int = 1) -> int:
+    """EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES: the input transforms of a pass's tiles (``pass_tile_rows`` output row
+    pairs; 16 per tile, in_c int16 each) and one channel group's weight transforms (16 x 4 channels x in_c int16)."""
+    return 64 * in_c * ((out_w + 3) // 4 * pass_tile_rows + 2)
 
 
 def wino_eligible(kernel_hw: tuple[int, int], in_c: int, stride: tuple[int, int], dilation: tuple[int, int]) -> bool:
@@ -209,6 +209,9 @@ class Conv2DEmitter(OpEmitter):
                     f"use_dsp=True or weight_format='dense'"
                 )
             self.call_rows = 2  # output rows in pairs: two per call inside a streamed chain
+        # the most tile rows (output row pairs) a Winograd pass may hold (None: every one of a call); the engine
+        # generator lowers it when the arena does not fit the RAM budget
+        self.wino_max_tile_rows: int | None = None
         if self.tiled and not self.use_dsp:
             raise ExportError(
                 f"op {op.index} CONV_2D: weights-stationary tiling (tiled) is for the DSP path; "
@@ -254,6 +257,15 @@ class Conv2DEmitter(OpEmitter):
         # inside a streamed chain every call computes rows_per_call rows: a longer pass is scratch for nothing
         limit = getattr(self, "rows_per_call", None)
         return min(rows, limit) if limit else rows
+
+    @property
+    def pass_tile_rows(self) -> int:
+        """em_conv2d_s8_wino's pass: the tile rows (output row pairs) of one call (rows_per_call rows; all
+        without streaming), at most ``wino_max_tile_rows``; the weights are transformed once per pass."""
+        out_h = self.output.hwc[0]
+        rows = min(self.rows_per_call, out_h) if self.rows_per_call else out_h
+        tile_rows = (rows + 1) // 2
+        return max(1, min(tile_rows, self.wino_max_tile_rows or tile_rows))
 
     @property
     def pass_pixels(self) -> int:
@@ -335,8 +347,8 @@ class Conv2DEmitter(OpEmitter):
         return decls
 
     def scratch_bytes(self):
-        if self.wino:  # a row pair's input transforms and one channel group's weight transforms
-            return wino_scratch_bytes(self.in_c, self.output.hwc[1])
+        if self.wino:  # a pass's input transforms and one channel group's weight transforms
+            return wino_scratch_bytes(self.in_c, self.output.hwc[1], self.pass_tile_rows)
         if self.tiled:  # the RAM tile and the pass's im2col columns
             return tiled_scratch_bytes(self.output.hwc[2], self.fh, self.fw, self.in_c, self.pass_pixels)
         if self.sparse:  # the per-channel table and the input relayout of one pass
@@ -362,7 +374,10 @@ class Conv2DEmitter(OpEmitter):
                 f"{self.packed.max_channel_nnz}) <= {self.scratch_bytes()}"
             ]
         if self.wino:
-            return [f"EM_CONV2D_S8_WINO_BUFFER_BYTES({self.in_c}, {self.output.hwc[1]}) <= {self.scratch_bytes()}"]
+            return [
+                f"EM_CONV2D_S8_WINO_BUFFER_BYTES({self.in_c}, {self.output.hwc[1]}, {self.pass_tile_rows}) "
+                f"<= {self.scratch_bytes()}"
+            ]
         if self.tiled:
             return [
                 f"EM_CONV2D_S8_TILED_BUFFER_BYTES({self.output.hwc[2]}, {self.fh}, {self.fw}, {self.in_c}, "
@@ -392,7 +407,7 @@ class Conv2DEmitter(OpEmitter):
         if self.wino:
             return (
                 f"em_conv2d_s8_wino(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
-                f"{p}_filter, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {scratch_ptr})"
+                f"{p}_filter, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {self.pass_tile_rows}, {scratch_ptr})"
             )
         if self.tiled:
             return (
