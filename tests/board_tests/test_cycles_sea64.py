@@ -120,8 +120,9 @@ def test_memory_aware_cycles_and_energy_are_the_stated_figures(traced, figure):
     if board.memory.zero_wait:
         assert w["estimate"] == w["upper_bound"] == w["zero_wait"] and c["energy"] is None
         return
-    # the weights are read from flash: far more data reads than the engine's layers have weights
-    assert f["data_reads"] > 1_000_000 and f["data_misses"] <= f["data_reads"]
+    # the weights are read from flash: at least one data read per word of SEA-64's int8 weights (398,880 B; the
+    # tiled / Winograd convs read them once per pass, never in the MAC loop)
+    assert f["data_reads"] > 398_880 // 4 and f["data_misses"] <= f["data_reads"]
     ws = board.memory.flash_wait_states
     assert w["upper_bound"] - w["zero_wait"] == ws * (f["data_reads"] + f["instr_misses"])
     figure(f"{key}.estimate_cycles", w["estimate"])
