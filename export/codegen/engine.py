@@ -304,9 +304,10 @@ def _plan_with_tiles(
 ):
     """The memory plan; with tiled convs, the largest tile passes whose arena fits ``ram_budget``; where even the
     smallest do not fit, the Winograd conv with the most scratch becomes tiled (a one-row tile) and the search
-    starts again. Winograd convs are planned with passes of one tile row (output row pair); then each one that runs
-    whole tensors takes passes of twice as many tile rows while the arena still fits and the same chains stay
-    streamed (it transforms its weights once per pass: the more rows a pass, the fewer transforms)."""
+    starts again. Winograd convs are planned with passes of one tile row (output row pair); then each one, largest
+    filter first, takes passes of twice as many tile rows (inside a streamed chain: calls of twice as many output
+    rows, one pass each) while the arena still fits and the same chains stay streamed (it transforms its weights
+    once per pass: the more rows a pass, the fewer transforms)."""
 
     def plan_now() -> pl.Plan:
         return pl.plan_memory(
@@ -349,19 +350,20 @@ def _plan_with_tiles(
     if not fits(plan):
         return plan
     streamed = {i for g in plan.groups for i in g.ops}
-    whole = [em for em in emitters if getattr(em, "wino", False) and em.op.index not in streamed]
+    wino = [em for em in emitters if getattr(em, "wino", False)]
     # the most weight transforms saved first: the largest filters
-    for em in sorted(whole, key=lambda e: (-e.filter.data.size, e.op.index)):
-        em.rows_per_call = None
+    for em in sorted(wino, key=lambda e: (-e.filter.data.size, e.op.index)):
         tile_rows = (em.output.hwc[0] + 1) // 2
         while em.wino_max_tile_rows < tile_rows:
-            before = em.wino_max_tile_rows
-            em.wino_max_tile_rows = min(2 * before, tile_rows)
+            before = (em.wino_max_tile_rows, em.call_rows)
+            em.wino_max_tile_rows = min(2 * before[0], tile_rows)
+            if em.op.index in streamed:  # inside a streamed chain: a call of twice as many rows, one pass
+                em.call_rows = 2 * em.wino_max_tile_rows
             trial = plan_now()
             if fits(trial) and {i for g in trial.groups for i in g.ops} == streamed:
                 plan = trial
                 continue
-            em.wino_max_tile_rows = before
+            em.wino_max_tile_rows, em.call_rows = before
             break
     return plan
 
