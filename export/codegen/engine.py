@@ -306,8 +306,8 @@ def _plan_with_tiles(
     smallest do not fit, the Winograd conv with the most scratch becomes tiled (a one-row tile) and the search
     starts again. Winograd convs are planned with passes of one tile row (output row pair); then each one, largest
     filter first, takes passes of twice as many tile rows (inside a streamed chain: calls of twice as many output
-    rows, one pass each) while the arena still fits and the same chains stay streamed (it transforms its weights
-    once per pass: the more rows a pass, the fewer transforms)."""
+    rows, one pass each; only under a RAM budget) while the arena still fits and the same chains stay streamed (it
+    transforms its weights once per pass: the more rows a pass, the fewer transforms)."""
 
     def plan_now() -> pl.Plan:
         return pl.plan_memory(
@@ -353,6 +353,8 @@ def _plan_with_tiles(
     wino = [em for em in emitters if getattr(em, "wino", False)]
     # the most weight transforms saved first: the largest filters
     for em in sorted(wino, key=lambda e: (-e.filter.data.size, e.op.index)):
+        if ram_budget is None and em.op.index in streamed:
+            continue  # streamed without a budget (streaming='on'): the smallest arena, calls of one row pair
         tile_rows = (em.output.hwc[0] + 1) // 2
         while em.wino_max_tile_rows < tile_rows:
             before = (em.wino_max_tile_rows, em.call_rows)

@@ -46,13 +46,17 @@ def mixed(tmp_path_factory):
 
 
 def test_mixed_engine_formats_and_reasons(mixed):
-    _, info, *_ = mixed
+    _, info, out, *_ = mixed
     convs = [layer for layer in info.layers if layer.op == "CONV_2D"]
     assert [layer.weight_format for layer in convs] == ["tiled", "wino", "sparse", "dense"], convs
     assert convs[0].format_reason.startswith("tiled: int8 weights in flash")
     assert convs[1].format_reason.startswith("wino: Winograd F(2x2, 3x3)")
     assert "; kept: est. upper bound" in convs[2].format_reason and "; kept: est. upper bound" in convs[3].format_reason
     assert info.streaming_groups  # the tiled layer runs inside a streamed chain (one row per call)
+    # without a RAM budget the streamed Winograd conv computes one row pair a call (a pass of one)
+    assert re.findall(
+        r"em_conv2d_s8_wino\(.*&rows, (\d+), \(em_arena", (out / "engine" / "model_engine.c").read_text()
+    ) == ["1"]
 
 
 def test_mixed_engine_on_the_host_matches_tflm(mixed, tmp_path):
@@ -92,19 +96,21 @@ def test_mixed_engine_on_qemu_m4_matches_tflm(mixed, tmp_path):
     assert len({g[2] for g in got}) == len(xs)  # distinct inputs, distinct outputs: no constant answer
 
 
-def test_whole_tensor_winograd_passes_grow_while_the_arena_fits(mixed, tmp_path):
-    """A whole-tensor Winograd call transforms its weights once per pass of row pairs: without a RAM budget the
-    pass is every row pair of the tensor; with a budget one byte under that arena the planner gives it shorter
-    passes (the arena then fits). Both engines give tflite-micro's bytes on the host's DSP build."""
-    tflite, _, _, xs, want = mixed
+def test_winograd_passes_grow_while_the_arena_fits(mixed, tmp_path):
+    """A Winograd call transforms its weights once per pass of row pairs: without a RAM budget a whole-tensor
+    call's pass is every row pair of the tensor; with a budget one byte under that arena the planner gives it
+    shorter passes (the arena then fits). Inside a streamed chain the call stays one row pair without a budget
+    (streaming='on': the smallest arena) and takes more rows under a roomy one. Every engine gives
+    tflite-micro's bytes on the host's DSP build."""
+    tflite, on, _, xs, want = mixed
 
-    def wino_passes(name: str, budget: int | None):
+    def wino_passes(name: str, budget: int | None, streaming: str = "off"):
         info = generate_engine(
             tflite,
             tmp_path / name,
             model_name="mixed",
             weight_format="auto",
-            streaming="off",
+            streaming=streaming,
             ram_budget=budget,
             use_dsp=True,
             flash_wait_states=F405_FLASH_WAIT_STATES,
@@ -120,7 +126,12 @@ def test_whole_tensor_winograd_passes_grow_while_the_arena_fits(mixed, tmp_path)
     assert free_passes == [tile_rows] and tile_rows > 1
     tight, tight_passes = wino_passes("tight", free.arena_bytes - 1)
     assert tight.arena_bytes < free.arena_bytes and len(tight_passes) == 1 and 1 <= tight_passes[0] < tile_rows
-    for name, info in (("free", free), ("tight", tight)):
+    roomy, roomy_passes = wino_passes("roomy", 1_000_000, streaming="on")
+    assert on.streaming_groups and [g["layers"] for g in roomy.streaming_groups] == [
+        g["layers"] for g in on.streaming_groups
+    ]
+    assert roomy_passes[0] > 1 and roomy.arena_bytes > on.arena_bytes  # the fixture's engine: one row pair a call
+    for name, info in (("free", free), ("tight", tight), ("roomy", roomy)):
         lib = build_engine_lib(tmp_path / name, tmp_path, dsp=True, name=f"wino_pass_{name}")
         for x, y in zip(xs, want):
             rc, got, _ = engine_invoke(lib, x, y.size, len(info.layers))
