@@ -126,6 +126,7 @@ class StreamGroup:
     line_rows: dict[int, int] = field(default_factory=dict)
     geometry: tuple[RowGeometry, ...] = ()
     folds: bool = False  # the last op is a global max fed row by row
+    call_rows: tuple[int, ...] = ()  # output rows per call of each op (1 unless its kernel wants more)
 
 
 @dataclass
@@ -282,11 +283,14 @@ def merged_groups(graph: Graph, chains: Sequence[tuple[int, ...]]) -> list[tuple
     return merged
 
 
-def simulate_rows(geometry: Sequence[RowGeometry]) -> tuple[list[int], list[tuple[int, int, int]]]:
+def simulate_rows(
+    geometry: Sequence[RowGeometry], call_rows: Sequence[int] | None = None
+) -> tuple[list[int], list[tuple[int, int, int]]]:
     """Run the row schedule the generated C runs; returns (line-buffer rows per intermediate, steps).
 
-    Deepest first, one row at a time: the last op that can compute its next row does so; only
-    when no later op can progress does the first op compute a row. Every row is consumed as
+    Deepest first, one call at a time: the last op that can compute its next ``call_rows[i]`` rows
+    (1 by default; fewer only at the tensor's end) does so; only when no later op can progress
+    does the first op compute. A Winograd conv computes its output rows in pairs (call_rows 2). Every row is consumed as
     early as possible, so each line buffer holds just the rows its reader's window spans (3 for
     a 3x3 conv, 2 for a 2x2/2 pool), also at the tensor's bottom edge where several output rows
     become ready at once. Before an op appends a row, the rows the next op will never read again
@@ -294,6 +298,7 @@ def simulate_rows(geometry: Sequence[RowGeometry]) -> tuple[list[int], list[tupl
     Steps are (stage, out_row_begin, out_row_end).
     """
     k = len(geometry)
+    call_rows = list(call_rows or [1] * k)
     done, first = [0] * k, [0] * k
     capacity = [0] * (k - 1)
     steps: list[tuple[int, int, int]] = []
@@ -310,8 +315,9 @@ def simulate_rows(geometry: Sequence[RowGeometry]) -> tuple[list[int], list[tupl
     while done[k - 1] < geometry[k - 1].out_h:
         for i in reversed(range(k)):
             ready = geometry[0].out_h if i == 0 else rows_ready(geometry[i], done[i - 1])
-            if ready > done[i]:
-                run(i, done[i] + 1)
+            need = min(done[i] + call_rows[i], geometry[i].out_h)
+            if need > done[i] and ready >= need:
+                run(i, need)
                 break
         else:
             raise ExportError(f"streaming schedule stalls at rows {done}: the chain cannot be streamed")
@@ -326,17 +332,16 @@ def rows_ready(geo: RowGeometry, available: int) -> int:
     return 0 if t < 0 else min(geo.out_h, t // geo.stride_h + 1)
 
 
-def make_group(graph: Graph, ops: Sequence[int]) -> StreamGroup:
+def make_group(graph: Graph, ops: Sequence[int], call_rows: Callable[[Op], int] | None = None) -> StreamGroup:
     geometry = tuple(row_geometry(graph, graph.ops[i]) for i in ops)
-    capacity, _ = simulate_rows(geometry)
-    intermediates = tuple(graph.ops[i].outputs[0] for i in ops[:-1])
-    return StreamGroup(
-        tuple(ops),
-        intermediates,
-        dict(zip(intermediates, capacity)),
-        geometry,
-        is_global_max(graph, graph.ops[ops[-1]]),
+    folds = is_global_max(graph, graph.ops[ops[-1]])
+    rows = tuple(
+        1 if call_rows is None or (folds and n == len(ops) - 1) else max(1, int(call_rows(graph.ops[i])))
+        for n, i in enumerate(ops)
     )
+    capacity, _ = simulate_rows(geometry, rows)
+    intermediates = tuple(graph.ops[i].outputs[0] for i in ops[:-1])
+    return StreamGroup(tuple(ops), intermediates, dict(zip(intermediates, capacity)), geometry, folds, rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -439,6 +444,7 @@ def plan_memory(
     frontend_scratch_bytes: int = 0,
     scratch_bytes: Callable[[Op], int] | None = None,
     streamed_scratch_bytes: Callable[[Op], int] | None = None,
+    call_rows: Callable[[Op], int] | None = None,
 ) -> Plan:
     """Plan the arena for ``graph``.
 
@@ -446,8 +452,8 @@ def plan_memory(
     'auto' (stream only until the arena fits ``ram_budget``; nothing without a budget).
     Candidates are conv/pool chains ending at a max-pool, and runs of adjacent ones merged.
     scratch_bytes(op): the kernel scratch an op needs while it runs (default none);
-    streamed_scratch_bytes(op): the same inside a streamed chain, where every call computes one
-    output row (default scratch_bytes).
+    streamed_scratch_bytes(op): the same inside a streamed chain, where every call computes
+    ``call_rows(op)`` output rows (default scratch_bytes; call_rows default 1).
     """
     if streaming not in STREAMING_MODES:
         raise ExportError(f"streaming='{streaming}' is not one of {STREAMING_MODES}")
@@ -457,7 +463,7 @@ def plan_memory(
     chains = candidate_groups(graph)
     candidates = [
         g
-        for g in (make_group(graph, c) for c in chains + merged_groups(graph, chains))
+        for g in (make_group(graph, c, call_rows) for c in chains + merged_groups(graph, chains))
         if sum(g.line_rows[t] * _row_bytes(graph, t) for t in g.intermediates)
         < sum(graph.tensor(t).nbytes for t in g.intermediates)
     ]

@@ -325,6 +325,9 @@ def generate_board_engine(
         frontend_scratch_bytes=frontend_scratch_bytes,
         use_dsp=board.dsp,
         w16_flash_bytes=w16_flash_bytes,
+        # the memory-aware choice of conv kernels (issue 18): the board's flash wait states, from its
+        # memory model where BoardSpec has one
+        flash_wait_states=getattr(getattr(board, "memory", None), "flash_wait_states", 0),
     )
     ram_budget = engine_ram_budget(board, window_samples)
     try:

@@ -259,6 +259,7 @@ def _stage_context(graph: Graph, plan: pl.Plan, group: pl.StreamGroup, emitters,
                 "filter_h": geo.kernel_h,
                 "row_bytes": t.hwc[1] * t.hwc[2],
                 "line_rows": group.line_rows.get(out_tid, 0),
+                "call_rows": group.call_rows[i] if group.call_rows else 1,
                 "out_ptr": out_ptr,
                 "call": call,
             }
@@ -288,6 +289,87 @@ def _op_scratch(emitter: OpEmitter, rows_per_call: int | None) -> int:
     return emitter.scratch_bytes()
 
 
+# The scratch a tiled conv may take, tried in turn until the arena fits the RAM budget: a whole call's
+# pixels (None: the weights read once per call), then smaller passes (read more often).
+TILED_SCRATCH_BUDGETS = (None, 32 * 1024, 24 * 1024, 16 * 1024, 12 * 1024, 8 * 1024)
+
+
+def _plan_with_tiles(
+    graph: Graph,
+    emitters,
+    streaming: str,
+    ram_budget: int | None,
+    frontend_scratch_bytes: int,
+    reasons: dict[int, str] | None = None,
+):
+    """The memory plan; with tiled convs, the largest tile passes whose arena fits ``ram_budget``; where even the
+    smallest do not fit, the Winograd conv with the most scratch becomes tiled (a one-row tile) and the search
+    starts again. Winograd convs are planned with passes of one tile row (output row pair); then each one, largest
+    filter first, takes passes of twice as many tile rows (inside a streamed chain: calls of twice as many output
+    rows, one pass each; only under a RAM budget) while the arena still fits and the same chains stay streamed (it
+    transforms its weights once per pass: the more rows a pass, the fewer transforms)."""
+
+    def plan_now() -> pl.Plan:
+        return pl.plan_memory(
+            graph,
+            streaming=streaming,
+            ram_budget=ram_budget,
+            frontend_scratch_bytes=frontend_scratch_bytes,
+            scratch_bytes=lambda op: _op_scratch(emitters[op.index], None),
+            streamed_scratch_bytes=lambda op: _op_scratch(emitters[op.index], emitters[op.index].call_rows),
+            call_rows=lambda op: emitters[op.index].call_rows,
+        )
+
+    def fits(plan: pl.Plan) -> bool:
+        return ram_budget is None or plan.arena_bytes <= ram_budget
+
+    for em in emitters:
+        if getattr(em, "wino", False):
+            em.wino_max_tile_rows = 1
+    while True:
+        tiled = [em for em in emitters if getattr(em, "tiled", False)]
+        plan = None
+        for budget in TILED_SCRATCH_BUDGETS if tiled else (None,):
+            for em in tiled:
+                em.tiled_budget = budget
+            plan = plan_now()
+            if fits(plan):
+                break
+        assert plan is not None
+        wino = [em for em in emitters if getattr(em, "wino", False)]
+        if fits(plan) or not wino:
+            break
+        em = max(wino, key=lambda e: (e.scratch_bytes(), e.op.index))
+        em.wino, em.tiled, em.call_rows = False, True, 1
+        em.op.weight_format = "tiled"
+        if reasons is not None:
+            reasons[em.op.index] = (
+                f"tiled: the Winograd kernel's scratch (a row pair's transforms) left the arena "
+                f"over the {ram_budget:,}-byte RAM budget; " + reasons.get(em.op.index, "")
+            )
+    if not fits(plan):
+        return plan
+    streamed = {i for g in plan.groups for i in g.ops}
+    wino = [em for em in emitters if getattr(em, "wino", False)]
+    # the most weight transforms saved first: the largest filters
+    for em in sorted(wino, key=lambda e: (-e.filter.data.size, e.op.index)):
+        if ram_budget is None and em.op.index in streamed:
+            continue  # streamed without a budget (streaming='on'): the smallest arena, calls of one row pair
+        tile_rows = (em.output.hwc[0] + 1) // 2
+        while em.wino_max_tile_rows < tile_rows:
+            before = (em.wino_max_tile_rows, em.call_rows)
+            em.wino_max_tile_rows = min(2 * before[0], tile_rows)
+            if em.op.index in streamed:  # inside a streamed chain: a call of twice as many rows, one pass
+                em.call_rows = 2 * em.wino_max_tile_rows
+            trial = plan_now()
+            if fits(trial) and {i for g in trial.groups for i in g.ops} == streamed:
+                plan = trial
+                continue
+            em.wino_max_tile_rows, em.call_rows = before
+            break
+    return plan
+
+
 def _step_index(plan: pl.Plan, op_index: int) -> int:
     return next(s for s, step in enumerate(plan.steps) if op_index in step.ops)
 
@@ -304,6 +386,7 @@ def generate_engine(
     weight_format: str = "auto",
     symbol_prefix: str = DEFAULT_SYMBOL_PREFIX,
     w16_flash_bytes: int = 0,
+    flash_wait_states: int = 0,
 ) -> EngineInfo:
     """Write ``model_engine.h``, ``model_engine.c`` and ``model_weights.c`` into ``out_dir``.
 
@@ -318,6 +401,13 @@ def generate_engine(
     w16_flash_bytes: extra flash the DSP path may spend on int16-expanded conv weights
     (em_conv2d_s8_w16, about 1.4x fewer instructions than int8 weights); dense layers are
     expanded, most output pixels first, while they fit (``ops.conv2d.choose_w16_layers``).
+    flash_wait_states: the board's flash wait states at its clock (BoardSpec's memory model; 0: zero-wait
+    memory). Above 0 the DSP path's convs are chosen on the memory-aware upper bound of their cycles
+    (``ops.conv2d.choose_memory_aware_formats``): where reading weights from flash in the MAC loop costs more,
+    a layer becomes ``tiled`` (em_conv2d_s8_tiled: int8 weights in flash, expanded per row into a RAM
+    tile) or ``wino`` (em_conv2d_s8_wino: Winograd F(2x2, 3x3) on 3x3 stride-1 convs, weights transformed
+    per row pair into a RAM tile; streamed two output rows per call); their tiles are scratch the
+    planner places (a tiled layer's passes shrink when the arena would not fit ``ram_budget``).
     symbol_prefix: names the engine's C symbols and files (see :class:`EngineSymbols`) so several
     engines can link into one firmware; the default ``em_model`` is the documented contract.
     """
@@ -336,18 +426,15 @@ def generate_engine(
 
         choose_w16_layers(graph, w16_flash_bytes)
         prefer_w16_over_sparse(graph, w16_flash_bytes, format_reasons)
+    if use_dsp and flash_wait_states > 0:
+        from edgel3_mote.export.codegen.ops.conv2d import choose_memory_aware_formats
+
+        choose_memory_aware_formats(graph, flash_wait_states, format_reasons)
     emitters = _emitters(graph, use_dsp, sym.layer)
-    plan = pl.plan_memory(
-        graph,
-        streaming=streaming,
-        ram_budget=ram_budget,
-        frontend_scratch_bytes=frontend_scratch_bytes,
-        scratch_bytes=lambda op: _op_scratch(emitters[op.index], None),
-        streamed_scratch_bytes=lambda op: _op_scratch(emitters[op.index], 1),
-    )
+    plan = _plan_with_tiles(graph, emitters, streaming, ram_budget, frontend_scratch_bytes, format_reasons)
     streamed_ops = {i for g in plan.groups for i in g.ops}
-    for em in emitters:  # the generated calls: one output row per call inside a streamed chain
-        em.rows_per_call = 1 if em.op.index in streamed_ops else None
+    for em in emitters:  # the generated calls: call_rows output rows per call inside a streamed chain (1 or 2)
+        em.rows_per_call = em.call_rows if em.op.index in streamed_ops else None
     pl.verify_plan(plan)
     pl.check_budget(plan, ram_budget)
 

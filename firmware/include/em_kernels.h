@@ -142,6 +142,58 @@ int em_conv2d_s8_w16(const em_conv_params *params, const em_quant *quant, const 
                      const int32_t *bias, const em_dims *output_dims, int8_t *output,
                      const em_rows *rows, void *scratch);
 
+/* The same op, weights-stationary: int8 OHWI weights (where they are: flash), four output
+ * channels at a time expanded once per pass into a RAM tile in the w16 layout, which the w16
+ * 4x2 blocks of every pixel pair of the pass then read -- the MAC loop never reads flash, and
+ * flash holds int8 weights. A pass is pass_pixels output pixels of the call (their int16
+ * im2col columns are built once per pass): the weights are read ceil(call pixels / pass) times
+ * per call. Portable path: em_conv2d_s8 on the same weights (no scratch). Scratch on the DSP
+ * path: the tile (2P words) and ceil(pass_pixels / 2) pixel pairs' columns (P words each);
+ * with one input channel, every channel group's tile and the one-channel path's columns. */
+#define EM_CONV2D_S8_TILED_DSP_BUFFER_BYTES(out_c, filter_h, filter_w, in_c, pass_pixels) \
+  ((int32_t)((in_c) == 1 ? 4 * EM_CONV2D_S8_W16_WORDS(out_c, filter_h, filter_w, 1) +     \
+                               EM_CONV2D_S8_DSP_BUFFER_BYTES(filter_h, filter_w, 1)       \
+                         : 4 * EM_CONV2D_S8_PADDED_TAPS(filter_h, filter_w, in_c) *       \
+                               (2 + ((pass_pixels) + 1) / 2)))
+#if defined(EM_USE_DSP)
+#define EM_CONV2D_S8_TILED_BUFFER_BYTES(out_c, filter_h, filter_w, in_c, pass_pixels) \
+  EM_CONV2D_S8_TILED_DSP_BUFFER_BYTES(out_c, filter_h, filter_w, in_c, pass_pixels)
+#else
+#define EM_CONV2D_S8_TILED_BUFFER_BYTES(out_c, filter_h, filter_w, in_c, pass_pixels) ((int32_t)0)
+#endif
+/* 0 on the portable path, and for bad arguments (null dims, pass_pixels < 1). */
+int32_t em_conv2d_s8_tiled_get_buffer_size(const em_dims *filter_dims, const em_dims *output_dims,
+                                           int32_t pass_pixels);
+/* scratch: em_conv2d_s8_tiled_get_buffer_size() bytes, 4-byte aligned (NULL when 0). */
+int em_conv2d_s8_tiled(const em_conv_params *params, const em_quant *quant,
+                       const em_dims *input_dims, const int8_t *input, const em_dims *filter_dims,
+                       const int8_t *filter, const int32_t *bias, const em_dims *output_dims,
+                       int8_t *output, const em_rows *rows, int32_t pass_pixels, void *scratch);
+
+/* The same op by Winograd F(2x2, 3x3), integer-exact (see conv2d_s8.c): 3x3 filters, stride and
+ * dilation 1, in_c a multiple of 8 up to 192 (else EM_ERR_ARG); int8 OHWI weights where they are
+ * (flash), transformed at run time four output channels at a time into a RAM tile; 16 instead of
+ * 36 multiplications per 2x2 outputs and channel pair. Output rows go in pairs: a call of two (or
+ * more) rows gets the full saving, a one-row call computes a pair and keeps one. Portable path:
+ * em_conv2d_s8 on the same weights. The call's output rows go in passes of pass_tile_rows tile rows
+ * (2 x pass_tile_rows output rows): the weights are transformed once per pass and channel group.
+ * Scratch (DSP path): the input transforms of a pass's tiles and one group's weight transforms. */
+#define EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES(in_c, out_w, pass_tile_rows) \
+  ((int32_t)(64 * (in_c) * ((((out_w) + 3) / 4) * (pass_tile_rows) + 2)))
+#if defined(EM_USE_DSP)
+#define EM_CONV2D_S8_WINO_BUFFER_BYTES(in_c, out_w, pass_tile_rows) \
+  EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES(in_c, out_w, pass_tile_rows)
+#else
+#define EM_CONV2D_S8_WINO_BUFFER_BYTES(in_c, out_w, pass_tile_rows) ((int32_t)0)
+#endif
+int32_t em_conv2d_s8_wino_get_buffer_size(const em_dims *filter_dims, const em_dims *output_dims,
+                                          int32_t pass_tile_rows);
+/* scratch: em_conv2d_s8_wino_get_buffer_size() bytes, 4-byte aligned (NULL when 0). */
+int em_conv2d_s8_wino(const em_conv_params *params, const em_quant *quant,
+                      const em_dims *input_dims, const int8_t *input, const em_dims *filter_dims,
+                      const int8_t *filter, const int32_t *bias, const em_dims *output_dims,
+                      int8_t *output, const em_rows *rows, int32_t pass_tile_rows, void *scratch);
+
 /* ------------------------------------------------------------------------------------ */
 /* CONV_2D with sparse weights: the same op, the same bytes as em_conv2d_s8, pruned weights */
 /* stored compact (<= 2 bytes per nonzero, indices included). The generator picks it per   */

@@ -566,16 +566,21 @@ static EM_ALWAYS_INLINE void w16_requant_store(int32_t a00, int32_t a01, int32_t
 #endif
 
 /* rq != 0: requantise the block (rq: 3 words per channel) and store it at out0/out1 (pixel 0 / 1,
- * already offset to the block's first channel); rq == 0: return the accumulators in acc. */
-static EM_NOINLINE void conv_dot_w16(const int32_t *w, const int32_t *c, const int32_t *end,
-                                     int32_t acc[8], const int32_t *rq, int8_t *out0,
-                                     int8_t *out1) {
+ * already offset to the block's first channel); rq == 0: return the accumulators in acc.
+ * unroll16: take 16 pairs of taps a pass where the count allows (fewest branches, but ~700 B of
+ * loop: with the requantisation more than a 1 KB flash instruction cache such as the F405's ART
+ * holds, so every block would refetch it); else at most 8 (~350 B: the block's code stays cached).
+ */
+static EM_ALWAYS_INLINE void conv_dot_w16_body(const int32_t *w, const int32_t *c,
+                                               const int32_t *end, int32_t acc[8],
+                                               const int32_t *rq, int8_t *out0, int8_t *out1,
+                                               int unroll16) {
   int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
   int32_t a20 = acc[4], a21 = acc[5], a30 = acc[6], a31 = acc[7];
 #if EM_DSP_NATIVE
   int32_t w0, w1, c0, c1;
   const int32_t *const end_in_memory = end;
-  if (((end - w) & 63) == 0) { /* 16 pairs a pass: SEA-64's 32- and 64-channel layers */
+  if (unroll16 && ((end - w) & 63) == 0) { /* 16 pairs a pass: SEA-64's 32- and 64-channel layers */
     __asm__ volatile(
         "1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
             EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
@@ -610,6 +615,19 @@ static EM_NOINLINE void conv_dot_w16(const int32_t *w, const int32_t *c, const i
 #endif
   acc[0] = a00, acc[1] = a01, acc[2] = a10, acc[3] = a11;
   acc[4] = a20, acc[5] = a21, acc[6] = a30, acc[7] = a31;
+}
+
+static EM_NOINLINE void conv_dot_w16(const int32_t *w, const int32_t *c, const int32_t *end,
+                                     int32_t acc[8], const int32_t *rq, int8_t *out0,
+                                     int8_t *out1) {
+  conv_dot_w16_body(w, c, end, acc, rq, out0, out1, 1);
+}
+
+/* The same with at most 8 pairs a pass: the tiled path's (chosen where flash has wait states). */
+static EM_NOINLINE void conv_dot_w16_compact(const int32_t *w, const int32_t *c, const int32_t *end,
+                                             int32_t acc[8], const int32_t *rq, int8_t *out0,
+                                             int8_t *out1) {
+  conv_dot_w16_body(w, c, end, acc, rq, out0, out1, 0);
 }
 
 static EM_NOINLINE void conv_dot_s8(const int8_t *w0, const int8_t *w1, const int32_t *c,
@@ -885,6 +903,372 @@ static void conv_dsp_s8(const em_conv_params *p, const em_quant *q, const em_dim
   }
 }
 
+/*
+ * Weights-stationary tiling (em_conv2d_s8_tiled): the int8 weights stay in flash and are read
+ * once per pass, sequentially, four output channels at a time, expanded into a RAM tile in the
+ * w16 layout; the tile then feeds the w16 4x2 blocks of every pixel pair of the pass, whose
+ * im2col columns were built once at the start of the pass. The MAC loop reads RAM only.
+ * Scratch (EM_CONV2D_S8_TILED_DSP_BUFFER_BYTES): the tile (2P words), then the columns of
+ * ceil(pass / 2) pixel pairs (P words each); with one input channel the tile holds every
+ * channel group and the one-channel w16 path runs on it.
+ */
+
+/* Channels oc0..oc0+3 of an OHWI int8 filter (taps per channel) in the w16 layout of one group:
+ * word 4k + j = channel oc0 + j's taps 2k, 2k + 1 (0 beyond taps and beyond out_c). */
+static EM_NOINLINE void w16_expand_group(const int8_t *filter, int32_t out_c, int32_t oc0,
+                                         int32_t taps, int32_t padded, int32_t *tile) {
+  const int32_t n4 = (taps & 3) == 0 ? taps : 0;
+  for (int32_t j = 0; j < 4; ++j) {
+    int32_t *dst = tile + j;
+    if (oc0 + j >= out_c) {
+      for (int32_t k = 0; k < padded / 2; ++k) dst[4 * k] = 0;
+      continue;
+    }
+    const int8_t *src = filter + (oc0 + j) * taps;
+    int32_t t = 0;
+    /* four taps a word: SXTB16 gives taps (0, 2) and (1, 3), PKHBT / PKHTB the pairs (0, 1), (2,
+     * 3); sixteen a pass while they last (SEA-64's layers: taps % 16 == 0), so the four loads
+     * pipeline and the loop's compare-and-branch is paid once per 16 weights */
+    for (; t + 16 <= n4; t += 16, dst += 32) {
+      const int32_t v0 = em_read_s8x4(src + t), v1 = em_read_s8x4(src + t + 4);
+      const int32_t v2 = em_read_s8x4(src + t + 8), v3 = em_read_s8x4(src + t + 12);
+      const int32_t e0 = em_sxtb16(v0), o0 = em_sxtb16_ror8(v0);
+      const int32_t e1 = em_sxtb16(v1), o1 = em_sxtb16_ror8(v1);
+      dst[0] = em_pack_lo16(e0, o0);
+      dst[4] = em_pack_hi16(e0, o0);
+      dst[8] = em_pack_lo16(e1, o1);
+      dst[12] = em_pack_hi16(e1, o1);
+      const int32_t e2 = em_sxtb16(v2), o2 = em_sxtb16_ror8(v2);
+      const int32_t e3 = em_sxtb16(v3), o3 = em_sxtb16_ror8(v3);
+      dst[16] = em_pack_lo16(e2, o2);
+      dst[20] = em_pack_hi16(e2, o2);
+      dst[24] = em_pack_lo16(e3, o3);
+      dst[28] = em_pack_hi16(e3, o3);
+    }
+    for (; t < n4; t += 4, dst += 8) {
+      const int32_t v = em_read_s8x4(src + t);
+      const int32_t even = em_sxtb16(v), odd = em_sxtb16_ror8(v);
+      dst[0] = em_pack_lo16(even, odd);
+      dst[4] = em_pack_hi16(even, odd);
+    }
+    for (; t < padded; t += 2, dst += 4) {
+      const int32_t lo = t < taps ? src[t] : 0, hi = t + 1 < taps ? src[t + 1] : 0;
+      dst[0] = (int32_t)(((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16));
+    }
+  }
+}
+
+/* Where pixel pix of the call (and the next, or pix again at the end) write their outputs. */
+static inline int32_t tiled_out_px(const em_dims *out_d, int8_t *output, const em_rows *rows,
+                                   int32_t pix, int32_t n_pix, int8_t *out_px[2]) {
+  const int32_t n = n_pix - pix >= 2 ? 2 : 1;
+  for (int32_t j = 0; j < 2; ++j) {
+    const int32_t at = pix + (j < n ? j : 0);
+    const int32_t oy = rows->out_row_begin + at / out_d->w, ox = at % out_d->w;
+    out_px[j] = output + ((oy - rows->out_row_base) * out_d->w + ox) * out_d->c;
+  }
+  return n;
+}
+
+static void conv_dsp_tiled(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
+                           const int8_t *input, const em_dims *f_d, const int8_t *filter,
+                           const int32_t *bias, const em_dims *out_d, int8_t *output,
+                           const em_rows *rows, int32_t pass_pixels, int32_t *scratch) {
+  const int32_t out_c = out_d->c, taps = f_d->h * f_d->w * f_d->c;
+  const int32_t padded = EM_CONV2D_S8_PADDED_TAPS(f_d->h, f_d->w, f_d->c);
+  if (in_d->c == 1) { /* every channel group in the tile, then the one-channel w16 path */
+    for (int32_t oc = 0; oc < out_c; oc += 4)
+      w16_expand_group(filter, out_c, oc, taps, padded, scratch + (oc >> 2) * 2 * padded);
+    conv_dsp_w16_c1(p, q, in_d, input, f_d, scratch, bias, out_d, output, rows,
+                    (int16_t *)(scratch + EM_CONV2D_S8_W16_WORDS(out_c, f_d->h, f_d->w, 1)));
+    return;
+  }
+  int32_t *const tile = scratch, *const colw = scratch + 2 * padded;
+  const int32_t n_pix = (rows->out_row_end - rows->out_row_begin) * out_d->w;
+  const int32_t pass = pass_pixels < 2 ? 2 : (pass_pixels + 1) & ~1;
+  const conv_out o = {p->output_offset, p->activation_min, p->activation_max};
+  enum { FAST_TABLE_CHANNELS = 128 };
+  int32_t rq_all[3 * FAST_TABLE_CHANNELS], acc0[2 * FAST_TABLE_CHANNELS];
+  const int fast = conv_fast_requant_ok(p, q, bias, out_c, taps);
+  const int table = fast && out_c <= FAST_TABLE_CHANNELS;
+  if (table) conv_fast_tables(p, q, bias, out_c, rq_all, acc0);
+  for (int32_t pix0 = 0; pix0 < n_pix; pix0 += pass) {
+    const int32_t pix_end = pix0 + pass < n_pix ? pix0 + pass : n_pix;
+    int8_t *out_px[2];
+    for (int32_t pix = pix0; pix < pix_end; pix += 2)
+      (void)conv_columns(p, in_d, f_d, out_d, input, output, rows, pix, n_pix, ORDER_W16,
+                         (int16_t *)(colw + ((pix - pix0) >> 1) * padded), out_px);
+    for (int32_t oc = 0; oc < out_c; oc += 4) {
+      w16_expand_group(filter, out_c, oc, taps, padded, tile);
+      int32_t rq[12];
+      if (fast && !table) conv_fast_requant_of(p, q, oc, rq);
+      for (int32_t pix = pix0; pix < pix_end; pix += 2) {
+        const int32_t *c = colw + ((pix - pix0) >> 1) * padded;
+        const int32_t n = tiled_out_px(out_d, output, rows, pix, n_pix, out_px);
+        if (table) {
+          conv_dot_w16_compact(tile, c, tile + 2 * padded, acc0 + 2 * oc, rq_all + 3 * oc,
+                               out_px[0] + oc, out_px[1] + oc);
+          continue;
+        }
+        int32_t acc[8];
+        for (int32_t k = 0; k < 4; ++k)
+          acc[2 * k] = acc[2 * k + 1] = bias && oc + k < out_c ? bias[oc + k] : 0;
+        if (fast) {
+          conv_dot_w16_compact(tile, c, tile + 2 * padded, acc, rq, out_px[0] + oc, out_px[1] + oc);
+          continue;
+        }
+        conv_dot_w16_compact(tile, c, tile + 2 * padded, acc, 0, 0, 0);
+        for (int32_t k = 0; k < 4 && oc + k < out_c; ++k)
+          conv_store(o, q, oc + k, acc[2 * k], acc[2 * k + 1], n, out_px);
+      }
+    }
+  }
+}
+
+/*
+ * Winograd F(2x2, 3x3) (em_conv2d_s8_wino), integer-exact: a 2x2 block of outputs from a 4x4 input
+ * tile with 16 multiplications per (input, output) channel instead of 36.
+ *   U = G' g G'^T with G' = 2G = [[2,0,0],[1,1,1],[1,-1,1],[0,0,2]] (integers: U = 4 x the textbook
+ *     transform, |U| <= 9 * 127 = 1143), computed at run time from the int8 flash weights into a
+ * RAM tile, four output channels at a time; V = B^T d B of the input tile d = input + input_offset
+ * (|d| <= 255, padding 0; |V| <= 1020); M = sum over input channels of U . V (SMLAD on channel
+ * pairs, the w16 4x2 dot: 4 channels x 2 tiles), Y' = A^T M A = 4 x the exact int32 sum of the
+ * plain convolution (for in_c <= 192, |Y'| < 9 * 1143 * 1020 * 192 < 2^31), so the sum is Y' >> 2,
+ * exactly; bias and the requantisation follow as in every path. Channel pairs: in each quad of
+ * input channels, (ic, ic + 2) and (ic + 1, ic + 3) -- the halves SXTB16 gives -- for U and V alike
+ * (the sum does not depend on how channels are paired). Scratch: V of every tile of a pass's tile
+ * rows (pass_tile_rows x 16 transforms x tile pairs x in_c / 2 pairs x 2 tiles) and the U tile of
+ * one channel group (16 x in_c / 2 x 4 channels): the weights are transformed once per pass, so a
+ * pass of R tile rows (2R output rows) transforms them 1/R as often as a pass of one.
+ */
+#if EM_DSP_NATIVE
+static inline int32_t wino_ssub16(int32_t x, int32_t y) {
+  return __ssub16(x, y);
+}
+#else
+static inline int32_t wino_ssub16(int32_t x, int32_t y) {
+  return em_pack_i16x2((int16_t)(x & 0xFFFF) - (int16_t)(y & 0xFFFF),
+                       (int16_t)((uint32_t)x >> 16) - (int16_t)((uint32_t)y >> 16));
+}
+#endif
+
+/* U of output channel oc, all 16 transforms of quad q: at u[(xi * k2 + 2q + h) * 4], h = 0 for
+ * channels (4q, 4q+2), 1 for (4q+1, 4q+3). Column pass (G' g) from three loads per column, the
+ * row pass ((G' g) G'^T) stored at a stride of k2 * 4 words per transform. */
+static EM_NOINLINE void wino_weights_quad(const int8_t *filter, int32_t in_c, int32_t oc, int32_t q,
+                                          int32_t k2, int32_t *u) {
+  const int8_t *src = filter + oc * 9 * in_c + 4 * q;
+  int32_t sm[2][4][3]; /* [h][row i][column c] of G' g */
+  for (int32_t c = 0; c < 3; ++c) {
+    const int32_t v0 = em_read_s8x4(src + c * in_c), v1 = em_read_s8x4(src + (3 + c) * in_c),
+                  v2 = em_read_s8x4(src + (6 + c) * in_c);
+    int32_t g0 = em_sxtb16(v0), g1 = em_sxtb16(v1), g2 = em_sxtb16(v2);
+    int32_t t = em_sadd16(g0, g2);
+    sm[0][0][c] = em_sadd16(g0, g0);
+    sm[0][1][c] = em_sadd16(t, g1);
+    sm[0][2][c] = wino_ssub16(t, g1);
+    sm[0][3][c] = em_sadd16(g2, g2);
+    g0 = em_sxtb16_ror8(v0), g1 = em_sxtb16_ror8(v1), g2 = em_sxtb16_ror8(v2);
+    t = em_sadd16(g0, g2);
+    sm[1][0][c] = em_sadd16(g0, g0);
+    sm[1][1][c] = em_sadd16(t, g1);
+    sm[1][2][c] = wino_ssub16(t, g1);
+    sm[1][3][c] = em_sadd16(g2, g2);
+  }
+  const int32_t stride = k2 * 4;
+  for (int32_t h = 0; h < 2; ++h) {
+    int32_t *d = u + (2 * q + h) * 4;
+    for (int32_t i = 0; i < 4; ++i, d += 4 * stride) {
+      const int32_t s0 = sm[h][i][0], s1 = sm[h][i][1], s2 = sm[h][i][2];
+      const int32_t t = em_sadd16(s0, s2);
+      d[0] = em_sadd16(s0, s0);
+      d[stride] = em_sadd16(t, s1);
+      d[2 * stride] = wino_ssub16(t, s1);
+      d[3 * stride] = em_sadd16(s2, s2);
+    }
+  }
+}
+
+/* V of the 4x4 tile at input (y0, x0), quad q, into v[(xi * npairs) * k2 * 2 + ...] (the caller
+ * offsets v to its tile pair, pair and slot). Rows outside the image or the buffer are zeros (an
+ * absent row only feeds a tile row the call does not ask for). */
+static void wino_input_quad(const em_conv_params *p, const em_dims *in_d, const int8_t *input,
+                            const em_rows *rows, int32_t y0, int32_t x0, int32_t q,
+                            int32_t xi_stride, int32_t *v) {
+  const int32_t in_w = in_d->w, in_c = in_d->c;
+  const int32_t offset2 =
+      (int32_t)(((uint32_t)p->input_offset & 0xFFFFu) | ((uint32_t)p->input_offset << 16));
+  int32_t d[2][4][4];
+  for (int32_t r = 0; r < 4; ++r) {
+    const int32_t y = y0 + r;
+    const int y_in =
+        y >= 0 && y < in_d->h && y >= rows->in_row_begin && y < rows->in_row_begin + rows->in_rows;
+    const int8_t *row = input + (y_in ? (y - rows->in_row_begin) * in_w * in_c : 0) + 4 * q;
+    for (int32_t c = 0; c < 4; ++c) {
+      const int32_t x = x0 + c;
+      if (!y_in || x < 0 || x >= in_w) {
+        d[0][r][c] = d[1][r][c] = 0;
+        continue;
+      }
+      const int32_t w = em_read_s8x4(row + x * in_c);
+      d[0][r][c] = em_sadd16(em_sxtb16(w), offset2);
+      d[1][r][c] = em_sadd16(em_sxtb16_ror8(w), offset2);
+    }
+  }
+  for (int32_t h = 0; h < 2; ++h) {
+    int32_t t[4][4];
+    for (int32_t c = 0; c < 4; ++c) { /* B^T d, column c */
+      const int32_t d0 = d[h][0][c], d1 = d[h][1][c], d2 = d[h][2][c], d3 = d[h][3][c];
+      t[0][c] = wino_ssub16(d0, d2);
+      t[1][c] = em_sadd16(d1, d2);
+      t[2][c] = wino_ssub16(d2, d1);
+      t[3][c] = wino_ssub16(d1, d3);
+    }
+    int32_t *dst = v + h * 2;
+    for (int32_t i = 0; i < 4; ++i) { /* (B^T d) B, row i */
+      const int32_t t0 = t[i][0], t1 = t[i][1], t2 = t[i][2], t3 = t[i][3];
+      dst[(4 * i + 0) * xi_stride] = wino_ssub16(t0, t2);
+      dst[(4 * i + 1) * xi_stride] = em_sadd16(t1, t2);
+      dst[(4 * i + 2) * xi_stride] = wino_ssub16(t2, t1);
+      dst[(4 * i + 3) * xi_stride] = wino_ssub16(t1, t3);
+    }
+  }
+}
+
+/* M of one channel group and tile pair: the 16 transforms' 4x2 dots (u: k2 * 4 words per transform,
+ * v: xi_stride words per transform; k2 * 4 a multiple of 16) in one call, the accumulators starting
+ * at 0 in registers and stored straight into m -- a call per transform cost ~70 instructions of
+ * set-up. */
+static EM_NOINLINE void wino_dot16(const int32_t *u, const int32_t *v, int32_t k2,
+                                   int32_t xi_stride, int32_t m[16][8]) {
+  for (int32_t xi = 0; xi < 16; ++xi, u += k2 * 4, v += xi_stride) {
+#if EM_DSP_NATIVE
+    int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0, a20 = 0, a21 = 0, a30 = 0, a31 = 0;
+    int32_t w0, w1, c0, c1;
+    const int32_t *w = u, *c = v;
+    const int32_t *const end_in_memory = u + k2 * 4;
+    if ((k2 & 7) == 0) /* 8 pairs a pass */
+      __asm__ volatile(
+          "1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
+              EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
+    else
+      __asm__ volatile("1:\n\t" EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM EM_W16_PAIR_ASM
+                           EM_W16_LOOP_END_ASM EM_W16_OPERANDS);
+    int32_t *mm = m[xi];
+    mm[0] = a00, mm[1] = a01, mm[2] = a10, mm[3] = a11;
+    mm[4] = a20, mm[5] = a21, mm[6] = a30, mm[7] = a31;
+#else
+    for (int32_t k = 0; k < 8; ++k) m[xi][k] = 0;
+    conv_dot_w16_body(u, v, u + k2 * 4, m[xi], 0, 0, 0, 0);
+#endif
+  }
+}
+
+/* One output through conv_fast_requant_of's (multiplier, k, right): EM_W16_REQUANT_ASM for a single
+ * value, 6 instructions (only where conv_fast_requant_ok allows it: EM_DSP_NATIVE). */
+static EM_ALWAYS_INLINE int8_t wino_requant_fast(int32_t acc, const int32_t *rq) {
+#if EM_DSP_NATIVE
+  __asm__(
+      "lsl %[a], %[a], #1\n\t"
+      "smmulr %[a], %[a], %[m]\n\t"
+      "add %[a], %[a], %[a], asr #31\n\t"
+      "add %[a], %[a], %[k]\n\t"
+      "asr %[a], %[a], %[e]\n\t"
+      "ssat %[a], #8, %[a]\n\t"
+      : [a] "+r"(acc)
+      : [m] "r"(rq[0]), [k] "r"(rq[1]), [e] "r"(rq[2]));
+  return (int8_t)acc;
+#else
+  (void)rq;
+  return (int8_t)acc; /* unreachable: conv_fast_requant_ok() is 0 without the native DSP */
+#endif
+}
+
+static void conv_dsp_wino(const em_conv_params *p, const em_quant *q, const em_dims *in_d,
+                          const int8_t *input, const int8_t *filter, const int32_t *bias,
+                          const em_dims *out_d, int8_t *output, const em_rows *rows,
+                          int32_t pass_tile_rows, int32_t *scratch) {
+  const int32_t in_c = in_d->c, out_c = out_d->c, out_w = out_d->w, k2 = in_c / 2;
+  const int32_t n_tiles = (out_w + 1) / 2, n_pairs = (n_tiles + 1) / 2;
+  const int32_t xi_stride = n_pairs * k2 * 2; /* words between transforms in V */
+  const int32_t v_words = 16 * xi_stride;     /* V of one tile row */
+  int32_t *const vbuf = scratch, *const ubuf = scratch + pass_tile_rows * v_words;
+  const conv_out o = {p->output_offset, p->activation_min, p->activation_max};
+  /* the sums are the plain convolution's: the fast requantisation's conditions are the same */
+  const int fast = conv_fast_requant_ok(p, q, bias, out_c, 9 * in_c);
+  int32_t rq[12];
+  /* a pass: up to pass_tile_rows tile rows (output row pairs) whose input transforms are held at
+   * once, so each channel group's weights are transformed once per pass */
+  for (int32_t ty0 = rows->out_row_begin; ty0 < rows->out_row_end; ty0 += 2 * pass_tile_rows) {
+    int32_t n_tr = (rows->out_row_end - ty0 + 1) / 2;
+    if (n_tr > pass_tile_rows) n_tr = pass_tile_rows;
+    for (int32_t r = 0; r < n_tr; ++r) {
+      const int32_t y0 = ty0 + 2 * r - p->pad_top;
+      int32_t *const vr = vbuf + r * v_words;
+      for (int32_t t = 0; t < 2 * n_pairs; ++t) /* V of every tile of the tile row */
+        for (int32_t qd = 0; qd < in_c / 4; ++qd)
+          wino_input_quad(p, in_d, input, rows, y0, 2 * t - p->pad_left, qd, xi_stride,
+                          vr + ((t >> 1) * k2 + 2 * qd) * 2 + (t & 1));
+    }
+    for (int32_t oc0 = 0; oc0 < out_c; oc0 += 4) {
+      for (int32_t j = 0; j < 4; ++j) { /* U of the group's channels */
+        if (oc0 + j >= out_c) {
+          for (int32_t i = 0; i < 16 * k2; ++i) ubuf[i * 4 + j] = 0;
+          continue;
+        }
+        for (int32_t qd = 0; qd < in_c / 4; ++qd)
+          wino_weights_quad(filter, in_c, oc0 + j, qd, k2, ubuf + j);
+      }
+      if (fast) conv_fast_requant_of(p, q, oc0, rq);
+      for (int32_t r = 0; r < n_tr; ++r) {
+        const int32_t ty = ty0 + 2 * r;
+        const int32_t n_rows = rows->out_row_end - ty >= 2 ? 2 : 1;
+        const int32_t *const vr = vbuf + r * v_words;
+        for (int32_t tp = 0; tp < n_pairs; ++tp) {
+          int32_t m[16][8];
+          wino_dot16(ubuf, vr + tp * k2 * 2, k2, xi_stride, m);
+          for (int32_t j = 0; j < 4 && oc0 + j < out_c; ++j) {
+            const conv_requant rr = conv_requant_of(q, oc0 + j);
+            const int32_t b = bias ? bias[oc0 + j] : 0;
+            for (int32_t tt = 0; tt < 2; ++tt) {
+              const int32_t x = 2 * (2 * tp + tt);
+              if (x >= out_w) break;
+              const int32_t a = 2 * j + tt;
+              int32_t p0[4], p1[4];
+              for (int32_t c = 0; c < 4; ++c) { /* A^T M */
+                p0[c] = m[c][a] + m[4 + c][a] + m[8 + c][a];
+                p1[c] = m[4 + c][a] - m[8 + c][a] - m[12 + c][a];
+              }
+              const int32_t y00 = ((p0[0] + p0[1] + p0[2]) >> 2) + b;
+              const int32_t y01 = ((p0[1] - p0[2] - p0[3]) >> 2) + b;
+              const int32_t y10 = ((p1[0] + p1[1] + p1[2]) >> 2) + b;
+              const int32_t y11 = ((p1[1] - p1[2] - p1[3]) >> 2) + b;
+              int8_t *out = output + ((ty - rows->out_row_base) * out_w + x) * out_c + oc0 + j;
+              const int two_cols = x + 1 < out_w;
+              if (fast) {
+                const int32_t *rj = rq + 3 * j;
+                out[0] = wino_requant_fast(y00, rj);
+                if (two_cols) out[out_c] = wino_requant_fast(y01, rj);
+                if (n_rows == 2) {
+                  out[out_w * out_c] = wino_requant_fast(y10, rj);
+                  if (two_cols) out[out_w * out_c + out_c] = wino_requant_fast(y11, rj);
+                }
+                continue;
+              }
+              out[0] = conv_requant_apply(o, rr, y00);
+              if (two_cols) out[out_c] = conv_requant_apply(o, rr, y01);
+              if (n_rows == 2) {
+                out[out_w * out_c] = conv_requant_apply(o, rr, y10);
+                if (two_cols) out[out_w * out_c + out_c] = conv_requant_apply(o, rr, y11);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 #endif /* EM_USE_DSP */
 
 int em_conv2d_s8(const em_conv_params *params, const em_quant *quant, const em_dims *input_dims,
@@ -928,6 +1312,76 @@ int em_conv2d_s8_w16(const em_conv_params *params, const em_quant *quant, const 
   (void)scratch;
   conv_portable_w16(params, quant, input_dims, input, filter_dims, filter_w16, bias, output_dims,
                     output, rows);
+#endif
+  return EM_OK;
+}
+
+int32_t em_conv2d_s8_tiled_get_buffer_size(const em_dims *filter_dims, const em_dims *output_dims,
+                                           int32_t pass_pixels) {
+#if defined(EM_USE_DSP)
+  if (filter_dims == 0 || output_dims == 0 || pass_pixels < 1) return 0;
+  return EM_CONV2D_S8_TILED_DSP_BUFFER_BYTES(output_dims->c, filter_dims->h, filter_dims->w,
+                                             filter_dims->c, pass_pixels);
+#else
+  (void)filter_dims, (void)output_dims, (void)pass_pixels;
+  return 0;
+#endif
+}
+
+int em_conv2d_s8_tiled(const em_conv_params *params, const em_quant *quant,
+                       const em_dims *input_dims, const int8_t *input, const em_dims *filter_dims,
+                       const int8_t *filter, const int32_t *bias, const em_dims *output_dims,
+                       int8_t *output, const em_rows *rows, int32_t pass_pixels, void *scratch) {
+  const int status =
+      conv_check(params, quant, input_dims, input, filter_dims, filter, output_dims, output, rows);
+  if (status != EM_OK) return status;
+  if (pass_pixels < 1) return EM_ERR_ARG;
+#if defined(EM_USE_DSP)
+  if (scratch == 0) return EM_ERR_ARG;
+  conv_dsp_tiled(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,
+                 rows, pass_pixels, (int32_t *)scratch);
+#else
+  (void)scratch; /* the portable path reads the int8 weights where they are */
+  conv_portable(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,
+                rows);
+#endif
+  return EM_OK;
+}
+
+/* The shapes the Winograd path takes (else the call is EM_ERR_ARG): 3x3, stride and dilation 1,
+ * in_c a multiple of 8 up to 192 (int32 bound of Y'). */
+static int wino_shape_ok(const em_conv_params *p, const em_dims *f_d) {
+  return f_d->h == 3 && f_d->w == 3 && p->stride_h == 1 && p->stride_w == 1 && p->dilation_h == 1 &&
+         p->dilation_w == 1 && f_d->c % 8 == 0 && f_d->c <= 192;
+}
+
+int32_t em_conv2d_s8_wino_get_buffer_size(const em_dims *filter_dims, const em_dims *output_dims,
+                                          int32_t pass_tile_rows) {
+#if defined(EM_USE_DSP)
+  if (filter_dims == 0 || output_dims == 0 || pass_tile_rows < 1) return 0;
+  return EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES(filter_dims->c, output_dims->w, pass_tile_rows);
+#else
+  (void)filter_dims, (void)output_dims, (void)pass_tile_rows;
+  return 0;
+#endif
+}
+
+int em_conv2d_s8_wino(const em_conv_params *params, const em_quant *quant,
+                      const em_dims *input_dims, const int8_t *input, const em_dims *filter_dims,
+                      const int8_t *filter, const int32_t *bias, const em_dims *output_dims,
+                      int8_t *output, const em_rows *rows, int32_t pass_tile_rows, void *scratch) {
+  const int status =
+      conv_check(params, quant, input_dims, input, filter_dims, filter, output_dims, output, rows);
+  if (status != EM_OK) return status;
+  if (!wino_shape_ok(params, filter_dims) || pass_tile_rows < 1) return EM_ERR_ARG;
+#if defined(EM_USE_DSP)
+  if (scratch == 0) return EM_ERR_ARG;
+  conv_dsp_wino(params, quant, input_dims, input, filter, bias, output_dims, output, rows,
+                pass_tile_rows, (int32_t *)scratch);
+#else
+  (void)scratch; /* the portable path: the plain definition on the same weights */
+  conv_portable(params, quant, input_dims, input, filter_dims, filter, bias, output_dims, output,
+                rows);
 #endif
   return EM_OK;
 }

@@ -79,9 +79,10 @@ def test_estimated_cycles_per_window_are_the_stated_figure(traced, figure):
     figure(f"{key}.engine_cycles", c["engine"]["cycles"])
     figure(f"{key}.real_time_factor", c["real_time_factor_zero_wait"])
     if results["board"] == "qemu-netduinoplus2":
-        # issue 12's goals on the 168 MHz STM32F405: <= 150 M instructions and real time (<= 168 M est. cycles)
+        # issue 12's instruction bound on the 168 MHz STM32F405 (its zero-wait real-time goal gave way to issue
+        # 18's: the engine is planned for the flash's wait states -- tiled convs, int8 weights in flash -- and the
+        # verdict is the upper bound's, test_memory_aware_cycles_and_energy_are_the_stated_figures)
         assert c["total"]["instructions"] <= MAX_INSTRUCTIONS_PER_WINDOW
-        assert c["total"]["cycles"] <= 168_000_000 and c["real_time_zero_wait"]
     layers = sum(layer["cycles"] for layer in c["layers"])
     assert 0.95 * c["engine"]["cycles"] <= layers <= c["engine"]["cycles"]  # glue between layers is small
     assert c["total"]["cycles"] == c["frontend"]["cycles"] + c["engine"]["cycles"]
@@ -119,8 +120,9 @@ def test_memory_aware_cycles_and_energy_are_the_stated_figures(traced, figure):
     if board.memory.zero_wait:
         assert w["estimate"] == w["upper_bound"] == w["zero_wait"] and c["energy"] is None
         return
-    # the weights are read from flash: far more data reads than the engine's layers have weights
-    assert f["data_reads"] > 1_000_000 and f["data_misses"] <= f["data_reads"]
+    # the weights are read from flash: at least one data read per word of SEA-64's int8 weights (398,880 B; the
+    # tiled / Winograd convs read them once per pass, never in the MAC loop)
+    assert f["data_reads"] > 398_880 // 4 and f["data_misses"] <= f["data_reads"]
     ws = board.memory.flash_wait_states
     assert w["upper_bound"] - w["zero_wait"] == ws * (f["data_reads"] + f["instr_misses"])
     figure(f"{key}.estimate_cycles", w["estimate"])

@@ -115,6 +115,19 @@ def small_tflite(name: str) -> bytes:
         x = L.GlobalMaxPooling2D()(x)
         model = keras.Model(inp, x)
         _prune_convs(model, keep=(0.5, 0.05), seed=7)
+    elif name == "mixed":
+        # issue 18's mixed engine where flash has wait states: a dense conv on 4 channels (tiled), one on 32
+        # (Winograd), a 95 %-pruned one (sparse) and a 1x1 conv on a one-pixel-wide map (dense int8: expanding
+        # per row would cost more than reading flash)
+        inp = keras.Input((16, 12, 4))
+        x = L.Conv2D(32, 3, padding="same", activation="relu")(inp)
+        x = L.Conv2D(32, 3, padding="same", activation="relu")(x)
+        x = L.Conv2D(16, 3, padding="same", activation="relu")(x)
+        x = L.MaxPooling2D((2, 12))(x)
+        x = L.Conv2D(12, 1, activation="relu")(x)
+        x = L.GlobalMaxPooling2D()(x)
+        model = keras.Model(inp, x)
+        _prune_convs(model, keep=(1.0, 1.0, 0.05, 1.0), seed=9)
     elif name == "unsupported":
         inp = keras.Input((8, 8, 2))
         x = L.Conv2D(4, 3, padding="same")(inp)

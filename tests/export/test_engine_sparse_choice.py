@@ -99,3 +99,34 @@ def test_w16_replaces_a_sparse_choice_only_where_estimated_faster_and_the_flash_
     w16 = c2.W16_INSTR_FACTOR * c2.estimate_dense_instructions(**shape)
     assert w16 < c2.estimate_sparse_instructions(**shape, nonzeros=4608, pass_rows=64)
     assert w16 > c2.estimate_sparse_instructions(**shape, nonzeros=461, pass_rows=64)
+
+
+def test_memory_aware_choice_makes_wide_layers_tiled_only_where_flash_waits(tmp_path):
+    """issue 18: with flash wait states every flash read the MAC loop makes is charged (the upper bound), so
+    SEA-64's wide layers go tiled (int8 in flash, a RAM tile per pass); at zero wait states the zero-wait
+    choice stands (w16 / dense: tiling adds the expansion's instructions) and nothing is tiled."""
+    shape = dict(out_hw=(64, 50), in_c=32, out_c=32, kernel_hw=(3, 3))  # SEA-64's layer 1
+    macs, weights, rows = 64 * 50 * 32 * 288, 32 * 288, 64
+    w16 = c2.W16_INSTR_FACTOR * c2.estimate_dense_instructions(**shape)
+    tiled = c2.estimate_tiled_instructions(**shape, passes=rows)
+    assert w16 < tiled < 1.15 * w16  # the expansion once per row: a few % more instructions
+    for ws, tiled_wins in ((0, False), (2, True), (5, True)):
+        t = c2.upper_bound_cycles(tiled, c2.flash_reads("tiled", macs, weights, rows), ws)
+        assert (t < c2.upper_bound_cycles(w16, c2.flash_reads("w16", macs, weights, rows), ws)) == tiled_wins, ws
+    # on a 1-pixel-wide map the per-row expansion is all overhead: dense int8 stays
+    narrow = dict(out_hw=(16, 1), in_c=32, out_c=32, kernel_hw=(3, 3))
+    m = 16 * 32 * 288
+    dense = c2.upper_bound_cycles(c2.estimate_dense_instructions(**narrow), c2.flash_reads("dense", m, weights, 16), 5)
+    tiled = c2.upper_bound_cycles(
+        c2.estimate_tiled_instructions(**narrow, passes=16), c2.flash_reads("tiled", m, weights, 16), 5
+    )
+    assert dense < tiled
+    tflite = small_tflite("mixed")
+    zero = generate_engine(tflite, tmp_path / "zero", model_name="m", use_dsp=True, flash_wait_states=0)
+    assert all(layer.weight_format not in ("tiled", "wino") for layer in zero.layers)
+    five = generate_engine(tflite, tmp_path / "five", model_name="m", use_dsp=True, flash_wait_states=5)
+    # 4 input channels: tiled; 16 (a multiple of 8, 3x3 stride 1): Winograd
+    assert [layer.weight_format for layer in five.layers if layer.op == "CONV_2D"][:2] == ["tiled", "wino"]
+    # the portable path has no tile: never tiled there
+    port = generate_engine(tflite, tmp_path / "port", model_name="m", use_dsp=False, flash_wait_states=5)
+    assert all(layer.weight_format not in ("tiled", "wino") for layer in port.layers)

@@ -90,6 +90,36 @@ def test_conv_w16_matches_tflm_bytes(lib, conv_cases):
     assert _mismatches(lib, conv_cases, w16=True) == []
 
 
+def test_conv_tiled_matches_tflm_bytes(lib, conv_cases):
+    # Weights-stationary (em_conv2d_s8_tiled): int8 weights expanded per pass into a RAM tile. Passes
+    # of 1 (rounded up to a pair), 3 (odd: rounded up), 6 pixels and the whole tensor, so the last pass
+    # is partial and a pair may end the call with one pixel.
+    for pass_pixels in (1, 3, 6, 4096):
+        assert _mismatches(lib, conv_cases, tiled=pass_pixels) == [], pass_pixels
+
+
+def test_tiled_buffer_size_is_the_macro(lib):
+    """em_conv2d_s8_tiled_get_buffer_size against the formula em_kernels.h gives (DSP build), and
+    the code generator's own (export.codegen.ops.conv2d.tiled_scratch_bytes)."""
+    import ctypes as C
+
+    from edgel3_mote.export.codegen.ops.conv2d import tiled_scratch_bytes
+    from tests.support.kernel_lib import Dims
+
+    for out_c, fh, fw, in_c, pass_pixels in (
+        (32, 3, 3, 1, 50),
+        (32, 3, 3, 32, 50),
+        (6, 5, 3, 7, 3),
+        (128, 3, 3, 128, 12),
+    ):
+        got = lib.lib.em_conv2d_s8_tiled_get_buffer_size(
+            C.byref(Dims(fh, fw, in_c)), C.byref(Dims(4, 4, out_c)), pass_pixels
+        )
+        want = tiled_scratch_bytes(out_c, fh, fw, in_c, pass_pixels)
+        assert got == (want if lib.dsp else 0), (out_c, fh, fw, in_c, pass_pixels)
+    assert lib.lib.em_conv2d_s8_tiled_get_buffer_size(C.byref(Dims(3, 3, 4)), C.byref(Dims(4, 4, 4)), 0) == 0
+
+
 def test_conv_host_simd_path_matches_tflm_bytes(conv_cases):
     # The host int8 engine's conv path (EM_HOST_SIMD, export.host_engine), whole tensors and row windows.
     host = KernelLib(defines={"EM_HOST_SIMD": None})
@@ -199,6 +229,7 @@ def test_row_windows_give_full_tensor_bytes(lib, conv_cases):
         # one output row at a time: the smallest line buffer
         assert np.array_equal(_chunked(lib, x, args, list(range(out_h + 1))), want), spec
         assert np.array_equal(_chunked(lib, x, args, [0, *cuts, out_h], 1, 2, w16=True), want), spec
+        assert np.array_equal(_chunked(lib, x, args, list(range(out_h + 1)), tiled=4), want), spec
         checked += 1
     assert checked >= 15
 

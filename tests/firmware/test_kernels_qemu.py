@@ -10,7 +10,7 @@ import pytest
 
 from edgel3_mote.board_tests.harness.kernel_bench import run_bench, sea64_per_mac
 from tests.support.kernel_lib import host_checksum
-from tests.support.kernel_sweep import CONV_SPECS, build_cases, run_sweep
+from tests.support.kernel_sweep import CONV_SPECS, CONV_VARIANTS, build_cases, run_sweep
 
 SWEEP_CONVS = 40  # random conv layers beside CONV_SPECS; with FC and pool about 20 s of QEMU per board
 
@@ -52,11 +52,15 @@ def sweep_cases():
 
 @pytest.mark.parametrize("board", ["qemu-mps2-an386", "qemu-mps2-an500"])
 def test_kernel_sweep_matches_tflm_on_target(board, sweep_cases, tmp_path):
-    """Random TF-converted conv (int8 and int16 weights, whole and row by row), FC and pool layers,
+    """Random TF-converted conv (int8, int16, tiled and Winograd, whole and row by row), FC and pool layers,
     run by the Cortex-M4 / M7 build of the kernels in QEMU: every output equals tflite-micro's."""
     r = run_sweep(board, sweep_cases, tmp_path)
     assert r.exit_code == 0 and r.mismatches == []
-    assert len(r.got) == 4 * sweep_cases.n_conv + sweep_cases.n_fc + sweep_cases.n_pool
+    assert (
+        len(r.got)
+        == len(CONV_VARIANTS) * sweep_cases.n_conv + 2 * sweep_cases.n_wino + sweep_cases.n_fc + sweep_cases.n_pool
+    )
+    assert sweep_cases.n_wino >= 4  # the Winograd path ran on target (real SSUB16 / SADD16 / SMLAD)
     assert sweep_cases.n_conv == SWEEP_CONVS + len(CONV_SPECS)
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(r.elf)], capture_output=True, text=True, check=True).stdout
     assert "smlad" in dis and "ldrd" in dis and "sxtb16" in dis

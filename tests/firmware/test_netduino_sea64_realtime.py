@@ -1,7 +1,9 @@
 """SEA-64 with the real weights on the 128 KiB board (qemu-netduinoplus2, streamed plan), through
 `edgel3-mote selftest` on the session's shared project (tests/conftest.py ``sea64_project``): the
-int16-expanded weights of all eight convolutions fit its 1 MiB flash beside the code and the ten
-self-test vectors (the first three with their PCM window: ``vector_counts``), the engine stays
+memory-aware cost model (the F405's 5 flash wait states, issue 18) keeps every weight int8 in flash
+and out of the MAC loop -- the one-channel first conv tiled (expanded per row into a RAM tile), the 3x3
+stride-1 ones Winograd F(2x2, 3x3) (transformed per row pair into a RAM tile) -- so the serial
+firmware's flash stays within 512 KiB; the engine stays
 byte-identical to tflite-micro on the loudest window of each of the ten real clips, and one 1-s
 window costs at most 150 M instructions including the front-end (the issue's bound). Instructions
 (mean and max over the vectors with PCM), RAM and flash are README figures (results/results.json:
@@ -17,7 +19,7 @@ from edgel3_mote.board_tests.harness import selftest_cli
 from edgel3_mote.export.project import W16_CODE_RESERVE_BYTES
 
 MAX_INSTRUCTIONS_PER_WINDOW = 150_000_000
-RAM_BEFORE_W16 = 83_516  # firmware.elf static RAM before the w16 kernels (README, issue 10: must not grow)
+FLASH_BAR = 512 * 1024  # issue 18: SEA-64's firmware with int8 weights in flash
 
 
 def _code_flash_bytes(elf) -> int:
@@ -81,9 +83,10 @@ def test_sea64_on_netduinoplus2_is_exact_and_within_150m_instructions(
 
     doc = json.loads((info.project_dir / "project.json").read_text())
     formats = [layer["weight_format"] for layer in doc["engine"]["layers"] if layer["op"] == "CONV_2D"]
-    assert formats == ["w16"] * 8, formats  # the flash budget expands every conv
+    # reading weights from flash in the MAC loop costs more: none is dense, w16 or sparse
+    assert formats[0] == "tiled" and set(formats[1:]) <= {"wino", "tiled"} and formats.count("wino") >= 5, formats
     memory = doc["memory"]["firmware"]
-    assert memory["ram_bytes"] <= RAM_BEFORE_W16 and memory["flash_bytes"] <= memory["flash_size"]
+    assert memory["ram_bytes"] <= memory["ram_size"] and memory["flash_bytes"] <= FLASH_BAR
     assert doc["memory"]["selftest"]["flash_bytes"] <= doc["memory"]["selftest"]["flash_size"]
     figure("sea64.netduinoplus2.ram_bytes", memory["ram_bytes"])
     figure("sea64.netduinoplus2.flash_bytes", memory["flash_bytes"])

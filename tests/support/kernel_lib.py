@@ -161,6 +161,25 @@ class KernelLib:
             P(Rows),
             C.c_void_p,
         ]
+        L.em_conv2d_s8_tiled_get_buffer_size.restype = C.c_int32
+        L.em_conv2d_s8_tiled_get_buffer_size.argtypes = [P(Dims), P(Dims), C.c_int32]
+        L.em_conv2d_s8_tiled.argtypes = [
+            P(ConvParams),
+            P(Quant),
+            P(Dims),
+            P(C.c_int8),
+            P(Dims),
+            P(C.c_int8),
+            P(C.c_int32),
+            P(Dims),
+            P(C.c_int8),
+            P(Rows),
+            C.c_int32,
+            C.c_void_p,
+        ]
+        L.em_conv2d_s8_wino_get_buffer_size.restype = C.c_int32
+        L.em_conv2d_s8_wino_get_buffer_size.argtypes = [P(Dims), P(Dims), C.c_int32]
+        L.em_conv2d_s8_wino.argtypes = L.em_conv2d_s8_tiled.argtypes  # ..., rows, pass_tile_rows, scratch
         L.em_conv2d_sparse_s8_get_buffer_size.restype = C.c_int32
         L.em_conv2d_sparse_s8_get_buffer_size.argtypes = [P(ConvParams), P(Dims), P(Dims), P(SparseFilter)]
         L.em_conv2d_sparse_s8.argtypes = [
@@ -234,11 +253,16 @@ class KernelLib:
         sparse_pass_rows: int | None = None,
         rice_k: int | None = None,
         w16: bool = False,
+        tiled: int | None = None,
+        wino: bool | int = False,
     ) -> np.ndarray:
         """Run em_conv2d_s8; with ``sparse`` em_conv2d_sparse_s8 on the filter packed by
         ``export.sparse_weights.encode`` (``rice_k`` None: the best one; ``sparse_pass_rows``
         None: every output row in one pass); with ``w16`` em_conv2d_s8_w16 on the weights packed
-        by em_conv2d_s8_w16_pack. ``x`` holds the rows of ``rows`` (all rows by default); returns
+        by em_conv2d_s8_w16_pack; with ``tiled`` (pass pixels) em_conv2d_s8_tiled, its scratch filled
+        with garbage first; with ``wino`` em_conv2d_s8_wino (Winograd F(2x2, 3x3)), likewise (``wino`` an int:
+        the tile rows of a pass; True: one). ``x`` holds the
+        rows of ``rows`` (all rows by default); returns
         the output buffer (rows out_row_base.. out_row_end)."""
         in_d, out_d = Dims(*in_shape), Dims(*out_shape)
         filt = _i8(filt)
@@ -275,6 +299,46 @@ class KernelLib:
                 scratch.ctypes.data_as(C.c_void_p),
             )
             self._check("em_conv2d_sparse_s8", status)
+            return out
+        if wino:
+            n_scratch = self.lib.em_conv2d_s8_wino_get_buffer_size(C.byref(f_d), C.byref(out_d), int(wino))
+            assert n_scratch >= 0 and (n_scratch > 0) == self.dsp, n_scratch
+            scratch = np.full(max(n_scratch, 4) // 4, 0x5A5A5A5A, dtype=np.int32)
+            status = self.lib.em_conv2d_s8_wino(
+                C.byref(p),
+                C.byref(q),
+                C.byref(in_d),
+                _ptr(x, C.c_int8),
+                C.byref(f_d),
+                _ptr(filt, C.c_int8),
+                b_ptr,
+                C.byref(out_d),
+                _ptr(out, C.c_int8),
+                C.byref(r),
+                int(wino),
+                scratch.ctypes.data_as(C.c_void_p) if n_scratch else None,
+            )
+            self._check("em_conv2d_s8_wino", status)
+            return out
+        if tiled is not None:
+            n_scratch = self.lib.em_conv2d_s8_tiled_get_buffer_size(C.byref(f_d), C.byref(out_d), tiled)
+            assert n_scratch >= 0 and (n_scratch > 0) == self.dsp, n_scratch
+            scratch = np.full(max(n_scratch, 4) // 4, 0x5A5A5A5A, dtype=np.int32)
+            status = self.lib.em_conv2d_s8_tiled(
+                C.byref(p),
+                C.byref(q),
+                C.byref(in_d),
+                _ptr(x, C.c_int8),
+                C.byref(f_d),
+                _ptr(filt, C.c_int8),
+                b_ptr,
+                C.byref(out_d),
+                _ptr(out, C.c_int8),
+                C.byref(r),
+                tiled,
+                scratch.ctypes.data_as(C.c_void_p) if n_scratch else None,
+            )
+            self._check("em_conv2d_s8_tiled", status)
             return out
         n_scratch = self.lib.em_conv2d_s8_get_buffer_size(C.byref(in_d), C.byref(f_d), C.byref(out_d))
         scratch = np.zeros(max(n_scratch, 4) // 4 + 1, dtype=np.int32)

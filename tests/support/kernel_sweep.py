@@ -34,7 +34,10 @@ from tests.support.kernel_models import (
 )
 
 SWEEP_MAIN = Path(__file__).with_name("kernel_sweep_main.c")
-CONV_VARIANTS = ("s8", "w16", "s8_rows", "w16_rows")
+CONV_VARIANTS = ("s8", "w16", "s8_rows", "w16_rows", "tiled", "tiled_rows")
+# em_conv2d_s8_tiled over the whole tensor takes passes of TILED_PASS_PIXELS pixels (several passes, a
+# partial last one); one row per call ("tiled_rows") a pass of the row's pixels
+TILED_PASS_PIXELS = 6
 
 # Beside the random layers: dilation, a one-channel first layer, a SEA-64-like 32-channel layer.
 CONV_SPECS = (
@@ -42,7 +45,29 @@ CONV_SPECS = (
     ConvSpec(13, 11, 1, 16, (3, 3), (1, 1), "same", "relu", input_range=(-4.0, 0.5)),
     ConvSpec(16, 12, 32, 32, (3, 3), (1, 1), "same", "relu", input_range=(0.0, 6.0)),
     ConvSpec(8, 6, 64, 20, (3, 3), (1, 1), "same", "relu", input_range=(0.0, 2.0)),
+    # Winograd-eligible (3x3, stride 1, in_c % 8 == 0): odd sizes, valid padding, 128 channels
+    ConvSpec(7, 9, 16, 12, (3, 3), (1, 1), "valid", "relu", input_range=(-1.0, 3.0)),
+    ConvSpec(5, 7, 128, 8, (3, 3), (1, 1), "same", None, input_range=(-2.0, 0.5)),
 )
+# em_conv2d_s8_wino runs the layers it takes, whole (passes of WINO_PASS_TILE_ROWS tile rows) and two output rows
+# per call
+WINO_VARIANTS = ("wino", "wino_rows2")
+# the whole-tensor Winograd call takes passes of WINO_PASS_TILE_ROWS tile rows (weights transformed once a pass)
+WINO_PASS_TILE_ROWS = 2
+
+
+def wino_eligible(filt: np.ndarray, params: dict) -> bool:
+    """The shapes em_conv2d_s8_wino takes (its wino_shape_ok)."""
+    _, fh, fw, in_c = filt.shape
+    return (
+        (fh, fw) == (3, 3)
+        and params["stride_h"] == params["stride_w"] == 1
+        and params["dilation_h"] == params["dilation_w"] == 1
+        and in_c % 8 == 0
+        and in_c <= 192
+    )
+
+
 FC_SPECS = (
     DenseSpec(13, 7),
     DenseSpec(64, 64, "relu", input_range=(0.0, 4.0)),
@@ -80,11 +105,12 @@ class SweepCases:
     n_conv: int
     n_fc: int
     n_pool: int
+    n_wino: int = 0  # conv layers em_conv2d_s8_wino takes (two more runs each)
 
 
 def build_cases(n_convs: int = 40, seed: int = 2024) -> SweepCases:
     """Convert the sweep's layers (cached on disk), run tflite-micro once, emit the C cases."""
-    from edgel3_mote.export.codegen.ops.conv2d import pack_w16, padded_taps
+    from edgel3_mote.export.codegen.ops.conv2d import pack_w16, padded_taps, tiled_scratch_bytes, wino_scratch_bytes
 
     rng = np.random.default_rng(seed)
     conv_model = cached_model(CONV_SPECS + random_conv_specs(n_convs, seed), seed=seed)
@@ -93,6 +119,7 @@ def build_cases(n_convs: int = 40, seed: int = 2024) -> SweepCases:
     arrays, convs, fcs, pools = [], [], [], []
     expected: dict[tuple[str, int, str], int] = {}
     max_out, max_scratch = 1, 4
+    n_wino = 0
 
     def array(ctype: str, name: str, values) -> str:
         arrays.append(f"static const {ctype} {name}[] = {{{_c(values)}}};")
@@ -117,8 +144,14 @@ def build_cases(n_convs: int = 40, seed: int = 2024) -> SweepCases:
         )
         h = fnv1a(ys[br.graph_output])
         expected.update({("conv", i, v): h for v in CONV_VARIANTS})
+        if wino_eligible(filt, p):
+            expected.update({("conv", i, v): h for v in WINO_VARIANTS})
+            n_wino += 1
+            max_scratch = max(max_scratch, wino_scratch_bytes(ic, ow, WINO_PASS_TILE_ROWS))
         max_out = max(max_out, oh * ow * oc)
         max_scratch = max(max_scratch, 2 * padded_taps(fh, fw, ic) * 2 + 4)
+        for pass_pixels in (TILED_PASS_PIXELS, ow):
+            max_scratch = max(max_scratch, tiled_scratch_bytes(oc, fh, fw, ic, pass_pixels))
 
     xs = fc_model.random_inputs(rng)
     ys = fc_model.run_tflm(xs)
@@ -166,6 +199,8 @@ def build_cases(n_convs: int = 40, seed: int = 2024) -> SweepCases:
             *arrays,
             "",
             f"#define SWEEP_N_CONV {len(convs)}",
+            f"#define SWEEP_TILED_PASS_PIXELS {TILED_PASS_PIXELS}",
+            f"#define SWEEP_WINO_PASS_TILE_ROWS {WINO_PASS_TILE_ROWS}",
             f"#define SWEEP_N_FC {len(fcs)}",
             f"#define SWEEP_N_POOL {len(pools)}",
             f"#define SWEEP_MAX_OUTPUT {max_out}",
@@ -183,7 +218,7 @@ def build_cases(n_convs: int = 40, seed: int = 2024) -> SweepCases:
             "",
         ]
     )
-    return SweepCases(header, expected, len(convs), len(fcs), len(pools))
+    return SweepCases(header, expected, len(convs), len(fcs), len(pools), n_wino)
 
 
 @dataclass

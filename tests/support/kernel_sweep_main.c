@@ -40,8 +40,10 @@ static void report(const char *kind, int32_t index, const char *variant, int sta
   em_semihost_write(line);
 }
 
+enum { VARIANT_S8 = 0, VARIANT_W16 = 1, VARIANT_TILED = 2 };
+
 /* One output row per call, each from just the input rows it reads (the smallest line buffer). */
-static int conv_by_rows(const sweep_conv *c, int w16) {
+static int conv_by_rows(const sweep_conv *c, int variant) {
   const int32_t eff_h = (c->f.h - 1) * c->p.dilation_h + 1;
   const int32_t row_bytes = c->out.w * c->out.c;
   for (int32_t oy = 0; oy < c->out.h; ++oy) {
@@ -50,10 +52,30 @@ static int conv_by_rows(const sweep_conv *c, int w16) {
     const em_rows rows = {first, end - first, oy, oy + 1, oy};
     const int8_t *x = c->input + first * c->in.w * c->in.c;
     int8_t *y = out_buf + oy * row_bytes; /* out_row_base = oy: y's row 0 is global row oy */
-    const int s = w16 ? em_conv2d_s8_w16(&c->p, &c->q, &c->in, x, &c->f, c->filter_w16, c->bias,
+    const int s = variant == VARIANT_W16
+                      ? em_conv2d_s8_w16(&c->p, &c->q, &c->in, x, &c->f, c->filter_w16, c->bias,
                                          &c->out, y, &rows, scratch)
+                  : variant == VARIANT_TILED
+                      ? em_conv2d_s8_tiled(&c->p, &c->q, &c->in, x, &c->f, c->filter, c->bias,
+                                           &c->out, y, &rows, c->out.w, scratch)
                       : em_conv2d_s8(&c->p, &c->q, &c->in, x, &c->f, c->filter, c->bias, &c->out, y,
                                      &rows, scratch);
+    if (s != EM_OK) return s;
+  }
+  return EM_OK;
+}
+
+/* Winograd two output rows per call (the pairs it computes), each from the input rows they read. */
+static int conv_wino_by_two_rows(const sweep_conv *c) {
+  const int32_t row_bytes = c->out.w * c->out.c;
+  for (int32_t oy = 0; oy < c->out.h; oy += 2) {
+    const int32_t end = oy + 2 < c->out.h ? oy + 2 : c->out.h;
+    int32_t first, last;
+    em_rows_needed(oy, end, 1, c->p.pad_top, 3, c->in.h, &first, &last);
+    const em_rows rows = {first, last - first, oy, end, oy};
+    const int s =
+        em_conv2d_s8_wino(&c->p, &c->q, &c->in, c->input + first * c->in.w * c->in.c, &c->f,
+                          c->filter, c->bias, &c->out, out_buf + oy * row_bytes, &rows, 1, scratch);
     if (s != EM_OK) return s;
   }
   return EM_OK;
@@ -74,9 +96,24 @@ int main(void) {
                          out_buf, &full, scratch);
     report("conv", i, "w16", s, fnv1a(out_buf, n));
     all_ok &= s == EM_OK;
-    for (int w16 = 0; w16 < 2; ++w16) {
-      s = conv_by_rows(c, w16);
-      report("conv", i, w16 ? "w16_rows" : "s8_rows", s, fnv1a(out_buf, n));
+    s = em_conv2d_s8_tiled(&c->p, &c->q, &c->in, c->input, &c->f, c->filter, c->bias, &c->out,
+                           out_buf, &full, SWEEP_TILED_PASS_PIXELS, scratch);
+    report("conv", i, "tiled", s, fnv1a(out_buf, n));
+    all_ok &= s == EM_OK;
+    if (c->f.h == 3 && c->f.w == 3 && c->p.stride_h == 1 && c->p.stride_w == 1 &&
+        c->p.dilation_h == 1 && c->p.dilation_w == 1 && c->in.c % 8 == 0 && c->in.c <= 192) {
+      s = em_conv2d_s8_wino(&c->p, &c->q, &c->in, c->input, &c->f, c->filter, c->bias, &c->out,
+                            out_buf, &full, SWEEP_WINO_PASS_TILE_ROWS, scratch);
+      report("conv", i, "wino", s, fnv1a(out_buf, n));
+      all_ok &= s == EM_OK;
+      s = conv_wino_by_two_rows(c);
+      report("conv", i, "wino_rows2", s, fnv1a(out_buf, n));
+      all_ok &= s == EM_OK;
+    }
+    static const char *const rows_names[] = {"s8_rows", "w16_rows", "tiled_rows"};
+    for (int variant = 0; variant < 3; ++variant) {
+      s = conv_by_rows(c, variant);
+      report("conv", i, rows_names[variant], s, fnv1a(out_buf, n));
       all_ok &= s == EM_OK;
     }
   }

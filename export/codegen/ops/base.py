@@ -102,6 +102,7 @@ class OpEmitter:
     kind = ""
     streamable = False  # can run on a row window (em_rows) through line buffers
     rows_per_call: int | None = None  # output rows per generated call (1 inside a streamed chain; None: all)
+    call_rows: int = 1  # output rows per call the kernel wants inside a streamed chain (2: Winograd pairs)
 
     def __init__(self, graph: Graph, op: Op, prefix: str, use_dsp: bool):
         self.graph, self.op, self.prefix, self.use_dsp = graph, op, prefix, use_dsp

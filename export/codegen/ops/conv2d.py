@@ -1,5 +1,7 @@
 """CONV_2D -> em_conv2d_s8 (dense), em_conv2d_s8_w16 (dense, weights pre-expanded to int16 for the
-DSP path, where flash allows) or em_conv2d_sparse_s8 (pruned weights, compact sparse format).
+DSP path, where flash allows), em_conv2d_s8_tiled (dense int8 weights in flash, expanded per pass into
+a RAM tile: the DSP path where flash has wait states) or em_conv2d_sparse_s8 (pruned weights, compact
+sparse format).
 
 All take the same row windows, so any can stream; all give TFLM's bytes.
 """
@@ -69,6 +71,33 @@ def sparse_pass_rows(
 def dsp_scratch_bytes(filter_h: int, filter_w: int, in_c: int) -> int:
     """EM_CONV2D_S8_DSP_BUFFER_BYTES: the DSP path's two padded int16 im2col columns (+4 for alignment)."""
     return 2 * padded_taps(filter_h, filter_w, in_c) * 2 + 4
+
+
+def tiled_scratch_bytes(out_c: int, filter_h: int, filter_w: int, in_c: int, pass_pixels: int) -> int:
+    """EM_CONV2D_S8_TILED_DSP_BUFFER_BYTES: em_conv2d_s8_tiled's RAM tile and im2col columns. One input
+    channel: every channel group's w16 tile plus the one-channel path's columns; else one group's tile
+    (2P words) plus ceil(pass_pixels / 2) pixel pairs' columns (P words each)."""
+    padded = padded_taps(filter_h, filter_w, in_c)
+    if in_c == 1:
+        return 4 * 2 * (-(-out_c // 4)) * padded + dsp_scratch_bytes(filter_h, filter_w, 1)
+    return 4 * padded * (2 + (pass_pixels + 1) // 2)
+
+
+def wino_scratch_bytes(in_c: int, out_w: int, pass_tile_rows: int = 1) -> int:
+    """EM_CONV2D_S8_WINO_DSP_BUFFER_BYTES: the input transforms of a pass's tiles (``pass_tile_rows`` output row
+    pairs; 16 per tile, in_c int16 each) and one channel group's weight transforms (16 x 4 channels x in_c int16)."""
+    return 64 * in_c * ((out_w + 3) // 4 * pass_tile_rows + 2)
+
+
+def wino_eligible(kernel_hw: tuple[int, int], in_c: int, stride: tuple[int, int], dilation: tuple[int, int]) -> bool:
+    """The shapes em_conv2d_s8_wino takes: 3x3, stride and dilation 1, in_c a multiple of 8 up to 192."""
+    return (
+        tuple(kernel_hw) == (3, 3)
+        and tuple(stride) == (1, 1)
+        and tuple(dilation) == (1, 1)
+        and in_c % 8 == 0
+        and in_c <= 192
+    )
 
 
 def w16_extra_bytes(filter_data: np.ndarray) -> int:
@@ -171,6 +200,26 @@ class Conv2DEmitter(OpEmitter):
                 f"op {op.index} CONV_2D: int16-expanded weights (w16) are for the DSP path; "
                 f"generate with use_dsp=True or weight_format='dense'"
             )
+        self.tiled = op.weight_format == "tiled"
+        self.wino = op.weight_format == "wino"
+        if self.wino:
+            if not self.use_dsp:
+                raise ExportError(
+                    f"op {op.index} CONV_2D: the Winograd kernel (wino) is for the DSP path; generate with "
+                    f"use_dsp=True or weight_format='dense'"
+                )
+            self.call_rows = 2  # output rows in pairs: two per call inside a streamed chain
+        # the most tile rows (output row pairs) a Winograd pass may hold (None: every one of a call); the engine
+        # generator lowers it when the arena does not fit the RAM budget
+        self.wino_max_tile_rows: int | None = None
+        if self.tiled and not self.use_dsp:
+            raise ExportError(
+                f"op {op.index} CONV_2D: weights-stationary tiling (tiled) is for the DSP path; "
+                f"generate with use_dsp=True or weight_format='dense'"
+            )
+        # the scratch a tiled layer may take (its pass: as many pixels of a call as fit); the engine
+        # generator lowers it when the arena does not fit the RAM budget
+        self.tiled_budget: int | None = None
         o = op.options
         self.sparse = op.weight_format == "sparse"
         self.stride, self.dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h"], o["dilation_w"])
@@ -208,6 +257,27 @@ class Conv2DEmitter(OpEmitter):
         # inside a streamed chain every call computes rows_per_call rows: a longer pass is scratch for nothing
         limit = getattr(self, "rows_per_call", None)
         return min(rows, limit) if limit else rows
+
+    @property
+    def pass_tile_rows(self) -> int:
+        """em_conv2d_s8_wino's pass: the tile rows (output row pairs) of one call (rows_per_call rows; all
+        without streaming), at most ``wino_max_tile_rows``; the weights are transformed once per pass."""
+        out_h = self.output.hwc[0]
+        rows = min(self.rows_per_call, out_h) if self.rows_per_call else out_h
+        tile_rows = (rows + 1) // 2
+        return max(1, min(tile_rows, self.wino_max_tile_rows or tile_rows))
+
+    @property
+    def pass_pixels(self) -> int:
+        """em_conv2d_s8_tiled's pass: the output pixels of one call (rows_per_call rows; all without
+        streaming), fewer when its scratch would exceed ``tiled_budget`` (at least one pixel pair)."""
+        out_h, out_w, out_c = self.output.hwc
+        pixels = (min(self.rows_per_call, out_h) if self.rows_per_call else out_h) * out_w
+        if self.tiled_budget is None or self.in_c == 1:
+            return pixels
+        while pixels > 2 and tiled_scratch_bytes(out_c, self.fh, self.fw, self.in_c, pixels) > self.tiled_budget:
+            pixels = (pixels + 1) // 2
+        return pixels
 
     def _sparse_arrays(self) -> list[CArray]:
         p, sf = self.prefix, self.packed
@@ -277,6 +347,10 @@ class Conv2DEmitter(OpEmitter):
         return decls
 
     def scratch_bytes(self):
+        if self.wino:  # a pass's input transforms and one channel group's weight transforms
+            return wino_scratch_bytes(self.in_c, self.output.hwc[1], self.pass_tile_rows)
+        if self.tiled:  # the RAM tile and the pass's im2col columns
+            return tiled_scratch_bytes(self.output.hwc[2], self.fh, self.fw, self.in_c, self.pass_pixels)
         if self.sparse:  # the per-channel table and the input relayout of one pass
             return sparse_weights.scratch_bytes(
                 self.in_c,
@@ -299,6 +373,16 @@ class Conv2DEmitter(OpEmitter):
                 f"EM_CONV2D_SPARSE_S8_BUFFER_BYTES({pass_in_rows}, {self.in_c}, {row_len}, "
                 f"{self.packed.max_channel_nnz}) <= {self.scratch_bytes()}"
             ]
+        if self.wino:
+            return [
+                f"EM_CONV2D_S8_WINO_BUFFER_BYTES({self.in_c}, {self.output.hwc[1]}, {self.pass_tile_rows}) "
+                f"<= {self.scratch_bytes()}"
+            ]
+        if self.tiled:
+            return [
+                f"EM_CONV2D_S8_TILED_BUFFER_BYTES({self.output.hwc[2]}, {self.fh}, {self.fw}, {self.in_c}, "
+                f"{self.pass_pixels}) <= {self.scratch_bytes()}"
+            ]
         checks = [f"EM_CONV2D_S8_BUFFER_BYTES({self.fh}, {self.fw}, {self.in_c}) <= {self.scratch_bytes()}"]
         if self.w16:  # pack_w16's layout is the one em_kernels.h documents
             checks.append(
@@ -319,6 +403,16 @@ class Conv2DEmitter(OpEmitter):
             return (
                 f"em_conv2d_sparse_s8(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
                 f"&{p}_sparse, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {scratch_ptr})"
+            )
+        if self.wino:
+            return (
+                f"em_conv2d_s8_wino(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
+                f"{p}_filter, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {self.pass_tile_rows}, {scratch_ptr})"
+            )
+        if self.tiled:
+            return (
+                f"em_conv2d_s8_tiled(&{p}_params, &{p}_quant, &{p}_in_dims, {input_ptr}, &{p}_filter_dims, "
+                f"{p}_filter, {bias}, &{p}_out_dims, {output_ptr}, {rows}, {self.pass_pixels}, {scratch_ptr})"
             )
         kernel, filt = ("em_conv2d_s8_w16", f"{p}_filter_w16") if self.w16 else ("em_conv2d_s8", f"{p}_filter")
         return (
@@ -438,3 +532,152 @@ def choose_format(
     if sparse_instructions > dense_instructions:
         return "dense", f"dense: sparse would be slower ({time}; {flash})"
     return "sparse", f"sparse: less flash ({flash}) and faster ({time})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Memory-aware cost (issue 18): the weights live in flash, and on a chip with flash wait states every
+# weight the MAC loop reads from flash may stall it. The choice between int8 (em_conv2d_s8), w16
+# (em_conv2d_s8_w16), tiled (em_conv2d_s8_tiled) and sparse is made on the estimated UPPER BOUND of a
+# layer's cycles: zero-wait cycles (instructions x CYCLES_PER_INSTRUCTION) plus, for every read of
+# flash, the board's flash wait states (no cache hit for flash data, no prefetch benefit -- the bound
+# the real-time verdict is decided on). Flash reads per layer, as the kernels make them:
+#   int8  -- conv_dsp_s8 reads each channel's taps, four per word, once per pixel pair: MACs / 8 words;
+#   w16   -- conv_dot_w16 reads 2P words per 4 channels and pixel pair: ~ MACs / 4 words;
+#   tiled -- w16_expand_group reads each channel's int8 taps once per pass: weights / 4 words a pass;
+#   sparse-- the decoder reads every index and value byte once per pass (its table is in RAM).
+# A streamed layer's call computes one output row, so a tiled layer's passes are its output rows (the
+# conservative count the chooser uses: a whole-tensor call has fewer).
+# ---------------------------------------------------------------------------------------------
+CYCLES_PER_INSTRUCTION = 1.516  # SEA-64 on qemu-netduinoplus2: 163.4 M est. cycles / 107.8 M instructions
+# Per weight and pass beyond the w16 kernel's instructions: the expansion (w16_expand_group: per 16 weights four
+# LDRs, eight SXTB16, eight PKH, eight STRs and the loop) plus each pass's tables and pointers. With the w16
+# estimate above, the tiled estimate is within 6 % of the instructions measured on SEA-64's layers 1-10 in QEMU
+# (qemu-netduinoplus2 bench, one row per call; the one-channel layer 0 is over-estimated by 20 %).
+TILED_INSTR_PER_WEIGHT = 2.75
+TILED_INSTR_PER_BLOCK = 12  # per 4x2 block beyond the w16 kernel's: the output pointers (tiled_out_px)
+
+
+def flash_reads(fmt: str, macs: int, weights: int, passes: int, sparse_bytes: int = 0) -> float:
+    """Reads of flash a conv layer's kernel makes per window (see the table above)."""
+    if fmt == "dense":
+        return macs / 8
+    if fmt == "w16":
+        return macs / 4
+    if fmt == "tiled":
+        return weights / 4 * passes
+    if fmt == "sparse":
+        return float(sparse_bytes * passes)
+    raise ValueError(fmt)
+
+
+def estimate_tiled_instructions(
+    out_hw: tuple[int, int],
+    in_c: int,
+    out_c: int,
+    kernel_hw: tuple[int, int],
+    stride: tuple[int, int] = (1, 1),
+    dilation: tuple[int, int] = (1, 1),
+    passes: int = 1,
+) -> float:
+    """Instructions of em_conv2d_s8_tiled: the w16 kernel's, plus the expansion of every weight once per
+    pass and the per-block output pointers."""
+    weights = out_c * kernel_hw[0] * kernel_hw[1] * in_c
+    blocks = -(-out_c // 4) * -(-(out_hw[0] * out_hw[1]) // 2)
+    return (
+        W16_INSTR_FACTOR * estimate_dense_instructions(out_hw, in_c, out_c, kernel_hw, stride, dilation)
+        + TILED_INSTR_PER_WEIGHT * weights * passes
+        + TILED_INSTR_PER_BLOCK * blocks
+    )
+
+
+# em_conv2d_s8_wino (Winograd F(2x2, 3x3)) per window, on the DSP path: per MAC of the 16 transformed products per
+# tile and channel pair (the w16 dot, 11 instructions per 16 MACs, and its loop), per dot (one transform, 4
+# channels x 2 tiles: set-up, accumulators in and out), per tile and input channel (the input transform), per output
+# (the output transform and requantisation) and per weight and tile row (the weight transform). Fitted (scipy nnls,
+# relative) on the instructions of SEA-64's seven 3x3 layers in QEMU (qemu-netduinoplus2 bench, row-pair calls):
+# within 0.03 % on each -- five constants on seven layers, so a fit more than a test; the one-channel layer is tiled.
+WINO_INSTR_PER_MAC = 0.7188
+WINO_INSTR_PER_DOT_CALL = 63.3
+WINO_INSTR_PER_INPUT = 178.7
+WINO_INSTR_PER_OUTPUT = 29.9
+WINO_INSTR_PER_WEIGHT = 7.2
+
+
+def estimate_wino_instructions(out_hw: tuple[int, int], in_c: int, out_c: int) -> float:
+    """Instructions of em_conv2d_s8_wino on the layer, called for output row pairs."""
+    tile_rows, tile_pairs = -(-out_hw[0] // 2), -(-out_hw[1] // 4)
+    tiles = tile_rows * 2 * tile_pairs
+    groups = -(-out_c // 4)
+    return (
+        WINO_INSTR_PER_MAC * 16 * tiles * in_c * groups * 4
+        + WINO_INSTR_PER_DOT_CALL * 16 * groups * tile_pairs * tile_rows
+        + WINO_INSTR_PER_INPUT * tiles * in_c
+        + WINO_INSTR_PER_OUTPUT * out_hw[0] * out_hw[1] * out_c
+        + WINO_INSTR_PER_WEIGHT * out_c * 9 * in_c * tile_rows
+    )
+
+
+def upper_bound_cycles(instructions: float, reads: float, flash_wait_states: int) -> float:
+    """Zero-wait cycles plus every flash read's wait states (the upper bound's assumption)."""
+    return CYCLES_PER_INSTRUCTION * instructions + flash_wait_states * reads
+
+
+def choose_memory_aware_formats(graph, flash_wait_states: int, reasons: dict[int, str]) -> list[int]:
+    """Turn dense, w16 and sparse convs into ``tiled`` (em_conv2d_s8_tiled) or ``wino`` (em_conv2d_s8_wino, where
+    the shape allows) where that format's upper bound of cycles (flash reads charged at ``flash_wait_states``) is
+    the lowest. Updates ``reasons`` (the engine report's why); returns the op indices changed. Nothing changes at
+    0 wait states: there the zero-wait choice (w16 where flash allows, sparse where it is faster) stands."""
+    if flash_wait_states <= 0:
+        return []
+    chosen = []
+    for op in graph.ops:
+        if op.kind != "CONV_2D" or not graph.tensor(op.inputs[1]).is_constant:
+            continue
+        w = graph.tensor(op.inputs[1]).data
+        o = op.options
+        out_hw = graph.tensor(op.outputs[0]).hwc[:2]
+        stride, dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h"], o["dilation_w"])
+        kh, kw, in_c = w.shape[1:]
+        shape = dict(out_hw=out_hw, in_c=in_c, out_c=w.shape[0], kernel_hw=(kh, kw), stride=stride, dilation=dilation)
+        macs = out_hw[0] * out_hw[1] * w.size
+        passes = out_hw[0]  # one output row per call (streamed): the most passes
+        fmt = op.weight_format
+        if fmt == "sparse" and not reasons.get(op.index, "").startswith("sparse: less flash"):
+            continue  # sparse asked for (weight_format='sparse'), not chosen by the cost model
+        if fmt == "sparse":
+            packed = sparse_weights.encode(w)
+            pass_rows = sparse_pass_rows(in_c, packed.max_channel_nnz, out_hw, (kh, kw), stride, dilation)
+            current = estimate_sparse_instructions(**shape, nonzeros=packed.nnz, pass_rows=pass_rows)
+            reads = flash_reads(fmt, macs, w.size, -(-out_hw[0] // pass_rows), packed.nbytes)
+        elif fmt == "w16":
+            current = W16_INSTR_FACTOR * estimate_dense_instructions(**shape)
+            reads = flash_reads(fmt, macs, w.size, passes)
+        else:
+            current = estimate_dense_instructions(**shape)
+            reads = flash_reads("dense", macs, w.size, passes)
+        bounds = {fmt: upper_bound_cycles(current, reads, flash_wait_states)}
+        bounds["tiled"] = upper_bound_cycles(
+            estimate_tiled_instructions(**shape, passes=passes),
+            flash_reads("tiled", macs, w.size, passes),
+            flash_wait_states,
+        )
+        if wino_eligible((kh, kw), in_c, stride, dilation):
+            bounds["wino"] = upper_bound_cycles(
+                estimate_wino_instructions(out_hw, in_c, w.shape[0]),
+                flash_reads("tiled", macs, w.size, -(-out_hw[0] // 2)),  # the weights once per row pair
+                flash_wait_states,
+            )
+        best = min(bounds, key=lambda f: (bounds[f], f != fmt))
+        others = ", ".join(f"{f} {b / 1e6:.2f} M" for f, b in bounds.items() if f != best)
+        why = f"est. upper bound {bounds[best] / 1e6:.2f} M cycles vs {others} ({flash_wait_states} flash wait states)"
+        if best == fmt:
+            reasons[op.index] = reasons.get(op.index, fmt) + f"; kept: {why}"
+            continue
+        op.weight_format = best
+        chosen.append(op.index)
+        reasons[op.index] = (
+            "wino: Winograd F(2x2, 3x3), int8 weights in flash transformed per row pair into a RAM tile; "
+            if best == "wino"
+            else "tiled: int8 weights in flash, expanded per row into a RAM tile; "
+        ) + why
+    return chosen
