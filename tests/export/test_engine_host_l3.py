@@ -90,7 +90,10 @@ def test_l3_engine_streamed_as_the_mote_builds_it_is_bit_exact(l3, tmp_path):
     lines = sum(b["bytes"] for b in info.buffers if b["kind"] == "line")
     assert lines == 295_168 and max(b["bytes"] for b in info.buffers if b["kind"] == "scratch") == 40_436
     assert budget == 500_000 - board.stack_size - 6 * 1024 - 2 * 48000  # planned for the serial app
-    assert {layer.weight_format for layer in info.layers if layer.op == "CONV_2D"} == {"dense", "sparse"}
+    # the H743's flash wait states: the memory-aware cost model runs the first conv and conv 6 (75 % zeros) tiled
+    # (dense int8 weights read once per pass into RAM), the sparser convs sparse
+    formats = {layer.name: layer.weight_format for layer in info.layers if layer.op == "CONV_2D"}
+    assert set(formats.values()) == {"tiled", "sparse"}, formats
     t0 = time.perf_counter()
     lib = build_engine_lib(tmp_path / "engine", tmp_path, dsp=True, name="l3_mote")
     print(f"host build of the L3 engine: {time.perf_counter() - t0:.1f} s")
