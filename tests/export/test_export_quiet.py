@@ -58,7 +58,8 @@ def test_arena_table_names_keras_layers(quiet_export):
     report = (root / "tiny" / "engine_report.txt").read_text()
     table = report[report.index("arena buffers:") : report.index("peak: step")]
     assert ";" not in table and "BiasAdd" not in table
-    assert re.search(r"tensor\s+conv2d_1\n", table) and re.search(r"tensor\s+input_\d+", table)
+    # Keras numbers layers per process (conv2d, conv2d_1, ... conv2d_57 after other tests): any plain conv name
+    assert re.search(r"tensor\s+conv2d(_\d+)?\n", table) and re.search(r"tensor\s+input_\d+", table)
 
 
 def test_weights_line_names_the_int16_expansion(quiet_export, tmp_path):
