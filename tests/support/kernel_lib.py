@@ -300,11 +300,14 @@ class KernelLib:
             )
             self._check("em_conv2d_sparse_s8", status)
             return out
-        if wino:
-            n_scratch = self.lib.em_conv2d_s8_wino_get_buffer_size(C.byref(f_d), C.byref(out_d), int(wino))
+        if wino or tiled is not None:
+            # the two weights-in-flash paths share one signature: their last argument is the pass length
+            # (row pairs a pass for Winograd, output pixels a pass for tiled) and the scratch it needs
+            name, passes = ("em_conv2d_s8_wino", int(wino)) if wino else ("em_conv2d_s8_tiled", tiled)
+            n_scratch = getattr(self.lib, f"{name}_get_buffer_size")(C.byref(f_d), C.byref(out_d), passes)
             assert n_scratch >= 0 and (n_scratch > 0) == self.dsp, n_scratch
             scratch = np.full(max(n_scratch, 4) // 4, 0x5A5A5A5A, dtype=np.int32)
-            status = self.lib.em_conv2d_s8_wino(
+            status = getattr(self.lib, name)(
                 C.byref(p),
                 C.byref(q),
                 C.byref(in_d),
@@ -315,30 +318,10 @@ class KernelLib:
                 C.byref(out_d),
                 _ptr(out, C.c_int8),
                 C.byref(r),
-                int(wino),
+                passes,
                 scratch.ctypes.data_as(C.c_void_p) if n_scratch else None,
             )
-            self._check("em_conv2d_s8_wino", status)
-            return out
-        if tiled is not None:
-            n_scratch = self.lib.em_conv2d_s8_tiled_get_buffer_size(C.byref(f_d), C.byref(out_d), tiled)
-            assert n_scratch >= 0 and (n_scratch > 0) == self.dsp, n_scratch
-            scratch = np.full(max(n_scratch, 4) // 4, 0x5A5A5A5A, dtype=np.int32)
-            status = self.lib.em_conv2d_s8_tiled(
-                C.byref(p),
-                C.byref(q),
-                C.byref(in_d),
-                _ptr(x, C.c_int8),
-                C.byref(f_d),
-                _ptr(filt, C.c_int8),
-                b_ptr,
-                C.byref(out_d),
-                _ptr(out, C.c_int8),
-                C.byref(r),
-                tiled,
-                scratch.ctypes.data_as(C.c_void_p) if n_scratch else None,
-            )
-            self._check("em_conv2d_s8_tiled", status)
+            self._check(name, status)
             return out
         n_scratch = self.lib.em_conv2d_s8_get_buffer_size(C.byref(in_d), C.byref(f_d), C.byref(out_d))
         scratch = np.zeros(max(n_scratch, 4) // 4 + 1, dtype=np.int32)
