@@ -73,7 +73,7 @@ def run_bench(
         board,
         [BENCH_MAIN, *KERNEL_SOURCES],
         out_dir / f"bench{'_dsp' if dsp else ''}{'_flashw' if flash_weights else ''}.elf",
-        include_dirs=[KERNEL_DIR],
+        include_dirs=[KERNEL_DIR, BENCH_DIR],
         defines=defines or None,
         # DSP boards' own flags define EM_USE_DSP: undefine it for the portable build
         extra_flags=["-Werror", *([] if dsp else ["-UEM_USE_DSP"])],
@@ -103,7 +103,7 @@ def run_cmsis_nn_bench(board: str = "qemu-mps2-an386", out_dir: Path | None = No
         board,
         [CMSIS_NN_MAIN, *KERNEL_SOURCES, *nn_sources],
         out_dir / "bench_cmsis_nn.elf",
-        include_dirs=[KERNEL_DIR, nn, nn / "Include"],
+        include_dirs=[KERNEL_DIR, BENCH_DIR, nn, nn / "Include"],
         extra_flags=["-Wno-sign-compare", "-Wno-unused-variable"],
     )
     code, output, trace = run_traced(board, elf, timeout=300, out=out_dir / f"{elf.stem}.trace")

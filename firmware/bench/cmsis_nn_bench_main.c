@@ -9,28 +9,17 @@
 #include <stdint.h>
 
 #include "arm_nnfunctions.h"
+#include "em_bench_sea64.h"
 #include "em_board.h"
 #include "em_fmt.h"
 #include "em_kernels.h"
 
-/* SEA-64's convolutions (3x3, same, stride 1): input h, w, c and output channels. */
-static const int32_t sea_layers[8][4] = {{64, 50, 1, 32},  {64, 50, 32, 32},  {32, 25, 32, 64},
-                                         {32, 25, 64, 64}, {16, 12, 64, 128}, {16, 12, 128, 128},
-                                         {8, 6, 128, 64},  {8, 6, 64, 64}};
-#define SEA_MAX_IN (64 * 50 * 32)
-#define SEA_MAX_TAPS (9 * 128)
 static int8_t sea_in[SEA_MAX_IN], out_em[SEA_MAX_IN], out_cmsis[SEA_MAX_IN];
 static int8_t sea_filter[128 * SEA_MAX_TAPS];
 static int32_t sea_bias[128], sea_mult[128], sea_shift[128];
 static int32_t em_scratch[EM_CONV2D_S8_DSP_BUFFER_BYTES(3, 3, 128) / 4 + 1];
 static int32_t
     cmsis_scratch[(4 * SEA_MAX_TAPS + 64) / 4]; /* >= arm_convolve_wrapper_s8_get_buffer_size */
-
-static uint32_t lcg = 12345u;
-static int8_t rnd8(void) {
-  lcg = lcg * 1664525u + 1013904223u;
-  return (int8_t)(lcg >> 24);
-}
 
 static void report(int32_t layer, const char *suffix, uint32_t value) {
   char line[64];
@@ -51,13 +40,7 @@ int main(void) {
   for (int32_t l = 0; l < 8; ++l) {
     const int32_t h = sea_layers[l][0], w = sea_layers[l][1], cin = sea_layers[l][2];
     const int32_t cout = sea_layers[l][3], taps = 9 * cin;
-    for (int32_t i = 0; i < h * w * cin; ++i) sea_in[i] = rnd8();
-    for (int32_t i = 0; i < cout * taps; ++i) sea_filter[i] = rnd8();
-    for (int32_t oc = 0; oc < cout; ++oc) {
-      sea_bias[oc] = (int32_t)rnd8() * 256;
-      sea_mult[oc] = 1100000000 + oc * 7919;
-      sea_shift[oc] = -9 - (cin >= 64);
-    }
+    sea64_fill_layer(l, sea_in, sea_filter, sea_bias, sea_mult, sea_shift);
     /* the engine's kernel: ReLU input at zero point -128 */
     const em_dims in_d = {h, w, cin}, f_d = {3, 3, cin}, out_d = {h, w, cout};
     const em_conv_params p = {1, 1, 1, 1, 1, 1, 128, -128, -128, 127};
