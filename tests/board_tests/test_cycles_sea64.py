@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import pytest
 
-from edgel3_mote.board_tests.harness.bench import cycle_trace_plugin, run_bench, window_cycles
-from edgel3_mote.board_tests.harness.deploy import open_board, resolve_deployment
 from edgel3_mote.export.boards import get_board
+from tests.support.traced_window import trace_first_window
 
 pytestmark = [pytest.mark.qemu, pytest.mark.slow]
 
@@ -38,19 +37,7 @@ def traced(request, sea64_weights, sea64_project, clips_dir, tmp_path_factory):
     board = request.param
     tmp = tmp_path_factory.mktemp(f"cycles-sea64-{board}")
     info = sea64_project(board)
-    setup, elf = resolve_deployment(board, "sea-64", str(sea64_weights), project=info.project_dir, log=lambda m: None)
-    trace = tmp / "trace.txt"
-    with open_board(setup, elf, plugin=cycle_trace_plugin(elf, trace, board), log=lambda m: None) as client:
-        results = run_bench(
-            client,
-            setup,
-            [clips_dir / "cat.mp3"],
-            max_windows=1,
-            repeat_check=False,
-            progress=False,
-            log=lambda m: None,
-        )
-    return results, window_cycles(results, elf, trace)
+    return trace_first_window(board, "sea-64", str(sea64_weights), info.project_dir, clips_dir / "cat.mp3", tmp)
 
 
 def test_trace_instructions_equal_device_ticks(traced):

@@ -17,6 +17,7 @@ import sys
 import pytest
 
 from edgel3_mote.export.boards import get_board
+from tests.support.traced_window import trace_first_window
 
 BOARD = "qemu-mps2-an386-nrf52840"
 OPT_IN = "opt-in (minutes): .venv/bin/python -m pytest -m mote tests/board_tests/test_nrf52840_pruned.py"
@@ -28,8 +29,6 @@ pytestmark = [pytest.mark.mote, pytest.mark.qemu, pytest.mark.slow]
 def pruned_bench(request, sea64_weights, clips_dir, tmp_path_factory):
     if "mote" not in (request.config.getoption("markexpr") or ""):
         pytest.skip(OPT_IN)
-    from edgel3_mote.board_tests.harness.bench import cycle_trace_plugin, run_bench, window_cycles
-    from edgel3_mote.board_tests.harness.deploy import open_board, resolve_deployment
     from edgel3_mote.export.project import build_firmware_project
 
     sp = request.param
@@ -41,19 +40,8 @@ def pruned_bench(request, sea64_weights, clips_dir, tmp_path_factory):
     info = build_firmware_project(
         BOARD, "sea-64", weights=str(weights), clips=str(clips_dir), out_dir=tmp / "project", log=lambda m: None
     )
-    setup, elf = resolve_deployment(BOARD, "sea-64", str(weights), project=info.project_dir, log=lambda m: None)
-    trace = tmp / "trace.txt"
-    with open_board(setup, elf, plugin=cycle_trace_plugin(elf, trace, BOARD), log=lambda m: None) as client:
-        results = run_bench(
-            client,
-            setup,
-            [clips_dir / "cat.mp3"],
-            max_windows=1,
-            repeat_check=False,
-            progress=False,
-            log=lambda m: None,
-        )
-    return sp, results, window_cycles(results, elf, trace)
+    results, cycles = trace_first_window(BOARD, "sea-64", str(weights), info.project_dir, clips_dir / "cat.mp3", tmp)
+    return sp, results, cycles
 
 
 def test_pruned_sea64_verdict_and_energy_on_the_nrf52840(pruned_bench, figure):
