@@ -202,8 +202,8 @@ def prepare_output(out: Path, resume_allowed: bool, config: dict) -> bool:
     run's, which is refused). A folder left by a failed
     start (config.json and caches, no checkpoint) is taken over."""
     from edgel3_mote.compress.retrain import rundir
-    from edgel3_mote.compress.retrain.cli import is_failed_start
     from edgel3_mote.compress.retrain.distribute import is_chief
+    from edgel3_mote.compress.retrain.rundir import is_failed_start
 
     out = Path(out)
     resume = (out / "checkpoints" / "state.json").exists() and resume_allowed
@@ -220,10 +220,10 @@ def prepare_output(out: Path, resume_allowed: bool, config: dict) -> bool:
             import shutil
 
             from edgel3_mote.atomic import OUTPUT_MARKER
-            from edgel3_mote.compress.retrain.cli import MODEL_FILE_SUFFIXES, RUN_FILES
+            from edgel3_mote.compress.retrain.rundir import MODEL_SUFFIXES, RUN_FILES
 
             # start over: only a run's own files go; anything else in the folder is the user's
-            ours = set(RUN_FILES) | {f"model{s}" for s in MODEL_FILE_SUFFIXES} | {"audio_model.h5", "audio_model.keras"}
+            ours = set(RUN_FILES) | {f"model{s}" for s in MODEL_SUFFIXES} | {"audio_model.h5", "audio_model.keras"}
             foreign = sorted(p.name for p in out.iterdir() if p.name not in ours | {OUTPUT_MARKER})
             if foreign:
                 raise InvalidInputError(

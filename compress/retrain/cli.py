@@ -7,12 +7,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgel3_mote.compress.retrain.rundir import MODEL_SUFFIXES as MODEL_FILE_SUFFIXES
+from edgel3_mote.compress.retrain.rundir import RUN_FILES
+
 if TYPE_CHECKING:
     import tf_keras as keras
-
-MODEL_FILE_SUFFIXES = (".h5", ".keras")
-# what distill / finetune write directly in their run folder (logs/ and checkpoints/ are theirs too)
-RUN_FILES = ("config.json", "config.resume.json", "teacher_targets.npz", "summary.json", "logs", "checkpoints")
 
 
 def declare_run_outputs(parser, command: str, extra: tuple[str, ...] = ()) -> None:
@@ -195,27 +194,6 @@ def _unknown_window(ref, window):
     raise InvalidInputError(
         f"{ref} takes {window}-sample inputs, not an 8 kHz or 48 kHz 1-s window: give an audio embedding model"
     )
-
-
-# What a start writes before its first checkpoint: a folder holding only these is a failed or
-# killed start, which a rerun may take over (the cached teacher targets are kept and reused).
-STARTED_RUN_FILES = frozenset({"config.json", "config.resume.json", "logs", "teacher_targets.npz", "checkpoints"})
-
-
-def is_failed_start(out: Path) -> bool:
-    """True when ``out`` holds only what a start of distill/finetune writes before any checkpoint."""
-    from edgel3_mote.atomic import OUTPUT_MARKER
-    from edgel3_mote.compress.retrain import rundir
-
-    names = {p.name for p in out.iterdir()} - {OUTPUT_MARKER}
-    if not names or not names <= STARTED_RUN_FILES or "config.json" not in names:
-        return False
-    if (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
-        return False
-    try:
-        return rundir.read_json(out / "config.json").get("command") in ("distill", "finetune")
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def prepare_run_dir(args: argparse.Namespace, command: str) -> bool:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import tf_keras as keras
 
 MODEL_SUFFIXES = (".h5", ".keras")
+# what distill / finetune write directly in their run folder (logs/ and checkpoints/ are theirs too)
+RUN_FILES = ("config.json", "config.resume.json", "teacher_targets.npz", "summary.json", "logs", "checkpoints")
 
 
 def _jsonable(value: Any):
@@ -85,3 +87,23 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     if not path.exists():
         raise InvalidInputError(f"model file {path} does not exist: give a run's model.h5/.keras")
     return keras.models.load_model(path, custom_objects=custom_objects(), compile=False)
+
+
+# What a start writes before its first checkpoint: a folder holding only these is a failed or
+# killed start, which a rerun may take over (the cached teacher targets are kept and reused).
+STARTED_RUN_FILES = frozenset({"config.json", "config.resume.json", "logs", "teacher_targets.npz", "checkpoints"})
+
+
+def is_failed_start(out: Path) -> bool:
+    """True when ``out`` holds only what a start of distill/finetune writes before any checkpoint."""
+    from edgel3_mote.atomic import OUTPUT_MARKER
+
+    names = {p.name for p in out.iterdir()} - {OUTPUT_MARKER}
+    if not names or not names <= STARTED_RUN_FILES or "config.json" not in names:
+        return False
+    if (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
+        return False
+    try:
+        return read_json(out / "config.json").get("command") in ("distill", "finetune")
+    except (OSError, ValueError, AttributeError):
+        return False
