@@ -92,6 +92,7 @@ class SweepConfig:
     val_crops: int = 1024
     eval_folds: int = 3  # a folder-per-class set only (an ESC-50 layout has its folds)
     eval_epochs: int = 150
+    eval_hop: float = 0.1  # embedding hop of the downstream protocol (EdgeL3/openl3: 0.1 s)
     patience: int = 10  # distillation early stopping on the validation cosine
     bench_max_windows: int | None = 4
     bench_hop: float = 0.5
@@ -270,7 +271,7 @@ def run_point(cfg: SweepConfig, sparsity: float, point: Path, start: Path | None
     setup, elf = _firmware(cfg, model_file, point / "project", log)
     val, val_index, val_names = _val_frames(cfg)
     cosines = _val_cosines(cfg, setup, val, val_index, val_names)
-    float_embedder = FloatEmbedder(MODEL, str(model_file), 0.1, cfg.seed)
+    float_embedder = FloatEmbedder(MODEL, str(model_file), cfg.eval_hop, cfg.seed)
     nonzero = int(float_embedder.describe()["nonzero_weights"])  # conv/dense kernels and biases of the model file
     accuracy = _downstream_accuracy(cfg, float_embedder, setup, point / "eval", log)
     bench = _bench(cfg, setup, elf, point / "bench", log)
@@ -497,7 +498,7 @@ def _downstream_accuracy(cfg: SweepConfig, float_embedder, setup, work: Path, lo
     ds = load_eval_set(cfg)
     clf = ClassifierConfig(epochs=cfg.eval_epochs, seed=cfg.seed)
     result = {}
-    for numeric, embedder in (("float", float_embedder), ("int8", FirmwareInt8Embedder(setup))):
+    for numeric, embedder in (("float", float_embedder), ("int8", FirmwareInt8Embedder(setup, cfg.eval_hop))):
         emb = extract_embeddings(ds.clips, embedder, work / "cache", progress=False)
         result[numeric] = cross_validate(ds, emb, clf, ds.folds, progress=False)
         log(f"{numeric} accuracy {accuracy_line(result[numeric])} over {len(ds.folds)} folds")
@@ -742,6 +743,13 @@ def register(subparsers) -> None:
         "--patience", type=int, default=10, help="distillation early stopping on the validation cosine (epochs)"
     )
     p.add_argument("--eval-epochs", type=int, default=150, help="MLP epochs of the downstream protocol")
+    p.add_argument(
+        "--eval-hop",
+        type=float,
+        default=0.1,
+        help="embedding hop (s) of the downstream protocol (default 0.1, EdgeL3's; a coarser hop is faster, "
+        "every point and the dense row share it)",
+    )
     p.add_argument("--bench-max-windows", type=int, default=4, help="windows per bench clip")
     p.add_argument("--bench-hop", type=float, default=0.5)
     p.add_argument("--audio-cache", type=Path, default=SweepConfig.audio_cache)
@@ -788,6 +796,7 @@ def run_sweep_cli(args) -> int:
         val_crops=args.val_crops,
         eval_folds=args.eval_folds,
         eval_epochs=args.eval_epochs,
+        eval_hop=args.eval_hop,
         patience=args.patience,
         bench_max_windows=args.bench_max_windows,
         bench_hop=args.bench_hop,
