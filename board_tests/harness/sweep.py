@@ -401,11 +401,21 @@ def _firmware(cfg: SweepConfig, model_file: Path, project: Path, log):
 
 
 def calibration_files(cfg: SweepConfig, n: int = 16) -> list[str]:
-    """int8 calibration audio: ``n`` files spread evenly over the training audio (what the model saw)."""
+    """int8 calibration audio: ``n`` files spread evenly over the training audio (what the model saw);
+    with a corpus' packages, taken in turn from every package so each is represented."""
     from edgel3_mote.compress.audio import find_audio_files
 
-    files = [str(p) for p in find_audio_files(cfg.train_audio, what="training audio")]
-    return files[:: max(1, len(files) // n)][:n]
+    groups = [
+        [str(p) for p in find_audio_files(files, what="training audio")]
+        for files in audio_groups(cfg.train_audio, each=False).values()
+    ]
+    quota = [0] * len(groups)  # n shared in turn among the packages that still have files
+    while sum(quota) < n and any(q < len(g) for q, g in zip(quota, groups)):
+        for k, g in enumerate(groups):
+            if quota[k] < len(g) and sum(quota) < n:
+                quota[k] += 1
+    picked = [[g[int(i)] for i in np.linspace(0, len(g) - 1, q).round()] for g, q in zip(groups, quota) if q]
+    return [f for i in range(max(quota, default=0)) for f in (g[i] for g in picked if i < len(g))]
 
 
 def _val_frames(cfg: SweepConfig) -> tuple[np.ndarray, np.ndarray, list[str]]:

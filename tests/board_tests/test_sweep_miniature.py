@@ -188,3 +188,24 @@ def test_the_cli_chains_by_default():
     assert build_parser().parse_args(need).chain is True
     assert build_parser().parse_args(need + ["--no-chain"]).chain is False
     assert build_parser().parse_args(need).no_cycles is False
+
+
+def test_calibration_draws_from_every_corpus_package(tmp_path):
+    """A corpus' training audio is {package: files}: calibration takes n files in turn from every
+    package, spread over each (a mapping once failed as 'file ufoai-sound does not exist')."""
+    from edgel3_mote.board_tests.harness.sweep import SweepConfig, calibration_files
+
+    def package(name, k):
+        (tmp_path / name).mkdir()
+        for i in range(k):
+            (tmp_path / name / f"{i:02d}.wav").write_bytes(b"")
+        return [str(tmp_path / name / f"{i:02d}.wav") for i in range(k)]
+
+    big, small = package("big", 30), package("small", 3)
+    cfg = SweepConfig(tmp_path, {"big": big, "small": small}, {}, tmp_path, tmp_path)
+    files = calibration_files(cfg, 16)
+    assert len(files) == len(set(files)) == 16
+    assert set(small) <= set(files) and big[0] in files and big[-1] in files
+    cfg.train_audio = big + small  # a plain list: one group, spread evenly over it
+    files = calibration_files(cfg, 16)
+    assert len(files) == 16 and files[0] == big[0] and files[-1] == small[-1]
