@@ -217,6 +217,12 @@ def vector_counts(board: BoardSpec, manifest: Manifest, weight_bytes: int, n_cli
 # flash minus the em_l* and em_st_* symbols); tests/firmware/test_netduino_sea64_realtime.py holds the
 # measurement below this reserve, so the expanded weights never crowd out the code.
 W16_CODE_RESERVE_BYTES = 48 * 1024
+# int16-expanded (w16) conv weights trade flash for instructions; by default they may add at most this share of
+# the int8 weights' bytes (and only on layers where w16 beats every int8-weight format, most instructions saved
+# per byte first: ops.conv2d.choose_w16_layers), so a firmware stays about the size of the int8 model's. SEA-64
+# on qemu-mps2-an386: its two 8x6 layers, 37 KB more for ~2.5 M fewer instructions a window; the flash stays
+# below TFLite Micro's for the same .tflite (tests/board_tests/test_tflm_sea64.py).
+W16_FLASH_SHARE = 0.10
 
 
 def _vector_bytes(manifest: Manifest) -> int:
@@ -226,10 +232,10 @@ def _vector_bytes(manifest: Manifest) -> int:
 
 
 def _w16_flash_bytes(board: BoardSpec, manifest: Manifest, n_clips: int, classifier: Path | None) -> int:
-    """Flash left for int16-expanded conv weights beside the int8 weights, the code
-    (W16_CODE_RESERVE_BYTES), the self-test vectors that ``vector_counts`` places beside the int8
-    weights (so expanding never costs a vector) and a classifier head's weights (one byte per
-    parameter stored in its .h5, plus 8 KiB)."""
+    """Flash for int16-expanded conv weights: W16_FLASH_SHARE of the int8 weights' bytes, at most what is left
+    beside the int8 weights, the code (W16_CODE_RESERVE_BYTES), the self-test vectors that ``vector_counts``
+    places beside the int8 weights (so expanding never costs a vector) and a classifier head's weights (one
+    byte per parameter stored in its .h5, plus 8 KiB)."""
     weight_bytes = manifest.sizes.get("weight_bytes", 0)
     n, n_pcm = vector_counts(board, manifest, weight_bytes, n_clips)
     per_vector = _vector_bytes(manifest)
@@ -241,15 +247,9 @@ def _w16_flash_bytes(board: BoardSpec, manifest: Manifest, n_clips: int, classif
         with h5py.File(classifier, "r") as f:
             f.visititems(lambda _, obj: sizes.append(obj.size) if isinstance(obj, h5py.Dataset) else None)
         head = sum(sizes) + 8 * 1024
-    return max(
-        0,
-        board.flash_size
-        - weight_bytes
-        - W16_CODE_RESERVE_BYTES
-        - n * per_vector
-        - n_pcm * 2 * manifest.window_samples
-        - head,
-    )
+    left = board.flash_size - weight_bytes - W16_CODE_RESERVE_BYTES - n * per_vector
+    left -= n_pcm * 2 * manifest.window_samples + head
+    return max(0, min(int(W16_FLASH_SHARE * weight_bytes), left))
 
 
 def fit_lower_bounds(board: BoardSpec, model: str) -> dict[str, int]:

@@ -471,20 +471,26 @@ def engine_formats(setup) -> dict:
 
 
 class FirmwareInt8Embedder:
-    """Embeddings of the firmware's own int8 model (tflite-micro on the host reference spectrogram),
-    for the downstream protocol: what the mote computes, window by window."""
+    """Embeddings of the firmware's own int8 model on the host reference spectrogram (the device's float32
+    front-end chain), for the downstream protocol: what the mote computes, window by window. The model runs
+    in the host-compiled engine (bit-exact with tflite-micro, ~13x faster: tests/export/test_host_engine_speed.py),
+    or in the tflite-micro interpreter where no C compiler builds it."""
 
     numeric = "int8"
 
-    def __init__(self, setup, hop_size: float = 0.1):
+    def __init__(self, setup, hop_size: float = 0.1, work_dir: Path | None = None):
         import hashlib
+        import tempfile
 
         from edgel3_mote.board_tests.harness.bench import _References
         from edgel3_mote.compress.models.registry import get_spec
+        from edgel3_mote.export.host_engine import int8_runner
 
         self.refs, self.hop_size, self.spec = _References(setup), hop_size, get_spec(setup.model)
         self.sha = hashlib.sha256(setup.tflite).hexdigest()
         self.key = f"{setup.model}-fw{self.sha[:10]}-int8-hop{hop_size:g}"
+        work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="edgel3-mote-int8-"))
+        self.runner = int8_runner(setup.tflite, work / "host-engine", model_name=setup.model)
 
     def __call__(self, audio: np.ndarray, sr: int):
         from edgel3_mote.board_tests.harness.bench import to_pcm16
@@ -492,10 +498,17 @@ class FirmwareInt8Embedder:
 
         frames, ts = frame_audio(audio, sr, self.spec, center=True, hop_size=self.hop_size)
         r = self.refs
-        return np.stack([r.dequantise(r.embedding_int8(r.spectrogram_int8(to_pcm16(f)))) for f in frames]), ts
+        q = [np.asarray(self.runner.invoke(r.spectrogram_int8(to_pcm16(f)))).reshape(-1) for f in frames]
+        return np.stack([r.dequantise(x) for x in q]), ts
 
     def describe(self) -> dict:
-        return {"key": self.key, "model": self.spec.name, "numeric": "int8", "tflite_sha256": self.sha}
+        return {
+            "key": self.key,
+            "model": self.spec.name,
+            "numeric": "int8",
+            "tflite_sha256": self.sha,
+            "int8_runner": self.runner.runner,
+        }
 
 
 def _downstream_accuracy(cfg: SweepConfig, float_embedder, setup, work: Path, log) -> dict:
@@ -508,7 +521,7 @@ def _downstream_accuracy(cfg: SweepConfig, float_embedder, setup, work: Path, lo
     ds = load_eval_set(cfg)
     clf = ClassifierConfig(epochs=cfg.eval_epochs, seed=cfg.seed)
     result = {}
-    for numeric, embedder in (("float", float_embedder), ("int8", FirmwareInt8Embedder(setup, cfg.eval_hop))):
+    for numeric, embedder in (("float", float_embedder), ("int8", FirmwareInt8Embedder(setup, cfg.eval_hop, work))):
         emb = extract_embeddings(ds.clips, embedder, work / "cache", progress=False)
         result[numeric] = cross_validate(ds, emb, clf, ds.folds, progress=False)
         log(f"{numeric} accuracy {accuracy_line(result[numeric])} over {len(ds.folds)} folds")

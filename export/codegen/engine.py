@@ -349,6 +349,8 @@ def _plan_with_tiles(
             )
     if not fits(plan):
         return plan
+    if ram_budget is None and streaming == "on":
+        plan = _smallest_arena_without_wino(emitters, plan, plan_now, reasons)
     streamed = {i for g in plan.groups for i in g.ops}
     wino = [em for em in emitters if getattr(em, "wino", False)]
     # the most weight transforms saved first: the largest filters
@@ -367,6 +369,34 @@ def _plan_with_tiles(
                 continue
             em.wino_max_tile_rows, em.call_rows = before
             break
+    return plan
+
+
+def _smallest_arena_without_wino(emitters, plan: pl.Plan, plan_now, reasons: dict[int, str] | None) -> pl.Plan:
+    """``streaming='on'`` asks for the smallest arena: a Winograd conv whose row-pair calls (two more rows in the
+    chain's line buffers) and transforms raise the peak becomes tiled (one row per call; the tile size that
+    gives the smallest arena), largest scratch first, wherever that lowers the arena. Both keep int8 weights:
+    the flash does not change, the instructions rise (the tiled conv expands its weights per pass)."""
+    for em in sorted(
+        [e for e in emitters if getattr(e, "wino", False)], key=lambda e: (-e.scratch_bytes(), e.op.index)
+    ):
+        em.wino, em.tiled, em.call_rows, em.op.weight_format = False, True, 1, "tiled"
+        trials = []
+        for budget in TILED_SCRATCH_BUDGETS:
+            em.tiled_budget = budget
+            trials.append((plan_now().arena_bytes, len(trials), budget))
+        best_arena, _, best_budget = min(trials, key=lambda t: (t[0], t[1]))
+        if best_arena < plan.arena_bytes:
+            em.tiled_budget = best_budget
+            if reasons is not None:
+                reasons[em.op.index] = (
+                    f"tiled: streaming='on' (the smallest arena), where the Winograd kernel's row pairs take "
+                    f"{plan.arena_bytes - best_arena:,} bytes more; " + reasons.get(em.op.index, "")
+                )
+            plan = plan_now()
+        else:
+            em.wino, em.tiled, em.call_rows, em.op.weight_format = True, False, 2, "wino"
+            em.tiled_budget = None
     return plan
 
 
@@ -399,11 +429,13 @@ def generate_engine(
     where it saves flash and is not estimated slower, i.e. pruned layers; each layer's
     ``format_reason`` in the returned info says why).
     w16_flash_bytes: extra flash the DSP path may spend on int16-expanded conv weights
-    (em_conv2d_s8_w16, about 1.4x fewer instructions than int8 weights); dense layers are
-    expanded, most output pixels first, while they fit (``ops.conv2d.choose_w16_layers``).
+    (em_conv2d_s8_w16, about 1.8x fewer instructions than int8 weights in em_conv2d_s8); dense layers are
+    expanded where w16 beats every int8-weight format (Winograd included), most instructions saved per extra
+    byte first, while they fit (``ops.conv2d.choose_w16_layers``).
     flash_wait_states: the board's flash wait states at its clock (BoardSpec's memory model; 0: zero-wait
-    memory). Above 0 the DSP path's convs are chosen on the memory-aware upper bound of their cycles
-    (``ops.conv2d.choose_memory_aware_formats``): where reading weights from flash in the MAC loop costs more,
+    memory). The DSP path's convs are then chosen on the memory-aware upper bound of their cycles
+    (``ops.conv2d.choose_memory_aware_formats``; at 0 wait states the zero-wait cycles, dense layers only):
+    where reading weights from flash in the MAC loop costs more, or int8 weights in a RAM tile run faster,
     a layer becomes ``tiled`` (em_conv2d_s8_tiled: int8 weights in flash, expanded per row into a RAM
     tile) or ``wino`` (em_conv2d_s8_wino: Winograd F(2x2, 3x3) on 3x3 stride-1 convs, weights transformed
     per row pair into a RAM tile; streamed two output rows per call); their tiles are scratch the
@@ -426,7 +458,7 @@ def generate_engine(
 
         choose_w16_layers(graph, w16_flash_bytes)
         prefer_w16_over_sparse(graph, w16_flash_bytes, format_reasons)
-    if use_dsp and flash_wait_states > 0:
+    if use_dsp:
         from edgel3_mote.export.codegen.ops.conv2d import choose_memory_aware_formats
 
         choose_memory_aware_formats(graph, flash_wait_states, format_reasons)

@@ -106,27 +106,48 @@ def w16_extra_bytes(filter_data: np.ndarray) -> int:
     return 4 * 2 * (-(-out_c // 4)) * padded_taps(fh, fw, in_c) - filter_data.size
 
 
-def choose_w16_layers(graph, extra_flash_bytes: int) -> list[int]:
-    """Mark dense CONV_2D ops ``weight_format='w16'`` while their extra flash fits the budget.
+def choose_w16_layers(graph, extra_flash_bytes: int, use_wino: bool = True) -> list[int]:
+    """Mark dense CONV_2D ops ``weight_format='w16'`` where the int16 expansion pays for its flash.
 
-    Every weight is used once per output pixel, so the instructions saved per extra byte grow
-    with the output's pixel count: layers go by pixel count, largest first (SEA-64: its
-    early, wide-map layers), each taken if it still fits. Returns the chosen op indices.
-    """
+    A layer is a candidate where the w16 kernel is estimated faster than the best format that keeps the
+    weights int8 (dense, or Winograd where the shape allows it and ``use_wino``); candidates go by the
+    instructions saved per extra flash byte, most first, each taken if it still fits ``extra_flash_bytes``.
+    (SEA-64: the late 8x6 layers, where Winograd's per-row weight transforms do not amortise; its wide early
+    layers keep int8 weights under Winograd.) Returns the chosen op indices."""
+    candidates = []
+    for op in graph.ops:
+        if op.kind != "CONV_2D" or op.weight_format != "dense" or not graph.tensor(op.inputs[1]).is_constant:
+            continue
+        w = graph.tensor(op.inputs[1]).data
+        shape = conv_shape(graph, op)
+        int8_best = estimate_dense_instructions(**shape)
+        if use_wino and wino_eligible(shape["kernel_hw"], shape["in_c"], shape["stride"], shape["dilation"]):
+            int8_best = min(int8_best, estimate_wino_instructions(shape["out_hw"], shape["in_c"], shape["out_c"]))
+        saved = int8_best - W16_INSTR_FACTOR * estimate_dense_instructions(**shape)
+        if saved > 0:
+            candidates.append((saved / max(1, w16_extra_bytes(w)), op))
     chosen, left = [], int(extra_flash_bytes)
-    convs = [
-        op
-        for op in graph.ops
-        if op.kind == "CONV_2D" and op.weight_format == "dense" and graph.tensor(op.inputs[1]).is_constant
-    ]
-    convs.sort(key=lambda op: (-int(np.prod(graph.tensor(op.outputs[0]).hwc[:2])), op.index))
-    for op in convs:
+    for _, op in sorted(candidates, key=lambda c: (-c[0], c[1].index)):
         extra = w16_extra_bytes(graph.tensor(op.inputs[1]).data)
         if extra <= left:
             op.weight_format = "w16"
             left -= extra
             chosen.append(op.index)
     return sorted(chosen)
+
+
+def conv_shape(graph, op) -> dict:
+    """A CONV_2D op's shape as the estimators take it (out_hw, in_c, out_c, kernel_hw, stride, dilation)."""
+    w = graph.tensor(op.inputs[1]).data
+    o = op.options
+    return dict(
+        out_hw=graph.tensor(op.outputs[0]).hwc[:2],
+        in_c=w.shape[3],
+        out_c=w.shape[0],
+        kernel_hw=(w.shape[1], w.shape[2]),
+        stride=(o["stride_h"], o["stride_w"]),
+        dilation=(o["dilation_h"], o["dilation_w"]),
+    )
 
 
 # Instructions of em_conv2d_s8_w16 / em_conv2d_s8 (DSP path) on SEA-64's eight conv shapes: 0.810 / 1.485
@@ -626,13 +647,15 @@ def upper_bound_cycles(instructions: float, reads: float, flash_wait_states: int
 def choose_memory_aware_formats(graph, flash_wait_states: int, reasons: dict[int, str]) -> list[int]:
     """Turn dense, w16 and sparse convs into ``tiled`` (em_conv2d_s8_tiled) or ``wino`` (em_conv2d_s8_wino, where
     the shape allows) where that format's upper bound of cycles (flash reads charged at ``flash_wait_states``) is
-    the lowest. Updates ``reasons`` (the engine report's why); returns the op indices changed. Nothing changes at
-    0 wait states: there the zero-wait choice (w16 where flash allows, sparse where it is faster) stands."""
-    if flash_wait_states <= 0:
-        return []
+    the lowest. Updates ``reasons`` (the engine report's why); returns the op indices changed. At 0 wait states
+    the bound is the zero-wait cycles: a dense layer becomes Winograd or tiled where that takes fewer
+    instructions (int8 weights, no extra flash); the w16 layers (chosen where they pay for their flash) and the
+    sparse ones (chosen for less flash) stay."""
     chosen = []
     for op in graph.ops:
         if op.kind != "CONV_2D" or not graph.tensor(op.inputs[1]).is_constant:
+            continue
+        if flash_wait_states <= 0 and op.weight_format != "dense":
             continue
         w = graph.tensor(op.inputs[1]).data
         o = op.options
@@ -670,7 +693,11 @@ def choose_memory_aware_formats(graph, flash_wait_states: int, reasons: dict[int
             )
         best = min(bounds, key=lambda f: (bounds[f], f != fmt))
         others = ", ".join(f"{f} {b / 1e6:.2f} M" for f, b in bounds.items() if f != best)
-        why = f"est. upper bound {bounds[best] / 1e6:.2f} M cycles vs {others} ({flash_wait_states} flash wait states)"
+        why = (
+            f"est. upper bound {bounds[best] / 1e6:.2f} M cycles vs {others} ({flash_wait_states} flash wait states)"
+            if flash_wait_states > 0
+            else f"est. {bounds[best] / 1e6:.2f} M zero-wait cycles vs {others}"
+        )
         if best == fmt:
             reasons[op.index] = reasons.get(op.index, fmt) + f"; kept: {why}"
             continue
