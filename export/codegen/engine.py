@@ -458,7 +458,7 @@ def generate_engine(
 
         choose_w16_layers(graph, w16_flash_bytes)
         prefer_w16_over_sparse(graph, w16_flash_bytes, format_reasons)
-    if use_dsp:
+    if use_dsp and (flash_wait_states > 0 or weight_format == "auto"):  # an explicit 'dense' stays at 0 wait states
         from edgel3_mote.export.codegen.ops.conv2d import choose_memory_aware_formats
 
         choose_memory_aware_formats(graph, flash_wait_states, format_reasons)

@@ -17,7 +17,7 @@ from edgel3_mote.export.reference import TflmRunner
 def test_w16_engine_matches_tflm_on_both_paths(tmp_path, streaming):
     tflite = small_tflite("chain_odd")
     info = generate_engine(tflite, tmp_path / "w16", model_name="odd", streaming=streaming, w16_flash_bytes=1 << 20)
-    plain = generate_engine(tflite, tmp_path / "s8", model_name="odd", streaming=streaming)
+    plain = generate_engine(tflite, tmp_path / "s8", model_name="odd", streaming=streaming, weight_format="dense")
     convs = [layer for layer in info.layers if layer.op == "CONV_2D"]
     assert len(convs) == 3 and all(layer.weight_format == "w16" for layer in convs)
     assert all(layer.weight_format == "dense" for layer in plain.layers if layer.op == "CONV_2D")
@@ -51,19 +51,30 @@ def test_w16_flash_budget_leaves_room_for_vectors_and_a_classifier_head(tmp_path
     import h5py
 
     from edgel3_mote.export.boards import get_board
-    from edgel3_mote.export.project import _w16_flash_bytes, vector_counts
+    from edgel3_mote.export.project import W16_FLASH_SHARE, _w16_flash_bytes, vector_counts
     from tests.support.manifests import synthetic_manifest
 
     board = get_board("qemu-netduinoplus2")
+
+    def left(weights: int, head: int = 0) -> int:  # flash beside the int8 weights, code, vectors and a head
+        n, n_pcm = vector_counts(board, synthetic_manifest(sizes={"weight_bytes": weights}), weights, 10)
+        return 1024 * 1024 - weights - 48 * 1024 - n * (3200 + 5 * 64) - n_pcm * 2 * 8000 - head
+
     manifest = synthetic_manifest(sizes={"weight_bytes": 398_880})
-    n, n_pcm = vector_counts(board, manifest, 398_880, 10)
+    n, _ = vector_counts(board, manifest, 398_880, 10)
     plain = _w16_flash_bytes(board, manifest, 10, None)
-    # SEA-64: the 48 KiB code reserve leaves room for all eight convs' w16 weights
-    assert plain == 1024 * 1024 - 398_880 - 48 * 1024 - n * (3200 + 5 * 64) - n_pcm * 2 * 8000
+    # SEA-64: w16 may add W16_FLASH_SHARE (10 %) of the int8 weights, far less than the flash left
+    assert W16_FLASH_SHARE == 0.10 and plain == int(0.10 * 398_880) == 39_888 < left(398_880)
     assert vector_counts(board, manifest, 398_880 + plain, 10)[0] == n  # expanding never costs a vector
     head = tmp_path / "head.h5"
     with h5py.File(head, "w") as f:
         f.create_dataset("dense/kernel", data=np.zeros((512, 128), np.float32))
         f.create_dataset("dense/bias", data=np.zeros(128, np.float32))
-    assert _w16_flash_bytes(board, manifest, 10, head) == plain - (512 * 128 + 128) - 8 * 1024
+    head_bytes = (512 * 128 + 128) + 8 * 1024
+    assert _w16_flash_bytes(board, manifest, 10, head) == plain  # the share still fits beside the head
+    # a model that nearly fills the flash: with a head, what is left beside vectors and head binds
+    big = synthetic_manifest(sizes={"weight_bytes": 760_000})
+    assert 0 < left(760_000, head_bytes) < int(0.10 * 760_000) < left(760_000)
+    assert _w16_flash_bytes(board, big, 10, None) == int(0.10 * 760_000)
+    assert _w16_flash_bytes(board, big, 10, head) == left(760_000, head_bytes)
     assert _w16_flash_bytes(board, manifest.replace(sizes={"weight_bytes": 2 << 20}), 10, None) == 0
