@@ -70,6 +70,8 @@ COLUMNS = (
     "device_identical_percent",
     "cycles_per_window",
     "real_time_factor",
+    "real_time",
+    "energy_mj_per_window",
     "engine_formats",
     "weight_flash_by_format",
 )
@@ -233,9 +235,11 @@ def run_sweep(cfg: SweepConfig, out: str | Path, log: Callable[[str], None] = pr
         "tflite-micro's for every window (device = TFLM 100 %), else empty",
         "val_cosine_note": "cosine to the dense teacher on the same number of fixed crops of every validation "
         "source, mean over sources of each source's mean (per source: rows' val_cosine_per_package)",
-        "cycles_note": "Estimated cycles of the first bench window: its traced instructions timed with the "
-        "core's tables (harness/cycles.py), zero-wait-state memory; RTF = window length / estimated time "
-        "at the board's clock",
+        "cycles_note": "Cycles of the first bench window: its traced instructions timed with the core's tables "
+        "(harness/cycles.py) and its traced flash traffic charged by the board's memory model "
+        "(export/memory_model.py): zero-wait, memory-aware estimate and upper bound; cycles_per_window and "
+        "the real-time factor (window length / time at the chip's clock) are the upper bound's, the verdict "
+        "is decided on it; energy per window (mJ, 1-s hop) at the datasheet run current on the bound",
     }
     rundir.write_json(out / "sweep.json", table)
     from edgel3_mote.atomic import atomic_write_text
@@ -302,6 +306,8 @@ def run_point(cfg: SweepConfig, sparsity: float, point: Path, start: Path | None
         "bench_windows": int(s["windows"]),
         "cycles_per_window": None,
         "real_time_factor": None,
+        "real_time": None,
+        "energy_mj_per_window": None,  # boards with a power model (export/memory_model.py)
         **engine_formats(setup),
         "distill": None
         if distill_summary is None
@@ -324,12 +330,44 @@ def run_point(cfg: SweepConfig, sparsity: float, point: Path, start: Path | None
     }
     if row["device_identical_percent"] == 100.0:  # the mote computes the int8 embeddings bit for bit
         row["accuracy_device"], row["accuracy_device_ci95"] = row["accuracy_int8"], row["accuracy_int8_ci95"]
-    cycles = bench.get("cycles")
-    if cycles is not None:
-        row["cycles_per_window"] = int(cycles["total"]["cycles"])
-        row["real_time_factor"] = float(cycles["real_time_factor_zero_wait"])
-        row["cycles_instructions_match_ticks"] = bool(cycles["instructions_match_ticks"])
+    row.update(cycle_columns(bench.get("cycles")))
     return row
+
+
+def cycle_columns(cycles: dict | None) -> dict:
+    """A row's cycle columns from the bench's traced window (``bench.window_cycles``): zero-wait, memory-aware
+    estimate and upper bound per window, the real-time factor and verdict on the upper bound (on boards
+    without a memory model: on the zero-wait cycles, and the row says so), energy per window on the bound."""
+    if cycles is None:
+        return {}
+    out = {
+        "cycles_instructions_match_ticks": bool(cycles["instructions_match_ticks"]),
+        "cycles_zero_wait": int(cycles["total"]["cycles"]),
+        "real_time_factor_zero_wait": float(cycles["real_time_factor_zero_wait"]),
+    }
+    memory = cycles.get("memory")
+    if memory is None:
+        return out | {
+            "cycles_per_window": out["cycles_zero_wait"],
+            "real_time_factor": out["real_time_factor_zero_wait"],
+            "real_time": bool(cycles["real_time_zero_wait"]),
+            "cycles_basis": "zero_wait",
+        }
+    window = memory["window"]
+    out |= {
+        "cycles_estimate": int(window["estimate"]),
+        "cycles_upper_bound": int(window["upper_bound"]),
+        "cycles_per_window": int(window["upper_bound"]),
+        "real_time_factor": float(memory["real_time_factor"]["upper_bound"]),
+        "real_time": bool(cycles["real_time"]),
+        "cycles_basis": "upper_bound",
+        "cycles_clock_hz": int(memory["clock_hz"]),
+    }
+    energy = cycles.get("energy")
+    if energy is not None:
+        out["energy_mj_per_window"] = float(energy["figures"]["upper_bound"]["energy_per_window_mj"])
+        out["energy_mj_per_window_estimate"] = float(energy["figures"]["estimate"]["energy_per_window_mj"])
+    return out
 
 
 def _is_masked(model) -> bool:
@@ -582,6 +620,13 @@ def _formats(r: dict) -> str:
     return ", ".join(f"{f} x{n} ({flash.get(f, 0) / 1024:,.0f} KiB)" for f, n in counts.items())
 
 
+def _verdict(r: dict) -> str:
+    """yes/no on the upper bound; on zero-wait cycles (boards without a memory model) it says so."""
+    if r.get("real_time") is None:
+        return "n/a"
+    return ("yes" if r["real_time"] else "no") + (" (zero-wait)" if r.get("cycles_basis") == "zero_wait" else "")
+
+
 def render_markdown(table: dict) -> str:
     ev = table.get("eval_set", {})
     lines = [
@@ -605,8 +650,8 @@ def render_markdown(table: dict) -> str:
         "",
         "| sparsity % | nonzero weights | val cos float | val cos int8 | acc float % (95 % CI) | "
         "acc int8 % (95 % CI) | acc device % | flash B | RAM B | instr./window | device = TFLM % | "
-        "cycles/window | RTF | engine weights (per layer) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "cycles/window (upper bound) | RTF | real time | mJ/window | engine weights (per layer) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     rows = table["rows"]
     for r in rows:
@@ -617,7 +662,8 @@ def render_markdown(table: dict) -> str:
             f"{_acc(r['accuracy_int8'], r.get('accuracy_int8_ci95'))} | "
             f"{_acc(r.get('accuracy_device'), None)} | {r['flash_bytes']:,d} | {r['ram_bytes']:,d} | "
             f"{r['instructions_per_window']:,.0f} | {r['device_identical_percent']:.1f} | "
-            f"{_fmt(r['cycles_per_window'], ',.0f')} | {_fmt(r['real_time_factor'], '.3f')} | {_formats(r)} |"
+            f"{_fmt(r['cycles_per_window'], ',.0f')} | {_fmt(r['real_time_factor'], '.3f')} | "
+            f"{_verdict(r)} | {_fmt(r.get('energy_mj_per_window'), '.1f')} | {_formats(r)} |"
         )
     baseline = next((r.get("majority_baseline") for r in rows if r.get("majority_baseline") is not None), None)
     if baseline is not None:

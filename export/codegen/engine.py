@@ -349,7 +349,7 @@ def _plan_with_tiles(
             )
     if not fits(plan):
         return plan
-    if ram_budget is None and streaming == "on":
+    if streaming == "on":
         plan = _smallest_arena_without_wino(emitters, plan, plan_now, reasons)
     streamed = {i for g in plan.groups for i in g.ops}
     wino = [em for em in emitters if getattr(em, "wino", False)]

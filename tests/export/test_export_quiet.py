@@ -72,7 +72,9 @@ def test_weights_line_names_the_int16_expansion(quiet_export, tmp_path):
     # with int16-expanded convs the line says what the weights would take as int8 (the oracle: no expansion)
     wide = generate_engine(int8, tmp_path / "w16", model_name="tiny", w16_flash_bytes=1 << 20)
     plain = generate_engine(int8, tmp_path / "s8", model_name="tiny", w16_flash_bytes=0, weight_format="dense")
-    m = re.fullmatch(r"([\d,]+) B in flash \(int16-expanded for speed: ([\d,]+) B as int8\)", _weights_in_flash(wide, int8))
+    m = re.fullmatch(
+        r"([\d,]+) B in flash \(int16-expanded for speed: ([\d,]+) B as int8\)", _weights_in_flash(wide, int8)
+    )
     assert m, _weights_in_flash(wide, int8)
     w16_bytes, int8_bytes = (int(g.replace(",", "")) for g in m.groups())
     assert w16_bytes == wide.weight_bytes and int8_bytes == plain.weight_bytes < w16_bytes
