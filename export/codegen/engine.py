@@ -381,7 +381,7 @@ def _smallest_arena_without_wino(emitters, plan: pl.Plan, plan_now, reasons: dic
         [e for e in emitters if getattr(e, "wino", False)], key=lambda e: (-e.scratch_bytes(), e.op.index)
     ):
         em.wino, em.tiled, em.call_rows, em.op.weight_format = False, True, 1, "tiled"
-        trials = []
+        trials: list[tuple[int, int, int | None]] = []
         for budget in TILED_SCRATCH_BUDGETS:
             em.tiled_budget = budget
             trials.append((plan_now().arena_bytes, len(trials), budget))
