@@ -53,14 +53,15 @@ SEA64_FORMS = {
 
 def sea64_shapes() -> list[tuple[int, int, int, int]]:
     """SEA-64's conv shapes as the bench firmware runs them, read from em_bench_sea64.h's sea_layers[]:
-    (out_h, out_w, in_c, out_c) per layer (3x3, same, stride 1)."""
+    (h, w, in_c, out_c) per layer (3x3, same, stride 1: the output has the input's h and w)."""
     text = SEA64_HEADER.read_text()
     body = re.search(r"sea_layers\[\d+\]\[4\]\s*=\s*\{(.*?)\};", text, re.S)
     if body is None:
         raise ValueError(f"{SEA64_HEADER}: no sea_layers[][4] table")
-    shapes = [tuple(int(v) for v in m.split(",")) for m in re.findall(r"\{\s*([\d,\s]+?)\s*\}", body.group(1))]
-    assert len(shapes) == SEA64_LAYERS and all(len(t) == 4 for t in shapes), shapes
-    return shapes  # type: ignore[return-value]
+    rows = [[int(v) for v in m.split(",")] for m in re.findall(r"\{\s*([\d,\s]+?)\s*\}", body.group(1))]
+    if len(rows) != SEA64_LAYERS or any(len(t) != 4 for t in rows):
+        raise ValueError(f"{SEA64_HEADER}: sea_layers[] is not {SEA64_LAYERS} rows of 4: {rows}")
+    return [(h, w, cin, cout) for h, w, cin, cout in rows]
 
 
 def sea64_layers(r: dict[str, int], form: str) -> list[int]:
