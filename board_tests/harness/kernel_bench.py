@@ -14,7 +14,14 @@ em_conv2d_s8 and CMSIS-NN's arm_convolve_wrapper_s8 (compiled from ``TFLM_PATH``
 TFLM's conv runs) on the same data: the CMSIS-NN column, and whether the two kernels' bytes are identical.
 A fourth run builds the DSP kernels with their weights in the FLASH region
 (-DEM_BENCH_WEIGHTS_IN_FLASH) and costs it with the STM32F405's memory system (export/memory_model.py):
-zero-wait, memory-aware estimate and upper bound cycles per MAC for every kernel path.
+zero-wait, memory-aware estimate and upper bound cycles per MAC for every kernel path, among them the two
+weights-in-flash paths the engine plans for the F405 (DSP builds only; on the portable path both are
+em_conv2d_s8): em_conv2d_s8_tiled (int8 flash weights expanded into a RAM tile once per output row: one row
+a call, as the streamed engine calls it) on SEA-64's eight conv shapes and em_conv2d_s8_wino (Winograd
+F(2x2, 3x3), weights transformed into a RAM tile once per output row pair: row-pair calls) on the seven it
+takes (in_c a multiple of 8), both checked byte for byte against em_conv2d_s8 in the firmware. Their
+instructions are set beside the engine's cost model (export/codegen/ops/conv2d.py:
+estimate_tiled_instructions, estimate_wino_instructions).
 """
 
 from __future__ import annotations
@@ -33,7 +40,69 @@ DEFAULT_OUTPUT = "build/bench-kernels"
 
 BENCH_MAIN = BENCH_DIR / "kernel_bench_main.c"
 CMSIS_NN_MAIN = BENCH_DIR / "cmsis_nn_bench_main.c"  # SEA-64's convs: em_conv2d_s8 beside CMSIS-NN
-SEA64_LAYERS = 8  # sea_layers[] in kernel_bench_main.c
+SEA64_HEADER = BENCH_DIR / "em_bench_sea64.h"  # sea_layers[]: SEA-64's conv shapes, one definition
+SEA64_LAYERS = 8  # sea_layers[] in em_bench_sea64.h
+# the SEA-64 conv paths the DSP build times: key in the firmware's sea_l<i>_<key>_ticks, and the row's name
+SEA64_FORMS = {
+    "s8": "int8 weights",
+    "w16": "int16 weights (w16)",
+    "tiled": "tiled (int8 flash weights, RAM tile per row)",
+    "wino": "Winograd F(2x2, 3x3) (int8 flash weights, RAM tile per row pair)",
+}
+
+
+def sea64_shapes() -> list[tuple[int, int, int, int]]:
+    """SEA-64's conv shapes as the bench firmware runs them, read from em_bench_sea64.h's sea_layers[]:
+    (h, w, in_c, out_c) per layer (3x3, same, stride 1: the output has the input's h and w)."""
+    text = SEA64_HEADER.read_text()
+    body = re.search(r"sea_layers\[\d+\]\[4\]\s*=\s*\{(.*?)\};", text, re.S)
+    if body is None:
+        raise ValueError(f"{SEA64_HEADER}: no sea_layers[][4] table")
+    rows = [[int(v) for v in m.split(",")] for m in re.findall(r"\{\s*([\d,\s]+?)\s*\}", body.group(1))]
+    if len(rows) != SEA64_LAYERS or any(len(t) != 4 for t in rows):
+        raise ValueError(f"{SEA64_HEADER}: sea_layers[] is not {SEA64_LAYERS} rows of 4: {rows}")
+    return [(h, w, cin, cout) for h, w, cin, cout in rows]
+
+
+def sea64_layers(r: dict[str, int], form: str) -> list[int]:
+    """The SEA-64 layers a run timed ``form`` on (tiled and Winograd: DSP builds; Winograd: in_c % 8 == 0)."""
+    return [i for i in range(SEA64_LAYERS) if f"sea_l{i}_{form}_ticks" in r]
+
+
+def cost_model_rows(r: dict[str, int]) -> list[dict]:
+    """The engine's cost model (export/codegen/ops/conv2d.py) against a DSP run: per path, the instructions
+    measured on the SEA-64 shapes it ran (summed) and what estimate_tiled_instructions (one output row a
+    call: passes = out_h) and estimate_wino_instructions (row-pair calls) give for them, and their ratio."""
+    from edgel3_mote.export.codegen.ops.conv2d import estimate_tiled_instructions, estimate_wino_instructions
+
+    shapes = sea64_shapes()
+
+    def estimate(form: str, i: int) -> float:
+        h, w, cin, cout = shapes[i]
+        if form == "tiled":
+            return estimate_tiled_instructions((h, w), cin, cout, (3, 3), passes=h)
+        return estimate_wino_instructions((h, w), cin, cout)
+
+    rows = []
+    for form in ("tiled", "wino"):
+        layers = sea64_layers(r, form)
+        if not layers:
+            continue
+        measured = sum(r[f"sea_l{i}_{form}_ticks"] for i in layers)
+        est = sum(estimate(form, i) for i in layers)
+        rows.append(
+            {
+                "path": form,
+                "layers": layers,
+                "measured_instructions": measured,
+                "estimated_instructions": round(est),
+                "estimate_over_measured": round(est / measured, 4),
+                "per_layer_estimate_over_measured": [
+                    round(estimate(form, i) / r[f"sea_l{i}_{form}_ticks"], 4) for i in layers
+                ],
+            }
+        )
+    return rows
 
 
 def flash_memory_model(board: str) -> MemoryModel:
@@ -131,39 +200,57 @@ def cmsis_nn_rows(r: dict[str, int]) -> list[dict]:
 
 
 def sea64_per_mac(r: dict[str, int], form: str, unit: str = "ticks") -> float:
-    """Instructions (``unit`` 'ticks') or estimated cycles ('cycles') per MAC over all eight SEA-64
-    conv shapes, ``form`` 's8' or 'w16'."""
-    return sum(r[f"sea_l{i}_{form}_{unit}"] for i in range(SEA64_LAYERS)) / sum(
-        r[f"sea_l{i}_macs"] for i in range(SEA64_LAYERS)
-    )
+    """Instructions (``unit`` 'ticks') or estimated cycles ('cycles') per MAC over the SEA-64 conv shapes
+    the run timed ``form`` on (a key of SEA64_FORMS; all eight but for Winograd; per MAC of the direct
+    convolution, for Winograd too). KeyError where the run did not time ``form`` (the portable build's
+    tiled and Winograd)."""
+    layers = sea64_layers(r, form)
+    if not layers:
+        raise KeyError(f"sea_l*_{form}_ticks")
+    return sum(r[f"sea_l{i}_{form}_{unit}"] for i in layers) / sum(r[f"sea_l{i}_macs"] for i in layers)
+
+
+def _shapes_label(layers: list[int]) -> str:
+    if len(layers) == SEA64_LAYERS:
+        return f"({SEA64_LAYERS} shapes)"
+    return f"{layers[0] + 1}-{layers[-1] + 1} ({len(layers)} shapes)"
 
 
 def per_mac_table(results: dict[str, dict[str, int]]) -> list[dict]:
     """Rows (kernel path; instructions and estimated cycles per MAC by build) from the portable and
-    DSP runs: keys ``portable``, ``dsp`` (instructions) and ``portable_cycles``, ``dsp_cycles``."""
+    DSP runs: keys ``portable``, ``dsp`` (instructions) and ``portable_cycles``, ``dsp_cycles``; None
+    where a build did not run the path (tiled and Winograd: DSP builds only)."""
 
     def row(path, fn):
         out = {"path": path}
         for build, r in results.items():
-            out[build] = round(fn(r, "ticks"), 3)
-            out[f"{build}_cycles"] = round(fn(r, "cycles"), 3)
+            for key, unit in ((build, "ticks"), (f"{build}_cycles", "cycles")):
+                try:
+                    out[key] = round(fn(r, unit), 3)
+                except KeyError:
+                    out[key] = None
         return out
 
+    timed = {form: sorted({i for r in results.values() for i in sea64_layers(r, form)}) for form in SEA64_FORMS}
     rows = [
         row("conv 3x3 32x25x32->32, int8 weights", lambda r, u: r[f"conv_dense_{u}"] / r["conv_macs"]),
         row("conv 3x3 32x25x32->32, 90 % sparse (per dense MAC)", lambda r, u: r[f"conv_sparse_{u}"] / r["conv_macs"]),
         row("fully connected 512->64", lambda r, u: r[f"fc_{u}"] / r["fc_macs"]),
-        row("SEA-64 convs (8 shapes), int8 weights", lambda r, u: sea64_per_mac(r, "s8", u)),
-        row("SEA-64 convs (8 shapes), int16 weights (w16)", lambda r, u: sea64_per_mac(r, "w16", u)),
+    ]
+    rows += [
+        row(f"SEA-64 convs {_shapes_label(timed[form])}, {name}", lambda r, u, form=form: sea64_per_mac(r, form, u))
+        for form, name in SEA64_FORMS.items()
+        if timed[form]
     ]
     for i in range(SEA64_LAYERS):
-        for form in ("s8", "w16"):
-            rows.append(
-                row(
-                    f"  SEA-64 conv {i + 1}, {form}",
-                    lambda r, u, i=i, form=form: r[f"sea_l{i}_{form}_{u}"] / r[f"sea_l{i}_macs"],
+        for form in SEA64_FORMS:
+            if i in timed[form]:
+                rows.append(
+                    row(
+                        f"  SEA-64 conv {i + 1}, {form}",
+                        lambda r, u, i=i, form=form: r[f"sea_l{i}_{form}_{u}"] / r[f"sea_l{i}_macs"],
+                    )
                 )
-            )
     return rows
 
 
@@ -177,6 +264,10 @@ def flash_table(r: dict[str, int]) -> list[dict]:
     return [{"path": row["path"], **{fig: row[f"{fig}_cycles"] for fig in views}} for row in per_mac_table(views)]
 
 
+def _num(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
 def _plot(rows: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -187,10 +278,12 @@ def _plot(rows: list[dict], path: Path) -> None:
     from edgel3_mote.atomic import save_png
 
     main = [r for r in rows if not r["path"].startswith(" ")]
-    fig, ax = plt.subplots(figsize=(9, 3.8))
+    fig, ax = plt.subplots(figsize=(10.5, 4.2))
     y = np.arange(len(main))
     for k, (build, color) in enumerate((("portable", "#999999"), ("dsp", "#1f77b4"))):
-        ax.barh(y + 0.2 - 0.4 * k, [r[build] for r in main], height=0.4, color=color, label=build)
+        # a path a build did not run (None: tiled and Winograd on the portable build) gets no bar
+        widths = [np.nan if r[build] is None else r[build] for r in main]
+        ax.barh(y + 0.2 - 0.4 * k, widths, height=0.4, color=color, label=build)
     ax.axvline(1.0, color="k", lw=0.8, ls="--")
     ax.set_yticks(y, [r["path"] for r in main], fontsize=8)
     ax.set_xscale("log")
@@ -236,6 +329,7 @@ def main(argv=None) -> int:
         cmsis = run_cmsis_nn_bench(args.board, Path(elf_dir))
     rows = per_mac_table(results)
     frows = flash_table(flash_run)
+    model_rows = cost_model_rows(flash_run)
     nn_rows = cmsis_nn_rows(cmsis)
     same = (
         results["portable"]["checksum"] == results["dsp"]["checksum"]
@@ -250,13 +344,16 @@ def main(argv=None) -> int:
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['path']} | {r['portable']:.3f} | {r['dsp']:.3f} | {r['portable_cycles']:.3f} | {r['dsp_cycles']:.3f} |"
+        f"| {r['path']} | {_num(r['portable'])} | {_num(r['dsp'])} | {_num(r['portable_cycles'])} | "
+        f"{_num(r['dsp_cycles'])} |"
         for r in rows
     ]
     lines += [
         "",
         f"SEA-64 conv MACs {sum(results['dsp'][f'sea_l{i}_macs'] for i in range(SEA64_LAYERS)):,d}; "
-        f"portable and DSP outputs identical (and int8 == w16 weights): {same}",
+        f"portable and DSP outputs identical (and int8 == w16 weights): {same}; DSP build's tiled and Winograd "
+        f"outputs identical to em_conv2d_s8's: {bool(results['dsp'].get('sea_tiled_wino_equal_s8'))} (per MAC of "
+        "the direct convolution for Winograd too; n/a: on the portable path both are em_conv2d_s8)",
         "",
         "CMSIS-NN (arm_convolve_wrapper_s8 from TFLM_PATH, as TFLM's cmsis_nn conv runs it) on the same shapes "
         "and data as the engine's em_conv2d_s8 (DSP build), per MAC:",
@@ -283,7 +380,21 @@ def main(argv=None) -> int:
     lines += [
         "",
         "zero-wait: the core's table alone; estimate: + 5 wait states per data-cache or (non-sequential) "
-        "instruction-cache miss; upper bound: + 5 wait states per flash data read and per instruction-cache miss.",
+        "instruction-cache miss; upper bound: + 5 wait states per flash data read and per instruction-cache miss. "
+        "tiled: one output row a call (its weights expanded into the RAM tile once per row), Winograd: one row "
+        "pair a call (weights transformed once per pair), as the F405 plan's streamed chains call them.",
+        "",
+        "The engine's cost model (export/codegen/ops/conv2d.py) on the same SEA-64 shapes, instructions of the "
+        "flash run:",
+        "",
+        "| path | layers | measured instr | estimated instr | estimate / measured | per layer |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {c['path']} | {', '.join(str(i + 1) for i in c['layers'])} | {c['measured_instructions']:,d} | "
+        f"{c['estimated_instructions']:,d} | {c['estimate_over_measured']:.3f} | "
+        f"{' '.join(f'{x:.3f}' for x in c['per_layer_estimate_over_measured'])} |"
+        for c in model_rows
     ]
     ok = ok and flash_run["exit_code"] == 0 and flash_run["sea_checksum"] == results["dsp"]["sea_checksum"]
     text = "\n".join(lines)
@@ -301,6 +412,7 @@ def main(argv=None) -> int:
                     "weights_in_flash": {
                         "memory_model": flash_model.to_dict(),
                         "per_mac_cycles": frows,
+                        "cost_model": model_rows,
                         "raw": flash_run,
                     },
                 },
