@@ -105,7 +105,7 @@ def _plan(cfg: DistillConfig) -> list[float] | None:
 
 def check(cfg: DistillConfig) -> list[float] | None:
     """Every input check that needs no audio decoding; returns the pruning plan (or None)."""
-    from edgel3_mote.compress.retrain.cli import is_model_file
+    from edgel3_mote.compress.retrain.rundir import is_model_file
     from edgel3_mote.compress.weights import check_model_file
 
     plan = _plan(cfg)
@@ -256,8 +256,8 @@ def run_distillation(cfg: DistillConfig, log=print, argv: Sequence[str] | None =
     from edgel3_mote.compress.pruning.masked import build_masked_model, mask_zero_weights
     from edgel3_mote.compress.retrain import distill as D
     from edgel3_mote.compress.retrain import rundir
-    from edgel3_mote.compress.retrain.cli import framing_model_name, is_model_file, load_any_model
     from edgel3_mote.compress.retrain.distribute import get_strategy, is_chief
+    from edgel3_mote.compress.retrain.rundir import framing_model_name, is_model_file, load_any_model
 
     plan = check(cfg)
     prune_student = cfg.student is not None and plan is not None

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from edgel3_mote.compress.retrain.rundir import MODEL_SUFFIXES as MODEL_FILE_SUFFIXES
 from edgel3_mote.compress.retrain.rundir import RUN_FILES
-
-if TYPE_CHECKING:
-    import tf_keras as keras
 
 
 def declare_run_outputs(parser, command: str, extra: tuple[str, ...] = ()) -> None:
@@ -162,38 +156,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         return
     register_finetune(subparsers, _add_training_args)
     register_jobs(subparsers)
-
-
-def is_model_file(ref: str | None) -> bool:
-    return ref is not None and Path(ref).suffix in MODEL_FILE_SUFFIXES
-
-
-def load_any_model(ref: str, weights: str | os.PathLike | None = None, seed: int = 0) -> keras.Model:
-    """A registry model (``weights`` or seeded) or a model file saved by this package."""
-    from edgel3_mote.compress.retrain.rundir import load_model
-
-    if is_model_file(ref):
-        return load_model(ref)
-    from edgel3_mote.compress.models.registry import build_model
-
-    return build_model(ref, weights=str(weights) if weights else None, seed=seed)
-
-
-def framing_model_name(ref: str, model: keras.Model | None = None) -> str:
-    """The registry name whose front-end rate and window frame the clips for this model."""
-    if not is_model_file(ref):
-        return ref
-    assert model is not None, "framing a model file needs the model loaded from it"
-    window = int(model.input_shape[-1])
-    return {8000: "sea-64", 48000: "l3-melspec2"}.get(window) or _unknown_window(ref, window)
-
-
-def _unknown_window(ref, window):
-    from edgel3_mote.errors import InvalidInputError
-
-    raise InvalidInputError(
-        f"{ref} takes {window}-sample inputs, not an 8 kHz or 48 kHz 1-s window: give an audio embedding model"
-    )
 
 
 def prepare_run_dir(args: argparse.Namespace, command: str) -> bool:

@@ -107,3 +107,34 @@ def is_failed_start(out: Path) -> bool:
         return read_json(out / "config.json").get("command") in ("distill", "finetune")
     except (OSError, ValueError, AttributeError):
         return False
+
+
+# --- model references: a registry name or a model file this package saved (distill, finetune, the sweep)
+
+
+def is_model_file(ref: str | None) -> bool:
+    return ref is not None and Path(ref).suffix in MODEL_SUFFIXES
+
+
+def load_any_model(ref: str, weights: str | os.PathLike | None = None, seed: int = 0) -> keras.Model:
+    """A registry model (``weights`` or seeded) or a model file saved by this package."""
+    if is_model_file(ref):
+        return load_model(ref)
+    from edgel3_mote.compress.models.registry import build_model
+
+    return build_model(ref, weights=str(weights) if weights else None, seed=seed)
+
+
+def framing_model_name(ref: str, model: keras.Model | None = None) -> str:
+    """The registry name whose front-end rate and window frame the clips for this model."""
+    if not is_model_file(ref):
+        return ref
+    assert model is not None, "framing a model file needs the model loaded from it"
+    window = int(model.input_shape[-1])
+    return {8000: "sea-64", 48000: "l3-melspec2"}.get(window) or _unknown_window(ref, window)
+
+
+def _unknown_window(ref, window):
+    raise InvalidInputError(
+        f"{ref} takes {window}-sample inputs, not an 8 kHz or 48 kHz 1-s window: give an audio embedding model"
+    )
