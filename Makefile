@@ -37,7 +37,7 @@ help:
 	@echo "make flash    BOARD=nucleo-h743zi|nrf52840dk MODEL= [RUNTIME=tflm] [DRY_RUN=1] [IMAGE=file.bin]   write the built firmware with OpenOCD"
 	@echo "make selftest BOARD= MODEL= WEIGHTS= CLIPS=     run the firmware self-test in QEMU"
 	@echo "make bench    BOARD= MODEL= WEIGHTS= CLIPS= REPORT= HOP= [PORT= BAUD=]   serial benchmark"
-	@echo "make bench-kernels               instructions + est. cycles per MAC of the kernels in QEMU (+ CMSIS-NN from TFLM_PATH)"
+	@echo "make bench-kernels               instructions + est. cycles per MAC of the kernels in QEMU: int8, w16, tiled, Winograd, sparse, FC, weights in flash too (+ CMSIS-NN from TFLM_PATH)"
 	@echo "make bench-sparsity              dense vs sparse conv kernel at 0-98 % zeros in QEMU -> build/bench/sparsity/"
 	@echo "make emulate  BOARD=qemu-...                    start QEMU, bench over serial, stop QEMU"
 	@echo "make results                  rerun the tests that measure the README's figures; rewrite results/results.json + the README table"

@@ -574,7 +574,7 @@ CYCLES_PER_INSTRUCTION = 1.516  # SEA-64 on qemu-netduinoplus2: 163.4 M est. cyc
 # Per weight and pass beyond the w16 kernel's instructions: the expansion (w16_expand_group: per 16 weights four
 # LDRs, eight SXTB16, eight PKH, eight STRs and the loop) plus each pass's tables and pointers. With the w16
 # estimate above, the tiled estimate is within 6 % of the instructions measured on SEA-64's layers 1-10 in QEMU
-# (qemu-netduinoplus2 bench, one row per call; the one-channel layer 0 is over-estimated by 20 %).
+# (qemu-netduinoplus2 bench, one row per call; the one-channel layer 0 is over-estimated by about 26 %: bench-kernels).
 TILED_INSTR_PER_WEIGHT = 2.75
 TILED_INSTR_PER_BLOCK = 12  # per 4x2 block beyond the w16 kernel's: the output pointers (tiled_out_px)
 
