@@ -301,6 +301,7 @@ def _plan_with_tiles(
     ram_budget: int | None,
     frontend_scratch_bytes: int,
     reasons: dict[int, str] | None = None,
+    flash_wait_states: int = 0,
 ):
     """The memory plan; with tiled convs, the largest tile passes whose arena fits ``ram_budget``; where even the
     smallest do not fit, the Winograd conv with the most scratch becomes tiled (a one-row tile) and the search
@@ -349,7 +350,7 @@ def _plan_with_tiles(
             )
     if not fits(plan):
         return plan
-    if streaming == "on":
+    if streaming == "on" and flash_wait_states == 0:
         plan = _smallest_arena_without_wino(emitters, plan, plan_now, reasons)
     streamed = {i for g in plan.groups for i in g.ops}
     wino = [em for em in emitters if getattr(em, "wino", False)]
@@ -373,10 +374,13 @@ def _plan_with_tiles(
 
 
 def _smallest_arena_without_wino(emitters, plan: pl.Plan, plan_now, reasons: dict[int, str] | None) -> pl.Plan:
-    """``streaming='on'`` asks for the smallest arena: a Winograd conv whose row-pair calls (two more rows in the
-    chain's line buffers) and transforms raise the peak becomes tiled (one row per call; the tile size that
-    gives the smallest arena), largest scratch first, wherever that lowers the arena. Both keep int8 weights:
-    the flash does not change, the instructions rise (the tiled conv expands its weights per pass)."""
+    """``streaming='on'`` asks for the smallest arena: at zero wait states, where Winograd was chosen over tiled
+    for a few % fewer instructions, a Winograd conv whose row-pair calls (two more rows in the chain's line
+    buffers) and transforms raise the peak becomes tiled (one row per call; the tile size that gives the
+    smallest arena), largest scratch first, wherever that lowers the arena. Both keep int8 weights: the flash
+    does not change, the instructions rise (the tiled conv expands its weights per pass). With flash wait
+    states Winograd also halves the weight reads from flash (once per row pair), and the cost model's choice
+    stands."""
     for em in sorted(
         [e for e in emitters if getattr(e, "wino", False)], key=lambda e: (-e.scratch_bytes(), e.op.index)
     ):
@@ -463,7 +467,9 @@ def generate_engine(
 
         choose_memory_aware_formats(graph, flash_wait_states, format_reasons)
     emitters = _emitters(graph, use_dsp, sym.layer)
-    plan = _plan_with_tiles(graph, emitters, streaming, ram_budget, frontend_scratch_bytes, format_reasons)
+    plan = _plan_with_tiles(
+        graph, emitters, streaming, ram_budget, frontend_scratch_bytes, format_reasons, flash_wait_states
+    )
     streamed_ops = {i for g in plan.groups for i in g.ops}
     for em in emitters:  # the generated calls: call_rows output rows per call inside a streamed chain (1 or 2)
         em.rows_per_call = em.call_rows if em.op.index in streamed_ops else None
