@@ -178,11 +178,9 @@ def prefer_w16_over_sparse(graph, extra_flash_bytes: int, reasons: dict[int, str
     chosen = []
     for op in candidates:
         w = graph.tensor(op.inputs[1]).data
-        o = op.options
-        out_hw = graph.tensor(op.outputs[0]).hwc[:2]
-        stride, dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h"], o["dilation_w"])
-        kh, kw, in_c = w.shape[1:]
-        shape = dict(out_hw=out_hw, in_c=in_c, out_c=w.shape[0], kernel_hw=(kh, kw), stride=stride, dilation=dilation)
+        shape = conv_shape(graph, op)
+        out_hw, in_c, stride, dilation = shape["out_hw"], shape["in_c"], shape["stride"], shape["dilation"]
+        kh, kw = shape["kernel_hw"]
         packed = sparse_weights.encode(w)
         pass_rows = sparse_pass_rows(in_c, packed.max_channel_nnz, out_hw, (kh, kw), stride, dilation)
         sparse_est = estimate_sparse_instructions(**shape, nonzeros=packed.nnz, pass_rows=pass_rows)
@@ -658,11 +656,9 @@ def choose_memory_aware_formats(graph, flash_wait_states: int, reasons: dict[int
         if flash_wait_states <= 0 and op.weight_format != "dense":
             continue
         w = graph.tensor(op.inputs[1]).data
-        o = op.options
-        out_hw = graph.tensor(op.outputs[0]).hwc[:2]
-        stride, dilation = (o["stride_h"], o["stride_w"]), (o["dilation_h"], o["dilation_w"])
-        kh, kw, in_c = w.shape[1:]
-        shape = dict(out_hw=out_hw, in_c=in_c, out_c=w.shape[0], kernel_hw=(kh, kw), stride=stride, dilation=dilation)
+        shape = conv_shape(graph, op)
+        out_hw, in_c, stride, dilation = shape["out_hw"], shape["in_c"], shape["stride"], shape["dilation"]
+        kh, kw = shape["kernel_hw"]
         macs = out_hw[0] * out_hw[1] * w.size
         passes = out_hw[0]  # one output row per call (streamed): the most passes
         fmt = op.weight_format
