@@ -516,9 +516,9 @@ class FirmwareInt8Embedder:
 
     numeric = "int8"
 
-    def __init__(self, setup, hop_size: float = 0.1, work_dir: Path | None = None):
+    def __init__(self, setup, work_dir: Path, hop_size: float = 0.1):
+        """``work_dir``: where the host engine is generated and built (the point's eval folder)."""
         import hashlib
-        import tempfile
 
         from edgel3_mote.board_tests.harness.bench import _References
         from edgel3_mote.compress.models.registry import get_spec
@@ -527,8 +527,7 @@ class FirmwareInt8Embedder:
         self.refs, self.hop_size, self.spec = _References(setup), hop_size, get_spec(setup.model)
         self.sha = hashlib.sha256(setup.tflite).hexdigest()
         self.key = f"{setup.model}-fw{self.sha[:10]}-int8-hop{hop_size:g}"
-        work = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="edgel3-mote-int8-"))
-        self.runner = int8_runner(setup.tflite, work / "host-engine", model_name=setup.model)
+        self.runner = int8_runner(setup.tflite, Path(work_dir) / "host-engine", model_name=setup.model)
 
     def __call__(self, audio: np.ndarray, sr: int):
         from edgel3_mote.board_tests.harness.bench import to_pcm16
@@ -559,7 +558,7 @@ def _downstream_accuracy(cfg: SweepConfig, float_embedder, setup, work: Path, lo
     ds = load_eval_set(cfg)
     clf = ClassifierConfig(epochs=cfg.eval_epochs, seed=cfg.seed)
     result = {}
-    for numeric, embedder in (("float", float_embedder), ("int8", FirmwareInt8Embedder(setup, cfg.eval_hop, work))):
+    for numeric, embedder in (("float", float_embedder), ("int8", FirmwareInt8Embedder(setup, work, cfg.eval_hop))):
         emb = extract_embeddings(ds.clips, embedder, work / "cache", progress=False)
         result[numeric] = cross_validate(ds, emb, clf, ds.folds, progress=False)
         log(f"{numeric} accuracy {accuracy_line(result[numeric])} over {len(ds.folds)} folds")
